@@ -1,0 +1,23 @@
+//! Pure domain types of the relay manager: ids, every status of the specification
+//! with its state machine, key normalisation, fingerprints and masks. No I/O.
+//!
+//! Every status string lives here once; other crates store and print
+//! [`status`] values through their `as_str`/`FromStr` forms.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod keys;
+pub mod naming;
+pub mod secret;
+pub mod status;
+
+pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
+pub use keys::{
+    hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
+};
+pub use secret::Secret;
+pub use status::{
+    AccessMode, AccessStatus, BatchEvent, BatchStatus, HostStatus, ImportMode, InvalidTransition,
+    ItemStatus, KeyPlan, ModeProof, ProviderEvent, ProviderStatus, ResourceAction, ResourceState,
+    ResourceType, UnknownStatus, Verdict,
+};
