@@ -73,7 +73,6 @@ macro_rules! string_enum {
         }
     };
 }
-pub(crate) use string_enum;
 
 string_enum!(
     /// Status of a provider: pack-level (`discovered → validated → installed`) and,
