@@ -1,0 +1,15 @@
+//! The relay manager's HTTP edge on hyper 1: a `matchit` route table of blocking
+//! handlers, operator-token bearer auth on every `/api/*` route (constant-time
+//! comparison), request body limits answering `413 request_too_large`, JSON errors
+//! `{"error":{"code","message"}}`, and request ids. Handlers parse and map only;
+//! use-cases live in relay-app.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod error;
+pub mod router;
+pub mod server;
+
+pub use error::ApiError;
+pub use router::{Access, ApiRequest, ApiResponse, Handler, Router};
+pub use server::{serve, ServerConfig, ServerHandle, DEFAULT_BODY_LIMIT};

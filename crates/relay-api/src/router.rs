@@ -1,0 +1,200 @@
+//! Routes: method + path template → blocking handler, with per-route access and body limit.
+
+use crate::error::ApiError;
+use bytes::Bytes;
+use hyper::{HeaderMap, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A parsed request handed to a handler.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// HTTP method.
+    pub method: Method,
+    /// Request path (no query).
+    pub path: String,
+    /// Values of the route template's `{params}`.
+    pub params: BTreeMap<String, String>,
+    /// Decoded query parameters (last value wins).
+    pub query: BTreeMap<String, String>,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The whole body (already size-checked).
+    pub body: Bytes,
+    /// The request id echoed in `x-request-id`.
+    pub request_id: String,
+}
+
+impl ApiRequest {
+    /// A route parameter, which the router guarantees to exist for its template.
+    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| ApiError::internal(format!("route has no parameter `{name}`")))
+    }
+
+    /// A query parameter, if present and non-empty.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Decodes the JSON body; an empty body decodes as `{}`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.body
+        };
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "invalid JSON body: {e} (send a JSON object with the documented fields)"
+            ))
+        })
+    }
+}
+
+/// What a handler answers.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Content type of `body`.
+    pub content_type: &'static str,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl ApiResponse {
+    /// A JSON response.
+    pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ApiError::internal(format!("cannot encode the response: {e}")))?;
+        Ok(ApiResponse {
+            status,
+            content_type: "application/json",
+            body: Bytes::from(body),
+        })
+    }
+
+    /// `200` with a JSON body.
+    pub fn ok<T: Serialize>(value: &T) -> Result<Self, ApiError> {
+        Self::json(StatusCode::OK, value)
+    }
+
+    /// A plain-text response.
+    pub fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        ApiResponse {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed (`/healthz`, `/readyz`, static assets).
+    Public,
+    /// The operator token is required.
+    Operator,
+}
+
+/// A blocking handler; the server runs it on a blocking thread.
+pub type Handler = Arc<dyn Fn(ApiRequest) -> Result<ApiResponse, ApiError> + Send + Sync>;
+
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    pub handler: Handler,
+    pub access: Access,
+    pub body_limit: Option<usize>,
+}
+
+/// The route table.
+#[derive(Default)]
+pub struct Router {
+    table: matchit::Router<usize>,
+    templates: Vec<String>,
+    endpoints: Vec<BTreeMap<String, Endpoint>>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("templates", &self.templates)
+            .finish()
+    }
+}
+
+/// The outcome of a lookup.
+pub(crate) enum Lookup {
+    Found(Endpoint, BTreeMap<String, String>),
+    MethodNotAllowed(Vec<String>),
+    NotFound,
+}
+
+impl Router {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route. Templates use `{name}` parameters, e.g. `/api/hosts/{id}`.
+    /// `body_limit` overrides the server's default for this route (e.g. uploads).
+    pub fn route<F>(
+        &mut self,
+        method: Method,
+        template: &str,
+        access: Access,
+        body_limit: Option<usize>,
+        handler: F,
+    ) -> &mut Self
+    where
+        F: Fn(ApiRequest) -> Result<ApiResponse, ApiError> + Send + Sync + 'static,
+    {
+        let idx = match self.templates.iter().position(|t| t == template) {
+            Some(i) => i,
+            None => {
+                let i = self.templates.len();
+                self.table
+                    .insert(template, i)
+                    .unwrap_or_else(|e| panic!("invalid route template {template}: {e}"));
+                self.templates.push(template.to_string());
+                self.endpoints.push(BTreeMap::new());
+                i
+            }
+        };
+        self.endpoints[idx].insert(
+            method.as_str().to_string(),
+            Endpoint {
+                handler: Arc::new(handler),
+                access,
+                body_limit,
+            },
+        );
+        self
+    }
+
+    pub(crate) fn lookup(&self, method: &Method, path: &str) -> Lookup {
+        let Ok(m) = self.table.at(path) else {
+            return Lookup::NotFound;
+        };
+        let params: BTreeMap<String, String> = m
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let methods = &self.endpoints[*m.value];
+        match methods.get(method.as_str()) {
+            Some(e) => Lookup::Found(e.clone(), params),
+            None => Lookup::MethodNotAllowed(methods.keys().cloned().collect()),
+        }
+    }
+}
