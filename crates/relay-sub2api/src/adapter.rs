@@ -1,0 +1,177 @@
+//! The `HostAdapter` trait: every host operation the product needs.
+
+use relay_domain::Secret;
+
+use crate::error::HostError;
+use crate::types::*;
+
+/// Blocking access to one sub2api host. Object safe, `Send + Sync`: use it as
+/// `&dyn HostAdapter` from several threads.
+///
+/// Conventions: lists return every page; deletes of an object that is already
+/// gone return `Err(HostError::NotFound)` (callers decide whether that counts as
+/// done); a route the host build lacks is `Err(HostError::UnsupportedRoute)`.
+/// Gateway calls report HTTP errors as data and fail only on transport errors.
+pub trait HostAdapter: Send + Sync {
+    // -- host facts ---------------------------------------------------------
+
+    /// Host version via the admin API (`GET /api/v1/admin/system/version`); proves
+    /// the admin credential works.
+    fn version(&self) -> Result<String, HostError>;
+
+    /// Unauthenticated public settings (`GET /api/v1/settings/public`).
+    fn public_settings(&self) -> Result<PublicSettings, HostError>;
+
+    /// Read-only capability probe (GET/list calls and unauthenticated gateway
+    /// checks only; never a write).
+    fn capabilities(&self) -> Result<Capabilities, HostError>;
+
+    /// Unauthenticated gateway check: `GET /v1/models` and
+    /// `POST /v1/chat/completions` without a key.
+    fn gateway_reachability(&self) -> Result<GatewayReachability, HostError>;
+
+    // -- groups -------------------------------------------------------------
+
+    /// All groups matching the filter (every page).
+    fn list_groups(&self, filter: &GroupFilter) -> Result<Vec<Group>, HostError>;
+    /// One group.
+    fn get_group(&self, id: HostId) -> Result<Group, HostError>;
+    /// Creates a group.
+    fn create_group(&self, group: &NewGroup) -> Result<Group, HostError>;
+    /// Updates a group.
+    fn update_group(&self, id: HostId, update: &GroupUpdate) -> Result<Group, HostError>;
+    /// Deletes a group.
+    fn delete_group(&self, id: HostId) -> Result<(), HostError>;
+
+    // -- channels -----------------------------------------------------------
+
+    /// All channels, optionally those whose name equals `name` exactly.
+    fn list_channels(&self, name: Option<&str>) -> Result<Vec<Channel>, HostError>;
+    /// One channel.
+    fn get_channel(&self, id: HostId) -> Result<Channel, HostError>;
+    /// Creates a channel.
+    fn create_channel(&self, channel: &NewChannel) -> Result<Channel, HostError>;
+    /// Updates a channel.
+    fn update_channel(&self, id: HostId, update: &ChannelUpdate) -> Result<Channel, HostError>;
+    /// Deletes a channel.
+    fn delete_channel(&self, id: HostId) -> Result<(), HostError>;
+
+    // -- plans --------------------------------------------------------------
+
+    /// All subscription plans.
+    fn list_plans(&self) -> Result<Vec<Plan>, HostError>;
+    /// Creates a plan.
+    fn create_plan(&self, plan: &NewPlan) -> Result<Plan, HostError>;
+    /// Updates a plan.
+    fn update_plan(&self, id: HostId, update: &PlanUpdate) -> Result<Plan, HostError>;
+    /// Deletes a plan.
+    fn delete_plan(&self, id: HostId) -> Result<(), HostError>;
+
+    // -- accounts -----------------------------------------------------------
+
+    /// Creates an account; `idempotency_key` is sent as `Idempotency-Key`.
+    fn create_account(
+        &self,
+        account: &NewAccount,
+        idempotency_key: Option<&str>,
+    ) -> Result<Account, HostError>;
+    /// Creates several accounts in one call; per-item failures are in the result.
+    fn create_accounts_batch(
+        &self,
+        accounts: &[NewAccount],
+        idempotency_key: Option<&str>,
+    ) -> Result<BatchCreateResult, HostError>;
+    /// One account.
+    fn get_account(&self, id: HostId) -> Result<Account, HostError>;
+    /// All accounts matching the filter (every page).
+    fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, HostError>;
+    /// Updates an account.
+    fn update_account(&self, id: HostId, update: &AccountUpdate) -> Result<Account, HostError>;
+    /// Clears the account's error state.
+    fn clear_account_error(&self, id: HostId) -> Result<Account, HostError>;
+    /// Clears temporary-unschedulable state. Returns `false` when the host build
+    /// has no such endpoint (nothing to clear there).
+    fn clear_account_temp_unschedulable(&self, id: HostId) -> Result<bool, HostError>;
+    /// Deletes an account.
+    fn delete_account(&self, id: HostId) -> Result<(), HostError>;
+    /// Runs the host's account test and reads its SSE stream to the end.
+    /// `model_id` `None` lets the host pick its default test model.
+    fn test_account(&self, id: HostId, model_id: Option<&str>) -> Result<ProbeResult, HostError>;
+    /// Model ids the host will route to this account.
+    fn account_models(&self, id: HostId) -> Result<Vec<String>, HostError>;
+
+    // -- users --------------------------------------------------------------
+
+    /// The user with exactly this e-mail (case-insensitive), if any.
+    fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError>;
+    /// One user.
+    fn get_user(&self, id: HostId) -> Result<User, HostError>;
+    /// Creates a user.
+    fn create_user(&self, user: &NewUser) -> Result<User, HostError>;
+    /// Updates a user.
+    fn update_user(&self, id: HostId, update: &UserUpdate) -> Result<User, HostError>;
+    /// Changes a user's balance (kept in the host's balance history).
+    fn set_user_balance(
+        &self,
+        id: HostId,
+        change: &BalanceChange,
+        idempotency_key: Option<&str>,
+    ) -> Result<User, HostError>;
+    /// Deletes a user.
+    fn delete_user(&self, id: HostId) -> Result<(), HostError>;
+    /// A user's API keys, read with admin rights (every page).
+    fn list_user_keys_admin(&self, user_id: HostId) -> Result<Vec<UserKey>, HostError>;
+
+    // -- user session -------------------------------------------------------
+
+    /// Logs in as an end user. Blocked logins are an outcome, not an error.
+    fn login_user(&self, email: &str, password: &Secret) -> Result<LoginOutcome, HostError>;
+    /// Creates an API key with a user session.
+    fn create_user_key(
+        &self,
+        session: &UserSession,
+        key: &NewUserKey,
+    ) -> Result<UserKey, HostError>;
+    /// The session user's API keys (every page).
+    fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError>;
+    /// Deletes one of the session user's keys.
+    fn delete_user_key(&self, session: &UserSession, key_id: HostId) -> Result<(), HostError>;
+
+    // -- subscriptions ------------------------------------------------------
+
+    /// Assigns a subscription (idempotent on newer hosts).
+    fn assign_subscription(
+        &self,
+        assignment: &SubscriptionAssignment,
+    ) -> Result<AssignOutcome, HostError>;
+    /// Subscriptions matching the filter (every page).
+    fn list_subscriptions(
+        &self,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<Subscription>, HostError>;
+    /// Revokes (hard-deletes) a subscription.
+    fn revoke_subscription(&self, id: HostId) -> Result<(), HostError>;
+
+    // -- gateway ------------------------------------------------------------
+
+    /// `GET /v1/models` with `Authorization: Bearer <key>`.
+    fn gateway_models(&self, key: &Secret) -> Result<ModelsProbe, HostError>;
+    /// `POST /v1/chat/completions` with `Authorization: Bearer <key>` and the
+    /// prompt [`PROBE_PROMPT`].
+    fn gateway_chat(
+        &self,
+        key: &Secret,
+        request: &ChatProbeRequest,
+    ) -> Result<CompletionProbe, HostError>;
+
+    /// Both gateway calls: the model list, then a minimal completion.
+    fn probe_gateway(
+        &self,
+        key: &Secret,
+        request: &ChatProbeRequest,
+    ) -> Result<GatewayProbe, HostError> {
+        let models = self.gateway_models(key)?;
+        let completion = self.gateway_chat(key, request)?;
+        Ok(GatewayProbe { models, completion })
+    }
+}

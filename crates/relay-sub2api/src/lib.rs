@@ -1,0 +1,24 @@
+//! The sub2api host adapter: the only code in the project that knows host URL
+//! paths and wire fields.
+//!
+//! [`HostAdapter`] is the blocking, object-safe port the use-cases call (as
+//! `&dyn HostAdapter`, from several threads); [`Sub2ApiClient`] implements it
+//! over HTTP with `ureq` (one keep-alive agent, timeouts, bounded retries of
+//! idempotent reads, `429 Retry-After`, admin API key or admin login). The public
+//! API speaks domain-level types ([`types`]); the host's wire shapes stay private.
+//!
+//! Secrets (admin key and password, upstream keys, user JWTs and user keys) are
+//! always [`relay_domain::Secret`]; no error or log line contains one.
+#![forbid(unsafe_code)]
+
+mod adapter;
+mod client;
+mod error;
+mod sse;
+pub mod types;
+mod wire;
+
+pub use adapter::HostAdapter;
+pub use client::{AdminAuth, HostConfig, Sub2ApiClient};
+pub use error::{ErrorDetail, HostError};
+pub use types::*;

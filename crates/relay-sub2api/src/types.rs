@@ -1,0 +1,801 @@
+//! Domain-level types the adapter speaks. They carry only what the product needs;
+//! host wire shapes stay private in `wire`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use relay_domain::Secret;
+use serde_json::{Map, Value};
+
+/// A host object id (the host uses int64 ids for every resource).
+pub type HostId = i64;
+
+// ---------------------------------------------------------------------------
+// Host facts
+
+/// Unauthenticated public settings (`GET /api/v1/settings/public`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PublicSettings {
+    /// Host version as reported (plain semver such as `0.1.131`), if present.
+    pub version: Option<String>,
+    /// Backend mode: non-admin users cannot log in.
+    pub backend_mode_enabled: bool,
+    /// Cloudflare Turnstile is required on login.
+    pub turnstile_enabled: bool,
+    /// TOTP two-factor login is enabled on the host.
+    pub totp_enabled: bool,
+    /// The payment module (plans) is enabled.
+    pub payment_enabled: bool,
+    /// Self-registration is open.
+    pub registration_enabled: bool,
+}
+
+/// What the host supports, found by read-only calls only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Group administration.
+    pub groups: bool,
+    /// Channel administration (newer hosts).
+    pub channels: bool,
+    /// Subscription plans of the payment module (newer hosts).
+    pub plans: bool,
+    /// Account administration.
+    pub accounts: bool,
+    /// Host-side account test (SSE). Present on every build with accounts; the
+    /// route answers only POST, so it is inferred from the account API.
+    pub account_test: bool,
+    /// Per-account model list.
+    pub account_models: bool,
+    /// Subscription administration.
+    pub subscriptions: bool,
+    /// User administration.
+    pub users: bool,
+    /// End-user key self-service (`/api/v1/keys`, needs a user login).
+    pub user_keys: bool,
+    /// Gateway `POST /v1/chat/completions` exists (newer hosts).
+    pub chat_completions: bool,
+}
+
+/// Result of the unauthenticated gateway check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayReachability {
+    /// HTTP status of `GET /v1/models` without a key.
+    pub models_status: u16,
+    /// Machine code of that answer (expected `API_KEY_REQUIRED`).
+    pub models_code: Option<String>,
+    /// True when the gateway answered `401 API_KEY_REQUIRED`: reachable and sane.
+    pub api_key_required: bool,
+    /// HTTP status of `POST /v1/chat/completions` without a key.
+    pub chat_status: u16,
+    /// True when chat completions exist (401 without a key); false on 404.
+    pub chat_completions: bool,
+}
+
+// ---------------------------------------------------------------------------
+// Groups
+
+/// A host group: what a user key may reach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Host id.
+    pub id: HostId,
+    /// Unique name.
+    pub name: String,
+    /// Description (empty when none).
+    pub description: String,
+    /// Platform (`openai`, `anthropic`, `gemini`, `antigravity`, …).
+    pub platform: String,
+    /// `active` or `inactive`.
+    pub status: String,
+    /// `standard` (balance billed) or `subscription`.
+    pub subscription_type: String,
+    /// Billing multiplier.
+    pub rate_multiplier: f64,
+    /// Exclusive groups are bindable only by users listing them.
+    pub is_exclusive: bool,
+    /// Per-subscription daily USD limit (none = unlimited).
+    pub daily_limit_usd: Option<f64>,
+    /// Per-subscription weekly USD limit.
+    pub weekly_limit_usd: Option<f64>,
+    /// Per-subscription monthly USD limit.
+    pub monthly_limit_usd: Option<f64>,
+    /// Number of bound accounts, when the host reports it.
+    pub account_count: Option<i64>,
+}
+
+/// Group type: how users pay for a group.
+pub mod subscription_type {
+    /// Balance-billed group.
+    pub const STANDARD: &str = "standard";
+    /// Group that requires an active subscription.
+    pub const SUBSCRIPTION: &str = "subscription";
+}
+
+/// A group to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewGroup {
+    /// Unique name.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Platform (`openai` for the vendors the product serves).
+    pub platform: String,
+    /// Billing multiplier; always sent (an omitted value is stored as 0).
+    pub rate_multiplier: f64,
+    /// Exclusive group.
+    pub is_exclusive: bool,
+    /// `standard` or `subscription` (see [`subscription_type`]).
+    pub subscription_type: String,
+    /// Daily USD limit.
+    pub daily_limit_usd: Option<f64>,
+    /// Weekly USD limit.
+    pub weekly_limit_usd: Option<f64>,
+    /// Monthly USD limit.
+    pub monthly_limit_usd: Option<f64>,
+}
+
+/// Changes to a group; `None` leaves a field unchanged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New multiplier.
+    pub rate_multiplier: Option<f64>,
+    /// New exclusivity.
+    pub is_exclusive: Option<bool>,
+    /// New status (`active` | `inactive`).
+    pub status: Option<String>,
+    /// New type.
+    pub subscription_type: Option<String>,
+    /// New daily limit.
+    pub daily_limit_usd: Option<f64>,
+    /// New weekly limit.
+    pub weekly_limit_usd: Option<f64>,
+    /// New monthly limit.
+    pub monthly_limit_usd: Option<f64>,
+}
+
+/// Filter for listing groups.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupFilter {
+    /// Exact group name wanted. Sent as the host's `search` (substring, newer
+    /// hosts) and then matched exactly here, so old hosts that ignore `search` work.
+    pub name: Option<String>,
+    /// Platform filter.
+    pub platform: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Channels
+
+/// One pricing entry of a channel (prices in USD per token).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelPricing {
+    /// Group platform this entry applies to.
+    pub platform: String,
+    /// Model names (a trailing `*` is a prefix wildcard).
+    pub models: Vec<String>,
+    /// `token` | `per_request` | `image`.
+    pub billing_mode: String,
+    /// Input price per token.
+    pub input_price: Option<f64>,
+    /// Output price per token.
+    pub output_price: Option<f64>,
+    /// Cache-write price per token.
+    pub cache_write_price: Option<f64>,
+    /// Cache-read price per token.
+    pub cache_read_price: Option<f64>,
+    /// Price per request.
+    pub per_request_price: Option<f64>,
+}
+
+/// Channel model mapping: platform → (requested model → target model).
+pub type ChannelModelMapping = BTreeMap<String, BTreeMap<String, String>>;
+
+/// A host channel: pricing and model policy over groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channel {
+    /// Host id.
+    pub id: HostId,
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `active` | `disabled`.
+    pub status: String,
+    /// Bound groups.
+    pub group_ids: Vec<HostId>,
+    /// Model mapping per platform.
+    pub model_mapping: ChannelModelMapping,
+    /// Pricing entries.
+    pub model_pricing: Vec<ModelPricing>,
+    /// Only models in the pricing list may be served.
+    pub restrict_models: bool,
+    /// `requested` | `upstream` | `channel_mapped`.
+    pub billing_model_source: String,
+}
+
+/// A channel to create.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewChannel {
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Groups to bind (each group may be in one channel only).
+    pub group_ids: Vec<HostId>,
+    /// Model mapping per platform.
+    pub model_mapping: ChannelModelMapping,
+    /// Pricing entries.
+    pub model_pricing: Vec<ModelPricing>,
+    /// Restrict to priced models.
+    pub restrict_models: bool,
+    /// Billing model source; host default when `None`.
+    pub billing_model_source: Option<String>,
+}
+
+/// Changes to a channel; `None` leaves a field unchanged, present lists replace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChannelUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New status (`active` | `disabled`).
+    pub status: Option<String>,
+    /// Replacement group list.
+    pub group_ids: Option<Vec<HostId>>,
+    /// Replacement mapping.
+    pub model_mapping: Option<ChannelModelMapping>,
+    /// Replacement pricing.
+    pub model_pricing: Option<Vec<ModelPricing>>,
+    /// New restriction flag.
+    pub restrict_models: Option<bool>,
+    /// New billing model source.
+    pub billing_model_source: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Plans
+
+/// A subscription plan of the host's payment module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Host id.
+    pub id: HostId,
+    /// Subscription-type group the plan grants.
+    pub group_id: HostId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price.
+    pub price: f64,
+    /// Original (strike-through) price.
+    pub original_price: Option<f64>,
+    /// Count of `validity_unit`s.
+    pub validity_days: i64,
+    /// `day` | `week` | `month`.
+    pub validity_unit: String,
+    /// On sale.
+    pub for_sale: bool,
+}
+
+/// A plan to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPlan {
+    /// Subscription-type group.
+    pub group_id: HostId,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Price (> 0).
+    pub price: f64,
+    /// Original price.
+    pub original_price: Option<f64>,
+    /// Count of units (> 0).
+    pub validity_days: i64,
+    /// Unit (`day`, `week`, `month`).
+    pub validity_unit: String,
+    /// On sale; host default when `None`.
+    pub for_sale: Option<bool>,
+}
+
+/// Changes to a plan; `None` leaves a field unchanged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlanUpdate {
+    /// New group.
+    pub group_id: Option<HostId>,
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New price.
+    pub price: Option<f64>,
+    /// New original price.
+    pub original_price: Option<f64>,
+    /// New unit count.
+    pub validity_days: Option<i64>,
+    /// New unit.
+    pub validity_unit: Option<String>,
+    /// New on-sale flag.
+    pub for_sale: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------
+// Accounts
+
+/// Credentials to send for an account. The upstream key is a [`Secret`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountCredentials {
+    /// Upstream API key (`credentials.api_key`). On update, `None` keeps the
+    /// stored key on hosts that merge credentials; old hosts replace the whole
+    /// object, so resend it there.
+    pub api_key: Option<Secret>,
+    /// Upstream base URL.
+    pub base_url: Option<String>,
+    /// Requested model → upstream model. Non-empty acts as a whitelist.
+    pub model_mapping: BTreeMap<String, String>,
+    /// Any other non-secret credential keys, sent as-is.
+    pub other: Map<String, Value>,
+}
+
+/// An account to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccount {
+    /// Display name (not unique on the host).
+    pub name: String,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Platform (`openai`, …).
+    pub platform: String,
+    /// Account type (`apikey`, …).
+    pub account_type: String,
+    /// Credentials.
+    pub credentials: AccountCredentials,
+    /// Non-secret options (`openai_responses_mode`, …).
+    pub extra: Map<String, Value>,
+    /// Groups to bind.
+    pub group_ids: Vec<HostId>,
+    /// Max concurrency (host default when `None`).
+    pub concurrency: Option<i64>,
+    /// Scheduler priority (host default when `None`).
+    pub priority: Option<i64>,
+}
+
+/// Presence of secret credential keys, as the host reports it (values are never
+/// exposed; old hosts returning raw values are redacted here).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CredentialStatus {
+    /// An upstream API key is stored.
+    pub has_api_key: bool,
+    /// Every `has_*` flag reported (or derived), by credential key name.
+    pub present: BTreeMap<String, bool>,
+}
+
+/// A host account (one upstream credential).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// Host id.
+    pub id: HostId,
+    /// Name.
+    pub name: String,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Platform.
+    pub platform: String,
+    /// Account type.
+    pub account_type: String,
+    /// `active` | `inactive` | `error`.
+    pub status: String,
+    /// Host error message when `status` is `error`.
+    pub error_message: Option<String>,
+    /// Included in scheduling.
+    pub schedulable: bool,
+    /// Bound groups.
+    pub group_ids: Vec<HostId>,
+    /// `credentials.base_url`.
+    pub base_url: Option<String>,
+    /// `credentials.model_mapping`.
+    pub model_mapping: BTreeMap<String, String>,
+    /// Non-secret credential keys other than the two above (secrets removed).
+    pub credentials: Map<String, Value>,
+    /// Which secrets are stored.
+    pub credential_status: CredentialStatus,
+    /// The account's `extra` object, round-tripped.
+    pub extra: Map<String, Value>,
+    /// Max concurrency.
+    pub concurrency: i64,
+    /// Scheduler priority.
+    pub priority: i64,
+    /// Temporary-unschedulable end (as reported), if any.
+    pub temp_unschedulable_until: Option<String>,
+    /// Rate-limit reset time, if rate limited.
+    pub rate_limit_reset_at: Option<String>,
+}
+
+/// Changes to an account; `None` leaves a field unchanged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New notes.
+    pub notes: Option<String>,
+    /// Credentials (merged by newer hosts, replaced by old ones).
+    pub credentials: Option<AccountCredentials>,
+    /// The complete desired `extra` (some builds replace it wholesale).
+    pub extra: Option<Map<String, Value>>,
+    /// Replacement group bindings (`Some(vec![])` unbinds all).
+    pub group_ids: Option<Vec<HostId>>,
+    /// New status (`active` | `inactive`).
+    pub status: Option<String>,
+    /// Include in scheduling.
+    pub schedulable: Option<bool>,
+    /// New concurrency.
+    pub concurrency: Option<i64>,
+    /// New priority.
+    pub priority: Option<i64>,
+}
+
+/// Filter for listing accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountFilter {
+    /// Name prefix; sent as the host's `search` and then matched as a prefix here.
+    pub name_prefix: Option<String>,
+    /// Only accounts bound to this group.
+    pub group_id: Option<HostId>,
+    /// Platform filter.
+    pub platform: Option<String>,
+}
+
+/// Per-item result of a batch account create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItemResult {
+    /// Name of the requested account.
+    pub name: String,
+    /// Host id when created.
+    pub id: Option<HostId>,
+    /// Created.
+    pub success: bool,
+    /// Host error text when not created.
+    pub error: Option<String>,
+}
+
+/// Result of `POST /api/v1/admin/accounts/batch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchCreateResult {
+    /// Count created.
+    pub success: u64,
+    /// Count failed.
+    pub failed: u64,
+    /// Per-item results, in request order.
+    pub results: Vec<BatchItemResult>,
+}
+
+/// Outcome of a host account test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// Terminal `test_complete` with `success: true`.
+    Passed,
+    /// Terminal `error`, or the stream ended without a result.
+    Failed,
+}
+
+/// Result of `POST /api/v1/admin/accounts/:id/test` (the SSE stream).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeResult {
+    /// Passed or failed.
+    pub outcome: ProbeOutcome,
+    /// Model actually tested (from `test_start`), if announced.
+    pub model_tested: Option<String>,
+    /// The host's message verbatim (the `error` text on failure; empty or the
+    /// host's message on success; `stream ended without a result` when truncated).
+    pub message: String,
+    /// Concatenated `content` text (bounded).
+    pub content_preview: String,
+    /// Upstream HTTP status parsed from `API returned NNN`, if present.
+    pub http_status: Option<u16>,
+    /// Wall time of the test.
+    pub duration: Duration,
+}
+
+/// Message used when an account-test stream closes with neither result.
+pub const STREAM_ENDED_WITHOUT_RESULT: &str = "stream ended without a result";
+
+// ---------------------------------------------------------------------------
+// Users, sessions, keys, subscriptions
+
+/// A host user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Host id.
+    pub id: HostId,
+    /// E-mail (login).
+    pub email: String,
+    /// Username.
+    pub username: String,
+    /// `user` | `admin`.
+    pub role: String,
+    /// `active` | `disabled`.
+    pub status: String,
+    /// USD balance.
+    pub balance: f64,
+    /// Concurrency limit.
+    pub concurrency: i64,
+    /// Groups this user may bind keys to (empty = any non-exclusive standard group).
+    pub allowed_groups: Vec<HostId>,
+}
+
+/// A user to create (always role `user`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    /// E-mail.
+    pub email: String,
+    /// Password (≥ 6 characters).
+    pub password: Secret,
+    /// Username.
+    pub username: Option<String>,
+    /// Notes.
+    pub notes: Option<String>,
+    /// Initial balance (host default when `None`).
+    pub balance: Option<f64>,
+    /// Concurrency (host default when `None`).
+    pub concurrency: Option<i64>,
+    /// Allowed groups.
+    pub allowed_groups: Vec<HostId>,
+}
+
+/// Changes to a user; `None` leaves a field unchanged.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UserUpdate {
+    /// Replacement allowed groups (`Some(vec![])` clears).
+    pub allowed_groups: Option<Vec<HostId>>,
+    /// New password.
+    pub password: Option<Secret>,
+    /// New username.
+    pub username: Option<String>,
+    /// New notes.
+    pub notes: Option<String>,
+    /// New status (`active` | `disabled`).
+    pub status: Option<String>,
+    /// New concurrency.
+    pub concurrency: Option<i64>,
+}
+
+/// How a balance change applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceOperation {
+    /// Set the absolute balance.
+    Set,
+    /// Add to the balance.
+    Add,
+    /// Subtract from the balance.
+    Subtract,
+}
+
+/// A balance change (`POST /api/v1/admin/users/:id/balance`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BalanceChange {
+    /// Amount in USD (> 0).
+    pub amount: f64,
+    /// Operation.
+    pub operation: BalanceOperation,
+    /// Notes kept in the host's balance history.
+    pub notes: Option<String>,
+}
+
+/// An authenticated end-user session (from `POST /api/v1/auth/login`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSession {
+    /// The user's id.
+    pub user_id: HostId,
+    /// The user's e-mail.
+    pub email: String,
+    /// The access token (JWT).
+    pub access_token: Secret,
+    /// Seconds until expiry, when reported.
+    pub expires_in: Option<u64>,
+}
+
+/// Why a login did not produce a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginBlocked {
+    /// Backend mode is on: only admins may log in (403).
+    BackendMode {
+        /// Host message.
+        message: String,
+    },
+    /// The user has TOTP 2FA enabled (`requires_2fa`).
+    TwoFactorRequired,
+    /// Turnstile verification is required or failed.
+    TurnstileRequired {
+        /// Host message.
+        message: String,
+    },
+    /// Wrong e-mail or password (401).
+    InvalidCredentials,
+    /// The user is disabled.
+    UserNotActive,
+}
+
+/// Result of a user login.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginOutcome {
+    /// Logged in.
+    LoggedIn(UserSession),
+    /// Refused for a reason the operator must fix.
+    Blocked(LoginBlocked),
+}
+
+/// A user API key. The key itself is a [`Secret`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserKey {
+    /// Host id.
+    pub id: HostId,
+    /// Owner.
+    pub user_id: HostId,
+    /// Name.
+    pub name: String,
+    /// The key (`sk-…`).
+    pub key: Secret,
+    /// Bound group, if any.
+    pub group_id: Option<HostId>,
+    /// `active` | `inactive`.
+    pub status: String,
+}
+
+/// A user key to create with a user session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUserKey {
+    /// Name.
+    pub name: String,
+    /// Group to bind.
+    pub group_id: HostId,
+    /// Chosen key value (≥ 16 chars of `[A-Za-z0-9_-]`); host-generated when `None`.
+    pub custom_key: Option<Secret>,
+}
+
+/// A user's subscription to a subscription-type group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// Host id.
+    pub id: HostId,
+    /// Subscriber.
+    pub user_id: HostId,
+    /// Group.
+    pub group_id: HostId,
+    /// `active` | `expired` | `suspended`.
+    pub status: String,
+    /// Start time (RFC 3339 as sent by the host).
+    pub starts_at: Option<String>,
+    /// Expiry time (RFC 3339 as sent by the host).
+    pub expires_at: Option<String>,
+    /// Notes.
+    pub notes: Option<String>,
+}
+
+/// A subscription to assign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionAssignment {
+    /// Subscriber.
+    pub user_id: HostId,
+    /// Subscription-type group.
+    pub group_id: HostId,
+    /// Validity in days (host default 30 when `None`).
+    pub validity_days: Option<u32>,
+    /// Notes (part of the host's idempotency check).
+    pub notes: Option<String>,
+}
+
+/// Result of assigning a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignOutcome {
+    /// Created, or the identical existing subscription (the host is idempotent).
+    Assigned(Subscription),
+    /// An existing subscription differs (`409 SUBSCRIPTION_ASSIGN_CONFLICT`, or
+    /// `SUBSCRIPTION_ALREADY_EXISTS` on old hosts).
+    Conflict {
+        /// `metadata.conflict_reason` (`validity_days_mismatch`, `notes_mismatch`),
+        /// or `already_exists` on old hosts.
+        reason: String,
+        /// Host message.
+        message: String,
+    },
+}
+
+/// Filter for listing subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriptionFilter {
+    /// Only this user.
+    pub user_id: Option<HostId>,
+    /// Only this group.
+    pub group_id: Option<HostId>,
+}
+
+// ---------------------------------------------------------------------------
+// Gateway
+
+/// A gateway error as the host reported it (any of its three shapes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GatewayError {
+    /// Flat middleware `code` (`API_KEY_REQUIRED`, `INVALID_API_KEY`, …).
+    pub code: Option<String>,
+    /// OpenAI/Anthropic `error.type` (`api_error`, `upstream_error`, …).
+    pub error_type: Option<String>,
+    /// OpenAI `error.code`, when present (`insufficient_user_quota`, …).
+    pub error_code: Option<String>,
+    /// Message, verbatim.
+    pub message: String,
+}
+
+/// Result of `GET /v1/models` with a user key. Non-2xx answers are data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelsProbe {
+    /// HTTP status.
+    pub http_status: u16,
+    /// Model ids listed (`data[].id`), empty on error.
+    pub models: Vec<String>,
+    /// Error, when the host refused.
+    pub error: Option<GatewayError>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+impl ModelsProbe {
+    /// True when the call succeeded and listed `model`.
+    pub fn lists(&self, model: &str) -> bool {
+        self.error.is_none() && self.models.iter().any(|m| m == model)
+    }
+}
+
+/// A minimal chat completion to send through the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatProbeRequest {
+    /// Model to call.
+    pub model: String,
+    /// `max_tokens` (keep tiny).
+    pub max_tokens: u32,
+    /// Use `stream: true`.
+    pub stream: bool,
+}
+
+/// Prompt sent by every gateway chat probe.
+pub const PROBE_PROMPT: &str = "reply with pong only";
+
+/// Result of `POST /v1/chat/completions` with a user key. Non-2xx answers are data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionProbe {
+    /// HTTP status.
+    pub http_status: u16,
+    /// True when a completion came back (2xx and, when streaming, `[DONE]` or a
+    /// finish with no `event: error`).
+    pub ok: bool,
+    /// Model echoed by the host, if any.
+    pub model: Option<String>,
+    /// First characters of the completion text.
+    pub preview: String,
+    /// Error (HTTP error body, or a mid-stream `event: error`).
+    pub error: Option<GatewayError>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+/// A full gateway probe: model list plus a minimal completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayProbe {
+    /// `GET /v1/models` result.
+    pub models: ModelsProbe,
+    /// `POST /v1/chat/completions` result (skipped when the model list call failed
+    /// at the transport level only; HTTP errors are recorded, not skipped).
+    pub completion: CompletionProbe,
+}
+
+impl GatewayProbe {
+    /// Ready means: the model is listed AND the completion succeeded.
+    pub fn is_ready(&self, model: &str) -> bool {
+        self.models.lists(model) && self.completion.ok
+    }
+}

@@ -1,0 +1,879 @@
+//! Private wire shapes of the host API and their conversion to domain types.
+//! Every response field is optional here (hosts vary by build); unknown fields
+//! are ignored. Request bodies are built as JSON maps that omit absent fields.
+
+use std::collections::BTreeMap;
+
+use relay_domain::Secret;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{ErrorDetail, HostError};
+use crate::types::*;
+
+// ---------------------------------------------------------------------------
+// Decoding helpers
+
+/// A decode error that names what failed and where, never the offending value
+/// (it could be a secret).
+pub(crate) fn decode_error(what: &str, err: &serde_json::Error) -> HostError {
+    HostError::Decode(format!(
+        "{what}: {:?} error at line {} column {}",
+        err.classify(),
+        err.line(),
+        err.column()
+    ))
+}
+
+/// Deserializes `value` into `T`, mapping failures to a secret-free decode error.
+pub(crate) fn from_value<T: for<'de> Deserialize<'de>>(
+    what: &str,
+    value: Value,
+) -> Result<T, HostError> {
+    serde_json::from_value(value).map_err(|e| decode_error(what, &e))
+}
+
+fn opt_string(v: &Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn require_id(what: &str, id: Option<i64>) -> Result<i64, HostError> {
+    id.ok_or_else(|| HostError::Decode(format!("{what}: object without an id")))
+}
+
+/// Reads the host error body of a non-2xx answer, in either shape (handler
+/// envelope with an int `code` and `reason`, or middleware with a string `code`),
+/// plus the limiter's `{"error","message"}` and plain text.
+pub(crate) fn error_detail(status: u16, body: &str) -> (ErrorDetail, bool) {
+    let mut detail = ErrorDetail {
+        status,
+        ..ErrorDetail::default()
+    };
+    match serde_json::from_str::<Value>(body.trim()) {
+        Ok(Value::Object(obj)) => {
+            let s = |k: &str| obj.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+            detail.message = s("message")
+                .or_else(|| s("error"))
+                .unwrap_or_default()
+                .to_owned();
+            detail.code = s("reason")
+                .or_else(|| s("code"))
+                .or_else(|| {
+                    // limiter / mixed-channel shape: {"error":"...","message":"..."}
+                    if s("message").is_some() {
+                        s("error")
+                    } else {
+                        None
+                    }
+                })
+                .map(str::to_owned);
+            if let Some(Value::Object(meta)) = obj.get("metadata") {
+                for (k, v) in meta {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    detail.metadata.insert(k.clone(), v);
+                }
+            }
+            (detail, true)
+        }
+        _ => {
+            detail.message = body.trim().chars().take(300).collect();
+            (detail, false)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Envelope and pages
+
+/// A paginated `data` object.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub(crate) struct Page<T> {
+    pub items: Option<Vec<T>>,
+    pub total: Option<i64>,
+    pub page: Option<i64>,
+    pub pages: Option<i64>,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Page {
+            items: None,
+            total: None,
+            page: None,
+            pages: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Settings and version
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WVersion {
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WPublicSettings {
+    version: Option<String>,
+    backend_mode_enabled: Option<bool>,
+    turnstile_enabled: Option<bool>,
+    totp_enabled: Option<bool>,
+    payment_enabled: Option<bool>,
+    registration_enabled: Option<bool>,
+}
+
+impl From<WPublicSettings> for PublicSettings {
+    fn from(w: WPublicSettings) -> Self {
+        PublicSettings {
+            version: w.version.filter(|v| !v.is_empty()),
+            backend_mode_enabled: w.backend_mode_enabled.unwrap_or(false),
+            turnstile_enabled: w.turnstile_enabled.unwrap_or(false),
+            totp_enabled: w.totp_enabled.unwrap_or(false),
+            payment_enabled: w.payment_enabled.unwrap_or(false),
+            registration_enabled: w.registration_enabled.unwrap_or(false),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Groups
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WGroup {
+    id: Option<i64>,
+    name: Option<String>,
+    description: Option<String>,
+    platform: Option<String>,
+    status: Option<String>,
+    subscription_type: Option<String>,
+    rate_multiplier: Option<f64>,
+    is_exclusive: Option<bool>,
+    daily_limit_usd: Option<f64>,
+    weekly_limit_usd: Option<f64>,
+    monthly_limit_usd: Option<f64>,
+    account_count: Option<i64>,
+}
+
+impl WGroup {
+    pub fn into_domain(self) -> Result<Group, HostError> {
+        Ok(Group {
+            id: require_id("group", self.id)?,
+            name: self.name.unwrap_or_default(),
+            description: self.description.unwrap_or_default(),
+            platform: self.platform.unwrap_or_default(),
+            status: self.status.unwrap_or_default(),
+            subscription_type: self
+                .subscription_type
+                .unwrap_or_else(|| subscription_type::STANDARD.to_owned()),
+            rate_multiplier: self.rate_multiplier.unwrap_or(0.0),
+            is_exclusive: self.is_exclusive.unwrap_or(false),
+            daily_limit_usd: self.daily_limit_usd,
+            weekly_limit_usd: self.weekly_limit_usd,
+            monthly_limit_usd: self.monthly_limit_usd,
+            account_count: self.account_count,
+        })
+    }
+}
+
+fn put<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {
+    if let Some(v) = v {
+        m.insert(key.to_owned(), v.into());
+    }
+}
+
+pub(crate) fn new_group_body(g: &NewGroup) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), g.name.clone().into());
+    put(&mut m, "description", g.description.clone());
+    m.insert("platform".into(), g.platform.clone().into());
+    m.insert("rate_multiplier".into(), g.rate_multiplier.into());
+    m.insert("is_exclusive".into(), g.is_exclusive.into());
+    m.insert(
+        "subscription_type".into(),
+        g.subscription_type.clone().into(),
+    );
+    put(&mut m, "daily_limit_usd", g.daily_limit_usd);
+    put(&mut m, "weekly_limit_usd", g.weekly_limit_usd);
+    put(&mut m, "monthly_limit_usd", g.monthly_limit_usd);
+    Value::Object(m)
+}
+
+pub(crate) fn group_update_body(u: &GroupUpdate) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "name", u.name.clone());
+    put(&mut m, "description", u.description.clone());
+    put(&mut m, "rate_multiplier", u.rate_multiplier);
+    put(&mut m, "is_exclusive", u.is_exclusive);
+    put(&mut m, "status", u.status.clone());
+    put(&mut m, "subscription_type", u.subscription_type.clone());
+    put(&mut m, "daily_limit_usd", u.daily_limit_usd);
+    put(&mut m, "weekly_limit_usd", u.weekly_limit_usd);
+    put(&mut m, "monthly_limit_usd", u.monthly_limit_usd);
+    Value::Object(m)
+}
+
+// ---------------------------------------------------------------------------
+// Channels
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WPricing {
+    platform: Option<String>,
+    models: Option<Vec<String>>,
+    billing_mode: Option<String>,
+    input_price: Option<f64>,
+    output_price: Option<f64>,
+    cache_write_price: Option<f64>,
+    cache_read_price: Option<f64>,
+    per_request_price: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WChannel {
+    id: Option<i64>,
+    name: Option<String>,
+    description: Option<String>,
+    status: Option<String>,
+    group_ids: Option<Vec<i64>>,
+    model_mapping: Option<BTreeMap<String, Option<BTreeMap<String, String>>>>,
+    model_pricing: Option<Vec<WPricing>>,
+    restrict_models: Option<bool>,
+    billing_model_source: Option<String>,
+}
+
+impl WChannel {
+    pub fn into_domain(self) -> Result<Channel, HostError> {
+        Ok(Channel {
+            id: require_id("channel", self.id)?,
+            name: self.name.unwrap_or_default(),
+            description: self.description.unwrap_or_default(),
+            status: self.status.unwrap_or_default(),
+            group_ids: self.group_ids.unwrap_or_default(),
+            model_mapping: self
+                .model_mapping
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect(),
+            model_pricing: self
+                .model_pricing
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| ModelPricing {
+                    platform: p.platform.unwrap_or_default(),
+                    models: p.models.unwrap_or_default(),
+                    billing_mode: p.billing_mode.unwrap_or_else(|| "token".to_owned()),
+                    input_price: p.input_price,
+                    output_price: p.output_price,
+                    cache_write_price: p.cache_write_price,
+                    cache_read_price: p.cache_read_price,
+                    per_request_price: p.per_request_price,
+                })
+                .collect(),
+            restrict_models: self.restrict_models.unwrap_or(false),
+            billing_model_source: self.billing_model_source.unwrap_or_default(),
+        })
+    }
+}
+
+fn pricing_value(p: &ModelPricing) -> Value {
+    let mut m = Map::new();
+    m.insert("platform".into(), p.platform.clone().into());
+    m.insert("models".into(), p.models.clone().into());
+    let mode = if p.billing_mode.is_empty() {
+        "token"
+    } else {
+        &p.billing_mode
+    };
+    m.insert("billing_mode".into(), mode.into());
+    put(&mut m, "input_price", p.input_price);
+    put(&mut m, "output_price", p.output_price);
+    put(&mut m, "cache_write_price", p.cache_write_price);
+    put(&mut m, "cache_read_price", p.cache_read_price);
+    put(&mut m, "per_request_price", p.per_request_price);
+    Value::Object(m)
+}
+
+fn mapping_value(mapping: &ChannelModelMapping) -> Value {
+    serde_json::to_value(mapping).unwrap_or(Value::Object(Map::new()))
+}
+
+pub(crate) fn new_channel_body(c: &NewChannel) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), c.name.clone().into());
+    put(&mut m, "description", c.description.clone());
+    m.insert("group_ids".into(), c.group_ids.clone().into());
+    m.insert("model_mapping".into(), mapping_value(&c.model_mapping));
+    m.insert(
+        "model_pricing".into(),
+        Value::Array(c.model_pricing.iter().map(pricing_value).collect()),
+    );
+    m.insert("restrict_models".into(), c.restrict_models.into());
+    put(
+        &mut m,
+        "billing_model_source",
+        c.billing_model_source.clone(),
+    );
+    Value::Object(m)
+}
+
+pub(crate) fn channel_update_body(u: &ChannelUpdate) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "name", u.name.clone());
+    put(&mut m, "description", u.description.clone());
+    put(&mut m, "status", u.status.clone());
+    put(&mut m, "group_ids", u.group_ids.clone());
+    if let Some(mapping) = &u.model_mapping {
+        m.insert("model_mapping".into(), mapping_value(mapping));
+    }
+    if let Some(pricing) = &u.model_pricing {
+        m.insert(
+            "model_pricing".into(),
+            Value::Array(pricing.iter().map(pricing_value).collect()),
+        );
+    }
+    put(&mut m, "restrict_models", u.restrict_models);
+    put(
+        &mut m,
+        "billing_model_source",
+        u.billing_model_source.clone(),
+    );
+    Value::Object(m)
+}
+
+// ---------------------------------------------------------------------------
+// Plans
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WPlan {
+    id: Option<i64>,
+    group_id: Option<i64>,
+    name: Option<String>,
+    description: Option<String>,
+    price: Option<f64>,
+    original_price: Option<f64>,
+    validity_days: Option<i64>,
+    validity_unit: Option<String>,
+    for_sale: Option<bool>,
+}
+
+impl WPlan {
+    pub fn into_domain(self) -> Result<Plan, HostError> {
+        Ok(Plan {
+            id: require_id("plan", self.id)?,
+            group_id: self.group_id.unwrap_or(0),
+            name: self.name.unwrap_or_default(),
+            description: self.description.unwrap_or_default(),
+            price: self.price.unwrap_or(0.0),
+            original_price: self.original_price,
+            validity_days: self.validity_days.unwrap_or(0),
+            validity_unit: self.validity_unit.unwrap_or_default(),
+            for_sale: self.for_sale.unwrap_or(false),
+        })
+    }
+}
+
+pub(crate) fn new_plan_body(p: &NewPlan) -> Value {
+    let mut m = Map::new();
+    m.insert("group_id".into(), p.group_id.into());
+    m.insert("name".into(), p.name.clone().into());
+    put(&mut m, "description", p.description.clone());
+    m.insert("price".into(), p.price.into());
+    put(&mut m, "original_price", p.original_price);
+    m.insert("validity_days".into(), p.validity_days.into());
+    m.insert("validity_unit".into(), p.validity_unit.clone().into());
+    put(&mut m, "for_sale", p.for_sale);
+    Value::Object(m)
+}
+
+pub(crate) fn plan_update_body(u: &PlanUpdate) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "group_id", u.group_id);
+    put(&mut m, "name", u.name.clone());
+    put(&mut m, "description", u.description.clone());
+    put(&mut m, "price", u.price);
+    put(&mut m, "original_price", u.original_price);
+    put(&mut m, "validity_days", u.validity_days);
+    put(&mut m, "validity_unit", u.validity_unit.clone());
+    put(&mut m, "for_sale", u.for_sale);
+    Value::Object(m)
+}
+
+// ---------------------------------------------------------------------------
+// Accounts
+
+/// Credential keys that hold secrets. Old hosts return them in full; they are
+/// removed from the domain type (only their presence is kept).
+fn is_secret_credential(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "api_key"
+        || k.ends_with("_api_key")
+        || k.contains("token")
+        || k.contains("secret")
+        || k.contains("password")
+        || k.contains("cookie")
+        || k.contains("private")
+        || k.contains("session_key")
+        || k.contains("service_account")
+        || k.contains("access_key")
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WAccount {
+    id: Option<i64>,
+    name: Option<String>,
+    notes: Option<String>,
+    platform: Option<String>,
+    #[serde(rename = "type")]
+    account_type: Option<String>,
+    status: Option<String>,
+    error_message: Option<String>,
+    schedulable: Option<bool>,
+    group_ids: Option<Vec<i64>>,
+    groups: Option<Vec<WGroupRef>>,
+    credentials: Option<Map<String, Value>>,
+    credentials_status: Option<Map<String, Value>>,
+    extra: Option<Map<String, Value>>,
+    concurrency: Option<i64>,
+    priority: Option<i64>,
+    temp_unschedulable_until: Option<Value>,
+    rate_limit_reset_at: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WGroupRef {
+    id: Option<i64>,
+}
+
+impl WAccount {
+    pub fn into_domain(self) -> Result<Account, HostError> {
+        let id = require_id("account", self.id)?;
+        let mut credentials = self.credentials.unwrap_or_default();
+        let mut status = CredentialStatus::default();
+        if let Some(reported) = self.credentials_status {
+            for (k, v) in reported {
+                if let (Some(name), Some(flag)) = (k.strip_prefix("has_"), v.as_bool()) {
+                    status.present.insert(name.to_owned(), flag);
+                }
+            }
+        }
+        let secret_keys: Vec<String> = credentials
+            .keys()
+            .filter(|k| is_secret_credential(k))
+            .cloned()
+            .collect();
+        for k in secret_keys {
+            let non_empty = credentials
+                .remove(&k)
+                .is_some_and(|v| !(v.is_null() || v.as_str() == Some("")));
+            status.present.entry(k).or_insert(non_empty);
+        }
+        status.has_api_key = status.present.get("api_key").copied().unwrap_or(false);
+        let base_url = match credentials.remove("base_url") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        let model_mapping = match credentials.remove("model_mapping") {
+            Some(Value::Object(map)) => map
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        let group_ids = match (self.group_ids, self.groups) {
+            (Some(ids), _) => ids,
+            (None, Some(groups)) => groups.into_iter().filter_map(|g| g.id).collect(),
+            (None, None) => Vec::new(),
+        };
+        Ok(Account {
+            id,
+            name: self.name.unwrap_or_default(),
+            notes: self.notes.filter(|n| !n.is_empty()),
+            platform: self.platform.unwrap_or_default(),
+            account_type: self.account_type.unwrap_or_default(),
+            status: self.status.unwrap_or_default(),
+            error_message: self.error_message.filter(|m| !m.is_empty()),
+            schedulable: self.schedulable.unwrap_or(true),
+            group_ids,
+            base_url,
+            model_mapping,
+            credentials,
+            credential_status: status,
+            extra: self.extra.unwrap_or_default(),
+            concurrency: self.concurrency.unwrap_or(0),
+            priority: self.priority.unwrap_or(0),
+            temp_unschedulable_until: opt_string(&self.temp_unschedulable_until),
+            rate_limit_reset_at: opt_string(&self.rate_limit_reset_at),
+        })
+    }
+}
+
+fn credentials_value(c: &AccountCredentials) -> Value {
+    let mut m = c.other.clone();
+    if let Some(key) = &c.api_key {
+        m.insert("api_key".into(), key.expose().into());
+    }
+    put(&mut m, "base_url", c.base_url.clone());
+    if !c.model_mapping.is_empty() {
+        m.insert(
+            "model_mapping".into(),
+            serde_json::to_value(&c.model_mapping).unwrap_or(Value::Object(Map::new())),
+        );
+    }
+    Value::Object(m)
+}
+
+pub(crate) fn new_account_body(a: &NewAccount) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), a.name.clone().into());
+    put(&mut m, "notes", a.notes.clone());
+    m.insert("platform".into(), a.platform.clone().into());
+    m.insert("type".into(), a.account_type.clone().into());
+    m.insert("credentials".into(), credentials_value(&a.credentials));
+    m.insert("extra".into(), Value::Object(a.extra.clone()));
+    m.insert("group_ids".into(), a.group_ids.clone().into());
+    put(&mut m, "concurrency", a.concurrency);
+    put(&mut m, "priority", a.priority);
+    Value::Object(m)
+}
+
+pub(crate) fn account_update_body(u: &AccountUpdate) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "name", u.name.clone());
+    put(&mut m, "notes", u.notes.clone());
+    if let Some(c) = &u.credentials {
+        m.insert("credentials".into(), credentials_value(c));
+    }
+    if let Some(extra) = &u.extra {
+        m.insert("extra".into(), Value::Object(extra.clone()));
+    }
+    put(&mut m, "group_ids", u.group_ids.clone());
+    put(&mut m, "status", u.status.clone());
+    put(&mut m, "schedulable", u.schedulable);
+    put(&mut m, "concurrency", u.concurrency);
+    put(&mut m, "priority", u.priority);
+    Value::Object(m)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WBatchResult {
+    success: Option<u64>,
+    failed: Option<u64>,
+    results: Option<Vec<WBatchItem>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WBatchItem {
+    name: Option<String>,
+    id: Option<i64>,
+    success: Option<bool>,
+    error: Option<String>,
+}
+
+impl From<WBatchResult> for BatchCreateResult {
+    fn from(w: WBatchResult) -> Self {
+        BatchCreateResult {
+            success: w.success.unwrap_or(0),
+            failed: w.failed.unwrap_or(0),
+            results: w
+                .results
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| BatchItemResult {
+                    name: i.name.unwrap_or_default(),
+                    id: i.id,
+                    success: i.success.unwrap_or(false),
+                    error: i.error.filter(|e| !e.is_empty()),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WModel {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+impl WModel {
+    /// The model id (`id`, or Gemini's `name` without its `models/` prefix).
+    pub fn into_id(self) -> Option<String> {
+        self.id
+            .or_else(|| {
+                self.name
+                    .map(|n| n.strip_prefix("models/").unwrap_or(&n).to_owned())
+            })
+            .filter(|s| !s.is_empty())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Users, login, keys
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WUser {
+    id: Option<i64>,
+    email: Option<String>,
+    username: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+    balance: Option<f64>,
+    concurrency: Option<i64>,
+    allowed_groups: Option<Vec<i64>>,
+}
+
+impl WUser {
+    pub fn into_domain(self) -> Result<User, HostError> {
+        Ok(User {
+            id: require_id("user", self.id)?,
+            email: self.email.unwrap_or_default(),
+            username: self.username.unwrap_or_default(),
+            role: self.role.unwrap_or_default(),
+            status: self.status.unwrap_or_default(),
+            balance: self.balance.unwrap_or(0.0),
+            concurrency: self.concurrency.unwrap_or(0),
+            allowed_groups: self.allowed_groups.unwrap_or_default(),
+        })
+    }
+}
+
+pub(crate) fn new_user_body(u: &NewUser) -> Value {
+    let mut m = Map::new();
+    m.insert("email".into(), u.email.clone().into());
+    m.insert("password".into(), u.password.expose().into());
+    put(&mut m, "username", u.username.clone());
+    put(&mut m, "notes", u.notes.clone());
+    put(&mut m, "balance", u.balance);
+    put(&mut m, "concurrency", u.concurrency);
+    m.insert("allowed_groups".into(), u.allowed_groups.clone().into());
+    Value::Object(m)
+}
+
+pub(crate) fn user_update_body(u: &UserUpdate) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "allowed_groups", u.allowed_groups.clone());
+    if let Some(p) = &u.password {
+        m.insert("password".into(), p.expose().into());
+    }
+    put(&mut m, "username", u.username.clone());
+    put(&mut m, "notes", u.notes.clone());
+    put(&mut m, "status", u.status.clone());
+    put(&mut m, "concurrency", u.concurrency);
+    Value::Object(m)
+}
+
+pub(crate) fn balance_body(c: &BalanceChange) -> Value {
+    let mut m = Map::new();
+    m.insert("balance".into(), c.amount.into());
+    let op = match c.operation {
+        BalanceOperation::Set => "set",
+        BalanceOperation::Add => "add",
+        BalanceOperation::Subtract => "subtract",
+    };
+    m.insert("operation".into(), op.into());
+    put(&mut m, "notes", c.notes.clone());
+    Value::Object(m)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WLogin {
+    pub access_token: Option<String>,
+    pub expires_in: Option<u64>,
+    pub requires_2fa: Option<bool>,
+    pub user: Option<WUser>,
+}
+
+pub(crate) fn login_body(email: &str, password: &Secret) -> Value {
+    serde_json::json!({ "email": email, "password": password.expose() })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WKey {
+    id: Option<i64>,
+    user_id: Option<i64>,
+    name: Option<String>,
+    key: Option<String>,
+    group_id: Option<i64>,
+    status: Option<String>,
+}
+
+impl WKey {
+    pub fn into_domain(self) -> Result<UserKey, HostError> {
+        Ok(UserKey {
+            id: require_id("api key", self.id)?,
+            user_id: self.user_id.unwrap_or(0),
+            name: self.name.unwrap_or_default(),
+            key: Secret::new(self.key.unwrap_or_default()),
+            group_id: self.group_id.filter(|g| *g > 0),
+            status: self.status.unwrap_or_default(),
+        })
+    }
+}
+
+pub(crate) fn new_key_body(k: &NewUserKey) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), k.name.clone().into());
+    m.insert("group_id".into(), k.group_id.into());
+    if let Some(custom) = &k.custom_key {
+        m.insert("custom_key".into(), custom.expose().into());
+    }
+    Value::Object(m)
+}
+
+// ---------------------------------------------------------------------------
+// Subscriptions
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WSubscription {
+    id: Option<i64>,
+    user_id: Option<i64>,
+    group_id: Option<i64>,
+    status: Option<String>,
+    starts_at: Option<Value>,
+    expires_at: Option<Value>,
+    notes: Option<String>,
+}
+
+impl WSubscription {
+    pub fn into_domain(self) -> Result<Subscription, HostError> {
+        Ok(Subscription {
+            id: require_id("subscription", self.id)?,
+            user_id: self.user_id.unwrap_or(0),
+            group_id: self.group_id.unwrap_or(0),
+            status: self.status.unwrap_or_default(),
+            starts_at: opt_string(&self.starts_at),
+            expires_at: opt_string(&self.expires_at),
+            notes: self.notes.filter(|n| !n.is_empty()),
+        })
+    }
+}
+
+pub(crate) fn assign_body(a: &SubscriptionAssignment) -> Value {
+    let mut m = Map::new();
+    m.insert("user_id".into(), a.user_id.into());
+    m.insert("group_id".into(), a.group_id.into());
+    put(&mut m, "validity_days", a.validity_days);
+    put(&mut m, "notes", a.notes.clone());
+    Value::Object(m)
+}
+
+// ---------------------------------------------------------------------------
+// Gateway
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WModelList {
+    pub data: Option<Vec<WModel>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WCompletion {
+    pub model: Option<String>,
+    pub choices: Option<Vec<WChoice>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WChoice {
+    pub message: Option<WMessage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WMessage {
+    pub content: Option<Value>,
+}
+
+pub(crate) fn chat_body(r: &ChatProbeRequest) -> Value {
+    let mut body = serde_json::json!({
+        "model": r.model,
+        "messages": [{ "role": "user", "content": PROBE_PROMPT }],
+        "max_tokens": r.max_tokens,
+    });
+    if r.stream {
+        body["stream"] = Value::Bool(true);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_error_uses_reason_and_keeps_metadata() {
+        let (d, json) = error_detail(
+            409,
+            r#"{"code":409,"message":"conflict","reason":"SUBSCRIPTION_ASSIGN_CONFLICT","metadata":{"conflict_reason":"notes_mismatch"}}"#,
+        );
+        assert!(json);
+        assert_eq!(d.code.as_deref(), Some("SUBSCRIPTION_ASSIGN_CONFLICT"));
+        assert_eq!(d.metadata["conflict_reason"], "notes_mismatch");
+    }
+
+    #[test]
+    fn middleware_error_uses_string_code() {
+        let (d, _) = error_detail(
+            401,
+            r#"{"code":"INVALID_ADMIN_KEY","message":"Invalid admin API key"}"#,
+        );
+        assert_eq!(d.code.as_deref(), Some("INVALID_ADMIN_KEY"));
+        assert_eq!(d.message, "Invalid admin API key");
+    }
+
+    #[test]
+    fn plain_validation_error_has_no_code() {
+        let (d, _) = error_detail(400, r#"{"code":400,"message":"Invalid group ID"}"#);
+        assert_eq!(d.code, None);
+    }
+
+    #[test]
+    fn plain_text_is_not_json() {
+        let (d, json) = error_detail(404, "404 page not found");
+        assert!(!json);
+        assert_eq!(d.message, "404 page not found");
+    }
+
+    #[test]
+    fn old_host_credentials_are_redacted() {
+        let w: WAccount = serde_json::from_value(serde_json::json!({
+            "id": 3, "name": "a", "type": "apikey",
+            "credentials": {"api_key": "sk-raw", "base_url": "https://x/v1", "model_mapping": {"m": "m"}, "refresh_token": ""}
+        }))
+        .unwrap();
+        let a = w.into_domain().unwrap();
+        assert!(a.credential_status.has_api_key);
+        assert_eq!(
+            a.credential_status.present.get("refresh_token"),
+            Some(&false)
+        );
+        assert!(!format!("{a:?}").contains("sk-raw"));
+        assert_eq!(a.base_url.as_deref(), Some("https://x/v1"));
+        assert_eq!(a.model_mapping["m"], "m");
+    }
+}
