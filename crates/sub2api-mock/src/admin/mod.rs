@@ -1,0 +1,235 @@
+//! `/api/v1/admin/**`: route table, admin fault injection, authentication, dispatch.
+
+mod accounts;
+mod channels;
+mod groups;
+mod plans;
+mod subscriptions;
+mod users;
+
+pub(crate) use accounts::mark_auth_error;
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::auth::{admin_auth, Principal};
+use crate::http::{internal_error, json_resp, not_found_route, ok, Req, Resp};
+use crate::server::{lock, Ctx};
+use crate::state::State;
+
+/// Every admin route the emulator serves: (method, template below `/api/v1/admin/`).
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "system/version"),
+    ("GET", "groups"),
+    ("POST", "groups"),
+    ("GET", "groups/all"),
+    ("GET", "groups/:id"),
+    ("PUT", "groups/:id"),
+    ("DELETE", "groups/:id"),
+    ("GET", "groups/:id/subscriptions"),
+    ("GET", "groups/:id/api-keys"),
+    ("GET", "channels"),
+    ("POST", "channels"),
+    ("GET", "channels/:id"),
+    ("PUT", "channels/:id"),
+    ("DELETE", "channels/:id"),
+    ("GET", "payment/plans"),
+    ("POST", "payment/plans"),
+    ("PUT", "payment/plans/:id"),
+    ("DELETE", "payment/plans/:id"),
+    ("GET", "accounts"),
+    ("POST", "accounts"),
+    ("POST", "accounts/batch"),
+    ("GET", "accounts/:id"),
+    ("PUT", "accounts/:id"),
+    ("DELETE", "accounts/:id"),
+    ("POST", "accounts/:id/clear-error"),
+    ("POST", "accounts/:id/clear-rate-limit"),
+    ("GET", "accounts/:id/temp-unschedulable"),
+    ("DELETE", "accounts/:id/temp-unschedulable"),
+    ("POST", "accounts/:id/recover-state"),
+    ("POST", "accounts/:id/schedulable"),
+    ("POST", "accounts/:id/test"),
+    ("GET", "accounts/:id/models"),
+    ("GET", "users"),
+    ("POST", "users"),
+    ("GET", "users/:id"),
+    ("PUT", "users/:id"),
+    ("DELETE", "users/:id"),
+    ("POST", "users/:id/balance"),
+    ("GET", "users/:id/api-keys"),
+    ("GET", "users/:id/subscriptions"),
+    ("GET", "subscriptions"),
+    ("POST", "subscriptions/assign"),
+    ("GET", "subscriptions/:id"),
+    ("DELETE", "subscriptions/:id"),
+];
+
+/// Finds the route template for a request, preferring static segments (like Gin).
+fn match_route<'a>(method: &str, rest: &'a str) -> Option<(&'static str, Vec<&'a str>)> {
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let mut best: Option<(&'static str, Vec<&'a str>, usize)> = None;
+    for (m, tpl) in ROUTES {
+        if *m != method {
+            continue;
+        }
+        let tsegs: Vec<&str> = tpl.split('/').collect();
+        if tsegs.len() != segs.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let mut statics = 0;
+        let mut matched = true;
+        for (t, s) in tsegs.iter().zip(&segs) {
+            if *t == ":id" {
+                if s.is_empty() {
+                    matched = false;
+                    break;
+                }
+                params.push(*s);
+            } else if t == s {
+                statics += 1;
+            } else {
+                matched = false;
+                break;
+            }
+        }
+        if matched && best.as_ref().is_none_or(|b| statics > b.2) {
+            best = Some((tpl, params, statics));
+        }
+    }
+    best.map(|(t, p, _)| (t, p))
+}
+
+/// Applies admin-call faults; returns the injected response or the latency to wait.
+fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<u64, Resp> {
+    st.admin_calls += 1;
+    *st.counters
+        .entry(format!("{method} /api/v1/admin/{tpl}"))
+        .or_insert(0) += 1;
+    if st.faults.rate_limit_next_admin_calls > 0 {
+        st.faults.rate_limit_next_admin_calls -= 1;
+        let mut r = json_resp(
+            429,
+            &json!({"error": "rate limit exceeded", "message": "Too many requests, please try again later"}),
+        );
+        r.headers_mut()
+            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+        return Err(r);
+    }
+    if st.fail_at == Some(st.admin_calls) {
+        st.fail_at = None;
+        st.faults.fail_nth_admin_call = None;
+        return Err(internal_error());
+    }
+    if let Some(at) = st.fail_at {
+        st.faults.fail_nth_admin_call = Some(at - st.admin_calls);
+    }
+    Ok(st.faults.admin_latency_ms)
+}
+
+/// Entry point for `/api/v1/admin/<rest>`.
+pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
+    let method = req.method.as_str().to_string();
+    let Some((tpl, params)) = match_route(&method, rest) else {
+        return not_found_route();
+    };
+    let latency = {
+        let mut st = lock(ctx);
+        if (st.faults.disable_channels && tpl.starts_with("channels"))
+            || (st.faults.disable_payment && tpl.starts_with("payment"))
+        {
+            return not_found_route();
+        }
+        match apply_faults(&mut st, &method, tpl) {
+            Ok(l) => l,
+            Err(r) => return r,
+        }
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let principal = {
+        let st = lock(ctx);
+        match admin_auth(&st, req) {
+            Ok(p) => p,
+            Err(r) => return r,
+        }
+    };
+    if tpl == "accounts/:id/test" {
+        return accounts::test(ctx, req, params[0]).await;
+    }
+    let mut st = lock(ctx);
+    dispatch(ctx, &mut st, principal, req, tpl, &params)
+}
+
+fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: &[&str]) -> Resp {
+    let r = match (req.method.as_str(), tpl) {
+        ("GET", "system/version") => Ok(ok(json!({"version": st.host_version}))),
+        ("GET", "groups") => groups::list(st, req),
+        ("POST", "groups") => groups::create(st, req),
+        ("GET", "groups/all") => groups::all(st, req),
+        ("GET", "groups/:id") => groups::get(st, p[0]),
+        ("PUT", "groups/:id") => groups::update(st, req, p[0]),
+        ("DELETE", "groups/:id") => groups::delete(st, p[0]),
+        ("GET", "groups/:id/subscriptions") => subscriptions::list_for_group(st, req, p[0]),
+        ("GET", "groups/:id/api-keys") => groups::api_keys(st, req, p[0]),
+        ("GET", "channels") => channels::list(st, req),
+        ("POST", "channels") => channels::create(st, req),
+        ("GET", "channels/:id") => channels::get(st, p[0]),
+        ("PUT", "channels/:id") => channels::update(st, req, p[0]),
+        ("DELETE", "channels/:id") => channels::delete(st, p[0]),
+        ("GET", "payment/plans") => plans::list(st),
+        ("POST", "payment/plans") => plans::create(st, req),
+        ("PUT", "payment/plans/:id") => plans::update(st, req, p[0]),
+        ("DELETE", "payment/plans/:id") => plans::delete(st, p[0]),
+        ("GET", "accounts") => accounts::list(st, req),
+        ("POST", "accounts") => accounts::create(ctx, st, req),
+        ("POST", "accounts/batch") => accounts::batch(ctx, st, req),
+        ("GET", "accounts/:id") => accounts::get(st, p[0]),
+        ("PUT", "accounts/:id") => accounts::update(ctx, st, req, p[0]),
+        ("DELETE", "accounts/:id") => accounts::delete(st, p[0]),
+        ("POST", "accounts/:id/clear-error") => accounts::clear_error(st, p[0]),
+        ("POST", "accounts/:id/clear-rate-limit") => accounts::clear_rate_limit(st, p[0]),
+        ("GET", "accounts/:id/temp-unschedulable") => accounts::temp_get(st, p[0]),
+        ("DELETE", "accounts/:id/temp-unschedulable") => accounts::temp_clear(st, p[0]),
+        ("POST", "accounts/:id/recover-state") => accounts::recover(st, p[0]),
+        ("POST", "accounts/:id/schedulable") => accounts::set_schedulable(st, req, p[0]),
+        ("GET", "accounts/:id/models") => accounts::models(st, p[0]),
+        ("GET", "users") => users::list(st, req),
+        ("POST", "users") => users::create(st, req),
+        ("GET", "users/:id") => users::get(st, p[0]),
+        ("PUT", "users/:id") => users::update(st, req, p[0]),
+        ("DELETE", "users/:id") => users::delete(st, p[0]),
+        ("POST", "users/:id/balance") => users::balance(st, req, p[0]),
+        ("GET", "users/:id/api-keys") => users::api_keys(st, req, p[0]),
+        ("GET", "users/:id/subscriptions") => users::subscriptions(st, p[0]),
+        ("GET", "subscriptions") => subscriptions::list(st, req),
+        ("POST", "subscriptions/assign") => subscriptions::assign(st, req, who),
+        ("GET", "subscriptions/:id") => subscriptions::get(st, p[0]),
+        ("DELETE", "subscriptions/:id") => subscriptions::delete(st, p[0]),
+        _ => Ok(not_found_route()),
+    };
+    r.unwrap_or_else(|e| e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_route;
+
+    #[test]
+    fn static_segments_win() {
+        assert_eq!(
+            match_route("GET", "groups/all").map(|r| r.0),
+            Some("groups/all")
+        );
+        assert_eq!(match_route("GET", "groups/7").map(|r| r.1), Some(vec!["7"]));
+        assert_eq!(
+            match_route("POST", "accounts/batch").map(|r| r.0),
+            Some("accounts/batch")
+        );
+        assert!(match_route("PATCH", "groups/7").is_none());
+        assert!(match_route("GET", "nope").is_none());
+    }
+}

@@ -1,0 +1,57 @@
+//! Fault-injection knobs, settable from the CLI, `POST /__mock/faults` and the Rust API.
+
+use serde::{Deserialize, Serialize};
+
+/// Default delay of the asynchronous Responses-capability probe.
+pub const DEFAULT_PROBE_DELAY_MS: u64 = 200;
+
+/// Fault knobs. Every field has a harmless default; a JSON document may set any subset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Extra latency (ms) added to every `/api/v1/admin/**` call.
+    pub admin_latency_ms: u64,
+    /// Extra latency (ms) before an account test answers.
+    pub account_test_latency_ms: u64,
+    /// The first account test of each account answers `API returned 403: Forbidden`.
+    pub first_test_forbidden: bool,
+    /// The Responses probe marks third-party OpenAI bases as supporting `/v1/responses`,
+    /// so chat completions through them fail with 502 until repaired.
+    pub responses_misdetection: bool,
+    /// For this many ms after an account is created, the gateway answers 503
+    /// "no available accounts" for every group the account is bound to.
+    pub warmup_ms: u64,
+    /// The Nth admin call from when this is set answers 500 `internal error` (1 = the next call).
+    pub fail_nth_admin_call: Option<u64>,
+    /// The next K admin calls answer 429 with `Retry-After: 1`.
+    pub rate_limit_next_admin_calls: u32,
+    /// Backend mode: non-admin users cannot log in.
+    pub backend_mode: bool,
+    /// Behave like a build without channels (`/api/v1/admin/channels` → plain-text 404).
+    pub disable_channels: bool,
+    /// Behave like a build without the payment module (`/api/v1/admin/payment/**` → plain-text 404).
+    pub disable_payment: bool,
+    /// Overrides the reported host version (`/api/v1/admin/system/version`, public settings).
+    pub host_version: Option<String>,
+    /// Delay (ms) before the asynchronous Responses probe writes `extra.openai_responses_supported`.
+    pub responses_probe_delay_ms: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            admin_latency_ms: 0,
+            account_test_latency_ms: 0,
+            first_test_forbidden: false,
+            responses_misdetection: false,
+            warmup_ms: 0,
+            fail_nth_admin_call: None,
+            rate_limit_next_admin_calls: 0,
+            backend_mode: false,
+            disable_channels: false,
+            disable_payment: false,
+            host_version: None,
+            responses_probe_delay_ms: DEFAULT_PROBE_DELAY_MS,
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The OpenAI-compatible gateway: `/v1/models`, `/v1/chat/completions`
+//! (also `/chat/completions`) and `/v1/usage`, with scheduling and failover.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::admin::mark_auth_error;
+use crate::http::{json_resp, mw_err, raw, Req, Resp};
+use crate::server::{lock, Ctx};
+use crate::sse;
+use crate::state::{Account, Group, State, TempUnsched};
+use crate::util::now_ms;
+use crate::vendor::{self, Endpoint};
+
+const NOT_IN_GROUP: &str = "API Key is not assigned to any group and cannot be used. Please contact the administrator to assign it to a group.";
+/// The "no schedulable account" message (new builds say the first half, old builds the second).
+pub(crate) const NO_ACCOUNTS: &str =
+    "Service temporarily unavailable: No available accounts for this group and model";
+
+/// The authenticated caller of a gateway request.
+#[derive(Debug)]
+struct Caller {
+    key_id: i64,
+    user_id: i64,
+    group: Group,
+}
+
+/// Routes gateway paths; `None` when the path is not a gateway route.
+pub(crate) async fn handle(ctx: &Ctx, req: &Req) -> Option<Resp> {
+    let route = match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/v1/models") => "models",
+        ("POST", "/v1/chat/completions") | ("POST", "/chat/completions") => "chat",
+        ("GET", "/v1/usage") => "usage",
+        _ => return None,
+    };
+    let caller = {
+        let st = lock(ctx);
+        authenticate(&st, req)
+    };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(r) => return Some(r),
+    };
+    Some(match route {
+        "models" => models(&lock(ctx), &caller),
+        "usage" => usage(&lock(ctx), &caller),
+        _ => chat(ctx, req, &caller).await,
+    })
+}
+
+/// The API-key middleware, in the host's order of checks.
+fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
+    if req.q_nonempty("key").is_some() || req.q_nonempty("api_key").is_some() {
+        return Err(mw_err(
+            400,
+            "api_key_in_query_deprecated",
+            "API key in query parameter is deprecated. Please use Authorization header instead.",
+        ));
+    }
+    let mut key = String::new();
+    if let Some(h) = req.header("authorization") {
+        if let Some((scheme, rest)) = h.split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") {
+                key = rest.trim().to_string();
+            }
+        }
+    }
+    if key.is_empty() {
+        key = req.header("x-api-key").unwrap_or("").trim().to_string();
+    }
+    if key.is_empty() {
+        key = req
+            .header("x-goog-api-key")
+            .unwrap_or("")
+            .trim()
+            .to_string();
+    }
+    if key.is_empty() {
+        return Err(mw_err(
+            401,
+            "API_KEY_REQUIRED",
+            "API key is required in Authorization header (Bearer scheme), x-api-key header, or x-goog-api-key header",
+        ));
+    }
+    let Some(k) = st.keys.values().find(|k| k.key == key) else {
+        return Err(mw_err(401, "INVALID_API_KEY", "Invalid API key"));
+    };
+    if k.status != "active" {
+        return Err(mw_err(401, "API_KEY_DISABLED", "API key is disabled"));
+    }
+    if k.expires_at.is_some_and(|e| e <= now_ms()) {
+        return Err(mw_err(403, "API_KEY_EXPIRED", "API key has expired"));
+    }
+    let Some(user) = st.users.get(&k.user_id) else {
+        return Err(mw_err(
+            401,
+            "USER_NOT_FOUND",
+            "User associated with API key not found",
+        ));
+    };
+    if user.status != "active" {
+        return Err(mw_err(401, "USER_INACTIVE", "User account is not active"));
+    }
+    let Some(group) = k.group_id.and_then(|g| st.groups.get(&g)) else {
+        return Err(json_resp(
+            403,
+            &json!({"type": "error", "error": {"type": "permission_error", "message": NOT_IN_GROUP}}),
+        ));
+    };
+    if group.status != "active" {
+        return Err(mw_err(403, "GROUP_DISABLED", "Group is disabled"));
+    }
+    if group.subscription_type == "subscription" {
+        let Some(sub) = st.subscription_for(user.id, group.id) else {
+            return Err(mw_err(
+                403,
+                "SUBSCRIPTION_NOT_FOUND",
+                "No active subscription found for this group",
+            ));
+        };
+        match sub.effective_status(now_ms()) {
+            "active" => {}
+            "expired" => {
+                return Err(mw_err(
+                    403,
+                    "SUBSCRIPTION_INVALID",
+                    "subscription has expired",
+                ))
+            }
+            _ => {
+                return Err(mw_err(
+                    403,
+                    "SUBSCRIPTION_INVALID",
+                    "subscription is suspended",
+                ))
+            }
+        }
+    } else if user.balance <= 0.0 {
+        return Err(mw_err(
+            403,
+            "INSUFFICIENT_BALANCE",
+            "Insufficient account balance",
+        ));
+    }
+    Ok(Caller {
+        key_id: k.id,
+        user_id: user.id,
+        group: group.clone(),
+    })
+}
+
+/// Accounts of the group that the scheduler may pick (ignoring the model).
+fn schedulable<'a>(st: &'a State, group: &Group) -> Vec<&'a Account> {
+    let now = now_ms();
+    let mut v: Vec<&Account> = st
+        .accounts
+        .values()
+        .filter(|a| a.group_ids.contains(&group.id))
+        .filter(|a| a.platform == group.platform)
+        .filter(|a| a.status == "active" && a.schedulable && !a.temp_unsched_active(now))
+        .filter(|a| {
+            a.expires_at
+                .is_none_or(|e| !a.auto_pause_on_expired || e * 1000 > now)
+        })
+        .collect();
+    v.sort_by_key(|a| (a.priority, a.id));
+    v
+}
+
+fn models(st: &State, caller: &Caller) -> Resp {
+    let mut ids: Vec<String> = Vec::new();
+    for a in schedulable(st, &caller.group) {
+        for (k, _) in a.model_mapping() {
+            if !ids.contains(&k) {
+                ids.push(k);
+            }
+        }
+    }
+    if ids.is_empty() {
+        ids = vendor::default_models(&caller.group.platform)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    }
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| vendor::model_item(&caller.group.platform, id))
+        .collect();
+    json_resp(200, &json!({"object": "list", "data": data}))
+}
+
+fn usage(st: &State, caller: &Caller) -> Resp {
+    let user = st.users.get(&caller.user_id);
+    let balance = user.map(|u| u.balance).unwrap_or(0.0);
+    let mut body = json!({
+        "isValid": true,
+        "planName": caller.group.name,
+        "remaining": balance,
+        "unit": "USD",
+        "balance": balance,
+        "mode": if caller.group.subscription_type == "subscription" { "subscription" } else { "balance" },
+    });
+    if let Some(sub) = st.subscription_for(caller.user_id, caller.group.id) {
+        body["subscription"] = st.sub_dto(sub);
+    }
+    json_resp(200, &body)
+}
+
+/// Error in the shape of the group's platform (OpenAI vs Anthropic style).
+fn gw_err(platform: &str, status: u16, kind: &str, message: &str) -> Resp {
+    if platform == "openai" {
+        json_resp(
+            status,
+            &json!({"error": {"type": kind, "message": message}}),
+        )
+    } else {
+        json_resp(
+            status,
+            &json!({"type": "error", "error": {"type": kind, "message": message}}),
+        )
+    }
+}
+
+fn model_matches(pattern: &str, model: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => model.starts_with(prefix),
+        None => pattern.eq_ignore_ascii_case(model),
+    }
+}
+
+/// Applies the group's channel: rename via `model_mapping`, refuse via `restrict_models`.
+fn apply_channel(st: &State, group: &Group, model: &str) -> Option<String> {
+    let Some(ch) = st
+        .channel_of_group(group.id)
+        .filter(|c| c.status == "active")
+    else {
+        return Some(model.to_string());
+    };
+    let mapped = ch
+        .model_mapping
+        .get(&group.platform)
+        .and_then(Value::as_object)
+        .and_then(|m| {
+            m.get(model).or_else(|| {
+                m.iter()
+                    .find(|(k, _)| model_matches(k, model))
+                    .map(|(_, v)| v)
+            })
+        })
+        .and_then(Value::as_str)
+        .unwrap_or(model)
+        .to_string();
+    if ch.restrict_models {
+        let listed = ch.model_pricing.iter().any(|e| {
+            let platform = e["platform"].as_str().unwrap_or("anthropic");
+            platform == group.platform
+                && e["models"].as_array().is_some_and(|ms| {
+                    ms.iter()
+                        .filter_map(Value::as_str)
+                        .any(|p| model_matches(p, model) || model_matches(p, &mapped))
+                })
+        });
+        if !listed {
+            return None;
+        }
+    }
+    Some(mapped)
+}
+
+/// Applies an account's `temp_unschedulable_rules` to an upstream failure.
+fn apply_temp_rules(a: &mut Account, status: u16, body: &str) {
+    if a.credentials
+        .get("temp_unschedulable_enabled")
+        .and_then(Value::as_bool)
+        != Some(true)
+    {
+        return;
+    }
+    let Some(rules) = a
+        .credentials
+        .get("temp_unschedulable_rules")
+        .and_then(Value::as_array)
+        .cloned()
+    else {
+        return;
+    };
+    let lower = body.to_lowercase();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule["error_code"].as_i64() != Some(i64::from(status)) {
+            continue;
+        }
+        let kws: Vec<&str> = rule["keywords"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let hit = if kws.is_empty() {
+            Some("")
+        } else {
+            kws.iter()
+                .copied()
+                .find(|k| lower.contains(&k.to_lowercase()))
+        };
+        if let Some(kw) = hit {
+            let now = now_ms();
+            let minutes = rule["duration_minutes"].as_i64().unwrap_or(5).max(1);
+            a.temp_unsched = Some(TempUnsched {
+                until_ms: now + minutes * 60_000,
+                triggered_at_ms: now,
+                status_code: i64::from(status),
+                matched_keyword: kw.to_string(),
+                rule_index: i as i64,
+                error_message: body.to_string(),
+            });
+            return;
+        }
+    }
+}
+
+fn prompt_tokens(body: &Value) -> u64 {
+    let chars: usize = body["messages"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| m["content"].as_str().map(str::len).unwrap_or(8))
+                .sum()
+        })
+        .unwrap_or(0);
+    (chars as u64 / 4).max(1) + 8
+}
+
+async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
+    let platform = caller.group.platform.clone();
+    if req.body.iter().all(|b| b.is_ascii_whitespace()) {
+        return gw_err(
+            &platform,
+            400,
+            "invalid_request_error",
+            "Request body is empty",
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return gw_err(
+            &platform,
+            400,
+            "invalid_request_error",
+            "Failed to parse request body",
+        );
+    };
+    let Some(model) = body["model"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+    else {
+        return gw_err(&platform, 400, "invalid_request_error", "model is required");
+    };
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let no_accounts = || gw_err(&platform, 503, "api_error", NO_ACCOUNTS);
+
+    // Candidate selection under the lock.
+    let candidates: Vec<(Account, String)> = {
+        let st = lock(ctx);
+        let Some(routed) = apply_channel(&st, &caller.group, &model) else {
+            return no_accounts();
+        };
+        let warmup = st.faults.warmup_ms as i64;
+        let now = now_ms();
+        if warmup > 0
+            && st
+                .accounts
+                .values()
+                .any(|a| a.group_ids.contains(&caller.group.id) && a.created_at + warmup > now)
+        {
+            return no_accounts();
+        }
+        schedulable(&st, &caller.group)
+            .into_iter()
+            .filter_map(|a| a.map_model(&routed).map(|m| (a.clone(), m)))
+            .collect()
+    };
+    if candidates.is_empty() {
+        return no_accounts();
+    }
+
+    let mut last: Option<vendor::Upstream> = None;
+    for (acct, upstream_model) in candidates {
+        let endpoint =
+            if acct.platform == "openai" && acct.kind == "apikey" && acct.uses_responses_path() {
+                Endpoint::Responses
+            } else {
+                Endpoint::ChatCompletions
+            };
+        let up = vendor::call(
+            &acct.platform,
+            acct.api_key().unwrap_or(""),
+            acct.base_url(),
+            endpoint,
+        );
+        if up.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(up.delay_ms)).await;
+        }
+        let mut st = lock(ctx);
+        if up.is_success() {
+            let now = now_ms();
+            if let Some(a) = st.accounts.get_mut(&acct.id) {
+                a.last_used_at = Some(now);
+            }
+            if let Some(k) = st.keys.get_mut(&caller.key_id) {
+                k.last_used_at = Some(now);
+            }
+            if let Some(u) = st.users.get_mut(&caller.user_id) {
+                u.last_active_at = Some(now);
+            }
+            let seq = st.next_seq();
+            drop(st);
+            let _served_as = upstream_model;
+            return completion(&model, &body, stream, seq);
+        }
+        if up.status == 401 || up.status == 403 {
+            mark_auth_error(&mut st, acct.id, up.status, &up.body);
+        }
+        if let Some(a) = st.accounts.get_mut(&acct.id) {
+            apply_temp_rules(a, up.status, &up.body);
+        }
+        last = Some(up);
+    }
+    match last {
+        Some(up) if up.status == 429 => gw_err(
+            &platform,
+            429,
+            "rate_limit_error",
+            "Upstream rate limit exceeded, please retry later",
+        ),
+        Some(up) if up.status == 402 => raw(402, "application/json; charset=utf-8", up.body),
+        _ => gw_err(&platform, 502, "upstream_error", "Upstream request failed"),
+    }
+}
+
+fn completion(model: &str, body: &Value, stream: bool, seq: u64) -> Resp {
+    let id = format!("chatcmpl-mock{seq:08}");
+    let created = now_ms() / 1000;
+    let pt = prompt_tokens(body);
+    let usage = json!({"prompt_tokens": pt, "completion_tokens": 1, "total_tokens": pt + 1});
+    if !stream {
+        return json_resp(
+            200,
+            &json!({
+                "id": id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "pong"}, "finish_reason": "stop"}],
+                "usage": usage,
+            }),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut last = chunk(json!({}), json!("stop"));
+    last["usage"] = usage;
+    let mut text = sse::frame(&[
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        chunk(json!({"content": "pong"}), Value::Null),
+        last,
+    ]);
+    text.push_str("data: [DONE]\n\n");
+    sse::stream_response(text)
+}

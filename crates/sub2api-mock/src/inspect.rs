@@ -1,0 +1,49 @@
+//! The inspection API under `/__mock/` (not part of the real host's API).
+
+use serde_json::{json, Value};
+
+use crate::faults::Faults;
+use crate::http::{json_resp, not_found_route, Req, Resp};
+use crate::server::{lock, Ctx};
+use crate::state::State;
+
+/// `GET /__mock/state`, `GET|POST /__mock/faults`, `POST /__mock/reset`.
+pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
+    match (req.method.as_str(), rest.trim_end_matches('/')) {
+        ("GET", "state") => json_resp(200, &lock(ctx).dump()),
+        ("GET", "faults") => json_resp(200, &json!(lock(ctx).faults)),
+        ("POST", "faults") => {
+            let mut st = lock(ctx);
+            // Merge: fields absent from the document keep their current values.
+            let mut current = serde_json::to_value(&st.faults).unwrap_or(Value::Null);
+            let patch: Value = match serde_json::from_slice(&req.body) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    return json_resp(
+                        400,
+                        &json!({"error": "body must be a JSON object of fault knobs"}),
+                    )
+                }
+            };
+            if let (Some(cur), Some(p)) = (current.as_object_mut(), patch.as_object()) {
+                for (k, v) in p {
+                    cur.insert(k.clone(), v.clone());
+                }
+            }
+            match serde_json::from_value::<Faults>(current) {
+                Ok(f) => {
+                    st.set_faults(f);
+                    json_resp(200, &json!(st.faults))
+                }
+                Err(e) => json_resp(400, &json!({"error": format!("invalid fault knobs: {e}")})),
+            }
+        }
+        ("POST", "reset") => {
+            let mut st = lock(ctx);
+            let fresh = State::reset_from(&st);
+            *st = fresh;
+            json_resp(200, &json!({"reset": true}))
+        }
+        _ => not_found_route(),
+    }
+}

@@ -1,0 +1,212 @@
+//! Simulated upstream vendors: every account `base_url` is served in-process.
+//!
+//! The upstream API key decides the behaviour: a key containing `invalid` → 401,
+//! `quota` → 402 "Insufficient Balance" (`insufficient_user_quota`), `ratelimit` → 429,
+//! `slow` → a correct answer after [`SLOW_MS`]; any other key is valid.
+
+use serde_json::{json, Value};
+
+/// Delay of a `slow` key's answer.
+pub(crate) const SLOW_MS: u64 = 2000;
+
+/// Which upstream endpoint a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    ChatCompletions,
+    Responses,
+    Messages,
+}
+
+/// A simulated upstream answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub status: u16,
+    pub body: String,
+    pub delay_ms: u64,
+}
+
+impl Upstream {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Host part of a base URL (lowercase, without scheme, port and path).
+pub(crate) fn host_of(base_url: &str) -> String {
+    let s = base_url.trim();
+    let s = s.split_once("://").map(|(_, r)| r).unwrap_or(s);
+    let s = s.split(['/', '?', '#']).next().unwrap_or("");
+    let s = s.rsplit_once('@').map(|(_, h)| h).unwrap_or(s);
+    s.split(':').next().unwrap_or("").to_ascii_lowercase()
+}
+
+/// True when the base URL is the vendor's own API (empty means the official default).
+pub(crate) fn is_official(platform: &str, base_url: &str) -> bool {
+    if base_url.trim().is_empty() {
+        return true;
+    }
+    let host = host_of(base_url);
+    match platform {
+        "openai" => host == "api.openai.com",
+        "anthropic" => host == "api.anthropic.com",
+        "gemini" => host == "generativelanguage.googleapis.com",
+        _ => false,
+    }
+}
+
+fn error_body(message: &str, kind: &str, code: &str) -> String {
+    json!({"error": {"message": message, "type": kind, "param": Value::Null, "code": code}})
+        .to_string()
+}
+
+/// Answers one upstream call.
+pub(crate) fn call(platform: &str, api_key: &str, base_url: &str, endpoint: Endpoint) -> Upstream {
+    let key = api_key.to_ascii_lowercase();
+    let reply = |status: u16, body: String| Upstream {
+        status,
+        body,
+        delay_ms: 0,
+    };
+    if key.contains("invalid") {
+        return reply(
+            401,
+            error_body(
+                "Incorrect API key provided.",
+                "invalid_request_error",
+                "invalid_api_key",
+            ),
+        );
+    }
+    if key.contains("quota") {
+        return reply(
+            402,
+            error_body(
+                "Insufficient Balance",
+                "insufficient_user_quota",
+                "insufficient_user_quota",
+            ),
+        );
+    }
+    if key.contains("ratelimit") {
+        return reply(
+            429,
+            error_body(
+                "Rate limit reached for requests. Please try again later.",
+                "rate_limit_error",
+                "rate_limit_exceeded",
+            ),
+        );
+    }
+    if endpoint == Endpoint::Responses && !is_official(platform, base_url) {
+        return reply(
+            404,
+            error_body(
+                "Invalid URL (POST /v1/responses)",
+                "invalid_request_error",
+                "not_found",
+            ),
+        );
+    }
+    Upstream {
+        status: 200,
+        body: String::new(),
+        delay_ms: if key.contains("slow") { SLOW_MS } else { 0 },
+    }
+}
+
+/// The built-in model list of a platform.
+pub(crate) fn default_models(platform: &str) -> &'static [&'static str] {
+    match platform {
+        "openai" => &[
+            "gpt-5.4",
+            "gpt-5.4-mini",
+            "gpt-5.2",
+            "gpt-5.1",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-4.1",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o3",
+            "o4-mini",
+        ],
+        "gemini" => &["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.0-flash"],
+        _ => &[
+            "claude-opus-4-5",
+            "claude-sonnet-4-5",
+            "claude-haiku-4-5",
+            "claude-opus-4-1",
+            "claude-sonnet-4",
+        ],
+    }
+}
+
+/// The platform's default account-test model.
+pub(crate) fn default_test_model(platform: &str) -> &'static str {
+    match platform {
+        "openai" => "gpt-5.4",
+        "gemini" => "gemini-2.5-flash",
+        _ => "claude-sonnet-4-5",
+    }
+}
+
+/// A model list item in the shape the platform uses.
+pub(crate) fn model_item(platform: &str, id: &str) -> Value {
+    match platform {
+        "openai" => json!({
+            "id": id, "object": "model", "created": 1_704_067_200, "owned_by": "openai",
+            "type": "model", "display_name": id,
+        }),
+        _ => {
+            json!({"id": id, "type": "model", "display_name": id, "created_at": "2024-01-01T00:00:00Z"})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_patterns() {
+        assert_eq!(host_of("https://API.openai.com:443/v1"), "api.openai.com");
+        assert!(is_official("openai", ""));
+        assert!(!is_official("openai", "https://vendor.example.com/v1"));
+        assert_eq!(
+            call("openai", "sk-invalid-1", "", Endpoint::ChatCompletions).status,
+            401
+        );
+        assert_eq!(
+            call("openai", "sk-QUOTA", "", Endpoint::ChatCompletions).status,
+            402
+        );
+        assert_eq!(
+            call("openai", "sk-ratelimit", "", Endpoint::ChatCompletions).status,
+            429
+        );
+        assert_eq!(
+            call("openai", "sk-slow", "", Endpoint::ChatCompletions).delay_ms,
+            SLOW_MS
+        );
+        assert_eq!(
+            call(
+                "openai",
+                "sk-ok",
+                "https://x.example/v1",
+                Endpoint::Responses
+            )
+            .status,
+            404
+        );
+        assert_eq!(
+            call(
+                "openai",
+                "sk-ok",
+                "https://api.openai.com",
+                Endpoint::Responses
+            )
+            .status,
+            200
+        );
+    }
+}
