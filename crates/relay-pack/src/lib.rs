@@ -13,6 +13,8 @@
 //! - Directories get the same limits as archives ([`MAX_ENTRIES`], [`MAX_ENTRY_BYTES`],
 //!   [`MAX_TOTAL_BYTES`]) and may not contain symbolic links.
 
+#![warn(missing_docs)]
+
 mod alias;
 pub mod checksums;
 pub mod key_hint;
