@@ -1,0 +1,175 @@
+//! The store's error type. Messages name tables, columns and ids, never a secret.
+
+use relay_domain::InvalidTransition;
+use rusqlite::ffi;
+
+/// Every error the store returns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("{kind} `{id}` not found")]
+    NotFound {
+        /// Kind of record (`host`, `pack`, `import batch`, …).
+        kind: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// A unique constraint rejected the write (e.g. a second host with the same name).
+    #[error("conflict: {what}")]
+    Conflict {
+        /// The constraint that failed, as SQLite names it (`hosts.name`, …).
+        what: String,
+    },
+    /// A foreign key rejected the write: the referenced record does not exist, or
+    /// another record still references the one being deleted.
+    #[error("reference violation: {what}")]
+    ForeignKey {
+        /// What SQLite reported.
+        what: String,
+    },
+    /// The record is still referenced and cannot be deleted.
+    #[error("{kind} `{id}` is in use: {references}")]
+    InUse {
+        /// Kind of record (`host`, `pack`, `provider`).
+        kind: &'static str,
+        /// Its id.
+        id: String,
+        /// What still references it, e.g. `2 import batches, 5 managed resources`.
+        references: String,
+    },
+    /// A state machine of relay-domain rejected the move.
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// The move is not allowed for a reason the store checks itself
+    /// (e.g. attaching a host id to a resource that is not an intent).
+    #[error("invalid state: {what}")]
+    InvalidState {
+        /// What was wrong.
+        what: String,
+    },
+    /// A stored value cannot be read back (unknown status string, invalid JSON, …).
+    #[error("corrupt store data: {what}")]
+    Corrupt {
+        /// What could not be decoded.
+        what: String,
+    },
+    /// The database file was written by a newer release of the manager.
+    #[error("database schema version {found} is newer than this release knows ({known}); upgrade the manager")]
+    SchemaTooNew {
+        /// Version found in `schema_version`.
+        found: i64,
+        /// Highest version this build embeds.
+        known: i64,
+    },
+    /// A migration failed to apply.
+    #[error("migration {version} failed: {message}")]
+    Migration {
+        /// The migration's number.
+        version: i64,
+        /// What went wrong.
+        message: String,
+    },
+    /// Sealing or opening a secret failed, or the master key is unusable.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The data directory or a file in it could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other SQLite error.
+    #[error("sqlite: {0}")]
+    Sqlite(rusqlite::Error),
+    /// The connection pool could not hand out a connection.
+    #[error("connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+}
+
+/// Errors of secret sealing. None of them carries secret material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// The master key is not base64 of exactly 32 bytes.
+    #[error("invalid master key: {reason}")]
+    InvalidMasterKey {
+        /// Why (`not base64`, `decodes to 16 bytes, expected 32`).
+        reason: String,
+    },
+    /// The master key does not open this database's secrets.
+    #[error("the master key does not match the one this database was created with")]
+    WrongMasterKey,
+    /// The key file exists but cannot be read or created.
+    #[error("master key file {path}: {reason}")]
+    KeyFile {
+        /// Path of the key file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A sealed value is not in the `v1:<base64>` format.
+    #[error("sealed value is malformed: {reason}")]
+    Malformed {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Authentication failed: wrong key, tampered value, or a value sealed for another row.
+    #[error("sealed value cannot be opened (wrong key, tampered, or bound to another record)")]
+    OpenFailed,
+    /// Encryption failed (only possible for absurdly large inputs).
+    #[error("sealing failed")]
+    SealFailed,
+}
+
+/// Shorthand for results of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match &err {
+            rusqlite::Error::SqliteFailure(e, msg)
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                let what = msg.clone().unwrap_or_else(|| e.to_string());
+                match e.extended_code {
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                        StoreError::Conflict { what }
+                    }
+                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::ForeignKey { what },
+                    _ => StoreError::Sqlite(err),
+                }
+            }
+            rusqlite::Error::FromSqlConversionFailure(idx, _, inner) => StoreError::Corrupt {
+                what: format!("column {idx}: {inner}"),
+            },
+            rusqlite::Error::InvalidColumnType(idx, name, ty) => StoreError::Corrupt {
+                what: format!("column {idx} `{name}` has unexpected type {ty}"),
+            },
+            rusqlite::Error::IntegralValueOutOfRange(idx, v) => StoreError::Corrupt {
+                what: format!("column {idx}: value {v} out of range"),
+            },
+            _ => StoreError::Sqlite(err),
+        }
+    }
+}
+
+impl StoreError {
+    pub(crate) fn not_found(kind: &'static str, id: impl std::fmt::Display) -> Self {
+        StoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    /// True for [`StoreError::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// True for [`StoreError::Conflict`].
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+}

@@ -1,0 +1,107 @@
+//! Embedded, numbered schema migrations.
+//!
+//! `schema_version` holds one row per applied migration. At open, every pending
+//! migration is applied inside one `BEGIN IMMEDIATE` transaction; a database whose
+//! version is newer than this build knows is refused.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::{Result, StoreError};
+use crate::records::Timestamp;
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its number (1, 2, …); applied in order.
+    pub version: i64,
+    /// Short description stored in `schema_version`.
+    pub description: &'static str,
+    /// The SQL.
+    pub sql: &'static str,
+}
+
+/// Every migration this build knows, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema",
+    sql: include_str!("../migrations/0001_init.sql"),
+}];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// The current schema version of a database (0 when empty).
+pub fn current_version(conn: &Connection) -> Result<i64> {
+    let has_table: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if has_table.is_none() {
+        return Ok(0);
+    }
+    let v: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Applies every pending migration in one transaction; returns the versions applied.
+pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version     INTEGER PRIMARY KEY,
+             description TEXT NOT NULL,
+             applied_at  INTEGER NOT NULL
+         )",
+    )?;
+    let current = current_version(&tx)?;
+    let known = latest_version();
+    if current > known {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
+            version: m.version,
+            message: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.description, Timestamp::now().0],
+        )?;
+        applied.push(m.version);
+    }
+    // A migration must leave every reference valid.
+    let violations: i64 =
+        tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })?;
+    if violations > 0 {
+        return Err(StoreError::Migration {
+            version: known,
+            message: format!("{violations} foreign key violations after migrating"),
+        });
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Row decoding helpers shared by the SQLite repositories.
+
+use std::str::FromStr;
+
+use rusqlite::types::Type;
+use rusqlite::Row;
+use serde_json::Value;
+
+use crate::records::Timestamp;
+
+fn conversion<E: std::error::Error + Send + Sync + 'static>(idx: usize, e: E) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+}
+
+/// Parses a TEXT column with `FromStr` (status strings, ids).
+pub(crate) fn parsed<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: String = row.get(idx)?;
+    s.parse::<T>().map_err(|e| conversion(idx, e))
+}
+
+/// Parses a nullable TEXT column with `FromStr`.
+pub(crate) fn parsed_opt<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| s.parse::<T>().map_err(|e| conversion(idx, e)))
+        .transpose()
+}
+
+/// Decodes a JSON TEXT column.
+pub(crate) fn json(row: &Row<'_>, idx: usize) -> rusqlite::Result<Value> {
+    let s: String = row.get(idx)?;
+    serde_json::from_str(&s).map_err(|e| conversion(idx, e))
+}
+
+/// Decodes a nullable JSON TEXT column.
+pub(crate) fn json_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Value>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| serde_json::from_str(&s).map_err(|e| conversion(idx, e)))
+        .transpose()
+}
+
+/// Decodes an INTEGER millisecond timestamp.
+pub(crate) fn ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+    row.get::<_, i64>(idx).map(Timestamp)
+}
+
+/// Decodes a nullable INTEGER millisecond timestamp.
+pub(crate) fn ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+    row.get::<_, Option<i64>>(idx).map(|v| v.map(Timestamp))
+}
+
+/// Decodes a fingerprint column.
+pub(crate) fn fingerprint(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<relay_domain::Fingerprint> {
+    let s: String = row.get(idx)?;
+    relay_domain::Fingerprint::parse(&s).ok_or_else(|| conversion(idx, BadFingerprint))
+}
+
+/// Decodes a nullable fingerprint column.
+pub(crate) fn fingerprint_opt(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<relay_domain::Fingerprint>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| relay_domain::Fingerprint::parse(&s).ok_or_else(|| conversion(idx, BadFingerprint)))
+        .transpose()
+}
+
+#[derive(Debug)]
+struct BadFingerprint;
+
+impl std::fmt::Display for BadFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a 64-character hex fingerprint")
+    }
+}
+
+impl std::error::Error for BadFingerprint {}
+
+/// Builds a `WHERE` clause from optional equality filters.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    params: Vec<String>,
+}
+
+impl Filter {
+    /// Adds `column = ?` when `value` is present.
+    pub(crate) fn eq(&mut self, column: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.params.push(v.to_string());
+            self.clauses
+                .push(format!("{column} = ?{}", self.params.len()));
+        }
+        self
+    }
+
+    /// The `WHERE …` text (empty when no filter).
+    pub(crate) fn where_clause(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// The bound parameters.
+    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, String>> {
+        rusqlite::params_from_iter(self.params.iter())
+    }
+}
+
+/// A `LIMIT` clause.
+pub(crate) fn limit_clause(limit: Option<u32>) -> String {
+    limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+}

@@ -1,0 +1,220 @@
+//! Opening, migrations, pragmas and the master key check.
+
+mod common;
+
+use common::{TempDir, KEY_A, KEY_B};
+use relay_store::{migrate, CryptoError, KeySource, Store, StoreError};
+use rusqlite::Connection;
+
+const TABLES: &[&str] = &[
+    "schema_version",
+    "store_meta",
+    "hosts",
+    "host_capability_snapshots",
+    "packs",
+    "providers",
+    "provider_installs",
+    "import_batches",
+    "import_batch_items",
+    "managed_resources",
+    "probe_results",
+    "access_closure_records",
+    "reconcile_runs",
+    "managed_subscribers",
+    "sealed_secrets",
+];
+
+fn tables(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn migrates_an_empty_directory_and_reopening_is_a_no_op() {
+    let dir = TempDir::new("migrate");
+    let data = dir.path().join("nested/data");
+    let store = Store::open(&data, Some(KEY_A)).unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrate::latest_version());
+    assert_eq!(store.db_path().unwrap(), data.join("relay.db"));
+    drop(store);
+
+    let conn = Connection::open(data.join("relay.db")).unwrap();
+    let names = tables(&conn);
+    for t in TABLES {
+        assert!(names.iter().any(|n| n == t), "table {t} missing: {names:?}");
+    }
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, migrate::MIGRATIONS.len() as i64);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let applied_at: i64 = conn
+        .query_row(
+            "SELECT applied_at FROM schema_version WHERE version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+
+    // Reopen: nothing applied again, same rows.
+    let store = Store::open(&data, Some(KEY_A)).unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrate::latest_version());
+    drop(store);
+    let conn = Connection::open(data.join("relay.db")).unwrap();
+    let (rows, again): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), MAX(applied_at) FROM schema_version",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, migrate::MIGRATIONS.len() as i64);
+    assert_eq!(again, applied_at);
+}
+
+#[test]
+fn migrate_on_a_migrated_connection_applies_nothing() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    assert_eq!(migrate::current_version(&conn).unwrap(), 0);
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![1]);
+    assert!(migrate::migrate(&mut conn).unwrap().is_empty());
+    assert_eq!(migrate::current_version(&conn).unwrap(), 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = TempDir::new("newer");
+    drop(Store::open(dir.path(), Some(KEY_A)).unwrap());
+    let conn = Connection::open(dir.path().join("relay.db")).unwrap();
+    conn.execute(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (999, 'future', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    match Store::open(dir.path(), Some(KEY_A)) {
+        Err(StoreError::SchemaTooNew { found, known }) => {
+            assert_eq!(found, 999);
+            assert_eq!(known, migrate::latest_version());
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_connection_has_foreign_keys_wal_and_a_busy_timeout() {
+    let dir = TempDir::new("pragmas");
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    for p in [
+        store.writer_pragmas().unwrap(),
+        store.reader_pragmas().unwrap(),
+    ] {
+        assert!(p.foreign_keys);
+        assert_eq!(p.journal_mode, "wal");
+        assert_eq!(
+            p.busy_timeout_ms,
+            relay_store::BUSY_TIMEOUT.as_millis() as i64
+        );
+    }
+    assert!(store.reader_pragmas().unwrap().read_only);
+    assert!(!store.writer_pragmas().unwrap().read_only);
+}
+
+#[test]
+fn master_key_file_is_created_0600_and_reused() {
+    let dir = TempDir::new("keyfile");
+    let store = Store::open(dir.path(), None).unwrap();
+    let path = dir.path().join("master.key");
+    match store.key_source() {
+        KeySource::KeyFile {
+            path: p,
+            created,
+            loose_permissions,
+        } => {
+            assert_eq!(p, &path);
+            assert!(*created);
+            assert!(!*loose_permissions);
+        }
+        other => panic!("unexpected key source {other:?}"),
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(relay_store::MasterKey::from_base64(&text).is_ok());
+    drop(store);
+
+    let store = Store::open(dir.path(), None).unwrap();
+    assert!(matches!(
+        store.key_source(),
+        KeySource::KeyFile { created: false, .. }
+    ));
+    // The file's key is the database's key: supplying it explicitly also works.
+    drop(store);
+    assert!(Store::open(dir.path(), Some(text.trim())).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn loose_key_file_permissions_are_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("loose");
+    drop(Store::open(dir.path(), None).unwrap());
+    let path = dir.path().join("master.key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(dir.path(), None).unwrap();
+    assert!(matches!(
+        store.key_source(),
+        KeySource::KeyFile {
+            loose_permissions: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_garbage_key_file_is_a_typed_error() {
+    let dir = TempDir::new("badkey");
+    std::fs::write(dir.path().join("master.key"), "definitely not a key").unwrap();
+    match Store::open(dir.path(), None) {
+        Err(StoreError::Crypto(CryptoError::KeyFile { path, .. })) => {
+            assert!(path.ends_with("master.key"));
+        }
+        other => panic!("expected KeyFile error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_different_master_key_is_refused_at_open() {
+    let dir = TempDir::new("wrongkey");
+    drop(Store::open(dir.path(), Some(KEY_A)).unwrap());
+    match Store::open(dir.path(), Some(KEY_B)) {
+        Err(StoreError::Crypto(CryptoError::WrongMasterKey)) => {}
+        other => panic!("expected WrongMasterKey, got {other:?}"),
+    }
+    // And an invalid one never gets that far.
+    assert!(matches!(
+        Store::open(dir.path(), Some("c2hvcnQ=")),
+        Err(StoreError::Crypto(CryptoError::InvalidMasterKey { .. }))
+    ));
+    assert!(Store::open(dir.path(), Some(KEY_A)).is_ok());
+}
+
+#[test]
+fn in_memory_store_is_migrated() {
+    let store = Store::open_in_memory().unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrate::latest_version());
+    assert!(store.db_path().is_none());
+}
