@@ -38,7 +38,7 @@ pub use manifest::{
     HostOverlay, KeyHint, ModelPricing, PackManifest, PlanTemplate, Platform, ProviderManifest,
     Severity, ValidityUnit,
 };
-pub use validate::{check_base_url, is_valid_id, PACK_FILE};
+pub use validate::{check_base_url, is_valid_id, PACK_FILE, PROVIDERS_DIR};
 pub use zip_safe::{UnsafeZip, MAX_ARCHIVE_BYTES};
 
 /// Most files (zip entries) a pack may hold.
