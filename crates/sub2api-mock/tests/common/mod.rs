@@ -21,7 +21,10 @@ impl Res {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Parses `data: {json}` SSE lines.
@@ -49,15 +52,32 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(20)))
             .build()
             .into();
-        Client { agent, base: base.to_string() }
+        Client {
+            agent,
+            base: base.to_string(),
+        }
     }
 
-    pub fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Res {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Res {
         self.raw(method, path, headers, body.map(|b| b.to_string()))
     }
 
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Res {
-        let mut b = ureq::http::Request::builder().method(method).uri(format!("{}{}", self.base, path));
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Res {
+        let mut b = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
@@ -66,7 +86,9 @@ impl Client {
                 b = b.header("content-type", "application/json");
                 self.agent.run(b.body(text).expect("request"))
             }
-            None => self.agent.run(b.body(ureq::SendBody::none()).expect("request")),
+            None => self
+                .agent
+                .run(b.body(ureq::SendBody::none()).expect("request")),
         };
         let mut resp = result.expect("transport");
         let status = resp.status().as_u16();
@@ -82,7 +104,12 @@ impl Client {
             .unwrap_or("")
             .to_string();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        Res { status, content_type, headers, text }
+        Res {
+            status,
+            content_type,
+            headers,
+            text,
+        }
     }
 }
 
@@ -96,11 +123,18 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        Env::with_faults(Faults { responses_probe_delay_ms: 30, ..Faults::default() })
+        Env::with_faults(Faults {
+            responses_probe_delay_ms: 30,
+            ..Faults::default()
+        })
     }
 
     pub fn with_faults(faults: Faults) -> Env {
-        let host = MockHost::start(MockConfig { faults, ..MockConfig::default() }).expect("start mock");
+        let host = MockHost::start(MockConfig {
+            faults,
+            ..MockConfig::default()
+        })
+        .expect("start mock");
         let c = Client::new(&host.base_url());
         let key = host.admin_api_key().to_string();
         Env { host, c, key }
@@ -108,13 +142,23 @@ impl Env {
 
     /// Admin call with the admin API key.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Res {
-        self.c.call(method, &format!("/api/v1/admin{path}"), &[("x-api-key", &self.key)], body.as_ref())
+        self.c.call(
+            method,
+            &format!("/api/v1/admin{path}"),
+            &[("x-api-key", &self.key)],
+            body.as_ref(),
+        )
     }
 
     /// Admin call expecting the success envelope; returns `data`.
     pub fn admin_ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let r = self.admin(method, path, body);
-        assert!(r.status == 200 || r.status == 201, "{method} {path} -> {} {}", r.status, r.text);
+        assert!(
+            r.status == 200 || r.status == 201,
+            "{method} {path} -> {} {}",
+            r.status,
+            r.text
+        );
         let v = r.json();
         assert_eq!(v["code"], 0, "{}", r.text);
         assert_eq!(v["message"], "success");
@@ -124,35 +168,64 @@ impl Env {
     pub fn create_group(&self, name: &str, extra: Value) -> i64 {
         let mut body = json!({"name": name, "platform": "openai", "rate_multiplier": 1});
         merge(&mut body, extra);
-        self.admin_ok("POST", "/groups", Some(body))["id"].as_i64().expect("group id")
+        self.admin_ok("POST", "/groups", Some(body))["id"]
+            .as_i64()
+            .expect("group id")
     }
 
-    pub fn create_account(&self, name: &str, api_key: &str, base_url: &str, mapping: Value, groups: &[i64], extra: Value) -> i64 {
+    pub fn create_account(
+        &self,
+        name: &str,
+        api_key: &str,
+        base_url: &str,
+        mapping: Value,
+        groups: &[i64],
+        extra: Value,
+    ) -> i64 {
         let mut body = json!({
             "name": name, "platform": "openai", "type": "apikey",
             "credentials": {"api_key": api_key, "base_url": base_url, "model_mapping": mapping},
             "group_ids": groups,
         });
         merge(&mut body, extra);
-        self.admin_ok("POST", "/accounts", Some(body))["id"].as_i64().expect("account id")
+        self.admin_ok("POST", "/accounts", Some(body))["id"]
+            .as_i64()
+            .expect("account id")
     }
 
     pub fn create_user(&self, email: &str, password: &str, balance: f64) -> i64 {
-        self.admin_ok("POST", "/users", Some(json!({"email": email, "password": password, "balance": balance})))["id"]
+        self.admin_ok(
+            "POST",
+            "/users",
+            Some(json!({"email": email, "password": password, "balance": balance})),
+        )["id"]
             .as_i64()
             .expect("user id")
     }
 
     pub fn login(&self, email: &str, password: &str) -> String {
-        let r = self.c.call("POST", "/api/v1/auth/login", &[], Some(&json!({"email": email, "password": password})));
+        let r = self.c.call(
+            "POST",
+            "/api/v1/auth/login",
+            &[],
+            Some(&json!({"email": email, "password": password})),
+        );
         assert_eq!(r.status, 200, "{}", r.text);
-        r.json()["data"]["access_token"].as_str().expect("token").to_string()
+        r.json()["data"]["access_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
     }
 
     /// Creates a user key (as the user) bound to `group`.
     pub fn user_key(&self, jwt: &str, group: i64) -> String {
         let bearer = format!("Bearer {jwt}");
-        let r = self.c.call("POST", "/api/v1/keys", &[("authorization", &bearer)], Some(&json!({"name": "k", "group_id": group})));
+        let r = self.c.call(
+            "POST",
+            "/api/v1/keys",
+            &[("authorization", &bearer)],
+            Some(&json!({"name": "k", "group_id": group})),
+        );
         assert_eq!(r.status, 200, "{}", r.text);
         r.json()["data"]["key"].as_str().expect("key").to_string()
     }
@@ -178,7 +251,8 @@ impl Env {
 
     pub fn models(&self, key: &str) -> Res {
         let bearer = format!("Bearer {key}");
-        self.c.call("GET", "/v1/models", &[("authorization", &bearer)], None)
+        self.c
+            .call("GET", "/v1/models", &[("authorization", &bearer)], None)
     }
 
     pub fn account(&self, id: i64) -> Value {
