@@ -459,3 +459,65 @@ fn account_test_sse() {
         json!({"code": 400, "message": "Invalid account ID"})
     );
 }
+
+#[test]
+fn temp_unschedulable_rules_bench_the_account() {
+    let env = Env::new();
+    let (g, key) = env.gateway_fixture("t@example.com");
+    let id = env.create_account(
+        "rl",
+        "sk-ratelimit",
+        "https://vendor.example.com",
+        json!({"m": "m"}),
+        &[g],
+        json!({}),
+    );
+    env.admin_ok(
+        "PUT",
+        &format!("/accounts/{id}"),
+        Some(json!({"credentials": {"base_url": "https://vendor.example.com", "model_mapping": {"m": "m"},
+            "temp_unschedulable_enabled": true,
+            "temp_unschedulable_rules": [{"error_code": 429, "keywords": ["rate limit"], "duration_minutes": 10, "description": "bench"}]}})),
+    );
+    assert_eq!(env.chat(&key, "m").status, 429);
+    let t = env.admin_ok("GET", &format!("/accounts/{id}/temp-unschedulable"), None);
+    assert_eq!(t["active"], true);
+    assert_eq!(t["state"]["status_code"], 429);
+    assert_eq!(t["state"]["matched_keyword"], "rate limit");
+    assert!(env.account(id)["temp_unschedulable_until"].is_string());
+    assert_eq!(
+        env.chat(&key, "m").status,
+        503,
+        "benched account is not scheduled"
+    );
+    env.admin_ok(
+        "DELETE",
+        &format!("/accounts/{id}/temp-unschedulable"),
+        None,
+    );
+    assert_eq!(env.chat(&key, "m").status, 429);
+}
+
+#[test]
+fn usage_endpoint() {
+    let env = Env::new();
+    let (_, key) = env.gateway_fixture("usage@example.com");
+    let r = env.c.call(
+        "GET",
+        "/v1/usage",
+        &[("authorization", &format!("Bearer {key}"))],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["isValid"], true);
+    assert_eq!(r.json()["balance"], 10.0);
+}
+
+#[test]
+fn dropping_the_host_stops_the_server() {
+    let host = sub2api_mock::MockHost::start(sub2api_mock::MockConfig::default()).unwrap();
+    let addr = host.addr();
+    assert!(std::net::TcpStream::connect(addr).is_ok());
+    drop(host);
+    assert!(eventually(2000, || std::net::TcpStream::connect(addr).is_err()));
+}
