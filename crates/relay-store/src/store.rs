@@ -12,7 +12,10 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::crypto::{load_or_create_key_file, KeySource, MasterKey, Sealer};
 use crate::error::{CryptoError, Result, StoreError};
 use crate::migrate;
-use crate::repo::{SqliteHosts, SqliteInstalls, SqlitePacks, SqliteProviders};
+use crate::repo::{
+    SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqlitePacks, SqliteProbes,
+    SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteSecrets, SqliteSubscribers,
+};
 
 /// Name of the database file in the data directory.
 pub const DB_FILE_NAME: &str = "relay.db";
@@ -213,6 +216,41 @@ impl Store {
     /// Per-host provider install repository.
     pub fn installs(&self) -> SqliteInstalls<'_> {
         SqliteInstalls::new(self)
+    }
+
+    /// Import batch repository.
+    pub fn batches(&self) -> SqliteBatches<'_> {
+        SqliteBatches::new(self)
+    }
+
+    /// Managed resource journal.
+    pub fn resources(&self) -> SqliteResources<'_> {
+        SqliteResources::new(self)
+    }
+
+    /// Probe result repository.
+    pub fn probes(&self) -> SqliteProbes<'_> {
+        SqliteProbes::new(self)
+    }
+
+    /// Access closure record repository.
+    pub fn closures(&self) -> SqliteAccessClosures<'_> {
+        SqliteAccessClosures::new(self)
+    }
+
+    /// Reconcile run repository.
+    pub fn reconcile_runs(&self) -> SqliteReconcileRuns<'_> {
+        SqliteReconcileRuns::new(self)
+    }
+
+    /// Managed subscriber repository.
+    pub fn subscribers(&self) -> SqliteSubscribers<'_> {
+        SqliteSubscribers::new(self)
+    }
+
+    /// Sealed secret repository (probe keys, subscriber user keys).
+    pub fn secrets(&self) -> SqliteSecrets<'_> {
+        SqliteSecrets::new(self)
     }
 
     /// Runs `f` in a read transaction on a pooled read-only connection.

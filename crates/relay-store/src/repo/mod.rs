@@ -3,10 +3,20 @@
 //! Use-cases depend on the traits; the `Sqlite*` types are what [`crate::Store`]
 //! hands out. A PostgreSQL backend would implement the same traits.
 
+mod batches;
 mod hosts;
 mod installs;
 mod packs;
+mod probes;
+mod reconcile;
+mod resources;
+mod secrets;
 
+pub use batches::{BatchRepository, SqliteBatches};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
 pub use packs::{PackRepository, ProviderRepository, SqlitePacks, SqliteProviders};
+pub use probes::{AccessClosureRepository, ProbeRepository, SqliteAccessClosures, SqliteProbes};
+pub use reconcile::{ReconcileRepository, SqliteReconcileRuns};
+pub use resources::{ResourceRepository, SqliteResources};
+pub use secrets::{SecretRepository, SqliteSecrets, SqliteSubscribers, SubscriberRepository};

@@ -1,0 +1,377 @@
+//! Import batches and their per-key items.
+
+use relay_domain::{BatchEvent, BatchId, BatchStatus, HostId, PackId, ProviderId};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+use crate::error::{Result, StoreError};
+use crate::records::{
+    BatchCounts, BatchFilter, BatchItemRecord, BatchRecord, ItemUpdate, NewBatch, NewBatchItem,
+    Timestamp,
+};
+use crate::sql::{
+    fingerprint, json, json_opt, limit_clause, parsed, parsed_opt, ts, ts_opt, Filter,
+};
+use crate::Store;
+
+/// Import batches. Status changes go through [`BatchStatus::transition`].
+pub trait BatchRepository {
+    /// Creates a batch in status `pending` together with its items, atomically.
+    fn create(&self, batch: &NewBatch, items: &[NewBatchItem]) -> Result<BatchRecord>;
+    /// The batch, or [`StoreError::NotFound`].
+    fn get(&self, id: &BatchId) -> Result<BatchRecord>;
+    /// Batches matching the filter, newest first.
+    fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>>;
+    /// Applies an event through [`BatchStatus::transition`]; an illegal move is
+    /// [`StoreError::InvalidTransition`] and changes nothing. Stamps `started_at`
+    /// (first start), `finished_at` (terminal states) and `interrupted_at`.
+    fn transition(&self, id: &BatchId, event: BatchEvent) -> Result<BatchRecord>;
+    /// Stores the final report and error message.
+    fn set_report(&self, id: &BatchId, report: &Value, error: Option<&str>) -> Result<BatchRecord>;
+    /// Marks every `running` or `rollback_running` batch `interrupted` in one
+    /// transaction (start-up crash recovery); returns their ids.
+    fn interrupt_running(&self) -> Result<Vec<BatchId>>;
+    /// Adds items to an existing batch.
+    fn add_items(&self, id: &BatchId, items: &[NewBatchItem]) -> Result<()>;
+    /// The batch's items by `seq`.
+    fn items(&self, id: &BatchId) -> Result<Vec<BatchItemRecord>>;
+    /// Updates the (non-duplicate) item of a key and recounts the batch.
+    fn update_item(
+        &self,
+        id: &BatchId,
+        fingerprint: &relay_domain::Fingerprint,
+        update: &ItemUpdate,
+    ) -> Result<BatchItemRecord>;
+    /// Items of earlier batches of a provider on a host with this key fingerprint,
+    /// newest first (already-imported detection and evidence).
+    fn items_by_fingerprint(
+        &self,
+        host_id: &HostId,
+        provider_id: &ProviderId,
+        fingerprint: &relay_domain::Fingerprint,
+    ) -> Result<Vec<BatchItemRecord>>;
+}
+
+/// SQLite implementation of [`BatchRepository`].
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteBatches<'s> {
+    store: &'s Store,
+}
+
+impl<'s> SqliteBatches<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        SqliteBatches { store }
+    }
+}
+
+const BATCH_COLUMNS: &str = "id, host_id, pack_id, provider_id, mode, access_mode, status, \
+     request, report, error, total_count, passed_count, warning_count, failed_count, \
+     skipped_count, created_at, updated_at, started_at, finished_at, interrupted_at";
+
+const ITEM_COLUMNS: &str = "i.batch_id, i.seq, i.fingerprint, i.mask, i.plan, i.status, \
+     i.account_id, i.verdict, i.message, i.details, i.updated_at";
+
+fn batch_row(row: &Row<'_>) -> rusqlite::Result<BatchRecord> {
+    Ok(BatchRecord {
+        id: BatchId::new(row.get::<_, String>(0)?),
+        host_id: HostId::new(row.get::<_, String>(1)?),
+        pack_id: PackId(row.get(2)?),
+        provider_id: ProviderId(row.get(3)?),
+        mode: parsed(row, 4)?,
+        access_mode: parsed(row, 5)?,
+        status: parsed(row, 6)?,
+        request: json(row, 7)?,
+        report: json_opt(row, 8)?,
+        error: row.get(9)?,
+        counts: BatchCounts {
+            total: row.get(10)?,
+            passed: row.get(11)?,
+            warning: row.get(12)?,
+            failed: row.get(13)?,
+            skipped: row.get(14)?,
+        },
+        created_at: ts(row, 15)?,
+        updated_at: ts(row, 16)?,
+        started_at: ts_opt(row, 17)?,
+        finished_at: ts_opt(row, 18)?,
+        interrupted_at: ts_opt(row, 19)?,
+    })
+}
+
+fn item_row(row: &Row<'_>) -> rusqlite::Result<BatchItemRecord> {
+    Ok(BatchItemRecord {
+        batch_id: BatchId::new(row.get::<_, String>(0)?),
+        seq: row.get(1)?,
+        fingerprint: fingerprint(row, 2)?,
+        mask: row.get(3)?,
+        plan: parsed(row, 4)?,
+        status: parsed(row, 5)?,
+        account_id: row.get(6)?,
+        verdict: parsed_opt(row, 7)?,
+        message: row.get(8)?,
+        details: json(row, 9)?,
+        updated_at: ts(row, 10)?,
+    })
+}
+
+fn get_batch(conn: &Connection, id: &BatchId) -> Result<BatchRecord> {
+    conn.query_row(
+        &format!("SELECT {BATCH_COLUMNS} FROM import_batches WHERE id = ?1"),
+        [id.as_str()],
+        batch_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::not_found("import batch", id))
+}
+
+fn insert_items(conn: &Connection, id: &BatchId, items: &[NewBatchItem], now: i64) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "INSERT INTO import_batch_items (batch_id, seq, fingerprint, mask, plan, status,
+                                         account_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?;
+    for item in items {
+        stmt.execute(params![
+            id.as_str(),
+            item.seq,
+            item.fingerprint.as_str(),
+            item.mask,
+            item.plan.as_str(),
+            item.status.as_str(),
+            item.account_id,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// Recomputes the count columns of a batch from its items.
+fn recount(conn: &Connection, id: &BatchId, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE import_batches SET
+             total_count   = (SELECT COUNT(*) FROM import_batch_items WHERE batch_id = ?1),
+             passed_count  = (SELECT COUNT(*) FROM import_batch_items
+                              WHERE batch_id = ?1 AND status = 'passed'),
+             warning_count = (SELECT COUNT(*) FROM import_batch_items
+                              WHERE batch_id = ?1 AND status = 'warning'),
+             failed_count  = (SELECT COUNT(*) FROM import_batch_items
+                              WHERE batch_id = ?1 AND status = 'failed'),
+             skipped_count = (SELECT COUNT(*) FROM import_batch_items
+                              WHERE batch_id = ?1
+                                AND status IN ('already_imported', 'duplicate_in_request')),
+             updated_at = ?2
+         WHERE id = ?1",
+        params![id.as_str(), now],
+    )?;
+    Ok(())
+}
+
+impl BatchRepository for SqliteBatches<'_> {
+    fn create(&self, batch: &NewBatch, items: &[NewBatchItem]) -> Result<BatchRecord> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            tx.execute(
+                "INSERT INTO import_batches (id, host_id, pack_id, provider_id, mode, access_mode,
+                                             status, request, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                params![
+                    batch.id.as_str(),
+                    batch.host_id.as_str(),
+                    batch.pack_id.0,
+                    batch.provider_id.0,
+                    batch.mode.as_str(),
+                    batch.access_mode.as_str(),
+                    BatchStatus::Pending.as_str(),
+                    batch.request.to_string(),
+                    now
+                ],
+            )?;
+            insert_items(tx, &batch.id, items, now)?;
+            recount(tx, &batch.id, now)?;
+            get_batch(tx, &batch.id)
+        })
+    }
+
+    fn get(&self, id: &BatchId) -> Result<BatchRecord> {
+        self.store.read(|conn| get_batch(conn, id))
+    }
+
+    fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
+        let mut f = Filter::default();
+        f.eq("host_id", filter.host_id.as_ref().map(|h| h.as_str()))
+            .eq("pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
+            .eq(
+                "provider_id",
+                filter.provider_id.as_ref().map(|p| p.0.as_str()),
+            )
+            .eq("status", filter.status.map(|s| s.as_str()));
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {BATCH_COLUMNS} FROM import_batches {} ORDER BY created_at DESC, id DESC{}",
+                f.where_clause(),
+                limit_clause(filter.limit)
+            ))?;
+            let rows = stmt.query_map(f.params(), batch_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn transition(&self, id: &BatchId, event: BatchEvent) -> Result<BatchRecord> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            let current = get_batch(tx, id)?;
+            let next = current.status.transition(event)?;
+            tx.execute(
+                "UPDATE import_batches SET
+                     status = ?3,
+                     started_at = CASE WHEN ?3 = 'running' THEN COALESCE(started_at, ?4)
+                                       ELSE started_at END,
+                     finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END,
+                     interrupted_at = CASE WHEN ?3 = 'interrupted' THEN ?4
+                                           ELSE interrupted_at END,
+                     updated_at = ?4
+                 WHERE id = ?1 AND status = ?2",
+                params![
+                    id.as_str(),
+                    current.status.as_str(),
+                    next.as_str(),
+                    now,
+                    next.is_terminal()
+                ],
+            )?;
+            get_batch(tx, id)
+        })
+    }
+
+    fn set_report(&self, id: &BatchId, report: &Value, error: Option<&str>) -> Result<BatchRecord> {
+        self.store.write(|tx| {
+            let n = tx.execute(
+                "UPDATE import_batches SET report = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id.as_str(), report.to_string(), error, Timestamp::now().0],
+            )?;
+            if n == 0 {
+                return Err(StoreError::not_found("import batch", id));
+            }
+            get_batch(tx, id)
+        })
+    }
+
+    fn interrupt_running(&self) -> Result<Vec<BatchId>> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            let ids: Vec<BatchId> = {
+                let mut stmt = tx.prepare(
+                    "SELECT id, status FROM import_batches
+                     WHERE status IN ('running', 'rollback_running') ORDER BY created_at, id",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, parsed::<BatchStatus>(r, 1)?))
+                })?;
+                let mut ids = Vec::new();
+                for row in rows {
+                    let (id, status) = row?;
+                    // Keep the domain machine authoritative.
+                    status.transition(BatchEvent::Interrupt)?;
+                    ids.push(BatchId::new(id));
+                }
+                ids
+            };
+            for id in &ids {
+                tx.execute(
+                    "UPDATE import_batches
+                     SET status = 'interrupted', interrupted_at = ?2, updated_at = ?2
+                     WHERE id = ?1",
+                    params![id.as_str(), now],
+                )?;
+            }
+            Ok(ids)
+        })
+    }
+
+    fn add_items(&self, id: &BatchId, items: &[NewBatchItem]) -> Result<()> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            get_batch(tx, id)?;
+            insert_items(tx, id, items, now)?;
+            recount(tx, id, now)
+        })
+    }
+
+    fn items(&self, id: &BatchId) -> Result<Vec<BatchItemRecord>> {
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM import_batch_items i WHERE i.batch_id = ?1 ORDER BY i.seq"
+            ))?;
+            let rows = stmt.query_map([id.as_str()], item_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn update_item(
+        &self,
+        id: &BatchId,
+        fingerprint: &relay_domain::Fingerprint,
+        update: &ItemUpdate,
+    ) -> Result<BatchItemRecord> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            let n = tx.execute(
+                "UPDATE import_batch_items SET
+                     status = COALESCE(?3, status),
+                     account_id = COALESCE(?4, account_id),
+                     verdict = COALESCE(?5, verdict),
+                     message = COALESCE(?6, message),
+                     details = COALESCE(?7, details),
+                     updated_at = ?8
+                 WHERE batch_id = ?1 AND fingerprint = ?2 AND plan <> 'duplicate_in_request'",
+                params![
+                    id.as_str(),
+                    fingerprint.as_str(),
+                    update.status.map(|s| s.as_str()),
+                    update.account_id,
+                    update.verdict.map(|v| v.as_str()),
+                    update.message,
+                    update.details.as_ref().map(|d| d.to_string()),
+                    now
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::not_found(
+                    "import batch item",
+                    format!("{id}/{}", fingerprint.short()),
+                ));
+            }
+            recount(tx, id, now)?;
+            Ok(tx.query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM import_batch_items i
+                     WHERE i.batch_id = ?1 AND i.fingerprint = ?2
+                       AND i.plan <> 'duplicate_in_request'"
+                ),
+                [id.as_str(), fingerprint.as_str()],
+                item_row,
+            )?)
+        })
+    }
+
+    fn items_by_fingerprint(
+        &self,
+        host_id: &HostId,
+        provider_id: &ProviderId,
+        fingerprint: &relay_domain::Fingerprint,
+    ) -> Result<Vec<BatchItemRecord>> {
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM import_batch_items i
+                 JOIN import_batches b ON b.id = i.batch_id
+                 WHERE i.fingerprint = ?1 AND b.host_id = ?2 AND b.provider_id = ?3
+                 ORDER BY b.created_at DESC, b.id DESC, i.seq"
+            ))?;
+            let rows = stmt.query_map(
+                [fingerprint.as_str(), host_id.as_str(), &provider_id.0],
+                item_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
