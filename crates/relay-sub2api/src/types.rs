@@ -788,8 +788,7 @@ pub struct CompletionProbe {
 pub struct GatewayProbe {
     /// `GET /v1/models` result.
     pub models: ModelsProbe,
-    /// `POST /v1/chat/completions` result (skipped when the model list call failed
-    /// at the transport level only; HTTP errors are recorded, not skipped).
+    /// `POST /v1/chat/completions` result (always run, whatever the model list said).
     pub completion: CompletionProbe,
 }
 
