@@ -1,4 +1,70 @@
-//! SQLite state store of the relay manager.
+//! SQLite state store of the relay manager: embedded migrations, repositories that
+//! return records, and secrets sealed at rest.
+//!
+//! # Opening
+//!
+//! [`Store::open`] creates the data directory (mode `0700`), `relay.db` in WAL
+//! mode, and — unless the caller passes the base64 master key (normally from
+//! `RELAY_MASTER_KEY`) — the key file `master.key` (mode `0600`). Every pending
+//! migration of [`migrate::MIGRATIONS`] is applied in one `BEGIN IMMEDIATE`
+//! transaction; a database with a newer schema than this build is refused with
+//! [`StoreError::SchemaTooNew`]. A master key other than the one the database was
+//! created with is refused with [`CryptoError::WrongMasterKey`] (a sealed check
+//! value in `store_meta`). Every connection gets `foreign_keys = ON`,
+//! `busy_timeout` ([`BUSY_TIMEOUT`]) and `synchronous = NORMAL`.
+//! [`Store::open_in_memory`] gives a throw-away store for tests.
+//!
+//! # Single writer path
+//!
+//! All writes go through **one dedicated writer connection behind a mutex**; each
+//! repository write is one `BEGIN IMMEDIATE` transaction on it, so writers of this
+//! process never race for SQLite's write lock (no `SQLITE_BUSY` between our own
+//! threads) and multi-statement changes (a pack with its providers, a batch with
+//! its items, a status move checked against the state machine) are atomic. Reads
+//! use an r2d2 pool of **read-only** connections, which WAL lets run beside the
+//! writer; a read-only connection cannot write by construction. Another process
+//! (e.g. a second manager on the same file) is covered by `busy_timeout`. In
+//! memory, reads share the writer connection.
+//!
+//! # Schema (migration `0001_init.sql`)
+//!
+//! | table | holds |
+//! |---|---|
+//! | `schema_version` | one row per applied migration |
+//! | `store_meta` | facts about the store (master-key check value) |
+//! | `hosts` | registered hosts; `name` unique; admin secret sealed; status `supported\|unsupported\|unreachable` |
+//! | `host_capability_snapshots` | read-only capability probes (JSON of booleans); newest is current |
+//! | `packs` | installed packs: version, `host_compat`, source digest/kind/path, overlays |
+//! | `providers` | manifests per pack, `UNIQUE(pack_id, provider_id)`, cascade with the pack |
+//! | `provider_installs` | per host: provider status, access status, last batch, last reconcile, disabled |
+//! | `import_batches` | one import: mode, access mode, status, request (no secrets), report, counts, timestamps incl. `interrupted_at` |
+//! | `import_batch_items` | per key: fingerprint + mask, plan, status, account id, verdict; one per key and batch |
+//! | `managed_resources` | the journal: intent (no host id) → host id → state; `UNIQUE(host_id, resource_type, host_resource_id)` |
+//! | `probe_results` | account tests, model lists, gateway calls, reachability, direct upstream calls |
+//! | `access_closure_records` | proofs that a user can call the model (completion-gated) |
+//! | `reconcile_runs` | trigger, status, verdict, differences and repairs (JSON) |
+//! | `managed_subscribers` | host users for subscription access; password sealed |
+//! | `sealed_secrets` | supplied probe keys, subscriber user keys; sealed, with fingerprint + mask |
+//!
+//! Statuses are stored as the `as_str()` strings of `relay-domain` with `CHECK`
+//! constraints; timestamps are milliseconds since the Unix epoch ([`Timestamp`]).
+//! Batches, managed resources and reconcile runs keep their host (and provider)
+//! from being deleted ([`StoreError::InUse`]); snapshots, probes, closure records
+//! and subscribers are removed with their host.
+//!
+//! # Secrets
+//!
+//! Host admin credentials, supplied probe keys, subscriber user keys and
+//! passwords are sealed by [`Sealer`] (XChaCha20-Poly1305, random nonce, the row
+//! and purpose bound as associated data). Upstream keys are never stored: only
+//! their fingerprint and mask. No error of this crate contains a secret.
+//!
+//! # Repositories
+//!
+//! Use-cases depend on the traits in [`repo`] ([`HostRepository`],
+//! [`PackRepository`], [`BatchRepository`], [`ResourceRepository`], …); the
+//! `Sqlite*` implementations are handed out by [`Store`] (`store.hosts()`,
+//! `store.packs()`, …). A PostgreSQL backend would implement the same traits.
 #![forbid(unsafe_code)]
 
 mod crypto;

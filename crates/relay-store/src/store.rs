@@ -181,7 +181,7 @@ impl Store {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        self.read(|conn| migrate::current_version(conn))
+        self.read(migrate::current_version)
     }
 
     /// Settings of the writer connection (diagnostics, readiness checks).

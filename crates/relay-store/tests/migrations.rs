@@ -218,3 +218,28 @@ fn in_memory_store_is_migrated() {
     assert_eq!(store.schema_version().unwrap(), migrate::latest_version());
     assert!(store.db_path().is_none());
 }
+
+#[test]
+fn concurrent_writers_and_readers_share_one_file_store() {
+    use relay_store::{HostRepository, NewHost};
+    let dir = TempDir::new("concurrent");
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let id = format!("host_{t}_{i}");
+                    let host: NewHost = common::new_host(&id, &id);
+                    store.hosts().create(&host).unwrap();
+                    // Reads see committed writes (read pool, separate connections).
+                    assert_eq!(store.hosts().get(&host.id).unwrap().name, id);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.hosts().list().unwrap().len(), 100);
+}
