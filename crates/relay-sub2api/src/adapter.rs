@@ -35,26 +35,26 @@ pub trait HostAdapter: Send + Sync {
     /// All groups matching the filter (every page).
     fn list_groups(&self, filter: &GroupFilter) -> Result<Vec<Group>, HostError>;
     /// One group.
-    fn get_group(&self, id: HostId) -> Result<Group, HostError>;
+    fn get_group(&self, id: ObjectId) -> Result<Group, HostError>;
     /// Creates a group.
     fn create_group(&self, group: &NewGroup) -> Result<Group, HostError>;
     /// Updates a group.
-    fn update_group(&self, id: HostId, update: &GroupUpdate) -> Result<Group, HostError>;
+    fn update_group(&self, id: ObjectId, update: &GroupUpdate) -> Result<Group, HostError>;
     /// Deletes a group.
-    fn delete_group(&self, id: HostId) -> Result<(), HostError>;
+    fn delete_group(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- channels -----------------------------------------------------------
 
     /// All channels, optionally those whose name equals `name` exactly.
     fn list_channels(&self, name: Option<&str>) -> Result<Vec<Channel>, HostError>;
     /// One channel.
-    fn get_channel(&self, id: HostId) -> Result<Channel, HostError>;
+    fn get_channel(&self, id: ObjectId) -> Result<Channel, HostError>;
     /// Creates a channel.
     fn create_channel(&self, channel: &NewChannel) -> Result<Channel, HostError>;
     /// Updates a channel.
-    fn update_channel(&self, id: HostId, update: &ChannelUpdate) -> Result<Channel, HostError>;
+    fn update_channel(&self, id: ObjectId, update: &ChannelUpdate) -> Result<Channel, HostError>;
     /// Deletes a channel.
-    fn delete_channel(&self, id: HostId) -> Result<(), HostError>;
+    fn delete_channel(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- plans --------------------------------------------------------------
 
@@ -63,9 +63,9 @@ pub trait HostAdapter: Send + Sync {
     /// Creates a plan.
     fn create_plan(&self, plan: &NewPlan) -> Result<Plan, HostError>;
     /// Updates a plan.
-    fn update_plan(&self, id: HostId, update: &PlanUpdate) -> Result<Plan, HostError>;
+    fn update_plan(&self, id: ObjectId, update: &PlanUpdate) -> Result<Plan, HostError>;
     /// Deletes a plan.
-    fn delete_plan(&self, id: HostId) -> Result<(), HostError>;
+    fn delete_plan(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- accounts -----------------------------------------------------------
 
@@ -82,45 +82,45 @@ pub trait HostAdapter: Send + Sync {
         idempotency_key: Option<&str>,
     ) -> Result<BatchCreateResult, HostError>;
     /// One account.
-    fn get_account(&self, id: HostId) -> Result<Account, HostError>;
+    fn get_account(&self, id: ObjectId) -> Result<Account, HostError>;
     /// All accounts matching the filter (every page).
     fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, HostError>;
     /// Updates an account.
-    fn update_account(&self, id: HostId, update: &AccountUpdate) -> Result<Account, HostError>;
+    fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError>;
     /// Clears the account's error state.
-    fn clear_account_error(&self, id: HostId) -> Result<Account, HostError>;
+    fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError>;
     /// Clears temporary-unschedulable state. Returns `false` when the host build
     /// has no such endpoint (nothing to clear there).
-    fn clear_account_temp_unschedulable(&self, id: HostId) -> Result<bool, HostError>;
+    fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError>;
     /// Deletes an account.
-    fn delete_account(&self, id: HostId) -> Result<(), HostError>;
+    fn delete_account(&self, id: ObjectId) -> Result<(), HostError>;
     /// Runs the host's account test and reads its SSE stream to the end.
     /// `model_id` `None` lets the host pick its default test model.
-    fn test_account(&self, id: HostId, model_id: Option<&str>) -> Result<ProbeResult, HostError>;
+    fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> Result<ProbeResult, HostError>;
     /// Model ids the host will route to this account.
-    fn account_models(&self, id: HostId) -> Result<Vec<String>, HostError>;
+    fn account_models(&self, id: ObjectId) -> Result<Vec<String>, HostError>;
 
     // -- users --------------------------------------------------------------
 
     /// The user with exactly this e-mail (case-insensitive), if any.
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError>;
     /// One user.
-    fn get_user(&self, id: HostId) -> Result<User, HostError>;
+    fn get_user(&self, id: ObjectId) -> Result<User, HostError>;
     /// Creates a user.
     fn create_user(&self, user: &NewUser) -> Result<User, HostError>;
     /// Updates a user.
-    fn update_user(&self, id: HostId, update: &UserUpdate) -> Result<User, HostError>;
+    fn update_user(&self, id: ObjectId, update: &UserUpdate) -> Result<User, HostError>;
     /// Changes a user's balance (kept in the host's balance history).
     fn set_user_balance(
         &self,
-        id: HostId,
+        id: ObjectId,
         change: &BalanceChange,
         idempotency_key: Option<&str>,
     ) -> Result<User, HostError>;
     /// Deletes a user.
-    fn delete_user(&self, id: HostId) -> Result<(), HostError>;
+    fn delete_user(&self, id: ObjectId) -> Result<(), HostError>;
     /// A user's API keys, read with admin rights (every page).
-    fn list_user_keys_admin(&self, user_id: HostId) -> Result<Vec<UserKey>, HostError>;
+    fn list_user_keys_admin(&self, user_id: ObjectId) -> Result<Vec<UserKey>, HostError>;
 
     // -- user session -------------------------------------------------------
 
@@ -135,7 +135,7 @@ pub trait HostAdapter: Send + Sync {
     /// The session user's API keys (every page).
     fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError>;
     /// Deletes one of the session user's keys.
-    fn delete_user_key(&self, session: &UserSession, key_id: HostId) -> Result<(), HostError>;
+    fn delete_user_key(&self, session: &UserSession, key_id: ObjectId) -> Result<(), HostError>;
 
     // -- subscriptions ------------------------------------------------------
 
@@ -150,7 +150,7 @@ pub trait HostAdapter: Send + Sync {
         filter: &SubscriptionFilter,
     ) -> Result<Vec<Subscription>, HostError>;
     /// Revokes (hard-deletes) a subscription.
-    fn revoke_subscription(&self, id: HostId) -> Result<(), HostError>;
+    fn revoke_subscription(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- gateway ------------------------------------------------------------
 

@@ -516,19 +516,19 @@ impl Sub2ApiClient {
     }
 }
 
-fn groups_path(id: HostId) -> String {
+fn groups_path(id: ObjectId) -> String {
     format!("/api/v1/admin/groups/{id}")
 }
-fn channels_path(id: HostId) -> String {
+fn channels_path(id: ObjectId) -> String {
     format!("/api/v1/admin/channels/{id}")
 }
-fn plans_path(id: HostId) -> String {
+fn plans_path(id: ObjectId) -> String {
     format!("/api/v1/admin/payment/plans/{id}")
 }
-fn accounts_path(id: HostId) -> String {
+fn accounts_path(id: ObjectId) -> String {
     format!("/api/v1/admin/accounts/{id}")
 }
-fn users_path(id: HostId) -> String {
+fn users_path(id: ObjectId) -> String {
     format!("/api/v1/admin/users/{id}")
 }
 
@@ -655,7 +655,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(out)
     }
 
-    fn get_group(&self, id: HostId) -> Result<Group, HostError> {
+    fn get_group(&self, id: ObjectId) -> Result<Group, HostError> {
         self.admin::<wire::WGroup>(Req::new(Method::Get, groups_path(id), AuthKind::Admin))?
             .into_domain()
     }
@@ -668,7 +668,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn update_group(&self, id: HostId, update: &GroupUpdate) -> Result<Group, HostError> {
+    fn update_group(&self, id: ObjectId, update: &GroupUpdate) -> Result<Group, HostError> {
         self.admin::<wire::WGroup>(
             Req::new(Method::Put, groups_path(id), AuthKind::Admin)
                 .body(wire::group_update_body(update)),
@@ -676,7 +676,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn delete_group(&self, id: HostId) -> Result<(), HostError> {
+    fn delete_group(&self, id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(Method::Delete, groups_path(id), AuthKind::Admin))
     }
 
@@ -698,7 +698,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(out)
     }
 
-    fn get_channel(&self, id: HostId) -> Result<Channel, HostError> {
+    fn get_channel(&self, id: ObjectId) -> Result<Channel, HostError> {
         self.admin::<wire::WChannel>(Req::new(Method::Get, channels_path(id), AuthKind::Admin))?
             .into_domain()
     }
@@ -711,7 +711,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn update_channel(&self, id: HostId, update: &ChannelUpdate) -> Result<Channel, HostError> {
+    fn update_channel(&self, id: ObjectId, update: &ChannelUpdate) -> Result<Channel, HostError> {
         self.admin::<wire::WChannel>(
             Req::new(Method::Put, channels_path(id), AuthKind::Admin)
                 .body(wire::channel_update_body(update)),
@@ -719,7 +719,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn delete_channel(&self, id: HostId) -> Result<(), HostError> {
+    fn delete_channel(&self, id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(Method::Delete, channels_path(id), AuthKind::Admin))
     }
 
@@ -746,7 +746,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn update_plan(&self, id: HostId, update: &PlanUpdate) -> Result<Plan, HostError> {
+    fn update_plan(&self, id: ObjectId, update: &PlanUpdate) -> Result<Plan, HostError> {
         self.admin::<wire::WPlan>(
             Req::new(Method::Put, plans_path(id), AuthKind::Admin)
                 .body(wire::plan_update_body(update)),
@@ -754,7 +754,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn delete_plan(&self, id: HostId) -> Result<(), HostError> {
+    fn delete_plan(&self, id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(Method::Delete, plans_path(id), AuthKind::Admin))
     }
 
@@ -788,7 +788,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(result.into())
     }
 
-    fn get_account(&self, id: HostId) -> Result<Account, HostError> {
+    fn get_account(&self, id: ObjectId) -> Result<Account, HostError> {
         self.admin::<wire::WAccount>(Req::new(Method::Get, accounts_path(id), AuthKind::Admin))?
             .into_domain()
     }
@@ -819,7 +819,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(out)
     }
 
-    fn update_account(&self, id: HostId, update: &AccountUpdate) -> Result<Account, HostError> {
+    fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError> {
         self.admin::<wire::WAccount>(
             Req::new(Method::Put, accounts_path(id), AuthKind::Admin)
                 .body(wire::account_update_body(update)),
@@ -827,7 +827,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn clear_account_error(&self, id: HostId) -> Result<Account, HostError> {
+    fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError> {
         self.admin::<wire::WAccount>(Req::new(
             Method::Post,
             format!("{}/clear-error", accounts_path(id)),
@@ -836,7 +836,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn clear_account_temp_unschedulable(&self, id: HostId) -> Result<bool, HostError> {
+    fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError> {
         match self.admin_unit(Req::new(
             Method::Delete,
             format!("{}/temp-unschedulable", accounts_path(id)),
@@ -848,11 +848,11 @@ impl HostAdapter for Sub2ApiClient {
         }
     }
 
-    fn delete_account(&self, id: HostId) -> Result<(), HostError> {
+    fn delete_account(&self, id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(Method::Delete, accounts_path(id), AuthKind::Admin))
     }
 
-    fn test_account(&self, id: HostId, model_id: Option<&str>) -> Result<ProbeResult, HostError> {
+    fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> Result<ProbeResult, HostError> {
         let body = match model_id {
             Some(model) => serde_json::json!({ "model_id": model }),
             None => serde_json::json!({}),
@@ -905,7 +905,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(result)
     }
 
-    fn account_models(&self, id: HostId) -> Result<Vec<String>, HostError> {
+    fn account_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
         let models: Option<Vec<wire::WModel>> = self.admin(Req::new(
             Method::Get,
             format!("{}/models", accounts_path(id)),
@@ -933,7 +933,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(None)
     }
 
-    fn get_user(&self, id: HostId) -> Result<User, HostError> {
+    fn get_user(&self, id: ObjectId) -> Result<User, HostError> {
         self.admin::<wire::WUser>(Req::new(Method::Get, users_path(id), AuthKind::Admin))?
             .into_domain()
     }
@@ -946,7 +946,7 @@ impl HostAdapter for Sub2ApiClient {
         .into_domain()
     }
 
-    fn update_user(&self, id: HostId, update: &UserUpdate) -> Result<User, HostError> {
+    fn update_user(&self, id: ObjectId, update: &UserUpdate) -> Result<User, HostError> {
         self.admin::<wire::WUser>(
             Req::new(Method::Put, users_path(id), AuthKind::Admin)
                 .body(wire::user_update_body(update)),
@@ -956,7 +956,7 @@ impl HostAdapter for Sub2ApiClient {
 
     fn set_user_balance(
         &self,
-        id: HostId,
+        id: ObjectId,
         change: &BalanceChange,
         idempotency_key: Option<&str>,
     ) -> Result<User, HostError> {
@@ -970,11 +970,11 @@ impl HostAdapter for Sub2ApiClient {
         self.admin::<wire::WUser>(req)?.into_domain()
     }
 
-    fn delete_user(&self, id: HostId) -> Result<(), HostError> {
+    fn delete_user(&self, id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(Method::Delete, users_path(id), AuthKind::Admin))
     }
 
-    fn list_user_keys_admin(&self, user_id: HostId) -> Result<Vec<UserKey>, HostError> {
+    fn list_user_keys_admin(&self, user_id: ObjectId) -> Result<Vec<UserKey>, HostError> {
         let keys: Vec<wire::WKey> = self.list_all(Req::new(
             Method::Get,
             format!("{}/api-keys", users_path(user_id)),
@@ -1036,7 +1036,7 @@ impl HostAdapter for Sub2ApiClient {
         keys.into_iter().map(wire::WKey::into_domain).collect()
     }
 
-    fn delete_user_key(&self, session: &UserSession, key_id: HostId) -> Result<(), HostError> {
+    fn delete_user_key(&self, session: &UserSession, key_id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(
             Method::Delete,
             format!("/api/v1/keys/{key_id}"),
@@ -1102,7 +1102,7 @@ impl HostAdapter for Sub2ApiClient {
         Ok(out)
     }
 
-    fn revoke_subscription(&self, id: HostId) -> Result<(), HostError> {
+    fn revoke_subscription(&self, id: ObjectId) -> Result<(), HostError> {
         self.admin_unit(Req::new(
             Method::Delete,
             format!("/api/v1/admin/subscriptions/{id}"),

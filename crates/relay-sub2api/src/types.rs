@@ -8,7 +8,7 @@ use relay_domain::Secret;
 use serde_json::{Map, Value};
 
 /// A host object id (the host uses int64 ids for every resource).
-pub type HostId = i64;
+pub type ObjectId = i64;
 
 // ---------------------------------------------------------------------------
 // Host facts
@@ -78,7 +78,7 @@ pub struct GatewayReachability {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// Unique name.
     pub name: String,
     /// Description (empty when none).
@@ -198,7 +198,7 @@ pub type ChannelModelMapping = BTreeMap<String, BTreeMap<String, String>>;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// Unique name.
     pub name: String,
     /// Description.
@@ -206,7 +206,7 @@ pub struct Channel {
     /// `active` | `disabled`.
     pub status: String,
     /// Bound groups.
-    pub group_ids: Vec<HostId>,
+    pub group_ids: Vec<ObjectId>,
     /// Model mapping per platform.
     pub model_mapping: ChannelModelMapping,
     /// Pricing entries.
@@ -225,7 +225,7 @@ pub struct NewChannel {
     /// Description.
     pub description: Option<String>,
     /// Groups to bind (each group may be in one channel only).
-    pub group_ids: Vec<HostId>,
+    pub group_ids: Vec<ObjectId>,
     /// Model mapping per platform.
     pub model_mapping: ChannelModelMapping,
     /// Pricing entries.
@@ -246,7 +246,7 @@ pub struct ChannelUpdate {
     /// New status (`active` | `disabled`).
     pub status: Option<String>,
     /// Replacement group list.
-    pub group_ids: Option<Vec<HostId>>,
+    pub group_ids: Option<Vec<ObjectId>>,
     /// Replacement mapping.
     pub model_mapping: Option<ChannelModelMapping>,
     /// Replacement pricing.
@@ -264,9 +264,9 @@ pub struct ChannelUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// Subscription-type group the plan grants.
-    pub group_id: HostId,
+    pub group_id: ObjectId,
     /// Name.
     pub name: String,
     /// Description.
@@ -287,7 +287,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPlan {
     /// Subscription-type group.
-    pub group_id: HostId,
+    pub group_id: ObjectId,
     /// Name.
     pub name: String,
     /// Description.
@@ -308,7 +308,7 @@ pub struct NewPlan {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PlanUpdate {
     /// New group.
-    pub group_id: Option<HostId>,
+    pub group_id: Option<ObjectId>,
     /// New name.
     pub name: Option<String>,
     /// New description.
@@ -359,7 +359,7 @@ pub struct NewAccount {
     /// Non-secret options (`openai_responses_mode`, …).
     pub extra: Map<String, Value>,
     /// Groups to bind.
-    pub group_ids: Vec<HostId>,
+    pub group_ids: Vec<ObjectId>,
     /// Max concurrency (host default when `None`).
     pub concurrency: Option<i64>,
     /// Scheduler priority (host default when `None`).
@@ -380,7 +380,7 @@ pub struct CredentialStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// Name.
     pub name: String,
     /// Notes.
@@ -396,7 +396,7 @@ pub struct Account {
     /// Included in scheduling.
     pub schedulable: bool,
     /// Bound groups.
-    pub group_ids: Vec<HostId>,
+    pub group_ids: Vec<ObjectId>,
     /// `credentials.base_url`.
     pub base_url: Option<String>,
     /// `credentials.model_mapping`.
@@ -429,7 +429,7 @@ pub struct AccountUpdate {
     /// The complete desired `extra` (some builds replace it wholesale).
     pub extra: Option<Map<String, Value>>,
     /// Replacement group bindings (`Some(vec![])` unbinds all).
-    pub group_ids: Option<Vec<HostId>>,
+    pub group_ids: Option<Vec<ObjectId>>,
     /// New status (`active` | `inactive`).
     pub status: Option<String>,
     /// Include in scheduling.
@@ -446,7 +446,7 @@ pub struct AccountFilter {
     /// Name prefix; sent as the host's `search` and then matched as a prefix here.
     pub name_prefix: Option<String>,
     /// Only accounts bound to this group.
-    pub group_id: Option<HostId>,
+    pub group_id: Option<ObjectId>,
     /// Platform filter.
     pub platform: Option<String>,
 }
@@ -457,7 +457,7 @@ pub struct BatchItemResult {
     /// Name of the requested account.
     pub name: String,
     /// Host id when created.
-    pub id: Option<HostId>,
+    pub id: Option<ObjectId>,
     /// Created.
     pub success: bool,
     /// Host error text when not created.
@@ -512,7 +512,7 @@ pub const STREAM_ENDED_WITHOUT_RESULT: &str = "stream ended without a result";
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// E-mail (login).
     pub email: String,
     /// Username.
@@ -526,7 +526,7 @@ pub struct User {
     /// Concurrency limit.
     pub concurrency: i64,
     /// Groups this user may bind keys to (empty = any non-exclusive standard group).
-    pub allowed_groups: Vec<HostId>,
+    pub allowed_groups: Vec<ObjectId>,
 }
 
 /// A user to create (always role `user`).
@@ -545,14 +545,14 @@ pub struct NewUser {
     /// Concurrency (host default when `None`).
     pub concurrency: Option<i64>,
     /// Allowed groups.
-    pub allowed_groups: Vec<HostId>,
+    pub allowed_groups: Vec<ObjectId>,
 }
 
 /// Changes to a user; `None` leaves a field unchanged.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct UserUpdate {
     /// Replacement allowed groups (`Some(vec![])` clears).
-    pub allowed_groups: Option<Vec<HostId>>,
+    pub allowed_groups: Option<Vec<ObjectId>>,
     /// New password.
     pub password: Option<Secret>,
     /// New username.
@@ -591,7 +591,7 @@ pub struct BalanceChange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserSession {
     /// The user's id.
-    pub user_id: HostId,
+    pub user_id: ObjectId,
     /// The user's e-mail.
     pub email: String,
     /// The access token (JWT).
@@ -634,15 +634,15 @@ pub enum LoginOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserKey {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// Owner.
-    pub user_id: HostId,
+    pub user_id: ObjectId,
     /// Name.
     pub name: String,
     /// The key (`sk-…`).
     pub key: Secret,
     /// Bound group, if any.
-    pub group_id: Option<HostId>,
+    pub group_id: Option<ObjectId>,
     /// `active` | `inactive`.
     pub status: String,
 }
@@ -653,7 +653,7 @@ pub struct NewUserKey {
     /// Name.
     pub name: String,
     /// Group to bind.
-    pub group_id: HostId,
+    pub group_id: ObjectId,
     /// Chosen key value (≥ 16 chars of `[A-Za-z0-9_-]`); host-generated when `None`.
     pub custom_key: Option<Secret>,
 }
@@ -662,11 +662,11 @@ pub struct NewUserKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     /// Host id.
-    pub id: HostId,
+    pub id: ObjectId,
     /// Subscriber.
-    pub user_id: HostId,
+    pub user_id: ObjectId,
     /// Group.
-    pub group_id: HostId,
+    pub group_id: ObjectId,
     /// `active` | `expired` | `suspended`.
     pub status: String,
     /// Start time (RFC 3339 as sent by the host).
@@ -681,9 +681,9 @@ pub struct Subscription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionAssignment {
     /// Subscriber.
-    pub user_id: HostId,
+    pub user_id: ObjectId,
     /// Subscription-type group.
-    pub group_id: HostId,
+    pub group_id: ObjectId,
     /// Validity in days (host default 30 when `None`).
     pub validity_days: Option<u32>,
     /// Notes (part of the host's idempotency check).
@@ -710,9 +710,9 @@ pub enum AssignOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SubscriptionFilter {
     /// Only this user.
-    pub user_id: Option<HostId>,
+    pub user_id: Option<ObjectId>,
     /// Only this group.
-    pub group_id: Option<HostId>,
+    pub group_id: Option<ObjectId>,
 }
 
 // ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ fn new_group(name: &str, kind: &str) -> NewGroup {
     }
 }
 
-fn new_account(name: &str, key: &str, group: HostId) -> NewAccount {
+fn new_account(name: &str, key: &str, group: ObjectId) -> NewAccount {
     let mut extra = serde_json::Map::new();
     extra.insert(
         "openai_responses_mode".into(),
@@ -74,7 +74,7 @@ fn new_account(name: &str, key: &str, group: HostId) -> NewAccount {
     }
 }
 
-fn new_user(email: &str, groups: Vec<HostId>) -> NewUser {
+fn new_user(email: &str, groups: Vec<ObjectId>) -> NewUser {
     NewUser {
         email: email.into(),
         password: Secret::new("probe-Pa55word"),
