@@ -82,6 +82,8 @@ impl fmt::Debug for MasterKey {
 pub enum KeySource {
     /// Supplied by the caller (normally from `RELAY_MASTER_KEY`).
     Supplied,
+    /// Generated for an in-memory store; lost with it.
+    Ephemeral,
     /// Read from, or created as, the key file.
     KeyFile {
         /// Path of the key file.

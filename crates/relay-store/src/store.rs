@@ -156,7 +156,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers: Readers::Writer,
                 sealer: Sealer::new(&MasterKey::generate()),
-                key_source: KeySource::Supplied,
+                key_source: KeySource::Ephemeral,
                 db_path: None,
             }),
         };

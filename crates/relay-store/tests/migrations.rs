@@ -217,6 +217,7 @@ fn in_memory_store_is_migrated() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.schema_version().unwrap(), migrate::latest_version());
     assert!(store.db_path().is_none());
+    assert_eq!(store.key_source(), &KeySource::Ephemeral);
 }
 
 #[test]

@@ -316,3 +316,22 @@ fn no_secret_reaches_the_database_files() {
         check(&bytes, "relay.db-wal after checkpoint");
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_secret_round_trips_and_never_shows(value in "[ -~]{8,64}", aad in "[a-z:_0-9]{1,40}") {
+            let sealer = Sealer::new(&MasterKey::from_base64(KEY_A).unwrap());
+            let sealed = sealer.seal(&Secret::new(value.clone()), &aad).unwrap();
+            prop_assert!(sealed.starts_with("v1:"));
+            prop_assert!(!sealed.contains(&value));
+            let opened = sealer.open(&sealed, &aad).unwrap();
+            prop_assert_eq!(opened.expose(), value.as_str());
+            let other_aad = format!("{aad}x");
+            prop_assert_eq!(sealer.open(&sealed, &other_aad).unwrap_err(), CryptoError::OpenFailed);
+        }
+    }
+}
