@@ -208,7 +208,8 @@ impl ResourceRepository for SqliteResources<'_> {
     fn set_state(&self, id: i64, state: ResourceState) -> Result<ResourceRecord> {
         self.store.write(|tx| {
             let current = get_resource(tx, id)?;
-            if state.is_owned_live() && current.host_resource_id.is_none() {
+            let needs_id = state.is_owned_live() || state == ResourceState::Reused;
+            if needs_id && current.host_resource_id.is_none() {
                 return Err(StoreError::InvalidState {
                     what: format!("managed resource {id} has no host id; attach it first"),
                 });
