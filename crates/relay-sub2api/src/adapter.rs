@@ -42,6 +42,9 @@ pub trait HostAdapter: Send + Sync {
     fn update_group(&self, id: ObjectId, update: &GroupUpdate) -> Result<Group, HostError>;
     /// Deletes a group.
     fn delete_group(&self, id: ObjectId) -> Result<(), HostError>;
+    /// The user API keys bound to a group, with their key values, read with admin
+    /// rights (`GET /api/v1/admin/groups/:id/api-keys`, every page).
+    fn list_group_keys(&self, group_id: ObjectId) -> Result<Vec<UserKey>, HostError>;
 
     // -- channels -----------------------------------------------------------
 

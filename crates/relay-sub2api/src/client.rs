@@ -680,6 +680,15 @@ impl HostAdapter for Sub2ApiClient {
         self.admin_unit(Req::new(Method::Delete, groups_path(id), AuthKind::Admin))
     }
 
+    fn list_group_keys(&self, group_id: ObjectId) -> Result<Vec<UserKey>, HostError> {
+        let keys: Vec<wire::WKey> = self.list_all(Req::new(
+            Method::Get,
+            format!("{}/api-keys", groups_path(group_id)),
+            AuthKind::Admin,
+        ))?;
+        keys.into_iter().map(wire::WKey::into_domain).collect()
+    }
+
     // -- channels -----------------------------------------------------------
 
     fn list_channels(&self, name: Option<&str>) -> Result<Vec<Channel>, HostError> {

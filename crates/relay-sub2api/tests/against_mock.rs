@@ -486,6 +486,12 @@ fn users_and_admin_key_listing() {
     assert_eq!(admin_view.len(), 1);
     assert_eq!(admin_view[0].id, k.id);
     assert_eq!(admin_view[0].key, k.key);
+    let group_view = c.list_group_keys(g.id).unwrap();
+    assert_eq!(group_view.len(), 1);
+    assert_eq!(group_view[0].id, k.id);
+    assert_eq!(group_view[0].user_id, u.id);
+    assert_eq!(group_view[0].key, k.key);
+    assert!(c.list_group_keys(g.id + 1000).unwrap_err().is_not_found());
 
     c.delete_user(u.id).unwrap();
     assert!(c.get_user(u.id).unwrap_err().is_not_found());

@@ -1272,6 +1272,41 @@ fn admin_lists_a_users_keys() {
     assert!(!format!("{keys:?}").contains(USER_KEY));
 }
 
+#[test]
+fn admin_lists_a_groups_keys_with_their_values() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(GET)
+            .path("/api/v1/admin/groups/9/api-keys")
+            .query_param("page", "1")
+            .header("x-api-key", ADMIN_KEY);
+        json_ok(then, "group_keys_list.json");
+    });
+    let keys = client(&server).list_group_keys(9).unwrap();
+    m.assert();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].id, 61);
+    assert_eq!(keys[0].user_id, 23);
+    assert_eq!(keys[0].key.expose(), USER_KEY);
+    assert_eq!(keys[0].status, "active");
+    assert!(keys.iter().all(|k| k.group_id == Some(9)));
+    assert_eq!(keys[1].user_id, 31);
+    assert_eq!(keys[1].status, "inactive");
+    assert!(!format!("{keys:?}").contains(USER_KEY));
+}
+
+#[test]
+fn group_keys_of_a_missing_group_is_not_found() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/groups/404/api-keys");
+        then.status(404).body(fx("error_group_not_found.json"));
+    });
+    let err = client(&server).list_group_keys(404).unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert_eq!(err.code().as_deref(), Some("GROUP_NOT_FOUND"));
+}
+
 // ---------------------------------------------------------------------------
 // Login and user keys
 
