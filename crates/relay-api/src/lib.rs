@@ -8,8 +8,10 @@
 pub mod auth;
 pub mod error;
 pub mod router;
+pub mod routes;
 pub mod server;
 
 pub use error::ApiError;
 pub use router::{Access, ApiRequest, ApiResponse, Handler, Router};
+pub use routes::{router, PACK_UPLOAD_LIMIT};
 pub use server::{serve, ServerConfig, ServerHandle, DEFAULT_BODY_LIMIT};

@@ -1,0 +1,225 @@
+//! The server end to end: hosts and packs against a mock host, auth, token file.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use sub2api_mock::{Faults, MockConfig, MockHost};
+
+fn register(server: &Server, mock: &MockHost, name: &str) -> (u16, serde_json::Value) {
+    server.post(
+        "/api/hosts",
+        &json!({
+            "name": name,
+            "base_url": mock.base_url(),
+            "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}
+        }),
+    )
+}
+
+#[test]
+fn health_is_open_and_api_needs_the_token() {
+    let dir = temp_dir("auth");
+    let server = start(&dir, Some(TOKEN));
+    let (status, v) = read(
+        agent()
+            .get(format!("{}/healthz", server.base))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!((status, v), (200, json!({"status": "ok"})));
+    let (status, v) = read(
+        agent()
+            .get(format!("{}/readyz", server.base))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ready");
+    let (status, v) = read(
+        agent()
+            .get(format!("{}/api/hosts", server.base))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(v["error"]["code"], "unauthorized");
+}
+
+#[test]
+fn register_probe_list_and_delete_a_host() {
+    let mock = MockHost::start(MockConfig::default()).unwrap();
+    let dir = temp_dir("hosts");
+    let server = start(&dir, Some(TOKEN));
+
+    let (status, v) = register(&server, &mock, "main");
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["name"], "main");
+    assert_eq!(v["status"], "supported");
+    assert_eq!(v["version"], "0.1.131");
+    assert_eq!(v["capabilities"]["channels"], true);
+    assert_eq!(v["capabilities"]["chat_completions"], true);
+    assert!(v.get("admin_secret").is_none());
+    let id = v["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("host_"));
+    // The response never echoes the admin key.
+    assert!(!v.to_string().contains(mock.admin_api_key()));
+
+    let (status, v) = register(&server, &mock, "main");
+    assert_eq!(status, 409);
+    assert_eq!(v["error"]["code"], "host_exists");
+
+    let (status, v) = server.get("/api/hosts");
+    assert_eq!(status, 200);
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 1);
+    let (status, v) = server.get("/api/hosts/main");
+    assert_eq!(status, 200);
+    assert_eq!(v["id"], id);
+
+    // The host loses its channels API (an older build): probe marks it and says why.
+    mock.set_faults(Faults {
+        disable_channels: true,
+        ..Faults::default()
+    });
+    let (status, v) = server.post(&format!("/api/hosts/{id}/probe"), &json!({}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["capabilities"]["channels"], false);
+    assert!(v["problems"].to_string().contains("channels"));
+
+    let (status, v) = server.delete(&format!("/api/hosts/{id}"));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["deleted"], true);
+    let (status, v) = server.get(&format!("/api/hosts/{id}"));
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "host_not_found");
+}
+
+#[test]
+fn bad_host_input_names_the_field_and_stores_nothing() {
+    let mock = MockHost::start(MockConfig::default()).unwrap();
+    let dir = temp_dir("badhost");
+    let server = start(&dir, Some(TOKEN));
+    let (status, v) = server.post(
+        "/api/hosts",
+        &json!({"name": "x", "base_url": "ftp://nope", "auth": {"kind": "api_key", "api_key": "k"}}),
+    );
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("base_url:"));
+    let (status, v) = server.post(
+        "/api/hosts",
+        &json!({"name": "x", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": "admin-wrong"}}),
+    );
+    assert_eq!(status, 502);
+    assert_eq!(v["error"]["code"], "host_auth_failed");
+    assert!(!v.to_string().contains("admin-wrong"));
+    let (status, v) = server.post(
+        "/api/hosts",
+        &json!({"name": "x", "base_url": "http://127.0.0.1:9", "auth": {"kind": "api_key", "api_key": "k"}}),
+    );
+    assert_eq!(status, 502);
+    assert_eq!(v["error"]["code"], "host_unreachable");
+    let (_, v) = server.get("/api/hosts");
+    assert_eq!(v["hosts"], json!([]));
+}
+
+#[test]
+fn install_the_bundled_pack_from_a_path_and_from_a_zip_upload() {
+    let dir = temp_dir("packs");
+    let server = start(&dir, Some(TOKEN));
+    let pack_dir = repo_root().join("packs/openai-cn-pack");
+    let (status, v) = server.post(
+        "/api/packs/install",
+        &json!({"path": pack_dir.to_string_lossy()}),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["pack_id"], "openai-cn-pack");
+    assert_eq!(v["version"], "1.0.0");
+    let providers: Vec<String> = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["provider_id"].as_str().unwrap().to_string())
+        .collect();
+    for p in ["deepseek", "moonshot", "minimax", "qwen", "glm", "stepfun"] {
+        assert!(providers.contains(&p.to_string()), "{p} missing");
+    }
+    assert!(v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["status"] == "installed"));
+
+    let (status, v) = server.get("/api/packs");
+    assert_eq!(status, 200);
+    assert_eq!(v["packs"].as_array().unwrap().len(), 1);
+    let (status, v) = server.get("/api/providers?pack_id=openai-cn-pack");
+    assert_eq!(status, 200);
+    assert_eq!(v["providers"].as_array().unwrap().len(), providers.len());
+
+    // An invalid pack lists every problem and installs nothing.
+    let bad = repo_root().join("fixtures/packs/smoke-model-not-in-defaults");
+    let (status, v) = server.post(
+        "/api/packs/install",
+        &json!({"path": bad.to_string_lossy()}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "invalid_pack");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("smoke_test_model"));
+    let (_, v) = server.get("/api/packs");
+    assert_eq!(v["packs"].as_array().unwrap().len(), 1);
+
+    // A zip upload of garbage is refused precisely.
+    let (status, v) = server.post_bytes("/api/packs/install", "application/zip", b"not a zip");
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "invalid_pack");
+
+    let (status, v) = server.post("/api/packs/install", &json!({"path": "/nonexistent/pack"}));
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("path:"));
+}
+
+#[test]
+fn generated_token_file_is_private_and_never_logged() {
+    let dir = temp_dir("token");
+    let server = start(&dir, None);
+    let token_path = dir.join("admin.token");
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.len() >= 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let (status, _) = read(
+        agent()
+            .get(format!("{}/api/hosts", server.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    let log = server.log();
+    assert!(log.contains("admin.token"), "the path is logged: {log}");
+    assert!(!log.contains(&token), "the token is never logged");
+    drop(server);
+    // A restart reuses the same token.
+    let server = start(&dir, None);
+    let (status, _) = read(
+        agent()
+            .get(format!("{}/api/hosts", server.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+}

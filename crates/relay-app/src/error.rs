@@ -1,0 +1,133 @@
+//! Errors of the use-cases, each with a stable machine code the API answers with.
+
+use relay_store::StoreError;
+use relay_sub2api::HostError;
+
+/// An error a caller can act on. `code()` is the stable machine code and
+/// `Display` the message; neither ever contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad input: names the field and the fix.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field (`base_url`, `keys`, …).
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// Something the caller named does not exist.
+    #[error("{kind} `{id}` not found")]
+    NotFound {
+        /// Kind of thing (`host`, `pack`, `provider`, `batch`).
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A provider id exists in several packs and the call did not say which.
+    #[error("provider `{provider_id}` exists in several packs ({}); pass pack_id to choose one", candidates.join(", "))]
+    Ambiguous {
+        /// The provider id.
+        provider_id: String,
+        /// Packs that contain it.
+        candidates: Vec<String>,
+    },
+    /// A conflict with existing state, with a stable code (`host_in_use`,
+    /// `host_exists`, `batch_not_resumable`, …).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation and fix.
+        message: String,
+    },
+    /// The host could not be reached.
+    #[error("host unreachable: {0}")]
+    HostUnreachable(String),
+    /// The host refused the admin credentials.
+    #[error("host rejected the admin credentials: {0}")]
+    HostAuth(String),
+    /// The host answered with an error.
+    #[error("host error: {0}")]
+    Host(#[from] HostError),
+    /// The state store failed.
+    #[error("store error: {0}")]
+    Store(StoreError),
+    /// A pack is invalid or unsafe; every problem is listed.
+    #[error("invalid pack: {}", problems.join("; "))]
+    InvalidPack {
+        /// Each problem as `file: message`.
+        problems: Vec<String>,
+    },
+    /// An internal failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// Builds an [`AppError::Invalid`].
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Invalid { .. } => "invalid_request",
+            AppError::NotFound { kind, .. } => match *kind {
+                "host" => "host_not_found",
+                "pack" => "pack_not_found",
+                "provider" => "provider_not_found",
+                "batch" => "batch_not_found",
+                "reconcile run" => "reconcile_run_not_found",
+                _ => "not_found",
+            },
+            AppError::Ambiguous { .. } => "ambiguous_provider",
+            AppError::Conflict { code, .. } => code,
+            AppError::HostUnreachable(_) => "host_unreachable",
+            AppError::HostAuth(_) => "host_auth_failed",
+            AppError::Host(_) => "host_error",
+            AppError::Store(_) => "store_error",
+            AppError::InvalidPack { .. } => "invalid_pack",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. }
+            | AppError::Ambiguous { .. }
+            | AppError::InvalidPack { .. } => 400,
+            AppError::NotFound { .. } => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::HostUnreachable(_) | AppError::Host(_) => 502,
+            AppError::HostAuth(_) => 502,
+            AppError::Store(_) | AppError::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { kind, id } => AppError::NotFound {
+                kind: match kind {
+                    "host" => "host",
+                    "pack" => "pack",
+                    "provider" => "provider",
+                    "import batch" => "batch",
+                    "reconcile run" => "reconcile run",
+                    other => other,
+                },
+                id,
+            },
+            other => AppError::Store(other),
+        }
+    }
+}
+
+/// Result of a use-case.
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,441 @@
+//! Host registration, probing, listing and deletion (SPEC §4.1).
+
+use crate::app::{random_bytes, App};
+use crate::error::{AppError, AppResult};
+use relay_domain::{HostId, HostStatus, Secret};
+use relay_pack::host_compatible;
+use relay_store::{
+    CapabilitySnapshot, HostAuthKind, HostRecord, HostRepository, NewCapabilitySnapshot, NewHost,
+    PackRepository, StoreError,
+};
+use relay_sub2api::{Capabilities, HostAdapter, HostError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Admin credentials of a host to register.
+#[derive(Debug, Clone)]
+pub enum HostAuthInput {
+    /// The host's admin API key (`x-api-key`), recommended.
+    ApiKey(Secret),
+    /// An admin e-mail and password exchanged for a bearer token.
+    Login {
+        /// Admin e-mail.
+        email: String,
+        /// Admin password.
+        password: Secret,
+    },
+}
+
+/// A host to register.
+#[derive(Debug, Clone)]
+pub struct RegisterHost {
+    /// Unique display name (letters, digits, `.`, `_`, `-`; at most 64).
+    pub name: String,
+    /// Base URL of the host, e.g. `https://gateway.example.com`.
+    pub base_url: String,
+    /// Admin credentials.
+    pub auth: HostAuthInput,
+}
+
+/// Capabilities the manager cannot work without.
+pub const HARD_CAPABILITIES: &[&str] = &[
+    "groups",
+    "accounts",
+    "account_test",
+    "account_models",
+    "users",
+    "user_keys",
+    "chat_completions",
+];
+
+/// A host as the API shows it: the record, its latest capabilities and what is wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostView {
+    /// The stored host (no secret).
+    #[serde(flatten)]
+    pub host: HostRecord,
+    /// Capability name → present, from the latest probe.
+    pub capabilities: BTreeMap<String, bool>,
+    /// Why the host is not `supported`, and advisory warnings.
+    pub problems: Vec<String>,
+}
+
+/// Result of one read-only probe of a host.
+#[derive(Debug, Clone)]
+pub(crate) struct ProbeOutcome {
+    pub version: Option<String>,
+    pub capabilities: BTreeMap<String, bool>,
+    pub status: HostStatus,
+    pub problems: Vec<String>,
+}
+
+/// Capability flags by name.
+pub fn capability_map(c: &Capabilities) -> BTreeMap<String, bool> {
+    [
+        ("groups", c.groups),
+        ("channels", c.channels),
+        ("plans", c.plans),
+        ("accounts", c.accounts),
+        ("account_test", c.account_test),
+        ("account_models", c.account_models),
+        ("subscriptions", c.subscriptions),
+        ("users", c.users),
+        ("user_keys", c.user_keys),
+        ("chat_completions", c.chat_completions),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn validate_name(name: &str) -> AppResult<()> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(AppError::invalid(
+            "name",
+            "must be 1 to 64 characters (letters, digits, '.', '_', '-')",
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(AppError::invalid(
+            "name",
+            format!("`{name}` may only contain letters, digits, '.', '_' and '-'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a host base URL: `http://` or `https://`, a host part, no query or fragment.
+pub fn validate_base_url(url: &str) -> AppResult<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| {
+            AppError::invalid(
+                "base_url",
+                format!("`{trimmed}` must start with https:// (or http:// on a private network)"),
+            )
+        })?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err(AppError::invalid(
+            "base_url",
+            "must name a host, e.g. https://gateway.example.com (no user:password@)",
+        ));
+    }
+    if trimmed.contains('?') || trimmed.contains('#') || trimmed.chars().any(char::is_whitespace) {
+        return Err(AppError::invalid(
+            "base_url",
+            "must not contain a query, a fragment or white space",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn map_probe_error(e: HostError) -> AppError {
+    match e {
+        HostError::Unauthorized(d) | HostError::Forbidden(d) => AppError::HostAuth(format!(
+            "{} {}: check the admin API key (or e-mail and password)",
+            d.status,
+            d.code.unwrap_or_default()
+        )),
+        HostError::Transport(m) => AppError::HostUnreachable(m),
+        HostError::UnsupportedRoute { method, path } => AppError::HostUnreachable(format!(
+            "{method} {path} answered 404: is this a sub2api host, and is the base URL its root?"
+        )),
+        other => AppError::Host(other),
+    }
+}
+
+impl App {
+    /// Probes a host read-only: version, capabilities, unauthenticated gateway check,
+    /// and compatibility with the installed packs.
+    pub(crate) fn probe_adapter(&self, adapter: &dyn HostAdapter) -> AppResult<ProbeOutcome> {
+        let version = adapter.version().map_err(map_probe_error)?;
+        let caps = adapter.capabilities().map_err(map_probe_error)?;
+        let mut problems = Vec::new();
+        let reach = adapter.gateway_reachability().map_err(map_probe_error)?;
+        if !reach.api_key_required {
+            problems.push(format!(
+                "gateway: unauthenticated GET /v1/models answered {} {} instead of 401 API_KEY_REQUIRED",
+                reach.models_status,
+                reach.models_code.clone().unwrap_or_default()
+            ));
+        }
+        let capabilities = capability_map(&caps);
+        let status = self.derive_host_status(Some(&version), &capabilities, &mut problems)?;
+        Ok(ProbeOutcome {
+            version: Some(version),
+            capabilities,
+            status,
+            problems,
+        })
+    }
+
+    /// Supported, or unsupported when a hard capability is missing or the version
+    /// is outside every installed pack's `host_compat`.
+    fn derive_host_status(
+        &self,
+        version: Option<&str>,
+        capabilities: &BTreeMap<String, bool>,
+        problems: &mut Vec<String>,
+    ) -> AppResult<HostStatus> {
+        let mut supported = true;
+        for cap in HARD_CAPABILITIES {
+            if !capabilities.get(*cap).copied().unwrap_or(false) {
+                supported = false;
+                problems.push(format!("missing capability `{cap}`"));
+            }
+        }
+        for soft in ["channels", "plans", "subscriptions"] {
+            if !capabilities.get(soft).copied().unwrap_or(false) {
+                problems.push(format!(
+                    "warning: host has no `{soft}` API; features that need it are skipped"
+                ));
+            }
+        }
+        let packs = self.store().packs().list()?;
+        if let (Some(version), false) = (version, packs.is_empty()) {
+            let mut any = false;
+            for p in &packs {
+                let manifest = relay_pack::PackManifest {
+                    pack_id: p.pack_id.0.clone(),
+                    version: p.version.parse().map_err(|e| {
+                        AppError::Internal(format!("stored pack version is invalid: {e}"))
+                    })?,
+                    name: p.name.clone(),
+                    description: p.description.clone(),
+                    host_compat: p.host_compat.parse().map_err(|e| {
+                        AppError::Internal(format!("stored host_compat is invalid: {e}"))
+                    })?,
+                };
+                match host_compatible(&manifest, version) {
+                    Ok(true) => any = true,
+                    Ok(false) => {}
+                    Err(e) => {
+                        problems.push(format!(
+                            "host version `{version}` is not semver: {}",
+                            e.reason
+                        ));
+                        break;
+                    }
+                }
+            }
+            if !any {
+                supported = false;
+                let reqs: Vec<String> = packs
+                    .iter()
+                    .map(|p| format!("{} {}", p.pack_id, p.host_compat))
+                    .collect();
+                problems.push(format!(
+                    "host version {version} is outside every installed pack's host_compat ({})",
+                    reqs.join("; ")
+                ));
+            }
+        }
+        Ok(if supported {
+            HostStatus::Supported
+        } else {
+            HostStatus::Unsupported
+        })
+    }
+
+    /// Registers a host: validates, probes read-only, and stores the host with its
+    /// sealed admin secret and capability snapshot. Nothing is stored when the
+    /// host is unreachable or refuses the credentials.
+    pub fn register_host(&self, req: RegisterHost) -> AppResult<HostView> {
+        validate_name(&req.name)?;
+        let base_url = validate_base_url(&req.base_url)?;
+        let (auth_kind, admin_email, secret) = match req.auth {
+            HostAuthInput::ApiKey(k) => {
+                if k.expose().trim().is_empty() {
+                    return Err(AppError::invalid(
+                        "auth.api_key",
+                        "is empty: pass the host's admin API key (admin-…)",
+                    ));
+                }
+                (HostAuthKind::ApiKey, None, k)
+            }
+            HostAuthInput::Login { email, password } => {
+                if !email.contains('@') {
+                    return Err(AppError::invalid(
+                        "auth.email",
+                        "must be the admin's e-mail address",
+                    ));
+                }
+                if password.is_empty() {
+                    return Err(AppError::invalid("auth.password", "is empty"));
+                }
+                (HostAuthKind::Login, Some(email), password)
+            }
+        };
+        if self.store().hosts().find_by_name(&req.name)?.is_some() {
+            return Err(AppError::Conflict {
+                code: "host_exists",
+                message: format!("a host named `{}` is already registered", req.name),
+            });
+        }
+        let adapter =
+            self.build_adapter(&base_url, auth_kind, admin_email.as_deref(), secret.clone())?;
+        let outcome = self.probe_adapter(adapter.as_ref())?;
+        let id = HostId::from_random(&random_bytes(8));
+        let record = self
+            .store()
+            .hosts()
+            .create(&NewHost {
+                id: id.clone(),
+                name: req.name.clone(),
+                base_url,
+                auth_kind,
+                admin_email,
+                admin_secret: secret,
+                version: outcome.version.clone(),
+                status: outcome.status,
+            })
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => AppError::Conflict {
+                    code: "host_exists",
+                    message: format!("a host named `{}` is already registered", req.name),
+                },
+                other => other.into(),
+            })?;
+        let snapshot = self.store().hosts().record_snapshot(
+            &id,
+            &NewCapabilitySnapshot {
+                version: outcome.version,
+                capabilities: outcome.capabilities,
+                status: outcome.status,
+            },
+        )?;
+        tracing::info!(host_id = %id, name = %record.name, status = %outcome.status, "host registered");
+        let host = self.store().hosts().get(&id)?;
+        Ok(view(host, Some(snapshot), outcome.problems))
+    }
+
+    /// Resolves a host by id or by name.
+    pub fn resolve_host(&self, id_or_name: &str) -> AppResult<HostRecord> {
+        match self.store().hosts().get(&HostId::new(id_or_name)) {
+            Ok(h) => Ok(h),
+            Err(StoreError::NotFound { .. }) => self
+                .store()
+                .hosts()
+                .find_by_name(id_or_name)?
+                .ok_or_else(|| AppError::NotFound {
+                    kind: "host",
+                    id: id_or_name.to_string(),
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One host with its latest capabilities.
+    pub fn get_host(&self, id_or_name: &str) -> AppResult<HostView> {
+        let host = self.resolve_host(id_or_name)?;
+        self.host_view(host)
+    }
+
+    fn host_view(&self, host: HostRecord) -> AppResult<HostView> {
+        let snapshot = self.store().hosts().latest_snapshot(&host.id)?;
+        let mut problems = Vec::new();
+        if let Some(s) = &snapshot {
+            if host.status != HostStatus::Unreachable {
+                self.derive_host_status(s.version.as_deref(), &s.capabilities, &mut problems)?;
+            }
+        }
+        if host.status == HostStatus::Unreachable {
+            problems.push("host did not answer the last probe".to_string());
+        }
+        Ok(view(host, snapshot, problems))
+    }
+
+    /// Every registered host.
+    pub fn list_hosts(&self) -> AppResult<Vec<HostView>> {
+        let hosts = self.store().hosts().list()?;
+        hosts.into_iter().map(|h| self.host_view(h)).collect()
+    }
+
+    /// Probes a registered host again; an unreachable host is marked `unreachable`.
+    pub fn probe_host(&self, id_or_name: &str) -> AppResult<HostView> {
+        let host = self.resolve_host(id_or_name)?;
+        let adapter = self.adapter(&host)?;
+        match self.probe_adapter(adapter.as_ref()) {
+            Ok(outcome) => {
+                let snapshot = self.store().hosts().record_snapshot(
+                    &host.id,
+                    &NewCapabilitySnapshot {
+                        version: outcome.version,
+                        capabilities: outcome.capabilities,
+                        status: outcome.status,
+                    },
+                )?;
+                let host = self.store().hosts().get(&host.id)?;
+                Ok(view(host, Some(snapshot), outcome.problems))
+            }
+            Err(AppError::HostUnreachable(m)) => {
+                self.store().hosts().update_status(
+                    &host.id,
+                    HostStatus::Unreachable,
+                    host.version.as_deref(),
+                )?;
+                let host = self.store().hosts().get(&host.id)?;
+                let mut v = self.host_view(host)?;
+                v.problems.push(m);
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Re-derives every host's status from its stored snapshot (after a pack
+    /// install changes the set of accepted host versions). No network.
+    pub(crate) fn refresh_host_statuses(&self) -> AppResult<()> {
+        for host in self.store().hosts().list()? {
+            if host.status == HostStatus::Unreachable {
+                continue;
+            }
+            if let Some(s) = self.store().hosts().latest_snapshot(&host.id)? {
+                let mut problems = Vec::new();
+                let status =
+                    self.derive_host_status(s.version.as_deref(), &s.capabilities, &mut problems)?;
+                if status != host.status {
+                    self.store().hosts().update_status(
+                        &host.id,
+                        status,
+                        host.version.as_deref(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a host that nothing references; `409 host_in_use` otherwise.
+    pub fn delete_host(&self, id_or_name: &str) -> AppResult<HostRecord> {
+        let host = self.resolve_host(id_or_name)?;
+        match self.store().hosts().delete(&host.id) {
+            Ok(()) => {
+                self.forget_adapter(&host.id);
+                Ok(host)
+            }
+            Err(StoreError::InUse { references, .. }) => Err(AppError::Conflict {
+                code: "host_in_use",
+                message: format!(
+                    "host `{}` still has {}: roll back its batches first",
+                    host.name, references
+                ),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn view(host: HostRecord, snapshot: Option<CapabilitySnapshot>, problems: Vec<String>) -> HostView {
+    HostView {
+        host,
+        capabilities: snapshot.map(|s| s.capabilities).unwrap_or_default(),
+        problems,
+    }
+}

@@ -1,0 +1,19 @@
+//! Use-cases of the relay manager. It composes the state store, one host adapter
+//! per registered host, and the provisioning and access crates; it implements their
+//! ports with the store, runs crash recovery at start-up, and owns the background
+//! workers. Every function is blocking; the HTTP edge calls it on blocking threads.
+#![forbid(unsafe_code)]
+
+mod app;
+mod error;
+mod hosts;
+mod packs;
+mod recovery;
+
+pub use app::{random_bytes, App, AppConfig};
+pub use error::{AppError, AppResult};
+pub use hosts::{
+    capability_map, validate_base_url, HostAuthInput, HostView, RegisterHost, HARD_CAPABILITIES,
+};
+pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
+pub use recovery::RecoveryReport;
