@@ -1,0 +1,646 @@
+//! The completion-gated gateway probe, the capability repair of SPEC §7.3, and the
+//! unauthenticated reachability check.
+//!
+//! A mode is ready only when `GET /v1/models` lists the smoke model **and** a
+//! minimal `POST /v1/chat/completions` with it succeeds. Transient answers (503 "no
+//! available accounts" during warm-up, 429, 502, 504, transport errors) are
+//! retried with backoff inside a bounded warm-up window. A `502 upstream_error`
+//! triggers the capability repair once per [`RepairScope`] before retrying.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceType, Secret, Verdict};
+use relay_sub2api::{
+    AccountUpdate, ChatProbeRequest, CompletionProbe, HostAdapter, HostError, ModelsProbe, ObjectId,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::AccessError;
+use crate::journal::Journal;
+use crate::observer::{ProbeKind, ProbeObserver, ProbeRecord};
+
+/// Default warm-up window of the gateway probe.
+pub const DEFAULT_WARMUP_WINDOW: Duration = Duration::from_secs(30);
+/// Default first backoff between probe attempts (doubles up to [`DEFAULT_MAX_BACKOFF`]).
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// Default longest backoff between probe attempts.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// `extra.openai_responses_mode` value that forces Chat Completions upstream.
+pub const FORCE_CHAT_COMPLETIONS: &str = "force_chat_completions";
+/// `extra` key of the Responses mode.
+pub const RESPONSES_MODE_KEY: &str = "openai_responses_mode";
+/// `extra` key of the host's Responses capability flag.
+pub const RESPONSES_SUPPORTED_KEY: &str = "openai_responses_supported";
+
+/// How to probe the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeSettings {
+    /// The model that must be listed and must complete.
+    pub smoke_model: String,
+    /// `max_tokens` of the chat probe (tiny).
+    pub max_tokens: u32,
+    /// Probe with `stream: true`.
+    pub stream: bool,
+    /// How long transient answers are retried.
+    pub warmup_window: Duration,
+    /// First backoff between attempts.
+    pub initial_backoff: Duration,
+    /// Longest backoff between attempts.
+    pub max_backoff: Duration,
+    /// Apply the capability repair on `502 upstream_error`.
+    pub repair: bool,
+}
+
+impl ProbeSettings {
+    /// Defaults: 8 tokens, no streaming, 30 s window, 0.5 s → 4 s backoff, repair on.
+    pub fn new(smoke_model: impl Into<String>) -> Self {
+        ProbeSettings {
+            smoke_model: smoke_model.into(),
+            max_tokens: 8,
+            stream: false,
+            warmup_window: DEFAULT_WARMUP_WINDOW,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            repair: true,
+        }
+    }
+}
+
+/// Where the probe key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeySource {
+    /// A user key the manager obtained for its managed probe subscriber.
+    ManagedSubscription,
+    /// A user key the operator supplied.
+    SuppliedKey,
+}
+
+impl KeySource {
+    /// The stable string form (the store's `probe key source`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySource::ManagedSubscription => "managed_subscription",
+            KeySource::SuppliedKey => "supplied_key",
+        }
+    }
+}
+
+/// One account repaired by the capability repair (SPEC §7.3).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapabilityRepair {
+    /// Host account id.
+    pub account_id: ObjectId,
+    /// Account name.
+    pub account_name: String,
+    /// `extra.openai_responses_mode` before the repair.
+    pub previous_mode: Option<String>,
+    /// `extra.openai_responses_supported` before the repair.
+    pub previous_supported: Option<bool>,
+    /// The account's error state was cleared.
+    pub cleared_error: bool,
+    /// The temporary-unschedulable state was cleared (false on builds without it).
+    pub cleared_temp_unschedulable: bool,
+    /// Every repair call succeeded.
+    pub ok: bool,
+    /// The host's error, when a call failed.
+    pub error: Option<String>,
+}
+
+/// Where the capability repair may act: the managed accounts (journal entries of
+/// the provider in state `created`/`adopted`) bound to one group. The repair runs
+/// at most once per scope, whatever the number of probes sharing it.
+pub struct RepairScope<'a> {
+    /// The provider's group.
+    pub group_id: ObjectId,
+    /// The provider's journal (to find managed accounts and record the repair).
+    pub journal: &'a dyn Journal,
+    used: AtomicBool,
+}
+
+impl<'a> RepairScope<'a> {
+    /// A fresh scope (repair not used yet).
+    pub fn new(group_id: ObjectId, journal: &'a dyn Journal) -> Self {
+        RepairScope {
+            group_id,
+            journal,
+            used: AtomicBool::new(false),
+        }
+    }
+
+    /// True once the repair ran.
+    pub fn used(&self) -> bool {
+        self.used.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for RepairScope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepairScope")
+            .field("group_id", &self.group_id)
+            .field("used", &self.used())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The proof record of one access mode (no secret: the key appears as
+/// fingerprint and mask only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessProof {
+    /// The mode probed.
+    pub mode: AccessMode,
+    /// Where the key came from.
+    pub key_source: KeySource,
+    /// Fingerprint of the probe key.
+    pub key_fingerprint: Fingerprint,
+    /// Mask of the probe key.
+    pub key_mask: String,
+    /// The smoke model.
+    pub smoke_model: String,
+    /// HTTP status of the last `GET /v1/models`.
+    pub models_status: Option<u16>,
+    /// The last model list named the smoke model.
+    pub smoke_model_seen: bool,
+    /// Number of models listed by the last `GET /v1/models`.
+    pub models_listed: usize,
+    /// HTTP status of the last chat completion.
+    pub completion_status: Option<u16>,
+    /// The last chat completion succeeded.
+    pub completion_ok: bool,
+    /// `chat.completion` (or `chat.completion.chunk`) on success, else the host's
+    /// error type or code.
+    pub completion_type: Option<String>,
+    /// First characters of the completion text.
+    pub completion_preview: Option<String>,
+    /// Model echoed by the host.
+    pub completion_model: Option<String>,
+    /// The host's last error message, verbatim.
+    pub message: Option<String>,
+    /// Attempts made (model list + completion each).
+    pub attempts: u32,
+    /// Wall time of the whole probe.
+    pub elapsed_ms: u64,
+    /// Wall time of the last `GET /v1/models`.
+    pub models_ms: Option<u64>,
+    /// Wall time of the last completion.
+    pub completion_ms: Option<u64>,
+    /// Capability repairs applied during this probe.
+    pub repairs: Vec<CapabilityRepair>,
+    /// Completion-gated verdict.
+    pub proof: ModeProof,
+}
+
+impl AccessProof {
+    /// True when the mode is proven.
+    pub fn is_ready(&self) -> bool {
+        self.proof == ModeProof::Ready
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn transient_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+fn models_verdict(m: &ModelsProbe, smoke: &str) -> Verdict {
+    if m.lists(smoke) {
+        Verdict::Passed
+    } else if transient_status(m.http_status) {
+        Verdict::Warning
+    } else {
+        Verdict::Failed
+    }
+}
+
+fn chat_verdict(c: &CompletionProbe) -> Verdict {
+    if c.ok {
+        Verdict::Passed
+    } else if transient_status(c.http_status) {
+        Verdict::Warning
+    } else {
+        Verdict::Failed
+    }
+}
+
+fn is_upstream_error(c: &CompletionProbe) -> bool {
+    c.http_status == 502
+        && c.error
+            .as_ref()
+            .and_then(|e| e.error_type.as_deref())
+            .is_none_or(|t| t == "upstream_error")
+}
+
+/// Probes the gateway with `key`: the model list and a minimal completion,
+/// retried through the warm-up window, with the capability repair applied once on
+/// `502 upstream_error` when `repair` is given and `settings.repair` is on.
+///
+/// Fails only when the journal cannot record a repair; every host answer,
+/// including transport errors, is part of the proof.
+pub fn probe_gateway(
+    adapter: &dyn HostAdapter,
+    key: &Secret,
+    mode: AccessMode,
+    source: KeySource,
+    settings: &ProbeSettings,
+    repair: Option<&RepairScope<'_>>,
+    observer: &dyn ProbeObserver,
+) -> Result<AccessProof, AccessError> {
+    let started = Instant::now();
+    let key_mask = mask(key.expose());
+    let subject = format!("key:{key_mask}");
+    let request = ChatProbeRequest {
+        model: settings.smoke_model.clone(),
+        max_tokens: settings.max_tokens,
+        stream: settings.stream,
+    };
+    let mut proof = AccessProof {
+        mode,
+        key_source: source,
+        key_fingerprint: Fingerprint::of(key.expose()),
+        key_mask,
+        smoke_model: settings.smoke_model.clone(),
+        models_status: None,
+        smoke_model_seen: false,
+        models_listed: 0,
+        completion_status: None,
+        completion_ok: false,
+        completion_type: None,
+        completion_preview: None,
+        completion_model: None,
+        message: None,
+        attempts: 0,
+        elapsed_ms: 0,
+        models_ms: None,
+        completion_ms: None,
+        repairs: Vec::new(),
+        proof: ModeProof::Broken,
+    };
+    let mut backoff = settings.initial_backoff;
+    loop {
+        proof.attempts += 1;
+        let attempt = proof.attempts;
+        let mut transient = false;
+        let mut message = None;
+
+        match adapter.gateway_models(key) {
+            Ok(m) => {
+                proof.models_status = Some(m.http_status);
+                proof.smoke_model_seen = m.lists(&settings.smoke_model);
+                proof.models_listed = m.models.len();
+                proof.models_ms = Some(ms(m.duration));
+                transient |= transient_status(m.http_status);
+                if let Some(e) = &m.error {
+                    message = Some(e.message.clone());
+                }
+                observer.probe(ProbeRecord {
+                    kind: ProbeKind::GatewayModels,
+                    subject: subject.clone(),
+                    verdict: models_verdict(&m, &settings.smoke_model),
+                    http_status: Some(m.http_status),
+                    message: m.error.as_ref().map(|e| e.message.clone()),
+                    duration_ms: Some(ms(m.duration)),
+                    details: json!({
+                        "attempt": attempt,
+                        "mode": mode,
+                        "smoke_model": settings.smoke_model,
+                        "smoke_model_seen": proof.smoke_model_seen,
+                        "models_listed": m.models.len(),
+                        "code": m.error.as_ref().and_then(|e| e.code.clone()),
+                    }),
+                });
+            }
+            Err(e) => {
+                transient |= host_error_is_retryable(&e);
+                proof.models_status = e.status();
+                proof.smoke_model_seen = false;
+                message = Some(e.to_string());
+                observer.probe(ProbeRecord {
+                    kind: ProbeKind::GatewayModels,
+                    subject: subject.clone(),
+                    verdict: Verdict::Failed,
+                    http_status: e.status(),
+                    message: Some(e.to_string()),
+                    duration_ms: None,
+                    details: json!({"attempt": attempt, "mode": mode}),
+                });
+            }
+        }
+
+        let mut upstream_error = false;
+        match adapter.gateway_chat(key, &request) {
+            Ok(c) => {
+                proof.completion_status = Some(c.http_status);
+                proof.completion_ok = c.ok;
+                proof.completion_ms = Some(ms(c.duration));
+                proof.completion_model = c.model.clone();
+                proof.completion_preview = (!c.preview.is_empty()).then(|| c.preview.clone());
+                proof.completion_type = if c.ok {
+                    Some(if settings.stream {
+                        "chat.completion.chunk".to_string()
+                    } else {
+                        "chat.completion".to_string()
+                    })
+                } else {
+                    c.error
+                        .as_ref()
+                        .and_then(|e| e.error_type.clone().or_else(|| e.code.clone()))
+                };
+                transient |= !c.ok && transient_status(c.http_status);
+                upstream_error = !c.ok && is_upstream_error(&c);
+                if let Some(e) = &c.error {
+                    message = Some(e.message.clone());
+                }
+                observer.probe(ProbeRecord {
+                    kind: ProbeKind::GatewayChat,
+                    subject: subject.clone(),
+                    verdict: chat_verdict(&c),
+                    http_status: Some(c.http_status),
+                    message: c.error.as_ref().map(|e| e.message.clone()),
+                    duration_ms: Some(ms(c.duration)),
+                    details: json!({
+                        "attempt": attempt,
+                        "mode": mode,
+                        "model": settings.smoke_model,
+                        "error_type": c.error.as_ref().and_then(|e| e.error_type.clone()),
+                        "code": c.error.as_ref().and_then(|e| e.code.clone().or_else(|| e.error_code.clone())),
+                        "preview": c.preview,
+                    }),
+                });
+            }
+            Err(e) => {
+                transient |= host_error_is_retryable(&e);
+                proof.completion_status = e.status();
+                proof.completion_ok = false;
+                proof.completion_type = None;
+                proof.completion_preview = None;
+                message = Some(e.to_string());
+                observer.probe(ProbeRecord {
+                    kind: ProbeKind::GatewayChat,
+                    subject: subject.clone(),
+                    verdict: Verdict::Failed,
+                    http_status: e.status(),
+                    message: Some(e.to_string()),
+                    duration_ms: None,
+                    details: json!({"attempt": attempt, "mode": mode}),
+                });
+            }
+        }
+
+        proof.message = message;
+        if proof.smoke_model_seen && proof.completion_ok {
+            proof.proof = ModeProof::Ready;
+            proof.message = None;
+            break;
+        }
+        if upstream_error && settings.repair {
+            if let Some(scope) = repair {
+                if !scope.used.swap(true, Ordering::SeqCst) {
+                    let repaired = repair_accounts(adapter, scope)?;
+                    let any = !repaired.is_empty();
+                    proof.repairs.extend(repaired);
+                    if any {
+                        continue;
+                    }
+                }
+            }
+        }
+        if !transient {
+            break;
+        }
+        if started.elapsed() + backoff > settings.warmup_window {
+            break;
+        }
+        thread::sleep(backoff);
+        backoff = (backoff * 2).min(settings.max_backoff);
+    }
+    proof.elapsed_ms = ms(started.elapsed());
+    Ok(proof)
+}
+
+fn host_error_is_retryable(e: &HostError) -> bool {
+    e.is_transient()
+}
+
+/// Applies the capability repair (SPEC §7.3) to every managed OpenAI account bound
+/// to the scope's group: sends the account's whole `extra` with
+/// `openai_responses_mode = force_chat_completions` and
+/// `openai_responses_supported = false`, clears its error and
+/// temporary-unschedulable state, and records the repair in the account's journal
+/// details (`capability_repairs`). Accounts already forced to Chat Completions and
+/// healthy are left alone. Host failures are reported per account.
+pub fn repair_accounts(
+    adapter: &dyn HostAdapter,
+    scope: &RepairScope<'_>,
+) -> Result<Vec<CapabilityRepair>, AccessError> {
+    let entries = scope.journal.list_provider()?;
+    let mut out = Vec::new();
+    for entry in entries
+        .iter()
+        .filter(|e| e.resource_type == ResourceType::Account && e.is_owned_live())
+    {
+        let Some(id) = entry.host_resource_id else {
+            continue;
+        };
+        let account = match adapter.get_account(id) {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                out.push(CapabilityRepair {
+                    account_id: id,
+                    account_name: entry.logical_key.clone(),
+                    previous_mode: None,
+                    previous_supported: None,
+                    cleared_error: false,
+                    cleared_temp_unschedulable: false,
+                    ok: false,
+                    error: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
+        if account.platform != "openai" || !account.group_ids.contains(&scope.group_id) {
+            continue;
+        }
+        let previous_mode = account
+            .extra
+            .get(RESPONSES_MODE_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let previous_supported = account
+            .extra
+            .get(RESPONSES_SUPPORTED_KEY)
+            .and_then(Value::as_bool);
+        let healthy = account.status == "active" && account.temp_unschedulable_until.is_none();
+        if previous_mode.as_deref() == Some(FORCE_CHAT_COMPLETIONS)
+            && previous_supported == Some(false)
+            && healthy
+        {
+            continue;
+        }
+        let mut extra = account.extra.clone();
+        extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
+        extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
+        let mut repair = CapabilityRepair {
+            account_id: id,
+            account_name: account.name.clone(),
+            previous_mode,
+            previous_supported,
+            cleared_error: false,
+            cleared_temp_unschedulable: false,
+            ok: true,
+            error: None,
+        };
+        let fail = |r: &mut CapabilityRepair, e: HostError| {
+            r.ok = false;
+            r.error.get_or_insert_with(|| e.to_string());
+        };
+        if let Err(e) = adapter.update_account(
+            id,
+            &AccountUpdate {
+                extra: Some(extra),
+                ..AccountUpdate::default()
+            },
+        ) {
+            fail(&mut repair, e);
+        }
+        if account.status == "error" {
+            match adapter.clear_account_error(id) {
+                Ok(_) => repair.cleared_error = true,
+                Err(e) => fail(&mut repair, e),
+            }
+        }
+        match adapter.clear_account_temp_unschedulable(id) {
+            Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
+            Err(e) if e.is_not_found() => {}
+            Err(e) => fail(&mut repair, e),
+        }
+        let mut details = entry.details.clone();
+        if !details.is_object() {
+            details = json!({});
+        }
+        let list = details
+            .as_object_mut()
+            .map(|o| {
+                o.entry("capability_repairs")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+            })
+            .and_then(Value::as_array_mut);
+        if let Some(list) = list {
+            list.push(serde_json::to_value(&repair).unwrap_or(Value::Null));
+        }
+        scope.journal.set_details(entry.id, &details)?;
+        out.push(repair);
+    }
+    Ok(out)
+}
+
+/// Result of the unauthenticated reachability check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reachability {
+    /// The gateway answered `401 API_KEY_REQUIRED` to `GET /v1/models` without a key.
+    pub reachable: bool,
+    /// HTTP status of that answer (none on a transport error).
+    pub models_status: Option<u16>,
+    /// Machine code of that answer.
+    pub code: Option<String>,
+    /// `POST /v1/chat/completions` exists on this build.
+    pub chat_completions: bool,
+    /// What went wrong, when not reachable.
+    pub message: Option<String>,
+}
+
+/// Checks that the gateway is up and sane without any key (doctor): `GET /v1/models`
+/// must answer `401 API_KEY_REQUIRED`.
+pub fn check_reachability(adapter: &dyn HostAdapter, observer: &dyn ProbeObserver) -> Reachability {
+    let started = Instant::now();
+    let result = match adapter.gateway_reachability() {
+        Ok(r) => Reachability {
+            reachable: r.api_key_required,
+            models_status: Some(r.models_status),
+            code: r.models_code.clone(),
+            chat_completions: r.chat_completions,
+            message: (!r.api_key_required).then(|| {
+                format!(
+                    "GET /v1/models without a key answered HTTP {} {}; expected 401 API_KEY_REQUIRED",
+                    r.models_status,
+                    r.models_code.as_deref().unwrap_or("-")
+                )
+            }),
+        },
+        Err(e) => Reachability {
+            reachable: false,
+            models_status: e.status(),
+            code: e.code(),
+            chat_completions: false,
+            message: Some(e.to_string()),
+        },
+    };
+    observer.probe(ProbeRecord {
+        kind: ProbeKind::Reachability,
+        subject: "host".to_string(),
+        verdict: if result.reachable {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
+        },
+        http_status: result.models_status,
+        message: result.message.clone(),
+        duration_ms: Some(ms(started.elapsed())),
+        details: json!({"code": result.code, "chat_completions": result.chat_completions}),
+    });
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_sub2api::GatewayError;
+
+    fn chat(status: u16, kind: Option<&str>) -> CompletionProbe {
+        CompletionProbe {
+            http_status: status,
+            ok: false,
+            model: None,
+            preview: String::new(),
+            error: Some(GatewayError {
+                error_type: kind.map(str::to_string),
+                ..GatewayError::default()
+            }),
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn upstream_error_detection() {
+        assert!(is_upstream_error(&chat(502, Some("upstream_error"))));
+        assert!(is_upstream_error(&chat(502, None)));
+        assert!(!is_upstream_error(&chat(502, Some("api_error"))));
+        assert!(!is_upstream_error(&chat(503, Some("upstream_error"))));
+    }
+
+    #[test]
+    fn transient_statuses() {
+        for s in [429, 502, 503, 504] {
+            assert!(transient_status(s));
+            assert_eq!(chat_verdict(&chat(s, None)), Verdict::Warning);
+        }
+        for s in [400, 401, 402, 403, 404, 500] {
+            assert!(!transient_status(s));
+            assert_eq!(chat_verdict(&chat(s, None)), Verdict::Failed);
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = ProbeSettings::new("m");
+        assert_eq!(s.warmup_window, Duration::from_secs(30));
+        assert!(s.repair && !s.stream);
+        assert_eq!(KeySource::SuppliedKey.as_str(), "supplied_key");
+    }
+}

@@ -1,0 +1,119 @@
+//! Self-service access: the operator supplies a user key; the manager checks that
+//! it is bound to the provider's group and probes the gateway with it. The manager
+//! never issues keys to end users itself.
+
+use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, Secret};
+use relay_sub2api::{HostAdapter, ObjectId};
+use serde::Serialize;
+
+use crate::error::{AccessError, AccessProblem};
+use crate::observer::ProbeObserver;
+use crate::probe::{probe_gateway, AccessProof, KeySource, ProbeSettings, RepairScope};
+
+/// Result of the self-service check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SelfServiceReport {
+    /// The group.
+    pub group_id: ObjectId,
+    /// Fingerprint of the supplied key.
+    pub key_fingerprint: Fingerprint,
+    /// Mask of the supplied key.
+    pub key_mask: String,
+    /// The key is bound to the group on the host.
+    pub bound: bool,
+    /// Host id of the key, when found.
+    pub key_id: Option<ObjectId>,
+    /// Owner of the key, when found.
+    pub owner_user_id: Option<ObjectId>,
+    /// The gateway proof (absent when the key is not bound or not active).
+    pub proof: Option<AccessProof>,
+    /// Completion-gated verdict of the mode.
+    pub status: ModeProof,
+    /// Why the mode is broken, when it is.
+    pub problems: Vec<AccessProblem>,
+}
+
+/// Verifies that `key` is bound to `group_id` (compared by fingerprint against the
+/// group's keys, read with admin rights) and active, then probes the gateway with it.
+/// Errors only when the journal fails while recording a capability repair.
+pub fn check_self_service(
+    adapter: &dyn HostAdapter,
+    group_id: ObjectId,
+    key: &Secret,
+    settings: &ProbeSettings,
+    repair: Option<&RepairScope<'_>>,
+    observer: &dyn ProbeObserver,
+) -> Result<SelfServiceReport, AccessError> {
+    let fingerprint = Fingerprint::of(key.expose());
+    let key_mask = mask(key.expose());
+    let subject = format!("key {key_mask}");
+    let mut report = SelfServiceReport {
+        group_id,
+        key_fingerprint: fingerprint.clone(),
+        key_mask: key_mask.clone(),
+        bound: false,
+        key_id: None,
+        owner_user_id: None,
+        proof: None,
+        status: ModeProof::Broken,
+        problems: Vec::new(),
+    };
+    let keys = match adapter.list_group_keys(group_id) {
+        Ok(k) => k,
+        Err(e) => {
+            report.problems.push(
+                AccessError::host(format!("listing the keys of group {group_id}"), e)
+                    .to_problem(subject),
+            );
+            return Ok(report);
+        }
+    };
+    let Some(found) = keys
+        .iter()
+        .find(|k| Fingerprint::of(k.key.expose()) == fingerprint)
+    else {
+        report.problems.push(
+            AccessError::KeyNotBound {
+                mask: key_mask,
+                group_id,
+            }
+            .to_problem(subject),
+        );
+        return Ok(report);
+    };
+    report.bound = found.group_id == Some(group_id);
+    report.key_id = Some(found.id);
+    report.owner_user_id = Some(found.user_id);
+    if !report.bound {
+        report.problems.push(
+            AccessError::KeyNotBound {
+                mask: key_mask,
+                group_id,
+            }
+            .to_problem(subject),
+        );
+        return Ok(report);
+    }
+    if found.status != "active" {
+        report.problems.push(
+            AccessError::KeyInactive {
+                mask: key_mask,
+                status: found.status.clone(),
+            }
+            .to_problem(subject),
+        );
+        return Ok(report);
+    }
+    let proof = probe_gateway(
+        adapter,
+        key,
+        AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        settings,
+        repair,
+        observer,
+    )?;
+    report.status = proof.proof;
+    report.proof = Some(proof);
+    Ok(report)
+}

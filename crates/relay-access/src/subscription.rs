@@ -1,0 +1,666 @@
+//! Subscription access: managed subscribers, subscriptions and user keys
+//! (SPEC §4.5), then the gateway probe with the probe subscriber's key.
+//!
+//! The host has no admin endpoint that creates a user key, so the manager creates
+//! managed users with a generated password it keeps sealed, logs in as them and
+//! creates the key with `custom_key`. Only a managed user can be logged in as, so one
+//! managed *probe subscriber* is always part of the closure.
+
+use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
+use relay_sub2api::{
+    AssignOutcome, BalanceChange, BalanceOperation, LoginOutcome, NewUser, NewUserKey, ObjectId,
+    Subscription, SubscriptionAssignment, SubscriptionFilter, User, UserUpdate,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{AccessError, AccessProblem};
+use crate::journal::{record_reused_once, NewEntry};
+use crate::ports::AccessPorts;
+use crate::probe::{probe_gateway, AccessProof, KeySource, ProbeSettings, RepairScope};
+use crate::vault::{generate_password, generate_user_key};
+
+/// Default e-mail of the managed probe subscriber.
+pub const DEFAULT_PROBE_EMAIL: &str = "relay-probe@relay-manager.invalid";
+/// Default balance (USD) a managed subscriber is topped up to when below it.
+pub const DEFAULT_PROBE_BALANCE_USD: f64 = 1.0;
+
+/// Who gets a subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriberSelector {
+    /// An existing host user (the manager cannot log in as it: no key is created).
+    UserId(ObjectId),
+    /// A managed user found or created by e-mail, with a generated password.
+    Email(String),
+}
+
+impl SubscriberSelector {
+    fn label(&self) -> String {
+        match self {
+            SubscriberSelector::UserId(id) => format!("user {id}"),
+            SubscriberSelector::Email(e) => e.clone(),
+        }
+    }
+}
+
+/// What the subscription closure does for one group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionAccess {
+    /// Subscribers besides the probe subscriber.
+    pub subscribers: Vec<SubscriberSelector>,
+    /// E-mail of the managed probe subscriber (always included).
+    pub probe_email: String,
+    /// Validity of assigned subscriptions, in days.
+    pub validity_days: u32,
+    /// Notes of assigned subscriptions; keep them constant so the host's
+    /// idempotent assign recognises the manager's own subscriptions.
+    pub notes: String,
+    /// Name of the user keys the manager creates.
+    pub key_name: String,
+    /// Managed subscribers are topped up to this balance (USD) when below it.
+    pub probe_balance_usd: f64,
+}
+
+impl SubscriptionAccess {
+    /// Defaults: the default probe e-mail and balance, no other subscriber.
+    pub fn new(validity_days: u32, notes: impl Into<String>, key_name: impl Into<String>) -> Self {
+        SubscriptionAccess {
+            subscribers: Vec::new(),
+            probe_email: DEFAULT_PROBE_EMAIL.to_string(),
+            validity_days,
+            notes: notes.into(),
+            key_name: key_name.into(),
+            probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
+        }
+    }
+}
+
+/// What happened for one subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriberOutcome {
+    /// E-mail, or `user <id>`.
+    pub subscriber: String,
+    /// Host user id, when known.
+    pub user_id: Option<ObjectId>,
+    /// The manager holds this user's password.
+    pub managed: bool,
+    /// The probe subscriber.
+    pub probe: bool,
+    /// The manager created the user now.
+    pub user_created: bool,
+    /// The subscription to the group.
+    pub subscription_id: Option<ObjectId>,
+    /// The manager assigned it now.
+    pub subscription_created: bool,
+    /// The user key bound to the group.
+    pub key_id: Option<ObjectId>,
+    /// Its fingerprint.
+    pub key_fingerprint: Option<Fingerprint>,
+    /// Its mask.
+    pub key_mask: Option<String>,
+    /// The manager created the key now.
+    pub key_created: bool,
+    /// Problems (each makes this subscriber unusable).
+    pub problems: Vec<AccessProblem>,
+    /// Advisory notes.
+    pub warnings: Vec<String>,
+}
+
+impl SubscriberOutcome {
+    fn new(subscriber: String, probe: bool) -> Self {
+        SubscriberOutcome {
+            subscriber,
+            user_id: None,
+            managed: false,
+            probe,
+            user_created: false,
+            subscription_id: None,
+            subscription_created: false,
+            key_id: None,
+            key_fingerprint: None,
+            key_mask: None,
+            key_created: false,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn problem(&mut self, err: AccessError) -> Result<(), AccessError> {
+        if err.is_fatal() {
+            return Err(err);
+        }
+        self.problems.push(err.to_problem(self.subscriber.clone()));
+        Ok(())
+    }
+}
+
+/// Result of the subscription closure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionReport {
+    /// The group.
+    pub group_id: ObjectId,
+    /// Per subscriber (the probe subscriber first).
+    pub subscribers: Vec<SubscriberOutcome>,
+    /// The gateway proof with the probe subscriber's key.
+    pub proof: Option<AccessProof>,
+    /// Completion-gated verdict of the mode.
+    pub status: ModeProof,
+}
+
+impl SubscriptionReport {
+    /// Every problem of every subscriber.
+    pub fn problems(&self) -> Vec<&AccessProblem> {
+        self.subscribers.iter().flat_map(|s| &s.problems).collect()
+    }
+}
+
+/// Runs the subscription closure for `group_id` and probes the gateway with the
+/// probe subscriber's key. Errors only when the journal or the vault fails; host
+/// refusals (blocked login, conflicts, …) are problems in the report and make the
+/// mode broken.
+pub fn close_subscription(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    access: &SubscriptionAccess,
+    settings: &ProbeSettings,
+    repair: Option<&RepairScope<'_>>,
+) -> Result<SubscriptionReport, AccessError> {
+    let probe_email = access.probe_email.trim().to_lowercase();
+    let mut selectors = vec![SubscriberSelector::Email(probe_email.clone())];
+    for s in &access.subscribers {
+        let s = match s {
+            SubscriberSelector::Email(e) => SubscriberSelector::Email(e.trim().to_lowercase()),
+            other => other.clone(),
+        };
+        if !selectors.contains(&s) {
+            selectors.push(s);
+        }
+    }
+    let mut subscribers = Vec::new();
+    let mut probe_key = None;
+    for (i, selector) in selectors.iter().enumerate() {
+        let (outcome, key) = ensure_subscriber(ports, group_id, access, selector, i == 0)?;
+        if i == 0 {
+            probe_key = key;
+        }
+        subscribers.push(outcome);
+    }
+    let proof = match &probe_key {
+        Some(key) => Some(probe_gateway(
+            ports.adapter,
+            key,
+            AccessMode::Subscription,
+            KeySource::ManagedSubscription,
+            settings,
+            repair,
+            ports.observer,
+        )?),
+        None => {
+            if subscribers[0].problems.is_empty() {
+                subscribers[0].problems.push(
+                    AccessError::NoProbeKey {
+                        email: probe_email.clone(),
+                    }
+                    .to_problem(probe_email.clone()),
+                );
+            }
+            None
+        }
+    };
+    let status = proof.as_ref().map_or(ModeProof::Broken, |p| p.proof);
+    Ok(SubscriptionReport {
+        group_id,
+        subscribers,
+        proof,
+        status,
+    })
+}
+
+fn ensure_subscriber(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    access: &SubscriptionAccess,
+    selector: &SubscriberSelector,
+    is_probe: bool,
+) -> Result<(SubscriberOutcome, Option<Secret>), AccessError> {
+    let mut out = SubscriberOutcome::new(selector.label(), is_probe);
+    let user = match selector {
+        SubscriberSelector::UserId(id) => match existing_user(ports, group_id, *id) {
+            Ok(u) => u,
+            Err(e) => {
+                out.problem(e)?;
+                return Ok((out, None));
+            }
+        },
+        SubscriberSelector::Email(email) => {
+            match managed_user(ports, group_id, access, email, is_probe, &mut out) {
+                Ok(Some(u)) => u,
+                Ok(None) => return Ok((out, None)),
+                Err(e) => {
+                    out.problem(e)?;
+                    return Ok((out, None));
+                }
+            }
+        }
+    };
+    out.user_id = Some(user.id);
+    match ensure_subscription(ports, group_id, access, user.id, &mut out) {
+        Ok(Some(id)) => out.subscription_id = Some(id),
+        Ok(None) => return Ok((out, None)),
+        Err(e) => {
+            out.problem(e)?;
+            return Ok((out, None));
+        }
+    }
+    if !out.managed {
+        return Ok((out, None));
+    }
+    let SubscriberSelector::Email(email) = selector else {
+        return Ok((out, None));
+    };
+    match ensure_user_key(ports, group_id, access, email, user.id) {
+        Ok(grant) => {
+            out.key_id = Some(grant.id);
+            out.key_fingerprint = Some(Fingerprint::of(grant.key.expose()));
+            out.key_mask = Some(mask(grant.key.expose()));
+            out.key_created = grant.created;
+            Ok((out, Some(grant.key)))
+        }
+        Err(e) => {
+            out.problem(e)?;
+            Ok((out, None))
+        }
+    }
+}
+
+/// An existing host user picked by id: its allowed groups gain the group when it
+/// already restricts them (an empty list means "any standard group" and is left
+/// alone). Its balance is not touched.
+fn existing_user(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    id: ObjectId,
+) -> Result<User, AccessError> {
+    let user = match ports.adapter.get_user(id) {
+        Ok(u) => u,
+        Err(e) if e.is_not_found() => return Err(AccessError::UserNotFound { user_id: id }),
+        Err(e) => return Err(AccessError::host(format!("reading user {id}"), e)),
+    };
+    if !user.allowed_groups.is_empty() && !user.allowed_groups.contains(&group_id) {
+        let mut groups = user.allowed_groups.clone();
+        groups.push(group_id);
+        return ports
+            .adapter
+            .update_user(
+                id,
+                &UserUpdate {
+                    allowed_groups: Some(groups),
+                    ..UserUpdate::default()
+                },
+            )
+            .map_err(|e| AccessError::host(format!("allowing group {group_id} to user {id}"), e));
+    }
+    Ok(user)
+}
+
+/// A managed user by e-mail: found (and known to the vault) or created with a
+/// generated password. Returns `Ok(None)` after recording why the user cannot be
+/// used.
+fn managed_user(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    access: &SubscriptionAccess,
+    email: &str,
+    is_probe: bool,
+    out: &mut SubscriberOutcome,
+) -> Result<Option<User>, AccessError> {
+    let adapter = ports.adapter;
+    let known = ports.vault.subscriber(email)?;
+    let found = adapter
+        .find_user_by_email(email)
+        .map_err(|e| AccessError::host(format!("looking up user {email}"), e))?;
+    let user = match (found, known) {
+        (Some(user), None) => {
+            record_reused_once(
+                ports.journal,
+                &NewEntry::new(ResourceType::User, email, json!({"email": email})),
+                user.id,
+            )?;
+            if is_probe {
+                return Err(AccessError::UnmanagedUser {
+                    email: email.to_string(),
+                });
+            }
+            out.warnings.push(format!(
+                "user {email} was not created by the relay manager: it gets the subscription, but no key is created for it"
+            ));
+            return Ok(Some(user));
+        }
+        (Some(user), Some(known)) => {
+            if known.host_user_id != Some(user.id) {
+                ports.vault.set_host_user_id(email, user.id)?;
+            }
+            record_reused_once(
+                ports.journal,
+                &NewEntry::new(ResourceType::User, email, json!({"email": email})),
+                user.id,
+            )?;
+            user
+        }
+        (None, _) => {
+            let sub = ports
+                .vault
+                .get_or_create(email, generate_password(ports.random))?;
+            let intent = ports.journal.record_intent(&NewEntry::new(
+                ResourceType::User,
+                email,
+                json!({"email": email, "group_id": group_id}),
+            ))?;
+            let created = adapter.create_user(&NewUser {
+                email: email.to_string(),
+                password: sub.password.clone(),
+                username: None,
+                notes: Some(access.notes.clone()),
+                balance: Some(access.probe_balance_usd),
+                concurrency: None,
+                allowed_groups: vec![group_id],
+            });
+            match created {
+                Ok(user) => {
+                    ports
+                        .journal
+                        .attach_host_id(intent.id, user.id, ResourceState::Created)?;
+                    ports.vault.set_host_user_id(email, user.id)?;
+                    out.user_created = true;
+                    user
+                }
+                Err(e) => {
+                    // The create may have happened (timeout after the write): resolve
+                    // the intent by e-mail before giving up.
+                    match adapter.find_user_by_email(email) {
+                        Ok(Some(user)) => {
+                            ports.journal.attach_host_id(
+                                intent.id,
+                                user.id,
+                                ResourceState::Adopted,
+                            )?;
+                            ports.vault.set_host_user_id(email, user.id)?;
+                            user
+                        }
+                        _ => {
+                            ports.journal.set_state(intent.id, ResourceState::Absent)?;
+                            return Err(AccessError::host(format!("creating user {email}"), e));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    out.managed = true;
+    let mut user = user;
+    if user.balance < access.probe_balance_usd {
+        user = adapter
+            .set_user_balance(
+                user.id,
+                &BalanceChange {
+                    amount: access.probe_balance_usd,
+                    operation: BalanceOperation::Set,
+                    notes: Some(access.notes.clone()),
+                },
+                None,
+            )
+            .map_err(|e| AccessError::host(format!("topping up the balance of {email}"), e))?;
+    }
+    if !user.allowed_groups.contains(&group_id) {
+        let mut groups = user.allowed_groups.clone();
+        groups.push(group_id);
+        user = adapter
+            .update_user(
+                user.id,
+                &UserUpdate {
+                    allowed_groups: Some(groups),
+                    ..UserUpdate::default()
+                },
+            )
+            .map_err(|e| AccessError::host(format!("allowing group {group_id} to {email}"), e))?;
+    }
+    Ok(Some(user))
+}
+
+/// The logical key of a subscription journal entry.
+pub fn subscription_logical_key(user_id: ObjectId, group_id: ObjectId) -> String {
+    format!("subscription:{user_id}:{group_id}")
+}
+
+fn find_subscription(
+    ports: &AccessPorts<'_>,
+    user_id: ObjectId,
+    group_id: ObjectId,
+) -> Result<Option<Subscription>, AccessError> {
+    let subs = ports
+        .adapter
+        .list_subscriptions(&SubscriptionFilter {
+            user_id: Some(user_id),
+            group_id: Some(group_id),
+        })
+        .map_err(|e| AccessError::host(format!("listing subscriptions of user {user_id}"), e))?;
+    Ok(subs
+        .into_iter()
+        .filter(|s| s.user_id == user_id && s.group_id == group_id)
+        .max_by_key(|s| (s.status == "active", s.id)))
+}
+
+/// Makes sure the user has an active subscription to the group. `Ok(None)` after
+/// recording a problem in `out`.
+fn ensure_subscription(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    access: &SubscriptionAccess,
+    user_id: ObjectId,
+    out: &mut SubscriberOutcome,
+) -> Result<Option<ObjectId>, AccessError> {
+    let logical = subscription_logical_key(user_id, group_id);
+    let details = json!({
+        "user_id": user_id,
+        "group_id": group_id,
+        "validity_days": access.validity_days,
+        "notes": access.notes,
+    });
+    if let Some(existing) = find_subscription(ports, user_id, group_id)? {
+        return keep_existing(ports, &logical, &details, existing, out);
+    }
+    let intent = ports.journal.record_intent(&NewEntry::new(
+        ResourceType::Subscription,
+        logical.clone(),
+        details.clone(),
+    ))?;
+    let assigned = ports.adapter.assign_subscription(&SubscriptionAssignment {
+        user_id,
+        group_id,
+        validity_days: Some(access.validity_days),
+        notes: Some(access.notes.clone()),
+    });
+    match assigned {
+        Ok(AssignOutcome::Assigned(sub)) => {
+            ports
+                .journal
+                .attach_host_id(intent.id, sub.id, ResourceState::Created)?;
+            out.subscription_created = true;
+            Ok(Some(sub.id))
+        }
+        Ok(AssignOutcome::Conflict { reason, message }) => {
+            ports.journal.set_state(intent.id, ResourceState::Absent)?;
+            match find_subscription(ports, user_id, group_id)? {
+                Some(existing) => {
+                    out.warnings.push(format!(
+                        "the host kept an existing subscription of user {user_id} ({reason}: {message})"
+                    ));
+                    keep_existing(ports, &logical, &details, existing, out)
+                }
+                None => {
+                    out.problem(AccessError::SubscriptionConflict {
+                        user_id,
+                        group_id,
+                        reason,
+                        message,
+                    })?;
+                    Ok(None)
+                }
+            }
+        }
+        Err(e) => match find_subscription(ports, user_id, group_id) {
+            Ok(Some(sub)) => {
+                ports
+                    .journal
+                    .attach_host_id(intent.id, sub.id, ResourceState::Adopted)?;
+                Ok(Some(sub.id))
+            }
+            _ => {
+                ports.journal.set_state(intent.id, ResourceState::Absent)?;
+                out.problem(AccessError::host(
+                    format!("assigning a subscription to user {user_id}"),
+                    e,
+                ))?;
+                Ok(None)
+            }
+        },
+    }
+}
+
+fn keep_existing(
+    ports: &AccessPorts<'_>,
+    logical: &str,
+    details: &serde_json::Value,
+    existing: Subscription,
+    out: &mut SubscriberOutcome,
+) -> Result<Option<ObjectId>, AccessError> {
+    if existing.status != "active" {
+        out.problem(AccessError::SubscriptionInactive {
+            subscription_id: existing.id,
+            user_id: existing.user_id,
+            group_id: existing.group_id,
+            status: existing.status.clone(),
+        })?;
+        return Ok(None);
+    }
+    record_reused_once(
+        ports.journal,
+        &NewEntry::new(ResourceType::Subscription, logical, details.clone()),
+        existing.id,
+    )?;
+    Ok(Some(existing.id))
+}
+
+/// A user key bound to the group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyGrant {
+    /// Host key id.
+    pub id: ObjectId,
+    /// The key.
+    pub key: Secret,
+    /// Created now (else reused from the vault).
+    pub created: bool,
+}
+
+/// Obtains a user key bound to `group_id` for the managed subscriber `email`
+/// (host user `user_id`): reuses the vault's key when it still exists on the host,
+/// active and bound to the group; otherwise logs in as the subscriber and creates
+/// a new key with `custom_key` (stored in the vault before the create call, and
+/// journaled as an intent first).
+pub fn ensure_user_key(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    access: &SubscriptionAccess,
+    email: &str,
+    user_id: ObjectId,
+) -> Result<KeyGrant, AccessError> {
+    let adapter = ports.adapter;
+    if let Some(stored) = ports.vault.user_key(email, group_id)? {
+        let keys = adapter
+            .list_user_keys_admin(user_id)
+            .map_err(|e| AccessError::host(format!("listing the keys of {email}"), e))?;
+        if let Some(k) = keys
+            .iter()
+            .find(|k| k.key == stored && k.group_id == Some(group_id) && k.status == "active")
+        {
+            return Ok(KeyGrant {
+                id: k.id,
+                key: stored,
+                created: false,
+            });
+        }
+    }
+    let sub = ports
+        .vault
+        .subscriber(email)?
+        .ok_or_else(|| AccessError::UnmanagedUser {
+            email: email.to_string(),
+        })?;
+    let session = match adapter
+        .login_user(email, &sub.password)
+        .map_err(|e| AccessError::host(format!("logging in as {email}"), e))?
+    {
+        LoginOutcome::LoggedIn(s) => s,
+        LoginOutcome::Blocked(b) => return Err(AccessError::login_blocked(email, b)),
+    };
+    let key = generate_user_key(ports.random);
+    ports.vault.put_user_key(email, group_id, &key)?;
+    let fingerprint = Fingerprint::of(key.expose());
+    let intent = ports.journal.record_intent(&NewEntry::new(
+        ResourceType::UserKey,
+        access.key_name.clone(),
+        json!({
+            "user_id": user_id,
+            "email": email,
+            "group_id": group_id,
+            "key_fingerprint": fingerprint,
+            "key_mask": mask(key.expose()),
+        }),
+    ))?;
+    let created = adapter.create_user_key(
+        &session,
+        &NewUserKey {
+            name: access.key_name.clone(),
+            group_id,
+            custom_key: Some(key.clone()),
+        },
+    );
+    match created {
+        Ok(k) => {
+            ports
+                .journal
+                .attach_host_id(intent.id, k.id, ResourceState::Created)?;
+            Ok(KeyGrant {
+                id: k.id,
+                key,
+                created: true,
+            })
+        }
+        Err(e) => {
+            let adopted = adapter
+                .list_user_keys_admin(user_id)
+                .ok()
+                .and_then(|keys| keys.into_iter().find(|k| k.key == key));
+            match adopted {
+                Some(k) => {
+                    ports
+                        .journal
+                        .attach_host_id(intent.id, k.id, ResourceState::Adopted)?;
+                    Ok(KeyGrant {
+                        id: k.id,
+                        key,
+                        created: true,
+                    })
+                }
+                None => {
+                    ports.journal.set_state(intent.id, ResourceState::Absent)?;
+                    Err(AccessError::host(
+                        format!("creating a key for {email} in group {group_id}"),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+}

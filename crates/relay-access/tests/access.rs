@@ -1,0 +1,594 @@
+//! Access closure against the in-process sub2api mock.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{settings, Env, MODEL};
+use relay_access::*;
+use relay_domain::{AccessStatus, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
+use relay_sub2api::{subscription_type, HostAdapter, NewChannel, ObjectId};
+use sub2api_mock::Faults;
+
+fn sub_access() -> SubscriptionAccess {
+    SubscriptionAccess::new(
+        30,
+        "managed by relay-manager: test-pack/deepseek",
+        "crm-test-key",
+    )
+}
+
+fn plan(group_id: ObjectId, sub: Option<SubscriptionAccess>, key: Option<Secret>) -> AccessPlan {
+    AccessPlan {
+        group_id,
+        subscription: sub,
+        supplied_key: key,
+        probe: settings(),
+    }
+}
+
+fn entries_of(env: &Env, t: ResourceType) -> Vec<JournalEntry> {
+    env.journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.resource_type == t)
+        .collect()
+}
+
+#[derive(Default)]
+struct Probes(Mutex<Vec<ProbeRecord>>);
+impl ProbeObserver for Probes {
+    fn probe(&self, record: ProbeRecord) {
+        self.0.lock().unwrap().push(record);
+    }
+}
+
+#[test]
+fn subscription_closure_creates_subscriber_subscription_and_key_then_is_ready() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-sub",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-1",
+        true,
+    );
+    let report = close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    assert_eq!(
+        report.status,
+        AccessStatus::SubscriptionReady,
+        "{report:#?}"
+    );
+    let detail = report.subscription_detail.as_ref().unwrap();
+    let probe = &detail.subscribers[0];
+    assert!(probe.probe && probe.managed && probe.user_created && probe.key_created);
+    assert!(probe.subscription_created);
+    let proof = detail.proof.as_ref().unwrap();
+    assert!(proof.smoke_model_seen && proof.completion_ok);
+    assert_eq!(proof.key_source, KeySource::ManagedSubscription);
+    assert_eq!(proof.completion_type.as_deref(), Some("chat.completion"));
+    assert!(proof
+        .completion_preview
+        .as_deref()
+        .unwrap()
+        .contains("pong"));
+
+    // Host objects exist: probe user, subscription, key bound to the group.
+    let users = env.state_list("users");
+    let user = users
+        .iter()
+        .find(|u| u["email"] == DEFAULT_PROBE_EMAIL)
+        .expect("probe user");
+    let uid = user["id"].as_i64().unwrap();
+    assert!(user["balance"].as_f64().unwrap() >= DEFAULT_PROBE_BALANCE_USD);
+    let subs = env.state_list("subscriptions");
+    assert!(subs
+        .iter()
+        .any(|s| s["user_id"] == uid && s["group_id"] == group.id && s["status"] == "active"));
+    let keys = env.state_list("api_keys");
+    let key = keys.iter().find(|k| k["user_id"] == uid).expect("key");
+    assert_eq!(key["group_id"], group.id);
+    assert_eq!(
+        key["key_sha256"].as_str().unwrap(),
+        proof.key_fingerprint.as_str()
+    );
+
+    // Journal: user, subscription and user key, each created with a host id.
+    for t in [
+        ResourceType::User,
+        ResourceType::Subscription,
+        ResourceType::UserKey,
+    ] {
+        let e = entries_of(&env, t);
+        assert_eq!(e.len(), 1, "{t}");
+        assert_eq!(e[0].state, ResourceState::Created, "{t}");
+        assert!(e[0].host_resource_id.is_some());
+    }
+    assert_eq!(env.vault.key_count(), 1);
+
+    // Running again reuses everything: no new user, subscription or key.
+    let again = close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    assert_eq!(again.status, AccessStatus::SubscriptionReady);
+    let p = &again.subscription_detail.as_ref().unwrap().subscribers[0];
+    assert!(!p.user_created && !p.key_created && !p.subscription_created);
+    assert_eq!(env.state_list("api_keys").len(), keys.len());
+    assert_eq!(env.state_list("subscriptions").len(), subs.len());
+    assert_eq!(
+        env.journal.entries().len(),
+        4,
+        "{:#?}",
+        env.journal.entries()
+    );
+
+    // Nothing secret in the report.
+    let json = serde_json::to_string(&again).unwrap();
+    let stored = env
+        .vault
+        .user_key(DEFAULT_PROBE_EMAIL, group.id)
+        .unwrap()
+        .unwrap();
+    assert!(!json.contains(stored.expose()));
+    assert!(!json.contains("sk-good-1"));
+}
+
+#[test]
+fn existing_users_get_a_subscription_but_no_key() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-sub2",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-2",
+        true,
+    );
+    let (other, _) = env.user_with_key("alice@example.com", None, 0.0);
+    let mut access = sub_access();
+    access.subscribers = vec![
+        SubscriberSelector::UserId(other.id),
+        SubscriberSelector::UserId(999_999),
+        SubscriberSelector::Email("team@relay-manager.invalid".into()),
+    ];
+    let report = close_access(&env.ports(), &plan(group.id, Some(access), None)).unwrap();
+    assert_eq!(report.status, AccessStatus::SubscriptionReady);
+    let d = report.subscription_detail.unwrap();
+    assert_eq!(d.subscribers.len(), 4);
+    let alice = &d.subscribers[1];
+    assert!(!alice.managed && alice.subscription_id.is_some() && alice.key_id.is_none());
+    assert_eq!(d.subscribers[2].problems[0].code, "user_not_found");
+    let team = &d.subscribers[3];
+    assert!(team.managed && team.user_created && team.key_id.is_some());
+    // Alice's balance is untouched; the managed users got the probe balance.
+    let users = env.state_list("users");
+    let a = users.iter().find(|u| u["id"] == other.id).unwrap();
+    assert_eq!(a["balance"].as_f64(), Some(0.0));
+    assert_eq!(
+        env.state_list("subscriptions")
+            .iter()
+            .filter(|s| s["group_id"] == group.id)
+            .count(),
+        3
+    );
+    // The journal records Alice's subscription as created (the manager assigned it)
+    // and never records Alice herself.
+    assert!(entries_of(&env, ResourceType::User)
+        .iter()
+        .all(|e| e.host_resource_id != Some(other.id)));
+}
+
+#[test]
+fn backend_mode_makes_subscription_access_broken_with_the_reason() {
+    let env = Env::with_faults(Faults {
+        backend_mode: true,
+        ..Faults::default()
+    });
+    let (group, _) = env.group_with_account(
+        "crm-t-bm",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-3",
+        true,
+    );
+    let report = close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    assert_eq!(report.status, AccessStatus::Broken);
+    let problems = report.problems();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].code, "login_backend_mode");
+    assert!(problems[0].message.contains("backend mode"));
+    // The subscription was still assigned; no key exists.
+    assert!(entries_of(&env, ResourceType::UserKey).is_empty());
+    assert_eq!(entries_of(&env, ResourceType::Subscription).len(), 1);
+    // The typed error of the key step.
+    let err = ensure_user_key(
+        &env.ports(),
+        group.id,
+        &sub_access(),
+        DEFAULT_PROBE_EMAIL,
+        report.subscription_detail.unwrap().subscribers[0]
+            .user_id
+            .unwrap(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, AccessError::LoginBackendMode { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn self_service_with_a_bound_key_is_ready_and_an_unbound_key_is_not() {
+    let env = Env::start();
+    let (group, _) =
+        env.group_with_account("crm-t-self", subscription_type::STANDARD, "sk-good-4", true);
+    let (_, bound) = env.user_with_key("bob@example.com", Some(group.id), 5.0);
+    let probes = Probes::default();
+    let report = check_self_service(
+        &env.client,
+        group.id,
+        &bound.key,
+        &settings(),
+        None,
+        &probes,
+    )
+    .unwrap();
+    assert_eq!(report.status, ModeProof::Ready, "{report:#?}");
+    assert!(report.bound);
+    assert_eq!(report.key_id, Some(bound.key_id()));
+    assert_eq!(report.key_fingerprint, Fingerprint::of(bound.key.expose()));
+    let kinds: Vec<ProbeKind> = probes.0.lock().unwrap().iter().map(|p| p.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![ProbeKind::GatewayModels, ProbeKind::GatewayChat]
+    );
+
+    let (_, unbound) = env.user_with_key("carol@example.com", None, 5.0);
+    let bad = check_self_service(
+        &env.client,
+        group.id,
+        &unbound.key,
+        &settings(),
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert_eq!(bad.status, ModeProof::Broken);
+    assert!(!bad.bound && bad.proof.is_none());
+    assert_eq!(bad.problems[0].code, "key_not_bound");
+    let text = serde_json::to_string(&bad).unwrap();
+    assert!(!text.contains(unbound.key.expose()));
+    assert!(!bad.problems[0].message.contains(unbound.key.expose()));
+
+    // Through close_access: self-service only.
+    let r = close_access(&env.ports(), &plan(group.id, None, Some(bound.key.clone()))).unwrap();
+    assert_eq!(r.status, AccessStatus::SelfServiceReady);
+    assert_eq!(r.subscription, ModeProof::NotAttempted);
+}
+
+trait KeyId {
+    fn key_id(&self) -> ObjectId;
+}
+impl KeyId for relay_sub2api::UserKey {
+    fn key_id(&self) -> ObjectId {
+        self.id
+    }
+}
+
+#[test]
+fn both_modes_prove_fully_ready() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-both",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-5",
+        true,
+    );
+    // The operator's user gets a subscription through the closure, then binds a key.
+    let (op, _) = env.user_with_key("dave@example.com", None, 0.0);
+    let mut access = sub_access();
+    access.subscribers = vec![SubscriberSelector::UserId(op.id)];
+    let first = close_access(&env.ports(), &plan(group.id, Some(access.clone()), None)).unwrap();
+    assert_eq!(first.status, AccessStatus::SubscriptionReady);
+    let relay_sub2api::LoginOutcome::LoggedIn(session) = env
+        .client
+        .login_user("dave@example.com", &Secret::new("operator-Pa55"))
+        .unwrap()
+    else {
+        panic!("login")
+    };
+    let key = env
+        .client
+        .create_user_key(
+            &session,
+            &relay_sub2api::NewUserKey {
+                name: "dave".into(),
+                group_id: group.id,
+                custom_key: None,
+            },
+        )
+        .unwrap();
+    let both = close_access(
+        &env.ports(),
+        &plan(group.id, Some(access), Some(key.key.clone())),
+    )
+    .unwrap();
+    assert_eq!(both.status, AccessStatus::FullyReady, "{both:#?}");
+    assert_eq!(both.proofs().len(), 2);
+    assert_eq!(both.proofs()[1].key_source, KeySource::SuppliedKey);
+}
+
+#[test]
+fn warmup_503_is_retried_until_ready() {
+    let env = Env::with_faults(Faults {
+        warmup_ms: 1_200,
+        ..Faults::default()
+    });
+    let (group, _) =
+        env.group_with_account("crm-t-warm", subscription_type::STANDARD, "sk-good-6", true);
+    let (_, key) = env.user_with_key("erin@example.com", Some(group.id), 5.0);
+    let probes = Probes::default();
+    let s = ProbeSettings {
+        warmup_window: Duration::from_secs(10),
+        ..settings()
+    };
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &probes,
+    )
+    .unwrap();
+    assert!(proof.is_ready(), "{proof:#?}");
+    assert!(proof.attempts >= 2, "{proof:#?}");
+    let records = probes.0.lock().unwrap();
+    assert!(records
+        .iter()
+        .any(|r| r.kind == ProbeKind::GatewayChat && r.http_status == Some(503)));
+    assert!(records
+        .iter()
+        .all(|r| !r.subject.contains(key.key.expose())));
+}
+
+#[test]
+fn warmup_longer_than_the_window_is_broken() {
+    let env = Env::with_faults(Faults {
+        warmup_ms: 60_000,
+        ..Faults::default()
+    });
+    let (group, _) =
+        env.group_with_account("crm-t-cold", subscription_type::STANDARD, "sk-good-7", true);
+    let (_, key) = env.user_with_key("finn@example.com", Some(group.id), 5.0);
+    let s = ProbeSettings {
+        warmup_window: Duration::from_millis(800),
+        ..settings()
+    };
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert_eq!(proof.completion_status, Some(503));
+    assert!(
+        proof.smoke_model_seen,
+        "models listed, completion refused: still broken"
+    );
+    assert!(proof.attempts >= 2);
+    assert!(proof
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("No available accounts"));
+}
+
+#[test]
+fn responses_misdetection_is_repaired_once_and_recorded() {
+    let env = Env::with_faults(Faults {
+        responses_misdetection: true,
+        responses_probe_delay_ms: 0,
+        ..Faults::default()
+    });
+    let (group, account) = env.group_with_account(
+        "crm-t-resp",
+        subscription_type::STANDARD,
+        "sk-good-8",
+        false,
+    );
+    // Let the host's asynchronous Responses probe misdetect the upstream.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while env
+        .client
+        .get_account(account.id)
+        .unwrap()
+        .extra
+        .get(RESPONSES_SUPPORTED_KEY)
+        != Some(&serde_json::json!(true))
+    {
+        assert!(std::time::Instant::now() < deadline, "probe never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, key) = env.user_with_key("gus@example.com", Some(group.id), 5.0);
+    let report = close_access(&env.ports(), &plan(group.id, None, Some(key.key.clone()))).unwrap();
+    assert_eq!(report.status, AccessStatus::SelfServiceReady, "{report:#?}");
+    let repairs = report.repairs();
+    assert_eq!(repairs.len(), 1);
+    assert_eq!(repairs[0].account_id, account.id);
+    assert_eq!(repairs[0].previous_supported, Some(true));
+    assert!(repairs[0].ok);
+    let after = env.client.get_account(account.id).unwrap();
+    assert_eq!(after.extra[RESPONSES_MODE_KEY], FORCE_CHAT_COMPLETIONS);
+    assert_eq!(after.extra[RESPONSES_SUPPORTED_KEY], false);
+    let entry = entries_of(&env, ResourceType::Account).remove(0);
+    assert_eq!(
+        entry.details["capability_repairs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The proof shows the failed attempt, then success.
+    let proof = report.proofs()[0];
+    assert!(proof.attempts >= 2);
+}
+
+#[test]
+fn without_a_repair_scope_misdetection_stays_broken() {
+    let env = Env::with_faults(Faults {
+        responses_misdetection: true,
+        responses_probe_delay_ms: 0,
+        ..Faults::default()
+    });
+    let (group, account) = env.group_with_account(
+        "crm-t-nrep",
+        subscription_type::STANDARD,
+        "sk-good-9",
+        false,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while env
+        .client
+        .get_account(account.id)
+        .unwrap()
+        .extra
+        .get(RESPONSES_SUPPORTED_KEY)
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, key) = env.user_with_key("hal@example.com", Some(group.id), 5.0);
+    let s = ProbeSettings {
+        warmup_window: Duration::from_millis(500),
+        ..settings()
+    };
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert_eq!(proof.completion_status, Some(502));
+    assert_eq!(proof.completion_type.as_deref(), Some("upstream_error"));
+    assert!(proof.repairs.is_empty());
+}
+
+#[test]
+fn models_only_is_never_ready() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-quota",
+        subscription_type::STANDARD,
+        "sk-quota-1",
+        true,
+    );
+    let (_, key) = env.user_with_key("ivy@example.com", Some(group.id), 5.0);
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &settings(),
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert!(proof.smoke_model_seen);
+    assert!(!proof.completion_ok);
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert_eq!(proof.attempts, 1, "a quota refusal is not retried");
+
+    // A channel restricting models refuses the smoke model: 503 through the window.
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-restr",
+        subscription_type::STANDARD,
+        "sk-good-10",
+        true,
+    );
+    env.client
+        .create_channel(&NewChannel {
+            name: "crm-t-restr".into(),
+            group_ids: vec![group.id],
+            model_pricing: vec![relay_sub2api::ModelPricing {
+                platform: "openai".into(),
+                models: vec!["other-model".into()],
+                billing_mode: "token".into(),
+                input_price: Some(0.000001),
+                output_price: Some(0.000002),
+                ..Default::default()
+            }],
+            restrict_models: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let (_, key) = env.user_with_key("jon@example.com", Some(group.id), 5.0);
+    let s = ProbeSettings {
+        warmup_window: Duration::from_millis(400),
+        ..settings()
+    };
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert!(proof.smoke_model_seen && !proof.completion_ok);
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert_eq!(proof.smoke_model, MODEL);
+}
+
+#[test]
+fn reachability_expects_api_key_required() {
+    let env = Env::start();
+    let probes = Probes::default();
+    let r = check_reachability(&env.client, &probes);
+    assert!(r.reachable, "{r:?}");
+    assert_eq!(r.models_status, Some(401));
+    assert_eq!(r.code.as_deref(), Some("API_KEY_REQUIRED"));
+    assert!(r.chat_completions);
+    assert_eq!(probes.0.lock().unwrap()[0].kind, ProbeKind::Reachability);
+}
+
+#[test]
+fn closure_objects_are_found_by_name_and_keys_deleted_as_the_owner() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-res",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-11",
+        true,
+    );
+    close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    for t in [
+        ResourceType::User,
+        ResourceType::Subscription,
+        ResourceType::UserKey,
+    ] {
+        let e = entries_of(&env, t).remove(0);
+        let found = find_access_resource(&env.client, &e).unwrap().unwrap();
+        assert_eq!(found, vec![e.host_resource_id.unwrap()], "{t}");
+    }
+    assert!(
+        find_access_resource(&env.client, &entries_of(&env, ResourceType::Account)[0]).is_none()
+    );
+
+    let key_entry = entries_of(&env, ResourceType::UserKey).remove(0);
+    assert!(delete_managed_user_key(&env.client, &env.vault, &key_entry).unwrap());
+    assert!(env.state_list("api_keys").is_empty());
+    assert_eq!(env.vault.key_count(), 0);
+    // Already gone: counts as done.
+    assert!(!delete_managed_user_key(&env.client, &env.vault, &key_entry).unwrap());
+}
