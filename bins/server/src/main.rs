@@ -11,7 +11,7 @@ mod token;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use relay_api::{router, serve, ServerConfig, DEFAULT_BODY_LIMIT};
+use relay_api::{router, serve, RouterOptions, ServerConfig, DEFAULT_BODY_LIMIT};
 use relay_app::{App, AppConfig};
 use relay_domain::Secret;
 use relay_store::{KeySource, Store};
@@ -39,6 +39,9 @@ struct Cli {
     /// Gateway warm-up window in seconds (bounded retry of 503/429/502 after an import).
     #[arg(long, env = "RELAY_WARMUP_SECS", default_value_t = 30)]
     warmup_secs: u64,
+    /// Serve `GET /metrics` without the operator token.
+    #[arg(long, env = "RELAY_METRICS_PUBLIC", default_value_t = false)]
+    metrics_public: bool,
     /// Maximum JSON request body in bytes.
     #[arg(long, env = "RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
@@ -134,7 +137,12 @@ fn main() -> Result<()> {
         let addr = listener.local_addr()?;
         let (handle, server) = serve(
             listener,
-            router(app),
+            router(
+                app,
+                RouterOptions {
+                    metrics_public: cli.metrics_public,
+                },
+            ),
             ServerConfig {
                 operator_token: token,
                 body_limit: cli.body_limit,

@@ -223,3 +223,29 @@ fn generated_token_file_is_private_and_never_logged() {
     );
     assert_eq!(status, 200);
 }
+
+#[test]
+fn metrics_need_the_token_and_count_host_calls() {
+    let mock = MockHost::start(MockConfig::default()).unwrap();
+    let dir = temp_dir("metrics");
+    let server = start(&dir, Some(TOKEN));
+    let (status, _) = read(
+        agent()
+            .get(format!("{}/metrics", server.base))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 401);
+    let (status, v) = register(&server, &mock, "m");
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let text = v.as_str().unwrap();
+    assert!(
+        text.contains("relay_host_calls_total{operation=\"version\",outcome=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("relay_host_calls_total{operation=\"capabilities\",outcome=\"ok\"} 1"));
+    assert!(text.contains("# TYPE relay_host_calls_duration_seconds histogram"));
+    assert!(!text.contains(mock.admin_api_key()));
+}

@@ -13,5 +13,5 @@ pub mod server;
 
 pub use error::ApiError;
 pub use router::{Access, ApiRequest, ApiResponse, Handler, Router};
-pub use routes::{router, PACK_UPLOAD_LIMIT};
+pub use routes::{router, RouterOptions, PACK_UPLOAD_LIMIT};
 pub use server::{serve, ServerConfig, ServerHandle, DEFAULT_BODY_LIMIT};

@@ -22,8 +22,15 @@ impl From<AppError> for ApiError {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// Options of the route table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RouterOptions {
+    /// Serve `GET /metrics` without the operator token (`RELAY_METRICS_PUBLIC=true`).
+    pub metrics_public: bool,
+}
+
 /// Builds the route table over the application.
-pub fn router(app: Arc<App>) -> Router {
+pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     let mut r = Router::new();
     let a = app.clone();
     r.route(Method::GET, "/healthz", Access::Public, None, |_| {
@@ -31,6 +38,19 @@ pub fn router(app: Arc<App>) -> Router {
     });
     r.route(Method::GET, "/readyz", Access::Public, None, move |_| {
         readyz(&a)
+    });
+    let a = app.clone();
+    let metrics_access = if options.metrics_public {
+        Access::Public
+    } else {
+        Access::Operator
+    };
+    r.route(Method::GET, "/metrics", metrics_access, None, move |_| {
+        Ok(ApiResponse::text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            a.render_metrics()?,
+        ))
     });
 
     macro_rules! op {

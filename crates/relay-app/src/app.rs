@@ -1,6 +1,7 @@
 //! The application: the store, configuration and one host adapter per host.
 
 use crate::error::{AppError, AppResult};
+use crate::metrics::{MeteredAdapter, Metrics};
 use relay_domain::{HostId, Secret};
 use relay_store::{HostAuthKind, HostRecord, HostRepository, Store};
 use relay_sub2api::{AdminAuth, HostAdapter, HostConfig, Sub2ApiClient};
@@ -38,6 +39,7 @@ pub struct App {
     store: Store,
     config: AppConfig,
     adapters: Mutex<HashMap<HostId, Arc<dyn HostAdapter>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for App {
@@ -53,7 +55,13 @@ impl App {
             store,
             config,
             adapters: Mutex::new(HashMap::new()),
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The state store.
@@ -87,7 +95,10 @@ impl App {
         config.read_timeout = self.config.host_read_timeout;
         let client =
             Sub2ApiClient::new(config).map_err(|e| AppError::invalid("base_url", e.to_string()))?;
-        Ok(Arc::new(client))
+        Ok(Arc::new(MeteredAdapter::new(
+            Arc::new(client),
+            self.metrics.clone(),
+        )))
     }
 
     /// The adapter of a registered host (cached; one keep-alive agent per host).

@@ -7,6 +7,7 @@
 mod app;
 mod error;
 mod hosts;
+pub mod metrics;
 mod packs;
 mod recovery;
 
