@@ -9,6 +9,7 @@ mod error;
 mod hosts;
 pub mod metrics;
 mod packs;
+pub mod ports;
 mod recovery;
 
 pub use app::{random_bytes, App, AppConfig};
