@@ -4,8 +4,6 @@
 //! that rejects every move the specification does not allow.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// A move that a state machine does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,10 +29,14 @@ pub struct UnknownStatus {
     pub expected: String,
 }
 
+/// Declares a status-like enum whose variants have stable snake_case strings:
+/// `ALL`, `as_str`, `Display`, `FromStr` (errors with [`UnknownStatus`]) and serde.
+/// Used here and by other crates for their stored vocabularies.
+#[macro_export]
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vmeta])* $variant),+
@@ -52,18 +54,18 @@ macro_rules! string_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownStatus;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::status::UnknownStatus;
+            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
                 match s {
                     $($s => Ok($name::$variant),)+
-                    _ => Err(UnknownStatus {
+                    _ => Err($crate::status::UnknownStatus {
                         kind: $kind,
                         value: s.to_string(),
                         expected: [$($s),+].join(", "),

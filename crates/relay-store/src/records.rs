@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use relay_domain::{
     AccessMode, AccessStatus, BatchId, BatchStatus, Fingerprint, HostId, HostStatus, ImportMode,
     ItemStatus, KeyPlan, PackId, ProviderId, ProviderStatus, ReconcileRunId, ResourceState,
-    ResourceType, Secret, UnknownStatus, Verdict,
+    ResourceType, Secret, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -66,50 +65,7 @@ impl fmt::Display for Timestamp {
     }
 }
 
-macro_rules! store_enum {
-    ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stored string form.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $s),+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownStatus;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($s => Ok($name::$variant),)+
-                    _ => Err(UnknownStatus {
-                        kind: $kind,
-                        value: s.to_string(),
-                        expected: [$($s),+].join(", "),
-                    }),
-                }
-            }
-        }
-    };
-}
-
-store_enum!(
+relay_domain::string_enum!(
     /// How the manager authenticates to a host's admin API.
     HostAuthKind, "host auth kind" {
         /// An admin API key sent with every call.
@@ -119,7 +75,7 @@ store_enum!(
     }
 );
 
-store_enum!(
+relay_domain::string_enum!(
     /// Where a pack was installed from.
     PackSourceKind, "pack source kind" {
         /// A directory.
@@ -129,7 +85,7 @@ store_enum!(
     }
 );
 
-store_enum!(
+relay_domain::string_enum!(
     /// What a probe exercised.
     ProbeKind, "probe kind" {
         /// The host's account test (SSE) with the smoke model.
@@ -147,7 +103,7 @@ store_enum!(
     }
 );
 
-store_enum!(
+relay_domain::string_enum!(
     /// Where the key of an access probe came from.
     ProbeKeySource, "probe key source" {
         /// A user key the manager obtained for a managed subscriber.
@@ -157,7 +113,7 @@ store_enum!(
     }
 );
 
-store_enum!(
+relay_domain::string_enum!(
     /// What started a reconcile run.
     ReconcileTrigger, "reconcile trigger" {
         /// An operator request.
@@ -167,7 +123,7 @@ store_enum!(
     }
 );
 
-store_enum!(
+relay_domain::string_enum!(
     /// Life of a reconcile run record.
     ReconcileStatus, "reconcile status" {
         /// In progress.
@@ -181,7 +137,7 @@ store_enum!(
     }
 );
 
-store_enum!(
+relay_domain::string_enum!(
     /// Owner kind of a row of `sealed_secrets`.
     SecretOwnerKind, "secret owner kind" {
         /// A host (owner id: host id).
