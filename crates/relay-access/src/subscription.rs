@@ -355,7 +355,7 @@ fn managed_user(
             let intent = ports.journal.record_intent(&NewEntry::new(
                 ResourceType::User,
                 email,
-                json!({"email": email, "group_id": group_id}),
+                json!({"email": email}),
             ))?;
             let created = adapter.create_user(&NewUser {
                 email: email.to_string(),

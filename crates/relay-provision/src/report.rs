@@ -1,0 +1,342 @@
+//! Requests and reports of import, resume and rollback.
+
+use std::time::Duration;
+
+use relay_access::{
+    AccessReport, ProbeSettings, SubscriberSelector, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
+    DEFAULT_PROBE_BALANCE_USD, DEFAULT_PROBE_EMAIL, DEFAULT_WARMUP_WINDOW,
+};
+use relay_domain::{
+    AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ProviderEvent,
+    ResourceState, ResourceType, Secret, Verdict,
+};
+use relay_sub2api::ObjectId;
+use serde::Serialize;
+
+use crate::classify::TestReason;
+use crate::lookup::IntentResolution;
+use crate::preview::{PreviewReport, PreviewRequest};
+
+/// Default number of keys processed at once.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Timing of the gateway probe (the smoke model comes from the manifest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProbeTuning {
+    /// How long transient gateway answers are retried (default 30 s).
+    pub warmup_window: Duration,
+    /// First backoff between attempts.
+    pub initial_backoff: Duration,
+    /// Longest backoff between attempts.
+    pub max_backoff: Duration,
+    /// Apply the capability repair on `502 upstream_error`.
+    pub repair: bool,
+}
+
+impl Default for ProbeTuning {
+    fn default() -> Self {
+        ProbeTuning {
+            warmup_window: DEFAULT_WARMUP_WINDOW,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            repair: true,
+        }
+    }
+}
+
+impl ProbeTuning {
+    /// Probe settings for `smoke_model`.
+    pub fn settings(&self, smoke_model: &str) -> ProbeSettings {
+        ProbeSettings {
+            warmup_window: self.warmup_window,
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff,
+            repair: self.repair,
+            ..ProbeSettings::new(smoke_model)
+        }
+    }
+}
+
+/// An import of keys for one provider on one host (SPEC §4.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRequest {
+    /// The operator's key list, one key per line.
+    pub keys: Secret,
+    /// Strict (any blocking failure rolls everything back) or partial.
+    pub mode: ImportMode,
+    /// Subscription or self-service access (decides the group type and names).
+    pub access_mode: AccessMode,
+    /// Keys processed at once (create, test, models); at least 1.
+    pub concurrency: usize,
+    /// Also retire managed accounts of earlier batches whose key is not in this import.
+    pub replace_existing: bool,
+    /// Subscribers besides the managed probe subscriber (subscription mode).
+    pub subscribers: Vec<SubscriberSelector>,
+    /// E-mail of the managed probe subscriber.
+    pub probe_email: String,
+    /// Subscription validity in days; default: the plan template's validity.
+    pub validity_days: Option<u32>,
+    /// Managed subscribers are topped up to this balance (USD) when below it.
+    pub probe_balance_usd: f64,
+    /// A user key bound to the group, for the self-service proof (any mode).
+    pub supplied_key: Option<Secret>,
+    /// Gateway probe timing.
+    pub probe: ProbeTuning,
+}
+
+impl ImportRequest {
+    /// A request with the defaults (concurrency 8, no replacement, default probe
+    /// subscriber and balance, no supplied key, 30 s warm-up window).
+    pub fn new(keys: Secret, mode: ImportMode, access_mode: AccessMode) -> Self {
+        ImportRequest {
+            keys,
+            mode,
+            access_mode,
+            concurrency: DEFAULT_CONCURRENCY,
+            replace_existing: false,
+            subscribers: Vec::new(),
+            probe_email: DEFAULT_PROBE_EMAIL.to_string(),
+            validity_days: None,
+            probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
+            supplied_key: None,
+            probe: ProbeTuning::default(),
+        }
+    }
+
+    /// The preview part of the request.
+    pub fn preview_request(&self) -> PreviewRequest {
+        PreviewRequest {
+            keys: self.keys.clone(),
+            mode: self.mode,
+            access_mode: self.access_mode,
+            supplied_key: self.supplied_key.is_some(),
+        }
+    }
+}
+
+/// What happened to a host resource in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceChange {
+    /// Created by this batch.
+    Created,
+    /// Found on the host while recovering an intent, and adopted.
+    Adopted,
+    /// An existing object used as is (rollback leaves objects the manager did not
+    /// create).
+    Reused,
+    /// An existing object changed to match the pack.
+    Updated,
+}
+
+/// One host resource of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceOutcome {
+    /// Kind.
+    pub resource_type: ResourceType,
+    /// Host id.
+    pub host_id: ObjectId,
+    /// Name (or logical key).
+    pub name: String,
+    /// What this run did with it.
+    pub change: ResourceChange,
+    /// Journal state at the end of the run (`deleted` after a rollback), when recorded.
+    pub state: Option<ResourceState>,
+}
+
+/// The result of one key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyResult {
+    /// 1-based line in the request (sequence of the batch item).
+    pub line: usize,
+    /// Key fingerprint.
+    pub fingerprint: Fingerprint,
+    /// Key mask.
+    pub mask: String,
+    /// Preview plan.
+    pub plan: KeyPlan,
+    /// Final status.
+    pub status: ItemStatus,
+    /// Host account id.
+    pub account_id: Option<ObjectId>,
+    /// Account name.
+    pub account_name: String,
+    /// Classified test outcome.
+    pub verdict: Option<Verdict>,
+    /// Why.
+    pub reason: Option<TestReason>,
+    /// The host's message, verbatim.
+    pub host_message: Option<String>,
+    /// The account's model list included the smoke model.
+    pub models_include_smoke: Option<bool>,
+    /// A warning that holds only if the gateway probe passes.
+    pub needs_gateway_confirmation: bool,
+}
+
+impl KeyResult {
+    /// True for keys that count as working (new and passed/warning, or already imported).
+    pub fn is_good(&self) -> bool {
+        matches!(
+            self.status,
+            ItemStatus::Passed | ItemStatus::Warning | ItemStatus::AlreadyImported
+        )
+    }
+}
+
+/// Why a stale account was retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetireReason {
+    /// Another live managed account has the same key.
+    Duplicate,
+    /// `replace_existing`: its key is not part of this import.
+    Replaced,
+}
+
+/// A managed account deleted after the new ones passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetiredAccount {
+    /// Host account id.
+    pub account_id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// Its key fingerprint.
+    pub fingerprint: Option<Fingerprint>,
+    /// The batch that created it.
+    pub batch_id: Option<BatchId>,
+    /// Why.
+    pub reason: RetireReason,
+}
+
+/// One object deleted by a rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolledBackResource {
+    /// Kind.
+    pub resource_type: ResourceType,
+    /// Host id.
+    pub host_id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// It was already gone from the host (counts as deleted).
+    pub already_gone: bool,
+}
+
+/// An object a rollback kept on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptResource {
+    /// Kind.
+    pub resource_type: ResourceType,
+    /// Host id.
+    pub host_id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// Why (what still uses it).
+    pub reason: String,
+}
+
+/// An object a rollback could not delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemainingResource {
+    /// Kind.
+    pub resource_type: ResourceType,
+    /// Host id.
+    pub host_id: ObjectId,
+    /// Name.
+    pub name: String,
+    /// The host's error.
+    pub error: String,
+}
+
+/// Result of a rollback (SPEC §4.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackReport {
+    /// The batch rolled back; `None` for a provider rollback.
+    pub batch_id: Option<BatchId>,
+    /// Intents resolved before deleting.
+    pub resolved_intents: Vec<IntentResolution>,
+    /// Deleted objects, in deletion order.
+    pub deleted: Vec<RolledBackResource>,
+    /// Objects kept because other live managed resources still use them.
+    pub kept: Vec<KeptResource>,
+    /// Objects that could not be deleted (the batch then fails and the provider drifts).
+    pub remaining: Vec<RemainingResource>,
+    /// Nothing remains.
+    pub complete: bool,
+}
+
+/// Counts of the keys of a report by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct KeyCounts {
+    /// Keys in the request (duplicates included).
+    pub total: usize,
+    /// Passed.
+    pub passed: usize,
+    /// Passed with a warning.
+    pub warning: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Already imported or duplicate.
+    pub skipped: usize,
+    /// Removed by a rollback.
+    pub rolled_back: usize,
+}
+
+/// The final report of an import or resume (no secret anywhere).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportReport {
+    /// The batch.
+    pub batch_id: BatchId,
+    /// Pack.
+    pub pack_id: String,
+    /// Provider.
+    pub provider_id: String,
+    /// Strict or partial.
+    pub mode: ImportMode,
+    /// Access mode.
+    pub access_mode: AccessMode,
+    /// `succeeded`, `partially_succeeded` or `failed`.
+    pub outcome: BatchStatus,
+    /// The event to apply to the provider's status.
+    pub provider_event: ProviderEvent,
+    /// The preview the import ran (absent on resume).
+    pub preview: Option<PreviewReport>,
+    /// Intents resolved first (resume).
+    pub resolved_intents: Vec<IntentResolution>,
+    /// Every host resource created, adopted, reused or updated.
+    pub resources: Vec<ResourceOutcome>,
+    /// Per key.
+    pub keys: Vec<KeyResult>,
+    /// Counts of `keys`.
+    pub counts: KeyCounts,
+    /// Stale accounts retired.
+    pub retired: Vec<RetiredAccount>,
+    /// The access closure and its gateway proofs.
+    pub access: AccessReport,
+    /// The rollback, when the import failed and rolled back.
+    pub rollback: Option<RollbackReport>,
+    /// Advisory findings.
+    pub warnings: Vec<String>,
+    /// Why the import failed, when it did.
+    pub error: Option<String>,
+}
+
+impl ImportReport {
+    /// Recomputes [`ImportReport::counts`] from the keys.
+    pub(crate) fn recount(&mut self) {
+        let mut c = KeyCounts {
+            total: self.keys.len(),
+            ..KeyCounts::default()
+        };
+        for k in &self.keys {
+            match k.status {
+                ItemStatus::Passed => c.passed += 1,
+                ItemStatus::Warning => c.warning += 1,
+                ItemStatus::Failed => c.failed += 1,
+                ItemStatus::AlreadyImported | ItemStatus::DuplicateInRequest => c.skipped += 1,
+                ItemStatus::RolledBack => c.rolled_back += 1,
+                ItemStatus::Pending | ItemStatus::Created => {}
+            }
+        }
+        self.counts = c;
+    }
+}

@@ -1,0 +1,419 @@
+//! Shared set-up of the provisioning tests: a mock host, an instrumented adapter,
+//! in-memory ports, a small provider manifest, and state comparison helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use relay_domain::{AccessMode, BatchId, HostId, ImportMode, PackId, ProviderId, Secret};
+use relay_pack::{
+    AccountType, BillingMode, BillingModelSource, Capabilities as PackCaps, ChannelTemplate,
+    GroupTemplate, HostOverlay, KeyHint, ModelPricing as PackPricing, PlanTemplate, Platform,
+    ProviderManifest, Severity, ValidityUnit,
+};
+use relay_provision::memory::{MemoryJournal, MemoryVault, RecordingObserver, TestRandomness};
+use relay_provision::*;
+use relay_sub2api::*;
+use serde_json::Value;
+use sub2api_mock::{Faults, MockConfig, MockHost};
+
+pub const PACK: &str = "test-pack";
+pub const PROVIDER: &str = "deepseek";
+pub const SMOKE: &str = "deepseek-flash";
+
+/// A small DeepSeek-like manifest (chat-only accounts).
+pub fn manifest() -> ProviderManifest {
+    ProviderManifest {
+        provider_id: PROVIDER.into(),
+        display_name: "DeepSeek".into(),
+        platform: Platform::Openai,
+        account_type: AccountType::Apikey,
+        base_url: "https://api.deepseek.com".into(),
+        default_models: vec![SMOKE.into(), "deepseek-v4-pro".into()],
+        smoke_test_model: SMOKE.into(),
+        model_aliases: BTreeMap::new(),
+        key_hint: Some(KeyHint {
+            prefixes: vec!["sk-".into()],
+            pattern: None,
+            note: Some("DeepSeek keys start with sk-".into()),
+        }),
+        group_template: GroupTemplate {
+            rate_multiplier: 1.0,
+            daily_limit_usd: None,
+            weekly_limit_usd: None,
+            monthly_limit_usd: None,
+        },
+        channel_template: ChannelTemplate {
+            model_mapping: [
+                (SMOKE.to_string(), SMOKE.to_string()),
+                ("deepseek-v4-pro".to_string(), "deepseek-v4-pro".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            model_pricing: vec![PackPricing {
+                models: vec![SMOKE.into(), "deepseek-v4-pro".into()],
+                input_price: 0.000001,
+                output_price: 0.000002,
+                billing_mode: BillingMode::Token,
+            }],
+            billing_model_source: Some(BillingModelSource::ChannelMapped),
+            restrict_models: false,
+        },
+        plan_template: PlanTemplate {
+            price: 10.0,
+            validity_days: 1,
+            validity_unit: ValidityUnit::Month,
+        },
+        capabilities: PackCaps {
+            chat_completions: true,
+            responses_api: true,
+            anthropic_messages: false,
+            stream: true,
+            tools: true,
+        },
+        force_disable_openai_responses_api: true,
+        host_overlays: vec![HostOverlay {
+            host_version: semver::VersionReq::parse(">=0.1.100, <0.2.0").unwrap(),
+            note: "known gap on this host line".into(),
+            severity: Severity::Warning,
+        }],
+    }
+}
+
+/// A manifest whose accounts are not forced to Chat Completions.
+pub fn responses_manifest() -> ProviderManifest {
+    ProviderManifest {
+        force_disable_openai_responses_api: false,
+        ..manifest()
+    }
+}
+
+/// Every capability on.
+pub fn full_caps() -> Capabilities {
+    Capabilities {
+        groups: true,
+        channels: true,
+        plans: true,
+        accounts: true,
+        account_test: true,
+        account_models: true,
+        subscriptions: true,
+        users: true,
+        user_keys: true,
+        chat_completions: true,
+    }
+}
+
+/// A hook run before every gateway chat.
+pub type ChatHook = Box<dyn Fn(&Sub2ApiClient) + Send + Sync>;
+
+/// Counts concurrent account tests and can run a hook before gateway chats.
+#[derive(Default)]
+pub struct Instruments {
+    in_flight: AtomicUsize,
+    pub max_tests_in_flight: AtomicUsize,
+    pub tests: AtomicUsize,
+    pub creates: AtomicUsize,
+    pub before_chat: Mutex<Option<ChatHook>>,
+}
+
+/// A `HostAdapter` that delegates to the real client and records what the tests
+/// need to observe.
+pub struct Instrumented {
+    pub inner: Sub2ApiClient,
+    pub i: Instruments,
+}
+
+pub struct Env {
+    pub host: MockHost,
+    pub adapter: Instrumented,
+    pub journal: MemoryJournal,
+    pub vault: MemoryVault,
+    pub random: TestRandomness,
+    pub observer: RecordingObserver,
+}
+
+impl Env {
+    pub fn start() -> Env {
+        Env::with_faults(Faults::default())
+    }
+
+    pub fn with_faults(faults: Faults) -> Env {
+        let host = MockHost::start(MockConfig {
+            faults,
+            ..MockConfig::default()
+        })
+        .expect("mock host");
+        let inner = Sub2ApiClient::new(HostConfig {
+            base_url: host.base_url(),
+            auth: AdminAuth::ApiKey(Secret::new(host.admin_api_key())),
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(20),
+            max_read_retries: 2,
+        })
+        .expect("client");
+        Env {
+            host,
+            adapter: Instrumented {
+                inner,
+                i: Instruments::default(),
+            },
+            journal: MemoryJournal::new(JournalScope {
+                host_id: HostId::new("host_t"),
+                pack_id: PackId(PACK.into()),
+                provider_id: ProviderId(PROVIDER.into()),
+                batch_id: Some(BatchId::new("batch_1")),
+            }),
+            vault: MemoryVault::new(),
+            random: TestRandomness::new(),
+            observer: RecordingObserver::new(),
+        }
+    }
+
+    pub fn client(&self) -> &Sub2ApiClient {
+        &self.adapter.inner
+    }
+
+    pub fn ports<'a>(&'a self, journal: &'a MemoryJournal) -> ProvisionPorts<'a> {
+        ProvisionPorts {
+            adapter: &self.adapter,
+            journal,
+            vault: &self.vault,
+            random: &self.random,
+            observer: &self.observer,
+        }
+    }
+
+    pub fn target(&self) -> ProviderTarget {
+        self.target_with(manifest())
+    }
+
+    pub fn target_with(&self, provider: ProviderManifest) -> ProviderTarget {
+        ProviderTarget {
+            pack_id: PACK.into(),
+            provider,
+            host_version: Some(self.client().version().expect("version")),
+            capabilities: self.client().capabilities().expect("capabilities"),
+        }
+    }
+
+    /// A journal handle on the same entries for another batch.
+    pub fn batch(&self, id: &str) -> MemoryJournal {
+        self.journal.with_batch(Some(BatchId::new(id)))
+    }
+
+    /// The host's objects, without counters and fault knobs.
+    pub fn objects(&self) -> Value {
+        let mut s = self.host.state();
+        let o = s.as_object_mut().unwrap();
+        o.remove("counters");
+        o.remove("faults");
+        s
+    }
+
+    pub fn list(&self, kind: &str) -> Vec<Value> {
+        self.host.state()[kind]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn import(&self, journal: &MemoryJournal, request: &ImportRequest) -> ImportReport {
+        import(&self.ports(journal), &self.target(), request).expect("import runs")
+    }
+}
+
+/// A request with a short warm-up window.
+pub fn request(keys: &[&str], mode: ImportMode, access: AccessMode) -> ImportRequest {
+    let mut r = ImportRequest::new(Secret::new(keys.join("\n")), mode, access);
+    r.probe = ProbeTuning {
+        warmup_window: Duration::from_secs(3),
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(400),
+        repair: true,
+    };
+    r
+}
+
+/// Asserts that no secret appears in a serialized report or text.
+pub fn assert_no_secrets(text: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!text.contains(s), "secret {s:?} leaked into: {text}");
+    }
+}
+
+impl HostAdapter for Instrumented {
+    fn version(&self) -> Result<String, HostError> {
+        self.inner.version()
+    }
+    fn public_settings(&self) -> Result<PublicSettings, HostError> {
+        self.inner.public_settings()
+    }
+    fn capabilities(&self) -> Result<Capabilities, HostError> {
+        self.inner.capabilities()
+    }
+    fn gateway_reachability(&self) -> Result<GatewayReachability, HostError> {
+        self.inner.gateway_reachability()
+    }
+    fn list_groups(&self, filter: &GroupFilter) -> Result<Vec<Group>, HostError> {
+        self.inner.list_groups(filter)
+    }
+    fn get_group(&self, id: ObjectId) -> Result<Group, HostError> {
+        self.inner.get_group(id)
+    }
+    fn create_group(&self, group: &NewGroup) -> Result<Group, HostError> {
+        self.inner.create_group(group)
+    }
+    fn update_group(&self, id: ObjectId, update: &GroupUpdate) -> Result<Group, HostError> {
+        self.inner.update_group(id, update)
+    }
+    fn delete_group(&self, id: ObjectId) -> Result<(), HostError> {
+        self.inner.delete_group(id)
+    }
+    fn list_group_keys(&self, group_id: ObjectId) -> Result<Vec<UserKey>, HostError> {
+        self.inner.list_group_keys(group_id)
+    }
+    fn list_channels(&self, name: Option<&str>) -> Result<Vec<Channel>, HostError> {
+        self.inner.list_channels(name)
+    }
+    fn get_channel(&self, id: ObjectId) -> Result<Channel, HostError> {
+        self.inner.get_channel(id)
+    }
+    fn create_channel(&self, channel: &NewChannel) -> Result<Channel, HostError> {
+        self.inner.create_channel(channel)
+    }
+    fn update_channel(&self, id: ObjectId, update: &ChannelUpdate) -> Result<Channel, HostError> {
+        self.inner.update_channel(id, update)
+    }
+    fn delete_channel(&self, id: ObjectId) -> Result<(), HostError> {
+        self.inner.delete_channel(id)
+    }
+    fn list_plans(&self) -> Result<Vec<Plan>, HostError> {
+        self.inner.list_plans()
+    }
+    fn create_plan(&self, plan: &NewPlan) -> Result<Plan, HostError> {
+        self.inner.create_plan(plan)
+    }
+    fn update_plan(&self, id: ObjectId, update: &PlanUpdate) -> Result<Plan, HostError> {
+        self.inner.update_plan(id, update)
+    }
+    fn delete_plan(&self, id: ObjectId) -> Result<(), HostError> {
+        self.inner.delete_plan(id)
+    }
+    fn create_account(
+        &self,
+        account: &NewAccount,
+        idempotency_key: Option<&str>,
+    ) -> Result<Account, HostError> {
+        self.i.creates.fetch_add(1, Ordering::SeqCst);
+        self.inner.create_account(account, idempotency_key)
+    }
+    fn create_accounts_batch(
+        &self,
+        accounts: &[NewAccount],
+        idempotency_key: Option<&str>,
+    ) -> Result<BatchCreateResult, HostError> {
+        self.inner.create_accounts_batch(accounts, idempotency_key)
+    }
+    fn get_account(&self, id: ObjectId) -> Result<Account, HostError> {
+        self.inner.get_account(id)
+    }
+    fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, HostError> {
+        self.inner.list_accounts(filter)
+    }
+    fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError> {
+        self.inner.update_account(id, update)
+    }
+    fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError> {
+        self.inner.clear_account_error(id)
+    }
+    fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError> {
+        self.inner.clear_account_temp_unschedulable(id)
+    }
+    fn delete_account(&self, id: ObjectId) -> Result<(), HostError> {
+        self.inner.delete_account(id)
+    }
+    fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> Result<ProbeResult, HostError> {
+        let now = self.i.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.i.max_tests_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.i.tests.fetch_add(1, Ordering::SeqCst);
+        let r = self.inner.test_account(id, model_id);
+        self.i.in_flight.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+    fn account_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
+        self.inner.account_models(id)
+    }
+    fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError> {
+        self.inner.find_user_by_email(email)
+    }
+    fn get_user(&self, id: ObjectId) -> Result<User, HostError> {
+        self.inner.get_user(id)
+    }
+    fn create_user(&self, user: &NewUser) -> Result<User, HostError> {
+        self.inner.create_user(user)
+    }
+    fn update_user(&self, id: ObjectId, update: &UserUpdate) -> Result<User, HostError> {
+        self.inner.update_user(id, update)
+    }
+    fn set_user_balance(
+        &self,
+        id: ObjectId,
+        change: &BalanceChange,
+        idempotency_key: Option<&str>,
+    ) -> Result<User, HostError> {
+        self.inner.set_user_balance(id, change, idempotency_key)
+    }
+    fn delete_user(&self, id: ObjectId) -> Result<(), HostError> {
+        self.inner.delete_user(id)
+    }
+    fn list_user_keys_admin(&self, user_id: ObjectId) -> Result<Vec<UserKey>, HostError> {
+        self.inner.list_user_keys_admin(user_id)
+    }
+    fn login_user(&self, email: &str, password: &Secret) -> Result<LoginOutcome, HostError> {
+        self.inner.login_user(email, password)
+    }
+    fn create_user_key(
+        &self,
+        session: &UserSession,
+        key: &NewUserKey,
+    ) -> Result<UserKey, HostError> {
+        self.inner.create_user_key(session, key)
+    }
+    fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError> {
+        self.inner.list_user_keys(session)
+    }
+    fn delete_user_key(&self, session: &UserSession, key_id: ObjectId) -> Result<(), HostError> {
+        self.inner.delete_user_key(session, key_id)
+    }
+    fn assign_subscription(
+        &self,
+        assignment: &SubscriptionAssignment,
+    ) -> Result<AssignOutcome, HostError> {
+        self.inner.assign_subscription(assignment)
+    }
+    fn list_subscriptions(
+        &self,
+        filter: &SubscriptionFilter,
+    ) -> Result<Vec<Subscription>, HostError> {
+        self.inner.list_subscriptions(filter)
+    }
+    fn revoke_subscription(&self, id: ObjectId) -> Result<(), HostError> {
+        self.inner.revoke_subscription(id)
+    }
+    fn gateway_models(&self, key: &Secret) -> Result<ModelsProbe, HostError> {
+        self.inner.gateway_models(key)
+    }
+    fn gateway_chat(
+        &self,
+        key: &Secret,
+        request: &ChatProbeRequest,
+    ) -> Result<CompletionProbe, HostError> {
+        if let Some(hook) = self.i.before_chat.lock().unwrap().as_ref() {
+            hook(&self.inner);
+        }
+        self.inner.gateway_chat(key, request)
+    }
+}
