@@ -534,3 +534,42 @@ pub fn preview(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lines_split_accepted_duplicates_and_dropped() {
+        let lines = key_lines(&Secret::new(
+            "sk-a1234567\n\n#c\nsk-b1234567\nsk-a1234567\nbad key\n",
+        ));
+        let accepted: Vec<usize> = lines.accepted.iter().map(|a| a.line).collect();
+        assert_eq!(accepted, vec![1, 4]);
+        assert_eq!(lines.duplicates.len(), 1);
+        let (line, first, fp, _) = &lines.duplicates[0];
+        assert_eq!((*line, *first), (5, 1));
+        assert_eq!(fp, &Fingerprint::of("sk-a1234567"));
+        let dropped: Vec<DropReason> = lines.dropped.iter().map(|d| d.reason.clone()).collect();
+        assert_eq!(
+            dropped,
+            vec![
+                DropReason::Blank,
+                DropReason::Comment,
+                DropReason::InvalidCharacters
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// Every non-blank, non-comment line is accounted for exactly once.
+        #[test]
+        fn every_key_line_is_accounted_for(keys in proptest::collection::vec("[a-c]{1,3}", 0..20)) {
+            let text = keys.join("\n");
+            let lines = key_lines(&Secret::new(text.clone()));
+            let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+            proptest::prop_assert_eq!(lines.accepted.len(), distinct.len());
+            proptest::prop_assert_eq!(lines.accepted.len() + lines.duplicates.len(), keys.len());
+        }
+    }
+}

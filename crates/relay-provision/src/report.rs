@@ -340,3 +340,79 @@ impl ImportReport {
         self.counts = c;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_the_key_statuses() {
+        let request = ImportRequest::new(
+            Secret::new("k"),
+            ImportMode::Strict,
+            AccessMode::SelfService,
+        );
+        assert_eq!(request.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(request.probe.warmup_window, DEFAULT_WARMUP_WINDOW);
+        let settings = request.probe.settings("m");
+        assert_eq!(settings.smoke_model, "m");
+        let key = |status| KeyResult {
+            line: 1,
+            fingerprint: Fingerprint::of("k"),
+            mask: "…".into(),
+            plan: KeyPlan::New,
+            status,
+            account_id: None,
+            account_name: String::new(),
+            verdict: None,
+            reason: None,
+            host_message: None,
+            models_include_smoke: None,
+            needs_gateway_confirmation: false,
+        };
+        let mut report = ImportReport {
+            batch_id: BatchId::new("b"),
+            pack_id: "p".into(),
+            provider_id: "q".into(),
+            mode: ImportMode::Strict,
+            access_mode: AccessMode::SelfService,
+            outcome: BatchStatus::Running,
+            provider_event: ProviderEvent::Fail,
+            preview: None,
+            resolved_intents: Vec::new(),
+            resources: Vec::new(),
+            keys: [
+                ItemStatus::Passed,
+                ItemStatus::Warning,
+                ItemStatus::Failed,
+                ItemStatus::AlreadyImported,
+                ItemStatus::DuplicateInRequest,
+                ItemStatus::RolledBack,
+            ]
+            .into_iter()
+            .map(key)
+            .collect(),
+            counts: KeyCounts::default(),
+            retired: Vec::new(),
+            access: AccessReport::not_configured(1),
+            rollback: None,
+            warnings: Vec::new(),
+            error: None,
+        };
+        report.recount();
+        assert_eq!(
+            report.counts,
+            KeyCounts {
+                total: 6,
+                passed: 1,
+                warning: 1,
+                failed: 1,
+                skipped: 2,
+                rolled_back: 1
+            }
+        );
+        assert!(report.keys[3].is_good() && !report.keys[2].is_good());
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(text.contains("\"outcome\":\"running\""));
+    }
+}

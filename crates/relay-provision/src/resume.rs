@@ -9,7 +9,7 @@ use crate::classify::TestReason;
 use crate::error::ProvisionError;
 use crate::import::{check_scope, empty_report, validate, Pipeline};
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::ProvisionPorts;
+use crate::ports::{ItemProgress, ProvisionPorts};
 use crate::preview::key_lines;
 use crate::report::{ImportReport, ImportRequest, KeyResult};
 use crate::target::ProviderTarget;
@@ -136,6 +136,16 @@ pub fn resume_batch(
             k.status = ItemStatus::Failed;
             k.verdict = Some(Verdict::Failed);
             k.host_message = Some(KEY_NOT_SUPPLIED.to_string());
+            ports.observer.item(
+                &k.fingerprint,
+                ItemProgress {
+                    status: ItemStatus::Failed,
+                    account_id: None,
+                    verdict: Some(Verdict::Failed),
+                    message: Some(KEY_NOT_SUPPLIED.to_string()),
+                    details: serde_json::json!({"step": "resume"}),
+                },
+            );
         }
         report.keys.push(k);
     }
@@ -184,4 +194,51 @@ fn restore_test(k: &mut KeyResult, details: &Value) {
         .and_then(Value::as_str)
         .map(str::to_string);
     k.models_include_smoke = details.get("models_include_smoke").and_then(Value::as_bool);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key() -> KeyResult {
+        KeyResult {
+            line: 1,
+            fingerprint: Fingerprint::of("k"),
+            mask: "…".into(),
+            plan: KeyPlan::New,
+            status: ItemStatus::Pending,
+            account_id: Some(3),
+            account_name: "p-x".into(),
+            verdict: None,
+            reason: None,
+            host_message: None,
+            models_include_smoke: None,
+            needs_gateway_confirmation: false,
+        }
+    }
+
+    #[test]
+    fn a_recorded_test_is_restored_without_testing_again() {
+        let mut k = key();
+        restore_test(
+            &mut k,
+            &json!({
+                "tested": true,
+                "verdict": "warning",
+                "reason": "not_found_pending_gateway",
+                "needs_gateway_confirmation": true,
+                "host_message": "API returned 404: nope",
+                "models_include_smoke": true,
+            }),
+        );
+        assert_eq!(k.status, ItemStatus::Warning);
+        assert_eq!(k.reason, Some(TestReason::NotFoundPendingGateway));
+        assert!(k.needs_gateway_confirmation);
+        assert_eq!(k.host_message.as_deref(), Some("API returned 404: nope"));
+        assert_eq!(k.models_include_smoke, Some(true));
+        let mut k = key();
+        restore_test(&mut k, &json!({"tested": true}));
+        assert_eq!(k.status, ItemStatus::Created);
+    }
 }

@@ -421,4 +421,33 @@ pub(crate) mod tests {
         let d = t.channel_differences(&ch, Some(9));
         assert_eq!(d.len(), 2, "{d:?}");
     }
+
+    proptest::proptest! {
+        /// Pricing comparison ignores the order of entries and of models.
+        #[test]
+        fn pricing_comparison_is_order_insensitive(
+            models in proptest::collection::vec("[a-z]{1,6}", 1..5),
+            input in 0.0f64..1.0,
+            output in 0.0f64..1.0,
+        ) {
+            let a = ModelPricing {
+                platform: "openai".into(),
+                models: models.clone(),
+                billing_mode: "token".into(),
+                input_price: Some(input),
+                output_price: Some(output),
+                ..ModelPricing::default()
+            };
+            let mut reversed = a.clone();
+            reversed.models.reverse();
+            let other = ModelPricing {
+                platform: "anthropic".into(),
+                ..a.clone()
+            };
+            proptest::prop_assert!(pricing_matches(&[a.clone(), other.clone()], &[other.clone(), reversed.clone()]));
+            let mut dearer = a.clone();
+            dearer.output_price = Some(output + 0.5);
+            proptest::prop_assert!(!pricing_matches(&[dearer], &[a]));
+        }
+    }
 }
