@@ -1,28 +1,57 @@
 //! `relay`: the command-line client of the relay manager.
 //!
-//! Offline commands (`relay pack …`) work without a server. Commands that talk to the server
-//! are added as further variants of [`Command`], each in its own module.
+//! Offline commands (`relay pack validate|checksum`) work without a server. Every other
+//! command is an HTTP client of `relay-server` (`--server` / `RELAY_SERVER`), authenticated
+//! with the operator token (`RELAY_TOKEN` or `--token-file`). Secrets are only ever read
+//! from files or standard input, never taken as command-line values.
+//!
+//! Exit codes: 0 success; 1 the operation failed (an error answer, no answer, a batch
+//! that ended `failed` or `interrupted`); 2 usage error.
 
+mod access;
+mod batch;
+mod client;
+mod host;
+mod import;
+mod input;
 mod output;
 mod pack;
+mod provider;
+mod status;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::client::Client;
+use crate::input::{usage, UsageError};
 use crate::output::OutputFormat;
+
+/// Default address of `relay-server`.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:18190";
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
 #[command(
     name = "relay",
     version,
-    about = "Control plane client for sub2api hosts driven by model packs"
+    about = "Control plane client for sub2api hosts driven by model packs",
+    after_help = "The operator token comes from RELAY_TOKEN or --token-file (the server writes \
+                  one to <data-dir>/admin.token). Secrets are read from files, or '-' for stdin."
 )]
 struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
+
+    /// Base URL of relay-server.
+    #[arg(long, global = true, env = "RELAY_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+
+    /// File holding the operator token (instead of RELAY_TOKEN); '-' reads stdin.
+    #[arg(long, global = true, value_name = "FILE", env = "RELAY_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -31,21 +60,90 @@ struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate and checksum model packs (offline).
+    /// Register, inspect, probe and remove sub2api hosts.
+    #[command(subcommand)]
+    Host(host::HostCommand),
+    /// Install and inspect model packs; validate and checksum them offline.
     #[command(subcommand)]
     Pack(pack::PackCommand),
+    /// List providers of the installed packs.
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
+    /// Import upstream keys of a provider into a host (or preview the import).
+    Import(import::ImportArgs),
+    /// List, inspect, roll back and resume import batches.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
+    /// Access closure of a provider on a host.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
+    /// Status of every provider on the hosts, or of one provider on one host.
+    Status(status::StatusArgs),
+    /// Host objects the manager recorded for a provider on a host.
+    Resources(status::ResourcesArgs),
+}
+
+/// What every server command needs: where the server is, the token, the format.
+#[derive(Debug)]
+pub struct Ctx {
+    server: String,
+    token_file: Option<PathBuf>,
+    /// Output format.
+    pub format: OutputFormat,
+}
+
+impl Ctx {
+    /// A client of the server, with the operator token. A missing token or a malformed
+    /// server URL is a usage error.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let server = self.server.trim();
+        if !(server.starts_with("http://") || server.starts_with("https://")) {
+            return Err(usage(format!(
+                "--server {server:?}: expected an http:// or https:// URL (or set RELAY_SERVER)"
+            )));
+        }
+        let token = match &self.token_file {
+            Some(path) => input::read_secret(path, "--token-file")?,
+            None => match std::env::var("RELAY_TOKEN") {
+                Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
+                _ => {
+                    return Err(usage(
+                        "no operator token: set RELAY_TOKEN or pass --token-file FILE \
+                         (relay-server writes one to <data-dir>/admin.token)",
+                    ))
+                }
+            },
+        };
+        Ok(Client::new(server, token))
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ctx = Ctx {
+        server: cli.server,
+        token_file: cli.token_file,
+        format: cli.output,
+    };
     let result = match cli.command {
-        Command::Pack(command) => pack::run(command, cli.output),
+        Command::Host(command) => host::run(command, &ctx),
+        Command::Pack(command) => pack::run(command, &ctx),
+        Command::Provider(command) => provider::run(command, &ctx),
+        Command::Import(args) => import::run(args, &ctx),
+        Command::Batch(command) => batch::run(command, &ctx),
+        Command::Access(command) => access::run(command, &ctx),
+        Command::Status(args) => status::status(args, &ctx),
+        Command::Resources(args) => status::resources(args, &ctx),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            output::print_error(cli.output, &error);
-            ExitCode::FAILURE
+            output::print_error(ctx.format, &error);
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,18 +1,38 @@
-//! `relay pack validate <DIR|ZIP>` and `relay pack checksum <DIR>`: offline pack commands.
+//! `relay pack install|list|show` (server) and `relay pack validate|checksum` (offline).
 
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
 use relay_pack::{Pack, PackError, Problem};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::output::{print_json, render_table, OutputFormat};
+use crate::client::segment;
+use crate::input::usage;
+use crate::output::{items, print_json, render_fields, render_table, text, time, OutputFormat};
+use crate::Ctx;
 
 /// Pack subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PackCommand {
+    /// Install (or upgrade) a pack on the server: a .zip is uploaded; a directory is
+    /// installed from its path on the server's machine, or uploaded with --upload.
+    Install {
+        /// Pack directory or .zip file.
+        path: PathBuf,
+        /// Zip the directory here and upload it (when the server cannot read the path).
+        #[arg(long)]
+        upload: bool,
+    },
+    /// List installed packs.
+    List,
+    /// Show an installed pack and its providers.
+    Show {
+        /// Pack id.
+        pack: String,
+    },
     /// Validate a pack directory or .zip and list its providers (exit 1 when invalid).
     Validate {
         /// Pack directory or .zip file.
@@ -26,11 +46,201 @@ pub enum PackCommand {
 }
 
 /// Runs a pack subcommand.
-pub fn run(command: PackCommand, format: OutputFormat) -> anyhow::Result<ExitCode> {
+pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let format = ctx.format;
     match command {
         PackCommand::Validate { path } => validate(&path, format),
         PackCommand::Checksum { dir } => checksum(&dir, format),
+        PackCommand::Install { path, upload } => install(&path, upload, ctx),
+        PackCommand::List => {
+            let doc = ctx.client()?.get("/api/packs", &[])?;
+            match format {
+                OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table => print!("{}", packs_table(items(&doc, "packs"))),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PackCommand::Show { pack } => {
+            let doc = ctx
+                .client()?
+                .get(&format!("/api/packs/{}", segment(&pack)), &[])?;
+            match format {
+                OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table => print!("{}", installed_pack_text(&doc)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn install(path: &Path, upload: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let client = ctx.client()?;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| usage(format!("pack path {}: {e}", path.display())))?;
+    let doc = if metadata.is_dir() {
+        if upload {
+            let bytes = zip_dir(path)?;
+            client.post_bytes("/api/packs/install", "application/zip", &bytes)?
+        } else {
+            let absolute = std::fs::canonicalize(path)
+                .map_err(|e| usage(format!("pack path {}: {e}", path.display())))?;
+            let absolute = absolute.to_str().ok_or_else(|| {
+                usage(format!(
+                    "pack path {}: not valid UTF-8; use --upload",
+                    path.display()
+                ))
+            })?;
+            client.post("/api/packs/install", &json!({ "path": absolute }))?
+        }
+    } else {
+        let bytes =
+            std::fs::read(path).map_err(|e| usage(format!("pack path {}: {e}", path.display())))?;
+        client.post_bytes("/api/packs/install", "application/zip", &bytes)?
+    };
+    match ctx.format {
+        OutputFormat::Json => print_json(&doc)?,
+        OutputFormat::Table => {
+            println!(
+                "installed pack {} {}",
+                text(&doc["pack_id"]),
+                text(&doc["version"])
+            );
+            print!("{}", installed_pack_text(&doc));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Zips a pack directory in memory: every regular file under its path relative to the
+/// directory, in a stable order. Symlinks are refused, as the server refuses them.
+fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((current, prefix)) = pending.pop() {
+        let entries = std::fs::read_dir(&current)
+            .with_context(|| format!("cannot read {}", current.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read {}", current.display()))?;
+            let name = entry.file_name();
+            let name = name.to_str().ok_or_else(|| {
+                anyhow::anyhow!("{}: file name is not UTF-8", entry.path().display())
+            })?;
+            let rel = format!("{prefix}{name}");
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("cannot read {}", entry.path().display()))?;
+            if kind.is_symlink() {
+                anyhow::bail!(
+                    "{}: symlinks are not allowed in a pack",
+                    entry.path().display()
+                );
+            } else if kind.is_dir() {
+                pending.push((entry.path(), format!("{rel}/")));
+            } else {
+                files.push((rel, entry.path()));
+            }
+        }
+    }
+    files.sort();
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (rel, file) in &files {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        writer
+            .start_file(rel.as_str(), options)
+            .with_context(|| format!("cannot zip {rel}"))?;
+        writer
+            .write_all(&bytes)
+            .with_context(|| format!("cannot zip {rel}"))?;
+    }
+    let cursor = writer.finish().context("cannot finish the zip")?;
+    Ok(cursor.into_inner())
+}
+
+fn packs_table(packs: &[Value]) -> String {
+    if packs.is_empty() {
+        return "no pack installed (install one with `relay pack install`)\n".into();
+    }
+    let rows: Vec<Vec<String>> = packs
+        .iter()
+        .map(|p| {
+            vec![
+                text(&p["pack_id"]),
+                text(&p["version"]),
+                text(&p["name"]),
+                items(p, "providers").len().to_string(),
+                text(&p["source_kind"]),
+                time(&p["updated_at"]),
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            "PACK",
+            "VERSION",
+            "NAME",
+            "PROVIDERS",
+            "SOURCE",
+            "INSTALLED",
+        ],
+        &rows,
+    )
+}
+
+/// An installed pack (as the server answers it) as text.
+fn installed_pack_text(pack: &Value) -> String {
+    let mut out = render_fields(&[
+        ("pack", text(&pack["pack_id"])),
+        ("version", text(&pack["version"])),
+        ("name", text(&pack["name"])),
+        ("host_compat", text(&pack["host_compat"])),
+        (
+            "source",
+            format!(
+                "{} {}",
+                text(&pack["source_kind"]),
+                text(&pack["source_path"])
+            ),
+        ),
+        ("source_digest", text(&pack["source_digest"])),
+        ("installed_at", time(&pack["installed_at"])),
+        ("updated_at", time(&pack["updated_at"])),
+    ]);
+    let removed = items(pack, "removed");
+    if !removed.is_empty() {
+        out.push_str(&format!(
+            "removed providers: {}\n",
+            text(&Value::Array(removed.to_vec()))
+        ));
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = items(pack, "providers")
+        .iter()
+        .map(|p| {
+            vec![
+                text(&p["provider_id"]),
+                text(&p["display_name"]),
+                text(&p["status"]),
+                text(&p["base_url"]),
+                text(&p["smoke_test_model"]),
+                items(p, "default_models").len().to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&render_table(
+        &[
+            "PROVIDER",
+            "NAME",
+            "STATUS",
+            "BASE_URL",
+            "SMOKE_MODEL",
+            "MODELS",
+        ],
+        &rows,
+    ));
+    out
 }
 
 fn load(path: &Path) -> Result<Pack, PackError> {

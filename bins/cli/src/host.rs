@@ -1,0 +1,224 @@
+//! `relay host add|list|show|probe|rm`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::client::segment;
+use crate::output::{items, print_json, render_fields, render_table, text, time, OutputFormat};
+use crate::{input, Ctx};
+
+/// Host subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Register a host: check its URL and admin credentials, detect its version and
+    /// capabilities. Give --api-key-file, or --email with --password-file.
+    Add {
+        /// Unique name of the host (used instead of its id in other commands).
+        name: String,
+        /// Base URL of the sub2api host, e.g. https://relay.example.com.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// File holding the host's admin API key ('-' reads stdin).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "email",
+            conflicts_with_all = ["email", "password_file"]
+        )]
+        api_key_file: Option<PathBuf>,
+        /// Admin e-mail, to log in with --password-file instead of an API key.
+        #[arg(long, value_name = "EMAIL", requires = "password_file")]
+        email: Option<String>,
+        /// File holding the admin password ('-' reads stdin).
+        #[arg(long, value_name = "FILE", requires = "email")]
+        password_file: Option<PathBuf>,
+    },
+    /// List registered hosts.
+    List,
+    /// Show one host (id or name).
+    Show {
+        /// Host id or name.
+        host: String,
+    },
+    /// Probe a host again: version, capabilities, status.
+    Probe {
+        /// Host id or name.
+        host: String,
+    },
+    /// Remove a host the manager no longer tracks anything on.
+    Rm {
+        /// Host id or name.
+        host: String,
+    },
+}
+
+/// Runs a host subcommand.
+pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let mut client = ctx.client()?;
+    let doc = match command {
+        HostCommand::Add {
+            name,
+            url,
+            api_key_file,
+            email,
+            password_file,
+        } => {
+            let auth = match (api_key_file, email, password_file) {
+                (Some(file), _, _) => {
+                    let api_key = input::read_secret(&file, "--api-key-file")?;
+                    client.redact(&api_key);
+                    json!({"kind": "api_key", "api_key": api_key})
+                }
+                (None, Some(email), Some(file)) => {
+                    let password = input::read_secret(&file, "--password-file")?;
+                    client.redact(&password);
+                    json!({"kind": "login", "email": email, "password": password})
+                }
+                _ => {
+                    return Err(input::usage(
+                        "give --api-key-file FILE, or --email EMAIL with --password-file FILE",
+                    ))
+                }
+            };
+            let host = client.post(
+                "/api/hosts",
+                &json!({"name": name, "base_url": url, "auth": auth}),
+            )?;
+            print_host(&host, ctx.format, Some("registered"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        HostCommand::List => {
+            let doc = client.get("/api/hosts", &[])?;
+            if ctx.format == OutputFormat::Table {
+                print!("{}", hosts_table(items(&doc, "hosts")));
+                return Ok(ExitCode::SUCCESS);
+            }
+            doc
+        }
+        HostCommand::Show { host } => {
+            let doc = client.get(&format!("/api/hosts/{}", segment(&host)), &[])?;
+            print_host(&doc, ctx.format, None)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        HostCommand::Probe { host } => {
+            let doc = client.post(&format!("/api/hosts/{}/probe", segment(&host)), &json!({}))?;
+            print_host(&doc, ctx.format, Some("probed"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        HostCommand::Rm { host } => {
+            let doc = client.delete(&format!("/api/hosts/{}", segment(&host)))?;
+            if ctx.format == OutputFormat::Table {
+                println!(
+                    "removed host {} ({})",
+                    text(&doc["name"]),
+                    text(&doc["host_id"])
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            doc
+        }
+    };
+    print_json(&doc)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hosts_table(hosts: &[Value]) -> String {
+    if hosts.is_empty() {
+        return "no host registered (add one with `relay host add`)\n".into();
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                text(&h["id"]),
+                text(&h["name"]),
+                text(&h["base_url"]),
+                text(&h["version"]),
+                text(&h["status"]),
+                time(&h["last_probe_at"]),
+            ]
+        })
+        .collect();
+    render_table(
+        &["ID", "NAME", "BASE_URL", "VERSION", "STATUS", "LAST_PROBE"],
+        &rows,
+    )
+}
+
+fn print_host(host: &Value, format: OutputFormat, verb: Option<&str>) -> anyhow::Result<()> {
+    if format == OutputFormat::Json {
+        return print_json(host);
+    }
+    if let Some(verb) = verb {
+        println!(
+            "{verb} host {} ({})",
+            text(&host["name"]),
+            text(&host["id"])
+        );
+    }
+    print!("{}", host_text(host));
+    Ok(())
+}
+
+/// A host as `key: value` lines, capabilities and problems.
+pub fn host_text(host: &Value) -> String {
+    let capabilities = host
+        .get("capabilities")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let present: Vec<&str> = capabilities
+        .iter()
+        .filter(|(_, v)| v.as_bool() == Some(true))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let missing: Vec<&str> = capabilities
+        .iter()
+        .filter(|(_, v)| v.as_bool() != Some(true))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut auth = text(&host["auth_kind"]);
+    if host["admin_email"].is_string() {
+        auth = format!("{auth} ({})", text(&host["admin_email"]));
+    }
+    let mut fields = vec![
+        ("id", text(&host["id"])),
+        ("name", text(&host["name"])),
+        ("base_url", text(&host["base_url"])),
+        ("auth", auth),
+        ("version", text(&host["version"])),
+        ("status", text(&host["status"])),
+        ("last_probe_at", time(&host["last_probe_at"])),
+        ("created_at", time(&host["created_at"])),
+    ];
+    if !capabilities.is_empty() {
+        fields.push((
+            "capabilities",
+            if present.is_empty() {
+                "-".into()
+            } else {
+                present.join(", ")
+            },
+        ));
+        fields.push((
+            "missing",
+            if missing.is_empty() {
+                "-".into()
+            } else {
+                missing.join(", ")
+            },
+        ));
+    }
+    let mut out = render_fields(&fields);
+    let problems = items(host, "problems");
+    if !problems.is_empty() {
+        out.push_str("problems:\n");
+        for problem in problems {
+            out.push_str(&format!("  - {}\n", text(problem)));
+        }
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! `relay status [--host H]`, `relay status <PROVIDER> --host H [--pack P]` and
+//! `relay resources <PROVIDER> --host H [--pack P]`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::client::segment;
+use crate::output::{items, print_json, render_table, render_value, text, time, OutputFormat};
+use crate::Ctx;
+
+/// Arguments of `relay status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One provider (needs --host); without it, every provider.
+    #[arg(requires = "host")]
+    provider: Option<String>,
+    /// Host id or name (for all providers: only this host).
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// Pack of the provider(s).
+    #[arg(long, value_name = "PACK")]
+    pack: Option<String>,
+}
+
+/// Arguments of `relay resources`.
+#[derive(Debug, Args)]
+pub struct ResourcesArgs {
+    /// Provider id.
+    provider: String,
+    /// Host id or name.
+    #[arg(long, value_name = "HOST")]
+    host: String,
+    /// Pack of the provider (needed when several packs have it).
+    #[arg(long, value_name = "PACK")]
+    pack: Option<String>,
+}
+
+/// Runs `relay status`.
+pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let client = ctx.client()?;
+    match (&args.provider, &args.host) {
+        (Some(provider), Some(host)) => {
+            let doc = client.get(
+                &format!("/api/providers/{}/status", segment(provider)),
+                &[("host_id", Some(host)), ("pack_id", args.pack.as_deref())],
+            )?;
+            match ctx.format {
+                OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table => {
+                    println!("{provider} on {host}");
+                    print!("{}", render_value(&doc));
+                }
+            }
+        }
+        _ => {
+            let doc = client.get(
+                "/api/providers",
+                &[
+                    ("host_id", args.host.as_deref()),
+                    ("pack_id", args.pack.as_deref()),
+                ],
+            )?;
+            match ctx.format {
+                OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table => {
+                    let hosts = client.get("/api/hosts", &[])?;
+                    let names: BTreeMap<String, String> = items(&hosts, "hosts")
+                        .iter()
+                        .map(|h| (text(&h["id"]), text(&h["name"])))
+                        .collect();
+                    print!("{}", overview_table(items(&doc, "providers"), &names));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per provider and host it is on; providers on no host get one row.
+fn overview_table(providers: &[Value], host_names: &BTreeMap<String, String>) -> String {
+    if providers.is_empty() {
+        return "no provider (install a pack with `relay pack install`)\n".into();
+    }
+    let mut rows = Vec::new();
+    for p in providers {
+        let installs = items(p, "installs");
+        if installs.is_empty() {
+            rows.push(vec![
+                "-".into(),
+                text(&p["pack_id"]),
+                text(&p["provider_id"]),
+                "not imported".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+        for install in installs {
+            let host_id = text(&install["host_id"]);
+            let host = host_names.get(&host_id).cloned().unwrap_or(host_id);
+            let status = if install["disabled"].as_bool() == Some(true) {
+                format!("{} (disabled)", text(&install["status"]))
+            } else {
+                text(&install["status"])
+            };
+            rows.push(vec![
+                host,
+                text(&p["pack_id"]),
+                text(&p["provider_id"]),
+                status,
+                text(&install["access_status"]),
+                text(&install["last_batch_id"]),
+                time(&install["last_reconcile_at"]),
+                text(&install["status_message"]),
+            ]);
+        }
+    }
+    render_table(
+        &[
+            "HOST",
+            "PACK",
+            "PROVIDER",
+            "STATUS",
+            "ACCESS",
+            "LAST_BATCH",
+            "RECONCILED",
+            "MESSAGE",
+        ],
+        &rows,
+    )
+}
+
+/// Runs `relay resources`.
+pub fn resources(args: ResourcesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let doc = ctx.client()?.get(
+        &format!("/api/providers/{}/resources", segment(&args.provider)),
+        &[
+            ("host_id", Some(&args.host)),
+            ("pack_id", args.pack.as_deref()),
+        ],
+    )?;
+    match ctx.format {
+        OutputFormat::Json => print_json(&doc)?,
+        OutputFormat::Table => print!("{}", resources_table(items(&doc, "resources"))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resources_table(resources: &[Value]) -> String {
+    if resources.is_empty() {
+        return "no host object recorded\n".into();
+    }
+    let rows: Vec<Vec<String>> = resources
+        .iter()
+        .map(|r| {
+            vec![
+                text(&r["resource_type"]),
+                text(&r["host_resource_id"]),
+                text(&r["logical_key"]),
+                text(&r["state"]),
+                text(&r["batch_id"]),
+                time(&r["updated_at"]),
+            ]
+        })
+        .collect();
+    render_table(&["TYPE", "ID", "NAME", "STATE", "BATCH", "UPDATED"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_overview_names_hosts_and_lists_uninstalled_providers() {
+        let providers = json!([
+            {"pack_id": "p", "provider_id": "deepseek", "installs": [
+                {"host_id": "host_1", "status": "active", "access_status": "subscription_ready",
+                 "last_batch_id": "bat_1", "last_reconcile_at": null, "status_message": null, "disabled": false}
+            ]},
+            {"pack_id": "p", "provider_id": "qwen", "installs": []}
+        ]);
+        let names = BTreeMap::from([("host_1".to_owned(), "main".to_owned())]);
+        let out = overview_table(providers.as_array().unwrap(), &names);
+        assert!(
+            out.contains("main  p     deepseek  active        subscription_ready  bat_1"),
+            "{out}"
+        );
+        assert!(out.contains("-     p     qwen      not imported"), "{out}");
+    }
+}
