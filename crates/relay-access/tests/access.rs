@@ -592,3 +592,47 @@ fn closure_objects_are_found_by_name_and_keys_deleted_as_the_owner() {
     // Already gone: counts as done.
     assert!(!delete_managed_user_key(&env.client, &env.vault, &key_entry).unwrap());
 }
+
+#[test]
+fn an_existing_active_subscription_is_kept_and_recorded_as_reused() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-keep",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-12",
+        true,
+    );
+    let (alice, _) = env.user_with_key("kim@example.com", None, 0.0);
+    let relay_sub2api::AssignOutcome::Assigned(existing) = env
+        .client
+        .assign_subscription(&relay_sub2api::SubscriptionAssignment {
+            user_id: alice.id,
+            group_id: group.id,
+            validity_days: Some(7),
+            notes: Some("sold by hand".into()),
+        })
+        .unwrap()
+    else {
+        panic!("assign")
+    };
+    let mut access = sub_access();
+    access.subscribers = vec![SubscriberSelector::UserId(alice.id)];
+    let report = close_access(&env.ports(), &plan(group.id, Some(access), None)).unwrap();
+    assert_eq!(report.status, AccessStatus::SubscriptionReady);
+    let a = &report.subscription_detail.as_ref().unwrap().subscribers[1];
+    assert_eq!(a.subscription_id, Some(existing.id));
+    assert!(!a.subscription_created);
+    let subs = entries_of(&env, ResourceType::Subscription);
+    let kept = subs
+        .iter()
+        .find(|e| e.host_resource_id == Some(existing.id))
+        .expect("recorded");
+    assert_eq!(kept.state, ResourceState::Reused);
+    // The host still has the hand-made subscription, unchanged.
+    let on_host = env
+        .state_list("subscriptions")
+        .into_iter()
+        .find(|s| s["id"] == existing.id)
+        .unwrap();
+    assert_eq!(on_host["notes"], "sold by hand");
+}

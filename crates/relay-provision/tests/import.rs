@@ -860,3 +860,71 @@ fn transient_account_create_failures_are_retried_with_the_same_idempotency_key()
     assert_eq!(env.list("accounts").len(), 1);
     assert_eq!(env.adapter.i.creates.load(Ordering::SeqCst), 2);
 }
+
+fn env_with_404_account_tests(repair: bool) -> (Env, ImportRequest) {
+    let env = Env::with_faults(Faults {
+        responses_misdetection: true,
+        responses_probe_delay_ms: 0,
+        ..Faults::default()
+    });
+    // The account test runs only after the host marked the upstream as Responses-capable,
+    // so it goes to /v1/responses, which the third-party upstream answers with 404.
+    *env.adapter.i.before_test.lock().unwrap() =
+        Some(Box::new(|c, id| wait_for_responses_probe(c, id)));
+    let mut req = request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription);
+    req.probe.repair = repair;
+    req.probe.warmup_window = Duration::from_millis(600);
+    (env, req)
+}
+
+#[test]
+fn a_404_account_test_is_a_warning_confirmed_by_the_gateway() {
+    let (env, req) = env_with_404_account_tests(true);
+    let target = env.target_with(responses_manifest());
+    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let k = key_result(&report, GOOD_1);
+    assert_eq!(
+        k.reason,
+        Some(TestReason::NotFoundPendingGateway),
+        "{report:#?}"
+    );
+    assert!(k
+        .host_message
+        .as_deref()
+        .unwrap()
+        .contains("API returned 404"));
+    assert!(k.needs_gateway_confirmation);
+    assert_eq!(k.status, ItemStatus::Warning);
+    assert_eq!(report.access.status, AccessStatus::SubscriptionReady);
+    assert_eq!(report.outcome, BatchStatus::Succeeded);
+}
+
+#[test]
+fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
+    let (env, req) = env_with_404_account_tests(false);
+    let before = env.objects();
+    let target = env.target_with(responses_manifest());
+    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let k = key_result(&report, GOOD_1);
+    assert_eq!(
+        k.reason,
+        Some(TestReason::NotFoundPendingGateway),
+        "{report:#?}"
+    );
+    assert_eq!(k.status, ItemStatus::Failed);
+    assert_eq!(report.access.status, AccessStatus::Broken);
+    assert_eq!(report.outcome, BatchStatus::Failed);
+    assert!(report
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("gateway confirmation"));
+    // Strict: everything, including the closure's user, subscription and key, is gone.
+    let rb = report.rollback.as_ref().unwrap();
+    assert!(rb.complete, "{rb:#?}");
+    assert!(rb
+        .deleted
+        .iter()
+        .any(|d| d.resource_type == ResourceType::User));
+    assert_eq!(env.objects(), before);
+}

@@ -108,6 +108,8 @@ pub fn full_caps() -> Capabilities {
 
 /// A hook run before every gateway chat.
 pub type ChatHook = Box<dyn Fn(&Sub2ApiClient) + Send + Sync>;
+/// A hook run before every account test.
+pub type TestHook = Box<dyn Fn(&Sub2ApiClient, ObjectId) + Send + Sync>;
 
 /// Counts concurrent account tests and can run a hook before gateway chats.
 #[derive(Default)]
@@ -117,6 +119,7 @@ pub struct Instruments {
     pub tests: AtomicUsize,
     pub creates: AtomicUsize,
     pub before_chat: Mutex<Option<ChatHook>>,
+    pub before_test: Mutex<Option<TestHook>>,
 }
 
 /// A `HostAdapter` that delegates to the real client and records what the tests
@@ -237,6 +240,19 @@ pub fn request(keys: &[&str], mode: ImportMode, access: AccessMode) -> ImportReq
     r
 }
 
+/// Waits (bounded) until the host's asynchronous Responses probe has marked the account.
+pub fn wait_for_responses_probe(c: &Sub2ApiClient, id: ObjectId) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let a = c.get_account(id).expect("account");
+        if a.extra.contains_key("openai_responses_supported") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the host never probed account {id}");
+}
+
 /// Asserts that no secret appears in a serialized report or text.
 pub fn assert_no_secrets(text: &str, secrets: &[&str]) {
     for s in secrets {
@@ -336,6 +352,9 @@ impl HostAdapter for Instrumented {
         self.inner.delete_account(id)
     }
     fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> Result<ProbeResult, HostError> {
+        if let Some(hook) = self.i.before_test.lock().unwrap().as_ref() {
+            hook(&self.inner, id);
+        }
         let now = self.i.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.i.max_tests_in_flight.fetch_max(now, Ordering::SeqCst);
         self.i.tests.fetch_add(1, Ordering::SeqCst);
