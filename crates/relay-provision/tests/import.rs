@@ -869,8 +869,7 @@ fn env_with_404_account_tests(repair: bool) -> (Env, ImportRequest) {
     });
     // The account test runs only after the host marked the upstream as Responses-capable,
     // so it goes to /v1/responses, which the third-party upstream answers with 404.
-    *env.adapter.i.before_test.lock().unwrap() =
-        Some(Box::new(|c, id| wait_for_responses_probe(c, id)));
+    *env.adapter.i.before_test.lock().unwrap() = Some(Box::new(wait_for_responses_probe));
     let mut req = request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription);
     req.probe.repair = repair;
     req.probe.warmup_window = Duration::from_millis(600);
