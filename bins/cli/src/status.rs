@@ -71,7 +71,10 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                         .iter()
                         .map(|h| (text(&h["id"]), text(&h["name"])))
                         .collect();
-                    print!("{}", overview_table(items(&doc, "providers"), &names));
+                    print!(
+                        "{}",
+                        overview_table(items(&doc, "providers"), &names, args.host.as_deref())
+                    );
                 }
             }
         }
@@ -79,8 +82,13 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per provider and host it is on; providers on no host get one row.
-fn overview_table(providers: &[Value], host_names: &BTreeMap<String, String>) -> String {
+/// One row per provider and host it is on; providers on no host (on `host`, when the
+/// listing is for one host) get one row.
+fn overview_table(
+    providers: &[Value],
+    host_names: &BTreeMap<String, String>,
+    host: Option<&str>,
+) -> String {
     if providers.is_empty() {
         return "no provider (install a pack with `relay pack install`)\n".into();
     }
@@ -89,7 +97,7 @@ fn overview_table(providers: &[Value], host_names: &BTreeMap<String, String>) ->
         let installs = items(p, "installs");
         if installs.is_empty() {
             rows.push(vec![
-                "-".into(),
+                host.unwrap_or("-").to_owned(),
                 text(&p["pack_id"]),
                 text(&p["provider_id"]),
                 "not imported".into(),
@@ -185,11 +193,13 @@ mod tests {
             {"pack_id": "p", "provider_id": "qwen", "installs": []}
         ]);
         let names = BTreeMap::from([("host_1".to_owned(), "main".to_owned())]);
-        let out = overview_table(providers.as_array().unwrap(), &names);
+        let out = overview_table(providers.as_array().unwrap(), &names, None);
         assert!(
             out.contains("main  p     deepseek  active        subscription_ready  bat_1"),
             "{out}"
         );
         assert!(out.contains("-     p     qwen      not imported"), "{out}");
+        let out = overview_table(providers.as_array().unwrap(), &names, Some("main"));
+        assert!(out.contains("main  p     qwen      not imported"), "{out}");
     }
 }

@@ -1,0 +1,203 @@
+//! Runs the real `relay` binary against the real `relay-server` binary, which talks to an
+//! in-process sub2api mock host.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const TOKEN: &str = "cli-test-operator-token-0123456789";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "relay-cli-it-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `relay-server` binary of this target directory, built first (once per test
+/// process) so that it is current.
+pub fn server_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_BIN_EXE_relay")).parent().unwrap();
+        let binary = dir.join(format!("relay-server{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "relay-server"])
+            .current_dir(workspace())
+            .stdout(Stdio::null())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p relay-server failed");
+        assert!(
+            binary.exists(),
+            "{} missing after the build",
+            binary.display()
+        );
+        binary
+    })
+}
+
+pub struct Server {
+    pub base: String,
+    pub child: Child,
+    pub data_dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `relay-server` on a free port with a fresh data directory.
+    pub fn start(tag: &str) -> Server {
+        let data_dir = temp_dir(tag);
+        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        let mut child = Command::new(server_binary())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("RELAY_ADMIN_TOKEN", TOKEN)
+            .env_remove("RELAY_MASTER_KEY")
+            .env("RELAY_WARMUP_SECS", "5")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("relay-server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("relay-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Server {
+            base,
+            child,
+            data_dir,
+        }
+    }
+
+    /// Runs `relay` against this server with the operator token in RELAY_TOKEN.
+    pub fn relay(&self, args: &[&str]) -> Run {
+        self.relay_with(args, &[], None)
+    }
+
+    /// Runs `relay` with extra environment and optional stdin.
+    pub fn relay_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        let mut command = relay_command(args);
+        command
+            .env("RELAY_SERVER", &self.base)
+            .env("RELAY_TOKEN", TOKEN);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        run(command, stdin)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+/// `relay` with a clean environment (no server, token or token file from the caller).
+pub fn relay_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
+    command
+        .args(args)
+        .env_remove("RELAY_SERVER")
+        .env_remove("RELAY_TOKEN")
+        .env_remove("RELAY_TOKEN_FILE");
+    command
+}
+
+pub fn run(mut command: Command, stdin: Option<&str>) -> Run {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("relay runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    Run(child.wait_with_output().unwrap())
+}
+
+/// The outcome of one `relay` run.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8(self.0.stdout.clone()).unwrap()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8(self.0.stderr.clone()).unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.0.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
+    }
+
+    /// Asserts the exit code, showing both streams when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Asserts that `secret` appears in neither stream.
+    pub fn assert_hides(&self, secret: &str) {
+        assert!(!self.stdout().contains(secret), "secret in stdout");
+        assert!(!self.stderr().contains(secret), "secret in stderr");
+    }
+}
+
+/// Writes `content` to a new file of `dir`.
+pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
