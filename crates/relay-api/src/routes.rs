@@ -3,8 +3,9 @@
 use crate::error::ApiError;
 use crate::router::{Access, ApiRequest, ApiResponse, Router};
 use hyper::{Method, StatusCode};
-use relay_app::{App, AppError, HostAuthInput, PackSource, RegisterHost};
-use relay_domain::Secret;
+use relay_app::{AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, RegisterHost};
+use relay_domain::{AccessMode, ImportMode, Secret};
+use relay_provision::SubscriberSelector;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -125,7 +126,325 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             ApiResponse::ok(&json!({ "providers": providers }))
         }
     );
+
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/preview-import",
+        |app: &App, req: ApiRequest| {
+            let body: ImportBody = req.json()?;
+            let input = body.input()?;
+            ApiResponse::ok(&app.preview_import(req.param("provider")?, &input)?)
+        }
+    );
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/providers/{provider}/import",
+            Access::Operator,
+            None,
+            move |req| {
+                let body: ImportBody = req.json()?;
+                let wait = body.wait.unwrap_or(true);
+                let input = body.input()?;
+                let provider = req.param("provider")?;
+                if wait {
+                    ApiResponse::ok(&app.import(provider, input)?)
+                } else {
+                    ApiResponse::json(StatusCode::ACCEPTED, &app.start_import(provider, input)?)
+                }
+            },
+        );
+    }
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/import-batches",
+        |app: &App, req: ApiRequest| {
+            let batches = app.list_batches(
+                req.query("host_id"),
+                req.query("pack_id"),
+                Some(req.param("provider")?),
+                req.query("status"),
+                limit(&req)?,
+            )?;
+            ApiResponse::ok(&json!({ "batches": batches }))
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/status",
+        |app: &App, req: ApiRequest| {
+            ApiResponse::ok(&app.provider_status(
+                req.param("provider")?,
+                req.query("host_id"),
+                req.query("pack_id"),
+            )?)
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/resources",
+        |app: &App, req: ApiRequest| {
+            let resources = app.provider_resources(
+                req.param("provider")?,
+                req.query("host_id").unwrap_or(""),
+                req.query("pack_id"),
+            )?;
+            ApiResponse::ok(&json!({ "resources": resources }))
+        }
+    );
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/providers/{provider}/rollback",
+            Access::Operator,
+            None,
+            move |req| {
+                let body: ScopeBody = req.json()?;
+                let report = app.rollback_provider(
+                    req.param("provider")?,
+                    &body.host_id,
+                    body.pack_id.as_deref(),
+                )?;
+                ApiResponse::ok(&report)
+            },
+        );
+    }
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/access/preview",
+        |app: &App, req: ApiRequest| {
+            let body: AccessBody = req.json()?;
+            ApiResponse::ok(&app.access_preview(req.param("provider")?, &body.input()?)?)
+        }
+    );
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/providers/{provider}/access/assign-subscriptions",
+            Access::Operator,
+            None,
+            move |req| {
+                let body: AccessBody = req.json()?;
+                let mut input = body.input()?;
+                input.access_mode = AccessMode::Subscription;
+                ApiResponse::ok(&app.assign_subscriptions(req.param("provider")?, &input)?)
+            },
+        );
+    }
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/access/status",
+        |app: &App, req: ApiRequest| {
+            ApiResponse::ok(&app.access_status(
+                req.param("provider")?,
+                required(&req, "host_id")?,
+                req.query("pack_id"),
+            )?)
+        }
+    );
+
+    op!(
+        Method::GET,
+        "/api/import-batches",
+        |app: &App, req: ApiRequest| {
+            let batches = app.list_batches(
+                req.query("host_id"),
+                req.query("pack_id"),
+                req.query("provider_id"),
+                req.query("status"),
+                limit(&req)?,
+            )?;
+            ApiResponse::ok(&json!({ "batches": batches }))
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/import-batches/{batch}",
+        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.batch_view(req.param("batch")?)?) }
+    );
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/import-batches/{batch}/rollback",
+            Access::Operator,
+            None,
+            move |req| ApiResponse::ok(&app.rollback_batch(req.param("batch")?)?),
+        );
+    }
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/import-batches/{batch}/resume",
+            Access::Operator,
+            None,
+            move |req| {
+                let body: ResumeBody = req.json()?;
+                let keys = keys_of(body.keys, body.keys_text, false)?;
+                ApiResponse::ok(&app.resume_batch(req.param("batch")?, keys)?)
+            },
+        );
+    }
     r
+}
+
+fn required<'r>(req: &'r ApiRequest, name: &str) -> Result<&'r str> {
+    req.query(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{name}: query parameter is required (e.g. ?{name}=main)"
+        ))
+    })
+}
+
+fn limit(req: &ApiRequest) -> Result<Option<u32>> {
+    match req.query("limit") {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("limit: `{v}` is not a whole number"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriberBody {
+    email: Option<String>,
+    user_id: Option<i64>,
+}
+
+fn selectors(list: Vec<SubscriberBody>) -> Result<Vec<SubscriberSelector>> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, s)| match (s.email, s.user_id) {
+            (Some(e), None) if e.contains('@') => Ok(SubscriberSelector::Email(e.trim().to_lowercase())),
+            (Some(e), None) => Err(ApiError::bad_request(format!(
+                "subscribers[{i}].email: `{e}` is not an e-mail address"
+            ))),
+            (None, Some(id)) if id > 0 => Ok(SubscriberSelector::UserId(id)),
+            _ => Err(ApiError::bad_request(format!(
+                "subscribers[{i}]: give exactly one of `email` or `user_id` (a positive host user id)"
+            ))),
+        })
+        .collect()
+}
+
+fn keys_of(
+    keys: Option<Vec<String>>,
+    keys_text: Option<String>,
+    required: bool,
+) -> Result<Option<Secret>> {
+    match (keys, keys_text) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "keys: give either `keys` (a list) or `keys_text` (one key per line), not both",
+        )),
+        (Some(list), None) => Ok(Some(Secret::new(list.join("\n")))),
+        (None, Some(text)) => Ok(Some(Secret::new(text))),
+        (None, None) if required => Err(ApiError::bad_request(
+            "keys: required: send `keys` (a list) or `keys_text` (one key per line)",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    host_id: String,
+    pack_id: Option<String>,
+    keys: Option<Vec<String>>,
+    keys_text: Option<String>,
+    mode: Option<ImportMode>,
+    access_mode: Option<AccessMode>,
+    #[serde(default)]
+    subscribers: Vec<SubscriberBody>,
+    validity_days: Option<u32>,
+    probe_key: Option<String>,
+    #[serde(default)]
+    replace_existing: bool,
+    concurrency: Option<usize>,
+    wait: Option<bool>,
+}
+
+impl ImportBody {
+    fn input(self) -> Result<ImportInput> {
+        if let Some(d) = self.validity_days {
+            if !(1..=36500).contains(&d) {
+                return Err(ApiError::bad_request(
+                    "validity_days: must be between 1 and 36500",
+                ));
+            }
+        }
+        if let Some(c) = self.concurrency {
+            if !(1..=64).contains(&c) {
+                return Err(ApiError::bad_request(
+                    "concurrency: must be between 1 and 64",
+                ));
+            }
+        }
+        let keys = keys_of(self.keys, self.keys_text, true)?.unwrap_or_else(|| Secret::new(""));
+        Ok(ImportInput {
+            host: self.host_id,
+            pack_id: self.pack_id,
+            keys,
+            mode: self.mode.unwrap_or(ImportMode::Strict),
+            access_mode: self.access_mode.unwrap_or(AccessMode::Subscription),
+            subscribers: selectors(self.subscribers)?,
+            validity_days: self.validity_days,
+            probe_key: self
+                .probe_key
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| Secret::new(k.trim().to_string())),
+            replace_existing: self.replace_existing,
+            concurrency: self.concurrency,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeBody {
+    host_id: String,
+    pack_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    host_id: String,
+    pack_id: Option<String>,
+    access_mode: Option<AccessMode>,
+    #[serde(default)]
+    subscribers: Vec<SubscriberBody>,
+    validity_days: Option<u32>,
+    probe_key: Option<String>,
+}
+
+impl AccessBody {
+    fn input(self) -> Result<AccessInput> {
+        Ok(AccessInput {
+            host: self.host_id,
+            pack_id: self.pack_id,
+            access_mode: self.access_mode.unwrap_or(AccessMode::Subscription),
+            subscribers: selectors(self.subscribers)?,
+            validity_days: self.validity_days,
+            probe_key: self
+                .probe_key
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| Secret::new(k.trim().to_string())),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeBody {
+    keys: Option<Vec<String>>,
+    keys_text: Option<String>,
 }
 
 fn readyz(app: &App) -> Result<ApiResponse> {

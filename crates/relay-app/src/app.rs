@@ -3,9 +3,10 @@
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MeteredAdapter, Metrics};
 use relay_domain::{HostId, Secret};
+use relay_domain::{PackId, ProviderId};
 use relay_store::{HostAuthKind, HostRecord, HostRepository, Store};
 use relay_sub2api::{AdminAuth, HostAdapter, HostConfig, Sub2ApiClient};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub struct App {
     config: AppConfig,
     adapters: Mutex<HashMap<HostId, Arc<dyn HostAdapter>>>,
     metrics: Arc<Metrics>,
+    busy: Mutex<HashSet<(HostId, PackId, ProviderId)>>,
 }
 
 impl fmt::Debug for App {
@@ -56,6 +58,7 @@ impl App {
             config,
             adapters: Mutex::new(HashMap::new()),
             metrics: Arc::new(Metrics::default()),
+            busy: Mutex::new(HashSet::new()),
         }
     }
 
@@ -121,6 +124,22 @@ impl App {
     /// Forgets a cached adapter (after a host is deleted or its secret changed).
     pub(crate) fn forget_adapter(&self, host_id: &HostId) {
         self.lock_adapters().remove(host_id);
+    }
+
+    /// Marks a provider on a host busy; false when it already is.
+    pub(crate) fn try_lock_provider(&self, key: &(HostId, PackId, ProviderId)) -> bool {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone())
+    }
+
+    /// Releases a provider taken with [`App::try_lock_provider`].
+    pub(crate) fn unlock_provider(&self, key: &(HostId, PackId, ProviderId)) {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     fn lock_adapters(&self) -> std::sync::MutexGuard<'_, HashMap<HostId, Arc<dyn HostAdapter>>> {

@@ -49,6 +49,14 @@ pub enum AppError {
     /// The host answered with an error.
     #[error("host error: {0}")]
     Host(#[from] HostError),
+    /// A host call a use-case could not do without failed.
+    #[error("host error while {step}: {message}")]
+    HostStep {
+        /// What was being done.
+        step: String,
+        /// The host's error.
+        message: String,
+    },
     /// The state store failed.
     #[error("store error: {0}")]
     Store(StoreError),
@@ -88,7 +96,7 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::HostUnreachable(_) => "host_unreachable",
             AppError::HostAuth(_) => "host_auth_failed",
-            AppError::Host(_) => "host_error",
+            AppError::Host(_) | AppError::HostStep { .. } => "host_error",
             AppError::Store(_) => "store_error",
             AppError::InvalidPack { .. } => "invalid_pack",
             AppError::Internal(_) => "internal",
@@ -103,7 +111,7 @@ impl AppError {
             | AppError::InvalidPack { .. } => 400,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
-            AppError::HostUnreachable(_) | AppError::Host(_) => 502,
+            AppError::HostUnreachable(_) | AppError::Host(_) | AppError::HostStep { .. } => 502,
             AppError::HostAuth(_) => 502,
             AppError::Store(_) | AppError::Internal(_) => 500,
         }

@@ -4,18 +4,22 @@
 //! workers. Every function is blocking; the HTTP edge calls it on blocking threads.
 #![forbid(unsafe_code)]
 
+mod access;
 mod app;
 mod error;
 mod hosts;
+mod imports;
 pub mod metrics;
 mod packs;
 pub mod ports;
 mod recovery;
 
+pub use access::{AccessInput, AccessStatusView, ProviderHostStatus, ProviderStatusView};
 pub use app::{random_bytes, App, AppConfig};
 pub use error::{AppError, AppResult};
 pub use hosts::{
     capability_map, validate_base_url, HostAuthInput, HostView, RegisterHost, HARD_CAPABILITIES,
 };
+pub use imports::{BatchView, ImportInput};
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use recovery::RecoveryReport;

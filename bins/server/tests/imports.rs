@@ -1,0 +1,334 @@
+//! The main job end to end over HTTP: import, re-import, rollback, crash recovery.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use sub2api_mock::{Faults, MockConfig, MockHost};
+
+const KEY_A: &str = "sk-test-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const KEY_B: &str = "sk-test-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn setup(tag: &str) -> (MockHost, Server) {
+    let mock = MockHost::start(MockConfig::default()).unwrap();
+    let dir = temp_dir(tag);
+    let server = start(&dir, Some(TOKEN));
+    let (status, v) = server.post(
+        "/api/hosts",
+        &json!({"name": "main", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}}),
+    );
+    assert_eq!(status, 201, "{v}");
+    let pack = repo_root().join("packs/openai-cn-pack");
+    let (status, v) = server.post(
+        "/api/packs/install",
+        &json!({"path": pack.to_string_lossy()}),
+    );
+    assert_eq!(status, 201, "{v}");
+    (mock, server)
+}
+
+fn objects(mock: &MockHost, kind: &str) -> Vec<Value> {
+    mock.state()[kind].as_array().cloned().unwrap_or_default()
+}
+
+fn host_objects(mock: &MockHost) -> Value {
+    let s = mock.state();
+    json!({
+        "groups": s["groups"], "channels": s["channels"], "plans": s["plans"],
+        "accounts": s["accounts"], "subscriptions": s["subscriptions"], "api_keys": s["api_keys"],
+        "users": s["users"],
+    })
+}
+
+fn import(server: &Server, body: Value) -> (u16, Value) {
+    server.post("/api/providers/deepseek/import", &body)
+}
+
+#[test]
+fn subscription_import_is_completion_gated_and_recorded() {
+    let (mock, server) = setup("import-ok");
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A, KEY_B, KEY_A], "mode": "strict"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let batch = &v["batch"];
+    assert_eq!(batch["status"], "succeeded", "{v}");
+    let report = &batch["report"];
+    assert_eq!(report["access"]["status"], "subscription_ready");
+    let proof = &report["access"]["subscription_detail"]["proof"];
+    assert_eq!(proof["smoke_model_seen"], true);
+    assert_eq!(proof["completion_ok"], true);
+    // Items: two new keys and one duplicate line; masks only.
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items.iter().filter(|i| i["status"] == "passed").count(), 2);
+    assert_eq!(
+        items
+            .iter()
+            .filter(|i| i["status"] == "duplicate_in_request")
+            .count(),
+        1
+    );
+    // The host has exactly what the report says.
+    let accounts = objects(&mock, "accounts");
+    assert_eq!(accounts.len(), 2);
+    assert!(accounts
+        .iter()
+        .all(|a| a["credentials"]["model_mapping"]["deepseek-flash"] == "deepseek-flash"));
+    assert!(accounts
+        .iter()
+        .all(|a| a["extra"]["openai_responses_mode"] == "force_chat_completions"));
+    assert_eq!(objects(&mock, "groups").len(), 1);
+    assert_eq!(
+        objects(&mock, "groups")[0]["subscription_type"],
+        "subscription"
+    );
+    assert_eq!(objects(&mock, "channels").len(), 1);
+    assert_eq!(objects(&mock, "subscriptions").len(), 1);
+    // Recorded resources and statuses.
+    let (_, res) = server.get("/api/providers/deepseek/resources?host_id=main");
+    let types: Vec<&str> = res["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resource_type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "group",
+        "channel",
+        "plan",
+        "account",
+        "user",
+        "user_key",
+        "subscription",
+    ] {
+        assert!(types.contains(&t), "{t} not recorded: {types:?}");
+    }
+    let (_, st) = server.get("/api/providers/deepseek/status?host_id=main");
+    assert_eq!(st["hosts"][0]["install"]["status"], "active", "{st}");
+    assert_eq!(
+        st["hosts"][0]["install"]["access_status"],
+        "subscription_ready"
+    );
+    let (_, acc) = server.get("/api/providers/deepseek/access/status?host_id=main");
+    assert_eq!(acc["access_status"], "subscription_ready");
+    assert_eq!(acc["subscription"]["expected_model_seen"], true);
+    // No key anywhere in what the server answered.
+    for text in [v.to_string(), res.to_string(), st.to_string()] {
+        assert!(!text.contains(KEY_A) && !text.contains(KEY_B));
+    }
+
+    // Re-import of the same keys creates nothing.
+    let (status, v2) = import(&server, json!({"host_id": "main", "keys": [KEY_A, KEY_B]}));
+    assert_eq!(status, 200, "{v2}");
+    assert_eq!(v2["batch"]["status"], "succeeded", "{v2}");
+    assert!(v2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["status"] == "already_imported"));
+    assert_eq!(objects(&mock, "accounts").len(), 2);
+
+    // The host cannot be deleted while it holds managed resources.
+    let (status, err) = server.delete("/api/hosts/main");
+    assert_eq!(status, 409);
+    assert_eq!(err["error"]["code"], "host_in_use");
+
+    // Metrics moved.
+    let (_, m) = server.get("/metrics");
+    let m = m.as_str().unwrap().to_string();
+    assert!(
+        m.contains("relay_imports_total{outcome=\"succeeded\"} 2"),
+        "{m}"
+    );
+    assert!(m.contains("operation=\"create_account\""));
+}
+
+#[test]
+fn batch_rollback_leaves_nothing_behind() {
+    let (mock, server) = setup("rollback");
+    let before = host_objects(&mock);
+    let (status, v) = import(&server, json!({"host_id": "main", "keys": [KEY_A]}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["batch"]["status"], "succeeded", "{v}");
+    let id = v["batch"]["id"].as_str().unwrap().to_string();
+    let (status, r) = server.post(&format!("/api/import-batches/{id}/rollback"), &json!({}));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["batch"]["status"], "rolled_back");
+    assert_eq!(r["rollback"]["complete"], true);
+    assert_eq!(host_objects(&mock), before);
+    let (_, st) = server.get("/api/providers/deepseek/status?host_id=main");
+    assert_eq!(st["hosts"][0]["install"]["status"], "installed", "{st}");
+    // A second rollback is refused; a provider rollback finds nothing.
+    let (status, e) = server.post(&format!("/api/import-batches/{id}/rollback"), &json!({}));
+    assert_eq!(status, 409, "{e}");
+    let (status, e) = server.post(
+        "/api/providers/deepseek/rollback",
+        &json!({"host_id": "main"}),
+    );
+    assert_eq!(status, 409, "{e}");
+    assert_eq!(e["error"]["code"], "nothing_recorded");
+}
+
+#[test]
+fn strict_failure_rolls_everything_back() {
+    let (mock, server) = setup("strict-fail");
+    let before = host_objects(&mock);
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A, "sk-invalid-cccccccccccccccccccccccc"], "mode": "strict"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["batch"]["status"], "failed", "{v}");
+    assert_eq!(host_objects(&mock), before);
+    let failed: Vec<&Value> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["verdict"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]["message"].as_str().unwrap().contains("401"));
+    let (_, st) = server.get("/api/providers/deepseek/status?host_id=main");
+    assert_eq!(st["hosts"][0]["install"]["status"], "failed", "{st}");
+}
+
+#[test]
+fn async_import_reports_progress_until_done() {
+    let (mock, server) = setup("async");
+    mock.set_faults(Faults {
+        account_test_latency_ms: 300,
+        ..Faults::default()
+    });
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A, KEY_B], "wait": false}),
+    );
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["batch"]["status"], "running");
+    let id = v["batch"]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (_, b) = server.get(&format!("/api/import-batches/{id}"));
+        if b["batch"]["status"] != "running" {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "import did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["batch"]["status"], "succeeded", "{done}");
+    assert_eq!(done["batch"]["counts"]["passed"], 2);
+    let (_, list) = server.get("/api/import-batches?host_id=main&provider_id=deepseek");
+    assert_eq!(list["batches"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn self_service_without_probe_key_is_refused_precisely() {
+    let (_mock, server) = setup("selfsvc");
+    let (status, e) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A], "access_mode": "self_service"}),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("probe_key:"),
+        "{e}"
+    );
+    let (status, e) = import(&server, json!({"host_id": "main", "keys": []}));
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().starts_with("keys:"),
+        "{e}"
+    );
+    let (status, e) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A], "mode": "yolo"}),
+    );
+    assert_eq!(status, 400, "{e}");
+}
+
+#[test]
+fn preview_writes_nothing() {
+    let (mock, server) = setup("preview");
+    let before = host_objects(&mock);
+    let (status, p) = server.post(
+        "/api/providers/deepseek/preview-import",
+        &json!({"host_id": "main", "keys_text": format!("{KEY_A}\n# comment\n\n{KEY_A}\n")}),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["counts"]["new"], 1, "{p}");
+    assert_eq!(p["counts"]["duplicate_in_request"], 1, "{p}");
+    assert!(p["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["action"] == "create"));
+    assert_eq!(host_objects(&mock), before);
+    assert!(!p.to_string().contains(KEY_A));
+}
+
+#[test]
+fn killed_mid_import_becomes_interrupted_and_rolls_back_clean() {
+    let mock = MockHost::start(MockConfig::default()).unwrap();
+    let dir = temp_dir("crash");
+    let server = start(&dir, Some(TOKEN));
+    let (status, _) = server.post(
+        "/api/hosts",
+        &json!({"name": "main", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}}),
+    );
+    assert_eq!(status, 201);
+    let pack = repo_root().join("packs/openai-cn-pack");
+    server.post(
+        "/api/packs/install",
+        &json!({"path": pack.to_string_lossy()}),
+    );
+    let before = host_objects(&mock);
+    mock.set_faults(Faults {
+        account_test_latency_ms: 3_000,
+        ..Faults::default()
+    });
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A, KEY_B], "wait": false, "concurrency": 1}),
+    );
+    assert_eq!(status, 202, "{v}");
+    let id = v["batch"]["id"].as_str().unwrap().to_string();
+    // Wait until the first account exists on the host, then kill the server.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while objects(&mock, "accounts").is_empty() {
+        assert!(Instant::now() < deadline, "no account was created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    drop(server);
+    mock.set_faults(Faults::default());
+
+    let server = start(&dir, Some(TOKEN));
+    let (_, b) = server.get(&format!("/api/import-batches/{id}"));
+    assert_eq!(b["batch"]["status"], "interrupted", "{b}");
+    let (status, r) = server.post(&format!("/api/import-batches/{id}/rollback"), &json!({}));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["batch"]["status"], "rolled_back", "{r}");
+    assert_eq!(host_objects(&mock), before);
+    // Neither the data directory nor the log holds a key.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for key in [KEY_A, KEY_B] {
+                assert!(
+                    !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                    "{} contains a raw key",
+                    path.display()
+                );
+            }
+        }
+    }
+}
