@@ -225,20 +225,9 @@ fn async_import_reports_progress_until_done() {
 }
 
 #[test]
-fn self_service_without_probe_key_is_refused_precisely() {
-    let (_mock, server) = setup("selfsvc");
-    let (status, e) = import(
-        &server,
-        json!({"host_id": "main", "keys": [KEY_A], "access_mode": "self_service"}),
-    );
-    assert_eq!(status, 400);
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("probe_key:"),
-        "{e}"
-    );
+fn bad_import_requests_name_the_field() {
+    let (mock, server) = setup("badreq");
+    let before = host_objects(&mock);
     let (status, e) = import(&server, json!({"host_id": "main", "keys": []}));
     assert_eq!(status, 400, "{e}");
     assert!(
@@ -250,6 +239,87 @@ fn self_service_without_probe_key_is_refused_precisely() {
         json!({"host_id": "main", "keys": [KEY_A], "mode": "yolo"}),
     );
     assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("yolo"),
+        "{e}"
+    );
+    let (status, e) = import(&server, json!({"keys": [KEY_A]}));
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("host_id"),
+        "{e}"
+    );
+    let (status, e) = import(&server, json!({"host_id": "nope", "keys": [KEY_A]}));
+    assert_eq!(status, 404, "{e}");
+    assert_eq!(e["error"]["code"], "host_not_found");
+    let (status, e) = server.post(
+        "/api/providers/nosuch/import",
+        &json!({"host_id": "main", "keys": [KEY_A]}),
+    );
+    assert_eq!(status, 404, "{e}");
+    assert_eq!(e["error"]["code"], "provider_not_found");
+    assert_eq!(host_objects(&mock), before);
+    assert!(!e.to_string().contains(KEY_A));
+}
+
+#[test]
+fn self_service_import_then_a_supplied_key_proves_access() {
+    let (mock, server) = setup("selfsvc");
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A], "access_mode": "self_service"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["batch"]["status"], "succeeded", "{v}");
+    assert_eq!(v["batch"]["report"]["access"]["status"], "not_configured");
+    let group = objects(&mock, "groups")[0]["id"].as_i64().unwrap();
+    // An end user with a balance creates a key in the group, as a real user would.
+    let key = end_user_key(&mock, group);
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "keys": [KEY_A], "access_mode": "self_service", "probe_key": key}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["batch"]["report"]["access"]["status"], "self_service_ready",
+        "{v}"
+    );
+    assert!(!v.to_string().contains(&key));
+    let (_, acc) = server.get("/api/providers/deepseek/access/status?host_id=main");
+    assert_eq!(acc["access_status"], "self_service_ready");
+    assert_eq!(acc["self_service"]["probe_key_source"], "supplied_key");
+    assert_eq!(objects(&mock, "accounts").len(), 1);
+}
+
+/// Creates a user with a balance, logs in as it and creates a key in `group`.
+fn end_user_key(mock: &MockHost, group: i64) -> String {
+    let a = agent();
+    let base = mock.base_url();
+    let admin = mock.admin_api_key().to_string();
+    let (s, u) = read(
+        a.post(format!("{base}/api/v1/admin/users"))
+            .header("x-api-key", &admin)
+            .send_json(
+                json!({"email": "enduser@example.com", "password": "enduser-pass", "balance": 5.0}),
+            )
+            .unwrap(),
+    );
+    assert_eq!(s, 200, "{u}");
+    let (s, login) = read(
+        a.post(format!("{base}/api/v1/auth/login"))
+            .send_json(json!({"email": "enduser@example.com", "password": "enduser-pass"}))
+            .unwrap(),
+    );
+    assert_eq!(s, 200, "{login}");
+    let token = login["data"]["access_token"].as_str().unwrap().to_string();
+    let (s, k) = read(
+        a.post(format!("{base}/api/v1/keys"))
+            .header("Authorization", format!("Bearer {token}"))
+            .send_json(json!({"name": "mine", "group_id": group}))
+            .unwrap(),
+    );
+    assert_eq!(s, 200, "{k}");
+    k["data"]["key"].as_str().unwrap().to_string()
 }
 
 #[test]

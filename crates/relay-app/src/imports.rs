@@ -273,12 +273,6 @@ impl App {
     }
 
     fn import_request(&self, input: &ImportInput) -> AppResult<ImportRequest> {
-        if input.access_mode == AccessMode::SelfService && input.probe_key.is_none() {
-            return Err(AppError::invalid(
-                "probe_key",
-                "is required for access_mode self_service: supply a user key bound to the provider's group",
-            ));
-        }
         let mut req = ImportRequest::new(input.keys.clone(), input.mode, input.access_mode);
         req.concurrency = input
             .concurrency
