@@ -402,3 +402,56 @@ fn killed_mid_import_becomes_interrupted_and_rolls_back_clean() {
         }
     }
 }
+
+#[test]
+fn evidence_is_self_contained_and_secret_free() {
+    let (_mock, server) = setup("evidence");
+    let (status, v) = import(&server, json!({"host_id": "main", "keys": [KEY_A, KEY_B]}));
+    assert_eq!(status, 200, "{v}");
+    let id = v["batch"]["id"].as_str().unwrap().to_string();
+    let (status, e) = server.get(&format!("/api/import-batches/{id}/evidence"));
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["format"], "relay-evidence/1");
+    assert_eq!(e["kind"], "import_batch");
+    assert_eq!(e["host"]["name"], "main");
+    assert_eq!(e["batch"]["status"], "succeeded");
+    assert_eq!(e["asked"]["keys"].as_array().unwrap().len(), 2);
+    assert!(e["host_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["resource_type"] == "account"));
+    let probes = e["probes"].as_array().unwrap();
+    assert!(probes
+        .iter()
+        .any(|p| p["kind"] == "account_test" && p["duration_ms"].is_number()));
+    assert!(probes.iter().any(|p| p["kind"] == "gateway_chat"));
+    assert_eq!(e["access_proofs"][0]["expected_model_seen"], true);
+    let text = e.to_string();
+    assert!(!text.contains(KEY_A) && !text.contains(KEY_B));
+    assert!(!text.contains("sk-crm-"), "no managed user key in evidence");
+}
+
+#[test]
+fn providers_can_be_disabled_and_enabled() {
+    let (_mock, server) = setup("disable");
+    let (status, v) = server.post(
+        "/api/providers/deepseek/disable",
+        &json!({"host_id": "main"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "disabled");
+    assert_eq!(v["disabled"], true);
+    let (status, e) = import(&server, json!({"host_id": "main", "keys": [KEY_A]}));
+    assert_eq!(status, 409, "{e}");
+    assert_eq!(e["error"]["code"], "provider_disabled");
+    let (status, v) = server.post(
+        "/api/providers/deepseek/enable",
+        &json!({"host_id": "main"}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "installed");
+    let (status, v) = import(&server, json!({"host_id": "main", "keys": [KEY_A]}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["batch"]["status"], "succeeded");
+}

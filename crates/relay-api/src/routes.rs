@@ -265,6 +265,37 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         "/api/import-batches/{batch}",
         |app: &App, req: ApiRequest| { ApiResponse::ok(&app.batch_view(req.param("batch")?)?) }
     );
+    op!(
+        Method::GET,
+        "/api/import-batches/{batch}/evidence",
+        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.batch_evidence(req.param("batch")?)?) }
+    );
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/disable",
+        |app: &App, req: ApiRequest| {
+            let body: ScopeBody = req.json()?;
+            ApiResponse::ok(&app.set_provider_enabled(
+                req.param("provider")?,
+                &body.host_id,
+                body.pack_id.as_deref(),
+                false,
+            )?)
+        }
+    );
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/enable",
+        |app: &App, req: ApiRequest| {
+            let body: ScopeBody = req.json()?;
+            ApiResponse::ok(&app.set_provider_enabled(
+                req.param("provider")?,
+                &body.host_id,
+                body.pack_id.as_deref(),
+                true,
+            )?)
+        }
+    );
     {
         let app = app.clone();
         r.route(

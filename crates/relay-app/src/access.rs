@@ -380,3 +380,45 @@ impl App {
         )?)
     }
 }
+
+impl App {
+    /// Disables a provider on a host (no reconcile until enabled) or enables it again.
+    pub fn set_provider_enabled(
+        &self,
+        provider_id: &str,
+        host: &str,
+        pack_id: Option<&str>,
+        enabled: bool,
+    ) -> AppResult<ProviderInstallRecord> {
+        if host.trim().is_empty() {
+            return Err(AppError::invalid("host_id", "is required: name the host"));
+        }
+        let host = self.resolve_host(host)?;
+        let (provider, _) = self.resolve_provider(provider_id, pack_id)?;
+        let installs = self.store().installs();
+        let current = installs.ensure(&host.id, &provider.pack_id, &provider.provider_id)?;
+        let event = if enabled {
+            if current.status != relay_domain::ProviderStatus::Disabled {
+                return Ok(current);
+            }
+            relay_domain::ProviderEvent::Enable
+        } else {
+            if current.status == relay_domain::ProviderStatus::Disabled {
+                return Ok(current);
+            }
+            relay_domain::ProviderEvent::Disable
+        };
+        let message = if enabled {
+            "enabled by the operator"
+        } else {
+            "disabled by the operator"
+        };
+        Ok(installs.apply_event(
+            &host.id,
+            &provider.pack_id,
+            &provider.provider_id,
+            event,
+            Some(message),
+        )?)
+    }
+}

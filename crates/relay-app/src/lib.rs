@@ -7,6 +7,7 @@
 mod access;
 mod app;
 mod error;
+pub mod evidence;
 mod hosts;
 mod imports;
 pub mod metrics;
