@@ -16,9 +16,14 @@ mod client;
 mod error;
 mod sse;
 pub mod types;
+pub mod upstream;
 mod wire;
 
 pub use adapter::HostAdapter;
 pub use client::{AdminAuth, HostConfig, Sub2ApiClient};
 pub use error::{ErrorDetail, HostError};
 pub use types::*;
+pub use upstream::{
+    parse_vendor_error, probe_upstream, upstream_endpoints, UpstreamCall, UpstreamEndpoints,
+    UpstreamProbe, UpstreamTimeouts, UpstreamUrlError, VendorError,
+};
