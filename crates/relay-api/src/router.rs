@@ -182,6 +182,21 @@ impl Router {
         self
     }
 
+    /// Every registered route as `(method, template)`, e.g. `("GET", "/api/hosts/{host}")`:
+    /// templates in registration order, the methods of one template in alphabetical
+    /// order. Read-only; used to check that the API description covers the table.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        self.templates
+            .iter()
+            .zip(&self.endpoints)
+            .flat_map(|(template, methods)| {
+                methods
+                    .keys()
+                    .map(move |method| (method.clone(), template.clone()))
+            })
+            .collect()
+    }
+
     pub(crate) fn lookup(&self, method: &Method, path: &str) -> Lookup {
         let Ok(m) = self.table.at(path) else {
             return Lookup::NotFound;
