@@ -227,9 +227,8 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             Access::Operator,
             None,
             move |req| {
-                let body: AccessBody = req.json()?;
-                let mut input = body.input()?;
-                input.access_mode = AccessMode::Subscription;
+                let body: AssignBody = req.json()?;
+                let input = body.input()?;
                 ApiResponse::ok(&app.assign_subscriptions(req.param("provider")?, &input)?)
             },
         );
@@ -273,7 +272,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     op!(
         Method::POST,
         "/api/providers/{provider}/disable",
-        |app: &App, req: ApiRequest| {
+        |app: &Arc<App>, req: ApiRequest| {
             let body: ScopeBody = req.json()?;
             ApiResponse::ok(&app.set_provider_enabled(
                 req.param("provider")?,
@@ -286,7 +285,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     op!(
         Method::POST,
         "/api/providers/{provider}/enable",
-        |app: &App, req: ApiRequest| {
+        |app: &Arc<App>, req: ApiRequest| {
             let body: ScopeBody = req.json()?;
             ApiResponse::ok(&app.set_provider_enabled(
                 req.param("provider")?,
@@ -403,13 +402,7 @@ struct ImportBody {
 
 impl ImportBody {
     fn input(self) -> Result<ImportInput> {
-        if let Some(d) = self.validity_days {
-            if !(1..=36500).contains(&d) {
-                return Err(ApiError::bad_request(
-                    "validity_days: must be between 1 and 36500",
-                ));
-            }
-        }
+        check_validity(self.validity_days)?;
         if let Some(c) = self.concurrency {
             if !(1..=64).contains(&c) {
                 return Err(ApiError::bad_request(
@@ -457,6 +450,7 @@ struct AccessBody {
 
 impl AccessBody {
     fn input(self) -> Result<AccessInput> {
+        check_validity(self.validity_days)?;
         Ok(AccessInput {
             host: self.host_id,
             pack_id: self.pack_id,
@@ -467,6 +461,39 @@ impl AccessBody {
                 .probe_key
                 .filter(|k| !k.trim().is_empty())
                 .map(|k| Secret::new(k.trim().to_string())),
+        })
+    }
+}
+
+fn check_validity(days: Option<u32>) -> Result<()> {
+    match days {
+        Some(d) if !(1..=36500).contains(&d) => Err(ApiError::bad_request(
+            "validity_days: must be between 1 and 36500",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    host_id: String,
+    pack_id: Option<String>,
+    #[serde(default)]
+    subscribers: Vec<SubscriberBody>,
+    validity_days: Option<u32>,
+}
+
+impl AssignBody {
+    fn input(self) -> Result<AccessInput> {
+        check_validity(self.validity_days)?;
+        Ok(AccessInput {
+            host: self.host_id,
+            pack_id: self.pack_id,
+            access_mode: AccessMode::Subscription,
+            subscribers: selectors(self.subscribers)?,
+            validity_days: self.validity_days,
+            probe_key: None,
         })
     }
 }

@@ -384,17 +384,15 @@ impl App {
 impl App {
     /// Disables a provider on a host (no reconcile until enabled) or enables it again.
     pub fn set_provider_enabled(
-        &self,
+        self: &Arc<Self>,
         provider_id: &str,
         host: &str,
         pack_id: Option<&str>,
         enabled: bool,
     ) -> AppResult<ProviderInstallRecord> {
-        if host.trim().is_empty() {
-            return Err(AppError::invalid("host_id", "is required: name the host"));
-        }
-        let host = self.resolve_host(host)?;
-        let (provider, _) = self.resolve_provider(provider_id, pack_id)?;
+        let ctx = self.provider_context(provider_id, host, pack_id)?;
+        let _lock = self.lock_provider(&ctx)?;
+        let (host, provider) = (&ctx.host, &ctx.provider);
         let installs = self.store().installs();
         let current = installs.ensure(&host.id, &provider.pack_id, &provider.provider_id)?;
         let event = if enabled {

@@ -48,7 +48,7 @@ pub enum AppError {
     HostAuth(String),
     /// The host answered with an error.
     #[error("host error: {0}")]
-    Host(#[from] HostError),
+    Host(HostError),
     /// A host call a use-case could not do without failed.
     #[error("host error while {step}: {message}")]
     HostStep {
@@ -114,6 +114,15 @@ impl AppError {
             AppError::HostUnreachable(_) | AppError::Host(_) | AppError::HostStep { .. } => 502,
             AppError::HostAuth(_) => 502,
             AppError::Store(_) | AppError::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<HostError> for AppError {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Transport(m) => AppError::HostUnreachable(m),
+            other => AppError::Host(other),
         }
     }
 }

@@ -113,7 +113,20 @@ impl App {
         let installed = self
             .store()
             .packs()
-            .install(&new_pack(&pack, kind, label)?)?;
+            .install(&new_pack(&pack, kind, label)?)
+            .map_err(|e| match e {
+                relay_store::StoreError::InUse {
+                    kind,
+                    id,
+                    references,
+                } => AppError::Conflict {
+                    code: "pack_in_use",
+                    message: format!(
+                        "this version drops {kind} `{id}`, which is still in use ({references}): roll it back first"
+                    ),
+                },
+                other => other.into(),
+            })?;
         tracing::info!(pack_id = %installed.pack.pack_id, version = %installed.pack.version, "pack installed");
         self.refresh_host_statuses()?;
         let providers = installed
