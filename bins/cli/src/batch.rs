@@ -1,6 +1,7 @@
 //! `relay batch list|show|rollback|resume`, and what imports share with them: waiting
 //! for a batch with a progress bar, rendering a BatchView, the exit code of an outcome.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ use crate::client::{segment, ApiError, Client};
 use crate::output::{
     items, print_failure, print_json, render_fields, render_table, text, time, OutputFormat,
 };
+use crate::status::host_names;
 use crate::{input, Ctx};
 
 /// Batch statuses, for `--status`.
@@ -109,7 +111,10 @@ pub fn run(command: BatchCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             )?;
             match ctx.format {
                 OutputFormat::Json => print_json(&doc)?,
-                OutputFormat::Table => print!("{}", batches_table(items(&doc, "batches"))),
+                OutputFormat::Table => {
+                    let names = host_names(&client)?;
+                    print!("{}", batches_table(items(&doc, "batches"), &names));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -338,7 +343,7 @@ fn error_text(view: &Value) -> String {
     }
 }
 
-fn batches_table(batches: &[Value]) -> String {
+fn batches_table(batches: &[Value], host_names: &BTreeMap<String, String>) -> String {
     if batches.is_empty() {
         return "no batch\n".into();
     }
@@ -350,7 +355,10 @@ fn batches_table(batches: &[Value]) -> String {
                 text(&b["id"]),
                 text(&b["provider_id"]),
                 text(&b["pack_id"]),
-                text(&b["host_id"]),
+                host_names
+                    .get(&text(&b["host_id"]))
+                    .cloned()
+                    .unwrap_or_else(|| text(&b["host_id"])),
                 text(&b["status"]),
                 text(&b["mode"]),
                 text(&b["access_mode"]),

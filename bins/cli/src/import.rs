@@ -29,7 +29,8 @@ pub enum Mode {
 pub enum AccessMode {
     /// Subscriptions to the provider's group, proven with a managed user's key.
     Subscription,
-    /// Users bring their own group-bound key; proven with --probe-key-file.
+    /// Users bring their own group-bound key; proven with --probe-key-file (without
+    /// it, the first import creates the group and leaves access `not_configured`).
     #[value(name = "self_service", alias = "self-service")]
     SelfService,
 }
@@ -81,7 +82,8 @@ pub struct ImportArgs {
     /// Subscription validity in days.
     #[arg(long, value_name = "N")]
     days: Option<u32>,
-    /// File with a group-bound user key to prove self-service access ('-' reads stdin).
+    /// File with a user key bound to the provider's group, to prove self-service access
+    /// ('-' reads stdin).
     #[arg(long, value_name = "FILE")]
     probe_key_file: Option<PathBuf>,
     /// Retire managed accounts of the provider whose keys are not in this import.
@@ -98,11 +100,6 @@ pub struct ImportArgs {
 /// Runs `relay import`.
 pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let mut client = ctx.client()?;
-    if args.access_mode == Some(AccessMode::SelfService) && args.probe_key_file.is_none() {
-        return Err(input::usage(
-            "--access self_service needs --probe-key-file FILE (a user key bound to the provider's group)",
-        ));
-    }
     input::one_stdin(&[
         ("--keys-file", Some(&args.keys_file)),
         ("--probe-key-file", args.probe_key_file.as_ref()),

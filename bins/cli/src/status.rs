@@ -7,8 +7,11 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::segment;
-use crate::output::{items, print_json, render_table, render_value, text, time, OutputFormat};
+use crate::batch::proof_table;
+use crate::client::{segment, Client};
+use crate::output::{
+    items, print_json, render_fields, render_table, render_value, text, time, OutputFormat,
+};
 use crate::Ctx;
 
 /// Arguments of `relay status`.
@@ -49,6 +52,10 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             )?;
             match ctx.format {
                 OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table if doc["provider"].is_object() => {
+                    let names = host_names(&client)?;
+                    print!("{}", provider_status_text(&doc, &names));
+                }
                 OutputFormat::Table => {
                     println!("{provider} on {host}");
                     print!("{}", render_value(&doc));
@@ -66,11 +73,7 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             match ctx.format {
                 OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
-                    let hosts = client.get("/api/hosts", &[])?;
-                    let names: BTreeMap<String, String> = items(&hosts, "hosts")
-                        .iter()
-                        .map(|h| (text(&h["id"]), text(&h["name"])))
-                        .collect();
+                    let names = host_names(&client)?;
                     print!(
                         "{}",
                         overview_table(items(&doc, "providers"), &names, args.host.as_deref())
@@ -80,6 +83,97 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Host id → name, for tables that would otherwise show ids only.
+pub fn host_names(client: &Client) -> anyhow::Result<BTreeMap<String, String>> {
+    let hosts = client.get("/api/hosts", &[])?;
+    Ok(items(&hosts, "hosts")
+        .iter()
+        .map(|h| (text(&h["id"]), text(&h["name"])))
+        .collect())
+}
+
+/// One provider's status (`GET /api/providers/{p}/status`): the provider, then per host
+/// its status, access, recorded resources and latest gateway proofs.
+fn provider_status_text(doc: &Value, host_names: &BTreeMap<String, String>) -> String {
+    let provider = &doc["provider"];
+    let mut out = render_fields(&[
+        (
+            "provider",
+            format!(
+                "{} ({}), {}",
+                text(&provider["provider_id"]),
+                text(&provider["pack_id"]),
+                text(&provider["display_name"])
+            ),
+        ),
+        ("base_url", text(&provider["base_url"])),
+        ("smoke_model", text(&provider["smoke_test_model"])),
+        ("models", text(&provider["default_models"])),
+    ]);
+    let hosts = items(doc, "hosts");
+    if hosts.is_empty() {
+        out.push_str("\nnot imported on this host yet\n");
+    }
+    for entry in hosts {
+        let install = &entry["install"];
+        let host_id = text(&install["host_id"]);
+        let name = host_names.get(&host_id).cloned().unwrap_or_default();
+        out.push_str(&format!("\nhost {name} ({host_id}):\n"));
+        let resources = entry["resources"]
+            .as_object()
+            .map(|by_type| {
+                by_type
+                    .iter()
+                    .map(|(kind, states)| {
+                        let states = states
+                            .as_object()
+                            .map(|m| {
+                                m.iter()
+                                    .map(|(state, n)| format!("{} {state}", text(n)))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default();
+                        format!("{kind}: {states}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        let fields = render_fields(&[
+            ("status", text(&install["status"])),
+            ("access", text(&install["access_status"])),
+            ("message", text(&install["status_message"])),
+            ("disabled", text(&install["disabled"])),
+            ("last_batch", text(&install["last_batch_id"])),
+            ("reconciled_at", time(&install["last_reconcile_at"])),
+            (
+                "resources",
+                if resources.is_empty() {
+                    "-".into()
+                } else {
+                    resources
+                },
+            ),
+        ]);
+        for line in fields.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+        let proofs: Vec<Value> = ["subscription", "self_service"]
+            .iter()
+            .filter(|m| entry[**m].is_object())
+            .map(|m| entry[*m].clone())
+            .collect();
+        if !proofs.is_empty() {
+            out.push_str("  gateway proof:\n");
+            for line in proof_table(&proofs).lines() {
+                out.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    out
 }
 
 /// One row per provider and host it is on; providers on no host (on `host`, when the
@@ -201,5 +295,44 @@ mod tests {
         assert!(out.contains("-     p     qwen      not imported"), "{out}");
         let out = overview_table(providers.as_array().unwrap(), &names, Some("main"));
         assert!(out.contains("main  p     qwen      not imported"), "{out}");
+    }
+
+    #[test]
+    fn one_provider_shows_each_host_with_resources_and_proof() {
+        let doc = json!({
+            "provider": {"pack_id": "p", "provider_id": "deepseek", "display_name": "DeepSeek",
+                         "base_url": "https://api.deepseek.com", "smoke_test_model": "deepseek-flash",
+                         "default_models": ["deepseek-flash", "deepseek-v4-pro"], "installs": []},
+            "hosts": [{
+                "install": {"host_id": "host_1", "status": "active", "access_status": "subscription_ready",
+                            "status_message": null, "disabled": false, "last_batch_id": "bat_1",
+                            "last_reconcile_at": null},
+                "subscription": {"mode": "subscription", "probe_key_mask": "sk-c…671c", "models_status": 200,
+                                 "expected_model_seen": true, "completion_status": 200,
+                                 "completion_preview": "pong", "access_status": "subscription_ready"},
+                "self_service": null,
+                "resources": {"account": {"created": 2, "deleted": 1}, "group": {"created": 1}}
+            }]
+        });
+        let names = BTreeMap::from([("host_1".to_owned(), "main".to_owned())]);
+        let out = provider_status_text(&doc, &names);
+        assert!(
+            out.starts_with("provider:    deepseek (p), DeepSeek\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("models:      deepseek-flash, deepseek-v4-pro\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\nhost main (host_1):\n  status:        active\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("  resources:     account: 2 created, 1 deleted; group: 1 created\n"),
+            "{out}"
+        );
+        assert!(out.contains("  gateway proof:\n    MODE "), "{out}");
+        assert!(out.contains("    subscription  sk-c…671c  200"), "{out}");
     }
 }

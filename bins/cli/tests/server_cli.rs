@@ -410,25 +410,7 @@ fn usage_errors_exit_2_and_name_what_to_fix() {
     let out = run(command, None).expect(2);
     assert!(out.stderr().contains("no key found"), "{}", out.stderr());
 
-    // Self-service needs a probe key; both files cannot come from stdin.
-    let keys = write(&dir, "keys2.txt", "sk-demo-aaaaaaaaaaaaaaaaaaaa\n");
-    let mut command = relay_command(&[
-        "import",
-        "deepseek",
-        "--host",
-        "main",
-        "--keys-file",
-        s(&keys),
-        "--access",
-        "self_service",
-    ]);
-    command.env("RELAY_TOKEN", TOKEN);
-    let out = run(command, None).expect(2);
-    assert!(
-        out.stderr().contains("--probe-key-file"),
-        "{}",
-        out.stderr()
-    );
+    // Both secret files cannot come from stdin.
     let mut command = relay_command(&[
         "import",
         "deepseek",

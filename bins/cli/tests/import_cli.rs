@@ -1,0 +1,347 @@
+//! `relay import|batch|status|resources|access` against the real server and a mock host.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use sub2api_mock::{MockConfig, MockHost};
+
+const KEY_1: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0001";
+const KEY_2: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0002";
+const BAD_KEY: &str = "sk-demo-invalid-aaaaaaaaaaaaaaaa0003";
+
+/// A mock host registered as `main` and the bundled pack installed.
+struct Setup {
+    mock: MockHost,
+    server: Server,
+    dir: PathBuf,
+}
+
+fn setup(tag: &str) -> Setup {
+    let mock = MockHost::start(MockConfig::default()).unwrap();
+    let server = Server::start(tag);
+    let dir = temp_dir(tag);
+    let key_file = write(&dir, "admin.key", mock.admin_api_key());
+    server
+        .relay(&[
+            "host",
+            "add",
+            "main",
+            "--url",
+            &mock.base_url(),
+            "--api-key-file",
+            s(&key_file),
+        ])
+        .expect(0);
+    let pack = workspace().join("packs/openai-cn-pack");
+    server.relay(&["pack", "install", s(&pack)]).expect(0);
+    Setup { mock, server, dir }
+}
+
+fn accounts(mock: &MockHost) -> Vec<Value> {
+    mock.state()["accounts"].as_array().unwrap().clone()
+}
+
+fn field<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name}: line in\n{text}"))
+        .trim()
+}
+
+fn row<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row {first} in\n{text}"))
+}
+
+#[test]
+fn an_import_creates_accounts_proves_access_and_rolls_back() {
+    let Setup { mock, server, dir } = setup("import");
+    let keys = write(
+        &dir,
+        "keys.txt",
+        &format!("# team keys\n{KEY_1}\n\n{KEY_2}\n"),
+    );
+
+    // Preview first: a plan, nothing written.
+    let out = server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--preview",
+        ])
+        .expect(0);
+    out.assert_hides(KEY_1);
+    out.assert_hides(KEY_2);
+    let text = out.stdout();
+    assert!(
+        text.contains("keys: 2 new, 0 duplicate_in_request, 0 already_imported"),
+        "{text}"
+    );
+    assert!(row(&text, "group").contains(&"create"), "{text}");
+    assert!(row(&text, "channel").contains(&"create"), "{text}");
+    assert!(text.contains("nothing was written to the host"), "{text}");
+    assert!(accounts(&mock).is_empty());
+    assert!(mock.state()["groups"].as_array().unwrap().is_empty());
+
+    // The import: exit 0, accounts created, subscription access proven.
+    let out = server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--subscriber",
+            "alice@example.com",
+            "--days",
+            "30",
+        ])
+        .expect(0);
+    out.assert_hides(KEY_1);
+    out.assert_hides(KEY_2);
+    // No terminal: no progress bar, nothing on stderr.
+    assert_eq!(out.stderr(), "");
+    let text = out.stdout();
+    assert_eq!(field(&text, "status"), "succeeded", "{text}");
+    let batch_id = field(&text, "batch").to_owned();
+    assert!(batch_id.starts_with("bat"), "{text}");
+    assert!(text.contains("keys:        2 total, "), "{text}");
+    let account_rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("account "))
+        .collect();
+    assert_eq!(account_rows.len(), 2, "{text}");
+    assert!(text.contains("access: subscription_ready"), "{text}");
+    assert!(text.contains("gateway proof:"), "{text}");
+    assert!(text.contains("import succeeded (batch "), "{text}");
+    let created = accounts(&mock);
+    assert_eq!(created.len(), 2);
+    for account in &created {
+        let id = account["id"].to_string();
+        assert!(
+            account_rows
+                .iter()
+                .any(|r| r.split_whitespace().nth(1) == Some(id.as_str())),
+            "account {id} not in the report:\n{text}"
+        );
+    }
+
+    // The same keys again: a preview says they are imported.
+    let out = server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--preview",
+        ])
+        .expect(0);
+    assert!(
+        out.stdout()
+            .contains("keys: 0 new, 0 duplicate_in_request, 2 already_imported"),
+        "{}",
+        out.stdout()
+    );
+
+    // Batches.
+    let out = server.relay(&["batch", "list", "--host", "main"]).expect(0);
+    let text = out.stdout();
+    let listed = row(&text, &batch_id);
+    assert!(listed.contains(&"succeeded"), "{text}");
+    assert!(listed.contains(&"deepseek"), "{text}");
+    assert!(listed.contains(&"main"), "{text}");
+    let out = server
+        .relay(&["batch", "list", "--status", "failed"])
+        .expect(0);
+    assert_eq!(out.stdout(), "no batch\n");
+    let out = server.relay(&["batch", "show", &batch_id]).expect(0);
+    assert_eq!(field(&out.stdout(), "status"), "succeeded");
+    let doc = server
+        .relay(&["--output", "json", "batch", "show", &batch_id])
+        .expect(0)
+        .json();
+    assert_eq!(doc["batch"]["id"], batch_id.as_str());
+    assert_eq!(doc["items"].as_array().unwrap().len(), 2);
+    assert!(!doc.to_string().contains(KEY_1));
+
+    // Status, resources and access of the provider.
+    let out = server.relay(&["status", "--host", "main"]).expect(0);
+    let line = out
+        .stdout()
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some("deepseek"))
+        .unwrap()
+        .to_owned();
+    assert!(line.starts_with("main "), "{line}");
+    assert!(line.contains("subscription_ready"), "{line}");
+    assert!(line.contains(&batch_id), "{line}");
+
+    let out = server
+        .relay(&["status", "deepseek", "--host", "main"])
+        .expect(0);
+    let text = out.stdout();
+    assert!(text.starts_with("provider:"), "{text}");
+    assert!(text.contains("\nhost main (host_"), "{text}");
+    assert_eq!(field(&text, "  status"), "active", "{text}");
+    assert_eq!(field(&text, "  access"), "subscription_ready", "{text}");
+    assert!(
+        field(&text, "  resources").contains("account: 2 created"),
+        "{text}"
+    );
+    assert!(text.contains("  gateway proof:\n"), "{text}");
+    let doc = server
+        .relay(&["--output", "json", "status", "deepseek", "--host", "main"])
+        .expect(0)
+        .json();
+    assert!(doc.is_object());
+
+    let out = server
+        .relay(&["resources", "deepseek", "--host", "main"])
+        .expect(0);
+    let text = out.stdout();
+    assert!(text.starts_with("TYPE "), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("account ")).count(),
+        2,
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("group ")), "{text}");
+
+    let out = server
+        .relay(&["access", "status", "deepseek", "--host", "main"])
+        .expect(0);
+    let text = out.stdout();
+    assert!(
+        text.starts_with("access of deepseek on main: subscription_ready\n"),
+        "{text}"
+    );
+    assert!(text.contains("gateway proof:"), "{text}");
+
+    // Roll the batch back: every account it created is gone from the host.
+    let out = server.relay(&["batch", "rollback", &batch_id]).expect(0);
+    assert!(
+        out.stdout()
+            .contains(&format!("rolled back batch {batch_id}")),
+        "{}",
+        out.stdout()
+    );
+    assert!(accounts(&mock).is_empty(), "{:?}", accounts(&mock));
+    let out = server.relay(&["batch", "show", &batch_id]).expect(0);
+    assert_eq!(field(&out.stdout(), "status"), "rolled_back");
+
+    assert!(!server.log().contains(KEY_1));
+}
+
+#[test]
+fn a_strict_import_with_an_invalid_key_fails_and_exits_1() {
+    let Setup { mock, server, dir } = setup("strict");
+    let keys = write(&dir, "keys.txt", &format!("{KEY_1}\n{BAD_KEY}\n"));
+    let out = server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--mode",
+            "strict",
+        ])
+        .expect(1);
+    out.assert_hides(KEY_1);
+    out.assert_hides(BAD_KEY);
+    let text = out.stdout();
+    assert_eq!(field(&text, "status"), "failed", "{text}");
+    let bad = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("2 "))
+        .unwrap_or_else(|| panic!("no line for key 2 in\n{text}"));
+    assert!(bad.contains("failed"), "{bad}");
+    let err = out.stderr();
+    assert!(err.starts_with("error: import_failed: batch "), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    // Strict: nothing of the batch is left on the host.
+    assert!(accounts(&mock).is_empty(), "{:?}", accounts(&mock));
+
+    // The failed batch is listed as such; JSON mode prints the final BatchView.
+    let out = server
+        .relay(&["batch", "list", "--status", "failed"])
+        .expect(0);
+    assert!(out.stdout().contains("deepseek"), "{}", out.stdout());
+
+    let out = server
+        .relay(&[
+            "--output",
+            "json",
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--mode",
+            "partial",
+        ])
+        .expect(0);
+    let doc = out.json();
+    assert_eq!(doc["batch"]["status"], "partially_succeeded");
+    assert_eq!(doc["batch"]["counts"]["failed"], 1);
+    assert!(
+        out.stderr().contains("import partially succeeded"),
+        "{}",
+        out.stderr()
+    );
+    out.assert_hides(BAD_KEY);
+    assert_eq!(accounts(&mock).len(), 1);
+
+    // A second import of the same provider while none runs is fine; an unknown provider
+    // is the server's error with its code.
+    let out = server
+        .relay(&[
+            "import",
+            "no-such-provider",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+        ])
+        .expect(1);
+    assert!(out.stderr().starts_with("error: "), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("no-such-provider"),
+        "{}",
+        out.stderr()
+    );
+    out.assert_hides(KEY_1);
+}
+
+#[test]
+fn keys_can_come_from_stdin() {
+    let Setup { mock, server, .. } = setup("stdin");
+    let out = server
+        .relay_with(
+            &["import", "deepseek", "--host", "main", "--keys-file", "-"],
+            &[],
+            Some(&format!("{KEY_1}\n{KEY_1}\n")),
+        )
+        .expect(0);
+    out.assert_hides(KEY_1);
+    assert_eq!(
+        field(&out.stdout(), "status"),
+        "succeeded",
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(accounts(&mock).len(), 1);
+}
