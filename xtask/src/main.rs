@@ -1,16 +1,33 @@
 //! Project automation. Run as `cargo xtask <command>`.
 //!
-//! - `ci`: formatting check, clippy with warnings denied, every test of the workspace.
+//! - `ci`: formatting check, clippy with warnings denied, every test of the
+//!   workspace, then the acceptance scenarios.
+//! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
+//! - `bench [--sizes 1,100,1000]`: import throughput and server memory (release).
 
-use anyhow::{bail, Context, Result};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod acceptance;
+mod bench;
+mod http;
+mod procs;
 
-fn main() -> Result<()> {
+use anyhow::{bail, Result};
+use procs::cargo;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str).unwrap_or("help");
+    let rest = args.get(1..).unwrap_or_default();
     match command {
         "ci" => ci(),
+        "acceptance" => acceptance::run(rest),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -22,30 +39,13 @@ fn main() -> Result<()> {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci    cargo fmt --check, cargo clippy -D warnings, every test of the workspace";
-
-/// The workspace root (the parent of this crate's directory).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
-}
-
-/// Runs a cargo command in the workspace root, failing when it fails.
-fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    eprintln!("==> cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
-    if !status.success() {
-        bail!("`cargo {}` failed with {status}", args.join(" "));
-    }
-    Ok(())
-}
+  ci                    cargo fmt --check, cargo clippy -D warnings, every test of the
+                        workspace, then the acceptance scenarios
+  acceptance [NAME...]  run fixtures/scenarios/*.json (those whose name contains a NAME,
+                        or all) against the real mock host and server; evidence in
+                        target/acceptance/<scenario>.json
+  bench [--sizes LIST]  import 1, 100 and 1000 keys (or LIST, comma-separated) against a
+                        slow mock host; wall time, server peak RSS, ratio to the lower bound";
 
 fn ci() -> Result<()> {
     cargo(&["fmt", "--all", "--check"])?;
@@ -59,6 +59,8 @@ fn ci() -> Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])?;
+    eprintln!("==> acceptance scenarios");
+    acceptance::run(&[])?;
     eprintln!("==> ci: all checks passed");
     Ok(())
 }

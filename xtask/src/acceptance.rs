@@ -1,0 +1,733 @@
+//! `cargo xtask acceptance`: scenario fixtures run against the real binaries.
+//!
+//! Each `fixtures/scenarios/*.json` gets a fresh mock host and a fresh server (its
+//! own data directory under `target/acceptance/<scenario>/`), runs its steps, and
+//! leaves an evidence document at `target/acceptance/<scenario>.json`: what was
+//! asked, every step with its requests, answer statuses and body excerpts, the
+//! assertions and their outcome, the mock's state before and after, and timings.
+//! Secrets (upstream keys, end-user keys, the mock's admin key, the operator token)
+//! never reach the evidence: they are replaced by their masks. After every scenario,
+//! the data directories, server logs and evidence files are scanned for every raw
+//! secret used.
+
+mod expect;
+mod scenario;
+mod secrets;
+
+use crate::http::{Client, Reply};
+use crate::procs::{self, MockSettings, Proc, Profile, ServerSettings};
+use anyhow::{anyhow, bail, Context, Result};
+use expect::Assertion;
+use scenario::{Expect, Scenario, Step};
+use secrets::Secrets;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Operator token of the servers started here.
+const TOKEN: &str = "acceptance-operator-token-7c1e9a4f2b8d";
+/// Password of the end users created on the mock host.
+const END_USER_PASSWORD: &str = "end-user-password-5d3a";
+/// Default warm-up window of the server (seconds), so that broken access fails fast.
+const DEFAULT_WARMUP_SECS: &str = "5";
+/// Longest wait for one answer of the server.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs the scenarios whose name contains one of `filters` (all when empty).
+pub fn run(filters: &[String]) -> Result<()> {
+    let bin = procs::build_binaries(Profile::Debug)?;
+    let dir = procs::root().join("fixtures/scenarios");
+    let out = procs::target_dir().join("acceptance");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    paths.retain(|p| filters.is_empty() || filters.iter().any(|f| stem(p).contains(f.as_str())));
+    if paths.is_empty() {
+        bail!("no scenario in {} matches {filters:?}", dir.display());
+    }
+
+    let started = Instant::now();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut all_secrets = Secrets::default();
+    all_secrets.add(TOKEN);
+    all_secrets.add(&MockSettings::default().admin_api_key);
+    let mut scan_roots = Vec::new();
+    for path in &paths {
+        let name = stem(path);
+        let t = Instant::now();
+        let scenario = match scenario::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("FAIL {name}: {e:#}");
+                failed += 1;
+                continue;
+            }
+        };
+        let outcome = run_scenario(&bin, &out, path, &scenario);
+        all_secrets.extend(&outcome.secrets);
+        scan_roots.push(outcome.dir.join("data"));
+        scan_roots.push(outcome.dir.join("server.log"));
+        scan_roots.push(outcome.evidence.clone());
+        let secs = t.elapsed().as_secs_f64();
+        match outcome.failure {
+            None => {
+                println!("PASS {name} ({secs:.1} s)");
+                passed += 1;
+            }
+            Some(reason) => {
+                println!(
+                    "FAIL {name}: {} ({secs:.1} s, evidence: {})",
+                    outcome.secrets.redact_str(&reason),
+                    outcome.evidence.display()
+                );
+                failed += 1;
+            }
+        }
+    }
+
+    // No raw secret anywhere the server wrote, nor in the evidence.
+    const SCAN: &str = "no raw key anywhere in the data directory or server log";
+    match secrets::scan(&scan_roots, &all_secrets) {
+        Ok((files, found)) if found.is_empty() && files > 0 => {
+            println!(
+                "PASS {SCAN} ({files} files, {} secrets)",
+                all_secrets.iter().count()
+            );
+            passed += 1;
+        }
+        Ok((0, _)) => {
+            println!("FAIL {SCAN}: nothing to scan");
+            failed += 1;
+        }
+        Ok((_, found)) => {
+            let list: Vec<String> = found
+                .iter()
+                .map(|f| format!("{} in {}", f.mask, f.path.display()))
+                .collect();
+            println!("FAIL {SCAN}: {}", list.join(", "));
+            failed += 1;
+        }
+        Err(e) => {
+            println!("FAIL {SCAN}: {e:#}");
+            failed += 1;
+        }
+    }
+    println!(
+        "{passed} passed, {failed} failed ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        bail!("{failed} acceptance check(s) failed");
+    }
+    Ok(())
+}
+
+/// What one scenario left behind.
+struct Outcome {
+    failure: Option<String>,
+    dir: PathBuf,
+    evidence: PathBuf,
+    secrets: Secrets,
+}
+
+/// One step as it ran.
+#[derive(Debug, Serialize)]
+struct StepRecord {
+    index: usize,
+    action: &'static str,
+    outcome: &'static str,
+    started_ms: u64,
+    duration_ms: u64,
+    requests: Vec<Value>,
+    notes: BTreeMap<String, Value>,
+    assertions: Vec<Assertion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl StepRecord {
+    fn failure(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        self.assertions.iter().find(|a| !a.pass).map(|a| {
+            format!(
+                "{}: expected {}, got {}",
+                a.what,
+                a.expected,
+                short(&a.actual.to_string(), 300)
+            )
+        })
+    }
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut cut = n;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &s[..cut])
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A running scenario: its processes and what earlier steps captured.
+struct Run {
+    bin: PathBuf,
+    mock: Proc,
+    mock_api: Client,
+    admin_key: String,
+    server: Option<Proc>,
+    settings: ServerSettings,
+    server_log: PathBuf,
+    api: Client,
+    batches: BTreeMap<String, String>,
+    keys: BTreeMap<String, String>,
+    snapshots: BTreeMap<String, Value>,
+    secrets: Secrets,
+    t0: Instant,
+}
+
+fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario) -> Outcome {
+    let dir = out.join(&s.name);
+    let evidence = out.join(format!("{}.json", s.name));
+    let mut secrets = Secrets::default();
+    secrets.add(TOKEN);
+    secrets.add(END_USER_PASSWORD);
+    for step in &s.steps {
+        match step {
+            Step::Import(x) => x.keys.iter().for_each(|k| secrets.add(k)),
+            Step::ResumeBatch(x) => x.keys.iter().for_each(|k| secrets.add(k)),
+            _ => {}
+        }
+    }
+    let started_at = unix_ms();
+    let t0 = Instant::now();
+    let mut doc = json!({
+        "scenario": s.name,
+        "description": s.description,
+        "file": path.strip_prefix(procs::root()).unwrap_or(path).display().to_string(),
+        "asked": serde_json::to_value(s).unwrap_or(Value::Null),
+        "started_at_unix_ms": started_at,
+    });
+    let mut steps: Vec<StepRecord> = Vec::new();
+    let result = (|| -> Result<Option<String>> {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&evidence);
+        std::fs::create_dir_all(&dir)?;
+        let mut run = Run::start(bin, &dir, s, &mut doc)?;
+        secrets.add(&run.admin_key);
+        doc["host_state_before"] = run.mock_state()?;
+        let mut failure = None;
+        for (i, step) in s.steps.iter().enumerate() {
+            let mut rec = StepRecord {
+                index: i + 1,
+                action: step.action(),
+                outcome: "skipped",
+                started_ms: t0.elapsed().as_millis() as u64,
+                duration_ms: 0,
+                requests: Vec::new(),
+                notes: BTreeMap::new(),
+                assertions: Vec::new(),
+                error: None,
+            };
+            if failure.is_some() {
+                steps.push(rec);
+                continue;
+            }
+            let t = Instant::now();
+            if let Err(e) = run.step(step, &mut rec) {
+                rec.error = Some(format!("{e:#}"));
+            }
+            rec.duration_ms = t.elapsed().as_millis() as u64;
+            match rec.failure() {
+                Some(f) => {
+                    rec.outcome = "failed";
+                    failure = Some(format!("step {} ({}): {f}", i + 1, step.action()));
+                }
+                None => rec.outcome = "passed",
+            }
+            steps.push(rec);
+        }
+        secrets.extend(&run.secrets);
+        doc["host_state_after"] = run.mock_state().unwrap_or(Value::Null);
+        if let Some(server) = &run.server {
+            doc["server_pid"] = json!(server.child.id());
+        }
+        drop(run);
+        Ok(failure)
+    })();
+    let failure = match result {
+        Ok(f) => f,
+        Err(e) => Some(format!("{e:#}")),
+    };
+    let total: usize = steps.iter().map(|r| r.assertions.len()).sum();
+    let failed: usize = steps
+        .iter()
+        .map(|r| r.assertions.iter().filter(|a| !a.pass).count())
+        .sum();
+    doc["result"] = json!(if failure.is_none() {
+        "passed"
+    } else {
+        "failed"
+    });
+    doc["failure"] = json!(failure);
+    doc["duration_ms"] = json!(t0.elapsed().as_millis() as u64);
+    doc["assertions"] = json!({"total": total, "passed": total - failed, "failed": failed});
+    doc["data_dir"] = json!(dir.join("data").display().to_string());
+    doc["server_log"] = json!(dir.join("server.log").display().to_string());
+    doc["steps"] = serde_json::to_value(&steps).unwrap_or(Value::Null);
+    let doc = secrets.redact(&doc);
+    let write = serde_json::to_vec_pretty(&doc)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| std::fs::write(&evidence, bytes).map_err(anyhow::Error::from));
+    let failure = match (failure, write) {
+        (f, Ok(())) => f,
+        (Some(f), Err(_)) => Some(f),
+        (None, Err(e)) => Some(format!("cannot write {}: {e:#}", evidence.display())),
+    };
+    Outcome {
+        failure,
+        dir,
+        evidence,
+        secrets,
+    }
+}
+
+impl Run {
+    fn start(bin: &Path, dir: &Path, s: &Scenario, doc: &mut Value) -> Result<Run> {
+        let mock_settings = MockSettings {
+            flags: s.mock.flags.clone(),
+            ..MockSettings::default()
+        };
+        let mock = procs::start_mock(bin, &mock_settings, &dir.join("mock.log"))?;
+        let mock_api = Client::with_timeout(&mock.base_url, None, REQUEST_TIMEOUT);
+        if let Some(f) = &s.mock.faults {
+            let r = mock_api.post("/__mock/faults", f)?;
+            if r.status != 200 {
+                bail!("the mock refused the faults {f}: {} {}", r.status, r.body);
+            }
+        }
+        let mut env: BTreeMap<String, String> = BTreeMap::from([(
+            "RELAY_WARMUP_SECS".to_string(),
+            DEFAULT_WARMUP_SECS.to_string(),
+        )]);
+        env.extend(s.server.env.clone());
+        let settings = ServerSettings {
+            data_dir: dir.join("data"),
+            token: TOKEN.to_string(),
+            env: env.into_iter().collect(),
+        };
+        let server_log = dir.join("server.log");
+        let server = procs::start_server(bin, &settings, &server_log)?;
+        let api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT);
+        doc["mock"] = json!({
+            "base_url": mock.base_url,
+            "flags": s.mock.flags,
+            "faults": s.mock.faults,
+            "log": dir.join("mock.log").display().to_string(),
+        });
+        doc["server"] = json!({
+            "base_url": server.base_url,
+            "env": settings.env.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "log": server.log_path.display().to_string(),
+        });
+        Ok(Run {
+            bin: bin.to_path_buf(),
+            admin_key: mock_settings.admin_api_key.clone(),
+            mock,
+            mock_api,
+            server: Some(server),
+            settings,
+            server_log,
+            api,
+            batches: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            secrets: Secrets::default(),
+            t0: Instant::now(),
+        })
+    }
+
+    fn mock_state(&self) -> Result<Value> {
+        let r = self.mock_api.get("/__mock/state")?;
+        if r.status != 200 {
+            bail!("GET /__mock/state answered {}", r.status);
+        }
+        Ok(r.body)
+    }
+
+    fn batch_id(&self, name: &str) -> Result<String> {
+        self.batches
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow!("batch {name:?} was not captured (did its import fail?)"))
+    }
+
+    /// Records a request to the server and its answer.
+    fn server_call(
+        &self,
+        rec: &mut StepRecord,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        if self.server.is_none() {
+            bail!("the server is not running");
+        }
+        let t = Instant::now();
+        let reply = match (method, body) {
+            ("GET", _) => self.api.get(path)?,
+            ("POST", Some(b)) => self.api.post(path, b)?,
+            ("POST", None) => self.api.post(path, &json!({}))?,
+            ("DELETE", _) => self.api.delete(path)?,
+            _ => bail!("unsupported method {method}"),
+        };
+        rec.requests.push(json!({
+            "to": "server",
+            "method": method,
+            "path": path,
+            "body": body,
+            "at_ms": self.t0.elapsed().as_millis() as u64,
+            "duration_ms": t.elapsed().as_millis() as u64,
+            "status": reply.status,
+            "excerpt": expect::excerpt(&reply.body),
+        }));
+        Ok(reply)
+    }
+
+    /// Records a request to the mock host (status and a caller-chosen excerpt only:
+    /// the mock's auth answers hold tokens and keys).
+    fn mock_note(rec: &mut StepRecord, method: &str, path: &str, status: u16, excerpt: Value) {
+        rec.requests.push(json!({
+            "to": "mock",
+            "method": method,
+            "path": path,
+            "status": status,
+            "excerpt": excerpt,
+        }));
+    }
+
+    fn check(&self, rec: &mut StepRecord, e: &Expect, reply: &Reply) -> Result<()> {
+        let host = if expect::needs_host(e) {
+            Some(self.mock_state()?)
+        } else {
+            None
+        };
+        rec.assertions
+            .extend(expect::check(e, reply.status, &reply.body, host.as_ref()));
+        Ok(())
+    }
+
+    fn step(&mut self, step: &Step, rec: &mut StepRecord) -> Result<()> {
+        match step {
+            Step::RegisterHost(x) => {
+                let body = json!({
+                    "name": x.name,
+                    "base_url": self.mock.base_url,
+                    "auth": {"kind": "api_key", "api_key": self.admin_key},
+                });
+                let r = self.server_call(rec, "POST", "/api/hosts", Some(&body))?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::InstallPack(x) => {
+                let dir = procs::root().join(&x.path);
+                let body = json!({"path": dir.display().to_string()});
+                let r = self.server_call(rec, "POST", "/api/packs/install", Some(&body))?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::Import(x) => {
+                let mut body = json!({"host_id": x.host, "keys": x.keys, "wait": x.wait});
+                let opt = |v: &Option<String>| v.as_ref().map(|s| json!(s));
+                for (k, v) in [
+                    ("pack_id", opt(&x.pack_id)),
+                    ("mode", opt(&x.mode)),
+                    ("access_mode", opt(&x.access_mode)),
+                    ("subscribers", x.subscribers.clone()),
+                    ("concurrency", x.concurrency.map(|c| json!(c))),
+                ] {
+                    if let Some(v) = v {
+                        body[k] = v;
+                    }
+                }
+                if let Some(name) = &x.probe_key {
+                    let key = self
+                        .keys
+                        .get(name)
+                        .ok_or_else(|| anyhow!("key {name:?} was not captured"))?;
+                    body["probe_key"] = json!(key);
+                }
+                let path = format!("/api/providers/{}/import", x.provider);
+                let r = self.server_call(rec, "POST", &path, Some(&body))?;
+                if let (Some(name), Some(id)) = (&x.capture, r.body.pointer("/batch/id")) {
+                    let id = id.as_str().unwrap_or_default().to_string();
+                    rec.notes.insert("captured_batch".into(), json!({name: id}));
+                    self.batches.insert(name.clone(), id);
+                }
+                self.check(rec, &x.expect, &r)
+            }
+            Step::GetBatch(x) => {
+                let id = self.batch_id(&x.batch)?;
+                let path = format!("/api/import-batches/{id}");
+                let limit = Duration::from_millis(x.timeout_ms.unwrap_or(60_000));
+                let t = Instant::now();
+                let mut polls = 0u32;
+                let r = loop {
+                    polls += 1;
+                    let r = self.api.get(&path)?;
+                    let running = r.body.pointer("/batch/status") == Some(&json!("running"));
+                    if !x.until_finished || !running || t.elapsed() > limit {
+                        break r;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                };
+                if x.until_finished {
+                    rec.notes.insert("polls".into(), json!(polls));
+                    rec.assertions.push(Assertion::new(
+                        format!("batch finished within {} ms", limit.as_millis()),
+                        json!("not running"),
+                        r.body
+                            .pointer("/batch/status")
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                        r.body.pointer("/batch/status") != Some(&json!("running")),
+                    ));
+                }
+                rec.requests.push(json!({
+                    "to": "server", "method": "GET", "path": path,
+                    "status": r.status, "excerpt": expect::excerpt(&r.body),
+                }));
+                self.check(rec, &x.expect, &r)
+            }
+            Step::RollbackBatch(x) => {
+                let id = self.batch_id(&x.batch)?;
+                let path = format!("/api/import-batches/{id}/rollback");
+                let r = self.server_call(rec, "POST", &path, None)?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::ResumeBatch(x) => {
+                let id = self.batch_id(&x.batch)?;
+                let path = format!("/api/import-batches/{id}/resume");
+                let body = if x.keys.is_empty() {
+                    json!({})
+                } else {
+                    json!({"keys": x.keys})
+                };
+                let r = self.server_call(rec, "POST", &path, Some(&body))?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::Query(x) => {
+                let mut path = x.path.clone();
+                for (name, id) in &self.batches {
+                    path = path.replace(&format!("${{{name}}}"), id);
+                }
+                if path.contains("${") {
+                    bail!("{path}: unknown capture");
+                }
+                let r = self.server_call(rec, "GET", &path, None)?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::SetFaults(x) => {
+                let r = self.mock_api.post("/__mock/faults", &x.faults)?;
+                Self::mock_note(rec, "POST", "/__mock/faults", r.status, r.body.clone());
+                rec.assertions.push(Assertion::eq(
+                    "mock accepted the faults",
+                    json!(200),
+                    json!(r.status),
+                ));
+                Ok(())
+            }
+            Step::EndUserKey(x) => self.end_user_key(x, rec),
+            Step::KillServer(x) => {
+                if let Some(n) = x.after_accounts {
+                    let limit = Duration::from_millis(x.timeout_ms.unwrap_or(30_000));
+                    let t = Instant::now();
+                    let mut count = 0;
+                    while t.elapsed() < limit {
+                        count = expect::host_counts(&self.mock_state()?)["accounts"];
+                        if count >= n {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    rec.notes.insert("accounts_at_kill".into(), json!(count));
+                    rec.notes
+                        .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
+                    rec.assertions.push(Assertion::new(
+                        format!("the mock holds at least {n} account(s) before the kill"),
+                        json!(n),
+                        json!(count),
+                        count >= n,
+                    ));
+                }
+                let mut server = self
+                    .server
+                    .take()
+                    .ok_or_else(|| anyhow!("the server is not running"))?;
+                rec.notes.insert("pid".into(), json!(server.child.id()));
+                server.kill();
+                rec.notes.insert("signal".into(), json!("SIGKILL"));
+                Ok(())
+            }
+            Step::RestartServer(_) => {
+                if let Some(mut old) = self.server.take() {
+                    old.kill();
+                }
+                let server = procs::start_server(&self.bin, &self.settings, &self.server_log)?;
+                self.api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT);
+                rec.notes.insert("pid".into(), json!(server.child.id()));
+                rec.notes.insert("base_url".into(), json!(server.base_url));
+                self.server = Some(server);
+                let r = self.server_call(rec, "GET", "/readyz", None)?;
+                rec.assertions
+                    .push(Assertion::eq("server ready", json!(200), json!(r.status)));
+                Ok(())
+            }
+            Step::SnapshotHost(x) => {
+                let objects = expect::host_objects(&self.mock_state()?);
+                rec.notes
+                    .insert("counts".into(), json!(expect::host_counts(&objects)));
+                self.snapshots.insert(x.name.clone(), objects);
+                Ok(())
+            }
+            Step::ExpectHostUnchanged(x) => {
+                let before = self
+                    .snapshots
+                    .get(&x.snapshot)
+                    .ok_or_else(|| anyhow!("no snapshot {:?}", x.snapshot))?;
+                let now = expect::host_objects(&self.mock_state()?);
+                let diff = expect::host_diff(before, &now);
+                rec.notes
+                    .insert("counts_now".into(), json!(expect::host_counts(&now)));
+                rec.assertions.push(Assertion::new(
+                    format!(
+                        "host objects ({}) equal snapshot {:?}",
+                        scenario::HOST_KINDS.join(", "),
+                        x.snapshot
+                    ),
+                    json!({}),
+                    json!(diff),
+                    diff.is_empty() && *before == now,
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    /// Creates an end user on the mock host with a balance (and a subscription to
+    /// the group when asked), logs in as it and creates a key in the provider's group.
+    fn end_user_key(&mut self, x: &scenario::EndUserKey, rec: &mut StepRecord) -> Result<()> {
+        let id = self.batch_id(&x.batch)?;
+        let view = self.server_call(rec, "GET", &format!("/api/import-batches/{id}"), None)?;
+        let group = view
+            .body
+            .pointer("/batch/report/access/group_id")
+            .and_then(Value::as_i64)
+            .or_else(|| {
+                view.body["resources"].as_array().and_then(|rs| {
+                    rs.iter()
+                        .find(|r| r["resource_type"] == "group")
+                        .and_then(|r| r["host_resource_id"].as_i64())
+                })
+            })
+            .ok_or_else(|| anyhow!("batch {id} names no group"))?;
+        rec.notes.insert("group_id".into(), json!(group));
+        let admin = [("x-api-key", self.admin_key.as_str())];
+        let r = self.mock_api.post_with(
+            "/api/v1/admin/users",
+            &json!({"email": x.email, "password": END_USER_PASSWORD, "balance": x.balance}),
+            &admin,
+        )?;
+        let user_id = r.body.pointer("/data/id").and_then(Value::as_i64);
+        Self::mock_note(
+            rec,
+            "POST",
+            "/api/v1/admin/users",
+            r.status,
+            json!({"user_id": user_id, "email": x.email, "balance": x.balance}),
+        );
+        let user_id = user_id
+            .ok_or_else(|| anyhow!("the mock did not create the user: {} {}", r.status, r.body))?;
+        if x.subscribe {
+            let r = self.mock_api.post_with(
+                "/api/v1/admin/subscriptions/assign",
+                &json!({"user_id": user_id, "group_id": group, "validity_days": 30}),
+                &admin,
+            )?;
+            Self::mock_note(
+                rec,
+                "POST",
+                "/api/v1/admin/subscriptions/assign",
+                r.status,
+                json!({"subscription_id": r.body.pointer("/data/id"), "status": r.body.pointer("/data/status")}),
+            );
+            if r.status != 200 {
+                bail!("the mock refused the subscription: {} {}", r.status, r.body);
+            }
+        }
+        let r = self.mock_api.post(
+            "/api/v1/auth/login",
+            &json!({"email": x.email, "password": END_USER_PASSWORD}),
+        )?;
+        Self::mock_note(rec, "POST", "/api/v1/auth/login", r.status, json!({}));
+        let token = r
+            .body
+            .pointer("/data/access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("the end user cannot log in: {}", r.status))?
+            .to_string();
+        self.secrets.add(&token);
+        let auth = format!("Bearer {token}");
+        let r = self.mock_api.post_with(
+            "/api/v1/keys",
+            &json!({"name": "acceptance-end-user", "group_id": group}),
+            &[("Authorization", auth.as_str())],
+        )?;
+        let key = r
+            .body
+            .pointer("/data/key")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Self::mock_note(
+            rec,
+            "POST",
+            "/api/v1/keys",
+            r.status,
+            json!({"key_id": r.body.pointer("/data/id"), "group_id": r.body.pointer("/data/group_id"),
+                   "key": key.as_deref().map(secrets::mask)}),
+        );
+        let key = key.ok_or_else(|| {
+            anyhow!(
+                "the end user cannot create a key in group {group}: {} {}",
+                r.status,
+                r.body.pointer("/reason").unwrap_or(&Value::Null)
+            )
+        })?;
+        self.secrets.add(&key);
+        rec.notes.insert(
+            "captured_key".into(),
+            json!({&x.capture: secrets::mask(&key)}),
+        );
+        self.keys.insert(x.capture.clone(), key);
+        Ok(())
+    }
+}

@@ -1,0 +1,552 @@
+//! Checking answers against a step's expectations, and the evidence excerpts of
+//! answers.
+
+use super::scenario::{Expect, JsonCheck, HOST_KINDS};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// One checked expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assertion {
+    /// What was checked.
+    pub what: String,
+    /// The expected value.
+    pub expected: Value,
+    /// What was found.
+    pub actual: Value,
+    /// Pass or fail.
+    pub pass: bool,
+}
+
+impl Assertion {
+    /// An assertion comparing two values for equality.
+    pub fn eq(what: impl Into<String>, expected: Value, actual: Value) -> Assertion {
+        let pass = expected == actual;
+        Assertion {
+            what: what.into(),
+            expected,
+            actual,
+            pass,
+        }
+    }
+
+    /// An assertion with its own verdict.
+    pub fn new(what: impl Into<String>, expected: Value, actual: Value, pass: bool) -> Assertion {
+        Assertion {
+            what: what.into(),
+            expected,
+            actual,
+            pass,
+        }
+    }
+}
+
+fn ptr<'a>(v: &'a Value, p: &str) -> &'a Value {
+    v.pointer(p).unwrap_or(&Value::Null)
+}
+
+fn items(body: &Value) -> Vec<&Value> {
+    body.get("items")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+fn count_by(items: &[&Value], field: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for i in items {
+        if let Some(s) = i.get(field).and_then(Value::as_str) {
+            *out.entry(s.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// The gateway proofs of a batch answer's access report.
+fn proofs(body: &Value) -> Vec<&Value> {
+    let access = ptr(body, "/batch/report/access");
+    ["subscription_detail", "self_service_detail"]
+        .iter()
+        .filter_map(|d| access.get(*d).and_then(|x| x.get("proof")))
+        .filter(|p| !p.is_null())
+        .collect()
+}
+
+/// Every warning text of a batch answer (see [`Expect::warnings_contain`]).
+pub fn warnings(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = ptr(body, "/batch/report/warnings")
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(subs) = ptr(body, "/batch/report/access/subscription_detail/subscribers").as_array()
+    {
+        for s in subs {
+            if let Some(ws) = s.get("warnings").and_then(Value::as_array) {
+                out.extend(ws.iter().filter_map(|w| w.as_str().map(str::to_string)));
+            }
+        }
+    }
+    for i in items(body) {
+        if i.get("verdict").and_then(Value::as_str) == Some("warning") {
+            if let Some(m) = i.get("message").and_then(Value::as_str) {
+                out.push(m.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Successful capability repairs in a batch answer's gateway proofs.
+pub fn repairs(body: &Value) -> Vec<Value> {
+    proofs(body)
+        .into_iter()
+        .filter_map(|p| p.get("repairs").and_then(Value::as_array))
+        .flatten()
+        .filter(|r| r.get("ok").and_then(Value::as_bool) == Some(true))
+        .cloned()
+        .collect()
+}
+
+/// Checks one JSON pointer test against `doc`.
+pub fn check_json(scope: &str, doc: &Value, c: &JsonCheck) -> Assertion {
+    let found = doc.pointer(&c.path);
+    let actual = found.cloned().unwrap_or(Value::Null);
+    let what = format!("{scope} {}", if c.path.is_empty() { "/" } else { &c.path });
+    if let Some(v) = &c.equals {
+        return Assertion::eq(format!("{what} equals"), v.clone(), actual);
+    }
+    if let Some(t) = &c.contains {
+        let pass = actual.as_str().is_some_and(|s| s.contains(t.as_str()));
+        return Assertion::new(format!("{what} contains"), json!(t), actual, pass);
+    }
+    if let Some(n) = c.at_least {
+        let pass = actual.as_f64().is_some_and(|x| x >= n);
+        return Assertion::new(format!("{what} at least"), json!(n), actual, pass);
+    }
+    if let Some(n) = c.len {
+        let len = match &actual {
+            Value::Array(a) => Some(a.len()),
+            Value::Object(o) => Some(o.len()),
+            _ => None,
+        };
+        return Assertion::new(
+            format!("{what} length"),
+            json!(n),
+            json!(len),
+            len == Some(n),
+        );
+    }
+    let want = c.exists.unwrap_or(true);
+    let present = found.is_some_and(|v| !v.is_null());
+    Assertion::new(
+        format!("{what} exists"),
+        json!(want),
+        json!(present),
+        present == want,
+    )
+}
+
+/// Number of objects per kind in a mock state dump.
+pub fn host_counts(state: &Value) -> BTreeMap<String, usize> {
+    HOST_KINDS
+        .iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                state.get(*k).and_then(Value::as_array).map_or(0, Vec::len),
+            )
+        })
+        .collect()
+}
+
+/// Checks an answer (`status`, `body`) against `e`. `host` is the mock's state
+/// dump read right after the answer, when the expectations need it.
+pub fn check(e: &Expect, status: u16, body: &Value, host: Option<&Value>) -> Vec<Assertion> {
+    let mut out = Vec::new();
+    match e.status {
+        Some(s) => out.push(Assertion::eq("HTTP status", json!(s), json!(status))),
+        None => out.push(Assertion::new(
+            "HTTP status is 2xx",
+            json!("2xx"),
+            json!(status),
+            (200..300).contains(&status),
+        )),
+    }
+    if let Some(code) = &e.error_code {
+        out.push(Assertion::eq(
+            "error.code",
+            json!(code),
+            ptr(body, "/error/code").clone(),
+        ));
+    }
+    if let Some(s) = &e.batch_status {
+        out.push(Assertion::eq(
+            "batch.status",
+            json!(s),
+            ptr(body, "/batch/status").clone(),
+        ));
+    }
+    if let Some(s) = &e.access_status {
+        let (what, actual) = if body.get("batch").is_some() {
+            (
+                "batch.report.access.status",
+                ptr(body, "/batch/report/access/status"),
+            )
+        } else {
+            ("access_status", ptr(body, "/access_status"))
+        };
+        out.push(Assertion::eq(what, json!(s), actual.clone()));
+    }
+    for (k, v) in &e.counts {
+        out.push(Assertion::eq(
+            format!("batch.counts.{k}"),
+            json!(v),
+            ptr(body, &format!("/batch/counts/{k}")).clone(),
+        ));
+    }
+    let its = items(body);
+    if !e.item_statuses.is_empty() {
+        let by = count_by(&its, "status");
+        for (k, v) in &e.item_statuses {
+            out.push(Assertion::eq(
+                format!("items with status {k}"),
+                json!(v),
+                json!(by.get(k).copied().unwrap_or(0)),
+            ));
+        }
+    }
+    if !e.item_verdicts.is_empty() {
+        let by = count_by(&its, "verdict");
+        for (k, v) in &e.item_verdicts {
+            out.push(Assertion::eq(
+                format!("items with verdict {k}"),
+                json!(v),
+                json!(by.get(k).copied().unwrap_or(0)),
+            ));
+        }
+    }
+    if !e.item_messages_contain.is_empty() {
+        let messages: Vec<&str> = its
+            .iter()
+            .filter_map(|i| i.get("message").and_then(Value::as_str))
+            .collect();
+        for t in &e.item_messages_contain {
+            let pass = messages.iter().any(|m| m.contains(t.as_str()));
+            out.push(Assertion::new(
+                "an item message contains",
+                json!(t),
+                json!(messages),
+                pass,
+            ));
+        }
+    }
+    if !e.warnings_contain.is_empty() {
+        let ws = warnings(body);
+        for t in &e.warnings_contain {
+            let pass = ws.iter().any(|w| w.contains(t.as_str()));
+            out.push(Assertion::new(
+                "a warning contains",
+                json!(t),
+                json!(ws),
+                pass,
+            ));
+        }
+    }
+    if let Some(want) = e.repair_recorded {
+        let found = repairs(body);
+        out.push(Assertion::new(
+            "capability repair recorded in the gateway proof",
+            json!(want),
+            json!(found),
+            found.is_empty() != want,
+        ));
+    }
+    if let Some(want) = e.rollback_complete {
+        out.push(Assertion::eq(
+            "rollback.complete",
+            json!(want),
+            ptr(body, "/rollback/complete").clone(),
+        ));
+    }
+    for c in &e.json {
+        out.push(check_json("answer", body, c));
+    }
+    if !e.host_counts.is_empty() || !e.host_json.is_empty() {
+        match host {
+            Some(state) => {
+                let counts = host_counts(state);
+                for (k, v) in &e.host_counts {
+                    out.push(Assertion::eq(
+                        format!("host {k}"),
+                        json!(v),
+                        json!(counts.get(k).copied().unwrap_or(0)),
+                    ));
+                }
+                for c in &e.host_json {
+                    out.push(check_json("host state", state, c));
+                }
+            }
+            None => out.push(Assertion::new(
+                "host state readable",
+                json!(true),
+                json!(false),
+                false,
+            )),
+        }
+    }
+    out
+}
+
+/// Whether the expectations read the mock's state.
+pub fn needs_host(e: &Expect) -> bool {
+    !e.host_counts.is_empty() || !e.host_json.is_empty()
+}
+
+/// The part of an answer worth keeping as evidence: for a batch view, the batch,
+/// access proof, warnings, items, resources and rollback summary; otherwise the body,
+/// cut when large.
+pub fn excerpt(body: &Value) -> Value {
+    if let Some(batch) = body.get("batch") {
+        let report = batch.get("report").unwrap_or(&Value::Null);
+        let access = report.get("access").unwrap_or(&Value::Null);
+        let proofs: Vec<Value> = proofs(body)
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "mode": p.get("mode"),
+                    "key_source": p.get("key_source"),
+                    "key_mask": p.get("key_mask"),
+                    "proof": p.get("proof"),
+                    "attempts": p.get("attempts"),
+                    "models_status": p.get("models_status"),
+                    "smoke_model_seen": p.get("smoke_model_seen"),
+                    "completion_status": p.get("completion_status"),
+                    "completion_preview": p.get("completion_preview"),
+                    "message": p.get("message"),
+                    "repairs": p.get("repairs"),
+                })
+            })
+            .collect();
+        let all_items = items(body);
+        let shown: Vec<Value> = all_items
+            .iter()
+            .take(50)
+            .map(|i| {
+                json!({
+                    "seq": i.get("seq"),
+                    "mask": i.get("mask"),
+                    "status": i.get("status"),
+                    "verdict": i.get("verdict"),
+                    "account_id": i.get("account_id"),
+                    "message": i.get("message"),
+                })
+            })
+            .collect();
+        let resources: Vec<Value> = body
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        json!({
+                            "resource_type": r.get("resource_type"),
+                            "host_resource_id": r.get("host_resource_id"),
+                            "logical_key": r.get("logical_key"),
+                            "state": r.get("state"),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = json!({
+            "batch": {
+                "id": batch.get("id"),
+                "provider_id": batch.get("provider_id"),
+                "mode": batch.get("mode"),
+                "access_mode": batch.get("access_mode"),
+                "status": batch.get("status"),
+                "counts": batch.get("counts"),
+                "error": batch.get("error"),
+                "interrupted_at": batch.get("interrupted_at"),
+            },
+            "access": {
+                "status": access.get("status"),
+                "subscription": access.get("subscription"),
+                "self_service": access.get("self_service"),
+                "group_id": access.get("group_id"),
+                "proofs": proofs,
+            },
+            "warnings": warnings(body),
+            "retired": report.get("retired"),
+            "items_total": all_items.len(),
+            "items": shown,
+            "resources": resources,
+        });
+        if let Some(r) = body.get("rollback") {
+            out["rollback"] = json!({
+                "complete": r.get("complete"),
+                "deleted": r.get("deleted").and_then(Value::as_array).map(Vec::len),
+                "kept": r.get("kept"),
+                "remaining": r.get("remaining"),
+            });
+        }
+        return out;
+    }
+    let text = body.to_string();
+    if text.len() <= 4000 {
+        body.clone()
+    } else {
+        let mut cut = 4000;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        json!({"truncated": true, "bytes": text.len(), "start": &text[..cut]})
+    }
+}
+
+/// Differences between two mock object dumps, per kind (ids added, removed,
+/// changed); empty when equal.
+pub fn host_diff(before: &Value, after: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for kind in HOST_KINDS {
+        let by_id = |v: &Value| -> BTreeMap<String, Value> {
+            v.get(kind)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .enumerate()
+                        .map(|(n, o)| {
+                            let id = o
+                                .get("id")
+                                .map(Value::to_string)
+                                .unwrap_or_else(|| format!("#{n}"));
+                            (id, o.clone())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (b, a) = (by_id(before), by_id(after));
+        let added: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+        let removed: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+        let changed: Vec<&String> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k).is_some_and(|old| old != *v))
+            .map(|(k, _)| k)
+            .collect();
+        if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
+            out.insert(
+                kind.to_string(),
+                json!({"added": added, "removed": removed, "changed": changed}),
+            );
+        }
+    }
+    out
+}
+
+/// The mock's objects (the kinds a snapshot compares).
+pub fn host_objects(state: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for kind in HOST_KINDS {
+        out.insert(
+            kind.to_string(),
+            state.get(kind).cloned().unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_answer() -> Value {
+        json!({
+            "batch": {"status": "succeeded", "counts": {"passed": 1, "warning": 1},
+                      "report": {"warnings": ["plan api missing"],
+                                 "access": {"status": "subscription_ready",
+                                            "subscription_detail": {"proof": {"repairs": [{"ok": true}]}, "subscribers": []}}}},
+            "items": [
+                {"status": "passed", "verdict": "passed", "message": null},
+                {"status": "warning", "verdict": "warning", "message": "API returned 403: Forbidden"}
+            ]
+        })
+    }
+
+    #[test]
+    fn expectations_pass_and_fail() {
+        let body = batch_answer();
+        let mut e = Expect {
+            batch_status: Some("succeeded".into()),
+            access_status: Some("subscription_ready".into()),
+            warnings_contain: vec!["403".into(), "plan api".into()],
+            repair_recorded: Some(true),
+            ..Expect::default()
+        };
+        e.item_statuses.insert("warning".into(), 1);
+        e.counts.insert("passed".into(), 1);
+        let r = check(&e, 200, &body, None);
+        assert!(r.iter().all(|a| a.pass), "{r:?}");
+
+        e.batch_status = Some("failed".into());
+        e.item_verdicts.insert("failed".into(), 1);
+        e.repair_recorded = Some(false);
+        let r = check(&e, 500, &body, None);
+        let failed: Vec<&str> = r
+            .iter()
+            .filter(|a| !a.pass)
+            .map(|a| a.what.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "HTTP status is 2xx",
+                "batch.status",
+                "items with verdict failed",
+                "capability repair recorded in the gateway proof"
+            ]
+        );
+    }
+
+    #[test]
+    fn host_expectations_need_the_state() {
+        let mut e = Expect::default();
+        e.host_counts.insert("accounts".into(), 2);
+        let state = json!({"accounts": [{"id": 1}, {"id": 2}]});
+        assert!(check(&e, 200, &json!({}), Some(&state))
+            .iter()
+            .all(|a| a.pass));
+        assert!(!check(&e, 200, &json!({}), None).iter().all(|a| a.pass));
+        e.host_counts.insert("accounts".into(), 3);
+        assert!(!check(&e, 200, &json!({}), Some(&state))
+            .iter()
+            .all(|a| a.pass));
+    }
+
+    #[test]
+    fn json_checks() {
+        let doc = json!({"a": {"n": 3, "s": "hello", "l": [1, 2]}});
+        let c = |v: Value| serde_json::from_value::<JsonCheck>(v).unwrap();
+        assert!(check_json("x", &doc, &c(json!({"path": "/a/n", "at_least": 2}))).pass);
+        assert!(!check_json("x", &doc, &c(json!({"path": "/a/n", "at_least": 4}))).pass);
+        assert!(check_json("x", &doc, &c(json!({"path": "/a/s", "contains": "ell"}))).pass);
+        assert!(check_json("x", &doc, &c(json!({"path": "/a/l", "len": 2}))).pass);
+        assert!(check_json("x", &doc, &c(json!({"path": "/a/z", "exists": false}))).pass);
+        assert!(!check_json("x", &doc, &c(json!({"path": "/a/s", "equals": "bye"}))).pass);
+    }
+
+    #[test]
+    fn diff_names_what_moved() {
+        let before = json!({"accounts": [{"id": 1, "x": 1}], "groups": []});
+        let after = json!({"accounts": [{"id": 1, "x": 2}, {"id": 2}], "groups": []});
+        let d = host_diff(&before, &after);
+        assert_eq!(d["accounts"]["added"], json!(["2"]));
+        assert_eq!(d["accounts"]["changed"], json!(["1"]));
+        assert!(host_diff(&before, &before).is_empty());
+    }
+}

@@ -1,0 +1,171 @@
+//! Secrets in the acceptance run: masking them in evidence, and scanning the
+//! server's files for them.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// A key shown the way the product shows it: first four and last four characters.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 8 {
+        return "…".to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// The secrets of a run (longest first, so a key containing another is masked whole).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    set: BTreeSet<String>,
+}
+
+impl Secrets {
+    /// Adds a secret (blank ones are ignored).
+    pub fn add(&mut self, s: &str) {
+        let s = s.trim();
+        if !s.is_empty() {
+            self.set.insert(s.to_string());
+        }
+    }
+
+    /// Adds every secret of `other`.
+    pub fn extend(&mut self, other: &Secrets) {
+        self.set.extend(other.set.iter().cloned());
+    }
+
+    /// The secrets.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.set.iter().map(String::as_str)
+    }
+
+    fn ordered(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.iter().collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        v
+    }
+
+    /// `text` with every secret replaced by its mask.
+    pub fn redact_str(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.ordered() {
+            if out.contains(s) {
+                out = out.replace(s, &mask(s));
+            }
+        }
+        out
+    }
+
+    /// `value` with every secret in a string (or an object key) replaced by its mask.
+    pub fn redact(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.redact_str(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.redact(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (self.redact_str(k), self.redact(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// A secret found in a file.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The file.
+    pub path: PathBuf,
+    /// The secret's mask.
+    pub mask: String,
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `path` (or `path` itself), recursively.
+pub fn files(path: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(out);
+    }
+    if !path.exists() {
+        return Ok(out);
+    }
+    for entry in
+        std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))?
+    {
+        let p = entry?.path();
+        if p.is_dir() {
+            out.extend(files(&p)?);
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Scans every file under each root for every secret.
+pub fn scan(roots: &[PathBuf], secrets: &Secrets) -> Result<(usize, Vec<Finding>)> {
+    let mut scanned = 0;
+    let mut found = Vec::new();
+    for root in roots {
+        for path in files(root)? {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            scanned += 1;
+            for s in secrets.iter() {
+                if contains(&bytes, s.as_bytes()) {
+                    found.push(Finding {
+                        path: path.clone(),
+                        mask: mask(s),
+                    });
+                }
+            }
+        }
+    }
+    Ok((scanned, found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn masks_and_redaction() {
+        assert_eq!(mask("sk-test-aaaaaaaaaaaaaaaa1234"), "sk-t…1234");
+        assert_eq!(mask("short"), "…");
+        let mut s = Secrets::default();
+        s.add("sk-test-aaaaaaaaaaaaaaaa1234");
+        s.add("sk-test-aaaaaaaaaaaaaaaa12345678");
+        let v = json!({"keys": ["sk-test-aaaaaaaaaaaaaaaa1234", "x sk-test-aaaaaaaaaaaaaaaa12345678 y"], "n": 1});
+        let r = s.redact(&v);
+        assert_eq!(r, json!({"keys": ["sk-t…1234", "x sk-t…5678 y"], "n": 1}));
+        assert!(!r.to_string().contains("aaaaaaaa"));
+    }
+
+    #[test]
+    fn scan_finds_a_planted_key() {
+        let dir = std::env::temp_dir().join(format!("xtask-scan-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("clean.log"), b"nothing here").unwrap();
+        std::fs::write(
+            dir.join("sub/db"),
+            b"\x00\x01sk-planted-0123456789abcdef\x02",
+        )
+        .unwrap();
+        let mut s = Secrets::default();
+        s.add("sk-planted-0123456789abcdef");
+        let (n, found) = scan(std::slice::from_ref(&dir), &s).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].path.ends_with("sub/db"));
+    }
+}

@@ -1,0 +1,107 @@
+//! A small JSON client for the relay server and the mock host's inspection API.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::time::Duration;
+
+/// A JSON HTTP client with an optional bearer token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+}
+
+/// A response: status and JSON body (or the text as a JSON string).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Value,
+}
+
+impl Client {
+    /// A client of `base` (e.g. `http://127.0.0.1:18190`) whose requests give up
+    /// after 15 minutes.
+    pub fn new(base: &str, token: Option<&str>) -> Client {
+        Client::with_timeout(base, token, Duration::from_secs(900))
+    }
+
+    /// A client of `base` whose requests give up after `timeout`.
+    pub fn with_timeout(base: &str, token: Option<&str>, timeout: Duration) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.map(str::to_string),
+        }
+    }
+
+    fn finish(
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        what: &str,
+    ) -> Result<Reply> {
+        let resp = resp.with_context(|| format!("{what} failed"))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .with_context(|| format!("{what}: cannot read the body"))?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok(Reply { status, body })
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Reply> {
+        self.get_with(path, &[])
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply> {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::finish(req.call(), &format!("GET {path}"))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Result<Reply> {
+        let mut req = self.agent.delete(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::finish(req.call(), &format!("DELETE {path}"))
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Reply> {
+        self.post_with(path, body, &[])
+    }
+
+    /// `POST path` with a JSON body and extra headers (they replace the bearer
+    /// token when they set `Authorization`).
+    pub fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Result<Reply> {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        let own_auth = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if let (Some(t), false) = (&self.token, own_auth) {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::finish(req.send_json(body), &format!("POST {path}"))
+    }
+}

@@ -1,0 +1,201 @@
+//! Building and running the real binaries: the mock host and the relay server.
+
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Cargo profile of the binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `target/debug` (shares the test build).
+    Debug,
+    /// `target/release`.
+    Release,
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// The cargo target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Runs a cargo command in the workspace root, failing when it fails.
+pub fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    eprintln!("==> cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot run {cargo}"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Builds the mock host, the server and the CLI; returns the binary directory.
+pub fn build_binaries(profile: Profile) -> Result<PathBuf> {
+    let mut args = vec![
+        "build",
+        "--locked",
+        "-p",
+        "sub2api-mock",
+        "-p",
+        "relay-server",
+        "-p",
+        "relay-cli",
+    ];
+    if profile == Profile::Release {
+        args.push("--release");
+    }
+    cargo(&args)?;
+    Ok(target_dir().join(match profile {
+        Profile::Debug => "debug",
+        Profile::Release => "release",
+    }))
+}
+
+/// A child process killed when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    /// The process.
+    pub child: Child,
+    /// Its base URL, from the line it printed once listening.
+    pub base_url: String,
+    /// Where its stderr goes.
+    pub log_path: PathBuf,
+}
+
+impl Proc {
+    /// Starts `program`, waits for a line `<prefix>http://ADDR` on stdout.
+    pub fn start(mut cmd: Command, prefix: &str, log_path: &Path) -> Result<Proc> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {cmd:?}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the child never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                bail!(
+                    "{cmd:?} did not report its address within 60 s (log: {})",
+                    log_path.display()
+                );
+            }
+        };
+        let Some(base_url) = line.trim().strip_prefix(prefix) else {
+            let _ = child.kill();
+            bail!(
+                "{cmd:?} printed {line:?} instead of its address (log: {})",
+                log_path.display()
+            );
+        };
+        Ok(Proc {
+            child,
+            base_url: base_url.to_string(),
+            log_path: log_path.to_path_buf(),
+        })
+    }
+
+    /// Kills the process at once (SIGKILL): a crash, not a shutdown.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Mock host settings.
+#[derive(Debug, Clone)]
+pub struct MockSettings {
+    /// Admin API key the mock accepts.
+    pub admin_api_key: String,
+    /// Extra flags (fault knobs).
+    pub flags: Vec<String>,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        MockSettings {
+            admin_api_key: format!("admin-{}", "5a".repeat(32)),
+            flags: Vec::new(),
+        }
+    }
+}
+
+/// Starts the mock host on a free loopback port.
+pub fn start_mock(bin: &Path, settings: &MockSettings, log: &Path) -> Result<Proc> {
+    let mut cmd = Command::new(bin.join("sub2api-mock"));
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-api-key",
+        &settings.admin_api_key,
+    ])
+    .args(&settings.flags);
+    Proc::start(cmd, "sub2api-mock listening on ", log)
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Operator token.
+    pub token: String,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// Starts the relay server on a free loopback port.
+pub fn start_server(bin: &Path, settings: &ServerSettings, log: &Path) -> Result<Proc> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let mut cmd = Command::new(bin.join("relay-server"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(&settings.data_dir)
+        .env("RELAY_ADMIN_TOKEN", &settings.token)
+        .env_remove("RELAY_MASTER_KEY")
+        .env("RELAY_LOG_FORMAT", "json");
+    for (k, v) in &settings.env {
+        cmd.env(k, v);
+    }
+    Proc::start(cmd, "relay-server listening on ", log)
+}
