@@ -1,0 +1,530 @@
+//! Reconcile (SPEC §4.7): compare the record with the host, re-test the
+//! accounts, re-run one access probe, repair what is safe, derive the verdict.
+
+use std::time::{Duration, Instant};
+
+use relay_access::{probe_gateway, AccessProof, RepairScope};
+use relay_domain::{
+    AccessStatus, BatchId, HostId, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
+    ResourceType, Secret,
+};
+use relay_provision::{ProbeTuning, ProviderTarget, TestReason, DEFAULT_CONCURRENCY};
+use relay_sub2api::ObjectId;
+use serde::Serialize;
+
+use crate::accounts::{test_all, AccountCheck, AccountOutcome};
+use crate::diff::{find_differences, Finding};
+use crate::error::ReconcileError;
+use crate::inventory::Inventory;
+use crate::model::{Difference, DifferenceKind, Repair, ResourceCheck};
+use crate::ports::ReconcilePorts;
+use crate::probe_key::choose;
+use crate::repair::{apply_safe_fixes, capability_flipped, repair_capability};
+
+/// What a reconcile run does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileRequest {
+    /// Apply the safe fixes of differences (re-bind an account to its group,
+    /// restore the channel to the template) and record them.
+    pub repair: bool,
+    /// Accounts tested at once (at least 1; default 8).
+    pub concurrency: usize,
+    /// Re-test the recorded accounts (default on). The host's account test has
+    /// side effects; each account is tested once per run.
+    pub test_accounts: bool,
+    /// A user key to prove access with (self-service). Without it, the managed
+    /// probe subscriber's key from the vault is used.
+    pub probe_key: Option<Secret>,
+    /// E-mail of the managed probe subscriber whose key is preferred (default
+    /// `relay-probe@relay-manager.invalid`).
+    pub probe_email: Option<String>,
+    /// Gateway probe timing. `probe.repair` also enables the capability repair of
+    /// SPEC §7.3 (flipped Responses flags and `502 upstream_error`).
+    pub probe: ProbeTuning,
+}
+
+impl Default for ReconcileRequest {
+    fn default() -> Self {
+        ReconcileRequest {
+            repair: false,
+            concurrency: DEFAULT_CONCURRENCY,
+            test_accounts: true,
+            probe_key: None,
+            probe_email: None,
+            probe: ProbeTuning::default(),
+        }
+    }
+}
+
+/// Wall times of a run, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Reading the journal and the host.
+    pub inventory_ms: u64,
+    /// Capability repairs and safe fixes before the tests.
+    pub repairs_ms: u64,
+    /// Account tests.
+    pub account_tests_ms: u64,
+    /// The access probe.
+    pub access_ms: u64,
+    /// The whole run.
+    pub total_ms: u64,
+}
+
+/// Counts of the run's findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileCounts {
+    /// Recorded objects checked.
+    pub resources: usize,
+    /// Differences found (repaired ones included).
+    pub differences: usize,
+    /// Differences still there at the end.
+    pub remaining_differences: usize,
+    /// Accounts that passed.
+    pub accounts_passed: usize,
+    /// Accounts with an advisory warning.
+    pub accounts_warning: usize,
+    /// Accounts that failed.
+    pub accounts_failed: usize,
+    /// Accounts not tested.
+    pub accounts_not_tested: usize,
+    /// Repairs applied.
+    pub repairs: usize,
+}
+
+/// Result of a reconcile run: a self-contained evidence document (no secret:
+/// keys appear only as mask and fingerprint).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReconcileReport {
+    /// Host.
+    pub host_id: HostId,
+    /// Pack.
+    pub pack_id: PackId,
+    /// Provider.
+    pub provider_id: ProviderId,
+    /// The batch of the journal handle, when the run was triggered for one.
+    pub batch_id: Option<BatchId>,
+    /// `active`, `degraded`, `drifted` or `failed`.
+    pub verdict: ProviderStatus,
+    /// The event to apply to the provider's stored status
+    /// (`ProviderStatus::transition`).
+    pub provider_event: ProviderEvent,
+    /// Access status from the probe (`not_configured` when no key was available).
+    pub access_status: AccessStatus,
+    /// Every recorded object and whether it is on the host.
+    pub resources: Vec<ResourceCheck>,
+    /// Differences between the record (and the pack) and the host.
+    pub differences: Vec<Difference>,
+    /// Every recorded account.
+    pub accounts: Vec<AccountCheck>,
+    /// The access proof, when a key was available.
+    pub access: Option<AccessProof>,
+    /// The group the probe key belongs to.
+    pub access_group_id: Option<ObjectId>,
+    /// Repairs applied (capability repairs and safe fixes).
+    pub repairs: Vec<Repair>,
+    /// Why the verdict is what it is, and other facts.
+    pub notes: Vec<String>,
+    /// Counts.
+    pub counts: ReconcileCounts,
+    /// Wall times.
+    pub timings: Timings,
+}
+
+impl ReconcileReport {
+    /// Differences still present at the end of the run.
+    pub fn remaining_differences(&self) -> impl Iterator<Item = &Difference> {
+        self.differences.iter().filter(|d| !d.repaired)
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Checks that the journal belongs to the target.
+pub(crate) fn check_scope(
+    ports: &ReconcilePorts<'_>,
+    target: &ProviderTarget,
+) -> Result<(), ReconcileError> {
+    let scope = ports.journal.scope();
+    if scope.pack_id.0 != target.pack_id || scope.provider_id.0 != target.provider.provider_id {
+        return Err(ReconcileError::ScopeMismatch {
+            journal_pack: scope.pack_id.0,
+            journal_provider: scope.provider_id.0,
+            pack: target.pack_id.clone(),
+            provider: target.provider.provider_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Reads the journal (refusing an empty record) and the host.
+pub(crate) fn load_inventory(
+    ports: &ReconcilePorts<'_>,
+    target: &ProviderTarget,
+) -> Result<Inventory, ReconcileError> {
+    let entries = ports.journal.list_provider()?;
+    if !entries
+        .iter()
+        .any(|e| e.is_live() && e.host_resource_id.is_some())
+    {
+        return Err(ReconcileError::NothingRecorded {
+            provider_id: target.provider.provider_id.clone(),
+        });
+    }
+    Inventory::load(ports.adapter, entries, target.provider_id())
+}
+
+/// The provider event of a run (SPEC §3): `Drift` when a difference remains;
+/// else `Fail` when no account can serve and access is not proven; else
+/// `Degrade` when an account fails or access is not proven (broken, or no key
+/// to prove it with); else `Healthy`.
+pub fn derive_event(
+    remaining_differences: usize,
+    accounts: &[AccountCheck],
+    access: AccessStatus,
+) -> ProviderEvent {
+    if remaining_differences > 0 {
+        return ProviderEvent::Drift;
+    }
+    let any_good = accounts.iter().any(|a| a.outcome.is_good());
+    let any_failed = accounts.iter().any(|a| a.outcome == AccountOutcome::Failed);
+    let access_ok = access.is_ready();
+    if !any_good && !access_ok {
+        ProviderEvent::Fail
+    } else if any_failed || !access_ok {
+        ProviderEvent::Degrade
+    } else {
+        ProviderEvent::Healthy
+    }
+}
+
+/// The verdict an event leads to from any provider status that reconcile runs
+/// on (the domain's state machine decides).
+pub fn verdict_of(event: ProviderEvent) -> ProviderStatus {
+    ProviderStatus::Installed
+        .transition(event)
+        .unwrap_or(ProviderStatus::Failed)
+}
+
+/// Reconciles one provider on one host.
+///
+/// Reads the journal's live entries and the host, reports every difference,
+/// repairs flipped Responses flags (SPEC §7.3, when `probe.repair`), applies safe
+/// fixes (when `repair`), re-tests the accounts whose host status is `active`
+/// (once each, `concurrency` at a time), probes the gateway once (completion-gated,
+/// warm-up window, capability repair on `502 upstream_error`) and derives the
+/// verdict.
+///
+/// Errors: [`ReconcileError::HostUnreachable`] when the host does not answer
+/// (mark the host `unreachable`), [`ReconcileError::Host`] when it refuses a list
+/// the run needs, [`ReconcileError::NothingRecorded`], a scope mismatch, or a
+/// journal/vault failure. Everything else is in the report.
+pub fn reconcile(
+    ports: &ReconcilePorts<'_>,
+    target: &ProviderTarget,
+    request: &ReconcileRequest,
+) -> Result<ReconcileReport, ReconcileError> {
+    if request.concurrency == 0 {
+        return Err(ReconcileError::InvalidRequest(
+            "concurrency must be at least 1".into(),
+        ));
+    }
+    check_scope(ports, target)?;
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let inv = load_inventory(ports, target)?;
+    timings.inventory_ms = ms(started.elapsed());
+    let mut notes = inv.notes.clone();
+    let mut findings: Vec<Finding> = find_differences(&inv, target);
+    let mut repairs: Vec<Repair> = Vec::new();
+
+    // Capability flags that flipped back (SPEC §7.3), before any test.
+    let phase = Instant::now();
+    for a in &inv.accounts {
+        let Some(host) = &a.host else { continue };
+        let in_group = inv
+            .group_of(&a.entry)
+            .is_some_and(|g| host.group_ids.contains(&g));
+        if !capability_flipped(target, &a.entry, host) {
+            continue;
+        }
+        if request.probe.repair {
+            let c = repair_capability(ports.adapter, ports.journal, &a.entry, host)?;
+            repairs.push(Repair::from_capability(
+                c,
+                "its Responses capability flag flipped back",
+            ));
+        } else {
+            let name = &a.entry.logical_key;
+            findings.push(Finding {
+                diff: Difference {
+                    kind: DifferenceKind::Changed,
+                    resource_type: ResourceType::Account,
+                    host_id: Some(host.id),
+                    name: name.clone(),
+                    field: Some("extra.openai_responses_supported".into()),
+                    expected: Some(serde_json::json!({"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false})),
+                    actual: Some(serde_json::Value::Object(host.extra.clone())),
+                    detail: format!(
+                        "account {} ({name}) is routed over the Responses API again{}; chat completions through it answer 502",
+                        host.id,
+                        if in_group { "" } else { " (not bound to its group)" }
+                    ),
+                    fix: "run reconcile with the capability repair on (force_chat_completions, SPEC §7.3)".into(),
+                    safe_fix: false,
+                    repaired: false,
+                },
+                fix: None,
+            });
+        }
+    }
+    if request.repair {
+        repairs.extend(apply_safe_fixes(ports.adapter, target, &mut findings));
+    }
+    timings.repairs_ms = ms(phase.elapsed());
+
+    // Accounts: test the active ones once (reading again the ones just repaired).
+    let phase = Instant::now();
+    let smoke = target.provider.smoke_test_model.as_str();
+    let touched: Vec<ObjectId> = repairs
+        .iter()
+        .filter(|r| r.resource_type == ResourceType::Account)
+        .map(|r| r.host_id)
+        .collect();
+    let mut checks = Vec::new();
+    let mut pending = Vec::new();
+    for a in &inv.accounts {
+        let id = a.id();
+        let name = a.entry.logical_key.as_str();
+        let fp = a.entry.fingerprint.clone();
+        let group = inv.group_of(&a.entry);
+        let host = match &a.host {
+            Some(_) if touched.contains(&id) => {
+                ports.adapter.get_account(id).ok().or(a.host.clone())
+            }
+            other => other.clone(),
+        };
+        let untested = |status: Option<String>, outcome, message: String| {
+            AccountCheck::untested(id, name, fp.clone(), group, status, outcome, message)
+        };
+        match host {
+            None => checks.push(untested(
+                None,
+                AccountOutcome::NotTested,
+                "deleted on the host".into(),
+            )),
+            Some(h) if h.status == "active" && request.test_accounts => {
+                pending.push(untested(
+                    Some(h.status),
+                    AccountOutcome::NotTested,
+                    String::new(),
+                ));
+            }
+            Some(h) if h.status == "active" => checks.push(untested(
+                Some(h.status),
+                AccountOutcome::Passed,
+                "not re-tested (account tests off); active on the host".into(),
+            )),
+            Some(h) if h.status == "error" => checks.push(untested(
+                Some(h.status.clone()),
+                AccountOutcome::Failed,
+                format!(
+                    "in error on the host, not tested again: {}",
+                    h.error_message.as_deref().unwrap_or("no message")
+                ),
+            )),
+            Some(h) => checks.push(untested(
+                Some(h.status.clone()),
+                AccountOutcome::NotTested,
+                format!("{} on the host; not tested", h.status),
+            )),
+        }
+    }
+    checks.extend(test_all(
+        ports.adapter,
+        ports.observer,
+        smoke,
+        pending,
+        request.concurrency,
+    ));
+    checks.sort_by_key(|c| c.account_id);
+    timings.account_tests_ms = ms(phase.elapsed());
+
+    // One access probe.
+    let phase = Instant::now();
+    let key = choose(
+        ports.adapter,
+        &inv,
+        ports.vault,
+        request.probe_key.as_ref(),
+        request.probe_email.as_deref(),
+    )?;
+    let mut access = None;
+    let mut access_group_id = None;
+    let access_status = match &key {
+        None => {
+            notes.push("no probe key: no managed subscriber key is recorded for this provider and none was supplied, so access was not probed".into());
+            AccessStatus::NotConfigured
+        }
+        Some(k) => {
+            access_group_id = k.group_id;
+            let group = k
+                .group_id
+                .or_else(|| inv.present_groups().next().map(|(_, g)| g.id));
+            let scope = group.map(|g| RepairScope::new(g, ports.journal));
+            let proof = probe_gateway(
+                ports.adapter,
+                &k.key,
+                k.mode(),
+                k.source,
+                &request.probe.settings(smoke),
+                scope.as_ref(),
+                ports.observer,
+            )?;
+            for c in &proof.repairs {
+                repairs.push(Repair::from_capability(
+                    c.clone(),
+                    "the gateway answered 502 upstream_error",
+                ));
+            }
+            let status = match k.mode() {
+                relay_domain::AccessMode::Subscription => {
+                    AccessStatus::derive(proof.proof, ModeProof::NotAttempted)
+                }
+                relay_domain::AccessMode::SelfService => {
+                    AccessStatus::derive(ModeProof::NotAttempted, proof.proof)
+                }
+            };
+            access = Some(proof);
+            status
+        }
+    };
+    timings.access_ms = ms(phase.elapsed());
+
+    // `API returned 404` warnings hold only when the gateway proves access.
+    if access.is_some() && !access_status.is_ready() {
+        for c in checks
+            .iter_mut()
+            .filter(|c| c.needs_gateway_confirmation && c.outcome == AccountOutcome::Warning)
+        {
+            c.outcome = AccountOutcome::Failed;
+            c.reason = Some(TestReason::NotFoundPendingGateway);
+            notes.push(format!(
+                "account {} answered 404 in the account test and the gateway probe did not pass",
+                c.account_id
+            ));
+        }
+    }
+
+    let differences: Vec<Difference> = findings.into_iter().map(|f| f.diff).collect();
+    let remaining = differences.iter().filter(|d| !d.repaired).count();
+    let event = derive_event(remaining, &checks, access_status);
+    let verdict = verdict_of(event);
+    match event {
+        ProviderEvent::Drift => notes.push(format!(
+            "drifted: {remaining} difference(s) between the record and the host remain"
+        )),
+        ProviderEvent::Fail => {
+            notes.push("failed: no account passes and access is not proven".into())
+        }
+        ProviderEvent::Degrade => {
+            let failed = checks
+                .iter()
+                .filter(|c| c.outcome == AccountOutcome::Failed)
+                .count();
+            if failed > 0 {
+                notes.push(format!("degraded: {failed} account(s) fail"));
+            }
+            if !access_status.is_ready() {
+                notes.push(format!("degraded: access is {access_status}"));
+            }
+        }
+        _ => {}
+    }
+    let count = |o: AccountOutcome| checks.iter().filter(|c| c.outcome == o).count();
+    let resources = inv.resources();
+    let counts = ReconcileCounts {
+        resources: resources.len(),
+        differences: differences.len(),
+        remaining_differences: remaining,
+        accounts_passed: count(AccountOutcome::Passed),
+        accounts_warning: count(AccountOutcome::Warning),
+        accounts_failed: count(AccountOutcome::Failed),
+        accounts_not_tested: count(AccountOutcome::NotTested),
+        repairs: repairs.len(),
+    };
+    timings.total_ms = ms(started.elapsed());
+    let scope = ports.journal.scope();
+    Ok(ReconcileReport {
+        host_id: scope.host_id,
+        pack_id: scope.pack_id,
+        provider_id: scope.provider_id,
+        batch_id: scope.batch_id,
+        verdict,
+        provider_event: event,
+        access_status,
+        resources,
+        differences,
+        accounts: checks,
+        access,
+        access_group_id,
+        repairs,
+        notes,
+        counts,
+        timings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(outcome: AccountOutcome) -> AccountCheck {
+        AccountCheck::untested(1, "a", None, None, None, outcome, String::new())
+    }
+
+    #[test]
+    fn verdicts_follow_the_specification() {
+        use AccountOutcome::*;
+        let ready = AccessStatus::SubscriptionReady;
+        let broken = AccessStatus::Broken;
+        assert_eq!(
+            derive_event(1, &[check(Passed)], ready),
+            ProviderEvent::Drift
+        );
+        assert_eq!(
+            derive_event(0, &[check(Passed)], ready),
+            ProviderEvent::Healthy
+        );
+        assert_eq!(
+            derive_event(0, &[check(Passed), check(Warning)], ready),
+            ProviderEvent::Healthy
+        );
+        assert_eq!(
+            derive_event(0, &[check(Passed), check(Failed)], ready),
+            ProviderEvent::Degrade
+        );
+        assert_eq!(
+            derive_event(0, &[check(Passed)], broken),
+            ProviderEvent::Degrade
+        );
+        assert_eq!(
+            derive_event(0, &[check(Passed)], AccessStatus::NotConfigured),
+            ProviderEvent::Degrade
+        );
+        assert_eq!(
+            derive_event(0, &[check(Failed)], broken),
+            ProviderEvent::Fail
+        );
+        assert_eq!(
+            derive_event(0, &[check(Failed)], ready),
+            ProviderEvent::Degrade
+        );
+        assert_eq!(verdict_of(ProviderEvent::Healthy), ProviderStatus::Active);
+        assert_eq!(verdict_of(ProviderEvent::Degrade), ProviderStatus::Degraded);
+        assert_eq!(verdict_of(ProviderEvent::Drift), ProviderStatus::Drifted);
+        assert_eq!(verdict_of(ProviderEvent::Fail), ProviderStatus::Failed);
+    }
+}

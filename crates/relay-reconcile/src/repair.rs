@@ -1,0 +1,302 @@
+//! Repairs: the capability repair of SPEC §7.3 for one account, and the safe
+//! fixes of differences (re-bind an account, restore a channel).
+
+use std::collections::BTreeMap;
+
+use relay_access::{
+    CapabilityRepair, Journal, JournalEntry, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
+    RESPONSES_SUPPORTED_KEY,
+};
+use relay_domain::ResourceType;
+use relay_provision::ProviderTarget;
+use relay_sub2api::{Account, AccountUpdate, ChannelUpdate, HostAdapter, HostError, ObjectId};
+use serde_json::{json, Map, Value};
+
+use crate::diff::{Finding, SafeFix};
+use crate::error::ReconcileError;
+use crate::model::{Repair, RepairKind};
+
+/// True when the host routes this account's OpenAI traffic over the Responses
+/// API (the mode forces it, or the mode is unset and the host's capability flag
+/// says supported).
+pub(crate) fn takes_responses_path(extra: &Map<String, Value>) -> bool {
+    match extra.get(RESPONSES_MODE_KEY).and_then(Value::as_str) {
+        Some(m) if m == FORCE_CHAT_COMPLETIONS => false,
+        Some("force_responses") => true,
+        _ => extra
+            .get(RESPONSES_SUPPORTED_KEY)
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    }
+}
+
+/// True when a managed account must be forced back to Chat Completions: it is an
+/// OpenAI account on the Responses path although the provider is chat-only, or
+/// although the manager already repaired it once (the flag flipped back).
+pub(crate) fn capability_flipped(
+    target: &ProviderTarget,
+    entry: &JournalEntry,
+    account: &Account,
+) -> bool {
+    let repaired_before = entry
+        .details
+        .get("capability_repairs")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    account.platform == "openai"
+        && takes_responses_path(&account.extra)
+        && (target.chat_only() || repaired_before)
+}
+
+/// The capability repair of one account (same effect and journal record as
+/// `relay_access::repair_accounts`): send the whole `extra` with
+/// `force_chat_completions` / `supported=false`, clear the error and
+/// temporary-unschedulable state, and append the repair to the entry's
+/// `capability_repairs`.
+pub(crate) fn repair_capability(
+    adapter: &dyn HostAdapter,
+    journal: &dyn Journal,
+    entry: &JournalEntry,
+    account: &Account,
+) -> Result<CapabilityRepair, ReconcileError> {
+    let id = account.id;
+    let mut extra = account.extra.clone();
+    extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
+    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
+    let mut repair = CapabilityRepair {
+        account_id: id,
+        account_name: account.name.clone(),
+        previous_mode: account
+            .extra
+            .get(RESPONSES_MODE_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        previous_supported: account
+            .extra
+            .get(RESPONSES_SUPPORTED_KEY)
+            .and_then(Value::as_bool),
+        cleared_error: false,
+        cleared_temp_unschedulable: false,
+        ok: true,
+        error: None,
+    };
+    let fail = |r: &mut CapabilityRepair, e: HostError| {
+        r.ok = false;
+        r.error.get_or_insert_with(|| e.to_string());
+    };
+    if let Err(e) = adapter.update_account(
+        id,
+        &AccountUpdate {
+            extra: Some(extra),
+            ..AccountUpdate::default()
+        },
+    ) {
+        fail(&mut repair, e);
+    }
+    if account.status == "error" {
+        match adapter.clear_account_error(id) {
+            Ok(_) => repair.cleared_error = true,
+            Err(e) => fail(&mut repair, e),
+        }
+    }
+    match adapter.clear_account_temp_unschedulable(id) {
+        Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
+        Err(e) if e.is_not_found() => {}
+        Err(e) => fail(&mut repair, e),
+    }
+    append_detail(journal, entry, "capability_repairs", json!(repair))?;
+    Ok(repair)
+}
+
+/// Appends `item` to the array `key` of the entry's details (re-reading the entry
+/// so earlier appends in the same run are kept).
+pub(crate) fn append_detail(
+    journal: &dyn Journal,
+    entry: &JournalEntry,
+    key: &str,
+    item: Value,
+) -> Result<(), ReconcileError> {
+    let current = journal
+        .list_provider()?
+        .into_iter()
+        .find(|e| e.id == entry.id)
+        .map(|e| e.details)
+        .unwrap_or_else(|| entry.details.clone());
+    let mut details = if current.is_object() {
+        current
+    } else {
+        json!({})
+    };
+    if let Some(obj) = details.as_object_mut() {
+        let list = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Some(list) = list.as_array_mut() {
+            list.push(item);
+        }
+    }
+    journal.set_details(entry.id, &details)?;
+    Ok(())
+}
+
+/// Binds an account to a group (keeping its other groups).
+pub(crate) fn rebind_account(
+    adapter: &dyn HostAdapter,
+    account_id: ObjectId,
+    name: &str,
+    group_id: ObjectId,
+) -> Repair {
+    let result = adapter.get_account(account_id).and_then(|a| {
+        let mut groups = a.group_ids.clone();
+        if !groups.contains(&group_id) {
+            groups.push(group_id);
+        }
+        adapter.update_account(
+            account_id,
+            &AccountUpdate {
+                group_ids: Some(groups),
+                ..AccountUpdate::default()
+            },
+        )
+    });
+    let (ok, error) = match result {
+        Ok(a) if a.group_ids.contains(&group_id) => (true, None),
+        Ok(a) => (
+            false,
+            Some(format!(
+                "the host kept group_ids {:?} after the update",
+                a.group_ids
+            )),
+        ),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    Repair {
+        kind: RepairKind::AccountRebound,
+        resource_type: ResourceType::Account,
+        host_id: account_id,
+        name: name.to_string(),
+        detail: format!("account {account_id} ({name}) bound to group {group_id} again"),
+        ok,
+        error,
+        capability: None,
+    }
+}
+
+/// Restores a channel to the template and binds it to the group.
+pub(crate) fn restore_channel(
+    adapter: &dyn HostAdapter,
+    target: &ProviderTarget,
+    channel_id: ObjectId,
+    name: &str,
+    group_id: ObjectId,
+) -> Repair {
+    let result = adapter.get_channel(channel_id).and_then(|c| {
+        let mut groups = c.group_ids.clone();
+        if !groups.contains(&group_id) {
+            groups.push(group_id);
+        }
+        let t = &target.provider.channel_template;
+        adapter.update_channel(
+            channel_id,
+            &ChannelUpdate {
+                group_ids: Some(groups),
+                model_mapping: Some(target.channel_model_mapping()),
+                model_pricing: Some(target.channel_pricing()),
+                restrict_models: Some(t.restrict_models),
+                billing_model_source: t.billing_model_source.map(|b| b.as_str().to_string()),
+                ..ChannelUpdate::default()
+            },
+        )
+    });
+    let (ok, error) = match result {
+        Ok(c) => {
+            let left = target.channel_differences(&c, Some(group_id));
+            if left.is_empty() {
+                (true, None)
+            } else {
+                (
+                    false,
+                    Some(format!("the host still differs: {}", left.join("; "))),
+                )
+            }
+        }
+        Err(e) => (false, Some(e.to_string())),
+    };
+    Repair {
+        kind: RepairKind::ChannelRestored,
+        resource_type: ResourceType::Channel,
+        host_id: channel_id,
+        name: name.to_string(),
+        detail: format!(
+            "channel {channel_id} ({name}) restored to the template and bound to group {group_id}"
+        ),
+        ok,
+        error,
+        capability: None,
+    }
+}
+
+/// Applies the safe fix of every finding that has one (one call per object) and
+/// marks the findings repaired when the host now matches.
+pub(crate) fn apply_safe_fixes(
+    adapter: &dyn HostAdapter,
+    target: &ProviderTarget,
+    findings: &mut [Finding],
+) -> Vec<Repair> {
+    let mut done: BTreeMap<(u8, ObjectId), bool> = BTreeMap::new();
+    let mut repairs = Vec::new();
+    for f in findings.iter_mut() {
+        let Some(fix) = f.fix else { continue };
+        let key = match fix {
+            SafeFix::RebindAccount { account_id, .. } => (0u8, account_id),
+            SafeFix::RestoreChannel { channel_id, .. } => (1u8, channel_id),
+        };
+        let ok = match done.get(&key) {
+            Some(ok) => *ok,
+            None => {
+                let r = match fix {
+                    SafeFix::RebindAccount {
+                        account_id,
+                        group_id,
+                    } => rebind_account(adapter, account_id, &f.diff.name, group_id),
+                    SafeFix::RestoreChannel {
+                        channel_id,
+                        group_id,
+                    } => restore_channel(adapter, target, channel_id, &f.diff.name, group_id),
+                };
+                let ok = r.ok;
+                repairs.push(r);
+                done.insert(key, ok);
+                ok
+            }
+        };
+        f.diff.repaired = ok;
+    }
+    repairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extra(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn responses_path_follows_the_host_rules() {
+        assert!(!takes_responses_path(&extra(json!({}))));
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_supported": true})
+        )));
+        assert!(!takes_responses_path(&extra(json!({
+            "openai_responses_supported": true,
+            "openai_responses_mode": "force_chat_completions"
+        }))));
+        assert!(takes_responses_path(&extra(json!({
+            "openai_responses_supported": false,
+            "openai_responses_mode": "force_responses"
+        }))));
+    }
+}
