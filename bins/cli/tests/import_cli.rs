@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::PathBuf;
-use sub2api_mock::{MockConfig, MockHost};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use sub2api_mock::{Faults, MockConfig, MockHost};
 
 const KEY_1: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0001";
 const KEY_2: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0002";
@@ -344,4 +346,59 @@ fn keys_can_come_from_stdin() {
         out.stdout()
     );
     assert_eq!(accounts(&mock).len(), 1);
+}
+
+#[test]
+fn an_import_cut_by_a_server_crash_exits_1_and_can_be_resumed() {
+    let Setup { mock, server, dir } = setup("crash");
+    let keys = write(&dir, "keys.txt", &format!("{KEY_1}\n{KEY_2}\n"));
+    mock.set_faults(Faults {
+        account_test_latency_ms: 3_000,
+        ..Faults::default()
+    });
+    let mut command = server.command(&[
+        "import",
+        "deepseek",
+        "--host",
+        "main",
+        "--keys-file",
+        s(&keys),
+        "--concurrency",
+        "1",
+    ]);
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let cli = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while accounts(&mock).is_empty() {
+        assert!(Instant::now() < deadline, "no account was created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The server dies mid-import and comes back: the CLI, still polling, sees the
+    // batch interrupted and exits 1 naming the way out.
+    let server = server.crash_and_restart();
+    mock.set_faults(Faults::default());
+    let out = Run(cli.wait_with_output().unwrap()).expect(1);
+    out.assert_hides(KEY_1);
+    let text = out.stdout();
+    assert_eq!(field(&text, "status"), "interrupted", "{text}");
+    let batch_id = field(&text, "batch").to_owned();
+    let err = out.stderr();
+    assert!(err.starts_with("error: import_interrupted: "), "{err}");
+    assert!(
+        err.contains(&format!("relay batch resume {batch_id}")),
+        "{err}"
+    );
+
+    let out = server
+        .relay(&["batch", "resume", &batch_id, "--keys-file", s(&keys)])
+        .expect(0);
+    out.assert_hides(KEY_1);
+    out.assert_hides(KEY_2);
+    let text = out.stdout();
+    assert_eq!(field(&text, "status"), "succeeded", "{text}");
+    assert!(text.contains("access: subscription_ready"), "{text}");
+    assert_eq!(accounts(&mock).len(), 2, "{:?}", accounts(&mock));
 }

@@ -67,11 +67,18 @@ impl Drop for Server {
 impl Server {
     /// Starts `relay-server` on a free port with a fresh data directory.
     pub fn start(tag: &str) -> Server {
-        let data_dir = temp_dir(tag);
-        let log = std::fs::File::create(data_dir.join("server.log")).unwrap();
+        Server::start_in(temp_dir(tag), "127.0.0.1:0")
+    }
+
+    fn start_in(data_dir: PathBuf, listen: &str) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .unwrap();
         let mut child = Command::new(server_binary())
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(&data_dir)
             .env("RELAY_ADMIN_TOKEN", TOKEN)
@@ -97,6 +104,19 @@ impl Server {
         }
     }
 
+    /// Kills the server (no clean shutdown) and starts it again on the same address
+    /// with the same data directory.
+    pub fn crash_and_restart(self) -> Server {
+        let data_dir = self.data_dir.clone();
+        let listen = self
+            .base
+            .strip_prefix("http://")
+            .expect("an http base")
+            .to_owned();
+        drop(self);
+        Server::start_in(data_dir, &listen)
+    }
+
     /// Runs `relay` against this server with the operator token in RELAY_TOKEN.
     pub fn relay(&self, args: &[&str]) -> Run {
         self.relay_with(args, &[], None)
@@ -104,14 +124,20 @@ impl Server {
 
     /// Runs `relay` with extra environment and optional stdin.
     pub fn relay_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-        let mut command = relay_command(args);
-        command
-            .env("RELAY_SERVER", &self.base)
-            .env("RELAY_TOKEN", TOKEN);
+        let mut command = self.command(args);
         for (k, v) in env {
             command.env(k, v);
         }
         run(command, stdin)
+    }
+
+    /// A `relay` command aimed at this server, with the operator token.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = relay_command(args);
+        command
+            .env("RELAY_SERVER", &self.base)
+            .env("RELAY_TOKEN", TOKEN);
+        command
     }
 
     pub fn log(&self) -> String {
