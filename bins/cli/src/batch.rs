@@ -89,6 +89,16 @@ pub enum BatchCommand {
 
 /// Runs a batch subcommand.
 pub fn run(command: BatchCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let BatchCommand::Resume {
+        keys_file: Some(file),
+        ..
+    } = &command
+    {
+        input::one_stdin(&[
+            ("--token-file", ctx.token_file()),
+            ("--keys-file", Some(file)),
+        ])?;
+    }
     let mut client = ctx.client()?;
     match command {
         BatchCommand::List {
@@ -164,7 +174,7 @@ pub fn run(command: BatchCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             }
             let view = client.post(&format!("{}/resume", batch_path(&id)), &body)?;
             let view = wait(&client, view)?;
-            finish_import(&view, ctx.format)
+            finish_import(&view, ctx.format, &client)
         }
     }
 }
@@ -266,11 +276,16 @@ fn progress_bar(id: &str) -> ProgressBar {
 }
 
 /// Prints the final BatchView of an import (or resume) and returns its exit code:
-/// 0 for `succeeded` and `partially_succeeded`, 1 otherwise.
-pub fn finish_import(view: &Value, format: OutputFormat) -> anyhow::Result<ExitCode> {
+/// 0 for `succeeded` and `partially_succeeded`, 1 otherwise. Whatever is printed is
+/// scrubbed of the keys the client sent (host messages are quoted verbatim).
+pub fn finish_import(
+    view: &Value,
+    format: OutputFormat,
+    client: &Client,
+) -> anyhow::Result<ExitCode> {
     match format {
-        OutputFormat::Json => print_json(view)?,
-        OutputFormat::Table => print!("{}", view_text(view)),
+        OutputFormat::Json => println!("{}", client.scrub(&serde_json::to_string_pretty(view)?)),
+        OutputFormat::Table => print!("{}", client.scrub(&view_text(view))),
     }
     let batch = &view["batch"];
     let id = text(&batch["id"]);

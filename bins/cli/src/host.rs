@@ -57,6 +57,18 @@ pub enum HostCommand {
 
 /// Runs a host subcommand.
 pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    if let HostCommand::Add {
+        api_key_file,
+        password_file,
+        ..
+    } = &command
+    {
+        input::one_stdin(&[
+            ("--token-file", ctx.token_file()),
+            ("--api-key-file", api_key_file.as_ref()),
+            ("--password-file", password_file.as_ref()),
+        ])?;
+    }
     let mut client = ctx.client()?;
     let doc = match command {
         HostCommand::Add {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::batch::{finish_import, wait};
 use crate::client::segment;
-use crate::output::{items, print_json, render_fields, render_table, text, OutputFormat};
+use crate::output::{items, render_fields, render_table, text, OutputFormat};
 use crate::{input, Ctx};
 
 /// Strict or partial import.
@@ -99,11 +99,12 @@ pub struct ImportArgs {
 
 /// Runs `relay import`.
 pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let mut client = ctx.client()?;
     input::one_stdin(&[
+        ("--token-file", ctx.token_file()),
         ("--keys-file", Some(&args.keys_file)),
         ("--probe-key-file", args.probe_key_file.as_ref()),
     ])?;
+    let mut client = ctx.client()?;
     let keys = input::read_keys(&args.keys_file, "--keys-file")?;
     for key in &keys.keys {
         client.redact(key);
@@ -160,15 +161,17 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if args.preview {
         let plan = client.post(&format!("/api/providers/{provider}/preview-import"), &body)?;
         match ctx.format {
-            OutputFormat::Json => print_json(&plan)?,
-            OutputFormat::Table => print!("{}", preview_text(&plan)),
+            OutputFormat::Json => {
+                println!("{}", client.scrub(&serde_json::to_string_pretty(&plan)?))
+            }
+            OutputFormat::Table => print!("{}", client.scrub(&preview_text(&plan))),
         }
         return Ok(ExitCode::SUCCESS);
     }
     body["wait"] = json!(false);
     let started = client.post(&format!("/api/providers/{provider}/import"), &body)?;
     let view = wait(&client, started)?;
-    finish_import(&view, ctx.format)
+    finish_import(&view, ctx.format, &client)
 }
 
 /// A preview-import answer as text: host objects to create/reuse/update or in

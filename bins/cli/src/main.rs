@@ -93,6 +93,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The `--token-file` path, when given.
+    pub fn token_file(&self) -> Option<&PathBuf> {
+        self.token_file.as_ref()
+    }
+
     /// A client of the server, with the operator token. A missing token or a malformed
     /// server URL is a usage error.
     pub fn client(&self) -> anyhow::Result<Client> {

@@ -425,6 +425,46 @@ fn usage_errors_exit_2_and_name_what_to_fix() {
     let out = run(command, Some("sk-demo-aaaaaaaaaaaaaaaaaaaa\n")).expect(2);
     assert!(out.stderr().contains("standard input"), "{}", out.stderr());
     out.assert_hides("sk-demo-aaaaaaaaaaaaaaaaaaaa");
+    for args in [
+        &[
+            "--token-file",
+            "-",
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            "-",
+        ][..],
+        &[
+            "--token-file",
+            "-",
+            "host",
+            "add",
+            "h",
+            "--url",
+            "http://h",
+            "--api-key-file",
+            "-",
+        ][..],
+        &[
+            "--token-file",
+            "-",
+            "batch",
+            "resume",
+            "b",
+            "--keys-file",
+            "-",
+        ][..],
+    ] {
+        let out = run(relay_command(args), Some("sk-demo-aaaaaaaaaaaaaaaaaaaa\n")).expect(2);
+        assert!(
+            out.stderr().contains("--token-file and "),
+            "{}",
+            out.stderr()
+        );
+        out.assert_hides("sk-demo-aaaaaaaaaaaaaaaaaaaa");
+    }
 
     // Clap's own usage errors.
     for args in [
