@@ -27,8 +27,9 @@ use crate::time::{now_unix, parse_rfc3339};
 
 const REPAIR_HINT: &str = "or run `relay doctor --repair`";
 
-/// What a doctor run does.
-#[derive(Debug, Clone, PartialEq)]
+/// What a doctor run does. The default checks the managed probe key, repairs
+/// nothing and uses the default 30 s warm-up window.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DoctorRequest {
     /// Apply the safe fixes (bind accounts and the channel to the group,
     /// re-assign the probe subscriber's subscription, clear accounts' error and
@@ -41,17 +42,6 @@ pub struct DoctorRequest {
     pub probe_email: Option<String>,
     /// Gateway probe timing (the warm-up window bounds the completion check).
     pub probe: ProbeTuning,
-}
-
-impl Default for DoctorRequest {
-    fn default() -> Self {
-        DoctorRequest {
-            repair: false,
-            supplied_key: None,
-            probe_email: None,
-            probe: ProbeTuning::default(),
-        }
-    }
 }
 
 /// The binding checks of SPEC §6.1.

@@ -182,12 +182,12 @@ impl Inventory {
             let host = match entry.detail_i64("user_id") {
                 None => None,
                 Some(uid) => {
-                    if !keys_of.contains_key(&uid) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = keys_of.entry(uid) {
                         let keys = gone(adapter.list_user_keys_admin(uid), || {
                             format!("listing the keys of user {uid}")
                         })?
                         .unwrap_or_default();
-                        keys_of.insert(uid, keys);
+                        slot.insert(keys);
                     }
                     keys_of[&uid].iter().find(|k| k.id == id).cloned()
                 }

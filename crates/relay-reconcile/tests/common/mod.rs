@@ -252,6 +252,14 @@ impl Env {
             .expect("account of key")
     }
 
+    /// The host account with this id.
+    pub fn account(&self, id: ObjectId) -> Value {
+        self.list("accounts")
+            .into_iter()
+            .find(|a| a["id"] == id)
+            .expect("account")
+    }
+
     pub fn account_id(&self, key: &str) -> ObjectId {
         self.account_of(key)["id"].as_i64().unwrap()
     }
