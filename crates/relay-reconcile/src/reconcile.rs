@@ -29,9 +29,6 @@ pub struct ReconcileRequest {
     pub repair: bool,
     /// Accounts tested at once (at least 1; default 8).
     pub concurrency: usize,
-    /// Re-test the recorded accounts (default on). The host's account test has
-    /// side effects; each account is tested once per run.
-    pub test_accounts: bool,
     /// A user key to prove access with (self-service). Without it, the managed
     /// probe subscriber's key from the vault is used.
     pub probe_key: Option<Secret>,
@@ -48,7 +45,6 @@ impl Default for ReconcileRequest {
         ReconcileRequest {
             repair: false,
             concurrency: DEFAULT_CONCURRENCY,
-            test_accounts: true,
             probe_key: None,
             probe_email: None,
             probe: ProbeTuning::default(),
@@ -315,18 +311,13 @@ pub fn reconcile(
                 AccountOutcome::NotTested,
                 "deleted on the host".into(),
             )),
-            Some(h) if h.status == "active" && request.test_accounts => {
+            Some(h) if h.status == "active" => {
                 pending.push(untested(
                     Some(h.status),
                     AccountOutcome::NotTested,
                     String::new(),
                 ));
             }
-            Some(h) if h.status == "active" => checks.push(untested(
-                Some(h.status),
-                AccountOutcome::Passed,
-                "not re-tested (account tests off); active on the host".into(),
-            )),
             Some(h) if h.status == "error" => checks.push(untested(
                 Some(h.status.clone()),
                 AccountOutcome::Failed,
