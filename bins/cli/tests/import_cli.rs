@@ -402,3 +402,38 @@ fn an_import_cut_by_a_server_crash_exits_1_and_can_be_resumed() {
     assert!(text.contains("access: subscription_ready"), "{text}");
     assert_eq!(accounts(&mock).len(), 2, "{:?}", accounts(&mock));
 }
+
+#[test]
+fn a_self_service_import_without_a_probe_key_leaves_access_not_configured() {
+    let Setup { mock, server, dir } = setup("self-service");
+    let keys = write(&dir, "keys.txt", &format!("{KEY_1}\n"));
+    let out = server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--access",
+            "self_service",
+            "--mode",
+            "partial",
+        ])
+        .expect(0);
+    let text = out.stdout();
+    assert_eq!(field(&text, "status"), "succeeded", "{text}");
+    assert_eq!(field(&text, "access_mode"), "self_service", "{text}");
+    assert!(text.contains("access: not_configured"), "{text}");
+    assert_eq!(accounts(&mock).len(), 1);
+    let out = server
+        .relay(&["access", "status", "deepseek", "--host", "main"])
+        .expect(0);
+    assert!(
+        out.stdout()
+            .starts_with("access of deepseek on main: not_configured\n"),
+        "{}",
+        out.stdout()
+    );
+    assert!(out.stdout().contains("no gateway proof recorded yet"));
+}
