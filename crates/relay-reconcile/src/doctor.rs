@@ -138,7 +138,7 @@ pub struct DoctorReport {
 }
 
 impl DoctorReport {
-    /// The check `name` about `subject`, if present.
+    /// Every check named `name` (the per-group checks appear once per group).
     pub fn check(&self, name: CheckName) -> impl Iterator<Item = &DoctorCheck> {
         self.checks.iter().filter(move |c| c.name == name)
     }
