@@ -226,7 +226,10 @@ fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario) -> Outcome {
         "scenario": s.name,
         "description": s.description,
         "file": path.strip_prefix(procs::root()).unwrap_or(path).display().to_string(),
-        "asked": serde_json::to_value(s).unwrap_or(Value::Null),
+        "asked": std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .unwrap_or(Value::Null),
         "started_at_unix_ms": started_at,
     });
     let mut steps: Vec<StepRecord> = Vec::new();

@@ -101,15 +101,32 @@ pub fn warnings(body: &Value) -> Vec<String> {
     out
 }
 
-/// Successful capability repairs in a batch answer's gateway proofs.
-pub fn repairs(body: &Value) -> Vec<Value> {
-    proofs(body)
-        .into_iter()
-        .filter_map(|p| p.get("repairs").and_then(Value::as_array))
+fn ok_repairs<'a>(list: impl Iterator<Item = &'a Value>) -> Vec<Value> {
+    list.filter_map(Value::as_array)
         .flatten()
         .filter(|r| r.get("ok").and_then(Value::as_bool) == Some(true))
         .cloned()
         .collect()
+}
+
+/// Successful capability repairs in a batch answer's gateway proofs.
+pub fn repairs(body: &Value) -> Vec<Value> {
+    ok_repairs(proofs(body).into_iter().filter_map(|p| p.get("repairs")))
+}
+
+/// Successful capability repairs journaled on the batch's managed resources
+/// (`details.capability_repairs`).
+pub fn journaled_repairs(body: &Value) -> Vec<Value> {
+    let resources = body
+        .get("resources")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect::<Vec<_>>())
+        .unwrap_or_default();
+    ok_repairs(
+        resources
+            .into_iter()
+            .filter_map(|r| r.pointer("/details/capability_repairs")),
+    )
 }
 
 /// Checks one JSON pointer test against `doc`.
@@ -265,6 +282,13 @@ pub fn check(e: &Expect, status: u16, body: &Value, host: Option<&Value>) -> Vec
             json!(found),
             found.is_empty() != want,
         ));
+        let journaled = journaled_repairs(body);
+        out.push(Assertion::new(
+            "capability repair journaled on a managed resource",
+            json!(want),
+            json!(journaled),
+            journaled.is_empty() != want,
+        ));
     }
     if let Some(want) = e.rollback_complete {
         out.push(Assertion::eq(
@@ -358,6 +382,7 @@ pub fn excerpt(body: &Value) -> Value {
                             "host_resource_id": r.get("host_resource_id"),
                             "logical_key": r.get("logical_key"),
                             "state": r.get("state"),
+                            "capability_repairs": r.pointer("/details/capability_repairs"),
                         })
                     })
                     .collect()
@@ -474,6 +499,10 @@ mod tests {
             "items": [
                 {"status": "passed", "verdict": "passed", "message": null},
                 {"status": "warning", "verdict": "warning", "message": "API returned 403: Forbidden"}
+            ],
+            "resources": [
+                {"resource_type": "group", "details": {}},
+                {"resource_type": "account", "details": {"capability_repairs": [{"ok": true}]}}
             ]
         })
     }
@@ -508,7 +537,8 @@ mod tests {
                 "HTTP status is 2xx",
                 "batch.status",
                 "items with verdict failed",
-                "capability repair recorded in the gateway proof"
+                "capability repair recorded in the gateway proof",
+                "capability repair journaled on a managed resource"
             ]
         );
     }

@@ -337,8 +337,9 @@ pub struct Expect {
     /// `warning`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings_contain: Vec<String>,
-    /// A successful capability repair is (true) or is not (false) in the report's
-    /// gateway proofs.
+    /// A successful capability repair is (true) or is not (false) both in the
+    /// report's gateway proofs and journaled on the batch's managed resources
+    /// (`details.capability_repairs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repair_recorded: Option<bool>,
     /// `rollback.complete` of a rollback answer.
