@@ -738,6 +738,8 @@ pub struct ReconcileOutcome {
     pub repairs: Value,
     /// Error of a failed run.
     pub error: Option<String>,
+    /// The full report of the run (JSON; no secrets), for evidence.
+    pub report: Option<Value>,
 }
 
 /// A stored reconcile run.
@@ -771,6 +773,8 @@ pub struct ReconcileRunRecord {
     pub started_at: Timestamp,
     /// Finished.
     pub finished_at: Option<Timestamp>,
+    /// The full report of the run.
+    pub report: Option<Value>,
 }
 
 /// Filter of reconcile run listings; `None` fields do not filter.

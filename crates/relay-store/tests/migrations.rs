@@ -57,11 +57,9 @@ fn migrates_an_empty_directory_and_reopening_is_a_no_op() {
         .unwrap();
     assert_eq!(mode, "wal");
     let applied_at: i64 = conn
-        .query_row(
-            "SELECT applied_at FROM schema_version WHERE version = 1",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT MAX(applied_at) FROM schema_version", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     drop(conn);
 
@@ -85,9 +83,38 @@ fn migrates_an_empty_directory_and_reopening_is_a_no_op() {
 fn migrate_on_a_migrated_connection_applies_nothing() {
     let mut conn = Connection::open_in_memory().unwrap();
     assert_eq!(migrate::current_version(&conn).unwrap(), 0);
-    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![1]);
+    let all: Vec<i64> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), all);
     assert!(migrate::migrate(&mut conn).unwrap().is_empty());
+    assert_eq!(
+        migrate::current_version(&conn).unwrap(),
+        migrate::latest_version()
+    );
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_in_place() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL);",
+    )
+    .unwrap();
+    conn.execute_batch(migrate::MIGRATIONS[0].sql).unwrap();
+    conn.execute(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (1, 'initial schema', 0)",
+        [],
+    )
+    .unwrap();
     assert_eq!(migrate::current_version(&conn).unwrap(), 1);
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2]);
+    let has_report: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('reconcile_runs') WHERE name = 'report'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_report, 1);
 }
 
 #[test]

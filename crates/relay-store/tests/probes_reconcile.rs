@@ -247,6 +247,7 @@ fn reconcile_runs_start_finish_list_and_interrupt() {
         differences: json!([{"resource": "account", "host_id": 41, "kind": "missing"}]),
         repairs: json!([]),
         error: None,
+        report: Some(json!({"counts": {"accounts": 2}})),
     };
     let done = store
         .reconcile_runs()
@@ -255,6 +256,7 @@ fn reconcile_runs_start_finish_list_and_interrupt() {
     assert_eq!(done.status, ReconcileStatus::Completed);
     assert_eq!(done.verdict, Some(ProviderStatus::Drifted));
     assert_eq!(done.differences[0]["kind"], "missing");
+    assert_eq!(done.report.as_ref().unwrap()["counts"]["accounts"], 2);
     assert!(done.finished_at.is_some());
     // Finishing twice is refused.
     assert!(matches!(

@@ -8,7 +8,7 @@ use crate::records::{
     NewReconcileRun, ReconcileFilter, ReconcileOutcome, ReconcileRunRecord, ReconcileStatus,
     Timestamp,
 };
-use crate::sql::{json, limit_clause, parsed, parsed_opt, ts, ts_opt, Filter};
+use crate::sql::{json, json_opt, limit_clause, parsed, parsed_opt, ts, ts_opt, Filter};
 use crate::Store;
 
 /// Reconcile runs: started `running`, finished once with an outcome.
@@ -40,7 +40,7 @@ impl<'s> SqliteReconcileRuns<'s> {
 }
 
 const RUN_COLUMNS: &str = "id, host_id, pack_id, provider_id, batch_id, trigger, status, \
-     verdict, access_status, differences, repairs, error, started_at, finished_at";
+     verdict, access_status, differences, repairs, error, started_at, finished_at, report";
 
 fn run_row(row: &Row<'_>) -> rusqlite::Result<ReconcileRunRecord> {
     Ok(ReconcileRunRecord {
@@ -58,6 +58,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<ReconcileRunRecord> {
         error: row.get(11)?,
         started_at: ts(row, 12)?,
         finished_at: ts_opt(row, 13)?,
+        report: json_opt(row, 14)?,
     })
 }
 
@@ -117,7 +118,7 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
             }
             tx.execute(
                 "UPDATE reconcile_runs SET status = ?2, verdict = ?3, access_status = ?4,
-                     differences = ?5, repairs = ?6, error = ?7, finished_at = ?8
+                     differences = ?5, repairs = ?6, error = ?7, finished_at = ?8, report = ?9
                  WHERE id = ?1",
                 params![
                     id.as_str(),
@@ -127,7 +128,8 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
                     outcome.differences.to_string(),
                     outcome.repairs.to_string(),
                     outcome.error,
-                    Timestamp::now().0
+                    Timestamp::now().0,
+                    outcome.report.as_ref().map(|r| r.to_string())
                 ],
             )?;
             get_run(tx, id)
