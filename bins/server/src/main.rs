@@ -12,7 +12,7 @@ mod token;
 use anyhow::{Context, Result};
 use clap::Parser;
 use relay_api::{router, serve, RouterOptions, ServerConfig, DEFAULT_BODY_LIMIT};
-use relay_app::{App, AppConfig};
+use relay_app::{parse_interval, App, AppConfig, SchedulerConfig};
 use relay_domain::Secret;
 use relay_store::{KeySource, Store};
 use std::net::SocketAddr;
@@ -39,6 +39,12 @@ struct Cli {
     /// Gateway warm-up window in seconds (bounded retry of 503/429/502 after an import).
     #[arg(long, env = "RELAY_WARMUP_SECS", default_value_t = 30)]
     warmup_secs: u64,
+    /// Reconcile interval of every enabled provider (`600`, `30s`, `10m`, `1h`; `0` turns the scheduler off).
+    #[arg(long, env = "RELAY_RECONCILE_INTERVAL", default_value = "10m")]
+    reconcile_interval: String,
+    /// Reconcile runs at once per host.
+    #[arg(long, env = "RELAY_RECONCILE_PER_HOST", default_value_t = 1)]
+    reconcile_per_host: usize,
     /// Serve `GET /metrics` without the operator token.
     #[arg(long, env = "RELAY_METRICS_PUBLIC", default_value_t = false)]
     metrics_public: bool,
@@ -64,6 +70,8 @@ fn init_logging(format: &str) {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    let reconcile_interval = parse_interval(&cli.reconcile_interval)
+        .map_err(|e| anyhow::anyhow!("--reconcile-interval (RELAY_RECONCILE_INTERVAL): {e}"))?;
     if cli.import_concurrency == 0 {
         anyhow::bail!("--import-concurrency (RELAY_IMPORT_CONCURRENCY) must be at least 1");
     }
@@ -126,6 +134,15 @@ fn main() -> Result<()> {
         );
     }
 
+    let scheduler = if reconcile_interval.is_zero() {
+        tracing::info!("reconcile scheduler off (RELAY_RECONCILE_INTERVAL=0)");
+        None
+    } else {
+        let mut config = SchedulerConfig::every(reconcile_interval);
+        config.per_host = cli.reconcile_per_host.max(1);
+        Some(app.spawn_scheduler(config))
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,6 +172,9 @@ fn main() -> Result<()> {
         tracing::info!("shutting down");
         handle.shutdown();
         let _ = server.await;
+        if let Some(s) = scheduler {
+            s.stop();
+        }
         Ok(())
     })
 }

@@ -3,7 +3,10 @@
 use crate::error::ApiError;
 use crate::router::{Access, ApiRequest, ApiResponse, Router};
 use hyper::{Method, StatusCode};
-use relay_app::{AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, RegisterHost};
+use relay_app::{
+    AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, ReconcileOptions,
+    RegisterHost,
+};
 use relay_domain::{AccessMode, ImportMode, Secret};
 use relay_provision::SubscriberSelector;
 use serde::Deserialize;
@@ -319,6 +322,122 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             },
         );
     }
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/providers/{provider}/reconcile",
+            Access::Operator,
+            None,
+            move |req| {
+                let body: ReconcileBody = req.json()?;
+                let run = app.reconcile_provider(
+                    req.param("provider")?,
+                    &body.host_id,
+                    body.pack_id.as_deref(),
+                    &ReconcileOptions {
+                        repair: body.repair,
+                        batch_id: body.batch_id,
+                        scheduled: false,
+                    },
+                )?;
+                ApiResponse::ok(&run)
+            },
+        );
+    }
+    {
+        let app = app.clone();
+        r.route(
+            Method::GET,
+            "/api/providers/{provider}/doctor",
+            Access::Operator,
+            None,
+            move |req| {
+                let report = app.doctor(
+                    req.param("provider")?,
+                    required(&req, "host_id")?,
+                    req.query("pack_id"),
+                    false,
+                    None,
+                )?;
+                ApiResponse::ok(&report)
+            },
+        );
+    }
+    {
+        let app = app.clone();
+        r.route(
+            Method::POST,
+            "/api/providers/{provider}/doctor",
+            Access::Operator,
+            None,
+            move |req| {
+                let body: DoctorBody = req.json()?;
+                let report = app.doctor(
+                    req.param("provider")?,
+                    &body.host_id,
+                    body.pack_id.as_deref(),
+                    body.repair,
+                    secret(body.probe_key),
+                )?;
+                ApiResponse::ok(&report)
+            },
+        );
+    }
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/diagnose",
+        |app: &App, req: ApiRequest| {
+            let body: DiagnoseBody = req.json()?;
+            let key = secret(Some(body.key)).ok_or_else(|| {
+                ApiError::bad_request("key: required: the upstream key to probe the vendor with")
+            })?;
+            ApiResponse::ok(&app.diagnose(
+                req.param("provider")?,
+                &body.host_id,
+                body.pack_id.as_deref(),
+                &key,
+            )?)
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/reconcile-runs",
+        |app: &App, req: ApiRequest| {
+            let runs = app.list_reconcile_runs(
+                req.query("host_id"),
+                req.query("pack_id"),
+                Some(req.param("provider")?),
+                limit(&req)?,
+            )?;
+            ApiResponse::ok(&json!({ "runs": runs }))
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/reconcile-runs",
+        |app: &App, req: ApiRequest| {
+            let runs = app.list_reconcile_runs(
+                req.query("host_id"),
+                req.query("pack_id"),
+                req.query("provider_id"),
+                limit(&req)?,
+            )?;
+            ApiResponse::ok(&json!({ "runs": runs }))
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/reconcile-runs/{run}",
+        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.reconcile_run(req.param("run")?)?) }
+    );
+    op!(
+        Method::GET,
+        "/api/reconcile-runs/{run}/evidence",
+        |app: &App, req: ApiRequest| {
+            ApiResponse::ok(&app.reconcile_evidence(req.param("run")?)?)
+        }
+    );
     r
 }
 
@@ -496,6 +615,40 @@ impl AssignBody {
             probe_key: None,
         })
     }
+}
+
+fn secret(value: Option<String>) -> Option<Secret> {
+    value
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| Secret::new(k.trim().to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileBody {
+    host_id: String,
+    pack_id: Option<String>,
+    #[serde(default)]
+    repair: bool,
+    batch_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoctorBody {
+    host_id: String,
+    pack_id: Option<String>,
+    #[serde(default)]
+    repair: bool,
+    probe_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiagnoseBody {
+    host_id: String,
+    pack_id: Option<String>,
+    key: String,
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@ use relay_access::{JournalScope, SubscriberSelector};
 use relay_domain::{
     AccessMode, AccessStatus, BatchEvent, BatchId, BatchStatus, Fingerprint, HostId, HostStatus,
     ImportMode, ItemStatus, KeyPlan, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
-    Secret,
+    ReconcileRunId, Secret,
 };
 use relay_provision::{
     BatchObserver, ImportReport, ImportRequest, ItemProgress, PreviewReport, ProbeRecord,
@@ -588,6 +588,27 @@ impl App {
         batch_id: Option<&BatchId>,
         access: &relay_access::AccessReport,
     ) -> AppResult<AccessStatus> {
+        self.persist_access(
+            ctx,
+            batch_id,
+            None,
+            access.subscription,
+            access.self_service,
+            &access.proofs(),
+        )
+    }
+
+    /// Stores access proofs (of an import, a closure or a reconcile run) and the
+    /// derived access status of the provider on the host.
+    pub(crate) fn persist_access(
+        &self,
+        ctx: &ProviderContext,
+        batch_id: Option<&BatchId>,
+        run_id: Option<&ReconcileRunId>,
+        subscription: ModeProof,
+        self_service: ModeProof,
+        proofs: &[&relay_access::AccessProof],
+    ) -> AppResult<AccessStatus> {
         let store = self.store();
         let (host, pack, provider) = (
             &ctx.host.id,
@@ -595,22 +616,22 @@ impl App {
             &ctx.provider.provider_id,
         );
         let latest = |mode| store.closures().latest(host, pack, provider, Some(mode));
-        let sub = match access.subscription {
+        let sub = match subscription {
             ModeProof::NotAttempted => mode_proof_of(latest(AccessMode::Subscription)?.as_ref()),
             p => p,
         };
-        let own = match access.self_service {
+        let own = match self_service {
             ModeProof::NotAttempted => mode_proof_of(latest(AccessMode::SelfService)?.as_ref()),
             p => p,
         };
         let status = AccessStatus::derive(sub, own);
-        for proof in access.proofs() {
+        for proof in proofs {
             store.closures().insert(&NewAccessClosure {
                 host_id: host.clone(),
                 pack_id: pack.clone(),
                 provider_id: provider.clone(),
                 batch_id: batch_id.cloned(),
-                reconcile_run_id: None,
+                reconcile_run_id: run_id.cloned(),
                 mode: proof.mode,
                 probe_key_source: match proof.key_source {
                     relay_access::KeySource::ManagedSubscription => {

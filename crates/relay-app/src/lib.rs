@@ -13,7 +13,9 @@ mod imports;
 pub mod metrics;
 mod packs;
 pub mod ports;
+mod reconcile;
 mod recovery;
+mod scheduler;
 
 pub use access::{AccessInput, AccessStatusView, ProviderHostStatus, ProviderStatusView};
 pub use app::{random_bytes, App, AppConfig};
@@ -23,4 +25,6 @@ pub use hosts::{
 };
 pub use imports::{BatchView, ImportInput};
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
+pub use reconcile::{DiagnosisView, ReconcileOptions};
 pub use recovery::RecoveryReport;
+pub use scheduler::{parse_interval, SchedulerConfig, SchedulerHandle};

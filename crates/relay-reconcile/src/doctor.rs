@@ -579,8 +579,8 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
         }
     }
     let evidence = json!({"group_id": gid, "accounts": rows, "schedulable": schedulable});
-    if !schedulable.is_empty() {
-        let mut c = check(
+    if !schedulable.is_empty() && problems.is_empty() {
+        return check(
             CheckName::SchedulableAccount,
             subject,
             CheckStatus::Ok,
@@ -591,13 +591,25 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
             evidence,
             None,
         );
-        if !problems.is_empty() {
-            c.summary
-                .push_str(&format!("; also: {}", problems.join("; ")));
-        }
-        return c;
     }
     fixes.extend(plan);
+    if !schedulable.is_empty() {
+        // Some account works, but a managed account is unbound, in error or
+        // benched: calls that land on it fail over and can end in 502 (SPEC §7.6,
+        // §7.8), so the check fails and names the fix.
+        return check(
+            CheckName::SchedulableAccount,
+            subject,
+            CheckStatus::Fail,
+            format!(
+                "{} schedulable account(s) in group {gid}, but {} account problem(s)",
+                schedulable.len(),
+                problems.len()
+            ),
+            evidence,
+            Some(problems.join("; ")),
+        );
+    }
     if problems.is_empty() {
         problems.push(format!(
             "no account is recorded for group {gid}: import a key (`relay import`)"

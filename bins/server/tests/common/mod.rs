@@ -38,6 +38,11 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// Starts the server on a free port with the given data directory.
 pub fn start(data_dir: &Path, token: Option<&str>) -> Server {
+    start_with(data_dir, token, &[])
+}
+
+/// Starts the server with extra environment variables.
+pub fn start_with(data_dir: &Path, token: Option<&str>, env: &[(&str, &str)]) -> Server {
     let stderr_path = data_dir.join("server.log");
     let stderr = std::fs::OpenOptions::new()
         .create(true)
@@ -56,6 +61,9 @@ pub fn start(data_dir: &Path, token: Option<&str>) -> Server {
         .stderr(Stdio::from(stderr));
     if let Some(t) = token {
         cmd.env("RELAY_ADMIN_TOKEN", t);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("relay-server starts");
     let stdout = child.stdout.take().unwrap();
