@@ -83,8 +83,19 @@ pub struct Finding {
     pub mask: String,
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether `needle` occurs in `haystack` (whose lossy UTF-8 decoding is `text`).
+/// An ASCII needle is searched in `text`: ASCII bytes survive the lossy decoding
+/// unchanged, and the std substring search is fast even in a debug build. Other
+/// needles are searched byte by byte.
+fn contains(haystack: &[u8], text: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return false;
+    }
+    if needle.is_ascii() {
+        return text.contains(needle);
+    }
+    let needle = needle.as_bytes();
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Every file under `path` (or `path` itself), recursively.
@@ -119,8 +130,9 @@ pub fn scan(roots: &[PathBuf], secrets: &Secrets) -> Result<(usize, Vec<Finding>
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             scanned += 1;
+            let text = String::from_utf8_lossy(&bytes);
             for s in secrets.iter() {
-                if contains(&bytes, s.as_bytes()) {
+                if contains(&bytes, &text, s) {
                     found.push(Finding {
                         path: path.clone(),
                         mask: mask(s),
@@ -157,15 +169,18 @@ mod tests {
         std::fs::write(dir.join("clean.log"), b"nothing here").unwrap();
         std::fs::write(
             dir.join("sub/db"),
-            b"\x00\x01sk-planted-0123456789abcdef\x02",
+            // Invalid UTF-8 right around the keys, as in a database page.
+            b"\x00\xff\xc3sk-planted-0123456789abcdef\xe2\x82 cl\xc3\xa9-\xce\xbb\xff",
         )
         .unwrap();
         let mut s = Secrets::default();
         s.add("sk-planted-0123456789abcdef");
+        s.add("cl\u{e9}-\u{3bb}");
+        s.add("absent-secret-0123456789");
         let (n, found) = scan(std::slice::from_ref(&dir), &s).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(n, 2);
-        assert_eq!(found.len(), 1);
-        assert!(found[0].path.ends_with("sub/db"));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|f| f.path.ends_with("sub/db")));
     }
 }
