@@ -45,6 +45,28 @@ pub struct DiagnosisView {
     pub host_observation: Option<HostObservation>,
 }
 
+/// Maps a reconcile/doctor error to the API's error.
+fn reconcile_error(what: &str, e: relay_reconcile::ReconcileError) -> AppError {
+    use relay_reconcile::ReconcileError as E;
+    match e {
+        E::HostUnreachable { step, message } => {
+            AppError::HostUnreachable(format!("{step}: {message}"))
+        }
+        E::Host { step, source } => AppError::HostStep {
+            step,
+            message: source.to_string(),
+        },
+        E::NothingRecorded { provider_id } => AppError::Conflict {
+            code: "nothing_recorded",
+            message: format!(
+                "nothing is recorded for provider {provider_id} on this host: import it first"
+            ),
+        },
+        E::InvalidRequest(m) => AppError::invalid("request", m),
+        other => AppError::Internal(format!("{what} failed: {other}")),
+    }
+}
+
 impl App {
     /// The operator's stored probe key, used when the provider has no managed
     /// subscription group (self-service providers).
@@ -94,6 +116,21 @@ impl App {
     ) -> AppResult<ReconcileRunRecord> {
         let ctx = self.provider_context(provider_id, host, pack_id)?;
         let _lock = self.lock_provider(&ctx)?;
+        if let Some(install) = self.store().installs().find(
+            &ctx.host.id,
+            &ctx.provider.pack_id,
+            &ctx.provider.provider_id,
+        )? {
+            if install.status == relay_domain::ProviderStatus::Disabled {
+                return Err(AppError::Conflict {
+                    code: "provider_disabled",
+                    message: format!(
+                        "provider {} is disabled on host {}: enable it to reconcile it",
+                        ctx.provider.provider_id, ctx.host.name
+                    ),
+                });
+            }
+        }
         self.reconcile_locked(&ctx, options)
     }
 
@@ -210,7 +247,7 @@ impl App {
             }
             Err(e) => {
                 let unreachable = e.is_host_unreachable();
-                let message = e.to_string();
+                let message = format!("{e} (reconcile run {run_id})");
                 store.reconcile_runs().finish(
                     &run_id,
                     &ReconcileOutcome {
@@ -240,7 +277,16 @@ impl App {
                     return Err(AppError::HostUnreachable(message));
                 }
                 tracing::error!(run_id = %run_id, error = %message, "reconcile failed");
-                Err(AppError::Internal(format!("reconcile failed: {message}")))
+                Err(match reconcile_error("reconcile", e) {
+                    AppError::HostStep { step, message: m } => AppError::HostStep {
+                        step,
+                        message: format!("{m} (reconcile run {run_id})"),
+                    },
+                    AppError::Internal(m) => {
+                        AppError::Internal(format!("{m} (reconcile run {run_id})"))
+                    }
+                    other => other,
+                })
             }
         }
     }
@@ -302,7 +348,7 @@ impl App {
             },
         };
         relay_reconcile::doctor(&ports, &ctx.target, &request)
-            .map_err(|e| AppError::Internal(format!("doctor failed: {e}")))
+            .map_err(|e| reconcile_error("doctor", e))
     }
 
     /// Probes the vendor directly with an operator-supplied key (opt-in per call)
@@ -351,7 +397,12 @@ impl App {
             &UpstreamTimeouts::default(),
             host_observation.as_ref(),
         )
-        .map_err(|e| AppError::invalid("base_url", e.to_string()))?;
+        .map_err(|e| AppError::Conflict {
+            code: "unsupported_base_url",
+            message: format!(
+                "the provider's base_url cannot be probed directly: {e}; fix the pack manifest"
+            ),
+        })?;
         Ok(DiagnosisView {
             diagnosis,
             account_id,
