@@ -93,8 +93,14 @@ fn clean_provider_reconciles_active_and_metrics_move() {
     let (_, runs) = server.get("/api/providers/deepseek/reconcile-runs?host_id=main");
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
     // A disabled provider is not reconciled.
-    server.post("/api/providers/deepseek/disable", &json!({"host_id": "main"}));
-    let (status, e) = server.post("/api/providers/deepseek/reconcile", &json!({"host_id": "main"}));
+    server.post(
+        "/api/providers/deepseek/disable",
+        &json!({"host_id": "main"}),
+    );
+    let (status, e) = server.post(
+        "/api/providers/deepseek/reconcile",
+        &json!({"host_id": "main"}),
+    );
     assert_eq!(status, 409, "{e}");
     assert_eq!(e["error"]["code"], "provider_disabled");
     // Nothing recorded for another provider: doctor and reconcile say so.
