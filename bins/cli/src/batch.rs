@@ -602,7 +602,7 @@ pub fn proof_table(proofs: &[Value]) -> String {
                 text(&seen),
                 completion,
                 preview,
-                text(&first(p, &["access_status", "verdict"])),
+                text(&first(p, &["access_status", "verdict", "proof"])),
                 text(&p["message"]),
             ]
         })
@@ -641,7 +641,12 @@ fn rollback_text(view: &Value) -> String {
     if !report.is_object() {
         return String::new();
     }
-    let mut out = String::from("\nrollback:\n");
+    format!("\nrollback:\n{}", rollback_report_text(report))
+}
+
+/// A rollback report (`deleted`, `kept`, `remaining`, `complete`) as indented tables.
+pub fn rollback_report_text(report: &Value) -> String {
+    let mut out = String::new();
     let sections: [(&str, &str, &str); 3] = [
         ("deleted", "already_gone", "ALREADY_GONE"),
         ("kept", "reason", "REASON"),

@@ -45,7 +45,8 @@ impl Mode {
 }
 
 impl AccessMode {
-    fn as_str(self) -> &'static str {
+    /// The server's name of the mode.
+    pub fn as_str(self) -> &'static str {
         match self {
             AccessMode::Subscription => "subscription",
             AccessMode::SelfService => "self_service",

@@ -6,17 +6,23 @@
 //! from files or standard input, never taken as command-line values.
 //!
 //! Exit codes: 0 success; 1 the operation failed (an error answer, no answer, a batch
-//! that ended `failed` or `interrupted`); 2 usage error.
+//! that ended `failed` or `interrupted`, a reconcile verdict other than `active`, an
+//! unhealthy doctor, a diagnosis other than `ok`, access not ready, an incomplete
+//! rollback); 2 usage error.
 
 mod access;
 mod batch;
 mod client;
+mod diagnose;
+mod doctor;
+mod evidence;
 mod host;
 mod import;
 mod input;
 mod output;
 mod pack;
 mod provider;
+mod reconcile;
 mod status;
 
 use std::path::PathBuf;
@@ -66,7 +72,7 @@ enum Command {
     /// Install and inspect model packs; validate and checksum them offline.
     #[command(subcommand)]
     Pack(pack::PackCommand),
-    /// List providers of the installed packs.
+    /// List providers; disable, enable or roll back a provider on a host.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
     /// Import upstream keys of a provider into a host (or preview the import).
@@ -74,13 +80,23 @@ enum Command {
     /// List, inspect, roll back and resume import batches.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
-    /// Access closure of a provider on a host.
+    /// Access closure of a provider on a host: status, preview, assign subscriptions.
     #[command(subcommand)]
     Access(access::AccessCommand),
     /// Status of every provider on the hosts, or of one provider on one host.
     Status(status::StatusArgs),
     /// Host objects the manager recorded for a provider on a host.
     Resources(status::ResourcesArgs),
+    /// Compare the record with the host, re-test, repair (`relay reconcile PROVIDER
+    /// --host H`); list and show runs (`relay reconcile runs|show`).
+    Reconcile(reconcile::ReconcileArgs),
+    /// Check the bindings that make a call work, with fixes; --repair applies the safe ones.
+    Doctor(doctor::DoctorArgs),
+    /// Probe the vendor directly with one upstream key and name the cause of a failure.
+    Diagnose(diagnose::DiagnoseArgs),
+    /// Evidence documents of import batches and reconcile runs (JSON, no secrets).
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
 }
 
 /// What every server command needs: where the server is, the token, the format.
@@ -139,6 +155,10 @@ fn main() -> ExitCode {
         Command::Access(command) => access::run(command, &ctx),
         Command::Status(args) => status::status(args, &ctx),
         Command::Resources(args) => status::resources(args, &ctx),
+        Command::Reconcile(args) => reconcile::run(args, &ctx),
+        Command::Doctor(args) => doctor::run(args, &ctx),
+        Command::Diagnose(args) => diagnose::run(args, &ctx),
+        Command::Evidence(command) => evidence::run(command, &ctx),
     };
     match result {
         Ok(code) => code,

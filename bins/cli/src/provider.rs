@@ -1,11 +1,16 @@
-//! `relay provider list [--pack P] [--host H]`.
+//! `relay provider list [--pack P] [--host H]` and, for one provider on one host,
+//! `relay provider disable|enable|rollback <PROVIDER> --host H [--pack P]`.
 
 use std::process::ExitCode;
 
-use clap::Subcommand;
-use serde_json::Value;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
 
-use crate::output::{items, print_json, render_table, text, OutputFormat};
+use crate::batch::rollback_report_text;
+use crate::client::segment;
+use crate::output::{
+    items, print_failure, print_json, render_fields, render_table, text, time, OutputFormat,
+};
 use crate::Ctx;
 
 /// Provider subcommands.
@@ -20,23 +25,120 @@ pub enum ProviderCommand {
         #[arg(long, value_name = "HOST")]
         host: Option<String>,
     },
+    /// Disable a provider on a host: the scheduler stops reconciling it until enabled.
+    Disable(Scope),
+    /// Enable a disabled provider on a host again.
+    Enable(Scope),
+    /// Delete every host object recorded for a provider on a host (exit 1 unless the
+    /// rollback is complete).
+    Rollback(Scope),
+}
+
+/// One provider on one host.
+#[derive(Debug, Args)]
+pub struct Scope {
+    /// Provider id (e.g. deepseek).
+    provider: String,
+    /// Host id or name.
+    #[arg(long, value_name = "HOST")]
+    host: String,
+    /// Pack of the provider (needed when several packs have it).
+    #[arg(long, value_name = "PACK")]
+    pack: Option<String>,
+}
+
+impl Scope {
+    fn body(&self) -> Value {
+        let mut body = json!({ "host_id": self.host });
+        if let Some(pack) = &self.pack {
+            body["pack_id"] = json!(pack);
+        }
+        body
+    }
+
+    fn path(&self, action: &str) -> String {
+        format!("/api/providers/{}/{action}", segment(&self.provider))
+    }
 }
 
 /// Runs a provider subcommand.
 pub fn run(command: ProviderCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    let ProviderCommand::List { pack, host } = command;
-    let doc = ctx.client()?.get(
-        "/api/providers",
-        &[("pack_id", pack.as_deref()), ("host_id", host.as_deref())],
-    )?;
+    match command {
+        ProviderCommand::List { pack, host } => {
+            let doc = ctx.client()?.get(
+                "/api/providers",
+                &[("pack_id", pack.as_deref()), ("host_id", host.as_deref())],
+            )?;
+            match ctx.format {
+                OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table => print!(
+                    "{}",
+                    providers_table(items(&doc, "providers"), host.is_some())
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProviderCommand::Disable(scope) => set_enabled(&scope, false, ctx),
+        ProviderCommand::Enable(scope) => set_enabled(&scope, true, ctx),
+        ProviderCommand::Rollback(scope) => {
+            let report = ctx.client()?.post(&scope.path("rollback"), &scope.body())?;
+            match ctx.format {
+                OutputFormat::Json => print_json(&report)?,
+                OutputFormat::Table => {
+                    println!("rollback of {} on {}:", scope.provider, scope.host);
+                    print!("{}", rollback_report_text(&report));
+                }
+            }
+            if report["complete"].as_bool() == Some(true) {
+                if ctx.format == OutputFormat::Table {
+                    println!("\nrolled back {} on {}", scope.provider, scope.host);
+                }
+                Ok(ExitCode::SUCCESS)
+            } else {
+                let remaining = items(&report, "remaining").len();
+                print_failure(
+                    "rollback_incomplete",
+                    &format!(
+                        "the rollback of {} on {} left {remaining} object(s) on the host (see \
+                         `remaining` above); fix the host errors and run it again",
+                        scope.provider, scope.host
+                    ),
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+/// `relay provider disable|enable`: prints the provider's install record on the host.
+fn set_enabled(scope: &Scope, enabled: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let action = if enabled { "enable" } else { "disable" };
+    let install = ctx.client()?.post(&scope.path(action), &scope.body())?;
     match ctx.format {
-        OutputFormat::Json => print_json(&doc)?,
-        OutputFormat::Table => print!(
-            "{}",
-            providers_table(items(&doc, "providers"), host.is_some())
-        ),
+        OutputFormat::Json => print_json(&install)?,
+        OutputFormat::Table => {
+            println!(
+                "{} {} on {}",
+                if enabled { "enabled" } else { "disabled" },
+                scope.provider,
+                scope.host
+            );
+            print!("{}", install_text(&install));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A provider's install record on a host.
+fn install_text(install: &Value) -> String {
+    render_fields(&[
+        ("status", text(&install["status"])),
+        ("disabled", text(&install["disabled"])),
+        ("access", text(&install["access_status"])),
+        ("message", text(&install["status_message"])),
+        ("last_batch", text(&install["last_batch_id"])),
+        ("reconciled_at", time(&install["last_reconcile_at"])),
+    ])
 }
 
 fn providers_table(providers: &[Value], on_host: bool) -> String {

@@ -3,61 +3,13 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use sub2api_mock::{Faults, MockConfig, MockHost};
+use sub2api_mock::Faults;
 
 const KEY_1: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0001";
 const KEY_2: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0002";
 const BAD_KEY: &str = "sk-demo-invalid-aaaaaaaaaaaaaaaa0003";
-
-/// A mock host registered as `main` and the bundled pack installed.
-struct Setup {
-    mock: MockHost,
-    server: Server,
-    dir: PathBuf,
-}
-
-fn setup(tag: &str) -> Setup {
-    let mock = MockHost::start(MockConfig::default()).unwrap();
-    let server = Server::start(tag);
-    let dir = temp_dir(tag);
-    let key_file = write(&dir, "admin.key", mock.admin_api_key());
-    server
-        .relay(&[
-            "host",
-            "add",
-            "main",
-            "--url",
-            &mock.base_url(),
-            "--api-key-file",
-            s(&key_file),
-        ])
-        .expect(0);
-    let pack = workspace().join("packs/openai-cn-pack");
-    server.relay(&["pack", "install", s(&pack)]).expect(0);
-    Setup { mock, server, dir }
-}
-
-fn accounts(mock: &MockHost) -> Vec<Value> {
-    mock.state()["accounts"].as_array().unwrap().clone()
-}
-
-fn field<'a>(text: &'a str, name: &str) -> &'a str {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name}: line in\n{text}"))
-        .trim()
-}
-
-fn row<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
-    text.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|cells| cells.first() == Some(&first))
-        .unwrap_or_else(|| panic!("no row {first} in\n{text}"))
-}
 
 #[test]
 fn an_import_creates_accounts_proves_access_and_rolls_back() {

@@ -227,3 +227,81 @@ pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
 pub fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// A mock host registered as `main` and the bundled pack installed.
+pub struct Setup {
+    pub mock: sub2api_mock::MockHost,
+    pub server: Server,
+    pub dir: PathBuf,
+}
+
+pub fn setup(tag: &str) -> Setup {
+    let mock = sub2api_mock::MockHost::start(sub2api_mock::MockConfig::default()).unwrap();
+    let server = Server::start(tag);
+    let dir = temp_dir(tag);
+    let key_file = write(&dir, "admin.key", mock.admin_api_key());
+    server
+        .relay(&[
+            "host",
+            "add",
+            "main",
+            "--url",
+            &mock.base_url(),
+            "--api-key-file",
+            s(&key_file),
+        ])
+        .expect(0);
+    let pack = workspace().join("packs/openai-cn-pack");
+    server.relay(&["pack", "install", s(&pack)]).expect(0);
+    Setup { mock, server, dir }
+}
+
+/// The accounts on the mock host.
+pub fn accounts(mock: &sub2api_mock::MockHost) -> Vec<serde_json::Value> {
+    mock.state()["accounts"].as_array().unwrap().clone()
+}
+
+/// Changes the mock host by hand through its admin API (as an operator would in the
+/// host's UI): `DELETE` or `PUT` of `/api/v1/admin/{path}`. Asserts success.
+pub fn mock_admin(
+    mock: &sub2api_mock::MockHost,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/api/v1/admin/{path}", mock.base_url());
+    let key = mock.admin_api_key();
+    let response = match (method, body) {
+        ("DELETE", None) => agent.delete(&url).header("x-api-key", key).call(),
+        ("PUT", Some(body)) => agent.put(&url).header("x-api-key", key).send_json(body),
+        _ => panic!("unsupported mock admin call {method} {path}"),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let doc: serde_json::Value = response.body_mut().read_json().unwrap();
+    assert!(
+        status == 200 && doc["code"] == 0,
+        "{method} {url} answered {status}: {doc}"
+    );
+    doc
+}
+
+/// The value of the first `name:` line of a text report.
+pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name}: line in\n{text}"))
+        .trim()
+}
+
+/// The cells of the first line whose first cell is `first`.
+pub fn row<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row {first} in\n{text}"))
+}
