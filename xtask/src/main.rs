@@ -2,11 +2,13 @@
 //!
 //! - `ci`: formatting check, clippy with warnings denied, every test of the
 //!   workspace, then the acceptance scenarios.
+//! - `demo [--debug]`: the main job end to end against the bundled mock host (release).
 //! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
 //! - `bench [--sizes 1,100,1000]`: import throughput and server memory (release).
 
 mod acceptance;
 mod bench;
+mod demo;
 mod http;
 mod procs;
 
@@ -26,6 +28,7 @@ fn run() -> Result<()> {
     let rest = args.get(1..).unwrap_or_default();
     match command {
         "ci" => ci(),
+        "demo" => demo::run(rest),
         "acceptance" => acceptance::run(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
@@ -39,6 +42,8 @@ fn run() -> Result<()> {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  demo [--debug]        start the mock host and the server on loopback, register the host,
+                        install the bundled pack, import demo keys, prove access, reconcile
   ci                    cargo fmt --check, cargo clippy -D warnings, every test of the
                         workspace, then the acceptance scenarios
   acceptance [NAME...]  run fixtures/scenarios/*.json (those whose name contains a NAME,

@@ -339,11 +339,25 @@ fn doctor_shows_the_fix_of_an_unbound_account_and_repairs_it() {
 #[test]
 fn diagnose_probes_the_vendor_with_a_key_file_and_never_prints_the_key() {
     let setup = setup("diagnose");
+    // Point the provider at a closed loopback port, so the direct vendor probe never
+    // leaves this machine: reinstall a copy of the pack with that base URL.
+    let pack = setup.dir.join("loopback-pack");
+    copy_dir(&workspace().join("packs/openai-cn-pack"), &pack);
+    let manifest = pack.join("providers/deepseek.json");
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    doc["base_url"] = json!("https://127.0.0.1:9/v1");
+    std::fs::write(&manifest, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    setup
+        .server
+        .relay(&["pack", "checksum", s(&pack)])
+        .expect(0);
+    setup.server.relay(&["pack", "install", s(&pack)]).expect(0);
     import_two_keys(&setup);
     let Setup { server, dir, .. } = &setup;
     let key_file = write(dir, "one.key", &format!("{KEY_1}\n"));
 
-    // The pack's vendor base URL is a real https URL this test cannot reach.
+    // The vendor base URL is a closed loopback port: the vendor does not answer.
     let out = server
         .relay(&[
             "diagnose",
@@ -362,7 +376,7 @@ fn diagnose_probes_the_vendor_with_a_key_file_and_never_prints_the_key() {
     );
     assert!(field(&text, "fix").contains("did not answer"), "{text}");
     assert!(
-        row(&text, "models").contains(&"https://api.deepseek.com/v1/models"),
+        row(&text, "models").contains(&"https://127.0.0.1:9/v1/models"),
         "{text}"
     );
     assert!(text.contains("no answer: "), "{text}");
@@ -662,4 +676,18 @@ fn usage_errors_of_the_new_commands_exit_2() {
         "{}",
         out.stderr()
     );
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
