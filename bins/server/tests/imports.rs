@@ -455,3 +455,29 @@ fn providers_can_be_disabled_and_enabled() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["batch"]["status"], "succeeded");
 }
+
+#[test]
+fn a_provider_in_two_packs_needs_pack_id() {
+    let (_mock, server) = setup("ambiguous");
+    let other = repo_root().join("fixtures/packs/valid-minimal");
+    let (status, v) = server.post(
+        "/api/packs/install",
+        &json!({"path": other.to_string_lossy()}),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, e) = import(&server, json!({"host_id": "main", "keys": [KEY_A]}));
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["code"], "ambiguous_provider");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("openai-cn-pack") && message.contains("fixture-pack"),
+        "{message}"
+    );
+    assert!(message.contains("pack_id"), "{message}");
+    let (status, v) = import(
+        &server,
+        json!({"host_id": "main", "pack_id": "openai-cn-pack", "keys": [KEY_A]}),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["batch"]["pack_id"], "openai-cn-pack");
+}
