@@ -41,9 +41,10 @@ pub use journal::{
 pub use observer::{NoProbeObserver, ProbeKind, ProbeObserver, ProbeRecord};
 pub use ports::AccessPorts;
 pub use probe::{
-    check_reachability, probe_gateway, repair_accounts, AccessProof, CapabilityRepair, KeySource,
-    ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
-    DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
+    check_reachability, probe_gateway, repair_account, repair_accounts, AccessProof,
+    CapabilityRepair, KeySource, ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_BACKOFF, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
+    RESPONSES_SUPPORTED_KEY,
 };
 pub use resolve::{delete_managed_user_key, find_access_resource};
 pub use self_service::{check_self_service, SelfServiceReport};

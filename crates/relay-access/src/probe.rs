@@ -483,43 +483,7 @@ pub fn repair_accounts(
         {
             continue;
         }
-        let mut extra = account.extra.clone();
-        extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
-        extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
-        let mut repair = CapabilityRepair {
-            account_id: id,
-            account_name: account.name.clone(),
-            previous_mode,
-            previous_supported,
-            cleared_error: false,
-            cleared_temp_unschedulable: false,
-            ok: true,
-            error: None,
-        };
-        let fail = |r: &mut CapabilityRepair, e: HostError| {
-            r.ok = false;
-            r.error.get_or_insert_with(|| e.to_string());
-        };
-        if let Err(e) = adapter.update_account(
-            id,
-            &AccountUpdate {
-                extra: Some(extra),
-                ..AccountUpdate::default()
-            },
-        ) {
-            fail(&mut repair, e);
-        }
-        if account.status == "error" {
-            match adapter.clear_account_error(id) {
-                Ok(_) => repair.cleared_error = true,
-                Err(e) => fail(&mut repair, e),
-            }
-        }
-        match adapter.clear_account_temp_unschedulable(id) {
-            Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
-            Err(e) if e.is_not_found() => {}
-            Err(e) => fail(&mut repair, e),
-        }
+        let repair = repair_account(adapter, &account);
         let mut details = entry.details.clone();
         if !details.is_object() {
             details = json!({});
@@ -538,6 +502,63 @@ pub fn repair_accounts(
         out.push(repair);
     }
     Ok(out)
+}
+
+/// The capability repair of one account (SPEC §7.3): sends the account's whole
+/// `extra` with `openai_responses_mode = force_chat_completions` and
+/// `openai_responses_supported = false` (some builds replace `extra`), clears its
+/// error state and its temporary-unschedulable state. Host failures are recorded in
+/// the returned [`CapabilityRepair`] (`ok: false`), not raised.
+pub fn repair_account(
+    adapter: &dyn HostAdapter,
+    account: &relay_sub2api::Account,
+) -> CapabilityRepair {
+    let id = account.id;
+    let mut extra = account.extra.clone();
+    extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
+    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
+    let mut repair = CapabilityRepair {
+        account_id: id,
+        account_name: account.name.clone(),
+        previous_mode: account
+            .extra
+            .get(RESPONSES_MODE_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        previous_supported: account
+            .extra
+            .get(RESPONSES_SUPPORTED_KEY)
+            .and_then(Value::as_bool),
+        cleared_error: false,
+        cleared_temp_unschedulable: false,
+        ok: true,
+        error: None,
+    };
+    let fail = |r: &mut CapabilityRepair, e: HostError| {
+        r.ok = false;
+        r.error.get_or_insert_with(|| e.to_string());
+    };
+    if let Err(e) = adapter.update_account(
+        id,
+        &AccountUpdate {
+            extra: Some(extra),
+            ..AccountUpdate::default()
+        },
+    ) {
+        fail(&mut repair, e);
+    }
+    if account.status == "error" {
+        match adapter.clear_account_error(id) {
+            Ok(_) => repair.cleared_error = true,
+            Err(e) => fail(&mut repair, e),
+        }
+    }
+    match adapter.clear_account_temp_unschedulable(id) {
+        Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
+        Err(e) if e.is_not_found() => {}
+        Err(e) => fail(&mut repair, e),
+    }
+    repair
 }
 
 /// Result of the unauthenticated reachability check.

@@ -9,7 +9,7 @@ use relay_access::{
 };
 use relay_domain::ResourceType;
 use relay_provision::ProviderTarget;
-use relay_sub2api::{Account, AccountUpdate, ChannelUpdate, HostAdapter, HostError, ObjectId};
+use relay_sub2api::{Account, AccountUpdate, ChannelUpdate, HostAdapter, ObjectId};
 use serde_json::{json, Map, Value};
 
 use crate::diff::{Finding, SafeFix};
@@ -59,51 +59,7 @@ pub(crate) fn repair_capability(
     entry: &JournalEntry,
     account: &Account,
 ) -> Result<CapabilityRepair, ReconcileError> {
-    let id = account.id;
-    let mut extra = account.extra.clone();
-    extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
-    let mut repair = CapabilityRepair {
-        account_id: id,
-        account_name: account.name.clone(),
-        previous_mode: account
-            .extra
-            .get(RESPONSES_MODE_KEY)
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        previous_supported: account
-            .extra
-            .get(RESPONSES_SUPPORTED_KEY)
-            .and_then(Value::as_bool),
-        cleared_error: false,
-        cleared_temp_unschedulable: false,
-        ok: true,
-        error: None,
-    };
-    let fail = |r: &mut CapabilityRepair, e: HostError| {
-        r.ok = false;
-        r.error.get_or_insert_with(|| e.to_string());
-    };
-    if let Err(e) = adapter.update_account(
-        id,
-        &AccountUpdate {
-            extra: Some(extra),
-            ..AccountUpdate::default()
-        },
-    ) {
-        fail(&mut repair, e);
-    }
-    if account.status == "error" {
-        match adapter.clear_account_error(id) {
-            Ok(_) => repair.cleared_error = true,
-            Err(e) => fail(&mut repair, e),
-        }
-    }
-    match adapter.clear_account_temp_unschedulable(id) {
-        Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
-        Err(e) if e.is_not_found() => {}
-        Err(e) => fail(&mut repair, e),
-    }
+    let repair = relay_access::repair_account(adapter, account);
     append_detail(journal, entry, "capability_repairs", json!(repair))?;
     Ok(repair)
 }
