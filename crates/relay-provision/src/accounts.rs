@@ -10,16 +10,17 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use relay_access::{ProbeKind, ProbeRecord};
+use relay_access::ProbeRecord;
 use relay_domain::naming::account_idempotency_key;
 use relay_domain::{Fingerprint, ItemStatus, ResourceState, ResourceType, Secret, Verdict};
-use relay_sub2api::{Account, HostError, ObjectId, ProbeOutcome};
+use relay_sub2api::{Account, HostError, ObjectId};
 use serde_json::{json, Value};
 
-use crate::classify::{classify_account_test, Classification, TestReason};
+use crate::classify::Classification;
 use crate::error::ProvisionError;
 use crate::lookup::{resolve_intents, Resolution};
 use crate::ports::{ItemProgress, NewEntry, ProvisionPorts};
+use crate::probe_account::probe_account;
 use crate::target::ProviderTarget;
 
 /// Attempts of an account create (same `Idempotency-Key` each time).
@@ -77,10 +78,6 @@ pub(crate) struct AccountJob<'p, 'a> {
     pub group_id: ObjectId,
     /// Fingerprint of each key index.
     pub fingerprints: Vec<Fingerprint>,
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs every work item with at most `concurrency` in flight. Stops handing out
@@ -248,23 +245,6 @@ fn create(
     }
 }
 
-fn host_failure_classification(e: &HostError) -> Classification {
-    let transient = e.is_transient() || e.status().is_some_and(|s| s >= 500);
-    Classification {
-        verdict: if transient {
-            Verdict::Warning
-        } else {
-            Verdict::Failed
-        },
-        reason: if transient {
-            TestReason::Transient
-        } else {
-            TestReason::Other
-        },
-        needs_gateway_confirmation: false,
-    }
-}
-
 /// Tests an account once, reads its models and classifies.
 fn test(
     job: &AccountJob<'_, '_>,
@@ -275,86 +255,12 @@ fn test(
     let ports = job.ports;
     let fp = &job.fingerprints[idx];
     let smoke = job.target.provider.smoke_test_model.as_str();
-    let subject = format!("account:{account_id}");
-
-    let test = ports.adapter.test_account(account_id, Some(smoke));
-    let (passed, message, http_status, model_tested) = match &test {
-        Ok(r) => {
-            ports.observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountTest,
-                subject: subject.clone(),
-                verdict: if r.outcome == ProbeOutcome::Passed {
-                    Verdict::Passed
-                } else {
-                    Verdict::Failed
-                },
-                http_status: r.http_status,
-                message: (!r.message.is_empty()).then(|| r.message.clone()),
-                duration_ms: Some(ms(r.duration)),
-                details: json!({
-                    "model": smoke,
-                    "model_tested": r.model_tested,
-                    "content_preview": r.content_preview,
-                }),
-            });
-            (
-                r.outcome == ProbeOutcome::Passed,
-                r.message.clone(),
-                r.http_status,
-                r.model_tested.clone(),
-            )
-        }
-        Err(e) => {
-            ports.observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountTest,
-                subject: subject.clone(),
-                verdict: Verdict::Failed,
-                http_status: e.status(),
-                message: Some(e.to_string()),
-                duration_ms: None,
-                details: json!({"model": smoke}),
-            });
-            (false, e.to_string(), e.status(), None)
-        }
-    };
-
-    let models = ports.adapter.account_models(account_id);
-    let includes = match &models {
-        Ok(list) => {
-            let inc = list.iter().any(|m| m == smoke);
-            ports.observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountModels,
-                subject: subject.clone(),
-                verdict: if inc {
-                    Verdict::Passed
-                } else {
-                    Verdict::Failed
-                },
-                http_status: Some(200),
-                message: (!inc).then(|| format!("the account's models do not include {smoke}")),
-                duration_ms: None,
-                details: json!({"models": list, "smoke_model": smoke}),
-            });
-            Some(inc)
-        }
-        Err(e) => {
-            ports.observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountModels,
-                subject: subject.clone(),
-                verdict: Verdict::Warning,
-                http_status: e.status(),
-                message: Some(e.to_string()),
-                duration_ms: None,
-                details: Value::Null,
-            });
-            None
-        }
-    };
-
-    let classification = match &test {
-        Err(e) => host_failure_classification(e),
-        Ok(_) => classify_account_test(passed, &message, includes.unwrap_or(false)),
-    };
+    let report = |r: ProbeRecord| ports.observer.probe(r);
+    let probe = probe_account(ports.adapter, &report, account_id, smoke, &Value::Null);
+    let classification = probe.classification;
+    let message = probe.message;
+    let includes = probe.models_include_smoke;
+    let (model_tested, http_status) = (probe.model_tested, probe.http_status);
     let status = match classification.verdict {
         Verdict::Passed => ItemStatus::Passed,
         Verdict::Warning => ItemStatus::Warning,

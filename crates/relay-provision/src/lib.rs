@@ -26,6 +26,7 @@ mod lookup;
 pub mod memory;
 pub mod ports;
 mod preview;
+mod probe_account;
 mod report;
 mod resume;
 mod rollback;
@@ -42,6 +43,7 @@ pub use ports::{
 pub use preview::{
     preview, KeyPlanCounts, KeyPreview, OverlayNote, PreviewReport, PreviewRequest, ResourcePlan,
 };
+pub use probe_account::{host_failure_classification, probe_account, AccountProbe};
 pub use relay_access::{
     AccessReport, ProbeKind, ProbeRecord, Randomness, SubscriberSelector, SubscriberVault,
 };

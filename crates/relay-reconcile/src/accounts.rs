@@ -5,14 +5,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
-use std::time::Duration;
 
-use relay_access::{ProbeKind, ProbeObserver, ProbeRecord};
+use relay_access::{ProbeObserver, ProbeRecord};
 use relay_domain::{Fingerprint, Verdict};
-use relay_provision::{classify_account_test, Classification, TestReason};
-use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome};
+use relay_provision::{probe_account, TestReason};
+use relay_sub2api::{HostAdapter, ObjectId};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The outcome of one recorded account in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -99,27 +98,6 @@ impl AccountCheck {
     }
 }
 
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn host_failure(e: &HostError) -> Classification {
-    let transient = e.is_transient() || e.status().is_some_and(|s| s >= 500);
-    Classification {
-        verdict: if transient {
-            Verdict::Warning
-        } else {
-            Verdict::Failed
-        },
-        reason: if transient {
-            TestReason::Transient
-        } else {
-            TestReason::Other
-        },
-        needs_gateway_confirmation: false,
-    }
-}
-
 /// Tests one account once, reads its models, classifies, and reports both probes.
 pub(crate) fn test_one(
     adapter: &dyn HostAdapter,
@@ -127,83 +105,20 @@ pub(crate) fn test_one(
     smoke: &str,
     mut check: AccountCheck,
 ) -> AccountCheck {
-    let id = check.account_id;
-    let subject = format!("account:{id}");
-    let test = adapter.test_account(id, Some(smoke));
-    let (passed, message) = match &test {
-        Ok(r) => {
-            observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountTest,
-                subject: subject.clone(),
-                verdict: if r.outcome == ProbeOutcome::Passed {
-                    Verdict::Passed
-                } else {
-                    Verdict::Failed
-                },
-                http_status: r.http_status,
-                message: (!r.message.is_empty()).then(|| r.message.clone()),
-                duration_ms: Some(ms(r.duration)),
-                details: json!({
-                    "model": smoke,
-                    "model_tested": r.model_tested,
-                    "content_preview": r.content_preview,
-                    "run": "reconcile",
-                }),
-            });
-            check.http_status = r.http_status;
-            check.model_tested = r.model_tested.clone();
-            check.duration_ms = Some(ms(r.duration));
-            (r.outcome == ProbeOutcome::Passed, r.message.clone())
-        }
-        Err(e) => {
-            observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountTest,
-                subject: subject.clone(),
-                verdict: Verdict::Failed,
-                http_status: e.status(),
-                message: Some(e.to_string()),
-                duration_ms: None,
-                details: json!({"model": smoke, "run": "reconcile"}),
-            });
-            check.http_status = e.status();
-            (false, e.to_string())
-        }
-    };
-    let includes = match adapter.account_models(id) {
-        Ok(list) => {
-            let inc = list.iter().any(|m| m == smoke);
-            observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountModels,
-                subject: subject.clone(),
-                verdict: if inc {
-                    Verdict::Passed
-                } else {
-                    Verdict::Failed
-                },
-                http_status: Some(200),
-                message: (!inc).then(|| format!("the account's models do not include {smoke}")),
-                duration_ms: None,
-                details: json!({"models": list, "smoke_model": smoke}),
-            });
-            Some(inc)
-        }
-        Err(e) => {
-            observer.probe(ProbeRecord {
-                kind: ProbeKind::AccountModels,
-                subject,
-                verdict: Verdict::Warning,
-                http_status: e.status(),
-                message: Some(e.to_string()),
-                duration_ms: None,
-                details: Value::Null,
-            });
-            None
-        }
-    };
-    let c = match &test {
-        Err(e) => host_failure(e),
-        Ok(_) => classify_account_test(passed, &message, includes.unwrap_or(false)),
-    };
+    let report = |r: ProbeRecord| observer.probe(r);
+    let p = probe_account(
+        adapter,
+        &report,
+        check.account_id,
+        smoke,
+        &json!({"run": "reconcile"}),
+    );
+    check.http_status = p.http_status;
+    check.model_tested = p.model_tested;
+    check.duration_ms = p.duration_ms;
+    let c = p.classification;
+    let message = p.message;
+    let includes = p.models_include_smoke;
     check.tested = true;
     check.outcome = match c.verdict {
         Verdict::Passed => AccountOutcome::Passed,

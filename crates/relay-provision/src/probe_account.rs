@@ -1,0 +1,205 @@
+//! Testing one account on the host: the account test with the smoke model (once:
+//! it has side effects), the account's model list, both reported as probes, and
+//! the classification of SPEC §7.1–§7.2. Shared by import, resume and reconcile.
+
+use std::time::Duration;
+
+use relay_access::{ProbeKind, ProbeRecord};
+use relay_domain::Verdict;
+use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome};
+use serde_json::{json, Value};
+
+use crate::classify::{classify_account_test, Classification, TestReason};
+
+/// What one account test found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountProbe {
+    /// The host's stream ended with `test_complete` success.
+    pub passed: bool,
+    /// The host's message verbatim (or the adapter error when the call failed).
+    pub message: String,
+    /// Upstream HTTP status from `API returned NNN`, or the host's status.
+    pub http_status: Option<u16>,
+    /// The model the host tested (after mapping).
+    pub model_tested: Option<String>,
+    /// Wall time of the test.
+    pub duration_ms: Option<u64>,
+    /// The account's model list includes the smoke model (`None`: list failed).
+    pub models_include_smoke: Option<bool>,
+    /// The classification.
+    pub classification: Classification,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The classification of an account test whose host call itself failed: the
+/// transient statuses of SPEC §7.2 (and transport errors) are advisory, anything
+/// else blocks.
+pub fn host_failure_classification(e: &HostError) -> Classification {
+    let transient = e.is_transient()
+        || e.status()
+            .is_some_and(|s| matches!(s, 429 | 502 | 503 | 504));
+    Classification {
+        verdict: if transient {
+            Verdict::Warning
+        } else {
+            Verdict::Failed
+        },
+        reason: if transient {
+            TestReason::Transient
+        } else {
+            TestReason::Other
+        },
+        needs_gateway_confirmation: false,
+    }
+}
+
+/// Tests account `account_id` once with `smoke`, reads its models, reports both
+/// probes through `report` (with `extra` merged into the test probe's details), and
+/// classifies.
+pub fn probe_account(
+    adapter: &dyn HostAdapter,
+    report: &dyn Fn(ProbeRecord),
+    account_id: ObjectId,
+    smoke: &str,
+    extra: &Value,
+) -> AccountProbe {
+    let subject = format!("account:{account_id}");
+    let test = adapter.test_account(account_id, Some(smoke));
+    let mut probe = match &test {
+        Ok(r) => {
+            let mut details = json!({
+                "model": smoke,
+                "model_tested": r.model_tested,
+                "content_preview": r.content_preview,
+            });
+            if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object()) {
+                d.extend(x.clone());
+            }
+            report(ProbeRecord {
+                kind: ProbeKind::AccountTest,
+                subject: subject.clone(),
+                verdict: if r.outcome == ProbeOutcome::Passed {
+                    Verdict::Passed
+                } else {
+                    Verdict::Failed
+                },
+                http_status: r.http_status,
+                message: (!r.message.is_empty()).then(|| r.message.clone()),
+                duration_ms: Some(ms(r.duration)),
+                details,
+            });
+            AccountProbe {
+                passed: r.outcome == ProbeOutcome::Passed,
+                message: r.message.clone(),
+                http_status: r.http_status,
+                model_tested: r.model_tested.clone(),
+                duration_ms: Some(ms(r.duration)),
+                models_include_smoke: None,
+                classification: classify_account_test(true, "", false),
+            }
+        }
+        Err(e) => {
+            let mut details = json!({"model": smoke});
+            if let (Some(d), Some(x)) = (details.as_object_mut(), extra.as_object()) {
+                d.extend(x.clone());
+            }
+            report(ProbeRecord {
+                kind: ProbeKind::AccountTest,
+                subject: subject.clone(),
+                verdict: Verdict::Failed,
+                http_status: e.status(),
+                message: Some(e.to_string()),
+                duration_ms: None,
+                details,
+            });
+            AccountProbe {
+                passed: false,
+                message: e.to_string(),
+                http_status: e.status(),
+                model_tested: None,
+                duration_ms: None,
+                models_include_smoke: None,
+                classification: host_failure_classification(e),
+            }
+        }
+    };
+    probe.models_include_smoke = match adapter.account_models(account_id) {
+        Ok(list) => {
+            let inc = list.iter().any(|m| m == smoke);
+            report(ProbeRecord {
+                kind: ProbeKind::AccountModels,
+                subject,
+                verdict: if inc {
+                    Verdict::Passed
+                } else {
+                    Verdict::Failed
+                },
+                http_status: Some(200),
+                message: (!inc).then(|| format!("the account's models do not include {smoke}")),
+                duration_ms: None,
+                details: json!({"models": list, "smoke_model": smoke}),
+            });
+            Some(inc)
+        }
+        Err(e) => {
+            report(ProbeRecord {
+                kind: ProbeKind::AccountModels,
+                subject,
+                verdict: Verdict::Warning,
+                http_status: e.status(),
+                message: Some(e.to_string()),
+                duration_ms: None,
+                details: Value::Null,
+            });
+            None
+        }
+    };
+    if test.is_ok() {
+        probe.classification = classify_account_test(
+            probe.passed,
+            &probe.message,
+            probe.models_include_smoke.unwrap_or(false),
+        );
+    }
+    probe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(status: u16) -> HostError {
+        HostError::Host {
+            status,
+            code: None,
+            message: "boom".into(),
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_the_transient_statuses_of_the_spec_are_advisory() {
+        for s in [429, 502, 503, 504] {
+            assert_eq!(
+                host_failure_classification(&host(s)).verdict,
+                Verdict::Warning,
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 500] {
+            assert_eq!(
+                host_failure_classification(&host(s)).verdict,
+                Verdict::Failed,
+                "{s}"
+            );
+        }
+        let t = host_failure_classification(&HostError::Transport("timed out".into()));
+        assert_eq!(
+            (t.verdict, t.reason),
+            (Verdict::Warning, TestReason::Transient)
+        );
+    }
+}
