@@ -7,8 +7,8 @@
 //! assertions and their outcome, the mock's state before and after, and timings.
 //! Secrets (upstream keys, end-user keys, the mock's admin key, the operator token)
 //! never reach the evidence: they are replaced by their masks. After every scenario,
-//! the data directories, server logs and evidence files are scanned for every raw
-//! secret used.
+//! the data directories, server and mock logs and evidence files are scanned for
+//! every raw secret used.
 
 mod expect;
 mod scenario;
@@ -78,6 +78,7 @@ pub fn run(filters: &[String]) -> Result<()> {
         all_secrets.extend(&outcome.secrets);
         scan_roots.push(outcome.dir.join("data"));
         scan_roots.push(outcome.dir.join("server.log"));
+        scan_roots.push(outcome.dir.join("mock.log"));
         scan_roots.push(outcome.evidence.clone());
         let secs = t.elapsed().as_secs_f64();
         match outcome.failure {
@@ -97,7 +98,7 @@ pub fn run(filters: &[String]) -> Result<()> {
     }
 
     // No raw secret anywhere the server wrote, nor in the evidence.
-    const SCAN: &str = "no raw key anywhere in the data directory or server log";
+    const SCAN: &str = "no raw key anywhere in the data directories, logs or evidence";
     match secrets::scan(&scan_roots, &all_secrets) {
         Ok((files, found)) if found.is_empty() && files > 0 => {
             println!(
@@ -129,6 +130,17 @@ pub fn run(filters: &[String]) -> Result<()> {
     );
     if failed > 0 {
         bail!("{failed} acceptance check(s) failed");
+    }
+    Ok(())
+}
+
+/// Sets the scenario's fault knobs on a (re)started mock.
+fn set_mock_faults(mock_api: &Client, faults: Option<&Value>) -> Result<()> {
+    if let Some(f) = faults {
+        let r = mock_api.post("/__mock/faults", f)?;
+        if r.status != 200 {
+            bail!("the mock refused the faults {f}: {} {}", r.status, r.body);
+        }
     }
     Ok(())
 }
@@ -194,6 +206,9 @@ fn unix_ms() -> u64 {
 struct Run {
     bin: PathBuf,
     mock: Proc,
+    mock_settings: MockSettings,
+    mock_faults: Option<Value>,
+    mock_log: PathBuf,
     mock_api: Client,
     admin_key: String,
     server: Option<Proc>,
@@ -203,6 +218,9 @@ struct Run {
     batches: BTreeMap<String, String>,
     keys: BTreeMap<String, String>,
     snapshots: BTreeMap<String, Value>,
+    /// What `${name}` stands for: captured batch ids and host values.
+    values: BTreeMap<String, Value>,
+    scrapes: BTreeMap<String, Vec<expect::Sample>>,
     secrets: Secrets,
     t0: Instant,
 }
@@ -322,14 +340,10 @@ impl Run {
             flags: s.mock.flags.clone(),
             ..MockSettings::default()
         };
-        let mock = procs::start_mock(bin, &mock_settings, &dir.join("mock.log"))?;
+        let mock_log = dir.join("mock.log");
+        let mock = procs::start_mock(bin, &mock_settings, &mock_log)?;
         let mock_api = Client::with_timeout(&mock.base_url, None, REQUEST_TIMEOUT);
-        if let Some(f) = &s.mock.faults {
-            let r = mock_api.post("/__mock/faults", f)?;
-            if r.status != 200 {
-                bail!("the mock refused the faults {f}: {} {}", r.status, r.body);
-            }
-        }
+        set_mock_faults(&mock_api, s.mock.faults.as_ref())?;
         let mut env: BTreeMap<String, String> = BTreeMap::from([(
             "RELAY_WARMUP_SECS".to_string(),
             DEFAULT_WARMUP_SECS.to_string(),
@@ -358,6 +372,9 @@ impl Run {
             bin: bin.to_path_buf(),
             admin_key: mock_settings.admin_api_key.clone(),
             mock,
+            mock_settings,
+            mock_faults: s.mock.faults.clone(),
+            mock_log,
             mock_api,
             server: Some(server),
             settings,
@@ -366,6 +383,8 @@ impl Run {
             batches: BTreeMap::new(),
             keys: BTreeMap::new(),
             snapshots: BTreeMap::new(),
+            values: BTreeMap::new(),
+            scrapes: BTreeMap::new(),
             secrets: Secrets::default(),
             t0: Instant::now(),
         })
@@ -398,13 +417,7 @@ impl Run {
             bail!("the server is not running");
         }
         let t = Instant::now();
-        let reply = match (method, body) {
-            ("GET", _) => self.api.get(path)?,
-            ("POST", Some(b)) => self.api.post(path, b)?,
-            ("POST", None) => self.api.post(path, &json!({}))?,
-            ("DELETE", _) => self.api.delete(path)?,
-            _ => bail!("unsupported method {method}"),
-        };
+        let reply = self.api.send(method, path, body, &[])?;
         rec.requests.push(json!({
             "to": "server",
             "method": method,
@@ -441,7 +454,48 @@ impl Run {
         Ok(())
     }
 
+    /// Records a request to the mock host's admin API and its answer.
+    fn host_admin(
+        &self,
+        rec: &mut StepRecord,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        let t = Instant::now();
+        let reply = self.mock_api.send(
+            method,
+            path,
+            body,
+            &[("x-api-key", self.admin_key.as_str())],
+        )?;
+        rec.requests.push(json!({
+            "to": "mock",
+            "method": method,
+            "path": path,
+            "body": body,
+            "at_ms": self.t0.elapsed().as_millis() as u64,
+            "duration_ms": t.elapsed().as_millis() as u64,
+            "status": reply.status,
+            "excerpt": expect::excerpt(&reply.body),
+        }));
+        Ok(reply)
+    }
+
+    /// `step` with its `${name}` placeholders replaced.
+    fn resolve(&self, step: &Step) -> Result<Step> {
+        let v = serde_json::to_value(step)?;
+        if scenario::placeholders(&v).is_empty() {
+            return Ok(step.clone());
+        }
+        Ok(serde_json::from_value(scenario::substitute(
+            &v,
+            &self.values,
+        )?)?)
+    }
+
     fn step(&mut self, step: &Step, rec: &mut StepRecord) -> Result<()> {
+        let step = &self.resolve(step)?;
         match step {
             Step::RegisterHost(x) => {
                 let body = json!({
@@ -484,6 +538,7 @@ impl Run {
                 if let (Some(name), Some(id)) = (&x.capture, r.body.pointer("/batch/id")) {
                     let id = id.as_str().unwrap_or_default().to_string();
                     rec.notes.insert("captured_batch".into(), json!({name: id}));
+                    self.values.insert(name.clone(), json!(id));
                     self.batches.insert(name.clone(), id);
                 }
                 self.check(rec, &x.expect, &r)
@@ -539,15 +594,156 @@ impl Run {
                 self.check(rec, &x.expect, &r)
             }
             Step::Query(x) => {
-                let mut path = x.path.clone();
-                for (name, id) in &self.batches {
-                    path = path.replace(&format!("${{{name}}}"), id);
+                let Some(wait) = x.wait_ms.map(Duration::from_millis) else {
+                    let r = self.server_call(rec, "GET", &x.path, None)?;
+                    return self.check(rec, &x.expect, &r);
+                };
+                let t = Instant::now();
+                let mut polls = 0u32;
+                let (requests, assertions) = (rec.requests.len(), rec.assertions.len());
+                loop {
+                    polls += 1;
+                    let r = self.server_call(rec, "GET", &x.path, None)?;
+                    self.check(rec, &x.expect, &r)?;
+                    let met = rec.assertions[assertions..].iter().all(|a| a.pass);
+                    if met || t.elapsed() >= wait {
+                        rec.notes.insert("polls".into(), json!(polls));
+                        rec.notes
+                            .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
+                        rec.assertions.push(Assertion::new(
+                            format!("expectations met within {} ms", wait.as_millis()),
+                            json!(true),
+                            json!(met),
+                            met,
+                        ));
+                        return Ok(());
+                    }
+                    // Only the last attempt is kept as evidence.
+                    rec.requests.truncate(requests);
+                    rec.assertions.truncate(assertions);
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-                if path.contains("${") {
-                    bail!("{path}: unknown capture");
-                }
-                let r = self.server_call(rec, "GET", &path, None)?;
+            }
+            Step::Call(x) => {
+                let r = self.server_call(rec, &x.method, &x.path, x.body.as_ref())?;
                 self.check(rec, &x.expect, &r)
+            }
+            Step::HostAdmin(x) => {
+                let r = self.host_admin(rec, &x.method, &x.path, x.body.as_ref())?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::CaptureHost(x) => {
+                let state = self.mock_state()?;
+                let mut captured = serde_json::Map::new();
+                for (name, path) in &x.values {
+                    let value = expect::lookup(&state, path)
+                        .filter(|v| !v.is_null())
+                        .cloned()
+                        .ok_or_else(|| anyhow!("{path} finds nothing in the mock's state"))?;
+                    captured.insert(name.clone(), value.clone());
+                    self.values.insert(name.clone(), value);
+                }
+                rec.notes.insert("captured".into(), Value::Object(captured));
+                Ok(())
+            }
+            Step::KillHost(_) => {
+                rec.notes.insert("pid".into(), json!(self.mock.child.id()));
+                rec.notes
+                    .insert("base_url".into(), json!(self.mock.base_url));
+                self.mock.kill();
+                rec.notes.insert("signal".into(), json!("SIGKILL"));
+                // Nothing answers on the address any more.
+                let r = self.mock_api.get("/__mock/state");
+                rec.assertions.push(Assertion::new(
+                    "the mock host no longer answers",
+                    json!("connection refused"),
+                    json!(r.as_ref().map(|r| r.status).map_err(|e| format!("{e:#}"))),
+                    r.is_err(),
+                ));
+                Ok(())
+            }
+            Step::RestartHost(_) => {
+                self.mock.kill();
+                let addr = self
+                    .mock
+                    .base_url
+                    .strip_prefix("http://")
+                    .ok_or_else(|| anyhow!("unexpected mock address {}", self.mock.base_url))?
+                    .to_string();
+                let settings = MockSettings {
+                    listen: addr.clone(),
+                    ..self.mock_settings.clone()
+                };
+                // The port was just released: retry the bind briefly.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut attempts = 0u32;
+                let mock = loop {
+                    attempts += 1;
+                    match procs::start_mock(&self.bin, &settings, &self.mock_log) {
+                        Ok(p) => break p,
+                        Err(e) if Instant::now() >= deadline => {
+                            return Err(e.context(format!("cannot listen on {addr} again")))
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                };
+                rec.notes.insert("pid".into(), json!(mock.child.id()));
+                rec.notes.insert("base_url".into(), json!(mock.base_url));
+                rec.notes.insert("attempts".into(), json!(attempts));
+                rec.assertions.push(Assertion::eq(
+                    "the mock host is back on the same address",
+                    json!(self.mock.base_url),
+                    json!(mock.base_url),
+                ));
+                self.mock = mock;
+                set_mock_faults(&self.mock_api, self.mock_faults.as_ref())?;
+                let state = self.mock_state()?;
+                rec.notes
+                    .insert("counts".into(), json!(expect::host_counts(&state)));
+                Ok(())
+            }
+            Step::ScrapeMetrics(x) => {
+                let r = self.server_call(rec, "GET", "/metrics", None)?;
+                rec.assertions
+                    .push(Assertion::eq("HTTP status", json!(200), json!(r.status)));
+                let text = r.body.as_str().unwrap_or_default();
+                let samples = expect::parse_metrics(text).map_err(|e| anyhow!("/metrics: {e}"))?;
+                if let Some(last) = rec.requests.last_mut() {
+                    last["excerpt"] = json!({"bytes": text.len(), "samples": samples.len()});
+                }
+                let mut shown = BTreeMap::new();
+                for c in &x.checks {
+                    let before = match &c.increased_since {
+                        Some(name) => Some(
+                            self.scrapes
+                                .get(name)
+                                .ok_or_else(|| anyhow!("no scrape {name:?}"))?
+                                .as_slice(),
+                        ),
+                        None => None,
+                    };
+                    rec.assertions
+                        .push(expect::check_metric(c, &samples, before));
+                    let lines: Vec<String> = expect::select(c, &samples)
+                        .iter()
+                        .map(|s| s.line())
+                        .collect();
+                    shown.insert(expect::selector(c), lines);
+                }
+                if let Some(name) = &x.capture {
+                    // The counters and gauges of the relay (histogram buckets left out).
+                    let kept: Vec<String> = samples
+                        .iter()
+                        .filter(|s| !s.name.ends_with("_bucket"))
+                        .map(|s| s.line())
+                        .collect();
+                    rec.notes.insert("captured".into(), json!({name: kept}));
+                    self.scrapes.insert(name.clone(), samples);
+                }
+                if !shown.is_empty() {
+                    rec.notes.insert("series".into(), json!(shown));
+                }
+                Ok(())
             }
             Step::SetFaults(x) => {
                 let r = self.mock_api.post("/__mock/faults", &x.faults)?;

@@ -58,6 +58,24 @@ impl Client {
         Ok(Reply { status, body })
     }
 
+    /// Adds the bearer token (unless `headers` set `Authorization`) and `headers`.
+    fn prepare<B>(
+        &self,
+        mut req: ureq::RequestBuilder<B>,
+        headers: &[(&str, &str)],
+    ) -> ureq::RequestBuilder<B> {
+        let own_auth = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if let (Some(t), false) = (&self.token, own_auth) {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req
+    }
+
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Reply> {
         self.get_with(path, &[])
@@ -65,23 +83,7 @@ impl Client {
 
     /// `GET path` with extra headers.
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Reply> {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Self::finish(req.call(), &format!("GET {path}"))
-    }
-
-    /// `DELETE path`.
-    pub fn delete(&self, path: &str) -> Result<Reply> {
-        let mut req = self.agent.delete(format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        Self::finish(req.call(), &format!("DELETE {path}"))
+        self.send("GET", path, None, headers)
     }
 
     /// `POST path` with a JSON body.
@@ -92,16 +94,33 @@ impl Client {
     /// `POST path` with a JSON body and extra headers (they replace the bearer
     /// token when they set `Authorization`).
     pub fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Result<Reply> {
-        let mut req = self.agent.post(format!("{}{path}", self.base));
-        let own_auth = headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
-        if let (Some(t), false) = (&self.token, own_auth) {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Self::finish(req.send_json(body), &format!("POST {path}"))
+        self.send("POST", path, Some(body), headers)
+    }
+
+    /// `method path` with extra headers (they replace the bearer token when they set
+    /// `Authorization`). `GET` and `DELETE` send no body; `POST`, `PUT` and `PATCH`
+    /// send `body` as JSON (`{}` when absent).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let what = format!("{method} {path}");
+        let empty = Value::Object(Default::default());
+        let body = body.unwrap_or(&empty);
+        let resp = match method {
+            "GET" => self.prepare(self.agent.get(&url), headers).call(),
+            "DELETE" => self.prepare(self.agent.delete(&url), headers).call(),
+            "POST" => self.prepare(self.agent.post(&url), headers).send_json(body),
+            "PUT" => self.prepare(self.agent.put(&url), headers).send_json(body),
+            "PATCH" => self
+                .prepare(self.agent.patch(&url), headers)
+                .send_json(body),
+            other => anyhow::bail!("unsupported method {other}"),
+        };
+        Self::finish(resp, &what)
     }
 }

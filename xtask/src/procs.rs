@@ -149,6 +149,8 @@ pub struct MockSettings {
     pub admin_api_key: String,
     /// Extra flags (fault knobs).
     pub flags: Vec<String>,
+    /// Listen address (default `127.0.0.1:0`: a free loopback port).
+    pub listen: String,
 }
 
 impl Default for MockSettings {
@@ -156,16 +158,17 @@ impl Default for MockSettings {
         MockSettings {
             admin_api_key: format!("admin-{}", "5a".repeat(32)),
             flags: Vec::new(),
+            listen: "127.0.0.1:0".to_string(),
         }
     }
 }
 
-/// Starts the mock host on a free loopback port.
+/// Starts the mock host on its listen address (by default a free loopback port).
 pub fn start_mock(bin: &Path, settings: &MockSettings, log: &Path) -> Result<Proc> {
     let mut cmd = Command::new(bin.join("sub2api-mock"));
     cmd.args([
         "--listen",
-        "127.0.0.1:0",
+        &settings.listen,
         "--admin-api-key",
         &settings.admin_api_key,
     ])

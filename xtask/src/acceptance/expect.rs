@@ -1,7 +1,7 @@
 //! Checking answers against a step's expectations, and the evidence excerpts of
 //! answers.
 
-use super::scenario::{Expect, JsonCheck, HOST_KINDS};
+use super::scenario::{Expect, JsonCheck, MetricCheck, HOST_KINDS};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -129,9 +129,55 @@ pub fn journaled_repairs(body: &Value) -> Vec<Value> {
     )
 }
 
+/// The text of a scalar, as a selector compares it.
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
+/// The value at a JSON pointer, where a segment `[field=value,…]` on an array
+/// selects its first element whose fields have these values (compared as text).
+pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(doc);
+    }
+    let mut cur = doc;
+    for segment in path.strip_prefix('/')?.split('/') {
+        let selector = segment
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .filter(|s| s.contains('='));
+        cur = match (cur, selector) {
+            (Value::Array(items), Some(sel)) => {
+                let filters: Vec<(String, String)> = sel
+                    .split(',')
+                    .filter_map(|f| f.split_once('='))
+                    .map(|(k, v)| (unescape(k.trim()), unescape(v.trim())))
+                    .collect();
+                items.iter().find(|item| {
+                    filters
+                        .iter()
+                        .all(|(k, v)| item.get(k).and_then(scalar_text).as_deref() == Some(v))
+                })?
+            }
+            (Value::Array(items), None) => items.get(segment.parse::<usize>().ok()?)?,
+            (Value::Object(o), _) => o.get(&unescape(segment))?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
 /// Checks one JSON pointer test against `doc`.
 pub fn check_json(scope: &str, doc: &Value, c: &JsonCheck) -> Assertion {
-    let found = doc.pointer(&c.path);
+    let found = lookup(doc, &c.path);
     let actual = found.cloned().unwrap_or(Value::Null);
     let what = format!("{scope} {}", if c.path.is_empty() { "/" } else { &c.path });
     if let Some(v) = &c.equals {
@@ -165,6 +211,175 @@ pub fn check_json(scope: &str, doc: &Value, c: &JsonCheck) -> Assertion {
         json!(want),
         json!(present),
         present == want,
+    )
+}
+
+/// One sample of the Prometheus text exposition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// Series name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// The series as Prometheus writes it, e.g. `relay_imports_total{outcome="succeeded"} 1`.
+    pub fn line(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        if labels.is_empty() {
+            format!("{} {}", self.name, self.value)
+        } else {
+            format!("{}{{{}}} {}", self.name, labels.join(","), self.value)
+        }
+    }
+}
+
+/// Parses the Prometheus text exposition format (comments skipped; a line that
+/// does not parse is an error).
+pub fn parse_metrics(text: &str) -> Result<Vec<Sample>, String> {
+    let mut out = Vec::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || format!("line {}: cannot parse {raw:?}", n + 1);
+        let name_end = line
+            .find(|c: char| c == '{' || c.is_whitespace())
+            .ok_or_else(bad)?;
+        let name = line[..name_end].to_string();
+        let mut rest = &line[name_end..];
+        let mut labels = BTreeMap::new();
+        if let Some(inner) = rest.strip_prefix('{') {
+            let mut chars = inner.char_indices().peekable();
+            let mut end = None;
+            loop {
+                while chars
+                    .peek()
+                    .is_some_and(|(_, c)| *c == ',' || c.is_whitespace())
+                {
+                    chars.next();
+                }
+                match chars.peek() {
+                    Some((i, '}')) => {
+                        end = Some(*i);
+                        break;
+                    }
+                    None => break,
+                    _ => {}
+                }
+                let mut key = String::new();
+                for (_, c) in chars.by_ref() {
+                    if c == '=' {
+                        break;
+                    }
+                    key.push(c);
+                }
+                if chars.next().map(|(_, c)| c) != Some('"') {
+                    return Err(bad());
+                }
+                let mut value = String::new();
+                let mut closed = false;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => match chars.next().map(|(_, c)| c) {
+                            Some('n') => value.push('\n'),
+                            Some(other) => value.push(other),
+                            None => return Err(bad()),
+                        },
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        other => value.push(other),
+                    }
+                }
+                if !closed {
+                    return Err(bad());
+                }
+                labels.insert(key.trim().to_string(), value);
+            }
+            let end = end.ok_or_else(bad)?;
+            rest = &inner[end + 1..];
+        }
+        let value = rest.split_whitespace().next().ok_or_else(bad)?;
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse::<f64>().map_err(|_| bad())?,
+        };
+        out.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// The samples a metric check selects: its name, and at least its labels.
+pub fn select<'a>(c: &MetricCheck, samples: &'a [Sample]) -> Vec<&'a Sample> {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == c.name
+                && c.labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).is_some_and(|x| x == v))
+        })
+        .collect()
+}
+
+/// What a metric check selects, e.g. `relay_host_calls_total{operation="create_account"}`.
+pub fn selector(c: &MetricCheck) -> String {
+    let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{}{{{}}}", c.name, labels.join(","))
+}
+
+/// Checks a metric against a scrape; `before` is the scrape named by
+/// `increased_since`, when the check has one.
+pub fn check_metric(c: &MetricCheck, now: &[Sample], before: Option<&[Sample]>) -> Assertion {
+    let what = format!("metric {}", selector(c));
+    let selected = select(c, now);
+    let any = !selected.is_empty();
+    // `Iterator::sum` of f64 starts at -0.0; a fold starts at 0.
+    let sum = selected.iter().fold(0.0, |a, s| a + s.value);
+    let actual = if any { json!(sum) } else { Value::Null };
+    if let Some(v) = c.equals {
+        return Assertion::new(format!("{what} equals"), json!(v), actual, any && sum == v);
+    }
+    if let Some(v) = c.at_least {
+        return Assertion::new(
+            format!("{what} at least"),
+            json!(v),
+            actual,
+            any && sum >= v,
+        );
+    }
+    if let Some(since) = &c.increased_since {
+        let was = select(c, before.unwrap_or_default())
+            .iter()
+            .fold(0.0, |a, s| a + s.value);
+        return Assertion::new(
+            format!("{what} increased since scrape {since:?}"),
+            json!(format!("> {was}")),
+            json!({"before": was, "now": actual}),
+            before.is_some() && any && sum > was,
+        );
+    }
+    let want = c.exists.unwrap_or(true);
+    Assertion::new(
+        format!("{what} exists"),
+        json!(want),
+        json!(any),
+        any == want,
     )
 }
 
@@ -568,6 +783,99 @@ mod tests {
         assert!(check_json("x", &doc, &c(json!({"path": "/a/l", "len": 2}))).pass);
         assert!(check_json("x", &doc, &c(json!({"path": "/a/z", "exists": false}))).pass);
         assert!(!check_json("x", &doc, &c(json!({"path": "/a/s", "equals": "bye"}))).pass);
+    }
+
+    #[test]
+    fn pointer_selectors_pick_the_first_matching_element() {
+        let doc = json!({"differences": [
+            {"kind": "changed", "resource_type": "channel", "host_id": 3},
+            {"kind": "missing", "resource_type": "account", "host_id": 7, "detail": "account 7 (a/b)"},
+            {"kind": "missing", "resource_type": "account", "host_id": 8}
+        ]});
+        let at = |p: &str| lookup(&doc, p).cloned();
+        assert_eq!(at("/differences/[kind=missing]/host_id"), Some(json!(7)));
+        assert_eq!(
+            at("/differences/[kind=missing,host_id=8]/host_id"),
+            Some(json!(8))
+        );
+        assert_eq!(
+            at("/differences/[ kind = changed ]/host_id"),
+            Some(json!(3))
+        );
+        assert_eq!(
+            at("/differences/[kind=missing,resource_type=channel]"),
+            None
+        );
+        assert_eq!(at("/differences/[kind=gone]/host_id"), None);
+        assert_eq!(at("/differences/1/host_id"), Some(json!(7)));
+        assert_eq!(at(""), Some(doc.clone()));
+        assert_eq!(at("differences"), None);
+        // A selector on an object is a plain key.
+        assert_eq!(lookup(&json!({"[a=b]": 1}), "/[a=b]"), Some(&json!(1)));
+        let c = |v: Value| serde_json::from_value::<JsonCheck>(v).unwrap();
+        assert!(
+            check_json(
+                "x",
+                &doc,
+                &c(json!({"path": "/differences/[host_id=7]/detail", "contains": "a/b"}))
+            )
+            .pass
+        );
+        assert!(
+            !check_json(
+                "x",
+                &doc,
+                &c(json!({"path": "/differences/[host_id=9]/detail", "exists": true}))
+            )
+            .pass
+        );
+    }
+
+    #[test]
+    fn metrics_parse_and_checks() {
+        let text = "# HELP relay_imports_total x\n# TYPE relay_imports_total counter\n\
+            relay_imports_total{outcome=\"succeeded\"} 2\n\
+            relay_imports_total{outcome=\"failed\"} 1\n\
+            relay_host_calls_total{operation=\"create_account\",outcome=\"ok\"} 3\n\
+            relay_provider_status{host_id=\"h\",provider_id=\"p\",status=\"active\",note=\"a \\\"q\\\" b,c}\"} 1\n\
+            relay_scheduler_lag_seconds 0.5\n\
+            relay_x_bucket{le=\"+Inf\"} 4 1700000000\n";
+        let now = parse_metrics(text).unwrap();
+        assert_eq!(now.len(), 6, "{now:?}");
+        assert_eq!(now[3].labels["note"], "a \"q\" b,c}");
+        assert_eq!(now[4].value, 0.5);
+        assert!(parse_metrics("relay_x{a=\"b} 1").is_err());
+        assert!(parse_metrics("relay_x one").is_err());
+        let before = parse_metrics("relay_imports_total{outcome=\"succeeded\"} 2\n").unwrap();
+        let c = |v: Value| serde_json::from_value::<MetricCheck>(v).unwrap();
+        let check = |v: Value| check_metric(&c(v), &now, Some(&before)).pass;
+        assert!(check(json!({"name": "relay_imports_total", "equals": 3})));
+        assert!(check(
+            json!({"name": "relay_imports_total", "increased_since": "b"})
+        ));
+        assert!(!check(
+            json!({"name": "relay_imports_total", "labels": {"outcome": "succeeded"}, "increased_since": "b"})
+        ));
+        assert!(check(
+            json!({"name": "relay_host_calls_total", "labels": {"operation": "create_account"}, "increased_since": "b"})
+        ));
+        assert!(!check(
+            json!({"name": "relay_host_calls_total", "labels": {"operation": "delete_account"}, "at_least": 0})
+        ));
+        assert!(check(
+            json!({"name": "relay_provider_status", "labels": {"provider_id": "p", "status": "active"}, "equals": 1})
+        ));
+        assert!(!check(
+            json!({"name": "relay_provider_status", "labels": {"status": "drifted"}, "exists": true})
+        ));
+        // An empty "before" counts 0 (not -0), and nothing now is no increase.
+        let a = check_metric(
+            &c(json!({"name": "relay_reconciles_total", "increased_since": "b"})),
+            &now,
+            Some(&before),
+        );
+        assert!(!a.pass);
+        assert_eq!(a.expected, json!("> 0"));
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! A scenario names the mock host's flags and fault knobs, the server's extra
 //! environment, and a list of steps. Each step is an object whose `action` picks
 //! the step kind; steps that talk to the server take an optional `expect`.
+//!
+//! Any string of a step may hold `${name}` placeholders: a batch captured by an
+//! `import` (its id) or a value captured by `capture_host`. A string that is exactly
+//! one placeholder is replaced by the value itself (a number stays a number); a
+//! placeholder inside a longer string is replaced by the value's text.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -66,8 +71,10 @@ pub enum Step {
     RollbackBatch(BatchAction),
     /// `POST /api/import-batches/{id}/resume`.
     ResumeBatch(ResumeBatch),
-    /// `GET` on the server (any path; `${batch}` is replaced by a captured batch id).
+    /// `GET` on the server (any path), optionally polled until its expectations pass.
     Query(Query),
+    /// Any request to the server (method, path, JSON body).
+    Call(Call),
     /// `POST /__mock/faults` on the mock host.
     SetFaults(SetFaults),
     /// An end user on the mock host creates a key in the provider's group.
@@ -80,6 +87,16 @@ pub enum Step {
     SnapshotHost(SnapshotHost),
     /// The mock's objects equal a snapshot.
     ExpectHostUnchanged(ExpectHostUnchanged),
+    /// A change "by hand" on the mock host: a call to its admin API (`x-api-key`).
+    HostAdmin(HostAdmin),
+    /// Remember values of the mock's state dump (by JSON pointer) for `${name}`.
+    CaptureHost(CaptureHost),
+    /// SIGKILL the mock host (the host goes down).
+    KillHost(KillHost),
+    /// Start the mock host again on the same address (fresh state, same faults).
+    RestartHost(RestartHost),
+    /// `GET /metrics` (Prometheus text) and checks on its series.
+    ScrapeMetrics(ScrapeMetrics),
 }
 
 impl Step {
@@ -99,8 +116,111 @@ impl Step {
             Step::RestartServer(_) => "restart_server",
             Step::SnapshotHost(_) => "snapshot_host",
             Step::ExpectHostUnchanged(_) => "expect_host_unchanged",
+            Step::Call(_) => "call",
+            Step::HostAdmin(_) => "host_admin",
+            Step::CaptureHost(_) => "capture_host",
+            Step::KillHost(_) => "kill_host",
+            Step::RestartHost(_) => "restart_host",
+            Step::ScrapeMetrics(_) => "scrape_metrics",
         }
     }
+}
+
+impl Step {
+    /// The step's expectations on an answer, if it takes any.
+    pub fn expect(&self) -> Option<&Expect> {
+        match self {
+            Step::RegisterHost(x) => Some(&x.expect),
+            Step::InstallPack(x) => Some(&x.expect),
+            Step::Import(x) => Some(&x.expect),
+            Step::GetBatch(x) => Some(&x.expect),
+            Step::RollbackBatch(x) => Some(&x.expect),
+            Step::ResumeBatch(x) => Some(&x.expect),
+            Step::Query(x) => Some(&x.expect),
+            Step::Call(x) => Some(&x.expect),
+            Step::HostAdmin(x) => Some(&x.expect),
+            _ => None,
+        }
+    }
+}
+
+/// The names of the `${name}` placeholders in every string of `v`.
+pub fn placeholders(v: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    walk_strings(v, &mut |s| {
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            match after.find('}') {
+                Some(end) => {
+                    out.insert(after[..end].to_string());
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    out.insert(after.to_string());
+                    break;
+                }
+            }
+        }
+    });
+    out
+}
+
+fn walk_strings(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().for_each(|x| walk_strings(x, f)),
+        Value::Object(o) => o.values().for_each(|x| walk_strings(x, f)),
+        _ => {}
+    }
+}
+
+/// `v` with every `${name}` placeholder replaced from `values` (see the module
+/// documentation); an unknown name is an error.
+pub fn substitute(v: &Value, values: &BTreeMap<String, Value>) -> Result<Value> {
+    Ok(match v {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                if !name.contains("${") && !name.contains('}') {
+                    return values
+                        .get(name)
+                        .cloned()
+                        .with_context(|| format!("${{{name}}} is not captured"));
+                }
+            }
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let end = after
+                    .find('}')
+                    .with_context(|| format!("unclosed placeholder in {s:?}"))?;
+                let name = &after[..end];
+                let value = values
+                    .get(name)
+                    .with_context(|| format!("${{{name}}} is not captured"))?;
+                match value {
+                    Value::String(t) => out.push_str(t),
+                    other => out.push_str(&other.to_string()),
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| substitute(x, values))
+                .collect::<Result<_>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), substitute(x, values)?)))
+                .collect::<Result<_>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 fn default_host() -> String {
@@ -227,9 +347,117 @@ pub struct ResumeBatch {
 pub struct Query {
     /// Path and query string, e.g. `/api/providers/deepseek/status?host_id=main`.
     pub path: String,
+    /// Repeat the request (every 100 ms) until every expectation passes, for at
+    /// most this long; the last answer is the one checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
     /// Expectations on the answer.
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// `call`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: String,
+    /// Path and query string, e.g. `/api/providers/deepseek/reconcile`.
+    pub path: String,
+    /// JSON body (`POST`; `{}` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Expectations on the answer.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `host_admin`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostAdmin {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: String,
+    /// A path under `/api/v1/admin/`, e.g. `/api/v1/admin/accounts/${account}`.
+    pub path: String,
+    /// JSON body (`POST`/`PUT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Expectations on the mock's answer (default: a 2xx status); `host_json` and
+    /// `host_counts` read the state right after it.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `capture_host`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureHost {
+    /// Name → JSON pointer into `GET /__mock/state` (selectors allowed, see
+    /// [`JsonCheck::path`]), e.g. `{"account": "/accounts/0/id"}`. A pointer that
+    /// finds nothing (or null) fails the step.
+    pub values: BTreeMap<String, String>,
+}
+
+/// `kill_host`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillHost {}
+
+/// `restart_host`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartHost {}
+
+/// `scrape_metrics`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeMetrics {
+    /// Remember this scrape under a name (for `increased_since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
+    /// Checks on the series.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<MetricCheck>,
+}
+
+/// A check of a metric: the sum of the series named `name` whose labels include
+/// `labels`; exactly one test per check.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricCheck {
+    /// Series name, e.g. `relay_host_calls_total`.
+    pub name: String,
+    /// Labels the series must carry (others are free).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The sum equals this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<f64>,
+    /// The sum is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    /// Some series matches (true) or none does (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// Some series matches and the sum is greater than in the scrape captured under
+    /// this name (a series absent then counts 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub increased_since: Option<String>,
+}
+
+impl MetricCheck {
+    fn tests(&self) -> usize {
+        [
+            self.equals.is_some(),
+            self.at_least.is_some(),
+            self.exists.is_some(),
+            self.increased_since.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
 }
 
 /// `set_faults`.
@@ -362,6 +590,9 @@ pub struct Expect {
 #[serde(deny_unknown_fields)]
 pub struct JsonCheck {
     /// JSON pointer, e.g. `/batch/report/access/subscription_detail/proof/attempts`.
+    /// A segment `[field=value,…]` on an array selects its first element whose
+    /// fields have these values (compared as text), e.g.
+    /// `/differences/[kind=missing,resource_type=account]/host_id`.
     pub path: String,
     /// Equal to this value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -436,9 +667,17 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
     let mut batches = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut snapshots = BTreeSet::new();
+    let mut values: BTreeSet<String> = BTreeSet::new();
+    let mut scrapes = BTreeSet::new();
     let mut server_up = true;
+    let mut host_up = true;
     for (i, step) in s.steps.iter().enumerate() {
         let at = format!("step {} ({})", i + 1, step.action());
+        for name in placeholders(&serde_json::to_value(step)?) {
+            if !batches.contains(&name) && !values.contains(&name) {
+                bail!("{at}: ${{{name}}} is not captured earlier (by an import or capture_host)");
+            }
+        }
         let need_batch = |b: &str| -> Result<()> {
             if !batches.contains(b) {
                 bail!("{at}: batch {b:?} is not captured by an earlier import");
@@ -452,10 +691,36 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                 | Step::ExpectHostUnchanged(_)
                 | Step::RestartServer(_)
                 | Step::EndUserKey(_)
+                | Step::HostAdmin(_)
+                | Step::CaptureHost(_)
+                | Step::KillHost(_)
+                | Step::RestartHost(_)
         );
         if needs_server && !server_up {
             bail!("{at}: the server is down (add restart_server first)");
         }
+        let needs_host = match step {
+            Step::SetFaults(_)
+            | Step::SnapshotHost(_)
+            | Step::ExpectHostUnchanged(_)
+            | Step::EndUserKey(_)
+            | Step::HostAdmin(_)
+            | Step::CaptureHost(_)
+            | Step::KillHost(_) => true,
+            Step::KillServer(x) => x.after_accounts.is_some(),
+            _ => step
+                .expect()
+                .is_some_and(|e| !e.host_counts.is_empty() || !e.host_json.is_empty()),
+        };
+        if needs_host && !host_up {
+            bail!("{at}: the mock host is down (add restart_host first)");
+        }
+        let method_in = |m: &str, allowed: &[&str]| -> Result<()> {
+            if !allowed.contains(&m) {
+                bail!("{at}: method {m:?} is not one of {allowed:?}");
+            }
+            Ok(())
+        };
         let expect = match step {
             Step::RegisterHost(x) => Some(&x.expect),
             Step::InstallPack(x) => Some(&x.expect),
@@ -495,6 +760,72 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                     bail!("{at}: path must start with '/'");
                 }
                 Some(&x.expect)
+            }
+            Step::Call(x) => {
+                method_in(&x.method, &["GET", "POST", "DELETE"])?;
+                if !x.path.starts_with('/') {
+                    bail!("{at}: path must start with '/'");
+                }
+                if x.body.is_some() && x.method != "POST" {
+                    bail!("{at}: only a POST takes a body");
+                }
+                Some(&x.expect)
+            }
+            Step::HostAdmin(x) => {
+                method_in(&x.method, &["GET", "POST", "PUT", "DELETE"])?;
+                if !x.path.starts_with("/api/v1/admin/") {
+                    bail!("{at}: path must start with /api/v1/admin/");
+                }
+                if x.body.is_some() && !matches!(x.method.as_str(), "POST" | "PUT") {
+                    bail!("{at}: only a POST or PUT takes a body");
+                }
+                Some(&x.expect)
+            }
+            Step::CaptureHost(x) => {
+                if x.values.is_empty() {
+                    bail!("{at}: nothing to capture");
+                }
+                for (name, path) in &x.values {
+                    if name.is_empty()
+                        || !name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    {
+                        bail!("{at}: name {name:?}: use letters, digits, '_' and '-'");
+                    }
+                    if !path.is_empty() && !path.starts_with('/') {
+                        bail!("{at}: {path:?} is not a JSON pointer");
+                    }
+                    values.insert(name.clone());
+                }
+                None
+            }
+            Step::KillHost(_) => {
+                host_up = false;
+                None
+            }
+            Step::RestartHost(_) => {
+                host_up = true;
+                None
+            }
+            Step::ScrapeMetrics(x) => {
+                for c in &x.checks {
+                    if c.tests() != 1 {
+                        bail!(
+                            "{at}: check of {:?} needs exactly one of equals, at_least, exists, increased_since",
+                            c.name
+                        );
+                    }
+                    if let Some(since) = &c.increased_since {
+                        if !scrapes.contains(since) {
+                            bail!("{at}: scrape {since:?} is not captured earlier");
+                        }
+                    }
+                }
+                if let Some(c) = &x.capture {
+                    scrapes.insert(c.clone());
+                }
+                None
             }
             Step::SetFaults(x) => {
                 if !x.faults.is_object() {
@@ -575,6 +906,52 @@ mod tests {
     }
 
     #[test]
+    fn the_new_steps_load_and_placeholders_resolve() {
+        let s = parse(serde_json::json!({
+            "name": "x", "description": "d",
+            "steps": [
+                {"action": "import", "provider": "deepseek", "keys": ["sk-0123456789abcdef"], "capture": "b"},
+                {"action": "scrape_metrics", "capture": "m0"},
+                {"action": "capture_host", "values": {"acc": "/accounts/0/id", "groups": "/accounts/0/group_ids"}},
+                {"action": "host_admin", "method": "PUT", "path": "/api/v1/admin/accounts/${acc}", "body": {"group_ids": []}},
+                {"action": "kill_host"},
+                {"action": "query", "path": "/api/import-batches/${b}", "wait_ms": 1000},
+                {"action": "restart_host"},
+                {"action": "call", "method": "POST", "path": "/api/providers/deepseek/reconcile", "body": {"host_id": "main"},
+                 "expect": {"json": [{"path": "/differences/[host_id=${acc}]/name", "exists": true}],
+                            "host_json": [{"path": "/accounts/[id=${acc}]/group_ids", "equals": "${groups}"}]}},
+                {"action": "scrape_metrics", "checks": [{"name": "relay_imports_total", "increased_since": "m0"}]}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(s.steps[7].action(), "call");
+        let values = BTreeMap::from([
+            ("acc".to_string(), serde_json::json!(7)),
+            ("groups".to_string(), serde_json::json!([2])),
+            ("b".to_string(), serde_json::json!("batch_1")),
+        ]);
+        let v = serde_json::to_value(&s.steps[7]).unwrap();
+        assert_eq!(
+            placeholders(&v).into_iter().collect::<Vec<_>>(),
+            ["acc", "groups"]
+        );
+        let resolved: Step = serde_json::from_value(substitute(&v, &values).unwrap()).unwrap();
+        let Step::Call(c) = resolved else {
+            panic!("not a call")
+        };
+        assert_eq!(c.expect.json[0].path, "/differences/[host_id=7]/name");
+        assert_eq!(c.expect.host_json[0].path, "/accounts/[id=7]/group_ids");
+        assert_eq!(c.expect.host_json[0].equals, Some(serde_json::json!([2])));
+        let q = serde_json::to_value(&s.steps[5]).unwrap();
+        assert_eq!(
+            substitute(&q, &values).unwrap()["path"],
+            "/api/import-batches/batch_1"
+        );
+        assert!(substitute(&serde_json::json!("${nope}"), &values).is_err());
+        assert!(substitute(&serde_json::json!("a ${acc"), &values).is_err());
+    }
+
+    #[test]
     fn typos_and_dangling_references_are_refused() {
         let base =
             |steps: Value| serde_json::json!({"name": "x", "description": "d", "steps": steps});
@@ -598,6 +975,44 @@ mod tests {
         // A check without a test.
         assert!(parse(base(serde_json::json!([
             {"action": "query", "path": "/api/hosts", "expect": {"json": [{"path": "/hosts"}]}}
+        ])))
+        .is_err());
+        // A placeholder never captured, or captured only later.
+        assert!(parse(base(serde_json::json!([
+            {"action": "host_admin", "method": "DELETE", "path": "/api/v1/admin/accounts/${a}"},
+            {"action": "capture_host", "values": {"a": "/accounts/0/id"}}
+        ])))
+        .is_err());
+        // The host is down.
+        assert!(parse(base(serde_json::json!([
+            {"action": "kill_host"}, {"action": "capture_host", "values": {"a": "/accounts/0/id"}}
+        ])))
+        .is_err());
+        assert!(parse(base(serde_json::json!([
+            {"action": "kill_host"},
+            {"action": "query", "path": "/api/hosts", "expect": {"host_counts": {"accounts": 1}}}
+        ])))
+        .is_err());
+        // Methods and paths.
+        assert!(parse(base(serde_json::json!([
+            {"action": "host_admin", "method": "PATCH", "path": "/api/v1/admin/accounts/1"}
+        ])))
+        .is_err());
+        assert!(parse(base(serde_json::json!([
+            {"action": "host_admin", "method": "GET", "path": "/__mock/state"}
+        ])))
+        .is_err());
+        assert!(parse(base(serde_json::json!([
+            {"action": "call", "method": "GET", "path": "/api/hosts", "body": {}}
+        ])))
+        .is_err());
+        // Metric checks: one test each, and a scrape taken earlier.
+        assert!(parse(base(serde_json::json!([
+            {"action": "scrape_metrics", "checks": [{"name": "m"}]}
+        ])))
+        .is_err());
+        assert!(parse(base(serde_json::json!([
+            {"action": "scrape_metrics", "checks": [{"name": "m", "increased_since": "before"}]}
         ])))
         .is_err());
         // Wrong name.
