@@ -94,10 +94,16 @@ pub enum PackError {
     },
     /// The archive was refused as unsafe before its content was read.
     #[error("unsafe zip: {0}")]
-    UnsafeZip(#[from] UnsafeZip),
+    UnsafeZip(UnsafeZip),
     /// The archive is not a readable zip file.
     #[error("unreadable zip archive: {0}")]
     Archive(String),
+}
+
+impl From<UnsafeZip> for PackError {
+    fn from(e: UnsafeZip) -> Self {
+        PackError::UnsafeZip(e)
+    }
 }
 
 fn display_problems(problems: &[Problem]) -> String {

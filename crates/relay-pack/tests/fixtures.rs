@@ -292,3 +292,45 @@ fn every_field_problem_of_a_manifest_is_reported_at_once() {
         ]
     );
 }
+
+/// The unsafe archives committed under `fixtures/packs/zip/` (each the real pack plus
+/// one hostile entry) are refused before anything is read, with the precise reason.
+#[test]
+fn committed_unsafe_zip_fixtures_are_refused_precisely() {
+    use relay_pack::{load_zip, PackError, UnsafeZip};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/packs/zip");
+    let reason = |name: &str| match load_zip(&dir.join(name)) {
+        Err(PackError::UnsafeZip(u)) => u,
+        other => panic!("{name}: expected an unsafe-zip refusal, got {other:?}"),
+    };
+    assert_eq!(
+        reason("absolute-path.zip"),
+        UnsafeZip::AbsolutePath("/etc/cron.d/evil".into())
+    );
+    assert_eq!(
+        reason("parent-component.zip"),
+        UnsafeZip::ParentComponent("overlays/../../evil.sh".into())
+    );
+    assert_eq!(
+        reason("symlink.zip"),
+        UnsafeZip::Symlink("overlays/passwd.md".into())
+    );
+    assert!(matches!(
+        reason("too-many-entries.zip"),
+        UnsafeZip::TooManyEntries { limit: 1000, .. }
+    ));
+    assert!(matches!(
+        reason("oversized-entry.zip"),
+        UnsafeZip::EntryTooLarge { ref name, .. } if name == "overlays/big.md"
+    ));
+    assert!(matches!(
+        reason("oversized-total.zip"),
+        UnsafeZip::TotalTooLarge { .. }
+    ));
+    // The message names the offending entry once.
+    let text = load_zip(&dir.join("symlink.zip")).unwrap_err().to_string();
+    assert_eq!(
+        text,
+        "unsafe zip: entry \"overlays/passwd.md\" is a symbolic link"
+    );
+}
