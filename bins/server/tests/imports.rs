@@ -56,6 +56,7 @@ fn subscription_import_is_completion_gated_and_recorded() {
     let batch = &v["batch"];
     assert_eq!(batch["status"], "succeeded", "{v}");
     let report = &batch["report"];
+    assert_eq!(report["phase"], "import");
     assert_eq!(report["access"]["status"], "subscription_ready");
     let proof = &report["access"]["subscription_detail"]["proof"];
     assert_eq!(proof["smoke_model_seen"], true);

@@ -88,6 +88,10 @@ fn clean_provider_reconciles_active_and_metrics_move() {
         .iter()
         .any(|p| p["kind"] == "account_test"));
     assert!(e["report"]["accounts"].as_array().unwrap().len() == 2);
+    let proofs = e["access_proofs"].as_array().unwrap();
+    assert_eq!(proofs.len(), 1, "{e}");
+    assert_eq!(proofs[0]["reconcile_run_id"], run["id"]);
+    assert_eq!(proofs[0]["expected_model_seen"], true);
     let text = e.to_string();
     assert!(!text.contains(KEY_A) && !text.contains(KEY_B) && !text.contains("sk-crm-"));
     let (_, runs) = server.get("/api/providers/deepseek/reconcile-runs?host_id=main");

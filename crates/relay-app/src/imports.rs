@@ -522,7 +522,11 @@ impl App {
                 if let Err(e) = self.record_access(ctx, Some(batch_id), &report.access) {
                     tracing::error!(batch_id = %batch_id, error = %e, "cannot record the access proofs");
                 }
-                let report_json = serde_json::to_value(&report).unwrap_or(Value::Null);
+                let mut report_json = serde_json::to_value(&report).unwrap_or(Value::Null);
+                if let Some(obj) = report_json.as_object_mut() {
+                    // Every stored report says which phase wrote it (import, rollback).
+                    obj.insert("phase".into(), json!("import"));
+                }
                 let _ = store
                     .batches()
                     .set_report(batch_id, &report_json, report.error.as_deref());

@@ -13,9 +13,10 @@ use relay_reconcile::{
     UpstreamDiagnosis,
 };
 use relay_store::{
-    BatchRepository, HostRepository, InstallRepository, NewReconcileRun, ProbeKind,
-    ProbeRepository, ReconcileFilter, ReconcileOutcome, ReconcileRepository, ReconcileRunRecord,
-    ReconcileStatus, ReconcileTrigger, ResourceRepository, SecretRepository, SecretSlot, Timestamp,
+    AccessClosureRepository, BatchRepository, HostRepository, InstallRepository, NewReconcileRun,
+    ProbeKind, ProbeRepository, ReconcileFilter, ReconcileOutcome, ReconcileRepository,
+    ReconcileRunRecord, ReconcileStatus, ReconcileTrigger, ResourceRepository, SecretRepository,
+    SecretSlot, Timestamp,
 };
 use relay_sub2api::UpstreamTimeouts;
 use serde::Serialize;
@@ -444,6 +445,7 @@ impl App {
         let run = self.reconcile_run(run_id)?;
         let host = self.store().hosts().get(&run.host_id)?;
         let probes = self.store().probes().list_by_reconcile_run(&run.id)?;
+        let proofs = self.store().closures().list_by_reconcile_run(&run.id)?;
         Ok(json!({
             "format": crate::evidence::EVIDENCE_FORMAT,
             "kind": "reconcile_run",
@@ -464,6 +466,7 @@ impl App {
             "differences": run.differences,
             "repairs": run.repairs,
             "probes": probes,
+            "access_proofs": proofs,
             "report": run.report,
         }))
     }

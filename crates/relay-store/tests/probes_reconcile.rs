@@ -462,3 +462,35 @@ fn installs_follow_the_provider_machine() {
         HostStatus::Supported
     );
 }
+
+#[test]
+fn access_proofs_are_listed_by_reconcile_run() {
+    let store = Store::open_in_memory().unwrap();
+    seeded(&store);
+    store.reconcile_runs().start(&run("rec_p", None)).unwrap();
+    let mut proof = closure(
+        AccessMode::Subscription,
+        AccessStatus::SubscriptionReady,
+        true,
+    );
+    proof.reconcile_run_id = Some(ReconcileRunId::new("rec_p"));
+    let stored = store.closures().insert(&proof).unwrap();
+    store
+        .closures()
+        .insert(&closure(
+            AccessMode::Subscription,
+            AccessStatus::Broken,
+            false,
+        ))
+        .unwrap();
+    let listed = store
+        .closures()
+        .list_by_reconcile_run(&ReconcileRunId::new("rec_p"))
+        .unwrap();
+    assert_eq!(listed, vec![stored]);
+    assert!(store
+        .closures()
+        .list_by_reconcile_run(&ReconcileRunId::new("rec_other"))
+        .unwrap()
+        .is_empty());
+}

@@ -41,6 +41,8 @@ pub trait AccessClosureRepository {
     ) -> Result<Option<AccessClosureRecord>>;
     /// Proofs recorded by a batch, in order.
     fn list_by_batch(&self, batch_id: &BatchId) -> Result<Vec<AccessClosureRecord>>;
+    /// Proofs recorded by a reconcile run, in order.
+    fn list_by_reconcile_run(&self, run_id: &ReconcileRunId) -> Result<Vec<AccessClosureRecord>>;
 }
 
 /// SQLite implementation of [`ProbeRepository`].
@@ -269,5 +271,11 @@ impl AccessClosureRepository for SqliteAccessClosures<'_> {
     fn list_by_batch(&self, batch_id: &BatchId) -> Result<Vec<AccessClosureRecord>> {
         self.store
             .read(|conn| query_closures(conn, "batch_id = ?1 ORDER BY id", [batch_id.as_str()]))
+    }
+
+    fn list_by_reconcile_run(&self, run_id: &ReconcileRunId) -> Result<Vec<AccessClosureRecord>> {
+        self.store.read(|conn| {
+            query_closures(conn, "reconcile_run_id = ?1 ORDER BY id", [run_id.as_str()])
+        })
     }
 }
