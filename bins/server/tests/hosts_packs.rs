@@ -249,3 +249,40 @@ fn metrics_need_the_token_and_count_host_calls() {
     assert!(text.contains("# TYPE relay_host_calls_duration_seconds histogram"));
     assert!(!text.contains(mock.admin_api_key()));
 }
+
+#[test]
+fn json_logs_carry_request_ids_and_no_token() {
+    let dir = temp_dir("jsonlog");
+    let server = start_with(&dir, Some(TOKEN), &[("RELAY_LOG_FORMAT", "json")]);
+    let (status, _) = read(
+        agent()
+            .get(format!("{}/api/hosts", server.base))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("x-request-id", "trace-abc-123")
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    // The request line is written after the answer; give the writer a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = server.log();
+        if let Some(l) = log.lines().find(|l| l.contains("trace-abc-123")) {
+            break l.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request line in {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(v["fields"]["request_id"], "trace-abc-123", "{v}");
+    assert_eq!(v["fields"]["status"], 200, "{v}");
+    assert_eq!(v["fields"]["path"], "/api/hosts", "{v}");
+    assert!(server
+        .log()
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(!server.log().contains(TOKEN));
+}
