@@ -286,3 +286,47 @@ fn json_logs_carry_request_ids_and_no_token() {
         .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
     assert!(!server.log().contains(TOKEN));
 }
+
+#[test]
+fn metrics_can_be_public_and_sigterm_stops_the_server_cleanly() {
+    let dir = temp_dir("public-metrics");
+    let mut server = start_with(&dir, Some(TOKEN), &[("RELAY_METRICS_PUBLIC", "true")]);
+    let (status, v) = read(
+        agent()
+            .get(format!("{}/metrics", server.base))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    assert!(v
+        .as_str()
+        .unwrap()
+        .contains("# TYPE relay_host_calls_total counter"));
+    // The API itself still needs the token.
+    let (status, _) = read(
+        agent()
+            .get(format!("{}/api/hosts", server.base))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(status, 401);
+    let pid = server.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(server.log().contains("shutting down"));
+}
