@@ -45,6 +45,17 @@ pub fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// True when `cargo <subcommand> --version` works (the component is installed).
+pub fn cargo_has(subcommand: &str) -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    Command::new(cargo)
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Builds the mock host, the server and the CLI; returns the binary directory.
 pub fn build_binaries(profile: Profile) -> Result<PathBuf> {
     let mut args = vec![

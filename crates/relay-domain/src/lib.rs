@@ -8,6 +8,7 @@
 pub mod ids;
 pub mod keys;
 pub mod naming;
+pub mod net;
 pub mod secret;
 pub mod status;
 

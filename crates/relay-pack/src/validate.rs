@@ -31,7 +31,9 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 /// Checks that `url` is an absolute `https://` URL with a plain host, optional port and
-/// optional path (no credentials, query, fragment or whitespace).
+/// optional path (no credentials, query, fragment or whitespace). Plain `http://` is
+/// accepted only for a loopback host (a vendor or proxy on the host's own machine),
+/// where the key never crosses a network.
 pub fn check_base_url(url: &str) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("base_url \"{url}\" is not an absolute URL"));
@@ -43,10 +45,10 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     {
         return Err(format!("base_url \"{url}\" is not an absolute URL"));
     }
-    if !scheme.eq_ignore_ascii_case("https") {
-        return Err(format!(
-            "base_url \"{url}\" must use https (scheme is \"{scheme}\")"
-        ));
+    let must_use_https = || format!("base_url \"{url}\" must use https (scheme is \"{scheme}\")");
+    let plain_http = scheme.eq_ignore_ascii_case("http");
+    if !scheme.eq_ignore_ascii_case("https") && !plain_http {
+        return Err(must_use_https());
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("base_url {url:?} contains whitespace"));
@@ -90,6 +92,9 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     };
     if !host_ok {
         return Err(invalid_host());
+    }
+    if plain_http && !relay_domain::net::is_loopback_host(host) {
+        return Err(must_use_https());
     }
     if let Some(port) = port {
         if port.parse::<u16>().map_or(true, |p| p == 0) {
@@ -914,6 +919,14 @@ mod tests {
         assert!(check_base_url("https://127.0.0.1:8443/v1").is_ok());
         assert!(check_base_url("https://[::1]:8443/v1").is_ok());
         assert!(check_base_url("https://[::1]/v1").is_ok());
+        assert!(check_base_url("http://127.0.0.1:18490").is_ok());
+        assert!(check_base_url("http://localhost:8080/v1").is_ok());
+        assert!(check_base_url("http://[::1]:9/v1").is_ok());
+        assert_eq!(
+            check_base_url("http://10.0.0.7:8080/v1").unwrap_err(),
+            "base_url \"http://10.0.0.7:8080/v1\" must use https (scheme is \"http\")"
+        );
+        assert!(check_base_url("ftp://127.0.0.1/v1").is_err());
         assert!(check_base_url("https://[::1]x/v1")
             .unwrap_err()
             .contains("invalid host"));

@@ -16,9 +16,9 @@
 //! text. The key is sent only in the `Authorization` header, never logged, and
 //! scrubbed from any vendor message that echoes it.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use relay_domain::net::is_loopback_host;
 use relay_domain::{mask, Fingerprint, Secret};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -100,21 +100,6 @@ fn ends_with_version(path: &str) -> bool {
     };
     let digits = rest.chars().take_while(char::is_ascii_digit).count();
     digits > 0 && rest[digits..].chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `::1` (also IPv4-mapped loopback).
-fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    }
 }
 
 /// The host part of an authority (`host`, `host:port`, `[v6]:port`).

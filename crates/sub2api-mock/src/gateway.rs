@@ -436,7 +436,8 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
     }
 }
 
-fn completion(model: &str, body: &Value, stream: bool, seq: u64) -> Resp {
+/// A successful completion of `model` (JSON, or SSE chunks ending in `[DONE]`).
+pub(crate) fn completion(model: &str, body: &Value, stream: bool, seq: u64) -> Resp {
     let id = format!("chatcmpl-mock{seq:08}");
     let created = now_ms() / 1000;
     let pt = prompt_tokens(body);

@@ -28,6 +28,7 @@ mod sse;
 mod state;
 mod util;
 mod vendor;
+mod vendor_server;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -93,6 +94,21 @@ impl MockHost {
 
     /// Starts a host on `addr` (port 0 picks a free port; see [`MockHost::addr`]).
     pub fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<MockHost> {
+        MockHost::start_role(addr, config, false)
+    }
+
+    /// Starts the vendor-only role on `addr`: the simulated vendors alone, as an
+    /// OpenAI-compatible upstream (`/v1/models`, `/v1/chat/completions`,
+    /// `/v1/responses`) for the accounts of a real host. No admin API, no gateway.
+    pub fn start_vendor_on(addr: SocketAddr) -> std::io::Result<MockHost> {
+        MockHost::start_role(addr, MockConfig::default(), true)
+    }
+
+    fn start_role(
+        addr: SocketAddr,
+        config: MockConfig,
+        vendor_only: bool,
+    ) -> std::io::Result<MockHost> {
         let std_listener = std::net::TcpListener::bind(addr)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
@@ -105,6 +121,7 @@ impl MockHost {
         );
         let ctx: Ctx = Arc::new(Shared {
             state: Mutex::new(state),
+            vendor_only: vendor_only.then(|| format!("http://{addr}")),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -13,9 +13,19 @@ struct Cli {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Admin API key accepted in `x-api-key`.
-    #[arg(long, env = "SUB2API_MOCK_ADMIN_API_KEY")]
-    admin_api_key: String,
+    /// `host`: the emulated sub2api host (admin API, gateway, in-process vendors).
+    /// `vendor`: only the simulated vendors, as an OpenAI-compatible upstream for the
+    /// accounts of a real host (`/v1/models`, `/v1/chat/completions`, `/v1/responses`;
+    /// behaviour by key pattern). Host flags are ignored in the vendor role.
+    #[arg(long, value_enum, default_value = "host")]
+    role: Role,
+    /// Admin API key accepted in `x-api-key` (required in the host role).
+    #[arg(
+        long,
+        env = "SUB2API_MOCK_ADMIN_API_KEY",
+        required_if_eq("role", "host")
+    )]
+    admin_api_key: Option<String>,
     /// E-mail of the seeded admin user.
     #[arg(long, default_value = sub2api_mock::DEFAULT_ADMIN_EMAIL)]
     admin_email: String,
@@ -60,8 +70,21 @@ struct Cli {
     responses_probe_delay_ms: u64,
 }
 
+/// What the process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    Host,
+    Vendor,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.role == Role::Vendor {
+        let vendor = MockHost::start_vendor_on(cli.listen)?;
+        announce("sub2api-mock vendor listening on", &vendor.base_url())?;
+        vendor.wait();
+        return Ok(());
+    }
     let faults = Faults {
         admin_latency_ms: cli.admin_latency_ms,
         account_test_latency_ms: cli.account_test_latency_ms,
@@ -77,17 +100,21 @@ fn main() -> anyhow::Result<()> {
         responses_probe_delay_ms: cli.responses_probe_delay_ms,
     };
     let config = MockConfig {
-        admin_api_key: cli.admin_api_key,
+        admin_api_key: cli.admin_api_key.unwrap_or_default(),
         admin_email: cli.admin_email,
         admin_password: cli.admin_password,
         host_version: cli.host_version,
         faults,
     };
     let host = MockHost::start_on(cli.listen, config)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "sub2api-mock listening on {}", host.base_url())?;
-    out.flush()?;
-    drop(out);
+    announce("sub2api-mock listening on", &host.base_url())?;
     host.wait();
     Ok(())
+}
+
+/// Prints the line callers wait for (`<what> http://ADDR`).
+fn announce(what: &str, base_url: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{what} {base_url}")?;
+    out.flush()
 }

@@ -15,12 +15,14 @@ use tokio::sync::watch;
 
 use crate::http::{json_resp, not_found_route, ok, raw, Req, Resp};
 use crate::state::State;
-use crate::{admin, auth, gateway, inspect, keys};
+use crate::{admin, auth, gateway, inspect, keys, vendor_server};
 
 /// State shared by every connection.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    /// `Some(own base URL)` in the vendor-only role: only the simulated vendors answer.
+    pub vendor_only: Option<String>,
 }
 
 /// Handle passed to every handler.
@@ -74,6 +76,9 @@ async fn handle(ctx: Ctx, req: Request<Incoming>) -> Resp {
 const SPA_HTML: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sub2API</title></head><body><div id=\"app\"></div></body></html>";
 
 async fn route(ctx: &Ctx, req: &Req) -> Resp {
+    if let Some(own) = &ctx.vendor_only {
+        return vendor_server::route(ctx, req, own).await;
+    }
     let path = req.path.as_str();
     let m = &req.method;
     if let Some(rest) = path.strip_prefix("/__mock/") {
