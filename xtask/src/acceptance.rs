@@ -11,6 +11,7 @@
 //! every raw secret used.
 
 mod expect;
+mod real;
 mod scenario;
 mod secrets;
 
@@ -18,6 +19,7 @@ use crate::http::{Client, Reply};
 use crate::procs::{self, MockSettings, Proc, Profile, ServerSettings};
 use anyhow::{anyhow, bail, Context, Result};
 use expect::Assertion;
+use real::RealHost;
 use scenario::{Expect, Scenario, Step};
 use secrets::Secrets;
 use serde::Serialize;
@@ -35,12 +37,106 @@ const DEFAULT_WARMUP_SECS: &str = "5";
 /// Longest wait for one answer of the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Runs the scenarios whose name contains one of `filters` (all when empty).
-pub fn run(filters: &[String]) -> Result<()> {
+/// Command-line options of `cargo xtask acceptance`.
+#[derive(Debug, Default)]
+struct Options {
+    filters: Vec<String>,
+    host_url: Option<String>,
+    admin_key_file: Option<PathBuf>,
+    upstream_url: Option<String>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| anyhow!("{flag} needs a value"))
+        };
+        match a.as_str() {
+            "--host-url" => o.host_url = Some(value(a)?),
+            "--admin-key-file" => o.admin_key_file = Some(PathBuf::from(value(a)?)),
+            "--upstream-url" => o.upstream_url = Some(value(a)?),
+            flag if flag.starts_with("--") => bail!(
+                "unknown option {flag} (known: --host-url URL --admin-key-file FILE [--upstream-url URL])"
+            ),
+            filter => o.filters.push(filter.to_string()),
+        }
+    }
+    match (&o.host_url, &o.admin_key_file) {
+        (Some(_), None) => {
+            bail!("--host-url needs --admin-key-file FILE (the host's admin API key)")
+        }
+        (None, Some(_)) | (None, None) if o.upstream_url.is_some() => {
+            bail!("--upstream-url is only for a real host (--host-url)")
+        }
+        (None, Some(_)) => bail!("--admin-key-file is only for a real host (--host-url)"),
+        _ => {}
+    }
+    Ok(o)
+}
+
+/// Connects to the real host of `--host-url` and chooses its accounts' upstream:
+/// `--upstream-url`, or the mock's vendor role started here on loopback.
+fn real_target(bin: &Path, out: &Path, o: &Options, url: &str) -> Result<RealTarget> {
+    let key_file = o
+        .admin_key_file
+        .as_ref()
+        .ok_or_else(|| anyhow!("--admin-key-file is required"))?;
+    let admin_key = std::fs::read_to_string(key_file)
+        .with_context(|| format!("cannot read {}", key_file.display()))?
+        .trim()
+        .to_string();
+    if admin_key.is_empty() {
+        bail!("{} is empty", key_file.display());
+    }
+    let api = Client::with_timeout(url, None, REQUEST_TIMEOUT);
+    let host = RealHost::new(url, &admin_key, api);
+    let version = host.check_ready()?;
+    let (upstream_url, vendor) = match &o.upstream_url {
+        Some(u) => (u.trim_end_matches('/').to_string(), None),
+        None => {
+            let mut cmd = std::process::Command::new(bin.join("sub2api-mock"));
+            cmd.args(["--role", "vendor", "--listen", "127.0.0.1:0"]);
+            let p = Proc::start(
+                cmd,
+                "sub2api-mock vendor listening on ",
+                &out.join("vendor.log"),
+            )?;
+            (p.base_url.clone(), Some(p))
+        }
+    };
+    println!("real host {url} (version {version}); accounts' upstream: {upstream_url}");
+    Ok(RealTarget {
+        host,
+        admin_key,
+        version,
+        upstream_url,
+        _vendor: vendor,
+    })
+}
+
+/// Runs the scenarios (see [`parse_options`]): against a fresh mock host each, or
+/// with `--host-url` against one real host, where a scenario that needs a mock
+/// fault knob is skipped with the reason and every scenario's objects are removed
+/// from the host after it.
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse_options(args)?;
+    let filters = &o.filters;
     let bin = procs::build_binaries(Profile::Debug)?;
     let dir = procs::root().join("fixtures/scenarios");
-    let out = procs::target_dir().join("acceptance");
+    let out = procs::target_dir().join(if o.host_url.is_some() {
+        "acceptance-real"
+    } else {
+        "acceptance"
+    });
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let target = match &o.host_url {
+        Some(url) => Target::Real(Box::new(real_target(&bin, &out, &o, url)?)),
+        None => Target::Mock,
+    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -58,10 +154,13 @@ pub fn run(filters: &[String]) -> Result<()> {
     }
 
     let started = Instant::now();
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     let mut all_secrets = Secrets::default();
     all_secrets.add(TOKEN);
     all_secrets.add(&MockSettings::default().admin_api_key);
+    if let Target::Real(r) = &target {
+        all_secrets.add(&r.admin_key);
+    }
     let mut scan_roots = Vec::new();
     for path in &paths {
         let name = stem(path);
@@ -74,11 +173,17 @@ pub fn run(filters: &[String]) -> Result<()> {
                 continue;
             }
         };
-        let outcome = run_scenario(&bin, &out, path, &scenario);
+        if let (Target::Real(_), Some(why)) = (&target, real::needs_mock(&scenario)) {
+            println!("SKIP {name}: needs the mock host ({why})");
+            skipped += 1;
+            continue;
+        }
+        let outcome = run_scenario(&bin, &out, path, &scenario, &target);
         all_secrets.extend(&outcome.secrets);
         scan_roots.push(outcome.dir.join("data"));
         scan_roots.push(outcome.dir.join("server.log"));
         scan_roots.push(outcome.dir.join("mock.log"));
+        scan_roots.push(out.join("vendor.log"));
         scan_roots.push(outcome.evidence.clone());
         let secs = t.elapsed().as_secs_f64();
         match outcome.failure {
@@ -125,7 +230,7 @@ pub fn run(filters: &[String]) -> Result<()> {
         }
     }
     println!(
-        "{passed} passed, {failed} failed ({:.1} s)",
+        "{passed} passed, {failed} failed, {skipped} skipped ({:.1} s)",
         started.elapsed().as_secs_f64()
     );
     if failed > 0 {
@@ -135,14 +240,50 @@ pub fn run(filters: &[String]) -> Result<()> {
 }
 
 /// Sets the scenario's fault knobs on a (re)started mock.
-fn set_mock_faults(mock_api: &Client, faults: Option<&Value>) -> Result<()> {
+fn set_mock_faults(host_api: &Client, faults: Option<&Value>) -> Result<()> {
     if let Some(f) = faults {
-        let r = mock_api.post("/__mock/faults", f)?;
+        let r = host_api.post("/__mock/faults", f)?;
         if r.status != 200 {
             bail!("the mock refused the faults {f}: {} {}", r.status, r.body);
         }
     }
     Ok(())
+}
+
+/// The host a run talks to.
+enum Target {
+    /// A fresh mock host per scenario.
+    Mock,
+    /// One real host for every scenario (`--host-url`).
+    Real(Box<RealTarget>),
+}
+
+/// A real host, its admin key, and the upstream its accounts use.
+struct RealTarget {
+    host: RealHost,
+    admin_key: String,
+    version: String,
+    upstream_url: String,
+    /// The vendor role of the mock when no `--upstream-url` was given.
+    _vendor: Option<Proc>,
+}
+
+/// The host of one scenario.
+enum HostSide {
+    /// The scenario's own mock host.
+    Mock {
+        proc: Proc,
+        settings: MockSettings,
+        faults: Option<Value>,
+        log: PathBuf,
+    },
+    /// The real host, with what was on it before the scenario.
+    Real {
+        real: RealHost,
+        baseline: real::Baseline,
+        upstream_url: String,
+        packs_dir: PathBuf,
+    },
 }
 
 /// What one scenario left behind.
@@ -205,11 +346,9 @@ fn unix_ms() -> u64 {
 /// A running scenario: its processes and what earlier steps captured.
 struct Run {
     bin: PathBuf,
-    mock: Proc,
-    mock_settings: MockSettings,
-    mock_faults: Option<Value>,
-    mock_log: PathBuf,
-    mock_api: Client,
+    host: HostSide,
+    host_base_url: String,
+    host_api: Client,
     admin_key: String,
     server: Option<Proc>,
     settings: ServerSettings,
@@ -225,7 +364,7 @@ struct Run {
     t0: Instant,
 }
 
-fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario) -> Outcome {
+fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario, target: &Target) -> Outcome {
     let dir = out.join(&s.name);
     let evidence = out.join(format!("{}.json", s.name));
     let mut secrets = Secrets::default();
@@ -255,9 +394,9 @@ fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario) -> Outcome {
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&evidence);
         std::fs::create_dir_all(&dir)?;
-        let mut run = Run::start(bin, &dir, s, &mut doc)?;
+        let mut run = Run::start(bin, &dir, s, target, &mut doc)?;
         secrets.add(&run.admin_key);
-        doc["host_state_before"] = run.mock_state()?;
+        doc["host_state_before"] = run.host_state()?;
         let mut failure = None;
         for (i, step) in s.steps.iter().enumerate() {
             let mut rec = StepRecord {
@@ -290,9 +429,23 @@ fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario) -> Outcome {
             steps.push(rec);
         }
         secrets.extend(&run.secrets);
-        doc["host_state_after"] = run.mock_state().unwrap_or(Value::Null);
+        doc["host_state_after"] = run.host_state().unwrap_or(Value::Null);
         if let Some(server) = &run.server {
             doc["server_pid"] = json!(server.child.id());
+        }
+        if let HostSide::Real { real, baseline, .. } = &run.host {
+            // Stop the server first (its scheduler must not recreate anything), then
+            // leave the shared host as the scenario found it.
+            if let Some(mut server) = run.server.take() {
+                server.kill();
+            }
+            let left = real
+                .clean_up(baseline)
+                .unwrap_or_else(|e| vec![format!("{e:#}")]);
+            doc["host_cleanup"] = json!({"left": left});
+            if !left.is_empty() && failure.is_none() {
+                failure = Some(format!("the clean-up of the host left {}", left.join(", ")));
+            }
         }
         drop(run);
         Ok(failure)
@@ -335,15 +488,57 @@ fn run_scenario(bin: &Path, out: &Path, path: &Path, s: &Scenario) -> Outcome {
 }
 
 impl Run {
-    fn start(bin: &Path, dir: &Path, s: &Scenario, doc: &mut Value) -> Result<Run> {
-        let mock_settings = MockSettings {
-            flags: s.mock.flags.clone(),
-            ..MockSettings::default()
+    fn start(
+        bin: &Path,
+        dir: &Path,
+        s: &Scenario,
+        target: &Target,
+        doc: &mut Value,
+    ) -> Result<Run> {
+        let (host, host_base_url, admin_key) = match target {
+            Target::Mock => {
+                let settings = MockSettings {
+                    flags: s.mock.flags.clone(),
+                    ..MockSettings::default()
+                };
+                let log = dir.join("mock.log");
+                let proc = procs::start_mock(bin, &settings, &log)?;
+                let api = Client::with_timeout(&proc.base_url, None, REQUEST_TIMEOUT);
+                set_mock_faults(&api, s.mock.faults.as_ref())?;
+                doc["host"] = json!({
+                    "kind": "mock",
+                    "base_url": proc.base_url,
+                    "flags": s.mock.flags,
+                    "faults": s.mock.faults,
+                    "log": log.display().to_string(),
+                });
+                let (url, key) = (proc.base_url.clone(), settings.admin_api_key.clone());
+                let host = HostSide::Mock {
+                    proc,
+                    settings,
+                    faults: s.mock.faults.clone(),
+                    log,
+                };
+                (host, url, key)
+            }
+            Target::Real(real) => {
+                let baseline = real.host.baseline()?;
+                doc["host"] = json!({
+                    "kind": "real",
+                    "base_url": real.host.base_url,
+                    "version": real.version,
+                    "upstream_url": real.upstream_url,
+                });
+                let host = HostSide::Real {
+                    real: real.host.clone(),
+                    baseline,
+                    upstream_url: real.upstream_url.clone(),
+                    packs_dir: dir.join("packs"),
+                };
+                (host, real.host.base_url.clone(), real.admin_key.clone())
+            }
         };
-        let mock_log = dir.join("mock.log");
-        let mock = procs::start_mock(bin, &mock_settings, &mock_log)?;
-        let mock_api = Client::with_timeout(&mock.base_url, None, REQUEST_TIMEOUT);
-        set_mock_faults(&mock_api, s.mock.faults.as_ref())?;
+        let host_api = Client::with_timeout(&host_base_url, None, REQUEST_TIMEOUT);
         let mut env: BTreeMap<String, String> = BTreeMap::from([(
             "RELAY_WARMUP_SECS".to_string(),
             DEFAULT_WARMUP_SECS.to_string(),
@@ -357,12 +552,6 @@ impl Run {
         let server_log = dir.join("server.log");
         let server = procs::start_server(bin, &settings, &server_log)?;
         let api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT);
-        doc["mock"] = json!({
-            "base_url": mock.base_url,
-            "flags": s.mock.flags,
-            "faults": s.mock.faults,
-            "log": dir.join("mock.log").display().to_string(),
-        });
         doc["server"] = json!({
             "base_url": server.base_url,
             "env": settings.env.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -370,12 +559,10 @@ impl Run {
         });
         Ok(Run {
             bin: bin.to_path_buf(),
-            admin_key: mock_settings.admin_api_key.clone(),
-            mock,
-            mock_settings,
-            mock_faults: s.mock.faults.clone(),
-            mock_log,
-            mock_api,
+            admin_key,
+            host,
+            host_base_url,
+            host_api,
             server: Some(server),
             settings,
             server_log,
@@ -390,12 +577,35 @@ impl Run {
         })
     }
 
-    fn mock_state(&self) -> Result<Value> {
-        let r = self.mock_api.get("/__mock/state")?;
-        if r.status != 200 {
-            bail!("GET /__mock/state answered {}", r.status);
+    /// The host's objects: the mock's state dump, or on a real host the objects
+    /// read through its admin API in the same shape (those of the baseline left out).
+    fn host_state(&self) -> Result<Value> {
+        match &self.host {
+            HostSide::Mock { .. } => {
+                let r = self.host_api.get("/__mock/state")?;
+                if r.status != 200 {
+                    bail!("GET /__mock/state answered {}", r.status);
+                }
+                Ok(r.body)
+            }
+            HostSide::Real { real, baseline, .. } => real.view(baseline),
         }
-        Ok(r.body)
+    }
+
+    /// The mock host's process and settings; an error on a real host.
+    fn mock_side(
+        &mut self,
+        what: &str,
+    ) -> Result<(&mut Proc, &MockSettings, &Option<Value>, &Path)> {
+        match &mut self.host {
+            HostSide::Mock {
+                proc,
+                settings,
+                faults,
+                log,
+            } => Ok((proc, settings, faults, log.as_path())),
+            HostSide::Real { .. } => bail!("{what} needs the mock host"),
+        }
     }
 
     fn batch_id(&self, name: &str) -> Result<String> {
@@ -433,9 +643,9 @@ impl Run {
 
     /// Records a request to the mock host (status and a caller-chosen excerpt only:
     /// the mock's auth answers hold tokens and keys).
-    fn mock_note(rec: &mut StepRecord, method: &str, path: &str, status: u16, excerpt: Value) {
+    fn host_note(rec: &mut StepRecord, method: &str, path: &str, status: u16, excerpt: Value) {
         rec.requests.push(json!({
-            "to": "mock",
+            "to": "host",
             "method": method,
             "path": path,
             "status": status,
@@ -445,7 +655,7 @@ impl Run {
 
     fn check(&self, rec: &mut StepRecord, e: &Expect, reply: &Reply) -> Result<()> {
         let host = if expect::needs_host(e) {
-            Some(self.mock_state()?)
+            Some(self.host_state()?)
         } else {
             None
         };
@@ -463,14 +673,14 @@ impl Run {
         body: Option<&Value>,
     ) -> Result<Reply> {
         let t = Instant::now();
-        let reply = self.mock_api.send(
+        let reply = self.host_api.send(
             method,
             path,
             body,
             &[("x-api-key", self.admin_key.as_str())],
         )?;
         rec.requests.push(json!({
-            "to": "mock",
+            "to": "host",
             "method": method,
             "path": path,
             "body": body,
@@ -500,14 +710,26 @@ impl Run {
             Step::RegisterHost(x) => {
                 let body = json!({
                     "name": x.name,
-                    "base_url": self.mock.base_url,
+                    "base_url": self.host_base_url,
                     "auth": {"kind": "api_key", "api_key": self.admin_key},
                 });
                 let r = self.server_call(rec, "POST", "/api/hosts", Some(&body))?;
                 self.check(rec, &x.expect, &r)
             }
             Step::InstallPack(x) => {
-                let dir = procs::root().join(&x.path);
+                let mut dir = procs::root().join(&x.path);
+                if let HostSide::Real {
+                    upstream_url,
+                    packs_dir,
+                    ..
+                } = &self.host
+                {
+                    dir = real::pack_for_upstream(&self.bin, &dir, packs_dir, upstream_url)?;
+                    rec.notes.insert(
+                        "pack".into(),
+                        json!({"from": x.path, "base_url": upstream_url}),
+                    );
+                }
                 let body = json!({"path": dir.display().to_string()});
                 let r = self.server_call(rec, "POST", "/api/packs/install", Some(&body))?;
                 self.check(rec, &x.expect, &r)
@@ -633,7 +855,7 @@ impl Run {
                 self.check(rec, &x.expect, &r)
             }
             Step::CaptureHost(x) => {
-                let state = self.mock_state()?;
+                let state = self.host_state()?;
                 let mut captured = serde_json::Map::new();
                 for (name, path) in &x.values {
                     let value = expect::lookup(&state, path)
@@ -647,13 +869,13 @@ impl Run {
                 Ok(())
             }
             Step::KillHost(_) => {
-                rec.notes.insert("pid".into(), json!(self.mock.child.id()));
-                rec.notes
-                    .insert("base_url".into(), json!(self.mock.base_url));
-                self.mock.kill();
+                let (proc, _, _, _) = self.mock_side("kill_host")?;
+                rec.notes.insert("pid".into(), json!(proc.child.id()));
+                rec.notes.insert("base_url".into(), json!(proc.base_url));
+                proc.kill();
                 rec.notes.insert("signal".into(), json!("SIGKILL"));
                 // Nothing answers on the address any more.
-                let r = self.mock_api.get("/__mock/state");
+                let r = self.host_api.get("/__mock/state");
                 rec.assertions.push(Assertion::new(
                     "the mock host no longer answers",
                     json!("connection refused"),
@@ -663,23 +885,25 @@ impl Run {
                 Ok(())
             }
             Step::RestartHost(_) => {
-                self.mock.kill();
-                let addr = self
-                    .mock
-                    .base_url
+                let bin = self.bin.clone();
+                let (proc, settings, faults, log) = self.mock_side("restart_host")?;
+                proc.kill();
+                let old_url = proc.base_url.clone();
+                let addr = old_url
                     .strip_prefix("http://")
-                    .ok_or_else(|| anyhow!("unexpected mock address {}", self.mock.base_url))?
+                    .ok_or_else(|| anyhow!("unexpected mock address {old_url}"))?
                     .to_string();
                 let settings = MockSettings {
                     listen: addr.clone(),
-                    ..self.mock_settings.clone()
+                    ..settings.clone()
                 };
+                let (faults, log) = (faults.clone(), log.to_path_buf());
                 // The port was just released: retry the bind briefly.
                 let deadline = Instant::now() + Duration::from_secs(10);
                 let mut attempts = 0u32;
                 let mock = loop {
                     attempts += 1;
-                    match procs::start_mock(&self.bin, &settings, &self.mock_log) {
+                    match procs::start_mock(&bin, &settings, &log) {
                         Ok(p) => break p,
                         Err(e) if Instant::now() >= deadline => {
                             return Err(e.context(format!("cannot listen on {addr} again")))
@@ -692,12 +916,12 @@ impl Run {
                 rec.notes.insert("attempts".into(), json!(attempts));
                 rec.assertions.push(Assertion::eq(
                     "the mock host is back on the same address",
-                    json!(self.mock.base_url),
+                    json!(old_url),
                     json!(mock.base_url),
                 ));
-                self.mock = mock;
-                set_mock_faults(&self.mock_api, self.mock_faults.as_ref())?;
-                let state = self.mock_state()?;
+                *proc = mock;
+                set_mock_faults(&self.host_api, faults.as_ref())?;
+                let state = self.host_state()?;
                 rec.notes
                     .insert("counts".into(), json!(expect::host_counts(&state)));
                 Ok(())
@@ -746,8 +970,8 @@ impl Run {
                 Ok(())
             }
             Step::SetFaults(x) => {
-                let r = self.mock_api.post("/__mock/faults", &x.faults)?;
-                Self::mock_note(rec, "POST", "/__mock/faults", r.status, r.body.clone());
+                let r = self.host_api.post("/__mock/faults", &x.faults)?;
+                Self::host_note(rec, "POST", "/__mock/faults", r.status, r.body.clone());
                 rec.assertions.push(Assertion::eq(
                     "mock accepted the faults",
                     json!(200),
@@ -762,7 +986,7 @@ impl Run {
                     let t = Instant::now();
                     let mut count = 0;
                     while t.elapsed() < limit {
-                        count = expect::host_counts(&self.mock_state()?)["accounts"];
+                        count = expect::host_counts(&self.host_state()?)["accounts"];
                         if count >= n {
                             break;
                         }
@@ -802,7 +1026,7 @@ impl Run {
                 Ok(())
             }
             Step::SnapshotHost(x) => {
-                let objects = expect::host_objects(&self.mock_state()?);
+                let objects = expect::host_objects(&self.host_state()?);
                 rec.notes
                     .insert("counts".into(), json!(expect::host_counts(&objects)));
                 self.snapshots.insert(x.name.clone(), objects);
@@ -813,7 +1037,7 @@ impl Run {
                     .snapshots
                     .get(&x.snapshot)
                     .ok_or_else(|| anyhow!("no snapshot {:?}", x.snapshot))?;
-                let now = expect::host_objects(&self.mock_state()?);
+                let now = expect::host_objects(&self.host_state()?);
                 let diff = expect::host_diff(before, &now);
                 rec.notes
                     .insert("counts_now".into(), json!(expect::host_counts(&now)));
@@ -851,13 +1075,13 @@ impl Run {
             .ok_or_else(|| anyhow!("batch {id} names no group"))?;
         rec.notes.insert("group_id".into(), json!(group));
         let admin = [("x-api-key", self.admin_key.as_str())];
-        let r = self.mock_api.post_with(
+        let r = self.host_api.post_with(
             "/api/v1/admin/users",
             &json!({"email": x.email, "password": END_USER_PASSWORD, "balance": x.balance}),
             &admin,
         )?;
         let user_id = r.body.pointer("/data/id").and_then(Value::as_i64);
-        Self::mock_note(
+        Self::host_note(
             rec,
             "POST",
             "/api/v1/admin/users",
@@ -867,12 +1091,12 @@ impl Run {
         let user_id = user_id
             .ok_or_else(|| anyhow!("the mock did not create the user: {} {}", r.status, r.body))?;
         if x.subscribe {
-            let r = self.mock_api.post_with(
+            let r = self.host_api.post_with(
                 "/api/v1/admin/subscriptions/assign",
                 &json!({"user_id": user_id, "group_id": group, "validity_days": 30}),
                 &admin,
             )?;
-            Self::mock_note(
+            Self::host_note(
                 rec,
                 "POST",
                 "/api/v1/admin/subscriptions/assign",
@@ -883,11 +1107,11 @@ impl Run {
                 bail!("the mock refused the subscription: {} {}", r.status, r.body);
             }
         }
-        let r = self.mock_api.post(
+        let r = self.host_api.post(
             "/api/v1/auth/login",
             &json!({"email": x.email, "password": END_USER_PASSWORD}),
         )?;
-        Self::mock_note(rec, "POST", "/api/v1/auth/login", r.status, json!({}));
+        Self::host_note(rec, "POST", "/api/v1/auth/login", r.status, json!({}));
         let token = r
             .body
             .pointer("/data/access_token")
@@ -896,7 +1120,7 @@ impl Run {
             .to_string();
         self.secrets.add(&token);
         let auth = format!("Bearer {token}");
-        let r = self.mock_api.post_with(
+        let r = self.host_api.post_with(
             "/api/v1/keys",
             &json!({"name": "acceptance-end-user", "group_id": group}),
             &[("Authorization", auth.as_str())],
@@ -906,7 +1130,7 @@ impl Run {
             .pointer("/data/key")
             .and_then(Value::as_str)
             .map(str::to_string);
-        Self::mock_note(
+        Self::host_note(
             rec,
             "POST",
             "/api/v1/keys",

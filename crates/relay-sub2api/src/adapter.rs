@@ -147,12 +147,14 @@ pub trait HostAdapter: Send + Sync {
         &self,
         assignment: &SubscriptionAssignment,
     ) -> Result<AssignOutcome, HostError>;
-    /// Subscriptions matching the filter (every page).
+    /// Live subscriptions matching the filter (every page). Revoked ones are left
+    /// out: the host soft-deletes a revoked subscription but still lists the row.
     fn list_subscriptions(
         &self,
         filter: &SubscriptionFilter,
     ) -> Result<Vec<Subscription>, HostError>;
-    /// Revokes (hard-deletes) a subscription.
+    /// Revokes a subscription (the host soft-deletes it; a later assign creates a
+    /// new one). Revoking one already revoked is `NotFound`.
     fn revoke_subscription(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- gateway ------------------------------------------------------------

@@ -1100,7 +1100,7 @@ impl HostAdapter for Sub2ApiClient {
         }
         let subs: Vec<wire::WSubscription> = self.list_all(req)?;
         let mut out = Vec::with_capacity(subs.len());
-        for s in subs {
+        for s in subs.into_iter().filter(|s| !s.is_revoked()) {
             let s = s.into_domain()?;
             if filter.user_id.is_none_or(|u| s.user_id == u)
                 && filter.group_id.is_none_or(|g| s.group_id == g)

@@ -756,9 +756,17 @@ pub(crate) struct WSubscription {
     starts_at: Option<Value>,
     expires_at: Option<Value>,
     notes: Option<String>,
+    revoked_at: Option<Value>,
 }
 
 impl WSubscription {
+    /// A revoked subscription: the host soft-deletes it, and its lists without a
+    /// status filter still show the row (status `revoked`, `revoked_at` set).
+    pub fn is_revoked(&self) -> bool {
+        self.status.as_deref() == Some("revoked")
+            || self.revoked_at.as_ref().is_some_and(|v| !v.is_null())
+    }
+
     pub fn into_domain(self) -> Result<Subscription, HostError> {
         Ok(Subscription {
             id: require_id("subscription", self.id)?,

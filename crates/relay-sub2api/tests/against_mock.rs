@@ -603,7 +603,16 @@ fn subscriptions_assign_idempotently_and_conflict() {
         .is_empty());
 
     c.revoke_subscription(s.id).unwrap();
-    assert!(state_ids(&host, "subscriptions").is_empty());
+    // A soft delete: the host keeps the row (status `revoked`); the adapter's list
+    // leaves it out.
+    assert_eq!(host.state()["subscriptions"][0]["status"], "revoked");
+    assert!(c
+        .list_subscriptions(&SubscriptionFilter {
+            user_id: Some(u.id),
+            group_id: None,
+        })
+        .unwrap()
+        .is_empty());
     assert!(c.revoke_subscription(s.id).unwrap_err().is_not_found());
 }
 

@@ -267,12 +267,18 @@ pub(crate) struct Subscription {
     pub assigned_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Set by a revoke: the host soft-deletes the row; its lists without a status
+    /// filter still show it (status `revoked`), everything else ignores it.
+    pub revoked_at: Option<i64>,
 }
 
 impl Subscription {
-    /// Effective status: an `active` subscription past `expires_at` is `expired`.
+    /// Effective status: `revoked` once revoked; an `active` subscription past
+    /// `expires_at` is `expired`.
     pub fn effective_status(&self, now: i64) -> &str {
-        if self.status == "active" && self.expires_at <= now {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.status == "active" && self.expires_at <= now {
             "expired"
         } else {
             &self.status
@@ -428,7 +434,7 @@ impl State {
     pub fn subscription_for(&self, user_id: i64, group_id: i64) -> Option<&Subscription> {
         self.subscriptions
             .values()
-            .filter(|s| s.user_id == user_id && s.group_id == group_id)
+            .filter(|s| s.user_id == user_id && s.group_id == group_id && s.revoked_at.is_none())
             .max_by_key(|s| s.id)
     }
 
@@ -601,7 +607,7 @@ impl State {
             .map(|gid| json!({"account_id": a.id, "group_id": gid, "priority": a.priority, "created_at": rfc3339(a.created_at)}))
             .collect();
         let temp = a.temp_unsched.as_ref().filter(|t| t.until_ms > now);
-        json!({
+        let mut v = json!({
             "id": a.id,
             "name": a.name,
             "notes": a.notes,
@@ -629,14 +635,18 @@ impl State {
             "session_window_start": null,
             "session_window_end": null,
             "session_window_status": "",
-            "proxy": null,
-            "account_groups": account_groups,
-            "group_ids": a.group_ids,
-            "groups": groups,
             "current_concurrency": 0,
             "created_at": rfc3339(a.created_at),
             "updated_at": rfc3339(a.updated_at),
-        })
+        });
+        // The host omits these when empty (`omitempty`): an account bound to no group
+        // has no `group_ids` key at all.
+        if !a.group_ids.is_empty() {
+            v["account_groups"] = json!(account_groups);
+            v["group_ids"] = json!(a.group_ids);
+            v["groups"] = json!(groups);
+        }
+        v
     }
 
     /// Plain `User` DTO.
@@ -703,7 +713,7 @@ impl State {
     /// `UserSubscription` DTO.
     pub fn sub_dto(&self, s: &Subscription) -> Value {
         let now = now_ms();
-        json!({
+        let mut v = json!({
             "id": s.id,
             "user_id": s.user_id,
             "group_id": s.group_id,
@@ -721,7 +731,11 @@ impl State {
             "created_at": rfc3339(s.created_at),
             "updated_at": rfc3339(s.updated_at),
             "group": self.groups.get(&s.group_id).map(|g| self.group_dto(g)),
-        })
+        });
+        if let Some(at) = s.revoked_at {
+            v["revoked_at"] = json!(rfc3339(at));
+        }
+        v
     }
 
     /// `AdminUserSubscription` DTO.

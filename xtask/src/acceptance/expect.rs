@@ -388,10 +388,11 @@ pub fn host_counts(state: &Value) -> BTreeMap<String, usize> {
     HOST_KINDS
         .iter()
         .map(|k| {
-            (
-                k.to_string(),
-                state.get(*k).and_then(Value::as_array).map_or(0, Vec::len),
-            )
+            let live = state
+                .get(*k)
+                .and_then(Value::as_array)
+                .map_or(0, |a| a.iter().filter(|o| is_live(k, o)).count());
+            (k.to_string(), live)
         })
         .collect()
 }
@@ -693,12 +694,21 @@ pub fn host_diff(before: &Value, after: &Value) -> BTreeMap<String, Value> {
 pub fn host_objects(state: &Value) -> Value {
     let mut out = serde_json::Map::new();
     for kind in HOST_KINDS {
-        out.insert(
-            kind.to_string(),
-            state.get(kind).cloned().unwrap_or(Value::Null),
-        );
+        let live = match state.get(kind) {
+            Some(Value::Array(a)) => {
+                Value::Array(a.iter().filter(|o| is_live(kind, o)).cloned().collect())
+            }
+            other => other.cloned().unwrap_or(Value::Null),
+        };
+        out.insert(kind.to_string(), live);
     }
     Value::Object(out)
+}
+
+/// False for a revoked subscription: the host soft-deletes it and still lists the
+/// row (status `revoked`), but it no longer exists for anything else.
+fn is_live(kind: &str, object: &Value) -> bool {
+    kind != "subscriptions" || object.get("status") != Some(&json!("revoked"))
 }
 
 #[cfg(test)]

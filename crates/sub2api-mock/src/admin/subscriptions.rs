@@ -11,9 +11,11 @@ type R = Result<Resp, Resp>;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A live (not revoked) subscription: the host's reads skip soft-deleted rows.
 fn find(st: &State, id: i64) -> Result<&Subscription, Resp> {
     st.subscriptions
         .get(&id)
+        .filter(|s| s.revoked_at.is_none())
         .ok_or_else(|| err(404, "subscription not found", "SUBSCRIPTION_NOT_FOUND"))
 }
 
@@ -33,6 +35,7 @@ fn listed(st: &State, req: &Req, group: Option<i64>) -> R {
         .values()
         .filter(|s| user_id.is_none_or(|u| s.user_id == u))
         .filter(|s| group_id.is_none_or(|g| s.group_id == g))
+        // No status filter lists revoked (soft-deleted) rows too, as the host does.
         .filter(|s| status.is_none_or(|x| s.effective_status(now) == x))
         .collect();
     subs.sort_by_key(|s| (s.created_at, s.id));
@@ -126,6 +129,7 @@ pub(super) fn assign(st: &mut State, req: &Req, who: Principal) -> R {
             assigned_at: now,
             created_at: now,
             updated_at: now,
+            revoked_at: None,
         },
     );
     Ok(ok(st.admin_sub_dto(&st.subscriptions[&id])))
@@ -134,6 +138,11 @@ pub(super) fn assign(st: &mut State, req: &Req, who: Principal) -> R {
 pub(super) fn delete(st: &mut State, id: &str) -> R {
     let id = path_id(id, "subscription")?;
     find(st, id)?;
-    st.subscriptions.remove(&id);
+    // A soft delete: the row stays, listed as `revoked`; a new assign makes a new row.
+    let now = now_ms();
+    if let Some(s) = st.subscriptions.get_mut(&id) {
+        s.revoked_at = Some(now);
+        s.updated_at = now;
+    }
     Ok(ok_message("Subscription revoked successfully"))
 }

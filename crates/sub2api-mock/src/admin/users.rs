@@ -227,7 +227,7 @@ pub(super) fn subscriptions(st: &mut State, id: &str) -> R {
     let subs: Vec<Value> = st
         .subscriptions
         .values()
-        .filter(|s| s.user_id == id)
+        .filter(|s| s.user_id == id && s.revoked_at.is_none())
         .map(|s| st.sub_dto(s))
         .collect();
     Ok(ok(Value::Array(subs)))
