@@ -990,7 +990,12 @@ impl Run {
                         if count >= n {
                             break;
                         }
-                        std::thread::sleep(Duration::from_millis(10));
+                        // A real host's objects take several admin calls to read.
+                        let pause = match self.host {
+                            HostSide::Mock { .. } => 10,
+                            HostSide::Real { .. } => 50,
+                        };
+                        std::thread::sleep(Duration::from_millis(pause));
                     }
                     rec.notes.insert("accounts_at_kill".into(), json!(count));
                     rec.notes
