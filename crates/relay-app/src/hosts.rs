@@ -48,6 +48,23 @@ pub const HARD_CAPABILITIES: &[&str] = &[
     "chat_completions",
 ];
 
+/// What a capability is, in the operator's words.
+fn capability_meaning(cap: &str) -> &'static str {
+    match cap {
+        "groups" => "the admin API cannot manage groups",
+        "accounts" => "the admin API cannot manage upstream accounts",
+        "account_test" => "the host cannot test an account",
+        "account_models" => "the host cannot list an account's models",
+        "users" => "the admin API cannot manage users",
+        "user_keys" => "users cannot create API keys",
+        "chat_completions" => {
+            "the gateway does not serve OpenAI chat completions, so no user can call a \
+             Chinese vendor's model through it and no access proof can pass"
+        }
+        _ => "the host lacks it",
+    }
+}
+
 /// A host as the API shows it: the record, its latest capabilities and what is wrong.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostView {
@@ -187,7 +204,11 @@ impl App {
         for cap in HARD_CAPABILITIES {
             if !capabilities.get(*cap).copied().unwrap_or(false) {
                 supported = false;
-                problems.push(format!("missing capability `{cap}`"));
+                problems.push(format!(
+                    "missing capability `{cap}`: {}; this host build is too old (or cut down) for \
+                     the manager: upgrade it to a release that has it (docs/compatibility.md)",
+                    capability_meaning(cap)
+                ));
             }
         }
         for soft in ["channels", "plans", "subscriptions"] {
