@@ -12,7 +12,7 @@
 
 mod expect;
 mod real;
-mod scenario;
+pub(crate) mod scenario;
 mod secrets;
 
 use crate::http::{Client, Reply};

@@ -19,7 +19,10 @@ pub struct Reply {
     pub status: u16,
     /// Body.
     pub body: Value,
+    /// Response headers (lowercase names), in the order received.
+    pub headers: Vec<(String, String)>,
 }
+
 
 impl Client {
     /// A client of `base` (e.g. `http://127.0.0.1:18190`) whose requests give up
@@ -48,6 +51,16 @@ impl Client {
     ) -> Result<Reply> {
         let resp = resp.with_context(|| format!("{what} failed"))?;
         let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
         let text = resp
             .into_body()
             .with_config()
@@ -55,7 +68,11 @@ impl Client {
             .read_to_string()
             .with_context(|| format!("{what}: cannot read the body"))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            headers,
+        })
     }
 
     /// Adds the bearer token (unless `headers` set `Authorization`) and `headers`.

@@ -5,12 +5,15 @@
 //! - `demo [--debug]`: the main job end to end against the bundled mock host (release).
 //! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
 //! - `bench [--sizes 1,100,1000]`: import throughput and server memory (release).
+//! - `record-host --host-url URL …`: records a session of real exchanges with a
+//!   fresh real host as a contract fixture (`fixtures/host/real/<version>/`).
 
 mod acceptance;
 mod bench;
 mod demo;
 mod http;
 mod procs;
+mod record;
 
 use anyhow::{bail, Result};
 use procs::cargo;
@@ -31,6 +34,7 @@ fn run() -> Result<()> {
         "demo" => demo::run(rest),
         "acceptance" => acceptance::run(rest),
         "bench" => bench::run(rest),
+        "record-host" => record::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -50,7 +54,13 @@ commands:
                         or all) against the real mock host and server; evidence in
                         target/acceptance/<scenario>.json
   bench [--sizes LIST]  import 1, 100 and 1000 keys (or LIST, comma-separated) against a
-                        slow mock host; wall time, server peak RSS, ratio to the lower bound";
+                        slow mock host; wall time, server peak RSS, ratio to the lower bound
+  acceptance --host-url URL --admin-key-file FILE [--upstream-url URL] [NAME...]
+                        the scenarios that need no mock knob, against a real host (the
+                        others are listed as skipped, with the knob they need)
+  record-host --host-url URL --admin-email EMAIL --admin-password-file FILE [...]
+                        play fixtures/host/real/session.json against a fresh real host and
+                        write the scrubbed exchanges to fixtures/host/real/<version>/";
 
 fn ci() -> Result<()> {
     // A toolchain without rustfmt or clippy (a component that cannot be installed
