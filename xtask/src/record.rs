@@ -365,8 +365,11 @@ fn scrub_str(s: &str, secrets: &[(String, String)]) -> String {
     out
 }
 
-/// Key-shaped text: a prefix, then at least `min` characters of a class.
-const PATTERNS: &[(&str, usize, fn(char) -> bool, &str)] = &[
+/// Key-shaped text: a prefix, then at least a number of characters of a class, and
+/// the placeholder that replaces it.
+type Pattern = (&'static str, usize, fn(char) -> bool, &'static str);
+
+const PATTERNS: &[Pattern] = &[
     ("admin-", 64, is_hex, "«admin-key»"),
     ("sk-", 20, is_key_char, "«sk-key»"),
     ("rt_", 32, is_hex, "«refresh-token»"),
