@@ -23,7 +23,6 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
 }
 
-
 impl Client {
     /// A client of `base` (e.g. `http://127.0.0.1:18190`) whose requests give up
     /// after 15 minutes.

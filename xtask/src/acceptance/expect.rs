@@ -650,9 +650,10 @@ pub fn excerpt(body: &Value) -> Value {
     }
 }
 
-/// Differences between two mock object dumps, per kind (ids added, removed,
-/// changed); empty when equal.
-pub fn host_diff(before: &Value, after: &Value) -> BTreeMap<String, Value> {
+/// Differences between two object dumps, per kind: ids added and removed, and for
+/// each changed id the fields that differ; empty when equal. With `except_usage`,
+/// the host's usage bookkeeping (see [`is_usage_field`]) is not a difference.
+pub fn host_diff(before: &Value, after: &Value, except_usage: bool) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for kind in HOST_KINDS {
         let by_id = |v: &Value| -> BTreeMap<String, Value> {
@@ -675,11 +676,14 @@ pub fn host_diff(before: &Value, after: &Value) -> BTreeMap<String, Value> {
         let (b, a) = (by_id(before), by_id(after));
         let added: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
         let removed: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
-        let changed: Vec<&String> = a
-            .iter()
-            .filter(|(k, v)| b.get(*k).is_some_and(|old| old != *v))
-            .map(|(k, _)| k)
-            .collect();
+        let mut changed = serde_json::Map::new();
+        for (id, now) in &a {
+            let Some(old) = b.get(id) else { continue };
+            let fields = changed_fields(old, now, except_usage);
+            if !fields.is_empty() {
+                changed.insert(id.clone(), json!(fields));
+            }
+        }
         if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
             out.insert(
                 kind.to_string(),
@@ -688,6 +692,47 @@ pub fn host_diff(before: &Value, after: &Value) -> BTreeMap<String, Value> {
         }
     }
     out
+}
+
+/// The top-level fields of two objects that differ.
+fn changed_fields(old: &Value, now: &Value, except_usage: bool) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (o, n) = (
+        old.as_object().unwrap_or(&empty),
+        now.as_object().unwrap_or(&empty),
+    );
+    let mut fields: Vec<String> = o
+        .keys()
+        .chain(n.keys())
+        .filter(|k| !(except_usage && is_usage_field(k)))
+        .filter(|k| match (o.get(*k), n.get(*k)) {
+            // An embedded object (a subscription's user, say) differs only in what
+            // is not usage bookkeeping.
+            (Some(a @ Value::Object(_)), Some(b @ Value::Object(_))) if except_usage => {
+                !changed_fields(a, b, true).is_empty()
+            }
+            (a, b) => a != b,
+        })
+        .cloned()
+        .collect();
+    fields.sort();
+    fields.dedup();
+    if fields.is_empty() && old != now && !except_usage {
+        fields.push("(value)".to_string());
+    }
+    fields
+}
+
+/// Fields the host updates when a key is used through its gateway (last use, usage
+/// windows and totals, the user's balance and activity): a proof call changes them,
+/// but they are not configuration.
+pub fn is_usage_field(field: &str) -> bool {
+    matches!(
+        field,
+        "last_used_at" | "last_active_at" | "updated_at" | "balance" | "quota_used" | "usage"
+    ) || field.ends_with("_usage_usd")
+        || field.ends_with("_window_start")
+        || field.ends_with("_used")
 }
 
 /// The mock's objects (the kinds a snapshot compares).
@@ -892,9 +937,23 @@ mod tests {
     fn diff_names_what_moved() {
         let before = json!({"accounts": [{"id": 1, "x": 1}], "groups": []});
         let after = json!({"accounts": [{"id": 1, "x": 2}, {"id": 2}], "groups": []});
-        let d = host_diff(&before, &after);
+        let d = host_diff(&before, &after, false);
         assert_eq!(d["accounts"]["added"], json!(["2"]));
-        assert_eq!(d["accounts"]["changed"], json!(["1"]));
-        assert!(host_diff(&before, &before).is_empty());
+        assert_eq!(d["accounts"]["changed"], json!({"1": ["x"]}));
+        assert!(host_diff(&before, &before, false).is_empty());
+        // Usage bookkeeping, also inside an embedded object, is no difference when
+        // asked; configuration still is.
+        let before = json!({"subscriptions": [{"id": 1, "status": "active", "user": {"id": 2, "last_active_at": null}, "daily_usage_usd": 0}]});
+        let used = json!({"subscriptions": [{"id": 1, "status": "active", "user": {"id": 2, "last_active_at": "now"}, "daily_usage_usd": 0.1}]});
+        assert!(host_diff(&before, &used, true).is_empty());
+        assert_eq!(
+            host_diff(&before, &used, false)["subscriptions"]["changed"],
+            json!({"1": ["daily_usage_usd", "user"]})
+        );
+        let revoked = json!({"subscriptions": [{"id": 1, "status": "expired", "user": {"id": 3}, "daily_usage_usd": 0}]});
+        assert_eq!(
+            host_diff(&before, &revoked, true)["subscriptions"]["changed"],
+            json!({"1": ["status", "user"]})
+        );
     }
 }

@@ -166,6 +166,13 @@ pub fn placeholders(v: &Value) -> BTreeSet<String> {
     out
 }
 
+/// Every string of `v`.
+pub fn strings(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_strings(v, &mut |s| out.push(s.to_string()));
+    out
+}
+
 fn walk_strings(v: &Value, f: &mut dyn FnMut(&str)) {
     match v {
         Value::String(s) => f(s),
@@ -529,6 +536,10 @@ pub struct SnapshotHost {
 pub struct ExpectHostUnchanged {
     /// Snapshot name.
     pub snapshot: String,
+    /// Ignore the host's usage bookkeeping (last use, usage windows, balance), which
+    /// a gateway proof call changes.
+    #[serde(default)]
+    pub except_usage: bool,
 }
 
 /// Expectations on an answer. Every field is optional; without `status` the
