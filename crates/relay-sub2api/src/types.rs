@@ -417,6 +417,59 @@ pub struct Account {
     pub rate_limit_reset_at: Option<String>,
 }
 
+/// Why the host took an account out of service after an upstream failure, read
+/// from the `error_message` it writes with `status = error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountErrorKind {
+    /// The upstream answered 402 (`Payment required (402): …`) or reported an
+    /// exhausted credit balance: the vendor account has no balance or quota left.
+    QuotaExhausted,
+    /// The upstream rejected the key with 401 (`Authentication failed (401): …`,
+    /// `Chat Completions authentication failed (401): …`).
+    KeyInvalid,
+    /// Any other reason (403, a custom error rule, an operator's own note).
+    Other,
+}
+
+impl Account {
+    /// True when the host sends this OpenAI API-key account's chat traffic to the
+    /// upstream's Responses API. The host's rule (`openai_compat.ShouldUseResponsesAPI`):
+    /// `extra.openai_responses_mode` `force_responses` → yes, `force_chat_completions`
+    /// → no; any other mode (or none) defers to `extra.openai_responses_supported`,
+    /// and only an explicit boolean `false` there means no. A missing or non-boolean
+    /// flag (never probed, or lost when `extra` was replaced) means **yes**.
+    pub fn takes_responses_path(&self) -> bool {
+        takes_responses_path(&self.extra)
+    }
+
+    /// Why the host put the account into `error`, when it is there. `None` for an
+    /// account not in `error`.
+    pub fn error_kind(&self) -> Option<AccountErrorKind> {
+        if self.status != "error" {
+            return None;
+        }
+        let message = self.error_message.as_deref().unwrap_or("");
+        let head = message.split(':').next().unwrap_or("").to_ascii_lowercase();
+        Some(if head.contains("(402)") || head.starts_with("credit balance exhausted") {
+            AccountErrorKind::QuotaExhausted
+        } else if head.contains("(401)") {
+            AccountErrorKind::KeyInvalid
+        } else {
+            AccountErrorKind::Other
+        })
+    }
+}
+
+/// The host's routing rule behind [`Account::takes_responses_path`], on a raw
+/// `extra` object.
+pub fn takes_responses_path(extra: &Map<String, Value>) -> bool {
+    match extra.get("openai_responses_mode").and_then(Value::as_str) {
+        Some("force_responses") => true,
+        Some("force_chat_completions") => false,
+        _ => extra.get("openai_responses_supported").and_then(Value::as_bool) != Some(false),
+    }
+}
+
 /// Changes to an account; `None` leaves a field unchanged.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AccountUpdate {
@@ -496,7 +549,10 @@ pub struct ProbeResult {
     pub message: String,
     /// Concatenated `content` text (bounded).
     pub content_preview: String,
-    /// Upstream HTTP status parsed from `API returned NNN`, if present.
+    /// Upstream HTTP status from the host's message (`API returned NNN` on the
+    /// Responses path, `Chat Completions API (/v1/chat/completions) returned NNN` on
+    /// the Chat Completions path), else the event's numeric `code`; `None` when the
+    /// host got no HTTP answer (`… request failed: …`).
     pub http_status: Option<u16>,
     /// Wall time of the test.
     pub duration: Duration,
@@ -796,5 +852,93 @@ impl GatewayProbe {
     /// Ready means: the model is listed AND the completion succeeded.
     pub fn is_ready(&self, model: &str) -> bool {
         self.models.lists(model) && self.completion.ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn extra(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn responses_path_is_the_hosts_rule() {
+        // No marker at all (never probed, or lost with a replaced `extra`): Responses.
+        assert!(takes_responses_path(&extra(json!({}))));
+        assert!(takes_responses_path(&extra(json!({"foo": 1}))));
+        // A flag that is not a boolean is "unknown": Responses.
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_supported": "false"})
+        )));
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_supported": true})
+        )));
+        assert!(!takes_responses_path(&extra(
+            json!({"openai_responses_supported": false})
+        )));
+        // The mode wins over the flag; an unknown mode is "auto".
+        assert!(!takes_responses_path(&extra(json!({
+            "openai_responses_supported": true,
+            "openai_responses_mode": "force_chat_completions"
+        }))));
+        assert!(takes_responses_path(&extra(json!({
+            "openai_responses_supported": false,
+            "openai_responses_mode": "force_responses"
+        }))));
+        assert!(!takes_responses_path(&extra(json!({
+            "openai_responses_supported": false,
+            "openai_responses_mode": "auto"
+        }))));
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_mode": "bogus"})
+        )));
+    }
+
+    fn errored(message: &str) -> Account {
+        Account {
+            id: 1,
+            name: "a".into(),
+            notes: None,
+            platform: "openai".into(),
+            account_type: "apikey".into(),
+            status: "error".into(),
+            error_message: Some(message.into()),
+            schedulable: false,
+            group_ids: vec![],
+            base_url: None,
+            model_mapping: BTreeMap::new(),
+            credentials: Map::new(),
+            credential_status: CredentialStatus::default(),
+            extra: Map::new(),
+            concurrency: 0,
+            priority: 1,
+            temp_unschedulable_until: None,
+            rate_limit_reset_at: None,
+        }
+    }
+
+    #[test]
+    fn error_kinds_follow_the_hosts_messages() {
+        use AccountErrorKind::*;
+        for (m, k) in [
+            ("Payment required (402): Insufficient Balance", QuotaExhausted),
+            ("Payment required (402): insufficient balance or billing issue", QuotaExhausted),
+            ("Workspace deactivated (402): workspace has been deactivated", QuotaExhausted),
+            ("Credit balance exhausted (400): low", QuotaExhausted),
+            ("Authentication failed (401): Incorrect API key provided.", KeyInvalid),
+            ("Chat Completions authentication failed (401): {\"error\":{}}", KeyInvalid),
+            ("Access forbidden (403): no", Other),
+            ("maintenance", Other),
+            // A status quoted in the upstream body is not the host's reason.
+            ("Custom error code 500: upstream said (402)", Other),
+        ] {
+            assert_eq!(errored(m).error_kind(), Some(k), "{m}");
+        }
+        let mut active = errored("Payment required (402): x");
+        active.status = "active".into();
+        assert_eq!(active.error_kind(), None);
     }
 }

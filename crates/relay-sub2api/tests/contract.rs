@@ -1088,6 +1088,107 @@ fn account_test_failure_keeps_the_host_message() {
     assert_eq!(r.http_status, Some(403));
 }
 
+/// Account-test streams captured from a real 0.1.179 host (vendor stand-in on
+/// loopback): the HTTP status is read from each path's own wording, the host's
+/// message is kept verbatim, and the extra `status` events change nothing.
+#[test]
+fn account_test_real_host_forms_carry_the_upstream_status() {
+    let cases: &[(&str, Option<u16>, &str)] = &[
+        (
+            "sse/account_test_chat_401.txt",
+            Some(401),
+            "Chat Completions API (/v1/chat/completions) returned 401: ",
+        ),
+        (
+            "sse/account_test_chat_402.txt",
+            Some(402),
+            "Chat Completions API (/v1/chat/completions) returned 402: ",
+        ),
+        (
+            "sse/account_test_chat_403.txt",
+            Some(403),
+            "Chat Completions API (/v1/chat/completions) returned 403: ",
+        ),
+        (
+            "sse/account_test_chat_404.txt",
+            Some(404),
+            "Chat Completions API (/v1/chat/completions) returned 404: ",
+        ),
+        (
+            "sse/account_test_chat_429.txt",
+            Some(429),
+            "Chat Completions API (/v1/chat/completions) returned 429: ",
+        ),
+        (
+            "sse/account_test_chat_503.txt",
+            Some(503),
+            "Chat Completions API (/v1/chat/completions) returned 503: ",
+        ),
+        (
+            "sse/account_test_chat_request_failed.txt",
+            None,
+            "Chat Completions API (/v1/chat/completions) request failed: ",
+        ),
+        (
+            "sse/account_test_responses_401.txt",
+            Some(401),
+            "API returned 401: ",
+        ),
+        (
+            "sse/account_test_responses_404.txt",
+            Some(404),
+            "API returned 404: ",
+        ),
+        (
+            "sse/account_test_responses_request_failed.txt",
+            None,
+            "Request failed: ",
+        ),
+    ];
+    for (fixture, status, prefix) in cases {
+        let server = MockServer::start();
+        sse_mock(&server, 41, fixture, "text/event-stream");
+        let r = client(&server)
+            .test_account(41, Some("deepseek-chat"))
+            .unwrap();
+        assert_eq!(r.outcome, ProbeOutcome::Failed, "{fixture}");
+        assert_eq!(r.http_status, *status, "{fixture}");
+        assert!(r.message.starts_with(prefix), "{fixture}: {}", r.message);
+        assert_eq!(r.model_tested.as_deref(), Some("deepseek-chat"));
+        assert_eq!(r.content_preview, "", "{fixture}");
+    }
+}
+
+/// Accounts the real host put into `error` after an upstream 402 (gateway) and 401
+/// (Chat Completions account test): the reason is typed, the key never returned.
+#[test]
+fn account_error_kinds_from_the_real_host() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/34");
+        json_ok(then, "account_error_quota.json");
+    });
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/2");
+        json_ok(then, "account_error_key_invalid.json");
+    });
+    let c = client(&server);
+    let quota = c.get_account(34).unwrap();
+    assert_eq!(quota.status, "error");
+    assert!(!quota.schedulable);
+    assert_eq!(quota.error_kind(), Some(AccountErrorKind::QuotaExhausted));
+    assert!(!quota.takes_responses_path());
+    assert!(quota.credential_status.has_api_key);
+    let invalid = c.get_account(2).unwrap();
+    assert_eq!(invalid.error_kind(), Some(AccountErrorKind::KeyInvalid));
+    // The host's probe flag says "supported", but the forced mode wins.
+    assert_eq!(
+        invalid.extra.get("openai_responses_supported"),
+        Some(&json!(true))
+    );
+    assert!(!invalid.takes_responses_path());
+}
+
 #[test]
 fn account_test_truncated_stream_is_a_failure() {
     let server = MockServer::start();
