@@ -450,13 +450,15 @@ impl Account {
         }
         let message = self.error_message.as_deref().unwrap_or("");
         let head = message.split(':').next().unwrap_or("").to_ascii_lowercase();
-        Some(if head.contains("(402)") || head.starts_with("credit balance exhausted") {
-            AccountErrorKind::QuotaExhausted
-        } else if head.contains("(401)") {
-            AccountErrorKind::KeyInvalid
-        } else {
-            AccountErrorKind::Other
-        })
+        Some(
+            if head.contains("(402)") || head.starts_with("credit balance exhausted") {
+                AccountErrorKind::QuotaExhausted
+            } else if head.contains("(401)") {
+                AccountErrorKind::KeyInvalid
+            } else {
+                AccountErrorKind::Other
+            },
+        )
     }
 }
 
@@ -466,7 +468,12 @@ pub fn takes_responses_path(extra: &Map<String, Value>) -> bool {
     match extra.get("openai_responses_mode").and_then(Value::as_str) {
         Some("force_responses") => true,
         Some("force_chat_completions") => false,
-        _ => extra.get("openai_responses_supported").and_then(Value::as_bool) != Some(false),
+        _ => {
+            extra
+                .get("openai_responses_supported")
+                .and_then(Value::as_bool)
+                != Some(false)
+        }
     }
 }
 
@@ -924,12 +931,27 @@ mod tests {
     fn error_kinds_follow_the_hosts_messages() {
         use AccountErrorKind::*;
         for (m, k) in [
-            ("Payment required (402): Insufficient Balance", QuotaExhausted),
-            ("Payment required (402): insufficient balance or billing issue", QuotaExhausted),
-            ("Workspace deactivated (402): workspace has been deactivated", QuotaExhausted),
+            (
+                "Payment required (402): Insufficient Balance",
+                QuotaExhausted,
+            ),
+            (
+                "Payment required (402): insufficient balance or billing issue",
+                QuotaExhausted,
+            ),
+            (
+                "Workspace deactivated (402): workspace has been deactivated",
+                QuotaExhausted,
+            ),
             ("Credit balance exhausted (400): low", QuotaExhausted),
-            ("Authentication failed (401): Incorrect API key provided.", KeyInvalid),
-            ("Chat Completions authentication failed (401): {\"error\":{}}", KeyInvalid),
+            (
+                "Authentication failed (401): Incorrect API key provided.",
+                KeyInvalid,
+            ),
+            (
+                "Chat Completions authentication failed (401): {\"error\":{}}",
+                KeyInvalid,
+            ),
             ("Access forbidden (403): no", Other),
             ("maintenance", Other),
             // A status quoted in the upstream body is not the host's reason.
