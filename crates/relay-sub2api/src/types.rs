@@ -794,6 +794,64 @@ pub struct GatewayError {
     pub message: String,
 }
 
+/// What a failed gateway answer means, read from its status and body shape (the
+/// host's `no_account_error.go`, `mapUpstreamError`, error passthrough and key
+/// middleware, as of 0.1.179).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayFailure {
+    /// The key middleware refused (flat `{"code","message"}` body, or the ungrouped
+    /// key's `permission_error`): bad key, balance, group.
+    KeyRefused,
+    /// `403 SUBSCRIPTION_NOT_FOUND`: the user has no active subscription for the
+    /// group (none, expired or suspended).
+    SubscriptionMissing,
+    /// `503 api_error` "Service temporarily unavailable": no account could take the
+    /// request now (warm-up, all accounts rate limited, benched or in `error`, or
+    /// none bound). Transient while accounts come back.
+    NoAvailableAccount,
+    /// `404 model_not_found`: the group has accounts in service but none maps the
+    /// model. Final until the configuration changes.
+    ModelNotSupported,
+    /// `429`: the upstream rate-limited every tried account.
+    RateLimited,
+    /// `502`/`503 upstream_error` (or a bare 502): every tried account failed
+    /// upstream (401, 402, 403, 5xx, no answer). The body does not say which; the
+    /// accounts' state does.
+    UpstreamFailed,
+    /// Another status with an OpenAI-style error passed through from the upstream
+    /// (`400 invalid_request_error`, `404 not_found_error`, …), e.g. a vendor without
+    /// `/responses` reached over the Responses API.
+    UpstreamRejected,
+    /// Anything else.
+    Other,
+}
+
+impl GatewayError {
+    /// What a failed answer with `http_status` and this body means.
+    pub fn failure(&self, http_status: u16) -> GatewayFailure {
+        if let Some(code) = &self.code {
+            return if code == "SUBSCRIPTION_NOT_FOUND" {
+                GatewayFailure::SubscriptionMissing
+            } else {
+                GatewayFailure::KeyRefused
+            };
+        }
+        let kind = self.error_type.as_deref();
+        match (http_status, kind) {
+            (_, Some("permission_error")) => GatewayFailure::KeyRefused,
+            (_, Some("model_not_found")) => GatewayFailure::ModelNotSupported,
+            (429, _) | (_, Some("rate_limit_error")) => GatewayFailure::RateLimited,
+            // Also a mid-stream `event: error` after a 200.
+            (_, Some("upstream_error")) => GatewayFailure::UpstreamFailed,
+            (502, None | Some("api_error")) => GatewayFailure::UpstreamFailed,
+            (503, _) => GatewayFailure::NoAvailableAccount,
+            (401, _) => GatewayFailure::KeyRefused,
+            (400..=499, Some(_)) => GatewayFailure::UpstreamRejected,
+            _ => GatewayFailure::Other,
+        }
+    }
+}
+
 /// Result of `GET /v1/models` with a user key. Non-2xx answers are data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelsProbe {
@@ -808,6 +866,11 @@ pub struct ModelsProbe {
 }
 
 impl ModelsProbe {
+    /// What the failure means, when the call failed.
+    pub fn failure(&self) -> Option<GatewayFailure> {
+        self.error.as_ref().map(|e| e.failure(self.http_status))
+    }
+
     /// True when the call succeeded and listed `model`.
     pub fn lists(&self, model: &str) -> bool {
         self.error.is_none() && self.models.iter().any(|m| m == model)
@@ -844,6 +907,26 @@ pub struct CompletionProbe {
     pub error: Option<GatewayError>,
     /// Wall time.
     pub duration: Duration,
+}
+
+impl CompletionProbe {
+    /// What the failure means, when no completion came back.
+    pub fn failure(&self) -> Option<GatewayFailure> {
+        if self.ok {
+            return None;
+        }
+        Some(
+            self.error
+                .as_ref()
+                .map(|e| e.failure(self.http_status))
+                .unwrap_or(match self.http_status {
+                    502 => GatewayFailure::UpstreamFailed,
+                    503 => GatewayFailure::NoAvailableAccount,
+                    429 => GatewayFailure::RateLimited,
+                    _ => GatewayFailure::Other,
+                }),
+        )
+    }
 }
 
 /// A full gateway probe: model list plus a minimal completion.
@@ -925,6 +1008,50 @@ mod tests {
             temp_unschedulable_until: None,
             rate_limit_reset_at: None,
         }
+    }
+
+    fn gw(status: u16, body: Value) -> GatewayFailure {
+        let e = GatewayError {
+            code: body["code"].as_str().map(str::to_string),
+            error_type: body["error"]["type"].as_str().map(str::to_string),
+            error_code: None,
+            message: String::new(),
+        };
+        e.failure(status)
+    }
+
+    #[test]
+    fn gateway_failures_of_the_real_host() {
+        use GatewayFailure::*;
+        let oa = |t: &str| json!({"error": {"type": t, "message": "m"}});
+        assert_eq!(gw(503, oa("api_error")), NoAvailableAccount);
+        assert_eq!(gw(404, oa("model_not_found")), ModelNotSupported);
+        assert_eq!(gw(429, oa("rate_limit_error")), RateLimited);
+        assert_eq!(gw(502, oa("upstream_error")), UpstreamFailed);
+        assert_eq!(gw(503, oa("upstream_error")), UpstreamFailed);
+        assert_eq!(gw(200, oa("upstream_error")), UpstreamFailed);
+        assert_eq!(gw(502, oa("api_error")), UpstreamFailed);
+        assert_eq!(gw(404, oa("not_found_error")), UpstreamRejected);
+        assert_eq!(gw(400, oa("invalid_request_error")), UpstreamRejected);
+        assert_eq!(
+            gw(
+                403,
+                json!({"code": "SUBSCRIPTION_NOT_FOUND", "message": "m"})
+            ),
+            SubscriptionMissing
+        );
+        assert_eq!(
+            gw(401, json!({"code": "INVALID_API_KEY", "message": "m"})),
+            KeyRefused
+        );
+        assert_eq!(
+            gw(
+                403,
+                json!({"type": "error", "error": {"type": "permission_error", "message": "m"}})
+            ),
+            KeyRefused
+        );
+        assert_eq!(gw(500, json!({})), Other);
     }
 
     #[test]

@@ -966,6 +966,32 @@ fn update_account_sends_whole_extra_and_keeps_key_out_when_absent() {
     m.assert();
 }
 
+/// The real host's clear-error leaves an account it had put into `error` out of
+/// scheduling (`schedulable: false`, captured from 0.1.179); the adapter then calls
+/// `POST /accounts/:id/schedulable` so a cleared account serves again.
+#[test]
+fn clear_error_puts_the_account_back_into_scheduling() {
+    let server = MockServer::start();
+    let clear = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/13/clear-error")
+            .header("x-api-key", ADMIN_KEY);
+        json_ok(then, "account_clear_error_unschedulable.json");
+    });
+    let schedulable = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/13/schedulable")
+            .header("x-api-key", ADMIN_KEY)
+            .json_body(json!({"schedulable": true}));
+        json_ok(then, "account_set_schedulable.json");
+    });
+    let a = client(&server).clear_account_error(13).unwrap();
+    clear.assert();
+    schedulable.assert();
+    assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
+    assert_eq!(a.error_kind(), None);
+}
+
 #[test]
 fn clear_error_and_temp_unschedulable() {
     let server = MockServer::start();
@@ -1766,6 +1792,81 @@ fn gateway_chat_errors_are_data_in_every_shape() {
         assert_eq!(e.error_code.as_deref(), error_code, "{fixture}");
         assert!(!e.message.is_empty());
     }
+}
+
+/// The gateway's failure answers as the real host 0.1.179 wrote them (vendor
+/// stand-in behind it), and what each means.
+#[test]
+fn gateway_failures_of_the_real_host_are_typed() {
+    let cases: [(u16, &str, GatewayFailure); 8] = [
+        (
+            503,
+            "gateway_error_no_accounts.json",
+            GatewayFailure::NoAvailableAccount,
+        ),
+        (
+            404,
+            "gateway_error_model_not_found.json",
+            GatewayFailure::ModelNotSupported,
+        ),
+        (
+            502,
+            "gateway_error_upstream.json",
+            GatewayFailure::UpstreamFailed,
+        ),
+        (
+            502,
+            "gateway_error_upstream_auth.json",
+            GatewayFailure::UpstreamFailed,
+        ),
+        (
+            502,
+            "gateway_error_upstream_unavailable.json",
+            GatewayFailure::UpstreamFailed,
+        ),
+        (
+            429,
+            "gateway_error_upstream_rate_limited.json",
+            GatewayFailure::RateLimited,
+        ),
+        (
+            404,
+            "gateway_error_responses_not_found.json",
+            GatewayFailure::UpstreamRejected,
+        ),
+        (
+            403,
+            "gateway_error_subscription_not_found.json",
+            GatewayFailure::SubscriptionMissing,
+        ),
+    ];
+    for (status, fixture, failure) in cases {
+        let server = MockServer::start();
+        let body = fx(fixture);
+        server.mock(move |when, then| {
+            when.method(POST).path("/v1/chat/completions");
+            then.status(status)
+                .header("content-type", "application/json; charset=utf-8")
+                .body(body);
+        });
+        let p = client(&server)
+            .gateway_chat(&Secret::new(USER_KEY), &chat(false))
+            .unwrap();
+        assert_eq!(p.failure(), Some(failure), "{fixture}");
+        assert!(!p.error.expect(fixture).message.is_empty());
+    }
+    // The same 403 on `/v1/models` (the middleware runs first there too).
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(403)
+            .body(fx("gateway_error_subscription_not_found.json"));
+    });
+    let m = client(&server)
+        .gateway_models(&Secret::new(USER_KEY))
+        .unwrap();
+    assert_eq!(m.failure(), Some(GatewayFailure::SubscriptionMissing));
+    assert!(m.models.is_empty());
 }
 
 #[test]
