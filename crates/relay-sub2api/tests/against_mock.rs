@@ -364,7 +364,10 @@ fn accounts_lifecycle() {
 
     let cleared = c.clear_account_error(a.id).unwrap();
     assert_eq!(cleared.status, "active");
-    assert!(cleared.schedulable, "clear-error puts the account back into scheduling");
+    assert!(
+        cleared.schedulable,
+        "clear-error puts the account back into scheduling"
+    );
     assert!(c.clear_account_temp_unschedulable(a.id).unwrap());
     assert_eq!(c.account_models(a.id).unwrap(), vec![MODEL]);
 
