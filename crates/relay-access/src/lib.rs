@@ -44,8 +44,8 @@ pub use observer::{NoProbeObserver, ProbeKind, ProbeObserver, ProbeRecord};
 pub use ports::AccessPorts;
 pub use probe::{
     check_reachability, probe_gateway, repair_account, repair_accounts, AccessProof,
-    AccountOutOfService, CapabilityRepair, KeySource, OutOfServiceReason, ProbeSettings,
-    Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
+    AccountOutOfService, CapabilityRepair, CompletionFailure, KeySource, OutOfServiceReason,
+    ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
     DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
     RESPONSES_SUPPORTED_KEY,
 };

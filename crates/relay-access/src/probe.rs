@@ -135,6 +135,44 @@ pub struct CapabilityRepair {
     pub error: Option<String>,
 }
 
+/// What a failed completion meant (the host's answer, typed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionFailure {
+    /// The key middleware refused the probe key (unknown key, no group, balance).
+    KeyRefused,
+    /// The key's owner has no active subscription for the group (none, expired,
+    /// suspended).
+    SubscriptionMissing,
+    /// No account could take the request (warm-up, all out of service).
+    NoAvailableAccount,
+    /// No account of the group maps the model (final).
+    ModelNotSupported,
+    /// The upstream rate-limited the accounts.
+    RateLimited,
+    /// Every tried account failed upstream (`502`).
+    UpstreamFailed,
+    /// The upstream's own error was passed through (e.g. a `/responses` 404).
+    UpstreamRejected,
+    /// Anything else (including no HTTP answer).
+    Other,
+}
+
+impl CompletionFailure {
+    fn of(f: GatewayFailure) -> Self {
+        match f {
+            GatewayFailure::KeyRefused => CompletionFailure::KeyRefused,
+            GatewayFailure::SubscriptionMissing => CompletionFailure::SubscriptionMissing,
+            GatewayFailure::NoAvailableAccount => CompletionFailure::NoAvailableAccount,
+            GatewayFailure::ModelNotSupported => CompletionFailure::ModelNotSupported,
+            GatewayFailure::RateLimited => CompletionFailure::RateLimited,
+            GatewayFailure::UpstreamFailed => CompletionFailure::UpstreamFailed,
+            GatewayFailure::UpstreamRejected => CompletionFailure::UpstreamRejected,
+            GatewayFailure::Other => CompletionFailure::Other,
+        }
+    }
+}
+
 /// Why the host took a managed account out of service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -259,6 +297,8 @@ pub struct AccessProof {
     pub completion_status: Option<u16>,
     /// The last chat completion succeeded.
     pub completion_ok: bool,
+    /// What the last failed completion meant (`None` on success).
+    pub completion_failure: Option<CompletionFailure>,
     /// `chat.completion` (or `chat.completion.chunk`) on success, else the host's
     /// error type or code.
     pub completion_type: Option<String>,
@@ -412,6 +452,7 @@ pub fn probe_gateway(
         models_listed: 0,
         completion_status: None,
         completion_ok: false,
+        completion_failure: None,
         completion_type: None,
         completion_preview: None,
         completion_model: None,
@@ -501,6 +542,7 @@ pub fn probe_gateway(
                 };
                 transient |= !c.ok && transient_status(c.http_status);
                 upstream_failure = is_upstream_failure(&c);
+                proof.completion_failure = c.failure().map(CompletionFailure::of);
                 idle_pool = c.failure() == Some(GatewayFailure::NoAvailableAccount);
                 if let Some(e) = &c.error {
                     message = Some(e.message.clone());
@@ -526,6 +568,7 @@ pub fn probe_gateway(
                 transient |= host_error_is_retryable(&e);
                 proof.completion_status = e.status();
                 proof.completion_ok = false;
+                proof.completion_failure = Some(CompletionFailure::Other);
                 proof.completion_type = None;
                 proof.completion_preview = None;
                 message = Some(e.to_string());
