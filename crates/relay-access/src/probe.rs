@@ -419,8 +419,12 @@ impl Review {
 }
 
 /// Probes the gateway with `key`: the model list and a minimal completion,
-/// retried through the warm-up window, with the capability repair applied once on
-/// `502 upstream_error` when `repair` is given and `settings.repair` is on.
+/// retried through the warm-up window (and past it while the host's models cache
+/// may be stale). With a `repair` scope, an upstream failure makes the probe read
+/// the group's managed accounts: the capability repair runs once (when
+/// `settings.repair` is on) if some are on the Responses path; accounts in `error`
+/// for a payment or key failure are reported in `accounts_out_of_service`, and
+/// when all of them are, the probe stops.
 ///
 /// Fails only when the journal cannot record a repair; every host answer,
 /// including transport errors, is part of the proof.

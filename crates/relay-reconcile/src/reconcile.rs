@@ -38,7 +38,8 @@ pub struct ReconcileRequest {
     /// `relay-probe@relay-manager.invalid`).
     pub probe_email: Option<String>,
     /// Gateway probe timing. `probe.repair` also enables the capability repair of
-    /// SPEC §7.3 (flipped Responses flags and `502 upstream_error`).
+    /// SPEC §7.3 (flipped or lost Responses markers, and upstream failures from
+    /// accounts on the Responses path).
     pub probe: ProbeTuning,
 }
 
@@ -212,7 +213,7 @@ pub fn verdict_of(event: ProviderEvent) -> ProviderStatus {
 /// repairs flipped Responses flags (SPEC §7.3, when `probe.repair`), applies safe
 /// fixes (when `repair`), re-tests the accounts whose host status is `active`
 /// (once each, `concurrency` at a time), probes the gateway once (completion-gated,
-/// warm-up window, capability repair on `502 upstream_error`) and derives the
+/// warm-up window, capability repair on an upstream failure from accounts on the Responses path) and derives the
 /// verdict.
 ///
 /// Errors: [`ReconcileError::HostUnreachable`] when the host does not answer
