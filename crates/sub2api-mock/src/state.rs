@@ -313,6 +313,9 @@ impl Subscription {
     }
 }
 
+/// A cached `/v1/models` list: expiry (ms) and the list (`None` = platform defaults).
+pub(crate) type CachedModels = (i64, Option<Vec<String>>);
+
 /// A stored idempotent response.
 #[derive(Debug, Clone)]
 pub(crate) struct IdemRecord {
@@ -347,7 +350,7 @@ pub(crate) struct State {
     pub seq: u64,
     /// The gateway's `/v1/models` cache per (group, platform): expiry (ms) and the
     /// cached list (`None` = the platform defaults, cached like the host does).
-    pub models_cache: HashMap<(i64, String), (i64, Option<Vec<String>>)>,
+    pub models_cache: HashMap<(i64, String), CachedModels>,
     /// Lifetime (ms) of a cached `/v1/models` list; 0 disables the cache.
     pub models_cache_ttl_ms: u64,
 }
