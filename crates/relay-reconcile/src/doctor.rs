@@ -917,10 +917,17 @@ fn subscription_check(
                         s.expires_at.as_deref().unwrap_or("-")
                     ),
                     evidence,
-                    Some(format!(
-                        "renew or extend subscription {} on the host, {REPAIR_HINT}",
-                        s.id
-                    )),
+                    Some(if expired || s.status == "expired" {
+                        format!(
+                            "subscription {} expired: assigning it again renews it on the host (a new term from now): `relay access assign-subscriptions`, {REPAIR_HINT}",
+                            s.id
+                        )
+                    } else {
+                        format!(
+                            "renew or extend subscription {} on the host, {REPAIR_HINT}",
+                            s.id
+                        )
+                    }),
                 )
             }
         }

@@ -512,3 +512,43 @@ fn repair_then_verify_waits_out_the_models_cache() {
         "the first list was stale: {access:#?}"
     );
 }
+
+/// The probe subscriber's subscription expired: the gateway answers `403
+/// SUBSCRIPTION_NOT_FOUND`; the doctor names it, and `--repair` assigns it again,
+/// which the host answers by renewing the same subscription.
+#[test]
+fn an_expired_subscription_is_renewed_by_repair() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let user = probe_user(&env);
+    let sub = env
+        .list("subscriptions")
+        .into_iter()
+        .find(|s| s["user_id"] == user)
+        .and_then(|s| s["id"].as_i64())
+        .unwrap();
+    assert!(env.host.expire_subscription(sub));
+
+    let report = run(&env, &req(false));
+    let s = one(&report, CheckName::SubscriptionActive);
+    assert_eq!(s.status, CheckStatus::Fail);
+    assert!(s.fix.as_deref().unwrap().contains("renews it"), "{s:#?}");
+    let f = one(&report, CheckName::CompletionWorks);
+    assert_eq!(f.evidence["completion_status"], 403);
+    assert_eq!(f.evidence["completion_failure"], "subscription_missing");
+    assert_eq!(f.evidence["attempts"], 1, "a missing subscription is final");
+
+    let fixed = run(&env, &req(true));
+    assert!(fixed.healthy, "{:#?}", fixed.checks);
+    assert!(fixed
+        .repairs
+        .iter()
+        .any(|r| r.kind == RepairKind::SubscriptionReassigned && r.ok && r.host_id == sub));
+    let subs: Vec<_> = env
+        .list("subscriptions")
+        .into_iter()
+        .filter(|s| s["user_id"] == user)
+        .collect();
+    assert_eq!(subs.len(), 1, "renewed in place");
+    assert_eq!(subs[0]["status"], "active");
+}

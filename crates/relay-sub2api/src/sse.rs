@@ -523,7 +523,7 @@ mod tests {
         }
 
         #[test]
-        fn account_parser_never_panics_on_sse_like_text(s in "(data: ?\\{\"type\":\"(test_start|content|error|test_complete)\"[^\n]{0,40}\n\n?|[^\n]{0,30}\n){0,20}") {
+        fn account_parser_never_panics_on_sse_like_text(s in "(data: ?\\{\"type\":\"(test_start|status|content|error|test_complete)\"[^\n]{0,40}\n\n?|[^\n]{0,30}\n){0,20}") {
             let _ = parse_account_test(s.as_bytes());
         }
 
