@@ -10,8 +10,10 @@
 //!   the manager checks it is bound to the group and probes with it.
 //! * **Gateway probe** ([`probe_gateway`]): completion-gated — `GET /v1/models` must
 //!   list the smoke model **and** `POST /v1/chat/completions` must succeed. Warm-up
-//!   answers are retried inside a bounded window; a `502 upstream_error` triggers the
-//!   capability repair of SPEC §7.3 once.
+//!   answers are retried inside a bounded window; an upstream failure triggers the
+//!   capability repair of SPEC §7.3 once when the group's accounts are on the
+//!   Responses path, and is reported as a quota or key problem when the host put
+//!   them into `error` for that.
 //!
 //! The crate is synchronous and talks to the host only through
 //! [`relay_sub2api::HostAdapter`]. It records every host object it creates through
@@ -42,8 +44,9 @@ pub use observer::{NoProbeObserver, ProbeKind, ProbeObserver, ProbeRecord};
 pub use ports::AccessPorts;
 pub use probe::{
     check_reachability, probe_gateway, repair_account, repair_accounts, AccessProof,
-    CapabilityRepair, KeySource, ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF,
-    DEFAULT_MAX_BACKOFF, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
+    AccountOutOfService, CapabilityRepair, CompletionFailure, KeySource, OutOfServiceReason,
+    ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
     RESPONSES_SUPPORTED_KEY,
 };
 pub use resolve::{delete_managed_user_key, find_access_resource};

@@ -2,10 +2,20 @@
 //! unauthenticated reachability check.
 //!
 //! A mode is ready only when `GET /v1/models` lists the smoke model **and** a
-//! minimal `POST /v1/chat/completions` with it succeeds. Transient answers (503 "no
-//! available accounts" during warm-up, 429, 502, 504, transport errors) are
-//! retried with backoff inside a bounded warm-up window. A `502 upstream_error`
-//! triggers the capability repair once per [`RepairScope`] before retrying.
+//! minimal `POST /v1/chat/completions` with it succeeds. Transient answers (503
+//! "Service temporarily unavailable" during warm-up, 429, 502, 504, transport
+//! errors) are retried with backoff inside a bounded warm-up window; `404
+//! model_not_found` and the other refusals are final.
+//!
+//! An upstream failure (`502 upstream_error`, or an upstream error passed through)
+//! does not say why: the probe reads the group's managed accounts through the admin
+//! API. Accounts the host routes over the Responses API get the capability repair
+//! (once per [`RepairScope`]); accounts the host put into `error` for a payment or
+//! authentication failure are reported as such ([`AccountOutOfService`]) and left
+//! alone — no repair fixes an empty balance or a bad key.
+//!
+//! The host caches `/v1/models` per group for 15 s: a list without the smoke model
+//! while the completion with it succeeds is not final until that cache has expired.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -13,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceType, Secret, Verdict};
 use relay_sub2api::{
-    AccountUpdate, ChatProbeRequest, CompletionProbe, HostAdapter, HostError, ModelsProbe, ObjectId,
+    AccountErrorKind, AccountUpdate, ChatProbeRequest, CompletionProbe, GatewayFailure,
+    HostAdapter, HostError, ModelsProbe, ObjectId,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -28,6 +39,11 @@ pub const DEFAULT_WARMUP_WINDOW: Duration = Duration::from_secs(30);
 pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 /// Default longest backoff between probe attempts.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// The host's default lifetime of a cached `/v1/models` list
+/// (`gateway.models_list_cache_ttl_seconds`, 15 s; hosts may set 10–30 s).
+pub const DEFAULT_MODELS_CACHE_TTL: Duration = Duration::from_secs(15);
+/// Slack added to the models-cache lifetime before a stale-looking list is final.
+const MODELS_CACHE_SLACK: Duration = Duration::from_secs(1);
 /// `extra.openai_responses_mode` value that forces Chat Completions upstream.
 pub const FORCE_CHAT_COMPLETIONS: &str = "force_chat_completions";
 /// `extra` key of the Responses mode.
@@ -50,12 +66,19 @@ pub struct ProbeSettings {
     pub initial_backoff: Duration,
     /// Longest backoff between attempts.
     pub max_backoff: Duration,
-    /// Apply the capability repair on `502 upstream_error`.
+    /// Apply the capability repair when an upstream failure comes from accounts on
+    /// the Responses path.
     pub repair: bool,
+    /// How long the host may serve a stale `/v1/models` list after a change: a list
+    /// without the smoke model while its completion succeeds is polled until this
+    /// much (plus a second) has passed since it was first seen, even beyond the
+    /// warm-up window.
+    pub models_cache_ttl: Duration,
 }
 
 impl ProbeSettings {
-    /// Defaults: 8 tokens, no streaming, 30 s window, 0.5 s → 4 s backoff, repair on.
+    /// Defaults: 8 tokens, no streaming, 30 s window, 0.5 s → 4 s backoff, repair on,
+    /// the host's 15 s models cache.
     pub fn new(smoke_model: impl Into<String>) -> Self {
         ProbeSettings {
             smoke_model: smoke_model.into(),
@@ -65,6 +88,7 @@ impl ProbeSettings {
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
             repair: true,
+            models_cache_ttl: DEFAULT_MODELS_CACHE_TTL,
         }
     }
 }
@@ -100,7 +124,8 @@ pub struct CapabilityRepair {
     pub previous_mode: Option<String>,
     /// `extra.openai_responses_supported` before the repair.
     pub previous_supported: Option<bool>,
-    /// The account's error state was cleared.
+    /// The account's error state was cleared (and the account put back into
+    /// scheduling, which the host's clear-error alone does not do).
     pub cleared_error: bool,
     /// The temporary-unschedulable state was cleared (false on builds without it).
     pub cleared_temp_unschedulable: bool,
@@ -108,6 +133,108 @@ pub struct CapabilityRepair {
     pub ok: bool,
     /// The host's error, when a call failed.
     pub error: Option<String>,
+}
+
+/// What a failed completion meant (the host's answer, typed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionFailure {
+    /// The key middleware refused the probe key (unknown key, no group, balance).
+    KeyRefused,
+    /// The key's owner has no active subscription for the group (none, expired,
+    /// suspended).
+    SubscriptionMissing,
+    /// No account could take the request (warm-up, all out of service).
+    NoAvailableAccount,
+    /// No account of the group maps the model (final).
+    ModelNotSupported,
+    /// The upstream rate-limited the accounts.
+    RateLimited,
+    /// Every tried account failed upstream (`502`).
+    UpstreamFailed,
+    /// The upstream's own error was passed through (e.g. a `/responses` 404).
+    UpstreamRejected,
+    /// Anything else (including no HTTP answer).
+    Other,
+}
+
+impl CompletionFailure {
+    fn of(f: GatewayFailure) -> Self {
+        match f {
+            GatewayFailure::KeyRefused => CompletionFailure::KeyRefused,
+            GatewayFailure::SubscriptionMissing => CompletionFailure::SubscriptionMissing,
+            GatewayFailure::NoAvailableAccount => CompletionFailure::NoAvailableAccount,
+            GatewayFailure::ModelNotSupported => CompletionFailure::ModelNotSupported,
+            GatewayFailure::RateLimited => CompletionFailure::RateLimited,
+            GatewayFailure::UpstreamFailed => CompletionFailure::UpstreamFailed,
+            GatewayFailure::UpstreamRejected => CompletionFailure::UpstreamRejected,
+            GatewayFailure::Other => CompletionFailure::Other,
+        }
+    }
+}
+
+/// Why the host took a managed account out of service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutOfServiceReason {
+    /// The vendor answered 402 (no balance, quota or billing).
+    QuotaExhausted,
+    /// The vendor rejected the key (401).
+    KeyInvalid,
+    /// Another reason the host gave (403 ban, custom rule, an operator).
+    Other,
+}
+
+impl OutOfServiceReason {
+    fn of(kind: AccountErrorKind) -> Self {
+        match kind {
+            AccountErrorKind::QuotaExhausted => OutOfServiceReason::QuotaExhausted,
+            AccountErrorKind::KeyInvalid => OutOfServiceReason::KeyInvalid,
+            AccountErrorKind::Other => OutOfServiceReason::Other,
+        }
+    }
+
+    /// What the operator should do.
+    pub fn fix(self) -> &'static str {
+        match self {
+            OutOfServiceReason::QuotaExhausted => {
+                "top up the vendor account behind this key, then clear the account's error (reconcile with repair, or the host's clear-error); the capability repair does not apply"
+            }
+            OutOfServiceReason::KeyInvalid => {
+                "the vendor rejects this key: import the provider again with a valid key (the old account can then be retired); the capability repair does not apply"
+            }
+            OutOfServiceReason::Other => {
+                "read the account's error message on the host, fix the cause, then clear the account's error"
+            }
+        }
+    }
+}
+
+/// A managed account the host put into `error` after an upstream failure that is
+/// not a capability problem. Carries no host message (it can quote the vendor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountOutOfService {
+    /// Host account id.
+    pub account_id: ObjectId,
+    /// Account name.
+    pub account_name: String,
+    /// Why.
+    pub reason: OutOfServiceReason,
+    /// What to do.
+    pub fix: String,
+}
+
+impl AccountOutOfService {
+    /// The entry for `account` when the host has it in `error`.
+    pub fn of(account: &relay_sub2api::Account) -> Option<Self> {
+        let reason = OutOfServiceReason::of(account.error_kind()?);
+        Some(AccountOutOfService {
+            account_id: account.id,
+            account_name: account.name.clone(),
+            reason,
+            fix: reason.fix().to_string(),
+        })
+    }
 }
 
 /// Where the capability repair may act: the managed accounts (journal entries of
@@ -170,6 +297,8 @@ pub struct AccessProof {
     pub completion_status: Option<u16>,
     /// The last chat completion succeeded.
     pub completion_ok: bool,
+    /// What the last failed completion meant (`None` on success).
+    pub completion_failure: Option<CompletionFailure>,
     /// `chat.completion` (or `chat.completion.chunk`) on success, else the host's
     /// error type or code.
     pub completion_type: Option<String>,
@@ -189,6 +318,9 @@ pub struct AccessProof {
     pub completion_ms: Option<u64>,
     /// Capability repairs applied during this probe.
     pub repairs: Vec<CapabilityRepair>,
+    /// Managed accounts of the group the host put into `error` after an upstream
+    /// failure (payment, key), as last read; not repaired.
+    pub accounts_out_of_service: Vec<AccountOutOfService>,
     /// Completion-gated verdict.
     pub proof: ModeProof,
 }
@@ -228,17 +360,71 @@ fn chat_verdict(c: &CompletionProbe) -> Verdict {
     }
 }
 
-fn is_upstream_error(c: &CompletionProbe) -> bool {
-    c.http_status == 502
-        && c.error
-            .as_ref()
-            .and_then(|e| e.error_type.as_deref())
-            .is_none_or(|t| t == "upstream_error")
+/// The failure came from the upstream (through the accounts), so the accounts'
+/// state says why: a capability mismatch or a payment/key failure.
+fn is_upstream_failure(c: &CompletionProbe) -> bool {
+    matches!(
+        c.failure(),
+        Some(GatewayFailure::UpstreamFailed | GatewayFailure::UpstreamRejected)
+    )
+}
+
+/// The managed accounts bound to the scope's group, as the host has them now.
+struct Review {
+    accounts: Vec<(crate::journal::JournalEntry, relay_sub2api::Account)>,
+}
+
+impl Review {
+    fn read(adapter: &dyn HostAdapter, scope: &RepairScope<'_>) -> Result<Review, AccessError> {
+        let mut accounts = Vec::new();
+        for entry in scope
+            .journal
+            .list_provider()?
+            .into_iter()
+            .filter(|e| e.resource_type == ResourceType::Account && e.is_owned_live())
+        {
+            let Some(id) = entry.host_resource_id else {
+                continue;
+            };
+            // A read failure leaves the account out of the review (the repair reads
+            // it again and reports its own failures).
+            if let Ok(account) = adapter.get_account(id) {
+                if account.group_ids.contains(&scope.group_id) {
+                    accounts.push((entry, account));
+                }
+            }
+        }
+        Ok(Review { accounts })
+    }
+
+    /// OpenAI accounts the host routes over the Responses API.
+    fn on_responses_path(&self) -> bool {
+        self.accounts
+            .iter()
+            .any(|(_, a)| a.platform == "openai" && a.takes_responses_path())
+    }
+
+    fn out_of_service(&self) -> Vec<AccountOutOfService> {
+        self.accounts
+            .iter()
+            .filter_map(|(_, a)| AccountOutOfService::of(a))
+            .collect()
+    }
+
+    /// Every managed account of the group is in `error`: nothing can serve until
+    /// the operator acts.
+    fn all_out_of_service(&self) -> bool {
+        !self.accounts.is_empty() && self.accounts.iter().all(|(_, a)| a.status == "error")
+    }
 }
 
 /// Probes the gateway with `key`: the model list and a minimal completion,
-/// retried through the warm-up window, with the capability repair applied once on
-/// `502 upstream_error` when `repair` is given and `settings.repair` is on.
+/// retried through the warm-up window (and past it while the host's models cache
+/// may be stale). With a `repair` scope, an upstream failure makes the probe read
+/// the group's managed accounts: the capability repair runs once (when
+/// `settings.repair` is on) if some are on the Responses path; accounts in `error`
+/// for a payment or key failure are reported in `accounts_out_of_service`, and
+/// when all of them are, the probe stops.
 ///
 /// Fails only when the journal cannot record a repair; every host answer,
 /// including transport errors, is part of the proof.
@@ -270,6 +456,7 @@ pub fn probe_gateway(
         models_listed: 0,
         completion_status: None,
         completion_ok: false,
+        completion_failure: None,
         completion_type: None,
         completion_preview: None,
         completion_model: None,
@@ -279,14 +466,18 @@ pub fn probe_gateway(
         models_ms: None,
         completion_ms: None,
         repairs: Vec::new(),
+        accounts_out_of_service: Vec::new(),
         proof: ModeProof::Broken,
     };
     let mut backoff = settings.initial_backoff;
+    let mut stale_since: Option<Instant> = None;
+    let mut reviewed_idle_pool = false;
     loop {
         proof.attempts += 1;
         let attempt = proof.attempts;
         let mut transient = false;
         let mut message = None;
+        let mut models_ok = false;
 
         match adapter.gateway_models(key) {
             Ok(m) => {
@@ -294,6 +485,7 @@ pub fn probe_gateway(
                 proof.smoke_model_seen = m.lists(&settings.smoke_model);
                 proof.models_listed = m.models.len();
                 proof.models_ms = Some(ms(m.duration));
+                models_ok = m.error.is_none() && (200..300).contains(&m.http_status);
                 transient |= transient_status(m.http_status);
                 if let Some(e) = &m.error {
                     message = Some(e.message.clone());
@@ -332,7 +524,8 @@ pub fn probe_gateway(
             }
         }
 
-        let mut upstream_error = false;
+        let mut upstream_failure = false;
+        let mut idle_pool = false;
         match adapter.gateway_chat(key, &request) {
             Ok(c) => {
                 proof.completion_status = Some(c.http_status);
@@ -352,7 +545,9 @@ pub fn probe_gateway(
                         .and_then(|e| e.error_type.clone().or_else(|| e.code.clone()))
                 };
                 transient |= !c.ok && transient_status(c.http_status);
-                upstream_error = !c.ok && is_upstream_error(&c);
+                upstream_failure = is_upstream_failure(&c);
+                proof.completion_failure = c.failure().map(CompletionFailure::of);
+                idle_pool = c.failure() == Some(GatewayFailure::NoAvailableAccount);
                 if let Some(e) = &c.error {
                     message = Some(e.message.clone());
                 }
@@ -377,6 +572,7 @@ pub fn probe_gateway(
                 transient |= host_error_is_retryable(&e);
                 proof.completion_status = e.status();
                 proof.completion_ok = false;
+                proof.completion_failure = Some(CompletionFailure::Other);
                 proof.completion_type = None;
                 proof.completion_preview = None;
                 message = Some(e.to_string());
@@ -398,25 +594,59 @@ pub fn probe_gateway(
             proof.message = None;
             break;
         }
-        if upstream_error && settings.repair {
-            if let Some(scope) = repair {
-                if !scope.used.swap(true, Ordering::SeqCst) {
-                    let repaired = repair_accounts(adapter, scope)?;
-                    let any = !repaired.is_empty();
-                    proof.repairs.extend(repaired);
-                    if any {
-                        continue;
-                    }
+        // Why did the upstream fail (or why is nothing schedulable)? The accounts say.
+        let review_now = upstream_failure || (idle_pool && !reviewed_idle_pool);
+        if let (true, Some(scope)) = (review_now, repair) {
+            reviewed_idle_pool |= idle_pool;
+            let review = Review::read(adapter, scope)?;
+            if upstream_failure
+                && settings.repair
+                && review.on_responses_path()
+                && !scope.used.swap(true, Ordering::SeqCst)
+            {
+                let repaired = repair_accounts(adapter, scope)?;
+                let any = !repaired.is_empty();
+                proof.repairs.extend(repaired);
+                if any {
+                    continue;
                 }
             }
+            proof.accounts_out_of_service = review.out_of_service();
+            if review.all_out_of_service() {
+                // Retrying cannot help: the host will not schedule them again.
+                proof.message = Some(out_of_service_message(&proof.accounts_out_of_service));
+                break;
+            }
         }
-        if !transient {
+        // A list without the smoke model while the completion with it works: the
+        // host's models cache may still be stale after a change.
+        let stale_list = models_ok && !proof.smoke_model_seen && proof.completion_ok;
+        let stale_left = if stale_list {
+            let since = *stale_since.get_or_insert_with(Instant::now);
+            (settings.models_cache_ttl + MODELS_CACHE_SLACK).saturating_sub(since.elapsed())
+        } else {
+            stale_since = None;
+            Duration::ZERO
+        };
+        if stale_list && proof.message.is_none() {
+            proof.message = Some(format!(
+                "GET /v1/models does not list {} although the completion with it succeeded (the host caches the list for up to {} s after a change)",
+                settings.smoke_model,
+                settings.models_cache_ttl.as_secs()
+            ));
+        }
+        if !transient && stale_left.is_zero() {
             break;
         }
-        if started.elapsed() + backoff > settings.warmup_window {
+        let sleep = if transient && started.elapsed() + backoff <= settings.warmup_window {
+            backoff
+        } else if !stale_left.is_zero() {
+            // Poll once more right after the cache must have expired.
+            backoff.min(stale_left)
+        } else {
             break;
-        }
-        thread::sleep(backoff);
+        };
+        thread::sleep(sleep);
         backoff = (backoff * 2).min(settings.max_backoff);
     }
     proof.elapsed_ms = ms(started.elapsed());
@@ -427,13 +657,33 @@ fn host_error_is_retryable(e: &HostError) -> bool {
     e.is_transient()
 }
 
+fn out_of_service_message(accounts: &[AccountOutOfService]) -> String {
+    let parts: Vec<String> = accounts
+        .iter()
+        .map(|a| {
+            let why = match a.reason {
+                OutOfServiceReason::QuotaExhausted => "vendor quota or balance exhausted (402)",
+                OutOfServiceReason::KeyInvalid => "vendor rejected the key (401)",
+                OutOfServiceReason::Other => "in error",
+            };
+            format!("account {} ({}): {why}", a.account_id, a.account_name)
+        })
+        .collect();
+    format!(
+        "every account of the group is out of service on the host: {}",
+        parts.join("; ")
+    )
+}
+
 /// Applies the capability repair (SPEC §7.3) to every managed OpenAI account bound
-/// to the scope's group: sends the account's whole `extra` with
-/// `openai_responses_mode = force_chat_completions` and
-/// `openai_responses_supported = false`, clears its error and
-/// temporary-unschedulable state, and records the repair in the account's journal
-/// details (`capability_repairs`). Accounts already forced to Chat Completions and
-/// healthy are left alone. Host failures are reported per account.
+/// to the scope's group that the host routes over the Responses API (its rule: see
+/// [`relay_sub2api::Account::takes_responses_path`]; no marker counts): sends the
+/// account's whole `extra` with `openai_responses_mode = force_chat_completions`
+/// and `openai_responses_supported = false`, clears its error (back into
+/// scheduling) and temporary-unschedulable state, and records the repair in the
+/// account's journal details (`capability_repairs`). Accounts already on Chat
+/// Completions are left alone, whatever their state. Host failures are reported
+/// per account.
 pub fn repair_accounts(
     adapter: &dyn HostAdapter,
     scope: &RepairScope<'_>,
@@ -467,20 +717,9 @@ pub fn repair_accounts(
         if account.platform != "openai" || !account.group_ids.contains(&scope.group_id) {
             continue;
         }
-        let previous_mode = account
-            .extra
-            .get(RESPONSES_MODE_KEY)
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let previous_supported = account
-            .extra
-            .get(RESPONSES_SUPPORTED_KEY)
-            .and_then(Value::as_bool);
-        let healthy = account.status == "active" && account.temp_unschedulable_until.is_none();
-        if previous_mode.as_deref() == Some(FORCE_CHAT_COMPLETIONS)
-            && previous_supported == Some(false)
-            && healthy
-        {
+        // Only a capability problem is repaired: an account already on Chat
+        // Completions that is in `error` (quota, key) or benched is left as it is.
+        if !account.takes_responses_path() {
             continue;
         }
         let repair = repair_account(adapter, &account);
@@ -638,11 +877,15 @@ mod tests {
     }
 
     #[test]
-    fn upstream_error_detection() {
-        assert!(is_upstream_error(&chat(502, Some("upstream_error"))));
-        assert!(is_upstream_error(&chat(502, None)));
-        assert!(!is_upstream_error(&chat(502, Some("api_error"))));
-        assert!(!is_upstream_error(&chat(503, Some("upstream_error"))));
+    fn upstream_failure_detection() {
+        assert!(is_upstream_failure(&chat(502, Some("upstream_error"))));
+        assert!(is_upstream_failure(&chat(502, None)));
+        assert!(is_upstream_failure(&chat(502, Some("api_error"))));
+        // The vendor's own 404 passed through (Responses path without `/responses`).
+        assert!(is_upstream_failure(&chat(404, Some("not_found_error"))));
+        assert!(!is_upstream_failure(&chat(503, Some("api_error"))));
+        assert!(!is_upstream_failure(&chat(404, Some("model_not_found"))));
+        assert!(!is_upstream_failure(&chat(429, Some("rate_limit_error"))));
     }
 
     #[test]

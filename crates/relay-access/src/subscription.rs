@@ -468,6 +468,9 @@ fn ensure_subscription(
         "notes": access.notes,
     });
     if let Some(existing) = find_subscription(ports, user_id, group_id)? {
+        if existing.status == "expired" {
+            return renew_expired(ports, &logical, &details, access, existing, out);
+        }
         return keep_existing(ports, &logical, &details, existing, out);
     }
     let intent = ports.journal.record_intent(&NewEntry::new(
@@ -525,6 +528,52 @@ fn ensure_subscription(
                 Ok(None)
             }
         },
+    }
+}
+
+/// An expired subscription: assigning again renews it on the host (same id, a new
+/// term from now; 0.1.179 `assignSubscriptionWithReuse`), which is what the closure
+/// wants. A host that answers anything but an active subscription leaves the
+/// problem reported.
+fn renew_expired(
+    ports: &AccessPorts<'_>,
+    logical: &str,
+    details: &serde_json::Value,
+    access: &SubscriptionAccess,
+    existing: Subscription,
+    out: &mut SubscriberOutcome,
+) -> Result<Option<ObjectId>, AccessError> {
+    let assigned = ports.adapter.assign_subscription(&SubscriptionAssignment {
+        user_id: existing.user_id,
+        group_id: existing.group_id,
+        validity_days: Some(access.validity_days),
+        notes: Some(access.notes.clone()),
+    });
+    match assigned {
+        Ok(AssignOutcome::Assigned(sub)) if sub.status == "active" => {
+            out.warnings.push(format!(
+                "the subscription {} of user {} had expired; the host renewed it for {} days",
+                sub.id, sub.user_id, access.validity_days
+            ));
+            keep_existing(ports, logical, details, sub, out)
+        }
+        Ok(AssignOutcome::Assigned(_)) => keep_existing(ports, logical, details, existing, out),
+        Ok(AssignOutcome::Conflict { reason, message }) => {
+            out.problem(AccessError::SubscriptionConflict {
+                user_id: existing.user_id,
+                group_id: existing.group_id,
+                reason,
+                message,
+            })?;
+            Ok(None)
+        }
+        Err(e) => {
+            out.problem(AccessError::host(
+                format!("renewing the expired subscription {}", existing.id),
+                e,
+            ))?;
+            Ok(None)
+        }
     }
 }
 

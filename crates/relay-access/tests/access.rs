@@ -131,6 +131,50 @@ fn subscription_closure_creates_subscriber_subscription_and_key_then_is_ready() 
     assert!(!json.contains("sk-good-1"));
 }
 
+/// The probe subscriber's subscription expired: its key then gets `403
+/// SUBSCRIPTION_NOT_FOUND`, and closing access again assigns it again, which the
+/// host answers by renewing it in place (same id).
+#[test]
+fn expired_subscription_is_renewed_by_the_closure() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-exp",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-14",
+        true,
+    );
+    let first = close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    assert_eq!(first.status, AccessStatus::SubscriptionReady, "{first:#?}");
+    let sub_id = entries_of(&env, ResourceType::Subscription)[0]
+        .host_resource_id
+        .unwrap();
+    assert!(env.host.expire_subscription(sub_id));
+    let key = env
+        .vault
+        .user_key(DEFAULT_PROBE_EMAIL, group.id)
+        .unwrap()
+        .unwrap();
+    let refused = env.client.gateway_models(&key).unwrap();
+    assert_eq!(
+        refused.failure(),
+        Some(relay_sub2api::GatewayFailure::SubscriptionMissing)
+    );
+
+    let again = close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    assert_eq!(again.status, AccessStatus::SubscriptionReady, "{again:#?}");
+    let probe = &again.subscription_detail.as_ref().unwrap().subscribers[0];
+    assert!(probe.problems.is_empty(), "{probe:#?}");
+    assert!(!probe.subscription_created);
+    assert!(
+        probe.warnings.iter().any(|w| w.contains("had expired")),
+        "{probe:#?}"
+    );
+    let subs = env.state_list("subscriptions");
+    assert_eq!(subs.len(), 1, "renewed in place, not a second subscription");
+    assert_eq!(subs[0]["id"], sub_id);
+    assert_eq!(subs[0]["status"], "active");
+}
+
 #[test]
 fn existing_users_get_a_subscription_but_no_key() {
     let env = Env::start();
@@ -378,11 +422,12 @@ fn warmup_longer_than_the_window_is_broken() {
         "models listed, completion refused: still broken"
     );
     assert!(proof.attempts >= 2);
-    assert!(proof
-        .message
-        .as_deref()
-        .unwrap()
-        .contains("No available accounts"));
+    // The real host's wording (no "no available accounts" any more).
+    assert_eq!(
+        proof.message.as_deref(),
+        Some("Service temporarily unavailable")
+    );
+    assert!(proof.accounts_out_of_service.is_empty());
 }
 
 #[test]
@@ -476,36 +521,313 @@ fn without_a_repair_scope_misdetection_stays_broken() {
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
-    assert_eq!(proof.completion_status, Some(502));
-    assert_eq!(proof.completion_type.as_deref(), Some("upstream_error"));
+    // Marked "supported", the host passes the vendor's `/responses` 404 through.
+    assert_eq!(proof.completion_status, Some(404));
+    assert_eq!(proof.completion_type.as_deref(), Some("not_found_error"));
+    assert_eq!(proof.attempts, 1, "a passed-through 404 is not retried");
     assert!(proof.repairs.is_empty());
 }
 
+/// A vendor out of balance: the host answers 502 `upstream_error` (like a Responses
+/// mismatch) and puts the account into `error` "Payment required (402)". The probe
+/// reads the account, reports the quota problem with its fix, does not run the
+/// capability repair (it would clear the error only for the next 402) and stops.
 #[test]
-fn models_only_is_never_ready() {
+fn quota_exhausted_upstream_is_reported_not_repaired() {
     let env = Env::start();
-    let (group, _) = env.group_with_account(
+    let (group, account) = env.group_with_account(
         "crm-t-quota",
         subscription_type::STANDARD,
         "sk-quota-1",
         true,
     );
     let (_, key) = env.user_with_key("ivy@example.com", Some(group.id), 5.0);
+    let scope = RepairScope::new(group.id, &env.journal);
     let proof = probe_gateway(
         &env.client,
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &settings(),
-        None,
+        Some(&scope),
         &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.smoke_model_seen);
     assert!(!proof.completion_ok);
+    assert_eq!(proof.completion_status, Some(502));
     assert_eq!(proof.proof, ModeProof::Broken);
-    assert_eq!(proof.attempts, 1, "a quota refusal is not retried");
+    assert_eq!(
+        proof.attempts, 1,
+        "an account out of service is not retried"
+    );
+    assert!(proof.repairs.is_empty() && !scope.used());
+    assert_eq!(
+        proof.accounts_out_of_service,
+        vec![AccountOutOfService {
+            account_id: account.id,
+            account_name: account.name.clone(),
+            reason: OutOfServiceReason::QuotaExhausted,
+            fix: OutOfServiceReason::QuotaExhausted.fix().to_string(),
+        }]
+    );
+    let message = proof.message.clone().unwrap();
+    assert!(
+        message.contains("quota or balance exhausted (402)"),
+        "{message}"
+    );
+    let after = env.client.get_account(account.id).unwrap();
+    assert_eq!(after.status, "error", "left for the operator");
+    assert_eq!(
+        after.extra["openai_responses_mode"],
+        "force_chat_completions"
+    );
+    // No entry of the journal records a repair.
+    let entry = entries_of(&env, ResourceType::Account).remove(0);
+    assert!(entry.details.get("capability_repairs").is_none());
+}
 
+#[test]
+fn invalid_upstream_key_is_reported_with_its_fix() {
+    let env = Env::start();
+    let (group, account) = env.group_with_account(
+        "crm-t-badkey",
+        subscription_type::STANDARD,
+        "sk-invalid-1",
+        true,
+    );
+    let (_, key) = env.user_with_key("ken@example.com", Some(group.id), 5.0);
+    let scope = RepairScope::new(group.id, &env.journal);
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &settings(),
+        Some(&scope),
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert_eq!(proof.attempts, 1);
+    assert!(proof.repairs.is_empty());
+    assert_eq!(proof.accounts_out_of_service.len(), 1);
+    assert_eq!(
+        proof.accounts_out_of_service[0].reason,
+        OutOfServiceReason::KeyInvalid
+    );
+    assert_eq!(proof.accounts_out_of_service[0].account_id, account.id);
+    // No secret and no vendor text in what the product reports.
+    let text = serde_json::to_string(&proof).unwrap();
+    assert!(!text.contains("sk-invalid-1") && !text.contains(key.key.expose()));
+    assert!(!text.contains("Incorrect API key"));
+}
+
+/// Already in `error` before the probe (an earlier 402): the gateway answers 503 at
+/// once; the probe does not sit out the warm-up window.
+#[test]
+fn accounts_already_out_of_service_end_the_warmup_at_once() {
+    let env = Env::start();
+    let (group, account) = env.group_with_account(
+        "crm-t-dead",
+        subscription_type::STANDARD,
+        "sk-quota-2",
+        true,
+    );
+    let (_, key) = env.user_with_key("lea@example.com", Some(group.id), 5.0);
+    // A first request puts the account into `error`.
+    let first = env
+        .client
+        .gateway_chat(
+            &key.key,
+            &relay_sub2api::ChatProbeRequest {
+                model: MODEL.into(),
+                max_tokens: 8,
+                stream: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(first.http_status, 502);
+    let scope = RepairScope::new(group.id, &env.journal);
+    let s = ProbeSettings {
+        warmup_window: Duration::from_secs(20),
+        ..settings()
+    };
+    let started = std::time::Instant::now();
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        Some(&scope),
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "{proof:#?}");
+    assert_eq!(proof.completion_status, Some(503));
+    assert_eq!(proof.attempts, 1);
+    assert_eq!(proof.accounts_out_of_service[0].account_id, account.id);
+    assert_eq!(
+        proof.accounts_out_of_service[0].reason,
+        OutOfServiceReason::QuotaExhausted
+    );
+}
+
+/// The smoke model mapped by no account of the pool: the host's `404
+/// model_not_found` is final, not a warm-up answer.
+#[test]
+fn model_not_found_is_final() {
+    let env = Env::start();
+    let (group, _) = env.group_with_account(
+        "crm-t-nomap",
+        subscription_type::STANDARD,
+        "sk-good-11",
+        true,
+    );
+    let (_, key) = env.user_with_key("max@example.com", Some(group.id), 5.0);
+    let s = ProbeSettings {
+        smoke_model: "unmapped-model".into(),
+        warmup_window: Duration::from_secs(10),
+        ..settings()
+    };
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert_eq!(proof.attempts, 1);
+    assert_eq!(proof.completion_status, Some(404));
+    assert_eq!(proof.completion_type.as_deref(), Some("model_not_found"));
+    assert_eq!(
+        proof.message.as_deref(),
+        Some("Model \"unmapped-model\" is not supported by any configured account in this group")
+    );
+}
+
+/// Right after a mapping change the host may list the old models (its 15 s cache)
+/// while the completion already works: the probe keeps polling past the cache
+/// lifetime and ends ready.
+#[test]
+fn stale_models_list_is_polled_past_the_cache_lifetime() {
+    let env = Env::start();
+    env.host.set_models_cache_ttl(Duration::from_millis(1500));
+    let (group, account) = env.group_with_account(
+        "crm-t-stale",
+        subscription_type::STANDARD,
+        "sk-good-12",
+        true,
+    );
+    let (_, key) = env.user_with_key("ned@example.com", Some(group.id), 5.0);
+    let s = ProbeSettings {
+        smoke_model: "later-model".into(),
+        warmup_window: Duration::from_millis(300),
+        models_cache_ttl: Duration::from_millis(1500),
+        ..settings()
+    };
+    // The list is read (and cached) before the mapping gains the smoke model.
+    let before = env.client.gateway_models(&key.key).unwrap();
+    assert!(!before.lists("later-model"));
+    let mut mapping = account.model_mapping.clone();
+    mapping.insert("later-model".into(), "later-model".into());
+    env.client
+        .update_account(
+            account.id,
+            &relay_sub2api::AccountUpdate {
+                credentials: Some(relay_sub2api::AccountCredentials {
+                    api_key: None,
+                    base_url: Some(common::VENDOR_BASE.into()),
+                    model_mapping: mapping,
+                    other: Default::default(),
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert!(proof.is_ready(), "{proof:#?}");
+    assert!(proof.attempts >= 2, "the first list was stale: {proof:#?}");
+}
+
+/// The stale-list allowance is bounded: a list that never gains the smoke model is
+/// broken once the cache lifetime has passed.
+#[test]
+fn stale_models_list_is_final_after_the_cache_lifetime() {
+    let env = Env::start();
+    env.host.set_models_cache_ttl(Duration::from_secs(30));
+    let (group, account) = env.group_with_account(
+        "crm-t-stuck",
+        subscription_type::STANDARD,
+        "sk-good-13",
+        true,
+    );
+    let (_, key) = env.user_with_key("oli@example.com", Some(group.id), 5.0);
+    assert!(env.client.gateway_models(&key.key).unwrap().lists(MODEL));
+    let mut mapping = account.model_mapping.clone();
+    mapping.insert("later-model".into(), "later-model".into());
+    env.client
+        .update_account(
+            account.id,
+            &relay_sub2api::AccountUpdate {
+                credentials: Some(relay_sub2api::AccountCredentials {
+                    api_key: None,
+                    base_url: Some(common::VENDOR_BASE.into()),
+                    model_mapping: mapping,
+                    other: Default::default(),
+                }),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let s = ProbeSettings {
+        smoke_model: "later-model".into(),
+        warmup_window: Duration::from_millis(200),
+        models_cache_ttl: Duration::from_millis(300),
+        ..settings()
+    };
+    let started = std::time::Instant::now();
+    let proof = probe_gateway(
+        &env.client,
+        &key.key,
+        relay_domain::AccessMode::SelfService,
+        KeySource::SuppliedKey,
+        &s,
+        None,
+        &NoProbeObserver,
+    )
+    .unwrap();
+    assert_eq!(proof.proof, ModeProof::Broken);
+    assert!(proof.completion_ok && !proof.smoke_model_seen);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(proof
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("caches the list"));
+}
+
+#[test]
+fn channel_restriction_is_never_ready() {
     // A channel restricting models refuses the smoke model: 503 through the window.
     let env = Env::start();
     let (group, _) = env.group_with_account(

@@ -1,8 +1,11 @@
 //! Classification of host account-test results (SPEC §7.1–§7.2, §7.9).
 //!
 //! The host's account test is not a pure probe and its first run after creation can
-//! fail for reasons that are not the key's fault. This module decides, from the host's
-//! verbatim message, whether a failure blocks the import.
+//! fail for reasons that are not the key's fault. This module decides, from the
+//! upstream HTTP status the adapter read out of the host's message (whatever path the
+//! host tested: `API returned NNN` on the Responses path, `Chat Completions API
+//! (/v1/chat/completions) returned NNN` on the Chat Completions path) and from the
+//! vendor's wording in that message, whether a failure blocks the import.
 
 use relay_domain::Verdict;
 use serde::{Deserialize, Serialize};
@@ -13,11 +16,10 @@ use serde::{Deserialize, Serialize};
 pub enum TestReason {
     /// The test completed successfully.
     Passed,
-    /// A bare `API returned 403` right after creation while the account's models
-    /// include the smoke model: the host's asynchronous capability probe had not
-    /// finished (§7.1).
+    /// An upstream 403 right after creation while the account's models include the
+    /// smoke model: the host's asynchronous capability probe had not finished (§7.1).
     FirstTestForbiddenRace,
-    /// `API returned 404` from the test; advisory only if the gateway probe passes (§7.1).
+    /// An upstream 404 from the test; advisory only if the gateway probe passes (§7.1).
     NotFoundPendingGateway,
     /// 429/502/503/504, a timeout, a rate limit or a temporary failure (§7.2).
     Transient,
@@ -65,11 +67,9 @@ const QUOTA_MARKERS: &[&str] = &[
     "(1008)",
     "\"1113\"",
     "recharge",
-    "api returned 402",
 ];
 
 const INVALID_KEY_MARKERS: &[&str] = &[
-    "api returned 401",
     "invalid api key",
     "invalid_api_key",
     "incorrect api key",
@@ -78,11 +78,8 @@ const INVALID_KEY_MARKERS: &[&str] = &[
 ];
 
 const TRANSIENT_MARKERS: &[&str] = &[
-    "api returned 429",
-    "api returned 502",
-    "api returned 503",
-    "api returned 504",
     "timeout",
+    "deadline exceeded",
     "timed out",
     "rate limit",
     "rate_limit",
@@ -93,10 +90,13 @@ const TRANSIENT_MARKERS: &[&str] = &[
 /// Classifies one account test.
 ///
 /// * `passed`: the host's stream ended with `test_complete` success.
-/// * `message`: the host's message, verbatim (e.g. `API returned 403: Forbidden`).
+/// * `http_status`: the upstream status the adapter read from the host's message
+///   (`None` when the host got no HTTP answer or did not say).
+/// * `message`: the host's message, verbatim (it quotes the vendor's error body).
 /// * `models_include_smoke`: the account's model list contains the smoke model.
 pub fn classify_account_test(
     passed: bool,
+    http_status: Option<u16>,
     message: &str,
     models_include_smoke: bool,
 ) -> Classification {
@@ -106,25 +106,31 @@ pub fn classify_account_test(
     let m = message.to_ascii_lowercase();
     let has = |markers: &[&str]| markers.iter().any(|k| m.contains(k));
     // Quota first: some vendors report an empty balance with HTTP 429.
-    if has(QUOTA_MARKERS) {
+    if http_status == Some(402) || has(QUOTA_MARKERS) {
         return Classification::new(Verdict::Failed, TestReason::UpstreamQuotaExhausted);
     }
-    if has(INVALID_KEY_MARKERS) {
+    if http_status == Some(401) || has(INVALID_KEY_MARKERS) {
         return Classification::new(Verdict::Failed, TestReason::UpstreamKeyInvalid);
     }
-    if m.contains("api returned 403") {
-        return if models_include_smoke {
-            Classification::new(Verdict::Warning, TestReason::FirstTestForbiddenRace)
-        } else {
-            Classification::new(Verdict::Failed, TestReason::Forbidden)
-        };
-    }
-    if m.contains("api returned 404") {
-        return Classification {
-            verdict: Verdict::Warning,
-            reason: TestReason::NotFoundPendingGateway,
-            needs_gateway_confirmation: true,
-        };
+    match http_status {
+        Some(403) => {
+            return if models_include_smoke {
+                Classification::new(Verdict::Warning, TestReason::FirstTestForbiddenRace)
+            } else {
+                Classification::new(Verdict::Failed, TestReason::Forbidden)
+            };
+        }
+        Some(404) => {
+            return Classification {
+                verdict: Verdict::Warning,
+                reason: TestReason::NotFoundPendingGateway,
+                needs_gateway_confirmation: true,
+            };
+        }
+        Some(429 | 502 | 503 | 504) => {
+            return Classification::new(Verdict::Warning, TestReason::Transient);
+        }
+        _ => {}
     }
     if has(TRANSIENT_MARKERS) {
         return Classification::new(Verdict::Warning, TestReason::Transient);
@@ -136,79 +142,141 @@ pub fn classify_account_test(
 mod tests {
     use super::*;
 
-    fn v(passed: bool, msg: &str, smoke: bool) -> (Verdict, TestReason) {
-        let c = classify_account_test(passed, msg, smoke);
+    /// The message the real host (0.1.179) sends for an API-key OpenAI account
+    /// tested over Chat Completions.
+    fn cc(status: u16, body: &str) -> (Option<u16>, String) {
+        (
+            Some(status),
+            format!("Chat Completions API (/v1/chat/completions) returned {status}: {body}"),
+        )
+    }
+
+    /// The Responses-path (and old-build) form.
+    fn resp(status: u16, body: &str) -> (Option<u16>, String) {
+        (Some(status), format!("API returned {status}: {body}"))
+    }
+
+    fn v(passed: bool, (status, msg): (Option<u16>, String), smoke: bool) -> (Verdict, TestReason) {
+        let c = classify_account_test(passed, status, &msg, smoke);
         (c.verdict, c.reason)
     }
 
     #[test]
     fn success_passes() {
-        assert_eq!(v(true, "", false), (Verdict::Passed, TestReason::Passed));
+        assert_eq!(
+            v(true, (None, String::new()), false),
+            (Verdict::Passed, TestReason::Passed)
+        );
     }
 
     #[test]
     fn first_test_403_is_advisory_only_with_the_smoke_model() {
-        assert_eq!(
-            v(false, "API returned 403: Forbidden", true),
-            (Verdict::Warning, TestReason::FirstTestForbiddenRace)
-        );
-        assert_eq!(
-            v(false, "API returned 403: Forbidden", false),
-            (Verdict::Failed, TestReason::Forbidden)
-        );
-    }
-
-    #[test]
-    fn not_found_waits_for_the_gateway() {
-        let c = classify_account_test(false, "API returned 404: page not found", true);
-        assert_eq!(c.verdict, Verdict::Warning);
-        assert!(c.needs_gateway_confirmation);
-    }
-
-    #[test]
-    fn transient_failures_are_advisory() {
-        for msg in [
-            "API returned 429: Too Many Requests",
-            "API returned 502: bad gateway",
-            "API returned 503: unavailable",
-            "API returned 504: gateway timeout",
-            "Request failed: operation timed out",
-            "rate limit, please retry later (1002)",
-            "temporarily unavailable",
-        ] {
-            assert_eq!(v(false, msg, false).0, Verdict::Warning, "{msg}");
+        for f in [resp(403, "Forbidden"), cc(403, "Forbidden")] {
+            assert_eq!(
+                v(false, f.clone(), true),
+                (Verdict::Warning, TestReason::FirstTestForbiddenRace)
+            );
+            assert_eq!(v(false, f, false), (Verdict::Failed, TestReason::Forbidden));
         }
     }
 
     #[test]
-    fn key_and_quota_failures_block() {
+    fn not_found_waits_for_the_gateway() {
+        for (s, m) in [resp(404, "page not found"), cc(404, "{\"error\":{}}")] {
+            let c = classify_account_test(false, s, &m, true);
+            assert_eq!(c.verdict, Verdict::Warning);
+            assert_eq!(c.reason, TestReason::NotFoundPendingGateway);
+            assert!(c.needs_gateway_confirmation);
+        }
+    }
+
+    #[test]
+    fn transient_failures_are_advisory_on_both_paths() {
+        for s in [429, 502, 503, 504] {
+            for f in [
+                resp(s, "busy"),
+                cc(s, "{\"error\":{\"message\":\"upstream says\"}}"),
+            ] {
+                assert_eq!(
+                    v(false, f.clone(), false),
+                    (Verdict::Warning, TestReason::Transient),
+                    "{f:?}"
+                );
+            }
+        }
+        for msg in [
+            "Request failed: operation timed out",
+            "Chat Completions API (/v1/chat/completions) request failed: Post \"https://v/x\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+            "rate limit, please retry later (1002)",
+            "temporarily unavailable",
+        ] {
+            assert_eq!(v(false, (None, msg.into()), false).0, Verdict::Warning, "{msg}");
+        }
+    }
+
+    #[test]
+    fn key_and_quota_failures_block_with_their_category() {
+        // Bodies that carry none of the wording markers: the status decides.
+        for f in [
+            resp(401, "{}"),
+            cc(401, "{\"error\":{\"message\":\"denied\"}}"),
+        ] {
+            assert_eq!(
+                v(false, f, true),
+                (Verdict::Failed, TestReason::UpstreamKeyInvalid)
+            );
+        }
+        for f in [
+            resp(402, "{}"),
+            cc(402, "{\"error\":{\"message\":\"pay up\"}}"),
+        ] {
+            assert_eq!(
+                v(false, f, true),
+                (Verdict::Failed, TestReason::UpstreamQuotaExhausted)
+            );
+        }
+        // The real host's texts for the vendor stand-in.
         assert_eq!(
-            v(
-                false,
-                "API returned 401: {\"error\":{\"message\":\"Authentication Fails\"}}",
-                true
-            ),
+            v(false, cc(401, "{\"error\": {\"message\": \"Incorrect API key provided.\", \"type\": \"invalid_request_error\", \"param\": null, \"code\": \"invalid_api_key\"}}"), true),
             (Verdict::Failed, TestReason::UpstreamKeyInvalid)
         );
         assert_eq!(
-            v(
-                false,
-                "API returned 402: {\"error\":{\"message\":\"Insufficient Balance\"}}",
-                true
-            ),
+            v(false, cc(402, "{\"error\": {\"message\": \"Insufficient Balance\", \"type\": \"insufficient_user_quota\", \"param\": null, \"code\": \"insufficient_user_quota\"}}"), true),
             (Verdict::Failed, TestReason::UpstreamQuotaExhausted)
         );
         // Kimi reports an empty balance as 429: quota wins over transient.
         assert_eq!(
             v(
                 false,
-                "API returned 429: {\"error\":{\"type\":\"exceeded_current_quota_error\"}}",
+                cc(
+                    429,
+                    "{\"error\":{\"type\":\"exceeded_current_quota_error\"}}"
+                ),
                 true
             ),
             (Verdict::Failed, TestReason::UpstreamQuotaExhausted)
         );
         assert_eq!(
-            v(false, "API returned 400: model not supported", true),
+            v(false, cc(400, "model not supported"), true),
+            (Verdict::Failed, TestReason::Other)
+        );
+        // No HTTP answer at all (refused connection): blocking, not transient.
+        assert_eq!(
+            v(false, (None, "Chat Completions API (/v1/chat/completions) request failed: Post \"http://127.0.0.1:1/v1/chat/completions\": dial tcp 127.0.0.1:1: connect: connection refused".into()), true),
+            (Verdict::Failed, TestReason::Other)
+        );
+    }
+
+    #[test]
+    fn a_status_quoted_in_the_vendor_body_is_not_the_status() {
+        // The adapter reads the status from the host's prefix only; a 500 whose body
+        // mentions "503" stays blocking.
+        assert_eq!(
+            v(
+                false,
+                cc(500, "{\"error\":{\"message\":\"backend said 503\"}}"),
+                true
+            ),
             (Verdict::Failed, TestReason::Other)
         );
     }

@@ -18,7 +18,8 @@ pub struct AccountProbe {
     pub passed: bool,
     /// The host's message verbatim (or the adapter error when the call failed).
     pub message: String,
-    /// Upstream HTTP status from `API returned NNN`, or the host's status.
+    /// Upstream HTTP status from the host's test message (any path), or the host's
+    /// own status when the call failed.
     pub http_status: Option<u16>,
     /// The model the host tested (after mapping).
     pub model_tested: Option<String>,
@@ -98,7 +99,7 @@ pub fn probe_account(
                 model_tested: r.model_tested.clone(),
                 duration_ms: Some(ms(r.duration)),
                 models_include_smoke: None,
-                classification: classify_account_test(true, "", false),
+                classification: classify_account_test(true, None, "", false),
             }
         }
         Err(e) => {
@@ -160,6 +161,7 @@ pub fn probe_account(
     if test.is_ok() {
         probe.classification = classify_account_test(
             probe.passed,
+            probe.http_status,
             &probe.message,
             probe.models_include_smoke.unwrap_or(false),
         );

@@ -29,7 +29,8 @@ pub struct ProbeTuning {
     pub initial_backoff: Duration,
     /// Longest backoff between attempts.
     pub max_backoff: Duration,
-    /// Apply the capability repair on `502 upstream_error`.
+    /// Apply the capability repair when an upstream failure comes from accounts on
+    /// the Responses path.
     pub repair: bool,
 }
 

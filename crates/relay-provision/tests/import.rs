@@ -185,11 +185,12 @@ fn strict_failure_rolls_back_to_the_exact_prior_state() {
     let bad = key_result(&report, BAD);
     assert_eq!(bad.status, ItemStatus::Failed);
     assert_eq!(bad.reason, Some(TestReason::UpstreamKeyInvalid));
+    // Pack accounts are forced to Chat Completions: the host (0.1.179) words it so.
     assert!(bad
         .host_message
         .as_deref()
         .unwrap()
-        .contains("API returned 401"));
+        .starts_with("Chat Completions API (/v1/chat/completions) returned 401: "));
     assert_eq!(key_result(&report, GOOD_1).status, ItemStatus::RolledBack);
     let rollback = report.rollback.as_ref().expect("rollback");
     assert!(rollback.complete, "{rollback:#?}");
@@ -287,7 +288,7 @@ fn first_test_forbidden_race_is_a_warning_and_the_import_succeeds() {
     assert_eq!(k.reason, Some(TestReason::FirstTestForbiddenRace));
     assert_eq!(
         k.host_message.as_deref(),
-        Some("API returned 403: Forbidden")
+        Some("Chat Completions API (/v1/chat/completions) returned 403: Forbidden")
     );
     assert_eq!(k.models_include_smoke, Some(true));
     assert_eq!(report.access.status, AccessStatus::SubscriptionReady);

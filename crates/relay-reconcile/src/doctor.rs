@@ -4,14 +4,15 @@
 use std::time::Instant;
 
 use relay_access::{
-    check_reachability, probe_gateway, subscription_logical_key, AccessProof, JournalError,
-    KeySource, NewEntry, RepairScope,
+    check_reachability, probe_gateway, subscription_logical_key, AccessProof, CompletionFailure,
+    JournalError, KeySource, NewEntry, OutOfServiceReason, RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
 use relay_provision::{OverlayNote, ProbeTuning, ProviderTarget};
 use relay_sub2api::{
-    AssignOutcome, ChannelUpdate, HostAdapter, ObjectId, SubscriptionAssignment, SubscriptionFilter,
+    AccountErrorKind, AssignOutcome, ChannelUpdate, HostAdapter, ObjectId, SubscriptionAssignment,
+    SubscriptionFilter,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,9 +33,10 @@ const REPAIR_HINT: &str = "or run `relay doctor --repair`";
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DoctorRequest {
     /// Apply the safe fixes (bind accounts and the channel to the group,
-    /// re-assign the probe subscriber's subscription, clear accounts' error and
-    /// temporary-unschedulable state, capability repair on `502 upstream_error`)
-    /// and re-run the checks.
+    /// re-assign the probe subscriber's subscription (which renews an expired one),
+    /// clear accounts' error (back into scheduling) and temporary-unschedulable
+    /// state, and the capability repair when an upstream failure comes from accounts
+    /// on the Responses path) and re-run the checks.
     pub repair: bool,
     /// A user key to check instead of the managed probe subscriber's key.
     pub supplied_key: Option<Secret>,
@@ -483,7 +485,7 @@ fn run_pass(
         for c in &proof.repairs {
             pass.repairs.push(Repair::from_capability(
                 c.clone(),
-                "the gateway answered 502 upstream_error",
+                "an upstream failure came from accounts on the Responses path",
             ));
         }
         pass.checks.push(completion_check(&proof, &subject, smoke));
@@ -540,11 +542,27 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
                 });
             }
         }
-        if a.status == "error" {
-            problems.push(format!(
-                "{label} is in error ({}): check its upstream key (`relay diagnose`), then clear the error, {REPAIR_HINT}",
-                a.error_message.as_deref().unwrap_or("no message")
-            ));
+        if let Some(kind) = a.error_kind() {
+            // The host's own message can quote the vendor's answer: only its typed
+            // reason goes into the problem text.
+            let problem = match kind {
+                AccountErrorKind::QuotaExhausted => format!(
+                    "{label} is in error: the vendor answered 402 (no balance or quota left): top up the vendor account, then clear the error, {REPAIR_HINT}"
+                ),
+                // A 401 from `/responses` on an account the host routes there is a
+                // capability problem, not the key's.
+                AccountErrorKind::KeyInvalid if a.takes_responses_path() => format!(
+                    "{label} is in error: 401 while the host routes it over the Responses API (the vendor may not serve /responses): force Chat Completions and clear the error, {REPAIR_HINT}"
+                ),
+                AccountErrorKind::KeyInvalid => format!(
+                    "{label} is in error: the vendor rejected its key (401): put a valid key on it (import the provider again, or update the account on the host), then clear the error, {REPAIR_HINT}"
+                ),
+                AccountErrorKind::Other => format!(
+                    "{label} is in error ({}): check its upstream key (`relay diagnose`), then clear the error, {REPAIR_HINT}",
+                    a.error_message.as_deref().unwrap_or("no message")
+                ),
+            };
+            problems.push(problem);
             if managed {
                 plan.push(DoctorFix::ClearError {
                     account_id: a.id,
@@ -554,7 +572,9 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
         } else if a.status != "active" {
             problems.push(format!("{label} is {} on the host: enable it", a.status));
         }
-        if !a.schedulable {
+        if !a.schedulable && a.status != "error" {
+            // (An account the host put into `error` is also unschedulable; clearing
+            // its error puts it back.)
             problems.push(format!(
                 "{label} is excluded from scheduling on the host: turn scheduling back on"
             ));
@@ -620,7 +640,7 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
         subject,
         CheckStatus::Fail,
         format!(
-            "group {gid} has no schedulable account: the gateway lists models but answers \"no available accounts\""
+            "group {gid} has no schedulable account: the gateway answers 503 \"Service temporarily unavailable\" (or 404 model_not_found)"
         ),
         evidence,
         Some(problems.join("; ")),
@@ -897,10 +917,17 @@ fn subscription_check(
                         s.expires_at.as_deref().unwrap_or("-")
                     ),
                     evidence,
-                    Some(format!(
-                        "renew or extend subscription {} on the host, {REPAIR_HINT}",
-                        s.id
-                    )),
+                    Some(if expired || s.status == "expired" {
+                        format!(
+                            "subscription {} expired: assigning it again renews it on the host (a new term from now): `relay access assign-subscriptions`, {REPAIR_HINT}",
+                            s.id
+                        )
+                    } else {
+                        format!(
+                            "renew or extend subscription {} on the host, {REPAIR_HINT}",
+                            s.id
+                        )
+                    }),
                 )
             }
         }
@@ -926,8 +953,33 @@ fn completion_check(proof: &AccessProof, subject: &str, smoke: &str) -> DoctorCh
     let code = proof.completion_type.as_deref().unwrap_or("");
     let message = proof.message.as_deref().unwrap_or("");
     let status = proof.completion_status;
-    let fix = if code.starts_with("SUBSCRIPTION_") || message.contains("subscription") {
-        "the probe key's owner has no active subscription: see subscription_active".to_string()
+    let out_of_service: Vec<String> = proof
+        .accounts_out_of_service
+        .iter()
+        .map(|a| {
+            format!(
+                "account {} ({}) is out of service ({}): {}",
+                a.account_id,
+                a.account_name,
+                match a.reason {
+                    OutOfServiceReason::QuotaExhausted => "vendor quota exhausted",
+                    OutOfServiceReason::KeyInvalid => "vendor rejected the key",
+                    OutOfServiceReason::Other => "in error",
+                },
+                a.fix
+            )
+        })
+        .collect();
+    let failure = proof.completion_failure;
+    let fix = if !out_of_service.is_empty() {
+        out_of_service.join("; ")
+    } else if failure == Some(CompletionFailure::SubscriptionMissing)
+        || code.starts_with("SUBSCRIPTION_")
+        || message.contains("subscription")
+    {
+        format!("the probe key's owner has no active subscription (none, expired or suspended): see subscription_active; assigning it again renews an expired one, {REPAIR_HINT}")
+    } else if failure == Some(CompletionFailure::ModelNotSupported) {
+        format!("no account of the group maps {smoke} (404 model_not_found): the accounts must carry it in credentials.model_mapping; re-import or reconcile the provider")
     } else if status == Some(503) {
         format!("no schedulable account serves {smoke} in the group: see schedulable_account (accounts bound, active, carrying {smoke} in credentials.model_mapping)")
     } else if status == Some(502) {
@@ -938,7 +990,7 @@ fn completion_check(proof: &AccessProof, subject: &str, smoke: &str) -> DoctorCh
         "the host refused the probe key: see probe_key_bound and subscription_active".to_string()
     } else if proof.completion_ok && !proof.smoke_model_seen {
         format!(
-            "the model list lacks {smoke}: the accounts must carry it in credentials.model_mapping"
+            "the model list lacks {smoke} (after waiting out the host's models cache): the accounts must carry it in credentials.model_mapping"
         )
     } else {
         "see the host's message in the evidence".to_string()

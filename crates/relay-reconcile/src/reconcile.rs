@@ -3,13 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use relay_access::{probe_gateway, AccessProof, RepairScope};
+use relay_access::{
+    probe_gateway, AccessProof, CompletionFailure, OutOfServiceReason, RepairScope,
+};
 use relay_domain::{
     AccessStatus, BatchId, HostId, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
     ResourceType, Secret,
 };
 use relay_provision::{ProbeTuning, ProviderTarget, TestReason, DEFAULT_CONCURRENCY};
-use relay_sub2api::ObjectId;
+use relay_sub2api::{AccountErrorKind, ObjectId};
 use serde::Serialize;
 
 use crate::accounts::{test_all, AccountCheck, AccountOutcome};
@@ -36,7 +38,8 @@ pub struct ReconcileRequest {
     /// `relay-probe@relay-manager.invalid`).
     pub probe_email: Option<String>,
     /// Gateway probe timing. `probe.repair` also enables the capability repair of
-    /// SPEC §7.3 (flipped Responses flags and `502 upstream_error`).
+    /// SPEC §7.3 (flipped or lost Responses markers, and upstream failures from
+    /// accounts on the Responses path).
     pub probe: ProbeTuning,
 }
 
@@ -210,7 +213,7 @@ pub fn verdict_of(event: ProviderEvent) -> ProviderStatus {
 /// repairs flipped Responses flags (SPEC §7.3, when `probe.repair`), applies safe
 /// fixes (when `repair`), re-tests the accounts whose host status is `active`
 /// (once each, `concurrency` at a time), probes the gateway once (completion-gated,
-/// warm-up window, capability repair on `502 upstream_error`) and derives the
+/// warm-up window, capability repair on an upstream failure from accounts on the Responses path) and derives the
 /// verdict.
 ///
 /// Errors: [`ReconcileError::HostUnreachable`] when the host does not answer
@@ -264,7 +267,7 @@ pub fn reconcile(
                     expected: Some(serde_json::json!({"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false})),
                     actual: Some(serde_json::Value::Object(host.extra.clone())),
                     detail: format!(
-                        "account {} ({name}) is routed over the Responses API again{}; chat completions through it answer 502",
+                        "account {} ({name}) is routed over the Responses API again{}; chat completions through it fail unless the vendor serves /responses",
                         host.id,
                         if in_group { "" } else { " (not bound to its group)" }
                     ),
@@ -318,14 +321,35 @@ pub fn reconcile(
                     String::new(),
                 ));
             }
-            Some(h) if h.status == "error" => checks.push(untested(
-                Some(h.status.clone()),
-                AccountOutcome::Failed,
-                format!(
-                    "in error on the host, not tested again: {}",
-                    h.error_message.as_deref().unwrap_or("no message")
-                ),
-            )),
+            Some(h) if h.status == "error" => {
+                // Typed when the host says why (its message can quote the vendor).
+                let (reason, message) = match h.error_kind() {
+                    Some(AccountErrorKind::QuotaExhausted) => (
+                        Some(TestReason::UpstreamQuotaExhausted),
+                        format!(
+                            "in error on the host after a vendor 402 (no balance or quota left), not tested again: {}",
+                            OutOfServiceReason::QuotaExhausted.fix()
+                        ),
+                    ),
+                    Some(AccountErrorKind::KeyInvalid) if !h.takes_responses_path() => (
+                        Some(TestReason::UpstreamKeyInvalid),
+                        format!(
+                            "in error on the host after a vendor 401 (key rejected), not tested again: {}",
+                            OutOfServiceReason::KeyInvalid.fix()
+                        ),
+                    ),
+                    _ => (
+                        None,
+                        format!(
+                            "in error on the host, not tested again: {}",
+                            h.error_message.as_deref().unwrap_or("no message")
+                        ),
+                    ),
+                };
+                let mut c = untested(Some(h.status.clone()), AccountOutcome::Failed, message);
+                c.reason = reason;
+                checks.push(c);
+            }
             Some(h) => checks.push(untested(
                 Some(h.status.clone()),
                 AccountOutcome::NotTested,
@@ -377,8 +401,26 @@ pub fn reconcile(
             for c in &proof.repairs {
                 repairs.push(Repair::from_capability(
                     c.clone(),
-                    "the gateway answered 502 upstream_error",
+                    "an upstream failure came from accounts on the Responses path",
                 ));
+            }
+            for a in &proof.accounts_out_of_service {
+                notes.push(format!(
+                    "account {} ({}) is out of service on the host ({}): {}",
+                    a.account_id,
+                    a.account_name,
+                    match a.reason {
+                        OutOfServiceReason::QuotaExhausted => "vendor quota exhausted",
+                        OutOfServiceReason::KeyInvalid => "vendor rejected the key",
+                        OutOfServiceReason::Other => "in error",
+                    },
+                    a.fix
+                ));
+            }
+            if proof.completion_failure == Some(CompletionFailure::SubscriptionMissing) {
+                notes.push(
+                    "the probe subscriber has no active subscription for the group (expired, suspended or revoked): run `relay access assign-subscriptions` (the host renews an expired subscription when it is assigned again)".into(),
+                );
             }
             let status = match k.mode() {
                 relay_domain::AccessMode::Subscription => {

@@ -3,10 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use relay_access::{
-    CapabilityRepair, Journal, JournalEntry, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
-    RESPONSES_SUPPORTED_KEY,
-};
+use relay_access::{CapabilityRepair, Journal, JournalEntry};
 use relay_domain::ResourceType;
 use relay_provision::ProviderTarget;
 use relay_sub2api::{Account, AccountUpdate, ChannelUpdate, HostAdapter, ObjectId};
@@ -17,17 +14,12 @@ use crate::error::ReconcileError;
 use crate::model::{Repair, RepairKind};
 
 /// True when the host routes this account's OpenAI traffic over the Responses
-/// API (the mode forces it, or the mode is unset and the host's capability flag
-/// says supported).
+/// API: the host's own rule (`ShouldUseResponsesAPI`, see
+/// [`relay_sub2api::takes_responses_path`]) — a forcing mode wins, otherwise only an
+/// explicit `openai_responses_supported: false` means Chat Completions, so an
+/// account whose `extra` lost both keys is on the Responses path.
 pub(crate) fn takes_responses_path(extra: &Map<String, Value>) -> bool {
-    match extra.get(RESPONSES_MODE_KEY).and_then(Value::as_str) {
-        Some(m) if m == FORCE_CHAT_COMPLETIONS => false,
-        Some("force_responses") => true,
-        _ => extra
-            .get(RESPONSES_SUPPORTED_KEY)
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    }
+    relay_sub2api::takes_responses_path(extra)
 }
 
 /// True when a managed account must be forced back to Chat Completions: it is an
@@ -242,9 +234,18 @@ mod tests {
 
     #[test]
     fn responses_path_follows_the_host_rules() {
-        assert!(!takes_responses_path(&extra(json!({}))));
+        // No marker at all (lost with a replaced `extra`, or never probed): the host
+        // takes the Responses path, so the flip is detected.
+        assert!(takes_responses_path(&extra(json!({}))));
+        assert!(takes_responses_path(&extra(json!({"base_rpm": 30}))));
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_supported": "no"})
+        )));
         assert!(takes_responses_path(&extra(
             json!({"openai_responses_supported": true})
+        )));
+        assert!(!takes_responses_path(&extra(
+            json!({"openai_responses_supported": false})
         )));
         assert!(!takes_responses_path(&extra(json!({
             "openai_responses_supported": true,

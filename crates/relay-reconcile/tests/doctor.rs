@@ -394,3 +394,169 @@ fn an_unreachable_host_fails_reachability_and_skips_the_rest() {
     }
     assert!(report.repairs.is_empty());
 }
+
+/// An account the host put into `error` after a vendor 402: the schedulable check
+/// names it with the fix (top up), the completion check points at it, and no
+/// capability repair runs (nothing is wrong with its routing).
+#[test]
+fn an_account_out_of_quota_is_named_with_its_fix() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let id = env.account_id(GOOD_1);
+    let target = env.target();
+    env.client()
+        .update_account(
+            id,
+            &AccountUpdate {
+                credentials: Some(relay_sub2api::AccountCredentials {
+                    api_key: Some(Secret::new("sk-quota-0006ffffffffffffffffffff")),
+                    base_url: Some(target.provider.base_url.clone()),
+                    model_mapping: target.account_model_mapping(),
+                    ..Default::default()
+                }),
+                ..AccountUpdate::default()
+            },
+        )
+        .unwrap();
+    // The first doctor run meets the empty balance through the gateway.
+    let first = run(&env, &req(false));
+    let f = one(&first, CheckName::CompletionWorks);
+    assert_eq!(f.status, CheckStatus::Fail);
+    assert!(
+        f.fix.as_deref().unwrap().contains("vendor quota exhausted"),
+        "{f:#?}"
+    );
+    assert_eq!(env.account(id)["status"], "error");
+
+    let report = run(&env, &req(false));
+    let a = one(&report, CheckName::SchedulableAccount);
+    assert_eq!(a.status, CheckStatus::Fail);
+    let fix = a.fix.as_deref().unwrap();
+    assert!(
+        fix.contains(&format!("account {id} ("))
+            && fix.contains("402")
+            && fix.contains("top up the vendor account"),
+        "{fix}"
+    );
+    assert!(
+        !fix.contains("Insufficient Balance"),
+        "the vendor's text is not repeated"
+    );
+    let f = one(&report, CheckName::CompletionWorks);
+    assert!(f.fix.as_deref().unwrap().contains("top up"), "{f:#?}");
+    assert!(report
+        .repairs
+        .iter()
+        .all(|r| r.kind != RepairKind::CapabilityRepair));
+    let access = report.access.as_ref().unwrap();
+    assert_eq!(access.accounts_out_of_service[0].account_id, id);
+    no_secret_in(&env, &report);
+}
+
+/// Repair then verify across the host's `/v1/models` cache: the first pass caches a
+/// list without the smoke model (only another account serves the group); after the
+/// rebind the list stays stale for a while although the completion works, and the
+/// doctor waits it out instead of failing.
+#[test]
+fn repair_then_verify_waits_out_the_models_cache() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let (id, gid) = (env.account_id(GOOD_1), env.group_id());
+    let target = env.target();
+    env.client()
+        .create_account(
+            &relay_sub2api::NewAccount {
+                name: "hand-made-other".into(),
+                notes: None,
+                platform: "openai".into(),
+                account_type: "apikey".into(),
+                credentials: relay_sub2api::AccountCredentials {
+                    api_key: Some(Secret::new(GOOD_2)),
+                    base_url: Some(target.provider.base_url.clone()),
+                    model_mapping: [("other-model".to_string(), "other-model".to_string())]
+                        .into_iter()
+                        .collect(),
+                    ..Default::default()
+                },
+                extra: json!({"openai_responses_mode": "force_chat_completions"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                group_ids: vec![gid],
+                concurrency: None,
+                priority: None,
+            },
+            None,
+        )
+        .unwrap();
+    env.client()
+        .update_account(
+            id,
+            &AccountUpdate {
+                group_ids: Some(vec![]),
+                ..AccountUpdate::default()
+            },
+        )
+        .unwrap();
+    // (Setting the lifetime also empties the cache the import filled.)
+    env.host
+        .set_models_cache_ttl(std::time::Duration::from_millis(2500));
+
+    let fixed = run(&env, &req(true));
+    let before = fixed.before_repair.as_ref().unwrap();
+    let f = before
+        .iter()
+        .find(|c| c.name == CheckName::CompletionWorks)
+        .unwrap();
+    assert_eq!(f.status, CheckStatus::Fail);
+    assert_eq!(f.evidence["completion_status"], 404, "{f:#?}");
+    assert_eq!(f.evidence["completion_failure"], "model_not_supported");
+    let c = one(&fixed, CheckName::CompletionWorks);
+    assert_eq!(c.status, CheckStatus::Ok, "{c:#?}");
+    assert!(c.repaired);
+    let access = fixed.access.as_ref().unwrap();
+    assert!(
+        access.attempts >= 2,
+        "the first list was stale: {access:#?}"
+    );
+}
+
+/// The probe subscriber's subscription expired: the gateway answers `403
+/// SUBSCRIPTION_NOT_FOUND`; the doctor names it, and `--repair` assigns it again,
+/// which the host answers by renewing the same subscription.
+#[test]
+fn an_expired_subscription_is_renewed_by_repair() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let user = probe_user(&env);
+    let sub = env
+        .list("subscriptions")
+        .into_iter()
+        .find(|s| s["user_id"] == user)
+        .and_then(|s| s["id"].as_i64())
+        .unwrap();
+    assert!(env.host.expire_subscription(sub));
+
+    let report = run(&env, &req(false));
+    let s = one(&report, CheckName::SubscriptionActive);
+    assert_eq!(s.status, CheckStatus::Fail);
+    assert!(s.fix.as_deref().unwrap().contains("renews it"), "{s:#?}");
+    let f = one(&report, CheckName::CompletionWorks);
+    assert_eq!(f.evidence["completion_status"], 403);
+    assert_eq!(f.evidence["completion_failure"], "subscription_missing");
+    assert_eq!(f.evidence["attempts"], 1, "a missing subscription is final");
+
+    let fixed = run(&env, &req(true));
+    assert!(fixed.healthy, "{:#?}", fixed.checks);
+    assert!(fixed
+        .repairs
+        .iter()
+        .any(|r| r.kind == RepairKind::SubscriptionReassigned && r.ok && r.host_id == sub));
+    let subs: Vec<_> = env
+        .list("subscriptions")
+        .into_iter()
+        .filter(|s| s["user_id"] == user)
+        .collect();
+    assert_eq!(subs.len(), 1, "renewed in place");
+    assert_eq!(subs[0]["status"], "active");
+}

@@ -620,3 +620,101 @@ fn a_report_round_trips_as_json_with_stable_strings() {
     assert_eq!(v["accounts"][0]["outcome"], "not_tested");
     assert!(v["timings"]["total_ms"].is_u64());
 }
+
+/// `extra` replaced by hand without either Responses key: the host's rule then
+/// routes the account over the Responses API (no marker), so reconcile detects it
+/// and repairs it like a flipped flag.
+#[test]
+fn a_lost_responses_marker_is_detected_and_repaired() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let id = env.account_id(GOOD_1);
+    env.client()
+        .update_account(
+            id,
+            &AccountUpdate {
+                extra: Some(json!({"base_rpm": 30}).as_object().cloned().unwrap()),
+                ..AccountUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(env.account(id)["extra"], json!({"base_rpm": 30}));
+
+    let report = run(&env, &request());
+    assert_eq!(report.verdict, ProviderStatus::Active, "{report:#?}");
+    let repair = &report.repairs[0];
+    assert_eq!(repair.kind, RepairKind::CapabilityRepair);
+    assert_eq!(repair.host_id, id);
+    let extra = env.account(id)["extra"].clone();
+    assert_eq!(extra[RESPONSES_MODE_KEY], "force_chat_completions");
+    assert_eq!(extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(extra["base_rpm"], 30, "the rest of extra is kept");
+    assert_eq!(report.accounts[0].outcome, AccountOutcome::Passed);
+}
+
+/// The vendor account ran out of balance: the gateway answers 502 like a Responses
+/// mismatch, but the host put the account into `error` "Payment required (402)".
+/// Reconcile reports quota exhaustion with its fix and runs no capability repair.
+#[test]
+fn an_exhausted_vendor_quota_is_reported_not_repaired() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let id = env.account_id(GOOD_1);
+    let target = env.target();
+    env.client()
+        .update_account(
+            id,
+            &AccountUpdate {
+                credentials: Some(AccountCredentials {
+                    api_key: Some(Secret::new("sk-quota-0005eeeeeeeeeeeeeeeeeeee")),
+                    base_url: Some(target.provider.base_url.clone()),
+                    model_mapping: target.account_model_mapping(),
+                    ..AccountCredentials::default()
+                }),
+                ..AccountUpdate::default()
+            },
+        )
+        .unwrap();
+    // Traffic meets the empty balance first: the host takes the account out.
+    let report = run(&env, &request());
+    assert_eq!(report.verdict, ProviderStatus::Failed, "{report:#?}");
+    assert!(
+        report
+            .repairs
+            .iter()
+            .all(|r| r.kind != RepairKind::CapabilityRepair),
+        "{:#?}",
+        report.repairs
+    );
+    let check = &report.accounts[0];
+    assert_eq!(check.reason, Some(TestReason::UpstreamQuotaExhausted));
+    let after = env.account(id);
+    assert_eq!(after["status"], "error");
+    assert_eq!(after["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+
+    // The next run does not test the account again; it says why it is out.
+    let again = run(&env, &request());
+    let check = &again.accounts[0];
+    assert!(!check.tested);
+    assert_eq!(check.reason, Some(TestReason::UpstreamQuotaExhausted));
+    let message = check.message.clone().unwrap();
+    assert!(
+        message.contains("402") && message.contains("top up"),
+        "{message}"
+    );
+    let access = again.access.as_ref().unwrap();
+    assert_eq!(access.accounts_out_of_service.len(), 1);
+    assert_eq!(
+        access.attempts, 1,
+        "no warm-up wait for accounts out of service"
+    );
+    assert!(again
+        .notes
+        .iter()
+        .any(|n| n.contains("out of service") && n.contains("vendor quota exhausted")));
+    assert!(again
+        .repairs
+        .iter()
+        .all(|r| r.kind != RepairKind::CapabilityRepair));
+    no_secret_in(&env, &again);
+}

@@ -90,7 +90,9 @@ pub trait HostAdapter: Send + Sync {
     fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, HostError>;
     /// Updates an account.
     fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError>;
-    /// Clears the account's error state.
+    /// Clears the account's error state and puts it back into scheduling: the host
+    /// takes an account it puts into `error` out of scheduling, and its clear-error
+    /// leaves it there (`schedulable: false`), so the adapter re-enables it.
     fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError>;
     /// Clears temporary-unschedulable state. Returns `false` when the host build
     /// has no such endpoint (nothing to clear there).

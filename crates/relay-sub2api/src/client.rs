@@ -837,11 +837,26 @@ impl HostAdapter for Sub2ApiClient {
     }
 
     fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError> {
-        self.admin::<wire::WAccount>(Req::new(
-            Method::Post,
-            format!("{}/clear-error", accounts_path(id)),
-            AuthKind::Admin,
-        ))?
+        let account = self
+            .admin::<wire::WAccount>(Req::new(
+                Method::Post,
+                format!("{}/clear-error", accounts_path(id)),
+                AuthKind::Admin,
+            ))?
+            .into_domain()?;
+        if account.schedulable {
+            return Ok(account);
+        }
+        // The host's SetError also sets `schedulable = false` and clear-error does not
+        // undo it; only this route does (an account update ignores `schedulable`).
+        self.admin::<wire::WAccount>(
+            Req::new(
+                Method::Post,
+                format!("{}/schedulable", accounts_path(id)),
+                AuthKind::Admin,
+            )
+            .body(serde_json::json!({ "schedulable": true })),
+        )?
         .into_domain()
     }
 

@@ -63,18 +63,21 @@ fn push_preview(preview: &mut String, text: &str) {
     }
 }
 
-/// The upstream status in a message such as `API returned 403: Forbidden`.
-pub(crate) fn parse_api_returned_status(message: &str) -> Option<u16> {
-    const MARK: &str = "API returned ";
-    let start = message.find(MARK)? + MARK.len();
-    let digits: String = message[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+/// The upstream HTTP status in the host's account-test error message, in each of
+/// the forms the host uses: `API returned 403: Forbidden` (Responses, Anthropic and
+/// Gemini paths), `Chat Completions API (/v1/chat/completions) returned 401: {…}`
+/// (OpenAI API-key accounts tested over Chat Completions, 0.1.130 and later),
+/// `Responses API returned 502`. Only the host's own prefix (the text before the
+/// first `:`) is read, never the quoted upstream body; the `… request failed: …`
+/// forms (no HTTP answer) have no status.
+pub(crate) fn parse_test_status(message: &str) -> Option<u16> {
+    let head = message.split(':').next().unwrap_or("");
+    let (_, rest) = head.rsplit_once("returned ")?;
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     if digits.len() != 3 {
         return None;
     }
-    digits.parse().ok()
+    digits.parse().ok().filter(|s| (100..=599).contains(s))
 }
 
 // ---------------------------------------------------------------------------
@@ -174,7 +177,7 @@ impl AccountTestParser {
             .terminal
             .unwrap_or_else(|| (ProbeOutcome::Failed, STREAM_ENDED_WITHOUT_RESULT.to_owned()));
         let http_status = match outcome {
-            ProbeOutcome::Failed => parse_api_returned_status(&message).or(self.status_code),
+            ProbeOutcome::Failed => parse_test_status(&message).or(self.status_code),
             ProbeOutcome::Passed => None,
         };
         AccountTestReport {
@@ -421,11 +424,40 @@ mod tests {
     }
 
     #[test]
-    fn api_returned_status() {
-        assert_eq!(parse_api_returned_status("API returned 404: x"), Some(404));
-        assert_eq!(parse_api_returned_status("API returned 5xx"), None);
-        assert_eq!(parse_api_returned_status("API returned 4044"), None);
-        assert_eq!(parse_api_returned_status("nothing"), None);
+    fn test_status_in_every_host_form() {
+        assert_eq!(parse_test_status("API returned 404: x"), Some(404));
+        assert_eq!(
+            parse_test_status(
+                "Chat Completions API (/v1/chat/completions) returned 401: {\"error\":{}}"
+            ),
+            Some(401)
+        );
+        assert_eq!(parse_test_status("Responses API returned 502"), Some(502));
+        assert_eq!(parse_test_status("API returned 5xx"), None);
+        assert_eq!(parse_test_status("API returned 4044"), None);
+        assert_eq!(parse_test_status("nothing"), None);
+        // The upstream body is never read for a status.
+        assert_eq!(
+            parse_test_status(
+                "Chat Completions API (/v1/chat/completions) request failed: Post \"http://v/x\": upstream returned 503"
+            ),
+            None
+        );
+        assert_eq!(
+            parse_test_status("Request failed: proxy returned 502: bad gateway"),
+            None
+        );
+    }
+
+    #[test]
+    fn chat_completions_path_failure_carries_its_status() {
+        let s = "data: {\"type\":\"test_start\",\"model\":\"deepseek-chat\"}\n\n\
+            data: {\"type\":\"status\",\"text\":\"正在通过 /v1/chat/completions 测试连接\"}\n\n\
+            data: {\"type\":\"error\",\"error\":\"Chat Completions API (/v1/chat/completions) returned 429: {\\\"error\\\": {}}\"}\n\n";
+        let r = parse_account_test(s.as_bytes());
+        assert_eq!(r.outcome, ProbeOutcome::Failed);
+        assert_eq!(r.http_status, Some(429));
+        assert!(r.message.starts_with("Chat Completions API"));
     }
 
     const CHAT: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"deepseek-chat\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"po\"},\"finish_reason\":null}]}\n\n\
@@ -491,7 +523,7 @@ mod tests {
         }
 
         #[test]
-        fn account_parser_never_panics_on_sse_like_text(s in "(data: ?\\{\"type\":\"(test_start|content|error|test_complete)\"[^\n]{0,40}\n\n?|[^\n]{0,30}\n){0,20}") {
+        fn account_parser_never_panics_on_sse_like_text(s in "(data: ?\\{\"type\":\"(test_start|status|content|error|test_complete)\"[^\n]{0,40}\n\n?|[^\n]{0,30}\n){0,20}") {
             let _ = parse_account_test(s.as_bytes());
         }
 

@@ -417,6 +417,66 @@ pub struct Account {
     pub rate_limit_reset_at: Option<String>,
 }
 
+/// Why the host took an account out of service after an upstream failure, read
+/// from the `error_message` it writes with `status = error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountErrorKind {
+    /// The upstream answered 402 (`Payment required (402): …`) or reported an
+    /// exhausted credit balance: the vendor account has no balance or quota left.
+    QuotaExhausted,
+    /// The upstream rejected the key with 401 (`Authentication failed (401): …`,
+    /// `Chat Completions authentication failed (401): …`).
+    KeyInvalid,
+    /// Any other reason (403, a custom error rule, an operator's own note).
+    Other,
+}
+
+impl Account {
+    /// True when the host sends this OpenAI API-key account's chat traffic to the
+    /// upstream's Responses API. The host's rule (`openai_compat.ShouldUseResponsesAPI`):
+    /// `extra.openai_responses_mode` `force_responses` → yes, `force_chat_completions`
+    /// → no; any other mode (or none) defers to `extra.openai_responses_supported`,
+    /// and only an explicit boolean `false` there means no. A missing or non-boolean
+    /// flag (never probed, or lost when `extra` was replaced) means **yes**.
+    pub fn takes_responses_path(&self) -> bool {
+        takes_responses_path(&self.extra)
+    }
+
+    /// Why the host put the account into `error`, when it is there. `None` for an
+    /// account not in `error`.
+    pub fn error_kind(&self) -> Option<AccountErrorKind> {
+        if self.status != "error" {
+            return None;
+        }
+        let message = self.error_message.as_deref().unwrap_or("");
+        let head = message.split(':').next().unwrap_or("").to_ascii_lowercase();
+        Some(
+            if head.contains("(402)") || head.starts_with("credit balance exhausted") {
+                AccountErrorKind::QuotaExhausted
+            } else if head.contains("(401)") {
+                AccountErrorKind::KeyInvalid
+            } else {
+                AccountErrorKind::Other
+            },
+        )
+    }
+}
+
+/// The host's routing rule behind [`Account::takes_responses_path`], on a raw
+/// `extra` object.
+pub fn takes_responses_path(extra: &Map<String, Value>) -> bool {
+    match extra.get("openai_responses_mode").and_then(Value::as_str) {
+        Some("force_responses") => true,
+        Some("force_chat_completions") => false,
+        _ => {
+            extra
+                .get("openai_responses_supported")
+                .and_then(Value::as_bool)
+                != Some(false)
+        }
+    }
+}
+
 /// Changes to an account; `None` leaves a field unchanged.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AccountUpdate {
@@ -496,7 +556,10 @@ pub struct ProbeResult {
     pub message: String,
     /// Concatenated `content` text (bounded).
     pub content_preview: String,
-    /// Upstream HTTP status parsed from `API returned NNN`, if present.
+    /// Upstream HTTP status from the host's message (`API returned NNN` on the
+    /// Responses path, `Chat Completions API (/v1/chat/completions) returned NNN` on
+    /// the Chat Completions path), else the event's numeric `code`; `None` when the
+    /// host got no HTTP answer (`… request failed: …`).
     pub http_status: Option<u16>,
     /// Wall time of the test.
     pub duration: Duration,
@@ -731,6 +794,64 @@ pub struct GatewayError {
     pub message: String,
 }
 
+/// What a failed gateway answer means, read from its status and body shape (the
+/// host's `no_account_error.go`, `mapUpstreamError`, error passthrough and key
+/// middleware, as of 0.1.179).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayFailure {
+    /// The key middleware refused (flat `{"code","message"}` body, or the ungrouped
+    /// key's `permission_error`): bad key, balance, group.
+    KeyRefused,
+    /// `403 SUBSCRIPTION_NOT_FOUND`: the user has no active subscription for the
+    /// group (none, expired or suspended).
+    SubscriptionMissing,
+    /// `503 api_error` "Service temporarily unavailable": no account could take the
+    /// request now (warm-up, all accounts rate limited, benched or in `error`, or
+    /// none bound). Transient while accounts come back.
+    NoAvailableAccount,
+    /// `404 model_not_found`: the group has accounts in service but none maps the
+    /// model. Final until the configuration changes.
+    ModelNotSupported,
+    /// `429`: the upstream rate-limited every tried account.
+    RateLimited,
+    /// `502`/`503 upstream_error` (or a bare 502): every tried account failed
+    /// upstream (401, 402, 403, 5xx, no answer). The body does not say which; the
+    /// accounts' state does.
+    UpstreamFailed,
+    /// Another status with an OpenAI-style error passed through from the upstream
+    /// (`400 invalid_request_error`, `404 not_found_error`, …), e.g. a vendor without
+    /// `/responses` reached over the Responses API.
+    UpstreamRejected,
+    /// Anything else.
+    Other,
+}
+
+impl GatewayError {
+    /// What a failed answer with `http_status` and this body means.
+    pub fn failure(&self, http_status: u16) -> GatewayFailure {
+        if let Some(code) = &self.code {
+            return if code == "SUBSCRIPTION_NOT_FOUND" {
+                GatewayFailure::SubscriptionMissing
+            } else {
+                GatewayFailure::KeyRefused
+            };
+        }
+        let kind = self.error_type.as_deref();
+        match (http_status, kind) {
+            (_, Some("permission_error")) => GatewayFailure::KeyRefused,
+            (_, Some("model_not_found")) => GatewayFailure::ModelNotSupported,
+            (429, _) | (_, Some("rate_limit_error")) => GatewayFailure::RateLimited,
+            // Also a mid-stream `event: error` after a 200.
+            (_, Some("upstream_error")) => GatewayFailure::UpstreamFailed,
+            (502, None | Some("api_error")) => GatewayFailure::UpstreamFailed,
+            (503, _) => GatewayFailure::NoAvailableAccount,
+            (401, _) => GatewayFailure::KeyRefused,
+            (400..=499, Some(_)) => GatewayFailure::UpstreamRejected,
+            _ => GatewayFailure::Other,
+        }
+    }
+}
+
 /// Result of `GET /v1/models` with a user key. Non-2xx answers are data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelsProbe {
@@ -745,6 +866,11 @@ pub struct ModelsProbe {
 }
 
 impl ModelsProbe {
+    /// What the failure means, when the call failed.
+    pub fn failure(&self) -> Option<GatewayFailure> {
+        self.error.as_ref().map(|e| e.failure(self.http_status))
+    }
+
     /// True when the call succeeded and listed `model`.
     pub fn lists(&self, model: &str) -> bool {
         self.error.is_none() && self.models.iter().any(|m| m == model)
@@ -783,6 +909,26 @@ pub struct CompletionProbe {
     pub duration: Duration,
 }
 
+impl CompletionProbe {
+    /// What the failure means, when no completion came back.
+    pub fn failure(&self) -> Option<GatewayFailure> {
+        if self.ok {
+            return None;
+        }
+        Some(
+            self.error
+                .as_ref()
+                .map(|e| e.failure(self.http_status))
+                .unwrap_or(match self.http_status {
+                    502 => GatewayFailure::UpstreamFailed,
+                    503 => GatewayFailure::NoAvailableAccount,
+                    429 => GatewayFailure::RateLimited,
+                    _ => GatewayFailure::Other,
+                }),
+        )
+    }
+}
+
 /// A full gateway probe: model list plus a minimal completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayProbe {
@@ -796,5 +942,152 @@ impl GatewayProbe {
     /// Ready means: the model is listed AND the completion succeeded.
     pub fn is_ready(&self, model: &str) -> bool {
         self.models.lists(model) && self.completion.ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn extra(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn responses_path_is_the_hosts_rule() {
+        // No marker at all (never probed, or lost with a replaced `extra`): Responses.
+        assert!(takes_responses_path(&extra(json!({}))));
+        assert!(takes_responses_path(&extra(json!({"foo": 1}))));
+        // A flag that is not a boolean is "unknown": Responses.
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_supported": "false"})
+        )));
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_supported": true})
+        )));
+        assert!(!takes_responses_path(&extra(
+            json!({"openai_responses_supported": false})
+        )));
+        // The mode wins over the flag; an unknown mode is "auto".
+        assert!(!takes_responses_path(&extra(json!({
+            "openai_responses_supported": true,
+            "openai_responses_mode": "force_chat_completions"
+        }))));
+        assert!(takes_responses_path(&extra(json!({
+            "openai_responses_supported": false,
+            "openai_responses_mode": "force_responses"
+        }))));
+        assert!(!takes_responses_path(&extra(json!({
+            "openai_responses_supported": false,
+            "openai_responses_mode": "auto"
+        }))));
+        assert!(takes_responses_path(&extra(
+            json!({"openai_responses_mode": "bogus"})
+        )));
+    }
+
+    fn errored(message: &str) -> Account {
+        Account {
+            id: 1,
+            name: "a".into(),
+            notes: None,
+            platform: "openai".into(),
+            account_type: "apikey".into(),
+            status: "error".into(),
+            error_message: Some(message.into()),
+            schedulable: false,
+            group_ids: vec![],
+            base_url: None,
+            model_mapping: BTreeMap::new(),
+            credentials: Map::new(),
+            credential_status: CredentialStatus::default(),
+            extra: Map::new(),
+            concurrency: 0,
+            priority: 1,
+            temp_unschedulable_until: None,
+            rate_limit_reset_at: None,
+        }
+    }
+
+    fn gw(status: u16, body: Value) -> GatewayFailure {
+        let e = GatewayError {
+            code: body["code"].as_str().map(str::to_string),
+            error_type: body["error"]["type"].as_str().map(str::to_string),
+            error_code: None,
+            message: String::new(),
+        };
+        e.failure(status)
+    }
+
+    #[test]
+    fn gateway_failures_of_the_real_host() {
+        use GatewayFailure::*;
+        let oa = |t: &str| json!({"error": {"type": t, "message": "m"}});
+        assert_eq!(gw(503, oa("api_error")), NoAvailableAccount);
+        assert_eq!(gw(404, oa("model_not_found")), ModelNotSupported);
+        assert_eq!(gw(429, oa("rate_limit_error")), RateLimited);
+        assert_eq!(gw(502, oa("upstream_error")), UpstreamFailed);
+        assert_eq!(gw(503, oa("upstream_error")), UpstreamFailed);
+        assert_eq!(gw(200, oa("upstream_error")), UpstreamFailed);
+        assert_eq!(gw(502, oa("api_error")), UpstreamFailed);
+        assert_eq!(gw(404, oa("not_found_error")), UpstreamRejected);
+        assert_eq!(gw(400, oa("invalid_request_error")), UpstreamRejected);
+        assert_eq!(
+            gw(
+                403,
+                json!({"code": "SUBSCRIPTION_NOT_FOUND", "message": "m"})
+            ),
+            SubscriptionMissing
+        );
+        assert_eq!(
+            gw(401, json!({"code": "INVALID_API_KEY", "message": "m"})),
+            KeyRefused
+        );
+        assert_eq!(
+            gw(
+                403,
+                json!({"type": "error", "error": {"type": "permission_error", "message": "m"}})
+            ),
+            KeyRefused
+        );
+        assert_eq!(gw(500, json!({})), Other);
+    }
+
+    #[test]
+    fn error_kinds_follow_the_hosts_messages() {
+        use AccountErrorKind::*;
+        for (m, k) in [
+            (
+                "Payment required (402): Insufficient Balance",
+                QuotaExhausted,
+            ),
+            (
+                "Payment required (402): insufficient balance or billing issue",
+                QuotaExhausted,
+            ),
+            (
+                "Workspace deactivated (402): workspace has been deactivated",
+                QuotaExhausted,
+            ),
+            ("Credit balance exhausted (400): low", QuotaExhausted),
+            (
+                "Authentication failed (401): Incorrect API key provided.",
+                KeyInvalid,
+            ),
+            (
+                "Chat Completions authentication failed (401): {\"error\":{}}",
+                KeyInvalid,
+            ),
+            ("Access forbidden (403): no", Other),
+            ("maintenance", Other),
+            // A status quoted in the upstream body is not the host's reason.
+            ("Custom error code 500: upstream said (402)", Other),
+        ] {
+            assert_eq!(errored(m).error_kind(), Some(k), "{m}");
+        }
+        let mut active = errored("Payment required (402): x");
+        active.status = "active".into();
+        assert_eq!(active.error_kind(), None);
     }
 }

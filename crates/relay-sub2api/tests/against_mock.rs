@@ -364,6 +364,10 @@ fn accounts_lifecycle() {
 
     let cleared = c.clear_account_error(a.id).unwrap();
     assert_eq!(cleared.status, "active");
+    assert!(
+        cleared.schedulable,
+        "clear-error puts the account back into scheduling"
+    );
     assert!(c.clear_account_temp_unschedulable(a.id).unwrap());
     assert_eq!(c.account_models(a.id).unwrap(), vec![MODEL]);
 
@@ -392,8 +396,17 @@ fn account_test_passes_and_fails_like_the_host() {
     let r = c.test_account(bad.id, Some(MODEL)).unwrap();
     assert_eq!(r.outcome, ProbeOutcome::Failed);
     assert_eq!(r.http_status, Some(401), "{r:?}");
-    assert!(r.message.starts_with("API returned 401"), "{}", r.message);
-    assert_eq!(c.get_account(bad.id).unwrap().status, "error");
+    assert!(
+        r.message
+            .starts_with("Chat Completions API (/v1/chat/completions) returned 401: "),
+        "{}",
+        r.message
+    );
+    let errored = c.get_account(bad.id).unwrap();
+    assert_eq!(errored.error_kind(), Some(AccountErrorKind::KeyInvalid));
+    assert!(!errored.schedulable);
+    let cleared = c.clear_account_error(bad.id).unwrap();
+    assert!(cleared.status == "active" && cleared.schedulable);
 
     let r = c.test_account(999_999, Some(MODEL)).unwrap();
     assert_eq!(r.outcome, ProbeOutcome::Failed);
@@ -408,7 +421,10 @@ fn account_test_passes_and_fails_like_the_host() {
         .unwrap();
     let r = c.test_account(fresh.id, Some(MODEL)).unwrap();
     assert_eq!(r.outcome, ProbeOutcome::Failed);
-    assert_eq!(r.message, "API returned 403: Forbidden");
+    assert_eq!(
+        r.message,
+        "Chat Completions API (/v1/chat/completions) returned 403: Forbidden"
+    );
     assert_eq!(r.http_status, Some(403));
     assert_eq!(
         c.test_account(fresh.id, Some(MODEL)).unwrap().outcome,

@@ -966,6 +966,32 @@ fn update_account_sends_whole_extra_and_keeps_key_out_when_absent() {
     m.assert();
 }
 
+/// The real host's clear-error leaves an account it had put into `error` out of
+/// scheduling (`schedulable: false`, captured from 0.1.179); the adapter then calls
+/// `POST /accounts/:id/schedulable` so a cleared account serves again.
+#[test]
+fn clear_error_puts_the_account_back_into_scheduling() {
+    let server = MockServer::start();
+    let clear = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/13/clear-error")
+            .header("x-api-key", ADMIN_KEY);
+        json_ok(then, "account_clear_error_unschedulable.json");
+    });
+    let schedulable = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/13/schedulable")
+            .header("x-api-key", ADMIN_KEY)
+            .json_body(json!({"schedulable": true}));
+        json_ok(then, "account_set_schedulable.json");
+    });
+    let a = client(&server).clear_account_error(13).unwrap();
+    clear.assert();
+    schedulable.assert();
+    assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
+    assert_eq!(a.error_kind(), None);
+}
+
 #[test]
 fn clear_error_and_temp_unschedulable() {
     let server = MockServer::start();
@@ -1086,6 +1112,107 @@ fn account_test_failure_keeps_the_host_message() {
     assert_eq!(r.outcome, ProbeOutcome::Failed);
     assert_eq!(r.message, "API returned 403: Forbidden");
     assert_eq!(r.http_status, Some(403));
+}
+
+/// Account-test streams captured from a real 0.1.179 host (vendor stand-in on
+/// loopback): the HTTP status is read from each path's own wording, the host's
+/// message is kept verbatim, and the extra `status` events change nothing.
+#[test]
+fn account_test_real_host_forms_carry_the_upstream_status() {
+    let cases: &[(&str, Option<u16>, &str)] = &[
+        (
+            "sse/account_test_chat_401.txt",
+            Some(401),
+            "Chat Completions API (/v1/chat/completions) returned 401: ",
+        ),
+        (
+            "sse/account_test_chat_402.txt",
+            Some(402),
+            "Chat Completions API (/v1/chat/completions) returned 402: ",
+        ),
+        (
+            "sse/account_test_chat_403.txt",
+            Some(403),
+            "Chat Completions API (/v1/chat/completions) returned 403: ",
+        ),
+        (
+            "sse/account_test_chat_404.txt",
+            Some(404),
+            "Chat Completions API (/v1/chat/completions) returned 404: ",
+        ),
+        (
+            "sse/account_test_chat_429.txt",
+            Some(429),
+            "Chat Completions API (/v1/chat/completions) returned 429: ",
+        ),
+        (
+            "sse/account_test_chat_503.txt",
+            Some(503),
+            "Chat Completions API (/v1/chat/completions) returned 503: ",
+        ),
+        (
+            "sse/account_test_chat_request_failed.txt",
+            None,
+            "Chat Completions API (/v1/chat/completions) request failed: ",
+        ),
+        (
+            "sse/account_test_responses_401.txt",
+            Some(401),
+            "API returned 401: ",
+        ),
+        (
+            "sse/account_test_responses_404.txt",
+            Some(404),
+            "API returned 404: ",
+        ),
+        (
+            "sse/account_test_responses_request_failed.txt",
+            None,
+            "Request failed: ",
+        ),
+    ];
+    for (fixture, status, prefix) in cases {
+        let server = MockServer::start();
+        sse_mock(&server, 41, fixture, "text/event-stream");
+        let r = client(&server)
+            .test_account(41, Some("deepseek-chat"))
+            .unwrap();
+        assert_eq!(r.outcome, ProbeOutcome::Failed, "{fixture}");
+        assert_eq!(r.http_status, *status, "{fixture}");
+        assert!(r.message.starts_with(prefix), "{fixture}: {}", r.message);
+        assert_eq!(r.model_tested.as_deref(), Some("deepseek-chat"));
+        assert_eq!(r.content_preview, "", "{fixture}");
+    }
+}
+
+/// Accounts the real host put into `error` after an upstream 402 (gateway) and 401
+/// (Chat Completions account test): the reason is typed, the key never returned.
+#[test]
+fn account_error_kinds_from_the_real_host() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/34");
+        json_ok(then, "account_error_quota.json");
+    });
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/2");
+        json_ok(then, "account_error_key_invalid.json");
+    });
+    let c = client(&server);
+    let quota = c.get_account(34).unwrap();
+    assert_eq!(quota.status, "error");
+    assert!(!quota.schedulable);
+    assert_eq!(quota.error_kind(), Some(AccountErrorKind::QuotaExhausted));
+    assert!(!quota.takes_responses_path());
+    assert!(quota.credential_status.has_api_key);
+    let invalid = c.get_account(2).unwrap();
+    assert_eq!(invalid.error_kind(), Some(AccountErrorKind::KeyInvalid));
+    // The host's probe flag says "supported", but the forced mode wins.
+    assert_eq!(
+        invalid.extra.get("openai_responses_supported"),
+        Some(&json!(true))
+    );
+    assert!(!invalid.takes_responses_path());
 }
 
 #[test]
@@ -1667,6 +1794,81 @@ fn gateway_chat_errors_are_data_in_every_shape() {
         assert_eq!(e.error_code.as_deref(), error_code, "{fixture}");
         assert!(!e.message.is_empty());
     }
+}
+
+/// The gateway's failure answers as the real host 0.1.179 wrote them (vendor
+/// stand-in behind it), and what each means.
+#[test]
+fn gateway_failures_of_the_real_host_are_typed() {
+    let cases: [(u16, &str, GatewayFailure); 8] = [
+        (
+            503,
+            "gateway_error_no_accounts.json",
+            GatewayFailure::NoAvailableAccount,
+        ),
+        (
+            404,
+            "gateway_error_model_not_found.json",
+            GatewayFailure::ModelNotSupported,
+        ),
+        (
+            502,
+            "gateway_error_upstream.json",
+            GatewayFailure::UpstreamFailed,
+        ),
+        (
+            502,
+            "gateway_error_upstream_auth.json",
+            GatewayFailure::UpstreamFailed,
+        ),
+        (
+            502,
+            "gateway_error_upstream_unavailable.json",
+            GatewayFailure::UpstreamFailed,
+        ),
+        (
+            429,
+            "gateway_error_upstream_rate_limited.json",
+            GatewayFailure::RateLimited,
+        ),
+        (
+            404,
+            "gateway_error_responses_not_found.json",
+            GatewayFailure::UpstreamRejected,
+        ),
+        (
+            403,
+            "gateway_error_subscription_not_found.json",
+            GatewayFailure::SubscriptionMissing,
+        ),
+    ];
+    for (status, fixture, failure) in cases {
+        let server = MockServer::start();
+        let body = fx(fixture);
+        server.mock(move |when, then| {
+            when.method(POST).path("/v1/chat/completions");
+            then.status(status)
+                .header("content-type", "application/json; charset=utf-8")
+                .body(body);
+        });
+        let p = client(&server)
+            .gateway_chat(&Secret::new(USER_KEY), &chat(false))
+            .unwrap();
+        assert_eq!(p.failure(), Some(failure), "{fixture}");
+        assert!(!p.error.expect(fixture).message.is_empty());
+    }
+    // The same 403 on `/v1/models` (the middleware runs first there too).
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(403)
+            .body(fx("gateway_error_subscription_not_found.json"));
+    });
+    let m = client(&server)
+        .gateway_models(&Secret::new(USER_KEY))
+        .unwrap();
+    assert_eq!(m.failure(), Some(GatewayFailure::SubscriptionMissing));
+    assert!(m.models.is_empty());
 }
 
 #[test]

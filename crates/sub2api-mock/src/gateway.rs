@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::admin::mark_auth_error;
-use crate::http::{json_resp, mw_err, raw, Req, Resp};
+use crate::admin::{rate_limit, set_account_error};
+use crate::http::{json_resp, mw_err, Req, Resp};
 use crate::server::{lock, Ctx};
 use crate::sse;
 use crate::state::{Account, Group, State, TempUnsched};
@@ -14,9 +14,11 @@ use crate::util::now_ms;
 use crate::vendor::{self, Endpoint};
 
 const NOT_IN_GROUP: &str = "API Key is not assigned to any group and cannot be used. Please contact the administrator to assign it to a group.";
-/// The "no schedulable account" message (new builds say the first half, old builds the second).
-pub(crate) const NO_ACCOUNTS: &str =
-    "Service temporarily unavailable: No available accounts for this group and model";
+/// The host's answer when no account can take a request and the pool is not
+/// simply missing the model (`no_account_error.go`: 503 `api_error`).
+pub(crate) const NO_ACCOUNTS: &str = "Service temporarily unavailable";
+/// How long an upstream 403 or a transport failure benches an OpenAI account.
+const COOLDOWN_MS: i64 = 10 * 60_000;
 
 /// The authenticated caller of a gateway request.
 #[derive(Debug)]
@@ -43,7 +45,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req) -> Option<Resp> {
         Err(r) => return Some(r),
     };
     Some(match route {
-        "models" => models(&lock(ctx), &caller),
+        "models" => models(&mut lock(ctx), &caller),
         "usage" => usage(&lock(ctx), &caller),
         _ => chat(ctx, req, &caller).await,
     })
@@ -112,29 +114,17 @@ fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
         return Err(mw_err(403, "GROUP_DISABLED", "Group is disabled"));
     }
     if group.subscription_type == "subscription" {
-        let Some(sub) = st.subscription_for(user.id, group.id) else {
+        // Only an active, unexpired subscription counts; an expired or suspended one
+        // is "not found" (the host's GetActiveSubscription).
+        let active = st
+            .subscription_for(user.id, group.id)
+            .is_some_and(|s| s.effective_status(now_ms()) == "active");
+        if !active {
             return Err(mw_err(
                 403,
                 "SUBSCRIPTION_NOT_FOUND",
                 "No active subscription found for this group",
             ));
-        };
-        match sub.effective_status(now_ms()) {
-            "active" => {}
-            "expired" => {
-                return Err(mw_err(
-                    403,
-                    "SUBSCRIPTION_INVALID",
-                    "subscription has expired",
-                ))
-            }
-            _ => {
-                return Err(mw_err(
-                    403,
-                    "SUBSCRIPTION_INVALID",
-                    "subscription is suspended",
-                ))
-            }
         }
     } else if user.balance <= 0.0 {
         return Err(mw_err(
@@ -150,7 +140,8 @@ fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
     })
 }
 
-/// Accounts of the group that the scheduler may pick (ignoring the model).
+/// Accounts of the group that the scheduler may pick (ignoring the model): active,
+/// schedulable, and neither temporarily unschedulable, rate limited nor expired.
 fn schedulable<'a>(st: &'a State, group: &Group) -> Vec<&'a Account> {
     let now = now_ms();
     let mut v: Vec<&Account> = st
@@ -158,7 +149,12 @@ fn schedulable<'a>(st: &'a State, group: &Group) -> Vec<&'a Account> {
         .values()
         .filter(|a| a.group_ids.contains(&group.id))
         .filter(|a| a.platform == group.platform)
-        .filter(|a| a.status == "active" && a.schedulable && !a.temp_unsched_active(now))
+        .filter(|a| {
+            a.status == "active"
+                && a.schedulable
+                && !a.temp_unsched_active(now)
+                && !a.rate_limited(now)
+        })
         .filter(|a| {
             a.expires_at
                 .is_none_or(|e| !a.auto_pause_on_expired || e * 1000 > now)
@@ -168,21 +164,49 @@ fn schedulable<'a>(st: &'a State, group: &Group) -> Vec<&'a Account> {
     v
 }
 
-fn models(st: &State, caller: &Caller) -> Resp {
-    let mut ids: Vec<String> = Vec::new();
-    for a in schedulable(st, &caller.group) {
-        for (k, _) in a.model_mapping() {
-            if !ids.contains(&k) {
-                ids.push(k);
+/// `GET /v1/models`: the union of the schedulable accounts' mapping keys, else the
+/// platform defaults, cached per (group, platform) for `models_cache_ttl_ms` like the
+/// host's `GetAvailableModels` (which also caches "no mapping"; only an empty pool is
+/// not cached).
+fn models(st: &mut State, caller: &Caller) -> Resp {
+    let now = now_ms();
+    let key = (caller.group.id, caller.group.platform.clone());
+    let cached = st
+        .models_cache
+        .get(&key)
+        .filter(|(expires, _)| *expires > now)
+        .map(|(_, list)| list.clone());
+    let listed = match cached {
+        Some(list) => list,
+        None => {
+            let accounts = schedulable(st, &caller.group);
+            if accounts.is_empty() {
+                None
+            } else {
+                let mut ids: Vec<String> = Vec::new();
+                for a in accounts {
+                    for (k, _) in a.model_mapping() {
+                        if !ids.contains(&k) {
+                            ids.push(k);
+                        }
+                    }
+                }
+                let list = (!ids.is_empty()).then_some(ids);
+                let ttl = i64::try_from(st.models_cache_ttl_ms).unwrap_or(i64::MAX);
+                if ttl > 0 {
+                    st.models_cache
+                        .insert(key, (now.saturating_add(ttl), list.clone()));
+                }
+                list
             }
         }
-    }
-    if ids.is_empty() {
-        ids = vendor::default_models(&caller.group.platform)
+    };
+    let ids = listed.unwrap_or_else(|| {
+        vendor::default_models(&caller.group.platform)
             .iter()
             .map(|s| s.to_string())
-            .collect();
-    }
+            .collect()
+    });
     let data: Vec<Value> = ids
         .iter()
         .map(|id| vendor::model_item(&caller.group.platform, id))
@@ -373,29 +397,40 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
         {
             return no_accounts();
         }
-        schedulable(&st, &caller.group)
+        let candidates: Vec<(Account, String)> = schedulable(&st, &caller.group)
             .into_iter()
             .filter_map(|a| a.map_model(&routed).map(|m| (a.clone(), m)))
-            .collect()
+            .collect();
+        if candidates.is_empty() {
+            return no_account_error(&st, &caller.group, &routed, &model);
+        }
+        candidates
     };
-    if candidates.is_empty() {
-        return no_accounts();
-    }
 
     let mut last: Option<vendor::Upstream> = None;
     for (acct, upstream_model) in candidates {
-        let endpoint =
-            if acct.platform == "openai" && acct.kind == "apikey" && acct.uses_responses_path() {
-                Endpoint::Responses
-            } else {
-                Endpoint::ChatCompletions
-            };
-        let up = vendor::call(
-            &acct.platform,
-            acct.api_key().unwrap_or(""),
-            acct.base_url(),
-            endpoint,
-        );
+        let openai_key = acct.platform == "openai" && acct.kind == "apikey";
+        let endpoint = if openai_key && acct.uses_responses_path() {
+            Endpoint::Responses
+        } else {
+            Endpoint::ChatCompletions
+        };
+        let key = acct.api_key().unwrap_or("");
+        let mut up = vendor::call(&acct.platform, key, acct.base_url(), endpoint);
+        // No capability marker: a 404/405 from `/responses` means "not supported",
+        // and the host retries the same account over raw Chat Completions.
+        if endpoint == Endpoint::Responses
+            && acct.responses_support_unknown()
+            && up.transport_error.is_none()
+            && matches!(up.status, 404 | 405)
+        {
+            up = vendor::call(
+                &acct.platform,
+                key,
+                acct.base_url(),
+                Endpoint::ChatCompletions,
+            );
+        }
         if up.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(up.delay_ms)).await;
         }
@@ -416,24 +451,148 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
             let _served_as = upstream_model;
             return completion(&model, &body, stream, seq);
         }
-        if up.status == 401 || up.status == 403 {
-            mark_auth_error(&mut st, acct.id, up.status, &up.body);
-        }
         if let Some(a) = st.accounts.get_mut(&acct.id) {
             apply_temp_rules(a, up.status, &up.body);
         }
+        let message = up.message();
+        let detail = |fallback: &str| {
+            if message.is_empty() {
+                fallback.to_string()
+            } else {
+                message.clone()
+            }
+        };
+        match (&up.transport_error, up.status) {
+            (Some(e), _) => bench(
+                &mut st,
+                acct.id,
+                0,
+                format!("upstream transport error (proxy/network): {e}"),
+            ),
+            (None, 401) => set_account_error(
+                &mut st,
+                acct.id,
+                format!(
+                    "Authentication failed (401): {}",
+                    detail("invalid or expired credentials")
+                ),
+            ),
+            (None, 402) => set_account_error(
+                &mut st,
+                acct.id,
+                format!(
+                    "Payment required (402): {}",
+                    detail("insufficient balance or billing issue")
+                ),
+            ),
+            (None, 403) => bench(
+                &mut st,
+                acct.id,
+                403,
+                format!(
+                    "OpenAI 403 temporary cooldown (1/3): Access forbidden (403): {}",
+                    detail("forbidden")
+                ),
+            ),
+            (None, 429) => rate_limit(&mut st, acct.id, up.reset_after_s, true),
+            (None, s) if s >= 500 => {}
+            // Not a failover status: the upstream's answer goes to the client.
+            (None, s) => {
+                let kind = match s {
+                    400 => "invalid_request_error",
+                    404 => "not_found_error",
+                    _ => "api_error",
+                };
+                let text = if message.is_empty() {
+                    format!("Upstream error: {s}")
+                } else {
+                    message
+                };
+                return gw_err(&platform, s, kind, &text);
+            }
+        }
         last = Some(up);
     }
-    match last {
-        Some(up) if up.status == 429 => gw_err(
-            &platform,
-            429,
-            "rate_limit_error",
-            "Upstream rate limit exceeded, please retry later",
+    // Every candidate failed over: the host's `mapUpstreamError` of the last status.
+    let (status, kind, message) = match last {
+        Some(up) if up.transport_error.is_some() => (
+            502,
+            "upstream_error",
+            "Upstream service temporarily unavailable",
         ),
-        Some(up) if up.status == 402 => raw(402, "application/json; charset=utf-8", up.body),
-        _ => gw_err(&platform, 502, "upstream_error", "Upstream request failed"),
+        Some(up) => match up.status {
+            401 => (
+                502,
+                "upstream_error",
+                "Upstream authentication failed, please contact administrator",
+            ),
+            403 => (
+                502,
+                "upstream_error",
+                "Upstream access forbidden, please contact administrator",
+            ),
+            429 => (
+                429,
+                "rate_limit_error",
+                "Upstream rate limit exceeded, please retry later",
+            ),
+            529 => (
+                503,
+                "upstream_error",
+                "Upstream service overloaded, please retry later",
+            ),
+            500 | 502 | 503 | 504 => (
+                502,
+                "upstream_error",
+                "Upstream service temporarily unavailable",
+            ),
+            _ => (502, "upstream_error", "Upstream request failed"),
+        },
+        None => (502, "upstream_error", "Upstream request failed"),
+    };
+    gw_err(&platform, status, kind, message)
+}
+
+/// Benches an account for the host's 10-minute cooldown (upstream 403, transport
+/// failure).
+fn bench(st: &mut State, id: i64, status: u16, message: String) {
+    let now = now_ms();
+    if let Some(a) = st.accounts.get_mut(&id) {
+        a.temp_unsched = Some(TempUnsched {
+            until_ms: now + COOLDOWN_MS,
+            triggered_at_ms: 0,
+            status_code: i64::from(status),
+            matched_keyword: String::new(),
+            rule_index: 0,
+            error_message: message,
+        });
+        a.updated_at = now;
     }
+}
+
+/// The host's "no account" answer (`no_account_error.go`): 404 `model_not_found`
+/// when the group has accounts in service (active and schedulable, whatever their
+/// rate limits) but none maps the model; 503 "Service temporarily unavailable"
+/// otherwise (empty pool, or accounts only temporarily out: rate limited, benched,
+/// warming up).
+fn no_account_error(st: &State, group: &Group, routed: &str, requested: &str) -> Resp {
+    let pool: Vec<&Account> = st
+        .accounts
+        .values()
+        .filter(|a| a.group_ids.contains(&group.id) && a.platform == group.platform)
+        .filter(|a| a.status == "active" && a.schedulable)
+        .collect();
+    if !pool.is_empty() && pool.iter().all(|a| a.map_model(routed).is_none()) {
+        return gw_err(
+            &group.platform,
+            404,
+            "model_not_found",
+            &format!(
+                "Model \"{requested}\" is not supported by any configured account in this group"
+            ),
+        );
+    }
+    gw_err(&group.platform, 503, "api_error", NO_ACCOUNTS)
 }
 
 /// A successful completion of `model` (JSON, or SSE chunks ending in `[DONE]`).

@@ -11,12 +11,12 @@ use crate::state::State;
 pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     match (req.method.as_str(), rest.trim_end_matches('/')) {
         ("GET", "state") => json_resp(200, &lock(ctx).dump()),
-        ("GET", "faults") => json_resp(200, &json!(lock(ctx).faults)),
+        ("GET", "faults") => json_resp(200, &lock(ctx).faults_view()),
         ("POST", "faults") => {
             let mut st = lock(ctx);
             // Merge: fields absent from the document keep their current values.
             let mut current = serde_json::to_value(&st.faults).unwrap_or(Value::Null);
-            let patch: Value = match serde_json::from_slice(&req.body) {
+            let mut patch: Value = match serde_json::from_slice(&req.body) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
                     return json_resp(
@@ -24,6 +24,22 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
                         &json!({"error": "body must be a JSON object of fault knobs"}),
                     )
                 }
+            };
+            // The gateway's models-cache lifetime rides along with the fault knobs.
+            let ttl = match patch
+                .as_object_mut()
+                .and_then(|p| p.remove("models_cache_ttl_ms"))
+            {
+                None => None,
+                Some(v) => match v.as_u64() {
+                    Some(ms) => Some(ms),
+                    None => {
+                        return json_resp(
+                            400,
+                            &json!({"error": "models_cache_ttl_ms must be a non-negative integer"}),
+                        )
+                    }
+                },
             };
             if let (Some(cur), Some(p)) = (current.as_object_mut(), patch.as_object()) {
                 for (k, v) in p {
@@ -33,7 +49,11 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
             match serde_json::from_value::<Faults>(current) {
                 Ok(f) => {
                     st.set_faults(f);
-                    json_resp(200, &json!(st.faults))
+                    if let Some(ms) = ttl {
+                        st.models_cache_ttl_ms = ms;
+                        st.models_cache.clear();
+                    }
+                    json_resp(200, &st.faults_view())
                 }
                 Err(e) => json_resp(400, &json!({"error": format!("invalid fault knobs: {e}")})),
             }

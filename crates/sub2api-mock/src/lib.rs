@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use faults::{Faults, DEFAULT_PROBE_DELAY_MS};
+pub use state::DEFAULT_MODELS_CACHE_TTL_MS;
 
 use server::{lock, Ctx, Shared};
 use state::State;
@@ -172,6 +173,31 @@ impl MockHost {
     /// Replaces the fault knobs (`fail_nth_admin_call` counts from now).
     pub fn set_faults(&self, faults: Faults) {
         lock(&self.ctx).set_faults(faults);
+    }
+
+    /// Ends subscription `id` now, as time passing would (the real host has no admin
+    /// call that does this: shortening past now is refused). Returns false when there
+    /// is no such subscription.
+    pub fn expire_subscription(&self, id: i64) -> bool {
+        let mut st = lock(&self.ctx);
+        let now = util::now_ms();
+        match st.subscriptions.get_mut(&id) {
+            Some(s) => {
+                s.starts_at = s.starts_at.min(now - 86_400_000);
+                s.expires_at = now - 60_000;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets how long the gateway keeps a `/v1/models` list per (group, platform)
+    /// (0 disables the cache; see [`DEFAULT_MODELS_CACHE_TTL_MS`]). Also settable as
+    /// `models_cache_ttl_ms` in `POST /__mock/faults`.
+    pub fn set_models_cache_ttl(&self, ttl: std::time::Duration) {
+        let mut st = lock(&self.ctx);
+        st.models_cache_ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        st.models_cache.clear();
     }
 
     /// The current fault knobs (counters such as `rate_limit_next_admin_calls` count down).

@@ -7,6 +7,13 @@ use serde_json::{json, Map, Value};
 use crate::faults::Faults;
 use crate::util::{now_ms, rfc3339, rfc3339_secs, sha256_hex};
 
+/// Default lifetime of a cached `/v1/models` list. The real host keeps it 15 s
+/// (`gateway.models_list_cache_ttl_seconds`, 10–30 allowed, 15 by default); the mock
+/// defaults to 2 s so a probe right after a change still meets a stale list (callers
+/// must tolerate it) without making every test wait 15 s. Set 15000 for the host's
+/// value.
+pub const DEFAULT_MODELS_CACHE_TTL_MS: u64 = 2000;
+
 /// `sk-ab…9f3c`-style mask of a secret.
 pub(crate) fn mask_secret(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
@@ -191,7 +198,11 @@ impl Account {
             })
     }
 
-    /// Whether the account currently uses the Responses API path for OpenAI traffic.
+    /// Whether the account sends OpenAI traffic to the upstream's Responses API: the
+    /// host's `ShouldUseResponsesAPI` — the mode `force_responses` / `force_chat_completions`
+    /// wins; otherwise only an explicit boolean `openai_responses_supported: false`
+    /// means Chat Completions. No marker (never probed, or lost with a replaced
+    /// `extra`) means Responses.
     pub fn uses_responses_path(&self) -> bool {
         match self
             .extra
@@ -200,12 +211,34 @@ impl Account {
         {
             Some("force_chat_completions") => false,
             Some("force_responses") => true,
-            _ => self
+            _ => {
+                self.extra
+                    .get("openai_responses_supported")
+                    .and_then(Value::as_bool)
+                    != Some(false)
+            }
+        }
+    }
+
+    /// The host's `ResponsesSupportUnknown`: no usable mode and no boolean flag. The
+    /// gateway then falls back to raw Chat Completions when `/responses` answers
+    /// 404/405 (the account test does not).
+    pub fn responses_support_unknown(&self) -> bool {
+        let mode = self
+            .extra
+            .get("openai_responses_mode")
+            .and_then(Value::as_str);
+        !matches!(mode, Some("force_chat_completions" | "force_responses"))
+            && self
                 .extra
                 .get("openai_responses_supported")
                 .and_then(Value::as_bool)
-                .unwrap_or(false),
-        }
+                .is_none()
+    }
+
+    /// Whether a rate limit set by an upstream 429 is in force.
+    pub fn rate_limited(&self, now: i64) -> bool {
+        self.rate_limit_reset_at.is_some_and(|t| t > now)
     }
 
     /// Whether the temporary-unschedulable window is in force.
@@ -286,6 +319,9 @@ impl Subscription {
     }
 }
 
+/// A cached `/v1/models` list: expiry (ms) and the list (`None` = platform defaults).
+pub(crate) type CachedModels = (i64, Option<Vec<String>>);
+
 /// A stored idempotent response.
 #[derive(Debug, Clone)]
 pub(crate) struct IdemRecord {
@@ -318,6 +354,11 @@ pub(crate) struct State {
     pub idempotency: HashMap<String, IdemRecord>,
     pub refresh_tokens: HashMap<String, i64>,
     pub seq: u64,
+    /// The gateway's `/v1/models` cache per (group, platform): expiry (ms) and the
+    /// cached list (`None` = the platform defaults, cached like the host does).
+    pub models_cache: HashMap<(i64, String), CachedModels>,
+    /// Lifetime (ms) of a cached `/v1/models` list; 0 disables the cache.
+    pub models_cache_ttl_ms: u64,
 }
 
 impl State {
@@ -352,6 +393,8 @@ impl State {
             idempotency: HashMap::new(),
             refresh_tokens: HashMap::new(),
             seq: 0,
+            models_cache: HashMap::new(),
+            models_cache_ttl_ms: DEFAULT_MODELS_CACHE_TTL_MS,
         };
         st.set_faults(faults);
         let now = now_ms();
@@ -381,13 +424,15 @@ impl State {
 
     /// A fresh state with the same seed and current fault knobs.
     pub fn reset_from(old: &State) -> State {
-        State::new(
+        let mut st = State::new(
             &old.admin_api_key,
             &old.admin_email,
             &old.admin_password,
             &old.host_version,
             old.faults.clone(),
-        )
+        );
+        st.models_cache_ttl_ms = old.models_cache_ttl_ms;
+        st
     }
 
     /// Replaces the fault knobs; `fail_nth_admin_call` counts from now.
@@ -763,6 +808,19 @@ impl State {
         v
     }
 
+    /// The fault knobs plus the gateway's `models_cache_ttl_ms`, as `/__mock/faults`
+    /// shows them.
+    pub fn faults_view(&self) -> Value {
+        let mut v = json!(self.faults);
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "models_cache_ttl_ms".into(),
+                json!(self.models_cache_ttl_ms),
+            );
+        }
+        v
+    }
+
     /// The `/__mock/state` document.
     pub fn dump(&self) -> Value {
         let accounts: Vec<Value> = self
@@ -805,7 +863,7 @@ impl State {
                 "admin_calls": self.admin_calls,
                 "by_route": self.counters,
             },
-            "faults": self.faults,
+            "faults": self.faults_view(),
         })
     }
 }

@@ -1,13 +1,17 @@
 //! Simulated upstream vendors: every account `base_url` is served in-process.
 //!
 //! The upstream API key decides the behaviour: a key containing `invalid` → 401,
-//! `quota` → 402 "Insufficient Balance" (`insufficient_user_quota`), `ratelimit` → 429,
-//! `slow` → a correct answer after [`SLOW_MS`]; any other key is valid.
+//! `quota` → 402 "Insufficient Balance" (`insufficient_user_quota`), `ratelimit` → 429
+//! without reset headers, `rlreset` → 429 with a reset header [`RESET_AFTER_S`] ahead,
+//! `unreachable` → no HTTP answer (connection refused), `slow` → a correct answer
+//! after [`SLOW_MS`]; any other key is valid.
 
 use serde_json::{json, Value};
 
 /// Delay of a `slow` key's answer.
 pub(crate) const SLOW_MS: u64 = 2000;
+/// How far ahead the reset header of an `rlreset` key's 429 points.
+pub(crate) const RESET_AFTER_S: i64 = 600;
 
 /// Which upstream endpoint a request goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,14 +24,47 @@ pub(crate) enum Endpoint {
 /// A simulated upstream answer.
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
+    /// HTTP status; 0 when there was no HTTP answer (see `transport_error`).
     pub status: u16,
     pub body: String,
     pub delay_ms: u64,
+    /// Seconds until the rate limit resets, from the answer's reset header.
+    pub reset_after_s: Option<i64>,
+    /// The request never got an HTTP answer (the Go client's error text).
+    pub transport_error: Option<String>,
 }
 
 impl Upstream {
     pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
+        self.transport_error.is_none() && (200..300).contains(&self.status)
+    }
+
+    /// The `error.message` of an OpenAI-shaped body (the host's "upstream message").
+    pub fn message(&self) -> String {
+        serde_json::from_str::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// The URL the host would call for `endpoint` on an OpenAI-compatible base.
+pub(crate) fn endpoint_url(base_url: &str, endpoint: Endpoint) -> String {
+    let base = base_url.trim().trim_end_matches('/');
+    let base = if base.is_empty() {
+        "https://api.openai.com"
+    } else {
+        base
+    };
+    let tail = match endpoint {
+        Endpoint::ChatCompletions => "chat/completions",
+        Endpoint::Responses => "responses",
+        Endpoint::Messages => "messages",
+    };
+    if base.ends_with("/v1") {
+        format!("{base}/{tail}")
+    } else {
+        format!("{base}/v1/{tail}")
     }
 }
 
@@ -66,7 +103,19 @@ pub(crate) fn call(platform: &str, api_key: &str, base_url: &str, endpoint: Endp
         status,
         body,
         delay_ms: 0,
+        reset_after_s: None,
+        transport_error: None,
     };
+    if key.contains("unreachable") {
+        let url = endpoint_url(base_url, endpoint);
+        let host = host_of(base_url);
+        return Upstream {
+            transport_error: Some(format!(
+                "Post \"{url}\": dial tcp {host}:443: connect: connection refused"
+            )),
+            ..reply(0, String::new())
+        };
+    }
     if key.contains("invalid") {
         return reply(
             401,
@@ -86,6 +135,19 @@ pub(crate) fn call(platform: &str, api_key: &str, base_url: &str, endpoint: Endp
                 "insufficient_user_quota",
             ),
         );
+    }
+    if key.contains("rlreset") {
+        return Upstream {
+            reset_after_s: Some(RESET_AFTER_S),
+            ..reply(
+                429,
+                error_body(
+                    "Rate limit reached for requests. Please try again later.",
+                    "rate_limit_error",
+                    "rate_limit_exceeded",
+                ),
+            )
+        };
     }
     if key.contains("ratelimit") {
         return reply(
@@ -108,9 +170,8 @@ pub(crate) fn call(platform: &str, api_key: &str, base_url: &str, endpoint: Endp
         );
     }
     Upstream {
-        status: 200,
-        body: String::new(),
         delay_ms: if key.contains("slow") { SLOW_MS } else { 0 },
+        ..reply(200, String::new())
     }
 }
 
@@ -183,6 +244,26 @@ mod tests {
         assert_eq!(
             call("openai", "sk-ratelimit", "", Endpoint::ChatCompletions).status,
             429
+        );
+        let reset = call("openai", "sk-rlreset", "", Endpoint::ChatCompletions);
+        assert_eq!(
+            (reset.status, reset.reset_after_s),
+            (429, Some(RESET_AFTER_S))
+        );
+        let down = call(
+            "openai",
+            "sk-unreachable",
+            "https://v.example/v1",
+            Endpoint::ChatCompletions,
+        );
+        assert!(!down.is_success());
+        assert_eq!(
+            down.transport_error.as_deref(),
+            Some("Post \"https://v.example/v1/chat/completions\": dial tcp v.example:443: connect: connection refused")
+        );
+        assert_eq!(
+            call("openai", "sk-quota", "", Endpoint::ChatCompletions).message(),
+            "Insufficient Balance"
         );
         assert_eq!(
             call("openai", "sk-slow", "", Endpoint::ChatCompletions).delay_ms,

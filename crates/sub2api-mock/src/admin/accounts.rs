@@ -126,6 +126,12 @@ pub(super) fn idempotent(
 }
 
 /// Schedules the asynchronous Responses-capability probe for an OpenAI API-key account.
+///
+/// Like the host's `ProbeOpenAIAPIKeyResponsesSupport`: the upstream's `/responses`
+/// answering 404/405 writes `openai_responses_supported = false`; any other answer
+/// (2xx, but also 401/402/429/5xx) writes `true`; no HTTP answer writes nothing (the
+/// account stays "unknown", i.e. on the Responses path). The official base is
+/// supported; `responses_misdetection` makes third-party bases "supported" too.
 pub(crate) fn spawn_responses_probe(ctx: &Ctx, st: &State, id: i64) {
     let Some(a) = st.accounts.get(&id) else {
         return;
@@ -141,11 +147,18 @@ pub(crate) fn spawn_responses_probe(ctx: &Ctx, st: &State, id: i64) {
         let misdetect = st.faults.responses_misdetection;
         if let Some(a) = st.accounts.get_mut(&id) {
             if a.platform == "openai" && a.kind == "apikey" {
-                let supported = if vendor::is_official(&a.platform, a.base_url()) {
-                    true
-                } else {
-                    misdetect
-                };
+                let up = vendor::call(
+                    &a.platform,
+                    a.api_key().unwrap_or(""),
+                    a.base_url(),
+                    Endpoint::Responses,
+                );
+                if up.transport_error.is_some() {
+                    return;
+                }
+                let supported = vendor::is_official(&a.platform, a.base_url())
+                    || misdetect
+                    || !matches!(up.status, 404 | 405);
                 a.extra
                     .insert("openai_responses_supported".into(), json!(supported));
             }
@@ -433,12 +446,19 @@ fn with_account(st: &mut State, id: &str, f: impl FnOnce(&mut Account)) -> R {
     Ok(ok(dto(st, id)))
 }
 
+/// The host's `ClearAccountError`: status back to `active`, message, rate limit and
+/// temporary-unschedulable state cleared; `schedulable` is **not** restored (an
+/// account the host put into `error` stays out of scheduling until
+/// `POST /accounts/:id/schedulable`).
 pub(super) fn clear_error(st: &mut State, id: &str) -> R {
     with_account(st, id, |a| {
         if a.status == "error" {
             a.status = "active".into();
         }
         a.error_message.clear();
+        a.rate_limited_at = None;
+        a.rate_limit_reset_at = None;
+        a.temp_unsched = None;
     })
 }
 
@@ -524,26 +544,42 @@ pub(super) fn models(st: &mut State, id: &str) -> R {
     Ok(ok(Value::Array(items)))
 }
 
-/// Marks an account `error` after an upstream 401/403.
-pub(crate) fn mark_auth_error(st: &mut State, id: i64, status: u16, body: &str) {
+/// The host's `SetError`: `status = error` with `message`, and the account taken
+/// out of scheduling (`schedulable = false`; neither clear-error nor a successful
+/// test sets it back, only `POST /accounts/:id/schedulable`).
+pub(crate) fn set_account_error(st: &mut State, id: i64, message: String) {
     if let Some(a) = st.accounts.get_mut(&id) {
         a.status = "error".into();
-        a.error_message = format!("Authentication failed ({status}): {body}");
+        a.error_message = message;
+        a.schedulable = false;
         a.updated_at = now_ms();
     }
 }
 
+/// The status event the host sends before and after a Chat Completions test.
+const CC_TESTING: &str = "正在通过 /v1/chat/completions 测试连接";
+const CC_PASSED: &str = "已通过 /v1/chat/completions 验证";
+
 /// `POST /api/v1/admin/accounts/:id/test` — SSE, always HTTP 200 once the id parses.
+///
+/// Like the host (0.1.179), an OpenAI API-key account that is not on the Responses
+/// path is tested over Chat Completions (`status` events, `Chat Completions API
+/// (/v1/chat/completions) returned NNN: …` / `… request failed: …`); the Responses
+/// path and the other platforms say `API returned NNN: …` / `Request failed: …`.
 pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
     let id = match path_id(id, "account") {
         Ok(i) => i,
         Err(r) => return r,
     };
     let body = req.json_object_lenient();
+    let latency = lock(ctx).faults.account_test_latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    // The path is chosen from the account as it is now (the host loads it here).
     let prep = {
         let mut st = lock(ctx);
         let first_forbidden = st.faults.first_test_forbidden;
-        let latency = st.faults.account_test_latency_ms;
         match st.accounts.get_mut(&id) {
             None => None,
             Some(a) => {
@@ -559,11 +595,11 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
                         None => vendor::default_test_model(&a.platform).to_string(),
                     });
                 let mapped = a.map_model(&requested).unwrap_or(requested);
-                Some((a.clone(), mapped, first && first_forbidden, latency))
+                Some((a.clone(), mapped, first && first_forbidden))
             }
         }
     };
-    let Some((acct, model, forbidden, latency)) = prep else {
+    let Some((acct, model, forbidden)) = prep else {
         return raw(
             200,
             "text/plain; charset=utf-8",
@@ -578,19 +614,29 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
             sse::frame(&[json!({"type": "error", "error": "No API key available"})]),
         );
     }
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    let openai_key = acct.platform == "openai" && acct.kind == "apikey";
+    let chat_path = openai_key && !acct.uses_responses_path();
+    let mut events = vec![json!({"type": "test_start", "model": model})];
+    if chat_path {
+        events.push(json!({"type": "status", "text": CC_TESTING}));
     }
-    let start = json!({"type": "test_start", "model": model});
+    let failed = |mut events: Vec<Value>, message: String| {
+        events.push(json!({"type": "error", "error": message}));
+        sse::stream_response(sse::frame(&events))
+    };
+    let returned = |status: u16, body: &str| {
+        if chat_path {
+            format!("Chat Completions API (/v1/chat/completions) returned {status}: {body}")
+        } else {
+            format!("API returned {status}: {body}")
+        }
+    };
     if forbidden {
-        return sse::stream_response(sse::frame(&[
-            start,
-            json!({"type": "error", "error": "API returned 403: Forbidden"}),
-        ]));
+        return failed(events, returned(403, "Forbidden"));
     }
     let endpoint = match acct.platform.as_str() {
-        "openai" if acct.uses_responses_path() => Endpoint::Responses,
-        "openai" => Endpoint::ChatCompletions,
+        "openai" if chat_path || !openai_key => Endpoint::ChatCompletions,
+        "openai" => Endpoint::Responses,
         _ => Endpoint::Messages,
     };
     let up = vendor::call(&acct.platform, &key, acct.base_url(), endpoint);
@@ -599,12 +645,21 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
     }
     let mut st = lock(ctx);
     if !st.accounts.contains_key(&id) {
-        return sse::stream_response(sse::frame(&[
-            start,
-            json!({"type": "error", "error": "Account not found"}),
-        ]));
+        return failed(events, "Account not found".into());
+    }
+    if let Some(e) = &up.transport_error {
+        return failed(
+            events,
+            if chat_path {
+                format!("Chat Completions API (/v1/chat/completions) request failed: {e}")
+            } else {
+                format!("Request failed: {e}")
+            },
+        );
     }
     if up.is_success() {
+        // The host's RecoverAccountAfterSuccessfulTest: error and rate limit cleared,
+        // `schedulable` left as it is.
         if let Some(a) = st.accounts.get_mut(&id) {
             if a.status == "error" {
                 a.status = "active".into();
@@ -612,19 +667,54 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
             }
             a.rate_limited_at = None;
             a.rate_limit_reset_at = None;
+            a.temp_unsched = None;
         }
-        return sse::stream_response(sse::frame(&[
-            start,
-            json!({"type": "content", "text": "pong"}),
-            json!({"type": "test_complete", "success": true}),
-        ]));
+        events.push(json!({"type": "content", "text": "pong"}));
+        if chat_path {
+            events.push(json!({"type": "status", "text": CC_PASSED}));
+        }
+        events.push(json!({"type": "test_complete", "success": true}));
+        return sse::stream_response(sse::frame(&events));
     }
-    if up.status == 401 || up.status == 403 {
-        mark_auth_error(&mut st, id, up.status, &up.body);
+    match (openai_key, chat_path, up.status) {
+        (true, true, 401) => set_account_error(
+            &mut st,
+            id,
+            format!("Chat Completions authentication failed (401): {}", up.body),
+        ),
+        (true, false, 401) => set_account_error(
+            &mut st,
+            id,
+            format!("Authentication failed (401): {}", up.body),
+        ),
+        (true, _, 429) => rate_limit(&mut st, id, up.reset_after_s, false),
+        // Other platforms: an upstream 403 means the account is banned.
+        (false, _, 403) => set_account_error(&mut st, id, returned(403, &up.body)),
+        _ => {}
     }
-    let msg = format!("API returned {}: {}", up.status, up.body);
-    sse::stream_response(sse::frame(&[start, json!({"type": "error", "error": msg})]))
+    failed(events, returned(up.status, &up.body))
 }
+
+/// The host's 429 handling: with a reset header the account is rate limited until
+/// then; without one the gateway applies its 5 s fallback cooldown (the account
+/// test only records a reset it was told, `fallback = false`).
+pub(crate) fn rate_limit(st: &mut State, id: i64, reset_after_s: Option<i64>, fallback: bool) {
+    let now = now_ms();
+    let until = match (reset_after_s, fallback) {
+        (Some(s), _) => now + s * 1000,
+        (None, true) => now + RATE_LIMIT_FALLBACK_MS,
+        (None, false) => return,
+    };
+    if let Some(a) = st.accounts.get_mut(&id) {
+        a.rate_limited_at = Some(now);
+        a.rate_limit_reset_at = Some(until);
+        a.updated_at = now;
+    }
+}
+
+/// The host's default 429 cooldown when the upstream sends no reset time
+/// (`defaultRateLimit429CooldownSeconds`).
+pub(crate) const RATE_LIMIT_FALLBACK_MS: i64 = 5_000;
 
 #[cfg(test)]
 mod tests {

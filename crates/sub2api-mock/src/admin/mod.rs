@@ -7,7 +7,7 @@ mod plans;
 mod subscriptions;
 mod users;
 
-pub(crate) use accounts::mark_auth_error;
+pub(crate) use accounts::{rate_limit, set_account_error};
 
 use std::time::Duration;
 

@@ -93,7 +93,31 @@ pub(super) fn assign(st: &mut State, req: &Req, who: Principal) -> R {
             "GROUP_NOT_SUBSCRIPTION_TYPE",
         ));
     }
-    if let Some(existing) = st.subscription_for(user_id, group_id) {
+    let now = now_ms();
+    if let Some(existing) = st.subscription_for(user_id, group_id).cloned() {
+        if existing.effective_status(now) == "expired" {
+            // The host renews an expired subscription in place (same id): a new term
+            // from now, status active, different notes appended on a new line.
+            let notes = notes.trim();
+            let renewed = Subscription {
+                starts_at: now,
+                expires_at: now + validity_days * DAY_MS,
+                status: "active".into(),
+                notes: if notes.is_empty() || existing.notes.trim() == notes {
+                    existing.notes.clone()
+                } else if existing.notes.is_empty() {
+                    notes.to_string()
+                } else {
+                    format!("{}\n{notes}", existing.notes)
+                },
+                updated_at: now,
+                ..existing
+            };
+            let id = renewed.id;
+            st.subscriptions.insert(id, renewed);
+            return Ok(ok(st.admin_sub_dto(&st.subscriptions[&id])));
+        }
+        let existing = &existing;
         let same_validity = existing.expires_at - existing.starts_at == validity_days * DAY_MS;
         if !same_validity {
             return Err(err_meta(
@@ -113,7 +137,6 @@ pub(super) fn assign(st: &mut State, req: &Req, who: Principal) -> R {
         }
         return Ok(ok(st.admin_sub_dto(existing)));
     }
-    let now = now_ms();
     let id = st.next_id("subscription");
     st.subscriptions.insert(
         id,
