@@ -727,10 +727,10 @@ fn changed_fields(old: &Value, now: &Value, except_usage: bool) -> Vec<String> {
 /// windows and totals, the user's balance and activity): a proof call changes them,
 /// but they are not configuration.
 pub fn is_usage_field(field: &str) -> bool {
-    matches!(
-        field,
-        "last_used_at" | "last_active_at" | "updated_at" | "balance" | "quota_used" | "usage"
-    ) || field.ends_with("_usage_usd")
+    matches!(field, "updated_at" | "balance" | "quota_used" | "usage")
+        || field.starts_with("last_used")
+        || field.starts_with("last_active")
+        || field.ends_with("_usage_usd")
         || field.ends_with("_window_start")
         || field.ends_with("_used")
 }
