@@ -280,14 +280,6 @@ impl Subscription {
     }
 }
 
-/// A stored idempotent response.
-#[derive(Debug, Clone)]
-pub(crate) struct IdemRecord {
-    pub body_hash: String,
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
 /// Everything the host knows, behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -297,6 +289,8 @@ pub(crate) struct State {
     pub host_version: String,
     pub token_secret: String,
     pub faults: Faults,
+    /// Host settings (idempotency enforcement, limiter thresholds).
+    pub policy: crate::policy::HostPolicy,
     /// Absolute admin-call number that answers 500 (derived from `faults.fail_nth_admin_call`).
     pub fail_at: Option<u64>,
     pub admin_calls: u64,
@@ -309,7 +303,8 @@ pub(crate) struct State {
     pub users: BTreeMap<i64, User>,
     pub keys: BTreeMap<i64, ApiKey>,
     pub subscriptions: BTreeMap<i64, Subscription>,
-    pub idempotency: HashMap<String, IdemRecord>,
+    pub idempotency: crate::idempotency::Records,
+    pub limits: crate::limits::Limits,
     pub refresh_tokens: HashMap<String, i64>,
     pub seq: u64,
 }
@@ -332,6 +327,7 @@ impl State {
                 format!("token-secret:{admin_api_key}:{}", now_ms()).as_bytes(),
             ),
             faults: Faults::default(),
+            policy: crate::policy::HostPolicy::default(),
             fail_at: None,
             admin_calls: 0,
             counters: BTreeMap::new(),
@@ -344,6 +340,7 @@ impl State {
             keys: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             idempotency: HashMap::new(),
+            limits: crate::limits::Limits::default(),
             refresh_tokens: HashMap::new(),
             seq: 0,
         };
@@ -375,13 +372,15 @@ impl State {
 
     /// A fresh state with the same seed and current fault knobs.
     pub fn reset_from(old: &State) -> State {
-        State::new(
+        let mut st = State::new(
             &old.admin_api_key,
             &old.admin_email,
             &old.admin_password,
             &old.host_version,
             old.faults.clone(),
-        )
+        );
+        st.policy = old.policy.clone();
+        st
     }
 
     /// Replaces the fault knobs; `fail_nth_admin_call` counts from now.
@@ -792,6 +791,7 @@ impl State {
                 "by_route": self.counters,
             },
             "faults": self.faults,
+            "policy": self.policy,
         })
     }
 }
