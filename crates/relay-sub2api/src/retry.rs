@@ -76,13 +76,12 @@ fn wait_for(policy: &WriteRetry, err: &HostError) -> Option<(Duration, bool)> {
             let secs = retry_after.unwrap_or(Duration::from_secs(1));
             return Some(((secs + Duration::from_secs(1)).min(policy.max_wait), true));
         }
-        HostError::RateLimited { retry_after, .. } => {
-            let wait = retry_after.unwrap_or(Duration::from_secs(1));
-            if wait > policy.max_wait {
-                return None;
-            }
-            wait
-        }
+        // A 429 without `Retry-After` (e.g. `API_KEY_RATE_LIMITED`, which lasts
+        // hours) says nothing about when to come back: final.
+        HostError::RateLimited { retry_after, .. } => match retry_after {
+            Some(wait) if *wait <= policy.max_wait => *wait,
+            _ => return None,
+        },
         HostError::Transport(_) => policy.transport_pause,
         HostError::Host { status, .. } if *status >= 500 => policy.failure_backoff,
         _ => return None,
@@ -92,8 +91,8 @@ fn wait_for(policy: &WriteRetry, err: &HostError) -> Option<(Duration, bool)> {
 
 /// Runs `write` (which must send the same `Idempotency-Key` every time) and retries
 /// it under `policy` while the failure may be transient. Returns the last error once
-/// the attempts are spent; a refusal (4xx other than the idempotency 409s and 429)
-/// is returned at once.
+/// the attempts are spent; a refusal (4xx other than the idempotency 409s, and a 429
+/// without a short `Retry-After`) is returned at once.
 pub fn retry_write<T>(
     policy: &WriteRetry,
     mut write: impl FnMut() -> Result<T, HostError>,
@@ -232,6 +231,16 @@ mod tests {
         };
         let r: Result<(), _> = retry_write(&policy(), || Err(long.clone()));
         assert_eq!(r, Err(long));
+        let locked = HostError::RateLimited {
+            retry_after: None,
+            detail: ErrorDetail::default(),
+        };
+        let mut calls = 0;
+        let r: Result<(), _> = retry_write(&policy(), || {
+            calls += 1;
+            Err(locked.clone())
+        });
+        assert_eq!((r, calls), (Err(locked), 1));
         assert!(slept().is_empty());
     }
 }

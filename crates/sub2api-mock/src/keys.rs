@@ -103,6 +103,9 @@ fn get(st: &State, uid: i64, id: &str) -> R {
 /// service's create under the idempotency coordinator (scope `user.api_keys.create`,
 /// key required when enforced).
 fn create(st: &mut State, req: &Req, uid: i64) -> R {
+    *st.counters
+        .entry("POST /api/v1/keys".to_string())
+        .or_insert(0) += 1;
     let map = req.json_object()?;
     let b = Body::new(&map, "CreateAPIKeyRequest");
     let name = b.req_str("name")?;

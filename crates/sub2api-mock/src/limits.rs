@@ -32,6 +32,21 @@ pub(crate) struct Limits {
     key_failures: HashMap<i64, (u32, i64)>,
 }
 
+impl Limits {
+    /// The counters for `/__mock/state`: failed custom-key creates per user id (live
+    /// counts only).
+    pub(crate) fn dump(&self) -> serde_json::Value {
+        let now = now_ms();
+        let failures: serde_json::Map<String, serde_json::Value> = self
+            .key_failures
+            .iter()
+            .filter(|(_, (_, expires))| *expires > now)
+            .map(|(user, (count, _))| (user.to_string(), json!(count)))
+            .collect();
+        json!({ "key_create_failures": failures })
+    }
+}
+
 /// Counts a login request from `peer`; the 429 to answer when over the limit.
 pub(crate) fn login_allowed(st: &mut State, peer: Option<IpAddr>) -> Result<(), Resp> {
     let now = now_ms();

@@ -117,6 +117,9 @@ async fn route(ctx: &Ctx, req: &Req) -> Resp {
         }
         (&Method::POST, "/api/v1/auth/login") => {
             let mut st = lock(ctx);
+            *st.counters
+                .entry("POST /api/v1/auth/login".to_string())
+                .or_insert(0) += 1;
             if let Err(r) = limits::login_allowed(&mut st, req.peer) {
                 return r;
             }

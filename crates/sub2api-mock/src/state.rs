@@ -792,6 +792,7 @@ impl State {
             },
             "faults": self.faults,
             "policy": self.policy,
+            "limits": self.limits.dump(),
         })
     }
 }

@@ -277,6 +277,9 @@ fn failed_custom_key_creates_lock_custom_keys_for_the_user() {
         )
     );
     assert!(locked.header("retry-after").is_none());
+    let uid =
+        env.admin_ok("GET", "/users?search=a%40example.com", None)["items"][0]["id"].to_string();
+    assert_eq!(env.host.state()["limits"]["key_create_failures"][&uid], 3);
     // Generated keys and other users are not affected.
     assert_eq!(
         user_post(&env, &a, None, &json!({"name": "gen", "group_id": g})).status,

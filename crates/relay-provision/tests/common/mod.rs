@@ -218,6 +218,7 @@ impl Env {
         o.remove("counters");
         o.remove("faults");
         o.remove("policy");
+        o.remove("limits");
         s
     }
 
