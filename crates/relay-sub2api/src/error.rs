@@ -88,8 +88,8 @@ pub enum HostError {
     IdempotencyPending {
         /// `Retry-After` (or `metadata.retry_after`), whole seconds rounded down by the host.
         retry_after: Option<Duration>,
-        /// The host's answer.
-        detail: ErrorDetail,
+        /// The host's answer (boxed: keeps `HostError` small).
+        detail: Box<ErrorDetail>,
     },
     /// 429 that the adapter could not (or must not) wait out.
     #[error("rate limited by the host (retry after {retry_after:?}; {detail})")]
@@ -127,8 +127,8 @@ impl HostError {
             | HostError::Forbidden(d)
             | HostError::NotFound(d)
             | HostError::Conflict(d)
-            | HostError::IdempotencyPending { detail: d, .. }
             | HostError::RateLimited { detail: d, .. } => Some(d.clone()),
+            HostError::IdempotencyPending { detail, .. } => Some((**detail).clone()),
             HostError::Host {
                 status,
                 code,
@@ -192,7 +192,7 @@ impl HostError {
                 });
                 HostError::IdempotencyPending {
                     retry_after,
-                    detail,
+                    detail: Box::new(detail),
                 }
             }
             409 => HostError::Conflict(detail),

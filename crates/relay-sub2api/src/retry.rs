@@ -166,11 +166,11 @@ mod tests {
     fn pending(secs: u64) -> HostError {
         HostError::IdempotencyPending {
             retry_after: Some(Duration::from_secs(secs)),
-            detail: ErrorDetail {
+            detail: Box::new(ErrorDetail {
                 status: 409,
                 code: Some("IDEMPOTENCY_RETRY_BACKOFF".into()),
                 ..ErrorDetail::default()
-            },
+            }),
         }
     }
 
