@@ -144,7 +144,11 @@ fn subscription_import_is_completion_gated_and_recorded() {
         m.contains("relay_imports_total{outcome=\"succeeded\"} 2"),
         "{m}"
     );
-    assert!(m.contains("operation=\"create_account\""));
+    // Two new keys: one batch create.
+    assert!(
+        m.contains("relay_host_calls_total{operation=\"create_accounts_batch\",outcome=\"ok\"} 1"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -97,6 +97,13 @@ pub enum AccessError {
         /// Its status.
         status: String,
     },
+    /// The host refuses every create with a chosen key for this user: it counts
+    /// failed creates (`API_KEY_EXISTS`) and locks at 20 until 24 h after the last.
+    #[error("the host locked key creation for {email} after too many failed key creates (API_KEY_RATE_LIMITED); it unlocks 24 h after the last failure, or delete the user on the host so the manager recreates it")]
+    KeyCreateLocked {
+        /// The subscriber.
+        email: String,
+    },
     /// The probe subscriber has no usable key, so the gateway cannot be probed.
     #[error("no user key for the probe subscriber {email}; see the earlier problem")]
     NoProbeKey {
@@ -159,6 +166,7 @@ impl AccessError {
             AccessError::SubscriptionConflict { .. } => "subscription_conflict",
             AccessError::KeyNotBound { .. } => "key_not_bound",
             AccessError::KeyInactive { .. } => "key_inactive",
+            AccessError::KeyCreateLocked { .. } => "key_create_locked",
             AccessError::NoProbeKey { .. } => "no_probe_key",
             AccessError::Host { .. } => "host_error",
             AccessError::Journal(_) => "journal_unavailable",

@@ -6,10 +6,12 @@
 //! creates the key with `custom_key`. Only a managed user can be logged in as, so one
 //! managed *probe subscriber* is always part of the closure.
 
+use relay_domain::naming::{balance_idempotency_key, user_key_idempotency_key};
 use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
 use relay_sub2api::{
-    AssignOutcome, BalanceChange, BalanceOperation, LoginOutcome, NewUser, NewUserKey, ObjectId,
-    Subscription, SubscriptionAssignment, SubscriptionFilter, User, UserUpdate,
+    retry_write, AssignOutcome, BalanceChange, BalanceOperation, LoginOutcome, NewUser, NewUserKey,
+    ObjectId, Subscription, SubscriptionAssignment, SubscriptionFilter, User, UserUpdate,
+    WriteRetry,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -19,6 +21,9 @@ use crate::journal::{record_reused_once, NewEntry};
 use crate::ports::AccessPorts;
 use crate::probe::{probe_gateway, AccessProof, KeySource, ProbeSettings, RepairScope};
 use crate::vault::{generate_password, generate_user_key};
+
+/// Machine code of the host's lock on creates with a chosen key.
+const API_KEY_RATE_LIMITED: &str = "API_KEY_RATE_LIMITED";
 
 /// Default e-mail of the managed probe subscriber.
 pub const DEFAULT_PROBE_EMAIL: &str = "relay-probe@relay-manager.invalid";
@@ -400,17 +405,7 @@ fn managed_user(
     out.managed = true;
     let mut user = user;
     if user.balance < access.probe_balance_usd {
-        user = adapter
-            .set_user_balance(
-                user.id,
-                &BalanceChange {
-                    amount: access.probe_balance_usd,
-                    operation: BalanceOperation::Set,
-                    notes: Some(access.notes.clone()),
-                },
-                None,
-            )
-            .map_err(|e| AccessError::host(format!("topping up the balance of {email}"), e))?;
+        user = top_up(ports, &user, access, email)?;
     }
     if !user.allowed_groups.contains(&group_id) {
         let mut groups = user.allowed_groups.clone();
@@ -426,6 +421,52 @@ fn managed_user(
             .map_err(|e| AccessError::host(format!("allowing group {group_id} to {email}"), e))?;
     }
     Ok(Some(user))
+}
+
+/// Keys tried for one top-up: a replayed older top-up that no longer holds moves on
+/// to the next key.
+const TOP_UP_KEYS: u32 = 3;
+
+/// Sets the managed user's balance to the access balance, with an
+/// `Idempotency-Key` derived from the batch, the user, the target and the balance
+/// seen, so a retried top-up replays. The adapter reads the user again after a
+/// replay; a balance still below the target means the host replayed an older top-up,
+/// so the next key is used.
+fn top_up(
+    ports: &AccessPorts<'_>,
+    user: &User,
+    access: &SubscriptionAccess,
+    email: &str,
+) -> Result<User, AccessError> {
+    let scope = ports
+        .journal
+        .scope()
+        .batch_id
+        .map(|b| b.as_str().to_string())
+        .unwrap_or_default();
+    let change = BalanceChange {
+        amount: access.probe_balance_usd,
+        operation: BalanceOperation::Set,
+        notes: Some(access.notes.clone()),
+    };
+    let mut current = user.clone();
+    for attempt in 0..TOP_UP_KEYS {
+        let key = balance_idempotency_key(
+            &scope,
+            user.id,
+            access.probe_balance_usd,
+            user.balance,
+            attempt,
+        );
+        current = retry_write(&WriteRetry::default(), || {
+            ports.adapter.set_user_balance(user.id, &change, Some(&key))
+        })
+        .map_err(|e| AccessError::host(format!("topping up the balance of {email}"), e))?;
+        if current.balance >= access.probe_balance_usd {
+            break;
+        }
+    }
+    Ok(current)
 }
 
 /// The logical key of a subscription journal entry.
@@ -667,14 +708,17 @@ pub fn ensure_user_key(
             "key_mask": mask(key.expose()),
         }),
     ))?;
-    let created = adapter.create_user_key(
-        &session,
-        &NewUserKey {
-            name: access.key_name.clone(),
-            group_id,
-            custom_key: Some(key.clone()),
-        },
-    );
+    // The same key value, hence the same Idempotency-Key, on every attempt: a retry
+    // replays an execution the host finished instead of creating a second key.
+    let idempotency_key = user_key_idempotency_key(user_id, group_id, &fingerprint);
+    let new_key = NewUserKey {
+        name: access.key_name.clone(),
+        group_id,
+        custom_key: Some(key.clone()),
+    };
+    let created = retry_write(&WriteRetry::default(), || {
+        adapter.create_user_key(&session, &new_key, Some(&idempotency_key))
+    });
     match created {
         Ok(k) => {
             ports
@@ -686,6 +730,9 @@ pub fn ensure_user_key(
                 created: true,
             })
         }
+        // A refusal is never retried with the same chosen key: each API_KEY_EXISTS
+        // counts towards the host's lock on chosen keys. Whether the key exists (a
+        // create the host finished but did not answer) is decided by listing.
         Err(e) => {
             let adopted = adapter
                 .list_user_keys_admin(user_id)
@@ -704,6 +751,11 @@ pub fn ensure_user_key(
                 }
                 None => {
                     ports.journal.set_state(intent.id, ResourceState::Absent)?;
+                    if e.code().as_deref() == Some(API_KEY_RATE_LIMITED) {
+                        return Err(AccessError::KeyCreateLocked {
+                            email: email.to_string(),
+                        });
+                    }
                     Err(AccessError::host(
                         format!("creating a key for {email} in group {group_id}"),
                         e,

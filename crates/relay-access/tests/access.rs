@@ -345,6 +345,7 @@ fn both_modes_prove_fully_ready() {
                 group_id: group.id,
                 custom_key: None,
             },
+            None,
         )
         .unwrap();
     let both = close_access(

@@ -237,6 +237,7 @@ pub fn outcome_of<T>(r: &Result<T, HostError>) -> &'static str {
         Err(HostError::NotFound(_)) => "not_found",
         Err(HostError::UnsupportedRoute { .. }) => "unsupported_route",
         Err(HostError::Conflict(_)) => "conflict",
+        Err(HostError::IdempotencyPending { .. }) => "idempotency_pending",
         Err(HostError::RateLimited { .. }) => "rate_limited",
         Err(HostError::Host { .. }) => "host_error",
         Err(HostError::Transport(_)) => "transport",
@@ -317,7 +318,7 @@ metered! {
     fn delete_user(&self, id: ObjectId) -> ();
     fn list_user_keys_admin(&self, user_id: ObjectId) -> Vec<UserKey>;
     fn login_user(&self, email: &str, password: &Secret) -> LoginOutcome;
-    fn create_user_key(&self, session: &UserSession, key: &NewUserKey) -> UserKey;
+    fn create_user_key(&self, session: &UserSession, key: &NewUserKey, idempotency_key: Option<&str>) -> UserKey;
     fn list_user_keys(&self, session: &UserSession) -> Vec<UserKey>;
     fn delete_user_key(&self, session: &UserSession, key_id: ObjectId) -> ();
     fn assign_subscription(&self, assignment: &SubscriptionAssignment) -> AssignOutcome;

@@ -1,32 +1,40 @@
 //! Account creation and testing with bounded parallelism (SPEC §4.4 steps 3–4).
 //!
-//! Each work item runs create → host account test with the smoke model (once: the
-//! test has side effects) → account models → classification, reporting every step
-//! to the observer as it happens. Workers share a queue (an atomic cursor) inside
+//! Creation comes first: new keys are created with the host's batch create, in chunks
+//! (one call per chunk instead of one per key), or one by one where the host has no
+//! batch create (or for a single key). Every account's intent is journaled before its
+//! create call and its host id attached right after the call returns; failed writes
+//! are retried with the same `Idempotency-Key` ([`relay_sub2api::retry_write`]) and
+//! then resolved by name. Then each created or adopted account runs host account
+//! test with the smoke model (once: the test has side effects) → account models →
+//! classification, with at most `concurrency` in flight, reporting every step to the
+//! observer as it happens. Test workers share a queue (an atomic cursor) inside
 //! `std::thread::scope`; the adapter and the ports are `Sync`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
-use std::time::Duration;
 
 use relay_access::ProbeRecord;
-use relay_domain::naming::account_idempotency_key;
+use relay_domain::naming::{account_batch_idempotency_key, account_idempotency_key};
 use relay_domain::{Fingerprint, ItemStatus, ResourceState, ResourceType, Secret, Verdict};
-use relay_sub2api::{Account, HostError, ObjectId};
+use relay_sub2api::{
+    retry_write, Account, BatchCreateResult, HostError, NewAccount, ObjectId, WriteRetry,
+};
 use serde_json::{json, Value};
 
 use crate::classify::Classification;
 use crate::error::ProvisionError;
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::{ItemProgress, NewEntry, ProvisionPorts};
+use crate::ports::{ItemProgress, JournalEntry, NewEntry, ProvisionPorts};
 use crate::probe_account::probe_account;
 use crate::target::ProviderTarget;
 
-/// Attempts of an account create (same `Idempotency-Key` each time).
-const CREATE_ATTEMPTS: u32 = 3;
-/// Pause between create attempts (multiplied by the attempt number).
-const CREATE_RETRY_PAUSE: Duration = Duration::from_millis(300);
+/// Accounts per batch create call. The host sets no count limit of its own, but its
+/// idempotency store keeps at most 64 KiB of an answer (a longer one cannot be
+/// replayed to a retry) and a running batch holds its key for up to 30 s; 50
+/// accounts answer in about 10 KB even when every item fails.
+pub(crate) const BATCH_CHUNK: usize = 50;
 
 /// One unit of account work.
 #[derive(Debug, Clone)]
@@ -51,14 +59,6 @@ pub(crate) enum Work {
     },
 }
 
-impl Work {
-    fn idx(&self) -> usize {
-        match self {
-            Work::Create { idx, .. } | Work::Test { idx, .. } => *idx,
-        }
-    }
-}
-
 /// What one work item produced.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkResult {
@@ -80,14 +80,55 @@ pub(crate) struct AccountJob<'p, 'a> {
     pub fingerprints: Vec<Fingerprint>,
 }
 
-/// Runs every work item with at most `concurrency` in flight. Stops handing out
-/// work after a journal failure and returns it.
+/// An account to test: (key index, journal entry, host id).
+type ToTest = (usize, i64, ObjectId);
+
+/// Creates the accounts of every `Create` item, then tests every created or existing
+/// account with at most `concurrency` tests in flight. Stops handing out work after a
+/// journal failure and returns it.
 pub(crate) fn run_accounts(
     job: &AccountJob<'_, '_>,
     work: Vec<Work>,
     concurrency: usize,
 ) -> Result<Vec<WorkResult>, ProvisionError> {
-    let workers = concurrency.max(1).min(work.len());
+    let mut creates = Vec::new();
+    let mut to_test: Vec<ToTest> = Vec::new();
+    for item in work {
+        match item {
+            Work::Test {
+                idx,
+                entry_id,
+                account_id,
+            } => to_test.push((idx, entry_id, account_id)),
+            Work::Create {
+                idx,
+                key,
+                stale_entry,
+            } => {
+                if let Some(stale) = stale_entry {
+                    job.ports.journal.set_state(stale, ResourceState::Deleted)?;
+                }
+                creates.push((idx, key));
+            }
+        }
+    }
+    let mut out = create_accounts(job, &creates, &mut to_test)?;
+    to_test.sort_by_key(|t| t.0);
+    out.extend(test_accounts(job, &to_test, concurrency)?);
+    out.sort_by_key(|r| r.idx);
+    Ok(out)
+}
+
+/// Tests `items` with at most `concurrency` in flight.
+fn test_accounts(
+    job: &AccountJob<'_, '_>,
+    items: &[ToTest],
+    concurrency: usize,
+) -> Result<Vec<WorkResult>, ProvisionError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let workers = concurrency.max(1).min(items.len());
     let cursor = AtomicUsize::new(0);
     let abort = AtomicBool::new(false);
     let results: Mutex<Vec<WorkResult>> = Mutex::new(Vec::new());
@@ -99,8 +140,10 @@ pub(crate) fn run_accounts(
                     break;
                 }
                 let i = cursor.fetch_add(1, Ordering::SeqCst);
-                let Some(item) = work.get(i) else { break };
-                match process(job, item) {
+                let Some(&(idx, entry_id, account_id)) = items.get(i) else {
+                    break;
+                };
+                match test(job, idx, entry_id, account_id) {
                     Ok(r) => results.lock().unwrap_or_else(|p| p.into_inner()).push(r),
                     Err(e) => {
                         abort.store(true, Ordering::SeqCst);
@@ -117,63 +160,77 @@ pub(crate) fn run_accounts(
     if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let mut out = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    out.sort_by_key(|r| r.idx);
-    Ok(out)
+    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-fn retryable_create(e: &HostError) -> bool {
-    e.is_transient() || matches!(e, HostError::Host { status, .. } if *status >= 500)
-}
-
-fn process(job: &AccountJob<'_, '_>, item: &Work) -> Result<WorkResult, ProvisionError> {
-    let idx = item.idx();
-    let fp = &job.fingerprints[idx];
-    let (entry_id, account_id) = match item {
-        Work::Test {
-            entry_id,
-            account_id,
-            ..
-        } => (*entry_id, *account_id),
-        Work::Create {
-            key, stale_entry, ..
-        } => {
-            if let Some(stale) = stale_entry {
-                job.ports
-                    .journal
-                    .set_state(*stale, ResourceState::Deleted)?;
-            }
-            match create(job, key, fp)? {
-                Ok(ids) => ids,
-                Err(message) => {
-                    let r = WorkResult {
-                        idx,
-                        status: ItemStatus::Failed,
-                        account_id: None,
-                        classification: None,
-                        message: Some(message),
-                        models_include_smoke: None,
-                    };
-                    report_item(job, fp, &r, json!({"step": "create"}));
-                    return Ok(r);
+/// Creates the accounts of `creates` (key index, key): in batch chunks while the
+/// host has a batch create, else one by one. Created and adopted accounts go to
+/// `to_test`; the failed ones are returned as results.
+fn create_accounts(
+    job: &AccountJob<'_, '_>,
+    creates: &[(usize, Secret)],
+    to_test: &mut Vec<ToTest>,
+) -> Result<Vec<WorkResult>, ProvisionError> {
+    let mut failed = Vec::new();
+    let mut batch_supported = true;
+    for chunk in creates.chunks(BATCH_CHUNK) {
+        let mut singles: Vec<(usize, &Secret, Option<JournalEntry>)> = Vec::new();
+        if batch_supported && chunk.len() > 1 {
+            match create_batch(job, chunk)? {
+                BatchOutcome::Done(outcomes) => {
+                    for o in outcomes {
+                        match o {
+                            Created::Ok(t) => to_test.push(t),
+                            Created::Failed(r) => failed.push(r),
+                        }
+                    }
+                    continue;
+                }
+                BatchOutcome::Unsupported(intents) => {
+                    batch_supported = false;
+                    for ((idx, key), intent) in chunk.iter().zip(intents) {
+                        singles.push((*idx, key, Some(intent)));
+                    }
                 }
             }
+        } else {
+            singles.extend(chunk.iter().map(|(idx, key)| (*idx, key, None)));
         }
-    };
-    test(job, idx, entry_id, account_id)
+        for (idx, key, intent) in singles {
+            match create_single(job, idx, key, intent)? {
+                Created::Ok(t) => to_test.push(t),
+                Created::Failed(r) => failed.push(r),
+            }
+        }
+    }
+    Ok(failed)
 }
 
-/// Journals the intent, creates the account (retrying with the same
-/// `Idempotency-Key`) and attaches the host id. `Ok(Err(message))` when the host
-/// refused.
-fn create(
+/// The create step's result for one key.
+enum Created {
+    /// Created or adopted: test it.
+    Ok(ToTest),
+    /// Not created (the host's reason in the result).
+    Failed(WorkResult),
+}
+
+/// What a batch create call did.
+enum BatchOutcome {
+    /// One outcome per key of the chunk.
+    Done(Vec<Created>),
+    /// The host has no (working) batch create and created nothing: the journaled
+    /// intents, in chunk order, for one-by-one creates.
+    Unsupported(Vec<JournalEntry>),
+}
+
+/// Journals the intent of an account create.
+fn record_intent(
     job: &AccountJob<'_, '_>,
+    account: &NewAccount,
     key: &Secret,
     fp: &Fingerprint,
-) -> Result<Result<(i64, ObjectId), String>, ProvisionError> {
-    let ports = job.ports;
-    let account = job.target.new_account(key, job.group_id, job.batch);
-    let intent = ports.journal.record_intent(&NewEntry {
+) -> Result<JournalEntry, ProvisionError> {
+    Ok(job.ports.journal.record_intent(&NewEntry {
         resource_type: ResourceType::Account,
         logical_key: account.name.clone(),
         fingerprint: Some(fp.clone()),
@@ -182,66 +239,231 @@ fn create(
             "mask": relay_domain::mask(key.expose()),
             "chat_only": job.target.chat_only(),
         }),
-    })?;
-    let idem = account_idempotency_key(job.batch, fp);
-    let mut attempt = 0;
-    let created: Result<Account, HostError> = loop {
-        attempt += 1;
-        match ports.adapter.create_account(&account, Some(&idem)) {
-            Ok(a) => break Ok(a),
-            Err(e) if attempt < CREATE_ATTEMPTS && retryable_create(&e) => {
-                thread::sleep(CREATE_RETRY_PAUSE * attempt);
-            }
-            Err(e) => break Err(e),
+    })?)
+}
+
+/// Attaches a created account to its intent and reports it.
+fn attach_created(
+    job: &AccountJob<'_, '_>,
+    idx: usize,
+    intent: &JournalEntry,
+    id: ObjectId,
+    name: &str,
+) -> Result<Created, ProvisionError> {
+    job.ports
+        .journal
+        .attach_host_id(intent.id, id, ResourceState::Created)?;
+    job.ports.observer.item(
+        &job.fingerprints[idx],
+        ItemProgress {
+            status: ItemStatus::Created,
+            account_id: Some(id),
+            verdict: None,
+            message: None,
+            details: json!({"account_name": name}),
+        },
+    );
+    Ok(Created::Ok((idx, intent.id, id)))
+}
+
+/// A failed create, reported.
+fn create_failed(
+    job: &AccountJob<'_, '_>,
+    idx: usize,
+    account_id: Option<ObjectId>,
+    message: String,
+) -> Created {
+    let r = WorkResult {
+        idx,
+        status: ItemStatus::Failed,
+        account_id,
+        classification: None,
+        message: Some(message),
+        models_include_smoke: None,
+    };
+    report_item(job, &job.fingerprints[idx], &r, json!({"step": "create"}));
+    Created::Failed(r)
+}
+
+/// Creates one chunk with the host's batch create: every intent is journaled before
+/// the call, every host id attached right after it. Results are matched to keys by
+/// position and name; anything the answer does not settle is resolved by name.
+fn create_batch(
+    job: &AccountJob<'_, '_>,
+    chunk: &[(usize, Secret)],
+) -> Result<BatchOutcome, ProvisionError> {
+    let ports = job.ports;
+    let mut accounts = Vec::with_capacity(chunk.len());
+    let mut intents = Vec::with_capacity(chunk.len());
+    for (idx, key) in chunk {
+        let account = job.target.new_account(key, job.group_id, job.batch);
+        intents.push(record_intent(job, &account, key, &job.fingerprints[*idx])?);
+        accounts.push(account);
+    }
+    let pairs: Vec<(i64, &Fingerprint)> = chunk
+        .iter()
+        .zip(&intents)
+        .map(|((idx, _), intent)| (intent.id, &job.fingerprints[*idx]))
+        .collect();
+    let idem = account_batch_idempotency_key(job.batch, &pairs);
+    let answer = retry_write(&WriteRetry::default(), || {
+        ports.adapter.create_accounts_batch(&accounts, Some(&idem))
+    });
+    let result: BatchCreateResult = match answer {
+        Ok(r) => r,
+        Err(HostError::UnsupportedRoute { .. }) => return Ok(BatchOutcome::Unsupported(intents)),
+        Err(e) => {
+            let message = e.to_string();
+            return Ok(BatchOutcome::Done(resolve_chunk(
+                job, chunk, &intents, &message,
+            )?));
         }
     };
-    match created {
-        Ok(a) => {
-            ports
-                .journal
-                .attach_host_id(intent.id, a.id, ResourceState::Created)?;
-            ports.observer.item(
-                fp,
-                ItemProgress {
-                    status: ItemStatus::Created,
-                    account_id: Some(a.id),
-                    verdict: None,
-                    message: None,
-                    details: json!({"account_name": a.name}),
-                },
-            );
-            Ok(Ok((intent.id, a.id)))
-        }
-        Err(e) => {
-            // The host may have created it before failing to answer: look it up by
-            // name; the lookup adopts it, or marks the intent absent.
-            let resolved =
-                resolve_intents(ports.adapter, ports.journal, std::slice::from_ref(&intent));
-            match resolved {
-                Ok(r) => match r.first().map(|r| &r.resolution) {
-                    Some(Resolution::Adopted { host_id })
-                    | Some(Resolution::Conflict { host_id, .. }) => {
-                        ports.observer.item(
-                            fp,
-                            ItemProgress {
-                                status: ItemStatus::Created,
-                                account_id: Some(*host_id),
-                                verdict: None,
-                                message: Some(e.to_string()),
-                                details: json!({"account_name": account.name, "adopted": true}),
-                            },
-                        );
-                        Ok(Ok((intent.id, *host_id)))
-                    }
-                    _ => Ok(Err(e.to_string())),
-                },
-                // The intent stays unresolved; a resume or rollback resolves it.
-                Err(ProvisionError::Host { source, .. }) => Ok(Err(format!(
-                    "{e} (and the account could not be looked up: {source})"
-                ))),
-                Err(other) => Err(other),
+    let matches = result.results.len() == chunk.len()
+        && result
+            .results
+            .iter()
+            .zip(&accounts)
+            .all(|(r, a)| r.name == a.name);
+    if !matches {
+        let message = format!(
+            "the host's batch answer listed {} result(s) for {} account(s)",
+            result.results.len(),
+            chunk.len()
+        );
+        return Ok(BatchOutcome::Done(resolve_chunk(
+            job, chunk, &intents, &message,
+        )?));
+    }
+    let mut outcomes = Vec::with_capacity(chunk.len());
+    let mut refused = Vec::new();
+    for (pos, item) in result.results.iter().enumerate() {
+        let idx = chunk[pos].0;
+        match (item.success, item.id) {
+            (true, Some(id)) => outcomes.push(Some(attach_created(
+                job,
+                idx,
+                &intents[pos],
+                id,
+                &accounts[pos].name,
+            )?)),
+            _ => {
+                refused.push(pos);
+                outcomes.push(None);
             }
         }
+    }
+    // A refused item may still have left an account behind (the host inserts the
+    // account before binding its groups): resolve those intents by name, record what
+    // is found so a rollback deletes it, and report the item as failed.
+    for pos in refused {
+        let idx = chunk[pos].0;
+        let message = result.results[pos]
+            .error
+            .clone()
+            .unwrap_or_else(|| "the host did not create the account".to_string());
+        let leftover = resolve_one(job, &intents[pos])?;
+        outcomes[pos] = Some(create_failed(job, idx, leftover.ok().flatten(), message));
+    }
+    Ok(BatchOutcome::Done(outcomes.into_iter().flatten().collect()))
+}
+
+/// Resolves one intent by name: `Ok(Ok(Some(id)))` when an account with the name was
+/// found (and adopted into the journal), `Ok(Ok(None))` when absent, `Ok(Err(_))`
+/// when the lookup failed (the intent stays for a resume or rollback).
+fn resolve_one(
+    job: &AccountJob<'_, '_>,
+    intent: &JournalEntry,
+) -> Result<Result<Option<ObjectId>, String>, ProvisionError> {
+    match resolve_intents(
+        job.ports.adapter,
+        job.ports.journal,
+        std::slice::from_ref(intent),
+    ) {
+        Ok(r) => Ok(Ok(match r.first().map(|r| &r.resolution) {
+            Some(Resolution::Adopted { host_id }) | Some(Resolution::Conflict { host_id, .. }) => {
+                Some(*host_id)
+            }
+            _ => None,
+        })),
+        Err(ProvisionError::Host { source, .. }) => Ok(Err(source.to_string())),
+        Err(other) => Err(other),
+    }
+}
+
+/// Resolves the intents of creates that gave no usable answer: an account found by
+/// name is adopted (and tested), a missing one is a failed create.
+fn resolve_chunk(
+    job: &AccountJob<'_, '_>,
+    chunk: &[(usize, Secret)],
+    intents: &[JournalEntry],
+    message: &str,
+) -> Result<Vec<Created>, ProvisionError> {
+    let mut out = Vec::with_capacity(chunk.len());
+    for ((idx, _), intent) in chunk.iter().zip(intents) {
+        out.push(match resolve_one(job, intent)? {
+            Ok(Some(id)) => adopted(job, *idx, intent, id, message),
+            Ok(None) => create_failed(job, *idx, None, message.to_string()),
+            Err(lookup) => create_failed(
+                job,
+                *idx,
+                None,
+                format!("{message} (and the account could not be looked up: {lookup})"),
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// An account found by name after a create without a usable answer.
+fn adopted(
+    job: &AccountJob<'_, '_>,
+    idx: usize,
+    intent: &JournalEntry,
+    id: ObjectId,
+    message: &str,
+) -> Created {
+    job.ports.observer.item(
+        &job.fingerprints[idx],
+        ItemProgress {
+            status: ItemStatus::Created,
+            account_id: Some(id),
+            verdict: None,
+            message: Some(message.to_string()),
+            details: json!({"account_name": intent.logical_key, "adopted": true}),
+        },
+    );
+    Created::Ok((idx, intent.id, id))
+}
+
+/// Creates one account (journaling the intent first unless given), retrying with
+/// the same `Idempotency-Key` ([`relay_sub2api::retry_write`]: it waits out the
+/// host's backoff after a failed execution), and attaches the host id. After the
+/// retries the account is looked up by name: the host may have created it before
+/// failing to answer.
+fn create_single(
+    job: &AccountJob<'_, '_>,
+    idx: usize,
+    key: &Secret,
+    intent: Option<JournalEntry>,
+) -> Result<Created, ProvisionError> {
+    let fp = &job.fingerprints[idx];
+    let account = job.target.new_account(key, job.group_id, job.batch);
+    let intent = match intent {
+        Some(i) => i,
+        None => record_intent(job, &account, key, fp)?,
+    };
+    let idem = account_idempotency_key(job.batch, fp, intent.id);
+    let created: Result<Account, HostError> = retry_write(&WriteRetry::default(), || {
+        job.ports.adapter.create_account(&account, Some(&idem))
+    });
+    match created {
+        Ok(a) => attach_created(job, idx, &intent, a.id, &a.name),
+        Err(e) => Ok(
+            resolve_chunk(job, &[(idx, key.clone())], &[intent], &e.to_string())?
+                .pop()
+                .expect("one intent, one outcome"),
+        ),
     }
 }
 

@@ -615,6 +615,7 @@ fn user_key(env: &Env, email: &str, group: i64, balance: f64) -> Secret {
             group_id: group,
             custom_key: None,
         },
+        None,
     )
     .unwrap()
     .key
@@ -660,6 +661,7 @@ fn both_modes_prove_fully_ready() {
                 group_id: group,
                 custom_key: None,
             },
+            None,
         )
         .unwrap()
         .key;
@@ -851,15 +853,19 @@ fn transient_account_create_failures_are_retried_with_the_same_idempotency_key()
     let req = request(&[GOOD_1], ImportMode::Strict, AccessMode::SelfService);
     // Admin calls from now: preview group and channel lists, group list, group
     // create, channel list, channel create, then the account create, which answers
-    // 500 once: the retry (same Idempotency-Key) must not duplicate.
+    // 500 once inside the handler, so the host holds its Idempotency-Key in the
+    // 5 s retry backoff: the retry waits it out (an earlier retry would be refused
+    // with IDEMPOTENCY_RETRY_BACKOFF), reuses the key and must not duplicate.
     env.host.set_faults(Faults {
         fail_nth_admin_call: Some(7),
         ..Faults::default()
     });
+    let started = std::time::Instant::now();
     let report = import(&env.ports(&env.journal), &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(env.list("accounts").len(), 1);
     assert_eq!(env.adapter.i.creates.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() >= Duration::from_secs(5));
 }
 
 fn env_with_404_account_tests(repair: bool) -> (Env, ImportRequest) {
@@ -927,4 +933,191 @@ fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
         .iter()
         .any(|d| d.resource_type == ResourceType::User));
     assert_eq!(env.objects(), before);
+}
+
+const BATCH_ROUTE: &str = "POST /api/v1/admin/accounts/batch";
+const CREATE_ROUTE: &str = "POST /api/v1/admin/accounts";
+
+fn account_entries(env: &Env) -> Vec<relay_provision::JournalEntry> {
+    env.journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.resource_type == ResourceType::Account)
+        .collect()
+}
+
+#[test]
+fn several_new_keys_are_created_with_one_batch_call() {
+    let env = Env::with_faults(Faults {
+        account_test_latency_ms: 100,
+        ..Faults::default()
+    });
+    let keys = [GOOD_1, GOOD_2, GOOD_3];
+    let mut req = request(&keys, ImportMode::Strict, AccessMode::SelfService);
+    req.concurrency = 2;
+    let report = env.import(&env.journal, &req);
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(env.route_calls(BATCH_ROUTE), 1);
+    assert_eq!(env.route_calls(CREATE_ROUTE), 0);
+    assert_eq!(env.adapter.i.creates.load(Ordering::SeqCst), 0);
+    // Tests stay bounded-parallel after the batch.
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 3);
+    assert_eq!(env.adapter.i.max_tests_in_flight.load(Ordering::SeqCst), 2);
+    let accounts = env.list("accounts");
+    assert_eq!(accounts.len(), 3);
+    // Every key maps to the host account named after it, and the journal holds one
+    // created entry per account, with its host id.
+    let entries = account_entries(&env);
+    assert_eq!(entries.len(), 3);
+    for key in keys {
+        let k = key_result(&report, key);
+        assert_eq!(k.status, ItemStatus::Passed);
+        let host = find(&accounts, "id", &json!(k.account_id.unwrap())).expect("on host");
+        assert_eq!(host["name"], json!(k.account_name));
+        assert_eq!(host["group_ids"], json!([report.access.group_id]));
+        let e = entries
+            .iter()
+            .find(|e| e.fingerprint.as_ref() == Some(&k.fingerprint))
+            .unwrap();
+        assert_eq!(
+            (e.state, e.host_resource_id),
+            (ResourceState::Created, k.account_id)
+        );
+    }
+    let rb = rollback_batch(&env.adapter, &env.journal, &env.vault, &report.batch_id).unwrap();
+    assert!(rb.complete);
+    assert!(env.list("accounts").is_empty());
+}
+
+#[test]
+fn a_host_without_a_working_batch_create_gets_one_create_per_key() {
+    let env = Env::start();
+    // The 0.1.27 build answers the batch route with a placeholder that creates nothing.
+    env.host.set_policy(sub2api_mock::HostPolicy {
+        legacy_account_batch: true,
+        ..sub2api_mock::HostPolicy::default()
+    });
+    let req = request(
+        &[GOOD_1, GOOD_2, GOOD_3],
+        ImportMode::Strict,
+        AccessMode::SelfService,
+    );
+    let report = env.import(&env.journal, &req);
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(env.route_calls(BATCH_ROUTE), 1);
+    assert_eq!(env.route_calls(CREATE_ROUTE), 3);
+    assert_eq!(env.list("accounts").len(), 3);
+    // The intents journaled for the batch are the ones the single creates attach to.
+    let entries = account_entries(&env);
+    assert_eq!(entries.len(), 3);
+    assert!(entries
+        .iter()
+        .all(|e| e.state == ResourceState::Created && e.host_resource_id.is_some()));
+}
+
+#[test]
+fn a_refused_batch_item_fails_its_key_and_what_the_host_left_is_cleaned_up() {
+    for mode in [ImportMode::Partial, ImportMode::Strict] {
+        let env = Env::start();
+        let before = env.objects();
+        let target_name = target_account_name(&env, GOOD_2);
+        // The host refuses the second item (a group that does not exist): it inserts
+        // the account, fails to bind the group and reports the item as failed.
+        *env.adapter.i.before_batch.lock().unwrap() = Some(Box::new(move |accounts| {
+            for a in accounts.iter_mut().filter(|a| a.name == target_name) {
+                a.group_ids = vec![987_654];
+            }
+        }));
+        let req = request(&[GOOD_1, GOOD_2, GOOD_3], mode, AccessMode::SelfService);
+        let report = env.import(&env.journal, &req);
+        let failed = key_result(&report, GOOD_2);
+        assert_eq!(failed.status, ItemStatus::Failed, "{report:#?}");
+        assert!(failed
+            .host_message
+            .as_deref()
+            .unwrap()
+            .contains("account_groups_group_id_fkey"));
+        let leftover = failed.account_id.expect("the host's leftover is recorded");
+        let entry = account_entries(&env)
+            .into_iter()
+            .find(|e| e.fingerprint.as_ref() == Some(&failed.fingerprint))
+            .unwrap();
+        assert_eq!(entry.host_resource_id, Some(leftover));
+        assert!(
+            find(&env.list("accounts"), "id", &json!(leftover)).is_none(),
+            "{mode:?}: the leftover is deleted"
+        );
+        match mode {
+            ImportMode::Partial => {
+                assert_eq!(report.outcome, BatchStatus::PartiallySucceeded);
+                assert_eq!(entry.state, ResourceState::Deleted);
+                assert_eq!(env.list("accounts").len(), 2);
+                for k in [GOOD_1, GOOD_3] {
+                    assert_eq!(key_result(&report, k).status, ItemStatus::Passed);
+                }
+            }
+            ImportMode::Strict => {
+                assert_eq!(report.outcome, BatchStatus::Failed);
+                assert_eq!(env.objects(), before, "rolled back exactly");
+            }
+        }
+    }
+}
+
+fn target_account_name(env: &Env, key: &str) -> String {
+    env.target().account_name(&Fingerprint::of(key))
+}
+
+#[test]
+fn a_500_on_the_batch_call_is_retried_with_the_same_key_and_creates_once() {
+    let env = Env::start();
+    let target = env.target();
+    let req = request(
+        &[GOOD_1, GOOD_2],
+        ImportMode::Strict,
+        AccessMode::SelfService,
+    );
+    // Admin calls: preview group and channel lists, group list, group create,
+    // channel list, channel create, then the batch create answers 500 (inside the
+    // handler: its Idempotency-Key enters the host's 5 s backoff).
+    env.host.set_faults(Faults {
+        fail_nth_admin_call: Some(7),
+        ..Faults::default()
+    });
+    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(env.adapter.i.batch_creates.load(Ordering::SeqCst), 2);
+    assert_eq!(env.list("accounts").len(), 2);
+    assert_eq!(account_entries(&env).len(), 2);
+}
+
+#[test]
+fn an_enforcing_host_gets_a_key_on_every_guarded_write() {
+    let env = Env::start();
+    env.host.set_policy(sub2api_mock::HostPolicy {
+        idempotency_enforced: true,
+        ..sub2api_mock::HostPolicy::default()
+    });
+    // Subscription mode: batch account create, the probe subscriber's balance
+    // top-up and its user key create all need a key.
+    let req = request(
+        &[GOOD_1, GOOD_2],
+        ImportMode::Strict,
+        AccessMode::Subscription,
+    );
+    let report = env.import(&env.journal, &req);
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(report.access.status, AccessStatus::SubscriptionReady);
+    assert_eq!(env.list("accounts").len(), 2);
+    assert_eq!(env.list("api_keys").len(), 1);
+    let probe = find(&env.list("users"), "email", &json!(DEFAULT_PROBE_EMAIL)).cloned();
+    assert!(probe.unwrap()["balance"].as_f64().unwrap() >= 1.0);
+    // One key alone takes the single create, also with a key.
+    let single = env.batch("batch_2");
+    let report = env.import(
+        &single,
+        &request(&[GOOD_3], ImportMode::Strict, AccessMode::Subscription),
+    );
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(env.list("accounts").len(), 3);
 }

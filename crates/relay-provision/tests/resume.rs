@@ -217,3 +217,67 @@ fn several_same_name_objects_adopt_the_newest_and_report_a_conflict() {
         Resolution::Adopted { host_id: a1.id }
     );
 }
+
+#[test]
+fn a_crash_between_the_batch_create_and_the_attaches_is_resolved_by_name_on_resume() {
+    let env = Env::start();
+    let before = env.objects();
+    let target = env.target();
+    let req = request(
+        &[GOOD_1, GOOD_2],
+        ImportMode::Strict,
+        AccessMode::Subscription,
+    );
+    // Writes: group, channel and plan (intent + attach each), the two account
+    // intents before the batch call; the first attach after it fails like a crash.
+    env.journal.fail_writes_after(Some(8));
+    let err = import(&env.ports(&env.journal), &target, &req).unwrap_err();
+    assert!(matches!(err, ProvisionError::Journal(_)), "{err:?}");
+    let accounts = env.list("accounts");
+    assert_eq!(accounts.len(), 2, "the batch created both");
+    let intents: Vec<_> = env
+        .journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.resource_type == ResourceType::Account)
+        .collect();
+    assert_eq!(intents.len(), 2);
+    assert!(intents
+        .iter()
+        .all(|e| e.state == ResourceState::Intent && e.host_resource_id.is_none()));
+
+    env.journal.fail_writes_after(None);
+    let mut again = req.clone();
+    again.keys = Secret::new("");
+    let report = resume_batch(
+        &env.ports(&env.journal),
+        &target,
+        &ResumeRequest {
+            import: again,
+            items: vec![item(1, GOOD_1), item(2, GOOD_2)],
+        },
+    )
+    .unwrap();
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    let adopted: Vec<_> = report
+        .resolved_intents
+        .iter()
+        .filter(|r| r.resource_type == ResourceType::Account)
+        .map(|r| r.resolution.clone())
+        .collect();
+    let mut ids: Vec<i64> = accounts.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    let mut got: Vec<i64> = adopted
+        .iter()
+        .map(|r| match r {
+            Resolution::Adopted { host_id } => *host_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, ids);
+    assert_eq!(env.list("accounts").len(), 2, "no second create");
+    let rb = rollback_batch(&env.adapter, &env.journal, &env.vault, &report.batch_id).unwrap();
+    assert!(rb.complete, "{rb:#?}");
+    assert_eq!(env.objects(), before);
+}

@@ -72,13 +72,19 @@ pub trait HostAdapter: Send + Sync {
 
     // -- accounts -----------------------------------------------------------
 
-    /// Creates an account; `idempotency_key` is sent as `Idempotency-Key`.
+    /// Creates an account; `idempotency_key` is sent as `Idempotency-Key`. A replayed
+    /// answer (`X-Idempotency-Replayed`) is followed by a read of the account, so the
+    /// result is current; a replay whose account is gone is a
+    /// [`HostError::Conflict`] with code [`crate::REPLAYED_OBJECT_GONE`].
     fn create_account(
         &self,
         account: &NewAccount,
         idempotency_key: Option<&str>,
     ) -> Result<Account, HostError>;
-    /// Creates several accounts in one call; per-item failures are in the result.
+    /// Creates several accounts in one call (`Idempotency-Key` as for
+    /// [`HostAdapter::create_account`]); per-item failures are in the result, in
+    /// request order. A build without the route, or with the 0.1.27 placeholder that
+    /// creates nothing, is [`HostError::UnsupportedRoute`].
     fn create_accounts_batch(
         &self,
         accounts: &[NewAccount],
@@ -115,7 +121,9 @@ pub trait HostAdapter: Send + Sync {
     fn create_user(&self, user: &NewUser) -> Result<User, HostError>;
     /// Updates a user.
     fn update_user(&self, id: ObjectId, update: &UserUpdate) -> Result<User, HostError>;
-    /// Changes a user's balance (kept in the host's balance history).
+    /// Changes a user's balance (kept in the host's balance history);
+    /// `idempotency_key` is sent as `Idempotency-Key`. After a replayed answer the
+    /// user is read again, so the balance returned is the current one.
     fn set_user_balance(
         &self,
         id: ObjectId,
@@ -131,11 +139,15 @@ pub trait HostAdapter: Send + Sync {
 
     /// Logs in as an end user. Blocked logins are an outcome, not an error.
     fn login_user(&self, email: &str, password: &Secret) -> Result<LoginOutcome, HostError>;
-    /// Creates an API key with a user session.
+    /// Creates an API key with a user session; `idempotency_key` is sent as
+    /// `Idempotency-Key` (the host's key space is shared by all users of the route).
+    /// A replayed answer is followed by a read of the key
+    /// ([`crate::REPLAYED_OBJECT_GONE`] when it is gone).
     fn create_user_key(
         &self,
         session: &UserSession,
         key: &NewUserKey,
+        idempotency_key: Option<&str>,
     ) -> Result<UserKey, HostError>;
     /// The session user's API keys (every page).
     fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError>;

@@ -22,6 +22,9 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// Largest `Retry-After` the adapter waits out; longer ones surface as
 /// [`HostError::RateLimited`].
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Largest `Retry-After` waited out on login: the host's login limiter (20 per
+/// minute per client IP) answers at most the rest of its 60 s window.
+const LOGIN_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// First backoff between read retries (doubles each time, capped).
 const BASE_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
@@ -116,6 +119,8 @@ struct Req<'a> {
     retry_status: bool,
     /// Retry on transport errors.
     retry_transport: bool,
+    /// Largest `Retry-After` waited out on a 429.
+    max_retry_after: Duration,
 }
 
 impl<'a> Req<'a> {
@@ -130,6 +135,7 @@ impl<'a> Req<'a> {
             idempotency_key: None,
             retry_status: read,
             retry_transport: read,
+            max_retry_after: MAX_RETRY_AFTER,
         }
     }
     fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
@@ -146,6 +152,9 @@ impl<'a> Req<'a> {
 struct Answer {
     status: u16,
     retry_after: Option<Duration>,
+    /// `X-Idempotency-Replayed: true`: the host answered with the stored result of an
+    /// earlier execution of this `Idempotency-Key`.
+    replayed: bool,
     body: String,
 }
 
@@ -200,6 +209,11 @@ fn transport(err: &ureq::Error) -> HostError {
 fn read_answer(mut resp: Response<Body>) -> Result<Answer, HostError> {
     let status = resp.status().as_u16();
     let retry_after = parse_retry_after(&resp);
+    let replayed = resp
+        .headers()
+        .get("x-idempotency-replayed")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let body = resp
         .body_mut()
         .with_config()
@@ -210,6 +224,7 @@ fn read_answer(mut resp: Response<Body>) -> Result<Answer, HostError> {
     Ok(Answer {
         status,
         retry_after,
+        replayed,
         body,
     })
 }
@@ -353,7 +368,7 @@ impl Sub2ApiClient {
                 }
                 if status == 429 {
                     let wait = parse_retry_after(&resp).unwrap_or_else(|| backoff(attempt));
-                    if wait <= MAX_RETRY_AFTER {
+                    if wait <= req.max_retry_after {
                         tracing::info!(path = %req.path, wait_ms = wait.as_millis() as u64, "host rate limited; waiting");
                         thread::sleep(wait);
                         attempt += 1;
@@ -403,8 +418,10 @@ impl Sub2ApiClient {
     fn login_req<'a>(&self, email: &str, password: &Secret) -> Req<'a> {
         let mut req = Req::new(Method::Post, "/api/v1/auth/login", AuthKind::None)
             .body(wire::login_body(email, password));
-        // Login has no side effect beyond the host's counters; honour 429.
+        // Login has no side effect beyond the host's counters; honour 429 up to the
+        // login limiter's whole window.
         req.retry_status = true;
+        req.max_retry_after = LOGIN_MAX_RETRY_AFTER;
         req
     }
 
@@ -423,12 +440,18 @@ impl Sub2ApiClient {
     /// Sends a `/api/v1/**` request and returns the envelope's `data`
     /// (`Value::Null` when omitted).
     fn envelope(&self, req: &Req<'_>) -> Result<Value, HostError> {
+        self.envelope_replay(req).map(|(data, _)| data)
+    }
+
+    /// Like [`Self::envelope`], and whether the host replayed a stored answer
+    /// (`X-Idempotency-Replayed`).
+    fn envelope_replay(&self, req: &Req<'_>) -> Result<(Value, bool), HostError> {
         let answer = read_answer(self.call(req)?)?;
         if !is_success(answer.status) {
             return Err(Self::error_of(req, &answer));
         }
         if answer.body.trim().is_empty() {
-            return Ok(Value::Null);
+            return Ok((Value::Null, answer.replayed));
         }
         let value: Value = serde_json::from_str(&answer.body).map_err(|e| {
             wire::decode_error(&format!("{} {}", req.method.as_str(), req.path), &e)
@@ -451,7 +474,20 @@ impl Sub2ApiClient {
                 });
             }
         }
-        Ok(obj.remove("data").unwrap_or(Value::Null))
+        Ok((obj.remove("data").unwrap_or(Value::Null), answer.replayed))
+    }
+
+    /// An idempotent write: `data` decoded, and whether it was a replay.
+    fn admin_write<T: for<'de> Deserialize<'de>>(
+        &self,
+        req: Req<'_>,
+    ) -> Result<(T, bool), HostError> {
+        let what = format!("{} {}", req.method.as_str(), req.path);
+        let (data, replayed) = self.envelope_replay(&req)?;
+        if replayed {
+            tracing::info!(path = %req.path, "the host replayed an earlier answer of this idempotent write");
+        }
+        Ok((wire::from_value(&what, data)?, replayed))
     }
 
     fn admin<T: for<'de> Deserialize<'de>>(&self, req: Req<'_>) -> Result<T, HostError> {
@@ -478,6 +514,7 @@ impl Sub2ApiClient {
                 idempotency_key: None,
                 retry_status: base.retry_status,
                 retry_transport: base.retry_transport,
+                max_retry_after: base.max_retry_after,
             };
             req.query.push(("page", page.to_string()));
             req.query.push(("page_size", PAGE_SIZE.to_string()));
@@ -530,6 +567,18 @@ fn accounts_path(id: ObjectId) -> String {
 }
 fn users_path(id: ObjectId) -> String {
     format!("/api/v1/admin/users/{id}")
+}
+
+/// The error for a replayed create whose object is gone (see [`REPLAYED_OBJECT_GONE`]).
+fn replayed_gone(what: &str, id: ObjectId) -> HostError {
+    HostError::Conflict(ErrorDetail {
+        status: 409,
+        code: Some(crate::error::REPLAYED_OBJECT_GONE.to_owned()),
+        message: format!(
+            "the host replayed an earlier create for this Idempotency-Key, but that {what} ({id}) no longer exists; retry with a new key"
+        ),
+        metadata: Default::default(),
+    })
 }
 
 fn classify_login_error(err: HostError) -> Result<LoginOutcome, HostError> {
@@ -777,7 +826,16 @@ impl HostAdapter for Sub2ApiClient {
         let mut req = Req::new(Method::Post, "/api/v1/admin/accounts", AuthKind::Admin)
             .body(wire::new_account_body(account));
         req.idempotency_key = idempotency_key;
-        self.admin::<wire::WAccount>(req)?.into_domain()
+        let (created, replayed) = self.admin_write::<wire::WAccount>(req)?;
+        let created = created.into_domain()?;
+        if !replayed {
+            return Ok(created);
+        }
+        // A replay is the answer of an earlier execution: read the account as it is now.
+        match self.get_account(created.id) {
+            Err(HostError::NotFound(_)) => Err(replayed_gone("account", created.id)),
+            other => other,
+        }
     }
 
     fn create_accounts_batch(
@@ -793,8 +851,22 @@ impl HostAdapter for Sub2ApiClient {
         )
         .body(serde_json::json!({ "accounts": items }));
         req.idempotency_key = idempotency_key;
-        let result: wire::WBatchResult = self.admin(req)?;
-        Ok(result.into())
+        let (result, replayed): (wire::WBatchResult, bool) = self.admin_write(req)?;
+        let mut result: BatchCreateResult = result.into();
+        result.replayed = replayed;
+        // The 0.1.27 build's handler is a placeholder: it answers success for every
+        // item with no results and creates nothing.
+        if !accounts.is_empty()
+            && result.results.is_empty()
+            && result.failed == 0
+            && result.success == accounts.len() as u64
+        {
+            return Err(HostError::UnsupportedRoute {
+                method: "POST".into(),
+                path: "/api/v1/admin/accounts/batch".into(),
+            });
+        }
+        Ok(result)
     }
 
     fn get_account(&self, id: ObjectId) -> Result<Account, HostError> {
@@ -991,7 +1063,13 @@ impl HostAdapter for Sub2ApiClient {
         )
         .body(wire::balance_body(change));
         req.idempotency_key = idempotency_key;
-        self.admin::<wire::WUser>(req)?.into_domain()
+        let (user, replayed) = self.admin_write::<wire::WUser>(req)?;
+        let user = user.into_domain()?;
+        if replayed {
+            // The stored answer shows the balance of an earlier execution.
+            return self.get_user(user.id);
+        }
+        Ok(user)
     }
 
     fn delete_user(&self, id: ObjectId) -> Result<(), HostError> {
@@ -1039,16 +1117,30 @@ impl HostAdapter for Sub2ApiClient {
         &self,
         session: &UserSession,
         key: &NewUserKey,
+        idempotency_key: Option<&str>,
     ) -> Result<UserKey, HostError> {
-        self.admin::<wire::WKey>(
-            Req::new(
-                Method::Post,
-                "/api/v1/keys",
-                AuthKind::User(&session.access_token),
-            )
-            .body(wire::new_key_body(key)),
-        )?
-        .into_domain()
+        let mut req = Req::new(
+            Method::Post,
+            "/api/v1/keys",
+            AuthKind::User(&session.access_token),
+        )
+        .body(wire::new_key_body(key));
+        req.idempotency_key = idempotency_key;
+        let (created, replayed) = self.admin_write::<wire::WKey>(req)?;
+        let created = created.into_domain()?;
+        if !replayed {
+            return Ok(created);
+        }
+        let current = self.admin::<wire::WKey>(Req::new(
+            Method::Get,
+            format!("/api/v1/keys/{}", created.id),
+            AuthKind::User(&session.access_token),
+        ));
+        match current {
+            Ok(k) => k.into_domain(),
+            Err(HostError::NotFound(_)) => Err(replayed_gone("user key", created.id)),
+            Err(e) => Err(e),
+        }
     }
 
     fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError> {

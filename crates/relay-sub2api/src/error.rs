@@ -4,6 +4,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+/// Machine code of a write whose `Idempotency-Key` is still being executed (409).
+pub const IDEMPOTENCY_IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
+/// Machine code of a write whose key failed moments ago and is in its backoff window (409).
+pub const IDEMPOTENCY_RETRY_BACKOFF: &str = "IDEMPOTENCY_RETRY_BACKOFF";
+/// Machine code of a key reused with a different payload, or by another user (409).
+pub const IDEMPOTENCY_KEY_CONFLICT: &str = "IDEMPOTENCY_KEY_CONFLICT";
+/// Machine code of a guarded write sent without a key to an enforcing host (400).
+pub const IDEMPOTENCY_KEY_REQUIRED: &str = "IDEMPOTENCY_KEY_REQUIRED";
+/// Code the adapter gives (as a 409 [`HostError::Conflict`]) to a create the host
+/// replayed (`X-Idempotency-Replayed`) whose object no longer exists: the key was
+/// used before for an object since deleted, so the write needs a new key.
+pub const REPLAYED_OBJECT_GONE: &str = "REPLAYED_OBJECT_GONE";
+
 /// What the host said when it refused a request: the HTTP status, the machine code
 /// and the human-readable message, plus any `metadata` the host attached.
 ///
@@ -65,6 +78,19 @@ pub enum HostError {
     /// 409: uniqueness or state conflict.
     #[error("conflict on the host ({0})")]
     Conflict(ErrorDetail),
+    /// 409 `IDEMPOTENCY_IN_PROGRESS` or `IDEMPOTENCY_RETRY_BACKOFF`: the host holds
+    /// the `Idempotency-Key` of this write (an earlier execution is still running, or
+    /// failed moments ago and the key is in its backoff window). Retry the same write
+    /// with the same key after `retry_after`; see [`crate::retry_write`].
+    #[error(
+        "the host is still holding this idempotent write (retry after {retry_after:?}; {detail})"
+    )]
+    IdempotencyPending {
+        /// `Retry-After` (or `metadata.retry_after`), whole seconds rounded down by the host.
+        retry_after: Option<Duration>,
+        /// The host's answer (boxed: keeps `HostError` small).
+        detail: Box<ErrorDetail>,
+    },
     /// 429 that the adapter could not (or must not) wait out.
     #[error("rate limited by the host (retry after {retry_after:?}; {detail})")]
     RateLimited {
@@ -102,6 +128,7 @@ impl HostError {
             | HostError::NotFound(d)
             | HostError::Conflict(d)
             | HostError::RateLimited { detail: d, .. } => Some(d.clone()),
+            HostError::IdempotencyPending { detail, .. } => Some((**detail).clone()),
             HostError::Host {
                 status,
                 code,
@@ -135,10 +162,13 @@ impl HostError {
         matches!(self, HostError::NotFound(_))
     }
 
-    /// True when a retry later may succeed (transport failures, 429, 502/503/504).
+    /// True when a retry later may succeed (transport failures, 429, 502/503/504, a
+    /// pending idempotent write).
     pub fn is_transient(&self) -> bool {
         match self {
-            HostError::Transport(_) | HostError::RateLimited { .. } => true,
+            HostError::Transport(_)
+            | HostError::RateLimited { .. }
+            | HostError::IdempotencyPending { .. } => true,
             HostError::Host { status, .. } => matches!(status, 502..=504),
             _ => false,
         }
@@ -150,6 +180,21 @@ impl HostError {
             401 => HostError::Unauthorized(detail),
             403 => HostError::Forbidden(detail),
             404 => HostError::NotFound(detail),
+            409 if detail.has_code(IDEMPOTENCY_IN_PROGRESS)
+                || detail.has_code(IDEMPOTENCY_RETRY_BACKOFF) =>
+            {
+                let retry_after = retry_after.or_else(|| {
+                    detail
+                        .metadata
+                        .get("retry_after")
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs)
+                });
+                HostError::IdempotencyPending {
+                    retry_after,
+                    detail: Box::new(detail),
+                }
+            }
             409 => HostError::Conflict(detail),
             429 => HostError::RateLimited {
                 retry_after,

@@ -14,6 +14,7 @@
 mod adapter;
 mod client;
 mod error;
+mod retry;
 mod sse;
 pub mod types;
 pub mod upstream;
@@ -21,7 +22,11 @@ mod wire;
 
 pub use adapter::HostAdapter;
 pub use client::{AdminAuth, HostConfig, Sub2ApiClient};
-pub use error::{ErrorDetail, HostError};
+pub use error::{
+    ErrorDetail, HostError, IDEMPOTENCY_IN_PROGRESS, IDEMPOTENCY_KEY_CONFLICT,
+    IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_RETRY_BACKOFF, REPLAYED_OBJECT_GONE,
+};
+pub use retry::{retry_write, WriteRetry};
 pub use types::*;
 pub use upstream::{
     parse_vendor_error, probe_upstream, upstream_endpoints, UpstreamCall, UpstreamEndpoints,

@@ -533,6 +533,9 @@ pub struct BatchCreateResult {
     pub failed: u64,
     /// Per-item results, in request order.
     pub results: Vec<BatchItemResult>,
+    /// The host replayed the stored answer of an earlier execution of the same
+    /// `Idempotency-Key` (`X-Idempotency-Replayed`).
+    pub replayed: bool,
 }
 
 /// Outcome of a host account test.

@@ -604,6 +604,7 @@ impl From<WBatchResult> for BatchCreateResult {
                     error: i.error.filter(|e| !e.is_empty()),
                 })
                 .collect(),
+            replayed: false,
         }
     }
 }

@@ -496,6 +496,7 @@ fn users_and_admin_key_listing() {
                 group_id: g.id,
                 custom_key: None,
             },
+            None,
         )
         .unwrap();
     let admin_view = c.list_user_keys_admin(u.id).unwrap();
@@ -541,6 +542,7 @@ fn login_outcomes_and_user_keys() {
                 group_id: g.id,
                 custom_key: Some(Secret::new(custom)),
             },
+            None,
         )
         .unwrap();
     assert_eq!(k.key.expose(), custom);
@@ -661,6 +663,7 @@ fn gateway_closure_through_a_subscription() {
                 group_id: g.id,
                 custom_key: Some(Secret::new("crm-probe-gw-0123456789abcdef")),
             },
+            None,
         )
         .unwrap()
         .key;
@@ -721,6 +724,7 @@ fn gateway_without_accounts_is_503_data() {
                 group_id: g.id,
                 custom_key: None,
             },
+            None,
         )
         .unwrap()
         .key;
@@ -802,4 +806,38 @@ fn admin_login_auth_works_against_the_host() {
         matches!(&err, HostError::Unauthorized(d) if d.has_code("INVALID_ADMIN_KEY")),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_500_inside_the_create_is_retried_with_the_same_key_after_the_hosts_backoff() {
+    let (host, c) = start();
+    let g = c
+        .create_group(&new_group("crm-retry-g", subscription_type::STANDARD))
+        .unwrap();
+    host.set_policy(sub2api_mock::HostPolicy {
+        idempotency_enforced: true,
+        ..sub2api_mock::HostPolicy::default()
+    });
+    host.set_faults(Faults {
+        fail_nth_admin_call: Some(1),
+        ..Faults::default()
+    });
+    let account = new_account("deepseek-retry001", "sk-deepseek-valid-r", g.id);
+    let started = Instant::now();
+    let mut calls = 0;
+    let a = retry_write(&WriteRetry::default(), || {
+        calls += 1;
+        c.create_account(&account, Some("crm-b9-retry001"))
+    })
+    .unwrap();
+    assert_eq!(calls, 2, "one 500, then one run after the backoff");
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert_eq!(state_ids(&host, "accounts"), vec![a.id]);
+    // The same key again replays: still one account, read as it is now.
+    let again = c.create_account(&account, Some("crm-b9-retry001")).unwrap();
+    assert_eq!(again.id, a.id);
+    assert_eq!(state_ids(&host, "accounts").len(), 1);
+    // Without a key the enforcing host refuses.
+    let err = c.create_account(&account, None).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some(IDEMPOTENCY_KEY_REQUIRED));
 }

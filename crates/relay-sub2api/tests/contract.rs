@@ -852,7 +852,11 @@ fn batch_create_accounts() {
     assert_eq!((r.success, r.failed), (1, 1));
     assert_eq!(r.results[0].id, Some(41));
     assert!(!r.results[1].success);
-    assert_eq!(r.results[1].error.as_deref(), Some("group not found"));
+    assert_eq!(
+        r.results[1].error.as_deref(),
+        Some("ent: constraint failed: pq: insert or update on table \"account_groups\" violates foreign key constraint \"account_groups_group_id_fkey\"")
+    );
+    assert!(!r.replayed);
 }
 
 #[test]
@@ -1527,6 +1531,7 @@ fn user_keys_use_the_user_session() {
         when.method(POST)
             .path("/api/v1/keys")
             .header("authorization", bearer.clone())
+            .header("idempotency-key", "crm-key-23-9-abc")
             .header_missing("x-api-key")
             .json_body(json!({"name": "relay-probe", "group_id": 9, "custom_key": USER_KEY}));
         json_ok(then, "key_create.json");
@@ -1555,6 +1560,7 @@ fn user_keys_use_the_user_session() {
                 group_id: 9,
                 custom_key: Some(Secret::new(USER_KEY)),
             },
+            Some("crm-key-23-9-abc"),
         )
         .unwrap();
     assert_eq!(k.id, 61);
@@ -2243,4 +2249,298 @@ fn the_adapter_is_usable_as_a_shared_trait_object() {
         }
     });
     m.assert_calls(4);
+}
+
+// ---------------------------------------------------------------------------
+// Idempotency (real host 0.1.179: `service/idempotency.go`, verified on a running host)
+
+#[test]
+fn a_retry_backoff_is_a_pending_error_with_its_retry_after() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts")
+            .header("Idempotency-Key", "k-1");
+        then.status(409)
+            .header("Retry-After", "4")
+            .header("content-type", "application/json; charset=utf-8")
+            .body(fx("error_idempotency_backoff.json"));
+    });
+    let err = client(&server)
+        .create_account(&new_account(), Some("k-1"))
+        .unwrap_err();
+    m.assert_calls(1);
+    match &err {
+        HostError::IdempotencyPending {
+            retry_after,
+            detail,
+        } => {
+            assert_eq!(*retry_after, Some(Duration::from_secs(4)));
+            assert!(detail.has_code(IDEMPOTENCY_RETRY_BACKOFF));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_transient());
+}
+
+#[test]
+fn an_in_progress_answer_without_header_takes_the_metadata_retry_after() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).path("/api/v1/admin/accounts/batch");
+        then.status(409)
+            .body(fx("error_idempotency_in_progress.json"));
+    });
+    let err = client(&server)
+        .create_accounts_batch(&[new_account()], Some("k-2"))
+        .unwrap_err();
+    assert!(matches!(
+        &err,
+        HostError::IdempotencyPending { retry_after: Some(d), detail }
+            if *d == Duration::from_secs(29) && detail.has_code(IDEMPOTENCY_IN_PROGRESS)
+    ));
+}
+
+#[test]
+fn a_missing_key_and_a_reused_key_are_refusals() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts")
+            .header_missing("Idempotency-Key");
+        then.status(400).body(fx("error_idempotency_required.json"));
+    });
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts")
+            .header("Idempotency-Key", "reused");
+        then.status(409).body(fx("error_idempotency_conflict.json"));
+    });
+    let c = client(&server);
+    let err = c.create_account(&new_account(), None).unwrap_err();
+    assert!(
+        matches!(&err, HostError::Host { status: 400, code: Some(c), .. } if c == IDEMPOTENCY_KEY_REQUIRED)
+    );
+    assert!(!err.is_transient());
+    let err = c
+        .create_account(&new_account(), Some("reused"))
+        .unwrap_err();
+    assert!(matches!(&err, HostError::Conflict(d) if d.has_code(IDEMPOTENCY_KEY_CONFLICT)));
+    assert!(!err.is_transient());
+}
+
+#[test]
+fn a_replayed_account_create_returns_the_account_as_it_is_now() {
+    let server = MockServer::start();
+    let create = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts")
+            .header("Idempotency-Key", "k-replay");
+        then.status(200)
+            .header("X-Idempotency-Replayed", "true")
+            .body(fx("account_create.json"));
+    });
+    let get = server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/41");
+        json_ok(then, "account_get.json");
+    });
+    let a = client(&server)
+        .create_account(&new_account(), Some("k-replay"))
+        .unwrap();
+    create.assert();
+    get.assert();
+    assert_eq!(a.id, 41);
+    assert_eq!(
+        a.status, "error",
+        "the current state, not the stored answer"
+    );
+}
+
+#[test]
+fn a_replayed_create_of_a_deleted_account_needs_a_new_key() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).path("/api/v1/admin/accounts");
+        then.status(200)
+            .header("X-Idempotency-Replayed", "true")
+            .body(fx("account_create.json"));
+    });
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/41");
+        then.status(404)
+            .body(r#"{"code":404,"message":"account not found","reason":"ACCOUNT_NOT_FOUND"}"#);
+    });
+    let err = client(&server)
+        .create_account(&new_account(), Some("k-old"))
+        .unwrap_err();
+    assert!(matches!(&err, HostError::Conflict(d) if d.has_code(REPLAYED_OBJECT_GONE)));
+}
+
+#[test]
+fn a_replayed_balance_change_reads_the_current_balance() {
+    let server = MockServer::start();
+    let post = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/users/23/balance")
+            .header("Idempotency-Key", "bal-7")
+            .json_body(json!({"balance": 1.0, "operation": "set", "notes": "n"}));
+        then.status(200)
+            .header("X-Idempotency-Replayed", "true")
+            .body(r#"{"code":0,"message":"success","data":{"id":23,"email":"probe+kimi@relay.example","role":"user","balance":1,"status":"active"}}"#);
+    });
+    let get = server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/users/23");
+        json_ok(then, "user_create.json");
+    });
+    let u = client(&server)
+        .set_user_balance(
+            23,
+            &BalanceChange {
+                amount: 1.0,
+                operation: BalanceOperation::Set,
+                notes: Some("n".into()),
+            },
+            Some("bal-7"),
+        )
+        .unwrap();
+    post.assert();
+    get.assert();
+    assert_eq!(u.balance, 0.0, "the balance now, not the replayed one");
+}
+
+#[test]
+fn a_replayed_user_key_create_reads_the_key_with_the_session() {
+    let server = MockServer::start();
+    let bearer = format!("Bearer {USER_JWT}");
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/keys")
+            .header("idempotency-key", "crm-key-1");
+        then.status(200)
+            .header("X-Idempotency-Replayed", "true")
+            .body(fx("key_create.json"));
+    });
+    let get = server.mock(|when, then| {
+        when.method(GET)
+            .path("/api/v1/keys/61")
+            .header("authorization", bearer.clone());
+        json_ok(then, "key_create.json");
+    });
+    let k = client(&server)
+        .create_user_key(
+            &session(),
+            &NewUserKey {
+                name: "relay-probe".into(),
+                group_id: 9,
+                custom_key: Some(Secret::new(USER_KEY)),
+            },
+            Some("crm-key-1"),
+        )
+        .unwrap();
+    get.assert();
+    assert_eq!((k.id, k.key.expose()), (61, USER_KEY));
+}
+
+#[test]
+fn batch_item_errors_are_the_hosts_text_and_the_legacy_placeholder_is_unsupported() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/batch")
+            .header("Idempotency-Key", "new");
+        then.status(200)
+            .header("X-Idempotency-Replayed", "true")
+            .body(fx("account_batch.json"));
+    });
+    server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/batch")
+            .header("Idempotency-Key", "old");
+        json_ok(then, "account_batch_legacy.json");
+    });
+    let c = client(&server);
+    let r = c
+        .create_accounts_batch(&[new_account(), new_account()], Some("new"))
+        .unwrap();
+    assert!(r.replayed);
+    assert_eq!(r.results[0].id, Some(41));
+    assert!(r.results[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("account_groups_group_id_fkey"));
+    let err = c
+        .create_accounts_batch(&[new_account()], Some("old"))
+        .unwrap_err();
+    assert!(matches!(err, HostError::UnsupportedRoute { .. }), "{err:?}");
+}
+
+#[test]
+fn the_failed_custom_key_limit_is_rate_limited_without_retry_after() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST).path("/api/v1/keys");
+        then.status(429).body(fx("error_api_key_rate_limited.json"));
+    });
+    let err = client(&server)
+        .create_user_key(
+            &session(),
+            &NewUserKey {
+                name: "relay-probe".into(),
+                group_id: 9,
+                custom_key: Some(Secret::new(USER_KEY)),
+            },
+            Some("k"),
+        )
+        .unwrap_err();
+    m.assert_calls(1);
+    assert!(matches!(
+        &err,
+        HostError::RateLimited { retry_after: None, detail } if detail.has_code("API_KEY_RATE_LIMITED")
+    ));
+}
+
+#[test]
+fn login_waits_out_the_login_limiter() {
+    let server = MockServer::start();
+    let limited = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/auth/login")
+            .body_includes("limited@relay.example");
+        then.status(429)
+            .header("Retry-After", "61")
+            .body(fx("error_rate_limited.json"));
+    });
+    let err = client(&server)
+        .login_user("limited@relay.example", &Secret::new("pw-123456"))
+        .unwrap_err();
+    limited.assert_calls(1);
+    assert!(
+        matches!(&err, HostError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_secs(61)),
+        "a wait beyond the host's 60 s window is not waited: {err:?}"
+    );
+
+    // Within the window the adapter waits and logs in (the real wait is the
+    // window's rest, up to 60 s; 1 s here).
+    let server = MockServer::start();
+    let mut limited = server.mock(|when, then| {
+        when.method(POST).path("/api/v1/auth/login");
+        then.status(429)
+            .header("Retry-After", "1")
+            .body(fx("error_rate_limited.json"));
+    });
+    let c = client(&server);
+    let started = Instant::now();
+    let first = thread::scope(|s| {
+        let h = s.spawn(|| c.login_user("probe+kimi@relay.example", &Secret::new("pw-123456")));
+        thread::sleep(Duration::from_millis(300));
+        limited.delete();
+        server.mock(|when, then| {
+            when.method(POST).path("/api/v1/auth/login");
+            json_ok(then, "login_ok.json");
+        });
+        h.join().unwrap()
+    });
+    assert!(matches!(first, Ok(LoginOutcome::LoggedIn(_))), "{first:?}");
+    assert!(started.elapsed() >= Duration::from_secs(1));
 }

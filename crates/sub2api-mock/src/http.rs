@@ -1,5 +1,7 @@
 //! Request wrapper and response builders for the host's wire shapes.
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -19,6 +21,8 @@ pub(crate) struct Req {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The client's IP address (the host's limiters count per client IP).
+    pub peer: Option<IpAddr>,
 }
 
 impl Req {
@@ -28,6 +32,7 @@ impl Req {
         raw_query: Option<&str>,
         headers: HeaderMap,
         body: Bytes,
+        peer: Option<IpAddr>,
     ) -> Req {
         let query = raw_query
             .unwrap_or("")
@@ -44,6 +49,7 @@ impl Req {
             query,
             headers,
             body,
+            peer,
         }
     }
 
@@ -364,13 +370,4 @@ pub(crate) fn resp_body_bytes(r: Resp) -> Bytes {
         Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
         _ => Bytes::new(),
     }
-}
-
-/// The `message` of a JSON error response (for per-item batch errors).
-pub(crate) fn resp_message(r: Resp) -> String {
-    let bytes = resp_body_bytes(r);
-    serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned())
 }

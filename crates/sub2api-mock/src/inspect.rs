@@ -4,18 +4,29 @@ use serde_json::{json, Value};
 
 use crate::faults::Faults;
 use crate::http::{json_resp, not_found_route, Req, Resp};
+use crate::policy::HostPolicy;
 use crate::server::{lock, Ctx};
 use crate::state::State;
 
-/// `GET /__mock/state`, `GET|POST /__mock/faults`, `POST /__mock/reset`.
+/// The fault knobs and the host settings as one document.
+fn knobs(st: &State) -> Value {
+    let mut doc = st.faults_view();
+    if let (Some(d), Value::Object(p)) = (doc.as_object_mut(), json!(st.policy)) {
+        d.extend(p);
+    }
+    doc
+}
+
+/// `GET /__mock/state`, `GET|POST /__mock/faults`, `POST /__mock/reset`. The faults
+/// document also carries the [`HostPolicy`] settings.
 pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     match (req.method.as_str(), rest.trim_end_matches('/')) {
         ("GET", "state") => json_resp(200, &lock(ctx).dump()),
-        ("GET", "faults") => json_resp(200, &lock(ctx).faults_view()),
+        ("GET", "faults") => json_resp(200, &knobs(&lock(ctx))),
         ("POST", "faults") => {
             let mut st = lock(ctx);
             // Merge: fields absent from the document keep their current values.
-            let mut current = serde_json::to_value(&st.faults).unwrap_or(Value::Null);
+            let mut current = knobs(&st);
             let mut patch: Value = match serde_json::from_slice(&req.body) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
@@ -46,14 +57,17 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
                     cur.insert(k.clone(), v.clone());
                 }
             }
-            match serde_json::from_value::<Faults>(current) {
-                Ok(f) => {
+            let parsed = serde_json::from_value::<Faults>(current.clone())
+                .and_then(|f| serde_json::from_value::<HostPolicy>(current).map(|p| (f, p)));
+            match parsed {
+                Ok((f, p)) => {
                     st.set_faults(f);
+                    st.policy = p;
                     if let Some(ms) = ttl {
                         st.models_cache_ttl_ms = ms;
                         st.models_cache.clear();
                     }
-                    json_resp(200, &st.faults_view())
+                    json_resp(200, &knobs(&st))
                 }
                 Err(e) => json_resp(400, &json!({"error": format!("invalid fault knobs: {e}")})),
             }

@@ -3,7 +3,11 @@
 use serde_json::Value;
 
 use crate::auth::user_auth;
-use crate::http::{err, ok, ok_message, page_params, paginate, path_id, Body, Req, Resp};
+use crate::http::{
+    bad_request, err, ok, ok_message, page_params, paginate, path_id, Body, Req, Resp,
+};
+use crate::idempotency::{self, Spec};
+use crate::limits;
 use crate::server::{lock, Ctx};
 use crate::state::{ApiKey, State};
 use crate::util::{now_ms, sha256_hex};
@@ -95,74 +99,97 @@ fn get(st: &State, uid: i64, id: &str) -> R {
     Ok(ok(st.key_dto(&st.keys[&id])))
 }
 
+/// `POST /api/v1/keys`: binds and checks the request like the handler, then runs the
+/// service's create under the idempotency coordinator (scope `user.api_keys.create`,
+/// key required when enforced).
 fn create(st: &mut State, req: &Req, uid: i64) -> R {
+    *st.counters
+        .entry("POST /api/v1/keys".to_string())
+        .or_insert(0) += 1;
     let map = req.json_object()?;
     let b = Body::new(&map, "CreateAPIKeyRequest");
     let name = b.req_str("name")?;
     let group_id = b.i64("group_id")?.filter(|g| *g > 0);
     let custom = b.str("custom_key")?.filter(|k| !k.is_empty());
-    if let Some(k) = &custom {
-        if k.chars().count() < 16 {
-            return Err(err(
-                400,
-                "custom key must be at least 16 characters",
-                "API_KEY_TOO_SHORT",
-            ));
-        }
-        if !k
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(err(
-                400,
-                "custom key may only contain letters, digits, '_' and '-'",
-                "API_KEY_INVALID_CHARS",
-            ));
-        }
-        if st.keys.values().any(|x| &x.key == k) {
-            return Err(err(409, "api key already exists", "API_KEY_EXISTS"));
-        }
+    let quota = b.f64("quota")?;
+    let expires_in_days = b.i64("expires_in_days")?;
+    let ip_whitelist = b.arr("ip_whitelist")?.unwrap_or_default();
+    let ip_blacklist = b.arr("ip_blacklist")?.unwrap_or_default();
+    if quota.is_some_and(|q| !q.is_finite() || q < 0.0) || expires_in_days.is_some_and(|d| d <= 0) {
+        return Err(bad_request("Invalid request: numeric limits must be finite and non-negative, and expires_in_days must be greater than zero"));
     }
-    if let Some(g) = group_id {
-        check_group_allowed(st, uid, g)?;
-    }
-    let quota = b.f64("quota")?.unwrap_or(0.0);
-    let expires_at = b
-        .i64("expires_in_days")?
-        .filter(|d| *d > 0)
-        .map(|d| now_ms() + d * 86_400_000);
-    let key = match custom {
-        Some(k) => k,
-        None => {
-            let seq = st.next_seq();
-            format!(
-                "sk-{}",
-                sha256_hex(format!("{}:key:{uid}:{seq}:{}", st.token_secret, now_ms()).as_bytes())
-            )
-        }
+    let spec = Spec {
+        scope: "user.api_keys.create",
+        route: "/api/v1/keys",
+        actor: format!("user:{uid}"),
+        payload: Value::Object(map.clone()),
     };
-    let now = now_ms();
-    let id = st.next_id("api_key");
-    st.keys.insert(
-        id,
-        ApiKey {
+    let claim = idempotency::begin(st, req, &spec)?;
+    let outcome = (|| -> R {
+        if let Some(g) = group_id {
+            check_group_allowed(st, uid, g)?;
+        }
+        if let Some(k) = &custom {
+            limits::custom_key_allowed(st, uid)?;
+            if k.chars().count() < 16 {
+                return Err(err(
+                    400,
+                    "api key must be at least 16 characters",
+                    "API_KEY_TOO_SHORT",
+                ));
+            }
+            if !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(err(
+                    400,
+                    "api key can only contain letters, numbers, underscores, and hyphens",
+                    "API_KEY_INVALID_CHARS",
+                ));
+            }
+            if st.keys.values().any(|x| &x.key == k) {
+                limits::count_key_failure(st, uid);
+                return Err(err(409, "api key already exists", "API_KEY_EXISTS"));
+            }
+        }
+        let key = match &custom {
+            Some(k) => k.clone(),
+            None => {
+                let seq = st.next_seq();
+                format!(
+                    "sk-{}",
+                    sha256_hex(
+                        format!("{}:key:{uid}:{seq}:{}", st.token_secret, now_ms()).as_bytes()
+                    )
+                )
+            }
+        };
+        let now = now_ms();
+        let id = st.next_id("api_key");
+        st.keys.insert(
             id,
-            user_id: uid,
-            key,
-            name,
-            group_id,
-            status: "active".into(),
-            ip_whitelist: b.arr("ip_whitelist")?.unwrap_or_default(),
-            ip_blacklist: b.arr("ip_blacklist")?.unwrap_or_default(),
-            quota,
-            quota_used: 0.0,
-            expires_at,
-            last_used_at: None,
-            created_at: now,
-            updated_at: now,
-        },
-    );
-    Ok(ok(st.key_dto(&st.keys[&id])))
+            ApiKey {
+                id,
+                user_id: uid,
+                key,
+                name: name.clone(),
+                group_id,
+                status: "active".into(),
+                ip_whitelist,
+                ip_blacklist,
+                quota: quota.unwrap_or(0.0),
+                quota_used: 0.0,
+                expires_at: expires_in_days.map(|d| now + d * 86_400_000),
+                last_used_at: None,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        Ok(ok(st.key_dto(&st.keys[&id])))
+    })()
+    .unwrap_or_else(|e| e);
+    Ok(idempotency::finish(st, &claim, outcome))
 }
 
 fn update(st: &mut State, req: &Req, uid: i64, id: &str) -> R {

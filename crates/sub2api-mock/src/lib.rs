@@ -21,8 +21,11 @@ mod auth;
 mod faults;
 mod gateway;
 mod http;
+mod idempotency;
 mod inspect;
 mod keys;
+mod limits;
+mod policy;
 mod server;
 mod sse;
 mod state;
@@ -35,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use faults::{Faults, DEFAULT_PROBE_DELAY_MS};
+pub use policy::HostPolicy;
 pub use state::DEFAULT_MODELS_CACHE_TTL_MS;
 
 use server::{lock, Ctx, Shared};
@@ -203,6 +207,16 @@ impl MockHost {
     /// The current fault knobs (counters such as `rate_limit_next_admin_calls` count down).
     pub fn faults(&self) -> Faults {
         lock(&self.ctx).faults.clone()
+    }
+
+    /// Replaces the host settings (idempotency enforcement, limiter thresholds).
+    pub fn set_policy(&self, policy: HostPolicy) {
+        lock(&self.ctx).policy = policy;
+    }
+
+    /// The current host settings.
+    pub fn policy(&self) -> HostPolicy {
+        lock(&self.ctx).policy.clone()
     }
 
     /// Number of `/api/v1/admin/**` calls served so far (matched routes only).

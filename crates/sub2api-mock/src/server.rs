@@ -1,6 +1,7 @@
 //! The hyper server loop and top-level routing.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use http_body_util::BodyExt;
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::http::{json_resp, not_found_route, ok, raw, Req, Resp};
 use crate::state::State;
-use crate::{admin, auth, gateway, inspect, keys, vendor_server};
+use crate::{admin, auth, gateway, inspect, keys, limits, vendor_server};
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -38,12 +39,12 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Ctx, mut shutdown: watch::
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let ctx = ctx.clone();
-                        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+                        async move { Ok::<_, Infallible>(handle(ctx, req, peer.ip()).await) }
                     });
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                 });
@@ -57,7 +58,7 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Ctx, mut shutdown: watch::
     }
 }
 
-async fn handle(ctx: Ctx, req: Request<Incoming>) -> Resp {
+async fn handle(ctx: Ctx, req: Request<Incoming>, peer: IpAddr) -> Resp {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -69,6 +70,7 @@ async fn handle(ctx: Ctx, req: Request<Incoming>) -> Resp {
         parts.uri.query(),
         parts.headers,
         body,
+        Some(peer),
     );
     route(&ctx, &req).await
 }
@@ -118,7 +120,16 @@ async fn route(ctx: &Ctx, req: &Req) -> Resp {
                 "channel_monitor_enabled": false,
             }));
         }
-        (&Method::POST, "/api/v1/auth/login") => return auth::login(&mut lock(ctx), req),
+        (&Method::POST, "/api/v1/auth/login") => {
+            let mut st = lock(ctx);
+            *st.counters
+                .entry("POST /api/v1/auth/login".to_string())
+                .or_insert(0) += 1;
+            if let Err(r) = limits::login_allowed(&mut st, req.peer) {
+                return r;
+            }
+            return auth::login(&mut st, req);
+        }
         (&Method::POST, "/api/v1/auth/refresh") => return auth::refresh(&mut lock(ctx), req),
         (&Method::GET, "/api/v1/auth/me") => {
             let st = lock(ctx);

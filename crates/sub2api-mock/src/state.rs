@@ -322,14 +322,6 @@ impl Subscription {
 /// A cached `/v1/models` list: expiry (ms) and the list (`None` = platform defaults).
 pub(crate) type CachedModels = (i64, Option<Vec<String>>);
 
-/// A stored idempotent response.
-#[derive(Debug, Clone)]
-pub(crate) struct IdemRecord {
-    pub body_hash: String,
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
 /// Everything the host knows, behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -339,6 +331,8 @@ pub(crate) struct State {
     pub host_version: String,
     pub token_secret: String,
     pub faults: Faults,
+    /// Host settings (idempotency enforcement, limiter thresholds).
+    pub policy: crate::policy::HostPolicy,
     /// Absolute admin-call number that answers 500 (derived from `faults.fail_nth_admin_call`).
     pub fail_at: Option<u64>,
     pub admin_calls: u64,
@@ -351,7 +345,8 @@ pub(crate) struct State {
     pub users: BTreeMap<i64, User>,
     pub keys: BTreeMap<i64, ApiKey>,
     pub subscriptions: BTreeMap<i64, Subscription>,
-    pub idempotency: HashMap<String, IdemRecord>,
+    pub idempotency: crate::idempotency::Records,
+    pub limits: crate::limits::Limits,
     pub refresh_tokens: HashMap<String, i64>,
     pub seq: u64,
     /// The gateway's `/v1/models` cache per (group, platform): expiry (ms) and the
@@ -379,6 +374,7 @@ impl State {
                 format!("token-secret:{admin_api_key}:{}", now_ms()).as_bytes(),
             ),
             faults: Faults::default(),
+            policy: crate::policy::HostPolicy::default(),
             fail_at: None,
             admin_calls: 0,
             counters: BTreeMap::new(),
@@ -391,6 +387,7 @@ impl State {
             keys: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             idempotency: HashMap::new(),
+            limits: crate::limits::Limits::default(),
             refresh_tokens: HashMap::new(),
             seq: 0,
             models_cache: HashMap::new(),
@@ -432,6 +429,7 @@ impl State {
             old.faults.clone(),
         );
         st.models_cache_ttl_ms = old.models_cache_ttl_ms;
+        st.policy = old.policy.clone();
         st
     }
 
@@ -864,6 +862,8 @@ impl State {
                 "by_route": self.counters,
             },
             "faults": self.faults_view(),
+            "policy": self.policy,
+            "limits": self.limits.dump(),
         })
     }
 }

@@ -522,10 +522,15 @@ fn batch_create_and_idempotency_replay() {
     assert_eq!(conflict.status, 409);
     assert_eq!(conflict.json()["reason"], "IDEMPOTENCY_KEY_CONFLICT");
 
+    // Batch items are not checked against the binding tags (an unknown platform is
+    // accepted), and an item error is the Go error text; a missing group leaves the
+    // inserted account behind without groups (real host 0.1.179).
     let batch = json!({"accounts": [
         {"name": "b1", "platform": "openai", "type": "apikey", "credentials": {"api_key": "sk-b1"}, "group_ids": [g]},
         {"name": "b2", "platform": "nope", "type": "apikey", "credentials": {"api_key": "sk-b2"}},
         {"name": "b3", "platform": "openai", "type": "apikey", "credentials": {"api_key": "sk-b3"}, "group_ids": [999]},
+        {"name": "b4", "platform": "openai", "type": "apikey", "credentials": {}, "rate_multiplier": -1},
+        {"name": "", "platform": "openai", "type": "apikey", "credentials": {}},
     ]});
     let hb = [
         ("x-api-key", env.key.as_str()),
@@ -537,24 +542,44 @@ fn batch_create_and_idempotency_replay() {
     let d = r.json()["data"].clone();
     assert_eq!(
         (d["success"].as_i64(), d["failed"].as_i64()),
-        (Some(1), Some(2))
+        (Some(2), Some(3))
     );
     assert_eq!(d["results"][0]["success"], true);
     assert!(d["results"][0]["id"].is_i64());
-    assert_eq!(d["results"][1]["success"], false);
-    assert!(d["results"][1]["error"]
-        .as_str()
-        .unwrap()
-        .contains("Platform"));
-    assert!(d["results"][2]["error"]
-        .as_str()
-        .unwrap()
-        .contains("group not found"));
+    assert_eq!(d["results"][1]["success"], true);
+    assert_eq!(
+        d["results"][2],
+        json!({"name": "b3", "success": false, "error": "ent: constraint failed: pq: insert or update on table \"account_groups\" violates foreign key constraint \"account_groups_group_id_fkey\""})
+    );
+    assert_eq!(
+        d["results"][3],
+        json!({"name": "b4", "success": false, "error": "rate_multiplier must be >= 0"})
+    );
+    assert_eq!(
+        d["results"][4],
+        json!({"name": "", "success": false, "error": "ent: validator failed for field \"Account.name\": value is less than the required length"})
+    );
     let replay = env
         .c
         .call("POST", "/api/v1/admin/accounts/batch", &hb, Some(&batch));
     assert_eq!(replay.header("x-idempotency-replayed"), Some("true"));
-    assert_eq!(env.admin_ok("GET", "/accounts", None)["total"], 2);
+    assert_eq!(replay.json()["data"], d);
+    let accounts = env.admin_ok("GET", "/accounts?sort_by=id", None);
+    assert_eq!(accounts["total"], 4, "idem, b1, b2 and the orphan b3");
+    assert_eq!(accounts["items"][3]["name"], "b3");
+    assert!(
+        accounts["items"][3].get("group_ids").is_none(),
+        "no group: omitted"
+    );
+
+    // A type error in an item fails the whole request before the coordinator.
+    let bad = env.c.call(
+        "POST",
+        "/api/v1/admin/accounts/batch",
+        &hb,
+        Some(&json!({"accounts": [{"name": "x", "group_ids": ["1"]}]})),
+    );
+    assert_eq!(bad.status, 400);
 }
 
 #[test]

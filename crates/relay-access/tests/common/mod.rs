@@ -189,6 +189,7 @@ impl Env {
                     group_id: group_id.unwrap_or(0),
                     custom_key: None,
                 },
+                None,
             )
             .expect("key");
         (user, key)

@@ -110,6 +110,8 @@ pub fn full_caps() -> Capabilities {
 pub type ChatHook = Box<dyn Fn(&Sub2ApiClient) + Send + Sync>;
 /// A hook run before every account test.
 pub type TestHook = Box<dyn Fn(&Sub2ApiClient, ObjectId) + Send + Sync>;
+/// A hook that may change the accounts of a batch create before it is sent.
+pub type BatchHook = Box<dyn Fn(&mut Vec<NewAccount>) + Send + Sync>;
 
 /// Counts concurrent account tests and can run a hook before gateway chats.
 #[derive(Default)]
@@ -118,6 +120,8 @@ pub struct Instruments {
     pub max_tests_in_flight: AtomicUsize,
     pub tests: AtomicUsize,
     pub creates: AtomicUsize,
+    pub batch_creates: AtomicUsize,
+    pub before_batch: Mutex<Option<BatchHook>>,
     pub before_chat: Mutex<Option<ChatHook>>,
     pub before_test: Mutex<Option<TestHook>>,
 }
@@ -213,7 +217,16 @@ impl Env {
         let o = s.as_object_mut().unwrap();
         o.remove("counters");
         o.remove("faults");
+        o.remove("policy");
+        o.remove("limits");
         s
+    }
+
+    /// Calls the host served on one admin route (`"POST /api/v1/admin/accounts"`).
+    pub fn route_calls(&self, route: &str) -> u64 {
+        self.host.state()["counters"]["by_route"][route]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     pub fn list(&self, kind: &str) -> Vec<Value> {
@@ -331,7 +344,12 @@ impl HostAdapter for Instrumented {
         accounts: &[NewAccount],
         idempotency_key: Option<&str>,
     ) -> Result<BatchCreateResult, HostError> {
-        self.inner.create_accounts_batch(accounts, idempotency_key)
+        self.i.batch_creates.fetch_add(1, Ordering::SeqCst);
+        let mut accounts = accounts.to_vec();
+        if let Some(hook) = self.i.before_batch.lock().unwrap().as_ref() {
+            hook(&mut accounts);
+        }
+        self.inner.create_accounts_batch(&accounts, idempotency_key)
     }
     fn get_account(&self, id: ObjectId) -> Result<Account, HostError> {
         self.inner.get_account(id)
@@ -398,8 +416,9 @@ impl HostAdapter for Instrumented {
         &self,
         session: &UserSession,
         key: &NewUserKey,
+        idempotency_key: Option<&str>,
     ) -> Result<UserKey, HostError> {
-        self.inner.create_user_key(session, key)
+        self.inner.create_user_key(session, key, idempotency_key)
     }
     fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError> {
         self.inner.list_user_keys(session)

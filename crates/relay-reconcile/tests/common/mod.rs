@@ -483,8 +483,9 @@ impl HostAdapter for Counting {
         &self,
         session: &UserSession,
         key: &NewUserKey,
+        idempotency_key: Option<&str>,
     ) -> Result<UserKey, HostError> {
-        self.inner.create_user_key(session, key)
+        self.inner.create_user_key(session, key, idempotency_key)
     }
     fn list_user_keys(&self, session: &UserSession) -> Result<Vec<UserKey>, HostError> {
         self.inner.list_user_keys(session)

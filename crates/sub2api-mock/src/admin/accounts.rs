@@ -3,17 +3,16 @@
 
 use std::time::Duration;
 
-use hyper::header::HeaderValue;
 use serde_json::{json, Map, Value};
 
 use crate::http::{
-    bad_request, err, ok, ok_message, page_params, paginate, path_id, raw, resp_body_bytes,
-    resp_message, Body, Req, Resp,
+    bad_request, err, internal_error, ok, ok_message, page_params, paginate, path_id, raw, Body,
+    Req, Resp,
 };
 use crate::server::{lock, Ctx};
 use crate::sse;
-use crate::state::{Account, IdemRecord, State, SENSITIVE_CREDENTIAL_KEYS};
-use crate::util::{now_ms, sha256_hex};
+use crate::state::{Account, State, SENSITIVE_CREDENTIAL_KEYS};
+use crate::util::now_ms;
 use crate::vendor::{self, Endpoint};
 
 type R = Result<Resp, Resp>;
@@ -46,83 +45,6 @@ fn dto(st: &State, id: i64) -> Value {
         .get(&id)
         .map(|a| st.account_dto(a))
         .unwrap_or(Value::Null)
-}
-
-/// Canonical JSON text (sorted keys) for idempotency fingerprints.
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let inner: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// Runs `f` under `Idempotency-Key` semantics (replay / conflict / store on 2xx).
-pub(super) fn idempotent(
-    st: &mut State,
-    req: &Req,
-    scope: &str,
-    f: impl FnOnce(&mut State) -> R,
-) -> R {
-    let Some(key) = req
-        .header("idempotency-key")
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    else {
-        return f(st);
-    };
-    if key.len() > 128 || !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return Err(err(
-            400,
-            "invalid idempotency key",
-            "IDEMPOTENCY_KEY_INVALID",
-        ));
-    }
-    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let hash = sha256_hex(canonical(&body).as_bytes());
-    let slot = format!("{scope}\u{0}{key}");
-    if let Some(rec) = st.idempotency.get(&slot) {
-        if rec.body_hash != hash {
-            return Err(err(
-                409,
-                "idempotency key reused with a different payload",
-                "IDEMPOTENCY_KEY_CONFLICT",
-            ));
-        }
-        let mut r = raw(
-            rec.status,
-            "application/json; charset=utf-8",
-            rec.body.clone(),
-        );
-        r.headers_mut()
-            .insert("x-idempotency-replayed", HeaderValue::from_static("true"));
-        return Ok(r);
-    }
-    let resp = f(st)?;
-    let status = resp.status().as_u16();
-    let bytes = resp_body_bytes(resp);
-    if (200..300).contains(&status) {
-        st.idempotency.insert(
-            slot,
-            IdemRecord {
-                body_hash: hash,
-                status,
-                body: bytes.to_vec(),
-            },
-        );
-    }
-    Ok(raw(status, "application/json; charset=utf-8", bytes))
 }
 
 /// Schedules the asynchronous Responses-capability probe for an OpenAI API-key account.
@@ -182,52 +104,156 @@ fn check_proxy(b: &Body) -> Result<Option<i64>, Resp> {
     }
 }
 
-/// Validates a create request and inserts the account; returns its id.
-fn create_one(st: &mut State, map: &Map<String, Value>) -> Result<i64, Resp> {
-    let b = Body::new(map, "CreateAccountRequest");
-    let name = b.req_str("name")?;
-    let platform = b.req_str("platform")?;
-    if !PLATFORMS.contains(&platform.as_str()) {
+/// A bound `CreateAccountRequest` (JSON types checked, binding tags not yet).
+#[derive(Debug, Clone)]
+pub(crate) struct AccountInput {
+    name: String,
+    notes: Option<String>,
+    platform: String,
+    kind: String,
+    credentials: Option<Map<String, Value>>,
+    extra: Map<String, Value>,
+    proxy_id: Option<i64>,
+    group_ids: Vec<i64>,
+    rate_multiplier: Option<f64>,
+    concurrency: Option<i64>,
+    priority: Option<i64>,
+    load_factor: Option<i64>,
+    expires_at: Option<i64>,
+    auto_pause_on_expired: Option<bool>,
+}
+
+/// Decodes one account like Go's JSON binding (type errors are 400s).
+fn bind_account(map: &Map<String, Value>, structure: &'static str) -> Result<AccountInput, Resp> {
+    let b = Body::new(map, structure);
+    Ok(AccountInput {
+        name: b.str("name")?.unwrap_or_default(),
+        notes: b.str("notes")?,
+        platform: b.str("platform")?.unwrap_or_default(),
+        kind: b.str("type")?.unwrap_or_default(),
+        credentials: b.obj("credentials")?,
+        extra: b.obj("extra")?.unwrap_or_default(),
+        proxy_id: b.i64("proxy_id")?,
+        group_ids: b.i64_vec("group_ids")?.unwrap_or_default(),
+        rate_multiplier: b.f64("rate_multiplier")?,
+        concurrency: b.i64("concurrency")?,
+        priority: b.i64("priority")?,
+        load_factor: b.i64("load_factor")?,
+        expires_at: b.i64("expires_at")?,
+        auto_pause_on_expired: b.bool("auto_pause_on_expired")?,
+    })
+}
+
+/// Binds `POST /accounts` with its binding tags and pre-coordinator checks.
+pub(crate) fn bind_create(req: &Req) -> Result<AccountInput, Resp> {
+    let map = req.json_object()?;
+    let b = Body::new(&map, "CreateAccountRequest");
+    let input = bind_account(&map, "CreateAccountRequest")?;
+    if input.name.is_empty() {
+        return Err(b.invalid("name", "required"));
+    }
+    if input.platform.is_empty() {
+        return Err(b.invalid("platform", "required"));
+    }
+    if !PLATFORMS.contains(&input.platform.as_str()) {
         return Err(b.invalid("platform", "oneof"));
     }
-    let kind = b.req_str("type")?;
-    if !TYPES.contains(&kind.as_str()) {
+    if input.kind.is_empty() {
+        return Err(b.invalid("type", "required"));
+    }
+    if !TYPES.contains(&input.kind.as_str()) {
         return Err(b.invalid("type", "oneof"));
     }
-    let Some(credentials) = b.obj("credentials")? else {
+    if input.credentials.is_none() {
         return Err(b.invalid("credentials", "required"));
-    };
-    let extra = b.obj("extra")?.unwrap_or_default();
-    let proxy_id = check_proxy(&b)?;
-    let group_ids = b.i64_vec("group_ids")?.unwrap_or_default();
-    check_groups(st, &group_ids)?;
-    let rate_multiplier = b.f64("rate_multiplier")?.unwrap_or(1.0);
-    if rate_multiplier < 0.0 {
-        return Err(b.invalid("rate_multiplier", "min"));
     }
-    let concurrency = b.i64("concurrency")?.filter(|c| *c > 0).unwrap_or(3);
+    if input.rate_multiplier.is_some_and(|r| r < 0.0) {
+        return Err(bad_request("rate_multiplier must be >= 0"));
+    }
+    Ok(input)
+}
+
+/// Binds `POST /accounts/batch`: the outer `accounts` (required, at least one) and
+/// each item's JSON types; the items' binding tags are not checked, as on the host.
+pub(crate) fn bind_batch(req: &Req) -> Result<Vec<AccountInput>, Resp> {
+    let map = req.json_object()?;
+    let b = Body::new(&map, "BatchCreateAccountsRequest");
+    let Some(items) = b.arr("accounts")? else {
+        return Err(b.invalid("accounts", "required"));
+    };
+    if items.is_empty() {
+        return Err(b.invalid("accounts", "min"));
+    }
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Object(m) => bind_account(m, "CreateAccountRequest.accounts"),
+            other => Err(bad_request(&format!(
+                "Invalid request: json: cannot unmarshal {} into Go struct field .accounts of type handler.CreateAccountRequest",
+                crate::http::json_type(other)
+            ))),
+        })
+        .collect()
+}
+
+/// Why the service's account create failed, as the host reports it.
+#[derive(Debug)]
+enum CreateFailure {
+    /// `accounts.name` is empty (the ORM's validator).
+    EmptyName,
+    /// `proxy_id` names no proxy (foreign key on `accounts`).
+    MissingProxy,
+    /// A group does not exist (foreign key on `account_groups`): the account row was
+    /// already inserted and stays, without groups.
+    MissingGroup,
+}
+
+impl CreateFailure {
+    /// The Go error text (`err.Error()`), as batch items report it.
+    fn text(&self) -> &'static str {
+        match self {
+            CreateFailure::EmptyName => {
+                "ent: validator failed for field \"Account.name\": value is less than the required length"
+            }
+            CreateFailure::MissingProxy => {
+                "ent: constraint failed: pq: insert or update on table \"accounts\" violates foreign key constraint \"accounts_proxy_id_fkey\""
+            }
+            CreateFailure::MissingGroup => {
+                "ent: constraint failed: pq: insert or update on table \"account_groups\" violates foreign key constraint \"account_groups_group_id_fkey\""
+            }
+        }
+    }
+}
+
+/// The host's `CreateAccount`: insert the account, then bind its groups (not in one
+/// transaction: a missing group leaves the inserted account behind, ungrouped).
+fn insert_account(st: &mut State, input: &AccountInput) -> Result<i64, CreateFailure> {
+    if input.name.is_empty() {
+        return Err(CreateFailure::EmptyName);
+    }
+    if input.proxy_id.is_some_and(|p| p > 0) {
+        return Err(CreateFailure::MissingProxy);
+    }
     let now = now_ms();
-    let mut ids = group_ids;
-    ids.dedup();
     let a = Account {
         id: st.next_id("account"),
-        name,
-        notes: b.str("notes")?,
-        platform,
-        kind,
-        credentials,
-        extra,
-        proxy_id,
-        concurrency,
-        priority: b.i64("priority")?.unwrap_or(1),
-        rate_multiplier,
-        load_factor: b.i64("load_factor")?,
+        name: input.name.clone(),
+        notes: input.notes.clone(),
+        platform: input.platform.clone(),
+        kind: input.kind.clone(),
+        credentials: input.credentials.clone().unwrap_or_default(),
+        extra: input.extra.clone(),
+        proxy_id: None,
+        concurrency: input.concurrency.filter(|c| *c > 0).unwrap_or(3),
+        priority: input.priority.unwrap_or(1),
+        rate_multiplier: input.rate_multiplier.unwrap_or(1.0),
+        load_factor: input.load_factor,
         status: "active".into(),
         error_message: String::new(),
         schedulable: true,
-        expires_at: b.i64("expires_at")?,
-        auto_pause_on_expired: b.bool("auto_pause_on_expired")?.unwrap_or(true),
-        group_ids: ids,
+        expires_at: input.expires_at,
+        auto_pause_on_expired: input.auto_pause_on_expired.unwrap_or(true),
+        group_ids: Vec::new(),
         temp_unsched: None,
         rate_limited_at: None,
         rate_limit_reset_at: None,
@@ -238,6 +264,14 @@ fn create_one(st: &mut State, map: &Map<String, Value>) -> Result<i64, Resp> {
     };
     let id = a.id;
     st.accounts.insert(id, a);
+    if input.group_ids.iter().any(|g| !st.groups.contains_key(g)) {
+        return Err(CreateFailure::MissingGroup);
+    }
+    let mut ids = input.group_ids.clone();
+    ids.dedup();
+    if let Some(a) = st.accounts.get_mut(&id) {
+        a.group_ids = ids;
+    }
     Ok(id)
 }
 
@@ -291,16 +325,47 @@ pub(super) fn get(st: &mut State, id: &str) -> R {
     Ok(ok(dto(st, id)))
 }
 
-pub(super) fn create(ctx: &Ctx, st: &mut State, req: &Req) -> R {
-    let map = req.json_object()?;
-    idempotent(st, req, "admin.accounts.create", |st| {
-        let id = create_one(st, &map)?;
-        spawn_responses_probe(ctx, st, id);
-        Ok(ok(dto(st, id)))
-    })
+/// The execution of `POST /accounts` (under the idempotency coordinator). The
+/// service's failures are plain errors, so the handler answers 500 `internal error`.
+pub(crate) fn execute_create(ctx: &Ctx, st: &mut State, input: &AccountInput) -> Resp {
+    match insert_account(st, input) {
+        Ok(id) => {
+            spawn_responses_probe(ctx, st, id);
+            ok(dto(st, id))
+        }
+        Err(_) => internal_error(),
+    }
 }
 
-pub(super) fn batch(ctx: &Ctx, st: &mut State, req: &Req) -> R {
+/// The execution of `POST /accounts/batch`: one result per item, in order; an item
+/// error is the Go error text. The execution itself never fails.
+pub(crate) fn execute_batch(ctx: &Ctx, st: &mut State, items: &[AccountInput]) -> Resp {
+    let mut results = Vec::new();
+    let (mut success, mut failed) = (0, 0);
+    for item in items {
+        let outcome = if item.rate_multiplier.is_some_and(|r| r < 0.0) {
+            Err("rate_multiplier must be >= 0")
+        } else {
+            insert_account(st, item).map_err(|f| f.text())
+        };
+        match outcome {
+            Ok(id) => {
+                success += 1;
+                spawn_responses_probe(ctx, st, id);
+                results.push(json!({"name": item.name, "id": id, "success": true}));
+            }
+            Err(text) => {
+                failed += 1;
+                results.push(json!({"name": item.name, "success": false, "error": text}));
+            }
+        }
+    }
+    ok(json!({"success": success, "failed": failed, "results": results}))
+}
+
+/// The 0.1.27 placeholder of `POST /accounts/batch`: success for every item, no
+/// results, nothing created.
+pub(crate) fn legacy_batch(req: &Req) -> R {
     let map = req.json_object()?;
     let b = Body::new(&map, "BatchCreateAccountsRequest");
     let Some(items) = b.arr("accounts")? else {
@@ -309,35 +374,9 @@ pub(super) fn batch(ctx: &Ctx, st: &mut State, req: &Req) -> R {
     if items.is_empty() {
         return Err(b.invalid("accounts", "min"));
     }
-    idempotent(st, req, "admin.accounts.batch", |st| {
-        let mut results = Vec::new();
-        let (mut success, mut failed) = (0, 0);
-        for item in items {
-            let name = item
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let outcome = match &item {
-                Value::Object(m) => create_one(st, m),
-                _ => Err(bad_request("Invalid request: account must be an object")),
-            };
-            match outcome {
-                Ok(id) => {
-                    success += 1;
-                    spawn_responses_probe(ctx, st, id);
-                    results.push(json!({"name": name, "id": id, "success": true}));
-                }
-                Err(r) => {
-                    failed += 1;
-                    results.push(json!({"name": name, "success": false, "error": resp_message(r)}));
-                }
-            }
-        }
-        Ok(ok(
-            json!({"success": success, "failed": failed, "results": results}),
-        ))
-    })
+    Ok(ok(
+        json!({"success": items.len(), "failed": 0, "results": []}),
+    ))
 }
 
 pub(super) fn update(ctx: &Ctx, st: &mut State, req: &Req, id: &str) -> R {
@@ -715,17 +754,3 @@ pub(crate) fn rate_limit(st: &mut State, id: i64, reset_after_s: Option<i64>, fa
 /// The host's default 429 cooldown when the upstream sends no reset time
 /// (`defaultRateLimit429CooldownSeconds`).
 pub(crate) const RATE_LIMIT_FALLBACK_MS: i64 = 5_000;
-
-#[cfg(test)]
-mod tests {
-    use super::canonical;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_is_order_independent() {
-        assert_eq!(
-            canonical(&json!({"b": 1, "a": [1, {"y": 2, "x": 1}]})),
-            canonical(&json!({"a": [1, {"x": 1, "y": 2}], "b": 1}))
-        );
-    }
-}

@@ -11,10 +11,11 @@ pub(crate) use accounts::{rate_limit, set_account_error};
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::auth::{admin_auth, Principal};
 use crate::http::{internal_error, json_resp, not_found_route, ok, Req, Resp};
+use crate::idempotency::{self, Spec};
 use crate::server::{lock, Ctx};
 use crate::state::State;
 
@@ -102,8 +103,18 @@ fn match_route<'a>(method: &str, rest: &'a str) -> Option<(&'static str, Vec<&'a
     best.map(|(t, p, _)| (t, p))
 }
 
-/// Applies admin-call faults; returns the injected response or the latency to wait.
-fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<u64, Resp> {
+/// What the admin fault knobs decided for one call.
+#[derive(Debug, Clone, Copy)]
+struct Injected {
+    /// Extra latency (ms).
+    latency_ms: u64,
+    /// The call fails with 500 `internal error` (inside the handler).
+    fail: bool,
+}
+
+/// Applies admin-call faults: the rate limiter's 429 (middleware, before the handler)
+/// is answered here; latency and the injected 500 are returned for the handler.
+fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<Injected, Resp> {
     st.admin_calls += 1;
     *st.counters
         .entry(format!("{method} /api/v1/admin/{tpl}"))
@@ -118,15 +129,107 @@ fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<u64, Resp> {
             .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
         return Err(r);
     }
+    let mut fail = false;
     if st.fail_at == Some(st.admin_calls) {
         st.fail_at = None;
         st.faults.fail_nth_admin_call = None;
-        return Err(internal_error());
+        fail = true;
     }
     if let Some(at) = st.fail_at {
         st.faults.fail_nth_admin_call = Some(at - st.admin_calls);
     }
-    Ok(st.faults.admin_latency_ms)
+    Ok(Injected {
+        latency_ms: st.faults.admin_latency_ms,
+        fail,
+    })
+}
+
+/// An admin write that runs under the idempotency coordinator, bound and checked.
+enum IdempotentWrite {
+    CreateAccount(Box<accounts::AccountInput>),
+    BatchCreate(Vec<accounts::AccountInput>),
+    Balance(users::BalanceInput),
+}
+
+impl IdempotentWrite {
+    /// Binds the request when `tpl` is one of the host's idempotent admin writes.
+    fn bind(method: &str, tpl: &str, req: &Req, params: &[&str]) -> Option<Result<Self, Resp>> {
+        Some(match (method, tpl) {
+            ("POST", "accounts") => {
+                accounts::bind_create(req).map(|a| IdempotentWrite::CreateAccount(Box::new(a)))
+            }
+            ("POST", "accounts/batch") => {
+                accounts::bind_batch(req).map(IdempotentWrite::BatchCreate)
+            }
+            ("POST", "users/:id/balance") => {
+                users::bind_balance(req, params[0]).map(IdempotentWrite::Balance)
+            }
+            _ => return None,
+        })
+    }
+
+    /// The coordinator's scope, route and fingerprinted payload.
+    fn spec(&self, who: Principal, req: &Req) -> Spec {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let (scope, route, payload) = match self {
+            IdempotentWrite::CreateAccount(_) => {
+                ("admin.accounts.create", "/api/v1/admin/accounts", body)
+            }
+            IdempotentWrite::BatchCreate(_) => (
+                "admin.accounts.batch_create",
+                "/api/v1/admin/accounts/batch",
+                body,
+            ),
+            IdempotentWrite::Balance(b) => (
+                "admin.users.balance.update",
+                "/api/v1/admin/users/:id/balance",
+                json!({"user_id": b.user, "body": body}),
+            ),
+        };
+        Spec {
+            scope,
+            route,
+            actor: format!("admin:{}", who.user_id),
+            payload,
+        }
+    }
+
+    fn execute(&self, ctx: &Ctx, st: &mut State) -> Resp {
+        match self {
+            IdempotentWrite::CreateAccount(input) => accounts::execute_create(ctx, st, input),
+            IdempotentWrite::BatchCreate(items) => accounts::execute_batch(ctx, st, items),
+            IdempotentWrite::Balance(input) => users::execute_balance(st, input),
+        }
+    }
+}
+
+/// Runs an idempotent admin write: claim the key, then (after the admin latency, so a
+/// concurrent request with the same key sees it processing) execute and record the
+/// outcome. An injected 500 is a failed execution: the key enters its backoff window.
+async fn run_idempotent(
+    ctx: &Ctx,
+    req: &Req,
+    who: Principal,
+    write: IdempotentWrite,
+    injected: Injected,
+) -> Resp {
+    let claim = {
+        let mut st = lock(ctx);
+        match idempotency::begin(&mut st, req, &write.spec(who, req)) {
+            Ok(c) => c,
+            Err(r) => return r,
+        }
+    };
+    if injected.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(injected.latency_ms)).await;
+    }
+    let mut st = lock(ctx);
+    let outcome = if injected.fail {
+        internal_error()
+    } else {
+        write.execute(ctx, &mut st)
+    };
+    idempotency::finish(&mut st, &claim, outcome)
 }
 
 /// Entry point for `/api/v1/admin/<rest>`.
@@ -135,7 +238,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     let Some((tpl, params)) = match_route(&method, rest) else {
         return not_found_route();
     };
-    let latency = {
+    let injected = {
         let mut st = lock(ctx);
         if (st.faults.disable_channels && tpl.starts_with("channels"))
             || (st.faults.disable_payment && tpl.starts_with("payment"))
@@ -143,12 +246,23 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
             return not_found_route();
         }
         match apply_faults(&mut st, &method, tpl) {
-            Ok(l) => l,
+            Ok(i) => i,
             Err(r) => return r,
         }
     };
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    let legacy_batch = tpl == "accounts/batch" && lock(ctx).policy.legacy_account_batch;
+    let idempotent = !legacy_batch
+        && matches!(
+            (method.as_str(), tpl),
+            ("POST", "accounts") | ("POST", "accounts/batch") | ("POST", "users/:id/balance")
+        );
+    if !idempotent {
+        if injected.fail {
+            return internal_error();
+        }
+        if injected.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(injected.latency_ms)).await;
+        }
     }
     let principal = {
         let st = lock(ctx);
@@ -157,6 +271,15 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
             Err(r) => return r,
         }
     };
+    if legacy_batch {
+        return accounts::legacy_batch(req).unwrap_or_else(|e| e);
+    }
+    if let Some(bound) = IdempotentWrite::bind(&method, tpl, req, &params) {
+        return match bound {
+            Ok(write) => run_idempotent(ctx, req, principal, write, injected).await,
+            Err(r) => r,
+        };
+    }
     if tpl == "accounts/:id/test" {
         return accounts::test(ctx, req, params[0]).await;
     }
@@ -185,8 +308,6 @@ fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: 
         ("PUT", "payment/plans/:id") => plans::update(st, req, p[0]),
         ("DELETE", "payment/plans/:id") => plans::delete(st, p[0]),
         ("GET", "accounts") => accounts::list(st, req),
-        ("POST", "accounts") => accounts::create(ctx, st, req),
-        ("POST", "accounts/batch") => accounts::batch(ctx, st, req),
         ("GET", "accounts/:id") => accounts::get(st, p[0]),
         ("PUT", "accounts/:id") => accounts::update(ctx, st, req, p[0]),
         ("DELETE", "accounts/:id") => accounts::delete(st, p[0]),
@@ -202,7 +323,6 @@ fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: 
         ("GET", "users/:id") => users::get(st, p[0]),
         ("PUT", "users/:id") => users::update(st, req, p[0]),
         ("DELETE", "users/:id") => users::delete(st, p[0]),
-        ("POST", "users/:id/balance") => users::balance(st, req, p[0]),
         ("GET", "users/:id/api-keys") => users::api_keys(st, req, p[0]),
         ("GET", "users/:id/subscriptions") => users::subscriptions(st, p[0]),
         ("GET", "subscriptions") => subscriptions::list(st, req),

@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use super::accounts::idempotent;
 use crate::http::{
     bad_request, err, ok, ok_message, page_params, paginate, path_id, Body, Req, Resp,
 };
@@ -182,29 +181,50 @@ pub(super) fn delete(st: &mut State, id: &str) -> R {
     Ok(ok_message("User deleted successfully"))
 }
 
-pub(super) fn balance(st: &mut State, req: &Req, id: &str) -> R {
-    let id = path_id(id, "user")?;
+/// A bound `UpdateBalanceRequest` for one user.
+#[derive(Debug, Clone)]
+pub(crate) struct BalanceInput {
+    pub user: i64,
+    amount: f64,
+    operation: String,
+}
+
+/// Binds `POST /users/:id/balance` (`balance` required and > 0, `operation` one of
+/// set/add/subtract) before the idempotency coordinator.
+pub(crate) fn bind_balance(req: &Req, id: &str) -> Result<BalanceInput, Resp> {
+    let user = path_id(id, "user")?;
     let map = req.json_object()?;
-    idempotent(st, req, "admin.users.balance", |st| {
-        let b = Body::new(&map, "UpdateBalanceRequest");
-        let Some(amount) = b.f64("balance")? else {
-            return Err(b.invalid("balance", "required"));
-        };
-        if amount <= 0.0 {
-            return Err(b.invalid("balance", "gt"));
-        }
-        let op = b.req_str("operation")?;
-        find(st, id)?;
-        let u = st.users.get_mut(&id).expect("checked");
-        match op.as_str() {
-            "set" => u.balance = amount,
-            "add" => u.balance += amount,
-            "subtract" => u.balance -= amount,
-            _ => return Err(b.invalid("operation", "oneof")),
-        }
-        u.updated_at = now_ms();
-        Ok(ok(st.admin_user_dto(&st.users[&id])))
+    let b = Body::new(&map, "UpdateBalanceRequest");
+    let amount = match b.f64("balance")? {
+        Some(a) if a > 0.0 => a,
+        Some(_) => return Err(b.invalid("balance", "gt")),
+        None => return Err(b.invalid("balance", "required")),
+    };
+    let operation = b.req_str("operation")?;
+    if !["set", "add", "subtract"].contains(&operation.as_str()) {
+        return Err(b.invalid("operation", "oneof"));
+    }
+    b.str("notes")?;
+    Ok(BalanceInput {
+        user,
+        amount,
+        operation,
     })
+}
+
+/// The execution of a balance change (under the idempotency coordinator).
+pub(crate) fn execute_balance(st: &mut State, input: &BalanceInput) -> Resp {
+    if let Err(r) = find(st, input.user) {
+        return r;
+    }
+    let u = st.users.get_mut(&input.user).expect("checked");
+    match input.operation.as_str() {
+        "set" => u.balance = input.amount,
+        "add" => u.balance += input.amount,
+        _ => u.balance -= input.amount,
+    }
+    u.updated_at = now_ms();
+    ok(st.admin_user_dto(&st.users[&input.user]))
 }
 
 pub(super) fn api_keys(st: &mut State, req: &Req, id: &str) -> R {
