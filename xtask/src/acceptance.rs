@@ -1152,10 +1152,15 @@ impl Run {
             .to_string();
         self.secrets.add(&token);
         let auth = format!("Bearer {token}");
+        // A host that enforces idempotency refuses a key create without a key.
+        let idempotency = format!("acceptance-end-user-key-{user_id}-{group}");
         let r = self.host_api.post_with(
             "/api/v1/keys",
             &json!({"name": "acceptance-end-user", "group_id": group}),
-            &[("Authorization", auth.as_str())],
+            &[
+                ("Authorization", auth.as_str()),
+                ("Idempotency-Key", idempotency.as_str()),
+            ],
         )?;
         let key = r
             .body
