@@ -21,7 +21,7 @@ mod wire;
 
 pub use adapter::HostAdapter;
 pub use client::{AdminAuth, HostConfig, Sub2ApiClient};
-pub use error::{ErrorDetail, HostError};
+pub use error::{ComplianceLock, ErrorDetail, HostError};
 pub use types::*;
 pub use upstream::{
     parse_vendor_error, probe_upstream, upstream_endpoints, UpstreamCall, UpstreamEndpoints,

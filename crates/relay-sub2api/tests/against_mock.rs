@@ -352,23 +352,34 @@ fn accounts_lifecycle() {
             a.id,
             &AccountUpdate {
                 extra: Some(extra),
-                schedulable: Some(false),
                 ..AccountUpdate::default()
             },
         )
         .unwrap();
     assert_eq!(up.extra["base_rpm"], json!(30));
     assert_eq!(up.extra["openai_responses_mode"], "force_chat_completions");
-    assert!(!up.schedulable);
     assert!(up.credential_status.has_api_key, "key kept on merge");
+
+    // Scheduling is its own route (an update cannot change it).
+    let off = c.set_account_schedulable(a.id, false).unwrap();
+    assert!(!off.schedulable);
+    assert!(c.set_account_schedulable(a.id, true).unwrap().schedulable);
 
     let cleared = c.clear_account_error(a.id).unwrap();
     assert_eq!(cleared.status, "active");
     assert!(c.clear_account_temp_unschedulable(a.id).unwrap());
+    let recovered = c.recover_account_state(a.id).unwrap();
+    assert_eq!((recovered.id, recovered.status.as_str()), (a.id, "active"));
+    let batch = c.clear_account_errors(&[a.id, 999_999]).unwrap();
+    assert_eq!((batch.total, batch.cleared), (2, 1));
+    assert_eq!(batch.failed.len(), 1);
+    assert_eq!(batch.failed[0].0, 999_999);
     assert_eq!(c.account_models(a.id).unwrap(), vec![MODEL]);
 
     c.delete_account(a.id).unwrap();
     assert!(c.get_account(a.id).unwrap_err().is_not_found());
+    // The host answers 200 for an account that is already gone.
+    c.delete_account(a.id).unwrap();
     assert_eq!(state_ids(&host, "accounts").len(), 2);
 }
 
@@ -603,7 +614,16 @@ fn subscriptions_assign_idempotently_and_conflict() {
         .is_empty());
 
     c.revoke_subscription(s.id).unwrap();
-    assert!(state_ids(&host, "subscriptions").is_empty());
+    // A soft delete: the admin list keeps it as `revoked`; revoking again is 404.
+    let listed = c
+        .list_subscriptions(&SubscriptionFilter {
+            user_id: Some(u.id),
+            group_id: None,
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id, listed[0].status.as_str()), (s.id, "revoked"));
+    assert_eq!(state_ids(&host, "subscriptions"), vec![s.id]);
     assert!(c.revoke_subscription(s.id).unwrap_err().is_not_found());
 }
 

@@ -2,20 +2,30 @@
 
 use serde_json::{json, Value};
 
-use crate::faults::Faults;
+use crate::faults::{Faults, HostGates};
 use crate::http::{json_resp, not_found_route, Req, Resp};
 use crate::server::{lock, Ctx};
 use crate::state::State;
 
-/// `GET /__mock/state`, `GET|POST /__mock/faults`, `POST /__mock/reset`.
+/// The fault knobs and the host-gate knobs as one JSON object.
+fn knobs(st: &State) -> Value {
+    let mut v = json!(st.faults);
+    if let (Some(o), Value::Object(g)) = (v.as_object_mut(), json!(st.gates)) {
+        o.extend(g);
+    }
+    v
+}
+
+/// `GET /__mock/state`, `GET|POST /__mock/faults` (fault and host-gate knobs),
+/// `POST /__mock/reset`.
 pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     match (req.method.as_str(), rest.trim_end_matches('/')) {
         ("GET", "state") => json_resp(200, &lock(ctx).dump()),
-        ("GET", "faults") => json_resp(200, &json!(lock(ctx).faults)),
+        ("GET", "faults") => json_resp(200, &knobs(&lock(ctx))),
         ("POST", "faults") => {
             let mut st = lock(ctx);
             // Merge: fields absent from the document keep their current values.
-            let mut current = serde_json::to_value(&st.faults).unwrap_or(Value::Null);
+            let mut current = knobs(&st);
             let patch: Value = match serde_json::from_slice(&req.body) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
@@ -30,10 +40,13 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
                     cur.insert(k.clone(), v.clone());
                 }
             }
-            match serde_json::from_value::<Faults>(current) {
-                Ok(f) => {
+            let parsed = serde_json::from_value::<Faults>(current.clone())
+                .and_then(|f| Ok((f, serde_json::from_value::<HostGates>(current)?)));
+            match parsed {
+                Ok((f, g)) => {
                     st.set_faults(f);
-                    json_resp(200, &json!(st.faults))
+                    st.set_gates(g);
+                    json_resp(200, &knobs(&st))
                 }
                 Err(e) => json_resp(400, &json!({"error": format!("invalid fault knobs: {e}")})),
             }

@@ -33,7 +33,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-pub use faults::{Faults, DEFAULT_PROBE_DELAY_MS};
+pub use faults::{
+    Faults, HostGates, DEFAULT_INVALID_AUTH_THRESHOLD, DEFAULT_PROBE_DELAY_MS,
+    INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS,
+};
 
 use server::{lock, Ctx, Shared};
 use state::State;
@@ -160,6 +163,16 @@ impl MockHost {
     /// The current fault knobs (counters such as `rate_limit_next_admin_calls` count down).
     pub fn faults(&self) -> Faults {
         lock(&self.ctx).faults.clone()
+    }
+
+    /// Replaces the host-gate knobs (compliance lock, invalid-auth limiter).
+    pub fn set_gates(&self, gates: HostGates) {
+        lock(&self.ctx).set_gates(gates);
+    }
+
+    /// The current host-gate knobs.
+    pub fn gates(&self) -> HostGates {
+        lock(&self.ctx).gates.clone()
     }
 
     /// Number of `/api/v1/admin/**` calls served so far (matched routes only).

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::faults::Faults;
+use crate::faults::{Faults, HostGates};
 use crate::util::{now_ms, rfc3339, rfc3339_secs, sha256_hex};
 
 /// `sk-ab…9f3c`-style mask of a secret.
@@ -18,24 +18,26 @@ pub(crate) fn mask_secret(s: &str) -> String {
     format!("{head}…{tail}")
 }
 
-/// Credential keys the host never returns in account responses.
+/// Credential keys the host never returns in account responses (the host's
+/// `SensitiveCredentialKeys`, `account_credentials_redact.go`).
 pub(crate) const SENSITIVE_CREDENTIAL_KEYS: &[&str] = &[
-    "api_key",
     "access_token",
     "refresh_token",
     "id_token",
+    "agent_private_key",
+    "api_key",
     "session_key",
-    "session_token",
     "cookie",
-    "cookies",
-    "aws_access_key_id",
+    "password",
+    "sso_token",
+    "sso",
+    "sso-rw",
+    "clearTextPassword",
     "aws_secret_access_key",
     "aws_session_token",
     "service_account_json",
+    "service_account",
     "private_key",
-    "client_secret",
-    "secret_key",
-    "password",
 ];
 
 /// A group (`/api/v1/admin/groups`).
@@ -270,6 +272,12 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
+    /// Revoked (`DELETE /subscriptions/:id`): soft-deleted, listed only by the admin
+    /// list with status `revoked`.
+    pub fn is_revoked(&self) -> bool {
+        self.status == "revoked"
+    }
+
     /// Effective status: an `active` subscription past `expires_at` is `expired`.
     pub fn effective_status(&self, now: i64) -> &str {
         if self.status == "active" && self.expires_at <= now {
@@ -288,6 +296,14 @@ pub(crate) struct IdemRecord {
     pub body: Vec<u8>,
 }
 
+/// The gateway's invalid-auth limiter for the (single, loopback) client.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InvalidAuth {
+    pub failures: u32,
+    pub window_start_ms: i64,
+    pub blocked_until_ms: i64,
+}
+
 /// Everything the host knows, behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -297,6 +313,13 @@ pub(crate) struct State {
     pub host_version: String,
     pub token_secret: String,
     pub faults: Faults,
+    pub gates: HostGates,
+    /// Admins (user ids) who accepted the current compliance commitment while
+    /// `gates.compliance_required` is on.
+    pub compliance_accepted: BTreeMap<i64, i64>,
+    pub invalid_auth: InvalidAuth,
+    /// Start of the mock (stands for the time the seeded admin accepted).
+    pub started_ms: i64,
     /// Absolute admin-call number that answers 500 (derived from `faults.fail_nth_admin_call`).
     pub fail_at: Option<u64>,
     pub admin_calls: u64,
@@ -332,6 +355,10 @@ impl State {
                 format!("token-secret:{admin_api_key}:{}", now_ms()).as_bytes(),
             ),
             faults: Faults::default(),
+            gates: HostGates::default(),
+            compliance_accepted: BTreeMap::new(),
+            invalid_auth: InvalidAuth::default(),
+            started_ms: now_ms(),
             fail_at: None,
             admin_calls: 0,
             counters: BTreeMap::new(),
@@ -373,15 +400,35 @@ impl State {
         st
     }
 
-    /// A fresh state with the same seed and current fault knobs.
+    /// A fresh state with the same seed and current fault knobs and gates.
     pub fn reset_from(old: &State) -> State {
-        State::new(
+        let mut st = State::new(
             &old.admin_api_key,
             &old.admin_email,
             &old.admin_password,
             &old.host_version,
             old.faults.clone(),
-        )
+        );
+        st.set_gates(old.gates.clone());
+        st
+    }
+
+    /// Replaces the gate knobs. Turning `compliance_required` on forgets every
+    /// acceptance (like an upgrade to a new commitment version); changing the
+    /// invalid-auth threshold resets the limiter.
+    pub fn set_gates(&mut self, gates: HostGates) {
+        if gates.compliance_required && !self.gates.compliance_required {
+            self.compliance_accepted.clear();
+        }
+        if gates.invalid_auth_threshold != self.gates.invalid_auth_threshold {
+            self.invalid_auth = InvalidAuth::default();
+        }
+        self.gates = gates;
+    }
+
+    /// Whether `admin_id` may use the admin API (compliance accepted, or the gate off).
+    pub fn compliance_ok(&self, admin_id: i64) -> bool {
+        !self.gates.compliance_required || self.compliance_accepted.contains_key(&admin_id)
     }
 
     /// Replaces the fault knobs; `fail_nth_admin_call` counts from now.
@@ -409,11 +456,11 @@ impl State {
         self.seq
     }
 
-    /// The first admin user (the principal of admin-key calls).
+    /// The lowest-id active admin user (the principal of admin-key calls).
     pub fn first_admin_id(&self) -> Option<i64> {
         self.users
             .values()
-            .find(|u| u.role == "admin")
+            .find(|u| u.role == "admin" && u.status == "active")
             .map(|u| u.id)
     }
 
@@ -424,11 +471,12 @@ impl State {
             .find(|c| c.group_ids.contains(&group_id))
     }
 
-    /// The active (not expired) subscription of a user for a group, or the latest one.
+    /// The latest subscription of a user for a group that is not revoked (revoked
+    /// ones are soft-deleted on the host).
     pub fn subscription_for(&self, user_id: i64, group_id: i64) -> Option<&Subscription> {
         self.subscriptions
             .values()
-            .filter(|s| s.user_id == user_id && s.group_id == group_id)
+            .filter(|s| s.user_id == user_id && s.group_id == group_id && !s.is_revoked())
             .max_by_key(|s| s.id)
     }
 
@@ -792,6 +840,8 @@ impl State {
                 "by_route": self.counters,
             },
             "faults": self.faults,
+            "gates": self.gates,
+            "compliance_accepted_by": self.compliance_accepted.keys().collect::<Vec<_>>(),
         })
     }
 }
