@@ -186,7 +186,8 @@ pub trait HostAdapter: Send + Sync {
         &self,
         assignment: &SubscriptionAssignment,
     ) -> Result<AssignOutcome, HostError>;
-    /// Subscriptions matching the filter (every page).
+    /// Live subscriptions matching the filter (every page). Revoked ones, which the
+    /// host's admin list still shows with status `revoked`, are left out.
     fn list_subscriptions(
         &self,
         filter: &SubscriptionFilter,

@@ -1198,6 +1198,10 @@ impl HostAdapter for Sub2ApiClient {
         let mut out = Vec::with_capacity(subs.len());
         for s in subs {
             let s = s.into_domain()?;
+            // Revoked subscriptions are soft-deleted: the admin list still shows them.
+            if s.status == wire::SUBSCRIPTION_REVOKED {
+                continue;
+            }
             if filter.user_id.is_none_or(|u| s.user_id == u)
                 && filter.group_id.is_none_or(|g| s.group_id == g)
             {

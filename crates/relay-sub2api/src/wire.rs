@@ -853,6 +853,9 @@ pub(crate) fn new_key_body(k: &NewUserKey) -> Value {
 // ---------------------------------------------------------------------------
 // Subscriptions
 
+/// Status the admin subscription list gives a revoked (soft-deleted) subscription.
+pub(crate) const SUBSCRIPTION_REVOKED: &str = "revoked";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct WSubscription {

@@ -2066,10 +2066,10 @@ fn compliance_lock_is_a_typed_error_and_never_a_present_route() {
     let caps = c.capabilities().unwrap_err();
     assert!(caps.compliance_lock().is_some(), "{caps:?}");
     // Writes are refused the same way and are not retried.
-    let before = locked.hits();
+    let before = locked.calls();
     let w = c.delete_plan(3).expect_err("a locked host refuses writes");
     assert!(w.compliance_lock().is_some());
-    assert_eq!(locked.hits(), before + 1);
+    assert_eq!(locked.calls(), before + 1);
 }
 
 #[test]
@@ -2274,4 +2274,23 @@ fn a_missing_plan_is_a_bare_500_on_the_host() {
     let e = client(&server).delete_plan(77).unwrap_err();
     assert!(!e.is_not_found());
     assert_eq!((e.status(), e.code()), (Some(500), None));
+}
+
+#[test]
+fn revoked_subscriptions_are_left_out_of_lists() {
+    // The host's admin list shows a revoked (soft-deleted) subscription with status
+    // `revoked` next to the live one that replaced it.
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/subscriptions");
+        json_ok(then, "subscriptions_list_revoked.json");
+    });
+    let subs = client(&server)
+        .list_subscriptions(&SubscriptionFilter {
+            user_id: Some(23),
+            group_id: None,
+        })
+        .unwrap();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0].status, "active");
 }

@@ -834,7 +834,9 @@ impl State {
             "accounts": accounts,
             "users": users,
             "api_keys": keys,
-            "subscriptions": self.subscriptions.values().map(|s| self.admin_sub_dto(s)).collect::<Vec<_>>(),
+            // Live subscriptions only: revoked ones are soft-deleted (the admin list
+            // API still shows them with status `revoked`).
+            "subscriptions": self.subscriptions.values().filter(|s| !s.is_revoked()).map(|s| self.admin_sub_dto(s)).collect::<Vec<_>>(),
             "counters": {
                 "admin_calls": self.admin_calls,
                 "by_route": self.counters,
