@@ -28,6 +28,7 @@ pub mod memory;
 mod observer;
 mod ports;
 mod probe;
+mod recover;
 mod resolve;
 mod self_service;
 mod subscription;
@@ -46,6 +47,7 @@ pub use probe::{
     DEFAULT_MAX_BACKOFF, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
     RESPONSES_SUPPORTED_KEY,
 };
+pub use recover::{recover_account, recover_accounts, AccountRecovery, RecoveryRoute};
 pub use resolve::{delete_managed_user_key, find_access_resource};
 pub use self_service::{check_self_service, SelfServiceReport};
 pub use subscription::{

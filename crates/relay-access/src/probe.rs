@@ -506,9 +506,10 @@ pub fn repair_accounts(
 
 /// The capability repair of one account (SPEC §7.3): sends the account's whole
 /// `extra` with `openai_responses_mode = force_chat_completions` and
-/// `openai_responses_supported = false` (some builds replace `extra`), clears its
-/// error state and its temporary-unschedulable state. Host failures are recorded in
-/// the returned [`CapabilityRepair`] (`ok: false`), not raised.
+/// `openai_responses_supported = false` (some builds replace `extra`), then recovers
+/// its runtime state in one call where the host can (error, rate limit, overload,
+/// temporary-unschedulable; see [`crate::recover_account`]). Host failures are
+/// recorded in the returned [`CapabilityRepair`] (`ok: false`), not raised.
 pub fn repair_account(
     adapter: &dyn HostAdapter,
     account: &relay_sub2api::Account,
@@ -547,16 +548,14 @@ pub fn repair_account(
     ) {
         fail(&mut repair, e);
     }
-    if account.status == "error" {
-        match adapter.clear_account_error(id) {
-            Ok(_) => repair.cleared_error = true,
-            Err(e) => fail(&mut repair, e),
+    let recovery = crate::recover::recover_account(adapter, account);
+    repair.cleared_error = recovery.cleared_error;
+    repair.cleared_temp_unschedulable = recovery.cleared_temp_unschedulable;
+    if !recovery.ok {
+        repair.ok = false;
+        if let Some(e) = recovery.error {
+            repair.error.get_or_insert(e);
         }
-    }
-    match adapter.clear_account_temp_unschedulable(id) {
-        Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
-        Err(e) if e.is_not_found() => {}
-        Err(e) => fail(&mut repair, e),
     }
     repair
 }

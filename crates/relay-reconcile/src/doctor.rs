@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use relay_access::{
-    check_reachability, probe_gateway, subscription_logical_key, AccessProof, JournalError,
-    KeySource, NewEntry, RepairScope,
+    check_reachability, probe_gateway, recover_accounts, subscription_logical_key, AccessProof,
+    AccountRecovery, JournalError, KeySource, NewEntry, RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
@@ -171,6 +171,16 @@ enum DoctorFix {
     },
 }
 
+impl DoctorFix {
+    /// Clears an account's runtime state (applied together, see [`recover`]).
+    fn is_recovery(&self) -> bool {
+        matches!(
+            self,
+            DoctorFix::ClearError { .. } | DoctorFix::ClearTemp { .. }
+        )
+    }
+}
+
 /// One pass over every check.
 struct Pass {
     checks: Vec<DoctorCheck>,
@@ -226,9 +236,14 @@ pub fn doctor(
     let mut repairs = std::mem::take(&mut first.repairs);
     let mut notes = std::mem::take(&mut first.notes);
     let (checks, before, access) = if request.repair && !first.fixes.is_empty() {
-        for fix in &first.fixes {
+        for fix in first.fixes.iter().filter(|f| !f.is_recovery()) {
             repairs.push(apply(ports, target, first.inventory.as_ref(), fix)?);
         }
+        repairs.extend(recover(
+            ports.adapter,
+            first.inventory.as_ref(),
+            &first.fixes,
+        ));
         let mut second = run_pass(ports, target, request)?;
         repairs.append(&mut second.repairs);
         notes.append(&mut second.notes);
@@ -973,6 +988,89 @@ fn join(ids: &[ObjectId]) -> String {
         .join(", ")
 }
 
+/// The accounts of `ids` as the inventory read them (unknown ids are left out).
+fn accounts_in(inv: Option<&Inventory>, ids: &[ObjectId]) -> Vec<relay_sub2api::Account> {
+    ids.iter()
+        .filter_map(|id| inv.and_then(|inv| inv.host_accounts.get(id)).cloned())
+        .collect()
+}
+
+/// The repair record of a `ClearError` (`temp: false`) or `ClearTemp` fix from the
+/// recovery outcomes of this run.
+fn recovery_repair(
+    temp: bool,
+    account_id: ObjectId,
+    name: &str,
+    outcomes: &[AccountRecovery],
+) -> Repair {
+    let (kind, what) = if temp {
+        (
+            RepairKind::TempUnschedulableCleared,
+            "temporary-unschedulable state",
+        )
+    } else {
+        (RepairKind::AccountErrorCleared, "error state")
+    };
+    let (ok, error, detail) = match outcomes.iter().find(|o| o.account_id == account_id) {
+        Some(o) => {
+            let via: Vec<&str> = o.routes.iter().map(|r| r.as_str()).collect();
+            (
+                o.ok,
+                o.error.clone(),
+                format!(
+                    "{what} of account {account_id} ({name}) cleared ({})",
+                    via.join(" + ")
+                ),
+            )
+        }
+        None => (
+            false,
+            Some("the account was not read from the host in this run".to_string()),
+            format!("{what} of account {account_id} ({name}) cleared"),
+        ),
+    };
+    Repair {
+        kind,
+        resource_type: ResourceType::Account,
+        host_id: account_id,
+        name: name.to_string(),
+        detail,
+        ok,
+        error,
+        capability: None,
+    }
+}
+
+/// Applies every `ClearError` and `ClearTemp` fix together with as few host calls
+/// as the build allows ([`recover_accounts`]: one batch clear of the accounts in
+/// error, the one-call state recovery per account, or the old clear-error +
+/// temporary-unschedulable calls), and reports one repair per fix.
+fn recover(adapter: &dyn HostAdapter, inv: Option<&Inventory>, fixes: &[DoctorFix]) -> Vec<Repair> {
+    let mut ids: Vec<ObjectId> = Vec::new();
+    for fix in fixes {
+        if let DoctorFix::ClearError { account_id, .. } | DoctorFix::ClearTemp { account_id, .. } =
+            fix
+        {
+            if !ids.contains(account_id) {
+                ids.push(*account_id);
+            }
+        }
+    }
+    let outcomes = recover_accounts(adapter, &accounts_in(inv, &ids));
+    fixes
+        .iter()
+        .filter_map(|fix| match fix {
+            DoctorFix::ClearError { account_id, name } => {
+                Some(recovery_repair(false, *account_id, name, &outcomes))
+            }
+            DoctorFix::ClearTemp { account_id, name } => {
+                Some(recovery_repair(true, *account_id, name, &outcomes))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn apply(
     ports: &ReconcilePorts<'_>,
     target: &ProviderTarget,
@@ -987,39 +1085,12 @@ fn apply(
             group_id,
         } => rebind_account(adapter, *account_id, name, *group_id),
         DoctorFix::ClearError { account_id, name } => {
-            let (ok, error) = match adapter.clear_account_error(*account_id) {
-                Ok(a) if a.status != "error" => (true, None),
-                Ok(a) => (false, Some(format!("the account is still {}", a.status))),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            Repair {
-                kind: RepairKind::AccountErrorCleared,
-                resource_type: ResourceType::Account,
-                host_id: *account_id,
-                name: name.clone(),
-                detail: format!("error state of account {account_id} ({name}) cleared"),
-                ok,
-                error,
-                capability: None,
-            }
+            let outcomes = recover_accounts(adapter, &accounts_in(inv, &[*account_id]));
+            recovery_repair(false, *account_id, name, &outcomes)
         }
         DoctorFix::ClearTemp { account_id, name } => {
-            let (ok, error) = match adapter.clear_account_temp_unschedulable(*account_id) {
-                Ok(_) => (true, None),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            Repair {
-                kind: RepairKind::TempUnschedulableCleared,
-                resource_type: ResourceType::Account,
-                host_id: *account_id,
-                name: name.clone(),
-                detail: format!(
-                    "temporary-unschedulable state of account {account_id} ({name}) cleared"
-                ),
-                ok,
-                error,
-                capability: None,
-            }
+            let outcomes = recover_accounts(adapter, &accounts_in(inv, &[*account_id]));
+            recovery_repair(true, *account_id, name, &outcomes)
         }
         DoctorFix::RebindChannel {
             channel_id,

@@ -88,7 +88,7 @@ fn invalid_auth(resp: Resp) -> AuthFail {
 fn invalid_auth_blocked(st: &State) -> Option<Resp> {
     let now = now_ms();
     let until = st.invalid_auth.blocked_until_ms;
-    if st.gates.invalid_auth_threshold == 0 || until <= now {
+    if st.knobs.invalid_auth_threshold == 0 || until <= now {
         return None;
     }
     let secs = ((until - now) + 999) / 1000;
@@ -106,7 +106,7 @@ fn invalid_auth_blocked(st: &State) -> Option<Resp> {
 /// Counts one failed key check; the threshold-th failure within the window blocks
 /// the client for the block time (the failing call itself still gets its 401).
 fn record_invalid_auth(st: &mut State) {
-    let threshold = st.gates.invalid_auth_threshold;
+    let threshold = st.knobs.invalid_auth_threshold;
     if threshold == 0 {
         return;
     }

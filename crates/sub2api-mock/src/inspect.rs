@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::faults::{Faults, HostGates};
+use crate::faults::{Faults, HostKnobs};
 use crate::http::{json_resp, not_found_route, Req, Resp};
 use crate::server::{lock, Ctx};
 use crate::state::State;
@@ -10,7 +10,7 @@ use crate::state::State;
 /// The fault knobs and the host-gate knobs as one JSON object.
 fn knobs(st: &State) -> Value {
     let mut v = json!(st.faults);
-    if let (Some(o), Value::Object(g)) = (v.as_object_mut(), json!(st.gates)) {
+    if let (Some(o), Value::Object(g)) = (v.as_object_mut(), json!(st.knobs)) {
         o.extend(g);
     }
     v
@@ -41,11 +41,11 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
                 }
             }
             let parsed = serde_json::from_value::<Faults>(current.clone())
-                .and_then(|f| Ok((f, serde_json::from_value::<HostGates>(current)?)));
+                .and_then(|f| Ok((f, serde_json::from_value::<HostKnobs>(current)?)));
             match parsed {
                 Ok((f, g)) => {
                     st.set_faults(f);
-                    st.set_gates(g);
+                    st.set_knobs(g);
                     json_resp(200, &knobs(&st))
                 }
                 Err(e) => json_resp(400, &json!({"error": format!("invalid fault knobs: {e}")})),

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use faults::{
-    Faults, HostGates, DEFAULT_INVALID_AUTH_THRESHOLD, DEFAULT_PROBE_DELAY_MS,
+    Faults, HostKnobs, DEFAULT_INVALID_AUTH_THRESHOLD, DEFAULT_PROBE_DELAY_MS,
     INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS,
 };
 
@@ -166,13 +166,13 @@ impl MockHost {
     }
 
     /// Replaces the host-gate knobs (compliance lock, invalid-auth limiter).
-    pub fn set_gates(&self, gates: HostGates) {
-        lock(&self.ctx).set_gates(gates);
+    pub fn set_knobs(&self, knobs: HostKnobs) {
+        lock(&self.ctx).set_knobs(knobs);
     }
 
     /// The current host-gate knobs.
-    pub fn gates(&self) -> HostGates {
-        lock(&self.ctx).gates.clone()
+    pub fn knobs(&self) -> HostKnobs {
+        lock(&self.ctx).knobs.clone()
     }
 
     /// Number of `/api/v1/admin/**` calls served so far (matched routes only).

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::faults::{Faults, HostGates};
+use crate::faults::{Faults, HostKnobs};
 use crate::util::{now_ms, rfc3339, rfc3339_secs, sha256_hex};
 
 /// `sk-ab…9f3c`-style mask of a secret.
@@ -313,9 +313,9 @@ pub(crate) struct State {
     pub host_version: String,
     pub token_secret: String,
     pub faults: Faults,
-    pub gates: HostGates,
+    pub knobs: HostKnobs,
     /// Admins (user ids) who accepted the current compliance commitment while
-    /// `gates.compliance_required` is on.
+    /// `knobs.compliance_required` is on.
     pub compliance_accepted: BTreeMap<i64, i64>,
     pub invalid_auth: InvalidAuth,
     /// Start of the mock (stands for the time the seeded admin accepted).
@@ -355,7 +355,7 @@ impl State {
                 format!("token-secret:{admin_api_key}:{}", now_ms()).as_bytes(),
             ),
             faults: Faults::default(),
-            gates: HostGates::default(),
+            knobs: HostKnobs::default(),
             compliance_accepted: BTreeMap::new(),
             invalid_auth: InvalidAuth::default(),
             started_ms: now_ms(),
@@ -400,7 +400,7 @@ impl State {
         st
     }
 
-    /// A fresh state with the same seed and current fault knobs and gates.
+    /// A fresh state with the same seed and current fault and host knobs.
     pub fn reset_from(old: &State) -> State {
         let mut st = State::new(
             &old.admin_api_key,
@@ -409,26 +409,26 @@ impl State {
             &old.host_version,
             old.faults.clone(),
         );
-        st.set_gates(old.gates.clone());
+        st.set_knobs(old.knobs.clone());
         st
     }
 
     /// Replaces the gate knobs. Turning `compliance_required` on forgets every
     /// acceptance (like an upgrade to a new commitment version); changing the
     /// invalid-auth threshold resets the limiter.
-    pub fn set_gates(&mut self, gates: HostGates) {
-        if gates.compliance_required && !self.gates.compliance_required {
+    pub fn set_knobs(&mut self, knobs: HostKnobs) {
+        if knobs.compliance_required && !self.knobs.compliance_required {
             self.compliance_accepted.clear();
         }
-        if gates.invalid_auth_threshold != self.gates.invalid_auth_threshold {
+        if knobs.invalid_auth_threshold != self.knobs.invalid_auth_threshold {
             self.invalid_auth = InvalidAuth::default();
         }
-        self.gates = gates;
+        self.knobs = knobs;
     }
 
     /// Whether `admin_id` may use the admin API (compliance accepted, or the gate off).
     pub fn compliance_ok(&self, admin_id: i64) -> bool {
-        !self.gates.compliance_required || self.compliance_accepted.contains_key(&admin_id)
+        !self.knobs.compliance_required || self.compliance_accepted.contains_key(&admin_id)
     }
 
     /// Replaces the fault knobs; `fail_nth_admin_call` counts from now.
@@ -842,7 +842,7 @@ impl State {
                 "by_route": self.counters,
             },
             "faults": self.faults,
-            "gates": self.gates,
+            "knobs": self.knobs,
             "compliance_accepted_by": self.compliance_accepted.keys().collect::<Vec<_>>(),
         })
     }

@@ -7,16 +7,16 @@ mod common;
 
 use common::Env;
 use serde_json::{json, Value};
-use sub2api_mock::HostGates;
+use sub2api_mock::HostKnobs;
 
 const PHRASE_EN: &str =
     "I have read, understood, and agree to the Sub2API Deployment and Operation Compliance Commitment";
 
 fn locked() -> Env {
     let env = Env::new();
-    env.host.set_gates(HostGates {
+    env.host.set_knobs(HostKnobs {
         compliance_required: true,
-        ..HostGates::default()
+        ..HostKnobs::default()
     });
     env
 }
@@ -93,10 +93,10 @@ fn compliance_gate_locks_every_admin_route_but_its_own() {
     assert_eq!(env.admin("GET", "/groups", None).status, 200);
 
     // Turning the gate on again (a new commitment version) forgets the acceptance.
-    env.host.set_gates(HostGates::default());
-    env.host.set_gates(HostGates {
+    env.host.set_knobs(HostKnobs::default());
+    env.host.set_knobs(HostKnobs {
         compliance_required: true,
-        ..HostGates::default()
+        ..HostKnobs::default()
     });
     assert_eq!(env.admin("GET", "/groups", None).status, 423);
 }
@@ -110,9 +110,9 @@ fn the_admin_key_acts_as_the_lowest_id_active_admin() {
         Some(json!({"email": "second@example.com", "password": "second-pw", "role": "admin"})),
     );
     assert_eq!(second["role"], "admin");
-    env.host.set_gates(HostGates {
+    env.host.set_knobs(HostKnobs {
         compliance_required: true,
-        ..HostGates::default()
+        ..HostKnobs::default()
     });
     let status = env.admin_ok("GET", "/compliance", None);
     assert_eq!(status["required"], true);
@@ -160,11 +160,11 @@ fn the_admin_key_acts_as_the_lowest_id_active_admin() {
 #[test]
 fn invalid_auth_limiter_blocks_the_client_after_the_threshold() {
     let env = Env::new();
-    assert_eq!(env.host.gates().invalid_auth_threshold, 120);
+    assert_eq!(env.host.knobs().invalid_auth_threshold, 120);
     let (_, key) = env.gateway_fixture("limited@example.com");
-    env.host.set_gates(HostGates {
+    env.host.set_knobs(HostKnobs {
         invalid_auth_threshold: 3,
-        ..HostGates::default()
+        ..HostKnobs::default()
     });
     let keyless = || env.c.call("GET", "/v1/models", &[], None);
     for _ in 0..2 {
@@ -183,15 +183,15 @@ fn invalid_auth_limiter_blocks_the_client_after_the_threshold() {
     // Every gateway call from the client is refused, a valid key included.
     assert_eq!(env.models(&key).status, 429);
     // The knob turns it off.
-    env.host.set_gates(HostGates {
+    env.host.set_knobs(HostKnobs {
         invalid_auth_threshold: 0,
-        ..HostGates::default()
+        ..HostKnobs::default()
     });
     assert_eq!(env.models(&key).status, 200);
 }
 
 #[test]
-fn faults_endpoint_reads_and_writes_the_gates() {
+fn faults_endpoint_reads_and_writes_the_host_knobs() {
     let env = Env::new();
     let r = env.c.call(
         "POST",
@@ -202,10 +202,11 @@ fn faults_endpoint_reads_and_writes_the_gates() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["compliance_required"], true);
     assert_eq!(
-        env.host.gates(),
-        HostGates {
+        env.host.knobs(),
+        HostKnobs {
             compliance_required: true,
-            invalid_auth_threshold: 10
+            invalid_auth_threshold: 10,
+            old_build: false,
         }
     );
     assert_eq!(env.admin("GET", "/groups", None).status, 423);
@@ -457,4 +458,48 @@ fn backend_mode_refuses_users_with_the_hosts_reason() {
     );
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["reason"], "BACKEND_MODE_ADMIN_ONLY");
+}
+
+#[test]
+fn old_build_knob_hides_the_routes_an_old_build_lacks() {
+    let env = Env::new();
+    let g = env.create_group("old", json!({}));
+    let a = env.create_account(
+        "acct",
+        "sk-old-ok-1",
+        "https://api.example-vendor.test/v1",
+        json!({"m": "m"}),
+        &[g],
+        json!({}),
+    );
+    env.host.set_knobs(HostKnobs {
+        old_build: true,
+        ..HostKnobs::default()
+    });
+    for (method, path, body) in [
+        ("POST", format!("/accounts/{a}/recover-state"), None),
+        (
+            "POST",
+            "/accounts/batch-clear-error".to_string(),
+            Some(json!({"account_ids": [a]})),
+        ),
+        ("DELETE", format!("/accounts/{a}/temp-unschedulable"), None),
+        (
+            "PUT",
+            "/api-keys/1".to_string(),
+            Some(json!({"group_id": g})),
+        ),
+        ("GET", "/compliance".to_string(), None),
+    ] {
+        let r = env.admin(method, &path, body);
+        assert_eq!(
+            (r.status, r.text.as_str()),
+            (404, "404 page not found"),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        env.admin_ok("POST", &format!("/accounts/{a}/clear-error"), None)["id"],
+        a
+    );
 }

@@ -63,7 +63,7 @@ fn status(st: &State, who: Principal) -> Value {
         "ack_phrase_zh": PHRASE_ZH,
         "ack_phrase_en": PHRASE_EN,
     });
-    let accepted_at = if st.gates.compliance_required {
+    let accepted_at = if st.knobs.compliance_required {
         st.compliance_accepted.get(&who.user_id).copied()
     } else {
         // Gate satisfied: the mock stands for a host accepted at start-up.
@@ -110,7 +110,7 @@ pub(super) fn accept(st: &mut State, req: &Req, who: Principal) -> R {
             "ADMIN_COMPLIANCE_INVALID_PHRASE",
         ));
     }
-    if st.gates.compliance_required {
+    if st.knobs.compliance_required {
         st.compliance_accepted.insert(who.user_id, now_ms());
     }
     Ok(ok(status(st, who)))

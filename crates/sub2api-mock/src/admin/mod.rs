@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::auth::{admin_auth, Principal};
+use crate::faults::ROUTES_MISSING_ON_OLD_BUILDS;
 use crate::http::{internal_error, json_resp, not_found_route, ok, Req, Resp};
 use crate::server::{lock, Ctx};
 use crate::state::State;
@@ -144,8 +145,13 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     };
     let latency = {
         let mut st = lock(ctx);
+        let missing_on_old_build = st.knobs.old_build
+            && ROUTES_MISSING_ON_OLD_BUILDS
+                .iter()
+                .any(|(m, t)| *m == method && *t == tpl);
         if (st.faults.disable_channels && tpl.starts_with("channels"))
             || (st.faults.disable_payment && tpl.starts_with("payment"))
+            || missing_on_old_build
         {
             return not_found_route();
         }
