@@ -169,6 +169,12 @@ enum DoctorFix {
         user_id: ObjectId,
         group_id: ObjectId,
     },
+    RebindKey {
+        key_id: ObjectId,
+        key_mask: String,
+        from: Option<ObjectId>,
+        group_id: ObjectId,
+    },
 }
 
 impl DoctorFix {
@@ -434,7 +440,7 @@ fn run_pass(
     };
 
     // (c) the key is bound to its group.
-    let key_ok = key_check(adapter, &inv, &mut key, &mut pass.checks);
+    let key_ok = key_check(adapter, &inv, &mut key, &mut pass.checks, &mut pass.fixes);
 
     // (d) the owner's subscription.
     let group = key.group_id.and_then(|g| inv.group(g).cloned());
@@ -744,6 +750,7 @@ fn key_check(
     inv: &Inventory,
     key: &mut ProbeKey,
     out: &mut Vec<DoctorCheck>,
+    fixes: &mut Vec<DoctorFix>,
 ) -> bool {
     let fp = key.fingerprint();
     let label = format!("key {}", key.mask());
@@ -767,6 +774,27 @@ fn key_check(
         }
     };
     let groups: Vec<ObjectId> = inv.present_groups().map(|(_, g)| g.id).collect();
+    // A managed key that is not in its group may have been moved by hand: find it
+    // among its owner's keys, to bind it back (same key value).
+    let moved = match (&found, key.source, key.group_id, key.owner_user_id) {
+        (Ok(None), KeySource::ManagedSubscription, Some(g), Some(owner)) => adapter
+            .list_user_keys_admin(owner)
+            .ok()
+            .and_then(|keys| {
+                keys.into_iter()
+                    .find(|k| Fingerprint::of(k.key.expose()) == fp)
+            })
+            .map(|k| (g, k)),
+        _ => None,
+    };
+    if let Some((g, k)) = &moved {
+        fixes.push(DoctorFix::RebindKey {
+            key_id: k.id,
+            key_mask: key.mask(),
+            from: k.group_id,
+            group_id: *g,
+        });
+    }
     let (status, summary, evidence, fix, ok) = match found {
         Err(errors) => (
             CheckStatus::Fail,
@@ -777,12 +805,24 @@ fn key_check(
         ),
         Ok(None) => (
             CheckStatus::Fail,
-            match key.group_id {
-                Some(g) => format!("{label} is not bound to group {g}"),
-                None => format!("{label} is not bound to any managed group ({})", join(&groups)),
+            match (key.group_id, &moved) {
+                (Some(g), Some((_, k))) => format!(
+                    "{label} (key {}) is bound to {} instead of group {g}",
+                    k.id,
+                    k.group_id
+                        .map_or("no group".to_string(), |o| format!("group {o}"))
+                ),
+                (Some(g), None) => format!("{label} is not bound to group {g}"),
+                (None, _) => {
+                    format!("{label} is not bound to any managed group ({})", join(&groups))
+                }
             },
-            json!({"key_mask": key.mask(), "key_fingerprint": fp, "source": source, "groups": groups}),
+            json!({"key_mask": key.mask(), "key_fingerprint": fp, "source": source, "groups": groups,
+                   "key_id": moved.as_ref().map(|(_, k)| k.id), "bound_to": moved.as_ref().map(|(_, k)| k.group_id)}),
             Some(match (key.source, key.group_id) {
+                (KeySource::ManagedSubscription, Some(g)) if moved.is_some() => format!(
+                    "bind the key to group {g} again on the host, {REPAIR_HINT}"
+                ),
                 (KeySource::ManagedSubscription, Some(g)) => format!("the probe subscriber's key was deleted or moved out of group {g}: run `relay access assign-subscriptions` to create it again"),
                 _ => format!("bind the key to the provider's group ({}) on the host, or pass a key of that group", join(&groups)),
             }),
@@ -1131,6 +1171,34 @@ fn apply(
         }
         DoctorFix::Reassign { user_id, group_id } => {
             reassign(ports, target, inv, *user_id, *group_id)?
+        }
+        DoctorFix::RebindKey {
+            key_id,
+            key_mask,
+            from,
+            group_id,
+        } => {
+            let (ok, error) = match adapter.rebind_user_key(*key_id, *group_id) {
+                Ok(k) if k.group_id == Some(*group_id) => (true, None),
+                Ok(k) => (
+                    false,
+                    Some(format!("the host kept the key in {:?}", k.group_id)),
+                ),
+                Err(e) => (false, Some(e.to_string())),
+            };
+            Repair {
+                kind: RepairKind::ProbeKeyRebound,
+                resource_type: ResourceType::UserKey,
+                host_id: *key_id,
+                name: key_mask.clone(),
+                detail: format!(
+                    "probe key {key_id} ({key_mask}) bound to group {group_id} again (it was in {})",
+                    from.map_or("no group".to_string(), |g| format!("group {g}"))
+                ),
+                ok,
+                error,
+                capability: None,
+            }
         }
     })
 }
