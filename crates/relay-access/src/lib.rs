@@ -44,8 +44,8 @@ pub use ports::AccessPorts;
 pub use probe::{
     check_reachability, probe_gateway, repair_account, repair_accounts, AccessProof,
     CapabilityRepair, KeySource, ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF,
-    DEFAULT_MAX_BACKOFF, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
-    RESPONSES_SUPPORTED_KEY,
+    DEFAULT_MAX_BACKOFF, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, INVALID_AUTH_BLOCK_MESSAGE,
+    RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
 };
 pub use recover::{recover_account, recover_accounts, AccountRecovery, RecoveryRoute};
 pub use resolve::{delete_managed_user_key, find_access_resource};

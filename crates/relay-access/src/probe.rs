@@ -204,6 +204,9 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What a gateway refusal `429 INVALID_AUTH_RATE_LIMITED` means and what to do.
+pub const INVALID_AUTH_BLOCK_MESSAGE: &str = "the gateway refuses every call from this manager's address for now (429 INVALID_AUTH_RATE_LIMITED): sub2api blocks a client IP for 60 s after 120 failed key checks within 60 s (calls without a key or with an unknown key count); something sharing this address sends such calls, so find it, then probe again after the block";
+
 fn transient_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
@@ -287,6 +290,9 @@ pub fn probe_gateway(
         let attempt = proof.attempts;
         let mut transient = false;
         let mut message = None;
+        // This client IP is blocked for failed key checks: retrying inside the
+        // warm-up window cannot help (the block lasts longer) and proves nothing.
+        let mut ip_blocked = false;
 
         match adapter.gateway_models(key) {
             Ok(m) => {
@@ -297,6 +303,7 @@ pub fn probe_gateway(
                 transient |= transient_status(m.http_status);
                 if let Some(e) = &m.error {
                     message = Some(e.message.clone());
+                    ip_blocked |= e.is_invalid_auth_limited();
                 }
                 observer.probe(ProbeRecord {
                     kind: ProbeKind::GatewayModels,
@@ -355,6 +362,7 @@ pub fn probe_gateway(
                 upstream_error = !c.ok && is_upstream_error(&c);
                 if let Some(e) = &c.error {
                     message = Some(e.message.clone());
+                    ip_blocked |= e.is_invalid_auth_limited();
                 }
                 observer.probe(ProbeRecord {
                     kind: ProbeKind::GatewayChat,
@@ -396,6 +404,10 @@ pub fn probe_gateway(
         if proof.smoke_model_seen && proof.completion_ok {
             proof.proof = ModeProof::Ready;
             proof.message = None;
+            break;
+        }
+        if ip_blocked {
+            proof.message = Some(INVALID_AUTH_BLOCK_MESSAGE.to_string());
             break;
         }
         if upstream_error && settings.repair {
@@ -585,13 +597,23 @@ pub fn check_reachability(adapter: &dyn HostAdapter, observer: &dyn ProbeObserve
             models_status: Some(r.models_status),
             code: r.models_code.clone(),
             chat_completions: r.chat_completions,
-            message: (!r.api_key_required).then(|| {
-                format!(
-                    "GET /v1/models without a key answered HTTP {} {}; expected 401 API_KEY_REQUIRED",
-                    r.models_status,
-                    r.models_code.as_deref().unwrap_or("-")
-                )
-            }),
+            message: if r.invalid_auth_limited {
+                Some(match r.retry_after {
+                    Some(d) => format!(
+                        "{INVALID_AUTH_BLOCK_MESSAGE} (retry after {} s)",
+                        d.as_secs()
+                    ),
+                    None => INVALID_AUTH_BLOCK_MESSAGE.to_string(),
+                })
+            } else {
+                (!r.api_key_required).then(|| {
+                    format!(
+                        "GET /v1/models without a key answered HTTP {} {}; expected 401 API_KEY_REQUIRED",
+                        r.models_status,
+                        r.models_code.as_deref().unwrap_or("-")
+                    )
+                })
+            },
         },
         Err(e) => Reachability {
             reachable: false,

@@ -370,6 +370,8 @@ fn managed_user(
                 username: None,
                 notes: Some(access.notes.clone()),
                 balance: Some(access.probe_balance_usd),
+                // Host default (0 = no limit): a managed subscriber makes one probe
+                // request at a time.
                 concurrency: None,
                 allowed_groups: vec![group_id],
             });

@@ -185,10 +185,11 @@ impl App {
         let mut problems = Vec::new();
         if reach.invalid_auth_limited {
             problems.push(format!(
-                "gateway: it refuses this manager's address for now (429 INVALID_AUTH_RATE_LIMITED{}): the host blocks a client IP for 60 s after 120 failed key checks within 60 s, so something sharing this address sends missing or wrong keys; probe again later",
+                "gateway: {}{}",
+                relay_access::INVALID_AUTH_BLOCK_MESSAGE,
                 reach
                     .retry_after
-                    .map(|d| format!(", retry after {} s", d.as_secs()))
+                    .map(|d| format!(" (retry after {} s)", d.as_secs()))
                     .unwrap_or_default()
             ));
         } else if !reach.api_key_required {

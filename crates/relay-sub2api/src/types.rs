@@ -786,6 +786,15 @@ pub struct GatewayError {
     pub message: String,
 }
 
+impl GatewayError {
+    /// The gateway refused because this client IP is blocked for failed key checks
+    /// (`429 INVALID_AUTH_RATE_LIMITED`); every call from the IP fails until the
+    /// block ends, whatever the key.
+    pub fn is_invalid_auth_limited(&self) -> bool {
+        self.code.as_deref() == Some(INVALID_AUTH_RATE_LIMITED)
+    }
+}
+
 /// Result of `GET /v1/models` with a user key. Non-2xx answers are data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelsProbe {

@@ -798,3 +798,45 @@ fn admin_login_auth_works_against_the_host() {
         "{err:?}"
     );
 }
+
+#[test]
+fn key_names_survive_the_hosts_html_escaping_and_keys_can_be_rebound() {
+    let (host, c) = start();
+    let g = c
+        .create_group(&new_group("crm-esc-g", subscription_type::STANDARD))
+        .unwrap();
+    let g2 = c
+        .create_group(&new_group("crm-esc-g2", subscription_type::STANDARD))
+        .unwrap();
+    let u = c
+        .create_user(&new_user("probe+esc@relay.example", vec![g.id, g2.id]))
+        .unwrap();
+    let session = logged_in(&c, "probe+esc@relay.example");
+    let name = "crm-a&b <probe> \"x\" 'y'";
+    let k = c
+        .create_user_key(
+            &session,
+            &NewUserKey {
+                name: name.into(),
+                group_id: g.id,
+                custom_key: None,
+            },
+        )
+        .unwrap();
+    // Stored escaped on the host, read back as given.
+    let stored = &host.state()["api_keys"][0]["name"];
+    assert_eq!(stored, "crm-a&amp;b &lt;probe&gt; &#34;x&#34; &#39;y&#39;");
+    assert_eq!(k.name, name);
+    assert_eq!(c.list_user_keys_admin(u.id).unwrap()[0].name, name);
+    assert_eq!(c.list_group_keys(g.id).unwrap()[0].name, name);
+
+    let moved = c.rebind_user_key(k.id, g2.id).unwrap();
+    assert_eq!((moved.id, moved.group_id), (k.id, Some(g2.id)));
+    assert_eq!(moved.key, k.key);
+    assert_eq!(moved.name, name);
+    assert!(c.list_group_keys(g.id).unwrap().is_empty());
+    assert!(c
+        .rebind_user_key(k.id + 100, g.id)
+        .unwrap_err()
+        .is_not_found());
+}
