@@ -141,7 +141,7 @@ fn with_a_login_the_registered_admin_must_accept() {
     );
     assert!(
         err.contains(&format!(
-            "Accept it as {}, the admin this host is registered with",
+            "Accept it as {} (the admin this host is registered with)",
             config.admin_email
         )),
         "{err}"

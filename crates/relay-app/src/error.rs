@@ -188,18 +188,18 @@ pub(crate) fn compliance_message(
     }
     m.push_str(". Accept it as ");
     m.push_str(&match who {
-        Some(ActingAdmin::ApiKey) => "the host's lowest-id active admin: the admin API key acts as that admin, and another admin's acceptance does not unlock the key".to_string(),
-        Some(ActingAdmin::Login(email)) => format!("{email}, the admin this host is registered with"),
+        Some(ActingAdmin::ApiKey) => "the host's lowest-id active admin (the admin API key acts as that admin; another admin's acceptance does not unlock the key)".to_string(),
+        Some(ActingAdmin::Login(email)) => format!("{email} (the admin this host is registered with)"),
         None => "the admin the manager's credential acts as (with an admin API key: the host's lowest-id active admin)".to_string(),
     });
-    m.push_str(", either in the host's admin UI or with POST /api/v1/admin/compliance/accept");
+    m.push_str(", in the host's admin UI or with POST /api/v1/admin/compliance/accept");
     match phrase {
         Some(phrase) => m.push_str(&format!(
             " and the body {{\"phrase\": \"{phrase}\", \"language\": \"en\"}}"
         )),
         None => m.push_str(" and the acceptance phrase the host shows"),
     }
-    m.push_str(". The manager never accepts it for you; afterwards run `relay host probe` (or register the host again)");
+    m.push_str(". The manager never accepts it for you; afterwards probe the host again (`relay host probe`), or add it again if it was not registered");
     m
 }
 
