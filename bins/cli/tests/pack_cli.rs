@@ -147,7 +147,7 @@ fn an_invalid_fixture_prints_every_problem_and_exits_1() {
         );
     }
     assert!(text.contains(
-        "  providers/deepseek.json: platform \"azure\" is not one of openai, anthropic, gemini, antigravity\n"
+        "  providers/deepseek.json: platform \"azure\" is not one of openai, anthropic, gemini, antigravity, grok, kimi, zhipu, deepseek, composite\n"
     ));
 
     let out = relay(&[

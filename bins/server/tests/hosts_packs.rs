@@ -245,7 +245,15 @@ fn metrics_need_the_token_and_count_host_calls() {
         text.contains("relay_host_calls_total{operation=\"version\",outcome=\"ok\"} 1"),
         "{text}"
     );
-    assert!(text.contains("relay_host_calls_total{operation=\"capabilities\",outcome=\"ok\"} 1"));
+    // One probe: the compliance status, then capabilities with one keyless gateway check.
+    assert!(text.contains("relay_host_calls_total{operation=\"compliance\",outcome=\"ok\"} 1"));
+    assert!(text.contains(
+        "relay_host_calls_total{operation=\"capabilities_with_gateway\",outcome=\"ok\"} 1"
+    ));
+    assert!(
+        !text.contains("operation=\"gateway_reachability\""),
+        "the probe checks the gateway once: {text}"
+    );
     assert!(text.contains("# TYPE relay_host_calls_duration_seconds histogram"));
     assert!(!text.contains(mock.admin_api_key()));
 }

@@ -30,6 +30,7 @@ pub mod memory;
 mod observer;
 mod ports;
 mod probe;
+mod recover;
 mod resolve;
 mod self_service;
 mod subscription;
@@ -46,9 +47,10 @@ pub use probe::{
     check_reachability, probe_gateway, repair_account, repair_accounts, AccessProof,
     AccountOutOfService, CapabilityRepair, CompletionFailure, KeySource, OutOfServiceReason,
     ProbeSettings, Reachability, RepairScope, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY,
-    RESPONSES_SUPPORTED_KEY,
+    DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW, FORCE_CHAT_COMPLETIONS,
+    INVALID_AUTH_BLOCK_MESSAGE, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
 };
+pub use recover::{recover_account, recover_accounts, AccountRecovery, RecoveryRoute};
 pub use resolve::{delete_managed_user_key, find_access_resource};
 pub use self_service::{check_self_service, SelfServiceReport};
 pub use subscription::{

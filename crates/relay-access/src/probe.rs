@@ -336,6 +336,9 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What a gateway refusal `429 INVALID_AUTH_RATE_LIMITED` means and what to do.
+pub const INVALID_AUTH_BLOCK_MESSAGE: &str = "the gateway refuses every call from this manager's address for now (429 INVALID_AUTH_RATE_LIMITED): sub2api blocks a client IP for 60 s after 120 failed key checks within 60 s (calls without a key or with an unknown key count); something sharing this address sends such calls, so find it, then probe again after the block";
+
 fn transient_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
@@ -478,6 +481,9 @@ pub fn probe_gateway(
         let mut transient = false;
         let mut message = None;
         let mut models_ok = false;
+        // This client IP is blocked for failed key checks: retrying inside the
+        // warm-up window cannot help (the block lasts longer) and proves nothing.
+        let mut ip_blocked = false;
 
         match adapter.gateway_models(key) {
             Ok(m) => {
@@ -489,6 +495,7 @@ pub fn probe_gateway(
                 transient |= transient_status(m.http_status);
                 if let Some(e) = &m.error {
                     message = Some(e.message.clone());
+                    ip_blocked |= e.is_invalid_auth_limited();
                 }
                 observer.probe(ProbeRecord {
                     kind: ProbeKind::GatewayModels,
@@ -550,6 +557,7 @@ pub fn probe_gateway(
                 idle_pool = c.failure() == Some(GatewayFailure::NoAvailableAccount);
                 if let Some(e) = &c.error {
                     message = Some(e.message.clone());
+                    ip_blocked |= e.is_invalid_auth_limited();
                 }
                 observer.probe(ProbeRecord {
                     kind: ProbeKind::GatewayChat,
@@ -592,6 +600,10 @@ pub fn probe_gateway(
         if proof.smoke_model_seen && proof.completion_ok {
             proof.proof = ModeProof::Ready;
             proof.message = None;
+            break;
+        }
+        if ip_blocked {
+            proof.message = Some(INVALID_AUTH_BLOCK_MESSAGE.to_string());
             break;
         }
         // Why did the upstream fail (or why is nothing schedulable)? The accounts say.
@@ -745,9 +757,10 @@ pub fn repair_accounts(
 
 /// The capability repair of one account (SPEC §7.3): sends the account's whole
 /// `extra` with `openai_responses_mode = force_chat_completions` and
-/// `openai_responses_supported = false` (some builds replace `extra`), clears its
-/// error state and its temporary-unschedulable state. Host failures are recorded in
-/// the returned [`CapabilityRepair`] (`ok: false`), not raised.
+/// `openai_responses_supported = false` (some builds replace `extra`), then recovers
+/// its runtime state in one call where the host can (error, rate limit, overload,
+/// temporary-unschedulable; see [`crate::recover_account`]). Host failures are
+/// recorded in the returned [`CapabilityRepair`] (`ok: false`), not raised.
 pub fn repair_account(
     adapter: &dyn HostAdapter,
     account: &relay_sub2api::Account,
@@ -786,16 +799,14 @@ pub fn repair_account(
     ) {
         fail(&mut repair, e);
     }
-    if account.status == "error" {
-        match adapter.clear_account_error(id) {
-            Ok(_) => repair.cleared_error = true,
-            Err(e) => fail(&mut repair, e),
+    let recovery = crate::recover::recover_account(adapter, account);
+    repair.cleared_error = recovery.cleared_error;
+    repair.cleared_temp_unschedulable = recovery.cleared_temp_unschedulable;
+    if !recovery.ok {
+        repair.ok = false;
+        if let Some(e) = recovery.error {
+            repair.error.get_or_insert(e);
         }
-    }
-    match adapter.clear_account_temp_unschedulable(id) {
-        Ok(cleared) => repair.cleared_temp_unschedulable = cleared,
-        Err(e) if e.is_not_found() => {}
-        Err(e) => fail(&mut repair, e),
     }
     repair
 }
@@ -825,13 +836,23 @@ pub fn check_reachability(adapter: &dyn HostAdapter, observer: &dyn ProbeObserve
             models_status: Some(r.models_status),
             code: r.models_code.clone(),
             chat_completions: r.chat_completions,
-            message: (!r.api_key_required).then(|| {
-                format!(
-                    "GET /v1/models without a key answered HTTP {} {}; expected 401 API_KEY_REQUIRED",
-                    r.models_status,
-                    r.models_code.as_deref().unwrap_or("-")
-                )
-            }),
+            message: if r.invalid_auth_limited {
+                Some(match r.retry_after {
+                    Some(d) => format!(
+                        "{INVALID_AUTH_BLOCK_MESSAGE} (retry after {} s)",
+                        d.as_secs()
+                    ),
+                    None => INVALID_AUTH_BLOCK_MESSAGE.to_string(),
+                })
+            } else {
+                (!r.api_key_required).then(|| {
+                    format!(
+                        "GET /v1/models without a key answered HTTP {} {}; expected 401 API_KEY_REQUIRED",
+                        r.models_status,
+                        r.models_code.as_deref().unwrap_or("-")
+                    )
+                })
+            },
         },
         Err(e) => Reachability {
             reachable: false,

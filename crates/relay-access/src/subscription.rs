@@ -270,6 +270,13 @@ fn ensure_subscriber(
             out.key_fingerprint = Some(Fingerprint::of(grant.key.expose()));
             out.key_mask = Some(mask(grant.key.expose()));
             out.key_created = grant.created;
+            if let Some(from) = grant.rebound_from {
+                out.warnings.push(format!(
+                    "key {} of {email} was bound to {}; it is bound to group {group_id} again",
+                    grant.id,
+                    from.map_or("no group".to_string(), |g| format!("group {g}"))
+                ));
+            }
             Ok((out, Some(grant.key)))
         }
         Err(e) => {
@@ -368,6 +375,8 @@ fn managed_user(
                 username: None,
                 notes: Some(access.notes.clone()),
                 balance: Some(access.probe_balance_usd),
+                // Host default (0 = no limit): a managed subscriber makes one probe
+                // request at a time.
                 concurrency: None,
                 allowed_groups: vec![group_id],
             });
@@ -651,13 +660,17 @@ pub struct KeyGrant {
     pub key: Secret,
     /// Created now (else reused from the vault).
     pub created: bool,
+    /// The reused key was bound to this other group (or to none) and was bound to
+    /// the group again with admin rights.
+    pub rebound_from: Option<Option<ObjectId>>,
 }
 
 /// Obtains a user key bound to `group_id` for the managed subscriber `email`
 /// (host user `user_id`): reuses the vault's key when it still exists on the host,
-/// active and bound to the group; otherwise logs in as the subscriber and creates
-/// a new key with `custom_key` (stored in the vault before the create call, and
-/// journaled as an intent first).
+/// active and bound to the group; when it is active but bound elsewhere (moved by
+/// hand), binds it to the group again with admin rights where the host can; otherwise
+/// logs in as the subscriber and creates a new key with `custom_key` (stored in the
+/// vault before the create call, and journaled as an intent first).
 pub fn ensure_user_key(
     ports: &AccessPorts<'_>,
     group_id: ObjectId,
@@ -678,7 +691,25 @@ pub fn ensure_user_key(
                 id: k.id,
                 key: stored,
                 created: false,
+                rebound_from: None,
             });
+        }
+        if let Some(k) = keys
+            .iter()
+            .find(|k| k.key == stored && k.status == "active")
+        {
+            // Bound to another group (or none): move it back instead of a new key.
+            // On builds without the route, or when the host refuses, a new key below.
+            if let Ok(moved) = adapter.rebind_user_key(k.id, group_id) {
+                if moved.group_id == Some(group_id) {
+                    return Ok(KeyGrant {
+                        id: moved.id,
+                        key: stored,
+                        created: false,
+                        rebound_from: Some(k.group_id),
+                    });
+                }
+            }
         }
     }
     let sub = ports
@@ -728,6 +759,7 @@ pub fn ensure_user_key(
                 id: k.id,
                 key,
                 created: true,
+                rebound_from: None,
             })
         }
         // A refusal is never retried with the same chosen key: each API_KEY_EXISTS
@@ -747,6 +779,7 @@ pub fn ensure_user_key(
                         id: k.id,
                         key,
                         created: true,
+                        rebound_from: None,
                     })
                 }
                 None => {

@@ -46,6 +46,12 @@ pub enum AppError {
     /// The host refused the admin credentials.
     #[error("host rejected the admin credentials: {0}")]
     HostAuth(String),
+    /// The host's admin API is locked until an administrator accepts its deployment
+    /// compliance commitment (sub2api's `423 ADMIN_COMPLIANCE_ACK_REQUIRED`). The
+    /// message names the version, the document, who must accept and how; the manager
+    /// never accepts it.
+    #[error("{0}")]
+    HostComplianceRequired(String),
     /// The host answered with an error.
     #[error("host error: {0}")]
     Host(HostError),
@@ -96,6 +102,7 @@ impl AppError {
             AppError::Conflict { code, .. } => code,
             AppError::HostUnreachable(_) => "host_unreachable",
             AppError::HostAuth(_) => "host_auth_failed",
+            AppError::HostComplianceRequired(_) => "host_compliance_required",
             AppError::Host(_) | AppError::HostStep { .. } => "host_error",
             AppError::Store(_) => "store_error",
             AppError::InvalidPack { .. } => "invalid_pack",
@@ -113,6 +120,7 @@ impl AppError {
             AppError::Conflict { .. } => 409,
             AppError::HostUnreachable(_) | AppError::Host(_) | AppError::HostStep { .. } => 502,
             AppError::HostAuth(_) => 502,
+            AppError::HostComplianceRequired(_) => 423,
             AppError::Store(_) | AppError::Internal(_) => 500,
         }
     }
@@ -122,6 +130,9 @@ impl From<HostError> for AppError {
     fn from(e: HostError) -> Self {
         match e {
             HostError::Transport(m) => AppError::HostUnreachable(m),
+            HostError::ComplianceRequired(lock) => {
+                AppError::HostComplianceRequired(compliance_message(&lock, None, None))
+            }
             other => AppError::Host(other),
         }
     }
@@ -144,6 +155,52 @@ impl From<StoreError> for AppError {
             other => AppError::Store(other),
         }
     }
+}
+
+/// Who must accept a host's compliance commitment for the manager's credential.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ActingAdmin<'a> {
+    /// The admin API key acts as the host's lowest-id active admin.
+    ApiKey,
+    /// The admin the host is registered with (e-mail).
+    Login(&'a str),
+}
+
+/// The operator's instructions for a host whose admin API is locked by its
+/// compliance gate: what to accept (version, document), as which admin, where, and
+/// that the manager will not do it. `phrase` is the host's English acceptance phrase,
+/// when known. `host` names the host for the follow-up command.
+pub(crate) fn compliance_message(
+    lock: &relay_sub2api::ComplianceLock,
+    who: Option<ActingAdmin<'_>>,
+    phrase: Option<&str>,
+) -> String {
+    let mut m = String::from(
+        "the host's admin API is locked (HTTP 423 ADMIN_COMPLIANCE_ACK_REQUIRED) until an administrator accepts its deployment compliance commitment",
+    );
+    if let Some(v) = &lock.version {
+        m.push_str(&format!(" {v}"));
+    }
+    match (&lock.document_url, &lock.document_url_zh) {
+        (Some(en), Some(zh)) => m.push_str(&format!(" (document: {en}; 中文: {zh})")),
+        (Some(url), None) | (None, Some(url)) => m.push_str(&format!(" (document: {url})")),
+        (None, None) => {}
+    }
+    m.push_str(". Accept it as ");
+    m.push_str(&match who {
+        Some(ActingAdmin::ApiKey) => "the host's lowest-id active admin (the admin API key acts as that admin; another admin's acceptance does not unlock the key)".to_string(),
+        Some(ActingAdmin::Login(email)) => format!("{email} (the admin this host is registered with)"),
+        None => "the admin the manager's credential acts as (with an admin API key: the host's lowest-id active admin)".to_string(),
+    });
+    m.push_str(", in the host's admin UI or with POST /api/v1/admin/compliance/accept");
+    match phrase {
+        Some(phrase) => m.push_str(&format!(
+            " and the body {{\"phrase\": \"{phrase}\", \"language\": \"en\"}}"
+        )),
+        None => m.push_str(" and the acceptance phrase the host shows"),
+    }
+    m.push_str(". The manager never accepts it for you; afterwards probe the host again (`relay host probe`), or add it again if it was not registered");
+    m
 }
 
 /// Result of a use-case.

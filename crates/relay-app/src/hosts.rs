@@ -1,7 +1,7 @@
 //! Host registration, probing, listing and deletion (SPEC §4.1).
 
 use crate::app::{random_bytes, App};
-use crate::error::{AppError, AppResult};
+use crate::error::{compliance_message, ActingAdmin, AppError, AppResult};
 use relay_domain::{HostId, HostStatus, Secret};
 use relay_pack::host_compatible;
 use relay_store::{
@@ -76,6 +76,10 @@ pub struct HostView {
     /// Why the host is not `supported`, and advisory warnings.
     pub problems: Vec<String>,
 }
+
+/// Capability-map entry recorded when the host's admin API is locked by its
+/// compliance gate (`false`); absent otherwise.
+pub const COMPLIANCE_CAPABILITY: &str = "admin_compliance";
 
 /// Result of one read-only probe of a host.
 #[derive(Debug, Clone)]
@@ -154,6 +158,9 @@ pub fn validate_base_url(url: &str) -> AppResult<String> {
 
 fn map_probe_error(e: HostError) -> AppError {
     match e {
+        HostError::ComplianceRequired(lock) => {
+            AppError::HostComplianceRequired(compliance_message(&lock, None, None))
+        }
         HostError::Unauthorized(d) | HostError::Forbidden(d) => AppError::HostAuth(format!(
             "{} {}: check the admin API key (or e-mail and password)",
             d.status,
@@ -168,14 +175,41 @@ fn map_probe_error(e: HostError) -> AppError {
 }
 
 impl App {
-    /// Probes a host read-only: version, capabilities, unauthenticated gateway check,
-    /// and compatibility with the installed packs.
-    pub(crate) fn probe_adapter(&self, adapter: &dyn HostAdapter) -> AppResult<ProbeOutcome> {
-        let version = adapter.version().map_err(map_probe_error)?;
-        let caps = adapter.capabilities().map_err(map_probe_error)?;
+    /// Probes a host read-only: the compliance gate first (its status route is the
+    /// only admin route a locked host answers), then version, capabilities with one
+    /// unauthenticated gateway check, and compatibility with the installed packs.
+    /// A locked host is [`AppError::HostComplianceRequired`] with the operator's
+    /// instructions for `who`; nothing is accepted.
+    pub(crate) fn probe_adapter(
+        &self,
+        adapter: &dyn HostAdapter,
+        who: ActingAdmin<'_>,
+    ) -> AppResult<ProbeOutcome> {
+        let locked = |lock: &relay_sub2api::ComplianceLock, phrase: Option<&str>| {
+            AppError::HostComplianceRequired(compliance_message(lock, Some(who), phrase))
+        };
+        let map = |e: HostError| match e.compliance_lock() {
+            Some(lock) => locked(lock, None),
+            None => map_probe_error(e),
+        };
+        if let Some(status) = adapter.compliance().map_err(map)? {
+            if status.required {
+                return Err(locked(&status.lock(), status.ack_phrase.as_deref()));
+            }
+        }
+        let version = adapter.version().map_err(map)?;
+        let (caps, reach) = adapter.capabilities_with_gateway().map_err(map)?;
         let mut problems = Vec::new();
-        let reach = adapter.gateway_reachability().map_err(map_probe_error)?;
-        if !reach.api_key_required {
+        if reach.invalid_auth_limited {
+            problems.push(format!(
+                "gateway: {}{}",
+                relay_access::INVALID_AUTH_BLOCK_MESSAGE,
+                reach
+                    .retry_after
+                    .map(|d| format!(" (retry after {} s)", d.as_secs()))
+                    .unwrap_or_default()
+            ));
+        } else if !reach.api_key_required {
             problems.push(format!(
                 "gateway: unauthenticated GET /v1/models answered {} {} instead of 401 API_KEY_REQUIRED",
                 reach.models_status,
@@ -201,6 +235,13 @@ impl App {
         problems: &mut Vec<String>,
     ) -> AppResult<HostStatus> {
         let mut supported = true;
+        if capabilities.get(COMPLIANCE_CAPABILITY) == Some(&false) {
+            problems.push(
+                "the host's admin API is locked until an administrator accepts its deployment compliance commitment: run `relay host probe` for what to accept and as which admin"
+                    .to_string(),
+            );
+            return Ok(HostStatus::Unsupported);
+        }
         for cap in HARD_CAPABILITIES {
             if !capabilities.get(*cap).copied().unwrap_or(false) {
                 supported = false;
@@ -301,7 +342,8 @@ impl App {
         }
         let adapter =
             self.build_adapter(&base_url, auth_kind, admin_email.as_deref(), secret.clone())?;
-        let outcome = self.probe_adapter(adapter.as_ref())?;
+        let who = acting_admin(auth_kind, admin_email.as_deref());
+        let outcome = self.probe_adapter(adapter.as_ref(), who)?;
         let id = HostId::from_random(&random_bytes(8));
         let record = self
             .store()
@@ -379,10 +421,14 @@ impl App {
     }
 
     /// Probes a registered host again; an unreachable host is marked `unreachable`.
+    /// A host whose admin API is locked by its compliance gate is marked
+    /// `unsupported` (a snapshot with `admin_compliance: false`) and the answer is
+    /// [`AppError::HostComplianceRequired`], naming what to accept and as whom.
     pub fn probe_host(&self, id_or_name: &str) -> AppResult<HostView> {
         let host = self.resolve_host(id_or_name)?;
         let adapter = self.adapter(&host)?;
-        match self.probe_adapter(adapter.as_ref()) {
+        let who = acting_admin(host.auth_kind, host.admin_email.as_deref());
+        match self.probe_adapter(adapter.as_ref(), who) {
             Ok(outcome) => {
                 let snapshot = self.store().hosts().record_snapshot(
                     &host.id,
@@ -405,6 +451,27 @@ impl App {
                 let mut v = self.host_view(host)?;
                 v.problems.push(m);
                 Ok(v)
+            }
+            Err(AppError::HostComplianceRequired(m)) => {
+                let previous = self.store().hosts().latest_snapshot(&host.id)?;
+                let mut capabilities = previous.map(|s| s.capabilities).unwrap_or_default();
+                capabilities.insert(COMPLIANCE_CAPABILITY.to_string(), false);
+                // The public settings still answer: keep the version current.
+                let version = adapter
+                    .public_settings()
+                    .ok()
+                    .and_then(|s| s.version)
+                    .or(host.version.clone());
+                self.store().hosts().record_snapshot(
+                    &host.id,
+                    &NewCapabilitySnapshot {
+                        version,
+                        capabilities,
+                        status: HostStatus::Unsupported,
+                    },
+                )?;
+                tracing::warn!(host = %host.name, "host admin API locked by its compliance gate");
+                Err(AppError::HostComplianceRequired(m))
             }
             Err(e) => Err(e),
         }
@@ -450,6 +517,13 @@ impl App {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+fn acting_admin(kind: HostAuthKind, email: Option<&str>) -> ActingAdmin<'_> {
+    match (kind, email) {
+        (HostAuthKind::Login, Some(email)) => ActingAdmin::Login(email),
+        _ => ActingAdmin::ApiKey,
     }
 }
 

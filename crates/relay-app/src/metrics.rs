@@ -239,6 +239,7 @@ pub fn outcome_of<T>(r: &Result<T, HostError>) -> &'static str {
         Err(HostError::Conflict(_)) => "conflict",
         Err(HostError::IdempotencyPending { .. }) => "idempotency_pending",
         Err(HostError::RateLimited { .. }) => "rate_limited",
+        Err(HostError::ComplianceRequired(_)) => "compliance_required",
         Err(HostError::Host { .. }) => "host_error",
         Err(HostError::Transport(_)) => "transport",
         Err(HostError::Decode(_)) => "decode",
@@ -285,6 +286,8 @@ metered! {
     fn public_settings(&self) -> PublicSettings;
     fn capabilities(&self) -> Capabilities;
     fn gateway_reachability(&self) -> GatewayReachability;
+    fn compliance(&self) -> Option<ComplianceStatus>;
+    fn capabilities_with_gateway(&self) -> (Capabilities, GatewayReachability);
     fn list_groups(&self, filter: &GroupFilter) -> Vec<Group>;
     fn get_group(&self, id: ObjectId) -> Group;
     fn create_group(&self, group: &NewGroup) -> Group;
@@ -306,6 +309,9 @@ metered! {
     fn list_accounts(&self, filter: &AccountFilter) -> Vec<Account>;
     fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Account;
     fn clear_account_error(&self, id: ObjectId) -> Account;
+    fn set_account_schedulable(&self, id: ObjectId, schedulable: bool) -> Account;
+    fn recover_account_state(&self, id: ObjectId) -> Account;
+    fn clear_account_errors(&self, ids: &[ObjectId]) -> BatchClearResult;
     fn clear_account_temp_unschedulable(&self, id: ObjectId) -> bool;
     fn delete_account(&self, id: ObjectId) -> ();
     fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> ProbeResult;
@@ -317,6 +323,7 @@ metered! {
     fn set_user_balance(&self, id: ObjectId, change: &BalanceChange, idempotency_key: Option<&str>) -> User;
     fn delete_user(&self, id: ObjectId) -> ();
     fn list_user_keys_admin(&self, user_id: ObjectId) -> Vec<UserKey>;
+    fn rebind_user_key(&self, key_id: ObjectId, group_id: ObjectId) -> UserKey;
     fn login_user(&self, email: &str, password: &Secret) -> LoginOutcome;
     fn create_user_key(&self, session: &UserSession, key: &NewUserKey, idempotency_key: Option<&str>) -> UserKey;
     fn list_user_keys(&self, session: &UserSession) -> Vec<UserKey>;

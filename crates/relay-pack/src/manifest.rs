@@ -30,7 +30,10 @@ pub struct PackManifest {
     pub host_compat: VersionReq,
 }
 
-/// Host platform an account and group are created on.
+/// Host platform an account and group are created on: exactly the group platforms
+/// sub2api 0.1.179 accepts (`anthropic openai gemini antigravity grok kimi zhipu
+/// deepseek composite`). The manager's Responses capability repair applies to
+/// `openai` only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
@@ -42,6 +45,16 @@ pub enum Platform {
     Gemini,
     /// Antigravity upstream.
     Antigravity,
+    /// xAI Grok upstream.
+    Grok,
+    /// Moonshot Kimi, the host's native CN platform.
+    Kimi,
+    /// Zhipu GLM, the host's native CN platform.
+    Zhipu,
+    /// DeepSeek, the host's native CN platform.
+    Deepseek,
+    /// The host's composite platform (groups mixing platforms).
+    Composite,
 }
 
 /// Host account type of the accounts a provider's keys become.
@@ -133,7 +146,17 @@ macro_rules! string_enum {
     };
 }
 
-string_enum!(Platform { Openai => "openai", Anthropic => "anthropic", Gemini => "gemini", Antigravity => "antigravity" });
+string_enum!(Platform {
+    Openai => "openai",
+    Anthropic => "anthropic",
+    Gemini => "gemini",
+    Antigravity => "antigravity",
+    Grok => "grok",
+    Kimi => "kimi",
+    Zhipu => "zhipu",
+    Deepseek => "deepseek",
+    Composite => "composite"
+});
 string_enum!(AccountType { Apikey => "apikey", Upstream => "upstream" });
 string_enum!(BillingModelSource { Requested => "requested", Upstream => "upstream", ChannelMapped => "channel_mapped" });
 string_enum!(BillingMode { Token => "token", PerRequest => "per_request", Image => "image" });
@@ -339,5 +362,34 @@ impl ProviderManifest {
             .iter()
             .filter(|o| o.host_version.matches(host_version))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_are_exactly_the_hosts_group_platforms() {
+        // sub2api 0.1.179 `CreateGroupRequest.Platform` oneof.
+        let mut host = [
+            "anthropic",
+            "openai",
+            "gemini",
+            "antigravity",
+            "grok",
+            "kimi",
+            "zhipu",
+            "deepseek",
+            "composite",
+        ];
+        let mut ours: Vec<&str> = Platform::ALL.to_vec();
+        host.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(ours, host);
+        for p in host {
+            assert_eq!(p.parse::<Platform>().unwrap().as_str(), p);
+        }
+        assert!("sora".parse::<Platform>().is_err());
     }
 }

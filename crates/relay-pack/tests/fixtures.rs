@@ -272,7 +272,7 @@ fn every_field_problem_of_a_manifest_is_reported_at_once() {
         [
             p(f, Some("smoke_test_modle"), "unknown field \"smoke_test_modle\" (expected one of: provider_id, display_name, platform, account_type, base_url, default_models, smoke_test_model, model_aliases, key_hint, group_template, channel_template, plan_template, capabilities, force_disable_openai_responses_api, host_overlays)"),
             p(f, Some("provider_id"), "provider_id \"deep-seek\" does not match the file name (expected providers/deep-seek.json)"),
-            p(f, Some("platform"), "platform \"azure\" is not one of openai, anthropic, gemini, antigravity"),
+            p(f, Some("platform"), "platform \"azure\" is not one of openai, anthropic, gemini, antigravity, grok, kimi, zhipu, deepseek, composite"),
             p(f, Some("account_type"), "account_type \"oauth\" is not one of apikey, upstream"),
             p(f, Some("model_aliases.kimi 2.6"), "model_aliases \"kimi 2.6\" targets \"kimi-k2.6\", which is not in default_models"),
             p(f, Some("key_hint.pattern"), "key_hint.pattern: unknown class \"word\" (expected hex, digit, alpha, alnum, token or any)"),

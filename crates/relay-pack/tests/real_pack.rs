@@ -208,10 +208,20 @@ fn host_compatibility_and_overlays() {
         .to_string()
         .starts_with("host version \"latest\" is not valid semver: "));
 
+    // The GLM `/v4` root works on hosts that join version-suffixed bases (≈0.1.127 on,
+    // checked on 0.1.179); only older builds get the advisory note.
     let glm = pack.provider("glm").unwrap();
-    let notes = glm.overlays_for(&parse_host_version("0.1.131").unwrap());
+    assert!(glm
+        .overlays_for(&parse_host_version("0.1.131").unwrap())
+        .is_empty());
+    let notes = glm.overlays_for(&parse_host_version("0.1.120").unwrap());
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].severity, Severity::Warning);
+    assert!(
+        notes[0].note.contains("upgrade the host"),
+        "{}",
+        notes[0].note
+    );
     assert!(pack
         .provider("deepseek")
         .unwrap()

@@ -194,6 +194,11 @@ fn still_used(
 }
 
 /// Deletes one object; `Ok(false)` when it was already gone.
+///
+/// Two host answers need a second look (sub2api 0.1.179): deleting an account that
+/// is already gone answers 200, so an account is read first; deleting a plan that is
+/// gone answers a bare 500 `internal error`, so a 500 is settled by listing the plans
+/// (absent: already gone; present: the delete really failed).
 fn delete(
     adapter: &dyn HostAdapter,
     vault: &dyn SubscriberVault,
@@ -213,9 +218,21 @@ fn delete(
         ResourceType::UserKey => {
             delete_managed_user_key(adapter, vault, entry).map_err(|e| e.to_string())
         }
-        ResourceType::Account => done(adapter.delete_account(id)),
+        ResourceType::Account => match adapter.get_account(id) {
+            Err(e) if e.is_not_found() => Ok(false),
+            _ => done(adapter.delete_account(id)),
+        },
         ResourceType::Channel => done(adapter.delete_channel(id)),
-        ResourceType::Plan => done(adapter.delete_plan(id)),
+        ResourceType::Plan => match adapter.delete_plan(id) {
+            Err(e) if e.status() == Some(500) => match adapter.list_plans() {
+                Ok(plans) if !plans.iter().any(|p| p.id == id) => Ok(false),
+                Ok(_) => Err(e.to_string()),
+                Err(list) => Err(format!(
+                    "{e} (listing the plans to see whether plan {id} is gone failed too: {list})"
+                )),
+            },
+            other => done(other),
+        },
         ResourceType::Group => done(adapter.delete_group(id)),
         ResourceType::User => done(adapter.delete_user(id)),
     }

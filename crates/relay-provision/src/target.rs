@@ -233,6 +233,9 @@ impl ProviderTarget {
             },
             extra,
             group_ids: vec![group_id],
+            // Left to the host on purpose: sub2api stores 0 = no limit, and the
+            // operator tunes a vendor key's concurrency in the host (reconcile does
+            // not treat it as drift). See docs/host-api-notes.md.
             concurrency: None,
             priority: None,
         }

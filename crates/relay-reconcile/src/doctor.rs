@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use relay_access::{
-    check_reachability, probe_gateway, subscription_logical_key, AccessProof, CompletionFailure,
-    JournalError, KeySource, NewEntry, OutOfServiceReason, RepairScope,
+    check_reachability, probe_gateway, recover_accounts, subscription_logical_key, AccessProof,
+    AccountRecovery, CompletionFailure, JournalError, KeySource, NewEntry, OutOfServiceReason,
+    RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
@@ -171,6 +172,22 @@ enum DoctorFix {
         user_id: ObjectId,
         group_id: ObjectId,
     },
+    RebindKey {
+        key_id: ObjectId,
+        key_mask: String,
+        from: Option<ObjectId>,
+        group_id: ObjectId,
+    },
+}
+
+impl DoctorFix {
+    /// Clears an account's runtime state (applied together, see [`recover`]).
+    fn is_recovery(&self) -> bool {
+        matches!(
+            self,
+            DoctorFix::ClearError { .. } | DoctorFix::ClearTemp { .. }
+        )
+    }
 }
 
 /// One pass over every check.
@@ -228,9 +245,14 @@ pub fn doctor(
     let mut repairs = std::mem::take(&mut first.repairs);
     let mut notes = std::mem::take(&mut first.notes);
     let (checks, before, access) = if request.repair && !first.fixes.is_empty() {
-        for fix in &first.fixes {
+        for fix in first.fixes.iter().filter(|f| !f.is_recovery()) {
             repairs.push(apply(ports, target, first.inventory.as_ref(), fix)?);
         }
+        repairs.extend(recover(
+            ports.adapter,
+            first.inventory.as_ref(),
+            &first.fixes,
+        ));
         let mut second = run_pass(ports, target, request)?;
         repairs.append(&mut second.repairs);
         notes.append(&mut second.notes);
@@ -421,7 +443,7 @@ fn run_pass(
     };
 
     // (c) the key is bound to its group.
-    let key_ok = key_check(adapter, &inv, &mut key, &mut pass.checks);
+    let key_ok = key_check(adapter, &inv, &mut key, &mut pass.checks, &mut pass.fixes);
 
     // (d) the owner's subscription.
     let group = key.group_id.and_then(|g| inv.group(g).cloned());
@@ -749,6 +771,7 @@ fn key_check(
     inv: &Inventory,
     key: &mut ProbeKey,
     out: &mut Vec<DoctorCheck>,
+    fixes: &mut Vec<DoctorFix>,
 ) -> bool {
     let fp = key.fingerprint();
     let label = format!("key {}", key.mask());
@@ -772,6 +795,27 @@ fn key_check(
         }
     };
     let groups: Vec<ObjectId> = inv.present_groups().map(|(_, g)| g.id).collect();
+    // A managed key that is not in its group may have been moved by hand: find it
+    // among its owner's keys, to bind it back (same key value).
+    let moved = match (&found, key.source, key.group_id, key.owner_user_id) {
+        (Ok(None), KeySource::ManagedSubscription, Some(g), Some(owner)) => adapter
+            .list_user_keys_admin(owner)
+            .ok()
+            .and_then(|keys| {
+                keys.into_iter()
+                    .find(|k| Fingerprint::of(k.key.expose()) == fp)
+            })
+            .map(|k| (g, k)),
+        _ => None,
+    };
+    if let Some((g, k)) = &moved {
+        fixes.push(DoctorFix::RebindKey {
+            key_id: k.id,
+            key_mask: key.mask(),
+            from: k.group_id,
+            group_id: *g,
+        });
+    }
     let (status, summary, evidence, fix, ok) = match found {
         Err(errors) => (
             CheckStatus::Fail,
@@ -782,12 +826,24 @@ fn key_check(
         ),
         Ok(None) => (
             CheckStatus::Fail,
-            match key.group_id {
-                Some(g) => format!("{label} is not bound to group {g}"),
-                None => format!("{label} is not bound to any managed group ({})", join(&groups)),
+            match (key.group_id, &moved) {
+                (Some(g), Some((_, k))) => format!(
+                    "{label} (key {}) is bound to {} instead of group {g}",
+                    k.id,
+                    k.group_id
+                        .map_or("no group".to_string(), |o| format!("group {o}"))
+                ),
+                (Some(g), None) => format!("{label} is not bound to group {g}"),
+                (None, _) => {
+                    format!("{label} is not bound to any managed group ({})", join(&groups))
+                }
             },
-            json!({"key_mask": key.mask(), "key_fingerprint": fp, "source": source, "groups": groups}),
+            json!({"key_mask": key.mask(), "key_fingerprint": fp, "source": source, "groups": groups,
+                   "key_id": moved.as_ref().map(|(_, k)| k.id), "bound_to": moved.as_ref().map(|(_, k)| k.group_id)}),
             Some(match (key.source, key.group_id) {
+                (KeySource::ManagedSubscription, Some(g)) if moved.is_some() => format!(
+                    "bind the key to group {g} again on the host, {REPAIR_HINT}"
+                ),
                 (KeySource::ManagedSubscription, Some(g)) => format!("the probe subscriber's key was deleted or moved out of group {g}: run `relay access assign-subscriptions` to create it again"),
                 _ => format!("bind the key to the provider's group ({}) on the host, or pass a key of that group", join(&groups)),
             }),
@@ -1025,6 +1081,89 @@ fn join(ids: &[ObjectId]) -> String {
         .join(", ")
 }
 
+/// The accounts of `ids` as the inventory read them (unknown ids are left out).
+fn accounts_in(inv: Option<&Inventory>, ids: &[ObjectId]) -> Vec<relay_sub2api::Account> {
+    ids.iter()
+        .filter_map(|id| inv.and_then(|inv| inv.host_accounts.get(id)).cloned())
+        .collect()
+}
+
+/// The repair record of a `ClearError` (`temp: false`) or `ClearTemp` fix from the
+/// recovery outcomes of this run.
+fn recovery_repair(
+    temp: bool,
+    account_id: ObjectId,
+    name: &str,
+    outcomes: &[AccountRecovery],
+) -> Repair {
+    let (kind, what) = if temp {
+        (
+            RepairKind::TempUnschedulableCleared,
+            "temporary-unschedulable state",
+        )
+    } else {
+        (RepairKind::AccountErrorCleared, "error state")
+    };
+    let (ok, error, detail) = match outcomes.iter().find(|o| o.account_id == account_id) {
+        Some(o) => {
+            let via: Vec<&str> = o.routes.iter().map(|r| r.as_str()).collect();
+            (
+                o.ok,
+                o.error.clone(),
+                format!(
+                    "{what} of account {account_id} ({name}) cleared ({})",
+                    via.join(" + ")
+                ),
+            )
+        }
+        None => (
+            false,
+            Some("the account was not read from the host in this run".to_string()),
+            format!("{what} of account {account_id} ({name}) cleared"),
+        ),
+    };
+    Repair {
+        kind,
+        resource_type: ResourceType::Account,
+        host_id: account_id,
+        name: name.to_string(),
+        detail,
+        ok,
+        error,
+        capability: None,
+    }
+}
+
+/// Applies every `ClearError` and `ClearTemp` fix together with as few host calls
+/// as the build allows ([`recover_accounts`]: one batch clear of the accounts in
+/// error, the one-call state recovery per account, or the old clear-error +
+/// temporary-unschedulable calls), and reports one repair per fix.
+fn recover(adapter: &dyn HostAdapter, inv: Option<&Inventory>, fixes: &[DoctorFix]) -> Vec<Repair> {
+    let mut ids: Vec<ObjectId> = Vec::new();
+    for fix in fixes {
+        if let DoctorFix::ClearError { account_id, .. } | DoctorFix::ClearTemp { account_id, .. } =
+            fix
+        {
+            if !ids.contains(account_id) {
+                ids.push(*account_id);
+            }
+        }
+    }
+    let outcomes = recover_accounts(adapter, &accounts_in(inv, &ids));
+    fixes
+        .iter()
+        .filter_map(|fix| match fix {
+            DoctorFix::ClearError { account_id, name } => {
+                Some(recovery_repair(false, *account_id, name, &outcomes))
+            }
+            DoctorFix::ClearTemp { account_id, name } => {
+                Some(recovery_repair(true, *account_id, name, &outcomes))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn apply(
     ports: &ReconcilePorts<'_>,
     target: &ProviderTarget,
@@ -1039,39 +1178,12 @@ fn apply(
             group_id,
         } => rebind_account(adapter, *account_id, name, *group_id),
         DoctorFix::ClearError { account_id, name } => {
-            let (ok, error) = match adapter.clear_account_error(*account_id) {
-                Ok(a) if a.status != "error" => (true, None),
-                Ok(a) => (false, Some(format!("the account is still {}", a.status))),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            Repair {
-                kind: RepairKind::AccountErrorCleared,
-                resource_type: ResourceType::Account,
-                host_id: *account_id,
-                name: name.clone(),
-                detail: format!("error state of account {account_id} ({name}) cleared"),
-                ok,
-                error,
-                capability: None,
-            }
+            let outcomes = recover_accounts(adapter, &accounts_in(inv, &[*account_id]));
+            recovery_repair(false, *account_id, name, &outcomes)
         }
         DoctorFix::ClearTemp { account_id, name } => {
-            let (ok, error) = match adapter.clear_account_temp_unschedulable(*account_id) {
-                Ok(_) => (true, None),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            Repair {
-                kind: RepairKind::TempUnschedulableCleared,
-                resource_type: ResourceType::Account,
-                host_id: *account_id,
-                name: name.clone(),
-                detail: format!(
-                    "temporary-unschedulable state of account {account_id} ({name}) cleared"
-                ),
-                ok,
-                error,
-                capability: None,
-            }
+            let outcomes = recover_accounts(adapter, &accounts_in(inv, &[*account_id]));
+            recovery_repair(true, *account_id, name, &outcomes)
         }
         DoctorFix::RebindChannel {
             channel_id,
@@ -1112,6 +1224,34 @@ fn apply(
         }
         DoctorFix::Reassign { user_id, group_id } => {
             reassign(ports, target, inv, *user_id, *group_id)?
+        }
+        DoctorFix::RebindKey {
+            key_id,
+            key_mask,
+            from,
+            group_id,
+        } => {
+            let (ok, error) = match adapter.rebind_user_key(*key_id, *group_id) {
+                Ok(k) if k.group_id == Some(*group_id) => (true, None),
+                Ok(k) => (
+                    false,
+                    Some(format!("the host kept the key in {:?}", k.group_id)),
+                ),
+                Err(e) => (false, Some(e.to_string())),
+            };
+            Repair {
+                kind: RepairKind::ProbeKeyRebound,
+                resource_type: ResourceType::UserKey,
+                host_id: *key_id,
+                name: key_mask.clone(),
+                detail: format!(
+                    "probe key {key_id} ({key_mask}) bound to group {group_id} again (it was in {})",
+                    from.map_or("no group".to_string(), |g| format!("group {g}"))
+                ),
+                ok,
+                error,
+                capability: None,
+            }
         }
     })
 }

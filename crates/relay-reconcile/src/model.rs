@@ -84,6 +84,9 @@ pub enum RepairKind {
     AccountErrorCleared,
     /// A managed account's temporary-unschedulable state was cleared.
     TempUnschedulableCleared,
+    /// The managed probe key, moved to another group by hand, was bound to its
+    /// group again (same key value).
+    ProbeKeyRebound,
 }
 
 /// One repair applied to the host.

@@ -19,16 +19,33 @@ pub trait HostAdapter: Send + Sync {
     /// the admin credential works.
     fn version(&self) -> Result<String, HostError>;
 
+    /// The admin compliance status of the acting admin
+    /// (`GET /api/v1/admin/compliance`, which the compliance lock lets through).
+    /// `Ok(None)` on builds without the compliance gate (the route is absent).
+    /// Read-only: the manager never accepts the commitment itself.
+    fn compliance(&self) -> Result<Option<ComplianceStatus>, HostError>;
+
     /// Unauthenticated public settings (`GET /api/v1/settings/public`).
     fn public_settings(&self) -> Result<PublicSettings, HostError>;
 
     /// Read-only capability probe (GET/list calls and unauthenticated gateway
-    /// checks only; never a write).
+    /// checks only; never a write). A locked admin API
+    /// ([`HostError::ComplianceRequired`]) is an error, never "route present".
     fn capabilities(&self) -> Result<Capabilities, HostError>;
 
     /// Unauthenticated gateway check: `GET /v1/models` and
-    /// `POST /v1/chat/completions` without a key.
+    /// `POST /v1/chat/completions` without a key. The gateway counts every keyless
+    /// call as a failed key check of this client IP (and blocks the IP after too
+    /// many): call it rarely.
     fn gateway_reachability(&self) -> Result<GatewayReachability, HostError>;
+
+    /// [`Self::capabilities`] together with the [`Self::gateway_reachability`] it
+    /// measured, so one host probe makes one set of keyless gateway calls.
+    fn capabilities_with_gateway(&self) -> Result<(Capabilities, GatewayReachability), HostError> {
+        let capabilities = self.capabilities()?;
+        let gateway = self.gateway_reachability()?;
+        Ok((capabilities, gateway))
+    }
 
     // -- groups -------------------------------------------------------------
 
@@ -96,10 +113,27 @@ pub trait HostAdapter: Send + Sync {
     fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, HostError>;
     /// Updates an account.
     fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError>;
+    /// Includes the account in scheduling or takes it out
+    /// (`POST /api/v1/admin/accounts/:id/schedulable`; an account update cannot).
+    fn set_account_schedulable(
+        &self,
+        id: ObjectId,
+        schedulable: bool,
+    ) -> Result<Account, HostError>;
     /// Clears the account's error state and puts it back into scheduling: the host
     /// takes an account it puts into `error` out of scheduling, and its clear-error
     /// leaves it there (`schedulable: false`), so the adapter re-enables it.
     fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError>;
+    /// Clears every recoverable runtime state of the account in one call: error,
+    /// rate limit, overload and temporary-unschedulable
+    /// (`POST /api/v1/admin/accounts/:id/recover-state`). Builds without the route
+    /// answer [`HostError::UnsupportedRoute`]: use [`Self::clear_account_error`] and
+    /// [`Self::clear_account_temp_unschedulable`] there.
+    fn recover_account_state(&self, id: ObjectId) -> Result<Account, HostError>;
+    /// Clears the error state of several accounts in one call
+    /// (`POST /api/v1/admin/accounts/batch-clear-error`); per-account failures are
+    /// in the result. [`HostError::UnsupportedRoute`] on builds without the route.
+    fn clear_account_errors(&self, ids: &[ObjectId]) -> Result<BatchClearResult, HostError>;
     /// Clears temporary-unschedulable state. Returns `false` when the host build
     /// has no such endpoint (nothing to clear there).
     fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError>;
@@ -134,6 +168,11 @@ pub trait HostAdapter: Send + Sync {
     fn delete_user(&self, id: ObjectId) -> Result<(), HostError>;
     /// A user's API keys, read with admin rights (every page).
     fn list_user_keys_admin(&self, user_id: ObjectId) -> Result<Vec<UserKey>, HostError>;
+    /// Binds a user's key to another group with admin rights
+    /// (`PUT /api/v1/admin/api-keys/:id`), keeping the key value. A subscription
+    /// group needs the owner's active subscription (`400 SUBSCRIPTION_REQUIRED`).
+    /// [`HostError::UnsupportedRoute`] on builds without the route.
+    fn rebind_user_key(&self, key_id: ObjectId, group_id: ObjectId) -> Result<UserKey, HostError>;
 
     // -- user session -------------------------------------------------------
 

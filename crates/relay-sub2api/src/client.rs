@@ -534,13 +534,18 @@ impl Sub2ApiClient {
     }
 
     /// Whether a GET route exists: 2xx, a JSON 4xx (the handler ran) or a JSON 404
-    /// (object missing) say yes; the router's plain-text 404 says no.
+    /// (object missing) say yes; the router's plain-text 404 says no. A 423 (the
+    /// compliance lock answers before any handler) proves nothing and is returned.
     fn route_exists(&self, req: Req<'_>) -> Result<bool, HostError> {
         match self.envelope(&req) {
             Ok(_) => Ok(true),
             Err(HostError::UnsupportedRoute { .. }) => Ok(false),
             Err(HostError::NotFound(_)) => Ok(true),
-            Err(HostError::Host { status, .. }) if (400..500).contains(&status) => Ok(true),
+            Err(HostError::Host { status, .. })
+                if (400..500).contains(&status) && status != 423 =>
+            {
+                Ok(true)
+            }
             Err(HostError::Unauthorized(_)) if matches!(req.auth, AuthKind::None) => Ok(true),
             Err(err) => Err(err),
         }
@@ -618,6 +623,18 @@ impl HostAdapter for Sub2ApiClient {
             .ok_or_else(|| HostError::Decode("version: no version in the answer".into()))
     }
 
+    fn compliance(&self) -> Result<Option<ComplianceStatus>, HostError> {
+        match self.admin::<wire::WCompliance>(Req::new(
+            Method::Get,
+            "/api/v1/admin/compliance",
+            AuthKind::Admin,
+        )) {
+            Ok(status) => Ok(Some(status.into())),
+            Err(HostError::UnsupportedRoute { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     fn public_settings(&self) -> Result<PublicSettings, HostError> {
         let s: wire::WPublicSettings = self.admin(Req::new(
             Method::Get,
@@ -628,6 +645,10 @@ impl HostAdapter for Sub2ApiClient {
     }
 
     fn capabilities(&self) -> Result<Capabilities, HostError> {
+        self.capabilities_with_gateway().map(|(c, _)| c)
+    }
+
+    fn capabilities_with_gateway(&self) -> Result<(Capabilities, GatewayReachability), HostError> {
         let list = |path: &str| {
             Req::new(Method::Get, path, AuthKind::Admin)
                 .query("page", "1")
@@ -650,7 +671,7 @@ impl HostAdapter for Sub2ApiClient {
         let users = self.route_exists(list("/api/v1/admin/users"))?;
         let user_keys = self.route_exists(Req::new(Method::Get, "/api/v1/keys", AuthKind::None))?;
         let gateway = self.gateway_reachability()?;
-        Ok(Capabilities {
+        let capabilities = Capabilities {
             groups,
             channels,
             plans,
@@ -661,7 +682,8 @@ impl HostAdapter for Sub2ApiClient {
             users,
             user_keys,
             chat_completions: gateway.chat_completions,
-        })
+        };
+        Ok((capabilities, gateway))
     }
 
     fn gateway_reachability(&self) -> Result<GatewayReachability, HostError> {
@@ -671,6 +693,23 @@ impl HostAdapter for Sub2ApiClient {
         let models_code = parse_gateway_error(&m.body).code;
         let chat = Req::new(Method::Post, "/v1/chat/completions", AuthKind::None)
             .body(serde_json::json!({}));
+        let limited = |a: &Answer| {
+            a.status == 429
+                && parse_gateway_error(&a.body).code.as_deref() == Some(INVALID_AUTH_RATE_LIMITED)
+        };
+        if limited(&m) {
+            // Blocked for failed key checks: a second keyless call would only count
+            // against this IP again, and proves nothing about chat completions.
+            return Ok(GatewayReachability {
+                models_status: m.status,
+                api_key_required: false,
+                models_code,
+                chat_status: m.status,
+                chat_completions: true,
+                invalid_auth_limited: true,
+                retry_after: m.retry_after,
+            });
+        }
         let (c, _) = self.gateway_answer(&chat)?;
         Ok(GatewayReachability {
             models_status: m.status,
@@ -678,6 +717,8 @@ impl HostAdapter for Sub2ApiClient {
             models_code,
             chat_status: c.status,
             chat_completions: c.status != 404 && c.status != 405,
+            invalid_auth_limited: limited(&c),
+            retry_after: if limited(&c) { c.retry_after } else { None },
         })
     }
 
@@ -920,16 +961,48 @@ impl HostAdapter for Sub2ApiClient {
             return Ok(account);
         }
         // The host's SetError also sets `schedulable = false` and clear-error does not
-        // undo it; only this route does (an account update ignores `schedulable`).
+        // undo it; only the schedulable route does (an account update ignores it).
+        self.set_account_schedulable(id, true)
+    }
+
+    fn set_account_schedulable(
+        &self,
+        id: ObjectId,
+        schedulable: bool,
+    ) -> Result<Account, HostError> {
         self.admin::<wire::WAccount>(
             Req::new(
                 Method::Post,
                 format!("{}/schedulable", accounts_path(id)),
                 AuthKind::Admin,
             )
-            .body(serde_json::json!({ "schedulable": true })),
+            .body(serde_json::json!({ "schedulable": schedulable })),
         )?
         .into_domain()
+    }
+
+    fn recover_account_state(&self, id: ObjectId) -> Result<Account, HostError> {
+        self.admin::<wire::WAccount>(Req::new(
+            Method::Post,
+            format!("{}/recover-state", accounts_path(id)),
+            AuthKind::Admin,
+        ))?
+        .into_domain()
+    }
+
+    fn clear_account_errors(&self, ids: &[ObjectId]) -> Result<BatchClearResult, HostError> {
+        if ids.is_empty() {
+            return Ok(BatchClearResult::default());
+        }
+        let result: wire::WBatchClear = self.admin(
+            Req::new(
+                Method::Post,
+                "/api/v1/admin/accounts/batch-clear-error",
+                AuthKind::Admin,
+            )
+            .body(serde_json::json!({ "account_ids": ids })),
+        )?;
+        Ok(result.into())
     }
 
     fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError> {
@@ -1085,6 +1158,21 @@ impl HostAdapter for Sub2ApiClient {
         keys.into_iter().map(wire::WKey::into_domain).collect()
     }
 
+    fn rebind_user_key(&self, key_id: ObjectId, group_id: ObjectId) -> Result<UserKey, HostError> {
+        let answer: wire::WKeyRebind = self.admin(
+            Req::new(
+                Method::Put,
+                format!("/api/v1/admin/api-keys/{key_id}"),
+                AuthKind::Admin,
+            )
+            .body(serde_json::json!({ "group_id": group_id })),
+        )?;
+        answer
+            .api_key
+            .ok_or_else(|| HostError::Decode("PUT api key: no api_key in the answer".into()))?
+            .into_domain()
+    }
+
     // -- user session -------------------------------------------------------
 
     fn login_user(&self, email: &str, password: &Secret) -> Result<LoginOutcome, HostError> {
@@ -1209,6 +1297,10 @@ impl HostAdapter for Sub2ApiClient {
         let mut out = Vec::with_capacity(subs.len());
         for s in subs.into_iter().filter(|s| !s.is_revoked()) {
             let s = s.into_domain()?;
+            // Revoked subscriptions are soft-deleted: the admin list still shows them.
+            if s.status == wire::SUBSCRIPTION_REVOKED {
+                continue;
+            }
             if filter.user_id.is_none_or(|u| s.user_id == u)
                 && filter.group_id.is_none_or(|g| s.group_id == g)
             {

@@ -51,6 +51,39 @@ impl fmt::Display for ErrorDetail {
     }
 }
 
+/// The host's admin compliance lock (sub2api ≥ ≈0.1.136): every admin route except
+/// the compliance routes answers `423 ADMIN_COMPLIANCE_ACK_REQUIRED` until the acting
+/// admin has accepted the current deployment compliance commitment. Public facts only
+/// (version and document URLs), never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ComplianceLock {
+    /// Version of the commitment to accept (e.g. `v2026.06.10`), when the host said.
+    pub version: Option<String>,
+    /// URL of the commitment document (English), when the host said.
+    pub document_url: Option<String>,
+    /// URL of the commitment document (Chinese), when the host said.
+    pub document_url_zh: Option<String>,
+}
+
+impl fmt::Display for ComplianceLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the host's admin API is locked until an administrator accepts its deployment compliance commitment"
+        )?;
+        if let Some(v) = &self.version {
+            write!(f, " {v}")?;
+        }
+        if let Some(url) = self.document_url.as_ref().or(self.document_url_zh.as_ref()) {
+            write!(f, " ({url})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Machine code of the host's compliance lock answer (HTTP 423).
+pub(crate) const COMPLIANCE_ACK_REQUIRED: &str = "ADMIN_COMPLIANCE_ACK_REQUIRED";
+
 /// Every way a host call can fail. Messages never contain a secret: request
 /// bodies are never echoed and decode errors report only a position.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -99,6 +132,11 @@ pub enum HostError {
         /// The host's answer.
         detail: ErrorDetail,
     },
+    /// 423 `ADMIN_COMPLIANCE_ACK_REQUIRED`: the admin API is locked until the acting
+    /// admin accepts the host's compliance commitment (see [`ComplianceLock`]). The
+    /// manager never accepts it on the operator's behalf.
+    #[error("{0}")]
+    ComplianceRequired(ComplianceLock),
     /// Any other non-2xx answer (400, 5xx, …).
     #[error("host error HTTP {status} {}: {message}", code.as_deref().unwrap_or("-"))]
     Host {
@@ -129,6 +167,25 @@ impl HostError {
             | HostError::Conflict(d)
             | HostError::RateLimited { detail: d, .. } => Some(d.clone()),
             HostError::IdempotencyPending { detail, .. } => Some((**detail).clone()),
+            HostError::ComplianceRequired(lock) => {
+                let mut metadata = BTreeMap::new();
+                let fields = [
+                    ("version", &lock.version),
+                    ("document_url_en", &lock.document_url),
+                    ("document_url_zh", &lock.document_url_zh),
+                ];
+                for (k, v) in fields {
+                    if let Some(v) = v {
+                        metadata.insert(k.to_owned(), v.clone());
+                    }
+                }
+                Some(ErrorDetail {
+                    status: 423,
+                    code: Some(COMPLIANCE_ACK_REQUIRED.to_owned()),
+                    message: lock.to_string(),
+                    metadata,
+                })
+            }
             HostError::Host {
                 status,
                 code,
@@ -160,6 +217,14 @@ impl HostError {
     /// True for "the object is gone" (JSON 404). Deletes treat this as done.
     pub fn is_not_found(&self) -> bool {
         matches!(self, HostError::NotFound(_))
+    }
+
+    /// The compliance lock, when this is one.
+    pub fn compliance_lock(&self) -> Option<&ComplianceLock> {
+        match self {
+            HostError::ComplianceRequired(lock) => Some(lock),
+            _ => None,
+        }
     }
 
     /// True when a retry later may succeed (transport failures, 429, 502/503/504, a
@@ -196,6 +261,14 @@ impl HostError {
                 }
             }
             409 => HostError::Conflict(detail),
+            423 if detail.has_code(COMPLIANCE_ACK_REQUIRED) => {
+                let meta = |k: &str| detail.metadata.get(k).filter(|v| !v.is_empty()).cloned();
+                HostError::ComplianceRequired(ComplianceLock {
+                    version: meta("version"),
+                    document_url: meta("document_url_en"),
+                    document_url_zh: meta("document_url_zh"),
+                })
+            }
             429 => HostError::RateLimited {
                 retry_after,
                 detail,

@@ -23,7 +23,7 @@ mod wire;
 pub use adapter::HostAdapter;
 pub use client::{AdminAuth, HostConfig, Sub2ApiClient};
 pub use error::{
-    ErrorDetail, HostError, IDEMPOTENCY_IN_PROGRESS, IDEMPOTENCY_KEY_CONFLICT,
+    ComplianceLock, ErrorDetail, HostError, IDEMPOTENCY_IN_PROGRESS, IDEMPOTENCY_KEY_CONFLICT,
     IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_RETRY_BACKOFF, REPLAYED_OBJECT_GONE,
 };
 pub use retry::{retry_write, WriteRetry};

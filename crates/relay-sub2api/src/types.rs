@@ -56,6 +56,40 @@ pub struct Capabilities {
     pub chat_completions: bool,
 }
 
+/// The admin compliance status (`GET /api/v1/admin/compliance`, readable while the
+/// lock is on) for the acting admin: with an admin API key that is the host's
+/// lowest-id active admin, with a login the logged-in admin.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ComplianceStatus {
+    /// The acting admin must accept before any other admin route answers.
+    pub required: bool,
+    /// Version of the current commitment (e.g. `v2026.06.10`).
+    pub version: String,
+    /// URL of the commitment document (English).
+    pub document_url: Option<String>,
+    /// URL of the commitment document (Chinese).
+    pub document_url_zh: Option<String>,
+    /// The exact phrase an admin types to accept (English).
+    pub ack_phrase: Option<String>,
+    /// The exact phrase an admin types to accept (Chinese).
+    pub ack_phrase_zh: Option<String>,
+    /// Host user id of the admin whose acceptance is on record, when accepted.
+    pub accepted_by: Option<ObjectId>,
+    /// When it was accepted (RFC 3339 as sent), when accepted.
+    pub accepted_at: Option<String>,
+}
+
+impl ComplianceStatus {
+    /// The lock this status stands for (version and document URLs).
+    pub fn lock(&self) -> crate::ComplianceLock {
+        crate::ComplianceLock {
+            version: Some(self.version.clone()).filter(|v| !v.is_empty()),
+            document_url: self.document_url.clone(),
+            document_url_zh: self.document_url_zh.clone(),
+        }
+    }
+}
+
 /// Result of the unauthenticated gateway check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayReachability {
@@ -69,7 +103,17 @@ pub struct GatewayReachability {
     pub chat_status: u16,
     /// True when chat completions exist (401 without a key); false on 404.
     pub chat_completions: bool,
+    /// The gateway refused with `429 INVALID_AUTH_RATE_LIMITED`: it blocks this
+    /// client IP after too many failed key checks (sub2api default: 120 within
+    /// 60 s, then a 60 s block; keyless calls count as failures).
+    pub invalid_auth_limited: bool,
+    /// The `Retry-After` of that refusal, when sent.
+    pub retry_after: Option<Duration>,
 }
+
+/// Machine code of the gateway's invalid-auth limiter refusal (HTTP 429), as
+/// [`GatewayError::code`] and [`GatewayReachability`] report it.
+pub const INVALID_AUTH_RATE_LIMITED: &str = "INVALID_AUTH_RATE_LIMITED";
 
 // ---------------------------------------------------------------------------
 // Groups
@@ -360,7 +404,7 @@ pub struct NewAccount {
     pub extra: Map<String, Value>,
     /// Groups to bind.
     pub group_ids: Vec<ObjectId>,
-    /// Max concurrency (host default when `None`).
+    /// Max concurrency; `None` leaves it to the host, which stores 0 = unlimited.
     pub concurrency: Option<i64>,
     /// Scheduler priority (host default when `None`).
     pub priority: Option<i64>,
@@ -407,7 +451,7 @@ pub struct Account {
     pub credential_status: CredentialStatus,
     /// The account's `extra` object, round-tripped.
     pub extra: Map<String, Value>,
-    /// Max concurrency.
+    /// Max concurrency (0 = unlimited).
     pub concurrency: i64,
     /// Scheduler priority.
     pub priority: i64,
@@ -492,9 +536,7 @@ pub struct AccountUpdate {
     pub group_ids: Option<Vec<ObjectId>>,
     /// New status (`active` | `inactive`).
     pub status: Option<String>,
-    /// Include in scheduling.
-    pub schedulable: Option<bool>,
-    /// New concurrency.
+    /// New concurrency (0 = unlimited on the host).
     pub concurrency: Option<i64>,
     /// New priority.
     pub priority: Option<i64>,
@@ -522,6 +564,18 @@ pub struct BatchItemResult {
     pub success: bool,
     /// Host error text when not created.
     pub error: Option<String>,
+}
+
+/// Result of clearing the error state of several accounts in one call
+/// (`POST /api/v1/admin/accounts/batch-clear-error`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchClearResult {
+    /// Accounts asked for.
+    pub total: u64,
+    /// Accounts cleared.
+    pub cleared: u64,
+    /// Accounts the host could not clear, with its error text (e.g. a missing account).
+    pub failed: Vec<(ObjectId, String)>,
 }
 
 /// Result of `POST /api/v1/admin/accounts/batch`.
@@ -608,7 +662,7 @@ pub struct NewUser {
     pub notes: Option<String>,
     /// Initial balance (host default when `None`).
     pub balance: Option<f64>,
-    /// Concurrency (host default when `None`).
+    /// Concurrency; `None` leaves it to the host, which stores 0 = unlimited.
     pub concurrency: Option<i64>,
     /// Allowed groups.
     pub allowed_groups: Vec<ObjectId>,
@@ -703,7 +757,8 @@ pub struct UserKey {
     pub id: ObjectId,
     /// Owner.
     pub user_id: ObjectId,
-    /// Name.
+    /// Name as it was given: the host stores key names HTML-escaped (`&` → `&amp;`,
+    /// …) and the adapter reverses that.
     pub name: String,
     /// The key (`sk-…`).
     pub key: Secret,
@@ -852,6 +907,13 @@ impl GatewayError {
             (400..=499, Some(_)) => GatewayFailure::UpstreamRejected,
             _ => GatewayFailure::Other,
         }
+    }
+
+    /// The gateway refused because this client IP is blocked for failed key checks
+    /// (`429 INVALID_AUTH_RATE_LIMITED`); every call from the IP fails until the
+    /// block ends, whatever the key.
+    pub fn is_invalid_auth_limited(&self) -> bool {
+        self.code.as_deref() == Some(INVALID_AUTH_RATE_LIMITED)
     }
 }
 

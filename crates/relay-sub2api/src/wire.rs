@@ -565,10 +565,39 @@ pub(crate) fn account_update_body(u: &AccountUpdate) -> Value {
     }
     put(&mut m, "group_ids", u.group_ids.clone());
     put(&mut m, "status", u.status.clone());
-    put(&mut m, "schedulable", u.schedulable);
     put(&mut m, "concurrency", u.concurrency);
     put(&mut m, "priority", u.priority);
     Value::Object(m)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WBatchClear {
+    total: Option<u64>,
+    success: Option<u64>,
+    errors: Option<Vec<WBatchClearError>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WBatchClearError {
+    account_id: Option<i64>,
+    error: Option<String>,
+}
+
+impl From<WBatchClear> for BatchClearResult {
+    fn from(w: WBatchClear) -> Self {
+        BatchClearResult {
+            total: w.total.unwrap_or(0),
+            cleared: w.success.unwrap_or(0),
+            failed: w
+                .errors
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| Some((e.account_id?, e.error.unwrap_or_default())))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -721,12 +750,90 @@ pub(crate) struct WKey {
     status: Option<String>,
 }
 
+/// Reverses Go's `html.EscapeString`, which the host applies to key names
+/// (`&`, `<`, `>`, `"`, `'` → `&amp;`, `&lt;`, `&gt;`, `&#34;`, `&#39;`).
+pub(crate) fn html_unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    const ENTITIES: [(&str, char); 7] = [
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&#34;", '"'),
+        ("&quot;", '"'),
+        ("&#39;", '\''),
+        ("&apos;", '\''),
+    ];
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        match ENTITIES.iter().find(|(e, _)| tail.starts_with(e)) {
+            Some((e, c)) => {
+                out.push(*c);
+                rest = &tail[e.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WKeyRebind {
+    pub api_key: Option<WKey>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WComplianceAck {
+    admin_user_id: Option<i64>,
+    accepted_at: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WCompliance {
+    required: Option<bool>,
+    version: Option<String>,
+    document_url_en: Option<String>,
+    document_url_zh: Option<String>,
+    ack_phrase_en: Option<String>,
+    ack_phrase_zh: Option<String>,
+    acknowledgement: Option<WComplianceAck>,
+}
+
+impl From<WCompliance> for ComplianceStatus {
+    fn from(w: WCompliance) -> Self {
+        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let ack = w.acknowledgement.unwrap_or_default();
+        ComplianceStatus {
+            // An answer without the flag cannot prove the lock is off.
+            required: w.required.unwrap_or(true),
+            version: w.version.unwrap_or_default(),
+            document_url: nonempty(w.document_url_en),
+            document_url_zh: nonempty(w.document_url_zh),
+            ack_phrase: nonempty(w.ack_phrase_en),
+            ack_phrase_zh: nonempty(w.ack_phrase_zh),
+            accepted_by: ack.admin_user_id.filter(|id| *id > 0),
+            accepted_at: opt_string(&ack.accepted_at),
+        }
+    }
+}
+
 impl WKey {
     pub fn into_domain(self) -> Result<UserKey, HostError> {
         Ok(UserKey {
             id: require_id("api key", self.id)?,
             user_id: self.user_id.unwrap_or(0),
-            name: self.name.unwrap_or_default(),
+            name: html_unescape(&self.name.unwrap_or_default()),
             key: Secret::new(self.key.unwrap_or_default()),
             group_id: self.group_id.filter(|g| *g > 0),
             status: self.status.unwrap_or_default(),
@@ -746,6 +853,9 @@ pub(crate) fn new_key_body(k: &NewUserKey) -> Value {
 
 // ---------------------------------------------------------------------------
 // Subscriptions
+
+/// Status the admin subscription list gives a revoked (soft-deleted) subscription.
+pub(crate) const SUBSCRIPTION_REVOKED: &str = "revoked";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -866,6 +976,35 @@ mod tests {
         let (d, json) = error_detail(404, "404 page not found");
         assert!(!json);
         assert_eq!(d.message, "404 page not found");
+    }
+
+    #[test]
+    fn key_names_are_unescaped_like_the_host_escaped_them() {
+        assert_eq!(
+            html_unescape("crm-a&amp;b&lt;c&gt;&#34;d&#39;e"),
+            "crm-a&b<c>\"d'e"
+        );
+        assert_eq!(html_unescape("crm-kimi-sub-key"), "crm-kimi-sub-key");
+        assert_eq!(html_unescape("a&amp;amp;b & c&x"), "a&amp;b & c&x");
+    }
+
+    #[test]
+    fn compliance_lock_is_its_own_error() {
+        let body = r#"{"code":"ADMIN_COMPLIANCE_ACK_REQUIRED","message":"administrator compliance acknowledgement is required","metadata":{"document_url_en":"https://example.test/en.md","version":"v2026.06.10"}}"#;
+        let (d, _) = error_detail(423, body);
+        let e = HostError::from_detail(d, None);
+        let lock = e.compliance_lock().expect("compliance lock");
+        assert_eq!(lock.version.as_deref(), Some("v2026.06.10"));
+        assert_eq!(
+            lock.document_url.as_deref(),
+            Some("https://example.test/en.md")
+        );
+        assert_eq!(e.status(), Some(423));
+        assert_eq!(e.code().as_deref(), Some("ADMIN_COMPLIANCE_ACK_REQUIRED"));
+        assert!(!e.is_transient());
+        // Another 423 stays a plain host error.
+        let (d, _) = error_detail(423, r#"{"code":"LOCKED","message":"x"}"#);
+        assert!(HostError::from_detail(d, None).compliance_lock().is_none());
     }
 
     #[test]

@@ -352,15 +352,18 @@ fn accounts_lifecycle() {
             a.id,
             &AccountUpdate {
                 extra: Some(extra),
-                schedulable: Some(false),
                 ..AccountUpdate::default()
             },
         )
         .unwrap();
     assert_eq!(up.extra["base_rpm"], json!(30));
     assert_eq!(up.extra["openai_responses_mode"], "force_chat_completions");
-    assert!(!up.schedulable);
     assert!(up.credential_status.has_api_key, "key kept on merge");
+
+    // Scheduling is its own route (an update cannot change it).
+    let off = c.set_account_schedulable(a.id, false).unwrap();
+    assert!(!off.schedulable);
+    assert!(c.set_account_schedulable(a.id, true).unwrap().schedulable);
 
     let cleared = c.clear_account_error(a.id).unwrap();
     assert_eq!(cleared.status, "active");
@@ -369,10 +372,18 @@ fn accounts_lifecycle() {
         "clear-error puts the account back into scheduling"
     );
     assert!(c.clear_account_temp_unschedulable(a.id).unwrap());
+    let recovered = c.recover_account_state(a.id).unwrap();
+    assert_eq!((recovered.id, recovered.status.as_str()), (a.id, "active"));
+    let batch = c.clear_account_errors(&[a.id, 999_999]).unwrap();
+    assert_eq!((batch.total, batch.cleared), (2, 1));
+    assert_eq!(batch.failed.len(), 1);
+    assert_eq!(batch.failed[0].0, 999_999);
     assert_eq!(c.account_models(a.id).unwrap(), vec![MODEL]);
 
     c.delete_account(a.id).unwrap();
     assert!(c.get_account(a.id).unwrap_err().is_not_found());
+    // The host answers 200 for an account that is already gone.
+    c.delete_account(a.id).unwrap();
     assert_eq!(state_ids(&host, "accounts").len(), 2);
 }
 
@@ -621,16 +632,16 @@ fn subscriptions_assign_idempotently_and_conflict() {
         .is_empty());
 
     c.revoke_subscription(s.id).unwrap();
-    // A soft delete: the host keeps the row (status `revoked`); the adapter's list
-    // leaves it out.
+    // A soft delete: the host's admin list keeps it as `revoked`, the adapter leaves
+    // it out; revoking again is 404.
     assert_eq!(host.state()["subscriptions"][0]["status"], "revoked");
-    assert!(c
+    let listed = c
         .list_subscriptions(&SubscriptionFilter {
             user_id: Some(u.id),
             group_id: None,
         })
-        .unwrap()
-        .is_empty());
+        .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
     assert!(c.revoke_subscription(s.id).unwrap_err().is_not_found());
 }
 
@@ -840,4 +851,47 @@ fn a_500_inside_the_create_is_retried_with_the_same_key_after_the_hosts_backoff(
     // Without a key the enforcing host refuses.
     let err = c.create_account(&account, None).unwrap_err();
     assert_eq!(err.code().as_deref(), Some(IDEMPOTENCY_KEY_REQUIRED));
+}
+
+#[test]
+fn key_names_survive_the_hosts_html_escaping_and_keys_can_be_rebound() {
+    let (host, c) = start();
+    let g = c
+        .create_group(&new_group("crm-esc-g", subscription_type::STANDARD))
+        .unwrap();
+    let g2 = c
+        .create_group(&new_group("crm-esc-g2", subscription_type::STANDARD))
+        .unwrap();
+    let u = c
+        .create_user(&new_user("probe+esc@relay.example", vec![g.id, g2.id]))
+        .unwrap();
+    let session = logged_in(&c, "probe+esc@relay.example");
+    let name = "crm-a&b <probe> \"x\" 'y'";
+    let k = c
+        .create_user_key(
+            &session,
+            &NewUserKey {
+                name: name.into(),
+                group_id: g.id,
+                custom_key: None,
+            },
+            Some("crm-esc-key-1"),
+        )
+        .unwrap();
+    // Stored escaped on the host, read back as given.
+    let stored = &host.state()["api_keys"][0]["name"];
+    assert_eq!(stored, "crm-a&amp;b &lt;probe&gt; &#34;x&#34; &#39;y&#39;");
+    assert_eq!(k.name, name);
+    assert_eq!(c.list_user_keys_admin(u.id).unwrap()[0].name, name);
+    assert_eq!(c.list_group_keys(g.id).unwrap()[0].name, name);
+
+    let moved = c.rebind_user_key(k.id, g2.id).unwrap();
+    assert_eq!((moved.id, moved.group_id), (k.id, Some(g2.id)));
+    assert_eq!(moved.key, k.key);
+    assert_eq!(moved.name, name);
+    assert!(c.list_group_keys(g.id).unwrap().is_empty());
+    assert!(c
+        .rebind_user_key(k.id + 100, g.id)
+        .unwrap_err()
+        .is_not_found());
 }

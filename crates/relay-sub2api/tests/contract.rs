@@ -935,8 +935,7 @@ fn update_account_sends_whole_extra_and_keeps_key_out_when_absent() {
             "credentials": {"base_url": "https://api.deepseek.com/v1", "model_mapping": {"deepseek-chat": "deepseek-chat"}},
             "extra": {"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false, "base_rpm": 60},
             "group_ids": [7, 8],
-            "status": "active",
-            "schedulable": true
+            "status": "active"
         }));
         json_ok(then, "account_get.json");
     });
@@ -962,7 +961,6 @@ fn update_account_sends_whole_extra_and_keeps_key_out_when_absent() {
                 extra: Some(extra),
                 group_ids: Some(vec![7, 8]),
                 status: Some("active".into()),
-                schedulable: Some(true),
                 ..AccountUpdate::default()
             },
         )
@@ -2543,4 +2541,260 @@ fn login_waits_out_the_login_limiter() {
     });
     assert!(matches!(first, Ok(LoginOutcome::LoggedIn(_))), "{first:?}");
     assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+// ---------------------------------------------------------------------------
+// Findings checked on a real 0.1.179 host (docs/host-api-notes.md)
+
+#[test]
+fn compliance_lock_is_a_typed_error_and_never_a_present_route() {
+    let server = MockServer::start();
+    let locked = server.mock(|when, then| {
+        when.path_prefix("/api/v1/admin/")
+            .header("x-api-key", ADMIN_KEY);
+        then.status(423)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(fx("error_compliance_required.json"));
+    });
+    let c = client(&server);
+    let err = c.version().unwrap_err();
+    let lock = err.compliance_lock().expect("compliance lock").clone();
+    assert_eq!(lock.version.as_deref(), Some("v2026.06.10"));
+    assert_eq!(
+        lock.document_url.as_deref(),
+        Some("https://github.com/Wei-Shaw/sub2api/blob/main/docs/legal/admin-compliance.en.md")
+    );
+    assert_eq!(err.status(), Some(423));
+    assert!(!err.to_string().contains(ADMIN_KEY));
+    assert!(err.to_string().contains("v2026.06.10"), "{err}");
+    let caps = c.capabilities().unwrap_err();
+    assert!(caps.compliance_lock().is_some(), "{caps:?}");
+    // Writes are refused the same way and are not retried.
+    let before = locked.calls();
+    let w = c.delete_plan(3).expect_err("a locked host refuses writes");
+    assert!(w.compliance_lock().is_some());
+    assert_eq!(locked.calls(), before + 1);
+}
+
+#[test]
+fn compliance_status_is_read_without_accepting() {
+    let server = MockServer::start();
+    let writes = guard_no_writes(&server);
+    let m = server.mock(|when, then| {
+        when.method(GET)
+            .path("/api/v1/admin/compliance")
+            .header("x-api-key", ADMIN_KEY);
+        json_ok(then, "compliance_required.json");
+    });
+    let s = client(&server).compliance().unwrap().expect("gate present");
+    m.assert();
+    assert!(s.required);
+    assert_eq!(s.version, "v2026.06.10");
+    assert_eq!(
+        s.ack_phrase.as_deref(),
+        Some("I have read, understood, and agree to the Sub2API Deployment and Operation Compliance Commitment")
+    );
+    assert!(s
+        .document_url
+        .as_deref()
+        .unwrap()
+        .ends_with("admin-compliance.en.md"));
+    assert_eq!(s.accepted_by, None);
+    assert_eq!(s.lock().version.as_deref(), Some("v2026.06.10"));
+    writes.assert_calls(0);
+
+    let accepted = MockServer::start();
+    accepted.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/compliance");
+        json_ok(then, "compliance_accepted.json");
+    });
+    let s = client(&accepted).compliance().unwrap().unwrap();
+    assert!(!s.required);
+    assert_eq!(s.accepted_by, Some(1));
+    assert_eq!(
+        s.accepted_at.as_deref(),
+        Some("2026-12-04T20:21:41.752872943Z")
+    );
+
+    // Builds before the gate have no such route.
+    let old = MockServer::start();
+    old.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/compliance");
+        then.status(404).body(fx("error_plain_404.txt"));
+    });
+    assert_eq!(client(&old).compliance().unwrap(), None);
+}
+
+#[test]
+fn schedulable_has_its_own_route() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/41/schedulable")
+            .header("x-api-key", ADMIN_KEY)
+            .json_body(json!({"schedulable": false}));
+        json_ok(then, "account_get.json");
+    });
+    let a = client(&server).set_account_schedulable(41, false).unwrap();
+    m.assert();
+    assert_eq!(a.id, 41);
+}
+
+#[test]
+fn recover_state_and_batch_clear_error() {
+    let server = MockServer::start();
+    let recover = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/41/recover-state")
+            .header("x-api-key", ADMIN_KEY);
+        json_ok(then, "account_get.json");
+    });
+    let old = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/42/recover-state");
+        then.status(404).body(fx("error_plain_404.txt"));
+    });
+    let batch = server.mock(|when, then| {
+        when.method(POST)
+            .path("/api/v1/admin/accounts/batch-clear-error")
+            .json_body(json!({"account_ids": [41, 999]}));
+        json_ok(then, "account_batch_clear_error.json");
+    });
+    let c = client(&server);
+    assert_eq!(c.recover_account_state(41).unwrap().id, 41);
+    recover.assert();
+    assert!(matches!(
+        c.recover_account_state(42).unwrap_err(),
+        HostError::UnsupportedRoute { .. }
+    ));
+    old.assert();
+    let r = c.clear_account_errors(&[41, 999]).unwrap();
+    batch.assert();
+    assert_eq!((r.total, r.cleared), (2, 1));
+    assert_eq!(r.failed.len(), 1);
+    assert_eq!(r.failed[0].0, 999);
+    assert!(r.failed[0].1.contains("ACCOUNT_NOT_FOUND"));
+    // Nothing to clear: no call.
+    assert_eq!(
+        c.clear_account_errors(&[]).unwrap(),
+        BatchClearResult::default()
+    );
+    batch.assert_calls(1);
+}
+
+#[test]
+fn rebind_user_key_keeps_the_key_and_unescapes_its_name() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(PUT)
+            .path("/api/v1/admin/api-keys/61")
+            .header("x-api-key", ADMIN_KEY)
+            .json_body(json!({"group_id": 12}));
+        json_ok(then, "key_rebind.json");
+    });
+    let refused = server.mock(|when, then| {
+        when.method(PUT).path("/api/v1/admin/api-keys/62");
+        then.status(400)
+            .body(fx("error_subscription_required.json"));
+    });
+    let c = client(&server);
+    let k = c.rebind_user_key(61, 12).unwrap();
+    m.assert();
+    assert_eq!(k.group_id, Some(12));
+    assert_eq!(k.key.expose(), USER_KEY);
+    assert_eq!(
+        k.name, "crm-a&b<c>\"d'e",
+        "the host escapes names; the adapter reverses it"
+    );
+    let e = c.rebind_user_key(62, 12).unwrap_err();
+    refused.assert();
+    assert_eq!(e.code().as_deref(), Some("SUBSCRIPTION_REQUIRED"));
+}
+
+#[test]
+fn gateway_reachability_reports_the_invalid_auth_block() {
+    let server = MockServer::start();
+    let m = server.mock(|when, then| {
+        when.method(GET).path("/v1/models");
+        then.status(429)
+            .header("retry-after", "60")
+            .body(fx("gateway_error_invalid_auth_limited.json"));
+    });
+    let chat = server.mock(|when, then| {
+        when.method(POST).path("/v1/chat/completions");
+        then.status(429)
+            .body(fx("gateway_error_invalid_auth_limited.json"));
+    });
+    let r = client(&server).gateway_reachability().unwrap();
+    m.assert();
+    chat.assert_calls(0);
+    assert!(r.invalid_auth_limited);
+    assert_eq!(r.retry_after, Some(Duration::from_secs(60)));
+    assert!(!r.api_key_required);
+    assert_eq!(r.models_code.as_deref(), Some(INVALID_AUTH_RATE_LIMITED));
+}
+
+#[test]
+fn the_admin_panel_limiter_is_rate_limited_with_its_code() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(POST).path("/api/v1/admin/groups");
+        then.status(429)
+            .header("retry-after", "7")
+            .body(fx("error_admin_rate_limited.json"));
+    });
+    let e = client(&server)
+        .create_group(&NewGroup {
+            name: "g".into(),
+            description: None,
+            platform: "openai".into(),
+            rate_multiplier: 1.0,
+            is_exclusive: false,
+            subscription_type: subscription_type::STANDARD.into(),
+            daily_limit_usd: None,
+            weekly_limit_usd: None,
+            monthly_limit_usd: None,
+        })
+        .unwrap_err();
+    match e {
+        HostError::RateLimited {
+            retry_after,
+            detail,
+        } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            assert_eq!(detail.code.as_deref(), Some("RATE_LIMITED"));
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_missing_plan_is_a_bare_500_on_the_host() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(DELETE).path("/api/v1/admin/payment/plans/77");
+        then.status(500).body(fx("error_internal.json"));
+    });
+    let e = client(&server).delete_plan(77).unwrap_err();
+    assert!(!e.is_not_found());
+    assert_eq!((e.status(), e.code()), (Some(500), None));
+}
+
+#[test]
+fn revoked_subscriptions_are_left_out_of_lists() {
+    // The host's admin list shows a revoked (soft-deleted) subscription with status
+    // `revoked` next to the live one that replaced it.
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/subscriptions");
+        json_ok(then, "subscriptions_list_revoked.json");
+    });
+    let subs = client(&server)
+        .list_subscriptions(&SubscriptionFilter {
+            user_id: Some(23),
+            group_id: None,
+        })
+        .unwrap();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0].status, "active");
 }

@@ -206,7 +206,7 @@ pub(crate) fn login(st: &mut State, req: &Req) -> Resp {
         return err(
             403,
             "Backend mode is active. Only admin login is allowed.",
-            "BACKEND_MODE_ACTIVE",
+            "BACKEND_MODE_ADMIN_ONLY",
         );
     }
     if let Some(u) = st.users.get_mut(&uid) {

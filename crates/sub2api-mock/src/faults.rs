@@ -55,3 +55,55 @@ impl Default for Faults {
         }
     }
 }
+
+/// The host's invalid-auth limiter default: failed gateway key checks per client IP
+/// within [`INVALID_AUTH_WINDOW_SECS`] before the IP is blocked.
+pub const DEFAULT_INVALID_AUTH_THRESHOLD: u32 = 120;
+/// Window of the invalid-auth limiter, in seconds (the host's default).
+pub const INVALID_AUTH_WINDOW_SECS: u64 = 60;
+/// How long an IP stays blocked once it reached the threshold, in seconds (the host's default).
+pub const INVALID_AUTH_BLOCK_SECS: u64 = 60;
+
+/// Knobs for host behaviours checked on real hosts: the gates every 0.1.179 host has
+/// (compliance lock, invalid-auth limiter) and the routes an old build lacks. Kept
+/// apart from [`Faults`] so existing fault documents keep their shape; the
+/// `/__mock/faults` endpoint reads and writes both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostKnobs {
+    /// The admin compliance gate needs an acceptance: until the acting admin accepts
+    /// (`POST /api/v1/admin/compliance/accept`), every other admin route answers
+    /// `423 ADMIN_COMPLIANCE_ACK_REQUIRED`. Turning it on forgets earlier
+    /// acceptances (as a host upgrade to a new commitment version does).
+    pub compliance_required: bool,
+    /// Failed gateway key checks (no key, unknown key) per client IP within 60 s
+    /// after which every gateway call from that IP answers
+    /// `429 INVALID_AUTH_RATE_LIMITED` for 60 s. 0 turns the limiter off.
+    pub invalid_auth_threshold: u32,
+    /// Behave like an old build (0.1.27) for the routes it lacks: the compliance
+    /// routes, `POST /accounts/:id/recover-state`, `POST /accounts/batch-clear-error`,
+    /// `DELETE /accounts/:id/temp-unschedulable` and `PUT /api-keys/:id` answer Gin's
+    /// plain-text 404.
+    pub old_build: bool,
+}
+
+impl Default for HostKnobs {
+    fn default() -> Self {
+        HostKnobs {
+            compliance_required: false,
+            invalid_auth_threshold: DEFAULT_INVALID_AUTH_THRESHOLD,
+            old_build: false,
+        }
+    }
+}
+
+/// Admin routes (method, template) an old build (0.1.27) does not have.
+pub(crate) const ROUTES_MISSING_ON_OLD_BUILDS: &[(&str, &str)] = &[
+    ("GET", "compliance"),
+    ("POST", "compliance/accept"),
+    ("POST", "accounts/:id/recover-state"),
+    ("POST", "accounts/batch-clear-error"),
+    ("DELETE", "accounts/:id/temp-unschedulable"),
+    ("GET", "accounts/:id/temp-unschedulable"),
+    ("PUT", "api-keys/:id"),
+];

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::admin::{rate_limit, set_account_error};
+use crate::faults::{INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS};
 use crate::http::{json_resp, mw_err, Req, Resp};
 use crate::server::{lock, Ctx};
 use crate::sse;
@@ -37,12 +38,21 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req) -> Option<Resp> {
         _ => return None,
     };
     let caller = {
-        let st = lock(ctx);
-        authenticate(&st, req)
+        let mut st = lock(ctx);
+        if let Some(blocked) = invalid_auth_blocked(&st) {
+            return Some(blocked);
+        }
+        let caller = authenticate(&st, req);
+        if let Err(fail) = &caller {
+            if fail.invalid_auth {
+                record_invalid_auth(&mut st);
+            }
+        }
+        caller
     };
     let caller = match caller {
         Ok(c) => c,
-        Err(r) => return Some(r),
+        Err(fail) => return Some(fail.resp),
     };
     Some(match route {
         "models" => models(&mut lock(ctx), &caller),
@@ -51,14 +61,83 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req) -> Option<Resp> {
     })
 }
 
+/// A refused gateway authentication.
+struct AuthFail {
+    resp: Resp,
+    /// Counts as a failed key check for the invalid-auth limiter.
+    invalid_auth: bool,
+}
+
+impl From<Resp> for AuthFail {
+    fn from(resp: Resp) -> Self {
+        AuthFail {
+            resp,
+            invalid_auth: false,
+        }
+    }
+}
+
+fn invalid_auth(resp: Resp) -> AuthFail {
+    AuthFail {
+        resp,
+        invalid_auth: true,
+    }
+}
+
+/// The host's invalid-auth limiter: while the client is blocked every gateway call
+/// answers `429 INVALID_AUTH_RATE_LIMITED` with `Retry-After`. Every mock client is
+/// on loopback, so there is one client IP.
+fn invalid_auth_blocked(st: &State) -> Option<Resp> {
+    let now = now_ms();
+    let until = st.invalid_auth.blocked_until_ms;
+    if st.knobs.invalid_auth_threshold == 0 || until <= now {
+        return None;
+    }
+    let secs = ((until - now) + 999) / 1000;
+    let mut r = mw_err(
+        429,
+        "INVALID_AUTH_RATE_LIMITED",
+        "Too many invalid authentication attempts; retry later",
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert("retry-after", v);
+    }
+    Some(r)
+}
+
+/// Counts one failed key check; the threshold-th failure within the window blocks
+/// the client for the block time (the failing call itself still gets its 401).
+fn record_invalid_auth(st: &mut State) {
+    let threshold = st.knobs.invalid_auth_threshold;
+    if threshold == 0 {
+        return;
+    }
+    let now = now_ms();
+    let window = INVALID_AUTH_WINDOW_SECS as i64 * 1000;
+    let ia = &mut st.invalid_auth;
+    if ia.blocked_until_ms > now {
+        return;
+    }
+    if ia.window_start_ms > now || now >= ia.window_start_ms + window {
+        ia.window_start_ms = now;
+        ia.failures = 0;
+    }
+    ia.failures += 1;
+    if ia.failures >= threshold {
+        ia.failures = 0;
+        ia.blocked_until_ms = now + INVALID_AUTH_BLOCK_SECS as i64 * 1000;
+        ia.window_start_ms = ia.blocked_until_ms;
+    }
+}
+
 /// The API-key middleware, in the host's order of checks.
-fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
+fn authenticate(st: &State, req: &Req) -> Result<Caller, AuthFail> {
     if req.q_nonempty("key").is_some() || req.q_nonempty("api_key").is_some() {
-        return Err(mw_err(
+        return Err(invalid_auth(mw_err(
             400,
             "api_key_in_query_deprecated",
             "API key in query parameter is deprecated. Please use Authorization header instead.",
-        ));
+        )));
     }
     let mut key = String::new();
     if let Some(h) = req.header("authorization") {
@@ -79,15 +158,24 @@ fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
             .to_string();
     }
     if key.is_empty() {
-        return Err(mw_err(
+        return Err(invalid_auth(mw_err(
             401,
             "API_KEY_REQUIRED",
             "API key is required in Authorization header (Bearer scheme), x-api-key header, or x-goog-api-key header",
-        ));
+        )));
     }
     let Some(k) = st.keys.values().find(|k| k.key == key) else {
-        return Err(mw_err(401, "INVALID_API_KEY", "Invalid API key"));
+        return Err(invalid_auth(mw_err(
+            401,
+            "INVALID_API_KEY",
+            "Invalid API key",
+        )));
     };
+    authorize(st, k).map_err(AuthFail::from)
+}
+
+/// The checks after the key was found (none of them counts as a failed key check).
+fn authorize(st: &State, k: &crate::state::ApiKey) -> Result<Caller, Resp> {
     if k.status != "active" {
         return Err(mw_err(401, "API_KEY_DISABLED", "API key is disabled"));
     }

@@ -2,23 +2,25 @@
 
 use serde_json::{json, Value};
 
-use crate::faults::Faults;
+use crate::faults::{Faults, HostKnobs};
 use crate::http::{json_resp, not_found_route, Req, Resp};
 use crate::policy::HostPolicy;
 use crate::server::{lock, Ctx};
 use crate::state::State;
 
-/// The fault knobs and the host settings as one document.
+/// The fault knobs, the host settings and the host-gate knobs as one document.
 fn knobs(st: &State) -> Value {
     let mut doc = st.faults_view();
-    if let (Some(d), Value::Object(p)) = (doc.as_object_mut(), json!(st.policy)) {
-        d.extend(p);
+    for part in [json!(st.policy), json!(st.knobs)] {
+        if let (Some(d), Value::Object(p)) = (doc.as_object_mut(), part) {
+            d.extend(p);
+        }
     }
     doc
 }
 
-/// `GET /__mock/state`, `GET|POST /__mock/faults`, `POST /__mock/reset`. The faults
-/// document also carries the [`HostPolicy`] settings.
+/// `GET /__mock/state`, `GET|POST /__mock/faults` (fault knobs, host settings and
+/// host-gate knobs), `POST /__mock/reset`.
 pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     match (req.method.as_str(), rest.trim_end_matches('/')) {
         ("GET", "state") => json_resp(200, &lock(ctx).dump()),
@@ -57,12 +59,15 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
                     cur.insert(k.clone(), v.clone());
                 }
             }
-            let parsed = serde_json::from_value::<Faults>(current.clone())
-                .and_then(|f| serde_json::from_value::<HostPolicy>(current).map(|p| (f, p)));
+            let parsed = serde_json::from_value::<Faults>(current.clone()).and_then(|f| {
+                let p = serde_json::from_value::<HostPolicy>(current.clone())?;
+                Ok((f, p, serde_json::from_value::<HostKnobs>(current)?))
+            });
             match parsed {
-                Ok((f, p)) => {
+                Ok((f, p, g)) => {
                     st.set_faults(f);
                     st.policy = p;
+                    st.set_knobs(g);
                     if let Some(ms) = ttl {
                         st.models_cache_ttl_ms = ms;
                         st.models_cache.clear();

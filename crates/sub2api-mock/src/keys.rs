@@ -44,6 +44,22 @@ pub(crate) fn handle(ctx: &Ctx, req: &Req) -> Option<Resp> {
     Some(r.unwrap_or_else(|e| e))
 }
 
+/// Go's `html.EscapeString`, which the host applies to key names on create and update.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn own_key(st: &State, uid: i64, id: &str) -> Result<i64, Resp> {
     let id = path_id(id, "key")?;
     match st.keys.get(&id) {
@@ -173,7 +189,7 @@ fn create(st: &mut State, req: &Req, uid: i64) -> R {
                 id,
                 user_id: uid,
                 key,
-                name: name.clone(),
+                name: html_escape(&name),
                 group_id,
                 status: "active".into(),
                 ip_whitelist,
@@ -198,7 +214,7 @@ fn update(st: &mut State, req: &Req, uid: i64, id: &str) -> R {
     let b = Body::new(&map, "UpdateAPIKeyRequest");
     let mut k = st.keys[&id].clone();
     if let Some(n) = b.str("name")? {
-        k.name = n;
+        k.name = html_escape(&n);
     }
     if b.present("group_id") {
         match b.i64("group_id")?.filter(|g| *g > 0) {

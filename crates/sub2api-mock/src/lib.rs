@@ -37,7 +37,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-pub use faults::{Faults, DEFAULT_PROBE_DELAY_MS};
+pub use faults::{
+    Faults, HostKnobs, DEFAULT_INVALID_AUTH_THRESHOLD, DEFAULT_PROBE_DELAY_MS,
+    INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS,
+};
 pub use policy::HostPolicy;
 pub use state::DEFAULT_MODELS_CACHE_TTL_MS;
 
@@ -217,6 +220,16 @@ impl MockHost {
     /// The current host settings.
     pub fn policy(&self) -> HostPolicy {
         lock(&self.ctx).policy.clone()
+    }
+
+    /// Replaces the host-gate knobs (compliance lock, invalid-auth limiter).
+    pub fn set_knobs(&self, knobs: HostKnobs) {
+        lock(&self.ctx).set_knobs(knobs);
+    }
+
+    /// The current host-gate knobs.
+    pub fn knobs(&self) -> HostKnobs {
+        lock(&self.ctx).knobs.clone()
     }
 
     /// Number of `/api/v1/admin/**` calls served so far (matched routes only).

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::faults::Faults;
+use crate::faults::{Faults, HostKnobs};
 use crate::util::{now_ms, rfc3339, rfc3339_secs, sha256_hex};
 
 /// Default lifetime of a cached `/v1/models` list. The real host keeps it 15 s
@@ -25,24 +25,26 @@ pub(crate) fn mask_secret(s: &str) -> String {
     format!("{head}…{tail}")
 }
 
-/// Credential keys the host never returns in account responses.
+/// Credential keys the host never returns in account responses (the host's
+/// `SensitiveCredentialKeys`, `account_credentials_redact.go`).
 pub(crate) const SENSITIVE_CREDENTIAL_KEYS: &[&str] = &[
-    "api_key",
     "access_token",
     "refresh_token",
     "id_token",
+    "agent_private_key",
+    "api_key",
     "session_key",
-    "session_token",
     "cookie",
-    "cookies",
-    "aws_access_key_id",
+    "password",
+    "sso_token",
+    "sso",
+    "sso-rw",
+    "clearTextPassword",
     "aws_secret_access_key",
     "aws_session_token",
     "service_account_json",
+    "service_account",
     "private_key",
-    "client_secret",
-    "secret_key",
-    "password",
 ];
 
 /// A group (`/api/v1/admin/groups`).
@@ -306,6 +308,12 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
+    /// Revoked (`DELETE /subscriptions/:id`): soft-deleted, listed only by the admin
+    /// list with status `revoked`.
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+
     /// Effective status: `revoked` once revoked; an `active` subscription past
     /// `expires_at` is `expired`.
     pub fn effective_status(&self, now: i64) -> &str {
@@ -322,6 +330,14 @@ impl Subscription {
 /// A cached `/v1/models` list: expiry (ms) and the list (`None` = platform defaults).
 pub(crate) type CachedModels = (i64, Option<Vec<String>>);
 
+/// The gateway's invalid-auth limiter for the (single, loopback) client.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InvalidAuth {
+    pub failures: u32,
+    pub window_start_ms: i64,
+    pub blocked_until_ms: i64,
+}
+
 /// Everything the host knows, behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -333,6 +349,13 @@ pub(crate) struct State {
     pub faults: Faults,
     /// Host settings (idempotency enforcement, limiter thresholds).
     pub policy: crate::policy::HostPolicy,
+    pub knobs: HostKnobs,
+    /// Admins (user ids) who accepted the current compliance commitment while
+    /// `knobs.compliance_required` is on.
+    pub compliance_accepted: BTreeMap<i64, i64>,
+    pub invalid_auth: InvalidAuth,
+    /// Start of the mock (stands for the time the seeded admin accepted).
+    pub started_ms: i64,
     /// Absolute admin-call number that answers 500 (derived from `faults.fail_nth_admin_call`).
     pub fail_at: Option<u64>,
     pub admin_calls: u64,
@@ -375,6 +398,10 @@ impl State {
             ),
             faults: Faults::default(),
             policy: crate::policy::HostPolicy::default(),
+            knobs: HostKnobs::default(),
+            compliance_accepted: BTreeMap::new(),
+            invalid_auth: InvalidAuth::default(),
+            started_ms: now_ms(),
             fail_at: None,
             admin_calls: 0,
             counters: BTreeMap::new(),
@@ -419,7 +446,7 @@ impl State {
         st
     }
 
-    /// A fresh state with the same seed and current fault knobs.
+    /// A fresh state with the same seed and current fault and host knobs.
     pub fn reset_from(old: &State) -> State {
         let mut st = State::new(
             &old.admin_api_key,
@@ -430,7 +457,26 @@ impl State {
         );
         st.models_cache_ttl_ms = old.models_cache_ttl_ms;
         st.policy = old.policy.clone();
+        st.set_knobs(old.knobs.clone());
         st
+    }
+
+    /// Replaces the gate knobs. Turning `compliance_required` on forgets every
+    /// acceptance (like an upgrade to a new commitment version); changing the
+    /// invalid-auth threshold resets the limiter.
+    pub fn set_knobs(&mut self, knobs: HostKnobs) {
+        if knobs.compliance_required && !self.knobs.compliance_required {
+            self.compliance_accepted.clear();
+        }
+        if knobs.invalid_auth_threshold != self.knobs.invalid_auth_threshold {
+            self.invalid_auth = InvalidAuth::default();
+        }
+        self.knobs = knobs;
+    }
+
+    /// Whether `admin_id` may use the admin API (compliance accepted, or the gate off).
+    pub fn compliance_ok(&self, admin_id: i64) -> bool {
+        !self.knobs.compliance_required || self.compliance_accepted.contains_key(&admin_id)
     }
 
     /// Replaces the fault knobs; `fail_nth_admin_call` counts from now.
@@ -458,11 +504,11 @@ impl State {
         self.seq
     }
 
-    /// The first admin user (the principal of admin-key calls).
+    /// The lowest-id active admin user (the principal of admin-key calls).
     pub fn first_admin_id(&self) -> Option<i64> {
         self.users
             .values()
-            .find(|u| u.role == "admin")
+            .find(|u| u.role == "admin" && u.status == "active")
             .map(|u| u.id)
     }
 
@@ -473,11 +519,12 @@ impl State {
             .find(|c| c.group_ids.contains(&group_id))
     }
 
-    /// The active (not expired) subscription of a user for a group, or the latest one.
+    /// The latest subscription of a user for a group that is not revoked (revoked
+    /// ones are soft-deleted on the host).
     pub fn subscription_for(&self, user_id: i64, group_id: i64) -> Option<&Subscription> {
         self.subscriptions
             .values()
-            .filter(|s| s.user_id == user_id && s.group_id == group_id && s.revoked_at.is_none())
+            .filter(|s| s.user_id == user_id && s.group_id == group_id && !s.is_revoked())
             .max_by_key(|s| s.id)
     }
 
@@ -856,6 +903,8 @@ impl State {
             "accounts": accounts,
             "users": users,
             "api_keys": keys,
+            // Revoked (soft-deleted) ones too, with status `revoked`, as the host's
+            // admin list shows them.
             "subscriptions": self.subscriptions.values().map(|s| self.admin_sub_dto(s)).collect::<Vec<_>>(),
             "counters": {
                 "admin_calls": self.admin_calls,
@@ -864,6 +913,8 @@ impl State {
             "faults": self.faults_view(),
             "policy": self.policy,
             "limits": self.limits.dump(),
+            "knobs": self.knobs,
+            "compliance_accepted_by": self.compliance_accepted.keys().collect::<Vec<_>>(),
         })
     }
 }

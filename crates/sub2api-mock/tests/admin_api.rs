@@ -128,7 +128,11 @@ fn groups_crud_and_errors() {
     assert_eq!(g["id"], 1);
     assert_eq!(g["rate_multiplier"], 1.5);
     assert_eq!(g["account_count"], 0);
-    let dup = env.admin("POST", "/groups", Some(json!({"name": "alpha"})));
+    let dup = env.admin(
+        "POST",
+        "/groups",
+        Some(json!({"name": "alpha", "rate_multiplier": 1})),
+    );
     assert_eq!(dup.status, 409);
     assert_eq!(dup.json()["reason"], "GROUP_EXISTS");
     assert_eq!(dup.json()["code"], 409);
@@ -151,11 +155,42 @@ fn groups_crud_and_errors() {
     assert_eq!(nf.status, 404);
     assert_eq!(nf.json()["reason"], "GROUP_NOT_FOUND");
 
-    env.admin_ok(
+    // The host's service refuses a multiplier <= 0 (an omitted one is 0) with a bare 500.
+    for body in [
+        json!({"name": "beta", "platform": "anthropic"}),
+        json!({"name": "beta", "platform": "anthropic", "rate_multiplier": 0}),
+    ] {
+        let r = env.admin("POST", "/groups", Some(body));
+        assert_eq!(r.status, 500);
+        assert_eq!(r.json(), json!({"code": 500, "message": "internal error"}));
+    }
+    let r = env.admin("PUT", "/groups/1", Some(json!({"rate_multiplier": -1})));
+    assert_eq!(r.status, 500);
+    // The host's platform list: `sora` is not a group platform, the CN ones are.
+    let r = env.admin(
         "POST",
         "/groups",
-        Some(json!({"name": "beta", "platform": "anthropic"})),
+        Some(json!({"name": "s", "platform": "sora", "rate_multiplier": 1})),
     );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].as_str().unwrap().contains("'oneof'"));
+    for p in ["kimi", "zhipu", "deepseek", "composite"] {
+        let r = env.admin(
+            "POST",
+            "/groups",
+            Some(json!({"name": format!("cn-{p}"), "platform": p, "rate_multiplier": 1})),
+        );
+        assert_eq!(r.status, 200, "{p}: {}", r.text);
+        let id = r.json()["data"]["id"].as_i64().unwrap();
+        env.admin_ok("DELETE", &format!("/groups/{id}"), None);
+    }
+    let beta = env.admin_ok(
+        "POST",
+        "/groups",
+        Some(json!({"name": "beta", "platform": "anthropic", "rate_multiplier": 1})),
+    )["id"]
+        .as_i64()
+        .unwrap();
     let upd = env.admin_ok(
         "PUT",
         "/groups/1",
@@ -179,9 +214,12 @@ fn groups_crud_and_errors() {
         "inactive groups are not in /all"
     );
 
-    let del = env.admin_ok("DELETE", "/groups/2", None);
+    let del = env.admin_ok("DELETE", &format!("/groups/{beta}"), None);
     assert_eq!(del["message"], "Group deleted successfully");
-    assert_eq!(env.admin("GET", "/groups/2", None).status, 404);
+    assert_eq!(
+        env.admin("GET", &format!("/groups/{beta}"), None).status,
+        404
+    );
 }
 
 #[test]
@@ -341,10 +379,19 @@ fn payment_plans() {
     );
     assert_eq!(upd["price"], 19.9);
     assert_eq!(upd["name"], "Monthly");
+    // The host answers a missing plan with a bare 500 (ent's not-found error is
+    // not an application error), for update and delete alike.
+    let missing = env.admin("PUT", "/payment/plans/77", Some(json!({"price": 1})));
+    assert_eq!(missing.status, 500);
     assert_eq!(
-        env.admin("PUT", "/payment/plans/77", Some(json!({"price": 1})))
-            .json()["reason"],
-        "PLAN_NOT_FOUND"
+        missing.json(),
+        json!({"code": 500, "message": "internal error"})
+    );
+    let missing = env.admin("DELETE", "/payment/plans/77", None);
+    assert_eq!(missing.status, 500);
+    assert_eq!(
+        missing.json(),
+        json!({"code": 500, "message": "internal error"})
     );
     env.admin_ok("DELETE", &format!("/payment/plans/{id}"), None);
     assert_eq!(env.admin_ok("GET", "/payment/plans", None), json!([]));
@@ -527,7 +574,7 @@ fn batch_create_and_idempotency_replay() {
     // inserted account behind without groups (real host 0.1.179).
     let batch = json!({"accounts": [
         {"name": "b1", "platform": "openai", "type": "apikey", "credentials": {"api_key": "sk-b1"}, "group_ids": [g]},
-        {"name": "b2", "platform": "nope", "type": "apikey", "credentials": {"api_key": "sk-b2"}},
+        {"name": "b2", "platform": "openai", "type": "nope", "credentials": {"api_key": "sk-b2"}},
         {"name": "b3", "platform": "openai", "type": "apikey", "credentials": {"api_key": "sk-b3"}, "group_ids": [999]},
         {"name": "b4", "platform": "openai", "type": "apikey", "credentials": {}, "rate_multiplier": -1},
         {"name": "", "platform": "openai", "type": "apikey", "credentials": {}},

@@ -124,7 +124,7 @@ fn admin_rate_limit() {
         assert_eq!(r.header("retry-after"), Some("1"));
         assert_eq!(
             r.json(),
-            json!({"error": "rate limit exceeded", "message": "Too many requests, please try again later"})
+            json!({"code": "RATE_LIMITED", "message": "Too many requests, please slow down and try again later"})
         );
     }
     assert_eq!(env.admin("GET", "/groups", None).status, 200);

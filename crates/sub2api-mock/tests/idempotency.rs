@@ -84,7 +84,7 @@ fn enforcement_applies_exactly_to_the_writes_that_take_a_key() {
     env.admin_ok(
         "POST",
         "/groups",
-        Some(json!({"name": "g2", "platform": "openai"})),
+        Some(json!({"name": "g2", "platform": "openai", "rate_multiplier": 1})),
     );
     env.admin_ok(
         "POST",

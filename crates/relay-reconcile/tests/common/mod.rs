@@ -352,6 +352,28 @@ impl HostAdapter for Counting {
     fn version(&self) -> Result<String, HostError> {
         self.inner.version()
     }
+    fn compliance(&self) -> Result<Option<ComplianceStatus>, HostError> {
+        self.inner.compliance()
+    }
+    fn capabilities_with_gateway(&self) -> Result<(Capabilities, GatewayReachability), HostError> {
+        self.inner.capabilities_with_gateway()
+    }
+    fn set_account_schedulable(
+        &self,
+        id: ObjectId,
+        schedulable: bool,
+    ) -> Result<Account, HostError> {
+        self.inner.set_account_schedulable(id, schedulable)
+    }
+    fn recover_account_state(&self, id: ObjectId) -> Result<Account, HostError> {
+        self.inner.recover_account_state(id)
+    }
+    fn clear_account_errors(&self, ids: &[ObjectId]) -> Result<BatchClearResult, HostError> {
+        self.inner.clear_account_errors(ids)
+    }
+    fn rebind_user_key(&self, key_id: ObjectId, group_id: ObjectId) -> Result<UserKey, HostError> {
+        self.inner.rebind_user_key(key_id, group_id)
+    }
     fn public_settings(&self) -> Result<PublicSettings, HostError> {
         self.inner.public_settings()
     }

@@ -17,14 +17,6 @@ use crate::vendor::{self, Endpoint};
 
 type R = Result<Resp, Resp>;
 
-const PLATFORMS: &[&str] = &[
-    "anthropic",
-    "openai",
-    "gemini",
-    "antigravity",
-    "grok",
-    "sora",
-];
 const TYPES: &[&str] = &[
     "oauth",
     "setup-token",
@@ -155,9 +147,8 @@ pub(crate) fn bind_create(req: &Req) -> Result<AccountInput, Resp> {
     if input.platform.is_empty() {
         return Err(b.invalid("platform", "required"));
     }
-    if !PLATFORMS.contains(&input.platform.as_str()) {
-        return Err(b.invalid("platform", "oneof"));
-    }
+    // The host requires a platform but does not check it against a list
+    // (verified on 0.1.179: `sora` and `bogus` are stored as given).
     if input.kind.is_empty() {
         return Err(b.invalid("type", "required"));
     }
@@ -244,7 +235,8 @@ fn insert_account(st: &mut State, input: &AccountInput) -> Result<i64, CreateFai
         credentials: input.credentials.clone().unwrap_or_default(),
         extra: input.extra.clone(),
         proxy_id: None,
-        concurrency: input.concurrency.filter(|c| *c > 0).unwrap_or(3),
+        // An omitted concurrency is stored as 0, which the host treats as "no limit".
+        concurrency: input.concurrency.unwrap_or(0),
         priority: input.priority.unwrap_or(1),
         rate_multiplier: input.rate_multiplier.unwrap_or(1.0),
         load_factor: input.load_factor,
@@ -451,9 +443,8 @@ pub(super) fn update(ctx: &Ctx, st: &mut State, req: &Req, id: &str) -> R {
         }
         a.status = s;
     }
-    if let Some(v) = b.bool("schedulable")? {
-        a.schedulable = v;
-    }
+    // `UpdateAccountRequest` has no `schedulable`: the host ignores it here
+    // (`POST /accounts/:id/schedulable` sets it).
     if let Some(ids) = b.i64_vec("group_ids")? {
         check_groups(st, &ids)?;
         let mut ids = ids;
@@ -468,9 +459,9 @@ pub(super) fn update(ctx: &Ctx, st: &mut State, req: &Req, id: &str) -> R {
     Ok(ok(dto(st, id)))
 }
 
+/// Deleting an account that is already gone succeeds, as on the host.
 pub(super) fn delete(st: &mut State, id: &str) -> R {
     let id = path_id(id, "account")?;
-    find(st, id)?;
     st.accounts.remove(&id);
     Ok(ok_message("Account deleted successfully"))
 }
@@ -489,16 +480,47 @@ fn with_account(st: &mut State, id: &str, f: impl FnOnce(&mut Account)) -> R {
 /// temporary-unschedulable state cleared; `schedulable` is **not** restored (an
 /// account the host put into `error` stays out of scheduling until
 /// `POST /accounts/:id/schedulable`).
+fn clear_account_error(a: &mut Account) {
+    a.status = "active".into();
+    a.error_message.clear();
+    a.rate_limited_at = None;
+    a.rate_limit_reset_at = None;
+    a.temp_unsched = None;
+    a.updated_at = now_ms();
+}
+
 pub(super) fn clear_error(st: &mut State, id: &str) -> R {
-    with_account(st, id, |a| {
-        if a.status == "error" {
-            a.status = "active".into();
+    with_account(st, id, clear_account_error)
+}
+
+/// `POST /accounts/batch-clear-error` `{"account_ids": [...]}`: the single clear
+/// for each id; per-account failures in `errors` (with the host's Go error text).
+pub(super) fn batch_clear_error(st: &mut State, req: &Req) -> R {
+    let map = req.json_object()?;
+    let b = Body::new(&map, "BatchClearErrorRequest");
+    let ids = b.i64_vec("account_ids")?.unwrap_or_default();
+    if ids.is_empty() {
+        return Err(bad_request("account_ids is required"));
+    }
+    let (mut success, mut errors) = (0, Vec::new());
+    for id in &ids {
+        match st.accounts.get_mut(id) {
+            Some(a) => {
+                clear_account_error(a);
+                success += 1;
+            }
+            None => errors.push(json!({
+                "account_id": id,
+                "error": "error: code=404 reason=\"ACCOUNT_NOT_FOUND\" message=\"account not found\" metadata=map[]",
+            })),
         }
-        a.error_message.clear();
-        a.rate_limited_at = None;
-        a.rate_limit_reset_at = None;
-        a.temp_unsched = None;
-    })
+    }
+    Ok(ok(json!({
+        "total": ids.len(),
+        "success": success,
+        "failed": errors.len(),
+        "errors": errors,
+    })))
 }
 
 pub(super) fn clear_rate_limit(st: &mut State, id: &str) -> R {
@@ -508,12 +530,15 @@ pub(super) fn clear_rate_limit(st: &mut State, id: &str) -> R {
     })
 }
 
+/// `POST /accounts/:id/recover-state`: clears the error (only when the status is
+/// `error`) and every recoverable runtime state (rate limit, overload,
+/// temporary-unschedulable) in one call, then answers the account.
 pub(super) fn recover(st: &mut State, id: &str) -> R {
     with_account(st, id, |a| {
         if a.status == "error" {
             a.status = "active".into();
+            a.error_message.clear();
         }
-        a.error_message.clear();
         a.rate_limited_at = None;
         a.rate_limit_reset_at = None;
         a.temp_unsched = None;
@@ -553,9 +578,8 @@ pub(super) fn set_schedulable(st: &mut State, req: &Req, id: &str) -> R {
     let id_num = path_id(id, "account")?;
     let map = req.json_object()?;
     let b = Body::new(&map, "SetSchedulableRequest");
-    let Some(v) = b.bool("schedulable")? else {
-        return Err(b.invalid("schedulable", "required"));
-    };
+    // A plain `bool` on the host: an absent field means `false`.
+    let v = b.bool("schedulable")?.unwrap_or(false);
     find(st, id_num)?;
     with_account(st, id, |a| a.schedulable = v)
 }

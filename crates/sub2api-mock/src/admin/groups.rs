@@ -3,18 +3,23 @@
 use serde_json::Value;
 
 use crate::http::{
-    bad_request, err, ok, ok_message, page_params, paginate, path_id, Body, Req, Resp,
+    bad_request, err, internal_error, ok, ok_message, page_params, paginate, path_id, Body, Req,
+    Resp,
 };
 use crate::state::{Group, State};
 use crate::util::now_ms;
 
+/// The host's group platforms (`CreateGroupRequest.Platform` `oneof`).
 const PLATFORMS: &[&str] = &[
     "anthropic",
     "openai",
     "gemini",
     "antigravity",
     "grok",
-    "sora",
+    "kimi",
+    "zhipu",
+    "deepseek",
+    "composite",
 ];
 
 type R = Result<Resp, Resp>;
@@ -94,8 +99,9 @@ fn apply_common(b: &Body, g: &mut Group, is_update: bool) -> Result<(), Resp> {
         g.platform = v;
     }
     if let Some(v) = b.f64("rate_multiplier")? {
-        if v < 0.0 {
-            return Err(b.invalid("rate_multiplier", "min"));
+        // The host's service refuses `<= 0` with a plain error: 500 `internal error`.
+        if v <= 0.0 {
+            return Err(internal_error());
         }
         g.rate_multiplier = v;
     }
@@ -158,9 +164,6 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
     let map = req.json_object()?;
     let b = Body::new(&map, "CreateGroupRequest");
     let name = b.req_str("name")?;
-    if st.groups.values().any(|g| g.name == name) {
-        return Err(err(409, "group name already exists", "GROUP_EXISTS"));
-    }
     let now = now_ms();
     let mut g = Group {
         id: 0,
@@ -185,6 +188,13 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
         updated_at: now,
     };
     apply_common(&b, &mut g, false)?;
+    // An omitted multiplier is 0 for the host's service, which refuses it (500).
+    if g.rate_multiplier <= 0.0 {
+        return Err(internal_error());
+    }
+    if st.groups.values().any(|o| o.name == g.name) {
+        return Err(err(409, "group name already exists", "GROUP_EXISTS"));
+    }
     let copy_from = b
         .i64_vec("copy_accounts_from_group_ids")?
         .unwrap_or_default();

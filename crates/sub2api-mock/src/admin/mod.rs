@@ -1,7 +1,9 @@
 //! `/api/v1/admin/**`: route table, admin fault injection, authentication, dispatch.
 
 mod accounts;
+mod api_keys;
 mod channels;
+mod compliance;
 mod groups;
 mod plans;
 mod subscriptions;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::auth::{admin_auth, Principal};
+use crate::faults::ROUTES_MISSING_ON_OLD_BUILDS;
 use crate::http::{internal_error, json_resp, not_found_route, ok, Req, Resp};
 use crate::idempotency::{self, Spec};
 use crate::server::{lock, Ctx};
@@ -21,6 +24,8 @@ use crate::state::State;
 
 /// Every admin route the emulator serves: (method, template below `/api/v1/admin/`).
 const ROUTES: &[(&str, &str)] = &[
+    ("GET", "compliance"),
+    ("POST", "compliance/accept"),
     ("GET", "system/version"),
     ("GET", "groups"),
     ("POST", "groups"),
@@ -51,6 +56,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "accounts/:id/temp-unschedulable"),
     ("POST", "accounts/:id/recover-state"),
     ("POST", "accounts/:id/schedulable"),
+    ("POST", "accounts/batch-clear-error"),
     ("POST", "accounts/:id/test"),
     ("GET", "accounts/:id/models"),
     ("GET", "users"),
@@ -65,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "subscriptions/assign"),
     ("GET", "subscriptions/:id"),
     ("DELETE", "subscriptions/:id"),
+    ("PUT", "api-keys/:id"),
 ];
 
 /// Finds the route template for a request, preferring static segments (like Gin).
@@ -121,9 +128,10 @@ fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<Injected, Res
         .or_insert(0) += 1;
     if st.faults.rate_limit_next_admin_calls > 0 {
         st.faults.rate_limit_next_admin_calls -= 1;
+        // The admin panel limiter's answer (`panel_rate_limit.go`).
         let mut r = json_resp(
             429,
-            &json!({"error": "rate limit exceeded", "message": "Too many requests, please try again later"}),
+            &json!({"code": "RATE_LIMITED", "message": "Too many requests, please slow down and try again later"}),
         );
         r.headers_mut()
             .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
@@ -240,8 +248,13 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     };
     let injected = {
         let mut st = lock(ctx);
+        let missing_on_old_build = st.knobs.old_build
+            && ROUTES_MISSING_ON_OLD_BUILDS
+                .iter()
+                .any(|(m, t)| *m == method && *t == tpl);
         if (st.faults.disable_channels && tpl.starts_with("channels"))
             || (st.faults.disable_payment && tpl.starts_with("payment"))
+            || missing_on_old_build
         {
             return not_found_route();
         }
@@ -271,6 +284,12 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
             Err(r) => return r,
         }
     };
+    if !compliance::bypasses_guard(tpl) {
+        let st = lock(ctx);
+        if let Err(r) = compliance::guard(&st, principal) {
+            return r;
+        }
+    }
     if legacy_batch {
         return accounts::legacy_batch(req).unwrap_or_else(|e| e);
     }
@@ -289,6 +308,8 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
 
 fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: &[&str]) -> Resp {
     let r = match (req.method.as_str(), tpl) {
+        ("GET", "compliance") => compliance::get(st, who),
+        ("POST", "compliance/accept") => compliance::accept(st, req, who),
         ("GET", "system/version") => Ok(ok(json!({"version": st.host_version}))),
         ("GET", "groups") => groups::list(st, req),
         ("POST", "groups") => groups::create(st, req),
@@ -317,6 +338,7 @@ fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: 
         ("DELETE", "accounts/:id/temp-unschedulable") => accounts::temp_clear(st, p[0]),
         ("POST", "accounts/:id/recover-state") => accounts::recover(st, p[0]),
         ("POST", "accounts/:id/schedulable") => accounts::set_schedulable(st, req, p[0]),
+        ("POST", "accounts/batch-clear-error") => accounts::batch_clear_error(st, req),
         ("GET", "accounts/:id/models") => accounts::models(st, p[0]),
         ("GET", "users") => users::list(st, req),
         ("POST", "users") => users::create(st, req),
@@ -329,6 +351,7 @@ fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: 
         ("POST", "subscriptions/assign") => subscriptions::assign(st, req, who),
         ("GET", "subscriptions/:id") => subscriptions::get(st, p[0]),
         ("DELETE", "subscriptions/:id") => subscriptions::delete(st, p[0]),
+        ("PUT", "api-keys/:id") => api_keys::update_group(st, req, p[0]),
         _ => Ok(not_found_route()),
     };
     r.unwrap_or_else(|e| e)

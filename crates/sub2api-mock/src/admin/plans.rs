@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::http::{err, ok, ok_message, ok_status, path_id, Body, Req, Resp};
+use crate::http::{err, internal_error, ok, ok_message, ok_status, path_id, Body, Req, Resp};
 use crate::state::{Plan, State};
 use crate::util::now_ms;
 
@@ -122,11 +122,9 @@ pub(super) fn update(st: &mut State, req: &Req, id: &str) -> R {
     let id = path_id(id, "plan")?;
     let map = req.json_object()?;
     let b = Body::new(&map, "UpdatePlanRequest");
-    let mut p = st
-        .plans
-        .get(&id)
-        .cloned()
-        .ok_or_else(|| err(404, "plan not found", "PLAN_NOT_FOUND"))?;
+    // The host updates by id and passes the ORM's not-found error through as a
+    // plain 500 `internal error` (no reason), not a 404.
+    let mut p = st.plans.get(&id).cloned().ok_or_else(internal_error)?;
     apply(st, &b, &mut p)?;
     p.updated_at = now_ms();
     st.plans.insert(id, p);
@@ -135,8 +133,9 @@ pub(super) fn update(st: &mut State, req: &Req, id: &str) -> R {
 
 pub(super) fn delete(st: &mut State, id: &str) -> R {
     let id = path_id(id, "plan")?;
+    // Like update: a missing plan is a plain 500 `internal error` on the host.
     if st.plans.remove(&id).is_none() {
-        return Err(err(404, "plan not found", "PLAN_NOT_FOUND"));
+        return Err(internal_error());
     }
     Ok(ok_message("deleted"))
 }

@@ -11,11 +11,11 @@ type R = Result<Resp, Resp>;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A live (not revoked) subscription: the host's reads skip soft-deleted rows.
+/// A subscription that is not revoked (revoked ones are soft-deleted: 404).
 fn find(st: &State, id: i64) -> Result<&Subscription, Resp> {
     st.subscriptions
         .get(&id)
-        .filter(|s| s.revoked_at.is_none())
+        .filter(|s| !s.is_revoked())
         .ok_or_else(|| err(404, "subscription not found", "SUBSCRIPTION_NOT_FOUND"))
 }
 
@@ -37,6 +37,9 @@ fn listed(st: &State, req: &Req, group: Option<i64>) -> R {
         .filter(|s| group_id.is_none_or(|g| s.group_id == g))
         // No status filter lists revoked (soft-deleted) rows too, as the host does.
         .filter(|s| status.is_none_or(|x| s.effective_status(now) == x))
+        // The admin list shows revoked subscriptions (status `revoked`); the
+        // per-group list does not.
+        .filter(|s| group.is_none() || !s.is_revoked())
         .collect();
     subs.sort_by_key(|s| (s.created_at, s.id));
     if req.q("sort_order") != Some("asc") {
@@ -158,6 +161,8 @@ pub(super) fn assign(st: &mut State, req: &Req, who: Principal) -> R {
     Ok(ok(st.admin_sub_dto(&st.subscriptions[&id])))
 }
 
+/// Revoke: a soft delete. The row stays (admin list, status `revoked`), every
+/// other read answers 404, the gateway refuses it and a new assign creates a new row.
 pub(super) fn delete(st: &mut State, id: &str) -> R {
     let id = path_id(id, "subscription")?;
     find(st, id)?;

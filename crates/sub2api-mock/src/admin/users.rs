@@ -69,10 +69,18 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
     if password.chars().count() < 6 {
         return Err(b.invalid("password", "min"));
     }
+    let role = b
+        .str("role")?
+        .filter(|r| !r.is_empty())
+        .unwrap_or("user".into());
+    if role != "user" && role != "admin" {
+        return Err(b.invalid("role", "oneof"));
+    }
     let username = b.str("username")?.unwrap_or_default();
     let notes = b.str("notes")?.unwrap_or_default();
     let balance = b.f64("balance")?.unwrap_or(0.0);
-    let concurrency = b.i64("concurrency")?.filter(|c| *c > 0).unwrap_or(5);
+    // The host stores an omitted concurrency as 0, which means "no limit".
+    let concurrency = b.i64("concurrency")?.unwrap_or(0);
     let rpm_limit = b.i64("rpm_limit")?.unwrap_or(0);
     let allowed_groups = b.i64_vec("allowed_groups")?.unwrap_or_default();
     if st
@@ -91,7 +99,7 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
             email,
             username,
             password,
-            role: "user".into(),
+            role,
             balance,
             concurrency,
             status: "active".into(),
@@ -247,7 +255,7 @@ pub(super) fn subscriptions(st: &mut State, id: &str) -> R {
     let subs: Vec<Value> = st
         .subscriptions
         .values()
-        .filter(|s| s.user_id == id && s.revoked_at.is_none())
+        .filter(|s| s.user_id == id && !s.is_revoked())
         .map(|s| st.sub_dto(s))
         .collect();
     Ok(ok(Value::Array(subs)))
