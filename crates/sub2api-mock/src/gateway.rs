@@ -472,8 +472,11 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
     // Candidate selection under the lock.
     let candidates: Vec<(Account, String)> = {
         let st = lock(ctx);
+        // A model the channel restricts leaves no account for it: the host then
+        // answers as for any request no account takes (404 when the pool is in
+        // service but none maps the model).
         let Some(routed) = apply_channel(&st, &caller.group, &model) else {
-            return no_accounts();
+            return no_account_error(&st, &caller.group, &model, &model);
         };
         let warmup = st.faults.warmup_ms as i64;
         let now = now_ms();

@@ -628,42 +628,56 @@ impl State {
     }
 
     /// Plan entity JSON (zero-valued fields omitted, like the ORM's omitempty tags).
-    pub fn plan_dto(&self, p: &Plan) -> Value {
+    /// A plan as create and update answer it: the stored row, zero values omitted.
+    pub fn plan_row(&self, p: &Plan) -> Value {
+        let full = self.plan_dto(p);
         let mut o = Map::new();
-        o.insert("id".into(), json!(p.id));
-        if p.group_id != 0 {
-            o.insert("group_id".into(), json!(p.group_id));
-        }
-        let strs = [
-            ("name", &p.name),
-            ("description", &p.description),
-            ("validity_unit", &p.validity_unit),
-            ("features", &p.features),
-            ("product_name", &p.product_name),
-        ];
-        for (k, v) in strs {
-            if !v.is_empty() {
-                o.insert(k.into(), json!(v));
+        for (k, v) in full.as_object().into_iter().flatten() {
+            let zero = match v {
+                Value::String(s) => s.is_empty(),
+                Value::Bool(b) => !b,
+                Value::Number(n) => n.as_f64() == Some(0.0),
+                Value::Null => true,
+                _ => false,
+            };
+            let joined = matches!(
+                k.as_str(),
+                "group_name" | "group_platform" | "rate_multiplier"
+            );
+            if !zero && !joined {
+                o.insert(k.clone(), v.clone());
             }
         }
-        if p.price != 0.0 {
-            o.insert("price".into(), json!(p.price));
-        }
-        if p.original_price != 0.0 {
-            o.insert("original_price".into(), json!(p.original_price));
-        }
-        if p.validity_days != 0 {
-            o.insert("validity_days".into(), json!(p.validity_days));
-        }
-        if p.for_sale {
-            o.insert("for_sale".into(), json!(true));
-        }
-        if p.sort_order != 0 {
-            o.insert("sort_order".into(), json!(p.sort_order));
-        }
-        o.insert("created_at".into(), json!(rfc3339(p.created_at)));
-        o.insert("updated_at".into(), json!(rfc3339(p.updated_at)));
         Value::Object(o)
+    }
+
+    /// A plan as the plan list answers it (0.1.179): every field present (zero
+    /// values included), the group's name, platform and multiplier beside its id,
+    /// `original_price` only when set.
+    pub fn plan_dto(&self, p: &Plan) -> Value {
+        let group = self.groups.get(&p.group_id);
+        let mut v = json!({
+            "id": p.id,
+            "group_id": p.group_id,
+            "group_name": group.map(|g| g.name.clone()).unwrap_or_default(),
+            "group_platform": group.map(|g| g.platform.clone()).unwrap_or_default(),
+            "rate_multiplier": group.map(|g| g.rate_multiplier).unwrap_or(1.0),
+            "name": p.name,
+            "description": p.description,
+            "price": p.price,
+            "validity_days": p.validity_days,
+            "validity_unit": p.validity_unit,
+            "features": p.features,
+            "product_name": p.product_name,
+            "for_sale": p.for_sale,
+            "sort_order": p.sort_order,
+            "created_at": rfc3339(p.created_at),
+            "updated_at": rfc3339(p.updated_at),
+        });
+        if p.original_price != 0.0 {
+            v["original_price"] = json!(p.original_price);
+        }
+        v
     }
 
     /// Account DTO with redacted credentials and `credentials_status`.

@@ -599,7 +599,10 @@ pub(crate) fn account_model_ids(a: &Account) -> Vec<String> {
 
 pub(super) fn models(st: &mut State, id: &str) -> R {
     let id = path_id(id, "account")?;
-    let a = find(st, id)?;
+    // This handler answers a missing account with a bare 404 (no reason).
+    let a = st.accounts.get(&id).ok_or_else(|| {
+        crate::http::json_resp(404, &json!({"code": 404, "message": "Account not found"}))
+    })?;
     let items: Vec<Value> = account_model_ids(a)
         .iter()
         .map(|m| vendor::model_item(&a.platform, m))

@@ -27,6 +27,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "compliance"),
     ("POST", "compliance/accept"),
     ("GET", "system/version"),
+    ("GET", "settings/admin-api-key"),
+    ("POST", "settings/admin-api-key/regenerate"),
     ("GET", "groups"),
     ("POST", "groups"),
     ("GET", "groups/all"),
@@ -306,11 +308,34 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     dispatch(ctx, &mut st, principal, req, tpl, &params)
 }
 
+/// `GET /settings/admin-api-key`: whether a key exists, and its mask.
+fn admin_key_status(st: &State) -> Value {
+    let k = &st.admin_api_key;
+    let masked = if k.len() > 14 {
+        format!("{}...{}", &k[..10], &k[k.len() - 4..])
+    } else {
+        String::new()
+    };
+    json!({"exists": !k.is_empty(), "masked_key": masked})
+}
+
+/// `POST /settings/admin-api-key/regenerate`: a new `admin-<64 hex>` key replaces the
+/// old one at once (the old one stops working); the answer is the only place it is
+/// shown. [`crate::MockHost::admin_api_key`] keeps the key the mock started with.
+fn regenerate_admin_key(st: &mut State) -> Value {
+    let seq = st.next_seq();
+    let seed = format!("{}:{}:{seq}", st.admin_api_key, crate::util::now_ms());
+    st.admin_api_key = format!("admin-{}", crate::util::sha256_hex(seed.as_bytes()));
+    json!({"key": st.admin_api_key})
+}
+
 fn dispatch(ctx: &Ctx, st: &mut State, who: Principal, req: &Req, tpl: &str, p: &[&str]) -> Resp {
     let r = match (req.method.as_str(), tpl) {
         ("GET", "compliance") => compliance::get(st, who),
         ("POST", "compliance/accept") => compliance::accept(st, req, who),
         ("GET", "system/version") => Ok(ok(json!({"version": st.host_version}))),
+        ("GET", "settings/admin-api-key") => Ok(ok(admin_key_status(st))),
+        ("POST", "settings/admin-api-key/regenerate") => Ok(ok(regenerate_admin_key(st))),
         ("GET", "groups") => groups::list(st, req),
         ("POST", "groups") => groups::create(st, req),
         ("GET", "groups/all") => groups::all(st, req),

@@ -115,7 +115,7 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
     p.id = st.next_id("plan");
     let id = p.id;
     st.plans.insert(id, p);
-    Ok(ok_status(201, st.plan_dto(&st.plans[&id])))
+    Ok(ok_status(201, st.plan_row(&st.plans[&id])))
 }
 
 pub(super) fn update(st: &mut State, req: &Req, id: &str) -> R {
@@ -128,7 +128,7 @@ pub(super) fn update(st: &mut State, req: &Req, id: &str) -> R {
     apply(st, &b, &mut p)?;
     p.updated_at = now_ms();
     st.plans.insert(id, p);
-    Ok(ok(st.plan_dto(&st.plans[&id])))
+    Ok(ok(st.plan_row(&st.plans[&id])))
 }
 
 pub(super) fn delete(st: &mut State, id: &str) -> R {
