@@ -26,6 +26,16 @@ pub enum AccessError {
         /// The host's message.
         message: String,
     },
+    /// Another captcha (Tencent, Aliyun) guards login.
+    #[error("cannot log in as {email}: the host requires a {provider} captcha on login, which a program cannot pass; turn the login captcha off in the host's settings, or use self-service access ({message})")]
+    LoginCaptcha {
+        /// The subscriber.
+        email: String,
+        /// `tencent`, `aliyun` or `captcha`.
+        provider: String,
+        /// The host's message.
+        message: String,
+    },
     /// The subscriber has two-factor login enabled.
     #[error("cannot log in as {email}: the user has two-factor authentication enabled; disable 2FA for this user or choose another subscriber e-mail")]
     LoginTwoFactor {
@@ -146,6 +156,11 @@ impl AccessError {
             LoginBlocked::TurnstileRequired { message } => {
                 AccessError::LoginTurnstile { email, message }
             }
+            LoginBlocked::CaptchaRequired { provider, message } => AccessError::LoginCaptcha {
+                email,
+                provider,
+                message,
+            },
             LoginBlocked::TwoFactorRequired => AccessError::LoginTwoFactor { email },
             LoginBlocked::InvalidCredentials => AccessError::LoginInvalidCredentials { email },
             LoginBlocked::UserNotActive => AccessError::LoginUserNotActive { email },
@@ -157,6 +172,7 @@ impl AccessError {
         match self {
             AccessError::LoginBackendMode { .. } => "login_backend_mode",
             AccessError::LoginTurnstile { .. } => "login_turnstile",
+            AccessError::LoginCaptcha { .. } => "login_captcha",
             AccessError::LoginTwoFactor { .. } => "login_two_factor",
             AccessError::LoginInvalidCredentials { .. } => "login_invalid_credentials",
             AccessError::LoginUserNotActive { .. } => "login_user_not_active",

@@ -257,6 +257,32 @@ fn backend_mode_makes_subscription_access_broken_with_the_reason() {
 }
 
 #[test]
+fn a_tencent_login_captcha_makes_subscription_access_broken_with_the_reason() {
+    let env = Env::start();
+    env.host.set_knobs(sub2api_mock::HostKnobs {
+        login_captcha: Some("tencent".into()),
+        ..sub2api_mock::HostKnobs::default()
+    });
+    let (group, _) = env.group_with_account(
+        "crm-t-captcha",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-4",
+        true,
+    );
+    let report = close_access(&env.ports(), &plan(group.id, Some(sub_access()), None)).unwrap();
+    assert_eq!(report.status, AccessStatus::Broken);
+    let problems = report.problems();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].code, "login_captcha");
+    assert!(
+        problems[0].message.contains("tencent captcha"),
+        "{}",
+        problems[0].message
+    );
+    assert!(entries_of(&env, ResourceType::UserKey).is_empty());
+}
+
+#[test]
 fn self_service_with_a_bound_key_is_ready_and_an_unbound_key_is_not() {
     let env = Env::start();
     let (group, _) =

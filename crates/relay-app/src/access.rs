@@ -222,6 +222,9 @@ impl App {
                 if s.turnstile_enabled {
                     problems.push("the host requires Turnstile on login: managed subscribers cannot log in to create their probe key".into());
                 }
+                if let Some(provider) = &s.login_captcha {
+                    problems.push(format!("the host requires a {provider} captcha on login: managed subscribers cannot log in to create their probe key"));
+                }
             }
             let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
             let mut emails = vec![relay_access::DEFAULT_PROBE_EMAIL.to_string()];

@@ -601,6 +601,20 @@ fn classify_login_error(err: HostError) -> Result<LoginOutcome, HostError> {
         LoginBlocked::TurnstileRequired {
             message: detail.message,
         }
+    } else if code.contains("CAPTCHA") {
+        // TENCENT_CAPTCHA_*, ALIYUN_CAPTCHA_*, CAPTCHA_PROVIDER_CONFLICT,
+        // CAPTCHA_INVALID_CREDENTIALS: checked before the password, like Turnstile.
+        let provider = if code.starts_with("TENCENT") {
+            "tencent"
+        } else if code.starts_with("ALIYUN") || code == "CAPTCHA_INVALID_CREDENTIALS" {
+            "aliyun"
+        } else {
+            "captcha"
+        };
+        LoginBlocked::CaptchaRequired {
+            provider: provider.into(),
+            message: detail.message,
+        }
     } else if code == "INVALID_CREDENTIALS" {
         LoginBlocked::InvalidCredentials
     } else if matches!(code.as_str(), "USER_NOT_ACTIVE" | "USER_INACTIVE") {

@@ -22,6 +22,8 @@ pub struct PublicSettings {
     pub backend_mode_enabled: bool,
     /// Cloudflare Turnstile is required on login.
     pub turnstile_enabled: bool,
+    /// Another captcha guards login (`tencent` or `aliyun`), when one is enabled.
+    pub login_captcha: Option<String>,
     /// TOTP two-factor login is enabled on the host.
     pub totp_enabled: bool,
     /// The payment module (plans) is enabled.
@@ -732,6 +734,14 @@ pub enum LoginBlocked {
     TwoFactorRequired,
     /// Turnstile verification is required or failed.
     TurnstileRequired {
+        /// Host message.
+        message: String,
+    },
+    /// Another captcha provider guards login (Tencent or Aliyun captcha, or several
+    /// providers enabled at once): a program cannot pass it.
+    CaptchaRequired {
+        /// `tencent`, `aliyun`, or `captcha` when the host names no single provider.
+        provider: String,
         /// Host message.
         message: String,
     },

@@ -128,6 +128,8 @@ pub(crate) struct WPublicSettings {
     version: Option<String>,
     backend_mode_enabled: Option<bool>,
     turnstile_enabled: Option<bool>,
+    tencent_captcha_enabled: Option<bool>,
+    aliyun_captcha_enabled: Option<bool>,
     totp_enabled: Option<bool>,
     payment_enabled: Option<bool>,
     registration_enabled: Option<bool>,
@@ -139,6 +141,13 @@ impl From<WPublicSettings> for PublicSettings {
             version: w.version.filter(|v| !v.is_empty()),
             backend_mode_enabled: w.backend_mode_enabled.unwrap_or(false),
             turnstile_enabled: w.turnstile_enabled.unwrap_or(false),
+            login_captcha: if w.tencent_captcha_enabled == Some(true) {
+                Some("tencent".into())
+            } else if w.aliyun_captcha_enabled == Some(true) {
+                Some("aliyun".into())
+            } else {
+                None
+            },
             totp_enabled: w.totp_enabled.unwrap_or(false),
             payment_enabled: w.payment_enabled.unwrap_or(false),
             registration_enabled: w.registration_enabled.unwrap_or(false),

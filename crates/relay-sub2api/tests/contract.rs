@@ -76,6 +76,7 @@ fn public_settings_are_read_without_credentials() {
     assert_eq!(s.version.as_deref(), Some("0.1.131"));
     assert!(!s.backend_mode_enabled);
     assert!(!s.turnstile_enabled);
+    assert_eq!(s.login_captcha, None);
     assert!(s.totp_enabled);
     assert!(s.payment_enabled);
 }
@@ -1494,6 +1495,22 @@ fn login_blocked_outcomes() {
                 message: "turnstile verification failed".into(),
             },
         ),
+        (
+            400,
+            "login_tencent_captcha.json",
+            LoginBlocked::CaptchaRequired {
+                provider: "tencent".into(),
+                message: "tencent captcha verification failed".into(),
+            },
+        ),
+        (
+            503,
+            "login_captcha_conflict.json",
+            LoginBlocked::CaptchaRequired {
+                provider: "captcha".into(),
+                message: "multiple captcha providers are enabled".into(),
+            },
+        ),
     ];
     for (status, fixture, expected) in cases {
         let server = MockServer::start();
@@ -2797,4 +2814,24 @@ fn revoked_subscriptions_are_left_out_of_lists() {
         .unwrap();
     assert_eq!(subs.len(), 1, "{subs:?}");
     assert_eq!(subs[0].status, "active");
+}
+
+#[test]
+fn public_settings_name_a_tencent_or_aliyun_login_captcha() {
+    for (flag, provider) in [
+        ("tencent_captcha_enabled", "tencent"),
+        ("aliyun_captcha_enabled", "aliyun"),
+    ] {
+        let server = MockServer::start();
+        server.mock(|when, then| {
+            when.method(GET).path("/api/v1/settings/public");
+            then.status(200).body(
+                json!({"code": 0, "message": "success",
+                       "data": {"version": "0.1.179", "turnstile_enabled": false, flag: true}})
+                .to_string(),
+            );
+        });
+        let s = client(&server).public_settings().unwrap();
+        assert_eq!(s.login_captcha.as_deref(), Some(provider));
+    }
 }

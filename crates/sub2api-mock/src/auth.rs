@@ -181,6 +181,18 @@ pub(crate) fn login(st: &mut State, req: &Req) -> Resp {
         Ok(p) => p,
         Err(r) => return r,
     };
+    // The captcha is verified before the credentials (the login carries no ticket).
+    if let Some(provider) = st.knobs.login_captcha.as_deref() {
+        let code = format!(
+            "{}_CAPTCHA_VERIFICATION_FAILED",
+            provider.to_ascii_uppercase()
+        );
+        return err(
+            400,
+            &format!("{provider} captcha verification failed"),
+            &code,
+        );
+    }
     let found = st
         .users
         .values()

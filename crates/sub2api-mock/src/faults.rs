@@ -85,6 +85,10 @@ pub struct HostKnobs {
     /// `DELETE /accounts/:id/temp-unschedulable` and `PUT /api-keys/:id` answer Gin's
     /// plain-text 404.
     pub old_build: bool,
+    /// A captcha other than Turnstile guards login: `tencent` or `aliyun`. Public
+    /// settings say so, and a login (which carries no captcha ticket) answers
+    /// `400 <PROVIDER>_CAPTCHA_VERIFICATION_FAILED` before the password is checked.
+    pub login_captcha: Option<String>,
 }
 
 impl Default for HostKnobs {
@@ -93,6 +97,7 @@ impl Default for HostKnobs {
             compliance_required: false,
             invalid_auth_threshold: DEFAULT_INVALID_AUTH_THRESHOLD,
             old_build: false,
+            login_captcha: None,
         }
     }
 }

@@ -111,6 +111,8 @@ async fn route(ctx: &Ctx, req: &Req) -> Resp {
                 "email_verify_enabled": false,
                 "promo_code_enabled": false,
                 "turnstile_enabled": false,
+                "tencent_captcha_enabled": st.knobs.login_captcha.as_deref() == Some("tencent"),
+                "aliyun_captcha_enabled": st.knobs.login_captcha.as_deref() == Some("aliyun"),
                 "turnstile_site_key": "",
                 "totp_enabled": false,
                 "linuxdo_oauth_enabled": false,
