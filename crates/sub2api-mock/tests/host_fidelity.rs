@@ -207,6 +207,7 @@ fn faults_endpoint_reads_and_writes_the_host_knobs() {
             compliance_required: true,
             invalid_auth_threshold: 10,
             old_build: false,
+            login_captcha: None,
         }
     );
     assert_eq!(env.admin("GET", "/groups", None).status, 423);
