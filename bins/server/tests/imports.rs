@@ -348,6 +348,40 @@ fn preview_writes_nothing() {
 }
 
 #[test]
+fn a_host_locked_after_registration_is_refused_and_its_preview_says_why() {
+    let (mock, server) = setup("locked-preview");
+    // An upgrade to a new compliance version locks the admin API again.
+    mock.set_knobs(sub2api_mock::HostKnobs {
+        compliance_required: true,
+        ..sub2api_mock::HostKnobs::default()
+    });
+    let (status, e) = server.post("/api/hosts/main/probe", &json!({}));
+    assert_eq!(status, 423, "{e}");
+    assert_eq!(e["error"]["code"], "host_compliance_required");
+    let (_, h) = server.get("/api/hosts/main");
+    assert_eq!(h["status"], "unsupported", "{h}");
+    // The preview still plans (read-only), and names the refusal the import would meet.
+    mock.set_knobs(sub2api_mock::HostKnobs::default());
+    let (status, p) = server.post(
+        "/api/providers/deepseek/preview-import",
+        &json!({"host_id": "main", "keys": [KEY_A]}),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert!(
+        p["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().contains("an import is refused")),
+        "{p}"
+    );
+    let (status, e) = import(&server, json!({"host_id": "main", "keys": [KEY_A]}));
+    assert_eq!(status, 409, "{e}");
+    assert_eq!(e["error"]["code"], "host_not_supported");
+    assert!(objects(&mock, "accounts").is_empty());
+}
+
+#[test]
 fn killed_mid_import_becomes_interrupted_and_rolls_back_clean() {
     let mock = MockHost::start(MockConfig::default()).unwrap();
     let dir = temp_dir("crash");

@@ -295,13 +295,21 @@ impl App {
         let ctx = self.provider_context(provider_id, &input.host, input.pack_id.as_deref())?;
         let request = self.import_request(input)?;
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
-        relay_provision::preview(
+        let mut report = relay_provision::preview(
             ctx.adapter.as_ref(),
             &journal,
             &ctx.target,
             &request.preview_request(),
         )
-        .map_err(provision_error)
+        .map_err(provision_error)?;
+        // The import itself would be refused: say so in the plan, with the reason.
+        if ctx.host.status != HostStatus::Supported {
+            report.problems.push(format!(
+                "host {} is {}: an import is refused until `relay host probe` reports it supported",
+                ctx.host.name, ctx.host.status
+            ));
+        }
+        Ok(report)
     }
 
     /// Starts an import: validates, previews, records the batch and its keys, and
