@@ -142,6 +142,33 @@ fn an_account_deleted_by_hand_is_reported_as_drift() {
 }
 
 #[test]
+fn a_host_locked_again_fails_the_reconcile_and_becomes_unsupported() {
+    let (mock, server) = setup_with("rec-locked", &[("RELAY_RECONCILE_INTERVAL", "0")]);
+    // A host upgrade to a new compliance version locks the admin API again.
+    mock.set_knobs(sub2api_mock::HostKnobs {
+        compliance_required: true,
+        ..sub2api_mock::HostKnobs::default()
+    });
+    let (status, e) = server.post(
+        "/api/providers/deepseek/reconcile",
+        &json!({"host_id": "main"}),
+    );
+    assert_ne!(status, 200, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("compliance"),
+        "{e}"
+    );
+    let (_, h) = server.get("/api/hosts/main");
+    assert_eq!(h["status"], "unsupported", "{h}");
+    assert_eq!(h["capabilities"]["admin_compliance"], false, "{h}");
+    let (_, runs) = server.get("/api/providers/deepseek/reconcile-runs?host_id=main");
+    assert_eq!(runs["runs"][0]["status"], "failed", "{runs}");
+}
+
+#[test]
 fn a_channel_edited_by_hand_is_changed() {
     let (mock, server) = setup_with(
         "rec-channel",

@@ -453,28 +453,41 @@ impl App {
                 Ok(v)
             }
             Err(AppError::HostComplianceRequired(m)) => {
-                let previous = self.store().hosts().latest_snapshot(&host.id)?;
-                let mut capabilities = previous.map(|s| s.capabilities).unwrap_or_default();
-                capabilities.insert(COMPLIANCE_CAPABILITY.to_string(), false);
-                // The public settings still answer: keep the version current.
-                let version = adapter
-                    .public_settings()
-                    .ok()
-                    .and_then(|s| s.version)
-                    .or(host.version.clone());
-                self.store().hosts().record_snapshot(
-                    &host.id,
-                    &NewCapabilitySnapshot {
-                        version,
-                        capabilities,
-                        status: HostStatus::Unsupported,
-                    },
-                )?;
-                tracing::warn!(host = %host.name, "host admin API locked by its compliance gate");
+                self.mark_compliance_locked(&host, adapter.as_ref())?;
                 Err(AppError::HostComplianceRequired(m))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Records that the host's admin API is locked by its compliance gate: a snapshot
+    /// with `admin_compliance: false` and the host `unsupported` until a probe finds
+    /// it unlocked. Used by the probe and by any run that meets the lock (a host
+    /// upgrade to a new commitment version locks it again).
+    pub(crate) fn mark_compliance_locked(
+        &self,
+        host: &HostRecord,
+        adapter: &dyn relay_sub2api::HostAdapter,
+    ) -> AppResult<()> {
+        let previous = self.store().hosts().latest_snapshot(&host.id)?;
+        let mut capabilities = previous.map(|s| s.capabilities).unwrap_or_default();
+        capabilities.insert(COMPLIANCE_CAPABILITY.to_string(), false);
+        // The public settings still answer: keep the version current.
+        let version = adapter
+            .public_settings()
+            .ok()
+            .and_then(|s| s.version)
+            .or(host.version.clone());
+        self.store().hosts().record_snapshot(
+            &host.id,
+            &NewCapabilitySnapshot {
+                version,
+                capabilities,
+                status: HostStatus::Unsupported,
+            },
+        )?;
+        tracing::warn!(host = %host.name, "host admin API locked by its compliance gate");
+        Ok(())
     }
 
     /// Re-derives every host's status from its stored snapshot (after a pack

@@ -249,6 +249,12 @@ impl App {
             Err(e) => {
                 let unreachable = e.is_host_unreachable();
                 let message = format!("{e} (reconcile run {run_id})");
+                if matches!(&e, relay_reconcile::ReconcileError::Host { source, .. } if source.compliance_lock().is_some())
+                {
+                    // Locked since the last probe (an upgrade re-locks it): the host
+                    // is unsupported until an administrator accepts again.
+                    self.mark_compliance_locked(&ctx.host, ctx.adapter.as_ref())?;
+                }
                 store.reconcile_runs().finish(
                     &run_id,
                     &ReconcileOutcome {
