@@ -19,7 +19,8 @@ use relay_access::ProbeRecord;
 use relay_domain::naming::{account_batch_idempotency_key, account_idempotency_key};
 use relay_domain::{Fingerprint, ItemStatus, ResourceState, ResourceType, Secret, Verdict};
 use relay_sub2api::{
-    retry_write, Account, BatchCreateResult, HostError, NewAccount, ObjectId, WriteRetry,
+    retry_write, Account, AccountFilter, AccountUpdate, BatchCreateResult, HostError, NewAccount,
+    ObjectId, WriteRetry,
 };
 use serde_json::{json, Value};
 
@@ -402,7 +403,18 @@ fn resolve_chunk(
     let mut out = Vec::with_capacity(chunk.len());
     for ((idx, _), intent) in chunk.iter().zip(intents) {
         out.push(match resolve_one(job, intent)? {
-            Ok(Some(id)) => adopted(job, *idx, intent, id, message),
+            Ok(Some(id)) => match bind_to_group(job, id) {
+                Ok(()) => adopted(job, *idx, intent, id, message),
+                Err(e) => create_failed(
+                    job,
+                    *idx,
+                    Some(id),
+                    format!(
+                        "{message} (the account found by name is not in group {} and could not be bound to it: {e})",
+                        job.group_id
+                    ),
+                ),
+            },
             Ok(None) => create_failed(job, *idx, None, message.to_string()),
             Err(lookup) => create_failed(
                 job,
@@ -413,6 +425,42 @@ fn resolve_chunk(
         });
     }
     Ok(out)
+}
+
+/// The newest account named `name` on the host, if any.
+fn newest_by_name(job: &AccountJob<'_, '_>, name: &str) -> Result<Option<Account>, HostError> {
+    Ok(job
+        .ports
+        .adapter
+        .list_accounts(&AccountFilter {
+            name_prefix: Some(name.to_string()),
+            group_id: None,
+            platform: None,
+        })?
+        .into_iter()
+        .filter(|a| a.name == name)
+        .max_by_key(|a| a.id))
+}
+
+/// Binds an account found by name to the provider's group when it is not in it: a
+/// create that failed on the host after inserting the account (a database error
+/// while binding its groups) leaves it behind without groups, where no user's call
+/// can reach it.
+fn bind_to_group(job: &AccountJob<'_, '_>, id: ObjectId) -> Result<(), HostError> {
+    let account = job.ports.adapter.get_account(id)?;
+    if account.group_ids.contains(&job.group_id) {
+        return Ok(());
+    }
+    let mut groups = account.group_ids;
+    groups.push(job.group_id);
+    job.ports.adapter.update_account(
+        id,
+        &AccountUpdate {
+            group_ids: Some(groups),
+            ..AccountUpdate::default()
+        },
+    )?;
+    Ok(())
 }
 
 /// An account found by name after a create without a usable answer.
@@ -454,10 +502,20 @@ fn create_single(
         None => record_intent(job, &account, key, fp)?,
     };
     let idem = account_idempotency_key(job.batch, fp, intent.id);
+    let mut attempts = 0;
     let created: Result<Account, HostError> = retry_write(&WriteRetry::default(), || {
+        attempts += 1;
+        // The host inserts the account before it binds the groups: a failed create
+        // may have left it behind, and its retry would insert a second one. Look
+        // for it by name before trying again.
+        if attempts > 1 {
+            if let Some(found) = newest_by_name(job, &account.name)? {
+                return Ok(found);
+            }
+        }
         job.ports.adapter.create_account(&account, Some(&idem))
     });
-    match created {
+    match created.and_then(|a| bind_to_group(job, a.id).map(|()| a)) {
         Ok(a) => attach_created(job, idx, &intent, a.id, &a.name),
         Err(e) => Ok(
             resolve_chunk(job, &[(idx, key.clone())], &[intent], &e.to_string())?

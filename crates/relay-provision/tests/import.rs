@@ -376,6 +376,34 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
 }
 
 #[test]
+fn a_create_that_fails_after_the_insert_adopts_the_account_and_binds_it() {
+    let env = Env::start();
+    // The host inserts the account, fails to bind its group and answers 500; its
+    // retry would insert a second one.
+    env.adapter
+        .i
+        .orphaning_creates
+        .store(true, Ordering::SeqCst);
+    let report = env.import(
+        &env.journal,
+        &request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription),
+    );
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    let accounts = env.list("accounts");
+    assert_eq!(accounts.len(), 1, "no second account: {accounts:#?}");
+    let group = env.list("groups")[0]["id"].clone();
+    assert_eq!(
+        accounts[0]["group_ids"],
+        json!([group]),
+        "bound to the group"
+    );
+    assert_eq!(report.keys[0].account_id, accounts[0]["id"].as_i64());
+    assert_eq!(report.access.status, AccessStatus::SubscriptionReady);
+    // One failed create; the second attempt found the account instead of creating.
+    assert_eq!(env.adapter.i.creates.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn importing_the_same_keys_again_creates_no_second_account() {
     let env = Env::start();
     let req = request(

@@ -122,6 +122,9 @@ pub struct Instruments {
     pub creates: AtomicUsize,
     pub batch_creates: AtomicUsize,
     pub before_batch: Mutex<Option<BatchHook>>,
+    /// Single creates fail as the host's do when binding the groups fails after the
+    /// insert: the account is left without groups and the answer is a 500.
+    pub orphaning_creates: std::sync::atomic::AtomicBool,
     pub before_chat: Mutex<Option<ChatHook>>,
     pub before_test: Mutex<Option<TestHook>>,
 }
@@ -359,6 +362,19 @@ impl HostAdapter for Instrumented {
         idempotency_key: Option<&str>,
     ) -> Result<Account, HostError> {
         self.i.creates.fetch_add(1, Ordering::SeqCst);
+        if self.i.orphaning_creates.swap(false, Ordering::SeqCst) {
+            let mut orphan = account.clone();
+            orphan.group_ids.clear();
+            // The host's key records a failed execution: a retry runs again.
+            let _ = idempotency_key;
+            self.inner.create_account(&orphan, None)?;
+            return Err(HostError::Host {
+                status: 500,
+                code: None,
+                message: "internal error".into(),
+                metadata: Default::default(),
+            });
+        }
         self.inner.create_account(account, idempotency_key)
     }
     fn create_accounts_batch(
