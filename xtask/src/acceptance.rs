@@ -199,7 +199,10 @@ pub fn run(args: &[String]) -> Result<()> {
         let secs = t.elapsed().as_secs_f64();
         match outcome.failure {
             None => {
-                println!("PASS {name} ({secs:.1} s)");
+                println!(
+                    "PASS {name} ({} steps, {} assertions, {secs:.1} s)",
+                    outcome.steps, outcome.assertions
+                );
                 passed += 1;
             }
             Some(reason) => {
@@ -304,6 +307,9 @@ enum HostSide {
 /// What one scenario left behind.
 struct Outcome {
     failure: Option<String>,
+    /// Steps run and assertions checked.
+    steps: usize,
+    assertions: usize,
     dir: PathBuf,
     evidence: PathBuf,
     secrets: Secrets,
@@ -508,6 +514,8 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
     };
     Outcome {
         failure,
+        steps: steps.len(),
+        assertions: total,
         dir,
         evidence,
         secrets,
