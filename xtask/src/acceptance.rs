@@ -398,8 +398,17 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
         match step {
             Step::Import(x) => x.keys.iter().for_each(|k| secrets.add(k)),
             Step::ResumeBatch(x) => x.keys.iter().for_each(|k| secrets.add(k)),
-            // Upstream keys sent in a call (a diagnosis, say) are secrets too.
+            // Upstream keys sent in a call (a diagnosis, say) or put on an account by
+            // hand are secrets too.
             Step::Call(x) => {
+                if let Some(body) = &x.body {
+                    scenario::strings(body)
+                        .into_iter()
+                        .filter(|t| t.starts_with("sk-"))
+                        .for_each(|k| secrets.add(&k));
+                }
+            }
+            Step::HostAdmin(x) => {
                 if let Some(body) = &x.body {
                     scenario::strings(body)
                         .into_iter()

@@ -190,7 +190,11 @@ pub fn preview_text(plan: &Value) -> String {
         ("mode", text(&plan["mode"])),
         ("access_mode", text(&plan["access_mode"])),
         ("host_version", text(&plan["host_version"])),
+        ("platform", text(&plan["platform"]["platform"])),
     ]);
+    if let Some(why) = plan["platform"]["explanation"].as_str() {
+        out.push_str(&format!("  {why}\n"));
+    }
 
     out.push_str("\nhost objects:\n");
     let resources: Vec<Vec<String>> = items(plan, "resources")
@@ -304,6 +308,8 @@ mod tests {
         let plan = json!({
             "pack_id": "openai-cn-pack", "provider_id": "deepseek", "mode": "strict",
             "access_mode": "subscription", "host_version": "0.1.131",
+            "platform": {"platform": "openai", "reason": {"kind": "host_too_old"},
+                         "explanation": "platform openai with forced Chat Completions: the host 0.1.131 predates the native platform (>=0.1.178)"},
             "resources": [
                 {"resource_type": "group", "name": "crm-openai-cn-pack-deepseek-sub", "action": "create",
                  "host_id": null, "candidates": [], "managed": false, "reason": null},
@@ -326,6 +332,13 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("conflict  4, 5"), "{out}");
+        assert!(out.contains("platform:"), "{out}");
+        assert!(
+            out.contains(
+                "  platform openai with forced Chat Completions: the host 0.1.131 predates"
+            ),
+            "{out}"
+        );
         assert!(out.contains("keys: 1 new, 1 duplicate_in_request, 0 already_imported\n"));
         assert!(out.contains("same key as line 1"));
         assert!(out.contains("[warning] old hosts lack plans"));

@@ -279,6 +279,10 @@ fn print_pack(pack: &Pack, format: OutputFormat) -> anyhow::Result<()> {
                 "provider_id": p.provider_id,
                 "display_name": p.display_name,
                 "platform": p.platform.as_str(),
+                "native_platform": p.native_platform.as_ref().map(|n| json!({
+                    "platform": n.platform.as_str(),
+                    "host_version": n.host_version.to_string(),
+                })),
                 "base_url": p.base_url,
                 "smoke_test_model": p.smoke_test_model,
                 "default_models": p.default_models,
@@ -295,7 +299,12 @@ fn print_pack(pack: &Pack, format: OutputFormat) -> anyhow::Result<()> {
                 .map(|p| {
                     vec![
                         p.provider_id.clone(),
-                        p.platform.to_string(),
+                        match &p.native_platform {
+                            Some(n) => {
+                                format!("{} ({} on {})", p.platform, n.platform, n.host_version)
+                            }
+                            None => p.platform.to_string(),
+                        },
                         p.base_url.clone(),
                         p.smoke_test_model.clone(),
                         p.default_models.len().to_string(),

@@ -30,7 +30,7 @@ fn hosts_are_added_listed_shown_probed_and_removed() {
     let text = out.stdout();
     assert!(text.starts_with("registered host main (host_"), "{text}");
     assert!(text.contains("status:        supported\n"), "{text}");
-    assert!(text.contains("version:       0.1.131\n"), "{text}");
+    assert!(text.contains("version:       0.1.179\n"), "{text}");
     assert!(text.contains("auth:          api_key\n"), "{text}");
 
     // The same name again: the server's error, exit 1, code and message on stderr.

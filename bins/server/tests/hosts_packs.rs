@@ -56,7 +56,7 @@ fn register_probe_list_and_delete_a_host() {
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["name"], "main");
     assert_eq!(v["status"], "supported");
-    assert_eq!(v["version"], "0.1.131");
+    assert_eq!(v["version"], "0.1.179");
     assert_eq!(v["capabilities"]["channels"], true);
     assert_eq!(v["capabilities"]["chat_completions"], true);
     assert!(v.get("admin_secret").is_none());

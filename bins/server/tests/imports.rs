@@ -78,10 +78,19 @@ fn subscription_import_is_completion_gated_and_recorded() {
     assert!(accounts
         .iter()
         .all(|a| a["credentials"]["model_mapping"]["deepseek-flash"] == "deepseek-flash"));
+    // DeepSeek on a 0.1.179 host: its native platform, no forced Responses mode (the
+    // host routes it over Chat Completions and writes `extra` itself).
+    assert!(accounts.iter().all(|a| a["platform"] == "deepseek"));
     assert!(accounts
         .iter()
-        .all(|a| a["extra"]["openai_responses_mode"] == "force_chat_completions"));
+        .all(|a| a["extra"]["openai_responses_mode"] != "force_chat_completions"));
+    assert_eq!(report["preview"]["platform"]["platform"], "deepseek", "{v}");
+    assert_eq!(
+        report["preview"]["platform"]["reason"]["kind"],
+        "native_supported"
+    );
     assert_eq!(objects(&mock, "groups").len(), 1);
+    assert_eq!(objects(&mock, "groups")[0]["platform"], "deepseek");
     assert_eq!(
         objects(&mock, "groups")[0]["subscription_type"],
         "subscription"

@@ -182,7 +182,7 @@ fn a_channel_edited_by_hand_is_changed() {
         &mock,
         "PUT",
         &format!("/api/v1/admin/channels/{channel}"),
-        Some(json!({"model_mapping": {"openai": {"deepseek-flash": "something-else"}}})),
+        Some(json!({"model_mapping": {"deepseek": {"deepseek-flash": "something-else"}}})),
     );
     let run = reconcile(&server);
     assert_eq!(run["verdict"], "drifted", "{run}");
@@ -202,7 +202,7 @@ fn a_channel_edited_by_hand_is_changed() {
     assert_eq!(status, 200, "{fixed}");
     assert_eq!(fixed["verdict"], "active", "{fixed}");
     assert_eq!(
-        mock.state()["channels"][0]["model_mapping"]["openai"]["deepseek-flash"],
+        mock.state()["channels"][0]["model_mapping"]["deepseek"]["deepseek-flash"],
         "deepseek-flash"
     );
 }

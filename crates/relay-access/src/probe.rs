@@ -11,8 +11,10 @@
 //! does not say why: the probe reads the group's managed accounts through the admin
 //! API. Accounts the host routes over the Responses API get the capability repair
 //! (once per [`RepairScope`]); accounts the host put into `error` for a payment or
-//! authentication failure are reported as such ([`AccountOutOfService`]) and left
-//! alone — no repair fixes an empty balance or a bad key.
+//! authentication failure, and accounts of a native CN platform it benched for a low
+//! vendor balance (which it schedules again by itself), are reported as such
+//! ([`AccountOutOfService`]) and left alone — no repair fixes an empty balance or a
+//! bad key.
 //!
 //! The host caches `/v1/models` per group for 15 s: a list without the smoke model
 //! while the completion with it succeeds is not final until that cache has expired.
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceType, Secret, Verdict};
 use relay_sub2api::{
     AccountErrorKind, AccountUpdate, ChatProbeRequest, CompletionProbe, GatewayFailure,
-    HostAdapter, HostError, ModelsProbe, ObjectId,
+    HostAdapter, HostError, ModelsProbe, ObjectId, TempUnschedulableCause,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -44,12 +46,7 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(4);
 pub const DEFAULT_MODELS_CACHE_TTL: Duration = Duration::from_secs(15);
 /// Slack added to the models-cache lifetime before a stale-looking list is final.
 const MODELS_CACHE_SLACK: Duration = Duration::from_secs(1);
-/// `extra.openai_responses_mode` value that forces Chat Completions upstream.
-pub const FORCE_CHAT_COMPLETIONS: &str = "force_chat_completions";
-/// `extra` key of the Responses mode.
-pub const RESPONSES_MODE_KEY: &str = "openai_responses_mode";
-/// `extra` key of the host's Responses capability flag.
-pub const RESPONSES_SUPPORTED_KEY: &str = "openai_responses_supported";
+pub use relay_sub2api::{FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 
 /// How to probe the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -181,6 +178,10 @@ pub enum OutOfServiceReason {
     QuotaExhausted,
     /// The vendor rejected the key (401).
     KeyInvalid,
+    /// The vendor reported a low balance on an account of a native CN platform: the
+    /// host benched it temporarily (`cn_balance_low`) and puts it back by itself once
+    /// the vendor account is topped up. Not an error to clear.
+    BalanceLow,
     /// Another reason the host gave (403 ban, custom rule, an operator).
     Other,
 }
@@ -194,6 +195,18 @@ impl OutOfServiceReason {
         }
     }
 
+    /// A short description (`vendor quota exhausted`, …) for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            OutOfServiceReason::QuotaExhausted => "vendor quota exhausted",
+            OutOfServiceReason::KeyInvalid => "vendor rejected the key",
+            OutOfServiceReason::BalanceLow => {
+                "vendor balance low: benched by the host, which schedules it again by itself"
+            }
+            OutOfServiceReason::Other => "in error",
+        }
+    }
+
     /// What the operator should do.
     pub fn fix(self) -> &'static str {
         match self {
@@ -202,6 +215,9 @@ impl OutOfServiceReason {
             }
             OutOfServiceReason::KeyInvalid => {
                 "the vendor rejects this key: import the provider again with a valid key (the old account can then be retired); the capability repair does not apply"
+            }
+            OutOfServiceReason::BalanceLow => {
+                "top up the vendor account behind this key: the host benched the account for a low vendor balance and schedules it again by itself once its balance check sees the top-up (or when the bench ends); nothing to repair on the host"
             }
             OutOfServiceReason::Other => {
                 "read the account's error message on the host, fix the cause, then clear the account's error"
@@ -220,20 +236,40 @@ pub struct AccountOutOfService {
     pub account_name: String,
     /// Why.
     pub reason: OutOfServiceReason,
+    /// Until when the host benches the account (`balance_low`), as it reports it.
+    pub until: Option<String>,
     /// What to do.
     pub fix: String,
 }
 
 impl AccountOutOfService {
-    /// The entry for `account` when the host has it in `error`.
+    /// The entry for `account` when the host has it in `error`, or benched for a low
+    /// vendor balance ([`TempUnschedulableCause::VendorBalanceLow`]).
     pub fn of(account: &relay_sub2api::Account) -> Option<Self> {
-        let reason = OutOfServiceReason::of(account.error_kind()?);
+        let (reason, until) = match account.error_kind() {
+            Some(kind) => (OutOfServiceReason::of(kind), None),
+            None if account.temp_unschedulable_cause()
+                == Some(TempUnschedulableCause::VendorBalanceLow) =>
+            {
+                (
+                    OutOfServiceReason::BalanceLow,
+                    account.temp_unschedulable_until.clone(),
+                )
+            }
+            None => return None,
+        };
         Some(AccountOutOfService {
             account_id: account.id,
             account_name: account.name.clone(),
             reason,
+            until,
             fix: reason.fix().to_string(),
         })
+    }
+
+    /// The host schedules the account again by itself (a low-balance bench).
+    pub fn recovers_by_itself(&self) -> bool {
+        self.reason == OutOfServiceReason::BalanceLow
     }
 }
 
@@ -414,10 +450,14 @@ impl Review {
             .collect()
     }
 
-    /// Every managed account of the group is in `error`: nothing can serve until
-    /// the operator acts.
+    /// Every managed account of the group is in `error`, or benched for a low vendor
+    /// balance: nothing can serve until the operator acts (or tops up the vendor).
     fn all_out_of_service(&self) -> bool {
-        !self.accounts.is_empty() && self.accounts.iter().all(|(_, a)| a.status == "error")
+        !self.accounts.is_empty()
+            && self
+                .accounts
+                .iter()
+                .all(|(_, a)| AccountOutOfService::of(a).is_some())
     }
 }
 
@@ -426,8 +466,8 @@ impl Review {
 /// may be stale). With a `repair` scope, an upstream failure makes the probe read
 /// the group's managed accounts: the capability repair runs once (when
 /// `settings.repair` is on) if some are on the Responses path; accounts in `error`
-/// for a payment or key failure are reported in `accounts_out_of_service`, and
-/// when all of them are, the probe stops.
+/// for a payment or key failure, or benched for a low vendor balance, are reported
+/// in `accounts_out_of_service`, and when all of them are, the probe stops.
 ///
 /// Fails only when the journal cannot record a repair; every host answer,
 /// including transport errors, is part of the proof.
@@ -674,9 +714,18 @@ fn out_of_service_message(accounts: &[AccountOutOfService]) -> String {
         .iter()
         .map(|a| {
             let why = match a.reason {
-                OutOfServiceReason::QuotaExhausted => "vendor quota or balance exhausted (402)",
-                OutOfServiceReason::KeyInvalid => "vendor rejected the key (401)",
-                OutOfServiceReason::Other => "in error",
+                OutOfServiceReason::QuotaExhausted => {
+                    "vendor quota or balance exhausted (402)".to_string()
+                }
+                OutOfServiceReason::KeyInvalid => "vendor rejected the key (401)".to_string(),
+                OutOfServiceReason::BalanceLow => format!(
+                    "vendor balance low, benched by the host{} and scheduled again by itself once the vendor account is topped up",
+                    a.until
+                        .as_deref()
+                        .map(|u| format!(" until {u}"))
+                        .unwrap_or_default()
+                ),
+                OutOfServiceReason::Other => "in error".to_string(),
             };
             format!("account {} ({}): {why}", a.account_id, a.account_name)
         })

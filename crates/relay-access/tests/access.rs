@@ -595,6 +595,7 @@ fn quota_exhausted_upstream_is_reported_not_repaired() {
             account_id: account.id,
             account_name: account.name.clone(),
             reason: OutOfServiceReason::QuotaExhausted,
+            until: None,
             fix: OutOfServiceReason::QuotaExhausted.fix().to_string(),
         }]
     );

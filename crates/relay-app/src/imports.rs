@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::ports::{store_probe_kind, OsRandomness, StoreJournal, StoreVault};
-use relay_access::{JournalScope, SubscriberSelector};
+use relay_access::{Journal as _, JournalScope, SubscriberSelector};
 use relay_domain::{
     AccessMode, AccessStatus, BatchEvent, BatchId, BatchStatus, Fingerprint, HostId, HostStatus,
     ImportMode, ItemStatus, KeyPlan, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
@@ -252,13 +252,28 @@ impl App {
             .map(|s| capabilities_of(&s.capabilities))
             .unwrap_or_default();
         let adapter = self.adapter(&host)?;
-        Ok(ProviderContext {
-            target: ProviderTarget {
-                pack_id: provider.pack_id.0.clone(),
-                provider: manifest,
-                host_version: host.version.clone(),
-                capabilities: caps,
+        // The provider's journal on this host decides the platform of an existing
+        // install (`relay_provision::choose_platform`); previews settle it against the
+        // host's groups too.
+        let recorded = StoreJournal::new(
+            self.store().clone(),
+            JournalScope {
+                host_id: host.id.clone(),
+                pack_id: provider.pack_id.clone(),
+                provider_id: provider.provider_id.clone(),
+                batch_id: None,
             },
+        )
+        .list_provider()
+        .map_err(|e| AppError::Internal(format!("reading the provider's journal: {e}")))?;
+        Ok(ProviderContext {
+            target: ProviderTarget::new(
+                provider.pack_id.0.clone(),
+                manifest,
+                host.version.clone(),
+                caps,
+                &recorded,
+            ),
             host,
             provider,
             adapter,

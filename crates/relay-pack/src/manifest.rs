@@ -33,7 +33,8 @@ pub struct PackManifest {
 /// Host platform an account and group are created on: exactly the group platforms
 /// sub2api 0.1.179 accepts (`anthropic openai gemini antigravity grok kimi zhipu
 /// deepseek composite`). The manager's Responses capability repair applies to
-/// `openai` only.
+/// `openai` only; `kimi`, `zhipu` and `deepseek` are the host's native CN platforms
+/// ([`Platform::is_cn_native`]), which it routes over Chat Completions itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
@@ -55,6 +56,19 @@ pub enum Platform {
     Deepseek,
     /// The host's composite platform (groups mixing platforms).
     Composite,
+}
+
+impl Platform {
+    /// The host's native platforms for Chinese vendors (`kimi`, `zhipu`, `deepseek`;
+    /// sub2api ≥ ≈0.1.178): API-key accounts on them are routed over Chat Completions
+    /// by the host (no Responses probe) and a vendor balance failure benches them
+    /// temporarily instead of putting them into `error`.
+    pub fn is_cn_native(self) -> bool {
+        matches!(self, Platform::Kimi | Platform::Zhipu | Platform::Deepseek)
+    }
+
+    /// The spellings of the native CN platforms.
+    pub const CN_NATIVE: &'static [&'static str] = &["kimi", "zhipu", "deepseek"];
 }
 
 /// Host account type of the accounts a provider's keys become.
@@ -284,6 +298,19 @@ pub struct HostOverlay {
     pub severity: Severity,
 }
 
+/// The host's native platform for a vendor, used instead of `platform` on hosts whose
+/// version satisfies `host_version` (`"native_platform": {"platform": "deepseek",
+/// "host_version": ">=0.1.178"}`). `platform` stays the fallback for older hosts, and
+/// an install keeps the platform its group already has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativePlatform {
+    /// One of the host's native CN platforms (`kimi`, `zhipu`, `deepseek`).
+    pub platform: Platform,
+    /// Semver requirement on the host version for the platform to exist there.
+    pub host_version: VersionReq,
+}
+
 /// `providers/<provider_id>.json`: everything needed to wire one vendor into a host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -292,8 +319,12 @@ pub struct ProviderManifest {
     pub provider_id: String,
     /// Human-readable name.
     pub display_name: String,
-    /// Host platform of the group and accounts.
+    /// Host platform of the group and accounts (the fallback when `native_platform`
+    /// is set and the host lacks it).
     pub platform: Platform,
+    /// The host's native platform for this vendor, on hosts that have it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_platform: Option<NativePlatform>,
     /// Host account type of the accounts.
     pub account_type: AccountType,
     /// Upstream base URL (`https://` only).
@@ -391,5 +422,18 @@ mod tests {
             assert_eq!(p.parse::<Platform>().unwrap().as_str(), p);
         }
         assert!("sora".parse::<Platform>().is_err());
+    }
+
+    #[test]
+    fn cn_native_platforms_are_the_hosts_cn_providers() {
+        // sub2api 0.1.179 `IsCNProvider`: kimi, zhipu, deepseek.
+        let native: Vec<&str> = Platform::ALL
+            .iter()
+            .copied()
+            .filter(|p| p.parse::<Platform>().unwrap().is_cn_native())
+            .collect();
+        assert_eq!(native, Platform::CN_NATIVE);
+        assert!(!Platform::Openai.is_cn_native());
+        assert!(!Platform::Composite.is_cn_native());
     }
 }

@@ -386,6 +386,7 @@ const PROVIDER_FIELDS: &[&str] = &[
     "provider_id",
     "display_name",
     "platform",
+    "native_platform",
     "account_type",
     "base_url",
     "default_models",
@@ -429,6 +430,7 @@ fn read_provider(
         f.problem("display_name", "display_name must not be empty");
     }
     let platform: Option<Platform> = f.required_enum("platform");
+    let native_platform = read_native_platform(&mut f, platform);
     let account_type: Option<AccountType> = f.required_enum("account_type");
     let base_url: Option<String> = f.required("base_url");
     if let Some(url) = &base_url {
@@ -487,6 +489,7 @@ fn read_provider(
         provider_id: provider_id?,
         display_name: display_name?,
         platform: platform?,
+        native_platform: native_platform.ok()?,
         account_type: account_type?,
         base_url: base_url?,
         default_models: default_models?,
@@ -565,6 +568,65 @@ fn check_aliases(f: &mut Fields<'_>, aliases: &BTreeMap<String, String>, models:
                 alias_norms.insert(norm, (alias, target));
             }
         }
+    }
+}
+
+/// `native_platform`: `{"platform": <kimi|zhipu|deepseek>, "host_version": <semver
+/// requirement>}`, a platform other than the fallback `platform`.
+fn read_native_platform(
+    f: &mut Fields<'_>,
+    fallback: Option<Platform>,
+) -> Result<Option<NativePlatform>, ()> {
+    let obj = match f.obj.get("native_platform") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => {
+            f.problem(
+                "native_platform",
+                "native_platform must be an object like {\"platform\": \"deepseek\", \"host_version\": \">=0.1.178\"}",
+            );
+            return Err(());
+        }
+    };
+    let before = f.problems.len();
+    let mut n = Fields::new(f.file, "native_platform", obj, f.problems);
+    n.deny_unknown(&["platform", "host_version"]);
+    let platform: Option<Platform> = n.required_enum("platform");
+    match platform {
+        Some(p) if !p.is_cn_native() => n.problem(
+            "native_platform.platform",
+            format!(
+                "native_platform.platform \"{p}\" is not one of the host's native CN platforms ({})",
+                Platform::CN_NATIVE.join(", ")
+            ),
+        ),
+        Some(p) if Some(p) == fallback => n.problem(
+            "native_platform.platform",
+            format!("native_platform.platform \"{p}\" is already the provider's platform; drop native_platform or set platform to the fallback (e.g. openai)"),
+        ),
+        _ => {}
+    }
+    let host_version = n
+        .required::<String>("host_version")
+        .and_then(|r| match VersionReq::parse(r.trim()) {
+            Ok(req) => Some(req),
+            Err(e) => {
+                n.problem(
+                    "native_platform.host_version",
+                    format!("native_platform.host_version \"{r}\" is not a valid semver requirement: {e}"),
+                );
+                None
+            }
+        });
+    if n.problems.len() != before {
+        return Err(());
+    }
+    match (platform, host_version) {
+        (Some(platform), Some(host_version)) => Ok(Some(NativePlatform {
+            platform,
+            host_version,
+        })),
+        _ => Err(()),
     }
 }
 

@@ -59,6 +59,52 @@ fn real_pack_validates() {
         );
         assert!(provider.force_disable_openai_responses_api);
     }
+    // DeepSeek, Kimi and GLM use the host's native CN platform where it exists
+    // (sub2api ≥ 0.1.178), `openai` elsewhere; the others stay on `openai`.
+    let native: Vec<(&str, Option<Platform>)> = pack
+        .providers
+        .iter()
+        .map(|p| {
+            (
+                p.provider_id.as_str(),
+                p.native_platform.as_ref().map(|n| n.platform),
+            )
+        })
+        .collect();
+    assert_eq!(
+        native,
+        [
+            ("deepseek", Some(Platform::Deepseek)),
+            ("glm", Some(Platform::Zhipu)),
+            ("glm-global", Some(Platform::Zhipu)),
+            ("minimax", None),
+            ("minimax-global", None),
+            ("moonshot", Some(Platform::Kimi)),
+            ("moonshot-global", Some(Platform::Kimi)),
+            ("qwen", None),
+            ("qwen-intl", None),
+            ("stepfun", None),
+            ("stepfun-global", None),
+        ]
+    );
+    for n in pack
+        .providers
+        .iter()
+        .filter_map(|p| p.native_platform.as_ref())
+    {
+        assert!(n
+            .host_version
+            .matches(&parse_host_version("0.1.178").unwrap()));
+        assert!(n
+            .host_version
+            .matches(&parse_host_version("0.1.179").unwrap()));
+        assert!(!n
+            .host_version
+            .matches(&parse_host_version("0.1.177").unwrap()));
+        assert!(!n
+            .host_version
+            .matches(&parse_host_version("0.1.27").unwrap()));
+    }
     let smoke: Vec<(&str, &str)> = ["deepseek", "moonshot", "minimax", "qwen", "glm", "stepfun"]
         .iter()
         .map(|id| (*id, pack.provider(id).unwrap().smoke_test_model.as_str()))
@@ -303,6 +349,67 @@ fn key_hint_must_be_an_object_with_prefixes_or_a_pattern() {
             f,
             Some("key_hint"),
             "key_hint needs prefixes or a pattern"
+        )]
+    );
+}
+
+#[test]
+fn native_platform_is_validated_by_file_and_field() {
+    let f = "providers/deepseek.json";
+    assert_eq!(
+        with_provider_json("deepseek", |v| v["native_platform"] = "deepseek".into()),
+        [p(
+            f,
+            Some("native_platform"),
+            "native_platform must be an object like {\"platform\": \"deepseek\", \"host_version\": \">=0.1.178\"}"
+        )]
+    );
+    assert_eq!(
+        with_provider_json("deepseek", |v| {
+            v["native_platform"] =
+                serde_json::json!({"platform": "anthropic", "host_version": "0.1.x.y", "since": 1})
+        }),
+        [
+            p(
+                f,
+                Some("native_platform.since"),
+                "unknown field \"native_platform.since\" (expected one of: platform, host_version)"
+            ),
+            p(
+                f,
+                Some("native_platform.platform"),
+                "native_platform.platform \"anthropic\" is not one of the host's native CN platforms (kimi, zhipu, deepseek)"
+            ),
+            p(
+                f,
+                Some("native_platform.host_version"),
+                "native_platform.host_version \"0.1.x.y\" is not a valid semver requirement: expected comma after patch version number, found '.'"
+            ),
+        ]
+    );
+    assert_eq!(
+        with_provider_json("deepseek", |v| {
+            v["native_platform"] = serde_json::json!({"platform": "sora"})
+        }),
+        [
+            p(
+                f,
+                Some("native_platform.platform"),
+                "native_platform.platform \"sora\" is not one of openai, anthropic, gemini, antigravity, grok, kimi, zhipu, deepseek, composite"
+            ),
+            p(
+                f,
+                Some("native_platform.host_version"),
+                "missing required field \"native_platform.host_version\""
+            ),
+        ]
+    );
+    assert_eq!(
+        with_provider_json("deepseek", |v| v["platform"] = "deepseek".into()),
+        [p(
+            f,
+            Some("native_platform.platform"),
+            "native_platform.platform \"deepseek\" is already the provider's platform; drop native_platform or set platform to the fallback (e.g. openai)"
         )]
     );
 }

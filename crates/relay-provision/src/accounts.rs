@@ -239,6 +239,7 @@ fn record_intent(
             "group_id": job.group_id,
             "mask": relay_domain::mask(key.expose()),
             "chat_only": job.target.chat_only(),
+            "platform": job.target.platform_str(),
         }),
     })?)
 }

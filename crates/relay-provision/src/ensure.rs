@@ -120,11 +120,14 @@ pub(crate) fn ensure_group(
         }
         ResourceAction::Reuse | ResourceAction::Update => {
             let id = plan.host_id.expect("reused group has an id");
+            // The reused group's platform is recorded too: it fixes the platform of
+            // the provider's later imports on this host.
+            let kind = crate::target::expected_subscription_type(mode);
             Ok(Ok(reused(
                 ports,
                 &plan,
                 id,
-                json!({}),
+                json!({"platform": target.platform_str(), "subscription_type": kind}),
                 ResourceChange::Reused,
             )?))
         }

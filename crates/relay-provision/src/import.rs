@@ -19,7 +19,7 @@ use crate::classify::TestReason;
 use crate::ensure::{ensure_channel, ensure_group, ensure_plan};
 use crate::error::ProvisionError;
 use crate::ports::{ItemProgress, Journal, ProbeSink, ProvisionPorts};
-use crate::preview::{key_lines, preview};
+use crate::preview::{key_lines, preview_settled};
 use crate::report::{
     ImportReport, ImportRequest, KeyResult, ResourceChange, ResourceOutcome, RetireReason,
     RetiredAccount,
@@ -77,12 +77,13 @@ pub fn import(
 ) -> Result<ImportReport, ProvisionError> {
     let batch = check_scope(ports.journal, target)?;
     validate(request)?;
-    let preview = preview(
+    let (preview, settled) = preview_settled(
         ports.adapter,
         ports.journal,
         target,
         &request.preview_request(),
     )?;
+    let target = &settled;
     if !preview.can_import() {
         return Err(ProvisionError::Blocked {
             problems: preview.problems.clone(),

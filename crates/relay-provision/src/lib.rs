@@ -54,4 +54,7 @@ pub use report::{
 };
 pub use resume::{resume_batch, ResumeItem, ResumeRequest, KEY_NOT_SUPPLIED};
 pub use rollback::{rollback_batch, rollback_provider};
-pub use target::{expected_subscription_type, pricing_matches, ProviderTarget};
+pub use target::{
+    choose_platform, expected_subscription_type, pricing_matches, recorded_group, ExistingGroup,
+    PlatformChoice, PlatformReason, ProviderTarget,
+};

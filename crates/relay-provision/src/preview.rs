@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::ProvisionError;
 use crate::ports::{Journal, JournalEntry};
-use crate::target::{expected_subscription_type, ProviderTarget};
+use crate::target::{expected_subscription_type, ExistingGroup, PlatformChoice, ProviderTarget};
 
 /// What to preview.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +103,8 @@ pub struct PreviewReport {
     pub access_mode: AccessMode,
     /// Host version, when known.
     pub host_version: Option<String>,
+    /// The platform of the group, channel entries and new accounts, and why.
+    pub platform: PlatformChoice,
     /// Group, channel and plan.
     pub resources: Vec<ResourcePlan>,
     /// Every key line (duplicates included).
@@ -197,7 +199,7 @@ pub(crate) fn inspect_group(
         0 => Ok((plan, None)),
         1 => {
             let g = found.into_iter().next().expect("one group");
-            let platform = target.provider.platform.as_str();
+            let platform = target.platform_str();
             let kind = expected_subscription_type(mode);
             plan.host_id = Some(g.id);
             plan.managed = managed(entries, ResourceType::Group, g.id);
@@ -341,14 +343,71 @@ pub(crate) fn inspect_plan(
     }
 }
 
+/// The target with its platform settled against the host: when the provider can use
+/// more than one platform (a `native_platform`), a group of the provider found on the
+/// host by its name keeps the platform it has (the requested mode's group first, then
+/// the other mode's), so an existing install is never moved to another platform.
+/// Only reads (group lists by name).
+pub(crate) fn settle_platform(
+    adapter: &dyn HostAdapter,
+    target: &ProviderTarget,
+    mode: AccessMode,
+) -> Result<ProviderTarget, ProvisionError> {
+    if target.provider.native_platform.is_none() || !target.capabilities.groups {
+        return Ok(target.clone());
+    }
+    let other = match mode {
+        AccessMode::Subscription => AccessMode::SelfService,
+        AccessMode::SelfService => AccessMode::Subscription,
+    };
+    for m in [mode, other] {
+        let name = target.resource_name(m);
+        let found: Vec<Group> = adapter
+            .list_groups(&GroupFilter {
+                name: Some(name.clone()),
+                platform: None,
+            })
+            .map_err(step_err(format!("looking up group {name}")))?
+            .into_iter()
+            .filter(|g| g.name == name)
+            .collect();
+        if let [g] = found.as_slice() {
+            if let Ok(platform) = g.platform.parse() {
+                let settled = target.with_existing_group(&ExistingGroup {
+                    name: g.name.clone(),
+                    id: Some(g.id),
+                    platform,
+                });
+                if settled.platform.platform == platform {
+                    return Ok(settled);
+                }
+            }
+        }
+    }
+    Ok(target.clone())
+}
+
 /// Previews an import. Reads the host (GET/list calls only) and the journal; writes
-/// nothing anywhere.
+/// nothing anywhere. The report names the platform the import uses and why.
 pub fn preview(
     adapter: &dyn HostAdapter,
     journal: &dyn Journal,
     target: &ProviderTarget,
     request: &PreviewRequest,
 ) -> Result<PreviewReport, ProvisionError> {
+    preview_settled(adapter, journal, target, request).map(|(report, _)| report)
+}
+
+/// [`preview`], also returning the target with its platform settled against the
+/// host (what the import then uses).
+pub(crate) fn preview_settled(
+    adapter: &dyn HostAdapter,
+    journal: &dyn Journal,
+    target: &ProviderTarget,
+    request: &PreviewRequest,
+) -> Result<(PreviewReport, ProviderTarget), ProvisionError> {
+    let settled = settle_platform(adapter, target, request.access_mode)?;
+    let target = &settled;
     let caps = target.capabilities;
     let mut report = PreviewReport {
         pack_id: target.pack_id.clone(),
@@ -356,6 +415,7 @@ pub fn preview(
         mode: request.mode,
         access_mode: request.access_mode,
         host_version: target.host_version.clone(),
+        platform: target.platform.clone(),
         resources: Vec::new(),
         keys: Vec::new(),
         counts: KeyPlanCounts::default(),
@@ -532,7 +592,7 @@ pub fn preview(
             .problems
             .push("no key to import: the key list is empty after normalisation".into());
     }
-    Ok(report)
+    Ok((report, settled))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::error::ProvisionError;
 use crate::import::{check_scope, empty_report, validate, Pipeline};
 use crate::lookup::{resolve_intents, Resolution};
 use crate::ports::{ItemProgress, ProvisionPorts};
-use crate::preview::key_lines;
+use crate::preview::{key_lines, settle_platform};
 use crate::report::{ImportReport, ImportRequest, KeyResult};
 use crate::target::ProviderTarget;
 
@@ -56,6 +56,8 @@ pub fn resume_batch(
 ) -> Result<ImportReport, ProvisionError> {
     let batch = check_scope(ports.journal, target)?;
     validate(&request.import)?;
+    let settled = settle_platform(ports.adapter, target, request.import.access_mode)?;
+    let target = &settled;
     let batch_entries = ports.journal.list_batch(&batch)?;
     let resolved = resolve_intents(ports.adapter, ports.journal, &batch_entries)?;
     let mut report = empty_report(target, &request.import, batch.clone());

@@ -239,7 +239,7 @@ fn account_label(a: &Account) -> String {
 /// Every difference between the record, the templates and the host.
 pub(crate) fn find_differences(inv: &Inventory, target: &ProviderTarget) -> Vec<Finding> {
     let mut out = Vec::new();
-    let platform = target.provider.platform.as_str();
+    let platform = target.platform_str();
 
     // Groups.
     for g in &inv.groups {

@@ -13,7 +13,7 @@ use relay_pack::parse_host_version;
 use relay_provision::{OverlayNote, ProbeTuning, ProviderTarget};
 use relay_sub2api::{
     AccountErrorKind, AssignOutcome, ChannelUpdate, HostAdapter, ObjectId, SubscriptionAssignment,
-    SubscriptionFilter,
+    SubscriptionFilter, TempUnschedulableCause,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -36,8 +36,9 @@ pub struct DoctorRequest {
     /// Apply the safe fixes (bind accounts and the channel to the group,
     /// re-assign the probe subscriber's subscription (which renews an expired one),
     /// clear accounts' error (back into scheduling) and temporary-unschedulable
-    /// state, and the capability repair when an upstream failure comes from accounts
-    /// on the Responses path) and re-run the checks.
+    /// state — except a native CN platform account's low-balance bench, which the
+    /// host lifts by itself —, and the capability repair when an upstream failure
+    /// comes from accounts on the Responses path) and re-run the checks.
     pub repair: bool,
     /// A user key to check instead of the managed probe subscriber's key.
     pub supplied_key: Option<Secret>,
@@ -550,6 +551,11 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
             "status": a.status,
             "schedulable": a.schedulable,
             "temp_unschedulable_until": a.temp_unschedulable_until,
+            "temp_unschedulable_cause": match a.temp_unschedulable_cause() {
+                Some(TempUnschedulableCause::VendorBalanceLow) => Some("vendor_balance_low"),
+                Some(TempUnschedulableCause::Other) => Some("other"),
+                None => None,
+            },
         }));
         let label = format!("account {} ({})", a.id, a.name);
         if !bound {
@@ -602,14 +608,24 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
             ));
         }
         if let Some(until) = &a.temp_unschedulable_until {
-            problems.push(format!(
-                "{label} is temporarily unschedulable until {until}: wait, or clear it, {REPAIR_HINT}"
-            ));
-            if managed {
-                plan.push(DoctorFix::ClearTemp {
-                    account_id: a.id,
-                    name: a.name.clone(),
-                });
+            if a.temp_unschedulable_cause() == Some(TempUnschedulableCause::VendorBalanceLow) {
+                // The host benched it for a low vendor balance and lifts the bench by
+                // itself once the vendor is topped up: clearing it by force would only
+                // send calls to a vendor that refuses them.
+                problems.push(format!(
+                    "{label} is benched by the host until {until} for a low vendor balance: {}",
+                    OutOfServiceReason::BalanceLow.fix()
+                ));
+            } else {
+                problems.push(format!(
+                    "{label} is temporarily unschedulable until {until}: wait, or clear it, {REPAIR_HINT}"
+                ));
+                if managed {
+                    plan.push(DoctorFix::ClearTemp {
+                        account_id: a.id,
+                        name: a.name.clone(),
+                    });
+                }
             }
         }
     }
@@ -1017,11 +1033,7 @@ fn completion_check(proof: &AccessProof, subject: &str, smoke: &str) -> DoctorCh
                 "account {} ({}) is out of service ({}): {}",
                 a.account_id,
                 a.account_name,
-                match a.reason {
-                    OutOfServiceReason::QuotaExhausted => "vendor quota exhausted",
-                    OutOfServiceReason::KeyInvalid => "vendor rejected the key",
-                    OutOfServiceReason::Other => "in error",
-                },
+                a.reason.label(),
                 a.fix
             )
         })

@@ -11,7 +11,7 @@ use relay_domain::{
     ResourceType, Secret,
 };
 use relay_provision::{ProbeTuning, ProviderTarget, TestReason, DEFAULT_CONCURRENCY};
-use relay_sub2api::{AccountErrorKind, ObjectId};
+use relay_sub2api::{AccountErrorKind, ObjectId, TempUnschedulableCause};
 use serde::Serialize;
 
 use crate::accounts::{test_all, AccountCheck, AccountOutcome};
@@ -212,7 +212,8 @@ pub fn verdict_of(event: ProviderEvent) -> ProviderStatus {
 /// Reads the journal's live entries and the host, reports every difference,
 /// repairs flipped Responses flags (SPEC §7.3, when `probe.repair`), applies safe
 /// fixes (when `repair`), re-tests the accounts whose host status is `active`
-/// (once each, `concurrency` at a time), probes the gateway once (completion-gated,
+/// (once each, `concurrency` at a time; an account the host benched for a low vendor
+/// balance is reported, not tested), probes the gateway once (completion-gated,
 /// warm-up window, capability repair on an upstream failure from accounts on the Responses path) and derives the
 /// verdict.
 ///
@@ -314,6 +315,26 @@ pub fn reconcile(
                 AccountOutcome::NotTested,
                 "deleted on the host".into(),
             )),
+            // Benched by the host for a low vendor balance (native CN platforms): it
+            // cannot serve now, and the host schedules it again by itself once the
+            // vendor account is topped up. Testing it would only ask the vendor again.
+            Some(h)
+                if h.status == "active"
+                    && h.temp_unschedulable_cause()
+                        == Some(TempUnschedulableCause::VendorBalanceLow) =>
+            {
+                let mut c = untested(
+                    Some(h.status.clone()),
+                    AccountOutcome::Failed,
+                    format!(
+                        "benched by the host until {} for a low vendor balance, not tested: {}",
+                        h.temp_unschedulable_until.as_deref().unwrap_or("?"),
+                        OutOfServiceReason::BalanceLow.fix()
+                    ),
+                );
+                c.reason = Some(TestReason::UpstreamQuotaExhausted);
+                checks.push(c);
+            }
             Some(h) if h.status == "active" => {
                 pending.push(untested(
                     Some(h.status),
@@ -409,11 +430,7 @@ pub fn reconcile(
                     "account {} ({}) is out of service on the host ({}): {}",
                     a.account_id,
                     a.account_name,
-                    match a.reason {
-                        OutOfServiceReason::QuotaExhausted => "vendor quota exhausted",
-                        OutOfServiceReason::KeyInvalid => "vendor rejected the key",
-                        OutOfServiceReason::Other => "in error",
-                    },
+                    a.reason.label(),
                     a.fix
                 ));
             }

@@ -459,6 +459,9 @@ pub struct Account {
     pub priority: i64,
     /// Temporary-unschedulable end (as reported), if any.
     pub temp_unschedulable_until: Option<String>,
+    /// Why the host benched the account temporarily (its own text, which can quote
+    /// the vendor), if it said; read it through [`Account::temp_unschedulable_cause`].
+    pub temp_unschedulable_reason: Option<String>,
     /// Rate-limit reset time, if rate limited.
     pub rate_limit_reset_at: Option<String>,
 }
@@ -477,15 +480,86 @@ pub enum AccountErrorKind {
     Other,
 }
 
+/// Why the host benched an account temporarily (`temp_unschedulable_*`), typed from
+/// the reason it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempUnschedulableCause {
+    /// A native CN platform account (`kimi`, `zhipu`, `deepseek`) whose vendor
+    /// reported an insufficient balance (a 402, or a 429 worded as such): the host
+    /// benches it (reason `cn_balance_low: …`, 20 min by default) instead of putting
+    /// it into `error`, and clears the bench by itself once its balance check sees
+    /// the vendor account topped up. Nothing to repair on the host.
+    VendorBalanceLow,
+    /// Any other reason (a 403 cooldown, a transport failure, a custom rule, an
+    /// operator's manual bench).
+    Other,
+}
+
+/// The host's `IsCNProvider` platforms: API-key accounts on them go to the vendor
+/// over Chat Completions unless `credentials.api_protocol` says otherwise, and the
+/// host manages their `extra` Responses keys itself.
+pub const CN_PROVIDER_PLATFORMS: &[&str] = &["kimi", "zhipu", "deepseek"];
+
+/// `extra.openai_responses_mode` value that forces Chat Completions upstream.
+pub const FORCE_CHAT_COMPLETIONS: &str = "force_chat_completions";
+/// `extra` key of the Responses mode.
+pub const RESPONSES_MODE_KEY: &str = "openai_responses_mode";
+/// `extra` key of the host's Responses capability flag.
+pub const RESPONSES_SUPPORTED_KEY: &str = "openai_responses_supported";
+
+/// Stable prefix of the reason the host records when it benches a CN platform
+/// account for a low vendor balance (`cn_balance_low: <vendor message>`).
+const CN_BALANCE_LOW_REASON_PREFIX: &str = "cn_balance_low";
+
+/// True for the host's native CN platforms ([`CN_PROVIDER_PLATFORMS`]).
+pub fn is_cn_provider_platform(platform: &str) -> bool {
+    CN_PROVIDER_PLATFORMS.contains(&platform)
+}
+
 impl Account {
-    /// True when the host sends this OpenAI API-key account's chat traffic to the
-    /// upstream's Responses API. The host's rule (`openai_compat.ShouldUseResponsesAPI`):
+    /// True when the host sends this account's OpenAI-format chat traffic to the
+    /// upstream's Responses API.
+    ///
+    /// On `openai` the rule is `openai_compat.ShouldUseResponsesAPI`:
     /// `extra.openai_responses_mode` `force_responses` → yes, `force_chat_completions`
     /// → no; any other mode (or none) defers to `extra.openai_responses_supported`,
     /// and only an explicit boolean `false` there means no. A missing or non-boolean
     /// flag (never probed, or lost when `extra` was replaced) means **yes**.
+    ///
+    /// On the native CN platforms the host ignores `extra` and follows
+    /// `credentials.api_protocol`: absent (or `chat_completions`, `anthropic`, or an
+    /// unknown value) is Chat Completions; only `deepseek` with `responses` or
+    /// `adaptive` reaches the vendor's `/responses`.
     pub fn takes_responses_path(&self) -> bool {
+        if is_cn_provider_platform(&self.platform) {
+            let protocol = self
+                .credentials
+                .get("api_protocol")
+                .and_then(Value::as_str)
+                .map(str::trim);
+            return self.platform == "deepseek"
+                && matches!(protocol, Some("responses" | "adaptive"));
+        }
         takes_responses_path(&self.extra)
+    }
+
+    /// Why the host has the account temporarily unschedulable, when it has (`None`
+    /// when no bench end is reported). Only the reason's stable prefix is read; the
+    /// rest can quote the vendor.
+    pub fn temp_unschedulable_cause(&self) -> Option<TempUnschedulableCause> {
+        self.temp_unschedulable_until.as_ref()?;
+        let reason = self.temp_unschedulable_reason.as_deref().unwrap_or("");
+        Some(
+            if reason
+                .trim_start()
+                .strip_prefix(CN_BALANCE_LOW_REASON_PREFIX)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+            {
+                TempUnschedulableCause::VendorBalanceLow
+            } else {
+                TempUnschedulableCause::Other
+            },
+        )
     }
 
     /// Why the host put the account into `error`, when it is there. `None` for an
@@ -511,15 +585,10 @@ impl Account {
 /// The host's routing rule behind [`Account::takes_responses_path`], on a raw
 /// `extra` object.
 pub fn takes_responses_path(extra: &Map<String, Value>) -> bool {
-    match extra.get("openai_responses_mode").and_then(Value::as_str) {
+    match extra.get(RESPONSES_MODE_KEY).and_then(Value::as_str) {
         Some("force_responses") => true,
-        Some("force_chat_completions") => false,
-        _ => {
-            extra
-                .get("openai_responses_supported")
-                .and_then(Value::as_bool)
-                != Some(false)
-        }
+        Some(FORCE_CHAT_COMPLETIONS) => false,
+        _ => extra.get(RESPONSES_SUPPORTED_KEY).and_then(Value::as_bool) != Some(false),
     }
 }
 
@@ -1081,8 +1150,89 @@ mod tests {
             concurrency: 0,
             priority: 1,
             temp_unschedulable_until: None,
+            temp_unschedulable_reason: None,
             rate_limit_reset_at: None,
         }
+    }
+
+    #[test]
+    fn cn_platform_accounts_follow_their_api_protocol_not_extra() {
+        let mut a = errored("x");
+        a.status = "active".into();
+        a.platform = "deepseek".into();
+        // Whatever `extra` says (the host writes `auto` + `false` itself).
+        for e in [
+            json!({}),
+            json!({"openai_responses_supported": true}),
+            json!({"openai_responses_mode": "force_responses"}),
+        ] {
+            a.extra = extra(e);
+            assert!(!a.takes_responses_path(), "{:?}", a.extra);
+        }
+        a.credentials
+            .insert("api_protocol".into(), json!("responses"));
+        assert!(a.takes_responses_path());
+        a.credentials
+            .insert("api_protocol".into(), json!("adaptive"));
+        assert!(a.takes_responses_path());
+        // Only DeepSeek has a native /responses.
+        a.platform = "kimi".into();
+        assert!(!a.takes_responses_path());
+        a.platform = "zhipu".into();
+        a.credentials
+            .insert("api_protocol".into(), json!("responses"));
+        assert!(!a.takes_responses_path());
+        // `openai` keeps the extra rule.
+        a.platform = "openai".into();
+        a.extra = extra(json!({}));
+        assert!(a.takes_responses_path());
+        assert!(is_cn_provider_platform("zhipu") && !is_cn_provider_platform("openai"));
+    }
+
+    #[test]
+    fn temp_unschedulable_causes_follow_the_hosts_reasons() {
+        let mut a = errored("x");
+        a.status = "active".into();
+        a.temp_unschedulable_reason = Some("cn_balance_low: Insufficient Balance".into());
+        // No bench end reported: not benched, whatever the stale reason says.
+        assert_eq!(a.temp_unschedulable_cause(), None);
+        a.temp_unschedulable_until = Some("2026-12-04T21:50:06.982773Z".into());
+        assert_eq!(
+            a.temp_unschedulable_cause(),
+            Some(TempUnschedulableCause::VendorBalanceLow)
+        );
+        for (reason, cause) in [
+            // The host's fallback text when the vendor gave no message.
+            (
+                "cn_balance_low: 余额不足，账号临时停调",
+                TempUnschedulableCause::VendorBalanceLow,
+            ),
+            // Its periodic balance check.
+            (
+                "cn_balance_low: 余额 0.5 CNY 低于阈值 1.00",
+                TempUnschedulableCause::VendorBalanceLow,
+            ),
+            ("cn_balance_low", TempUnschedulableCause::VendorBalanceLow),
+            ("cn_balance_lowish: x", TempUnschedulableCause::Other),
+            (
+                "OpenAI 403 temporary cooldown (1/3): Access forbidden (403): no",
+                TempUnschedulableCause::Other,
+            ),
+            // A vendor message quoting the prefix is not the host's reason.
+            (
+                "upstream transport error: cn_balance_low",
+                TempUnschedulableCause::Other,
+            ),
+            ("", TempUnschedulableCause::Other),
+        ] {
+            a.temp_unschedulable_reason = Some(reason.into());
+            assert_eq!(a.temp_unschedulable_cause(), Some(cause), "{reason}");
+        }
+        a.temp_unschedulable_reason = None;
+        assert_eq!(
+            a.temp_unschedulable_cause(),
+            Some(TempUnschedulableCause::Other)
+        );
     }
 
     fn gw(status: u16, body: Value) -> GatewayFailure {

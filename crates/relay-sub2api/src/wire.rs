@@ -461,6 +461,7 @@ pub(crate) struct WAccount {
     concurrency: Option<i64>,
     priority: Option<i64>,
     temp_unschedulable_until: Option<Value>,
+    temp_unschedulable_reason: Option<String>,
     rate_limit_reset_at: Option<Value>,
 }
 
@@ -528,6 +529,9 @@ impl WAccount {
             concurrency: self.concurrency.unwrap_or(0),
             priority: self.priority.unwrap_or(0),
             temp_unschedulable_until: opt_string(&self.temp_unschedulable_until),
+            temp_unschedulable_reason: self
+                .temp_unschedulable_reason
+                .filter(|r| !r.trim().is_empty()),
             rate_limit_reset_at: opt_string(&self.rate_limit_reset_at),
         })
     }

@@ -1218,6 +1218,40 @@ fn account_error_kinds_from_the_real_host() {
     assert!(!invalid.takes_responses_path());
 }
 
+/// A `deepseek` account the real host (0.1.179) benched after a vendor 402 through the
+/// gateway: active and schedulable, temp-unschedulable with `cn_balance_low: …`, the
+/// host's own `extra` (no Responses path whatever it says), the key never returned.
+#[test]
+fn a_native_account_benched_for_a_low_balance_from_the_real_host() {
+    let server = MockServer::start();
+    server.mock(|when, then| {
+        when.method(GET).path("/api/v1/admin/accounts/2");
+        json_ok(then, "account_cn_balance_low.json");
+    });
+    let a = client(&server).get_account(2).unwrap();
+    assert_eq!(a.platform, "deepseek");
+    assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
+    assert_eq!(a.error_kind(), None);
+    assert_eq!(
+        a.temp_unschedulable_until.as_deref(),
+        Some("2026-12-04T21:50:06.982773Z")
+    );
+    assert_eq!(
+        a.temp_unschedulable_reason.as_deref(),
+        Some("cn_balance_low: Insufficient Balance")
+    );
+    assert_eq!(
+        a.temp_unschedulable_cause(),
+        Some(TempUnschedulableCause::VendorBalanceLow)
+    );
+    assert_eq!(a.extra.get("deepseek_balance_low"), Some(&json!(true)));
+    assert_eq!(a.extra.get("openai_responses_mode"), Some(&json!("auto")));
+    assert!(!a.takes_responses_path());
+    assert!(a.credential_status.has_api_key);
+    assert!(a.credentials.get("api_key").is_none());
+    assert_eq!(a.group_ids, vec![3]);
+}
+
 #[test]
 fn account_test_truncated_stream_is_a_failure() {
     let server = MockServer::start();

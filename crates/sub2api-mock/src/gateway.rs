@@ -20,6 +20,12 @@ const NOT_IN_GROUP: &str = "API Key is not assigned to any group and cannot be u
 pub(crate) const NO_ACCOUNTS: &str = "Service temporarily unavailable";
 /// How long an upstream 403 or a transport failure benches an OpenAI account.
 const COOLDOWN_MS: i64 = 10 * 60_000;
+/// How long a vendor's low-balance answer benches a native CN platform account: two
+/// balance-check intervals (`gateway.cn_providers.balance_check_interval_minutes`,
+/// default 10), i.e. 20 min (seen on a real 0.1.179 host).
+const CN_BALANCE_COOLDOWN_MS: i64 = 20 * 60_000;
+/// Stable prefix of the host's low-balance bench reason.
+const CN_BALANCE_LOW_PREFIX: &str = "cn_balance_low";
 
 /// The authenticated caller of a gateway request.
 #[derive(Debug)]
@@ -319,9 +325,10 @@ fn usage(st: &State, caller: &Caller) -> Resp {
     json_resp(200, &body)
 }
 
-/// Error in the shape of the group's platform (OpenAI vs Anthropic style).
+/// Error in the shape of the group's platform (OpenAI style for `openai` and the
+/// native CN platforms, which the OpenAI gateway serves; Anthropic style otherwise).
 fn gw_err(platform: &str, status: u16, kind: &str, message: &str) -> Resp {
-    if platform == "openai" {
+    if platform == "openai" || crate::state::is_cn_provider(platform) {
         json_resp(
             status,
             &json!({"error": {"type": kind, "message": message}}),
@@ -500,7 +507,7 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
 
     let mut last: Option<vendor::Upstream> = None;
     for (acct, upstream_model) in candidates {
-        let openai_key = acct.platform == "openai" && acct.kind == "apikey";
+        let openai_key = acct.is_openai_family_key();
         let endpoint = if openai_key && acct.uses_responses_path() {
             Endpoint::Responses
         } else {
@@ -568,6 +575,14 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
                     detail("invalid or expired credentials")
                 ),
             ),
+            // Native CN platforms: a low vendor balance (a 402, or a 429 saying so)
+            // is a recoverable bench, not an error (`handleCNProviderInsufficientBalance`).
+            (None, 402) if acct.is_cn_provider() => {
+                cn_balance_low(&mut st, acct.id, &acct.platform, &message)
+            }
+            (None, 429) if acct.is_cn_provider() && indicates_insufficient_balance(&up.body) => {
+                cn_balance_low(&mut st, acct.id, &acct.platform, &message)
+            }
             (None, 402) => set_account_error(
                 &mut st,
                 acct.id,
@@ -642,6 +657,47 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
         None => (502, "upstream_error", "Upstream request failed"),
     };
     gw_err(&platform, status, kind, message)
+}
+
+/// The host's wording test for a CN vendor's insufficient balance
+/// (`cnProviderResponseIndicatesInsufficientBalance`).
+fn indicates_insufficient_balance(body: &str) -> bool {
+    let s = body.to_lowercase();
+    [
+        "余额不足",
+        "insufficient balance",
+        "insufficient_credit",
+        "balance is not enough",
+        "no enough balance",
+    ]
+    .iter()
+    .any(|w| s.contains(w))
+}
+
+/// Benches a native CN platform account for a low vendor balance, like the host:
+/// `extra.<platform>_balance_low = true` and temp-unschedulable for
+/// [`CN_BALANCE_COOLDOWN_MS`] with reason `cn_balance_low: <vendor message>`; status
+/// and scheduling switch unchanged.
+fn cn_balance_low(st: &mut State, id: i64, platform: &str, message: &str) {
+    let now = now_ms();
+    if let Some(a) = st.accounts.get_mut(&id) {
+        a.extra
+            .insert(format!("{platform}_balance_low"), Value::Bool(true));
+        let reason = if message.trim().is_empty() {
+            format!("{CN_BALANCE_LOW_PREFIX}: 余额不足，账号临时停调")
+        } else {
+            format!("{CN_BALANCE_LOW_PREFIX}: {}", message.trim())
+        };
+        a.temp_unsched = Some(TempUnsched {
+            until_ms: now + CN_BALANCE_COOLDOWN_MS,
+            triggered_at_ms: 0,
+            status_code: 0,
+            matched_keyword: String::new(),
+            rule_index: 0,
+            error_message: reason,
+        });
+        a.updated_at = now;
+    }
 }
 
 /// Benches an account for the host's 10-minute cooldown (upstream 403, transport

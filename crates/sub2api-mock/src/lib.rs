@@ -55,7 +55,7 @@ pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.com";
 /// Default admin password (development only).
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-dev-password";
 /// Default reported host version.
-pub const DEFAULT_HOST_VERSION: &str = "0.1.131";
+pub const DEFAULT_HOST_VERSION: &str = "0.1.179";
 
 /// Start-up configuration of a mock host.
 #[derive(Debug, Clone)]

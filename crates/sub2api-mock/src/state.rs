@@ -152,6 +152,17 @@ pub(crate) struct Account {
     pub updated_at: i64,
 }
 
+/// The host's native CN platforms (`IsCNProvider`: kimi, zhipu, deepseek).
+pub(crate) const CN_PROVIDERS: &[&str] = &["kimi", "zhipu", "deepseek"];
+
+/// First release with the native CN platforms (upstream commit 901a0439f).
+pub(crate) const CN_PLATFORMS_SINCE: (u64, u64, u64) = (0, 1, 178);
+
+/// True for a native CN platform.
+pub(crate) fn is_cn_provider(platform: &str) -> bool {
+    CN_PROVIDERS.contains(&platform)
+}
+
 impl Account {
     /// The account's upstream API key, if any.
     pub fn api_key(&self) -> Option<&str> {
@@ -200,12 +211,39 @@ impl Account {
             })
     }
 
+    /// An account of the host's native CN platforms (`IsCNProvider`).
+    pub fn is_cn_provider(&self) -> bool {
+        is_cn_provider(&self.platform)
+    }
+
+    /// An API-key account the OpenAI gateway serves (`openai` or a native CN
+    /// platform): tested and forwarded over Chat Completions or Responses.
+    pub fn is_openai_family_key(&self) -> bool {
+        self.kind == "apikey" && (self.platform == "openai" || self.is_cn_provider())
+    }
+
+    /// A native CN platform account whose `credentials.api_protocol` sends it to the
+    /// vendor's own `/responses` (DeepSeek `responses` or `adaptive`; the host's
+    /// `GetAPIProtocol`, which ignores `responses` on Kimi and GLM).
+    fn cn_native_responses(&self) -> bool {
+        let protocol = self
+            .credentials
+            .get("api_protocol")
+            .and_then(Value::as_str)
+            .map(str::trim);
+        self.platform == "deepseek" && matches!(protocol, Some("responses" | "adaptive"))
+    }
+
     /// Whether the account sends OpenAI traffic to the upstream's Responses API: the
     /// host's `ShouldUseResponsesAPI` — the mode `force_responses` / `force_chat_completions`
     /// wins; otherwise only an explicit boolean `openai_responses_supported: false`
     /// means Chat Completions. No marker (never probed, or lost with a replaced
-    /// `extra`) means Responses.
+    /// `extra`) means Responses. Native CN platform accounts ignore `extra` and follow
+    /// `credentials.api_protocol` (absent = Chat Completions).
     pub fn uses_responses_path(&self) -> bool {
+        if self.is_cn_provider() {
+            return self.cn_native_responses();
+        }
         match self
             .extra
             .get("openai_responses_mode")
@@ -226,6 +264,9 @@ impl Account {
     /// gateway then falls back to raw Chat Completions when `/responses` answers
     /// 404/405 (the account test does not).
     pub fn responses_support_unknown(&self) -> bool {
+        if self.is_cn_provider() {
+            return false;
+        }
         let mode = self
             .extra
             .get("openai_responses_mode")
@@ -472,6 +513,25 @@ impl State {
             self.invalid_auth = InvalidAuth::default();
         }
         self.knobs = knobs;
+    }
+
+    /// Whether this build has the native CN platforms (`kimi`, `zhipu`, `deepseek`;
+    /// upstream since ≈0.1.178): not with the `old_build` knob, nor when the reported
+    /// version is older (an unparsable version counts as new).
+    pub fn has_cn_platforms(&self) -> bool {
+        if self.knobs.old_build {
+            return false;
+        }
+        let v = self.host_version.trim().trim_start_matches(['v', 'V']);
+        let parts: Vec<u64> = v
+            .split(['.', '-', '+'])
+            .take(3)
+            .map_while(|p| p.parse().ok())
+            .collect();
+        match parts.as_slice() {
+            [major, minor, patch] => (*major, *minor, *patch) >= CN_PLATFORMS_SINCE,
+            _ => true,
+        }
     }
 
     /// Whether `admin_id` may use the admin API (compliance accepted, or the gate off).

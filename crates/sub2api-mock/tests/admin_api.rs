@@ -39,7 +39,7 @@ fn admin_auth_shapes() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
-        json!({"code": 0, "message": "success", "data": {"version": "0.1.131"}})
+        json!({"code": 0, "message": "success", "data": {"version": "0.1.179"}})
     );
 
     let r = env.c.call(
@@ -96,7 +96,7 @@ fn public_endpoints_and_plain_404() {
         .call("GET", "/api/v1/settings/public", &[], None)
         .json();
     assert_eq!(s["code"], 0);
-    assert_eq!(s["data"]["version"], "0.1.131");
+    assert_eq!(s["data"]["version"], "0.1.179");
     assert_eq!(s["data"]["turnstile_enabled"], false);
     assert_eq!(s["data"]["backend_mode_enabled"], false);
     let setup = env.c.call("GET", "/setup/status", &[], None).json();

@@ -29,6 +29,7 @@ pub fn manifest() -> ProviderManifest {
         provider_id: PROVIDER.into(),
         display_name: "DeepSeek".into(),
         platform: Platform::Openai,
+        native_platform: None,
         account_type: AccountType::Apikey,
         base_url: "https://api.deepseek.com".into(),
         default_models: vec![SMOKE.into(), "deepseek-v4-pro".into()],
@@ -201,12 +202,14 @@ impl Env {
     }
 
     pub fn target_with(&self, provider: ProviderManifest) -> ProviderTarget {
-        ProviderTarget {
-            pack_id: PACK.into(),
+        let recorded = relay_provision::Journal::list_provider(&self.journal).expect("journal");
+        ProviderTarget::new(
+            PACK,
             provider,
-            host_version: Some(self.client().version().expect("version")),
-            capabilities: self.client().capabilities().expect("capabilities"),
-        }
+            Some(self.client().version().expect("version")),
+            self.client().capabilities().expect("capabilities"),
+            &recorded,
+        )
     }
 
     /// A journal handle on the same entries for another batch.

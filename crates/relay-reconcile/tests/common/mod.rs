@@ -41,6 +41,7 @@ pub fn manifest() -> ProviderManifest {
         provider_id: PROVIDER.into(),
         display_name: "DeepSeek".into(),
         platform: Platform::Openai,
+        native_platform: None,
         account_type: AccountType::Apikey,
         base_url: "https://api.deepseek.com".into(),
         default_models: vec![SMOKE.into(), "deepseek-v4-pro".into()],
@@ -186,12 +187,15 @@ impl Env {
     }
 
     pub fn target(&self) -> ProviderTarget {
-        ProviderTarget {
-            pack_id: PACK.into(),
-            provider: self.provider.clone(),
-            host_version: Some(self.client().version().expect("version")),
-            capabilities: self.client().capabilities().expect("capabilities"),
-        }
+        let recorded =
+            relay_access::Journal::list_provider(&self.provider_journal()).expect("journal");
+        ProviderTarget::new(
+            PACK,
+            self.provider.clone(),
+            Some(self.client().version().expect("version")),
+            self.client().capabilities().expect("capabilities"),
+            &recorded,
+        )
     }
 
     /// The journal handle reconcile uses (no batch).

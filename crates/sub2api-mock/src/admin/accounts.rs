@@ -39,28 +39,51 @@ fn dto(st: &State, id: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Schedules the asynchronous Responses-capability probe for an OpenAI API-key account.
+/// Schedules the asynchronous Responses-capability probe for an OpenAI-family API-key
+/// account.
 ///
 /// Like the host's `ProbeOpenAIAPIKeyResponsesSupport`: the upstream's `/responses`
 /// answering 404/405 writes `openai_responses_supported = false`; any other answer
 /// (2xx, but also 401/402/429/5xx) writes `true`; no HTTP answer writes nothing (the
 /// account stays "unknown", i.e. on the Responses path). The official base is
 /// supported; `responses_misdetection` makes third-party bases "supported" too.
+/// A native CN platform account is not probed: the host writes
+/// `openai_responses_mode = auto`, `openai_responses_supported = false` (or
+/// `force_responses` / `true` for a DeepSeek account on its native `/responses`),
+/// keeping the rest of `extra`.
 pub(crate) fn spawn_responses_probe(ctx: &Ctx, st: &State, id: i64) {
     let Some(a) = st.accounts.get(&id) else {
         return;
     };
-    if a.platform != "openai" || a.kind != "apikey" {
+    if !a.is_openai_family_key() {
         return;
     }
-    let delay = st.faults.responses_probe_delay_ms;
+    // The host writes a CN platform account's `extra` without calling the vendor, so
+    // right after the create; the OpenAI probe waits `responses_probe_delay_ms`.
+    let delay = if a.is_cn_provider() {
+        0
+    } else {
+        st.faults.responses_probe_delay_ms
+    };
     let ctx = ctx.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(delay)).await;
         let mut st = lock(&ctx);
         let misdetect = st.faults.responses_misdetection;
         if let Some(a) = st.accounts.get_mut(&id) {
-            if a.platform == "openai" && a.kind == "apikey" {
+            if a.is_cn_provider() && a.kind == "apikey" {
+                let native_responses = a.uses_responses_path();
+                a.extra.insert(
+                    "openai_responses_mode".into(),
+                    json!(if native_responses {
+                        "force_responses"
+                    } else {
+                        "auto"
+                    }),
+                );
+                a.extra
+                    .insert("openai_responses_supported".into(), json!(native_responses));
+            } else if a.platform == "openai" && a.kind == "apikey" {
                 let up = vendor::call(
                     &a.platform,
                     a.api_key().unwrap_or(""),
@@ -680,7 +703,8 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
             sse::frame(&[json!({"type": "error", "error": "No API key available"})]),
         );
     }
-    let openai_key = acct.platform == "openai" && acct.kind == "apikey";
+    // `openai` and the native CN platforms share the OpenAI account test.
+    let openai_key = acct.is_openai_family_key();
     let chat_path = openai_key && !acct.uses_responses_path();
     let mut events = vec![json!({"type": "test_start", "model": model})];
     if chat_path {
@@ -700,10 +724,16 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
     if forbidden {
         return failed(events, returned(403, "Forbidden"));
     }
-    let endpoint = match acct.platform.as_str() {
-        "openai" if chat_path || !openai_key => Endpoint::ChatCompletions,
-        "openai" => Endpoint::Responses,
-        _ => Endpoint::Messages,
+    let endpoint = if openai_key {
+        if chat_path {
+            Endpoint::ChatCompletions
+        } else {
+            Endpoint::Responses
+        }
+    } else if acct.platform == "openai" || acct.is_cn_provider() {
+        Endpoint::ChatCompletions
+    } else {
+        Endpoint::Messages
     };
     let up = vendor::call(&acct.platform, &key, acct.base_url(), endpoint);
     if up.delay_ms > 0 {

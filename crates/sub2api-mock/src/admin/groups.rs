@@ -9,7 +9,7 @@ use crate::http::{
 use crate::state::{Group, State};
 use crate::util::now_ms;
 
-/// The host's group platforms (`CreateGroupRequest.Platform` `oneof`).
+/// The host's group platforms (`CreateGroupRequest.Platform` `oneof`, 0.1.179).
 const PLATFORMS: &[&str] = &[
     "anthropic",
     "openai",
@@ -73,8 +73,19 @@ pub(super) fn get(st: &mut State, id: &str) -> R {
     Ok(ok(st.admin_group_dto(g)))
 }
 
-fn validate_platform(b: &Body, p: &str) -> Result<(), Resp> {
-    if PLATFORMS.contains(&p) {
+/// The group platforms of an old build (0.1.27: `oneof=anthropic openai gemini`).
+const OLD_BUILD_PLATFORMS: &[&str] = &["anthropic", "openai", "gemini"];
+
+/// Checks a group platform against this build's enum: the old build's with the
+/// `old_build` knob, the 0.1.179 one without the native CN platforms on builds that
+/// predate them, else the 0.1.179 one.
+fn validate_platform(st: &State, b: &Body, p: &str) -> Result<(), Resp> {
+    let known = if st.knobs.old_build {
+        OLD_BUILD_PLATFORMS.contains(&p)
+    } else {
+        PLATFORMS.contains(&p) && (st.has_cn_platforms() || !crate::state::is_cn_provider(p))
+    };
+    if known {
         Ok(())
     } else {
         Err(b.invalid("platform", "oneof"))
@@ -90,12 +101,12 @@ fn validate_subscription_type(b: &Body, s: &str) -> Result<(), Resp> {
 }
 
 /// Applies the optional fields shared by create and update.
-fn apply_common(b: &Body, g: &mut Group, is_update: bool) -> Result<(), Resp> {
+fn apply_common(st: &State, b: &Body, g: &mut Group, is_update: bool) -> Result<(), Resp> {
     if let Some(v) = b.str("description")? {
         g.description = v;
     }
     if let Some(v) = b.str("platform")? {
-        validate_platform(b, &v)?;
+        validate_platform(st, b, &v)?;
         g.platform = v;
     }
     if let Some(v) = b.f64("rate_multiplier")? {
@@ -187,7 +198,7 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
         created_at: now,
         updated_at: now,
     };
-    apply_common(&b, &mut g, false)?;
+    apply_common(st, &b, &mut g, false)?;
     // An omitted multiplier is 0 for the host's service, which refuses it (500).
     if g.rate_multiplier <= 0.0 {
         return Err(internal_error());
@@ -233,7 +244,7 @@ pub(super) fn update(st: &mut State, req: &Req, id: &str) -> R {
         }
         g.name = name;
     }
-    apply_common(&b, &mut g, true)?;
+    apply_common(st, &b, &mut g, true)?;
     g.updated_at = now_ms();
     st.groups.insert(id, g);
     Ok(ok(st.admin_group_dto(&st.groups[&id])))
