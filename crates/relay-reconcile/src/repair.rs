@@ -7,20 +7,11 @@ use relay_access::{CapabilityRepair, Journal, JournalEntry};
 use relay_domain::ResourceType;
 use relay_provision::ProviderTarget;
 use relay_sub2api::{Account, AccountUpdate, ChannelUpdate, HostAdapter, ObjectId};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::diff::{Finding, SafeFix};
 use crate::error::ReconcileError;
 use crate::model::{Repair, RepairKind};
-
-/// True when the host routes this account's OpenAI traffic over the Responses
-/// API: the host's own rule (`ShouldUseResponsesAPI`, see
-/// [`relay_sub2api::takes_responses_path`]) — a forcing mode wins, otherwise only an
-/// explicit `openai_responses_supported: false` means Chat Completions, so an
-/// account whose `extra` lost both keys is on the Responses path.
-pub(crate) fn takes_responses_path(extra: &Map<String, Value>) -> bool {
-    relay_sub2api::takes_responses_path(extra)
-}
 
 /// True when a managed account must be forced back to Chat Completions: it is an
 /// OpenAI account on the Responses path although the provider is chat-only, or
@@ -36,7 +27,7 @@ pub(crate) fn capability_flipped(
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty());
     account.platform == "openai"
-        && takes_responses_path(&account.extra)
+        && account.takes_responses_path()
         && (target.chat_only() || repaired_before)
 }
 
@@ -222,38 +213,4 @@ pub(crate) fn apply_safe_fixes(
         f.diff.repaired = ok;
     }
     repairs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn extra(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn responses_path_follows_the_host_rules() {
-        // No marker at all (lost with a replaced `extra`, or never probed): the host
-        // takes the Responses path, so the flip is detected.
-        assert!(takes_responses_path(&extra(json!({}))));
-        assert!(takes_responses_path(&extra(json!({"base_rpm": 30}))));
-        assert!(takes_responses_path(&extra(
-            json!({"openai_responses_supported": "no"})
-        )));
-        assert!(takes_responses_path(&extra(
-            json!({"openai_responses_supported": true})
-        )));
-        assert!(!takes_responses_path(&extra(
-            json!({"openai_responses_supported": false})
-        )));
-        assert!(!takes_responses_path(&extra(json!({
-            "openai_responses_supported": true,
-            "openai_responses_mode": "force_chat_completions"
-        }))));
-        assert!(takes_responses_path(&extra(json!({
-            "openai_responses_supported": false,
-            "openai_responses_mode": "force_responses"
-        }))));
-    }
 }
