@@ -3,20 +3,29 @@
 //! Configuration comes from flags or the environment: `RELAY_LISTEN` (default
 //! `127.0.0.1:18190`), `RELAY_DATA_DIR` (default `./data`), `RELAY_MASTER_KEY`
 //! (base64, 32 bytes; else a 0600 `master.key` in the data directory),
-//! `RELAY_ADMIN_TOKEN` (else a 0600 `admin.token` generated in the data directory on
-//! first start, whose path is logged but never its value), `RELAY_LOG_FORMAT`
-//! (`text` | `json`) and `RELAY_LOG` (a tracing filter, default `info`).
+//! `RELAY_ADMIN_TOKEN` (at least 32 characters; else a 0600 `admin.token` generated
+//! in the data directory on first start, whose path is logged but never its value),
+//! `RELAY_PACKS_DIR` (the only directory packs are installed from by server path;
+//! default `<data dir>/packs`), `RELAY_LOG_FORMAT` (`text` | `json`) and `RELAY_LOG`
+//! (a tracing filter, default `info`).
+//!
+//! At start the process sets its umask to `077` and (on Linux) marks itself not
+//! dumpable (no core dumps, no ptrace by other processes of the same user), so no
+//! file it creates is readable by others and its memory, which holds the master key
+//! and the host credentials, is not written to disk by a crash.
+//!
+//! `relay-server rotate-master-key [--new-key-file F]` re-seals every sealed secret
+//! under a new master key; run it with the server stopped (`docs/deployment.md`).
 
 mod token;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use relay_api::{router, serve, RouterOptions, ServerConfig, DEFAULT_BODY_LIMIT};
 use relay_app::{parse_interval, App, AppConfig, SchedulerConfig};
-use relay_domain::Secret;
-use relay_store::{KeySource, Store};
+use relay_store::{KeySource, MasterKey, Store};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +36,15 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, env = "RELAY_LISTEN", default_value = "127.0.0.1:18190")]
     listen: SocketAddr,
-    /// Directory of the state database, key file and token file.
-    #[arg(long, env = "RELAY_DATA_DIR", default_value = "./data")]
+    /// Directory of the state database, key file and token file (created 0700).
+    #[arg(long, env = "RELAY_DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
+    /// The only directory packs may be installed from by server path
+    /// (default: `<data dir>/packs`); uploads work from anywhere.
+    #[arg(long, env = "RELAY_PACKS_DIR")]
+    packs_dir: Option<PathBuf>,
     /// Log format: text or json.
-    #[arg(long, env = "RELAY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, env = "RELAY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
     log_format: String,
     /// Parallel account tests per import.
     #[arg(long, env = "RELAY_IMPORT_CONCURRENCY", default_value_t = 8)]
@@ -51,6 +64,24 @@ struct Cli {
     /// Maximum JSON request body in bytes.
     #[arg(long, env = "RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Re-seal every sealed secret under a new master key. Run it with the server
+    /// stopped. With master.key: a new key is generated (or taken from
+    /// --new-key-file), written to master.key.next, every secret is re-sealed in one
+    /// transaction, then master.key.next replaces master.key; an interrupted run is
+    /// finished by running it again. With RELAY_MASTER_KEY: give the new key with
+    /// --new-key-file, then set RELAY_MASTER_KEY to it.
+    RotateMasterKey {
+        /// File holding the new key (base64 of 32 bytes, mode 0600), e.g. made with
+        /// `head -c 32 /dev/urandom | base64 > new.key`.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 fn init_logging(format: &str) {
@@ -67,48 +98,72 @@ fn init_logging(format: &str) {
     }
 }
 
+/// Files this process creates are for its user only; its memory is not dumped.
+fn harden_process() {
+    #[cfg(unix)]
+    {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        if let Err(e) =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        {
+            eprintln!("relay-server: cannot disable core dumps: {e}");
+        }
+    }
+}
+
+fn master_key_env() -> Option<String> {
+    std::env::var("RELAY_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
 fn main() -> Result<()> {
+    harden_process();
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    if let Some(Command::RotateMasterKey { new_key_file }) = &cli.command {
+        return rotate(&cli.data_dir, new_key_file.as_deref());
+    }
     let reconcile_interval = parse_interval(&cli.reconcile_interval)
         .map_err(|e| anyhow::anyhow!("--reconcile-interval (RELAY_RECONCILE_INTERVAL): {e}"))?;
     if cli.import_concurrency == 0 {
         anyhow::bail!("--import-concurrency (RELAY_IMPORT_CONCURRENCY) must be at least 1");
     }
-    std::fs::create_dir_all(&cli.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            cli.data_dir.display()
-        )
-    })?;
-    let master_key = std::env::var("RELAY_MASTER_KEY")
+    let env_token = std::env::var("RELAY_ADMIN_TOKEN")
         .ok()
-        .filter(|v| !v.is_empty());
+        .filter(|v| !v.trim().is_empty())
+        .map(|t| token::from_env(&t))
+        .transpose()?;
+    let master_key = master_key_env();
     let store = Store::open(&cli.data_dir, master_key.as_deref())
         .with_context(|| format!("cannot open the state store in {}", cli.data_dir.display()))?;
     match store.key_source() {
-        KeySource::Supplied => tracing::info!("master key: from RELAY_MASTER_KEY"),
-        KeySource::KeyFile {
-            path,
-            created,
-            loose_permissions,
-        } => {
-            tracing::info!(path = %path.display(), created, "master key: key file");
-            if *loose_permissions {
-                tracing::warn!(path = %path.display(), "master key file is readable by others: chmod 600 it");
-            }
+        KeySource::Supplied => {
+            tracing::info!(key_id = store.key_id(), "master key: from RELAY_MASTER_KEY")
+        }
+        KeySource::KeyFile { path, created } => {
+            tracing::info!(path = %path.display(), created, key_id = store.key_id(), "master key: key file");
         }
         KeySource::Ephemeral => {
             tracing::warn!("master key: ephemeral (secrets will not survive a restart)")
         }
     }
-    let token = match std::env::var("RELAY_ADMIN_TOKEN")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
+    if store.pending_rotation() {
+        tracing::warn!(
+            key_id = store.key_id(),
+            "a master-key rotation was started and not finished (master.key.next exists): stop the server and run `relay-server rotate-master-key` to finish it"
+        );
+    }
+    for path in store.tightened_files() {
+        tracing::warn!(path = %path.display(), "database file was readable by others: set to 0600");
+    }
+    let token = match env_token {
         Some(t) => {
             tracing::info!("operator token: from RELAY_ADMIN_TOKEN");
-            Secret::new(t.trim().to_string())
+            t
         }
         None => {
             let (token, path, created) = token::load_or_create(&cli.data_dir)?;
@@ -116,11 +171,13 @@ fn main() -> Result<()> {
             token
         }
     };
+    let packs_root = packs_root(&cli)?;
     let app = Arc::new(App::new(
         store,
         AppConfig {
             import_concurrency: cli.import_concurrency,
             warmup_window: Duration::from_secs(cli.warmup_secs),
+            packs_root: Some(packs_root),
             ..AppConfig::default()
         },
     ));
@@ -177,6 +234,77 @@ fn main() -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The packs directory: `RELAY_PACKS_DIR`, else `<data dir>/packs` (created 0700
+/// when missing). A configured directory that does not exist is only warned about:
+/// uploads still work.
+fn packs_root(cli: &Cli) -> Result<PathBuf> {
+    let root = match &cli.packs_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = cli.data_dir.join("packs");
+            if !dir.exists() {
+                std::fs::create_dir(&dir).with_context(|| {
+                    format!("cannot create the packs directory {}", dir.display())
+                })?;
+            }
+            dir
+        }
+    };
+    if root.is_dir() {
+        tracing::info!(path = %root.display(), "packs directory (installs by server path)");
+    } else {
+        tracing::warn!(path = %root.display(), "packs directory does not exist: installs by server path are refused until it does (uploads work)");
+    }
+    Ok(root)
+}
+
+/// `relay-server rotate-master-key`.
+fn rotate(data_dir: &Path, new_key_file: Option<&Path>) -> Result<()> {
+    let current = master_key_env();
+    let new_key: Option<MasterKey> = match new_key_file {
+        Some(path) => Some(
+            relay_store::read_key_file(path)
+                .with_context(|| format!("cannot use the new key file {}", path.display()))?
+                .with_context(|| format!("the new key file {} does not exist", path.display()))?,
+        ),
+        None => None,
+    };
+    let report = relay_store::rotate_master_key(data_dir, current.as_deref(), new_key)
+        .with_context(|| {
+            format!(
+                "master-key rotation in {} did not complete",
+                data_dir.display()
+            )
+        })?;
+    let c = &report.counts;
+    println!(
+        "re-sealed {} secrets under key id {} ({} host credentials, {} subscriber passwords, \
+         {} probe and user keys; {} already under it)",
+        c.resealed(),
+        report.new_key_id,
+        c.host_credentials,
+        c.subscriber_passwords,
+        c.sealed_secrets,
+        c.already_current
+    );
+    if !report.old_key_ids.is_empty() {
+        println!("previous key id(s): {}", report.old_key_ids.join(", "));
+    }
+    match &report.key_file {
+        Some(path) => println!(
+            "{} now holds the new key: back it up (backups of the database taken before now \
+             still need the previous key)",
+            path.display()
+        ),
+        None => println!(
+            "set RELAY_MASTER_KEY to the new key (the content of --new-key-file) before the \
+             next start: the previous key no longer opens this database"
+        ),
+    }
+    tracing::info!(new_key_id = %report.new_key_id, resealed = c.resealed(), "master key rotated");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -152,9 +152,19 @@ fn install_the_bundled_pack_from_a_path_and_from_a_zip_upload() {
         .iter()
         .all(|p| p["status"] == "installed"));
 
+    // Recorded and shown relative to the packs directory (the repository here).
+    assert_eq!(v["source_path"], "packs/openai-cn-pack");
     let (status, v) = server.get("/api/packs");
     assert_eq!(status, 200);
     assert_eq!(v["packs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["packs"][0]["source_path"], "packs/openai-cn-pack");
+    assert!(!v.to_string().contains(&*repo_root().to_string_lossy()));
+    // The same pack by a path relative to the packs directory.
+    let (status, v) = server.post(
+        "/api/packs/install",
+        &json!({"path": "packs/openai-cn-pack"}),
+    );
+    assert_eq!(status, 201, "{v}");
     let (status, v) = server.get("/api/providers?pack_id=openai-cn-pack");
     assert_eq!(status, 200);
     assert_eq!(v["providers"].as_array().unwrap().len(), providers.len());
@@ -179,9 +189,68 @@ fn install_the_bundled_pack_from_a_path_and_from_a_zip_upload() {
     assert_eq!(status, 400);
     assert_eq!(v["error"]["code"], "invalid_pack");
 
-    let (status, v) = server.post("/api/packs/install", &json!({"path": "/nonexistent/pack"}));
+    // Outside the packs directory: one answer, whether the path exists or not,
+    // naming no path; nothing is read.
+    let outside: Vec<serde_json::Value> =
+        ["/nonexistent/pack", "/etc", "/etc/shadow", "packs/../.."]
+            .iter()
+            .map(|p| {
+                let (status, v) = server.post("/api/packs/install", &json!({ "path": p }));
+                assert_eq!(status, 400, "{p}: {v}");
+                v
+            })
+            .collect();
+    assert!(outside.iter().all(|v| v == &outside[0]), "{outside:?}");
+    let message = outside[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("path:") && message.contains("upload"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("/etc") && !message.contains("nonexistent"),
+        "{message}"
+    );
+    // Inside, a missing path is named relative to the packs directory.
+    let (status, v) = server.post("/api/packs/install", &json!({"path": "packs/nope"}));
     assert_eq!(status, 400);
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("path:"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`packs/nope` does not exist"),
+        "{v}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_the_packs_directory_never_pins_a_worker() {
+    let dir = temp_dir("fifo");
+    let packs = dir.join("packs");
+    std::fs::create_dir(&packs).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(packs.join("pipe.zip"))
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::symlink("/etc", packs.join("etc")).unwrap();
+    let packs_str = packs.to_string_lossy().to_string();
+    let server = start_with(&dir, Some(TOKEN), &[("RELAY_PACKS_DIR", &packs_str)]);
+    let (status, v) = server.post("/api/packs/install", &json!({"path": "pipe.zip"}));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a pack directory or a regular .zip file"));
+    let (status, v) = server.post("/api/packs/install", &json!({"path": "etc/passwd"}));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("symbolic links are not followed"));
+    // The server still answers (no worker is stuck on the FIFO).
+    let (status, _) = server.get("/api/packs");
+    assert_eq!(status, 200);
 }
 
 #[test]

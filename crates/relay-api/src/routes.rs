@@ -89,6 +89,14 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         |app: &App, req: ApiRequest| { ApiResponse::ok(&app.probe_host(req.param("host")?)?) }
     );
     op!(
+        Method::PUT,
+        "/api/hosts/{host}/credentials",
+        |app: &App, req: ApiRequest| {
+            let body: AuthBody = req.json()?;
+            ApiResponse::ok(&app.set_host_credentials(req.param("host")?, auth_input(body))?)
+        }
+    );
+    op!(
         Method::DELETE,
         "/api/hosts/{host}",
         |app: &App, req: ApiRequest| {
@@ -684,19 +692,22 @@ enum AuthBody {
     Login { email: String, password: String },
 }
 
-fn create_host(app: &App, req: ApiRequest) -> Result<ApiResponse> {
-    let body: CreateHostBody = req.json()?;
-    let auth = match body.auth {
+fn auth_input(body: AuthBody) -> HostAuthInput {
+    match body {
         AuthBody::ApiKey { api_key } => HostAuthInput::ApiKey(Secret::new(api_key)),
         AuthBody::Login { email, password } => HostAuthInput::Login {
             email,
             password: Secret::new(password),
         },
-    };
+    }
+}
+
+fn create_host(app: &App, req: ApiRequest) -> Result<ApiResponse> {
+    let body: CreateHostBody = req.json()?;
     let view = app.register_host(RegisterHost {
         name: body.name,
         base_url: body.base_url,
-        auth,
+        auth: auth_input(body.auth),
     })?;
     ApiResponse::json(StatusCode::CREATED, &view)
 }

@@ -8,6 +8,7 @@ use relay_store::{HostAuthKind, HostRecord, HostRepository, Store};
 use relay_sub2api::{AdminAuth, HostAdapter, HostConfig, Sub2ApiClient};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,9 @@ pub struct AppConfig {
     pub host_connect_timeout: Duration,
     /// Read timeout of host calls (account tests stream for a while).
     pub host_read_timeout: Duration,
+    /// The only directory packs may be installed from by server path
+    /// (`RELAY_PACKS_DIR`); `None` turns path installs off (uploads still work).
+    pub packs_root: Option<PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -31,6 +35,7 @@ impl Default for AppConfig {
             warmup_window: Duration::from_secs(30),
             host_connect_timeout: Duration::from_secs(5),
             host_read_timeout: Duration::from_secs(90),
+            packs_root: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use relay_store::{
 use relay_sub2api::{Capabilities, HostAdapter, HostError};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 /// Admin credentials of a host to register.
 #[derive(Debug, Clone)]
@@ -128,18 +129,22 @@ fn validate_name(name: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Checks a host base URL: `http://` or `https://`, a host part, no query or fragment.
+/// Checks a host base URL: `https://` (or `http://` for a loopback or
+/// private-network address only), a host part, no user-info, query or fragment;
+/// and the address policy ([`check_host_address`], which resolves the host name):
+/// link-local and cloud-metadata addresses are refused for any scheme.
 pub fn validate_base_url(url: &str) -> AppResult<String> {
     let trimmed = url.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or_else(|| {
-            AppError::invalid(
-                "base_url",
-                format!("`{trimmed}` must start with https:// (or http:// on a private network)"),
-            )
-        })?;
+    let (scheme, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+        ("https", rest)
+    } else if let Some(rest) = trimmed.strip_prefix("http://") {
+        ("http", rest)
+    } else {
+        return Err(AppError::invalid(
+            "base_url",
+            format!("`{trimmed}` must start with https:// (or http:// on a private network)"),
+        ));
+    };
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') {
         return Err(AppError::invalid(
@@ -153,7 +158,173 @@ pub fn validate_base_url(url: &str) -> AppResult<String> {
             "must not contain a query, a fragment or white space",
         ));
     }
+    check_host_address(scheme, authority)?;
     Ok(trimmed.to_string())
+}
+
+/// What an address is, for the base URL policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddressClass {
+    /// 127.0.0.0/8, ::1.
+    Loopback,
+    /// 10/8, 172.16/12, 192.168/16, 100.64/10 (shared / overlay networks), fc00::/7.
+    Private,
+    /// Anything else that is routable.
+    Public,
+    /// Never a host: link-local (169.254/16, fe80::/10, which hold the cloud metadata
+    /// services), other cloud metadata addresses, unspecified, multicast, broadcast.
+    Forbidden,
+}
+
+/// Cloud metadata addresses outside the link-local ranges.
+const METADATA_ADDRESSES: &[IpAddr] = &[
+    // AWS over IPv6.
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+    // Alibaba Cloud (inside 100.64/10).
+    IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+    // Oracle Cloud's second address.
+    IpAddr::V4(Ipv4Addr::new(192, 0, 0, 192)),
+];
+
+/// Host names of cloud metadata services.
+const METADATA_NAMES: &[&str] = &[
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata.tencentyun.com",
+    "metadata.azure.internal",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
+
+/// Classifies an address (IPv4-mapped IPv6 as its IPv4 address).
+pub(crate) fn classify_ip(ip: IpAddr) -> AddressClass {
+    if METADATA_ADDRESSES.contains(&ip) {
+        return AddressClass::Forbidden;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            if v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || o[0] == 0
+            {
+                AddressClass::Forbidden
+            } else if v4.is_loopback() {
+                AddressClass::Loopback
+            } else if v4.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
+                AddressClass::Private
+            } else {
+                AddressClass::Public
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return classify_ip(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            if v6.is_unspecified() || v6.is_multicast() || (seg[0] & 0xffc0) == 0xfe80 {
+                AddressClass::Forbidden
+            } else if v6.is_loopback() {
+                AddressClass::Loopback
+            } else if (seg[0] & 0xfe00) == 0xfc00 {
+                AddressClass::Private
+            } else {
+                AddressClass::Public
+            }
+        }
+    }
+}
+
+/// Splits an authority (`host`, `host:port`, `[v6]:port`) into host and port.
+fn host_and_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return Some((host.to_string(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_string(), port.parse().ok()?)),
+        None => Some((authority.to_string(), default_port)),
+    }
+}
+
+/// The address policy of a host base URL, on the addresses its host resolves to
+/// now: a cloud-metadata name or any forbidden address is refused for any scheme;
+/// `http://` needs every address to be loopback or private.
+pub(crate) fn check_addresses(scheme: &str, host: &str, addrs: &[IpAddr]) -> AppResult<()> {
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    if METADATA_NAMES.contains(&name.as_str()) {
+        return Err(AppError::invalid(
+            "base_url",
+            format!("`{host}` is a cloud metadata service, not a sub2api host"),
+        ));
+    }
+    if let Some(ip) = addrs
+        .iter()
+        .find(|ip| classify_ip(**ip) == AddressClass::Forbidden)
+    {
+        return Err(AppError::invalid(
+            "base_url",
+            format!(
+                "`{host}` is (or resolves to) {ip}, a link-local, cloud-metadata, multicast or \
+                 unspecified address, which is never a sub2api host"
+            ),
+        ));
+    }
+    if scheme == "http" {
+        if addrs.is_empty() {
+            return Err(AppError::invalid(
+                "base_url",
+                format!(
+                    "`{host}` does not resolve, so it cannot be checked to be on a private \
+                     network: use https://, or an address"
+                ),
+            ));
+        }
+        if let Some(ip) = addrs
+            .iter()
+            .find(|ip| classify_ip(**ip) == AddressClass::Public)
+        {
+            return Err(AppError::invalid(
+                "base_url",
+                format!(
+                    "http:// sends the admin credentials in clear text, so it is accepted only \
+                     for loopback or private-network addresses (127.0.0.0/8, ::1, 10.0.0.0/8, \
+                     172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7); `{host}` is \
+                     {ip}: use https://"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the authority of a base URL (as the host client will) and applies
+/// [`check_addresses`]. An `https://` host that does not resolve is left to the
+/// registration probe (which answers `host_unreachable`).
+pub fn check_host_address(scheme: &str, authority: &str) -> AppResult<()> {
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let (host, port) = host_and_port(authority, default_port).ok_or_else(|| {
+        AppError::invalid(
+            "base_url",
+            format!("`{authority}` is not a valid host[:port]"),
+        )
+    })?;
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => (host.as_str(), port)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip()).collect())
+            .unwrap_or_default(),
+    };
+    check_addresses(scheme, &host, &addrs)
 }
 
 fn map_probe_error(e: HostError) -> AppError {
@@ -311,29 +482,7 @@ impl App {
     pub fn register_host(&self, req: RegisterHost) -> AppResult<HostView> {
         validate_name(&req.name)?;
         let base_url = validate_base_url(&req.base_url)?;
-        let (auth_kind, admin_email, secret) = match req.auth {
-            HostAuthInput::ApiKey(k) => {
-                if k.expose().trim().is_empty() {
-                    return Err(AppError::invalid(
-                        "auth.api_key",
-                        "is empty: pass the host's admin API key (admin-…)",
-                    ));
-                }
-                (HostAuthKind::ApiKey, None, k)
-            }
-            HostAuthInput::Login { email, password } => {
-                if !email.contains('@') {
-                    return Err(AppError::invalid(
-                        "auth.email",
-                        "must be the admin's e-mail address",
-                    ));
-                }
-                if password.is_empty() {
-                    return Err(AppError::invalid("auth.password", "is empty"));
-                }
-                (HostAuthKind::Login, Some(email), password)
-            }
-        };
+        let (auth_kind, admin_email, secret) = check_auth(req.auth)?;
         if self.store().hosts().find_by_name(&req.name)?.is_some() {
             return Err(AppError::Conflict {
                 code: "host_exists",
@@ -375,6 +524,54 @@ impl App {
         )?;
         tracing::info!(host_id = %id, name = %record.name, status = %outcome.status, "host registered");
         let host = self.store().hosts().get(&id)?;
+        Ok(view(host, Some(snapshot), outcome.problems))
+    }
+
+    /// Replaces the admin credentials of a registered host (after a leak, or a
+    /// routine rotation): the new credentials are checked with the same read-only
+    /// probe as a registration, then sealed in place of the old ones and the host's
+    /// cached client is dropped. When the host refuses them (or cannot be reached,
+    /// or is locked by its compliance gate) nothing is changed. The credentials are
+    /// never echoed nor logged. Revoke the old key on the host afterwards.
+    pub fn set_host_credentials(
+        &self,
+        id_or_name: &str,
+        auth: HostAuthInput,
+    ) -> AppResult<HostView> {
+        let host = self.resolve_host(id_or_name)?;
+        let (auth_kind, admin_email, secret) = check_auth(auth)?;
+        let adapter = self.build_adapter(
+            &host.base_url,
+            auth_kind,
+            admin_email.as_deref(),
+            secret.clone(),
+        )?;
+        let who = acting_admin(auth_kind, admin_email.as_deref());
+        let outcome = self
+            .probe_adapter(adapter.as_ref(), who)
+            .map_err(|e| match e {
+                AppError::HostAuth(m) => {
+                    AppError::HostAuth(format!("{m}; the stored credentials were not changed"))
+                }
+                other => other,
+            })?;
+        self.store().hosts().update_credentials(
+            &host.id,
+            auth_kind,
+            admin_email.as_deref(),
+            &secret,
+        )?;
+        self.forget_adapter(&host.id);
+        let snapshot = self.store().hosts().record_snapshot(
+            &host.id,
+            &NewCapabilitySnapshot {
+                version: outcome.version,
+                capabilities: outcome.capabilities,
+                status: outcome.status,
+            },
+        )?;
+        tracing::info!(host_id = %host.id, name = %host.name, auth_kind = %auth_kind, "host credentials replaced");
+        let host = self.store().hosts().get(&host.id)?;
         Ok(view(host, Some(snapshot), outcome.problems))
     }
 
@@ -533,6 +730,33 @@ impl App {
     }
 }
 
+/// Checks admin credentials as given: the auth kind, the e-mail (login) and the secret.
+fn check_auth(auth: HostAuthInput) -> AppResult<(HostAuthKind, Option<String>, Secret)> {
+    match auth {
+        HostAuthInput::ApiKey(k) => {
+            if k.expose().trim().is_empty() {
+                return Err(AppError::invalid(
+                    "auth.api_key",
+                    "is empty: pass the host's admin API key (admin-…)",
+                ));
+            }
+            Ok((HostAuthKind::ApiKey, None, k))
+        }
+        HostAuthInput::Login { email, password } => {
+            if !email.contains('@') {
+                return Err(AppError::invalid(
+                    "auth.email",
+                    "must be the admin's e-mail address",
+                ));
+            }
+            if password.is_empty() {
+                return Err(AppError::invalid("auth.password", "is empty"));
+            }
+            Ok((HostAuthKind::Login, Some(email), password))
+        }
+    }
+}
+
 fn acting_admin(kind: HostAuthKind, email: Option<&str>) -> ActingAdmin<'_> {
     match (kind, email) {
         (HostAuthKind::Login, Some(email)) => ActingAdmin::Login(email),
@@ -545,5 +769,108 @@ fn view(host: HostRecord, snapshot: Option<CapabilitySnapshot>, problems: Vec<St
         host,
         capabilities: snapshot.map(|s| s.capabilities).unwrap_or_default(),
         problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_are_classified() {
+        for (a, class) in [
+            ("127.0.0.1", AddressClass::Loopback),
+            ("127.8.9.10", AddressClass::Loopback),
+            ("::1", AddressClass::Loopback),
+            ("10.1.2.3", AddressClass::Private),
+            ("172.16.0.1", AddressClass::Private),
+            ("172.31.255.254", AddressClass::Private),
+            ("192.168.1.1", AddressClass::Private),
+            ("100.64.0.1", AddressClass::Private),
+            ("100.127.255.254", AddressClass::Private),
+            ("fd12:3456::1", AddressClass::Private),
+            ("::ffff:10.0.0.1", AddressClass::Private),
+            ("8.8.8.8", AddressClass::Public),
+            ("172.32.0.1", AddressClass::Public),
+            ("100.128.0.1", AddressClass::Public),
+            ("2001:db8::1", AddressClass::Public),
+            ("169.254.169.254", AddressClass::Forbidden),
+            ("169.254.170.2", AddressClass::Forbidden),
+            ("169.254.0.23", AddressClass::Forbidden),
+            ("fe80::1", AddressClass::Forbidden),
+            ("febf::1", AddressClass::Forbidden),
+            ("fd00:ec2::254", AddressClass::Forbidden),
+            ("100.100.100.200", AddressClass::Forbidden),
+            ("192.0.0.192", AddressClass::Forbidden),
+            ("0.0.0.0", AddressClass::Forbidden),
+            ("::", AddressClass::Forbidden),
+            ("224.0.0.1", AddressClass::Forbidden),
+            ("255.255.255.255", AddressClass::Forbidden),
+            ("::ffff:169.254.169.254", AddressClass::Forbidden),
+        ] {
+            assert_eq!(classify_ip(ip(a)), class, "{a}");
+        }
+    }
+
+    #[test]
+    fn http_only_for_private_addresses_and_metadata_never() {
+        let refused = |scheme: &str, host: &str, addrs: &[&str]| {
+            let addrs: Vec<IpAddr> = addrs.iter().map(|a| ip(a)).collect();
+            check_addresses(scheme, host, &addrs)
+                .unwrap_err()
+                .to_string()
+        };
+        let ok = |scheme: &str, host: &str, addrs: &[&str]| {
+            let addrs: Vec<IpAddr> = addrs.iter().map(|a| ip(a)).collect();
+            check_addresses(scheme, host, &addrs).unwrap()
+        };
+        ok("http", "127.0.0.1", &["127.0.0.1"]);
+        ok("http", "sub2api", &["172.18.0.5"]);
+        ok("https", "gateway.example.com", &["93.184.216.34"]);
+        ok("https", "unresolved.example", &[]);
+        let e = refused("http", "gateway.example.com", &["93.184.216.34"]);
+        assert!(
+            e.contains("use https://") && e.contains("93.184.216.34"),
+            "{e}"
+        );
+        // One public address among private ones is enough to refuse clear text.
+        refused("http", "mixed", &["10.0.0.1", "8.8.8.8"]);
+        let e = refused("http", "nowhere.invalid", &[]);
+        assert!(e.contains("does not resolve"), "{e}");
+        for scheme in ["http", "https"] {
+            let e = refused(scheme, "169.254.169.254", &["169.254.169.254"]);
+            assert!(e.contains("link-local, cloud-metadata"), "{e}");
+            refused(scheme, "[fd00:ec2::254]", &["fd00:ec2::254"]);
+            let e = refused(scheme, "Metadata.Google.Internal.", &[]);
+            assert!(e.contains("cloud metadata service"), "{e}");
+            refused(scheme, "rebound.example", &["10.0.0.1", "169.254.169.254"]);
+        }
+    }
+
+    #[test]
+    fn base_urls_are_checked_with_their_literal_addresses() {
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(validate_base_url("http://[::1]:8080").is_ok());
+        assert!(validate_base_url("http://localhost:8080").is_ok());
+        assert!(validate_base_url("https://192.168.1.10").is_ok());
+        for bad in [
+            "http://8.8.8.8",
+            "http://169.254.169.254/latest/meta-data",
+            "https://169.254.169.254",
+            "https://[fe80::1]:443",
+            "https://[fd00:ec2::254]",
+            "http://metadata.google.internal",
+            "http://0.0.0.0:8080",
+            "http://[::ffff:169.254.169.254]",
+        ] {
+            assert!(validate_base_url(bad).is_err(), "{bad}");
+        }
     }
 }

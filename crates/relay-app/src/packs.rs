@@ -10,12 +10,13 @@ use relay_store::{
 };
 use serde::Serialize;
 use serde_json::json;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// Where a pack comes from.
 #[derive(Debug, Clone)]
 pub enum PackSource {
-    /// A directory or `.zip` file on the server's file system.
+    /// A directory or `.zip` file in the server's packs directory
+    /// ([`crate::AppConfig::packs_root`]): relative to it, or absolute inside it.
     Path(String),
     /// An uploaded `.zip`.
     ZipBytes(Vec<u8>),
@@ -55,7 +56,7 @@ pub struct ProviderSummary {
     pub installs: Vec<ProviderInstallRecord>,
 }
 
-fn pack_error(e: PackError) -> AppError {
+fn pack_error(e: PackError, root: Option<&Path>) -> AppError {
     match e {
         PackError::Invalid(problems) => AppError::InvalidPack {
             problems: problems.iter().map(ToString::to_string).collect(),
@@ -67,8 +68,147 @@ fn pack_error(e: PackError) -> AppError {
             problems: vec![format!("unreadable zip archive: {m}")],
         },
         PackError::Io { path, source } => {
-            AppError::invalid("path", format!("cannot read {}: {source}", path.display()))
+            // Name the file inside the packs directory, never an absolute path.
+            let shown = root
+                .and_then(|r| path.strip_prefix(r).ok())
+                .map(|p| p.display().to_string())
+                .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            AppError::invalid("path", format!("cannot read `{shown}`: {}", source.kind()))
         }
+    }
+}
+
+/// The one answer for a path the packs directory does not contain: it does not say
+/// whether anything exists there.
+fn outside_root() -> AppError {
+    AppError::invalid(
+        "path",
+        "must name a pack directory or .zip inside the server's packs directory \
+         (RELAY_PACKS_DIR), relative to it or absolute; to install a pack from anywhere \
+         else, upload it (`relay pack install DIR` zips and uploads a directory)",
+    )
+}
+
+/// What a server path names inside the packs directory.
+#[derive(Debug)]
+struct RootedPath {
+    /// The absolute path (inside the canonical root, no symbolic link on the way).
+    path: PathBuf,
+    /// The path relative to the root, as stored and shown.
+    relative: String,
+    /// A directory (else a regular file, read as a zip).
+    is_dir: bool,
+}
+
+/// Resolves `requested` inside `root` without following a symbolic link and without
+/// opening anything: every component must be a real directory (or, last, a
+/// directory or a regular file); `..`, links, FIFOs, sockets and devices are refused.
+fn resolve_in_root(root: &Path, requested: &str) -> AppResult<RootedPath> {
+    let canonical_root = std::fs::canonicalize(root).map_err(|_| {
+        AppError::invalid(
+            "path",
+            "the server's packs directory (RELAY_PACKS_DIR) does not exist: create it, or \
+             upload the pack (`relay pack install DIR` zips and uploads a directory)",
+        )
+    })?;
+    let asked = Path::new(requested);
+    let relative = if asked.is_absolute() {
+        asked
+            .strip_prefix(root)
+            .or_else(|_| asked.strip_prefix(&canonical_root))
+            .map_err(|_| outside_root())?
+            .to_path_buf()
+    } else {
+        asked.to_path_buf()
+    };
+    let mut parts = Vec::new();
+    for c in relative.components() {
+        match c {
+            Component::Normal(part) => parts.push(part.to_owned()),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(outside_root())
+            }
+        }
+    }
+    let shown = parts
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    let shown = if shown.is_empty() {
+        ".".to_string()
+    } else {
+        shown
+    };
+    let mut path = canonical_root.clone();
+    let mut is_dir = true;
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path).map_err(|_| {
+            AppError::invalid(
+                "path",
+                format!("`{shown}` does not exist in the server's packs directory"),
+            )
+        })?;
+        let last = i + 1 == parts.len();
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            return Err(AppError::invalid(
+                "path",
+                format!(
+                    "`{shown}`: symbolic links are not followed in the packs directory; \
+                     copy the pack there, or upload it"
+                ),
+            ));
+        }
+        if kind.is_dir() {
+            continue;
+        }
+        if last && kind.is_file() {
+            is_dir = false;
+            continue;
+        }
+        return Err(AppError::invalid(
+            "path",
+            format!("`{shown}` is not a pack directory or a regular .zip file"),
+        ));
+    }
+    // Belt and braces: the resolved path is still inside the root.
+    match std::fs::canonicalize(&path) {
+        Ok(c) if c.starts_with(&canonical_root) => {}
+        _ => return Err(outside_root()),
+    }
+    Ok(RootedPath {
+        path,
+        relative: shown,
+        is_dir,
+    })
+}
+
+/// A pack's stored `source_path` as the API shows it: relative to the packs
+/// directory; an absolute path recorded by an earlier release outside it shows only
+/// its last component.
+fn shown_source_path(stored: &str, root: Option<&Path>) -> String {
+    let path = Path::new(stored);
+    if !path.is_absolute() {
+        return stored.to_string();
+    }
+    if let Some(root) = root {
+        let canonical = std::fs::canonicalize(root).ok();
+        let inside = path
+            .strip_prefix(root)
+            .ok()
+            .or_else(|| canonical.as_deref().and_then(|c| path.strip_prefix(c).ok()));
+        if let Some(rel) = inside {
+            let rel = rel.display().to_string();
+            return if rel.is_empty() { ".".into() } else { rel };
+        }
+    }
+    match path.file_name() {
+        Some(name) => format!("…/{}", name.to_string_lossy()),
+        None => "…".into(),
     }
 }
 
@@ -77,35 +217,38 @@ impl App {
     pub fn install_pack(&self, source: PackSource) -> AppResult<PackView> {
         let (pack, kind, label) = match source {
             PackSource::Path(p) => {
-                let path = Path::new(&p);
                 if p.trim().is_empty() {
                     return Err(AppError::invalid(
                         "path",
-                        "is empty: pass a pack directory or .zip",
+                        "is empty: pass a pack directory or .zip in the server's packs directory",
                     ));
                 }
-                if !path.exists() {
+                let Some(root) = self.config().packs_root.as_deref() else {
                     return Err(AppError::invalid(
                         "path",
-                        format!("`{p}` does not exist on the server"),
+                        "installing from a server path is off (no packs directory is \
+                         configured); upload the pack instead",
                     ));
-                }
-                if path.is_dir() {
+                };
+                let found = resolve_in_root(root, p.trim())?;
+                let canonical = std::fs::canonicalize(root).ok();
+                let err = |e| pack_error(e, canonical.as_deref());
+                if found.is_dir {
                     (
-                        relay_pack::load_dir(path).map_err(pack_error)?,
+                        relay_pack::load_dir(&found.path).map_err(err)?,
                         PackSourceKind::Dir,
-                        p,
+                        found.relative,
                     )
                 } else {
                     (
-                        relay_pack::load_zip(path).map_err(pack_error)?,
+                        relay_pack::load_zip(&found.path).map_err(err)?,
                         PackSourceKind::Zip,
-                        p,
+                        found.relative,
                     )
                 }
             }
             PackSource::ZipBytes(bytes) => (
-                relay_pack::load_zip_bytes(&bytes).map_err(pack_error)?,
+                relay_pack::load_zip_bytes(&bytes).map_err(|e| pack_error(e, None))?,
                 PackSourceKind::Zip,
                 "upload".to_string(),
             ),
@@ -129,13 +272,16 @@ impl App {
             })?;
         tracing::info!(pack_id = %installed.pack.pack_id, version = %installed.pack.version, "pack installed");
         self.refresh_host_statuses()?;
+        let mut pack = installed.pack;
+        pack.source_path =
+            shown_source_path(&pack.source_path, self.config().packs_root.as_deref());
         let providers = installed
             .providers
             .iter()
             .map(|p| self.summary(p, None))
             .collect::<AppResult<Vec<_>>>()?;
         Ok(PackView {
-            pack: installed.pack,
+            pack,
             providers,
             removed: installed.removed,
         })
@@ -169,7 +315,9 @@ impl App {
         packs.into_iter().map(|p| self.pack_view(p)).collect()
     }
 
-    fn pack_view(&self, pack: PackRecord) -> AppResult<PackView> {
+    fn pack_view(&self, mut pack: PackRecord) -> AppResult<PackView> {
+        pack.source_path =
+            shown_source_path(&pack.source_path, self.config().packs_root.as_deref());
         let providers = self
             .store()
             .providers()
@@ -300,4 +448,119 @@ fn new_pack(pack: &Pack, kind: PackSourceKind, label: String) -> AppResult<NewPa
         overlays: serde_json::Value::Array(overlays),
         providers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "relay-app-packs-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn message(e: AppError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn paths_resolve_inside_the_root_only() {
+        let base = temp("root");
+        let root = base.join("packs");
+        std::fs::create_dir_all(root.join("good/providers")).unwrap();
+        std::fs::write(root.join("pack.zip"), b"zip").unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+
+        let found = resolve_in_root(&root, "good").unwrap();
+        assert!(found.is_dir);
+        assert_eq!(found.relative, "good");
+        let abs = root.join("good");
+        let found = resolve_in_root(&root, abs.to_str().unwrap()).unwrap();
+        assert_eq!(found.relative, "good");
+        let found = resolve_in_root(&root, "./pack.zip").unwrap();
+        assert!(!found.is_dir);
+        assert_eq!(found.relative, "pack.zip");
+
+        // Outside the root, existing or not, gives one answer naming no path.
+        let outside = base.join("outside");
+        let missing_outside = base.join("no-such-thing");
+        let a = message(resolve_in_root(&root, outside.to_str().unwrap()).unwrap_err());
+        let b = message(resolve_in_root(&root, missing_outside.to_str().unwrap()).unwrap_err());
+        let c = message(resolve_in_root(&root, "../outside").unwrap_err());
+        let d = message(resolve_in_root(&root, "/etc").unwrap_err());
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a, d);
+        assert!(
+            !a.contains(base.to_str().unwrap()) && !a.contains("/etc"),
+            "{a}"
+        );
+        assert!(a.contains("upload"), "{a}");
+
+        // Inside: missing is named relative to the root.
+        let e = message(resolve_in_root(&root, "nope").unwrap_err());
+        assert!(e.contains("`nope` does not exist"), "{e}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_fifos_and_a_missing_root_are_refused_without_opening() {
+        let base = temp("links");
+        let root = base.join("packs");
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        std::os::unix::fs::symlink(root.join("."), root.join("self")).unwrap();
+        let fifo = root.join("pipe.zip");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = message(resolve_in_root(&root, "etc").unwrap_err());
+        assert!(e.contains("symbolic links are not followed"), "{e}");
+        let e = message(resolve_in_root(&root, "etc/passwd").unwrap_err());
+        assert!(e.contains("symbolic links are not followed"), "{e}");
+        let e = message(resolve_in_root(&root, "self").unwrap_err());
+        assert!(e.contains("symbolic links"), "{e}");
+        // The FIFO is refused from its metadata (a blocking open would hang here).
+        let e = message(resolve_in_root(&root, "pipe.zip").unwrap_err());
+        assert!(
+            e.contains("not a pack directory or a regular .zip file"),
+            "{e}"
+        );
+        let e = message(resolve_in_root(&base.join("absent"), "x").unwrap_err());
+        assert!(
+            e.contains("does not exist") && !e.contains(base.to_str().unwrap()),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn source_paths_are_shown_relative_to_the_root() {
+        let root = Path::new("/opt/relay/packs");
+        assert_eq!(
+            shown_source_path("openai-cn-pack", Some(root)),
+            "openai-cn-pack"
+        );
+        assert_eq!(shown_source_path("upload", Some(root)), "upload");
+        assert_eq!(
+            shown_source_path("/opt/relay/packs/openai-cn-pack", Some(root)),
+            "openai-cn-pack"
+        );
+        assert_eq!(
+            shown_source_path("/home/alice/src/packs/openai-cn-pack", Some(root)),
+            "…/openai-cn-pack"
+        );
+        assert_eq!(shown_source_path("/srv/x/pack.zip", None), "…/pack.zip");
+    }
 }

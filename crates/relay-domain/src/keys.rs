@@ -1,7 +1,17 @@
 //! Upstream key normalisation, fingerprints and masks.
 //!
 //! Upstream keys are never stored: the manager keeps a SHA-256 [`Fingerprint`] and a
-//! [`mask`] such as `sk-a…9f3c`, which shows at most 4 + 4 characters of the key.
+//! [`mask`] such as `sk-a…9f3c`, which shows at most 4 + 4 characters of a key of
+//! 24 characters or more, and at most 3 (the end only) of a shorter one.
+//!
+//! The fingerprint is an unsalted SHA-256 on purpose: account names
+//! (`<provider>-<fp8>`) and import idempotency depend on it being the same on
+//! every manager and across restarts. That is safe for real vendor keys, which
+//! carry 128 bits or more of randomness (32+ random characters): nobody can
+//! search that space from a fingerprint, with or without the 8 characters the
+//! mask shows. It is not safe for a short, low-entropy key, so a key shorter than
+//! [`SHORT_KEY_CHARS`] gets a warning at preview (no vendor issues such keys), and
+//! the mask of a key under [`MASK_FULL_CHARS`] shows almost nothing.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -190,14 +200,27 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Masks a key for display: `sk-a…9f3c`. At most 4 characters are shown at each
-/// end, and never more than a quarter of the key at each end, so short keys show
-/// less (a key of 3 characters or fewer shows only `…`).
+/// Keys shorter than this (in characters) are not plausible vendor keys: preview
+/// warns about each (its mask and fingerprint together could give it away).
+pub const SHORT_KEY_CHARS: usize = 20;
+
+/// Keys of at least this many characters show 4 + 4 characters in their mask;
+/// shorter keys show only their last `len / 6` characters (at most 3).
+pub const MASK_FULL_CHARS: usize = 24;
+
+/// Masks a key for display. A key of [`MASK_FULL_CHARS`] characters or more shows
+/// 4 characters at each end (`sk-a…9f3c`, never more than 8 in all); a shorter key
+/// shows only its last `len / 6` characters (`…3c` for 12 characters, `…` under 6),
+/// so a known prefix such as `sk-` is never given away with the rest.
 pub fn mask(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    let show = (chars.len() / 4).min(4);
-    let head: String = chars[..show].iter().collect();
-    let tail: String = chars[chars.len() - show..].iter().collect();
+    let (head, tail) = if chars.len() >= MASK_FULL_CHARS {
+        (4, 4)
+    } else {
+        (0, chars.len() / 6)
+    };
+    let head: String = chars[..head].iter().collect();
+    let tail: String = chars[chars.len() - tail..].iter().collect();
     format!("{head}…{tail}")
 }
 
@@ -240,9 +263,13 @@ mod tests {
     }
 
     #[test]
-    fn mask_shows_at_most_four_and_four() {
-        assert_eq!(mask("sk-abcdefghijklmnop9f3c"), "sk-a…9f3c");
-        assert_eq!(mask("12345678"), "12…78");
+    fn mask_shows_four_and_four_of_long_keys_and_little_of_short_ones() {
+        assert_eq!(mask("sk-abcdefghijklmnopqr9f3c"), "sk-a…9f3c");
+        assert_eq!(mask("sk-0957beb1f3bdf4a9ee786475a5a168d9"), "sk-0…68d9");
+        // Under 24 characters: the end only, at most 3 characters.
+        assert_eq!(mask("sk-abcdefghijklmnop9f3"), "…9f3");
+        assert_eq!(mask("sk-ae5c4ccb3"), "…b3");
+        assert_eq!(mask("12345678"), "…8");
         assert_eq!(mask("abc"), "…");
         assert_eq!(mask(""), "…");
     }

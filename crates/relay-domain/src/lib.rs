@@ -15,6 +15,7 @@ pub mod status;
 pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
 pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
+    MASK_FULL_CHARS, SHORT_KEY_CHARS,
 };
 pub use secret::Secret;
 pub use status::{

@@ -1,11 +1,21 @@
 //! A string that must never be printed: upstream keys, admin credentials, user keys.
 
 use std::fmt;
+use zeroize::Zeroize;
 
 /// A secret value. `Debug` and `Display` print `***`; the only way to read it is
 /// [`Secret::expose`], so every use of the raw value is visible in the code.
+///
+/// Its buffer is overwritten with zeros when it is dropped (best effort: copies
+/// made before it was wrapped, e.g. a request body, are not covered).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl Secret {
     /// Wraps a raw secret.

@@ -11,7 +11,11 @@
 //!   declares `deepseek`), so a pack's layout tells its providers at a glance.
 //! - `checksums.txt` must list every other file, including `README.md` and `overlays/…`.
 //! - Directories get the same limits as archives ([`MAX_ENTRIES`], [`MAX_ENTRY_BYTES`],
-//!   [`MAX_TOTAL_BYTES`]) and may not contain symbolic links.
+//!   [`MAX_TOTAL_BYTES`]) and may hold only directories and regular files: symbolic
+//!   links, FIFOs, sockets and devices are reported as problems and never opened.
+//!   Files are opened with `O_NOFOLLOW | O_NONBLOCK` and checked again on the open
+//!   handle ([`open_regular_file`]), so a file swapped for a FIFO or a link in the
+//!   meantime cannot block or redirect the reader.
 
 #![warn(missing_docs)]
 
@@ -168,9 +172,31 @@ pub fn load_dir(dir: &Path) -> Result<Pack, PackError> {
     Pack::build(files, problems)
 }
 
-/// Loads and validates a pack `.zip` file (at most [`MAX_ARCHIVE_BYTES`]).
+/// Opens a regular file for reading without following a symbolic link and without
+/// blocking on a FIFO (`O_NOFOLLOW | O_NONBLOCK` on Unix), and checks on the open
+/// handle that it is a regular file (`InvalidInput` otherwise).
+pub fn open_regular_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Loads and validates a pack `.zip` file (at most [`MAX_ARCHIVE_BYTES`]); only a
+/// regular file is read ([`open_regular_file`]).
 pub fn load_zip(path: &Path) -> Result<Pack, PackError> {
-    let file = fs::File::open(path).map_err(|e| PackError::io(path, e))?;
+    let file = open_regular_file(path).map_err(|e| PackError::io(path, e))?;
     let mut bytes = Vec::new();
     file.take(MAX_ARCHIVE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -278,6 +304,13 @@ fn collect_dir(dir: &Path) -> Result<(Files, Vec<Problem>), PackError> {
                 ));
             } else if kind.is_dir() {
                 pending.push((entry.path(), format!("{rel}/")));
+            } else if !kind.is_file() {
+                problems.push(Problem::new(
+                    rel,
+                    None,
+                    "only directories and regular files are allowed in a pack \
+                     (not FIFOs, sockets or devices)",
+                ));
             } else if files.len() >= MAX_ENTRIES {
                 problems.push(Problem::new(
                     rel,
@@ -307,7 +340,19 @@ fn collect_dir(dir: &Path) -> Result<(Files, Vec<Problem>), PackError> {
                     ));
                     return Ok((files, problems));
                 }
-                let bytes = fs::read(entry.path()).map_err(|e| PackError::io(&entry.path(), e))?;
+                let path = entry.path();
+                let mut bytes = Vec::new();
+                open_regular_file(&path)
+                    .and_then(|f| f.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes))
+                    .map_err(|e| PackError::io(&path, e))?;
+                if bytes.len() as u64 > MAX_ENTRY_BYTES {
+                    problems.push(Problem::new(
+                        rel,
+                        None,
+                        format!("file is larger than {MAX_ENTRY_BYTES} bytes"),
+                    ));
+                    continue;
+                }
                 files.insert(rel, bytes);
             }
         }

@@ -481,6 +481,57 @@ fn directory_symlinks_are_reported() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Runs `f` on a thread and fails the test if it does not finish in 10 s (a FIFO
+/// that was opened for reading would block it forever).
+#[cfg(unix)]
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("loading blocked: a FIFO was opened")
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_are_reported_and_never_opened() {
+    let dir = temp_dir("fifo-dir");
+    write_tree(&dir, &read_tree(&real_pack_dir()));
+    let fifo = dir.join("overlays/pipe.md");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    let d = dir.clone();
+    let problems = problems(within_10s(move || load_dir(&d)));
+    assert_eq!(
+        problems,
+        [p(
+            "overlays/pipe.md",
+            None,
+            "only directories and regular files are allowed in a pack (not FIFOs, sockets or devices)"
+        )]
+    );
+    // A FIFO given as a zip is refused on the open handle, without blocking.
+    let err = within_10s(move || load_zip(&fifo).unwrap_err().to_string());
+    assert!(err.contains("not a regular file"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_given_as_a_zip_is_not_followed() {
+    let dir = temp_dir("zip-link");
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("pack.zip");
+    std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+    let err = load_zip(&link).unwrap_err();
+    assert!(matches!(err, relay_pack::PackError::Io { .. }), "{err:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn load_dir_of_a_missing_directory_is_an_io_error() {
     let err = load_dir(std::path::Path::new("/nonexistent/relay-pack")).unwrap_err();

@@ -4,7 +4,7 @@
 
 use relay_domain::{
     normalize_keys, AcceptedKey, AccessMode, DropReason, DroppedLine, Fingerprint, ImportMode,
-    KeyPlan, ResourceAction, ResourceType, Secret,
+    KeyPlan, ResourceAction, ResourceType, Secret, SHORT_KEY_CHARS,
 };
 use relay_pack::{parse_host_version, Severity};
 use relay_sub2api::{Channel, Group, GroupFilter, HostAdapter, HostError, ObjectId, Plan};
@@ -524,6 +524,15 @@ pub(crate) fn preview_settled(
     report.dropped = lines.dropped.clone();
     let hint = target.provider.key_hint.as_ref();
     for key in &lines.accepted {
+        let chars = key.key.expose().chars().count();
+        if chars < SHORT_KEY_CHARS {
+            report.warnings.push(format!(
+                "key {} (line {}) is only {chars} characters long: no vendor issues keys this \
+                 short, so check the keys file (a key this short could be recovered from its \
+                 mask and fingerprint)",
+                key.mask, key.line
+            ));
+        }
         let hint_mismatch = hint.is_some_and(|h| !h.matches(key.key.expose()));
         if hint_mismatch {
             report.warnings.push(format!(

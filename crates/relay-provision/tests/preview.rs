@@ -114,6 +114,34 @@ fn preview_writes_nothing_and_plans_creation() {
 }
 
 #[test]
+fn a_key_too_short_for_any_vendor_gets_a_warning_with_its_mask_only() {
+    let env = Env::start();
+    let target = env.target();
+    const SHORT: &str = "sk-ae5c4ccb3";
+    let report = preview(
+        &env.adapter,
+        &env.journal,
+        &target,
+        &preview_request(&format!("{GOOD_1}\n{SHORT}\n"), AccessMode::Subscription),
+    )
+    .unwrap();
+    let short: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("characters long"))
+        .collect();
+    assert_eq!(short.len(), 1, "{:?}", report.warnings);
+    assert!(
+        short[0].contains("key …b3 (line 2) is only 12 characters long"),
+        "{}",
+        short[0]
+    );
+    // The mask of a short key shows no head (no `sk-`) and 2 characters in all.
+    assert_eq!(report.keys[1].mask, "…b3");
+    assert_no_secrets(&serde_json::to_string(&report).unwrap(), &[GOOD_1, SHORT]);
+}
+
+#[test]
 fn preview_after_an_import_reuses_and_finds_already_imported_keys() {
     let env = Env::start();
     let target = env.target();

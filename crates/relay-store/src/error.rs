@@ -81,6 +81,27 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A directory or private file is accessible by group or others; `fix` is the
+    /// command that fixes it.
+    #[error("{path}: this {what} is accessible by group or others (mode {mode:04o}); fix: {fix}")]
+    LoosePermissions {
+        /// The directory or file.
+        path: String,
+        /// `directory` or `file`.
+        what: &'static str,
+        /// Its permission bits.
+        mode: u32,
+        /// The command that fixes it, e.g. `chmod 700 /var/lib/relay`.
+        fix: String,
+    },
+    /// Another process holds the data directory's lock.
+    #[error("the data directory {path} is in use by another process{}: stop it first, or give this one its own RELAY_DATA_DIR", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    DataDirLocked {
+        /// The data directory.
+        path: String,
+        /// The lock holder's pid, when its lock file says.
+        pid: Option<u32>,
+    },
     /// Any other SQLite error.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
@@ -98,9 +119,30 @@ pub enum CryptoError {
         /// Why (`not base64`, `decodes to 16 bytes, expected 32`).
         reason: String,
     },
-    /// The master key does not open this database's secrets.
-    #[error("the master key does not match the one this database was created with")]
-    WrongMasterKey,
+    /// The master key does not open this database's secrets. Key ids are a
+    /// truncated hash of a key (never the key) that tell keys apart, e.g. backups.
+    #[error("the master key (key id {supplied}) does not match the one this database is sealed with{}: supply that key (RELAY_MASTER_KEY or master.key)", expected.as_ref().map(|k| format!(" (key id {k})")).unwrap_or_default())]
+    WrongMasterKey {
+        /// Key id(s) of the key(s) given, comma-separated.
+        supplied: String,
+        /// Key id of the database's check value, when it records one.
+        expected: Option<String>,
+    },
+    /// No master key is supplied and `master.key` is missing, but the database
+    /// holds values sealed with a key: generating a new one would not open them.
+    #[error("{path} is missing but the database in the same directory holds secrets sealed with a master key (key id {expected}): restore master.key from your backup (chmod 600 it), or set RELAY_MASTER_KEY to that key; no new key is generated")]
+    MissingMasterKey {
+        /// Where the key file was expected.
+        path: String,
+        /// Key id of the database's check value (`legacy` before key ids).
+        expected: String,
+    },
+    /// A sealed value names a key id that no key of this store has.
+    #[error("sealed value was sealed with key id {key_id}, which no configured master key has")]
+    UnknownKeyId {
+        /// The key id in the sealed value.
+        key_id: String,
+    },
     /// The key file exists but cannot be read or created.
     #[error("master key file {path}: {reason}")]
     KeyFile {
@@ -109,7 +151,7 @@ pub enum CryptoError {
         /// What failed.
         reason: String,
     },
-    /// A sealed value is not in the `v1:<base64>` format.
+    /// A sealed value is not in the `v2:<key id>:<base64>` (or legacy `v1:<base64>`) format.
     #[error("sealed value is malformed: {reason}")]
     Malformed {
         /// What is wrong with it.

@@ -3,14 +3,20 @@
 //!
 //! # Opening
 //!
-//! [`Store::open`] creates the data directory (mode `0700`), `relay.db` in WAL
-//! mode, and — unless the caller passes the base64 master key (normally from
-//! `RELAY_MASTER_KEY`) — the key file `master.key` (mode `0600`). Every pending
-//! migration of [`migrate::MIGRATIONS`] is applied in one `BEGIN IMMEDIATE`
-//! transaction; a database with a newer schema than this build is refused with
-//! [`StoreError::SchemaTooNew`]. A master key other than the one the database was
-//! created with is refused with [`CryptoError::WrongMasterKey`] (a sealed check
-//! value in `store_meta`). Every connection gets `foreign_keys = ON`,
+//! [`Store::open`] creates the data directory (mode `0700`; an existing one that
+//! group or others can access is refused with the `chmod` that fixes it) and locks
+//! it for the life of the store (`relay.lock`, [`StoreError::DataDirLocked`] names
+//! the holder's pid), creates `relay.db` (`0600`, WAL mode), and — unless the caller
+//! passes the base64 master key (normally from `RELAY_MASTER_KEY`) — reads the key
+//! file `master.key` (`0600`, refused when looser), generating it atomically only
+//! for a database without sealed values ([`CryptoError::MissingMasterKey`]
+//! otherwise). A master key other than the one the database is sealed with is
+//! refused with [`CryptoError::WrongMasterKey`] (a sealed check value in
+//! `store_meta`) **before** any migration runs. Then every pending migration of
+//! [`migrate::MIGRATIONS`] is applied in one `BEGIN IMMEDIATE` transaction; a
+//! database with a newer schema than this build is refused with
+//! [`StoreError::SchemaTooNew`]. [`rotate::rotate_master_key`] re-seals every
+//! sealed value under a new key (offline). Every connection gets `foreign_keys = ON`,
 //! `busy_timeout` ([`BUSY_TIMEOUT`]) and `synchronous = NORMAL`.
 //! [`Store::open_in_memory`] gives a throw-away store for tests.
 //!
@@ -56,7 +62,7 @@
 //!
 //! Host admin credentials, supplied probe keys, subscriber user keys and
 //! passwords are sealed by [`Sealer`] (XChaCha20-Poly1305, random nonce, the row
-//! and purpose bound as associated data). Upstream keys are never stored: only
+//! and purpose bound as associated data, the sealing key's id in the value). Upstream keys are never stored: only
 //! their fingerprint and mask. No error of this crate contains a secret.
 //!
 //! # Repositories
@@ -69,14 +75,20 @@
 
 mod crypto;
 mod error;
+pub mod files;
 pub mod migrate;
 mod records;
 pub mod repo;
+pub mod rotate;
 mod sql;
 mod store;
 
-pub use crypto::{load_or_create_key_file, KeySource, MasterKey, Sealer, KEY_FILE_NAME};
+pub use crypto::{
+    read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME, NEXT_KEY_FILE_NAME,
+};
 pub use error::{CryptoError, Result, StoreError};
+pub use files::{DataDir, LOCK_FILE_NAME};
 pub use records::*;
 pub use repo::*;
+pub use rotate::{rotate_master_key, ResealCounts, RotationReport};
 pub use store::{ConnectionPragmas, Store, BUSY_TIMEOUT, DB_FILE_NAME};

@@ -9,8 +9,12 @@ use r2d2_sqlite::SqliteConnectionManager;
 use relay_domain::Secret;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::crypto::{load_or_create_key_file, KeySource, MasterKey, Sealer};
+use crate::crypto::{
+    create_key_file, read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME,
+    NEXT_KEY_FILE_NAME,
+};
 use crate::error::{CryptoError, Result, StoreError};
+use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
     SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqlitePacks, SqliteProbes,
@@ -26,8 +30,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Number of pooled read connections.
 const READ_POOL_SIZE: u32 = 4;
 
-const KEY_CHECK_META: &str = "master_key_check";
-const KEY_CHECK_AAD: &str = "store_meta:master_key_check";
+pub(crate) const KEY_CHECK_META: &str = "master_key_check";
+pub(crate) const KEY_CHECK_AAD: &str = "store_meta:master_key_check";
 const KEY_CHECK_VALUE: &str = "relay-store master key check";
 
 /// The state store: a SQLite database, its sealer, and the repositories.
@@ -45,6 +49,18 @@ struct Inner {
     sealer: Sealer,
     key_source: KeySource,
     db_path: Option<PathBuf>,
+    tightened: Vec<PathBuf>,
+    pending_rotation: bool,
+    // Last: the data directory's lock is released after the connections close.
+    data_dir: Option<DataDir>,
+}
+
+/// The keys a store is opened with: the configured key first, then any other key
+/// the store may open values with (the next key of an unfinished rotation).
+pub(crate) struct KeyRing {
+    pub keys: Vec<MasterKey>,
+    pub source: KeySource,
+    pub pending_rotation: bool,
 }
 
 enum Readers {
@@ -97,19 +113,59 @@ fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 impl Store {
-    /// Opens (creating when absent) the store in `data_dir`: the directory itself
-    /// (mode `0700` when created), `relay.db` in WAL mode with every pending
-    /// migration applied, and — when `master_key_b64` is `None` — the key file
-    /// `master.key` (mode `0600`). A master key that does not match the one the
-    /// database was first opened with is refused with
-    /// [`CryptoError::WrongMasterKey`].
+    /// Opens (creating when absent) the store in `data_dir`:
+    ///
+    /// 1. the directory itself: created `0700`, refused when group or others can
+    ///    access it, and locked for the life of the store
+    ///    ([`StoreError::LoosePermissions`], [`StoreError::DataDirLocked`]);
+    /// 2. `relay.db` (and its `-wal`/`-shm` files) `0600`, in WAL mode;
+    /// 3. the master key: `master_key_b64` (normally `RELAY_MASTER_KEY`), else the key
+    ///    file `master.key` (`0600`; refused when looser). The key file is generated
+    ///    only for a database that holds no sealed value yet; otherwise a missing
+    ///    file is [`CryptoError::MissingMasterKey`]. While a rotation is unfinished,
+    ///    `master.key.next` is part of the ring (see `rotate`);
+    /// 4. the key is checked against the database's sealed check value
+    ///    ([`CryptoError::WrongMasterKey`]) **before** any migration is applied;
+    /// 5. every pending migration.
     pub fn open(data_dir: &Path, master_key_b64: Option<&str>) -> Result<Store> {
-        create_data_dir(data_dir)?;
-        let (key, key_source) = match master_key_b64 {
-            Some(b64) => (MasterKey::from_base64(b64)?, KeySource::Supplied),
-            None => load_or_create_key_file(data_dir)?,
-        };
-        let db_path = data_dir.join(DB_FILE_NAME);
+        let supplied = master_key_b64.map(MasterKey::from_base64).transpose()?;
+        Store::open_with(data_dir, |dir, check| match supplied {
+            Some(key) => Ok(KeyRing {
+                keys: vec![key],
+                source: KeySource::Supplied,
+                pending_rotation: false,
+            }),
+            None => key_file_ring(dir, check),
+        })
+    }
+
+    /// [`Store::open`] with the key ring chosen by `resolve`, which sees the data
+    /// directory and the database's check value (when it has one).
+    pub(crate) fn open_with(
+        data_dir: &Path,
+        resolve: impl FnOnce(&Path, Option<&str>) -> Result<KeyRing>,
+    ) -> Result<Store> {
+        Store::open_in(DataDir::open(data_dir)?, resolve)
+    }
+
+    /// [`Store::open_with`] in a data directory this process already locked.
+    pub(crate) fn open_in(
+        dir: DataDir,
+        resolve: impl FnOnce(&Path, Option<&str>) -> Result<KeyRing>,
+    ) -> Result<Store> {
+        let db_path = dir.path().join(DB_FILE_NAME);
+        let mut tightened = Vec::new();
+        // Created 0600 before SQLite opens it: SQLite gives the WAL and shared-memory
+        // files the database file's mode.
+        if files::ensure_owner_only(&db_path, true)? {
+            tightened.push(db_path.clone());
+        }
+        for suffix in ["-wal", "-shm"] {
+            let path = dir.path().join(format!("{DB_FILE_NAME}{suffix}"));
+            if files::ensure_owner_only(&path, false)? {
+                tightened.push(path);
+            }
+        }
         let mut writer = Connection::open(&db_path)?;
         init_connection(&mut writer)?;
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -119,6 +175,10 @@ impl Store {
                 message: format!("cannot switch the database to WAL (journal mode is {mode})"),
             });
         }
+        let check = read_key_check(&writer)?;
+        let ring = resolve(dir.path(), check.as_deref())?;
+        // The key is proven before the schema is touched.
+        let sealer = choose_sealer(&ring.keys, check.as_deref())?;
         migrate::migrate(&mut writer)?;
         let manager = SqliteConnectionManager::file(&db_path)
             .with_flags(
@@ -136,9 +196,12 @@ impl Store {
             inner: Arc::new(Inner {
                 writer: Mutex::new(writer),
                 readers: Readers::Pool(pool),
-                sealer: Sealer::new(&key),
-                key_source,
+                sealer,
+                key_source: ring.source,
                 db_path: Some(db_path),
+                tightened,
+                pending_rotation: ring.pending_rotation,
+                data_dir: Some(dir),
             }),
         };
         store.check_master_key()?;
@@ -158,6 +221,9 @@ impl Store {
                 sealer: Sealer::new(&MasterKey::generate()),
                 key_source: KeySource::Ephemeral,
                 db_path: None,
+                tightened: Vec::new(),
+                pending_rotation: false,
+                data_dir: None,
             }),
         };
         store.check_master_key()?;
@@ -177,6 +243,27 @@ impl Store {
     /// The sealer of this store.
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer
+    }
+
+    /// Id of the master key new values are sealed with ([`MasterKey::key_id`]).
+    pub fn key_id(&self) -> &str {
+        self.inner.sealer.key_id()
+    }
+
+    /// True when `master.key.next` exists: a master-key rotation was started and
+    /// not finished (`relay-server rotate-master-key` finishes it).
+    pub fn pending_rotation(&self) -> bool {
+        self.inner.pending_rotation
+    }
+
+    /// Database files whose mode this open set to `0600` (they were looser).
+    pub fn tightened_files(&self) -> &[PathBuf] {
+        &self.inner.tightened
+    }
+
+    /// The (locked) data directory; `None` in memory.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.inner.data_dir.as_ref().map(DataDir::path)
     }
 
     /// The schema version of the open database.
@@ -315,27 +402,118 @@ impl Store {
                 |r| r.get(0),
             )?)
         })?;
-        match self.inner.sealer.open(&stored, KEY_CHECK_AAD) {
-            Ok(v) if v.expose() == KEY_CHECK_VALUE => Ok(()),
-            Ok(_) | Err(CryptoError::OpenFailed) => Err(CryptoError::WrongMasterKey.into()),
-            Err(other) => Err(other.into()),
-        }
+        verify_check(&self.inner.sealer, &stored)
     }
 }
 
-fn create_data_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+/// The check value of a database, when it has one (read without migrating).
+fn read_key_check(conn: &Connection) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    let has_meta: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if has_meta.is_none() {
+        return Ok(None);
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+    Ok(conn
+        .query_row(
+            "SELECT value FROM store_meta WHERE key = ?1",
+            [KEY_CHECK_META],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Proves that `sealer` opens the check value.
+fn verify_check(sealer: &Sealer, stored: &str) -> Result<()> {
+    match sealer.open(stored, KEY_CHECK_AAD) {
+        Ok(v) if v.expose() == KEY_CHECK_VALUE => Ok(()),
+        Ok(_) | Err(CryptoError::OpenFailed) | Err(CryptoError::UnknownKeyId { .. }) => {
+            Err(wrong_key(sealer.key_ids().join(", "), stored))
+        }
+        Err(other) => Err(other.into()),
     }
-    builder.create(dir).map_err(|source| StoreError::Io {
-        path: dir.display().to_string(),
-        source,
+}
+
+fn wrong_key(supplied: String, stored: &str) -> StoreError {
+    let expected = match Sealer::format_of(stored) {
+        Ok(SealedFormat::V2 { key_id }) => Some(key_id.to_string()),
+        _ => None,
+    };
+    CryptoError::WrongMasterKey { supplied, expected }.into()
+}
+
+/// The sealer for a ring: the key that sealed the check value seals from now on
+/// (the first key of the ring for a new database); the others still open values.
+pub(crate) fn choose_sealer(keys: &[MasterKey], check: Option<&str>) -> Result<Sealer> {
+    let ring_ids = || {
+        keys.iter()
+            .map(MasterKey::key_id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some((first, rest)) = keys.split_first() else {
+        return Err(CryptoError::InvalidMasterKey {
+            reason: "no master key".into(),
+        }
+        .into());
+    };
+    let Some(check) = check else {
+        return Ok(Sealer::with_ring(first, rest));
+    };
+    let primary = match Sealer::format_of(check)? {
+        SealedFormat::V2 { key_id } => keys.iter().position(|k| k.key_id() == key_id),
+        SealedFormat::V1 => keys
+            .iter()
+            .position(|k| Sealer::new(k).open(check, KEY_CHECK_AAD).is_ok()),
+    };
+    let Some(i) = primary else {
+        return Err(wrong_key(ring_ids(), check));
+    };
+    let others: Vec<MasterKey> = keys
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, k)| k.clone())
+        .collect();
+    let sealer = Sealer::with_ring(&keys[i], &others);
+    verify_check(&sealer, check)?;
+    Ok(sealer)
+}
+
+/// The ring of a store without a supplied key: `master.key` (created only for a
+/// database without sealed values), plus `master.key.next` while a rotation is
+/// unfinished.
+pub(crate) fn key_file_ring(dir: &Path, check: Option<&str>) -> Result<KeyRing> {
+    let path = dir.join(KEY_FILE_NAME);
+    let next = read_key_file(&dir.join(NEXT_KEY_FILE_NAME))?;
+    let (key, created) = match read_key_file(&path)? {
+        Some(key) => (key, false),
+        None => {
+            if let Some(check) = check {
+                let expected = match Sealer::format_of(check) {
+                    Ok(SealedFormat::V2 { key_id }) => key_id.to_string(),
+                    _ => "legacy".to_string(),
+                };
+                return Err(CryptoError::MissingMasterKey {
+                    path: path.display().to_string(),
+                    expected,
+                }
+                .into());
+            }
+            create_key_file(&path, MasterKey::generate())?
+        }
+    };
+    let pending_rotation = next.is_some();
+    let mut keys = vec![key];
+    keys.extend(next);
+    Ok(KeyRing {
+        keys,
+        source: KeySource::KeyFile { path, created },
+        pending_rotation,
     })
 }

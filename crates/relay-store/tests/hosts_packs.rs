@@ -99,17 +99,44 @@ fn login_hosts_need_an_email_and_secrets_round_trip() {
         store.hosts().admin_secret(&rec.id).unwrap().expose(),
         "admin-secret-of-host_l"
     );
-    store
+    let updated = store
         .hosts()
-        .update_admin_secret(&rec.id, None, &Secret::new("rotated-password"))
+        .update_credentials(
+            &rec.id,
+            HostAuthKind::Login,
+            Some("root@example.test"),
+            &Secret::new("rotated-password"),
+        )
         .unwrap();
+    assert_eq!(updated.admin_email.as_deref(), Some("root@example.test"));
     assert_eq!(
         store.hosts().admin_secret(&rec.id).unwrap().expose(),
         "rotated-password"
     );
+    // Login without an e-mail is refused and changes nothing.
+    assert!(store
+        .hosts()
+        .update_credentials(&rec.id, HostAuthKind::Login, None, &Secret::new("x"))
+        .is_err());
     assert_eq!(
-        store.hosts().get(&rec.id).unwrap().admin_email.as_deref(),
-        Some("admin@example.test")
+        store.hosts().admin_secret(&rec.id).unwrap().expose(),
+        "rotated-password"
+    );
+    // Switching to an API key drops the e-mail.
+    let updated = store
+        .hosts()
+        .update_credentials(
+            &rec.id,
+            HostAuthKind::ApiKey,
+            Some("ignored@example.test"),
+            &Secret::new("admin-new-key"),
+        )
+        .unwrap();
+    assert_eq!(updated.auth_kind, HostAuthKind::ApiKey);
+    assert_eq!(updated.admin_email, None);
+    assert_eq!(
+        store.hosts().admin_secret(&rec.id).unwrap().expose(),
+        "admin-new-key"
     );
 }
 

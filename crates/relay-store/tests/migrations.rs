@@ -3,7 +3,7 @@
 mod common;
 
 use common::{TempDir, KEY_A, KEY_B};
-use relay_store::{migrate, CryptoError, KeySource, Store, StoreError};
+use relay_store::{migrate, CryptoError, HostRepository, KeySource, Store, StoreError};
 use rusqlite::Connection;
 
 const TABLES: &[&str] = &[
@@ -162,14 +162,9 @@ fn master_key_file_is_created_0600_and_reused() {
     let store = Store::open(dir.path(), None).unwrap();
     let path = dir.path().join("master.key");
     match store.key_source() {
-        KeySource::KeyFile {
-            path: p,
-            created,
-            loose_permissions,
-        } => {
+        KeySource::KeyFile { path: p, created } => {
             assert_eq!(p, &path);
             assert!(*created);
-            assert!(!*loose_permissions);
         }
         other => panic!("unexpected key source {other:?}"),
     }
@@ -180,7 +175,8 @@ fn master_key_file_is_created_0600_and_reused() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(relay_store::MasterKey::from_base64(&text).is_ok());
+    let key = relay_store::MasterKey::from_base64(&text).unwrap();
+    assert_eq!(store.key_id(), key.key_id());
     drop(store);
 
     let store = Store::open(dir.path(), None).unwrap();
@@ -195,26 +191,108 @@ fn master_key_file_is_created_0600_and_reused() {
 
 #[cfg(unix)]
 #[test]
-fn loose_key_file_permissions_are_reported() {
+fn a_loose_key_file_or_data_directory_is_refused_with_the_fix() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("loose");
     drop(Store::open(dir.path(), None).unwrap());
     let path = dir.path().join("master.key");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Store::open(dir.path(), None).unwrap_err();
+    assert!(
+        matches!(err, StoreError::LoosePermissions { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("chmod 600 {}", path.display())),
+        "{err}"
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let err = Store::open(dir.path(), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("chmod 700 {}", dir.path().display())),
+        "{err}"
+    );
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(Store::open(dir.path(), None).is_ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn database_files_are_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("dbmodes");
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    // A write makes sure the WAL and shared-memory files exist.
+    store
+        .hosts()
+        .create(&common::new_host("host_m", "modes"))
+        .unwrap();
+    for name in ["relay.db", "relay.db-wal", "relay.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    assert!(store.tightened_files().is_empty());
+    drop(store);
+    // A database file left 0644 by an earlier release is set to 0600 and reported.
+    let db = dir.path().join("relay.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    assert_eq!(store.tightened_files(), &[db.clone()]);
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_second_open_of_a_data_directory_in_use_is_refused() {
+    let dir = TempDir::new("locked");
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    match Store::open(dir.path(), Some(KEY_A)) {
+        Err(StoreError::DataDirLocked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+        other => panic!("expected DataDirLocked, got {other:?}"),
+    }
+    drop(store);
+    assert!(Store::open(dir.path(), Some(KEY_A)).is_ok());
+}
+
+#[test]
+fn a_missing_key_file_is_never_regenerated_for_sealed_data() {
+    let dir = TempDir::new("missingkey");
     let store = Store::open(dir.path(), None).unwrap();
-    assert!(matches!(
-        store.key_source(),
-        KeySource::KeyFile {
-            loose_permissions: true,
-            ..
+    let key_id = store.key_id().to_string();
+    drop(store);
+    let path = dir.path().join("master.key");
+    std::fs::remove_file(&path).unwrap();
+    match Store::open(dir.path(), None) {
+        Err(StoreError::Crypto(CryptoError::MissingMasterKey { path: p, expected })) => {
+            assert!(p.ends_with("master.key"));
+            assert_eq!(expected, key_id);
         }
-    ));
+        other => panic!("expected MissingMasterKey, got {other:?}"),
+    }
+    assert!(!path.exists(), "no key file is generated");
+    let msg = Store::open(dir.path(), None).unwrap_err().to_string();
+    assert!(
+        msg.contains("restore master.key") && msg.contains("RELAY_MASTER_KEY"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_garbage_key_file_is_a_typed_error() {
     let dir = TempDir::new("badkey");
-    std::fs::write(dir.path().join("master.key"), "definitely not a key").unwrap();
+    let path = dir.path().join("master.key");
+    std::fs::write(&path, "definitely not a key").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     match Store::open(dir.path(), None) {
         Err(StoreError::Crypto(CryptoError::KeyFile { path, .. })) => {
             assert!(path.ends_with("master.key"));
@@ -227,8 +305,13 @@ fn a_garbage_key_file_is_a_typed_error() {
 fn a_different_master_key_is_refused_at_open() {
     let dir = TempDir::new("wrongkey");
     drop(Store::open(dir.path(), Some(KEY_A)).unwrap());
+    let a = relay_store::MasterKey::from_base64(KEY_A).unwrap().key_id();
+    let b = relay_store::MasterKey::from_base64(KEY_B).unwrap().key_id();
     match Store::open(dir.path(), Some(KEY_B)) {
-        Err(StoreError::Crypto(CryptoError::WrongMasterKey)) => {}
+        Err(StoreError::Crypto(CryptoError::WrongMasterKey { supplied, expected })) => {
+            assert_eq!(supplied, b);
+            assert_eq!(expected, Some(a));
+        }
         other => panic!("expected WrongMasterKey, got {other:?}"),
     }
     // And an invalid one never gets that far.
@@ -237,6 +320,32 @@ fn a_different_master_key_is_refused_at_open() {
         Err(StoreError::Crypto(CryptoError::InvalidMasterKey { .. }))
     ));
     assert!(Store::open(dir.path(), Some(KEY_A)).is_ok());
+}
+
+#[test]
+fn a_wrong_key_is_refused_before_any_migration() {
+    let dir = TempDir::new("wrongkey-migrate");
+    drop(Store::open(dir.path(), Some(KEY_A)).unwrap());
+    // Make it a database of the previous schema version.
+    let conn = Connection::open(dir.path().join("relay.db")).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE reconcile_runs DROP COLUMN report;
+         DELETE FROM schema_version WHERE version = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let version = |dir: &TempDir| -> i64 {
+        let conn = Connection::open(dir.path().join("relay.db")).unwrap();
+        migrate::current_version(&conn).unwrap()
+    };
+    assert_eq!(version(&dir), 1);
+    assert!(matches!(
+        Store::open(dir.path(), Some(KEY_B)),
+        Err(StoreError::Crypto(CryptoError::WrongMasterKey { .. }))
+    ));
+    assert_eq!(version(&dir), 1, "the wrong key changed the schema");
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrate::latest_version());
 }
 
 #[test]
@@ -249,7 +358,7 @@ fn in_memory_store_is_migrated() {
 
 #[test]
 fn concurrent_writers_and_readers_share_one_file_store() {
-    use relay_store::{HostRepository, NewHost};
+    use relay_store::NewHost;
     let dir = TempDir::new("concurrent");
     let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
     let threads: Vec<_> = (0..4)

@@ -41,8 +41,21 @@ fn sealer_round_trip_wrong_key_and_tamper() {
     let err = other
         .open(&sealed, "hosts:host_1:admin_secret")
         .unwrap_err();
-    assert_eq!(err, CryptoError::OpenFailed);
+    assert_eq!(
+        err,
+        CryptoError::UnknownKeyId {
+            key_id: sealer.key_id().to_string()
+        }
+    );
     assert!(!err.to_string().contains(ADMIN_KEY));
+    // Claiming the other key's id does not help: authentication fails.
+    let forged = sealed.replacen(sealer.key_id(), other.key_id(), 1);
+    assert_eq!(
+        other
+            .open(&forged, "hosts:host_1:admin_secret")
+            .unwrap_err(),
+        CryptoError::OpenFailed
+    );
 
     // Flip one character of the body.
     let mut chars: Vec<char> = sealed.chars().collect();
@@ -99,9 +112,9 @@ fn tampered_column_is_a_typed_error() {
     drop(store);
     let conn = Connection::open(dir.path().join("relay.db")).unwrap();
     conn.execute(
-        "UPDATE hosts SET admin_secret_sealed = 'v1:' || substr(admin_secret_sealed, 4, 10)
-             || CASE substr(admin_secret_sealed, 14, 1) WHEN 'A' THEN 'B' ELSE 'A' END
-             || substr(admin_secret_sealed, 15)",
+        "UPDATE hosts SET admin_secret_sealed = substr(admin_secret_sealed, 1, 30)
+             || CASE substr(admin_secret_sealed, 31, 1) WHEN 'A' THEN 'B' ELSE 'A' END
+             || substr(admin_secret_sealed, 32)",
         [],
     )
     .unwrap();
@@ -326,7 +339,8 @@ mod properties {
         fn any_secret_round_trips_and_never_shows(value in "[ -~]{8,64}", aad in "[a-z:_0-9]{1,40}") {
             let sealer = Sealer::new(&MasterKey::from_base64(KEY_A).unwrap());
             let sealed = sealer.seal(&Secret::new(value.clone()), &aad).unwrap();
-            prop_assert!(sealed.starts_with("v1:"));
+            let prefix = format!("v2:{}:", sealer.key_id());
+            prop_assert!(sealed.starts_with(&prefix));
             prop_assert!(!sealed.contains(&value));
             let opened = sealer.open(&sealed, &aad).unwrap();
             prop_assert_eq!(opened.expose(), value.as_str());

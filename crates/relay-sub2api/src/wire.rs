@@ -83,10 +83,44 @@ pub(crate) fn error_detail(status: u16, body: &str) -> (ErrorDetail, bool) {
             (detail, true)
         }
         _ => {
-            detail.message = body.trim().chars().take(300).collect();
+            detail.message = text_excerpt(body);
             (detail, false)
         }
     }
+}
+
+/// Most characters of a non-JSON error body kept in an error message.
+pub(crate) const TEXT_EXCERPT_CHARS: usize = 120;
+
+/// A non-JSON error body as it may appear in an error: control and invisible
+/// formatting characters (line breaks, escapes, bidirectional overrides) become
+/// spaces, runs of white space collapse, and at most [`TEXT_EXCERPT_CHARS`]
+/// characters are kept (`…` marks a cut). What the host sent beyond that is
+/// dropped: an error page is not evidence, and anything reflected is bounded.
+pub(crate) fn text_excerpt(body: &str) -> String {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    let mut cleaned = String::new();
+    let mut pending_space = false;
+    for c in body.chars() {
+        if invisible(c) || c.is_whitespace() {
+            pending_space = !cleaned.is_empty();
+            continue;
+        }
+        if pending_space {
+            cleaned.push(' ');
+            pending_space = false;
+        }
+        cleaned.push(c);
+    }
+    if cleaned.chars().count() <= TEXT_EXCERPT_CHARS {
+        return cleaned;
+    }
+    let mut cut: String = cleaned.chars().take(TEXT_EXCERPT_CHARS).collect();
+    cut.push('…');
+    cut
 }
 
 // ---------------------------------------------------------------------------
@@ -989,6 +1023,24 @@ mod tests {
         let (d, json) = error_detail(404, "404 page not found");
         assert!(!json);
         assert_eq!(d.message, "404 page not found");
+    }
+
+    #[test]
+    fn plain_text_is_bounded_and_stripped_of_control_characters() {
+        let body = "<html>\r\n<title>502</title>\x1b[31m\u{202e}evil\t\tline\n".to_string()
+            + &"x".repeat(500);
+        let (d, json) = error_detail(502, &body);
+        assert!(!json);
+        assert!(
+            d.message
+                .starts_with("<html> <title>502</title> [31m evil line x"),
+            "{}",
+            d.message
+        );
+        assert!(!d.message.chars().any(|c| c.is_control() || c == '\u{202e}'));
+        assert_eq!(d.message.chars().count(), TEXT_EXCERPT_CHARS + 1);
+        assert!(d.message.ends_with('…'));
+        assert_eq!(text_excerpt("  short  \n"), "short");
     }
 
     #[test]

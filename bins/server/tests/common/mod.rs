@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-pub const TOKEN: &str = "test-operator-token-0123456789";
+pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
 
 pub struct Server {
     pub base: String,
@@ -32,8 +32,55 @@ pub fn temp_dir(tag: &str) -> PathBuf {
             .unwrap()
             .as_nanos()
     ));
-    std::fs::create_dir_all(&d).unwrap();
+    private_dir(&d);
     d
+}
+
+/// Creates `dir` (and its parents) with mode 0700, as the server wants a data
+/// directory.
+pub fn private_dir(dir: &Path) {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).unwrap();
+}
+
+/// The server command with a clean environment: packs install by server path from
+/// the repository (`RELAY_PACKS_DIR`), no token or key from the caller.
+pub fn server_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-server"));
+    cmd.arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("RELAY_ADMIN_TOKEN")
+        .env_remove("RELAY_MASTER_KEY")
+        .env("RELAY_PACKS_DIR", repo_root())
+        .env("RELAY_WARMUP_SECS", "5");
+    cmd
+}
+
+/// Runs the server expecting it to refuse to start; returns its exit code and stderr.
+pub fn refused(mut cmd: Command) -> (i32, String) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("relay-server runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !stdout.contains("listening on"),
+        "the server started: {stdout}"
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Starts the server on a free port with the given data directory.
@@ -44,27 +91,25 @@ pub fn start(data_dir: &Path, token: Option<&str>) -> Server {
 /// Starts the server with extra environment variables.
 pub fn start_with(data_dir: &Path, token: Option<&str>, env: &[(&str, &str)]) -> Server {
     let stderr_path = data_dir.join("server.log");
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&stderr_path)
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_relay-server"));
-    cmd.arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("RELAY_ADMIN_TOKEN")
-        .env_remove("RELAY_MASTER_KEY")
-        .env("RELAY_WARMUP_SECS", "5")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr));
+    let mut cmd = server_command(data_dir);
     if let Some(t) = token {
         cmd.env("RELAY_ADMIN_TOKEN", t);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
+    spawn(cmd, data_dir, &stderr_path)
+}
+
+/// Spawns a prepared server command with stderr appended to `stderr_path` and waits
+/// for its "listening" line.
+pub fn spawn(mut cmd: Command, data_dir: &Path, stderr_path: &Path) -> Server {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr_path)
+        .unwrap();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::from(stderr));
     let mut child = cmd.spawn().expect("relay-server starts");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
@@ -72,13 +117,18 @@ pub fn start_with(data_dir: &Path, token: Option<&str>, env: &[(&str, &str)]) ->
     let base = line
         .trim()
         .strip_prefix("relay-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected first line: {line:?}; stderr: {}",
+                std::fs::read_to_string(stderr_path).unwrap_or_default()
+            )
+        })
         .to_string();
     Server {
         base,
         child,
         data_dir: data_dir.to_path_buf(),
-        stderr_path,
+        stderr_path: stderr_path.to_path_buf(),
     }
 }
 

@@ -6,7 +6,9 @@ use relay_domain::{HostId, HostStatus, Secret};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
-use crate::records::{CapabilitySnapshot, HostRecord, NewCapabilitySnapshot, NewHost, Timestamp};
+use crate::records::{
+    CapabilitySnapshot, HostAuthKind, HostRecord, NewCapabilitySnapshot, NewHost, Timestamp,
+};
 use crate::sql::{parsed, ts, ts_opt};
 use crate::Store;
 
@@ -27,13 +29,15 @@ pub trait HostRepository {
         status: HostStatus,
         version: Option<&str>,
     ) -> Result<HostRecord>;
-    /// Replaces the admin credential (and e-mail, for login auth).
-    fn update_admin_secret(
+    /// Replaces the admin credentials: the auth kind, the admin e-mail (login
+    /// only; `None` for an API key) and the sealed secret, in one write.
+    fn update_credentials(
         &self,
         id: &HostId,
+        auth_kind: HostAuthKind,
         admin_email: Option<&str>,
         secret: &Secret,
-    ) -> Result<()>;
+    ) -> Result<HostRecord>;
     /// Opens the sealed admin credential.
     fn admin_secret(&self, id: &HostId) -> Result<Secret>;
     /// Deletes a host with everything derived from it. Refused with
@@ -64,7 +68,7 @@ impl<'s> SqliteHosts<'s> {
 }
 
 /// Associated data binding a host's admin secret to its row.
-fn admin_aad(id: &HostId) -> String {
+pub(crate) fn admin_aad(id: &HostId) -> String {
     format!("hosts:{id}:admin_secret")
 }
 
@@ -199,24 +203,40 @@ impl HostRepository for SqliteHosts<'_> {
         })
     }
 
-    fn update_admin_secret(
+    fn update_credentials(
         &self,
         id: &HostId,
+        auth_kind: HostAuthKind,
         admin_email: Option<&str>,
         secret: &Secret,
-    ) -> Result<()> {
+    ) -> Result<HostRecord> {
+        if auth_kind == HostAuthKind::Login && admin_email.is_none() {
+            return Err(StoreError::InvalidState {
+                what: "login credentials need the admin e-mail".into(),
+            });
+        }
+        let admin_email = match auth_kind {
+            HostAuthKind::Login => admin_email,
+            HostAuthKind::ApiKey => None,
+        };
         let sealed = self.store.seal(secret, &admin_aad(id))?;
         self.store.write(|tx| {
             let n = tx.execute(
-                "UPDATE hosts SET admin_email = COALESCE(?2, admin_email),
-                                  admin_secret_sealed = ?3, updated_at = ?4
+                "UPDATE hosts SET auth_kind = ?2, admin_email = ?3,
+                                  admin_secret_sealed = ?4, updated_at = ?5
                  WHERE id = ?1",
-                params![id.as_str(), admin_email, sealed, Timestamp::now().0],
+                params![
+                    id.as_str(),
+                    auth_kind.as_str(),
+                    admin_email,
+                    sealed,
+                    Timestamp::now().0
+                ],
             )?;
             if n == 0 {
                 return Err(StoreError::not_found("host", id));
             }
-            Ok(())
+            get_host(tx, id)
         })
     }
 

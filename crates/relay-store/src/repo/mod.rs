@@ -12,6 +12,9 @@ mod reconcile;
 mod resources;
 mod secrets;
 
+pub(crate) use hosts::admin_aad;
+pub(crate) use secrets::{password_aad, sealed_secret_aad};
+
 pub use batches::{BatchRepository, SqliteBatches};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};

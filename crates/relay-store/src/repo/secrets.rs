@@ -67,16 +67,18 @@ impl<'s> SqliteSecrets<'s> {
 }
 
 /// Associated data of a subscriber password: host and e-mail (the natural key).
-fn password_aad(host_id: &str, email: &str) -> String {
+pub(crate) fn password_aad(host_id: &str, email: &str) -> String {
     format!("managed_subscribers:{host_id}:{email}:password")
 }
 
 /// Associated data of a sealed secret: its whole slot.
 fn slot_aad(slot: &SecretSlot) -> String {
-    format!(
-        "sealed_secrets:{}:{}:{}",
-        slot.owner_kind, slot.owner_id, slot.purpose
-    )
+    sealed_secret_aad(&slot.owner_kind.to_string(), &slot.owner_id, &slot.purpose)
+}
+
+/// Associated data of a sealed secret from its stored slot columns.
+pub(crate) fn sealed_secret_aad(owner_kind: &str, owner_id: &str, purpose: &str) -> String {
+    format!("sealed_secrets:{owner_kind}:{owner_id}:{purpose}")
 }
 
 const SUBSCRIBER_COLUMNS: &str = "id, host_id, email, host_user_id, created_at, updated_at";
