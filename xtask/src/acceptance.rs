@@ -585,6 +585,11 @@ impl Run {
             "RELAY_WARMUP_SECS".to_string(),
             DEFAULT_WARMUP_SECS.to_string(),
         )]);
+        // Packs are installed by path from the scenario's own packs directory.
+        env.insert(
+            "RELAY_PACKS_DIR".to_string(),
+            dir.join("packs").display().to_string(),
+        );
         env.extend(s.server.env.clone());
         let settings = ServerSettings {
             data_dir: dir.join("data"),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const ADMIN_LATENCY_MS: u64 = 50;
 const TEST_LATENCY_MS: u64 = 300;
 const CONCURRENCY: u64 = 8;
-const TOKEN: &str = "bench-operator-token-3e8c51d0a9";
+const TOKEN: &str = "bench-operator-token-3e8c51d0a9f47b26";
 const PROVIDER: &str = "deepseek";
 const TEST_ROUTE: &str = "POST /api/v1/admin/accounts/:id/test";
 const AIM_RATIO: f64 = 1.3;
@@ -233,7 +233,14 @@ fn bench_size(bin: &std::path::Path, out: &std::path::Path, n: u64) -> Result<Fi
         &ServerSettings {
             data_dir: dir.join("data"),
             token: TOKEN.into(),
-            env: vec![("RELAY_LOG".into(), "warn".into())],
+            env: vec![
+                ("RELAY_LOG".into(), "warn".into()),
+                // The bundled pack is installed by its path in the repository.
+                (
+                    "RELAY_PACKS_DIR".into(),
+                    procs::root().display().to_string(),
+                ),
+            ],
         },
         &dir.join("server.log"),
     )?;

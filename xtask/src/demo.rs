@@ -57,7 +57,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let mock_settings = MockSettings::default();
     let mock = procs::start_mock(&bin, &mock_settings, &dir.join("mock.log"))?;
-    let token = format!("demo-{stamp:x}-operator-token");
+    let token = format!("demo-operator-token-{stamp:016x}");
     let server = procs::start_server(
         &bin,
         &ServerSettings {

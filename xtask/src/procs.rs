@@ -200,7 +200,10 @@ pub struct ServerSettings {
 
 /// Starts the relay server on a free loopback port.
 pub fn start_server(bin: &Path, settings: &ServerSettings, log: &Path) -> Result<Proc> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    // The server creates its data directory 0700 (and refuses a looser one).
+    if let Some(parent) = settings.data_dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let mut cmd = Command::new(bin.join("relay-server"));
     cmd.args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")

@@ -120,6 +120,16 @@ impl Client {
         self.finish(request.send_json(body))
     }
 
+    /// `PUT path` with a JSON body.
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        let request = self
+            .agent
+            .put(self.url(path))
+            .header("Authorization", self.bearer())
+            .header("Accept", "application/json");
+        self.finish(request.send_json(body))
+    }
+
     /// `POST path` with raw bytes of the given content type.
     pub fn post_bytes(
         &self,

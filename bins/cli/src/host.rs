@@ -1,4 +1,4 @@
-//! `relay host add|list|show|probe|rm`.
+//! `relay host add|list|show|probe|set-credentials|rm`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +48,28 @@ pub enum HostCommand {
         /// Host id or name.
         host: String,
     },
+    /// Replace a host's admin credentials (after a leak, or as routine): the server
+    /// checks the new ones against the host with a read-only probe, then seals them in
+    /// place of the old ones; nothing changes when the host refuses them. Give
+    /// --api-key-file, or --email with --password-file. Revoke the old key afterwards.
+    SetCredentials {
+        /// Host id or name.
+        host: String,
+        /// File holding the host's new admin API key ('-' reads stdin).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "email",
+            conflicts_with_all = ["email", "password_file"]
+        )]
+        api_key_file: Option<PathBuf>,
+        /// Admin e-mail, to log in with --password-file instead of an API key.
+        #[arg(long, value_name = "EMAIL", requires = "password_file")]
+        email: Option<String>,
+        /// File holding the admin password ('-' reads stdin).
+        #[arg(long, value_name = "FILE", requires = "email")]
+        password_file: Option<PathBuf>,
+    },
     /// Remove a host the manager no longer tracks anything on.
     Rm {
         /// Host id or name.
@@ -58,6 +80,11 @@ pub enum HostCommand {
 /// Runs a host subcommand.
 pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     if let HostCommand::Add {
+        api_key_file,
+        password_file,
+        ..
+    }
+    | HostCommand::SetCredentials {
         api_key_file,
         password_file,
         ..
@@ -78,23 +105,7 @@ pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             email,
             password_file,
         } => {
-            let auth = match (api_key_file, email, password_file) {
-                (Some(file), _, _) => {
-                    let api_key = input::read_secret(&file, "--api-key-file")?;
-                    client.redact(&api_key);
-                    json!({"kind": "api_key", "api_key": api_key})
-                }
-                (None, Some(email), Some(file)) => {
-                    let password = input::read_secret(&file, "--password-file")?;
-                    client.redact(&password);
-                    json!({"kind": "login", "email": email, "password": password})
-                }
-                _ => {
-                    return Err(input::usage(
-                        "give --api-key-file FILE, or --email EMAIL with --password-file FILE",
-                    ))
-                }
-            };
+            let auth = auth_body(&mut client, api_key_file, email, password_file)?;
             let host = client.post(
                 "/api/hosts",
                 &json!({"name": name, "base_url": url, "auth": auth}),
@@ -120,6 +131,17 @@ pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             print_host(&doc, ctx.format, Some("probed"))?;
             return Ok(ExitCode::SUCCESS);
         }
+        HostCommand::SetCredentials {
+            host,
+            api_key_file,
+            email,
+            password_file,
+        } => {
+            let auth = auth_body(&mut client, api_key_file, email, password_file)?;
+            let doc = client.put(&format!("/api/hosts/{}/credentials", segment(&host)), &auth)?;
+            print_host(&doc, ctx.format, Some("credentials replaced for"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         HostCommand::Rm { host } => {
             let doc = client.delete(&format!("/api/hosts/{}", segment(&host)))?;
             if ctx.format == OutputFormat::Table {
@@ -135,6 +157,31 @@ pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     print_json(&doc)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `auth` body from the credential flags; the secret read is registered for
+/// redaction.
+fn auth_body(
+    client: &mut crate::client::Client,
+    api_key_file: Option<PathBuf>,
+    email: Option<String>,
+    password_file: Option<PathBuf>,
+) -> anyhow::Result<Value> {
+    match (api_key_file, email, password_file) {
+        (Some(file), _, _) => {
+            let api_key = input::read_secret(&file, "--api-key-file")?;
+            client.redact(&api_key);
+            Ok(json!({"kind": "api_key", "api_key": api_key}))
+        }
+        (None, Some(email), Some(file)) => {
+            let password = input::read_secret(&file, "--password-file")?;
+            client.redact(&password);
+            Ok(json!({"kind": "login", "email": email, "password": password}))
+        }
+        _ => Err(input::usage(
+            "give --api-key-file FILE, or --email EMAIL with --password-file FILE",
+        )),
+    }
 }
 
 fn hosts_table(hosts: &[Value]) -> String {

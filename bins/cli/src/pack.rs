@@ -17,13 +17,18 @@ use crate::Ctx;
 /// Pack subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PackCommand {
-    /// Install (or upgrade) a pack on the server: a .zip is uploaded; a directory is
-    /// installed from its path on the server's machine, or uploaded with --upload.
+    /// Install (or upgrade) a pack on the server: a directory is zipped here and
+    /// uploaded, a .zip is uploaded as it is. With --on-server, PATH names a pack in
+    /// the server's packs directory (RELAY_PACKS_DIR) instead, and nothing is read here.
     Install {
-        /// Pack directory or .zip file.
+        /// Pack directory or .zip file (with --on-server: a path in the server's packs
+        /// directory, relative to it).
         path: PathBuf,
-        /// Zip the directory here and upload it (when the server cannot read the path).
+        /// Install PATH from the server's packs directory instead of uploading it.
         #[arg(long)]
+        on_server: bool,
+        /// Accepted for compatibility: uploading is the default.
+        #[arg(long, hide = true, conflicts_with = "on_server")]
         upload: bool,
     },
     /// List installed packs.
@@ -51,7 +56,9 @@ pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match command {
         PackCommand::Validate { path } => validate(&path, format),
         PackCommand::Checksum { dir } => checksum(&dir, format),
-        PackCommand::Install { path, upload } => install(&path, upload, ctx),
+        PackCommand::Install {
+            path, on_server, ..
+        } => install(&path, on_server, ctx),
         PackCommand::List => {
             let doc = ctx.client()?.get("/api/packs", &[])?;
             match format {
@@ -73,46 +80,46 @@ pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn install(path: &Path, upload: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+fn install(path: &Path, on_server: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let client = ctx.client()?;
+    if on_server {
+        let name = path
+            .to_str()
+            .ok_or_else(|| usage(format!("pack path {}: not valid UTF-8", path.display())))?;
+        let doc = client.post("/api/packs/install", &json!({ "path": name }))?;
+        return print_installed(&doc, ctx.format);
+    }
     let metadata =
         std::fs::metadata(path).map_err(|e| usage(format!("pack path {}: {e}", path.display())))?;
     let doc = if metadata.is_dir() {
-        if upload {
-            let bytes = zip_dir(path)?;
-            client.post_bytes("/api/packs/install", "application/zip", &bytes)?
-        } else {
-            let absolute = std::fs::canonicalize(path)
-                .map_err(|e| usage(format!("pack path {}: {e}", path.display())))?;
-            let absolute = absolute.to_str().ok_or_else(|| {
-                usage(format!(
-                    "pack path {}: not valid UTF-8; use --upload",
-                    path.display()
-                ))
-            })?;
-            client.post("/api/packs/install", &json!({ "path": absolute }))?
-        }
+        let bytes = zip_dir(path)?;
+        client.post_bytes("/api/packs/install", "application/zip", &bytes)?
     } else {
         let bytes =
             std::fs::read(path).map_err(|e| usage(format!("pack path {}: {e}", path.display())))?;
         client.post_bytes("/api/packs/install", "application/zip", &bytes)?
     };
-    match ctx.format {
-        OutputFormat::Json => print_json(&doc)?,
+    print_installed(&doc, ctx.format)
+}
+
+fn print_installed(doc: &Value, format: OutputFormat) -> anyhow::Result<ExitCode> {
+    match format {
+        OutputFormat::Json => print_json(doc)?,
         OutputFormat::Table => {
             println!(
                 "installed pack {} {}",
                 text(&doc["pack_id"]),
                 text(&doc["version"])
             );
-            print!("{}", installed_pack_text(&doc));
+            print!("{}", installed_pack_text(doc));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Zips a pack directory in memory: every regular file under its path relative to the
-/// directory, in a stable order. Symlinks are refused, as the server refuses them.
+/// directory, in a stable order. Symlinks, FIFOs, sockets and devices are refused, as
+/// the server refuses them.
 fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     let mut pending = vec![(dir.to_path_buf(), String::new())];
@@ -136,8 +143,13 @@ fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
                 );
             } else if kind.is_dir() {
                 pending.push((entry.path(), format!("{rel}/")));
-            } else {
+            } else if kind.is_file() {
                 files.push((rel, entry.path()));
+            } else {
+                anyhow::bail!(
+                    "{}: only directories and regular files are allowed in a pack",
+                    entry.path().display()
+                );
             }
         }
     }

@@ -132,6 +132,62 @@ fn hosts_are_added_listed_shown_probed_and_removed() {
     assert!(text.contains("problems:\n  - "), "{text}");
     mock.set_faults(Faults::default());
 
+    // New credentials: checked against the host first, never echoed; a refused
+    // one changes nothing.
+    let out = server
+        .relay(&[
+            "host",
+            "set-credentials",
+            "main",
+            "--api-key-file",
+            s(&wrong),
+        ])
+        .expect(1);
+    assert!(
+        out.stderr().starts_with("error: host_auth_failed: ")
+            && out.stderr().contains("not changed"),
+        "{}",
+        out.stderr()
+    );
+    out.assert_hides("admin-not-the-right-key-42");
+    let out = server
+        .relay_with(
+            &[
+                "host",
+                "set-credentials",
+                "main",
+                "--email",
+                &config.admin_email,
+                "--password-file",
+                "-",
+            ],
+            &[],
+            Some(&format!("{}\n", config.admin_password)),
+        )
+        .expect(0);
+    out.assert_hides(&config.admin_password);
+    let text = out.stdout();
+    assert!(
+        text.starts_with("credentials replaced for host main (host_"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("auth:          login ({})\n", config.admin_email)),
+        "{text}"
+    );
+    let out = server
+        .relay(&[
+            "host",
+            "set-credentials",
+            "main",
+            "--api-key-file",
+            s(&key_file),
+        ])
+        .expect(0);
+    out.assert_hides(mock.admin_api_key());
+    assert!(out.stdout().contains("auth:          api_key\n"));
+    server.relay(&["host", "probe", "main"]).expect(0);
+
     let out = server.relay(&["host", "rm", "by-login"]).expect(0);
     assert!(out.stdout().starts_with("removed host by-login (host_"));
 
@@ -158,7 +214,7 @@ fn packs_install_from_a_path_an_upload_and_a_zip_file() {
     let pack_dir = workspace().join("packs/openai-cn-pack");
     let absolute = std::fs::canonicalize(&pack_dir).unwrap();
 
-    // A relative directory is sent as the absolute path.
+    // A directory is zipped here and uploaded (the server need not see the path).
     let mut command = relay_command(&["pack", "install", "packs/openai-cn-pack"]);
     command
         .current_dir(workspace())
@@ -170,10 +226,8 @@ fn packs_install_from_a_path_an_upload_and_a_zip_file() {
         text.starts_with("installed pack openai-cn-pack 1.0.0\n"),
         "{text}"
     );
-    assert!(
-        text.contains(&format!("source:        dir {}\n", absolute.display())),
-        "{text}"
-    );
+    assert!(text.contains("source:        zip upload\n"), "{text}");
+    assert!(!text.contains(&*absolute.to_string_lossy()), "{text}");
     for id in ["deepseek", "moonshot", "qwen", "glm", "minimax", "stepfun"] {
         assert!(
             text.lines().any(|l| l.starts_with(&format!("{id} "))),
@@ -181,21 +235,36 @@ fn packs_install_from_a_path_an_upload_and_a_zip_file() {
         );
     }
 
-    // --upload zips the directory here.
+    // --on-server names a pack in the server's packs directory; nothing is read here.
     let doc = server
         .relay(&[
             "--output",
             "json",
             "pack",
             "install",
-            "--upload",
-            s(&pack_dir),
+            "--on-server",
+            "packs/openai-cn-pack",
         ])
         .expect(0)
         .json();
     assert_eq!(doc["pack_id"], "openai-cn-pack");
-    assert_eq!(doc["source_kind"], "zip");
+    assert_eq!(doc["source_kind"], "dir");
+    assert_eq!(doc["source_path"], "packs/openai-cn-pack");
     assert_eq!(doc["providers"].as_array().unwrap().len(), 11);
+    // Outside the server's packs directory: refused, without saying what is there.
+    let out = server
+        .relay(&["pack", "install", "--on-server", "/etc"])
+        .expect(1);
+    assert!(
+        out.stderr()
+            .starts_with("error: invalid_request: path: must name"),
+        "{}",
+        out.stderr()
+    );
+    // The old --upload flag is still accepted (uploading is the default).
+    server
+        .relay(&["pack", "install", "--upload", s(&pack_dir)])
+        .expect(0);
 
     // A .zip file is uploaded as it is.
     let dir = temp_dir("pack-zip");

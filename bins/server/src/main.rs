@@ -5,6 +5,8 @@
 //! (base64, 32 bytes; else a 0600 `master.key` in the data directory),
 //! `RELAY_ADMIN_TOKEN` (at least 32 characters; else a 0600 `admin.token` generated
 //! in the data directory on first start, whose path is logged but never its value),
+//! each also readable from a file named by `RELAY_MASTER_KEY_FILE` /
+//! `RELAY_ADMIN_TOKEN_FILE` (systemd credentials, container secrets),
 //! `RELAY_PACKS_DIR` (the only directory packs are installed from by server path;
 //! default `<data dir>/packs`), `RELAY_LOG_FORMAT` (`text` | `json`) and `RELAY_LOG`
 //! (a tracing filter, default `info`).
@@ -114,10 +116,45 @@ fn harden_process() {
     }
 }
 
-fn master_key_env() -> Option<String> {
-    std::env::var("RELAY_MASTER_KEY")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+/// A secret from the environment: `NAME`, or the content of the file named by
+/// `NAME_FILE` (systemd `LoadCredential=` with `%d/…`, Docker or Kubernetes secrets).
+/// Setting both is refused. The file's permissions belong to whatever provides it
+/// (a credentials directory, a secrets mount); a file others can read is warned about.
+fn secret_env(name: &str) -> Result<Option<relay_domain::Secret>> {
+    let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let file_var = format!("{name}_FILE");
+    let file = std::env::var_os(&file_var).filter(|v| !v.is_empty());
+    match (value, file) {
+        (Some(_), Some(_)) => anyhow::bail!("set either {name} or {file_var}, not both"),
+        (Some(v), None) => Ok(Some(relay_domain::Secret::new(v))),
+        (None, Some(path)) => {
+            let path = PathBuf::from(path);
+            let meta = std::fs::metadata(&path)
+                .with_context(|| format!("{file_var}: cannot read {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o007 != 0 {
+                    tracing::warn!(path = %path.display(), "{file_var} names a file that every user can read");
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = meta;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{file_var}: cannot read {}", path.display()))?;
+            let text = relay_domain::Secret::new(text);
+            let trimmed = text.expose().trim();
+            if trimmed.is_empty() {
+                anyhow::bail!("{file_var}: {} is empty", path.display());
+            }
+            Ok(Some(relay_domain::Secret::new(trimmed.to_string())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn master_key_env() -> Result<Option<relay_domain::Secret>> {
+    secret_env("RELAY_MASTER_KEY")
 }
 
 fn main() -> Result<()> {
@@ -132,17 +169,18 @@ fn main() -> Result<()> {
     if cli.import_concurrency == 0 {
         anyhow::bail!("--import-concurrency (RELAY_IMPORT_CONCURRENCY) must be at least 1");
     }
-    let env_token = std::env::var("RELAY_ADMIN_TOKEN")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .map(|t| token::from_env(&t))
+    let env_token = secret_env("RELAY_ADMIN_TOKEN")?
+        .map(|t| token::from_env(t.expose()))
         .transpose()?;
-    let master_key = master_key_env();
-    let store = Store::open(&cli.data_dir, master_key.as_deref())
+    let master_key = master_key_env()?;
+    let store = Store::open(&cli.data_dir, master_key.as_ref().map(|k| k.expose()))
         .with_context(|| format!("cannot open the state store in {}", cli.data_dir.display()))?;
     match store.key_source() {
         KeySource::Supplied => {
-            tracing::info!(key_id = store.key_id(), "master key: from RELAY_MASTER_KEY")
+            tracing::info!(
+                key_id = store.key_id(),
+                "master key: from RELAY_MASTER_KEY(_FILE)"
+            )
         }
         KeySource::KeyFile { path, created } => {
             tracing::info!(path = %path.display(), created, key_id = store.key_id(), "master key: key file");
@@ -162,7 +200,7 @@ fn main() -> Result<()> {
     }
     let token = match env_token {
         Some(t) => {
-            tracing::info!("operator token: from RELAY_ADMIN_TOKEN");
+            tracing::info!("operator token: from RELAY_ADMIN_TOKEN(_FILE)");
             t
         }
         None => {
@@ -240,7 +278,8 @@ fn main() -> Result<()> {
 /// when missing). A configured directory that does not exist is only warned about:
 /// uploads still work.
 fn packs_root(cli: &Cli) -> Result<PathBuf> {
-    let root = match &cli.packs_dir {
+    let configured = cli.packs_dir.as_ref().filter(|d| !d.as_os_str().is_empty());
+    let root = match configured {
         Some(dir) => dir.clone(),
         None => {
             let dir = cli.data_dir.join("packs");
@@ -262,7 +301,7 @@ fn packs_root(cli: &Cli) -> Result<PathBuf> {
 
 /// `relay-server rotate-master-key`.
 fn rotate(data_dir: &Path, new_key_file: Option<&Path>) -> Result<()> {
-    let current = master_key_env();
+    let current = master_key_env()?;
     let new_key: Option<MasterKey> = match new_key_file {
         Some(path) => Some(
             relay_store::read_key_file(path)
@@ -271,13 +310,14 @@ fn rotate(data_dir: &Path, new_key_file: Option<&Path>) -> Result<()> {
         ),
         None => None,
     };
-    let report = relay_store::rotate_master_key(data_dir, current.as_deref(), new_key)
-        .with_context(|| {
-            format!(
-                "master-key rotation in {} did not complete",
-                data_dir.display()
-            )
-        })?;
+    let report =
+        relay_store::rotate_master_key(data_dir, current.as_ref().map(|k| k.expose()), new_key)
+            .with_context(|| {
+                format!(
+                    "master-key rotation in {} did not complete",
+                    data_dir.display()
+                )
+            })?;
     let c = &report.counts;
     println!(
         "re-sealed {} secrets under key id {} ({} host credentials, {} subscriber passwords, \

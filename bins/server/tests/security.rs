@@ -369,3 +369,36 @@ fn host_credentials_are_replaced_after_a_check_and_never_echoed() {
     let (status, v) = server.post("/api/hosts/main/probe", &json!({}));
     assert_eq!(status, 200, "{v}");
 }
+
+#[test]
+fn the_key_and_the_token_can_come_from_files_named_by_the_environment() {
+    let base = temp_dir("secret-files");
+    let data = base.join("data");
+    // As systemd's LoadCredential= or a container secret would provide them.
+    let key_file = base.join("master_key");
+    std::fs::write(&key_file, "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n").unwrap();
+    let token_file = base.join("admin_token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let mut cmd = server_command(&data);
+    cmd.env("RELAY_MASTER_KEY_FILE", &key_file)
+        .env("RELAY_ADMIN_TOKEN_FILE", &token_file);
+    let server = spawn(cmd, &data, &base.join("server.log"));
+    let (status, _) = server.get("/api/hosts");
+    assert_eq!(status, 200, "the token of the file is the operator token");
+    assert!(!data.join("master.key").exists() && !data.join("admin.token").exists());
+    let log = server.log();
+    assert!(
+        log.contains("master key: from RELAY_MASTER_KEY(_FILE)"),
+        "{log}"
+    );
+    assert!(!log.contains(TOKEN) && !log.contains("BwcHBwcH"), "{log}");
+    stop(server);
+    let mut cmd = server_command(&data);
+    cmd.env("RELAY_ADMIN_TOKEN_FILE", &token_file)
+        .env("RELAY_ADMIN_TOKEN", TOKEN);
+    let (_, err) = refused(cmd);
+    assert!(
+        err.contains("set either RELAY_ADMIN_TOKEN or RELAY_ADMIN_TOKEN_FILE, not both"),
+        "{err}"
+    );
+}

@@ -433,7 +433,7 @@ mod tests {
         assert_eq!(old.key_id().len(), 16);
         let by_old = Sealer::new(&old).seal(&Secret::new("s1"), "a").unwrap();
         let legacy = seal_v1(&old, "s2", "b");
-        let ring = Sealer::with_ring(&new, &[old.clone()]);
+        let ring = Sealer::with_ring(&new, std::slice::from_ref(&old));
         assert_eq!(ring.key_id(), new.key_id());
         assert_eq!(
             ring.key_ids(),

@@ -243,7 +243,7 @@ fn database_files_are_owner_only_whatever_the_umask() {
     let db = dir.path().join("relay.db");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
-    assert_eq!(store.tightened_files(), &[db.clone()]);
+    assert_eq!(store.tightened_files(), std::slice::from_ref(&db));
     let mode = std::fs::metadata(&db).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }

@@ -23,7 +23,15 @@ pub fn temp_dir(tag: &str) -> PathBuf {
             .unwrap()
             .as_nanos()
     ));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Private (0700): the server refuses a data directory others can read.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(&dir).unwrap();
     dir
 }
 
@@ -83,6 +91,8 @@ impl Server {
             .arg(&data_dir)
             .env("RELAY_ADMIN_TOKEN", TOKEN)
             .env_remove("RELAY_MASTER_KEY")
+            // `relay pack install --on-server` names packs of the repository.
+            .env("RELAY_PACKS_DIR", workspace())
             .env("RELAY_WARMUP_SECS", "5")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
