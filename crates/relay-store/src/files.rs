@@ -196,10 +196,19 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .map_err(|e| io_error(&path, e))
 }
 
-/// Reads a private file; `Ok(None)` when it does not exist. A file that group or
-/// others can access is refused with [`StoreError::LoosePermissions`].
+/// Reads a private file (at most 64 KiB); `Ok(None)` when it does not exist. A file
+/// that group or others can access is refused with [`StoreError::LoosePermissions`],
+/// anything but a regular file with [`StoreError::Io`].
 pub fn read_private_file(path: &Path) -> Result<Option<String>> {
-    let file = match File::open(path) {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    // A FIFO in its place must not block the reader (it is refused just below).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = match options.open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(path, e)),

@@ -29,8 +29,9 @@
 //! its items, a status move checked against the state machine) are atomic. Reads
 //! use an r2d2 pool of **read-only** connections, which WAL lets run beside the
 //! writer; a read-only connection cannot write by construction. Another process
-//! (e.g. a second manager on the same file) is covered by `busy_timeout`. In
-//! memory, reads share the writer connection.
+//! cannot open the same data directory (its lock); other readers of the file
+//! (`sqlite3 .backup`) are covered by `busy_timeout`. In memory, reads share the
+//! writer connection.
 //!
 //! # Schema (migration `0001_init.sql`)
 //!
