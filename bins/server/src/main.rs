@@ -5,8 +5,12 @@
 //! (base64, 32 bytes; else a 0600 `master.key` in the data directory),
 //! `RELAY_ADMIN_TOKEN` (else a 0600 `admin.token` generated in the data directory on
 //! first start, whose path is logged but never its value), `RELAY_LOG_FORMAT`
-//! (`text` | `json`) and `RELAY_LOG` (a tracing filter, default `info`).
+//! (`text` | `json`) and `RELAY_LOG` (a tracing filter, default `info`). The
+//! listener's limits (`RELAY_HEADER_TIMEOUT`, `RELAY_BODY_TIMEOUT`,
+//! `RELAY_MAX_CONNECTIONS`, `RELAY_AUTH_FAILURES`, `RELAY_AUTH_LOCKOUT`,
+//! `RELAY_TRUSTED_PROXIES`) are in [`listener`].
 
+mod listener;
 mod token;
 
 use anyhow::{Context, Result};
@@ -51,6 +55,8 @@ struct Cli {
     /// Maximum JSON request body in bytes.
     #[arg(long, env = "RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    #[command(flatten)]
+    listener: listener::ListenerArgs,
 }
 
 fn init_logging(format: &str) {
@@ -75,6 +81,9 @@ fn main() -> Result<()> {
     if cli.import_concurrency == 0 {
         anyhow::bail!("--import-concurrency (RELAY_IMPORT_CONCURRENCY) must be at least 1");
     }
+    let limits = cli.listener.limits()?;
+    let trusted_proxies = cli.listener.trusted_proxies()?;
+    listener::check_fd_limit(limits.max_connections);
     std::fs::create_dir_all(&cli.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -152,6 +161,7 @@ fn main() -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cli.listen))?;
         let addr = listener.local_addr()?;
+        let shown = limits.clone();
         let (handle, server) = serve(
             listener,
             router(
@@ -163,10 +173,20 @@ fn main() -> Result<()> {
             ServerConfig {
                 operator_token: token,
                 body_limit: cli.body_limit,
+                limits,
+                trusted_proxies,
             },
         );
         println!("relay-server listening on http://{addr}");
-        tracing::info!(%addr, "listening");
+        tracing::info!(
+            %addr,
+            max_connections = shown.max_connections,
+            header_timeout_ms = shown.header_timeout.as_millis() as u64,
+            body_timeout_ms = shown.body_timeout.as_millis() as u64,
+            auth_failures = shown.auth_failures,
+            auth_lockout_secs = shown.auth_lockout.as_secs(),
+            "listening"
+        );
         let server = tokio::spawn(server);
         shutdown_signal().await;
         tracing::info!("shutting down");

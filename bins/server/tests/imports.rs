@@ -460,6 +460,14 @@ fn evidence_is_self_contained_and_secret_free() {
     let (status, e) = server.get(&format!("/api/import-batches/{id}/evidence"));
     assert_eq!(status, 200, "{e}");
     assert_eq!(e["format"], "relay-evidence/1");
+    // Not to be kept by caches on the way, nor sniffed as anything but JSON.
+    let resp = common::agent()
+        .get(format!("{}/api/import-batches/{id}/evidence", server.base))
+        .header("Authorization", format!("Bearer {}", common::TOKEN))
+        .call()
+        .unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     assert_eq!(e["kind"], "import_batch");
     assert_eq!(e["host"]["name"], "main");
     assert_eq!(e["batch"]["status"], "succeeded");
