@@ -39,6 +39,11 @@ use tokio::sync::Notify;
 /// Default JSON body limit (1 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The largest request head (request line and headers; a larger one answers `431`),
+/// also the most a connection buffers while reading: keeps a slow client's memory
+/// small.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// Longest request path repeated in an error message.
 const MAX_SHOWN_PATH: usize = 80;
 /// Longest request path written to the request log.
@@ -134,8 +139,8 @@ pub(crate) fn serve_on<L: Listener>(
 }
 
 /// Serves one connection: hyper's header read timeout (also the keep-alive idle
-/// limit), a stall limit on writes, and a `408` to a client cut off in the middle of
-/// a request head.
+/// limit), a read buffer of [`MAX_HEAD_BYTES`], a stall limit on writes, and a `408`
+/// to a client cut off in the middle of a request head.
 async fn serve_connection<T>(io: T, peer: SocketAddr, shared: Arc<Shared>)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -150,6 +155,8 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_header_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let mut conn = builder.serve_connection(io, service);
     match (&mut conn).await {

@@ -381,6 +381,29 @@ fn open_routes_refuse_bodies_without_reading_them() {
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
 }
 
+#[test]
+fn oversized_request_heads_are_refused() {
+    let s = start(quick_limits(), Vec::new());
+    // 100 KiB of headers: more than the 64 KiB a connection buffers.
+    let filler: String = (0..50)
+        .map(|i| format!("X-Filler-{i}: {}\r\n", "a".repeat(2000)))
+        .collect();
+    let a = exchange(
+        &mut TcpStream::connect(s.addr).unwrap(),
+        &get("/healthz", None, &filler),
+    );
+    assert_eq!(a.status, 431, "{a:?}");
+    // A head well under the limit is served.
+    let filler: String = (0..10)
+        .map(|i| format!("X-Filler-{i}: {}\r\n", "a".repeat(2000)))
+        .collect();
+    let a = exchange(
+        &mut TcpStream::connect(s.addr).unwrap(),
+        &get("/healthz", None, &filler),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
 // ------------------------------------------------------------- token guessing
 
 #[cfg(target_os = "linux")]
