@@ -9,7 +9,9 @@
 //! `RELAY_ADMIN_TOKEN_FILE` (systemd credentials, container secrets),
 //! `RELAY_PACKS_DIR` (the only directory packs are installed from by server path;
 //! default `<data dir>/packs`), `RELAY_LOG_FORMAT` (`text` | `json`) and `RELAY_LOG`
-//! (a tracing filter, default `info`).
+//! (a tracing filter, default `info`). The listener's limits (`RELAY_HEADER_TIMEOUT`,
+//! `RELAY_BODY_TIMEOUT`, `RELAY_MAX_CONNECTIONS`, `RELAY_AUTH_FAILURES`,
+//! `RELAY_AUTH_LOCKOUT`, `RELAY_TRUSTED_PROXIES`) are in [`listener`].
 //!
 //! At start the process sets its umask to `077` and (on Linux) marks itself not
 //! dumpable (no core dumps, no ptrace by other processes of the same user), so no
@@ -19,6 +21,7 @@
 //! `relay-server rotate-master-key [--new-key-file F]` re-seals every sealed secret
 //! under a new master key; run it with the server stopped (`docs/deployment.md`).
 
+mod listener;
 mod token;
 
 use anyhow::{Context, Result};
@@ -66,6 +69,8 @@ struct Cli {
     /// Maximum JSON request body in bytes.
     #[arg(long, env = "RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    #[command(flatten)]
+    listener: listener::ListenerArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -169,6 +174,9 @@ fn main() -> Result<()> {
     if cli.import_concurrency == 0 {
         anyhow::bail!("--import-concurrency (RELAY_IMPORT_CONCURRENCY) must be at least 1");
     }
+    let limits = cli.listener.limits()?;
+    let trusted_proxies = cli.listener.trusted_proxies()?;
+    listener::check_fd_limit(limits.max_connections);
     let env_token = secret_env("RELAY_ADMIN_TOKEN")?
         .map(|t| token::from_env(t.expose()))
         .transpose()?;
@@ -247,6 +255,7 @@ fn main() -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", cli.listen))?;
         let addr = listener.local_addr()?;
+        let shown = limits.clone();
         let (handle, server) = serve(
             listener,
             router(
@@ -258,10 +267,20 @@ fn main() -> Result<()> {
             ServerConfig {
                 operator_token: token,
                 body_limit: cli.body_limit,
+                limits,
+                trusted_proxies,
             },
         );
         println!("relay-server listening on http://{addr}");
-        tracing::info!(%addr, "listening");
+        tracing::info!(
+            %addr,
+            max_connections = shown.max_connections,
+            header_timeout_ms = shown.header_timeout.as_millis() as u64,
+            body_timeout_ms = shown.body_timeout.as_millis() as u64,
+            auth_failures = shown.auth_failures,
+            auth_lockout_secs = shown.auth_lockout.as_secs(),
+            "listening"
+        );
         let server = tokio::spawn(server);
         shutdown_signal().await;
         tracing::info!("shutting down");

@@ -35,7 +35,7 @@ fn health_is_open_and_api_needs_the_token() {
             .unwrap(),
     );
     assert_eq!(status, 200);
-    assert_eq!(v["status"], "ready");
+    assert_eq!(v, json!({"status": "ready"}));
     let (status, v) = read(
         agent()
             .get(format!("{}/api/hosts", server.base))

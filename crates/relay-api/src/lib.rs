@@ -1,17 +1,23 @@
 //! The relay manager's HTTP edge on hyper 1: a `matchit` route table of blocking
 //! handlers, operator-token bearer auth on every `/api/*` route (constant-time
-//! comparison), request body limits answering `413 request_too_large`, JSON errors
-//! `{"error":{"code","message"}}`, and request ids. Handlers parse and map only;
-//! use-cases live in relay-app.
+//! comparison) with per-address throttling of failed checks, request body limits
+//! answering `413 request_too_large`, JSON errors `{"error":{"code","message"}}` that
+//! never repeat submitted values, request ids, and the listener's defences against
+//! hostile clients (header and body read timeouts, a connection cap, an accept loop
+//! that backs off on errors). Handlers parse and map only; use-cases live in relay-app.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod error;
+pub mod json_error;
+pub mod listener;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod throttle;
 
 pub use error::ApiError;
+pub use listener::Limits;
 pub use router::{Access, ApiRequest, ApiResponse, Handler, Router};
 pub use routes::{router, RouterOptions, PACK_UPLOAD_LIMIT};
 pub use server::{serve, ServerConfig, ServerHandle, DEFAULT_BODY_LIMIT};

@@ -45,7 +45,9 @@ impl ApiRequest {
             .filter(|v| !v.is_empty())
     }
 
-    /// Decodes the JSON body; an empty body decodes as `{}`.
+    /// Decodes the JSON body; an empty body decodes as `{}`. A failure answers
+    /// `400 invalid_request` naming the field, the expected type and the position, never
+    /// the submitted value ([`crate::json_error`]).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -54,7 +56,8 @@ impl ApiRequest {
         };
         serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!(
-                "invalid JSON body: {e} (send a JSON object with the documented fields)"
+                "invalid JSON body: {} (send a JSON object with the documented fields)",
+                crate::json_error::describe(body, &e)
             ))
         })
     }
@@ -101,7 +104,7 @@ impl ApiResponse {
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token needed (`/healthz`, `/readyz`, static assets).
+    /// No token needed (`/healthz`, `/readyz`); such a route takes no request body.
     Public,
     /// The operator token is required.
     Operator,

@@ -666,14 +666,20 @@ struct ResumeBody {
     keys_text: Option<String>,
 }
 
+/// Readiness for anyone who can reach the port: only `ready` or `not_ready`. The
+/// schema version and the store's error text are internal details (the error goes to
+/// the log).
 fn readyz(app: &App) -> Result<ApiResponse> {
     match app.store().schema_version() {
-        Ok(v) => ApiResponse::ok(&json!({"status": "ready", "schema_version": v})),
-        Err(e) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!("state store unavailable: {e}"),
-        )),
+        Ok(_) => ApiResponse::ok(&json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: the state store does not answer");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the state store is not usable (see the server log)",
+            ))
+        }
     }
 }
 

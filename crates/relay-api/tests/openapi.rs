@@ -1,7 +1,9 @@
 //! Keeps `docs/openapi.yaml` honest: every route the server registers is documented
 //! there, every documented operation exists in the route table, and each operation
-//! declares its path parameters, an id, a success response and (under `/api`) the
-//! operator-token failure.
+//! declares its path parameters, an id, a success response and the edge's answers
+//! that apply to it: the operator-token failure and its throttling (`401`, `429`),
+//! the slow or oversized body (`408`, `413`), and the refused body of open routes
+//! (`413`).
 //!
 //! The YAML is read without a YAML library, by a line scan that relies on the file's
 //! layout: `paths:` at column 0, each path key indented by two spaces, each operation
@@ -381,6 +383,27 @@ fn operations_declare_ids_parameters_and_responses() {
         }
         if api && !codes.iter().any(|c| c == "401") {
             problems.push(format!("{label}: `/api/*` operations must document 401"));
+        }
+        let has = |code: &str| codes.iter().any(|c| c == code);
+        // Every route that can check the token can answer 429 (failed checks are
+        // throttled per address).
+        if (api || op.path == "/metrics") && !has("429") {
+            problems.push(format!(
+                "{label}: token routes must document 429 (throttled token checks)"
+            ));
+        }
+        // A body can arrive too slowly or be too large.
+        let takes_body = op.body.iter().any(|(_, l)| l == "      requestBody:");
+        if takes_body && !(has("408") && has("413")) {
+            problems.push(format!(
+                "{label}: operations with a request body must document 408 and 413"
+            ));
+        }
+        // Open routes refuse bodies with 413.
+        if open && !has("413") {
+            problems.push(format!(
+                "{label}: open operations must document 413 (they take no body)"
+            ));
         }
         for c in &codes {
             let ok = c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit());
