@@ -96,6 +96,30 @@ impl ApiResponse {
             body: body.into(),
         }
     }
+
+    /// This answer with every string of its JSON body (or its text) passed through
+    /// `redactor`; the body is re-encoded only when something was masked. Other
+    /// bodies (zip, binary) are left alone.
+    pub fn redacted(mut self, redactor: &relay_domain::Redactor) -> Self {
+        if self.content_type.starts_with("application/json") {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+                let clean = redactor.redact_json(&value);
+                if clean != value {
+                    if let Ok(bytes) = serde_json::to_vec(&clean) {
+                        self.body = Bytes::from(bytes);
+                    }
+                }
+            }
+        } else if self.content_type.starts_with("text/") {
+            if let Ok(text) = std::str::from_utf8(&self.body) {
+                let clean = redactor.redact(text);
+                if clean != text {
+                    self.body = Bytes::from(clean);
+                }
+            }
+        }
+        self
+    }
 }
 
 /// Who may call a route.

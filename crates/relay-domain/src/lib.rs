@@ -9,6 +9,7 @@ pub mod ids;
 pub mod keys;
 pub mod naming;
 pub mod net;
+pub mod redact;
 pub mod secret;
 pub mod status;
 
@@ -16,6 +17,7 @@ pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
 pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
 };
+pub use redact::{has_key_shape, redact_patterns, Redactor};
 pub use secret::Secret;
 pub use status::{
     AccessMode, AccessStatus, BatchEvent, BatchStatus, HostStatus, ImportMode, InvalidTransition,

@@ -72,6 +72,7 @@ mod error;
 pub mod migrate;
 mod records;
 pub mod repo;
+mod scrub;
 mod sql;
 mod store;
 
