@@ -22,7 +22,8 @@
 //! redacting twice changes nothing. [`redact_patterns`] is step 3 alone, for places
 //! that know no secret (the store's migration, the CLI's output).
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde_json::Value;
@@ -54,8 +55,14 @@ const FINGERPRINT_MIN: usize = 8;
 /// `Debug` shows counts only.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Longest first, so a secret containing another is masked whole.
     secrets: Vec<Secret>,
+    /// What is searched for: each secret as it is and JSON-escaped (when that
+    /// differs), with the mask that replaces it; longest first, so where two match at
+    /// the same place the longer (a secret containing another) is masked whole.
+    needles: Vec<(Secret, String)>,
+    /// First three bytes of a needle → its positions in `needles`: a text is scanned
+    /// once, whatever the number of secrets (an import holds one per key).
+    index: HashMap<[u8; 3], Vec<usize>>,
     fingerprints: BTreeSet<Fingerprint>,
 }
 
@@ -96,17 +103,48 @@ impl Redactor {
     /// Learns the raw value `raw` (trimmed; ignored when shorter than
     /// [`MIN_SECRET_CHARS`]).
     pub fn add_raw(&mut self, raw: &str) {
-        let raw = raw.trim();
-        if raw.chars().count() < MIN_SECRET_CHARS || self.secrets.iter().any(|s| s.expose() == raw)
-        {
-            return;
+        if self.push_raw(raw) {
+            self.rebuild_index();
         }
-        let at = self
-            .secrets
-            .iter()
-            .position(|s| s.expose().len() < raw.len())
-            .unwrap_or(self.secrets.len());
-        self.secrets.insert(at, Secret::new(raw));
+    }
+
+    /// Learns every secret of `secrets` (one index rebuild for all of them).
+    pub fn add_all<'s>(&mut self, secrets: impl IntoIterator<Item = &'s Secret>) {
+        let mut added = false;
+        for s in secrets {
+            added |= self.push_raw(s.expose());
+        }
+        if added {
+            self.rebuild_index();
+        }
+    }
+
+    /// Records `raw` and its needles without rebuilding the index; false when it is
+    /// too short or already known.
+    fn push_raw(&mut self, raw: &str) -> bool {
+        let raw = raw.trim();
+        if raw.chars().count() < MIN_SECRET_CHARS || self.knows(raw) {
+            return false;
+        }
+        self.secrets.push(Secret::new(raw));
+        let replacement = mask(raw);
+        let escaped = json_escaped(raw);
+        if escaped != raw {
+            self.needles
+                .push((Secret::new(escaped), replacement.clone()));
+        }
+        self.needles.push((Secret::new(raw), replacement));
+        true
+    }
+
+    fn rebuild_index(&mut self) {
+        self.needles
+            .sort_by_key(|(n, _)| std::cmp::Reverse(n.expose().len()));
+        self.index.clear();
+        for (i, (needle, _)) in self.needles.iter().enumerate() {
+            let b = needle.expose().as_bytes();
+            self.index.entry([b[0], b[1], b[2]]).or_default().push(i);
+        }
     }
 
     /// Learns a key known only by its fingerprint: a run of key characters whose
@@ -124,9 +162,7 @@ impl Redactor {
 
     /// Learns every secret and fingerprint of `other`.
     pub fn extend(&mut self, other: &Redactor) {
-        for s in &other.secrets {
-            self.add(s);
-        }
+        self.add_all(&other.secrets);
         self.fingerprints.extend(other.fingerprints.iter().cloned());
     }
 
@@ -143,17 +179,7 @@ impl Redactor {
     /// `text` with every known secret, every key of a known fingerprint and every
     /// key-shaped string replaced by its mask.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = std::borrow::Cow::Borrowed(text);
-        for s in &self.secrets {
-            let raw = s.expose();
-            if out.contains(raw) {
-                out = std::borrow::Cow::Owned(out.replace(raw, &mask(raw)));
-            }
-            let escaped = json_escaped(raw);
-            if escaped != raw && out.contains(escaped.as_str()) {
-                out = std::borrow::Cow::Owned(out.replace(escaped.as_str(), &mask(raw)));
-            }
-        }
+        let out = self.redact_known(text);
         let out = if self.fingerprints.is_empty() {
             out.into_owned()
         } else {
@@ -196,6 +222,45 @@ impl Redactor {
             }
             _ => {}
         }
+    }
+
+    /// `text` with every known secret (leftmost, longest first) replaced by its mask,
+    /// in one scan of the text.
+    fn redact_known<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let bytes = text.as_bytes();
+        if self.needles.is_empty() || bytes.len() < 3 {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::new();
+        let mut copied = 0;
+        let mut i = 0;
+        while i + 3 <= bytes.len() {
+            let found = self
+                .index
+                .get(&[bytes[i], bytes[i + 1], bytes[i + 2]])
+                .and_then(|candidates| {
+                    candidates
+                        .iter()
+                        .map(|&n| &self.needles[n])
+                        .find(|(needle, _)| bytes[i..].starts_with(needle.expose().as_bytes()))
+                });
+            match found {
+                // A needle is valid UTF-8 and starts with a leading byte, so `i` is a
+                // character boundary, and so is the end of the match.
+                Some((needle, replacement)) => {
+                    out.push_str(&text[copied..i]);
+                    out.push_str(replacement);
+                    i += needle.expose().len();
+                    copied = i;
+                }
+                None => i += 1,
+            }
+        }
+        if copied == 0 {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(&text[copied..]);
+        Cow::Owned(out)
     }
 
     fn redact_fingerprints(&self, text: &str) -> String {
@@ -556,6 +621,29 @@ mod tests {
             a.redact("first-secret second-secret"),
             format!("{} {}", mask("first-secret"), mask("second-secret"))
         );
+    }
+
+    #[test]
+    fn many_secrets_are_found_in_one_scan() {
+        let keys: Vec<Secret> = (0..2000)
+            .map(|i| Secret::new(format!("glm-{i:06}-0123456789abcdef")))
+            .collect();
+        let mut r = Redactor::new();
+        r.add_all(&keys);
+        assert_eq!(r.known_secrets(), 2000);
+        let text = format!(
+            "first {} then {} and {}",
+            keys[0].expose(),
+            keys[1999].expose(),
+            keys[777].expose()
+        );
+        let out = r.redact(&text);
+        for k in [&keys[0], &keys[1999], &keys[777]] {
+            assert!(!out.contains(k.expose()), "{out}");
+            assert!(out.contains(&mask(k.expose())), "{out}");
+        }
+        // A text with none of them is returned as it is.
+        assert_eq!(r.redact("glm-999999-no"), "glm-999999-no");
     }
 
     proptest! {

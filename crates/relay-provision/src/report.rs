@@ -109,8 +109,9 @@ impl ImportRequest {
     /// import pass through it before they are reported.
     pub fn redactor(&self) -> Redactor {
         let mut r = Redactor::new();
-        for k in relay_domain::normalize_keys(self.keys.expose()).accepted {
-            r.add(&k.key);
+        let keys = relay_domain::normalize_keys(self.keys.expose()).accepted;
+        r.add_all(keys.iter().map(|k| &k.key));
+        for k in &keys {
             r.add_fingerprint(&k.fingerprint);
         }
         if let Some(k) = &self.supplied_key {

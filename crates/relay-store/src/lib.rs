@@ -11,7 +11,8 @@
 //! [`StoreError::SchemaTooNew`]. A master key other than the one the database was
 //! created with is refused with [`CryptoError::WrongMasterKey`] (a sealed check
 //! value in `store_meta`). Every connection gets `foreign_keys = ON`,
-//! `busy_timeout` ([`BUSY_TIMEOUT`]) and `synchronous = NORMAL`.
+//! `busy_timeout` ([`BUSY_TIMEOUT`]), `synchronous = NORMAL` and `secure_delete = ON`
+//! (freed pages are zeroed, so a rewritten text leaves no copy in the file).
 //! [`Store::open_in_memory`] gives a throw-away store for tests.
 //!
 //! # Single writer path
@@ -58,6 +59,18 @@
 //! passwords are sealed by [`Sealer`] (XChaCha20-Poly1305, random nonce, the row
 //! and purpose bound as associated data). Upstream keys are never stored: only
 //! their fingerprint and mask. No error of this crate contains a secret.
+//!
+//! # Redaction of stored texts
+//!
+//! Hosts and vendors quote secrets in their texts. Every repository write of a
+//! column that can hold such text (batch request, report and error; item message and
+//! details; install status message; journal details; probe subject, message and
+//! details; closure texts; reconcile differences, repairs, error and report) passes
+//! [`Store::redactor`]: every secret the store sealed or opened in this process, the
+//! ones told with [`Store::remember_secret`], and the key patterns of
+//! [`relay_domain::Redactor`]. Migration `0003` runs the key-pattern pass over the
+//! same columns of databases written by older versions (its Rust step,
+//! [`migrate::rust_step`]) and truncates the WAL afterwards.
 //!
 //! # Repositories
 //!
