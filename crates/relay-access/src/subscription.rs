@@ -753,10 +753,10 @@ pub fn ensure_user_key(
         .ok_or_else(|| AccessError::UnmanagedUser {
             email: email.to_string(),
         })?;
-    let session = match adapter
-        .login_user(email, &sub.password)
-        .map_err(|e| AccessError::host(format!("logging in as {email}"), e))?
-    {
+    let session = match adapter.login_user(email, &sub.password).map_err(|e| {
+        let redactor = Redactor::new().with(&sub.password);
+        AccessError::host(format!("logging in as {email}"), e.redacted(&redactor))
+    })? {
         LoginOutcome::LoggedIn(s) => s,
         LoginOutcome::Blocked(b) => return Err(AccessError::login_blocked(email, b)),
     };
@@ -824,9 +824,14 @@ pub fn ensure_user_key(
                             email: email.to_string(),
                         });
                     }
+                    // The host may quote the session and the chosen key.
+                    let redactor = Redactor::new()
+                        .with(&session.access_token)
+                        .with(&key)
+                        .with(&sub.password);
                     Err(AccessError::host(
                         format!("creating a key for {email} in group {group_id}"),
-                        e,
+                        e.redacted(&redactor),
                     ))
                 }
             }
