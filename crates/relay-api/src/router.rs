@@ -237,3 +237,37 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_domain::{mask, Redactor};
+    use serde_json::json;
+
+    const KEY: &str = "sk-0957beb1f3bdf4a9ee786475a5a168d9";
+    const TOKEN: &str = "operator token of no shape";
+
+    #[test]
+    fn answers_and_errors_pass_the_redactor() {
+        let redactor = Redactor::new().with_raw(TOKEN);
+        let answer = ApiResponse::ok(
+            &json!({"items": [{"message": format!("api_key {KEY} refused by {TOKEN}")}]}),
+        )
+        .unwrap()
+        .redacted(&redactor);
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(
+            body["items"][0]["message"],
+            format!("api_key {} refused by {}", mask(KEY), mask(TOKEN))
+        );
+        let text =
+            ApiResponse::text(StatusCode::OK, "text/plain", format!("k={KEY}")).redacted(&redactor);
+        assert_eq!(&text.body[..], format!("k={}", mask(KEY)).as_bytes());
+        // An answer with nothing to mask keeps its bytes (and its field order).
+        let clean = ApiResponse::ok(&json!({"z": 1, "a": "sk-a…9f3c"})).unwrap();
+        assert_eq!(clean.clone().redacted(&redactor).body, clean.body);
+        let error =
+            ApiError::bad_request(format!("invalid type: string \"{KEY}\"")).redacted(&redactor);
+        assert!(!error.message.contains(KEY), "{}", error.message);
+    }
+}

@@ -21,7 +21,7 @@ impl From<AppError> for ApiError {
         let status =
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // The key patterns at least; operator routes also pass the application's
-        // redaction step (`op!`).
+        // redaction step (`operator`).
         ApiError::new(
             status,
             e.code(),
