@@ -7,8 +7,14 @@
 //! assertions and their outcome, the mock's state before and after, and timings.
 //! Secrets (upstream keys, end-user keys, the mock's admin key, the operator token)
 //! never reach the evidence: they are replaced by their masks. After every scenario,
-//! the data directories, server and mock logs and evidence files are scanned for
-//! every raw secret used.
+//! the data directories, server and mock logs, evidence files, every answer of the
+//! server (kept raw in `<scenario>/answers.log`) and the output of every `cli` step
+//! (`<scenario>/cli/`) are scanned for every raw secret used — the scenario's keys,
+//! the operator token, and every secret the mock host holds or issued (its admin
+//! key, the managed subscribers' passwords and user keys the server generated, the
+//! JWTs it issued; `GET /__mock/secrets`) — and the database files, the server log,
+//! the answers and the CLI output for key-shaped strings (`sk-…`, `admin-<hex>`,
+//! JWTs, bearer tokens, refresh tokens, generated passwords).
 
 mod expect;
 mod real;
@@ -173,6 +179,7 @@ pub fn run(args: &[String]) -> Result<()> {
         all_secrets.add(&r.admin_key);
     }
     let mut scan_roots = Vec::new();
+    let mut shape_roots = Vec::new();
     for path in &paths {
         let name = stem(path);
         let t = Instant::now();
@@ -191,6 +198,14 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         let outcome = run_scenario(&run_env, path, &scenario);
         all_secrets.extend(&outcome.secrets);
+        for name in ["relay.db", "relay.db-wal", "relay.db-shm"] {
+            shape_roots.push(outcome.dir.join("data").join(name));
+        }
+        for name in ["server.log", "answers.log", "cli"] {
+            shape_roots.push(outcome.dir.join(name));
+        }
+        scan_roots.push(outcome.dir.join("answers.log"));
+        scan_roots.push(outcome.dir.join("cli"));
         scan_roots.push(outcome.dir.join("data"));
         scan_roots.push(outcome.dir.join("server.log"));
         scan_roots.push(outcome.dir.join("mock.log"));
@@ -216,8 +231,42 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    // No raw secret anywhere the server wrote, nor in the evidence.
-    const SCAN: &str = "no raw key anywhere in the data directories, logs or evidence";
+    // No key-shaped string in what the server stored, logged, answered or the CLI
+    // printed (secrets the harness cannot know: generated ones on a real host).
+    const SHAPES: &str =
+        "no key-shaped string in the databases, server logs, API answers or CLI output";
+    match secrets::scan_shapes(&shape_roots) {
+        Ok((files, found)) if found.is_empty() && files > 0 => {
+            println!("PASS {SHAPES} ({files} files)");
+            passed += 1;
+        }
+        Ok((0, _)) => {
+            println!("FAIL {SHAPES}: nothing to scan");
+            failed += 1;
+        }
+        Ok((_, found)) => {
+            let list: Vec<String> = found
+                .iter()
+                .take(20)
+                .map(|f| format!("{} in {}", f.mask, f.path.display()))
+                .collect();
+            println!(
+                "FAIL {SHAPES}: {} ({} in all)",
+                list.join(", "),
+                found.len()
+            );
+            failed += 1;
+        }
+        Err(e) => {
+            println!("FAIL {SHAPES}: {e:#}");
+            failed += 1;
+        }
+    }
+
+    // No raw secret anywhere the server wrote or answered, the CLI printed, nor in
+    // the evidence.
+    const SCAN: &str =
+        "no raw secret in the data directories, logs, API answers, CLI output or evidence";
     match secrets::scan(&scan_roots, &all_secrets) {
         Ok((files, found)) if found.is_empty() && files > 0 => {
             println!(
@@ -367,6 +416,10 @@ fn unix_ms() -> u64 {
 /// A running scenario: its processes and what earlier steps captured.
 struct Run {
     bin: PathBuf,
+    /// The scenario's directory (`target/acceptance/<scenario>`).
+    dir: PathBuf,
+    /// `cli` steps run so far (numbers their output files).
+    cli_runs: usize,
     host: HostSide,
     host_base_url: String,
     upstream_url: String,
@@ -397,14 +450,15 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
     for step in &s.steps {
         match step {
             Step::Import(x) => x.keys.iter().for_each(|k| secrets.add(k)),
+            Step::RegisterHost(x) => x.api_key.iter().for_each(|k| secrets.add(k)),
             Step::ResumeBatch(x) => x.keys.iter().for_each(|k| secrets.add(k)),
             // Upstream keys sent in a call (a diagnosis, say) or put on an account by
-            // hand are secrets too.
+            // hand, and admin keys a call registers a host with, are secrets too.
             Step::Call(x) => {
                 if let Some(body) = &x.body {
                     scenario::strings(body)
                         .into_iter()
-                        .filter(|t| t.starts_with("sk-"))
+                        .filter(|t| t.starts_with("sk-") || t.starts_with("admin-"))
                         .for_each(|k| secrets.add(&k));
                 }
             }
@@ -412,7 +466,7 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
                 if let Some(body) = &x.body {
                     scenario::strings(body)
                         .into_iter()
-                        .filter(|t| t.starts_with("sk-"))
+                        .filter(|t| t.starts_with("sk-") || t.starts_with("admin-"))
                         .for_each(|k| secrets.add(&k));
                 }
             }
@@ -471,6 +525,22 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
             steps.push(rec);
         }
         secrets.extend(&run.secrets);
+        // Every secret the mock holds or issued: the passwords and user keys the
+        // server generated, the JWTs of its logins, the upstream keys.
+        if let HostSide::Mock { .. } = &run.host {
+            match run.host_api.get("/__mock/secrets") {
+                Ok(r) if r.status == 200 => r.body["secrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .for_each(|s| secrets.add(s)),
+                Ok(r) => {
+                    failure = failure.or(Some(format!("GET /__mock/secrets answered {}", r.status)))
+                }
+                Err(e) => failure = failure.or(Some(format!("GET /__mock/secrets: {e:#}"))),
+            }
+        }
         doc["host_state_after"] = run.host_state().unwrap_or(Value::Null);
         if let Some(server) = &run.server {
             doc["server_pid"] = json!(server.child.id());
@@ -598,7 +668,8 @@ impl Run {
         };
         let server_log = dir.join("server.log");
         let server = procs::start_server(bin, &settings, &server_log)?;
-        let api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT);
+        let api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT)
+            .tapped(&dir.join("answers.log"));
         doc["server"] = json!({
             "base_url": server.base_url,
             "env": settings.env.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -606,6 +677,8 @@ impl Run {
         });
         Ok(Run {
             bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            cli_runs: 0,
             admin_key,
             host,
             host_base_url,
@@ -757,10 +830,11 @@ impl Run {
         let step = &self.resolve(step)?;
         match step {
             Step::RegisterHost(x) => {
+                let key = x.api_key.as_deref().unwrap_or(&self.admin_key);
                 let body = json!({
                     "name": x.name,
                     "base_url": self.host_base_url,
-                    "auth": {"kind": "api_key", "api_key": self.admin_key},
+                    "auth": {"kind": "api_key", "api_key": key},
                 });
                 let r = self.server_call(rec, "POST", "/api/hosts", Some(&body))?;
                 self.check(rec, &x.expect, &r)
@@ -1029,6 +1103,7 @@ impl Run {
                 Ok(())
             }
             Step::EndUserKey(x) => self.end_user_key(x, rec),
+            Step::Cli(x) => self.cli(x, rec),
             Step::KillServer(x) => {
                 if let Some(n) = x.after_accounts {
                     let limit = Duration::from_millis(x.timeout_ms.unwrap_or(30_000));
@@ -1070,7 +1145,8 @@ impl Run {
                     old.kill();
                 }
                 let server = procs::start_server(&self.bin, &self.settings, &self.server_log)?;
-                self.api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT);
+                self.api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT)
+                    .tapped(&self.dir.join("answers.log"));
                 rec.notes.insert("pid".into(), json!(server.child.id()));
                 rec.notes.insert("base_url".into(), json!(server.base_url));
                 self.server = Some(server);
@@ -1108,6 +1184,56 @@ impl Run {
                 Ok(())
             }
         }
+    }
+
+    /// Runs the `relay` CLI against the server; keeps its output for the scans.
+    fn cli(&mut self, x: &scenario::Cli, rec: &mut StepRecord) -> Result<()> {
+        let server = self
+            .server
+            .as_ref()
+            .ok_or_else(|| anyhow!("the server is not running"))?;
+        self.cli_runs += 1;
+        let out_dir = self.dir.join("cli");
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("cannot create {}", out_dir.display()))?;
+        let t = Instant::now();
+        let output = std::process::Command::new(self.bin.join("relay"))
+            .args(&x.args)
+            .env("RELAY_SERVER", &server.base_url)
+            .env("RELAY_TOKEN", TOKEN)
+            .env_remove("RELAY_TOKEN_FILE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("cannot run relay")?;
+        let base = out_dir.join(format!("{:02}", self.cli_runs));
+        std::fs::write(base.with_extension("stdout"), &output.stdout)?;
+        std::fs::write(base.with_extension("stderr"), &output.stderr)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let code = output.status.code();
+        rec.requests.push(json!({
+            "to": "cli",
+            "args": x.args,
+            "exit_code": code,
+            "duration_ms": t.elapsed().as_millis() as u64,
+            "stdout_bytes": output.stdout.len(),
+            "stdout": short(&stdout, 1500),
+            "stderr": short(&String::from_utf8_lossy(&output.stderr), 500),
+        }));
+        let want = x.exit_code.unwrap_or(0);
+        rec.assertions.push(Assertion::eq(
+            format!("relay {} exits {want}", x.args.join(" ")),
+            json!(want),
+            json!(code),
+        ));
+        for text in &x.stdout_contains {
+            rec.assertions.push(Assertion::new(
+                format!("stdout contains {text:?}"),
+                json!(text),
+                json!(short(&stdout, 300)),
+                stdout.contains(text.as_str()),
+            ));
+        }
+        Ok(())
     }
 
     /// Creates an end user on the mock host with a balance (and a subscription to

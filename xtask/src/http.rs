@@ -2,6 +2,8 @@
 
 use anyhow::{Context, Result};
 use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A JSON HTTP client with an optional bearer token.
@@ -10,6 +12,9 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Option<String>,
+    /// Every answer body is appended here as received (raw text, then each JSON
+    /// string unescaped on its own line), for leak scans.
+    tap: Option<PathBuf>,
 }
 
 /// A response: status and JSON body (or the text as a JSON string).
@@ -41,10 +46,37 @@ impl Client {
             agent,
             base: base.trim_end_matches('/').to_string(),
             token: token.map(str::to_string),
+            tap: None,
         }
     }
 
+    /// This client, appending every answer it reads to `path` (see [`Client::tap`]).
+    pub fn tapped(mut self, path: &Path) -> Client {
+        self.tap = Some(path.to_path_buf());
+        self
+    }
+
+    /// Appends one answer to the tap file: a header line, the raw body, and every
+    /// string of a JSON body unescaped (a secret with characters JSON escapes would
+    /// not show in the raw text as it is).
+    fn record(&self, what: &str, status: u16, text: &str) -> Result<()> {
+        let Some(path) = &self.tap else {
+            return Ok(());
+        };
+        let mut out = format!("=== {what} -> {status}\n{text}\n");
+        if let Ok(v) = serde_json::from_str::<Value>(text) {
+            collect_strings(&v, &mut out);
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(out.as_bytes()))
+            .with_context(|| format!("cannot append to {}", path.display()))
+    }
+
     fn finish(
+        &self,
         resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         what: &str,
     ) -> Result<Reply> {
@@ -66,6 +98,7 @@ impl Client {
             .limit(256 * 1024 * 1024)
             .read_to_string()
             .with_context(|| format!("{what}: cannot read the body"))?;
+        self.record(what, status, &text)?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Reply {
             status,
@@ -137,6 +170,25 @@ impl Client {
                 .send_json(body),
             other => anyhow::bail!("unsupported method {other}"),
         };
-        Self::finish(resp, &what)
+        self.finish(resp, &what)
+    }
+}
+
+/// Every string (and object key) of `v`, one per line.
+fn collect_strings(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                out.push_str(k);
+                out.push('\n');
+                collect_strings(x, out);
+            }
+        }
+        _ => {}
     }
 }

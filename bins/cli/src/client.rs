@@ -3,7 +3,11 @@
 //!
 //! Every secret the command sends (admin key, password, upstream keys, probe key) is
 //! registered with [`Client::redact`], so no error message the CLI prints can carry one,
-//! whatever the server or the transport says.
+//! whatever the server or the transport says. On top, every answer of the server and
+//! every message passes the key-pattern pass ([`relay_domain::redact_patterns`]):
+//! key-shaped strings the CLI does not know (`sk-…`, `admin-<hex>`, JWTs, bearer
+//! tokens, refresh tokens, generated passwords) are printed as their masks, whatever
+//! the server answers.
 
 use std::fmt;
 use std::time::Duration;
@@ -173,7 +177,7 @@ impl Client {
             .limit(RESPONSE_LIMIT)
             .read_to_string()
             .map_err(|e| self.transport_error(&e))?;
-        let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        let parsed: Option<Value> = serde_json::from_str(&text).ok().map(|v| self.scrub_json(v));
         if (200..300).contains(&status) {
             return parsed.ok_or_else(|| ApiError {
                 status: Some(status),
@@ -233,7 +237,8 @@ impl Client {
         }
     }
 
-    /// Replaces every registered secret in `text`.
+    /// Replaces every registered secret in `text` by `[redacted]`, then every
+    /// key-shaped string by its mask.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
@@ -241,7 +246,23 @@ impl Client {
                 out = out.replace(secret.as_str(), "[redacted]");
             }
         }
-        out
+        relay_domain::redact_patterns(&out)
+    }
+
+    /// `value` with every string (and object key) passed through [`Client::scrub`].
+    pub fn scrub_json(&self, value: Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.scrub(&s)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.scrub_json(v)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.scrub(&k), self.scrub_json(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 }
 
@@ -299,6 +320,28 @@ mod tests {
         client.redact("ab"); // too short to be a secret worth scrubbing
         let text = client.scrub("bad key sk-demo-secret-key with operator-token-123, ab");
         assert_eq!(text, "bad key [redacted] with [redacted], ab");
+    }
+
+    #[test]
+    fn key_shaped_strings_it_never_read_are_masked() {
+        let client = Client::new("http://127.0.0.1:1", "operator-token-123".into());
+        let admin = format!("admin-{}", "8a75".repeat(16));
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoyM30.c2lnbmF0dXJl";
+        let text = client.scrub(&format!(
+            "db error for caller x-api-key={admin}; key sk-ee881299e3f224d4977a0102e943ea71; session {jwt}"
+        ));
+        assert!(!text.contains(&admin), "{text}");
+        assert!(
+            !text.contains("sk-ee881299e3f224d4977a0102e943ea71"),
+            "{text}"
+        );
+        assert!(!text.contains(jwt), "{text}");
+        assert!(text.contains("x-api-key=admi…"), "{text}");
+        let doc = client.scrub_json(serde_json::json!({
+            "items": [{"message": "api_key sk-ee881299e3f224d4977a0102e943ea71 refused", "mask": "sk-e…ea71"}],
+        }));
+        assert_eq!(doc["items"][0]["message"], "api_key sk-e…ea71 refused");
+        assert_eq!(doc["items"][0]["mask"], "sk-e…ea71");
     }
 
     #[test]

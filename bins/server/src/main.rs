@@ -227,6 +227,8 @@ fn main() -> Result<()> {
             ..AppConfig::default()
         },
     ));
+    // Every stored text, log line and API answer is redacted of the operator token.
+    app.remember_secret(&token);
     let recovery = app
         .recover_at_startup()
         .context("start-up recovery failed")?;

@@ -31,6 +31,7 @@ mod observer;
 mod ports;
 mod probe;
 mod recover;
+mod redact;
 mod resolve;
 mod self_service;
 mod subscription;
@@ -51,6 +52,7 @@ pub use probe::{
     INVALID_AUTH_BLOCK_MESSAGE, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
 };
 pub use recover::{recover_account, recover_accounts, AccountRecovery, RecoveryRoute};
+pub use redact::RedactingProbeObserver;
 pub use resolve::{delete_managed_user_key, find_access_resource};
 pub use self_service::{check_self_service, SelfServiceReport};
 pub use subscription::{

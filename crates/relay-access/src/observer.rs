@@ -44,7 +44,7 @@ pub struct ProbeRecord {
     pub verdict: Verdict,
     /// HTTP status, when there was an answer.
     pub http_status: Option<u16>,
-    /// The host's message, verbatim.
+    /// The host's message, after the redaction step ([`ProbeRecord::redacted`]).
     pub message: Option<String>,
     /// Wall time.
     pub duration_ms: Option<u64>,

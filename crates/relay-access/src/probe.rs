@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceType, Secret, Verdict};
+use relay_domain::{
+    mask, AccessMode, Fingerprint, ModeProof, Redactor, ResourceType, Secret, Verdict,
+};
 use relay_sub2api::{
     AccountErrorKind, AccountUpdate, ChatProbeRequest, CompletionProbe, GatewayFailure,
     HostAdapter, HostError, ModelsProbe, ObjectId, TempUnschedulableCause,
@@ -34,6 +36,7 @@ use serde_json::{json, Value};
 use crate::error::AccessError;
 use crate::journal::Journal;
 use crate::observer::{ProbeKind, ProbeObserver, ProbeRecord};
+use crate::redact::RedactingProbeObserver;
 
 /// Default warm-up window of the gateway probe.
 pub const DEFAULT_WARMUP_WINDOW: Duration = Duration::from_secs(30);
@@ -470,8 +473,29 @@ impl Review {
 /// in `accounts_out_of_service`, and when all of them are, the probe stops.
 ///
 /// Fails only when the journal cannot record a repair; every host answer,
-/// including transport errors, is part of the proof.
+/// including transport errors, is part of the proof. Every text of the proof and
+/// of the probe records passes the redaction step with `key`.
 pub fn probe_gateway(
+    adapter: &dyn HostAdapter,
+    key: &Secret,
+    mode: AccessMode,
+    source: KeySource,
+    settings: &ProbeSettings,
+    repair: Option<&RepairScope<'_>>,
+    observer: &dyn ProbeObserver,
+) -> Result<AccessProof, AccessError> {
+    let redactor = Redactor::new().with(key);
+    let observer = RedactingProbeObserver {
+        inner: observer,
+        redactor: &redactor,
+    };
+    let mut proof =
+        probe_gateway_unredacted(adapter, key, mode, source, settings, repair, &observer)?;
+    proof.redact(&redactor);
+    Ok(proof)
+}
+
+fn probe_gateway_unredacted(
     adapter: &dyn HostAdapter,
     key: &Secret,
     mode: AccessMode,

@@ -2,7 +2,7 @@
 //! it is bound to the provider's group and probes the gateway with it. The manager
 //! never issues keys to end users itself.
 
-use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, Secret};
+use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, Redactor, Secret};
 use relay_sub2api::{HostAdapter, ObjectId};
 use serde::Serialize;
 
@@ -37,6 +37,20 @@ pub struct SelfServiceReport {
 /// group's keys, read with admin rights) and active, then probes the gateway with it.
 /// Errors only when the journal fails while recording a capability repair.
 pub fn check_self_service(
+    adapter: &dyn HostAdapter,
+    group_id: ObjectId,
+    key: &Secret,
+    settings: &ProbeSettings,
+    repair: Option<&RepairScope<'_>>,
+    observer: &dyn ProbeObserver,
+) -> Result<SelfServiceReport, AccessError> {
+    let mut report =
+        check_self_service_unredacted(adapter, group_id, key, settings, repair, observer)?;
+    report.redact(&Redactor::new().with(key));
+    Ok(report)
+}
+
+fn check_self_service_unredacted(
     adapter: &dyn HostAdapter,
     group_id: ObjectId,
     key: &Secret,

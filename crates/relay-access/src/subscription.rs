@@ -7,7 +7,9 @@
 //! managed *probe subscriber* is always part of the closure.
 
 use relay_domain::naming::{balance_idempotency_key, user_key_idempotency_key};
-use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
+use relay_domain::{
+    mask, AccessMode, Fingerprint, ModeProof, Redactor, ResourceState, ResourceType, Secret,
+};
 use relay_sub2api::{
     retry_write, AssignOutcome, BalanceChange, BalanceOperation, LoginOutcome, NewUser, NewUserKey,
     ObjectId, Subscription, SubscriptionAssignment, SubscriptionFilter, User, UserUpdate,
@@ -185,7 +187,15 @@ pub fn close_subscription(
     let mut subscribers = Vec::new();
     let mut probe_key = None;
     for (i, selector) in selectors.iter().enumerate() {
-        let (outcome, key) = ensure_subscriber(ports, group_id, access, selector, i == 0)?;
+        let (mut outcome, key) = ensure_subscriber(ports, group_id, access, selector, i == 0)?;
+        if !outcome.problems.is_empty() || !outcome.warnings.is_empty() {
+            outcome.redact(&subscriber_redactor(
+                ports,
+                group_id,
+                selector,
+                key.as_ref(),
+            )?);
+        }
         if i == 0 {
             probe_key = key;
         }
@@ -220,6 +230,31 @@ pub fn close_subscription(
         proof,
         status,
     })
+}
+
+/// The secrets of one subscriber the closure handled: its password and user key as
+/// the vault holds them, and the key just granted. Host texts about the subscriber
+/// (a create error quoting the password, a key create error quoting the key) pass
+/// through it.
+fn subscriber_redactor(
+    ports: &AccessPorts<'_>,
+    group_id: ObjectId,
+    selector: &SubscriberSelector,
+    key: Option<&Secret>,
+) -> Result<Redactor, AccessError> {
+    let mut r = Redactor::new();
+    if let Some(k) = key {
+        r.add(k);
+    }
+    if let SubscriberSelector::Email(email) = selector {
+        if let Some(sub) = ports.vault.subscriber(email)? {
+            r.add(&sub.password);
+        }
+        if let Some(k) = ports.vault.user_key(email, group_id)? {
+            r.add(&k);
+        }
+    }
+    Ok(r)
 }
 
 fn ensure_subscriber(
@@ -718,10 +753,10 @@ pub fn ensure_user_key(
         .ok_or_else(|| AccessError::UnmanagedUser {
             email: email.to_string(),
         })?;
-    let session = match adapter
-        .login_user(email, &sub.password)
-        .map_err(|e| AccessError::host(format!("logging in as {email}"), e))?
-    {
+    let session = match adapter.login_user(email, &sub.password).map_err(|e| {
+        let redactor = Redactor::new().with(&sub.password);
+        AccessError::host(format!("logging in as {email}"), e.redacted(&redactor))
+    })? {
         LoginOutcome::LoggedIn(s) => s,
         LoginOutcome::Blocked(b) => return Err(AccessError::login_blocked(email, b)),
     };
@@ -789,9 +824,14 @@ pub fn ensure_user_key(
                             email: email.to_string(),
                         });
                     }
+                    // The host may quote the session and the chosen key.
+                    let redactor = Redactor::new()
+                        .with(&session.access_token)
+                        .with(&key)
+                        .with(&sub.password);
                     Err(AccessError::host(
                         format!("creating a key for {email} in group {group_id}"),
-                        e,
+                        e.redacted(&redactor),
                     ))
                 }
             }

@@ -986,3 +986,68 @@ fn an_existing_active_subscription_is_kept_and_recorded_as_reused() {
         .unwrap();
     assert_eq!(on_host["notes"], "sold by hand");
 }
+
+#[test]
+fn a_chatty_host_never_gets_a_password_user_key_or_jwt_into_the_report_or_probes() {
+    let env = Env::with_faults(Faults {
+        warmup_ms: 600,
+        ..Faults::default()
+    });
+    env.host.set_knobs(sub2api_mock::HostKnobs {
+        echo_secrets: true,
+        ..sub2api_mock::HostKnobs::default()
+    });
+    let (group, _) = env.group_with_account(
+        "crm-t-echo",
+        subscription_type::SUBSCRIPTION,
+        "sk-good-chatty-host-1",
+        true,
+    );
+    let mut access = sub_access();
+    access.subscribers = vec![SubscriberSelector::Email("echo-bob@example.com".into())];
+    let probes = Probes::default();
+    let ports = AccessPorts {
+        observer: &probes,
+        ..env.ports()
+    };
+    let report = close_access(&ports, &plan(group.id, Some(access), None)).unwrap();
+    assert_eq!(
+        report.status,
+        AccessStatus::SubscriptionReady,
+        "{report:#?}"
+    );
+    // The host refused the marked subscriber, quoting its password: masked.
+    let bob = env
+        .vault
+        .subscriber("echo-bob@example.com")
+        .unwrap()
+        .expect("password generated");
+    let problems: Vec<&AccessProblem> = report.problems();
+    let message = &problems
+        .iter()
+        .find(|p| p.subject == "echo-bob@example.com")
+        .expect("bob's problem")
+        .message;
+    assert!(message.contains("is too weak"), "{message}");
+    assert!(
+        message.contains(&relay_domain::mask(bob.password.expose())),
+        "{message}"
+    );
+    // The warm-up answers quoted the probe key: the gateway probe retried past them.
+    let records = probes.0.lock().unwrap().clone();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.http_status == Some(503) && r.message.is_some()),
+        "{records:#?}"
+    );
+    let mut text = serde_json::to_string(&report).unwrap();
+    for r in &records {
+        text.push_str(&serde_json::to_string(r).unwrap());
+    }
+    let mut secrets = env.host.secrets();
+    secrets.push(bob.password.expose().to_string());
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "{s} leaked: {text}");
+    }
+}

@@ -99,6 +99,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
+    /// This error with its message passed through `redactor`.
+    pub fn redacted(mut self, redactor: &relay_domain::Redactor) -> Self {
+        redactor.redact_in_place(&mut self.message);
+        self
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         json!({ "error": { "code": self.code, "message": self.message } })

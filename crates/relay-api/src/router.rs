@@ -99,6 +99,30 @@ impl ApiResponse {
             body: body.into(),
         }
     }
+
+    /// This answer with every string of its JSON body (or its text) passed through
+    /// `redactor`; the body is re-encoded only when something was masked. Other
+    /// bodies (zip, binary) are left alone.
+    pub fn redacted(mut self, redactor: &relay_domain::Redactor) -> Self {
+        if self.content_type.starts_with("application/json") {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+                let clean = redactor.redact_json(&value);
+                if clean != value {
+                    if let Ok(bytes) = serde_json::to_vec(&clean) {
+                        self.body = Bytes::from(bytes);
+                    }
+                }
+            }
+        } else if self.content_type.starts_with("text/") {
+            if let Ok(text) = std::str::from_utf8(&self.body) {
+                let clean = redactor.redact(text);
+                if clean != text {
+                    self.body = Bytes::from(clean);
+                }
+            }
+        }
+        self
+    }
 }
 
 /// Who may call a route.
@@ -214,5 +238,39 @@ impl Router {
             Some(e) => Lookup::Found(e.clone(), params),
             None => Lookup::MethodNotAllowed(methods.keys().cloned().collect()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_domain::{mask, Redactor};
+    use serde_json::json;
+
+    const KEY: &str = "sk-0957beb1f3bdf4a9ee786475a5a168d9";
+    const TOKEN: &str = "operator token of no shape";
+
+    #[test]
+    fn answers_and_errors_pass_the_redactor() {
+        let redactor = Redactor::new().with_raw(TOKEN);
+        let answer = ApiResponse::ok(
+            &json!({"items": [{"message": format!("api_key {KEY} refused by {TOKEN}")}]}),
+        )
+        .unwrap()
+        .redacted(&redactor);
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(
+            body["items"][0]["message"],
+            format!("api_key {} refused by {}", mask(KEY), mask(TOKEN))
+        );
+        let text =
+            ApiResponse::text(StatusCode::OK, "text/plain", format!("k={KEY}")).redacted(&redactor);
+        assert_eq!(&text.body[..], format!("k={}", mask(KEY)).as_bytes());
+        // An answer with nothing to mask keeps its bytes (and its field order).
+        let clean = ApiResponse::ok(&json!({"z": 1, "a": "sk-a…9f3c"})).unwrap();
+        assert_eq!(clean.clone().redacted(&redactor).body, clean.body);
+        let error =
+            ApiError::bad_request(format!("invalid type: string \"{KEY}\"")).redacted(&redactor);
+        assert!(!error.message.contains(KEY), "{}", error.message);
     }
 }

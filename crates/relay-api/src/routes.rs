@@ -20,8 +20,43 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let status =
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(status, e.code(), e.to_string())
+        // The key patterns at least; operator routes also pass the application's
+        // redaction step (`operator`).
+        ApiError::new(
+            status,
+            e.code(),
+            relay_domain::redact_patterns(&e.to_string()),
+        )
     }
+}
+
+/// Registers an operator route whose answers (and errors) pass the application's
+/// redaction step ([`redacted`]).
+fn operator<F>(
+    r: &mut Router,
+    app: &Arc<App>,
+    method: Method,
+    path: &str,
+    body_limit: Option<usize>,
+    handler: F,
+) where
+    F: Fn(ApiRequest) -> Result<ApiResponse> + Send + Sync + 'static,
+{
+    let app = app.clone();
+    r.route(method, path, Access::Operator, body_limit, move |req| {
+        redacted(&app, handler(req))
+    });
+}
+
+/// An operator route's answer (or error) through the application's redaction step:
+/// the secrets the store knows (sealed or opened, the operator token) and the key
+/// patterns. Defence in depth: host and vendor texts are redacted where they are
+/// read and where they are stored.
+fn redacted(app: &App, answer: Result<ApiResponse>) -> Result<ApiResponse> {
+    let redactor = app.redactor();
+    answer
+        .map(|r| r.redacted(&redactor))
+        .map_err(|e| e.redacted(&redactor))
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -59,15 +94,15 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
 
     macro_rules! op {
         ($method:expr, $path:expr, $f:expr) => {{
-            let app = app.clone();
-            r.route($method, $path, Access::Operator, None, move |req| {
-                $f(&app, req)
+            let inner = app.clone();
+            operator(&mut r, &app, $method, $path, None, move |req| {
+                $f(&inner, req)
             });
         }};
         ($method:expr, $path:expr, limit = $limit:expr, $f:expr) => {{
-            let app = app.clone();
-            r.route($method, $path, Access::Operator, Some($limit), move |req| {
-                $f(&app, req)
+            let inner = app.clone();
+            operator(&mut r, &app, $method, $path, Some($limit), move |req| {
+                $f(&inner, req)
             });
         }};
     }
@@ -149,10 +184,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     );
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/providers/{provider}/import",
-            Access::Operator,
             None,
             move |req| {
                 let body: ImportBody = req.json()?;
@@ -206,10 +242,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     );
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/providers/{provider}/rollback",
-            Access::Operator,
             None,
             move |req| {
                 let body: ScopeBody = req.json()?;
@@ -232,10 +269,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     );
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/providers/{provider}/access/assign-subscriptions",
-            Access::Operator,
             None,
             move |req| {
                 let body: AssignBody = req.json()?;
@@ -308,20 +346,22 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     );
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/import-batches/{batch}/rollback",
-            Access::Operator,
             None,
             move |req| ApiResponse::ok(&app.rollback_batch(req.param("batch")?)?),
         );
     }
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/import-batches/{batch}/resume",
-            Access::Operator,
             None,
             move |req| {
                 let body: ResumeBody = req.json()?;
@@ -332,10 +372,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     }
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/providers/{provider}/reconcile",
-            Access::Operator,
             None,
             move |req| {
                 let body: ReconcileBody = req.json()?;
@@ -355,10 +396,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     }
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::GET,
             "/api/providers/{provider}/doctor",
-            Access::Operator,
             None,
             move |req| {
                 let report = app.doctor(
@@ -374,10 +416,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     }
     {
         let app = app.clone();
-        r.route(
+        operator(
+            &mut r,
+            &app.clone(),
             Method::POST,
             "/api/providers/{provider}/doctor",
-            Access::Operator,
             None,
             move |req| {
                 let body: DoctorBody = req.json()?;

@@ -2,7 +2,7 @@
 
 use crate::error::{AppError, AppResult};
 use crate::metrics::{MeteredAdapter, Metrics};
-use relay_domain::{HostId, Secret};
+use relay_domain::{HostId, Redactor, Secret};
 use relay_domain::{PackId, ProviderId};
 use relay_store::{HostAuthKind, HostRecord, HostRepository, Store};
 use relay_sub2api::{AdminAuth, HostAdapter, HostConfig, Sub2ApiClient};
@@ -80,6 +80,27 @@ impl App {
     /// The configuration.
     pub fn config(&self) -> &AppConfig {
         &self.config
+    }
+
+    /// The application's redaction step: every secret the store sealed or opened
+    /// in this process, the ones told with [`App::remember_secret`] (the operator
+    /// token), and the key patterns. Operations add their own secrets (the upstream
+    /// keys of a batch) on top.
+    pub fn redactor(&self) -> Redactor {
+        self.store.redactor()
+    }
+
+    /// Adds a secret every stored text, log line and API answer is redacted of
+    /// (the server tells the operator token).
+    pub fn remember_secret(&self, secret: &Secret) {
+        self.store.remember_secret(secret);
+    }
+
+    /// The application's redaction step plus `extra`.
+    pub(crate) fn redactor_with(&self, extra: &Redactor) -> Redactor {
+        let mut r = self.redactor();
+        r.extend(extra);
+        r
     }
 
     /// Builds an adapter from connection facts (used at registration, before

@@ -1,7 +1,9 @@
 //! Evidence documents (SPEC §6.3): one self-contained JSON document per import
 //! batch (and, later, per reconcile run) with what was asked, every host object
 //! touched, every probe with status and timings, and the verdicts. No secrets:
-//! everything it contains was stored without them (fingerprints and masks only).
+//! everything it contains was stored without them (fingerprints and masks only,
+//! host texts redacted when stored), and the document passes the application's
+//! redaction step once more (with the batch keys' fingerprints) before it leaves.
 
 use crate::app::App;
 use crate::error::AppResult;
@@ -21,7 +23,11 @@ impl App {
             .providers()
             .get(&view.batch.pack_id, &view.batch.provider_id)?;
         let pack = relay_store::PackRepository::get(&self.store().packs(), &view.batch.pack_id)?;
-        Ok(json!({
+        let mut redactor = self.redactor();
+        for item in &view.items {
+            redactor.add_fingerprint(&item.fingerprint);
+        }
+        let doc = json!({
             "format": EVIDENCE_FORMAT,
             "kind": "import_batch",
             "generated_at": Timestamp::now().to_rfc3339(),
@@ -58,6 +64,7 @@ impl App {
             "access_proofs": view.closures,
             "report": view.batch.report,
             "reconcile_runs": view.reconcile_runs,
-        }))
+        });
+        Ok(redactor.redact_json(&doc))
     }
 }

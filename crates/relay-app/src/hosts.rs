@@ -489,6 +489,9 @@ impl App {
                 message: format!("a host named `{}` is already registered", req.name),
             });
         }
+        // Known from now on, even if the host refuses it: an answer quoting it is
+        // redacted everywhere (the adapter already masks it in the host's texts).
+        self.remember_secret(&secret);
         let adapter =
             self.build_adapter(&base_url, auth_kind, admin_email.as_deref(), secret.clone())?;
         let who = acting_admin(auth_kind, admin_email.as_deref());

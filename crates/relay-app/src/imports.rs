@@ -8,7 +8,7 @@ use relay_access::{Journal as _, JournalScope, SubscriberSelector};
 use relay_domain::{
     AccessMode, AccessStatus, BatchEvent, BatchId, BatchStatus, Fingerprint, HostId, HostStatus,
     ImportMode, ItemStatus, KeyPlan, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
-    ReconcileRunId, Secret,
+    ReconcileRunId, Redactor, Secret,
 };
 use relay_provision::{
     BatchObserver, ImportReport, ImportRequest, ItemProgress, PreviewReport, ProbeRecord,
@@ -133,11 +133,42 @@ fn provision_error(e: ProvisionError) -> AppError {
     }
 }
 
-/// Persists batch progress as the provisioning reports it.
+/// `e` with its message passed through `redactor` (host texts it quotes).
+pub(crate) fn redact_app_error(e: AppError, redactor: &Redactor) -> AppError {
+    let r = |s: String| redactor.redact(&s);
+    match e {
+        AppError::Invalid { field, message } => AppError::Invalid {
+            field,
+            message: r(message),
+        },
+        AppError::Conflict { code, message } => AppError::Conflict {
+            code,
+            message: r(message),
+        },
+        AppError::HostUnreachable(m) => AppError::HostUnreachable(r(m)),
+        AppError::HostAuth(m) => AppError::HostAuth(r(m)),
+        AppError::HostComplianceRequired(m) => AppError::HostComplianceRequired(r(m)),
+        AppError::Host(h) => AppError::Host(h.redacted(redactor)),
+        AppError::HostStep { step, message } => AppError::HostStep {
+            step: r(step),
+            message: r(message),
+        },
+        AppError::InvalidPack { problems } => AppError::InvalidPack {
+            problems: problems.into_iter().map(r).collect(),
+        },
+        AppError::Internal(m) => AppError::Internal(r(m)),
+        other => other,
+    }
+}
+
+/// Persists batch progress as the provisioning reports it, through the
+/// operation's redaction step (the batch's keys, the application's secrets, the
+/// key patterns).
 struct StoreBatchObserver {
     store: Store,
     scope: JournalScope,
     batch_id: BatchId,
+    redactor: Redactor,
 }
 
 impl BatchObserver for StoreBatchObserver {
@@ -146,19 +177,20 @@ impl BatchObserver for StoreBatchObserver {
             status: Some(progress.status),
             account_id: progress.account_id,
             verdict: progress.verdict,
-            message: progress.message,
-            details: Some(progress.details),
+            message: progress.message.map(|m| self.redactor.redact(&m)),
+            details: Some(self.redactor.redact_json(&progress.details)),
         };
         if let Err(e) = self
             .store
             .batches()
             .update_item(&self.batch_id, fingerprint, &update)
         {
-            tracing::error!(batch_id = %self.batch_id, error = %e, "cannot record item progress");
+            tracing::error!(batch_id = %self.batch_id, error = %self.redactor.redact(&e.to_string()), "cannot record item progress");
         }
     }
 
     fn probe(&self, record: ProbeRecord) {
+        let record = record.redacted(&self.redactor);
         let result = self.store.probes().insert(&NewProbeResult {
             host_id: self.scope.host_id.clone(),
             pack_id: Some(self.scope.pack_id.clone()),
@@ -174,7 +206,7 @@ impl BatchObserver for StoreBatchObserver {
             details: record.details,
         });
         if let Err(e) = result {
-            tracing::error!(batch_id = %self.batch_id, error = %e, "cannot record a probe");
+            tracing::error!(batch_id = %self.batch_id, error = %self.redactor.redact(&e.to_string()), "cannot record a probe");
         }
     }
 }
@@ -495,6 +527,7 @@ impl App {
 
     fn run_import(&self, ctx: &ProviderContext, batch_id: &BatchId, request: &ImportRequest) {
         let started = Instant::now();
+        let redactor = self.redactor_with(&request.redactor());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let scope = ctx.scope(Some(batch_id.clone()));
             let journal = StoreJournal::new(self.store().clone(), scope.clone());
@@ -503,6 +536,7 @@ impl App {
                 store: self.store().clone(),
                 scope,
                 batch_id: batch_id.clone(),
+                redactor: redactor.clone(),
             };
             let ports = ProvisionPorts {
                 adapter: ctx.adapter.as_ref(),
@@ -517,18 +551,26 @@ impl App {
             Ok(r) => r,
             Err(_) => Err("the import worker panicked".to_string()),
         };
-        self.finish_run(ctx, batch_id, result, started);
+        self.finish_run(ctx, batch_id, result, started, &redactor);
     }
 
     /// Records the end of an import or resume: batch status, report, provider
-    /// status, access status and proofs, metrics.
+    /// status, access status and proofs, metrics. Every text (the report, the error,
+    /// the provider's status message, the log line) passes `redactor` first.
     fn finish_run(
         &self,
         ctx: &ProviderContext,
         batch_id: &BatchId,
         result: Result<ImportReport, String>,
         started: Instant,
+        redactor: &Redactor,
     ) {
+        let result = result
+            .map(|mut report| {
+                report.redact(redactor);
+                report
+            })
+            .map_err(|message| redactor.redact(&message));
         let store = self.store();
         let (host, pack, provider) = (
             &ctx.host.id,
@@ -550,6 +592,7 @@ impl App {
                     // Every stored report says which phase wrote it (import, rollback).
                     obj.insert("phase".into(), json!("import"));
                 }
+                redactor.redact_json_in_place(&mut report_json);
                 let _ = store
                     .batches()
                     .set_report(batch_id, &report_json, report.error.as_deref());
@@ -715,10 +758,36 @@ impl App {
         Ok(view)
     }
 
+    /// The redaction step of a batch whose keys are gone: the application's secrets,
+    /// the fingerprints of the batch's keys, the key patterns.
+    fn batch_redactor(&self, batch_id: &BatchId) -> AppResult<Redactor> {
+        let mut r = self.redactor();
+        for item in self.store().batches().items(batch_id)? {
+            r.add_fingerprint(&item.fingerprint);
+        }
+        Ok(r)
+    }
+
     fn run_rollback(
         &self,
         ctx: &ProviderContext,
         batch: &BatchRecord,
+    ) -> AppResult<RollbackReport> {
+        let redactor = self.batch_redactor(&batch.id)?;
+        let result = self.run_rollback_unredacted(ctx, batch, &redactor);
+        result
+            .map(|mut r| {
+                r.redact(&redactor);
+                r
+            })
+            .map_err(|e| redact_app_error(e, &redactor))
+    }
+
+    fn run_rollback_unredacted(
+        &self,
+        ctx: &ProviderContext,
+        batch: &BatchRecord,
+        redactor: &Redactor,
     ) -> AppResult<RollbackReport> {
         let store = self.store();
         let mut report_json = batch.report.clone().unwrap_or_else(|| json!({}));
@@ -739,7 +808,8 @@ impl App {
             &ctx.provider.provider_id,
         );
         match relay_provision::rollback_batch(ctx.adapter.as_ref(), &journal, &vault, &batch.id) {
-            Ok(r) => {
+            Ok(mut r) => {
+                r.redact(redactor);
                 if let Some(obj) = report_json.as_object_mut() {
                     obj.insert(
                         "rollback".into(),
@@ -818,7 +888,7 @@ impl App {
                 Ok(r)
             }
             Err(e) => {
-                let message = format!("rollback failed: {e}");
+                let message = redactor.redact(&format!("rollback failed: {e}"));
                 store
                     .batches()
                     .set_report(&batch.id, &report_json, Some(&message))?;
@@ -922,7 +992,7 @@ impl App {
                 .map(|v| v as usize),
         };
         let import = self.import_request(&input)?;
-        let items = self
+        let items: Vec<ResumeItem> = self
             .store()
             .batches()
             .items(&batch.id)?
@@ -934,6 +1004,10 @@ impl App {
                 plan: i.plan,
             })
             .collect();
+        let mut redactor = self.redactor_with(&import.redactor());
+        for i in &items {
+            redactor.add_fingerprint(&i.fingerprint);
+        }
         self.store()
             .batches()
             .transition(&batch.id, BatchEvent::Start)?;
@@ -945,6 +1019,7 @@ impl App {
             store: self.store().clone(),
             scope,
             batch_id: batch.id.clone(),
+            redactor: redactor.clone(),
         };
         let ports = ProvisionPorts {
             adapter: ctx.adapter.as_ref(),
@@ -956,7 +1031,7 @@ impl App {
         let result =
             relay_provision::resume_batch(&ports, &ctx.target, &ResumeRequest { import, items })
                 .map_err(|e| e.to_string());
-        self.finish_run(&ctx, &batch.id, result, started);
+        self.finish_run(&ctx, &batch.id, result, started, &redactor);
         drop(lock);
         self.batch_view(batch_id)
     }
@@ -979,7 +1054,13 @@ impl App {
             &ctx.provider.pack_id,
             &ctx.provider.provider_id,
         );
-        let report = relay_provision::rollback_provider(ctx.adapter.as_ref(), &journal, &vault)
+        let mut redactor = self.redactor();
+        for r in store.resources().list_for_provider(h, p, pr)? {
+            if let Some(fp) = &r.fingerprint {
+                redactor.add_fingerprint(fp);
+            }
+        }
+        let mut report = relay_provision::rollback_provider(ctx.adapter.as_ref(), &journal, &vault)
             .map_err(|e| match e {
                 ProvisionError::NothingRecorded { .. } => AppError::Conflict {
                     code: "nothing_recorded",
@@ -988,8 +1069,9 @@ impl App {
                         ctx.host.name
                     ),
                 },
-                other => provision_error(other),
+                other => redact_app_error(provision_error(other), &redactor),
             })?;
+        report.redact(&redactor);
         let batches = store.batches().list(&BatchFilter {
             host_id: Some(h.clone()),
             pack_id: Some(p.clone()),

@@ -248,7 +248,9 @@ impl App {
             }
             Err(e) => {
                 let unreachable = e.is_host_unreachable();
-                let message = format!("{e} (reconcile run {run_id})");
+                let message = self
+                    .redactor()
+                    .redact(&format!("{e} (reconcile run {run_id})"));
                 if matches!(&e, relay_reconcile::ReconcileError::Host { source, .. } if source.compliance_lock().is_some())
                 {
                     // Locked since the last probe (an upgrade re-locks it): the host
@@ -284,7 +286,11 @@ impl App {
                     return Err(AppError::HostUnreachable(message));
                 }
                 tracing::error!(run_id = %run_id, error = %message, "reconcile failed");
-                Err(match reconcile_error("reconcile", e) {
+                let error = crate::imports::redact_app_error(
+                    reconcile_error("reconcile", e),
+                    &self.redactor(),
+                );
+                Err(match error {
                     AppError::HostStep { step, message: m } => AppError::HostStep {
                         step,
                         message: format!("{m} (reconcile run {run_id})"),
@@ -354,8 +360,13 @@ impl App {
                 ..relay_provision::ProbeTuning::default()
             },
         };
+        let redactor = self.redactor();
         relay_reconcile::doctor(&ports, &ctx.target, &request)
-            .map_err(|e| reconcile_error("doctor", e))
+            .map(|mut report| {
+                report.redact(&redactor);
+                report
+            })
+            .map_err(|e| crate::imports::redact_app_error(reconcile_error("doctor", e), &redactor))
     }
 
     /// Probes the vendor directly with an operator-supplied key (opt-in per call)
@@ -452,7 +463,7 @@ impl App {
         let host = self.store().hosts().get(&run.host_id)?;
         let probes = self.store().probes().list_by_reconcile_run(&run.id)?;
         let proofs = self.store().closures().list_by_reconcile_run(&run.id)?;
-        Ok(json!({
+        let doc = json!({
             "format": crate::evidence::EVIDENCE_FORMAT,
             "kind": "reconcile_run",
             "generated_at": Timestamp::now().to_rfc3339(),
@@ -474,6 +485,7 @@ impl App {
             "probes": probes,
             "access_proofs": proofs,
             "report": run.report,
-        }))
+        });
+        Ok(self.redactor().redact_json(&doc))
     }
 }

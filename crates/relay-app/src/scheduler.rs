@@ -141,7 +141,8 @@ impl App {
                 );
                 while !flag.load(Ordering::SeqCst) {
                     if let Err(e) = app.schedule_due(&config, &state) {
-                        tracing::error!(error = %e, "scheduler round failed");
+                        let error = app.redactor().redact(&e.to_string());
+                        tracing::error!(%error, "scheduler round failed");
                     }
                     std::thread::sleep(config.tick);
                 }
@@ -235,7 +236,8 @@ impl App {
                             .min(cap.max(backoff));
                         st.backoff
                             .insert(key.0.clone(), (now_ms() + wait.as_millis(), failures));
-                        tracing::warn!(host = %key.0, failures, retry_in_s = wait.as_secs(), error = %m, "host unreachable; backing off");
+                        let error = app.redactor().redact(&m);
+                        tracing::warn!(host = %key.0, failures, retry_in_s = wait.as_secs(), %error, "host unreachable; backing off");
                     }
                     Err(AppError::Conflict {
                         code: "provider_busy",
@@ -243,7 +245,8 @@ impl App {
                     }) => {}
                     Err(e) => {
                         st.backoff.remove(&key.0);
-                        tracing::warn!(provider = %key.2, host = %key.0, error = %e, "scheduled reconcile failed");
+                        let error = app.redactor().redact(&e.to_string());
+                        tracing::warn!(provider = %key.2, host = %key.0, %error, "scheduled reconcile failed");
                     }
                     Ok(_) => {
                         st.backoff.remove(&key.0);

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod keys;
 pub mod naming;
 pub mod net;
+pub mod redact;
 pub mod secret;
 pub mod status;
 
@@ -17,6 +18,7 @@ pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
     MASK_FULL_CHARS, SHORT_KEY_CHARS,
 };
+pub use redact::{has_key_shape, redact_patterns, Redactor};
 pub use secret::Secret;
 pub use status::{
     AccessMode, AccessStatus, BatchEvent, BatchStatus, HostStatus, ImportMode, InvalidTransition,

@@ -76,6 +76,8 @@ pub(crate) struct AccountJob<'p, 'a> {
     pub ports: &'p ProvisionPorts<'a>,
     pub target: &'p ProviderTarget,
     pub batch: &'p str,
+    /// The run's redaction step: every message of an item passes through it.
+    pub redactor: &'p relay_domain::Redactor,
     pub group_id: ObjectId,
     /// Fingerprint of each key index.
     pub fingerprints: Vec<Fingerprint>,
@@ -280,7 +282,7 @@ fn create_failed(
         status: ItemStatus::Failed,
         account_id,
         classification: None,
-        message: Some(message),
+        message: Some(job.redactor.redact(&message)),
         models_include_smoke: None,
     };
     report_item(job, &job.fingerprints[idx], &r, json!({"step": "create"}));
@@ -478,7 +480,7 @@ fn adopted(
             status: ItemStatus::Created,
             account_id: Some(id),
             verdict: None,
-            message: Some(message.to_string()),
+            message: Some(job.redactor.redact(message)),
             details: json!({"account_name": intent.logical_key, "adopted": true}),
         },
     );
@@ -537,7 +539,14 @@ fn test(
     let fp = &job.fingerprints[idx];
     let smoke = job.target.provider.smoke_test_model.as_str();
     let report = |r: ProbeRecord| ports.observer.probe(r);
-    let probe = probe_account(ports.adapter, &report, account_id, smoke, &Value::Null);
+    let probe = probe_account(
+        ports.adapter,
+        &report,
+        account_id,
+        smoke,
+        &Value::Null,
+        job.redactor,
+    );
     let classification = probe.classification;
     let message = probe.message;
     let includes = probe.models_include_smoke;

@@ -18,7 +18,7 @@ use crate::accounts::{run_accounts, AccountJob, Work};
 use crate::classify::TestReason;
 use crate::ensure::{ensure_channel, ensure_group, ensure_plan};
 use crate::error::ProvisionError;
-use crate::ports::{ItemProgress, Journal, ProbeSink, ProvisionPorts};
+use crate::ports::{ItemProgress, Journal, ProbeSink, ProvisionPorts, RedactingObserver};
 use crate::preview::{key_lines, preview_settled};
 use crate::report::{
     ImportReport, ImportRequest, KeyResult, ResourceChange, ResourceOutcome, RetireReason,
@@ -70,11 +70,25 @@ pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
 /// [`ProvisionError::Blocked`] when the preview finds a blocking problem (nothing
 /// was written), journal failures (stop; resume or roll back later), a scope that
 /// does not match the target, or an invalid request.
+///
+/// Every host or vendor text the import reports (item and probe messages, journal
+/// details, the report) passes the import's redaction step
+/// ([`ImportRequest::redactor`]): the batch's upstream keys never reach the observer
+/// or the report, even when the host or the vendor quotes them.
 pub fn import(
     ports: &ProvisionPorts<'_>,
     target: &ProviderTarget,
     request: &ImportRequest,
 ) -> Result<ImportReport, ProvisionError> {
+    let redactor = request.redactor();
+    let observer = RedactingObserver {
+        inner: ports.observer,
+        redactor: &redactor,
+    };
+    let ports = &ProvisionPorts {
+        observer: &observer,
+        ..*ports
+    };
     let batch = check_scope(ports.journal, target)?;
     validate(request)?;
     let (preview, settled) = preview_settled(
@@ -154,6 +168,7 @@ pub fn import(
         request,
         report,
         ensured: Vec::new(),
+        redactor: &redactor,
     }
     .run(work)
 }
@@ -192,6 +207,8 @@ pub(crate) struct Pipeline<'p, 'a> {
     pub report: ImportReport,
     /// Group, channel and plan outcomes.
     pub ensured: Vec<ResourceOutcome>,
+    /// The redaction step of the run (its keys, the supplied key, the patterns).
+    pub redactor: &'p relay_domain::Redactor,
 }
 
 impl Pipeline<'_, '_> {
@@ -231,6 +248,7 @@ impl Pipeline<'_, '_> {
                 ports,
                 target,
                 batch: self.report.batch_id.as_str(),
+                redactor: self.redactor,
                 group_id: group,
                 fingerprints: self
                     .report
@@ -534,6 +552,7 @@ impl Pipeline<'_, '_> {
     }
 
     fn finish(mut self) -> Result<ImportReport, ProvisionError> {
+        self.report.redact(self.redactor);
         let r = &mut self.report;
         if r.outcome != BatchStatus::Failed {
             r.outcome = if r.keys.iter().any(|k| k.status == ItemStatus::Failed) {

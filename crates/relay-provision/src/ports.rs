@@ -4,7 +4,7 @@
 use std::fmt;
 
 use relay_access::{AccessPorts, ProbeObserver, ProbeRecord, Randomness, SubscriberVault};
-use relay_domain::{Fingerprint, ItemStatus, Verdict};
+use relay_domain::{Fingerprint, ItemStatus, Redactor, Verdict};
 use relay_sub2api::{HostAdapter, ObjectId};
 use serde::Serialize;
 use serde_json::Value;
@@ -20,7 +20,7 @@ pub struct ItemProgress {
     pub account_id: Option<ObjectId>,
     /// Classified test outcome.
     pub verdict: Option<Verdict>,
-    /// The host's message, verbatim (never a key).
+    /// The host's message, after the redaction step (never a key).
     pub message: Option<String>,
     /// Extra facts (reason, tested model, …).
     pub details: Value,
@@ -43,6 +43,33 @@ pub struct NoObserver;
 impl BatchObserver for NoObserver {
     fn item(&self, _fingerprint: &Fingerprint, _progress: ItemProgress) {}
     fn probe(&self, _record: ProbeRecord) {}
+}
+
+/// A [`BatchObserver`] that passes every message, subject and detail through the
+/// operation's redaction step (the upstream keys of the batch, the supplied key,
+/// the key patterns) before the inner observer persists it.
+pub(crate) struct RedactingObserver<'a> {
+    pub inner: &'a dyn BatchObserver,
+    pub redactor: &'a Redactor,
+}
+
+impl BatchObserver for RedactingObserver<'_> {
+    fn item(&self, fingerprint: &Fingerprint, mut progress: ItemProgress) {
+        if let Some(m) = &mut progress.message {
+            self.redactor.redact_in_place(m);
+        }
+        self.redactor.redact_json_in_place(&mut progress.details);
+        self.inner.item(fingerprint, progress);
+    }
+
+    fn probe(&self, mut record: ProbeRecord) {
+        if let Some(m) = &mut record.message {
+            self.redactor.redact_in_place(m);
+        }
+        self.redactor.redact_in_place(&mut record.subject);
+        self.redactor.redact_json_in_place(&mut record.details);
+        self.inner.probe(record);
+    }
 }
 
 /// Presents a [`BatchObserver`] as the access closure's [`ProbeObserver`].

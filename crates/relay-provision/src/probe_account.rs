@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use relay_access::{ProbeKind, ProbeRecord};
-use relay_domain::Verdict;
+use relay_domain::{Redactor, Verdict};
 use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome};
 use serde_json::{json, Value};
 
@@ -16,7 +16,8 @@ use crate::classify::{classify_account_test, Classification, TestReason};
 pub struct AccountProbe {
     /// The host's stream ended with `test_complete` success.
     pub passed: bool,
-    /// The host's message verbatim (or the adapter error when the call failed).
+    /// The host's message (or the adapter error when the call failed), after the
+    /// redaction step.
     pub message: String,
     /// Upstream HTTP status from the host's test message (any path), or the host's
     /// own status when the call failed.
@@ -59,16 +60,27 @@ pub fn host_failure_classification(e: &HostError) -> Classification {
 
 /// Tests account `account_id` once with `smoke`, reads its models, reports both
 /// probes through `report` (with `extra` merged into the test probe's details), and
-/// classifies.
+/// classifies. The account test relays the vendor's body, which may quote the
+/// account's key: every message passes `redactor` (which should know the key, or
+/// its fingerprint) before it is reported or returned.
 pub fn probe_account(
     adapter: &dyn HostAdapter,
     report: &dyn Fn(ProbeRecord),
     account_id: ObjectId,
     smoke: &str,
     extra: &Value,
+    redactor: &Redactor,
 ) -> AccountProbe {
     let subject = format!("account:{account_id}");
-    let test = adapter.test_account(account_id, Some(smoke));
+    let report = |r: ProbeRecord| report(r.redacted(redactor));
+    let test = adapter
+        .test_account(account_id, Some(smoke))
+        .map(|mut r| {
+            redactor.redact_in_place(&mut r.message);
+            redactor.redact_in_place(&mut r.content_preview);
+            r
+        })
+        .map_err(|e| e.redacted(redactor));
     let mut probe = match &test {
         Ok(r) => {
             let mut details = json!({

@@ -8,7 +8,7 @@ use relay_access::{
 };
 use relay_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ProviderEvent,
-    ResourceState, ResourceType, Secret, Verdict,
+    Redactor, ResourceState, ResourceType, Secret, Verdict,
 };
 use relay_sub2api::ObjectId;
 use serde::Serialize;
@@ -102,6 +102,22 @@ impl ImportRequest {
             supplied_key: None,
             probe: ProbeTuning::default(),
         }
+    }
+
+    /// The redaction step of this import: every accepted key (and its fingerprint)
+    /// and the supplied key, plus the key patterns. Host and vendor texts of the
+    /// import pass through it before they are reported.
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::new();
+        let keys = relay_domain::normalize_keys(self.keys.expose()).accepted;
+        r.add_all(keys.iter().map(|k| &k.key));
+        for k in &keys {
+            r.add_fingerprint(&k.fingerprint);
+        }
+        if let Some(k) = &self.supplied_key {
+            r.add(k);
+        }
+        r
     }
 
     /// The preview part of the request.
@@ -265,6 +281,18 @@ pub struct RollbackReport {
     pub complete: bool,
 }
 
+impl RollbackReport {
+    /// Passes the host's error texts through `redactor`.
+    pub fn redact(&mut self, redactor: &Redactor) {
+        for r in &mut self.remaining {
+            redactor.redact_in_place(&mut r.error);
+        }
+        for k in &mut self.kept {
+            redactor.redact_in_place(&mut k.reason);
+        }
+    }
+}
+
 /// Counts of the keys of a report by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct KeyCounts {
@@ -322,6 +350,33 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// Passes every host or vendor text of the report (warnings, the error, the
+    /// keys' host messages, the rollback's errors, the access report, the preview's
+    /// warnings and problems) through `redactor`.
+    pub fn redact(&mut self, redactor: &Redactor) {
+        for w in &mut self.warnings {
+            redactor.redact_in_place(w);
+        }
+        if let Some(e) = &mut self.error {
+            redactor.redact_in_place(e);
+        }
+        for k in &mut self.keys {
+            if let Some(m) = &mut k.host_message {
+                redactor.redact_in_place(m);
+            }
+        }
+        if let Some(r) = &mut self.rollback {
+            r.redact(redactor);
+        }
+        self.access.redact(redactor);
+        if let Some(p) = &mut self.preview {
+            p.warnings
+                .iter_mut()
+                .chain(p.problems.iter_mut())
+                .for_each(|t| redactor.redact_in_place(t));
+        }
+    }
+
     /// Recomputes [`ImportReport::counts`] from the keys.
     pub(crate) fn recount(&mut self) {
         let mut c = KeyCounts {

@@ -9,7 +9,7 @@ use crate::classify::TestReason;
 use crate::error::ProvisionError;
 use crate::import::{check_scope, empty_report, validate, Pipeline};
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::{ItemProgress, ProvisionPorts};
+use crate::ports::{ItemProgress, ProvisionPorts, RedactingObserver};
 use crate::preview::{key_lines, settle_platform};
 use crate::report::{ImportReport, ImportRequest, KeyResult};
 use crate::target::ProviderTarget;
@@ -54,6 +54,20 @@ pub fn resume_batch(
     target: &ProviderTarget,
     request: &ResumeRequest,
 ) -> Result<ImportReport, ProvisionError> {
+    // The keys supplied again, and the fingerprints of every key of the batch (the
+    // host may quote a key that was not supplied again).
+    let mut redactor = request.import.redactor();
+    for item in &request.items {
+        redactor.add_fingerprint(&item.fingerprint);
+    }
+    let observer = RedactingObserver {
+        inner: ports.observer,
+        redactor: &redactor,
+    };
+    let ports = &ProvisionPorts {
+        observer: &observer,
+        ..*ports
+    };
     let batch = check_scope(ports.journal, target)?;
     validate(&request.import)?;
     let settled = settle_platform(ports.adapter, target, request.import.access_mode)?;
@@ -167,6 +181,7 @@ pub fn resume_batch(
         request: &request.import,
         report,
         ensured: Vec::new(),
+        redactor: &redactor,
     }
     .run(work)
 }

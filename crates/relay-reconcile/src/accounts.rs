@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::thread;
 
 use relay_access::{ProbeObserver, ProbeRecord};
-use relay_domain::{Fingerprint, Verdict};
+use relay_domain::{Fingerprint, Redactor, Verdict};
 use relay_provision::{probe_account, TestReason};
 use relay_sub2api::{HostAdapter, ObjectId};
 use serde::Serialize;
@@ -55,8 +55,9 @@ pub struct AccountCheck {
     pub reason: Option<TestReason>,
     /// A warning that only holds if the gateway probe passes (`API returned 404`).
     pub needs_gateway_confirmation: bool,
-    /// The host's message, verbatim (test error, host `error_message`, or why it
-    /// was not tested).
+    /// The host's message (test error, host `error_message`, or why it was not
+    /// tested), after the redaction step: the account's key, known by its
+    /// fingerprint, and every key-shaped string are masked.
     pub message: Option<String>,
     /// Upstream HTTP status parsed from the test message.
     pub http_status: Option<u16>,
@@ -79,6 +80,7 @@ impl AccountCheck {
         outcome: AccountOutcome,
         message: String,
     ) -> Self {
+        let message = key_redactor(fingerprint.as_ref()).redact(&message);
         AccountCheck {
             account_id,
             name: name.to_string(),
@@ -98,6 +100,16 @@ impl AccountCheck {
     }
 }
 
+/// The redaction step of one account's texts: its key is known only by its
+/// fingerprint during a reconcile (keys are never stored).
+fn key_redactor(fingerprint: Option<&Fingerprint>) -> Redactor {
+    let mut r = Redactor::new();
+    if let Some(fp) = fingerprint {
+        r.add_fingerprint(fp);
+    }
+    r
+}
+
 /// Tests one account once, reads its models, classifies, and reports both probes.
 pub(crate) fn test_one(
     adapter: &dyn HostAdapter,
@@ -112,6 +124,7 @@ pub(crate) fn test_one(
         check.account_id,
         smoke,
         &json!({"run": "reconcile"}),
+        &key_redactor(check.fingerprint.as_ref()),
     );
     check.http_status = p.http_status;
     check.model_tested = p.model_tested;

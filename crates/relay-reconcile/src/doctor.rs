@@ -6,7 +6,7 @@ use std::time::Instant;
 use relay_access::{
     check_reachability, probe_gateway, recover_accounts, subscription_logical_key, AccessProof,
     AccountRecovery, CompletionFailure, JournalError, KeySource, NewEntry, OutOfServiceReason,
-    RepairScope,
+    RedactingProbeObserver, RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
@@ -24,6 +24,7 @@ use crate::model::{Repair, RepairKind};
 use crate::ports::ReconcilePorts;
 use crate::probe_key::{locate_key, managed_key, ProbeKey};
 use crate::reconcile::{check_scope, load_inventory, ms};
+use crate::redact::{run_redactor, with_observer};
 use crate::repair::rebind_account;
 use crate::time::{now_unix, parse_rfc3339};
 
@@ -236,6 +237,22 @@ fn skipped(name: CheckName, subject: impl Into<String>, why: impl Into<String>) 
 /// skips what depends on it). Errors: nothing recorded, a scope mismatch, or a
 /// journal/vault failure.
 pub fn doctor(
+    ports: &ReconcilePorts<'_>,
+    target: &ProviderTarget,
+    request: &DoctorRequest,
+) -> Result<DoctorReport, ReconcileError> {
+    let redactor = run_redactor(ports, request.supplied_key.as_ref())?;
+    let observer = RedactingProbeObserver {
+        inner: ports.observer,
+        redactor: &redactor,
+    };
+    let ports = with_observer(ports, &observer);
+    let mut report = doctor_unredacted(&ports, target, request)?;
+    report.redact(&redactor);
+    Ok(report)
+}
+
+fn doctor_unredacted(
     ports: &ReconcilePorts<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,

@@ -57,6 +57,7 @@ mod model;
 mod ports;
 mod probe_key;
 mod reconcile;
+mod redact;
 mod repair;
 mod time;
 

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use relay_access::{
-    probe_gateway, AccessProof, CompletionFailure, OutOfServiceReason, RepairScope,
+    probe_gateway, AccessProof, CompletionFailure, OutOfServiceReason, RedactingProbeObserver,
+    RepairScope,
 };
 use relay_domain::{
     AccessStatus, BatchId, HostId, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
@@ -21,6 +22,7 @@ use crate::inventory::Inventory;
 use crate::model::{Difference, DifferenceKind, Repair, ResourceCheck};
 use crate::ports::ReconcilePorts;
 use crate::probe_key::choose;
+use crate::redact::{run_redactor, with_observer};
 use crate::repair::{apply_safe_fixes, capability_flipped, repair_capability};
 
 /// What a reconcile run does.
@@ -222,6 +224,22 @@ pub fn verdict_of(event: ProviderEvent) -> ProviderStatus {
 /// the run needs, [`ReconcileError::NothingRecorded`], a scope mismatch, or a
 /// journal/vault failure. Everything else is in the report.
 pub fn reconcile(
+    ports: &ReconcilePorts<'_>,
+    target: &ProviderTarget,
+    request: &ReconcileRequest,
+) -> Result<ReconcileReport, ReconcileError> {
+    let redactor = run_redactor(ports, request.probe_key.as_ref())?;
+    let observer = RedactingProbeObserver {
+        inner: ports.observer,
+        redactor: &redactor,
+    };
+    let ports = with_observer(ports, &observer);
+    let mut report = reconcile_unredacted(&ports, target, request)?;
+    report.redact(&redactor);
+    Ok(report)
+}
+
+fn reconcile_unredacted(
     ports: &ReconcilePorts<'_>,
     target: &ProviderTarget,
     request: &ReconcileRequest,

@@ -17,7 +17,8 @@
 //! database with a newer schema than this build is refused with
 //! [`StoreError::SchemaTooNew`]. [`rotate::rotate_master_key`] re-seals every
 //! sealed value under a new key (offline). Every connection gets `foreign_keys = ON`,
-//! `busy_timeout` ([`BUSY_TIMEOUT`]) and `synchronous = NORMAL`.
+//! `busy_timeout` ([`BUSY_TIMEOUT`]), `synchronous = NORMAL` and `secure_delete = ON`
+//! (freed pages are zeroed, so a rewritten text leaves no copy in the file).
 //! [`Store::open_in_memory`] gives a throw-away store for tests.
 //!
 //! # Single writer path
@@ -66,6 +67,18 @@
 //! and purpose bound as associated data, the sealing key's id in the value). Upstream keys are never stored: only
 //! their fingerprint and mask. No error of this crate contains a secret.
 //!
+//! # Redaction of stored texts
+//!
+//! Hosts and vendors quote secrets in their texts. Every repository write of a
+//! column that can hold such text (batch request, report and error; item message and
+//! details; install status message; journal details; probe subject, message and
+//! details; closure texts; reconcile differences, repairs, error and report) passes
+//! [`Store::redactor`]: every secret the store sealed or opened in this process, the
+//! ones told with [`Store::remember_secret`], and the key patterns of
+//! [`relay_domain::Redactor`]. Migration `0003` runs the key-pattern pass over the
+//! same columns of databases written by older versions (its Rust step,
+//! [`migrate::rust_step`]) and truncates the WAL afterwards.
+//!
 //! # Repositories
 //!
 //! Use-cases depend on the traits in [`repo`] ([`HostRepository`],
@@ -81,6 +94,7 @@ pub mod migrate;
 mod records;
 pub mod repo;
 pub mod rotate;
+mod scrub;
 mod sql;
 mod store;
 

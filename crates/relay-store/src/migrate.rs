@@ -2,8 +2,11 @@
 //!
 //! `schema_version` holds one row per applied migration. At open, every pending
 //! migration is applied inside one `BEGIN IMMEDIATE` transaction; a database whose
-//! version is newer than this build knows is refused.
+//! version is newer than this build knows is refused. A migration may also have a
+//! Rust step ([`rust_step`]), run right after its SQL in the same transaction, for
+//! changes SQL cannot express (e.g. the redaction of stored texts, `0003`).
 
+use relay_domain::Redactor;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Result, StoreError};
@@ -32,7 +35,29 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "reconcile run reports",
         sql: include_str!("../migrations/0002_reconcile_report.sql"),
     },
+    Migration {
+        version: 3,
+        description: "scrub host and vendor texts of older versions",
+        sql: include_str!("../migrations/0003_scrub_host_texts.sql"),
+    },
 ];
+
+/// A migration step written in Rust, run on the migration's transaction.
+pub type RustStep = fn(&Connection) -> Result<()>;
+
+/// The Rust step of migration `version`, if it has one.
+pub fn rust_step(version: i64) -> Option<RustStep> {
+    match version {
+        3 => Some(scrub_host_texts),
+        _ => None,
+    }
+}
+
+/// Migration 3: the key-pattern pass over every stored host or vendor text.
+fn scrub_host_texts(conn: &Connection) -> Result<()> {
+    crate::scrub::scrub_stored_texts(conn, &Redactor::new())?;
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -80,6 +105,12 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
             version: m.version,
             message: e.to_string(),
         })?;
+        if let Some(step) = rust_step(m.version) {
+            step(&tx).map_err(|e| StoreError::Migration {
+                version: m.version,
+                message: e.to_string(),
+            })?;
+        }
         tx.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![m.version, m.description, Timestamp::now().0],
@@ -98,6 +129,12 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
         });
     }
     tx.commit()?;
+    if applied.contains(&3) {
+        // The scrubbed texts' old pages may still sit in the WAL: move every page into
+        // the database (where `secure_delete` zeroed the freed content) and empty it.
+        // A no-op on databases that are not in WAL mode.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     Ok(applied)
 }
 

@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
-use relay_domain::Secret;
+use relay_domain::{Redactor, Secret};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use serde_json::Value;
 
 use crate::crypto::{
     create_key_file, read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME,
@@ -49,6 +50,10 @@ struct Inner {
     sealer: Sealer,
     key_source: KeySource,
     db_path: Option<PathBuf>,
+    /// Every secret this store sealed or opened since it was opened (admin
+    /// credentials, subscriber passwords, user and probe keys), plus the ones the
+    /// application told it about: the redaction step of every text column written.
+    known: RwLock<Redactor>,
     tightened: Vec<PathBuf>,
     pending_rotation: bool,
     // Last: the data directory's lock is released after the connections close.
@@ -88,6 +93,9 @@ pub struct ConnectionPragmas {
     pub journal_mode: String,
     /// `PRAGMA busy_timeout` in milliseconds.
     pub busy_timeout_ms: i64,
+    /// `PRAGMA secure_delete`: freed pages are overwritten with zeros, so a text
+    /// replaced (e.g. by the redaction migration) does not linger in the file.
+    pub secure_delete: bool,
     /// True when the connection cannot write.
     pub read_only: bool,
 }
@@ -100,15 +108,20 @@ impl ConnectionPragmas {
             foreign_keys: pragma_i64("foreign_keys")? == 1,
             journal_mode: conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?,
             busy_timeout_ms: pragma_i64("busy_timeout")?,
+            secure_delete: pragma_i64("secure_delete")? == 1,
             read_only: conn.is_readonly(rusqlite::MAIN_DB)?,
         })
     }
 }
 
 /// Settings applied to every connection, writer and readers alike.
+/// `secure_delete` zeroes freed pages, so a row deleted or rewritten (a report
+/// scrubbed by the redaction migration) leaves no copy in the database file.
 fn init_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;",
+    )?;
     Ok(())
 }
 
@@ -202,6 +215,7 @@ impl Store {
                 tightened,
                 pending_rotation: ring.pending_rotation,
                 data_dir: Some(dir),
+                known: RwLock::new(Redactor::new()),
             }),
         };
         store.check_master_key()?;
@@ -224,6 +238,7 @@ impl Store {
                 tightened: Vec::new(),
                 pending_rotation: false,
                 data_dir: None,
+                known: RwLock::new(Redactor::new()),
             }),
         };
         store.check_master_key()?;
@@ -380,11 +395,67 @@ impl Store {
     }
 
     pub(crate) fn seal(&self, secret: &Secret, aad: &str) -> Result<String> {
+        if aad != KEY_CHECK_AAD {
+            self.remember_secret(secret);
+        }
         Ok(self.inner.sealer.seal(secret, aad)?)
     }
 
     pub(crate) fn open_sealed(&self, sealed: &str, aad: &str) -> Result<Secret> {
-        Ok(self.inner.sealer.open(sealed, aad)?)
+        let secret = self.inner.sealer.open(sealed, aad)?;
+        if aad != KEY_CHECK_AAD {
+            self.remember_secret(&secret);
+        }
+        Ok(secret)
+    }
+
+    /// Adds `secret` to the secrets every text column written is redacted of (the
+    /// store adds every secret it seals or opens itself; the server adds the
+    /// operator token).
+    pub fn remember_secret(&self, secret: &Secret) {
+        let mut known = self
+            .inner
+            .known
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !known.knows(secret.expose()) {
+            known.add(secret);
+        }
+    }
+
+    /// The store's redaction step: the secrets it knows (see
+    /// [`Store::remember_secret`]) and the key patterns. Every repository write of a
+    /// text column that can hold host or vendor text passes through it.
+    pub fn redactor(&self) -> Redactor {
+        self.inner
+            .known
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// `text` through the store's redaction step.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.inner
+            .known
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .redact(text)
+    }
+
+    /// An optional text through the store's redaction step.
+    pub(crate) fn scrub_opt(&self, text: Option<&str>) -> Option<String> {
+        text.map(|t| self.scrub(t))
+    }
+
+    /// A JSON document through the store's redaction step, serialized for a column.
+    pub(crate) fn scrub_json(&self, value: &Value) -> String {
+        self.inner
+            .known
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .redact_json(value)
+            .to_string()
     }
 
     /// Seals a known value on first open; on later opens, proves the key opens it.

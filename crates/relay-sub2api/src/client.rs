@@ -1,11 +1,11 @@
 //! The blocking `ureq` implementation of [`HostAdapter`].
 
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use relay_domain::Secret;
+use relay_domain::{Redactor, Secret};
 use serde::Deserialize;
 use serde_json::Value;
 use ureq::http::Response;
@@ -121,6 +121,9 @@ struct Req<'a> {
     retry_transport: bool,
     /// Largest `Retry-After` waited out on a 429.
     max_retry_after: Duration,
+    /// Secrets this request sends in its body (an upstream key, a password, a
+    /// chosen user key): the host's answer is redacted of them.
+    secrets: Vec<&'a Secret>,
 }
 
 impl<'a> Req<'a> {
@@ -136,7 +139,13 @@ impl<'a> Req<'a> {
             retry_status: read,
             retry_transport: read,
             max_retry_after: MAX_RETRY_AFTER,
+            secrets: Vec::new(),
         }
+    }
+    /// Marks `secret` as sent by this request (see [`Req::secrets`]).
+    fn secret(mut self, secret: &'a Secret) -> Self {
+        self.secrets.push(secret);
+        self
     }
     fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.query.push((key, value.into()));
@@ -159,12 +168,22 @@ struct Answer {
 }
 
 /// The sub2api host adapter over HTTP (blocking, one keep-alive `Agent`).
+///
+/// Every text the host answers (error messages, codes and metadata, account-test
+/// messages, gateway errors, batch item errors, plain-text bodies) passes one
+/// redaction step before it leaves the adapter: the admin key or password, every
+/// admin JWT the client obtained, the secrets the request carried (its user JWT or
+/// gateway key, an upstream key, a password, a chosen user key) and every
+/// key-shaped string are replaced by their masks ([`relay_domain::Redactor`]).
 #[derive(Debug)]
 pub struct Sub2ApiClient {
     base: String,
     agent: Agent,
     auth: AdminAuth,
     token: Mutex<Option<Secret>>,
+    /// The client's own secrets (admin key or password, admin JWTs obtained). Never
+    /// locked while `token` is held by a login in progress.
+    known: RwLock<Redactor>,
     max_read_retries: u32,
 }
 
@@ -229,6 +248,22 @@ fn read_answer(mut resp: Response<Body>) -> Result<Answer, HostError> {
     })
 }
 
+/// `error` with its texts passed through `redactor`.
+fn redact_gateway_error(mut error: GatewayError, redactor: &Redactor) -> GatewayError {
+    redactor.redact_in_place(&mut error.message);
+    for field in [
+        &mut error.code,
+        &mut error.error_type,
+        &mut error.error_code,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        redactor.redact_in_place(field);
+    }
+    error
+}
+
 fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
@@ -260,11 +295,16 @@ impl Sub2ApiClient {
             .max_redirects(0)
             .build()
             .into();
+        let known = match &config.auth {
+            AdminAuth::ApiKey(key) => Redactor::new().with(key),
+            AdminAuth::Login { password, .. } => Redactor::new().with(password),
+        };
         Ok(Sub2ApiClient {
             base,
             agent,
             auth: config.auth,
             token: Mutex::new(None),
+            known: RwLock::new(known),
             max_read_retries: config.max_read_retries,
         })
     }
@@ -272,6 +312,38 @@ impl Sub2ApiClient {
     /// The normalised base URL.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    // -- redaction ----------------------------------------------------------
+
+    /// The redaction step of `req`: the client's secrets, the request's auth token
+    /// and body secrets, and the key patterns.
+    fn redactor(&self, req: &Req<'_>) -> Redactor {
+        let mut r = self
+            .known
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let AuthKind::User(token) | AuthKind::Gateway(token) = req.auth {
+            r.add(token);
+        }
+        for s in &req.secrets {
+            r.add(s);
+        }
+        r
+    }
+
+    /// `err` with every text redacted for `req`.
+    fn scrub(&self, req: &Req<'_>, err: HostError) -> HostError {
+        err.redacted(&self.redactor(req))
+    }
+
+    /// Remembers an admin JWT the client obtained, so answers quoting it are redacted.
+    fn remember(&self, secret: &Secret) {
+        self.known
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .add(secret);
     }
 
     // -- transport ----------------------------------------------------------
@@ -326,7 +398,7 @@ impl Sub2ApiClient {
                 }
             }
         };
-        result.map_err(|e| transport(&e))
+        result.map_err(|e| self.scrub(req, transport(&e)))
     }
 
     /// Sends a request with the retry policy: reads retry transport errors,
@@ -411,13 +483,18 @@ impl Sub2ApiClient {
             .filter(|t| !t.is_empty())
             .map(Secret::new)
             .ok_or_else(|| HostError::Decode("login: no access_token".into()))?;
+        self.remember(&token);
+        if let Some(refresh) = login.refresh_token.filter(|t| !t.is_empty()) {
+            self.remember(&Secret::new(refresh));
+        }
         *guard = Some(token.clone());
         Ok(token)
     }
 
-    fn login_req<'a>(&self, email: &str, password: &Secret) -> Req<'a> {
+    fn login_req<'a>(&self, email: &str, password: &'a Secret) -> Req<'a> {
         let mut req = Req::new(Method::Post, "/api/v1/auth/login", AuthKind::None)
-            .body(wire::login_body(email, password));
+            .body(wire::login_body(email, password))
+            .secret(password);
         // Login has no side effect beyond the host's counters; honour 429 up to the
         // login limiter's whole window.
         req.retry_status = true;
@@ -425,9 +502,10 @@ impl Sub2ApiClient {
         req
     }
 
-    /// Maps a non-2xx answer to the typed error.
-    fn error_of(req: &Req<'_>, answer: &Answer) -> HostError {
-        let (detail, is_json) = wire::error_detail(answer.status, &answer.body);
+    /// Maps a non-2xx answer to the typed error (redacted for `req`).
+    fn error_of(&self, req: &Req<'_>, answer: &Answer) -> HostError {
+        let (detail, is_json) =
+            wire::error_detail(answer.status, &answer.body, &self.redactor(req));
         if answer.status == 404 && !is_json {
             return HostError::UnsupportedRoute {
                 method: req.method.as_str().to_owned(),
@@ -446,9 +524,9 @@ impl Sub2ApiClient {
     /// Like [`Self::envelope`], and whether the host replayed a stored answer
     /// (`X-Idempotency-Replayed`).
     fn envelope_replay(&self, req: &Req<'_>) -> Result<(Value, bool), HostError> {
-        let answer = read_answer(self.call(req)?)?;
+        let answer = read_answer(self.call(req)?).map_err(|e| self.scrub(req, e))?;
         if !is_success(answer.status) {
-            return Err(Self::error_of(req, &answer));
+            return Err(self.error_of(req, &answer));
         }
         if answer.body.trim().is_empty() {
             return Ok((Value::Null, answer.replayed));
@@ -465,7 +543,8 @@ impl Sub2ApiClient {
         };
         if let Some(code) = obj.get("code").and_then(Value::as_i64) {
             if code != 0 {
-                let (detail, _) = wire::error_detail(answer.status, &answer.body);
+                let (detail, _) =
+                    wire::error_detail(answer.status, &answer.body, &self.redactor(req));
                 return Err(HostError::Host {
                     status: answer.status,
                     code: detail.code.or_else(|| Some(code.to_string())),
@@ -515,6 +594,7 @@ impl Sub2ApiClient {
                 retry_status: base.retry_status,
                 retry_transport: base.retry_transport,
                 max_retry_after: base.max_retry_after,
+                secrets: base.secrets.clone(),
             };
             req.query.push(("page", page.to_string()));
             req.query.push(("page_size", PAGE_SIZE.to_string()));
@@ -551,9 +631,113 @@ impl Sub2ApiClient {
         }
     }
 
+    /// `POST /v1/chat/completions` with `key`, before the redaction step.
+    fn chat_unredacted(
+        &self,
+        key: &Secret,
+        request: &ChatProbeRequest,
+    ) -> Result<CompletionProbe, HostError> {
+        let req = Req::new(Method::Post, "/v1/chat/completions", AuthKind::Gateway(key))
+            .body(wire::chat_body(request));
+        let started = Instant::now();
+        let mut resp = self.call(&req)?;
+        let status = resp.status().as_u16();
+        let is_sse = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("text/event-stream"));
+        if !is_success(status) {
+            let answer = read_answer(resp)?;
+            return Ok(CompletionProbe {
+                http_status: status,
+                ok: false,
+                model: None,
+                preview: String::new(),
+                error: Some(parse_gateway_error(&answer.body)),
+                duration: started.elapsed(),
+            });
+        }
+        if request.stream && is_sse {
+            let mut parser = ChatStreamParser::default();
+            let mut reader = resp.body_mut().as_reader();
+            let mut buf = [0u8; 8192];
+            let mut interrupted = None;
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if parser.push(&buf[..n]) {
+                            break;
+                        }
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => {
+                        interrupted = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            let report = parser.finish();
+            let ok = report.error.is_none() && (report.done || report.finished);
+            let error = report.error.or_else(|| {
+                (!ok).then(|| GatewayError {
+                    message: match interrupted {
+                        Some(e) => format!("stream interrupted: {e}"),
+                        None => "stream ended without [DONE]".to_owned(),
+                    },
+                    ..GatewayError::default()
+                })
+            });
+            return Ok(CompletionProbe {
+                http_status: status,
+                ok,
+                model: report.model,
+                preview: report.preview,
+                error,
+                duration: started.elapsed(),
+            });
+        }
+        let answer = read_answer(resp)?;
+        let duration = started.elapsed();
+        match serde_json::from_str::<wire::WCompletion>(&answer.body) {
+            Ok(c) if c.choices.as_ref().is_some_and(|ch| !ch.is_empty()) => {
+                let text = c
+                    .choices
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|ch| ch.message.and_then(|m| m.content))
+                    .map(|content| match content {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect::<String>();
+                Ok(CompletionProbe {
+                    http_status: status,
+                    ok: true,
+                    model: c.model.filter(|m| !m.is_empty()),
+                    preview: text.chars().take(PREVIEW_CHARS).collect(),
+                    error: None,
+                    duration,
+                })
+            }
+            _ => Ok(CompletionProbe {
+                http_status: status,
+                ok: false,
+                model: None,
+                preview: String::new(),
+                error: Some(GatewayError {
+                    message: "the completion has no choices".to_owned(),
+                    ..parse_gateway_error(&answer.body)
+                }),
+                duration,
+            }),
+        }
+    }
+
     fn gateway_answer(&self, req: &Req<'_>) -> Result<(Answer, Duration), HostError> {
         let started = Instant::now();
-        let answer = read_answer(self.call(req)?)?;
+        let answer = read_answer(self.call(req)?).map_err(|e| self.scrub(req, e))?;
         Ok((answer, started.elapsed()))
     }
 }
@@ -880,6 +1064,9 @@ impl HostAdapter for Sub2ApiClient {
     ) -> Result<Account, HostError> {
         let mut req = Req::new(Method::Post, "/api/v1/admin/accounts", AuthKind::Admin)
             .body(wire::new_account_body(account));
+        if let Some(key) = &account.credentials.api_key {
+            req = req.secret(key);
+        }
         req.idempotency_key = idempotency_key;
         let (created, replayed) = self.admin_write::<wire::WAccount>(req)?;
         let created = created.into_domain()?;
@@ -905,10 +1092,22 @@ impl HostAdapter for Sub2ApiClient {
             AuthKind::Admin,
         )
         .body(serde_json::json!({ "accounts": items }));
+        for key in accounts
+            .iter()
+            .filter_map(|a| a.credentials.api_key.as_ref())
+        {
+            req = req.secret(key);
+        }
         req.idempotency_key = idempotency_key;
+        let redactor = self.redactor(&req);
         let (result, replayed): (wire::WBatchResult, bool) = self.admin_write(req)?;
         let mut result: BatchCreateResult = result.into();
         result.replayed = replayed;
+        for item in &mut result.results {
+            if let Some(error) = &mut item.error {
+                redactor.redact_in_place(error);
+            }
+        }
         // The 0.1.27 build's handler is a placeholder: it answers success for every
         // item with no results and creates nothing.
         if !accounts.is_empty()
@@ -956,11 +1155,12 @@ impl HostAdapter for Sub2ApiClient {
     }
 
     fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError> {
-        self.admin::<wire::WAccount>(
-            Req::new(Method::Put, accounts_path(id), AuthKind::Admin)
-                .body(wire::account_update_body(update)),
-        )?
-        .into_domain()
+        let mut req = Req::new(Method::Put, accounts_path(id), AuthKind::Admin)
+            .body(wire::account_update_body(update));
+        if let Some(key) = update.credentials.as_ref().and_then(|c| c.api_key.as_ref()) {
+            req = req.secret(key);
+        }
+        self.admin::<wire::WAccount>(req)?.into_domain()
     }
 
     fn clear_account_error(&self, id: ObjectId) -> Result<Account, HostError> {
@@ -1008,15 +1208,19 @@ impl HostAdapter for Sub2ApiClient {
         if ids.is_empty() {
             return Ok(BatchClearResult::default());
         }
-        let result: wire::WBatchClear = self.admin(
-            Req::new(
-                Method::Post,
-                "/api/v1/admin/accounts/batch-clear-error",
-                AuthKind::Admin,
-            )
-            .body(serde_json::json!({ "account_ids": ids })),
-        )?;
-        Ok(result.into())
+        let req = Req::new(
+            Method::Post,
+            "/api/v1/admin/accounts/batch-clear-error",
+            AuthKind::Admin,
+        )
+        .body(serde_json::json!({ "account_ids": ids }));
+        let redactor = self.redactor(&req);
+        let result: wire::WBatchClear = self.admin(req)?;
+        let mut result: BatchClearResult = result.into();
+        for (_, error) in &mut result.failed {
+            redactor.redact_in_place(error);
+        }
+        Ok(result)
     }
 
     fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError> {
@@ -1050,8 +1254,8 @@ impl HostAdapter for Sub2ApiClient {
         let mut resp = self.call(&req)?;
         let status = resp.status().as_u16();
         if !is_success(status) {
-            let answer = read_answer(resp)?;
-            return Err(Self::error_of(&req, &answer));
+            let answer = read_answer(resp).map_err(|e| self.scrub(&req, e))?;
+            return Err(self.error_of(&req, &answer));
         }
         let mut parser = AccountTestParser::default();
         let mut reader = resp.body_mut().as_reader();
@@ -1085,6 +1289,10 @@ impl HostAdapter for Sub2ApiClient {
         if let (false, Some(err)) = (done, interrupted) {
             result.message = format!("{STREAM_ENDED_WITHOUT_RESULT} (stream interrupted: {err})");
         }
+        // The test's text relays the vendor's body verbatim, and vendors quote keys.
+        let redactor = self.redactor(&req);
+        redactor.redact_in_place(&mut result.message);
+        redactor.redact_in_place(&mut result.content_preview);
         Ok(result)
     }
 
@@ -1124,17 +1332,19 @@ impl HostAdapter for Sub2ApiClient {
     fn create_user(&self, user: &NewUser) -> Result<User, HostError> {
         self.admin::<wire::WUser>(
             Req::new(Method::Post, "/api/v1/admin/users", AuthKind::Admin)
-                .body(wire::new_user_body(user)),
+                .body(wire::new_user_body(user))
+                .secret(&user.password),
         )?
         .into_domain()
     }
 
     fn update_user(&self, id: ObjectId, update: &UserUpdate) -> Result<User, HostError> {
-        self.admin::<wire::WUser>(
-            Req::new(Method::Put, users_path(id), AuthKind::Admin)
-                .body(wire::user_update_body(update)),
-        )?
-        .into_domain()
+        let mut req = Req::new(Method::Put, users_path(id), AuthKind::Admin)
+            .body(wire::user_update_body(update));
+        if let Some(password) = &update.password {
+            req = req.secret(password);
+        }
+        self.admin::<wire::WUser>(req)?.into_domain()
     }
 
     fn set_user_balance(
@@ -1227,6 +1437,9 @@ impl HostAdapter for Sub2ApiClient {
             AuthKind::User(&session.access_token),
         )
         .body(wire::new_key_body(key));
+        if let Some(custom) = &key.custom_key {
+            req = req.secret(custom);
+        }
         req.idempotency_key = idempotency_key;
         let (created, replayed) = self.admin_write::<wire::WKey>(req)?;
         let created = created.into_domain()?;
@@ -1342,7 +1555,10 @@ impl HostAdapter for Sub2ApiClient {
             return Ok(ModelsProbe {
                 http_status: answer.status,
                 models: Vec::new(),
-                error: Some(parse_gateway_error(&answer.body)),
+                error: Some(redact_gateway_error(
+                    parse_gateway_error(&answer.body),
+                    &self.redactor(&req),
+                )),
                 duration,
             });
         }
@@ -1375,102 +1591,16 @@ impl HostAdapter for Sub2ApiClient {
         key: &Secret,
         request: &ChatProbeRequest,
     ) -> Result<CompletionProbe, HostError> {
-        let req = Req::new(Method::Post, "/v1/chat/completions", AuthKind::Gateway(key))
-            .body(wire::chat_body(request));
-        let started = Instant::now();
-        let mut resp = self.call(&req)?;
-        let status = resp.status().as_u16();
-        let is_sse = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.contains("text/event-stream"));
-        if !is_success(status) {
-            let answer = read_answer(resp)?;
-            return Ok(CompletionProbe {
-                http_status: status,
-                ok: false,
-                model: None,
-                preview: String::new(),
-                error: Some(parse_gateway_error(&answer.body)),
-                duration: started.elapsed(),
-            });
-        }
-        if request.stream && is_sse {
-            let mut parser = ChatStreamParser::default();
-            let mut reader = resp.body_mut().as_reader();
-            let mut buf = [0u8; 8192];
-            let mut interrupted = None;
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if parser.push(&buf[..n]) {
-                            break;
-                        }
-                    }
-                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(err) => {
-                        interrupted = Some(err.to_string());
-                        break;
-                    }
-                }
-            }
-            let report = parser.finish();
-            let ok = report.error.is_none() && (report.done || report.finished);
-            let error = report.error.or_else(|| {
-                (!ok).then(|| GatewayError {
-                    message: match interrupted {
-                        Some(e) => format!("stream interrupted: {e}"),
-                        None => "stream ended without [DONE]".to_owned(),
-                    },
-                    ..GatewayError::default()
-                })
-            });
-            return Ok(CompletionProbe {
-                http_status: status,
-                ok,
-                model: report.model,
-                preview: report.preview,
-                error,
-                duration: started.elapsed(),
-            });
-        }
-        let answer = read_answer(resp)?;
-        let duration = started.elapsed();
-        match serde_json::from_str::<wire::WCompletion>(&answer.body) {
-            Ok(c) if c.choices.as_ref().is_some_and(|ch| !ch.is_empty()) => {
-                let text = c
-                    .choices
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|ch| ch.message.and_then(|m| m.content))
-                    .map(|content| match content {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    })
-                    .collect::<String>();
-                Ok(CompletionProbe {
-                    http_status: status,
-                    ok: true,
-                    model: c.model.filter(|m| !m.is_empty()),
-                    preview: text.chars().take(PREVIEW_CHARS).collect(),
-                    error: None,
-                    duration,
-                })
-            }
-            _ => Ok(CompletionProbe {
-                http_status: status,
-                ok: false,
-                model: None,
-                preview: String::new(),
-                error: Some(GatewayError {
-                    message: "the completion has no choices".to_owned(),
-                    ..parse_gateway_error(&answer.body)
-                }),
-                duration,
-            }),
-        }
+        let mut probe = self.chat_unredacted(key, request)?;
+        // Gateway errors relay the vendor's message, and a chatty host quotes the key.
+        let redactor = self.redactor(&Req::new(
+            Method::Post,
+            "/v1/chat/completions",
+            AuthKind::Gateway(key),
+        ));
+        probe.error = probe.error.map(|e| redact_gateway_error(e, &redactor));
+        redactor.redact_in_place(&mut probe.preview);
+        Ok(probe)
     }
 }
 

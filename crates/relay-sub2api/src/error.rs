@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use relay_domain::Redactor;
+
 /// Machine code of a write whose `Idempotency-Key` is still being executed (409).
 pub const IDEMPOTENCY_IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
 /// Machine code of a write whose key failed moments ago and is in its backoff window (409).
@@ -29,7 +31,9 @@ pub struct ErrorDetail {
     pub status: u16,
     /// Machine code (`GROUP_NOT_FOUND`, `INVALID_ADMIN_KEY`, …), if the host sent one.
     pub code: Option<String>,
-    /// The host's message, verbatim (never contains a secret we sent).
+    /// The host's message, as the host wrote it after the adapter's redaction step:
+    /// every secret the adapter holds or sent in the request, and every key-shaped
+    /// string, is replaced by its mask.
     pub message: String,
     /// The host's `metadata` object (string → string), empty when absent.
     pub metadata: BTreeMap<String, String>,
@@ -39,6 +43,20 @@ impl ErrorDetail {
     /// True when the machine code equals `code`.
     pub fn has_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
+    }
+
+    /// This detail with its code, message and metadata passed through `redactor`.
+    pub fn redacted(&self, redactor: &Redactor) -> ErrorDetail {
+        ErrorDetail {
+            status: self.status,
+            code: self.code.as_deref().map(|c| redactor.redact(c)),
+            message: redactor.redact(&self.message),
+            metadata: self
+                .metadata
+                .iter()
+                .map(|(k, v)| (redactor.redact(k), redactor.redact(v)))
+                .collect(),
+        }
     }
 }
 
@@ -85,7 +103,8 @@ impl fmt::Display for ComplianceLock {
 pub(crate) const COMPLIANCE_ACK_REQUIRED: &str = "ADMIN_COMPLIANCE_ACK_REQUIRED";
 
 /// Every way a host call can fail. Messages never contain a secret: request
-/// bodies are never echoed and decode errors report only a position.
+/// bodies are never echoed, decode errors report only a position, and every text
+/// the host sent passes the adapter's redaction step ([`HostError::redacted`]).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HostError {
     /// The adapter configuration is unusable (bad base URL, empty credential).
@@ -158,6 +177,57 @@ pub enum HostError {
 }
 
 impl HostError {
+    /// This error with every text it carries passed through `redactor` (the host's
+    /// message, code and metadata, transport and decode texts). The adapter applies
+    /// it with the secrets of the call; callers that know more secrets (the upstream
+    /// key of an account, say) apply it again with theirs.
+    pub fn redacted(&self, redactor: &Redactor) -> HostError {
+        let r = |s: &str| redactor.redact(s);
+        match self {
+            HostError::Config(s) => HostError::Config(r(s)),
+            HostError::Unauthorized(d) => HostError::Unauthorized(d.redacted(redactor)),
+            HostError::Forbidden(d) => HostError::Forbidden(d.redacted(redactor)),
+            HostError::NotFound(d) => HostError::NotFound(d.redacted(redactor)),
+            HostError::UnsupportedRoute { method, path } => HostError::UnsupportedRoute {
+                method: method.clone(),
+                path: r(path),
+            },
+            HostError::Conflict(d) => HostError::Conflict(d.redacted(redactor)),
+            HostError::IdempotencyPending {
+                retry_after,
+                detail,
+            } => HostError::IdempotencyPending {
+                retry_after: *retry_after,
+                detail: Box::new(detail.redacted(redactor)),
+            },
+            HostError::RateLimited {
+                retry_after,
+                detail,
+            } => HostError::RateLimited {
+                retry_after: *retry_after,
+                detail: detail.redacted(redactor),
+            },
+            HostError::ComplianceRequired(lock) => HostError::ComplianceRequired(ComplianceLock {
+                version: lock.version.as_deref().map(r),
+                document_url: lock.document_url.as_deref().map(r),
+                document_url_zh: lock.document_url_zh.as_deref().map(r),
+            }),
+            HostError::Host {
+                status,
+                code,
+                message,
+                metadata,
+            } => HostError::Host {
+                status: *status,
+                code: code.as_deref().map(r),
+                message: r(message),
+                metadata: metadata.iter().map(|(k, v)| (r(k), r(v))).collect(),
+            },
+            HostError::Transport(s) => HostError::Transport(r(s)),
+            HostError::Decode(s) => HostError::Decode(r(s)),
+        }
+    }
+
     /// The host's error detail, for the variants that carry one.
     pub fn detail(&self) -> Option<ErrorDetail> {
         match self {

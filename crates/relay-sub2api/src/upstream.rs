@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use relay_domain::net::is_loopback_host;
-use relay_domain::{mask, Fingerprint, Secret};
+use relay_domain::{mask, Fingerprint, Redactor, Secret};
 use serde::Serialize;
 use serde_json::{json, Value};
 use ureq::Agent;
@@ -346,13 +346,17 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// `text` through the redaction step with the probed key (and the key patterns).
 fn scrub(text: &str, key: &Secret) -> String {
     let raw = key.expose();
-    if raw.len() >= 4 && text.contains(raw) {
+    // Keys shorter than the redactor's floor are still replaced here: this text
+    // quotes the very key that was sent.
+    let text = if raw.len() >= 4 && raw.len() < relay_domain::redact::MIN_SECRET_CHARS {
         text.replace(raw, &mask(raw))
     } else {
         text.to_string()
-    }
+    };
+    Redactor::new().with(key).redact(&text)
 }
 
 fn scrub_error(mut e: VendorError, key: &Secret) -> VendorError {

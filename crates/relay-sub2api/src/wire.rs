@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use relay_domain::Secret;
+use relay_domain::{redact_patterns, Redactor, Secret};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -47,8 +47,15 @@ fn require_id(what: &str, id: Option<i64>) -> Result<i64, HostError> {
 
 /// Reads the host error body of a non-2xx answer, in either shape (handler
 /// envelope with an int `code` and `reason`, or middleware with a string `code`),
-/// plus the limiter's `{"error","message"}` and plain text.
-pub(crate) fn error_detail(status: u16, body: &str) -> (ErrorDetail, bool) {
+/// plus the limiter's `{"error","message"}` and plain text. Every text passes
+/// `redactor`; a plain-text body is redacted whole before it is cut to an excerpt
+/// ([`text_excerpt`]), so a cut never leaves the head of a key behind.
+pub(crate) fn error_detail(status: u16, body: &str, redactor: &Redactor) -> (ErrorDetail, bool) {
+    let (detail, is_json) = error_detail_raw(status, body, redactor);
+    (detail.redacted(redactor), is_json)
+}
+
+fn error_detail_raw(status: u16, body: &str, redactor: &Redactor) -> (ErrorDetail, bool) {
     let mut detail = ErrorDetail {
         status,
         ..ErrorDetail::default()
@@ -83,7 +90,7 @@ pub(crate) fn error_detail(status: u16, body: &str) -> (ErrorDetail, bool) {
             (detail, true)
         }
         _ => {
-            detail.message = text_excerpt(body);
+            detail.message = text_excerpt(&redactor.redact(body));
             (detail, false)
         }
     }
@@ -552,7 +559,11 @@ impl WAccount {
             platform: self.platform.unwrap_or_default(),
             account_type: self.account_type.unwrap_or_default(),
             status: self.status.unwrap_or_default(),
-            error_message: self.error_message.filter(|m| !m.is_empty()),
+            // The host's text quotes the vendor, which may quote the key.
+            error_message: self
+                .error_message
+                .filter(|m| !m.is_empty())
+                .map(|m| redact_patterns(&m)),
             schedulable: self.schedulable.unwrap_or(true),
             group_ids,
             base_url,
@@ -565,7 +576,8 @@ impl WAccount {
             temp_unschedulable_until: opt_string(&self.temp_unschedulable_until),
             temp_unschedulable_reason: self
                 .temp_unschedulable_reason
-                .filter(|r| !r.trim().is_empty()),
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| redact_patterns(&r)),
             rate_limit_reset_at: opt_string(&self.rate_limit_reset_at),
         })
     }
@@ -777,6 +789,7 @@ pub(crate) fn balance_body(c: &BalanceChange) -> Value {
 #[serde(default)]
 pub(crate) struct WLogin {
     pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
     pub expires_in: Option<u64>,
     pub requires_2fa: Option<bool>,
     pub user: Option<WUser>,
@@ -996,6 +1009,7 @@ mod tests {
         let (d, json) = error_detail(
             409,
             r#"{"code":409,"message":"conflict","reason":"SUBSCRIPTION_ASSIGN_CONFLICT","metadata":{"conflict_reason":"notes_mismatch"}}"#,
+            &Redactor::new(),
         );
         assert!(json);
         assert_eq!(d.code.as_deref(), Some("SUBSCRIPTION_ASSIGN_CONFLICT"));
@@ -1007,6 +1021,7 @@ mod tests {
         let (d, _) = error_detail(
             401,
             r#"{"code":"INVALID_ADMIN_KEY","message":"Invalid admin API key"}"#,
+            &Redactor::new(),
         );
         assert_eq!(d.code.as_deref(), Some("INVALID_ADMIN_KEY"));
         assert_eq!(d.message, "Invalid admin API key");
@@ -1014,13 +1029,17 @@ mod tests {
 
     #[test]
     fn plain_validation_error_has_no_code() {
-        let (d, _) = error_detail(400, r#"{"code":400,"message":"Invalid group ID"}"#);
+        let (d, _) = error_detail(
+            400,
+            r#"{"code":400,"message":"Invalid group ID"}"#,
+            &Redactor::new(),
+        );
         assert_eq!(d.code, None);
     }
 
     #[test]
     fn plain_text_is_not_json() {
-        let (d, json) = error_detail(404, "404 page not found");
+        let (d, json) = error_detail(404, "404 page not found", &Redactor::new());
         assert!(!json);
         assert_eq!(d.message, "404 page not found");
     }
@@ -1029,7 +1048,7 @@ mod tests {
     fn plain_text_is_bounded_and_stripped_of_control_characters() {
         let body = "<html>\r\n<title>502</title>\x1b[31m\u{202e}evil\t\tline\n".to_string()
             + &"x".repeat(500);
-        let (d, json) = error_detail(502, &body);
+        let (d, json) = error_detail(502, &body, &Redactor::new());
         assert!(!json);
         assert!(
             d.message
@@ -1056,7 +1075,7 @@ mod tests {
     #[test]
     fn compliance_lock_is_its_own_error() {
         let body = r#"{"code":"ADMIN_COMPLIANCE_ACK_REQUIRED","message":"administrator compliance acknowledgement is required","metadata":{"document_url_en":"https://example.test/en.md","version":"v2026.06.10"}}"#;
-        let (d, _) = error_detail(423, body);
+        let (d, _) = error_detail(423, body, &Redactor::new());
         let e = HostError::from_detail(d, None);
         let lock = e.compliance_lock().expect("compliance lock");
         assert_eq!(lock.version.as_deref(), Some("v2026.06.10"));
@@ -1068,7 +1087,7 @@ mod tests {
         assert_eq!(e.code().as_deref(), Some("ADMIN_COMPLIANCE_ACK_REQUIRED"));
         assert!(!e.is_transient());
         // Another 423 stays a plain host error.
-        let (d, _) = error_detail(423, r#"{"code":"LOCKED","message":"x"}"#);
+        let (d, _) = error_detail(423, r#"{"code":"LOCKED","message":"x"}"#, &Redactor::new());
         assert!(HostError::from_detail(d, None).compliance_lock().is_none());
     }
 

@@ -38,7 +38,9 @@ pub(crate) fn issue_token(st: &mut State, user_id: i64) -> String {
     let payload = URL_SAFE_NO_PAD.encode(payload.to_string().as_bytes());
     let input = format!("{header}.{payload}");
     let sig = sign(&st.token_secret, &input);
-    format!("{input}.{sig}")
+    let token = format!("{input}.{sig}");
+    st.issued_tokens.push(token.clone());
+    token
 }
 
 /// Validates an access token; errors are middleware-shaped 401s.

@@ -89,6 +89,13 @@ pub struct HostKnobs {
     /// settings say so, and a login (which carries no captcha ticket) answers
     /// `400 <PROVIDER>_CAPTCHA_VERIFICATION_FAILED` before the password is checked.
     pub login_captcha: Option<String>,
+    /// A chatty host (and vendor) that quotes secrets in its answers (see the
+    /// `echo` module): error answers quote the request's credential and secret body
+    /// fields; account creates of keys containing `echo` and user creates of e-mails
+    /// containing `echo` are refused with texts quoting the key or the password; an
+    /// injected `fail_nth_admin_call` failure is a plain-text 500 quoting the
+    /// caller's credential; the simulated vendors' 401 quotes the upstream key.
+    pub echo_secrets: bool,
 }
 
 impl Default for HostKnobs {
@@ -98,6 +105,7 @@ impl Default for HostKnobs {
             invalid_auth_threshold: DEFAULT_INVALID_AUTH_THRESHOLD,
             old_build: false,
             login_captcha: None,
+            echo_secrets: false,
         }
     }
 }

@@ -505,6 +505,7 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
         candidates
     };
 
+    let echo = lock(ctx).knobs.echo_secrets;
     let mut last: Option<vendor::Upstream> = None;
     for (acct, upstream_model) in candidates {
         let openai_key = acct.is_openai_family_key();
@@ -514,7 +515,7 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
             Endpoint::ChatCompletions
         };
         let key = acct.api_key().unwrap_or("");
-        let mut up = vendor::call(&acct.platform, key, acct.base_url(), endpoint);
+        let mut up = vendor::call_echo(&acct.platform, key, acct.base_url(), endpoint, echo);
         // No capability marker: a 404/405 from `/responses` means "not supported",
         // and the host retries the same account over raw Chat Completions.
         if endpoint == Endpoint::Responses
@@ -522,11 +523,12 @@ async fn chat(ctx: &Ctx, req: &Req, caller: &Caller) -> Resp {
             && up.transport_error.is_none()
             && matches!(up.status, 404 | 405)
         {
-            up = vendor::call(
+            up = vendor::call_echo(
                 &acct.platform,
                 key,
                 acct.base_url(),
                 Endpoint::ChatCompletions,
+                echo,
             );
         }
         if up.delay_ms > 0 {

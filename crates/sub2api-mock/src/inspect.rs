@@ -19,11 +19,13 @@ fn knobs(st: &State) -> Value {
     doc
 }
 
-/// `GET /__mock/state`, `GET|POST /__mock/faults` (fault knobs, host settings and
-/// host-gate knobs), `POST /__mock/reset`.
+/// `GET /__mock/state`, `GET /__mock/secrets` (every raw secret the host holds or
+/// issued, for leak scans), `GET|POST /__mock/faults` (fault knobs, host settings
+/// and host-gate knobs), `POST /__mock/reset`.
 pub(crate) fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
     match (req.method.as_str(), rest.trim_end_matches('/')) {
         ("GET", "state") => json_resp(200, &lock(ctx).dump()),
+        ("GET", "secrets") => json_resp(200, &json!({"secrets": lock(ctx).secrets()})),
         ("GET", "faults") => json_resp(200, &knobs(&lock(ctx))),
         ("POST", "faults") => {
             let mut st = lock(ctx);

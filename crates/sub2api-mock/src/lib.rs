@@ -18,6 +18,7 @@
 
 mod admin;
 mod auth;
+mod echo;
 mod faults;
 mod gateway;
 mod http;
@@ -230,6 +231,12 @@ impl MockHost {
     /// The current host-gate knobs.
     pub fn knobs(&self) -> HostKnobs {
         lock(&self.ctx).knobs.clone()
+    }
+
+    /// Every raw secret the host holds or issued (as `GET /__mock/secrets`): for
+    /// tests that scan outputs for leaks.
+    pub fn secrets(&self) -> Vec<String> {
+        lock(&self.ctx).secrets()
     }
 
     /// Number of `/api/v1/admin/**` calls served so far (matched routes only).

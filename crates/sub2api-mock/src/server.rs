@@ -78,6 +78,17 @@ async fn handle(ctx: Ctx, req: Request<Incoming>, peer: IpAddr) -> Resp {
 const SPA_HTML: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sub2API</title></head><body><div id=\"app\"></div></body></html>";
 
 async fn route(ctx: &Ctx, req: &Req) -> Resp {
+    let resp = route_inner(ctx, req).await;
+    let host_api = ctx.vendor_only.is_none()
+        && !req.path.starts_with("/__mock/")
+        && (req.path.starts_with("/api/") || req.path.starts_with("/v1"));
+    if host_api && lock(ctx).knobs.echo_secrets {
+        return crate::echo::quote_in_error(req, resp);
+    }
+    resp
+}
+
+async fn route_inner(ctx: &Ctx, req: &Req) -> Resp {
     if let Some(own) = &ctx.vendor_only {
         return vendor_server::route(ctx, req, own).await;
     }

@@ -412,6 +412,8 @@ pub(crate) struct State {
     pub idempotency: crate::idempotency::Records,
     pub limits: crate::limits::Limits,
     pub refresh_tokens: HashMap<String, i64>,
+    /// Every JWT issued (login, refresh), for [`State::secrets`].
+    pub issued_tokens: Vec<String>,
     pub seq: u64,
     /// The gateway's `/v1/models` cache per (group, platform): expiry (ms) and the
     /// cached list (`None` = the platform defaults, cached like the host does).
@@ -457,6 +459,7 @@ impl State {
             idempotency: HashMap::new(),
             limits: crate::limits::Limits::default(),
             refresh_tokens: HashMap::new(),
+            issued_tokens: Vec::new(),
             seq: 0,
             models_cache: HashMap::new(),
             models_cache_ttl_ms: DEFAULT_MODELS_CACHE_TTL_MS,
@@ -941,6 +944,29 @@ impl State {
     }
 
     /// The `/__mock/state` document.
+    /// Every secret the host holds or issued, raw: the admin API key and password,
+    /// users' passwords, user API keys, the sensitive credentials of accounts
+    /// (upstream keys), refresh tokens and the JWTs issued. For leak scans
+    /// (`GET /__mock/secrets`); never log it.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = vec![self.admin_api_key.clone(), self.admin_password.clone()];
+        out.extend(self.users.values().map(|u| u.password.clone()));
+        out.extend(self.keys.values().map(|k| k.key.clone()));
+        for a in self.accounts.values() {
+            for k in SENSITIVE_CREDENTIAL_KEYS {
+                if let Some(v) = a.credentials.get(*k).and_then(Value::as_str) {
+                    out.push(v.to_string());
+                }
+            }
+        }
+        out.extend(self.refresh_tokens.keys().cloned());
+        out.extend(self.issued_tokens.iter().cloned());
+        out.retain(|s| !s.trim().is_empty());
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn dump(&self) -> Value {
         let accounts: Vec<Value> = self
             .accounts

@@ -98,6 +98,18 @@ fn error_body(message: &str, kind: &str, code: &str) -> String {
 
 /// Answers one upstream call.
 pub(crate) fn call(platform: &str, api_key: &str, base_url: &str, endpoint: Endpoint) -> Upstream {
+    call_echo(platform, api_key, base_url, endpoint, false)
+}
+
+/// Answers one upstream call; with `echo`, a chatty vendor whose 401 quotes the key
+/// it was sent ("Incorrect API key provided: <key>").
+pub(crate) fn call_echo(
+    platform: &str,
+    api_key: &str,
+    base_url: &str,
+    endpoint: Endpoint,
+    echo: bool,
+) -> Upstream {
     let key = api_key.to_ascii_lowercase();
     let reply = |status: u16, body: String| Upstream {
         status,
@@ -117,13 +129,14 @@ pub(crate) fn call(platform: &str, api_key: &str, base_url: &str, endpoint: Endp
         };
     }
     if key.contains("invalid") {
+        let message = if echo {
+            format!("Incorrect API key provided: {api_key}.")
+        } else {
+            "Incorrect API key provided.".to_string()
+        };
         return reply(
             401,
-            error_body(
-                "Incorrect API key provided.",
-                "invalid_request_error",
-                "invalid_api_key",
-            ),
+            error_body(&message, "invalid_request_error", "invalid_api_key"),
         );
     }
     if key.contains("quota") {

@@ -208,6 +208,7 @@ fn faults_endpoint_reads_and_writes_the_host_knobs() {
             invalid_auth_threshold: 10,
             old_build: false,
             login_captcha: None,
+            echo_secrets: false,
         }
     );
     assert_eq!(env.admin("GET", "/groups", None).status, 423);

@@ -97,6 +97,8 @@ pub enum Step {
     RestartHost(RestartHost),
     /// `GET /metrics` (Prometheus text) and checks on its series.
     ScrapeMetrics(ScrapeMetrics),
+    /// Runs the `relay` CLI against the server; its output is kept and scanned.
+    Cli(Cli),
 }
 
 impl Step {
@@ -122,6 +124,7 @@ impl Step {
             Step::KillHost(_) => "kill_host",
             Step::RestartHost(_) => "restart_host",
             Step::ScrapeMetrics(_) => "scrape_metrics",
+            Step::Cli(_) => "cli",
         }
     }
 }
@@ -249,6 +252,10 @@ pub struct RegisterHost {
     /// Host name (default `main`).
     #[serde(default = "default_host")]
     pub name: String,
+    /// An admin key to register with instead of the host's (a wrong one, say);
+    /// handled as a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
     /// Expectations on the answer (default: a 2xx status).
     #[serde(default)]
     pub expect: Expect,
@@ -377,6 +384,22 @@ pub struct Call {
     /// Expectations on the answer.
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// `cli`: runs `relay ARGS…` with `RELAY_SERVER` and `RELAY_TOKEN` of the run. Its
+/// stdout and stderr are kept under `<scenario>/cli/` and scanned for secrets with
+/// the data directory and the logs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cli {
+    /// The arguments after `relay`, e.g. `["batch", "show", "${b1}"]`.
+    pub args: Vec<String>,
+    /// Expected exit code (default 0).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Each text is part of stdout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stdout_contains: Vec<String>,
 }
 
 /// `host_admin`.
@@ -771,6 +794,12 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                     bail!("{at}: path must start with '/'");
                 }
                 Some(&x.expect)
+            }
+            Step::Cli(x) => {
+                if x.args.is_empty() {
+                    bail!("{at}: no arguments");
+                }
+                None
             }
             Step::Call(x) => {
                 method_in(&x.method, &["GET", "POST", "DELETE"])?;

@@ -144,6 +144,87 @@ pub fn scan(roots: &[PathBuf], secrets: &Secrets) -> Result<(usize, Vec<Finding>
     Ok((scanned, found))
 }
 
+/// Characters a key is made of; a key shape starts where the previous character is
+/// none of these nor `+` or `/` (so runs of base64, as in sealed columns, never start
+/// one).
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+fn at_boundary(text: &str, at: usize) -> bool {
+    text[..at]
+        .chars()
+        .next_back()
+        .is_none_or(|p| !(is_key_char(p) || p == '+' || p == '/'))
+}
+
+/// The key-shaped strings of `text` (an implementation of its own, not the
+/// product's redactor): `sk-` + 16 key characters, `admin-` + 32 hex digits, JWTs
+/// (`eyJ…` with three dot-separated parts), the token after `Bearer ` (16+
+/// characters), refresh tokens (`rt_` + 16 hex digits), and generated passwords
+/// (`crm-` + 32 hex digits). Masks (`sk-a…9f3c`) never match: `…` ends a run.
+pub fn key_shapes(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let run_of =
+        |s: &str, f: fn(char) -> bool| -> usize { s.find(|c: char| !f(c)).unwrap_or(s.len()) };
+    let hex_of = |s: &str| s.bytes().take_while(u8::is_ascii_hexdigit).count();
+    for (at, _) in text.char_indices() {
+        if !at_boundary(text, at) {
+            continue;
+        }
+        let rest = &text[at..];
+        let hit = if let Some(after) = rest.strip_prefix("sk-") {
+            (run_of(after, is_key_char) >= 16).then(|| 3 + run_of(after, is_key_char))
+        } else if let Some(after) = rest.strip_prefix("admin-") {
+            (hex_of(after) >= 32).then(|| 6 + run_of(after, is_key_char))
+        } else if let Some(after) = rest.strip_prefix("rt_") {
+            (hex_of(after) >= 16).then(|| 3 + run_of(after, is_key_char))
+        } else if let Some(after) = rest.strip_prefix("crm-") {
+            (hex_of(after) >= 32).then(|| 4 + run_of(after, is_key_char))
+        } else if rest.starts_with("eyJ") {
+            let len = run_of(rest, |c| is_key_char(c) || c == '.');
+            let token = rest[..len].trim_end_matches('.');
+            (token.len() >= 20 && token.split('.').filter(|p| !p.is_empty()).count() >= 3)
+                .then_some(token.len())
+        } else if rest.len() > 7
+            && rest.is_char_boundary(7)
+            && rest[..7].eq_ignore_ascii_case("bearer ")
+        {
+            let after = rest[7..].trim_start();
+            let len = run_of(after, |c| {
+                is_key_char(c) || matches!(c, '.' | '~' | '+' | '/' | '=')
+            });
+            (len >= 16).then(|| rest.len() - after.len() + len)
+        } else {
+            None
+        };
+        if let Some(len) = hit {
+            found.push(rest[..len].to_string());
+        }
+    }
+    found
+}
+
+/// Scans every file under each root for key-shaped strings ([`key_shapes`]).
+pub fn scan_shapes(roots: &[PathBuf]) -> Result<(usize, Vec<Finding>)> {
+    let mut scanned = 0;
+    let mut found = Vec::new();
+    for root in roots {
+        for path in files(root)? {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            scanned += 1;
+            for shape in key_shapes(&String::from_utf8_lossy(&bytes)) {
+                found.push(Finding {
+                    path: path.clone(),
+                    mask: mask(&shape),
+                });
+            }
+        }
+    }
+    Ok((scanned, found))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +263,22 @@ mod tests {
         assert_eq!(n, 2);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found.iter().all(|f| f.path.ends_with("sub/db")));
+    }
+
+    #[test]
+    fn key_shapes_are_found_and_masks_ids_and_base64_are_not() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoyM30.c2lnbmF0dXJl";
+        let admin = format!("admin-{}", "8a75".repeat(16));
+        let text = format!(
+            "x sk-0957beb1f3bdf4a9ee786475a5a168d9 y=\"{admin}\" {jwt} Authorization: Bearer Op3rator-Token_1234567 rt_0123456789abcdef0 crm-476a3c4ae426f70c38f498a95be880817981ea84"
+        );
+        let found = key_shapes(&text);
+        assert_eq!(found.len(), 6, "{found:?}");
+        assert!(found.contains(&jwt.to_string()));
+        let benign = "sk-0…68d9 admi…99c2 eyJh…XNpZw batch_b318996b0362b1c8 \
+            crm-openai-cn-pack-deepseek-sub task-0123456789abcdef0123456789 \
+            v1:AbCeyJhbGciOiJIUzI1NiJ9xyzXsk+/0957beb1f3bdf4a9ee78 \
+            ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad Bearer sk-a…1234";
+        assert!(key_shapes(benign).is_empty(), "{:?}", key_shapes(benign));
     }
 }

@@ -169,6 +169,7 @@ fn recount(conn: &Connection, id: &BatchId, now: i64) -> Result<()> {
 impl BatchRepository for SqliteBatches<'_> {
     fn create(&self, batch: &NewBatch, items: &[NewBatchItem]) -> Result<BatchRecord> {
         let now = Timestamp::now().0;
+        let request = self.store.scrub_json(&batch.request);
         self.store.write(|tx| {
             tx.execute(
                 "INSERT INTO import_batches (id, host_id, pack_id, provider_id, mode, access_mode,
@@ -182,7 +183,7 @@ impl BatchRepository for SqliteBatches<'_> {
                     batch.mode.as_str(),
                     batch.access_mode.as_str(),
                     BatchStatus::Pending.as_str(),
-                    batch.request.to_string(),
+                    request,
                     now
                 ],
             )?;
@@ -244,10 +245,11 @@ impl BatchRepository for SqliteBatches<'_> {
     }
 
     fn set_report(&self, id: &BatchId, report: &Value, error: Option<&str>) -> Result<BatchRecord> {
+        let (report, error) = (self.store.scrub_json(report), self.store.scrub_opt(error));
         self.store.write(|tx| {
             let n = tx.execute(
                 "UPDATE import_batches SET report = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id.as_str(), report.to_string(), error, Timestamp::now().0],
+                params![id.as_str(), report, error, Timestamp::now().0],
             )?;
             if n == 0 {
                 return Err(StoreError::not_found("import batch", id));
@@ -314,6 +316,8 @@ impl BatchRepository for SqliteBatches<'_> {
         update: &ItemUpdate,
     ) -> Result<BatchItemRecord> {
         let now = Timestamp::now().0;
+        let message = self.store.scrub_opt(update.message.as_deref());
+        let details = update.details.as_ref().map(|d| self.store.scrub_json(d));
         self.store.write(|tx| {
             let n = tx.execute(
                 "UPDATE import_batch_items SET
@@ -330,8 +334,8 @@ impl BatchRepository for SqliteBatches<'_> {
                     update.status.map(|s| s.as_str()),
                     update.account_id,
                     update.verdict.map(|v| v.as_str()),
-                    update.message,
-                    update.details.as_ref().map(|d| d.to_string()),
+                    message,
+                    details,
                     now
                 ],
             )?;

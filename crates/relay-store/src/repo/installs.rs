@@ -246,6 +246,7 @@ impl InstallRepository for SqliteInstalls<'_> {
         event: ProviderEvent,
         message: Option<&str>,
     ) -> Result<ProviderInstallRecord> {
+        let message = self.store.scrub_opt(message);
         self.store.write(|tx| {
             let current = get_install(tx, host_id, pack_id, provider_id)?;
             let next = current.status.transition(event)?;

@@ -150,6 +150,9 @@ fn duration_to_sql(ms: Option<u64>) -> Option<i64> {
 
 impl ProbeRepository for SqliteProbes<'_> {
     fn insert(&self, p: &NewProbeResult) -> Result<ProbeResultRecord> {
+        let subject = self.store.scrub(&p.subject);
+        let message = self.store.scrub_opt(p.message.as_deref());
+        let details = self.store.scrub_json(&p.details);
         self.store.write(|tx| {
             tx.execute(
                 "INSERT INTO probe_results (host_id, pack_id, provider_id, batch_id,
@@ -163,12 +166,12 @@ impl ProbeRepository for SqliteProbes<'_> {
                     p.batch_id.as_ref().map(|v| v.as_str()),
                     p.reconcile_run_id.as_ref().map(|v| v.as_str()),
                     p.kind.as_str(),
-                    p.subject,
+                    subject,
                     p.outcome.as_str(),
                     p.http_status,
-                    p.message,
+                    message,
                     duration_to_sql(p.duration_ms),
-                    p.details.to_string(),
+                    details,
                     Timestamp::now().0
                 ],
             )?;
@@ -207,6 +210,10 @@ impl ProbeRepository for SqliteProbes<'_> {
 
 impl AccessClosureRepository for SqliteAccessClosures<'_> {
     fn insert(&self, c: &NewAccessClosure) -> Result<AccessClosureRecord> {
+        let completion_type = self.store.scrub_opt(c.completion_type.as_deref());
+        let completion_preview = self.store.scrub_opt(c.completion_preview.as_deref());
+        let message = self.store.scrub_opt(c.message.as_deref());
+        let details = self.store.scrub_json(&c.details);
         self.store.write(|tx| {
             tx.execute(
                 "INSERT INTO access_closure_records (
@@ -229,11 +236,11 @@ impl AccessClosureRepository for SqliteAccessClosures<'_> {
                     c.models_status,
                     c.expected_model_seen,
                     c.completion_status,
-                    c.completion_type,
-                    c.completion_preview,
+                    completion_type,
+                    completion_preview,
                     c.access_status.as_str(),
-                    c.message,
-                    c.details.to_string(),
+                    message,
+                    details,
                     Timestamp::now().0
                 ],
             )?;

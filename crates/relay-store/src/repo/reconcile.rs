@@ -109,6 +109,11 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
                 ),
             });
         }
+        let store = self.store;
+        let differences = store.scrub_json(&outcome.differences);
+        let repairs = store.scrub_json(&outcome.repairs);
+        let error = store.scrub_opt(outcome.error.as_deref());
+        let report = outcome.report.as_ref().map(|r| store.scrub_json(r));
         self.store.write(|tx| {
             let current = get_run(tx, id)?;
             if current.status != ReconcileStatus::Running {
@@ -125,11 +130,11 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
                     outcome.status.as_str(),
                     outcome.verdict.map(|v| v.as_str()),
                     outcome.access_status.map(|a| a.as_str()),
-                    outcome.differences.to_string(),
-                    outcome.repairs.to_string(),
-                    outcome.error,
+                    differences,
+                    repairs,
+                    error,
                     Timestamp::now().0,
-                    outcome.report.as_ref().map(|r| r.to_string())
+                    report
                 ],
             )?;
             get_run(tx, id)

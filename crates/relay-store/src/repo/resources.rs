@@ -126,9 +126,11 @@ fn query_resources(
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Inserts a journal row; `details` is the (redacted) JSON text of `r.details`.
 fn insert(
     conn: &Connection,
     r: &NewResource,
+    details: &str,
     host_resource_id: Option<i64>,
     state: ResourceState,
 ) -> Result<ResourceRecord> {
@@ -148,7 +150,7 @@ fn insert(
             r.logical_key,
             state.as_str(),
             r.fingerprint.as_ref().map(|f| f.as_str()),
-            r.details.to_string(),
+            details,
             now
         ],
     )?;
@@ -157,8 +159,9 @@ fn insert(
 
 impl ResourceRepository for SqliteResources<'_> {
     fn record_intent(&self, resource: &NewResource) -> Result<ResourceRecord> {
+        let details = self.store.scrub_json(&resource.details);
         self.store
-            .write(|tx| insert(tx, resource, None, ResourceState::Intent))
+            .write(|tx| insert(tx, resource, &details, None, ResourceState::Intent))
     }
 
     fn record_existing(
@@ -174,8 +177,9 @@ impl ResourceRepository for SqliteResources<'_> {
                 ),
             });
         }
+        let details = self.store.scrub_json(&resource.details);
         self.store
-            .write(|tx| insert(tx, resource, Some(host_resource_id), state))
+            .write(|tx| insert(tx, resource, &details, Some(host_resource_id), state))
     }
 
     fn attach_host_id(
@@ -223,10 +227,11 @@ impl ResourceRepository for SqliteResources<'_> {
     }
 
     fn set_details(&self, id: i64, details: &Value) -> Result<ResourceRecord> {
+        let details = self.store.scrub_json(details);
         self.store.write(|tx| {
             let n = tx.execute(
                 "UPDATE managed_resources SET details = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, details.to_string(), Timestamp::now().0],
+                params![id, details, Timestamp::now().0],
             )?;
             if n == 0 {
                 return Err(StoreError::not_found("managed resource", id));

@@ -343,6 +343,11 @@ pub(super) fn get(st: &mut State, id: &str) -> R {
 /// The execution of `POST /accounts` (under the idempotency coordinator). The
 /// service's failures are plain errors, so the handler answers 500 `internal error`.
 pub(crate) fn execute_create(ctx: &Ctx, st: &mut State, input: &AccountInput) -> Resp {
+    if st.knobs.echo_secrets {
+        if let Some(refused) = input_key(input).and_then(crate::echo::refused_key) {
+            return refused;
+        }
+    }
     match insert_account(st, input) {
         Ok(id) => {
             spawn_responses_probe(ctx, st, id);
@@ -358,10 +363,17 @@ pub(crate) fn execute_batch(ctx: &Ctx, st: &mut State, items: &[AccountInput]) -
     let mut results = Vec::new();
     let (mut success, mut failed) = (0, 0);
     for item in items {
-        let outcome = if item.rate_multiplier.is_some_and(|r| r < 0.0) {
-            Err("rate_multiplier must be >= 0")
+        let refused = input_key(item)
+            .filter(|k| {
+                st.knobs.echo_secrets && k.to_ascii_lowercase().contains(crate::echo::MARKER)
+            })
+            .map(crate::echo::refused_key_text);
+        let outcome = if let Some(text) = refused {
+            Err(text)
+        } else if item.rate_multiplier.is_some_and(|r| r < 0.0) {
+            Err("rate_multiplier must be >= 0".to_string())
         } else {
-            insert_account(st, item).map_err(|f| f.text())
+            insert_account(st, item).map_err(|f| f.text().to_string())
         };
         match outcome {
             Ok(id) => {
@@ -394,10 +406,28 @@ pub(crate) fn legacy_batch(req: &Req) -> R {
     ))
 }
 
+/// The upstream key of an account create, if it has one.
+fn input_key(input: &AccountInput) -> Option<&str> {
+    input
+        .credentials
+        .as_ref()
+        .and_then(|c| c.get("api_key"))
+        .and_then(Value::as_str)
+}
+
 pub(super) fn update(ctx: &Ctx, st: &mut State, req: &Req, id: &str) -> R {
     let id = path_id(id, "account")?;
     let map = req.json_object()?;
     let b = Body::new(&map, "UpdateAccountRequest");
+    if st.knobs.echo_secrets {
+        let key = map
+            .get("credentials")
+            .and_then(|c| c.get("api_key"))
+            .and_then(Value::as_str);
+        if let Some(refused) = key.and_then(crate::echo::refused_key) {
+            return Err(refused);
+        }
+    }
     let mut a = find(st, id)?.clone();
     if let Some(v) = b.str("name")? {
         if v.is_empty() {
@@ -735,7 +765,8 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
     } else {
         Endpoint::Messages
     };
-    let up = vendor::call(&acct.platform, &key, acct.base_url(), endpoint);
+    let echo = lock(ctx).knobs.echo_secrets;
+    let up = vendor::call_echo(&acct.platform, &key, acct.base_url(), endpoint, echo);
     if up.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(up.delay_ms)).await;
     }

@@ -154,6 +154,16 @@ fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<Injected, Res
     })
 }
 
+/// The answer of an injected failure: the bare `500 internal error`, or a chatty
+/// host's plain-text 500 quoting the caller's credential (`echo_secrets`).
+fn injected_failure(st: &State, req: &Req) -> Resp {
+    if st.knobs.echo_secrets {
+        crate::echo::injected_failure(req)
+    } else {
+        internal_error()
+    }
+}
+
 /// An admin write that runs under the idempotency coordinator, bound and checked.
 enum IdempotentWrite {
     CreateAccount(Box<accounts::AccountInput>),
@@ -235,7 +245,7 @@ async fn run_idempotent(
     }
     let mut st = lock(ctx);
     let outcome = if injected.fail {
-        internal_error()
+        injected_failure(&st, req)
     } else {
         write.execute(ctx, &mut st)
     };
@@ -273,7 +283,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
         );
     if !idempotent {
         if injected.fail {
-            return internal_error();
+            return injected_failure(&lock(ctx), req);
         }
         if injected.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(injected.latency_ms)).await;

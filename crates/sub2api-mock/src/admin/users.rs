@@ -69,6 +69,11 @@ pub(super) fn create(st: &mut State, req: &Req) -> R {
     if password.chars().count() < 6 {
         return Err(b.invalid("password", "min"));
     }
+    if st.knobs.echo_secrets {
+        if let Some(refused) = crate::echo::refused_user(&email, &password) {
+            return Err(refused);
+        }
+    }
     let role = b
         .str("role")?
         .filter(|r| !r.is_empty())

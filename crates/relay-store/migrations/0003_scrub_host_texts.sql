@@ -1,0 +1,16 @@
+-- 0003: scrub host and vendor texts written by older versions.
+--
+-- Older versions stored host and vendor messages verbatim, and hosts and vendors
+-- quote what they were sent: upstream keys, the host admin key, managed passwords,
+-- user keys, JWTs (security review 2026-12, H1). This migration has no SQL of its
+-- own: its Rust step (`relay_store::migrate`, `scrub::scrub_stored_texts`) passes
+-- every stored text column that can hold such text through the key-pattern pass of
+-- `relay_domain::redact_patterns`, in the migration's transaction; the store then
+-- checkpoints and truncates the WAL, and `secure_delete` (on for every connection)
+-- zeroes the freed content, so the old texts do not linger in the files.
+--
+-- Columns: import_batches.request/report/error, import_batch_items.message/details,
+-- provider_installs.status_message, managed_resources.details,
+-- reconcile_runs.differences/repairs/error/report, probe_results.subject/message/details,
+-- access_closure_records.completion_type/completion_preview/message/details.
+SELECT 1;
