@@ -1,8 +1,6 @@
 //! Every SPEC §4.2 rejection, proven on a committed fixture pack with its exact problems.
 
-mod common;
-
-use common::{fixture, p, problems};
+use crate::common::{fixture, p, problems};
 use relay_pack::checksums::{parse_line, sha256_hex};
 use relay_pack::load_dir;
 

@@ -1,7 +1,5 @@
 //! Property tests: the checksum line parser and model-name normalisation.
 
-mod common;
-
 use proptest::prelude::*;
 use relay_pack::checksums::{parse_line, ChecksumEntry};
 use relay_pack::{load_dir, normalize_model_name};
@@ -48,7 +46,7 @@ proptest! {
         upper in any::<bool>(),
         sep in "( |_|-|  | - )",
     ) {
-        let pack = load_dir(&common::real_pack_dir()).unwrap();
+        let pack = load_dir(&crate::common::real_pack_dir()).unwrap();
         let provider = pick.get(&pack.providers);
         for model in &provider.default_models {
             prop_assert_eq!(provider.canonical_model(model), Some(model.as_str()));

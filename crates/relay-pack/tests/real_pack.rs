@@ -1,10 +1,8 @@
 //! The shipped pack validates, loads identically from a zip, and its manifests behave.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{p, problems, read_tree, real_pack_dir, temp_dir, write_tree, zip_files};
+use crate::common::{p, problems, read_tree, real_pack_dir, temp_dir, write_tree, zip_files};
 use relay_pack::{
     host_compatible, load_dir, load_zip, load_zip_bytes, parse_host_version, write_checksums, Pack,
     Platform, ProviderManifest, Severity,

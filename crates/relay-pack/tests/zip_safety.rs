@@ -1,12 +1,10 @@
 //! Unsafe archives are refused before their content is trusted. Archives are built here, at
 //! run time, with the `zip` writer.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 
-use common::{deflated, read_tree, real_pack_dir, zip_files};
+use crate::common::{deflated, read_tree, real_pack_dir, zip_files};
 use relay_pack::{
     load_zip_bytes, PackError, UnsafeZip, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES,
 };
@@ -183,6 +181,6 @@ fn garbage_is_an_archive_error_not_a_panic() {
     ));
     let files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let empty = zip_files(&files, "");
-    let problems = common::problems(load_zip_bytes(&empty));
+    let problems = crate::common::problems(load_zip_bytes(&empty));
     assert_eq!(problems.len(), 3, "{problems:?}");
 }

@@ -1,8 +1,6 @@
 //! Import batches, items, the managed resource journal, and host-in-use refusals.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use relay_domain::{
     AccessMode, BatchEvent, BatchId, BatchStatus, Fingerprint, HostId, ImportMode, ItemStatus,
     KeyPlan, PackId, ProviderId, ResourceState, ResourceType, Verdict,

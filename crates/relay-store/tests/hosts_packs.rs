@@ -1,10 +1,8 @@
 //! Hosts, packs and providers: constraints, atomicity and in-use refusals.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use relay_domain::{HostId, HostStatus, PackId, ProviderId, ProviderStatus, Secret};
 use relay_store::{
     HostAuthKind, HostRepository, InstallRepository, NewCapabilitySnapshot, PackRepository,

@@ -1,8 +1,6 @@
 //! Opening, migrations, pragmas and the master key check.
 
-mod common;
-
-use common::{TempDir, KEY_A, KEY_B};
+use crate::common::{TempDir, KEY_A, KEY_B};
 use relay_store::{migrate, CryptoError, HostRepository, KeySource, Store, StoreError};
 use rusqlite::Connection;
 
@@ -228,7 +226,7 @@ fn database_files_are_owner_only_whatever_the_umask() {
     // A write makes sure the WAL and shared-memory files exist.
     store
         .hosts()
-        .create(&common::new_host("host_m", "modes"))
+        .create(&crate::common::new_host("host_m", "modes"))
         .unwrap();
     for name in ["relay.db", "relay.db-wal", "relay.db-shm"] {
         let mode = std::fs::metadata(dir.path().join(name))
@@ -367,7 +365,7 @@ fn concurrent_writers_and_readers_share_one_file_store() {
             std::thread::spawn(move || {
                 for i in 0..25 {
                     let id = format!("host_{t}_{i}");
-                    let host: NewHost = common::new_host(&id, &id);
+                    let host: NewHost = crate::common::new_host(&id, &id);
                     store.hosts().create(&host).unwrap();
                     // Reads see committed writes (read pool, separate connections).
                     assert_eq!(store.hosts().get(&host.id).unwrap().name, id);

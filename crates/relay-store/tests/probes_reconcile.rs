@@ -1,8 +1,6 @@
 //! Probe results, access closure records, reconcile runs and provider installs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use relay_domain::{
     AccessMode, AccessStatus, BatchId, Fingerprint, HostStatus, ImportMode, ProviderEvent,
     ProviderId, ProviderStatus, ReconcileRunId, Verdict,

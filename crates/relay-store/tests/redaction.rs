@@ -2,9 +2,7 @@
 //! the store knows and the key patterns; migration 3 scrubs the texts older versions
 //! wrote, and leaves no copy in the database files.
 
-mod common;
-
-use common::{deepseek, host1, new_host, pack_cn, seeded, TempDir, KEY_A};
+use crate::common::{deepseek, host1, new_host, pack_cn, seeded, TempDir, KEY_A};
 use relay_domain::{
     mask, AccessMode, AccessStatus, BatchId, Fingerprint, ImportMode, ItemStatus, KeyPlan,
     ProviderEvent, ProviderStatus, ReconcileRunId, ResourceType, Secret, Verdict,

@@ -1,9 +1,7 @@
 //! Sealed secrets at rest: round trips, wrong keys, tampering, and a byte-level
 //! proof that no secret reaches the database files.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use relay_domain::{
     AccessMode, AccessStatus, BatchId, Fingerprint, HostId, ImportMode, ItemStatus, KeyPlan, Secret,
 };

@@ -1,8 +1,6 @@
 //! Admin API fidelity: auth, envelopes, CRUD, pagination, redaction, idempotency.
 
-mod common;
-
-use common::{eventually, Env};
+use crate::common::{eventually, Env};
 use serde_json::json;
 
 #[test]

@@ -1,11 +1,9 @@
 //! The standalone binary starts, prints its address and answers.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::Client;
+use crate::common::Client;
 use serde_json::json;
 
 #[test]

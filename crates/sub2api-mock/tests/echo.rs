@@ -1,9 +1,7 @@
 //! The `echo_secrets` host knob: a chatty host and vendor that quote secrets in
 //! their answers, on some calls only.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use serde_json::json;
 
 fn echoing() -> Env {

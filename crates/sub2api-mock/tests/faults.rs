@@ -1,10 +1,8 @@
 //! Each fault knob, via the Rust API and via `/__mock/faults`.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{eventually, Env};
+use crate::common::{eventually, Env};
 use serde_json::json;
 use sub2api_mock::Faults;
 

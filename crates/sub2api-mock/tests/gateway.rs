@@ -1,9 +1,7 @@
 //! Gateway behaviour: auth errors, models, chat, failover, vendor key patterns,
 //! channel effects, billing checks, the Responses-path 502 and the SSE account test.
 
-mod common;
-
-use common::{eventually, Env};
+use crate::common::{eventually, Env};
 use serde_json::json;
 
 #[test]

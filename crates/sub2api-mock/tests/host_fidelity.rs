@@ -3,9 +3,7 @@
 //! limiter, account state routes, the admin key re-binding route, revoke as a soft
 //! delete, key-name escaping and the defaults of omitted fields.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use serde_json::{json, Value};
 use sub2api_mock::HostKnobs;
 
@@ -21,7 +19,13 @@ fn locked() -> Env {
     env
 }
 
-fn jwt_admin(env: &Env, jwt: &str, method: &str, path: &str, body: Option<Value>) -> common::Res {
+fn jwt_admin(
+    env: &Env,
+    jwt: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> crate::common::Res {
     let bearer = format!("Bearer {jwt}");
     env.c.call(
         method,

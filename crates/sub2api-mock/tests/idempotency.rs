@@ -3,11 +3,9 @@
 //! conflicts, the processing lock, the backoff after a failed execution, the login
 //! limiter and the failed custom-key limiter.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Env, Res};
+use crate::common::{Env, Res};
 use serde_json::{json, Value};
 use sub2api_mock::{Faults, HostPolicy};
 

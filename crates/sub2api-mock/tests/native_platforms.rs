@@ -3,15 +3,13 @@
 //! build, `extra` written by the host, Chat Completions routing whatever `extra`
 //! says, the account test, and a vendor's low balance as a recoverable bench.
 
-mod common;
-
-use common::{eventually, Env};
+use crate::common::{eventually, Env};
 use serde_json::{json, Value};
 use sub2api_mock::{Faults, HostKnobs};
 
 const VENDOR: &str = "https://api.example-vendor.test/v1";
 
-fn group(env: &Env, name: &str, platform: &str) -> common::Res {
+fn group(env: &Env, name: &str, platform: &str) -> crate::common::Res {
     env.admin(
         "POST",
         "/groups",

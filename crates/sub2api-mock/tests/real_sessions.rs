@@ -8,11 +8,9 @@
 //! account tests, the events and the host's words before the vendor's body; and the
 //! idempotency and retry headers. A difference is the mock drifting from the host.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Client, Res};
+use crate::common::{Client, Res};
 use serde_json::{json, Value};
 use sub2api_mock::{HostKnobs, MockConfig, MockHost, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD};
 

@@ -1,9 +1,7 @@
 //! The vendor-only role: the simulated vendors alone on a port, as an upstream for a
 //! real host's accounts (the host joins base URLs with or without `/v1`).
 
-mod common;
-
-use common::Client;
+use crate::common::Client;
 use serde_json::json;
 use sub2api_mock::MockHost;
 
@@ -20,7 +18,7 @@ fn send(
     path: &str,
     body: Option<serde_json::Value>,
     key: &str,
-) -> common::Res {
+) -> crate::common::Res {
     let auth = format!("Bearer {key}");
     let headers: Vec<(&str, &str)> = if key.is_empty() {
         Vec::new()

@@ -1,0 +1,3 @@
+//! The integration tests of `relay-domain`, one test binary: each module is one area.
+
+mod properties;

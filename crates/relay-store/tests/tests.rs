@@ -1,0 +1,9 @@
+//! The integration tests of `relay-store`, one test binary: each module is one area.
+
+mod batches_resources;
+mod common;
+mod hosts_packs;
+mod migrations;
+mod probes_reconcile;
+mod redaction;
+mod secrets;

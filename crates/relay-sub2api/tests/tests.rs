@@ -1,0 +1,7 @@
+//! The integration tests of `relay-sub2api`, one test binary: each module is one area.
+
+mod against_mock;
+mod contract;
+mod real_exchanges;
+mod redaction;
+mod upstream;

@@ -1,0 +1,13 @@
+//! The integration tests of `sub2api-mock`, one test binary: each module is one area.
+
+mod admin_api;
+mod binary;
+mod common;
+mod echo;
+mod faults;
+mod gateway;
+mod host_fidelity;
+mod idempotency;
+mod native_platforms;
+mod real_sessions;
+mod vendor_role;
