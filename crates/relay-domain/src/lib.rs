@@ -4,6 +4,7 @@
 //! Every status string lives here once; other crates store and print
 //! [`status`] values through their `as_str`/`FromStr` forms.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod ids;
 pub mod keys;

@@ -86,6 +86,7 @@
 //! `Sqlite*` implementations are handed out by [`Store`] (`store.hosts()`,
 //! `store.packs()`, …). A PostgreSQL backend would implement the same traits.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod crypto;
 mod error;

@@ -10,6 +10,7 @@
 //! Secrets (admin key and password, upstream keys, user JWTs and user keys) are
 //! always [`relay_domain::Secret`]; no error or log line contains one.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod adapter;
 mod client;

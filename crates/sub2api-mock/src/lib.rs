@@ -15,6 +15,7 @@
 // so early returns read like the host's `return` after writing an error. The size of the
 // error variant is irrelevant for a test server.
 #![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
 
 mod admin;
 mod auth;
