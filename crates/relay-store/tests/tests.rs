@@ -2,6 +2,7 @@
 
 mod batches_resources;
 mod common;
+mod examples;
 mod hosts_packs;
 mod migrations;
 mod probes_reconcile;

@@ -2,6 +2,7 @@
 
 mod against_mock;
 mod contract;
+mod examples;
 mod real_exchanges;
 mod redaction;
 mod upstream;

@@ -4,6 +4,7 @@ mod admin_api;
 mod binary;
 mod common;
 mod echo;
+mod examples;
 mod faults;
 mod gateway;
 mod host_fidelity;
