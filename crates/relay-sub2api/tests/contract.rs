@@ -1,7 +1,12 @@
 //! Contract tests: the adapter against an HTTP mock that answers with bodies
-//! shaped exactly like the real host's (`fixtures/host/`). Each test asserts the
-//! request the adapter sends (method, path, headers, JSON field names) and what it
-//! makes of the answer.
+//! shaped exactly like the real host's (`fixtures/host/`). Each row names the
+//! requests the adapter must send (method, path, query, headers, JSON field names)
+//! with the sample the host answers, the adapter call, and what the adapter must
+//! make of the answer; [`harness`] sets up the mock and checks the requests. The
+//! few sequences `httpmock` cannot express (a dropped connection, a timed
+//! `Retry-After`, a token refresh) use a scripted loopback server below.
+
+mod harness;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -14,142 +19,84 @@ use relay_domain::Secret;
 use relay_sub2api::*;
 use serde_json::json;
 
-const ADMIN_KEY: &str = "admin-9f1c2b7e0d4a5f6e8c3b1a2d4e6f8091a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2";
+use harness::{
+    client, config, contract_cases, delete, fx, get, post, put, run, under, writes, Exchange,
+    ADMIN_KEY,
+};
+
 const UPSTREAM_KEY: &str = "sk-upstream-secret-7d3f9a0c12";
 const USER_JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoyM30.c2lnbmF0dXJl";
 const USER_KEY: &str = "crm-probe-kimi-0123456789abcdef";
 
-fn fx(name: &str) -> String {
-    let path = format!("{}/../../fixtures/host/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+/// An empty first page of one item, as the host lists a kind it has none of.
+const EMPTY_PAGE_OF_ONE: &str = r#"{"code":0,"message":"success","data":{"items":[],"total":0,"page":1,"page_size":1,"pages":1}}"#;
+
+/// The capability probe's read of a list: the first page of one item.
+fn list_probe(path: &str) -> Exchange {
+    get(path)
+        .query("page", "1")
+        .query("page_size", "1")
+        .admin_key()
+        .answer_text(200, EMPTY_PAGE_OF_ONE)
 }
 
-fn config(base: String) -> HostConfig {
-    HostConfig {
-        base_url: base,
-        auth: AdminAuth::ApiKey(Secret::new(ADMIN_KEY)),
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_secs(5),
-        max_read_retries: 2,
+/// A group with the host's defaults, for rows where only the answer matters.
+fn standard_group(name: &str) -> NewGroup {
+    NewGroup {
+        name: name.into(),
+        description: None,
+        platform: "openai".into(),
+        rate_multiplier: 1.0,
+        is_exclusive: false,
+        subscription_type: subscription_type::STANDARD.into(),
+        daily_limit_usd: None,
+        weekly_limit_usd: None,
+        monthly_limit_usd: None,
     }
-}
-
-fn client(server: &MockServer) -> Sub2ApiClient {
-    Sub2ApiClient::new(config(server.base_url())).expect("client")
-}
-
-fn json_ok(then: httpmock::Then, fixture: &str) {
-    then.status(200)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(fx(fixture));
 }
 
 // ---------------------------------------------------------------------------
 // Host facts
 
-#[test]
-fn version_uses_the_admin_key_header() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/system/version")
-            .header("x-api-key", ADMIN_KEY)
-            .header_missing("authorization");
-        json_ok(then, "version.json");
-    });
-    assert_eq!(client(&server).version().unwrap(), "0.1.131");
-    m.assert();
-}
+contract_cases! {
+    version_uses_the_admin_key_header: [
+        get("/api/v1/admin/system/version").admin_key().without("authorization").ok("version.json"),
+    ] => |c| c.version(), |v| assert_eq!(v.unwrap(), "0.1.131");
 
-#[test]
-fn public_settings_are_read_without_credentials() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/settings/public")
-            .header_missing("x-api-key")
-            .header_missing("authorization");
-        json_ok(then, "settings_public.json");
-    });
-    let s = client(&server).public_settings().unwrap();
-    m.assert();
-    assert_eq!(s.version.as_deref(), Some("0.1.131"));
-    assert!(!s.backend_mode_enabled);
-    assert!(!s.turnstile_enabled);
-    assert_eq!(s.login_captcha, None);
-    assert!(s.totp_enabled);
-    assert!(s.payment_enabled);
-}
+    public_settings_are_read_without_credentials: [
+        get("/api/v1/settings/public")
+            .without("x-api-key")
+            .without("authorization")
+            .ok("settings_public.json"),
+    ] => |c| c.public_settings().unwrap(), |s| {
+        assert_eq!(s.version.as_deref(), Some("0.1.131"));
+        assert!(!s.backend_mode_enabled);
+        assert!(!s.turnstile_enabled);
+        assert_eq!(s.login_captcha, None);
+        assert!(s.totp_enabled);
+        assert!(s.payment_enabled);
+    };
 
-fn guard_no_writes(server: &MockServer) -> httpmock::Mock<'_> {
-    server.mock(|when, then| {
-        when.is_true(|req| {
-            let m = req.method().to_string();
-            (m == "POST" || m == "PUT" || m == "DELETE") && req.uri().path().starts_with("/api/")
-        });
-        then.status(500).body("write during a read-only probe");
-    })
-}
-
-fn mock_list<'a>(server: &'a MockServer, path: &str) -> httpmock::Mock<'a> {
-    let path = path.to_owned();
-    server.mock(move |when, then| {
-        when.method(GET)
-            .path(path)
-            .query_param("page", "1")
-            .query_param("page_size", "1")
-            .header("x-api-key", ADMIN_KEY);
-        then.status(200).body(
-            r#"{"code":0,"message":"success","data":{"items":[],"total":0,"page":1,"page_size":1,"pages":1}}"#,
-        );
-    })
-}
-
-#[test]
-fn capabilities_on_a_new_host_use_reads_only() {
-    let server = MockServer::start();
-    let writes = guard_no_writes(&server);
-    let lists: Vec<_> = [
-        "/api/v1/admin/groups",
-        "/api/v1/admin/channels",
-        "/api/v1/admin/accounts",
-        "/api/v1/admin/subscriptions",
-        "/api/v1/admin/users",
-    ]
-    .iter()
-    .map(|p| mock_list(&server, p))
-    .collect();
-    let plans = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/payment/plans");
-        json_ok(then, "plans_list.json");
-    });
-    let models = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/0/models");
-        then.status(404)
-            .body(r#"{"code":404,"message":"account not found","reason":"ACCOUNT_NOT_FOUND"}"#);
-    });
-    let keys = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/keys")
-            .header_missing("authorization");
-        then.status(401).body(fx("error_unauthorized_jwt.json"));
-    });
-    let gw_models = server.mock(|when, then| {
-        when.method(GET)
-            .path("/v1/models")
-            .header_missing("authorization");
-        then.status(401)
-            .body(fx("gateway_error_api_key_required.json"));
-    });
-    let gw_chat = server.mock(|when, then| {
-        when.method(POST)
-            .path("/v1/chat/completions")
-            .header_missing("authorization");
-        then.status(401)
-            .body(fx("gateway_error_api_key_required.json"));
-    });
-    let caps = client(&server).capabilities().unwrap();
-    assert_eq!(
+    capabilities_on_a_new_host_use_reads_only: [
+        writes().calls(0),
+        list_probe("/api/v1/admin/groups"),
+        list_probe("/api/v1/admin/channels"),
+        list_probe("/api/v1/admin/accounts"),
+        list_probe("/api/v1/admin/subscriptions"),
+        list_probe("/api/v1/admin/users"),
+        get("/api/v1/admin/payment/plans").ok("plans_list.json"),
+        get("/api/v1/admin/accounts/0/models").answer_text(
+            404,
+            r#"{"code":404,"message":"account not found","reason":"ACCOUNT_NOT_FOUND"}"#,
+        ),
+        get("/api/v1/keys").without("authorization").answer(401, "error_unauthorized_jwt.json"),
+        get("/v1/models")
+            .without("authorization")
+            .answer(401, "gateway_error_api_key_required.json"),
+        post("/v1/chat/completions")
+            .without("authorization")
+            .answer(401, "gateway_error_api_key_required.json"),
+    ] => |c| c.capabilities().unwrap(), |caps| assert_eq!(
         caps,
         Capabilities {
             groups: true,
@@ -164,139 +111,69 @@ fn capabilities_on_a_new_host_use_reads_only() {
             chat_completions: true,
         }
     );
-    for m in &lists {
-        m.assert();
-    }
-    plans.assert();
-    models.assert();
-    keys.assert();
-    gw_models.assert();
-    gw_chat.assert();
-    writes.assert_calls(0);
-}
 
-#[test]
-fn capabilities_on_an_old_host_see_plain_text_404_as_absent() {
-    let server = MockServer::start();
-    let writes = guard_no_writes(&server);
-    for p in [
-        "/api/v1/admin/groups",
-        "/api/v1/admin/accounts",
-        "/api/v1/admin/subscriptions",
-        "/api/v1/admin/users",
-    ] {
-        mock_list(&server, p);
-    }
-    for p in ["/api/v1/admin/channels", "/api/v1/admin/payment/plans"] {
-        server.mock(|when, then| {
-            when.method(GET).path(p);
-            then.status(404)
-                .header("content-type", "text/plain")
-                .body(fx("error_plain_404.txt"));
-        });
-    }
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/0/models");
-        then.status(400)
-            .body(r#"{"code":400,"message":"Invalid account ID"}"#);
-    });
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/keys");
-        then.status(401).body(fx("error_unauthorized_jwt.json"));
-    });
-    server.mock(|when, then| {
-        when.method(GET).path("/v1/models");
-        then.status(401)
-            .body(fx("gateway_error_api_key_required.json"));
-    });
-    server.mock(|when, then| {
-        when.method(POST).path("/v1/chat/completions");
-        then.status(404).body(fx("error_plain_404.txt"));
-    });
-    let caps = client(&server).capabilities().unwrap();
-    assert!(caps.groups && caps.accounts && caps.account_test && caps.account_models);
-    assert!(caps.subscriptions && caps.users && caps.user_keys);
-    assert!(!caps.channels, "plain-text 404 means no channels");
-    assert!(!caps.plans, "plain-text 404 means no plans");
-    assert!(!caps.chat_completions);
-    writes.assert_calls(0);
-}
+    capabilities_on_an_old_host_see_plain_text_404_as_absent: [
+        writes().calls(0),
+        list_probe("/api/v1/admin/groups"),
+        list_probe("/api/v1/admin/accounts"),
+        list_probe("/api/v1/admin/subscriptions"),
+        list_probe("/api/v1/admin/users"),
+        get("/api/v1/admin/channels")
+            .reply_header("content-type", "text/plain")
+            .answer(404, "error_plain_404.txt"),
+        get("/api/v1/admin/payment/plans")
+            .reply_header("content-type", "text/plain")
+            .answer(404, "error_plain_404.txt"),
+        get("/api/v1/admin/accounts/0/models")
+            .answer_text(400, r#"{"code":400,"message":"Invalid account ID"}"#),
+        get("/api/v1/keys").answer(401, "error_unauthorized_jwt.json"),
+        get("/v1/models").answer(401, "gateway_error_api_key_required.json"),
+        post("/v1/chat/completions").answer(404, "error_plain_404.txt"),
+    ] => |c| c.capabilities().unwrap(), |caps| {
+        assert!(caps.groups && caps.accounts && caps.account_test && caps.account_models);
+        assert!(caps.subscriptions && caps.users && caps.user_keys);
+        assert!(!caps.channels, "plain-text 404 means no channels");
+        assert!(!caps.plans, "plain-text 404 means no plans");
+        assert!(!caps.chat_completions);
+    };
 
-#[test]
-fn capabilities_propagate_a_refused_admin_key() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.path_prefix("/api/v1/admin/");
-        then.status(401).body(fx("error_invalid_admin_key.json"));
-    });
-    let err = client(&server).capabilities().unwrap_err();
-    assert!(matches!(err, HostError::Unauthorized(_)), "{err:?}");
-    assert_eq!(err.code().as_deref(), Some("INVALID_ADMIN_KEY"));
-}
+    capabilities_propagate_a_refused_admin_key: [
+        under("/api/v1/admin/").answer(401, "error_invalid_admin_key.json").any_calls(),
+    ] => |c| c.capabilities().unwrap_err(), |err| {
+        assert!(matches!(err, HostError::Unauthorized(_)), "{err:?}");
+        assert_eq!(err.code().as_deref(), Some("INVALID_ADMIN_KEY"));
+    };
 
-#[test]
-fn gateway_reachability_without_a_key() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/v1/models")
-            .header_missing("authorization");
-        then.status(401)
-            .body(fx("gateway_error_api_key_required.json"));
-    });
-    let c = server.mock(|when, then| {
-        when.method(POST)
-            .path("/v1/chat/completions")
-            .header_missing("authorization");
-        then.status(401)
-            .body(fx("gateway_error_api_key_required.json"));
-    });
-    let r = client(&server).gateway_reachability().unwrap();
-    m.assert();
-    c.assert();
-    assert_eq!(r.models_status, 401);
-    assert_eq!(r.models_code.as_deref(), Some("API_KEY_REQUIRED"));
-    assert!(r.api_key_required);
-    assert!(r.chat_completions);
+    gateway_reachability_without_a_key: [
+        get("/v1/models")
+            .without("authorization")
+            .answer(401, "gateway_error_api_key_required.json"),
+        post("/v1/chat/completions")
+            .without("authorization")
+            .answer(401, "gateway_error_api_key_required.json"),
+    ] => |c| c.gateway_reachability().unwrap(), |r| {
+        assert_eq!(r.models_status, 401);
+        assert_eq!(r.models_code.as_deref(), Some("API_KEY_REQUIRED"));
+        assert!(r.api_key_required);
+        assert!(r.chat_completions);
+    };
 }
 
 // ---------------------------------------------------------------------------
 // Errors
 
-#[test]
-fn handler_error_with_reason_maps_to_not_found() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/groups/99");
-        then.status(404).body(fx("error_group_not_found.json"));
-    });
-    let err = client(&server).delete_group(99).unwrap_err();
-    assert!(err.is_not_found());
-    assert_eq!(err.code().as_deref(), Some("GROUP_NOT_FOUND"));
-    assert_eq!(err.status(), Some(404));
-}
+contract_cases! {
+    handler_error_with_reason_maps_to_not_found: [
+        delete("/api/v1/admin/groups/99").answer(404, "error_group_not_found.json"),
+    ] => |c| c.delete_group(99).unwrap_err(), |err| {
+        assert!(err.is_not_found());
+        assert_eq!(err.code().as_deref(), Some("GROUP_NOT_FOUND"));
+        assert_eq!(err.status(), Some(404));
+    };
 
-#[test]
-fn validation_error_without_reason_has_no_code() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/groups");
-        then.status(400).body(fx("error_validation.json"));
-    });
-    let err = client(&server)
-        .create_group(&NewGroup {
-            name: String::new(),
-            description: None,
-            platform: "openai".into(),
-            rate_multiplier: 1.0,
-            is_exclusive: false,
-            subscription_type: "standard".into(),
-            daily_limit_usd: None,
-            weekly_limit_usd: None,
-            monthly_limit_usd: None,
-        })
-        .unwrap_err();
-    match err {
+    validation_error_without_reason_has_no_code: [
+        post("/api/v1/admin/groups").answer(400, "error_validation.json"),
+    ] => |c| c.create_group(&standard_group("")).unwrap_err(), |err| match err {
         HostError::Host {
             status,
             code,
@@ -308,54 +185,37 @@ fn validation_error_without_reason_has_no_code() {
             assert!(message.starts_with("Invalid request:"));
         }
         other => panic!("unexpected {other:?}"),
-    }
-}
+    };
 
-#[test]
-fn middleware_error_with_string_code_maps_to_unauthorized() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/system/version");
-        then.status(401).body(fx("error_invalid_admin_key.json"));
-    });
-    let err = client(&server).version().unwrap_err();
-    match &err {
-        HostError::Unauthorized(d) => {
-            assert_eq!(d.code.as_deref(), Some("INVALID_ADMIN_KEY"));
-            assert_eq!(d.message, "Invalid admin API key");
+    middleware_error_with_string_code_maps_to_unauthorized: [
+        get("/api/v1/admin/system/version").answer(401, "error_invalid_admin_key.json"),
+    ] => |c| c.version().unwrap_err(), |err| {
+        match &err {
+            HostError::Unauthorized(d) => {
+                assert_eq!(d.code.as_deref(), Some("INVALID_ADMIN_KEY"));
+                assert_eq!(d.message, "Invalid admin API key");
+            }
+            other => panic!("unexpected {other:?}"),
         }
-        other => panic!("unexpected {other:?}"),
-    }
-    assert!(!err.to_string().contains(ADMIN_KEY));
-}
+        assert!(!err.to_string().contains(ADMIN_KEY));
+    };
 
-#[test]
-fn plain_text_404_on_an_admin_route_is_an_unsupported_route() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/channels/5");
-        then.status(404).body(fx("error_plain_404.txt"));
-    });
-    let err = client(&server).get_channel(5).unwrap_err();
-    assert_eq!(
-        err,
-        HostError::UnsupportedRoute {
-            method: "GET".into(),
-            path: "/api/v1/admin/channels/5".into()
-        }
-    );
-    assert!(!err.is_not_found());
-}
+    plain_text_404_on_an_admin_route_is_an_unsupported_route: [
+        get("/api/v1/admin/channels/5").answer(404, "error_plain_404.txt"),
+    ] => |c| c.get_channel(5).unwrap_err(), |err| {
+        assert_eq!(
+            err,
+            HostError::UnsupportedRoute {
+                method: "GET".into(),
+                path: "/api/v1/admin/channels/5".into()
+            }
+        );
+        assert!(!err.is_not_found());
+    };
 
-#[test]
-fn internal_error_is_a_host_error() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/channels/5");
-        then.status(500).body(fx("error_internal.json"));
-    });
-    let err = client(&server).delete_channel(5).unwrap_err();
-    assert!(
+    internal_error_is_a_host_error: [
+        delete("/api/v1/admin/channels/5").answer(500, "error_internal.json"),
+    ] => |c| c.delete_channel(5).unwrap_err(), |err| assert!(
         matches!(
             err,
             HostError::Host {
@@ -400,67 +260,45 @@ fn config_is_validated_and_debug_hides_secrets() {
 // ---------------------------------------------------------------------------
 // Groups
 
-#[test]
-fn list_groups_searches_by_name_and_matches_exactly() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/groups")
-            .query_param("search", "crm-openai-cn-deepseek-subscription")
-            .query_param("platform", "openai")
-            .query_param("page", "1")
-            .query_param("page_size", "100")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "groups_list.json");
-    });
-    let groups = client(&server)
-        .list_groups(&GroupFilter {
-            name: Some("crm-openai-cn-deepseek-subscription".into()),
-            platform: Some("openai".into()),
-        })
-        .unwrap();
-    m.assert();
-    assert_eq!(groups.len(), 1, "substring match '-old' must be dropped");
-    let g = &groups[0];
-    assert_eq!(g.id, 7);
-    assert_eq!(g.subscription_type, "subscription");
-    assert_eq!(g.monthly_limit_usd, Some(50.0));
-    assert_eq!(g.daily_limit_usd, None);
-    assert_eq!(g.account_count, Some(2));
+fn group_item(id: i64) -> serde_json::Value {
+    json!({"id": id, "name": format!("g{id}"), "platform": "openai", "status": "active", "subscription_type": "standard", "rate_multiplier": 1, "is_exclusive": false})
 }
 
-#[test]
-fn list_groups_reads_every_page() {
-    let server = MockServer::start();
-    let item = |id: i64| json!({"id": id, "name": format!("g{id}"), "platform": "openai", "status": "active", "subscription_type": "standard", "rate_multiplier": 1, "is_exclusive": false});
-    let p1 = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/groups").query_param("page", "1");
-        then.status(200).json_body(json!({"code":0,"message":"success","data":{"items":[item(1), item(2)],"total":3,"page":1,"page_size":2,"pages":2}}));
-    });
-    let p2 = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/groups").query_param("page", "2");
-        then.status(200).json_body(json!({"code":0,"message":"success","data":{"items":[item(3)],"total":3,"page":2,"page_size":2,"pages":2}}));
-    });
-    let groups = client(&server)
-        .list_groups(&GroupFilter::default())
-        .unwrap();
-    p1.assert();
-    p2.assert();
-    assert_eq!(
+contract_cases! {
+    list_groups_searches_by_name_and_matches_exactly: [
+        get("/api/v1/admin/groups")
+            .query("search", "crm-openai-cn-deepseek-subscription")
+            .query("platform", "openai")
+            .query("page", "1")
+            .query("page_size", "100")
+            .admin_key()
+            .ok("groups_list.json"),
+    ] => |c| c.list_groups(&GroupFilter {
+        name: Some("crm-openai-cn-deepseek-subscription".into()),
+        platform: Some("openai".into()),
+    }).unwrap(), |groups| {
+        assert_eq!(groups.len(), 1, "substring match '-old' must be dropped");
+        let g = &groups[0];
+        assert_eq!(g.id, 7);
+        assert_eq!(g.subscription_type, "subscription");
+        assert_eq!(g.monthly_limit_usd, Some(50.0));
+        assert_eq!(g.daily_limit_usd, None);
+        assert_eq!(g.account_count, Some(2));
+    };
+
+    list_groups_reads_every_page: [
+        get("/api/v1/admin/groups").query("page", "1").answer_json(200, json!({"code":0,"message":"success","data":{"items":[group_item(1), group_item(2)],"total":3,"page":1,"page_size":2,"pages":2}})),
+        get("/api/v1/admin/groups").query("page", "2").answer_json(200, json!({"code":0,"message":"success","data":{"items":[group_item(3)],"total":3,"page":2,"page_size":2,"pages":2}})),
+    ] => |c| c.list_groups(&GroupFilter::default()).unwrap(), |groups| assert_eq!(
         groups.iter().map(|g| g.id).collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
-}
 
-#[test]
-fn create_group_sends_the_host_field_names() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/groups")
-            .header("x-api-key", ADMIN_KEY)
+    create_group_sends_the_host_field_names: [
+        post("/api/v1/admin/groups")
+            .admin_key()
             .header_prefix("content-type", "application/json")
-            .json_body(json!({
+            .json(json!({
                 "name": "crm-openai-cn-kimi-subscription",
                 "description": "managed by relay manager",
                 "platform": "openai",
@@ -469,136 +307,119 @@ fn create_group_sends_the_host_field_names() {
                 "subscription_type": "subscription",
                 "daily_limit_usd": 10.0,
                 "monthly_limit_usd": 100.0
-            }));
-        json_ok(then, "group_create.json");
-    });
-    let g = client(&server)
-        .create_group(&NewGroup {
-            name: "crm-openai-cn-kimi-subscription".into(),
-            description: Some("managed by relay manager".into()),
-            platform: "openai".into(),
-            rate_multiplier: 1.0,
-            is_exclusive: false,
-            subscription_type: subscription_type::SUBSCRIPTION.into(),
-            daily_limit_usd: Some(10.0),
-            weekly_limit_usd: None,
-            monthly_limit_usd: Some(100.0),
-        })
-        .unwrap();
-    m.assert();
-    assert_eq!(g.id, 9);
-    assert_eq!(g.rate_multiplier, 1.0);
-}
+            }))
+            .ok("group_create.json"),
+    ] => |c| c.create_group(&NewGroup {
+        name: "crm-openai-cn-kimi-subscription".into(),
+        description: Some("managed by relay manager".into()),
+        platform: "openai".into(),
+        rate_multiplier: 1.0,
+        is_exclusive: false,
+        subscription_type: subscription_type::SUBSCRIPTION.into(),
+        daily_limit_usd: Some(10.0),
+        weekly_limit_usd: None,
+        monthly_limit_usd: Some(100.0),
+    }).unwrap(), |g| {
+        assert_eq!(g.id, 9);
+        assert_eq!(g.rate_multiplier, 1.0);
+    };
 
-#[test]
-fn create_group_conflict() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/groups");
-        then.status(409).body(fx("error_group_exists.json"));
-    });
-    let err = client(&server)
-        .create_group(&NewGroup {
-            name: "dup".into(),
-            description: None,
-            platform: "openai".into(),
-            rate_multiplier: 1.0,
-            is_exclusive: false,
-            subscription_type: "standard".into(),
-            daily_limit_usd: None,
-            weekly_limit_usd: None,
-            monthly_limit_usd: None,
-        })
-        .unwrap_err();
-    assert!(
+    create_group_conflict: [
+        post("/api/v1/admin/groups").answer(409, "error_group_exists.json"),
+    ] => |c| c.create_group(&standard_group("dup")).unwrap_err(), |err| assert!(
         matches!(&err, HostError::Conflict(d) if d.has_code("GROUP_EXISTS")),
         "{err:?}"
     );
-}
 
-#[test]
-fn update_group_sends_only_changed_fields() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(PUT)
-            .path("/api/v1/admin/groups/9")
-            .json_body(json!({"status": "inactive", "rate_multiplier": 2.0}));
-        json_ok(then, "group_create.json");
-    });
-    client(&server)
-        .update_group(
-            9,
-            &GroupUpdate {
-                status: Some("inactive".into()),
-                rate_multiplier: Some(2.0),
-                ..GroupUpdate::default()
-            },
-        )
-        .unwrap();
-    m.assert();
-}
+    update_group_sends_only_changed_fields: [
+        put("/api/v1/admin/groups/9")
+            .json(json!({"status": "inactive", "rate_multiplier": 2.0}))
+            .ok("group_create.json"),
+    ] => |c| c.update_group(
+        9,
+        &GroupUpdate {
+            status: Some("inactive".into()),
+            rate_multiplier: Some(2.0),
+            ..GroupUpdate::default()
+        },
+    ), |r| { r.unwrap(); };
 
-#[test]
-fn get_and_delete_group() {
-    let server = MockServer::start();
-    let get = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/groups/9");
-        json_ok(then, "group_create.json");
-    });
-    let del = server.mock(|when, then| {
-        when.method(DELETE)
-            .path("/api/v1/admin/groups/9")
-            .header("x-api-key", ADMIN_KEY);
-        then.status(200).body(
+    get_and_delete_group: [
+        get("/api/v1/admin/groups/9").ok("group_create.json"),
+        delete("/api/v1/admin/groups/9").admin_key().answer_text(
+            200,
             r#"{"code":0,"message":"success","data":{"message":"Group deleted successfully"}}"#,
-        );
-    });
-    let c = client(&server);
-    assert_eq!(
-        c.get_group(9).unwrap().name,
-        "crm-openai-cn-kimi-subscription"
-    );
-    c.delete_group(9).unwrap();
-    get.assert();
-    del.assert();
+        ),
+    ] => |c| (c.get_group(9).unwrap().name, c.delete_group(9)), |(name, deleted)| {
+        assert_eq!(name, "crm-openai-cn-kimi-subscription");
+        deleted.unwrap();
+    };
 }
 
 // ---------------------------------------------------------------------------
 // Channels and plans
 
-#[test]
-fn list_channels_by_name() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/channels")
-            .query_param("search", "crm-openai-cn-deepseek");
-        json_ok(then, "channels_list.json");
-    });
-    let chans = client(&server)
-        .list_channels(Some("crm-openai-cn-deepseek"))
-        .unwrap();
-    m.assert();
-    assert_eq!(chans.len(), 1);
-    let c = &chans[0];
-    assert_eq!(c.group_ids, vec![7]);
-    assert!(c.restrict_models);
-    assert_eq!(c.model_mapping["openai"]["deepseek-v3"], "deepseek-chat");
-    assert_eq!(
-        c.model_pricing[0].models,
-        vec!["deepseek-chat", "deepseek-reasoner"]
+fn kimi_channel() -> NewChannel {
+    let mut mapping = ChannelModelMapping::new();
+    mapping.insert(
+        "openai".into(),
+        [("kimi 2.6".to_owned(), "kimi-k2.6".to_owned())]
+            .into_iter()
+            .collect(),
     );
-    assert_eq!(c.model_pricing[0].input_price, Some(0.00000027));
-    assert_eq!(c.billing_model_source, "channel_mapped");
+    NewChannel {
+        name: "crm-openai-cn-kimi".into(),
+        description: Some("managed".into()),
+        group_ids: vec![9],
+        model_mapping: mapping,
+        model_pricing: vec![ModelPricing {
+            platform: "openai".into(),
+            models: vec!["kimi-k2.6".into()],
+            billing_mode: "token".into(),
+            input_price: Some(0.0000006),
+            output_price: Some(0.0000025),
+            ..ModelPricing::default()
+        }],
+        restrict_models: true,
+        billing_model_source: Some("channel_mapped".into()),
+    }
 }
 
-#[test]
-fn create_update_delete_channel() {
-    let server = MockServer::start();
-    let create = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/channels")
-            .json_body(json!({
+fn kimi_plan() -> NewPlan {
+    NewPlan {
+        group_id: 9,
+        name: "Kimi monthly".into(),
+        description: Some("managed".into()),
+        price: 39.0,
+        original_price: Some(59.0),
+        validity_days: 30,
+        validity_unit: "day".into(),
+        for_sale: Some(true),
+    }
+}
+
+contract_cases! {
+    list_channels_by_name: [
+        get("/api/v1/admin/channels")
+            .query("search", "crm-openai-cn-deepseek")
+            .ok("channels_list.json"),
+    ] => |c| c.list_channels(Some("crm-openai-cn-deepseek")).unwrap(), |chans| {
+        assert_eq!(chans.len(), 1);
+        let c = &chans[0];
+        assert_eq!(c.group_ids, vec![7]);
+        assert!(c.restrict_models);
+        assert_eq!(c.model_mapping["openai"]["deepseek-v3"], "deepseek-chat");
+        assert_eq!(
+            c.model_pricing[0].models,
+            vec!["deepseek-chat", "deepseek-reasoner"]
+        );
+        assert_eq!(c.model_pricing[0].input_price, Some(0.00000027));
+        assert_eq!(c.billing_model_source, "channel_mapped");
+    };
+
+    create_update_delete_channel: [
+        post("/api/v1/admin/channels")
+            .json(json!({
                 "name": "crm-openai-cn-kimi",
                 "description": "managed",
                 "group_ids": [9],
@@ -609,124 +430,67 @@ fn create_update_delete_channel() {
                 }],
                 "restrict_models": true,
                 "billing_model_source": "channel_mapped"
-            }));
-        json_ok(then, "channel_create.json");
-    });
-    let update = server.mock(|when, then| {
-        when.method(PUT)
-            .path("/api/v1/admin/channels/4")
-            .json_body(json!({"group_ids": [9, 10], "restrict_models": false}));
-        json_ok(then, "channel_create.json");
-    });
-    let delete = server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/channels/4");
-        then.status(200).body(
+            }))
+            .ok("channel_create.json"),
+        put("/api/v1/admin/channels/4")
+            .json(json!({"group_ids": [9, 10], "restrict_models": false}))
+            .ok("channel_create.json"),
+        delete("/api/v1/admin/channels/4").answer_text(
+            200,
             r#"{"code":0,"message":"success","data":{"message":"Channel deleted successfully"}}"#,
+        ),
+    ] => |c| {
+        let created = c.create_channel(&kimi_channel()).unwrap();
+        let updated = c.update_channel(
+            4,
+            &ChannelUpdate {
+                group_ids: Some(vec![9, 10]),
+                restrict_models: Some(false),
+                ..ChannelUpdate::default()
+            },
         );
-    });
-    let c = client(&server);
-    let mut mapping = ChannelModelMapping::new();
-    mapping.insert(
-        "openai".into(),
-        [("kimi 2.6".to_owned(), "kimi-k2.6".to_owned())]
-            .into_iter()
-            .collect(),
-    );
-    let ch = c
-        .create_channel(&NewChannel {
-            name: "crm-openai-cn-kimi".into(),
-            description: Some("managed".into()),
-            group_ids: vec![9],
-            model_mapping: mapping,
-            model_pricing: vec![ModelPricing {
-                platform: "openai".into(),
-                models: vec!["kimi-k2.6".into()],
-                billing_mode: "token".into(),
-                input_price: Some(0.0000006),
-                output_price: Some(0.0000025),
-                ..ModelPricing::default()
-            }],
-            restrict_models: true,
-            billing_model_source: Some("channel_mapped".into()),
-        })
-        .unwrap();
-    assert_eq!(ch.id, 4);
-    c.update_channel(
-        4,
-        &ChannelUpdate {
-            group_ids: Some(vec![9, 10]),
-            restrict_models: Some(false),
-            ..ChannelUpdate::default()
-        },
-    )
-    .unwrap();
-    c.delete_channel(4).unwrap();
-    create.assert();
-    update.assert();
-    delete.assert();
-}
+        (created, updated, c.delete_channel(4))
+    }, |(created, updated, deleted)| {
+        assert_eq!(created.id, 4);
+        updated.unwrap();
+        deleted.unwrap();
+    };
 
-#[test]
-fn plans_list_is_a_bare_array_and_create_answers_201() {
-    let server = MockServer::start();
-    let list = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/payment/plans");
-        json_ok(then, "plans_list.json");
-    });
-    let create = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/payment/plans")
-            .json_body(json!({
+    plans_list_is_a_bare_array_and_create_answers_201: [
+        get("/api/v1/admin/payment/plans").ok("plans_list.json"),
+        post("/api/v1/admin/payment/plans")
+            .json(json!({
                 "group_id": 9, "name": "Kimi monthly", "description": "managed",
                 "price": 39.0, "original_price": 59.0, "validity_days": 30,
                 "validity_unit": "day", "for_sale": true
-            }));
-        then.status(201).body(fx("plan_create.json"));
-    });
-    let update = server.mock(|when, then| {
-        when.method(PUT)
-            .path("/api/v1/admin/payment/plans/5")
-            .json_body(json!({"for_sale": false}));
-        json_ok(then, "plan_create.json");
-    });
-    let delete = server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/payment/plans/5");
-        then.status(200)
-            .body(r#"{"code":0,"message":"success","data":{"message":"deleted"}}"#);
-    });
-    let c = client(&server);
-    let plans = c.list_plans().unwrap();
-    assert_eq!(plans.len(), 2);
-    assert_eq!(plans[1].description, "", "omitted zero values default");
-    assert!(!plans[1].for_sale);
-    assert_eq!(plans[0].validity_unit, "month");
-    let p = c
-        .create_plan(&NewPlan {
-            group_id: 9,
-            name: "Kimi monthly".into(),
-            description: Some("managed".into()),
-            price: 39.0,
-            original_price: Some(59.0),
-            validity_days: 30,
-            validity_unit: "day".into(),
-            for_sale: Some(true),
-        })
-        .unwrap();
-    assert_eq!(p.id, 5);
-    assert_eq!(p.original_price, Some(59.0));
-    c.update_plan(
-        5,
-        &PlanUpdate {
-            for_sale: Some(false),
-            ..PlanUpdate::default()
-        },
-    )
-    .unwrap();
-    c.delete_plan(5).unwrap();
-    list.assert();
-    create.assert();
-    update.assert();
-    delete.assert();
+            }))
+            .answer(201, "plan_create.json"),
+        put("/api/v1/admin/payment/plans/5")
+            .json(json!({"for_sale": false}))
+            .ok("plan_create.json"),
+        delete("/api/v1/admin/payment/plans/5")
+            .answer_text(200, r#"{"code":0,"message":"success","data":{"message":"deleted"}}"#),
+    ] => |c| {
+        let plans = c.list_plans().unwrap();
+        let created = c.create_plan(&kimi_plan()).unwrap();
+        let updated = c.update_plan(
+            5,
+            &PlanUpdate {
+                for_sale: Some(false),
+                ..PlanUpdate::default()
+            },
+        );
+        (plans, created, updated, c.delete_plan(5))
+    }, |(plans, p, updated, deleted)| {
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[1].description, "", "omitted zero values default");
+        assert!(!plans[1].for_sale);
+        assert_eq!(plans[0].validity_unit, "month");
+        assert_eq!(p.id, 5);
+        assert_eq!(p.original_price, Some(59.0));
+        updated.unwrap();
+        deleted.unwrap();
+    };
 }
 
 // ---------------------------------------------------------------------------
@@ -781,165 +545,7 @@ fn new_account_json() -> serde_json::Value {
     })
 }
 
-#[test]
-fn create_account_sends_idempotency_key_and_reads_redacted_credentials() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts")
-            .header("x-api-key", ADMIN_KEY)
-            .header("Idempotency-Key", "crm-batch-1-3f9a0c12")
-            .json_body(new_account_json());
-        json_ok(then, "account_create.json");
-    });
-    let a = client(&server)
-        .create_account(&new_account(), Some("crm-batch-1-3f9a0c12"))
-        .unwrap();
-    m.assert();
-    assert_eq!(a.id, 41);
-    assert_eq!(a.account_type, "apikey");
-    assert!(a.credential_status.has_api_key);
-    assert_eq!(a.base_url.as_deref(), Some("https://api.deepseek.com/v1"));
-    assert_eq!(a.model_mapping.len(), 2);
-    assert_eq!(a.group_ids, vec![7]);
-    assert_eq!(a.extra["openai_responses_mode"], "force_chat_completions");
-    assert_eq!(a.error_message, None);
-    assert!(a.schedulable);
-}
-
-#[test]
-fn create_account_without_idempotency_key_sends_no_header() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts")
-            .header_missing("Idempotency-Key");
-        json_ok(then, "account_create.json");
-    });
-    client(&server)
-        .create_account(&new_account(), None)
-        .unwrap();
-    m.assert();
-}
-
-#[test]
-fn errors_never_echo_the_upstream_key() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/accounts");
-        then.status(500).body(fx("error_internal.json"));
-    });
-    let err = client(&server)
-        .create_account(&new_account(), None)
-        .unwrap_err();
-    assert!(!format!("{err} {err:?}").contains(UPSTREAM_KEY));
-    assert!(!format!("{:?}", new_account()).contains(UPSTREAM_KEY));
-}
-
-#[test]
-fn batch_create_accounts() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/batch")
-            .header("Idempotency-Key", "crm-batch-1")
-            .json_body(json!({"accounts": [new_account_json()]}));
-        json_ok(then, "account_batch.json");
-    });
-    let r = client(&server)
-        .create_accounts_batch(&[new_account()], Some("crm-batch-1"))
-        .unwrap();
-    m.assert();
-    assert_eq!((r.success, r.failed), (1, 1));
-    assert_eq!(r.results[0].id, Some(41));
-    assert!(!r.results[1].success);
-    assert_eq!(
-        r.results[1].error.as_deref(),
-        Some("ent: constraint failed: pq: insert or update on table \"account_groups\" violates foreign key constraint \"account_groups_group_id_fkey\"")
-    );
-    assert!(!r.replayed);
-}
-
-#[test]
-fn get_account_round_trips_extra_and_state() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/41");
-        json_ok(then, "account_get.json");
-    });
-    let a = client(&server).get_account(41).unwrap();
-    assert_eq!(a.status, "error");
-    assert_eq!(
-        a.error_message.as_deref(),
-        Some("API returned 401: invalid api key")
-    );
-    assert!(!a.schedulable);
-    assert_eq!(a.notes.as_deref(), Some("imported"));
-    assert_eq!(a.extra["custom_flag"], json!({"nested": [1, 2]}));
-    assert_eq!(a.extra["base_rpm"], json!(60));
-    assert_eq!(
-        a.temp_unschedulable_until.as_deref(),
-        Some("2026-04-20T10:42:00+08:00")
-    );
-    assert_eq!(
-        a.rate_limit_reset_at.as_deref(),
-        Some("2026-04-20T11:00:00+08:00")
-    );
-}
-
-#[test]
-fn old_build_accounts_with_raw_credentials_are_redacted() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/12");
-        json_ok(then, "account_old_build.json");
-    });
-    let a = client(&server).get_account(12).unwrap();
-    assert!(a.credential_status.has_api_key);
-    assert!(!a.credentials.contains_key("api_key"));
-    assert!(!format!("{a:?}").contains("sk-legacy-plaintext"));
-}
-
-#[test]
-fn list_accounts_by_prefix_and_group() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/accounts")
-            .query_param("search", "deepseek-")
-            .query_param("group", "7")
-            .query_param("page", "1")
-            .query_param("page_size", "100");
-        json_ok(then, "accounts_list.json");
-    });
-    let accounts = client(&server)
-        .list_accounts(&AccountFilter {
-            name_prefix: Some("deepseek-".into()),
-            group_id: Some(7),
-            platform: None,
-        })
-        .unwrap();
-    m.assert();
-    let ids: Vec<_> = accounts.iter().map(|a| a.id).collect();
-    assert_eq!(
-        ids,
-        vec![41, 42],
-        "'my-deepseek-manual' only contains the prefix"
-    );
-}
-
-#[test]
-fn update_account_sends_whole_extra_and_keeps_key_out_when_absent() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(PUT).path("/api/v1/admin/accounts/41").json_body(json!({
-            "credentials": {"base_url": "https://api.deepseek.com/v1", "model_mapping": {"deepseek-chat": "deepseek-chat"}},
-            "extra": {"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false, "base_rpm": 60},
-            "group_ids": [7, 8],
-            "status": "active"
-        }));
-        json_ok(then, "account_get.json");
-    });
+fn account_update() -> AccountUpdate {
     let mut extra = serde_json::Map::new();
     extra.insert(
         "openai_responses_mode".into(),
@@ -947,174 +553,281 @@ fn update_account_sends_whole_extra_and_keeps_key_out_when_absent() {
     );
     extra.insert("openai_responses_supported".into(), json!(false));
     extra.insert("base_rpm".into(), json!(60));
-    client(&server)
-        .update_account(
-            41,
-            &AccountUpdate {
-                credentials: Some(AccountCredentials {
-                    api_key: None,
-                    base_url: Some("https://api.deepseek.com/v1".into()),
-                    model_mapping: [("deepseek-chat".to_owned(), "deepseek-chat".to_owned())]
-                        .into_iter()
-                        .collect(),
-                    other: serde_json::Map::new(),
-                }),
-                extra: Some(extra),
-                group_ids: Some(vec![7, 8]),
-                status: Some("active".into()),
-                ..AccountUpdate::default()
-            },
-        )
-        .unwrap();
-    m.assert();
+    AccountUpdate {
+        credentials: Some(AccountCredentials {
+            api_key: None,
+            base_url: Some("https://api.deepseek.com/v1".into()),
+            model_mapping: [("deepseek-chat".to_owned(), "deepseek-chat".to_owned())]
+                .into_iter()
+                .collect(),
+            other: serde_json::Map::new(),
+        }),
+        extra: Some(extra),
+        group_ids: Some(vec![7, 8]),
+        status: Some("active".into()),
+        ..AccountUpdate::default()
+    }
 }
 
-/// The real host's clear-error leaves an account it had put into `error` out of
-/// scheduling (`schedulable: false`, captured from 0.1.179); the adapter then calls
-/// `POST /accounts/:id/schedulable` so a cleared account serves again.
-#[test]
-fn clear_error_puts_the_account_back_into_scheduling() {
-    let server = MockServer::start();
-    let clear = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/13/clear-error")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "account_clear_error_unschedulable.json");
-    });
-    let schedulable = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/13/schedulable")
-            .header("x-api-key", ADMIN_KEY)
-            .json_body(json!({"schedulable": true}));
-        json_ok(then, "account_set_schedulable.json");
-    });
-    let a = client(&server).clear_account_error(13).unwrap();
-    clear.assert();
-    schedulable.assert();
-    assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
-    assert_eq!(a.error_kind(), None);
+/// The account test of account `id` with `deepseek-chat`, answered with the stream
+/// sample `fixture` under `content_type`.
+fn account_test(id: i64, fixture: &str, content_type: &str) -> Exchange {
+    post(format!("/api/v1/admin/accounts/{id}/test"))
+        .admin_key()
+        .json(json!({"model_id": "deepseek-chat"}))
+        .reply_header("cache-control", "no-cache")
+        .stream(fixture, content_type)
 }
 
-#[test]
-fn clear_error_and_temp_unschedulable() {
-    let server = MockServer::start();
-    let clear = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/41/clear-error")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "account_create.json");
-    });
-    let temp = server.mock(|when, then| {
-        when.method(DELETE)
-            .path("/api/v1/admin/accounts/41/temp-unschedulable");
-        json_ok(then, "account_clear_temp.json");
-    });
-    let old = server.mock(|when, then| {
-        when.method(DELETE)
-            .path("/api/v1/admin/accounts/42/temp-unschedulable");
-        then.status(404).body(fx("error_plain_404.txt"));
-    });
-    let gone = server.mock(|when, then| {
-        when.method(DELETE)
-            .path("/api/v1/admin/accounts/43/temp-unschedulable");
-        then.status(404)
-            .body(r#"{"code":404,"message":"account not found","reason":"ACCOUNT_NOT_FOUND"}"#);
-    });
-    let c = client(&server);
-    assert_eq!(c.clear_account_error(41).unwrap().status, "active");
-    assert!(c.clear_account_temp_unschedulable(41).unwrap());
-    assert!(
-        !c.clear_account_temp_unschedulable(42).unwrap(),
-        "old host: no route"
-    );
-    assert!(c
-        .clear_account_temp_unschedulable(43)
-        .unwrap_err()
-        .is_not_found());
-    clear.assert();
-    temp.assert();
-    old.assert();
-    gone.assert();
-}
+const ACCOUNT_NOT_FOUND: &str =
+    r#"{"code":404,"message":"account not found","reason":"ACCOUNT_NOT_FOUND"}"#;
 
-#[test]
-fn delete_account() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/accounts/41");
-        json_ok(then, "delete_ok.json");
-    });
-    client(&server).delete_account(41).unwrap();
-    m.assert();
-}
+contract_cases! {
+    create_account_sends_idempotency_key_and_reads_redacted_credentials: [
+        post("/api/v1/admin/accounts")
+            .admin_key()
+            .header("Idempotency-Key", "crm-batch-1-3f9a0c12")
+            .json(new_account_json())
+            .ok("account_create.json"),
+    ] => |c| c.create_account(&new_account(), Some("crm-batch-1-3f9a0c12")).unwrap(), |a| {
+        assert_eq!(a.id, 41);
+        assert_eq!(a.account_type, "apikey");
+        assert!(a.credential_status.has_api_key);
+        assert_eq!(a.base_url.as_deref(), Some("https://api.deepseek.com/v1"));
+        assert_eq!(a.model_mapping.len(), 2);
+        assert_eq!(a.group_ids, vec![7]);
+        assert_eq!(a.extra["openai_responses_mode"], "force_chat_completions");
+        assert_eq!(a.error_message, None);
+        assert!(a.schedulable);
+    };
 
-#[test]
-fn account_models_reads_ids_only() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/41/models");
-        json_ok(then, "account_models.json");
-    });
-    assert_eq!(
-        client(&server).account_models(41).unwrap(),
+    create_account_without_idempotency_key_sends_no_header: [
+        post("/api/v1/admin/accounts").without("Idempotency-Key").ok("account_create.json"),
+    ] => |c| c.create_account(&new_account(), None), |r| { r.unwrap(); };
+
+    errors_never_echo_the_upstream_key: [
+        post("/api/v1/admin/accounts").answer(500, "error_internal.json"),
+    ] => |c| c.create_account(&new_account(), None).unwrap_err(), |err| {
+        assert!(!format!("{err} {err:?}").contains(UPSTREAM_KEY));
+        assert!(!format!("{:?}", new_account()).contains(UPSTREAM_KEY));
+    };
+
+    batch_create_accounts: [
+        post("/api/v1/admin/accounts/batch")
+            .header("Idempotency-Key", "crm-batch-1")
+            .json(json!({"accounts": [new_account_json()]}))
+            .ok("account_batch.json"),
+    ] => |c| c.create_accounts_batch(&[new_account()], Some("crm-batch-1")).unwrap(), |r| {
+        assert_eq!((r.success, r.failed), (1, 1));
+        assert_eq!(r.results[0].id, Some(41));
+        assert!(!r.results[1].success);
+        assert_eq!(
+            r.results[1].error.as_deref(),
+            Some("ent: constraint failed: pq: insert or update on table \"account_groups\" violates foreign key constraint \"account_groups_group_id_fkey\"")
+        );
+        assert!(!r.replayed);
+    };
+
+    get_account_round_trips_extra_and_state: [
+        get("/api/v1/admin/accounts/41").ok("account_get.json"),
+    ] => |c| c.get_account(41).unwrap(), |a| {
+        assert_eq!(a.status, "error");
+        assert_eq!(
+            a.error_message.as_deref(),
+            Some("API returned 401: invalid api key")
+        );
+        assert!(!a.schedulable);
+        assert_eq!(a.notes.as_deref(), Some("imported"));
+        assert_eq!(a.extra["custom_flag"], json!({"nested": [1, 2]}));
+        assert_eq!(a.extra["base_rpm"], json!(60));
+        assert_eq!(
+            a.temp_unschedulable_until.as_deref(),
+            Some("2026-04-20T10:42:00+08:00")
+        );
+        assert_eq!(
+            a.rate_limit_reset_at.as_deref(),
+            Some("2026-04-20T11:00:00+08:00")
+        );
+    };
+
+    old_build_accounts_with_raw_credentials_are_redacted: [
+        get("/api/v1/admin/accounts/12").ok("account_old_build.json"),
+    ] => |c| c.get_account(12).unwrap(), |a| {
+        assert!(a.credential_status.has_api_key);
+        assert!(!a.credentials.contains_key("api_key"));
+        assert!(!format!("{a:?}").contains("sk-legacy-plaintext"));
+    };
+
+    list_accounts_by_prefix_and_group: [
+        get("/api/v1/admin/accounts")
+            .query("search", "deepseek-")
+            .query("group", "7")
+            .query("page", "1")
+            .query("page_size", "100")
+            .ok("accounts_list.json"),
+    ] => |c| c.list_accounts(&AccountFilter {
+        name_prefix: Some("deepseek-".into()),
+        group_id: Some(7),
+        platform: None,
+    }).unwrap(), |accounts| {
+        let ids: Vec<_> = accounts.iter().map(|a| a.id).collect();
+        assert_eq!(
+            ids,
+            vec![41, 42],
+            "'my-deepseek-manual' only contains the prefix"
+        );
+    };
+
+    update_account_sends_whole_extra_and_keeps_key_out_when_absent: [
+        put("/api/v1/admin/accounts/41").json(json!({
+            "credentials": {"base_url": "https://api.deepseek.com/v1", "model_mapping": {"deepseek-chat": "deepseek-chat"}},
+            "extra": {"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false, "base_rpm": 60},
+            "group_ids": [7, 8],
+            "status": "active"
+        })).ok("account_get.json"),
+    ] => |c| c.update_account(41, &account_update()), |r| { r.unwrap(); };
+
+    /// The real host's clear-error leaves an account it had put into `error` out of
+    /// scheduling (`schedulable: false`, captured from 0.1.179); the adapter then calls
+    /// `POST /accounts/:id/schedulable` so a cleared account serves again.
+    clear_error_puts_the_account_back_into_scheduling: [
+        post("/api/v1/admin/accounts/13/clear-error")
+            .admin_key()
+            .ok("account_clear_error_unschedulable.json"),
+        post("/api/v1/admin/accounts/13/schedulable")
+            .admin_key()
+            .json(json!({"schedulable": true}))
+            .ok("account_set_schedulable.json"),
+    ] => |c| c.clear_account_error(13).unwrap(), |a| {
+        assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
+        assert_eq!(a.error_kind(), None);
+    };
+
+    clear_error_and_temp_unschedulable: [
+        post("/api/v1/admin/accounts/41/clear-error").admin_key().ok("account_create.json"),
+        delete("/api/v1/admin/accounts/41/temp-unschedulable").ok("account_clear_temp.json"),
+        delete("/api/v1/admin/accounts/42/temp-unschedulable").answer(404, "error_plain_404.txt"),
+        delete("/api/v1/admin/accounts/43/temp-unschedulable").answer_text(404, ACCOUNT_NOT_FOUND),
+    ] => |c| (
+        c.clear_account_error(41).unwrap(),
+        c.clear_account_temp_unschedulable(41),
+        c.clear_account_temp_unschedulable(42),
+        c.clear_account_temp_unschedulable(43),
+    ), |(cleared, temp, old, gone)| {
+        assert_eq!(cleared.status, "active");
+        assert!(temp.unwrap());
+        assert!(!old.unwrap(), "old host: no route");
+        assert!(gone.unwrap_err().is_not_found());
+    };
+
+    delete_account: [
+        delete("/api/v1/admin/accounts/41").ok("delete_ok.json"),
+    ] => |c| c.delete_account(41), |r| r.unwrap();
+
+    account_models_reads_ids_only: [
+        get("/api/v1/admin/accounts/41/models").ok("account_models.json"),
+    ] => |c| c.account_models(41).unwrap(), |models| assert_eq!(
+        models,
         vec!["deepseek-chat", "deepseek-reasoner"]
     );
-}
 
-fn sse_mock<'a>(
-    server: &'a MockServer,
-    id: i64,
-    fixture: &str,
-    content_type: &str,
-) -> httpmock::Mock<'a> {
-    let body = fx(fixture);
-    let content_type = content_type.to_owned();
-    server.mock(move |when, then| {
-        when.method(POST)
-            .path(format!("/api/v1/admin/accounts/{id}/test"))
-            .header("x-api-key", ADMIN_KEY)
-            .json_body(json!({"model_id": "deepseek-chat"}));
-        then.status(200)
-            .header("content-type", content_type)
-            .header("cache-control", "no-cache")
-            .body(body);
-    })
-}
+    account_test_success: [
+        account_test(41, "sse/account_test_success.txt", "text/event-stream"),
+    ] => |c| c.test_account(41, Some("deepseek-chat")).unwrap(), |r| {
+        assert_eq!(r.outcome, ProbeOutcome::Passed);
+        assert_eq!(r.model_tested.as_deref(), Some("deepseek-chat"));
+        assert_eq!(r.content_preview, "pong");
+        assert_eq!(r.http_status, None);
+    };
 
-#[test]
-fn account_test_success() {
-    let server = MockServer::start();
-    let m = sse_mock(
-        &server,
-        41,
-        "sse/account_test_success.txt",
-        "text/event-stream",
+    account_test_failure_keeps_the_host_message: [
+        account_test(41, "sse/account_test_failure.txt", "text/event-stream"),
+    ] => |c| c.test_account(41, Some("deepseek-chat")).unwrap(), |r| {
+        assert_eq!(r.outcome, ProbeOutcome::Failed);
+        assert_eq!(r.message, "API returned 403: Forbidden");
+        assert_eq!(r.http_status, Some(403));
+    };
+
+    /// Accounts the real host put into `error` after an upstream 402 (gateway) and 401
+    /// (Chat Completions account test): the reason is typed, the key never returned.
+    account_error_kinds_from_the_real_host: [
+        get("/api/v1/admin/accounts/34").ok("account_error_quota.json"),
+        get("/api/v1/admin/accounts/2").ok("account_error_key_invalid.json"),
+    ] => |c| (c.get_account(34).unwrap(), c.get_account(2).unwrap()), |(quota, invalid)| {
+        assert_eq!(quota.status, "error");
+        assert!(!quota.schedulable);
+        assert_eq!(quota.error_kind(), Some(AccountErrorKind::QuotaExhausted));
+        assert!(!quota.takes_responses_path());
+        assert!(quota.credential_status.has_api_key);
+        assert_eq!(invalid.error_kind(), Some(AccountErrorKind::KeyInvalid));
+        // The host's probe flag says "supported", but the forced mode wins.
+        assert_eq!(
+            invalid.extra.get("openai_responses_supported"),
+            Some(&json!(true))
+        );
+        assert!(!invalid.takes_responses_path());
+    };
+
+    /// A `deepseek` account the real host (0.1.179) benched after a vendor 402 through the
+    /// gateway: active and schedulable, temp-unschedulable with `cn_balance_low: …`, the
+    /// host's own `extra` (no Responses path whatever it says), the key never returned.
+    a_native_account_benched_for_a_low_balance_from_the_real_host: [
+        get("/api/v1/admin/accounts/2").ok("account_cn_balance_low.json"),
+    ] => |c| c.get_account(2).unwrap(), |a| {
+        assert_eq!(a.platform, "deepseek");
+        assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
+        assert_eq!(a.error_kind(), None);
+        assert_eq!(
+            a.temp_unschedulable_until.as_deref(),
+            Some("2026-12-04T21:50:06.982773Z")
+        );
+        assert_eq!(
+            a.temp_unschedulable_reason.as_deref(),
+            Some("cn_balance_low: Insufficient Balance")
+        );
+        assert_eq!(
+            a.temp_unschedulable_cause(),
+            Some(TempUnschedulableCause::VendorBalanceLow)
+        );
+        assert_eq!(a.extra.get("deepseek_balance_low"), Some(&json!(true)));
+        assert_eq!(a.extra.get("openai_responses_mode"), Some(&json!("auto")));
+        assert!(!a.takes_responses_path());
+        assert!(a.credential_status.has_api_key);
+        assert!(a.credentials.get("api_key").is_none());
+        assert_eq!(a.group_ids, vec![3]);
+    };
+
+    account_test_truncated_stream_is_a_failure: [
+        account_test(41, "sse/account_test_truncated.txt", "text/event-stream"),
+    ] => |c| c.test_account(41, Some("deepseek-chat")).unwrap(), |r| {
+        assert_eq!(r.outcome, ProbeOutcome::Failed);
+        assert_eq!(r.message, STREAM_ENDED_WITHOUT_RESULT);
+        assert_eq!(r.content_preview, "po");
+    };
+
+    account_test_error_line_without_sse_content_type: [
+        account_test(99, "sse/account_test_not_found.txt", "text/plain; charset=utf-8"),
+    ] => |c| c.test_account(99, Some("deepseek-chat")).unwrap(), |r| {
+        assert_eq!(r.outcome, ProbeOutcome::Failed);
+        assert_eq!(r.message, "Account not found");
+    };
+
+    account_test_without_model_sends_an_empty_object: [
+        post("/api/v1/admin/accounts/41/test")
+            .json(json!({}))
+            .stream("sse/account_test_success.txt", "text/event-stream"),
+    ] => |c| c.test_account(41, None).unwrap().outcome, |outcome| assert_eq!(
+        outcome,
+        ProbeOutcome::Passed
     );
-    let r = client(&server)
-        .test_account(41, Some("deepseek-chat"))
-        .unwrap();
-    m.assert();
-    assert_eq!(r.outcome, ProbeOutcome::Passed);
-    assert_eq!(r.model_tested.as_deref(), Some("deepseek-chat"));
-    assert_eq!(r.content_preview, "pong");
-    assert_eq!(r.http_status, None);
-}
 
-#[test]
-fn account_test_failure_keeps_the_host_message() {
-    let server = MockServer::start();
-    sse_mock(
-        &server,
-        41,
-        "sse/account_test_failure.txt",
-        "text/event-stream",
+    account_test_bad_id_is_an_envelope_error: [
+        post("/api/v1/admin/accounts/0/test")
+            .answer_text(400, r#"{"code":400,"message":"Invalid account ID"}"#),
+    ] => |c| c.test_account(0, None).unwrap_err(), |err| assert!(
+        matches!(err, HostError::Host { status: 400, .. }),
+        "{err:?}"
     );
-    let r = client(&server)
-        .test_account(41, Some("deepseek-chat"))
-        .unwrap();
-    assert_eq!(r.outcome, ProbeOutcome::Failed);
-    assert_eq!(r.message, "API returned 403: Forbidden");
-    assert_eq!(r.http_status, Some(403));
 }
 
 /// Account-test streams captured from a real 0.1.179 host (vendor stand-in on
@@ -1175,11 +888,9 @@ fn account_test_real_host_forms_carry_the_upstream_status() {
         ),
     ];
     for (fixture, status, prefix) in cases {
-        let server = MockServer::start();
-        sse_mock(&server, 41, fixture, "text/event-stream");
-        let r = client(&server)
-            .test_account(41, Some("deepseek-chat"))
-            .unwrap();
+        let r = run([account_test(41, fixture, "text/event-stream")], |c| {
+            c.test_account(41, Some("deepseek-chat")).unwrap()
+        });
         assert_eq!(r.outcome, ProbeOutcome::Failed, "{fixture}");
         assert_eq!(r.http_status, *status, "{fixture}");
         assert!(r.message.starts_with(prefix), "{fixture}: {}", r.message);
@@ -1188,326 +899,208 @@ fn account_test_real_host_forms_carry_the_upstream_status() {
     }
 }
 
-/// Accounts the real host put into `error` after an upstream 402 (gateway) and 401
-/// (Chat Completions account test): the reason is typed, the key never returned.
-#[test]
-fn account_error_kinds_from_the_real_host() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/34");
-        json_ok(then, "account_error_quota.json");
-    });
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/2");
-        json_ok(then, "account_error_key_invalid.json");
-    });
-    let c = client(&server);
-    let quota = c.get_account(34).unwrap();
-    assert_eq!(quota.status, "error");
-    assert!(!quota.schedulable);
-    assert_eq!(quota.error_kind(), Some(AccountErrorKind::QuotaExhausted));
-    assert!(!quota.takes_responses_path());
-    assert!(quota.credential_status.has_api_key);
-    let invalid = c.get_account(2).unwrap();
-    assert_eq!(invalid.error_kind(), Some(AccountErrorKind::KeyInvalid));
-    // The host's probe flag says "supported", but the forced mode wins.
-    assert_eq!(
-        invalid.extra.get("openai_responses_supported"),
-        Some(&json!(true))
-    );
-    assert!(!invalid.takes_responses_path());
-}
-
-/// A `deepseek` account the real host (0.1.179) benched after a vendor 402 through the
-/// gateway: active and schedulable, temp-unschedulable with `cn_balance_low: …`, the
-/// host's own `extra` (no Responses path whatever it says), the key never returned.
-#[test]
-fn a_native_account_benched_for_a_low_balance_from_the_real_host() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/2");
-        json_ok(then, "account_cn_balance_low.json");
-    });
-    let a = client(&server).get_account(2).unwrap();
-    assert_eq!(a.platform, "deepseek");
-    assert_eq!((a.status.as_str(), a.schedulable), ("active", true));
-    assert_eq!(a.error_kind(), None);
-    assert_eq!(
-        a.temp_unschedulable_until.as_deref(),
-        Some("2026-12-04T21:50:06.982773Z")
-    );
-    assert_eq!(
-        a.temp_unschedulable_reason.as_deref(),
-        Some("cn_balance_low: Insufficient Balance")
-    );
-    assert_eq!(
-        a.temp_unschedulable_cause(),
-        Some(TempUnschedulableCause::VendorBalanceLow)
-    );
-    assert_eq!(a.extra.get("deepseek_balance_low"), Some(&json!(true)));
-    assert_eq!(a.extra.get("openai_responses_mode"), Some(&json!("auto")));
-    assert!(!a.takes_responses_path());
-    assert!(a.credential_status.has_api_key);
-    assert!(a.credentials.get("api_key").is_none());
-    assert_eq!(a.group_ids, vec![3]);
-}
-
-#[test]
-fn account_test_truncated_stream_is_a_failure() {
-    let server = MockServer::start();
-    sse_mock(
-        &server,
-        41,
-        "sse/account_test_truncated.txt",
-        "text/event-stream",
-    );
-    let r = client(&server)
-        .test_account(41, Some("deepseek-chat"))
-        .unwrap();
-    assert_eq!(r.outcome, ProbeOutcome::Failed);
-    assert_eq!(r.message, STREAM_ENDED_WITHOUT_RESULT);
-    assert_eq!(r.content_preview, "po");
-}
-
-#[test]
-fn account_test_error_line_without_sse_content_type() {
-    let server = MockServer::start();
-    sse_mock(
-        &server,
-        99,
-        "sse/account_test_not_found.txt",
-        "text/plain; charset=utf-8",
-    );
-    let r = client(&server)
-        .test_account(99, Some("deepseek-chat"))
-        .unwrap();
-    assert_eq!(r.outcome, ProbeOutcome::Failed);
-    assert_eq!(r.message, "Account not found");
-}
-
-#[test]
-fn account_test_without_model_sends_an_empty_object() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/41/test")
-            .json_body(json!({}));
-        then.status(200)
-            .header("content-type", "text/event-stream")
-            .body(fx("sse/account_test_success.txt"));
-    });
-    assert_eq!(
-        client(&server).test_account(41, None).unwrap().outcome,
-        ProbeOutcome::Passed
-    );
-    m.assert();
-}
-
-#[test]
-fn account_test_bad_id_is_an_envelope_error() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/accounts/0/test");
-        then.status(400)
-            .body(r#"{"code":400,"message":"Invalid account ID"}"#);
-    });
-    let err = client(&server).test_account(0, None).unwrap_err();
-    assert!(
-        matches!(err, HostError::Host { status: 400, .. }),
-        "{err:?}"
-    );
-}
-
 // ---------------------------------------------------------------------------
 // Users
 
-#[test]
-fn find_user_by_email_matches_exactly() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/users")
-            .query_param("search", "probe+deepseek@relay.example");
-        json_ok(then, "users_list.json");
-    });
-    let c = client(&server);
-    let u = c
-        .find_user_by_email("probe+deepseek@relay.example")
-        .unwrap()
-        .unwrap();
-    m.assert();
-    assert_eq!(u.id, 21);
-    assert_eq!(u.allowed_groups, vec![7]);
-    let none = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/users").query_param("search", "nobody@relay.example");
-        then.status(200).body(r#"{"code":0,"message":"success","data":{"items":[],"total":0,"page":1,"page_size":100,"pages":1}}"#);
-    });
-    assert_eq!(c.find_user_by_email("nobody@relay.example").unwrap(), None);
-    none.assert();
+const EMPTY_USER_PAGE: &str = r#"{"code":0,"message":"success","data":{"items":[],"total":0,"page":1,"page_size":100,"pages":1}}"#;
+
+fn kimi_user() -> NewUser {
+    NewUser {
+        email: "probe+kimi@relay.example".into(),
+        password: Secret::new("generated-Pa55word"),
+        username: Some("relay-probe-kimi".into()),
+        notes: None,
+        balance: None,
+        concurrency: None,
+        allowed_groups: vec![9],
+    }
 }
 
-#[test]
-fn create_update_balance_delete_user() {
-    let server = MockServer::start();
-    let create = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/users")
-            .json_body(json!({
+contract_cases! {
+    find_user_by_email_matches_exactly: [
+        get("/api/v1/admin/users")
+            .query("search", "probe+deepseek@relay.example")
+            .ok("users_list.json"),
+        get("/api/v1/admin/users")
+            .query("search", "nobody@relay.example")
+            .answer_text(200, EMPTY_USER_PAGE),
+    ] => |c| (
+        c.find_user_by_email("probe+deepseek@relay.example").unwrap().unwrap(),
+        c.find_user_by_email("nobody@relay.example").unwrap(),
+    ), |(u, none)| {
+        assert_eq!(u.id, 21);
+        assert_eq!(u.allowed_groups, vec![7]);
+        assert_eq!(none, None);
+    };
+
+    create_update_balance_delete_user: [
+        post("/api/v1/admin/users")
+            .json(json!({
                 "email": "probe+kimi@relay.example",
                 "password": "generated-Pa55word",
                 "username": "relay-probe-kimi",
                 "allowed_groups": [9]
-            }));
-        json_ok(then, "user_create.json");
-    });
-    let update = server.mock(|when, then| {
-        when.method(PUT)
-            .path("/api/v1/admin/users/23")
-            .json_body(json!({"allowed_groups": [9, 10]}));
-        json_ok(then, "user_create.json");
-    });
-    let balance = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/users/23/balance")
+            }))
+            .ok("user_create.json"),
+        put("/api/v1/admin/users/23")
+            .json(json!({"allowed_groups": [9, 10]}))
+            .ok("user_create.json"),
+        post("/api/v1/admin/users/23/balance")
             .header("Idempotency-Key", "bal-1")
-            .json_body(json!({"balance": 5.0, "operation": "set", "notes": "relay probe"}));
-        json_ok(then, "user_create.json");
-    });
-    let delete = server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/users/23");
-        then.status(200).body(
+            .json(json!({"balance": 5.0, "operation": "set", "notes": "relay probe"}))
+            .ok("user_create.json"),
+        delete("/api/v1/admin/users/23").answer_text(
+            200,
             r#"{"code":0,"message":"success","data":{"message":"User deleted successfully"}}"#,
+        ),
+    ] => |c| {
+        let created = c.create_user(&kimi_user()).unwrap();
+        let updated = c.update_user(
+            23,
+            &UserUpdate {
+                allowed_groups: Some(vec![9, 10]),
+                ..UserUpdate::default()
+            },
         );
-    });
-    let c = client(&server);
-    let u = c
-        .create_user(&NewUser {
-            email: "probe+kimi@relay.example".into(),
-            password: Secret::new("generated-Pa55word"),
-            username: Some("relay-probe-kimi".into()),
-            notes: None,
-            balance: None,
-            concurrency: None,
-            allowed_groups: vec![9],
-        })
-        .unwrap();
-    assert_eq!(u.id, 23);
-    assert_eq!(u.role, "user");
-    c.update_user(
-        23,
-        &UserUpdate {
-            allowed_groups: Some(vec![9, 10]),
-            ..UserUpdate::default()
-        },
-    )
-    .unwrap();
-    c.set_user_balance(
-        23,
-        &BalanceChange {
-            amount: 5.0,
-            operation: BalanceOperation::Set,
-            notes: Some("relay probe".into()),
-        },
-        Some("bal-1"),
-    )
-    .unwrap();
-    c.delete_user(23).unwrap();
-    create.assert();
-    update.assert();
-    balance.assert();
-    delete.assert();
-}
+        let balance = c.set_user_balance(
+            23,
+            &BalanceChange {
+                amount: 5.0,
+                operation: BalanceOperation::Set,
+                notes: Some("relay probe".into()),
+            },
+            Some("bal-1"),
+        );
+        (created, updated, balance, c.delete_user(23))
+    }, |(u, updated, balance, deleted)| {
+        assert_eq!(u.id, 23);
+        assert_eq!(u.role, "user");
+        updated.unwrap();
+        balance.unwrap();
+        deleted.unwrap();
+    };
 
-#[test]
-fn admin_lists_a_users_keys() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/users/23/api-keys")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "keys_list.json");
-    });
-    let keys = client(&server).list_user_keys_admin(23).unwrap();
-    m.assert();
-    assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0].key.expose(), USER_KEY);
-    assert_eq!(keys[0].group_id, Some(9));
-    assert_eq!(keys[1].group_id, None);
-    assert!(!format!("{keys:?}").contains(USER_KEY));
-}
+    admin_lists_a_users_keys: [
+        get("/api/v1/admin/users/23/api-keys").admin_key().ok("keys_list.json"),
+    ] => |c| c.list_user_keys_admin(23).unwrap(), |keys| {
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].key.expose(), USER_KEY);
+        assert_eq!(keys[0].group_id, Some(9));
+        assert_eq!(keys[1].group_id, None);
+        assert!(!format!("{keys:?}").contains(USER_KEY));
+    };
 
-#[test]
-fn admin_lists_a_groups_keys_with_their_values() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/groups/9/api-keys")
-            .query_param("page", "1")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "group_keys_list.json");
-    });
-    let keys = client(&server).list_group_keys(9).unwrap();
-    m.assert();
-    assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0].id, 61);
-    assert_eq!(keys[0].user_id, 23);
-    assert_eq!(keys[0].key.expose(), USER_KEY);
-    assert_eq!(keys[0].status, "active");
-    assert!(keys.iter().all(|k| k.group_id == Some(9)));
-    assert_eq!(keys[1].user_id, 31);
-    assert_eq!(keys[1].status, "inactive");
-    assert!(!format!("{keys:?}").contains(USER_KEY));
-}
+    admin_lists_a_groups_keys_with_their_values: [
+        get("/api/v1/admin/groups/9/api-keys")
+            .query("page", "1")
+            .admin_key()
+            .ok("group_keys_list.json"),
+    ] => |c| c.list_group_keys(9).unwrap(), |keys| {
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].id, 61);
+        assert_eq!(keys[0].user_id, 23);
+        assert_eq!(keys[0].key.expose(), USER_KEY);
+        assert_eq!(keys[0].status, "active");
+        assert!(keys.iter().all(|k| k.group_id == Some(9)));
+        assert_eq!(keys[1].user_id, 31);
+        assert_eq!(keys[1].status, "inactive");
+        assert!(!format!("{keys:?}").contains(USER_KEY));
+    };
 
-#[test]
-fn group_keys_of_a_missing_group_is_not_found() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/groups/404/api-keys");
-        then.status(404).body(fx("error_group_not_found.json"));
-    });
-    let err = client(&server).list_group_keys(404).unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(err.code().as_deref(), Some("GROUP_NOT_FOUND"));
+    group_keys_of_a_missing_group_is_not_found: [
+        get("/api/v1/admin/groups/404/api-keys").answer(404, "error_group_not_found.json"),
+    ] => |c| c.list_group_keys(404).unwrap_err(), |err| {
+        assert!(err.is_not_found(), "{err:?}");
+        assert_eq!(err.code().as_deref(), Some("GROUP_NOT_FOUND"));
+    };
 }
 
 // ---------------------------------------------------------------------------
 // Login and user keys
 
-fn login_mock<'a>(server: &'a MockServer, status: u16, fixture: &str) -> httpmock::Mock<'a> {
-    let body = fx(fixture);
-    server.mock(move |when, then| {
-        when.method(POST)
-            .path("/api/v1/auth/login")
-            .header_missing("x-api-key")
-            .json_body(
-                json!({"email": "probe+kimi@relay.example", "password": "generated-Pa55word"}),
-            );
-        then.status(status).body(body);
-    })
+/// The user login of `probe+kimi@relay.example`, answered `status` with `fixture`.
+fn user_login(status: u16, fixture: &str) -> Exchange {
+    post("/api/v1/auth/login")
+        .without("x-api-key")
+        .json(json!({"email": "probe+kimi@relay.example", "password": "generated-Pa55word"}))
+        .answer(status, fixture)
 }
 
-fn login(server: &MockServer) -> LoginOutcome {
-    client(server)
-        .login_user(
-            "probe+kimi@relay.example",
-            &Secret::new("generated-Pa55word"),
-        )
-        .unwrap()
+fn login(c: &Sub2ApiClient) -> LoginOutcome {
+    c.login_user(
+        "probe+kimi@relay.example",
+        &Secret::new("generated-Pa55word"),
+    )
+    .unwrap()
 }
 
-#[test]
-fn login_returns_a_session() {
-    let server = MockServer::start();
-    let m = login_mock(&server, 200, "login_ok.json");
-    let LoginOutcome::LoggedIn(session) = login(&server) else {
-        panic!("expected a session");
+fn session() -> UserSession {
+    UserSession {
+        user_id: 23,
+        email: "probe+kimi@relay.example".into(),
+        access_token: Secret::new(USER_JWT),
+        expires_in: None,
+    }
+}
+
+fn probe_key() -> NewUserKey {
+    NewUserKey {
+        name: "relay-probe".into(),
+        group_id: 9,
+        custom_key: Some(Secret::new(USER_KEY)),
+    }
+}
+
+fn bearer_jwt() -> String {
+    format!("Bearer {USER_JWT}")
+}
+
+contract_cases! {
+    login_returns_a_session: [
+        user_login(200, "login_ok.json"),
+    ] => login, |outcome| {
+        let LoginOutcome::LoggedIn(session) = outcome else {
+            panic!("expected a session");
+        };
+        assert_eq!(session.user_id, 23);
+        assert_eq!(session.access_token.expose(), USER_JWT);
+        assert_eq!(session.expires_in, Some(86400));
+        assert!(!format!("{session:?}").contains(USER_JWT));
     };
-    m.assert();
-    assert_eq!(session.user_id, 23);
-    assert_eq!(session.access_token.expose(), USER_JWT);
-    assert_eq!(session.expires_in, Some(86400));
-    assert!(!format!("{session:?}").contains(USER_JWT));
+
+    user_keys_use_the_user_session: [
+        post("/api/v1/keys")
+            .header("authorization", bearer_jwt())
+            .header("idempotency-key", "crm-key-23-9-abc")
+            .without("x-api-key")
+            .json(json!({"name": "relay-probe", "group_id": 9, "custom_key": USER_KEY}))
+            .ok("key_create.json"),
+        get("/api/v1/keys").header("authorization", bearer_jwt()).ok("keys_list.json"),
+        delete("/api/v1/keys/62").header("authorization", bearer_jwt()).answer_text(
+            200,
+            r#"{"code":0,"message":"success","data":{"message":"API key deleted successfully"}}"#,
+        ),
+    ] => |c| {
+        let s = session();
+        (
+            c.create_user_key(&s, &probe_key(), Some("crm-key-23-9-abc")).unwrap(),
+            c.list_user_keys(&s).unwrap().len(),
+            c.delete_user_key(&s, 62),
+        )
+    }, |(k, listed, deleted)| {
+        assert_eq!(k.id, 61);
+        assert_eq!(k.key.expose(), USER_KEY);
+        assert_eq!(k.group_id, Some(9));
+        assert_eq!(listed, 2);
+        deleted.unwrap();
+    };
+
+    expired_user_session_is_unauthorized: [
+        get("/api/v1/keys").answer_text(401, r#"{"code":"TOKEN_EXPIRED","message":"Token has expired"}"#),
+    ] => |c| c.list_user_keys(&session()).unwrap_err(), |err| {
+        assert!(matches!(&err, HostError::Unauthorized(d) if d.has_code("TOKEN_EXPIRED")));
+        assert!(!err.to_string().contains(USER_JWT));
+    };
 }
 
 #[test]
@@ -1547,92 +1140,18 @@ fn login_blocked_outcomes() {
         ),
     ];
     for (status, fixture, expected) in cases {
-        let server = MockServer::start();
-        login_mock(&server, status, fixture);
-        assert_eq!(login(&server), LoginOutcome::Blocked(expected), "{fixture}");
+        // A 503 is retried as a read would be: the row claims no call count.
+        let outcome = run([user_login(status, fixture).any_calls()], login);
+        assert_eq!(outcome, LoginOutcome::Blocked(expected), "{fixture}");
     }
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/auth/login");
-        then.status(403)
-            .body(r#"{"code":403,"message":"user is not active","reason":"USER_NOT_ACTIVE"}"#);
-    });
-    assert_eq!(
-        login(&server),
-        LoginOutcome::Blocked(LoginBlocked::UserNotActive)
+    let outcome = run(
+        [post("/api/v1/auth/login").answer_text(
+            403,
+            r#"{"code":403,"message":"user is not active","reason":"USER_NOT_ACTIVE"}"#,
+        )],
+        login,
     );
-}
-
-fn session() -> UserSession {
-    UserSession {
-        user_id: 23,
-        email: "probe+kimi@relay.example".into(),
-        access_token: Secret::new(USER_JWT),
-        expires_in: None,
-    }
-}
-
-#[test]
-fn user_keys_use_the_user_session() {
-    let server = MockServer::start();
-    let bearer = format!("Bearer {USER_JWT}");
-    let create = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/keys")
-            .header("authorization", bearer.clone())
-            .header("idempotency-key", "crm-key-23-9-abc")
-            .header_missing("x-api-key")
-            .json_body(json!({"name": "relay-probe", "group_id": 9, "custom_key": USER_KEY}));
-        json_ok(then, "key_create.json");
-    });
-    let list = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/keys")
-            .header("authorization", bearer.clone());
-        json_ok(then, "keys_list.json");
-    });
-    let delete = server.mock(|when, then| {
-        when.method(DELETE)
-            .path("/api/v1/keys/62")
-            .header("authorization", bearer.clone());
-        then.status(200).body(
-            r#"{"code":0,"message":"success","data":{"message":"API key deleted successfully"}}"#,
-        );
-    });
-    let c = client(&server);
-    let s = session();
-    let k = c
-        .create_user_key(
-            &s,
-            &NewUserKey {
-                name: "relay-probe".into(),
-                group_id: 9,
-                custom_key: Some(Secret::new(USER_KEY)),
-            },
-            Some("crm-key-23-9-abc"),
-        )
-        .unwrap();
-    assert_eq!(k.id, 61);
-    assert_eq!(k.key.expose(), USER_KEY);
-    assert_eq!(k.group_id, Some(9));
-    assert_eq!(c.list_user_keys(&s).unwrap().len(), 2);
-    c.delete_user_key(&s, 62).unwrap();
-    create.assert();
-    list.assert();
-    delete.assert();
-}
-
-#[test]
-fn expired_user_session_is_unauthorized() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/keys");
-        then.status(401)
-            .body(r#"{"code":"TOKEN_EXPIRED","message":"Token has expired"}"#);
-    });
-    let err = client(&server).list_user_keys(&session()).unwrap_err();
-    assert!(matches!(&err, HostError::Unauthorized(d) if d.has_code("TOKEN_EXPIRED")));
-    assert!(!err.to_string().contains(USER_JWT));
+    assert_eq!(outcome, LoginOutcome::Blocked(LoginBlocked::UserNotActive));
 }
 
 // ---------------------------------------------------------------------------
@@ -1647,70 +1166,64 @@ fn assignment() -> SubscriptionAssignment {
     }
 }
 
-#[test]
-fn assign_subscription() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/subscriptions/assign")
-            .json_body(json!({"user_id": 23, "group_id": 9, "validity_days": 30, "notes": "relay-manager"}));
-        json_ok(then, "subscription_assign.json");
-    });
-    let AssignOutcome::Assigned(s) = client(&server).assign_subscription(&assignment()).unwrap()
-    else {
-        panic!("expected assigned");
+contract_cases! {
+    assign_subscription: [
+        post("/api/v1/admin/subscriptions/assign")
+            .json(json!({"user_id": 23, "group_id": 9, "validity_days": 30, "notes": "relay-manager"}))
+            .ok("subscription_assign.json"),
+    ] => |c| c.assign_subscription(&assignment()).unwrap(), |outcome| {
+        let AssignOutcome::Assigned(s) = outcome else {
+            panic!("expected assigned");
+        };
+        assert_eq!((s.id, s.user_id, s.group_id), (71, 23, 9));
+        assert_eq!(s.status, "active");
+        assert_eq!(s.expires_at.as_deref(), Some("2026-05-21T08:00:06+08:00"));
     };
-    m.assert();
-    assert_eq!((s.id, s.user_id, s.group_id), (71, 23, 9));
-    assert_eq!(s.status, "active");
-    assert_eq!(s.expires_at.as_deref(), Some("2026-05-21T08:00:06+08:00"));
-}
 
-#[test]
-fn assign_subscription_conflict_carries_the_reason() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/subscriptions/assign");
-        then.status(409).body(fx("subscription_conflict.json"));
-    });
-    let out = client(&server).assign_subscription(&assignment()).unwrap();
-    assert_eq!(
+    assign_subscription_conflict_carries_the_reason: [
+        post("/api/v1/admin/subscriptions/assign").answer(409, "subscription_conflict.json"),
+    ] => |c| c.assign_subscription(&assignment()).unwrap(), |out| assert_eq!(
         out,
         AssignOutcome::Conflict {
             reason: "validity_days_mismatch".into(),
             message: "subscription already exists with different validity".into(),
         }
     );
-}
 
-#[test]
-fn list_and_revoke_subscriptions() {
-    let server = MockServer::start();
-    let list = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/subscriptions")
-            .query_param("user_id", "23")
-            .query_param("group_id", "9");
-        json_ok(then, "subscriptions_list.json");
-    });
-    let revoke = server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/subscriptions/71");
-        then.status(200).body(r#"{"code":0,"message":"success","data":{"message":"Subscription revoked successfully"}}"#);
-    });
-    let c = client(&server);
-    let subs = c
-        .list_subscriptions(&SubscriptionFilter {
+    list_and_revoke_subscriptions: [
+        get("/api/v1/admin/subscriptions")
+            .query("user_id", "23")
+            .query("group_id", "9")
+            .ok("subscriptions_list.json"),
+        delete("/api/v1/admin/subscriptions/71").answer_text(
+            200,
+            r#"{"code":0,"message":"success","data":{"message":"Subscription revoked successfully"}}"#,
+        ),
+    ] => |c| (
+        c.list_subscriptions(&SubscriptionFilter {
             user_id: Some(23),
             group_id: Some(9),
-        })
-        .unwrap();
-    // The revoked row (id 70) the host still lists is left out.
-    assert_eq!(subs.len(), 1, "{subs:?}");
-    assert_eq!(subs[0].id, 71);
-    assert_eq!(subs[0].notes.as_deref(), Some("relay-manager"));
-    c.revoke_subscription(71).unwrap();
-    list.assert();
-    revoke.assert();
+        }).unwrap(),
+        c.revoke_subscription(71),
+    ), |(subs, revoked)| {
+        // The revoked row (id 70) the host still lists is left out.
+        assert_eq!(subs.len(), 1, "{subs:?}");
+        assert_eq!(subs[0].id, 71);
+        assert_eq!(subs[0].notes.as_deref(), Some("relay-manager"));
+        revoked.unwrap();
+    };
+
+    revoked_subscriptions_are_left_out_of_lists: [
+        // The host's admin list shows a revoked (soft-deleted) subscription with status
+        // `revoked` next to the live one that replaced it.
+        get("/api/v1/admin/subscriptions").ok("subscriptions_list_revoked.json"),
+    ] => |c| c.list_subscriptions(&SubscriptionFilter {
+        user_id: Some(23),
+        group_id: None,
+    }).unwrap(), |subs| {
+        assert_eq!(subs.len(), 1, "{subs:?}");
+        assert_eq!(subs[0].status, "active");
+    };
 }
 
 // ---------------------------------------------------------------------------
@@ -1724,63 +1237,79 @@ fn chat(stream: bool) -> ChatProbeRequest {
     }
 }
 
-#[test]
-fn gateway_models_with_a_bearer_key() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/v1/models")
-            .header("authorization", format!("Bearer {USER_KEY}"))
-            .header_missing("x-api-key");
-        json_ok(then, "gateway_models.json");
-    });
-    let p = client(&server)
-        .gateway_models(&Secret::new(USER_KEY))
-        .unwrap();
-    m.assert();
-    assert_eq!(p.http_status, 200);
-    assert!(p.lists("deepseek-chat"));
-    assert!(!p.lists("kimi-k2.6"));
+fn bearer_key() -> String {
+    format!("Bearer {USER_KEY}")
 }
 
-#[test]
-fn gateway_models_error_is_data() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET).path("/v1/models");
-        then.status(401).body(fx("gateway_error_invalid_key.json"));
-    });
-    let p = client(&server)
-        .gateway_models(&Secret::new("sk-unknown"))
-        .unwrap();
-    m.assert();
-    assert_eq!(p.http_status, 401);
-    assert_eq!(p.error.unwrap().code.as_deref(), Some("INVALID_API_KEY"));
-}
+contract_cases! {
+    gateway_models_with_a_bearer_key: [
+        get("/v1/models")
+            .header("authorization", bearer_key())
+            .without("x-api-key")
+            .ok("gateway_models.json"),
+    ] => |c| c.gateway_models(&Secret::new(USER_KEY)).unwrap(), |p| {
+        assert_eq!(p.http_status, 200);
+        assert!(p.lists("deepseek-chat"));
+        assert!(!p.lists("kimi-k2.6"));
+    };
 
-#[test]
-fn gateway_chat_sends_a_tiny_pong_request() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/v1/chat/completions")
-            .header("authorization", format!("Bearer {USER_KEY}"))
-            .json_body(json!({
+    gateway_models_error_is_data: [
+        get("/v1/models").answer(401, "gateway_error_invalid_key.json"),
+    ] => |c| c.gateway_models(&Secret::new("sk-unknown")).unwrap(), |p| {
+        assert_eq!(p.http_status, 401);
+        assert_eq!(p.error.unwrap().code.as_deref(), Some("INVALID_API_KEY"));
+    };
+
+    gateway_chat_sends_a_tiny_pong_request: [
+        post("/v1/chat/completions")
+            .header("authorization", bearer_key())
+            .json(json!({
                 "model": "deepseek-chat",
                 "messages": [{"role": "user", "content": "reply with pong only"}],
                 "max_tokens": 8
-            }));
-        json_ok(then, "gateway_chat.json");
-    });
-    let p = client(&server)
-        .gateway_chat(&Secret::new(USER_KEY), &chat(false))
-        .unwrap();
-    m.assert();
-    assert!(p.ok);
-    assert_eq!(p.http_status, 200);
-    assert_eq!(p.preview, "pong");
-    assert_eq!(p.model.as_deref(), Some("deepseek-chat"));
-    assert!(p.error.is_none());
+            }))
+            .ok("gateway_chat.json"),
+    ] => |c| c.gateway_chat(&Secret::new(USER_KEY), &chat(false)).unwrap(), |p| {
+        assert!(p.ok);
+        assert_eq!(p.http_status, 200);
+        assert_eq!(p.preview, "pong");
+        assert_eq!(p.model.as_deref(), Some("deepseek-chat"));
+        assert!(p.error.is_none());
+    };
+
+    gateway_chat_stream_to_done: [
+        post("/v1/chat/completions")
+            .json(json!({
+                "model": "deepseek-chat",
+                "messages": [{"role": "user", "content": "reply with pong only"}],
+                "max_tokens": 8,
+                "stream": true
+            }))
+            .stream("sse/chat_stream.txt", "text/event-stream"),
+    ] => |c| c.gateway_chat(&Secret::new(USER_KEY), &chat(true)).unwrap(), |p| {
+        assert!(p.ok);
+        assert_eq!(p.preview, "pong");
+        assert!(p.error.is_none());
+    };
+
+    gateway_chat_stream_error_event: [
+        post("/v1/chat/completions").stream("sse/chat_stream_error.txt", "text/event-stream"),
+    ] => |c| c.gateway_chat(&Secret::new(USER_KEY), &chat(true)).unwrap(), |p| {
+        assert!(!p.ok);
+        assert_eq!(p.http_status, 200);
+        assert_eq!(
+            p.error.unwrap().error_type.as_deref(),
+            Some("upstream_error")
+        );
+    };
+
+    probe_gateway_is_ready_only_with_model_and_completion: [
+        get("/v1/models").ok("gateway_models.json"),
+        post("/v1/chat/completions").answer(503, "gateway_error_no_accounts.json"),
+    ] => |c| c.probe_gateway(&Secret::new(USER_KEY), &chat(false)).unwrap(), |p| {
+        assert!(p.models.lists("deepseek-chat"));
+        assert!(!p.is_ready("deepseek-chat"), "models-only is never ready");
+    };
 }
 
 #[test]
@@ -1831,16 +1360,15 @@ fn gateway_chat_errors_are_data_in_every_shape() {
         ),
     ];
     for (status, fixture, code, error_type, error_code) in cases {
-        let server = MockServer::start();
-        let body = fx(fixture);
-        let m = server.mock(move |when, then| {
-            when.method(POST).path("/v1/chat/completions");
-            then.status(status).body(body);
-        });
-        let p = client(&server)
-            .gateway_chat(&Secret::new(USER_KEY), &chat(false))
-            .unwrap();
-        m.assert_calls(1);
+        let p = run(
+            [post("/v1/chat/completions")
+                .answer(status, fixture)
+                .calls(1)],
+            |c| {
+                c.gateway_chat(&Secret::new(USER_KEY), &chat(false))
+                    .unwrap()
+            },
+        );
         assert!(!p.ok, "{fixture}");
         assert_eq!(p.http_status, status, "{fixture}");
         let e = p.error.expect(fixture);
@@ -1898,177 +1426,96 @@ fn gateway_failures_of_the_real_host_are_typed() {
         ),
     ];
     for (status, fixture, failure) in cases {
-        let server = MockServer::start();
-        let body = fx(fixture);
-        server.mock(move |when, then| {
-            when.method(POST).path("/v1/chat/completions");
-            then.status(status)
-                .header("content-type", "application/json; charset=utf-8")
-                .body(body);
-        });
-        let p = client(&server)
-            .gateway_chat(&Secret::new(USER_KEY), &chat(false))
-            .unwrap();
+        let p = run(
+            [post("/v1/chat/completions")
+                .reply_header("content-type", "application/json; charset=utf-8")
+                .answer(status, fixture)],
+            |c| {
+                c.gateway_chat(&Secret::new(USER_KEY), &chat(false))
+                    .unwrap()
+            },
+        );
         assert_eq!(p.failure(), Some(failure), "{fixture}");
         assert!(!p.error.expect(fixture).message.is_empty());
     }
     // The same 403 on `/v1/models` (the middleware runs first there too).
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/v1/models");
-        then.status(403)
-            .body(fx("gateway_error_subscription_not_found.json"));
-    });
-    let m = client(&server)
-        .gateway_models(&Secret::new(USER_KEY))
-        .unwrap();
+    let m = run(
+        [get("/v1/models").answer(403, "gateway_error_subscription_not_found.json")],
+        |c| c.gateway_models(&Secret::new(USER_KEY)).unwrap(),
+    );
     assert_eq!(m.failure(), Some(GatewayFailure::SubscriptionMissing));
     assert!(m.models.is_empty());
-}
-
-#[test]
-fn gateway_chat_stream_to_done() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/v1/chat/completions")
-            .json_body(json!({
-                "model": "deepseek-chat",
-                "messages": [{"role": "user", "content": "reply with pong only"}],
-                "max_tokens": 8,
-                "stream": true
-            }));
-        then.status(200)
-            .header("content-type", "text/event-stream")
-            .body(fx("sse/chat_stream.txt"));
-    });
-    let p = client(&server)
-        .gateway_chat(&Secret::new(USER_KEY), &chat(true))
-        .unwrap();
-    m.assert();
-    assert!(p.ok);
-    assert_eq!(p.preview, "pong");
-    assert!(p.error.is_none());
-}
-
-#[test]
-fn gateway_chat_stream_error_event() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/v1/chat/completions");
-        then.status(200)
-            .header("content-type", "text/event-stream")
-            .body(fx("sse/chat_stream_error.txt"));
-    });
-    let p = client(&server)
-        .gateway_chat(&Secret::new(USER_KEY), &chat(true))
-        .unwrap();
-    assert!(!p.ok);
-    assert_eq!(p.http_status, 200);
-    assert_eq!(
-        p.error.unwrap().error_type.as_deref(),
-        Some("upstream_error")
-    );
-}
-
-#[test]
-fn probe_gateway_is_ready_only_with_model_and_completion() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/v1/models");
-        json_ok(then, "gateway_models.json");
-    });
-    server.mock(|when, then| {
-        when.method(POST).path("/v1/chat/completions");
-        then.status(503).body(fx("gateway_error_no_accounts.json"));
-    });
-    let p = client(&server)
-        .probe_gateway(&Secret::new(USER_KEY), &chat(false))
-        .unwrap();
-    assert!(p.models.lists("deepseek-chat"));
-    assert!(!p.is_ready("deepseek-chat"), "models-only is never ready");
 }
 
 // ---------------------------------------------------------------------------
 // Retries, rate limits, admin login
 
-#[test]
-fn idempotent_reads_are_retried_on_503() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/groups/9");
-        then.status(503)
-            .body(r#"{"code":503,"message":"service unavailable"}"#);
-    });
-    let err = client(&server).get_group(9).unwrap_err();
-    m.assert_calls(3);
-    assert!(matches!(err, HostError::Host { status: 503, .. }));
-    assert!(err.is_transient());
-}
+const UNAVAILABLE: &str = r#"{"code":503,"message":"service unavailable"}"#;
 
-#[test]
-fn writes_are_never_retried() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/accounts");
-        then.status(503)
-            .body(r#"{"code":503,"message":"service unavailable"}"#);
-    });
-    let err = client(&server)
-        .create_account(&new_account(), Some("k"))
-        .unwrap_err();
-    m.assert_calls(1);
-    assert_eq!(err.status(), Some(503));
-    let put = server.mock(|when, then| {
-        when.method(PUT).path("/api/v1/admin/groups/9");
-        then.status(502).body("bad gateway");
-    });
-    client(&server)
-        .update_group(9, &GroupUpdate::default())
-        .unwrap_err();
-    put.assert_calls(1);
-}
+contract_cases! {
+    idempotent_reads_are_retried_on_503: [
+        get("/api/v1/admin/groups/9").answer_text(503, UNAVAILABLE).calls(3),
+    ] => |c| c.get_group(9).unwrap_err(), |err| {
+        assert!(matches!(err, HostError::Host { status: 503, .. }));
+        assert!(err.is_transient());
+    };
 
-#[test]
-fn long_retry_after_is_not_waited_out() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/system/version");
-        then.status(429)
-            .header("Retry-After", "120")
-            .body(fx("error_rate_limited.json"));
-    });
-    let started = Instant::now();
-    let err = client(&server).version().unwrap_err();
-    m.assert_calls(1);
-    assert!(started.elapsed() < Duration::from_secs(5));
-    match err {
-        HostError::RateLimited {
-            retry_after,
-            detail,
-        } => {
-            assert_eq!(retry_after, Some(Duration::from_secs(120)));
-            assert_eq!(detail.code.as_deref(), Some("rate limit exceeded"));
-            assert_eq!(detail.message, "Too many requests, please try again later");
+    writes_are_never_retried: [
+        post("/api/v1/admin/accounts").answer_text(503, UNAVAILABLE).calls(1),
+        put("/api/v1/admin/groups/9").answer_text(502, "bad gateway").calls(1),
+    ] => |c| (
+        c.create_account(&new_account(), Some("k")).unwrap_err(),
+        c.update_group(9, &GroupUpdate::default()),
+    ), |(err, put)| {
+        assert_eq!(err.status(), Some(503));
+        put.unwrap_err();
+    };
+
+    long_retry_after_is_not_waited_out: [
+        get("/api/v1/admin/system/version")
+            .reply_header("Retry-After", "120")
+            .answer(429, "error_rate_limited.json")
+            .calls(1),
+    ] => |c| {
+        let started = Instant::now();
+        (c.version().unwrap_err(), started.elapsed())
+    }, |(err, elapsed)| {
+        assert!(elapsed < Duration::from_secs(5));
+        match err {
+            HostError::RateLimited {
+                retry_after,
+                detail,
+            } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(120)));
+                assert_eq!(detail.code.as_deref(), Some("rate limit exceeded"));
+                assert_eq!(detail.message, "Too many requests, please try again later");
+            }
+            other => panic!("unexpected {other:?}"),
         }
-        other => panic!("unexpected {other:?}"),
-    }
-}
+    };
 
-#[test]
-fn write_rate_limit_is_returned_not_retried() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/subscriptions/assign");
-        then.status(429)
-            .header("Retry-After", "1")
-            .body(fx("error_rate_limited.json"));
-    });
-    let err = client(&server)
-        .assign_subscription(&assignment())
-        .unwrap_err();
-    m.assert_calls(1);
-    assert!(matches!(err, HostError::RateLimited { .. }));
+    write_rate_limit_is_returned_not_retried: [
+        post("/api/v1/admin/subscriptions/assign")
+            .reply_header("Retry-After", "1")
+            .answer(429, "error_rate_limited.json")
+            .calls(1),
+    ] => |c| c.assign_subscription(&assignment()).unwrap_err(), |err| assert!(
+        matches!(err, HostError::RateLimited { .. })
+    );
+
+    the_adapter_is_usable_as_a_shared_trait_object: [
+        get("/api/v1/admin/system/version").ok("version.json").calls(4),
+    ] => |c| {
+        let adapter: &dyn HostAdapter = c;
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| adapter.version())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        })
+    }, |versions| {
+        for v in versions {
+            assert_eq!(v.unwrap(), "0.1.131");
+        }
+    };
 }
 
 // A tiny scripted HTTP server for sequences httpmock cannot express.
@@ -2253,25 +1700,21 @@ fn admin_login_is_refreshed_once_on_401() {
 #[test]
 fn admin_login_token_is_cached_and_refresh_happens_only_once() {
     let server = MockServer::start();
-    let login = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/auth/login")
-            .json_body(json!({"email": "admin@relay.example", "password": "admin-Pa55"}));
-        then.status(200).body(admin_login_body("jwt-cached"));
-    });
-    let ok = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/system/version")
-            .header("authorization", "Bearer jwt-cached");
-        json_ok(then, "version.json");
-    });
-    let refused = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/groups/1")
-            .header("authorization", "Bearer jwt-cached");
-        then.status(401)
-            .body(r#"{"code":"TOKEN_REVOKED","message":"Token has been revoked"}"#);
-    });
+    let login = post("/api/v1/auth/login")
+        .json(json!({"email": "admin@relay.example", "password": "admin-Pa55"}))
+        .answer_text(200, admin_login_body("jwt-cached"))
+        .mount(&server);
+    let ok = get("/api/v1/admin/system/version")
+        .header("authorization", "Bearer jwt-cached")
+        .ok("version.json")
+        .mount(&server);
+    let refused = get("/api/v1/admin/groups/1")
+        .header("authorization", "Bearer jwt-cached")
+        .answer_text(
+            401,
+            r#"{"code":"TOKEN_REVOKED","message":"Token has been revoked"}"#,
+        )
+        .mount(&server);
     let c = Sub2ApiClient::new(login_config(server.base_url())).unwrap();
     c.version().unwrap();
     c.version().unwrap();
@@ -2283,267 +1726,134 @@ fn admin_login_token_is_cached_and_refresh_happens_only_once() {
     login.assert_calls(2);
 }
 
-#[test]
-fn the_adapter_is_usable_as_a_shared_trait_object() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/system/version");
-        json_ok(then, "version.json");
-    });
-    let c = client(&server);
-    let adapter: &dyn HostAdapter = &c;
-    thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| assert_eq!(adapter.version().unwrap(), "0.1.131"));
-        }
-    });
-    m.assert_calls(4);
-}
-
 // ---------------------------------------------------------------------------
 // Idempotency (real host 0.1.179: `service/idempotency.go`, verified on a running host)
 
-#[test]
-fn a_retry_backoff_is_a_pending_error_with_its_retry_after() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts")
-            .header("Idempotency-Key", "k-1");
-        then.status(409)
-            .header("Retry-After", "4")
-            .header("content-type", "application/json; charset=utf-8")
-            .body(fx("error_idempotency_backoff.json"));
-    });
-    let err = client(&server)
-        .create_account(&new_account(), Some("k-1"))
-        .unwrap_err();
-    m.assert_calls(1);
-    match &err {
-        HostError::IdempotencyPending {
-            retry_after,
-            detail,
-        } => {
-            assert_eq!(*retry_after, Some(Duration::from_secs(4)));
-            assert!(detail.has_code(IDEMPOTENCY_RETRY_BACKOFF));
+contract_cases! {
+    a_retry_backoff_is_a_pending_error_with_its_retry_after: [
+        post("/api/v1/admin/accounts")
+            .header("Idempotency-Key", "k-1")
+            .reply_header("Retry-After", "4")
+            .reply_header("content-type", "application/json; charset=utf-8")
+            .answer(409, "error_idempotency_backoff.json")
+            .calls(1),
+    ] => |c| c.create_account(&new_account(), Some("k-1")).unwrap_err(), |err| {
+        match &err {
+            HostError::IdempotencyPending {
+                retry_after,
+                detail,
+            } => {
+                assert_eq!(*retry_after, Some(Duration::from_secs(4)));
+                assert!(detail.has_code(IDEMPOTENCY_RETRY_BACKOFF));
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
-    assert!(err.is_transient());
-}
+        assert!(err.is_transient());
+    };
 
-#[test]
-fn an_in_progress_answer_without_header_takes_the_metadata_retry_after() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/accounts/batch");
-        then.status(409)
-            .body(fx("error_idempotency_in_progress.json"));
-    });
-    let err = client(&server)
-        .create_accounts_batch(&[new_account()], Some("k-2"))
-        .unwrap_err();
-    assert!(matches!(
+    an_in_progress_answer_without_header_takes_the_metadata_retry_after: [
+        post("/api/v1/admin/accounts/batch").answer(409, "error_idempotency_in_progress.json"),
+    ] => |c| c.create_accounts_batch(&[new_account()], Some("k-2")).unwrap_err(), |err| assert!(matches!(
         &err,
         HostError::IdempotencyPending { retry_after: Some(d), detail }
             if *d == Duration::from_secs(29) && detail.has_code(IDEMPOTENCY_IN_PROGRESS)
     ));
-}
 
-#[test]
-fn a_missing_key_and_a_reused_key_are_refusals() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts")
-            .header_missing("Idempotency-Key");
-        then.status(400).body(fx("error_idempotency_required.json"));
-    });
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts")
-            .header("Idempotency-Key", "reused");
-        then.status(409).body(fx("error_idempotency_conflict.json"));
-    });
-    let c = client(&server);
-    let err = c.create_account(&new_account(), None).unwrap_err();
-    assert!(
-        matches!(&err, HostError::Host { status: 400, code: Some(c), .. } if c == IDEMPOTENCY_KEY_REQUIRED)
+    a_missing_key_and_a_reused_key_are_refusals: [
+        post("/api/v1/admin/accounts")
+            .without("Idempotency-Key")
+            .answer(400, "error_idempotency_required.json"),
+        post("/api/v1/admin/accounts")
+            .header("Idempotency-Key", "reused")
+            .answer(409, "error_idempotency_conflict.json"),
+    ] => |c| (
+        c.create_account(&new_account(), None).unwrap_err(),
+        c.create_account(&new_account(), Some("reused")).unwrap_err(),
+    ), |(missing, reused)| {
+        assert!(
+            matches!(&missing, HostError::Host { status: 400, code: Some(c), .. } if c == IDEMPOTENCY_KEY_REQUIRED)
+        );
+        assert!(!missing.is_transient());
+        assert!(matches!(&reused, HostError::Conflict(d) if d.has_code(IDEMPOTENCY_KEY_CONFLICT)));
+        assert!(!reused.is_transient());
+    };
+
+    a_replayed_account_create_returns_the_account_as_it_is_now: [
+        post("/api/v1/admin/accounts")
+            .header("Idempotency-Key", "k-replay")
+            .reply_header("X-Idempotency-Replayed", "true")
+            .answer(200, "account_create.json"),
+        get("/api/v1/admin/accounts/41").ok("account_get.json"),
+    ] => |c| c.create_account(&new_account(), Some("k-replay")).unwrap(), |a| {
+        assert_eq!(a.id, 41);
+        assert_eq!(
+            a.status, "error",
+            "the current state, not the stored answer"
+        );
+    };
+
+    a_replayed_create_of_a_deleted_account_needs_a_new_key: [
+        post("/api/v1/admin/accounts")
+            .reply_header("X-Idempotency-Replayed", "true")
+            .answer(200, "account_create.json"),
+        get("/api/v1/admin/accounts/41").answer_text(404, ACCOUNT_NOT_FOUND),
+    ] => |c| c.create_account(&new_account(), Some("k-old")).unwrap_err(), |err| assert!(
+        matches!(&err, HostError::Conflict(d) if d.has_code(REPLAYED_OBJECT_GONE))
     );
-    assert!(!err.is_transient());
-    let err = c
-        .create_account(&new_account(), Some("reused"))
-        .unwrap_err();
-    assert!(matches!(&err, HostError::Conflict(d) if d.has_code(IDEMPOTENCY_KEY_CONFLICT)));
-    assert!(!err.is_transient());
-}
 
-#[test]
-fn a_replayed_account_create_returns_the_account_as_it_is_now() {
-    let server = MockServer::start();
-    let create = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts")
-            .header("Idempotency-Key", "k-replay");
-        then.status(200)
-            .header("X-Idempotency-Replayed", "true")
-            .body(fx("account_create.json"));
-    });
-    let get = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/41");
-        json_ok(then, "account_get.json");
-    });
-    let a = client(&server)
-        .create_account(&new_account(), Some("k-replay"))
-        .unwrap();
-    create.assert();
-    get.assert();
-    assert_eq!(a.id, 41);
-    assert_eq!(
-        a.status, "error",
-        "the current state, not the stored answer"
-    );
-}
-
-#[test]
-fn a_replayed_create_of_a_deleted_account_needs_a_new_key() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/accounts");
-        then.status(200)
-            .header("X-Idempotency-Replayed", "true")
-            .body(fx("account_create.json"));
-    });
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/accounts/41");
-        then.status(404)
-            .body(r#"{"code":404,"message":"account not found","reason":"ACCOUNT_NOT_FOUND"}"#);
-    });
-    let err = client(&server)
-        .create_account(&new_account(), Some("k-old"))
-        .unwrap_err();
-    assert!(matches!(&err, HostError::Conflict(d) if d.has_code(REPLAYED_OBJECT_GONE)));
-}
-
-#[test]
-fn a_replayed_balance_change_reads_the_current_balance() {
-    let server = MockServer::start();
-    let post = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/users/23/balance")
+    a_replayed_balance_change_reads_the_current_balance: [
+        post("/api/v1/admin/users/23/balance")
             .header("Idempotency-Key", "bal-7")
-            .json_body(json!({"balance": 1.0, "operation": "set", "notes": "n"}));
-        then.status(200)
-            .header("X-Idempotency-Replayed", "true")
-            .body(r#"{"code":0,"message":"success","data":{"id":23,"email":"probe+kimi@relay.example","role":"user","balance":1,"status":"active"}}"#);
-    });
-    let get = server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/users/23");
-        json_ok(then, "user_create.json");
-    });
-    let u = client(&server)
-        .set_user_balance(
-            23,
-            &BalanceChange {
-                amount: 1.0,
-                operation: BalanceOperation::Set,
-                notes: Some("n".into()),
-            },
-            Some("bal-7"),
-        )
-        .unwrap();
-    post.assert();
-    get.assert();
-    assert_eq!(u.balance, 0.0, "the balance now, not the replayed one");
-}
+            .json(json!({"balance": 1.0, "operation": "set", "notes": "n"}))
+            .reply_header("X-Idempotency-Replayed", "true")
+            .answer_text(200, r#"{"code":0,"message":"success","data":{"id":23,"email":"probe+kimi@relay.example","role":"user","balance":1,"status":"active"}}"#),
+        get("/api/v1/admin/users/23").ok("user_create.json"),
+    ] => |c| c.set_user_balance(
+        23,
+        &BalanceChange {
+            amount: 1.0,
+            operation: BalanceOperation::Set,
+            notes: Some("n".into()),
+        },
+        Some("bal-7"),
+    ).unwrap(), |u| assert_eq!(u.balance, 0.0, "the balance now, not the replayed one");
 
-#[test]
-fn a_replayed_user_key_create_reads_the_key_with_the_session() {
-    let server = MockServer::start();
-    let bearer = format!("Bearer {USER_JWT}");
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/keys")
-            .header("idempotency-key", "crm-key-1");
-        then.status(200)
-            .header("X-Idempotency-Replayed", "true")
-            .body(fx("key_create.json"));
-    });
-    let get = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/keys/61")
-            .header("authorization", bearer.clone());
-        json_ok(then, "key_create.json");
-    });
-    let k = client(&server)
-        .create_user_key(
-            &session(),
-            &NewUserKey {
-                name: "relay-probe".into(),
-                group_id: 9,
-                custom_key: Some(Secret::new(USER_KEY)),
-            },
-            Some("crm-key-1"),
-        )
-        .unwrap();
-    get.assert();
-    assert_eq!((k.id, k.key.expose()), (61, USER_KEY));
-}
+    a_replayed_user_key_create_reads_the_key_with_the_session: [
+        post("/api/v1/keys")
+            .header("idempotency-key", "crm-key-1")
+            .reply_header("X-Idempotency-Replayed", "true")
+            .answer(200, "key_create.json"),
+        get("/api/v1/keys/61").header("authorization", bearer_jwt()).ok("key_create.json"),
+    ] => |c| c.create_user_key(&session(), &probe_key(), Some("crm-key-1")).unwrap(), |k| assert_eq!(
+        (k.id, k.key.expose()),
+        (61, USER_KEY)
+    );
 
-#[test]
-fn batch_item_errors_are_the_hosts_text_and_the_legacy_placeholder_is_unsupported() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/batch")
-            .header("Idempotency-Key", "new");
-        then.status(200)
-            .header("X-Idempotency-Replayed", "true")
-            .body(fx("account_batch.json"));
-    });
-    server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/batch")
-            .header("Idempotency-Key", "old");
-        json_ok(then, "account_batch_legacy.json");
-    });
-    let c = client(&server);
-    let r = c
-        .create_accounts_batch(&[new_account(), new_account()], Some("new"))
-        .unwrap();
-    assert!(r.replayed);
-    assert_eq!(r.results[0].id, Some(41));
-    assert!(r.results[1]
-        .error
-        .as_deref()
-        .unwrap()
-        .contains("account_groups_group_id_fkey"));
-    let err = c
-        .create_accounts_batch(&[new_account()], Some("old"))
-        .unwrap_err();
-    assert!(matches!(err, HostError::UnsupportedRoute { .. }), "{err:?}");
-}
+    batch_item_errors_are_the_hosts_text_and_the_legacy_placeholder_is_unsupported: [
+        post("/api/v1/admin/accounts/batch")
+            .header("Idempotency-Key", "new")
+            .reply_header("X-Idempotency-Replayed", "true")
+            .answer(200, "account_batch.json"),
+        post("/api/v1/admin/accounts/batch")
+            .header("Idempotency-Key", "old")
+            .ok("account_batch_legacy.json"),
+    ] => |c| (
+        c.create_accounts_batch(&[new_account(), new_account()], Some("new")).unwrap(),
+        c.create_accounts_batch(&[new_account()], Some("old")).unwrap_err(),
+    ), |(r, err)| {
+        assert!(r.replayed);
+        assert_eq!(r.results[0].id, Some(41));
+        assert!(r.results[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("account_groups_group_id_fkey"));
+        assert!(matches!(err, HostError::UnsupportedRoute { .. }), "{err:?}");
+    };
 
-#[test]
-fn the_failed_custom_key_limit_is_rate_limited_without_retry_after() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST).path("/api/v1/keys");
-        then.status(429).body(fx("error_api_key_rate_limited.json"));
-    });
-    let err = client(&server)
-        .create_user_key(
-            &session(),
-            &NewUserKey {
-                name: "relay-probe".into(),
-                group_id: 9,
-                custom_key: Some(Secret::new(USER_KEY)),
-            },
-            Some("k"),
-        )
-        .unwrap_err();
-    m.assert_calls(1);
-    assert!(matches!(
+    the_failed_custom_key_limit_is_rate_limited_without_retry_after: [
+        post("/api/v1/keys").answer(429, "error_api_key_rate_limited.json").calls(1),
+    ] => |c| c.create_user_key(&session(), &probe_key(), Some("k")).unwrap_err(), |err| assert!(matches!(
         &err,
         HostError::RateLimited { retry_after: None, detail } if detail.has_code("API_KEY_RATE_LIMITED")
     ));
@@ -2551,19 +1861,17 @@ fn the_failed_custom_key_limit_is_rate_limited_without_retry_after() {
 
 #[test]
 fn login_waits_out_the_login_limiter() {
-    let server = MockServer::start();
-    let limited = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/auth/login")
-            .body_includes("limited@relay.example");
-        then.status(429)
-            .header("Retry-After", "61")
-            .body(fx("error_rate_limited.json"));
-    });
-    let err = client(&server)
-        .login_user("limited@relay.example", &Secret::new("pw-123456"))
-        .unwrap_err();
-    limited.assert_calls(1);
+    let err = run(
+        [post("/api/v1/auth/login")
+            .body_includes("limited@relay.example")
+            .reply_header("Retry-After", "61")
+            .answer(429, "error_rate_limited.json")
+            .calls(1)],
+        |c| {
+            c.login_user("limited@relay.example", &Secret::new("pw-123456"))
+                .unwrap_err()
+        },
+    );
     assert!(
         matches!(&err, HostError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_secs(61)),
         "a wait beyond the host's 60 s window is not waited: {err:?}"
@@ -2572,22 +1880,19 @@ fn login_waits_out_the_login_limiter() {
     // Within the window the adapter waits and logs in (the real wait is the
     // window's rest, up to 60 s; 1 s here).
     let server = MockServer::start();
-    let mut limited = server.mock(|when, then| {
-        when.method(POST).path("/api/v1/auth/login");
-        then.status(429)
-            .header("Retry-After", "1")
-            .body(fx("error_rate_limited.json"));
-    });
+    let mut limited = post("/api/v1/auth/login")
+        .reply_header("Retry-After", "1")
+        .answer(429, "error_rate_limited.json")
+        .mount(&server);
     let c = client(&server);
     let started = Instant::now();
     let first = thread::scope(|s| {
         let h = s.spawn(|| c.login_user("probe+kimi@relay.example", &Secret::new("pw-123456")));
         thread::sleep(Duration::from_millis(300));
         limited.delete();
-        server.mock(|when, then| {
-            when.method(POST).path("/api/v1/auth/login");
-            json_ok(then, "login_ok.json");
-        });
+        post("/api/v1/auth/login")
+            .ok("login_ok.json")
+            .mount(&server);
         h.join().unwrap()
     });
     assert!(matches!(first, Ok(LoginOutcome::LoggedIn(_))), "{first:?}");
@@ -2600,13 +1905,11 @@ fn login_waits_out_the_login_limiter() {
 #[test]
 fn compliance_lock_is_a_typed_error_and_never_a_present_route() {
     let server = MockServer::start();
-    let locked = server.mock(|when, then| {
-        when.path_prefix("/api/v1/admin/")
-            .header("x-api-key", ADMIN_KEY);
-        then.status(423)
-            .header("content-type", "application/json; charset=utf-8")
-            .body(fx("error_compliance_required.json"));
-    });
+    let locked = under("/api/v1/admin/")
+        .admin_key()
+        .reply_header("content-type", "application/json; charset=utf-8")
+        .answer(423, "error_compliance_required.json")
+        .mount(&server);
     let c = client(&server);
     let err = c.version().unwrap_err();
     let lock = err.compliance_lock().expect("compliance lock").clone();
@@ -2629,16 +1932,15 @@ fn compliance_lock_is_a_typed_error_and_never_a_present_route() {
 
 #[test]
 fn compliance_status_is_read_without_accepting() {
-    let server = MockServer::start();
-    let writes = guard_no_writes(&server);
-    let m = server.mock(|when, then| {
-        when.method(GET)
-            .path("/api/v1/admin/compliance")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "compliance_required.json");
-    });
-    let s = client(&server).compliance().unwrap().expect("gate present");
-    m.assert();
+    let s = run(
+        [
+            writes().calls(0),
+            get("/api/v1/admin/compliance")
+                .admin_key()
+                .ok("compliance_required.json"),
+        ],
+        |c| c.compliance().unwrap().expect("gate present"),
+    );
     assert!(s.required);
     assert_eq!(s.version, "v2026.06.10");
     assert_eq!(
@@ -2652,14 +1954,11 @@ fn compliance_status_is_read_without_accepting() {
         .ends_with("admin-compliance.en.md"));
     assert_eq!(s.accepted_by, None);
     assert_eq!(s.lock().version.as_deref(), Some("v2026.06.10"));
-    writes.assert_calls(0);
 
-    let accepted = MockServer::start();
-    accepted.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/compliance");
-        json_ok(then, "compliance_accepted.json");
-    });
-    let s = client(&accepted).compliance().unwrap().unwrap();
+    let s = run(
+        [get("/api/v1/admin/compliance").ok("compliance_accepted.json")],
+        |c| c.compliance().unwrap().unwrap(),
+    );
     assert!(!s.required);
     assert_eq!(s.accepted_by, Some(1));
     assert_eq!(
@@ -2668,186 +1967,11 @@ fn compliance_status_is_read_without_accepting() {
     );
 
     // Builds before the gate have no such route.
-    let old = MockServer::start();
-    old.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/compliance");
-        then.status(404).body(fx("error_plain_404.txt"));
-    });
-    assert_eq!(client(&old).compliance().unwrap(), None);
-}
-
-#[test]
-fn schedulable_has_its_own_route() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/41/schedulable")
-            .header("x-api-key", ADMIN_KEY)
-            .json_body(json!({"schedulable": false}));
-        json_ok(then, "account_get.json");
-    });
-    let a = client(&server).set_account_schedulable(41, false).unwrap();
-    m.assert();
-    assert_eq!(a.id, 41);
-}
-
-#[test]
-fn recover_state_and_batch_clear_error() {
-    let server = MockServer::start();
-    let recover = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/41/recover-state")
-            .header("x-api-key", ADMIN_KEY);
-        json_ok(then, "account_get.json");
-    });
-    let old = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/42/recover-state");
-        then.status(404).body(fx("error_plain_404.txt"));
-    });
-    let batch = server.mock(|when, then| {
-        when.method(POST)
-            .path("/api/v1/admin/accounts/batch-clear-error")
-            .json_body(json!({"account_ids": [41, 999]}));
-        json_ok(then, "account_batch_clear_error.json");
-    });
-    let c = client(&server);
-    assert_eq!(c.recover_account_state(41).unwrap().id, 41);
-    recover.assert();
-    assert!(matches!(
-        c.recover_account_state(42).unwrap_err(),
-        HostError::UnsupportedRoute { .. }
-    ));
-    old.assert();
-    let r = c.clear_account_errors(&[41, 999]).unwrap();
-    batch.assert();
-    assert_eq!((r.total, r.cleared), (2, 1));
-    assert_eq!(r.failed.len(), 1);
-    assert_eq!(r.failed[0].0, 999);
-    assert!(r.failed[0].1.contains("ACCOUNT_NOT_FOUND"));
-    // Nothing to clear: no call.
-    assert_eq!(
-        c.clear_account_errors(&[]).unwrap(),
-        BatchClearResult::default()
+    let old = run(
+        [get("/api/v1/admin/compliance").answer(404, "error_plain_404.txt")],
+        |c| c.compliance().unwrap(),
     );
-    batch.assert_calls(1);
-}
-
-#[test]
-fn rebind_user_key_keeps_the_key_and_unescapes_its_name() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(PUT)
-            .path("/api/v1/admin/api-keys/61")
-            .header("x-api-key", ADMIN_KEY)
-            .json_body(json!({"group_id": 12}));
-        json_ok(then, "key_rebind.json");
-    });
-    let refused = server.mock(|when, then| {
-        when.method(PUT).path("/api/v1/admin/api-keys/62");
-        then.status(400)
-            .body(fx("error_subscription_required.json"));
-    });
-    let c = client(&server);
-    let k = c.rebind_user_key(61, 12).unwrap();
-    m.assert();
-    assert_eq!(k.group_id, Some(12));
-    assert_eq!(k.key.expose(), USER_KEY);
-    assert_eq!(
-        k.name, "crm-a&b<c>\"d'e",
-        "the host escapes names; the adapter reverses it"
-    );
-    let e = c.rebind_user_key(62, 12).unwrap_err();
-    refused.assert();
-    assert_eq!(e.code().as_deref(), Some("SUBSCRIPTION_REQUIRED"));
-}
-
-#[test]
-fn gateway_reachability_reports_the_invalid_auth_block() {
-    let server = MockServer::start();
-    let m = server.mock(|when, then| {
-        when.method(GET).path("/v1/models");
-        then.status(429)
-            .header("retry-after", "60")
-            .body(fx("gateway_error_invalid_auth_limited.json"));
-    });
-    let chat = server.mock(|when, then| {
-        when.method(POST).path("/v1/chat/completions");
-        then.status(429)
-            .body(fx("gateway_error_invalid_auth_limited.json"));
-    });
-    let r = client(&server).gateway_reachability().unwrap();
-    m.assert();
-    chat.assert_calls(0);
-    assert!(r.invalid_auth_limited);
-    assert_eq!(r.retry_after, Some(Duration::from_secs(60)));
-    assert!(!r.api_key_required);
-    assert_eq!(r.models_code.as_deref(), Some(INVALID_AUTH_RATE_LIMITED));
-}
-
-#[test]
-fn the_admin_panel_limiter_is_rate_limited_with_its_code() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(POST).path("/api/v1/admin/groups");
-        then.status(429)
-            .header("retry-after", "7")
-            .body(fx("error_admin_rate_limited.json"));
-    });
-    let e = client(&server)
-        .create_group(&NewGroup {
-            name: "g".into(),
-            description: None,
-            platform: "openai".into(),
-            rate_multiplier: 1.0,
-            is_exclusive: false,
-            subscription_type: subscription_type::STANDARD.into(),
-            daily_limit_usd: None,
-            weekly_limit_usd: None,
-            monthly_limit_usd: None,
-        })
-        .unwrap_err();
-    match e {
-        HostError::RateLimited {
-            retry_after,
-            detail,
-        } => {
-            assert_eq!(retry_after, Some(Duration::from_secs(7)));
-            assert_eq!(detail.code.as_deref(), Some("RATE_LIMITED"));
-        }
-        other => panic!("expected RateLimited, got {other:?}"),
-    }
-}
-
-#[test]
-fn a_missing_plan_is_a_bare_500_on_the_host() {
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(DELETE).path("/api/v1/admin/payment/plans/77");
-        then.status(500).body(fx("error_internal.json"));
-    });
-    let e = client(&server).delete_plan(77).unwrap_err();
-    assert!(!e.is_not_found());
-    assert_eq!((e.status(), e.code()), (Some(500), None));
-}
-
-#[test]
-fn revoked_subscriptions_are_left_out_of_lists() {
-    // The host's admin list shows a revoked (soft-deleted) subscription with status
-    // `revoked` next to the live one that replaced it.
-    let server = MockServer::start();
-    server.mock(|when, then| {
-        when.method(GET).path("/api/v1/admin/subscriptions");
-        json_ok(then, "subscriptions_list_revoked.json");
-    });
-    let subs = client(&server)
-        .list_subscriptions(&SubscriptionFilter {
-            user_id: Some(23),
-            group_id: None,
-        })
-        .unwrap();
-    assert_eq!(subs.len(), 1, "{subs:?}");
-    assert_eq!(subs[0].status, "active");
+    assert_eq!(old, None);
 }
 
 #[test]
@@ -2856,16 +1980,99 @@ fn public_settings_name_a_tencent_or_aliyun_login_captcha() {
         ("tencent_captcha_enabled", "tencent"),
         ("aliyun_captcha_enabled", "aliyun"),
     ] {
-        let server = MockServer::start();
-        server.mock(|when, then| {
-            when.method(GET).path("/api/v1/settings/public");
-            then.status(200).body(
+        let s = run(
+            [get("/api/v1/settings/public").answer_text(
+                200,
                 json!({"code": 0, "message": "success",
                        "data": {"version": "0.1.179", "turnstile_enabled": false, flag: true}})
                 .to_string(),
-            );
-        });
-        let s = client(&server).public_settings().unwrap();
+            )],
+            |c| c.public_settings().unwrap(),
+        );
         assert_eq!(s.login_captcha.as_deref(), Some(provider));
     }
+}
+
+contract_cases! {
+    schedulable_has_its_own_route: [
+        post("/api/v1/admin/accounts/41/schedulable")
+            .admin_key()
+            .json(json!({"schedulable": false}))
+            .ok("account_get.json"),
+    ] => |c| c.set_account_schedulable(41, false).unwrap(), |a| assert_eq!(a.id, 41);
+
+    recover_state_and_batch_clear_error: [
+        post("/api/v1/admin/accounts/41/recover-state").admin_key().ok("account_get.json"),
+        post("/api/v1/admin/accounts/42/recover-state").answer(404, "error_plain_404.txt"),
+        post("/api/v1/admin/accounts/batch-clear-error")
+            .json(json!({"account_ids": [41, 999]}))
+            .ok("account_batch_clear_error.json")
+            .calls(1),
+    ] => |c| (
+        c.recover_account_state(41).unwrap().id,
+        c.recover_account_state(42).unwrap_err(),
+        c.clear_account_errors(&[41, 999]).unwrap(),
+        // Nothing to clear: no call.
+        c.clear_account_errors(&[]).unwrap(),
+    ), |(recovered, old, r, nothing)| {
+        assert_eq!(recovered, 41);
+        assert!(matches!(old, HostError::UnsupportedRoute { .. }));
+        assert_eq!((r.total, r.cleared), (2, 1));
+        assert_eq!(r.failed.len(), 1);
+        assert_eq!(r.failed[0].0, 999);
+        assert!(r.failed[0].1.contains("ACCOUNT_NOT_FOUND"));
+        assert_eq!(nothing, BatchClearResult::default());
+    };
+
+    rebind_user_key_keeps_the_key_and_unescapes_its_name: [
+        put("/api/v1/admin/api-keys/61")
+            .admin_key()
+            .json(json!({"group_id": 12}))
+            .ok("key_rebind.json"),
+        put("/api/v1/admin/api-keys/62").answer(400, "error_subscription_required.json"),
+    ] => |c| (c.rebind_user_key(61, 12).unwrap(), c.rebind_user_key(62, 12).unwrap_err()), |(k, e)| {
+        assert_eq!(k.group_id, Some(12));
+        assert_eq!(k.key.expose(), USER_KEY);
+        assert_eq!(
+            k.name, "crm-a&b<c>\"d'e",
+            "the host escapes names; the adapter reverses it"
+        );
+        assert_eq!(e.code().as_deref(), Some("SUBSCRIPTION_REQUIRED"));
+    };
+
+    gateway_reachability_reports_the_invalid_auth_block: [
+        get("/v1/models")
+            .reply_header("retry-after", "60")
+            .answer(429, "gateway_error_invalid_auth_limited.json"),
+        post("/v1/chat/completions")
+            .answer(429, "gateway_error_invalid_auth_limited.json")
+            .calls(0),
+    ] => |c| c.gateway_reachability().unwrap(), |r| {
+        assert!(r.invalid_auth_limited);
+        assert_eq!(r.retry_after, Some(Duration::from_secs(60)));
+        assert!(!r.api_key_required);
+        assert_eq!(r.models_code.as_deref(), Some(INVALID_AUTH_RATE_LIMITED));
+    };
+
+    the_admin_panel_limiter_is_rate_limited_with_its_code: [
+        post("/api/v1/admin/groups")
+            .reply_header("retry-after", "7")
+            .answer(429, "error_admin_rate_limited.json"),
+    ] => |c| c.create_group(&standard_group("g")).unwrap_err(), |e| match e {
+        HostError::RateLimited {
+            retry_after,
+            detail,
+        } => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            assert_eq!(detail.code.as_deref(), Some("RATE_LIMITED"));
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    };
+
+    a_missing_plan_is_a_bare_500_on_the_host: [
+        delete("/api/v1/admin/payment/plans/77").answer(500, "error_internal.json"),
+    ] => |c| c.delete_plan(77).unwrap_err(), |e| {
+        assert!(!e.is_not_found());
+        assert_eq!((e.status(), e.code()), (Some(500), None));
+    };
 }
