@@ -176,25 +176,25 @@ pub struct NewHost {
 /// A registered host (without its secret; see `HostRepository::admin_secret`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostRecord {
-    /// Id.
+    /// The host's id, chosen at registration.
     pub id: HostId,
     /// Unique display name.
     pub name: String,
-    /// Base URL.
+    /// Base URL of the host's HTTP API, as registered.
     pub base_url: String,
-    /// Admin auth kind.
+    /// How the manager authenticates to the admin API.
     pub auth_kind: HostAuthKind,
     /// Admin e-mail, for login auth.
     pub admin_email: Option<String>,
-    /// Detected version.
+    /// Host version detected by the latest probe, as the host reported it.
     pub version: Option<String>,
-    /// Current status.
+    /// Whether the manager can work with the host (supported, unsupported, unreachable).
     pub status: HostStatus,
     /// When capabilities were last probed.
     pub last_probe_at: Option<Timestamp>,
-    /// Created.
+    /// When the row was created.
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
 }
 
@@ -212,7 +212,7 @@ pub struct NewCapabilitySnapshot {
 /// A stored capability snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapabilitySnapshot {
-    /// The host.
+    /// The host that was probed.
     pub host_id: HostId,
     /// When it was taken.
     pub taken_at: Timestamp,
@@ -220,7 +220,7 @@ pub struct CapabilitySnapshot {
     pub version: Option<String>,
     /// Capability name → present.
     pub capabilities: BTreeMap<String, bool>,
-    /// Derived status.
+    /// Host status the probe derived from the capabilities.
     pub status: HostStatus,
 }
 
@@ -232,11 +232,11 @@ pub struct CapabilitySnapshot {
 pub struct NewPack {
     /// `pack_id`.
     pub pack_id: PackId,
-    /// Semver version.
+    /// The pack's semver version (`pack.json` `version`).
     pub version: String,
-    /// Name.
+    /// Human-readable name from `pack.json`.
     pub name: String,
-    /// Description.
+    /// Description from `pack.json`.
     pub description: String,
     /// Semver requirement on the host version.
     pub host_compat: String,
@@ -248,7 +248,7 @@ pub struct NewPack {
     pub source_path: String,
     /// Advisory host overlays (JSON array).
     pub overlays: Value,
-    /// Provider manifests.
+    /// The pack's provider manifests, installed with it in one transaction.
     pub providers: Vec<NewProvider>,
 }
 
@@ -272,23 +272,23 @@ pub struct NewProvider {
 pub struct PackRecord {
     /// `pack_id`.
     pub pack_id: PackId,
-    /// Version.
+    /// The installed semver version; a reinstall replaces it.
     pub version: String,
-    /// Name.
+    /// Human-readable name from `pack.json`.
     pub name: String,
-    /// Description.
+    /// Description from `pack.json`.
     pub description: String,
-    /// Host version requirement.
+    /// Semver requirement on the host version (`pack.json` `host_compat`).
     pub host_compat: String,
-    /// Digest of the source.
+    /// SHA-256 of the installed source: tells two installs of the same version apart.
     pub source_digest: String,
     /// Directory or zip.
     pub source_kind: PackSourceKind,
-    /// Source path.
+    /// The directory or zip path the pack was installed from.
     pub source_path: String,
-    /// Advisory overlays.
+    /// Advisory host overlays (JSON array).
     pub overlays: Value,
-    /// First installed.
+    /// When the pack was first installed.
     pub installed_at: Timestamp,
     /// Last (re)installed.
     pub updated_at: Timestamp,
@@ -297,11 +297,11 @@ pub struct PackRecord {
 /// A provider of an installed pack.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProviderRecord {
-    /// Pack.
+    /// The pack the provider belongs to.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider's id, unique within its pack.
     pub provider_id: ProviderId,
-    /// Display name.
+    /// Human-readable name from the manifest.
     pub display_name: String,
     /// Upstream base URL.
     pub base_url: String,
@@ -309,9 +309,9 @@ pub struct ProviderRecord {
     pub manifest: Value,
     /// Pack-level status.
     pub status: ProviderStatus,
-    /// Created.
+    /// When the row was created.
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
 }
 
@@ -332,11 +332,11 @@ pub struct InstalledPack {
 /// The per-host state of one provider of one pack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProviderInstallRecord {
-    /// Host.
+    /// The host the provider is installed on.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider.
     pub provider_id: ProviderId,
     /// Health on this host.
     pub status: ProviderStatus,
@@ -350,9 +350,9 @@ pub struct ProviderInstallRecord {
     pub last_reconcile_at: Option<Timestamp>,
     /// True when excluded from reconcile (status `disabled`).
     pub disabled: bool,
-    /// Created.
+    /// When the row was created.
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
 }
 
@@ -364,11 +364,11 @@ pub struct ProviderInstallRecord {
 pub struct NewBatch {
     /// Id chosen by the caller.
     pub id: BatchId,
-    /// Host.
+    /// The host the keys are imported into.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider the keys belong to.
     pub provider_id: ProviderId,
     /// Strict or partial.
     pub mode: ImportMode,
@@ -381,7 +381,7 @@ pub struct NewBatch {
 /// Per-outcome counts of a batch's items.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BatchCounts {
-    /// Items.
+    /// Every item of the batch, whatever its status.
     pub total: u32,
     /// Items `passed`.
     pub passed: u32,
@@ -396,19 +396,19 @@ pub struct BatchCounts {
 /// A stored import batch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchRecord {
-    /// Id.
+    /// The batch's id, chosen by its creator.
     pub id: BatchId,
-    /// Host.
+    /// The host the keys are imported into.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider the keys belong to.
     pub provider_id: ProviderId,
     /// Strict or partial.
     pub mode: ImportMode,
-    /// Access mode.
+    /// How users reach the imported accounts (subscription or self-service).
     pub access_mode: AccessMode,
-    /// Status.
+    /// Where the batch is in its life (`pending` to a terminal status).
     pub status: BatchStatus,
     /// Request (no secrets).
     pub request: Value,
@@ -416,11 +416,11 @@ pub struct BatchRecord {
     pub report: Option<Value>,
     /// Error message of a failed batch.
     pub error: Option<String>,
-    /// Item counts.
+    /// Per-outcome counts of the batch's items.
     pub counts: BatchCounts,
-    /// Created.
+    /// When the batch was created (`pending`).
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
     /// First moved to `running`.
     pub started_at: Option<Timestamp>,
@@ -433,13 +433,13 @@ pub struct BatchRecord {
 /// Filter of batch listings; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct BatchFilter {
-    /// Host.
+    /// Only rows of this host.
     pub host_id: Option<HostId>,
-    /// Pack.
+    /// Only rows of this pack.
     pub pack_id: Option<PackId>,
-    /// Provider.
+    /// Only rows of this provider.
     pub provider_id: Option<ProviderId>,
-    /// Status.
+    /// Only batches in this status.
     pub status: Option<BatchStatus>,
     /// At most this many (newest first); `None` for all.
     pub limit: Option<u32>,
@@ -450,13 +450,13 @@ pub struct BatchFilter {
 pub struct NewBatchItem {
     /// Position in the request (1-based, unique per batch).
     pub seq: u32,
-    /// Key fingerprint.
+    /// SHA-256 fingerprint of the key (the key itself is never stored).
     pub fingerprint: Fingerprint,
-    /// Key mask.
+    /// Display mask of the key (see `relay_domain::mask`).
     pub mask: String,
-    /// Preview plan.
+    /// What the preview planned for the key (`new`, `already_imported`, `duplicate_in_request`).
     pub plan: KeyPlan,
-    /// Initial status.
+    /// The item's first status: `pending`, or the skip status its plan calls for.
     pub status: ItemStatus,
     /// Host account id (for `already_imported`).
     pub account_id: Option<i64>,
@@ -465,9 +465,9 @@ pub struct NewBatchItem {
 /// A change to one item; `None` fields are left unchanged.
 #[derive(Debug, Clone, Default)]
 pub struct ItemUpdate {
-    /// New status.
+    /// The status the item moves to.
     pub status: Option<ItemStatus>,
-    /// Host account id.
+    /// The host account created or found for the key.
     pub account_id: Option<i64>,
     /// Classified test outcome.
     pub verdict: Option<Verdict>,
@@ -480,27 +480,27 @@ pub struct ItemUpdate {
 /// A stored batch item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchItemRecord {
-    /// Batch.
+    /// The batch the item belongs to.
     pub batch_id: BatchId,
-    /// Position.
+    /// Position of the key in the request (1-based, unique per batch).
     pub seq: u32,
-    /// Key fingerprint.
+    /// SHA-256 fingerprint of the key (the key itself is never stored).
     pub fingerprint: Fingerprint,
-    /// Key mask.
+    /// Display mask of the key (see `relay_domain::mask`).
     pub mask: String,
-    /// Preview plan.
+    /// What the preview planned for the key (`new`, `already_imported`, `duplicate_in_request`).
     pub plan: KeyPlan,
-    /// Status.
+    /// Where the item is in its life.
     pub status: ItemStatus,
-    /// Host account id.
+    /// The host account created or found for the key, once known.
     pub account_id: Option<i64>,
-    /// Test outcome.
+    /// Classified outcome of the key's account test, once tested.
     pub verdict: Option<Verdict>,
-    /// Message.
+    /// A human-readable explanation (redacted; never a secret).
     pub message: Option<String>,
-    /// Details.
+    /// Extra facts as a JSON object (redacted; never a secret).
     pub details: Value,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
 }
 
@@ -510,11 +510,11 @@ pub struct BatchItemRecord {
 /// A managed resource to journal.
 #[derive(Debug, Clone)]
 pub struct NewResource {
-    /// Host.
+    /// The host the object lives on.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider the row concerns.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider (of `pack_id`) the row concerns.
     pub provider_id: ProviderId,
     /// The batch that created or reused it.
     pub batch_id: Option<BatchId>,
@@ -531,31 +531,31 @@ pub struct NewResource {
 /// A stored managed resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResourceRecord {
-    /// Row id.
+    /// Row id, assigned by the store.
     pub id: i64,
-    /// Host.
+    /// The host the object lives on.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider the row concerns.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider (of `pack_id`) the row concerns.
     pub provider_id: ProviderId,
-    /// Batch.
+    /// The batch that created or reused the object, if any.
     pub batch_id: Option<BatchId>,
-    /// Kind.
+    /// Kind of host object (group, channel, plan, account, user, key, subscription).
     pub resource_type: ResourceType,
     /// Host-side id; `None` while an intent.
     pub host_resource_id: Option<i64>,
-    /// Deterministic name.
+    /// Deterministic name the object was created under; finds it again on the host.
     pub logical_key: String,
-    /// State.
+    /// Journal state: `intent` until the host id is known, then created, reused, adopted, absent or deleted.
     pub state: ResourceState,
     /// Key fingerprint, for accounts.
     pub fingerprint: Option<Fingerprint>,
-    /// Extra facts.
+    /// Extra facts as a JSON object (redacted; never a secret).
     pub details: Value,
-    /// Created.
+    /// When the row was created.
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
 }
 
@@ -565,17 +565,17 @@ pub struct ResourceRecord {
 /// A probe result to record.
 #[derive(Debug, Clone)]
 pub struct NewProbeResult {
-    /// Host.
+    /// The host the probe ran against.
     pub host_id: HostId,
     /// Pack, when provider-scoped.
     pub pack_id: Option<PackId>,
     /// Provider, when provider-scoped.
     pub provider_id: Option<ProviderId>,
-    /// Batch that ran it.
+    /// The import batch that recorded the row, if any.
     pub batch_id: Option<BatchId>,
-    /// Reconcile run that ran it.
+    /// The reconcile run that recorded the row, if any.
     pub reconcile_run_id: Option<ReconcileRunId>,
-    /// Kind.
+    /// What the probe exercised.
     pub kind: ProbeKind,
     /// What was probed (account id, model, URL; never a key).
     pub subject: String,
@@ -585,57 +585,57 @@ pub struct NewProbeResult {
     pub http_status: Option<u16>,
     /// Message (no secrets).
     pub message: Option<String>,
-    /// Duration.
+    /// How long the probe took, in milliseconds, when it was timed.
     pub duration_ms: Option<u64>,
-    /// Extra facts.
+    /// Extra facts as a JSON object (redacted; never a secret).
     pub details: Value,
 }
 
 /// A stored probe result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeResultRecord {
-    /// Row id.
+    /// Row id, assigned by the store.
     pub id: i64,
-    /// Host.
+    /// The host the probe ran against.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack, when the probe was provider-scoped.
     pub pack_id: Option<PackId>,
-    /// Provider.
+    /// The provider, when the probe was provider-scoped.
     pub provider_id: Option<ProviderId>,
-    /// Batch.
+    /// The batch that ran the probe, if any.
     pub batch_id: Option<BatchId>,
-    /// Reconcile run.
+    /// The reconcile run that ran the probe, if any.
     pub reconcile_run_id: Option<ReconcileRunId>,
-    /// Kind.
+    /// What the probe exercised.
     pub kind: ProbeKind,
-    /// Subject.
+    /// What was probed (account id, model, URL; never a key).
     pub subject: String,
-    /// Outcome.
+    /// Classified outcome of the probe.
     pub outcome: Verdict,
-    /// HTTP status.
+    /// HTTP status, when there was a response.
     pub http_status: Option<u16>,
-    /// Message.
+    /// A human-readable explanation (redacted; never a secret).
     pub message: Option<String>,
-    /// Duration.
+    /// How long the probe took, in milliseconds, when it was timed.
     pub duration_ms: Option<u64>,
-    /// Extra facts.
+    /// Extra facts as a JSON object (redacted; never a secret).
     pub details: Value,
-    /// When.
+    /// When the probe result was recorded.
     pub at: Timestamp,
 }
 
 /// An access closure proof to record.
 #[derive(Debug, Clone)]
 pub struct NewAccessClosure {
-    /// Host.
+    /// The host whose gateway was probed.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider whose access was proven (or not).
     pub provider_id: ProviderId,
-    /// Batch that ran it.
+    /// The import batch that recorded the row, if any.
     pub batch_id: Option<BatchId>,
-    /// Reconcile run that ran it.
+    /// The reconcile run that recorded the row, if any.
     pub reconcile_run_id: Option<ReconcileRunId>,
     /// Access mode proven.
     pub mode: AccessMode,
@@ -655,54 +655,54 @@ pub struct NewAccessClosure {
     pub completion_type: Option<String>,
     /// First characters of the completion text.
     pub completion_preview: Option<String>,
-    /// Resulting access status.
+    /// The access status this proof establishes.
     pub access_status: AccessStatus,
     /// Message (no secrets).
     pub message: Option<String>,
-    /// Extra facts.
+    /// Extra facts as a JSON object (redacted; never a secret).
     pub details: Value,
 }
 
 /// A stored access closure proof.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccessClosureRecord {
-    /// Row id.
+    /// Row id, assigned by the store.
     pub id: i64,
-    /// Host.
+    /// The host whose gateway was probed.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider whose access was proven (or not).
     pub provider_id: ProviderId,
-    /// Batch.
+    /// The batch that ran the proof, if any.
     pub batch_id: Option<BatchId>,
-    /// Reconcile run.
+    /// The reconcile run that ran the proof, if any.
     pub reconcile_run_id: Option<ReconcileRunId>,
-    /// Mode.
+    /// The access mode that was proven.
     pub mode: AccessMode,
-    /// Probe key source.
+    /// Where the probe key came from.
     pub probe_key_source: ProbeKeySource,
-    /// Probe key fingerprint.
+    /// Fingerprint of the probe key (the key itself is never stored here).
     pub probe_key_fingerprint: Option<Fingerprint>,
-    /// Probe key mask.
+    /// Display mask of the probe key.
     pub probe_key_mask: Option<String>,
     /// `/v1/models` status.
     pub models_status: Option<u16>,
-    /// Smoke model listed.
+    /// True when the smoke model was listed.
     pub expected_model_seen: bool,
-    /// Completion status.
+    /// HTTP status of the chat completion.
     pub completion_status: Option<u16>,
-    /// Completion object type.
+    /// `object` of the completion response (e.g. `chat.completion`).
     pub completion_type: Option<String>,
-    /// Completion preview.
+    /// First characters of the completion text.
     pub completion_preview: Option<String>,
-    /// Access status.
+    /// The access status this proof established.
     pub access_status: AccessStatus,
-    /// Message.
+    /// A human-readable explanation (redacted; never a secret).
     pub message: Option<String>,
-    /// Extra facts.
+    /// Extra facts as a JSON object (redacted; never a secret).
     pub details: Value,
-    /// When.
+    /// When the proof was recorded.
     pub at: Timestamp,
 }
 
@@ -711,11 +711,11 @@ pub struct AccessClosureRecord {
 pub struct NewReconcileRun {
     /// Id chosen by the caller.
     pub id: ReconcileRunId,
-    /// Host.
+    /// The host to reconcile.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider whose host objects are compared with the journal.
     pub provider_id: ProviderId,
     /// Batch scope, when triggered for one batch.
     pub batch_id: Option<BatchId>,
@@ -745,33 +745,33 @@ pub struct ReconcileOutcome {
 /// A stored reconcile run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReconcileRunRecord {
-    /// Id.
+    /// The run's id, chosen by its creator.
     pub id: ReconcileRunId,
-    /// Host.
+    /// The host that was reconciled.
     pub host_id: HostId,
-    /// Pack.
+    /// The pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// The provider whose host objects were compared with the journal.
     pub provider_id: ProviderId,
-    /// Batch scope.
+    /// The batch the run was scoped to, if any.
     pub batch_id: Option<BatchId>,
-    /// Trigger.
+    /// What started the run (manual or scheduled).
     pub trigger: ReconcileTrigger,
-    /// Status.
+    /// Where the run is in its life (`running` to a terminal status).
     pub status: ReconcileStatus,
     /// Derived provider status.
     pub verdict: Option<ProviderStatus>,
-    /// Access status.
+    /// Access status seen by the run's probe, if it probed.
     pub access_status: Option<AccessStatus>,
-    /// Differences.
+    /// Differences found between the journal and the host (JSON array).
     pub differences: Value,
-    /// Repairs.
+    /// Repairs applied (JSON array).
     pub repairs: Value,
-    /// Error.
+    /// Why a failed run could not finish (redacted).
     pub error: Option<String>,
-    /// Started.
+    /// When the run started.
     pub started_at: Timestamp,
-    /// Finished.
+    /// When the run reached a terminal status.
     pub finished_at: Option<Timestamp>,
     /// The full report of the run.
     pub report: Option<Value>,
@@ -780,13 +780,13 @@ pub struct ReconcileRunRecord {
 /// Filter of reconcile run listings; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileFilter {
-    /// Host.
+    /// Only rows of this host.
     pub host_id: Option<HostId>,
-    /// Pack.
+    /// Only rows of this pack.
     pub pack_id: Option<PackId>,
-    /// Provider.
+    /// Only rows of this provider.
     pub provider_id: Option<ProviderId>,
-    /// Batch.
+    /// Only runs scoped to this batch.
     pub batch_id: Option<BatchId>,
     /// At most this many (newest first).
     pub limit: Option<u32>,
@@ -798,24 +798,24 @@ pub struct ReconcileFilter {
 /// A managed subscriber (host user the manager created or found); password sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SubscriberRecord {
-    /// Row id.
+    /// Row id, assigned by the store; owner id of the subscriber's sealed secrets.
     pub id: i64,
-    /// Host.
+    /// The host the user lives on.
     pub host_id: HostId,
     /// E-mail.
     pub email: String,
     /// Host user id, once known.
     pub host_user_id: Option<i64>,
-    /// Created.
+    /// When the row was created.
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the row last changed.
     pub updated_at: Timestamp,
 }
 
 /// Address of a sealed secret: owner and purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecretSlot {
-    /// Owner kind.
+    /// What kind of row owns the secret.
     pub owner_kind: SecretOwnerKind,
     /// Owner id (see [`SecretOwnerKind`]).
     pub owner_id: String,
@@ -846,19 +846,19 @@ impl SecretSlot {
 /// Public facts of a stored sealed secret (never the value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretInfo {
-    /// Owner kind.
+    /// What kind of row owns the secret.
     pub owner_kind: SecretOwnerKind,
-    /// Owner id.
+    /// Id of the owning row (see [`SecretOwnerKind`]).
     pub owner_id: String,
-    /// Purpose.
+    /// What the secret is for, e.g. `probe_key`, `user_key:<group id>`.
     pub purpose: String,
-    /// Fingerprint of the secret.
+    /// SHA-256 fingerprint of the secret (its value stays sealed).
     pub fingerprint: Fingerprint,
-    /// Mask of the secret.
+    /// Display mask of the secret.
     pub mask: String,
-    /// Created.
+    /// When the secret was first sealed.
     pub created_at: Timestamp,
-    /// Last changed.
+    /// When the secret was last replaced or re-sealed.
     pub updated_at: Timestamp,
 }
 

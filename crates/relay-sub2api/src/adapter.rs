@@ -51,13 +51,16 @@ pub trait HostAdapter: Send + Sync {
 
     /// All groups matching the filter (every page).
     fn list_groups(&self, filter: &GroupFilter) -> Result<Vec<Group>, HostError>;
-    /// One group.
+    /// One group by host id (`GET /api/v1/admin/groups/:id`; a read, retried on
+    /// transient failures).
     fn get_group(&self, id: ObjectId) -> Result<Group, HostError>;
-    /// Creates a group.
+    /// Creates a group (`POST /api/v1/admin/groups`; a write, never retried). A
+    /// name in use is a [`HostError::Conflict`] with code `GROUP_EXISTS`.
     fn create_group(&self, group: &NewGroup) -> Result<Group, HostError>;
-    /// Updates a group.
+    /// Changes a group (`PUT /api/v1/admin/groups/:id`), sending only the fields
+    /// set in `update`; returns the group as the host now has it.
     fn update_group(&self, id: ObjectId, update: &GroupUpdate) -> Result<Group, HostError>;
-    /// Deletes a group.
+    /// Deletes a group (`DELETE /api/v1/admin/groups/:id`).
     fn delete_group(&self, id: ObjectId) -> Result<(), HostError>;
     /// The user API keys bound to a group, with their key values, read with admin
     /// rights (`GET /api/v1/admin/groups/:id/api-keys`, every page).
@@ -67,24 +70,30 @@ pub trait HostAdapter: Send + Sync {
 
     /// All channels, optionally those whose name equals `name` exactly.
     fn list_channels(&self, name: Option<&str>) -> Result<Vec<Channel>, HostError>;
-    /// One channel.
+    /// One channel by host id (`GET /api/v1/admin/channels/:id`);
+    /// [`HostError::UnsupportedRoute`] on builds without channels.
     fn get_channel(&self, id: ObjectId) -> Result<Channel, HostError>;
-    /// Creates a channel.
+    /// Creates a channel with its model mapping and pricing
+    /// (`POST /api/v1/admin/channels`).
     fn create_channel(&self, channel: &NewChannel) -> Result<Channel, HostError>;
-    /// Updates a channel.
+    /// Changes a channel (`PUT /api/v1/admin/channels/:id`), sending only the
+    /// fields set in `update`.
     fn update_channel(&self, id: ObjectId, update: &ChannelUpdate) -> Result<Channel, HostError>;
-    /// Deletes a channel.
+    /// Deletes a channel (`DELETE /api/v1/admin/channels/:id`).
     fn delete_channel(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- plans --------------------------------------------------------------
 
-    /// All subscription plans.
+    /// All subscription plans (`GET /api/v1/admin/payment/plans`, a bare array on
+    /// the host).
     fn list_plans(&self) -> Result<Vec<Plan>, HostError>;
-    /// Creates a plan.
+    /// Creates a subscription plan (`POST /api/v1/admin/payment/plans`).
     fn create_plan(&self, plan: &NewPlan) -> Result<Plan, HostError>;
-    /// Updates a plan.
+    /// Changes a plan (`PUT /api/v1/admin/payment/plans/:id`), sending only the
+    /// fields set in `update`.
     fn update_plan(&self, id: ObjectId, update: &PlanUpdate) -> Result<Plan, HostError>;
-    /// Deletes a plan.
+    /// Deletes a plan (`DELETE /api/v1/admin/payment/plans/:id`). The host answers
+    /// a missing plan with a bare `500`, so a gone plan is not `is_not_found()`.
     fn delete_plan(&self, id: ObjectId) -> Result<(), HostError>;
 
     // -- accounts -----------------------------------------------------------
@@ -107,11 +116,13 @@ pub trait HostAdapter: Send + Sync {
         accounts: &[NewAccount],
         idempotency_key: Option<&str>,
     ) -> Result<BatchCreateResult, HostError>;
-    /// One account.
+    /// One account by host id (`GET /api/v1/admin/accounts/:id`); credentials come
+    /// back redacted (the upstream key is never returned).
     fn get_account(&self, id: ObjectId) -> Result<Account, HostError>;
     /// All accounts matching the filter (every page).
     fn list_accounts(&self, filter: &AccountFilter) -> Result<Vec<Account>, HostError>;
-    /// Updates an account.
+    /// Changes an account (`PUT /api/v1/admin/accounts/:id`), sending only the
+    /// fields set in `update`; an `extra` given is sent whole, not merged here.
     fn update_account(&self, id: ObjectId, update: &AccountUpdate) -> Result<Account, HostError>;
     /// Includes the account in scheduling or takes it out
     /// (`POST /api/v1/admin/accounts/:id/schedulable`; an account update cannot).
@@ -137,7 +148,7 @@ pub trait HostAdapter: Send + Sync {
     /// Clears temporary-unschedulable state. Returns `false` when the host build
     /// has no such endpoint (nothing to clear there).
     fn clear_account_temp_unschedulable(&self, id: ObjectId) -> Result<bool, HostError>;
-    /// Deletes an account.
+    /// Deletes an account (`DELETE /api/v1/admin/accounts/:id`).
     fn delete_account(&self, id: ObjectId) -> Result<(), HostError>;
     /// Runs the host's account test and reads its SSE stream to the end.
     /// `model_id` `None` lets the host pick its default test model.
@@ -149,11 +160,13 @@ pub trait HostAdapter: Send + Sync {
 
     /// The user with exactly this e-mail (case-insensitive), if any.
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError>;
-    /// One user.
+    /// One user by host id (`GET /api/v1/admin/users/:id`).
     fn get_user(&self, id: ObjectId) -> Result<User, HostError>;
-    /// Creates a user.
+    /// Creates a user with admin rights (`POST /api/v1/admin/users`); the password
+    /// is sent, never part of the returned user.
     fn create_user(&self, user: &NewUser) -> Result<User, HostError>;
-    /// Updates a user.
+    /// Changes a user (`PUT /api/v1/admin/users/:id`), sending only the fields set
+    /// in `update`.
     fn update_user(&self, id: ObjectId, update: &UserUpdate) -> Result<User, HostError>;
     /// Changes a user's balance (kept in the host's balance history);
     /// `idempotency_key` is sent as `Idempotency-Key`. After a replayed answer the
@@ -164,7 +177,7 @@ pub trait HostAdapter: Send + Sync {
         change: &BalanceChange,
         idempotency_key: Option<&str>,
     ) -> Result<User, HostError>;
-    /// Deletes a user.
+    /// Deletes a user (`DELETE /api/v1/admin/users/:id`).
     fn delete_user(&self, id: ObjectId) -> Result<(), HostError>;
     /// A user's API keys, read with admin rights (every page).
     fn list_user_keys_admin(&self, user_id: ObjectId) -> Result<Vec<UserKey>, HostError>;
