@@ -123,9 +123,9 @@ pub const INVALID_AUTH_RATE_LIMITED: &str = "INVALID_AUTH_RATE_LIMITED";
 /// A host group: what a user key may reach.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
-    /// Host id.
+    /// The group's id on the host.
     pub id: ObjectId,
-    /// Unique name.
+    /// Name, unique on the host; the manager finds its groups by it.
     pub name: String,
     /// Description (empty when none).
     pub description: String,
@@ -135,7 +135,7 @@ pub struct Group {
     pub status: String,
     /// `standard` (balance billed) or `subscription`.
     pub subscription_type: String,
-    /// Billing multiplier.
+    /// Multiplier applied to the usage cost billed to users of the group.
     pub rate_multiplier: f64,
     /// Exclusive groups are bindable only by users listing them.
     pub is_exclusive: bool,
@@ -160,15 +160,15 @@ pub mod subscription_type {
 /// A group to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewGroup {
-    /// Unique name.
+    /// Name, unique on the host (a duplicate is refused with `GROUP_EXISTS`).
     pub name: String,
-    /// Optional description.
+    /// Description; `None` sends none.
     pub description: Option<String>,
     /// Platform (`openai` for the vendors the product serves).
     pub platform: String,
     /// Billing multiplier; always sent (an omitted value is stored as 0).
     pub rate_multiplier: f64,
-    /// Exclusive group.
+    /// Exclusive groups are bindable only by users that list them.
     pub is_exclusive: bool,
     /// `standard` or `subscription` (see [`subscription_type`]).
     pub subscription_type: String,
@@ -243,19 +243,19 @@ pub type ChannelModelMapping = BTreeMap<String, BTreeMap<String, String>>;
 /// A host channel: pricing and model policy over groups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
-    /// Host id.
+    /// The channel's id on the host.
     pub id: ObjectId,
-    /// Unique name.
+    /// Name, unique on the host; the manager finds its channels by it.
     pub name: String,
-    /// Description.
+    /// Description (empty when none).
     pub description: String,
     /// `active` | `disabled`.
     pub status: String,
-    /// Bound groups.
+    /// Groups whose requests the channel's mapping and pricing apply to.
     pub group_ids: Vec<ObjectId>,
-    /// Model mapping per platform.
+    /// Per platform: requested model name → model sent upstream.
     pub model_mapping: ChannelModelMapping,
-    /// Pricing entries.
+    /// Prices of the channel's models, per platform.
     pub model_pricing: Vec<ModelPricing>,
     /// Only models in the pricing list may be served.
     pub restrict_models: bool,
@@ -266,17 +266,17 @@ pub struct Channel {
 /// A channel to create.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewChannel {
-    /// Unique name.
+    /// Name, unique on the host.
     pub name: String,
-    /// Description.
+    /// Description; `None` sends none.
     pub description: Option<String>,
     /// Groups to bind (each group may be in one channel only).
     pub group_ids: Vec<ObjectId>,
-    /// Model mapping per platform.
+    /// Per platform: requested model name → model sent upstream.
     pub model_mapping: ChannelModelMapping,
-    /// Pricing entries.
+    /// Prices of the channel's models, per platform.
     pub model_pricing: Vec<ModelPricing>,
-    /// Restrict to priced models.
+    /// Refuse requests for models the channel does not price.
     pub restrict_models: bool,
     /// Billing model source; host default when `None`.
     pub billing_model_source: Option<String>,
@@ -309,15 +309,15 @@ pub struct ChannelUpdate {
 /// A subscription plan of the host's payment module.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// Host id.
+    /// The plan's id on the host.
     pub id: ObjectId,
     /// Subscription-type group the plan grants.
     pub group_id: ObjectId,
-    /// Name.
+    /// Name shown to buyers.
     pub name: String,
-    /// Description.
+    /// Description shown to buyers (empty when none).
     pub description: String,
-    /// Price.
+    /// Price of the plan for one validity period.
     pub price: f64,
     /// Original (strike-through) price.
     pub original_price: Option<f64>,
@@ -325,7 +325,7 @@ pub struct Plan {
     pub validity_days: i64,
     /// `day` | `week` | `month`.
     pub validity_unit: String,
-    /// On sale.
+    /// Whether users can buy the plan now.
     pub for_sale: bool,
 }
 
@@ -334,13 +334,13 @@ pub struct Plan {
 pub struct NewPlan {
     /// Subscription-type group.
     pub group_id: ObjectId,
-    /// Name.
+    /// Name shown to buyers.
     pub name: String,
-    /// Description.
+    /// Description shown to buyers; `None` sends none.
     pub description: Option<String>,
     /// Price (> 0).
     pub price: f64,
-    /// Original price.
+    /// Original (strike-through) price, if any.
     pub original_price: Option<f64>,
     /// Count of units (> 0).
     pub validity_days: i64,
@@ -631,7 +631,7 @@ pub struct BatchItemResult {
     pub name: String,
     /// Host id when created.
     pub id: Option<ObjectId>,
-    /// Created.
+    /// True when the host created the account.
     pub success: bool,
     /// Host error text when not created.
     pub error: Option<String>,
@@ -641,9 +641,9 @@ pub struct BatchItemResult {
 /// (`POST /api/v1/admin/accounts/batch-clear-error`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchClearResult {
-    /// Accounts asked for.
+    /// Number of accounts asked to clear.
     pub total: u64,
-    /// Accounts cleared.
+    /// Number of accounts the host cleared.
     pub cleared: u64,
     /// Accounts the host could not clear, with its error text (e.g. a missing account).
     pub failed: Vec<(ObjectId, String)>,
@@ -652,9 +652,9 @@ pub struct BatchClearResult {
 /// Result of `POST /api/v1/admin/accounts/batch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchCreateResult {
-    /// Count created.
+    /// Number of accounts the host created.
     pub success: u64,
-    /// Count failed.
+    /// Number of accounts the host refused.
     pub failed: u64,
     /// Per-item results, in request order.
     pub results: Vec<BatchItemResult>,
@@ -689,7 +689,7 @@ pub struct ProbeResult {
     /// the Chat Completions path), else the event's numeric `code`; `None` when the
     /// host got no HTTP answer (`… request failed: …`).
     pub http_status: Option<u16>,
-    /// Wall time of the test.
+    /// Wall time of the account test, its stream read to the end.
     pub duration: Duration,
 }
 
@@ -702,7 +702,7 @@ pub const STREAM_ENDED_WITHOUT_RESULT: &str = "stream ended without a result";
 /// A host user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
-    /// Host id.
+    /// The user's id on the host.
     pub id: ObjectId,
     /// E-mail (login).
     pub email: String,
@@ -712,9 +712,9 @@ pub struct User {
     pub role: String,
     /// `active` | `disabled`.
     pub status: String,
-    /// USD balance.
+    /// Balance in USD that usage of standard groups is billed against.
     pub balance: f64,
-    /// Concurrency limit.
+    /// Most requests the user may have in flight at once.
     pub concurrency: i64,
     /// Groups this user may bind keys to (empty = any non-exclusive standard group).
     pub allowed_groups: Vec<ObjectId>,
@@ -729,13 +729,13 @@ pub struct NewUser {
     pub password: Secret,
     /// Username.
     pub username: Option<String>,
-    /// Notes.
+    /// Admin notes on the user; `None` sends none.
     pub notes: Option<String>,
     /// Initial balance (host default when `None`).
     pub balance: Option<f64>,
     /// Concurrency; `None` leaves it to the host, which stores 0 = unlimited.
     pub concurrency: Option<i64>,
-    /// Allowed groups.
+    /// Groups the user may bind keys to (empty = any non-exclusive standard group).
     pub allowed_groups: Vec<ObjectId>,
 }
 
@@ -832,9 +832,9 @@ pub enum LoginOutcome {
 /// A user API key. The key itself is a [`Secret`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserKey {
-    /// Host id.
+    /// The key's id on the host.
     pub id: ObjectId,
-    /// Owner.
+    /// The user who owns the key.
     pub user_id: ObjectId,
     /// Name as it was given: the host stores key names HTML-escaped (`&` → `&amp;`,
     /// …) and the adapter reverses that.
@@ -850,9 +850,9 @@ pub struct UserKey {
 /// A user key to create with a user session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUserKey {
-    /// Name.
+    /// Name of the key (the host stores it HTML-escaped; the adapter reverses that).
     pub name: String,
-    /// Group to bind.
+    /// The group the key is bound to, which decides what it can reach.
     pub group_id: ObjectId,
     /// Chosen key value (≥ 16 chars of `[A-Za-z0-9_-]`); host-generated when `None`.
     pub custom_key: Option<Secret>,
@@ -861,11 +861,11 @@ pub struct NewUserKey {
 /// A user's subscription to a subscription-type group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
-    /// Host id.
+    /// The subscription's id on the host.
     pub id: ObjectId,
-    /// Subscriber.
+    /// The subscribed user.
     pub user_id: ObjectId,
-    /// Group.
+    /// The subscription-type group it grants.
     pub group_id: ObjectId,
     /// `active` | `expired` | `suspended`.
     pub status: String,
@@ -880,7 +880,7 @@ pub struct Subscription {
 /// A subscription to assign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionAssignment {
-    /// Subscriber.
+    /// The user to subscribe.
     pub user_id: ObjectId,
     /// Subscription-type group.
     pub group_id: ObjectId,
@@ -999,13 +999,13 @@ impl GatewayError {
 /// Result of `GET /v1/models` with a user key. Non-2xx answers are data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelsProbe {
-    /// HTTP status.
+    /// HTTP status of `GET /v1/models`.
     pub http_status: u16,
     /// Model ids listed (`data[].id`), empty on error.
     pub models: Vec<String>,
     /// Error, when the host refused.
     pub error: Option<GatewayError>,
-    /// Wall time.
+    /// Wall time of the `GET /v1/models` call.
     pub duration: Duration,
 }
 
@@ -1024,7 +1024,7 @@ impl ModelsProbe {
 /// A minimal chat completion to send through the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatProbeRequest {
-    /// Model to call.
+    /// The model the completion asks for.
     pub model: String,
     /// `max_tokens` (keep tiny).
     pub max_tokens: u32,
@@ -1038,7 +1038,7 @@ pub const PROBE_PROMPT: &str = "reply with pong only";
 /// Result of `POST /v1/chat/completions` with a user key. Non-2xx answers are data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletionProbe {
-    /// HTTP status.
+    /// HTTP status of `POST /v1/chat/completions`.
     pub http_status: u16,
     /// True when a completion came back (2xx and, when streaming, `[DONE]` or a
     /// finish with no `event: error`).
@@ -1049,7 +1049,7 @@ pub struct CompletionProbe {
     pub preview: String,
     /// Error (HTTP error body, or a mid-stream `event: error`).
     pub error: Option<GatewayError>,
-    /// Wall time.
+    /// Wall time of the completion call, its body or stream read to the end.
     pub duration: Duration,
 }
 
