@@ -7,13 +7,13 @@
 //!   bearer token, and the body's `password`, `custom_key` and
 //!   `credentials.api_key` (also of every `accounts[]` item);
 //! * account creates and updates whose `api_key` contains `echo` are refused with
-//!   `400 INVALID_CREDENTIALS` "account validation failed: api_key <key> is not
-//!   accepted" (a batch create item fails with the same text);
-//! * user creates whose e-mail contains `echo` are refused with `400` "password
-//!   <password> for <email> is too weak";
+//!   `400 INVALID_CREDENTIALS` `account validation failed: api_key <key> is not
+//!   accepted` (a batch create item fails with the same text);
+//! * user creates whose e-mail contains `echo` are refused with `400` `password
+//!   <password> for <email> is too weak`;
 //! * a `fail_nth_admin_call` failure answers a plain-text (non-JSON) 500 quoting the
 //!   caller's credential;
-//! * the simulated vendors' 401 says "Incorrect API key provided: <key>", so account
+//! * the simulated vendors' 401 says `Incorrect API key provided: <key>`, so account
 //!   tests (`… returned 401: …`), accounts' `error_message` and gateway errors relay
 //!   the upstream key verbatim.
 //!
