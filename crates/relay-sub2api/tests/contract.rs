@@ -261,7 +261,14 @@ fn config_is_validated_and_debug_hides_secrets() {
 // Groups
 
 fn group_item(id: i64) -> serde_json::Value {
-    json!({"id": id, "name": format!("g{id}"), "platform": "openai", "status": "active", "subscription_type": "standard", "rate_multiplier": 1, "is_exclusive": false})
+    json!({"id": id, "name": format!("g{id}"), "platform": "openai", "status": "active",
+           "subscription_type": "standard", "rate_multiplier": 1, "is_exclusive": false})
+}
+
+/// Page `page` of two pages of groups (three in all, two per page).
+fn group_page(items: serde_json::Value, page: u32) -> serde_json::Value {
+    json!({"code": 0, "message": "success",
+           "data": {"items": items, "total": 3, "page": page, "page_size": 2, "pages": 2}})
 }
 
 contract_cases! {
@@ -287,8 +294,12 @@ contract_cases! {
     };
 
     list_groups_reads_every_page: [
-        get("/api/v1/admin/groups").query("page", "1").answer_json(200, json!({"code":0,"message":"success","data":{"items":[group_item(1), group_item(2)],"total":3,"page":1,"page_size":2,"pages":2}})),
-        get("/api/v1/admin/groups").query("page", "2").answer_json(200, json!({"code":0,"message":"success","data":{"items":[group_item(3)],"total":3,"page":2,"page_size":2,"pages":2}})),
+        get("/api/v1/admin/groups")
+            .query("page", "1")
+            .answer_json(200, group_page(json!([group_item(1), group_item(2)]), 1)),
+        get("/api/v1/admin/groups")
+            .query("page", "2")
+            .answer_json(200, group_page(json!([group_item(3)]), 2)),
     ] => |c| c.list_groups(&GroupFilter::default()).unwrap(), |groups| assert_eq!(
         groups.iter().map(|g| g.id).collect::<Vec<_>>(),
         vec![1, 2, 3]
@@ -1096,7 +1107,8 @@ contract_cases! {
     };
 
     expired_user_session_is_unauthorized: [
-        get("/api/v1/keys").answer_text(401, r#"{"code":"TOKEN_EXPIRED","message":"Token has expired"}"#),
+        get("/api/v1/keys")
+            .answer_text(401, r#"{"code":"TOKEN_EXPIRED","message":"Token has expired"}"#),
     ] => |c| c.list_user_keys(&session()).unwrap_err(), |err| {
         assert!(matches!(&err, HostError::Unauthorized(d) if d.has_code("TOKEN_EXPIRED")));
         assert!(!err.to_string().contains(USER_JWT));
