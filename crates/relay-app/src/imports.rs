@@ -5,8 +5,8 @@ use crate::app::App;
 use crate::batches::BatchView;
 use crate::context::{ProviderContext, ProviderLock};
 use crate::error::{provision_error, AppError, AppResult};
-use crate::ports::{store_probe_kind, OsRandomness, StoreJournal, StoreVault};
-use relay_access::{JournalScope, SubscriberSelector};
+use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
+use relay_access::{JournalScope, ProbeObserver as _, SubscriberSelector};
 use relay_domain::{
     AccessMode, BatchEvent, BatchId, BatchStatus, Fingerprint, HostStatus, ImportMode,
     ProviderEvent, ProviderStatus, Redactor, Secret,
@@ -15,10 +15,7 @@ use relay_provision::{
     BatchObserver, ImportReport, ImportRequest, ItemProgress, PreparedImport, PreviewReport,
     ProbeRecord, ProbeTuning, ProvisionPorts,
 };
-use relay_store::{
-    BatchRepository, InstallRepository, ItemUpdate, NewBatch, NewBatchItem, NewProbeResult,
-    ProbeRepository, Store,
-};
+use relay_store::{BatchRepository, InstallRepository, ItemUpdate, NewBatch, NewBatchItem, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,12 +47,31 @@ pub struct ImportInput {
 
 /// Persists batch progress as the provisioning reports it, through the
 /// operation's redaction step (the batch's keys, the application's secrets, the
-/// key patterns).
+/// key patterns). Probe records go through the application's probe observer.
 pub(crate) struct StoreBatchObserver {
-    pub(crate) store: Store,
-    pub(crate) scope: JournalScope,
-    pub(crate) batch_id: BatchId,
-    pub(crate) redactor: Redactor,
+    store: Store,
+    batch_id: BatchId,
+    redactor: Redactor,
+    probes: StoreProbeObserver,
+}
+
+impl StoreBatchObserver {
+    /// The observer of batch `batch_id` of the provider of `scope`, redacting with
+    /// `redactor`.
+    pub(crate) fn new(
+        store: Store,
+        mut scope: JournalScope,
+        batch_id: BatchId,
+        redactor: Redactor,
+    ) -> Self {
+        scope.batch_id = Some(batch_id.clone());
+        StoreBatchObserver {
+            probes: StoreProbeObserver::new(store.clone(), scope, None),
+            store,
+            batch_id,
+            redactor,
+        }
+    }
 }
 
 impl BatchObserver for StoreBatchObserver {
@@ -77,24 +93,7 @@ impl BatchObserver for StoreBatchObserver {
     }
 
     fn probe(&self, record: ProbeRecord) {
-        let record = record.redacted(&self.redactor);
-        let result = self.store.probes().insert(&NewProbeResult {
-            host_id: self.scope.host_id.clone(),
-            pack_id: Some(self.scope.pack_id.clone()),
-            provider_id: Some(self.scope.provider_id.clone()),
-            batch_id: Some(self.batch_id.clone()),
-            reconcile_run_id: None,
-            kind: store_probe_kind(record.kind),
-            subject: record.subject,
-            outcome: record.verdict,
-            http_status: record.http_status,
-            message: record.message,
-            duration_ms: record.duration_ms,
-            details: record.details,
-        });
-        if let Err(e) = result {
-            tracing::error!(batch_id = %self.batch_id, error = %self.redactor.redact(&e.to_string()), "cannot record a probe");
-        }
+        self.probes.probe(record.redacted(&self.redactor));
     }
 }
 
@@ -286,12 +285,12 @@ impl App {
             let scope = ctx.scope(Some(batch_id.clone()));
             let journal = StoreJournal::new(self.store().clone(), scope.clone());
             let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
-            let observer = StoreBatchObserver {
-                store: self.store().clone(),
+            let observer = StoreBatchObserver::new(
+                self.store().clone(),
                 scope,
-                batch_id: batch_id.clone(),
-                redactor: redactor.clone(),
-            };
+                batch_id.clone(),
+                redactor.clone(),
+            );
             let ports = ProvisionPorts {
                 adapter: ctx.adapter.as_ref(),
                 journal: &journal,

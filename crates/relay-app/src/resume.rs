@@ -125,12 +125,12 @@ impl App {
         let scope = ctx.scope(Some(batch.id.clone()));
         let journal = StoreJournal::new(self.store().clone(), scope.clone());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
-        let observer = StoreBatchObserver {
-            store: self.store().clone(),
+        let observer = StoreBatchObserver::new(
+            self.store().clone(),
             scope,
-            batch_id: batch.id.clone(),
-            redactor: redactor.clone(),
-        };
+            batch.id.clone(),
+            redactor.clone(),
+        );
         let ports = ProvisionPorts {
             adapter: ctx.adapter.as_ref(),
             journal: &journal,

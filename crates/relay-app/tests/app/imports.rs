@@ -5,7 +5,7 @@ use crate::support::*;
 use relay_domain::{
     AccessStatus, BatchStatus, ImportMode, ItemStatus, ProviderStatus, ResourceType,
 };
-use relay_store::BatchRepository;
+use relay_store::{BatchRepository, ProbeKind};
 
 #[test]
 fn an_import_creates_the_host_objects_records_the_batch_and_proves_access() {
@@ -75,6 +75,15 @@ fn an_import_creates_the_host_objects_records_the_batch_and_proves_access() {
         .expect("a subscription proof is recorded");
     assert!(proof.expected_model_seen);
     assert_eq!(proof.completion_status, Some(200));
+    // The probes of the run are recorded against the batch.
+    for kind in [ProbeKind::AccountTest, ProbeKind::GatewayChat] {
+        assert!(
+            view.probes
+                .iter()
+                .any(|p| p.kind == kind && p.batch_id.as_ref() == Some(&view.batch.id)),
+            "no {kind:?} probe recorded"
+        );
+    }
     let report = view.batch.report.as_ref().expect("report");
     assert_eq!(report["phase"], "import");
     assert_eq!(report["access"]["status"], "subscription_ready");
