@@ -1,8 +1,8 @@
 //! Access closure outside an import, and provider queries (SPEC §4.5, §4.8).
 
 use crate::app::App;
+use crate::context::ProviderContext;
 use crate::error::{AppError, AppResult};
-use crate::imports::ProviderContext;
 use crate::packs::ProviderSummary;
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
 use relay_access::{

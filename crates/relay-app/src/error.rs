@@ -205,3 +205,57 @@ pub(crate) fn compliance_message(
 
 /// Result of a use-case.
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The application error of a provisioning error.
+pub(crate) fn provision_error(e: relay_provision::ProvisionError) -> AppError {
+    use relay_provision::ProvisionError;
+    match e {
+        ProvisionError::Blocked { problems } => AppError::Conflict {
+            code: "import_blocked",
+            message: format!("the import cannot run: {}", problems.join("; ")),
+        },
+        ProvisionError::NothingRecorded { .. } => AppError::Conflict {
+            code: "nothing_recorded",
+            message: e.to_string(),
+        },
+        ProvisionError::InvalidRequest(m) => AppError::invalid("request", m),
+        ProvisionError::Host { step, source } => match source {
+            relay_sub2api::HostError::Transport(m) => {
+                AppError::HostUnreachable(format!("{step}: {m}"))
+            }
+            other => AppError::HostStep {
+                step,
+                message: other.to_string(),
+            },
+        },
+        other => AppError::Internal(other.to_string()),
+    }
+}
+
+/// `e` with its message passed through `redactor` (host texts it quotes).
+pub(crate) fn redact_app_error(e: AppError, redactor: &relay_domain::Redactor) -> AppError {
+    let r = |s: String| redactor.redact(&s);
+    match e {
+        AppError::Invalid { field, message } => AppError::Invalid {
+            field,
+            message: r(message),
+        },
+        AppError::Conflict { code, message } => AppError::Conflict {
+            code,
+            message: r(message),
+        },
+        AppError::HostUnreachable(m) => AppError::HostUnreachable(r(m)),
+        AppError::HostAuth(m) => AppError::HostAuth(r(m)),
+        AppError::HostComplianceRequired(m) => AppError::HostComplianceRequired(r(m)),
+        AppError::Host(h) => AppError::Host(h.redacted(redactor)),
+        AppError::HostStep { step, message } => AppError::HostStep {
+            step: r(step),
+            message: r(message),
+        },
+        AppError::InvalidPack { problems } => AppError::InvalidPack {
+            problems: problems.into_iter().map(r).collect(),
+        },
+        AppError::Internal(m) => AppError::Internal(r(m)),
+        other => other,
+    }
+}

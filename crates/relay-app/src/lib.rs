@@ -5,7 +5,10 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod access_proofs;
 mod app;
+mod batches;
+mod context;
 mod error;
 pub mod evidence;
 mod hosts;
@@ -15,15 +18,18 @@ mod packs;
 pub mod ports;
 mod reconcile;
 mod recovery;
+mod resume;
+mod rollback;
 mod scheduler;
 
 pub use access::{AccessInput, AccessStatusView, ProviderHostStatus, ProviderStatusView};
 pub use app::{random_bytes, App, AppConfig};
+pub use batches::BatchView;
 pub use error::{AppError, AppResult};
 pub use hosts::{
     capability_map, validate_base_url, HostAuthInput, HostView, RegisterHost, HARD_CAPABILITIES,
 };
-pub use imports::{BatchView, ImportInput};
+pub use imports::ImportInput;
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use reconcile::{DiagnosisView, ReconcileOptions};
 pub use recovery::RecoveryReport;

@@ -2,8 +2,8 @@
 //! through the store.
 
 use crate::app::App;
+use crate::context::ProviderContext;
 use crate::error::{AppError, AppResult};
-use crate::imports::ProviderContext;
 use crate::ports::{StoreJournal, StoreProbeObserver, StoreVault};
 use relay_domain::{
     AccessMode, BatchId, HostStatus, ModeProof, ReconcileRunId, ResourceState, ResourceType, Secret,
@@ -286,7 +286,7 @@ impl App {
                     return Err(AppError::HostUnreachable(message));
                 }
                 tracing::error!(run_id = %run_id, error = %message, "reconcile failed");
-                let error = crate::imports::redact_app_error(
+                let error = crate::error::redact_app_error(
                     reconcile_error("reconcile", e),
                     &self.redactor(),
                 );
@@ -366,7 +366,7 @@ impl App {
                 report.redact(&redactor);
                 report
             })
-            .map_err(|e| crate::imports::redact_app_error(reconcile_error("doctor", e), &redactor))
+            .map_err(|e| crate::error::redact_app_error(reconcile_error("doctor", e), &redactor))
     }
 
     /// Probes the vendor directly with an operator-supplied key (opt-in per call)

@@ -384,6 +384,25 @@ string_enum!(
     }
 );
 
+/// The status a batch item starts in, from its key's preview plan: a new key is
+/// `pending` (an account is about to be created), a repeated key and an imported
+/// one are skipped with their plan as status.
+///
+/// ```
+/// use relay_domain::{ItemStatus, KeyPlan};
+/// assert_eq!(ItemStatus::from(KeyPlan::New), ItemStatus::Pending);
+/// assert_eq!(ItemStatus::from(KeyPlan::AlreadyImported), ItemStatus::AlreadyImported);
+/// ```
+impl From<KeyPlan> for ItemStatus {
+    fn from(plan: KeyPlan) -> ItemStatus {
+        match plan {
+            KeyPlan::New => ItemStatus::Pending,
+            KeyPlan::DuplicateInRequest => ItemStatus::DuplicateInRequest,
+            KeyPlan::AlreadyImported => ItemStatus::AlreadyImported,
+        }
+    }
+}
+
 string_enum!(
     /// Plan for one host resource in a preview.
     ResourceAction, "resource action" {

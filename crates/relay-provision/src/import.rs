@@ -4,14 +4,14 @@
 //!
 //! The same pipeline finishes an interrupted batch ([`crate::resume_batch`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use relay_access::{close_access, AccessPlan, AccessReport, SubscriptionAccess};
 use relay_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ModeProof,
-    ProviderEvent, ResourceState, ResourceType, Verdict,
+    ProviderEvent, Redactor, ResourceState, ResourceType, Secret, Verdict,
 };
-use relay_sub2api::ObjectId;
+use relay_sub2api::{HostAdapter, ObjectId};
 use serde_json::json;
 
 use crate::accounts::{run_accounts, AccountJob, Work};
@@ -19,7 +19,7 @@ use crate::classify::TestReason;
 use crate::ensure::{ensure_channel, ensure_group, ensure_plan};
 use crate::error::ProvisionError;
 use crate::ports::{ItemProgress, Journal, ProbeSink, ProvisionPorts, RedactingObserver};
-use crate::preview::{key_lines, preview_settled};
+use crate::preview::{key_lines, preview_lines, PreviewReport};
 use crate::report::{
     ImportReport, ImportRequest, KeyResult, ResourceChange, ResourceOutcome, RetireReason,
     RetiredAccount,
@@ -27,11 +27,8 @@ use crate::report::{
 use crate::rollback::rollback_batch;
 use crate::target::ProviderTarget;
 
-/// The journal's batch, after checking that the journal belongs to the target.
-pub(crate) fn check_scope(
-    journal: &dyn Journal,
-    target: &ProviderTarget,
-) -> Result<BatchId, ProvisionError> {
+/// Checks that the journal belongs to the target (its pack and provider).
+fn check_target(journal: &dyn Journal, target: &ProviderTarget) -> Result<(), ProvisionError> {
     let scope = journal.scope();
     if scope.pack_id.0 != target.pack_id || scope.provider_id.0 != target.provider.provider_id {
         return Err(ProvisionError::ScopeMismatch {
@@ -41,7 +38,16 @@ pub(crate) fn check_scope(
             provider: target.provider.provider_id.clone(),
         });
     }
-    scope.batch_id.ok_or(ProvisionError::NoBatch)
+    Ok(())
+}
+
+/// The journal's batch, after checking that the journal belongs to the target.
+pub(crate) fn check_scope(
+    journal: &dyn Journal,
+    target: &ProviderTarget,
+) -> Result<BatchId, ProvisionError> {
+    check_target(journal, target)?;
+    journal.scope().batch_id.ok_or(ProvisionError::NoBatch)
 }
 
 pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
@@ -63,7 +69,79 @@ pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
     Ok(())
 }
 
-/// Imports keys for the target provider into the journal's batch.
+/// An import previewed once: the request, its keys normalised once (indexed by
+/// fingerprint), the preview of the host and the journal, and the target with its
+/// platform settled against the host.
+///
+/// [`prepare_import`] builds it with reads only; the application shows or records
+/// the preview (the batch's items), then [`import_prepared`] runs the import from
+/// it without reading the key list or previewing the host again.
+#[derive(Debug, Clone)]
+pub struct PreparedImport {
+    request: ImportRequest,
+    preview: PreviewReport,
+    target: ProviderTarget,
+    keys: HashMap<Fingerprint, Secret>,
+    redactor: Redactor,
+}
+
+impl PreparedImport {
+    /// The preview: resource and key plans, warnings and blocking problems.
+    pub fn preview(&self) -> &PreviewReport {
+        &self.preview
+    }
+
+    /// The request the import was prepared from.
+    pub fn request(&self) -> &ImportRequest {
+        &self.request
+    }
+
+    /// The target with its platform settled against the host.
+    pub fn target(&self) -> &ProviderTarget {
+        &self.target
+    }
+
+    /// The redaction step of the import ([`ImportRequest::redactor`], built from the
+    /// keys normalised once).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+/// Prepares an import: normalises the request's keys once and previews the host
+/// and the journal once ([`crate::preview`]). Reads only; writes nothing anywhere.
+///
+/// Errors: an invalid request, a journal that does not belong to the target, a
+/// failed host read. A preview with blocking problems is not an error here
+/// ([`PreviewReport::can_import`] says so, and [`import_prepared`] refuses it).
+pub fn prepare_import(
+    adapter: &dyn HostAdapter,
+    journal: &dyn Journal,
+    target: &ProviderTarget,
+    request: ImportRequest,
+) -> Result<PreparedImport, ProvisionError> {
+    check_target(journal, target)?;
+    validate(&request)?;
+    let lines = key_lines(&request.keys);
+    let (preview, settled) =
+        preview_lines(adapter, journal, target, &request.preview_request(), &lines)?;
+    let redactor = lines.redactor(request.supplied_key.as_ref());
+    let keys = lines
+        .accepted
+        .into_iter()
+        .map(|a| (a.fingerprint, a.key))
+        .collect();
+    Ok(PreparedImport {
+        request,
+        preview,
+        target: settled,
+        keys,
+        redactor,
+    })
+}
+
+/// Imports keys for the target provider into the journal's batch: prepares the
+/// import ([`prepare_import`]: one preview) and runs it ([`import_prepared`]).
 ///
 /// Host refusals do not make this fail: the report's `outcome` says
 /// `succeeded`, `partially_succeeded` or `failed` (after a rollback). Errors:
@@ -80,38 +158,41 @@ pub fn import(
     target: &ProviderTarget,
     request: &ImportRequest,
 ) -> Result<ImportReport, ProvisionError> {
-    let redactor = request.redactor();
+    check_scope(ports.journal, target)?;
+    let prepared = prepare_import(ports.adapter, ports.journal, target, request.clone())?;
+    import_prepared(ports, &prepared)
+}
+
+/// Runs a prepared import into the journal's batch, with the preview and the keys
+/// of `prepared` (the host is not previewed again). The journal's scope must be the
+/// prepared target's, with a batch. Outcomes and errors as [`import`].
+pub fn import_prepared(
+    ports: &ProvisionPorts<'_>,
+    prepared: &PreparedImport,
+) -> Result<ImportReport, ProvisionError> {
+    let request = &prepared.request;
+    let redactor = &prepared.redactor;
     let observer = RedactingObserver {
         inner: ports.observer,
-        redactor: &redactor,
+        redactor,
     };
     let ports = &ProvisionPorts {
         observer: &observer,
         ..*ports
     };
+    let target = &prepared.target;
     let batch = check_scope(ports.journal, target)?;
     validate(request)?;
-    let (preview, settled) = preview_settled(
-        ports.adapter,
-        ports.journal,
-        target,
-        &request.preview_request(),
-    )?;
-    let target = &settled;
+    let preview = &prepared.preview;
     if !preview.can_import() {
         return Err(ProvisionError::Blocked {
             problems: preview.problems.clone(),
         });
     }
-    let lines = key_lines(&request.keys);
     let mut keys = Vec::new();
     let mut work = Vec::new();
     for kp in &preview.keys {
-        let status = match kp.plan {
-            KeyPlan::New => ItemStatus::Pending,
-            KeyPlan::DuplicateInRequest => ItemStatus::DuplicateInRequest,
-            KeyPlan::AlreadyImported => ItemStatus::AlreadyImported,
-        };
+        let status = ItemStatus::from(kp.plan);
         let idx = keys.len();
         keys.push(KeyResult {
             line: kp.line,
@@ -128,14 +209,9 @@ pub fn import(
             needs_gateway_confirmation: false,
         });
         if kp.plan == KeyPlan::New {
-            let key = lines
-                .accepted
-                .iter()
-                .find(|a| a.fingerprint == kp.fingerprint)
-                .map(|a| a.key.clone())
-                .ok_or_else(|| {
-                    ProvisionError::InvalidRequest(format!("key on line {} vanished", kp.line))
-                })?;
+            let key = prepared.keys.get(&kp.fingerprint).cloned().ok_or_else(|| {
+                ProvisionError::InvalidRequest(format!("key on line {} vanished", kp.line))
+            })?;
             let stale_entry = ports
                 .journal
                 .find_live_account(&kp.fingerprint)?
@@ -160,7 +236,7 @@ pub fn import(
     }
     let mut report = empty_report(target, request, batch);
     report.warnings.extend(preview.warnings.iter().cloned());
-    report.preview = Some(preview);
+    report.preview = Some(preview.clone());
     report.keys = keys;
     Pipeline {
         ports,
@@ -168,7 +244,7 @@ pub fn import(
         request,
         report,
         ensured: Vec::new(),
-        redactor: &redactor,
+        redactor,
     }
     .run(work)
 }

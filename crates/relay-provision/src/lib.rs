@@ -12,7 +12,8 @@
 //!
 //! [`memory`] has in-memory implementations of every port.
 //!
-//! Entry points: [`preview`] (read-only), [`import`], [`resume_batch`],
+//! Entry points: [`preview`] (read-only), [`import`] (or [`prepare_import`] then
+//! [`import_prepared`], previewing once), [`resume_batch`],
 //! [`rollback_batch`], [`rollback_provider`], [`resolve_intents`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,7 +35,7 @@ mod target;
 
 pub use classify::{classify_account_test, Classification, TestReason};
 pub use error::ProvisionError;
-pub use import::import;
+pub use import::{import, import_prepared, prepare_import, PreparedImport};
 pub use lookup::{find_on_host, resolve_intents, IntentResolution, Resolution};
 pub use ports::{
     BatchObserver, ItemProgress, Journal, JournalEntry, JournalError, JournalScope, NewEntry,

@@ -2,9 +2,11 @@
 //! in conflict, and what happens to each key. **Writes nothing to the host**: only
 //! GET/list calls, and only reads of the journal.
 
+use std::collections::HashMap;
+
 use relay_domain::{
     normalize_keys, AcceptedKey, AccessMode, DropReason, DroppedLine, Fingerprint, ImportMode,
-    KeyPlan, ResourceAction, ResourceType, Secret, SHORT_KEY_CHARS,
+    KeyPlan, Redactor, ResourceAction, ResourceType, Secret, SHORT_KEY_CHARS,
 };
 use relay_pack::{parse_host_version, Severity};
 use relay_sub2api::{Channel, Group, GroupFilter, HostAdapter, HostError, ObjectId, Plan};
@@ -137,13 +139,16 @@ pub(crate) struct KeyLines {
     pub dropped: Vec<DroppedLine>,
 }
 
+/// Normalises a key list ([`normalize_keys`]) into [`KeyLines`]. An import calls
+/// it once and hands the result on (preview, account creation, redaction).
 pub(crate) fn key_lines(keys: &Secret) -> KeyLines {
     let n = normalize_keys(keys.expose());
+    let by_line: HashMap<usize, &AcceptedKey> = n.accepted.iter().map(|a| (a.line, a)).collect();
     let mut out = KeyLines::default();
     for d in n.dropped {
         match d.reason {
             DropReason::Duplicate { first_line } => {
-                if let Some(first) = n.accepted.iter().find(|a| a.line == first_line) {
+                if let Some(first) = by_line.get(&first_line) {
                     out.duplicates.push((
                         d.line,
                         first_line,
@@ -157,6 +162,22 @@ pub(crate) fn key_lines(keys: &Secret) -> KeyLines {
     }
     out.accepted = n.accepted;
     out
+}
+
+impl KeyLines {
+    /// The redaction step of these keys: every accepted key and its fingerprint,
+    /// plus `supplied` (a user key of the request), plus the key patterns.
+    pub(crate) fn redactor(&self, supplied: Option<&Secret>) -> Redactor {
+        let mut r = Redactor::new();
+        r.add_all(self.accepted.iter().map(|k| &k.key));
+        for k in &self.accepted {
+            r.add_fingerprint(&k.fingerprint);
+        }
+        if let Some(k) = supplied {
+            r.add(k);
+        }
+        r
+    }
 }
 
 fn managed(entries: &[JournalEntry], t: ResourceType, id: ObjectId) -> bool {
@@ -395,16 +416,19 @@ pub fn preview(
     target: &ProviderTarget,
     request: &PreviewRequest,
 ) -> Result<PreviewReport, ProvisionError> {
-    preview_settled(adapter, journal, target, request).map(|(report, _)| report)
+    let lines = key_lines(&request.keys);
+    preview_lines(adapter, journal, target, request, &lines).map(|(report, _)| report)
 }
 
-/// [`preview`], also returning the target with its platform settled against the
-/// host (what the import then uses).
-pub(crate) fn preview_settled(
+/// [`preview`] of keys already normalised (`lines`, from `request.keys`; the
+/// request's own key text is not read again), also returning the target with its
+/// platform settled against the host (what the import then uses).
+pub(crate) fn preview_lines(
     adapter: &dyn HostAdapter,
     journal: &dyn Journal,
     target: &ProviderTarget,
     request: &PreviewRequest,
+    lines: &KeyLines,
 ) -> Result<(PreviewReport, ProviderTarget), ProvisionError> {
     let settled = settle_platform(adapter, target, request.access_mode)?;
     let target = &settled;
@@ -520,7 +544,6 @@ pub(crate) fn preview_settled(
     }
 
     // Keys.
-    let lines = key_lines(&request.keys);
     report.dropped = lines.dropped.clone();
     let hint = target.provider.key_hint.as_ref();
     for key in &lines.accepted {

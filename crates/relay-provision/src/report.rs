@@ -108,16 +108,7 @@ impl ImportRequest {
     /// and the supplied key, plus the key patterns. Host and vendor texts of the
     /// import pass through it before they are reported.
     pub fn redactor(&self) -> Redactor {
-        let mut r = Redactor::new();
-        let keys = relay_domain::normalize_keys(self.keys.expose()).accepted;
-        r.add_all(keys.iter().map(|k| &k.key));
-        for k in &keys {
-            r.add_fingerprint(&k.fingerprint);
-        }
-        if let Some(k) = &self.supplied_key {
-            r.add(k);
-        }
-        r
+        crate::preview::key_lines(&self.keys).redactor(self.supplied_key.as_ref())
     }
 
     /// The preview part of the request.

@@ -1,7 +1,9 @@
 //! Resume of an interrupted batch (SPEC §3, §8 crash safety): resolve the intents
 //! left without a host id, then finish the import with the same pipeline.
 
-use relay_domain::{Fingerprint, ItemStatus, KeyPlan, ResourceType, Verdict};
+use std::collections::{HashMap, HashSet};
+
+use relay_domain::{Fingerprint, ItemStatus, KeyPlan, ResourceType, Secret, Verdict};
 use serde_json::Value;
 
 use crate::accounts::Work;
@@ -9,7 +11,7 @@ use crate::classify::TestReason;
 use crate::error::ProvisionError;
 use crate::import::{check_scope, empty_report, validate, Pipeline};
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::{ItemProgress, ProvisionPorts, RedactingObserver};
+use crate::ports::{ItemProgress, JournalEntry, ProvisionPorts, RedactingObserver};
 use crate::preview::{key_lines, settle_platform};
 use crate::report::{ImportReport, ImportRequest, KeyResult};
 use crate::target::ProviderTarget;
@@ -56,7 +58,8 @@ pub fn resume_batch(
 ) -> Result<ImportReport, ProvisionError> {
     // The keys supplied again, and the fingerprints of every key of the batch (the
     // host may quote a key that was not supplied again).
-    let mut redactor = request.import.redactor();
+    let supplied = key_lines(&request.import.keys);
+    let mut redactor = supplied.redactor(request.import.supplied_key.as_ref());
     for item in &request.items {
         redactor.add_fingerprint(&item.fingerprint);
     }
@@ -91,8 +94,22 @@ pub fn resume_batch(
     }
     report.resolved_intents = resolved;
 
-    let supplied = key_lines(&request.import.keys);
+    let supplied_keys: HashMap<&Fingerprint, &Secret> = supplied
+        .accepted
+        .iter()
+        .map(|a| (&a.fingerprint, &a.key))
+        .collect();
     let provider_entries = ports.journal.list_provider()?;
+    // The batch's own live accounts by key (the newest entry of a key wins).
+    let own_accounts: HashMap<&Fingerprint, &JournalEntry> = provider_entries
+        .iter()
+        .filter(|e| {
+            e.resource_type == ResourceType::Account
+                && e.batch_id.as_ref() == Some(&batch)
+                && e.is_owned_live()
+        })
+        .filter_map(|e| e.fingerprint.as_ref().map(|fp| (fp, e)))
+        .collect();
     let mut items = request.items.clone();
     items.sort_by_key(|i| i.line);
     let mut work = Vec::new();
@@ -117,13 +134,7 @@ pub fn resume_batch(
             report.keys.push(k);
             continue;
         }
-        let own = provider_entries.iter().rev().find(|e| {
-            e.resource_type == ResourceType::Account
-                && e.fingerprint.as_ref() == Some(&item.fingerprint)
-                && e.batch_id.as_ref() == Some(&batch)
-                && e.is_owned_live()
-        });
-        if let Some(entry) = own {
+        if let Some(entry) = own_accounts.get(&item.fingerprint) {
             let account_id = entry.host_resource_id.expect("live entry has an id");
             k.account_id = Some(account_id);
             if entry.details.get("tested").and_then(Value::as_bool) == Some(true) {
@@ -138,14 +149,10 @@ pub fn resume_batch(
         } else if let Some(entry) = ports.journal.find_live_account(&item.fingerprint)? {
             k.status = ItemStatus::AlreadyImported;
             k.account_id = entry.host_resource_id;
-        } else if let Some(key) = supplied
-            .accepted
-            .iter()
-            .find(|a| a.fingerprint == item.fingerprint)
-        {
+        } else if let Some(key) = supplied_keys.get(&item.fingerprint) {
             work.push(Work::Create {
                 idx,
-                key: key.key.clone(),
+                key: (*key).clone(),
                 stale_entry: None,
             });
         } else {
@@ -165,10 +172,11 @@ pub fn resume_batch(
         }
         report.keys.push(k);
     }
+    let batch_keys: HashSet<&Fingerprint> = items.iter().map(|i| &i.fingerprint).collect();
     for extra in supplied
         .accepted
         .iter()
-        .filter(|a| !items.iter().any(|i| i.fingerprint == a.fingerprint))
+        .filter(|a| !batch_keys.contains(&a.fingerprint))
     {
         report.warnings.push(format!(
             "key {} was not part of batch {batch}; ignored",

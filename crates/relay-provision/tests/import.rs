@@ -1149,3 +1149,47 @@ fn an_enforcing_host_gets_a_key_on_every_guarded_write() {
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(env.list("accounts").len(), 3);
 }
+
+#[test]
+fn a_prepared_import_reads_only_then_runs_from_its_one_preview() {
+    let env = Env::start();
+    let req = request(
+        &[GOOD_1, GOOD_2, GOOD_1],
+        ImportMode::Strict,
+        AccessMode::Subscription,
+    );
+    let before = env.objects();
+    let prepared =
+        prepare_import(&env.adapter, &env.journal, &env.target(), req).expect("prepared");
+    assert_eq!(
+        env.objects(),
+        before,
+        "preparing writes nothing to the host"
+    );
+    assert!(env.journal.entries().is_empty(), "nor to the journal");
+    assert_eq!(prepared.preview().counts.new, 2);
+    assert_eq!(prepared.preview().counts.duplicate_in_request, 1);
+    assert!(prepared.preview().can_import());
+    // The redaction step is built from the keys normalised for the preview.
+    let quoted = prepared.redactor().redact(&format!("bad key {GOOD_2}"));
+    assert!(!quoted.contains(GOOD_2), "{quoted}");
+
+    let report = import_prepared(&env.ports(&env.journal), &prepared).expect("import runs");
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(report.preview.as_ref(), Some(prepared.preview()));
+    assert_eq!(env.list("accounts").len(), 2);
+}
+
+#[test]
+fn a_prepared_import_with_a_blocking_problem_is_refused_and_writes_nothing() {
+    let env = Env::start();
+    let before = env.objects();
+    let req = request(&["# no key"], ImportMode::Strict, AccessMode::Subscription);
+    let prepared =
+        prepare_import(&env.adapter, &env.journal, &env.target(), req).expect("prepared");
+    assert!(!prepared.preview().can_import());
+    let err = import_prepared(&env.ports(&env.journal), &prepared).unwrap_err();
+    assert!(matches!(err, ProvisionError::Blocked { .. }), "{err}");
+    assert_eq!(env.objects(), before);
+    assert!(env.journal.entries().is_empty());
+}

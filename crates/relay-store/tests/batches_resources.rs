@@ -3,11 +3,11 @@
 use crate::common::*;
 use relay_domain::{
     AccessMode, BatchEvent, BatchId, BatchStatus, Fingerprint, HostId, ImportMode, ItemStatus,
-    KeyPlan, PackId, ProviderId, ResourceState, ResourceType, Verdict,
+    KeyPlan, PackId, ProviderId, ResourceState, ResourceType, Secret, Verdict,
 };
 use relay_store::{
-    BatchFilter, BatchRepository, HostRepository, ItemUpdate, NewBatch, NewBatchItem, NewResource,
-    ResourceRepository, Store, StoreError,
+    BatchFilter, BatchRepository, HostRepository, InstallRepository, ItemUpdate, NewBatch,
+    NewBatchItem, NewResource, ResourceRepository, SecretRepository, SecretSlot, Store, StoreError,
 };
 use serde_json::json;
 
@@ -29,11 +29,7 @@ fn item(seq: u32, key: &str, plan: KeyPlan) -> NewBatchItem {
         fingerprint: Fingerprint::of(key),
         mask: relay_domain::mask(key),
         plan,
-        status: match plan {
-            KeyPlan::New => ItemStatus::Pending,
-            KeyPlan::DuplicateInRequest => ItemStatus::DuplicateInRequest,
-            KeyPlan::AlreadyImported => ItemStatus::AlreadyImported,
-        },
+        status: ItemStatus::from(plan),
         account_id: None,
     }
 }
@@ -507,4 +503,163 @@ fn host_delete_is_refused_while_in_use() {
         other => panic!("expected InUse, got {other:?}"),
     }
     assert!(store.hosts().get(&host1()).is_ok());
+}
+
+fn kimi_batch(id: &str) -> NewBatch {
+    NewBatch {
+        provider_id: ProviderId("kimi".into()),
+        ..new_batch(id)
+    }
+}
+
+#[test]
+fn open_writes_the_install_the_probe_key_the_batch_and_its_items_at_once() {
+    let store = Store::open_in_memory().unwrap();
+    seeded(&store);
+    let items = [
+        item(1, "sk-open-a", KeyPlan::New),
+        item(2, "sk-open-a", KeyPlan::DuplicateInRequest),
+        item(3, "sk-open-b", KeyPlan::AlreadyImported),
+    ];
+    let probe_key = Secret::new("sk-user-probe-key-1");
+    let b = store
+        .batches()
+        .open(
+            &new_batch("batch_open"),
+            &items,
+            &json!({"phase": "import", "preview": {"counts": {"new": 1}}}),
+            Some(&probe_key),
+        )
+        .unwrap();
+    assert_eq!(b.status, BatchStatus::Running);
+    assert!(b.started_at.is_some());
+    assert_eq!(b.report.as_ref().unwrap()["phase"], "import");
+    assert_eq!(b.counts.total, 3);
+    assert_eq!(b.counts.skipped, 2);
+    assert_eq!(store.batches().items(&b.id).unwrap().len(), 3);
+    let install = store
+        .installs()
+        .find(&host1(), &pack_cn(), &deepseek())
+        .unwrap()
+        .expect("the install is ensured");
+    assert_eq!(install.last_batch_id, Some(b.id.clone()));
+    let slot = SecretSlot::probe_key(&host1(), &pack_cn(), &deepseek());
+    assert_eq!(
+        store
+            .secrets()
+            .get(&slot)
+            .unwrap()
+            .map(|s| s.expose().to_string()),
+        Some(probe_key.expose().to_string())
+    );
+    // A finished batch moves on from `running` like any other.
+    let done = store
+        .batches()
+        .transition(&b.id, BatchEvent::Succeed)
+        .unwrap();
+    assert_eq!(done.status, BatchStatus::Succeeded);
+}
+
+#[test]
+fn open_failing_part_way_leaves_nothing_behind() {
+    let store = Store::open_in_memory().unwrap();
+    seeded(&store);
+    store
+        .batches()
+        .open(
+            &new_batch("batch_taken"),
+            &[item(1, "sk-open-a", KeyPlan::New)],
+            &json!({"phase": "import"}),
+            None,
+        )
+        .unwrap();
+    let kimi = ProviderId("kimi".into());
+    let slot = SecretSlot::probe_key(&host1(), &pack_cn(), &kimi);
+    let probe_key = Secret::new("sk-user-probe-key-2");
+
+    // The batch insert fails (its id is taken) after the install and the probe key
+    // were written in the same transaction.
+    let err = store
+        .batches()
+        .open(
+            &kimi_batch("batch_taken"),
+            &[item(1, "sk-open-k", KeyPlan::New)],
+            &json!({"phase": "import"}),
+            Some(&probe_key),
+        )
+        .unwrap_err();
+    assert!(!matches!(err, StoreError::NotFound { .. }), "{err}");
+    // The item insert fails (two items on one line) after the batch row was written.
+    store
+        .batches()
+        .open(
+            &kimi_batch("batch_kimi"),
+            &[
+                item(1, "sk-open-k", KeyPlan::New),
+                item(1, "sk-open-l", KeyPlan::New),
+            ],
+            &json!({"phase": "import"}),
+            Some(&probe_key),
+        )
+        .unwrap_err();
+
+    assert!(store
+        .installs()
+        .find(&host1(), &pack_cn(), &kimi)
+        .unwrap()
+        .is_none());
+    assert!(store.secrets().get(&slot).unwrap().is_none());
+    assert!(matches!(
+        store.batches().get(&BatchId::new("batch_kimi")),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(store
+        .batches()
+        .items(&BatchId::new("batch_kimi"))
+        .unwrap()
+        .is_empty());
+    let taken = store.batches().get(&BatchId::new("batch_taken")).unwrap();
+    assert_eq!(taken.provider_id, deepseek());
+    assert_eq!(store.batches().items(&taken.id).unwrap().len(), 1);
+    assert_eq!(
+        store.batches().list(&BatchFilter::default()).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn unstarted_batches_fail_at_recovery_and_running_ones_are_left_alone() {
+    let store = Store::open_in_memory().unwrap();
+    seeded(&store);
+    for id in ["batch_p", "batch_v", "batch_r"] {
+        store.batches().create(&new_batch(id), &[]).unwrap();
+    }
+    let id = |s: &str| BatchId::new(s);
+    store
+        .batches()
+        .transition(&id("batch_v"), BatchEvent::Preview)
+        .unwrap();
+    for e in [BatchEvent::Preview, BatchEvent::Start] {
+        store.batches().transition(&id("batch_r"), e).unwrap();
+    }
+    let mut failed = store
+        .batches()
+        .fail_unstarted("the server stopped before the import started")
+        .unwrap();
+    failed.sort();
+    assert_eq!(failed, vec![id("batch_p"), id("batch_v")]);
+    for b in ["batch_p", "batch_v"] {
+        let b = store.batches().get(&id(b)).unwrap();
+        assert_eq!(b.status, BatchStatus::Failed);
+        assert!(b.finished_at.is_some());
+        assert_eq!(
+            b.error.as_deref(),
+            Some("the server stopped before the import started")
+        );
+    }
+    assert_eq!(
+        store.batches().get(&id("batch_r")).unwrap().status,
+        BatchStatus::Running
+    );
+    assert!(store.batches().fail_unstarted("again").unwrap().is_empty());
 }

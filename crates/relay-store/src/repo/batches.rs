@@ -1,14 +1,16 @@
 //! Import batches and their per-key items.
 
-use relay_domain::{BatchEvent, BatchId, BatchStatus, HostId, PackId, ProviderId};
+use relay_domain::{BatchEvent, BatchId, BatchStatus, HostId, PackId, ProviderId, Secret};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::error::{Result, StoreError};
 use crate::records::{
     BatchCounts, BatchFilter, BatchItemRecord, BatchRecord, ItemUpdate, NewBatch, NewBatchItem,
-    Timestamp,
+    SecretSlot, Timestamp,
 };
+use crate::repo::installs::{insert_install_if_absent, set_last_batch_in};
+use crate::repo::secrets::SealedSlot;
 use crate::sql::{
     fingerprint, json, json_opt, limit_clause, parsed, parsed_opt, ts, ts_opt, Filter,
 };
@@ -18,6 +20,21 @@ use crate::Store;
 pub trait BatchRepository {
     /// Creates a batch in status `pending` together with its items, atomically.
     fn create(&self, batch: &NewBatch, items: &[NewBatchItem]) -> Result<BatchRecord>;
+    /// Opens an import batch in ONE transaction: ensures the provider's install on
+    /// the host, stores `probe_key` (sealed) in the install's probe-key slot when
+    /// given, creates the batch with its items and its first `report` (the preview),
+    /// moves it `pending → previewed → running` through [`BatchStatus::transition`]
+    /// (stamping `started_at`), and records it as the install's last batch.
+    ///
+    /// Either everything is written or nothing is: a failure part-way (an existing
+    /// batch id, a repeated item) leaves no install, secret, batch or item behind.
+    fn open(
+        &self,
+        batch: &NewBatch,
+        items: &[NewBatchItem],
+        report: &Value,
+        probe_key: Option<&Secret>,
+    ) -> Result<BatchRecord>;
     /// The batch, or [`StoreError::NotFound`].
     fn get(&self, id: &BatchId) -> Result<BatchRecord>;
     /// Batches matching the filter, newest first.
@@ -31,6 +48,12 @@ pub trait BatchRepository {
     /// Marks every `running` or `rollback_running` batch `interrupted` in one
     /// transaction (start-up crash recovery); returns their ids.
     fn interrupt_running(&self) -> Result<Vec<BatchId>>;
+    /// Marks every `pending` or `previewed` batch `failed` with `message` in one
+    /// transaction (start-up crash recovery); returns their ids. Such a batch never
+    /// started, so nothing was written to the host for it: a batch opened with
+    /// [`BatchRepository::open`] is never left in these states, but one created
+    /// step by step (by an older version) can be.
+    fn fail_unstarted(&self, message: &str) -> Result<Vec<BatchId>>;
     /// Adds items to an existing batch.
     fn add_items(&self, id: &BatchId, items: &[NewBatchItem]) -> Result<()>;
     /// The batch's items by `seq`.
@@ -193,6 +216,61 @@ impl BatchRepository for SqliteBatches<'_> {
         })
     }
 
+    fn open(
+        &self,
+        batch: &NewBatch,
+        items: &[NewBatchItem],
+        report: &Value,
+        probe_key: Option<&Secret>,
+    ) -> Result<BatchRecord> {
+        let now = Timestamp::now().0;
+        let request = self.store.scrub_json(&batch.request);
+        let report = self.store.scrub_json(report);
+        let slot = SecretSlot::probe_key(&batch.host_id, &batch.pack_id, &batch.provider_id);
+        let sealed = probe_key
+            .map(|key| SealedSlot::seal(self.store, &slot, key))
+            .transpose()?;
+        // The domain machine decides the status the batch opens in.
+        let status = BatchStatus::Pending
+            .transition(BatchEvent::Preview)?
+            .transition(BatchEvent::Start)?;
+        self.store.write(|tx| {
+            insert_install_if_absent(tx, &batch.host_id, &batch.pack_id, &batch.provider_id, now)?;
+            if let Some(sealed) = &sealed {
+                sealed.write(tx, now)?;
+            }
+            tx.execute(
+                "INSERT INTO import_batches (id, host_id, pack_id, provider_id, mode, access_mode,
+                                             status, request, report, created_at, updated_at,
+                                             started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10)",
+                params![
+                    batch.id.as_str(),
+                    batch.host_id.as_str(),
+                    batch.pack_id.0,
+                    batch.provider_id.0,
+                    batch.mode.as_str(),
+                    batch.access_mode.as_str(),
+                    status.as_str(),
+                    request,
+                    report,
+                    now
+                ],
+            )?;
+            insert_items(tx, &batch.id, items, now)?;
+            recount(tx, &batch.id, now)?;
+            set_last_batch_in(
+                tx,
+                &batch.host_id,
+                &batch.pack_id,
+                &batch.provider_id,
+                &batch.id,
+                now,
+            )?;
+            get_batch(tx, &batch.id)
+        })
+    }
+
     fn get(&self, id: &BatchId) -> Result<BatchRecord> {
         self.store.read(|conn| get_batch(conn, id))
     }
@@ -284,6 +362,39 @@ impl BatchRepository for SqliteBatches<'_> {
                      SET status = 'interrupted', interrupted_at = ?2, updated_at = ?2
                      WHERE id = ?1",
                     params![id.as_str(), now],
+                )?;
+            }
+            Ok(ids)
+        })
+    }
+
+    fn fail_unstarted(&self, message: &str) -> Result<Vec<BatchId>> {
+        let now = Timestamp::now().0;
+        let message = self.store.scrub(message);
+        self.store.write(|tx| {
+            let ids: Vec<BatchId> = {
+                let mut stmt = tx.prepare(
+                    "SELECT id, status FROM import_batches
+                     WHERE status IN ('pending', 'previewed') ORDER BY created_at, id",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, parsed::<BatchStatus>(r, 1)?))
+                })?;
+                let mut ids = Vec::new();
+                for row in rows {
+                    let (id, status) = row?;
+                    // Keep the domain machine authoritative.
+                    status.transition(BatchEvent::Fail)?;
+                    ids.push(BatchId::new(id));
+                }
+                ids
+            };
+            for id in &ids {
+                tx.execute(
+                    "UPDATE import_batches
+                     SET status = 'failed', error = ?2, finished_at = ?3, updated_at = ?3
+                     WHERE id = ?1",
+                    params![id.as_str(), message, now],
                 )?;
             }
             Ok(ids)

@@ -135,6 +135,60 @@ fn get_install(
     })
 }
 
+/// Inserts the install of a provider on a host with status `installed`, unless it
+/// exists (the write of [`InstallRepository::ensure`], inside a caller's transaction).
+pub(crate) fn insert_install_if_absent(
+    conn: &Connection,
+    host_id: &HostId,
+    pack_id: &PackId,
+    provider_id: &ProviderId,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO provider_installs (host_id, pack_id, provider_id, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (host_id, pack_id, provider_id) DO NOTHING",
+        params![
+            host_id.as_str(),
+            pack_id.0,
+            provider_id.0,
+            ProviderStatus::Installed.as_str(),
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records the latest batch of an existing install (the write of
+/// [`InstallRepository::set_last_batch`], inside a caller's transaction).
+pub(crate) fn set_last_batch_in(
+    conn: &Connection,
+    host_id: &HostId,
+    pack_id: &PackId,
+    provider_id: &ProviderId,
+    batch_id: &BatchId,
+    now: i64,
+) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE provider_installs SET last_batch_id = ?4, updated_at = ?5
+         WHERE host_id = ?1 AND pack_id = ?2 AND provider_id = ?3",
+        params![
+            host_id.as_str(),
+            pack_id.0,
+            provider_id.0,
+            batch_id.as_str(),
+            now
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::not_found(
+            "provider install",
+            format!("{host_id}/{pack_id}/{provider_id}"),
+        ));
+    }
+    Ok(())
+}
+
 impl SqliteInstalls<'_> {
     /// Runs one `UPDATE provider_installs SET <set> …` for the key and returns the row.
     fn update(
@@ -179,18 +233,7 @@ impl InstallRepository for SqliteInstalls<'_> {
         provider_id: &ProviderId,
     ) -> Result<ProviderInstallRecord> {
         self.store.write(|tx| {
-            tx.execute(
-                "INSERT INTO provider_installs (host_id, pack_id, provider_id, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-                 ON CONFLICT (host_id, pack_id, provider_id) DO NOTHING",
-                params![
-                    host_id.as_str(),
-                    pack_id.0,
-                    provider_id.0,
-                    ProviderStatus::Installed.as_str(),
-                    Timestamp::now().0
-                ],
-            )?;
+            insert_install_if_absent(tx, host_id, pack_id, provider_id, Timestamp::now().0)?;
             get_install(tx, host_id, pack_id, provider_id)
         })
     }

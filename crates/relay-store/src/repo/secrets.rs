@@ -132,6 +132,49 @@ fn find_info(conn: &Connection, slot: &SecretSlot) -> Result<Option<SecretInfo>>
         .optional()?)
 }
 
+/// A secret sealed for its slot, ready to be written inside a transaction (sealing
+/// happens before the transaction opens).
+pub(crate) struct SealedSlot<'a> {
+    slot: &'a SecretSlot,
+    sealed: String,
+    fingerprint: Fingerprint,
+    mask: String,
+}
+
+impl<'a> SealedSlot<'a> {
+    /// Seals `secret` for `slot` (the store remembers it for redaction).
+    pub(crate) fn seal(store: &Store, slot: &'a SecretSlot, secret: &Secret) -> Result<Self> {
+        Ok(SealedSlot {
+            slot,
+            sealed: store.seal(secret, &slot_aad(slot))?,
+            fingerprint: Fingerprint::of(secret.expose()),
+            mask: mask(secret.expose()),
+        })
+    }
+
+    /// Stores (or replaces) the slot's sealed value.
+    pub(crate) fn write(&self, conn: &Connection, now: i64) -> Result<()> {
+        conn.execute(
+            "INSERT INTO sealed_secrets (owner_kind, owner_id, purpose, fingerprint, mask,
+                                         sealed_value, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT (owner_kind, owner_id, purpose) DO UPDATE SET
+                 fingerprint = excluded.fingerprint, mask = excluded.mask,
+                 sealed_value = excluded.sealed_value, updated_at = excluded.updated_at",
+            params![
+                self.slot.owner_kind.as_str(),
+                self.slot.owner_id,
+                self.slot.purpose,
+                self.fingerprint.as_str(),
+                self.mask,
+                self.sealed,
+                now
+            ],
+        )?;
+        Ok(())
+    }
+}
+
 impl SubscriberRepository for SqliteSubscribers<'_> {
     fn upsert(
         &self,
@@ -225,27 +268,9 @@ impl SubscriberRepository for SqliteSubscribers<'_> {
 
 impl SecretRepository for SqliteSecrets<'_> {
     fn put(&self, slot: &SecretSlot, secret: &Secret) -> Result<SecretInfo> {
-        let sealed = self.store.seal(secret, &slot_aad(slot))?;
-        let fp = Fingerprint::of(secret.expose());
-        let masked = mask(secret.expose());
+        let sealed = SealedSlot::seal(self.store, slot, secret)?;
         self.store.write(|tx| {
-            tx.execute(
-                "INSERT INTO sealed_secrets (owner_kind, owner_id, purpose, fingerprint, mask,
-                                             sealed_value, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-                 ON CONFLICT (owner_kind, owner_id, purpose) DO UPDATE SET
-                     fingerprint = excluded.fingerprint, mask = excluded.mask,
-                     sealed_value = excluded.sealed_value, updated_at = excluded.updated_at",
-                params![
-                    slot.owner_kind.as_str(),
-                    slot.owner_id,
-                    slot.purpose,
-                    fp.as_str(),
-                    masked,
-                    sealed,
-                    Timestamp::now().0
-                ],
-            )?;
+            sealed.write(tx, Timestamp::now().0)?;
             find_info(tx, slot)?
                 .ok_or_else(|| StoreError::not_found("sealed secret", &slot.purpose))
         })

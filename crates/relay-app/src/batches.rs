@@ -1,0 +1,82 @@
+//! Batch views and lists.
+
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use relay_domain::{BatchId, BatchStatus, PackId, ProviderId};
+use relay_provision::RollbackReport;
+use relay_store::{
+    AccessClosureRecord, AccessClosureRepository, BatchFilter, BatchItemRecord, BatchRecord,
+    BatchRepository, ProbeRepository, ProbeResultRecord, ReconcileFilter, ReconcileRepository,
+    ReconcileRunRecord, ResourceRecord, ResourceRepository,
+};
+use serde::Serialize;
+
+/// A batch with everything recorded about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    /// The batch.
+    pub batch: BatchRecord,
+    /// Its keys (fingerprints and masks only).
+    pub items: Vec<BatchItemRecord>,
+    /// Host objects it created, adopted or reused.
+    pub resources: Vec<ResourceRecord>,
+    /// Probes it ran.
+    pub probes: Vec<ProbeResultRecord>,
+    /// Access proofs it recorded.
+    pub closures: Vec<AccessClosureRecord>,
+    /// Reconcile runs scoped to it.
+    pub reconcile_runs: Vec<ReconcileRunRecord>,
+    /// The rollback just run, when this view answers a rollback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackReport>,
+}
+
+impl App {
+    /// A batch with its items, resources, probes, proofs and reconcile runs.
+    pub fn batch_view(&self, batch_id: &str) -> AppResult<BatchView> {
+        let store = self.store();
+        let id = BatchId::new(batch_id);
+        let batch = store.batches().get(&id)?;
+        Ok(BatchView {
+            items: store.batches().items(&id)?,
+            resources: store.resources().list_by_batch(&id)?,
+            probes: store.probes().list_by_batch(&id)?,
+            closures: store.closures().list_by_batch(&id)?,
+            reconcile_runs: store.reconcile_runs().list(&ReconcileFilter {
+                batch_id: Some(id.clone()),
+                ..ReconcileFilter::default()
+            })?,
+            batch,
+            rollback: None,
+        })
+    }
+
+    /// Batches, newest first, filtered.
+    pub fn list_batches(
+        &self,
+        host: Option<&str>,
+        pack_id: Option<&str>,
+        provider_id: Option<&str>,
+        status: Option<&str>,
+        limit: Option<u32>,
+    ) -> AppResult<Vec<BatchRecord>> {
+        let host_id = match host {
+            Some(h) => Some(self.resolve_host(h)?.id),
+            None => None,
+        };
+        let status = match status {
+            Some(s) => Some(
+                s.parse::<BatchStatus>()
+                    .map_err(|e| AppError::invalid("status", e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(self.store().batches().list(&BatchFilter {
+            host_id,
+            pack_id: pack_id.map(|p| PackId(p.to_string())),
+            provider_id: provider_id.map(|p| ProviderId(p.to_string())),
+            status,
+            limit,
+        })?)
+    }
+}

@@ -1,0 +1,156 @@
+//! What every provider use-case starts from: the provider's context on a host
+//! (host, provider, desired state, adapter), the per-provider lock, and the moves
+//! of the provider's status.
+
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::ports::StoreJournal;
+use relay_access::{Journal as _, JournalScope};
+use relay_domain::{BatchId, HostId, PackId, ProviderEvent, ProviderId};
+use relay_provision::ProviderTarget;
+use relay_store::{HostRecord, HostRepository, InstallRepository, ProviderRecord};
+use relay_sub2api::{Capabilities, HostAdapter};
+use std::sync::Arc;
+
+/// Everything a use-case needs about one provider on one host.
+pub(crate) struct ProviderContext {
+    pub host: HostRecord,
+    pub provider: ProviderRecord,
+    pub target: ProviderTarget,
+    pub adapter: Arc<dyn HostAdapter>,
+}
+
+impl ProviderContext {
+    pub fn scope(&self, batch_id: Option<BatchId>) -> JournalScope {
+        JournalScope {
+            host_id: self.host.id.clone(),
+            pack_id: self.provider.pack_id.clone(),
+            provider_id: self.provider.provider_id.clone(),
+            batch_id,
+        }
+    }
+}
+
+/// Capabilities from a stored capability map.
+pub(crate) fn capabilities_of(map: &std::collections::BTreeMap<String, bool>) -> Capabilities {
+    let f = |k: &str| map.get(k).copied().unwrap_or(false);
+    Capabilities {
+        groups: f("groups"),
+        channels: f("channels"),
+        plans: f("plans"),
+        accounts: f("accounts"),
+        account_test: f("account_test"),
+        account_models: f("account_models"),
+        subscriptions: f("subscriptions"),
+        users: f("users"),
+        user_keys: f("user_keys"),
+        chat_completions: f("chat_completions"),
+    }
+}
+
+/// Releases the per-provider lock when dropped.
+pub(crate) struct ProviderLock {
+    app: Arc<App>,
+    key: (HostId, PackId, ProviderId),
+}
+
+impl Drop for ProviderLock {
+    fn drop(&mut self) {
+        self.app.unlock_provider(&self.key);
+    }
+}
+
+impl App {
+    /// Takes the per-provider lock: one import, resume, rollback or reconcile of a
+    /// provider on a host at a time.
+    pub(crate) fn lock_provider(
+        self: &Arc<Self>,
+        ctx: &ProviderContext,
+    ) -> AppResult<ProviderLock> {
+        let key = (
+            ctx.host.id.clone(),
+            ctx.provider.pack_id.clone(),
+            ctx.provider.provider_id.clone(),
+        );
+        if !self.try_lock_provider(&key) {
+            return Err(AppError::Conflict {
+                code: "provider_busy",
+                message: format!(
+                    "an import, rollback or reconcile of {} on host {} is running: wait for it to finish",
+                    key.2, ctx.host.name
+                ),
+            });
+        }
+        Ok(ProviderLock {
+            app: self.clone(),
+            key,
+        })
+    }
+
+    /// Resolves host, provider, manifest, capabilities and adapter.
+    pub(crate) fn provider_context(
+        &self,
+        provider_id: &str,
+        host: &str,
+        pack_id: Option<&str>,
+    ) -> AppResult<ProviderContext> {
+        if host.trim().is_empty() {
+            return Err(AppError::invalid(
+                "host_id",
+                "is required: name the host (id or name) to act on",
+            ));
+        }
+        let host = self.resolve_host(host)?;
+        let (provider, manifest) = self.resolve_provider(provider_id, pack_id)?;
+        let snapshot = self.store().hosts().latest_snapshot(&host.id)?;
+        let caps = snapshot
+            .as_ref()
+            .map(|s| capabilities_of(&s.capabilities))
+            .unwrap_or_default();
+        let adapter = self.adapter(&host)?;
+        // The provider's journal on this host decides the platform of an existing
+        // install (`relay_provision::choose_platform`); previews settle it against the
+        // host's groups too.
+        let recorded = StoreJournal::new(
+            self.store().clone(),
+            JournalScope {
+                host_id: host.id.clone(),
+                pack_id: provider.pack_id.clone(),
+                provider_id: provider.provider_id.clone(),
+                batch_id: None,
+            },
+        )
+        .list_provider()
+        .map_err(|e| AppError::Internal(format!("reading the provider's journal: {e}")))?;
+        Ok(ProviderContext {
+            target: ProviderTarget::new(
+                provider.pack_id.0.clone(),
+                manifest,
+                host.version.clone(),
+                caps,
+                &recorded,
+            ),
+            host,
+            provider,
+            adapter,
+        })
+    }
+
+    /// Applies a provider event, logging (not failing) a refused move.
+    pub(crate) fn apply_provider_event(
+        &self,
+        host: &HostId,
+        pack: &PackId,
+        provider: &ProviderId,
+        event: ProviderEvent,
+        message: Option<&str>,
+    ) {
+        if let Err(e) = self
+            .store()
+            .installs()
+            .apply_event(host, pack, provider, event, message)
+        {
+            tracing::warn!(provider = %provider, ?event, error = %e, "provider status not changed");
+        }
+    }
+}

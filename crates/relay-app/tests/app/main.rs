@@ -1,0 +1,11 @@
+//! The `App` facade in process: an in-memory store and the mock host started in
+//! this process, driven through the use-cases the HTTP API calls.
+//!
+//! One test binary for the crate; each module is one use-case.
+
+mod support;
+
+mod imports;
+mod locks;
+mod recovery;
+mod rollback;
