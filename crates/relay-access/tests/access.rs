@@ -1,14 +1,14 @@
 //! Access closure against the in-process sub2api mock.
 
-mod common;
-
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{settings, Env, MODEL};
 use relay_access::*;
+use relay_core::*;
 use relay_domain::{AccessStatus, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
 use relay_sub2api::{subscription_type, HostAdapter, NewChannel, ObjectId};
+use relay_sub2api::{FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_testkit::access::{settings, Env, MODEL};
 use sub2api_mock::Faults;
 
 fn sub_access() -> SubscriptionAccess {
@@ -38,7 +38,7 @@ fn entries_of(env: &Env, t: ResourceType) -> Vec<JournalEntry> {
 
 #[derive(Default)]
 struct Probes(Mutex<Vec<ProbeRecord>>);
-impl ProbeObserver for Probes {
+impl Observer for Probes {
     fn probe(&self, record: ProbeRecord) {
         self.0.lock().unwrap().push(record);
     }
@@ -290,12 +290,11 @@ fn self_service_with_a_bound_key_is_ready_and_an_unbound_key_is_not() {
     let (_, bound) = env.user_with_key("bob@example.com", Some(group.id), 5.0);
     let probes = Probes::default();
     let report = check_self_service(
-        &env.client,
+        &env.ports().with_observer(&probes),
         group.id,
         &bound.key,
         &settings(),
         None,
-        &probes,
     )
     .unwrap();
     assert_eq!(report.status, ModeProof::Ready, "{report:#?}");
@@ -309,15 +308,7 @@ fn self_service_with_a_bound_key_is_ready_and_an_unbound_key_is_not() {
     );
 
     let (_, unbound) = env.user_with_key("carol@example.com", None, 5.0);
-    let bad = check_self_service(
-        &env.client,
-        group.id,
-        &unbound.key,
-        &settings(),
-        None,
-        &NoProbeObserver,
-    )
-    .unwrap();
+    let bad = check_self_service(&env.ports(), group.id, &unbound.key, &settings(), None).unwrap();
     assert_eq!(bad.status, ModeProof::Broken);
     assert!(!bad.bound && bad.proof.is_none());
     assert_eq!(bad.problems[0].code, "key_not_bound");
@@ -399,13 +390,12 @@ fn warmup_503_is_retried_until_ready() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports().with_observer(&probes),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &probes,
     )
     .unwrap();
     assert!(proof.is_ready(), "{proof:#?}");
@@ -433,13 +423,12 @@ fn warmup_longer_than_the_window_is_broken() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -538,13 +527,12 @@ fn without_a_repair_scope_misdetection_stays_broken() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -571,13 +559,12 @@ fn quota_exhausted_upstream_is_reported_not_repaired() {
     let (_, key) = env.user_with_key("ivy@example.com", Some(group.id), 5.0);
     let scope = RepairScope::new(group.id, &env.journal);
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &settings(),
         Some(&scope),
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.smoke_model_seen);
@@ -627,13 +614,12 @@ fn invalid_upstream_key_is_reported_with_its_fix() {
     let (_, key) = env.user_with_key("ken@example.com", Some(group.id), 5.0);
     let scope = RepairScope::new(group.id, &env.journal);
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &settings(),
         Some(&scope),
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -683,13 +669,12 @@ fn accounts_already_out_of_service_end_the_warmup_at_once() {
     };
     let started = std::time::Instant::now();
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         Some(&scope),
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "{proof:#?}");
@@ -720,13 +705,12 @@ fn model_not_found_is_final() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -770,7 +754,7 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
             &relay_sub2api::AccountUpdate {
                 credentials: Some(relay_sub2api::AccountCredentials {
                     api_key: None,
-                    base_url: Some(common::VENDOR_BASE.into()),
+                    base_url: Some(relay_testkit::VENDOR_BASE.into()),
                     model_mapping: mapping,
                     other: Default::default(),
                 }),
@@ -779,13 +763,12 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
         )
         .unwrap();
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.is_ready(), "{proof:#?}");
@@ -814,7 +797,7 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
             &relay_sub2api::AccountUpdate {
                 credentials: Some(relay_sub2api::AccountCredentials {
                     api_key: None,
-                    base_url: Some(common::VENDOR_BASE.into()),
+                    base_url: Some(relay_testkit::VENDOR_BASE.into()),
                     model_mapping: mapping,
                     other: Default::default(),
                 }),
@@ -830,13 +813,12 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
     };
     let started = std::time::Instant::now();
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -886,13 +868,12 @@ fn channel_restriction_is_never_ready() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
         KeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.smoke_model_seen && !proof.completion_ok);
@@ -1006,7 +987,7 @@ fn a_chatty_host_never_gets_a_password_user_key_or_jwt_into_the_report_or_probes
     let mut access = sub_access();
     access.subscribers = vec![SubscriberSelector::Email("echo-bob@example.com".into())];
     let probes = Probes::default();
-    let ports = AccessPorts {
+    let ports = Ports {
         observer: &probes,
         ..env.ports()
     };

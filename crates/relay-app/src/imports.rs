@@ -4,15 +4,19 @@
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::ports::{store_probe_kind, OsRandomness, StoreJournal, StoreVault};
-use relay_access::{Journal as _, JournalScope, SubscriberSelector};
+use relay_access::AccessClosure;
+use relay_core::ItemProgress;
+use relay_core::{
+    Journal as _, JournalScope, Observer, Ports, ProbeRecord, ProbeTuning, ProviderTarget,
+    SubscriberSelector, SYSTEM_CLOCK,
+};
 use relay_domain::{
     AccessMode, AccessStatus, BatchEvent, BatchId, BatchStatus, Fingerprint, HostId, HostStatus,
     ImportMode, ItemStatus, KeyPlan, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
     ReconcileRunId, Redactor, Secret,
 };
 use relay_provision::{
-    BatchObserver, ImportReport, ImportRequest, ItemProgress, PreviewReport, ProbeRecord,
-    ProbeTuning, ProviderTarget, ProvisionError, ProvisionPorts, ResumeItem, ResumeRequest,
+    ImportReport, ImportRequest, PreviewReport, ProvisionError, ResumeItem, ResumeRequest,
     RollbackReport,
 };
 use relay_store::{
@@ -171,7 +175,7 @@ struct StoreBatchObserver {
     redactor: Redactor,
 }
 
-impl BatchObserver for StoreBatchObserver {
+impl Observer for StoreBatchObserver {
     fn item(&self, fingerprint: &Fingerprint, progress: ItemProgress) {
         let update = ItemUpdate {
             status: Some(progress.status),
@@ -538,14 +542,16 @@ impl App {
                 batch_id: batch_id.clone(),
                 redactor: redactor.clone(),
             };
-            let ports = ProvisionPorts {
+            let ports = Ports {
                 adapter: ctx.adapter.as_ref(),
                 journal: &journal,
                 vault: &vault,
                 random: &OsRandomness,
                 observer: &observer,
+                clock: &SYSTEM_CLOCK,
             };
-            relay_provision::import(&ports, &ctx.target, request).map_err(|e| e.to_string())
+            relay_provision::import(&ports, &AccessClosure, &ctx.target, request)
+                .map_err(|e| e.to_string())
         }));
         let result = match outcome {
             Ok(r) => r,
@@ -656,7 +662,7 @@ impl App {
         &self,
         ctx: &ProviderContext,
         batch_id: Option<&BatchId>,
-        access: &relay_access::AccessReport,
+        access: &relay_core::AccessReport,
     ) -> AppResult<AccessStatus> {
         self.persist_access(
             ctx,
@@ -677,7 +683,7 @@ impl App {
         run_id: Option<&ReconcileRunId>,
         subscription: ModeProof,
         self_service: ModeProof,
-        proofs: &[&relay_access::AccessProof],
+        proofs: &[&relay_core::AccessProof],
     ) -> AppResult<AccessStatus> {
         let store = self.store();
         let (host, pack, provider) = (
@@ -704,10 +710,10 @@ impl App {
                 reconcile_run_id: run_id.cloned(),
                 mode: proof.mode,
                 probe_key_source: match proof.key_source {
-                    relay_access::KeySource::ManagedSubscription => {
+                    relay_core::KeySource::ManagedSubscription => {
                         ProbeKeySource::ManagedSubscription
                     }
-                    relay_access::KeySource::SuppliedKey => ProbeKeySource::SuppliedKey,
+                    relay_core::KeySource::SuppliedKey => ProbeKeySource::SuppliedKey,
                 },
                 probe_key_fingerprint: Some(proof.key_fingerprint.clone()),
                 probe_key_mask: Some(proof.key_mask.clone()),
@@ -1021,16 +1027,21 @@ impl App {
             batch_id: batch.id.clone(),
             redactor: redactor.clone(),
         };
-        let ports = ProvisionPorts {
+        let ports = Ports {
             adapter: ctx.adapter.as_ref(),
             journal: &journal,
             vault: &vault,
             random: &OsRandomness,
             observer: &observer,
+            clock: &SYSTEM_CLOCK,
         };
-        let result =
-            relay_provision::resume_batch(&ports, &ctx.target, &ResumeRequest { import, items })
-                .map_err(|e| e.to_string());
+        let result = relay_provision::resume_batch(
+            &ports,
+            &AccessClosure,
+            &ctx.target,
+            &ResumeRequest { import, items },
+        )
+        .map_err(|e| e.to_string());
         self.finish_run(&ctx, &batch.id, result, started, &redactor);
         drop(lock);
         self.batch_view(batch_id)

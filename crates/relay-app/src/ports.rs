@@ -1,8 +1,8 @@
 //! The use-case ports implemented with the state store: the managed-resource
 //! journal, the subscriber vault, probe persistence and randomness.
 
-use relay_access::{
-    Journal, JournalEntry, JournalError, JournalScope, ManagedSubscriber, NewEntry, ProbeObserver,
+use relay_core::{
+    Journal, JournalEntry, JournalError, JournalScope, ManagedSubscriber, NewEntry, Observer,
     ProbeRecord, Randomness, SubscriberVault, VaultError,
 };
 use relay_domain::{BatchId, Fingerprint, HostId, ReconcileRunId, ResourceState, Secret};
@@ -305,17 +305,17 @@ impl StoreProbeObserver {
 }
 
 /// The store's probe kind of an access probe kind.
-pub fn store_probe_kind(kind: relay_access::ProbeKind) -> ProbeKind {
+pub fn store_probe_kind(kind: relay_core::ProbeKind) -> ProbeKind {
     match kind {
-        relay_access::ProbeKind::AccountTest => ProbeKind::AccountTest,
-        relay_access::ProbeKind::AccountModels => ProbeKind::AccountModels,
-        relay_access::ProbeKind::GatewayModels => ProbeKind::GatewayModels,
-        relay_access::ProbeKind::GatewayChat => ProbeKind::GatewayChat,
-        relay_access::ProbeKind::Reachability => ProbeKind::Reachability,
+        relay_core::ProbeKind::AccountTest => ProbeKind::AccountTest,
+        relay_core::ProbeKind::AccountModels => ProbeKind::AccountModels,
+        relay_core::ProbeKind::GatewayModels => ProbeKind::GatewayModels,
+        relay_core::ProbeKind::GatewayChat => ProbeKind::GatewayChat,
+        relay_core::ProbeKind::Reachability => ProbeKind::Reachability,
     }
 }
 
-impl ProbeObserver for StoreProbeObserver {
+impl Observer for StoreProbeObserver {
     fn probe(&self, record: ProbeRecord) {
         let result = self.store.probes().insert(&NewProbeResult {
             host_id: self.scope.host_id.clone(),

@@ -6,7 +6,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use relay_access::{close_access, AccessPlan, AccessReport, SubscriptionAccess};
+use relay_core::{
+    AccessCloser, AccessPlan, AccessReport, ItemProgress, Journal, Ports, ProviderTarget,
+    RedactingObserver, SubscriptionAccess, TestReason,
+};
 use relay_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ModeProof,
     ProviderEvent, ResourceState, ResourceType, Verdict,
@@ -15,33 +18,23 @@ use relay_sub2api::ObjectId;
 use serde_json::json;
 
 use crate::accounts::{run_accounts, AccountJob, Work};
-use crate::classify::TestReason;
 use crate::ensure::{ensure_channel, ensure_group, ensure_plan};
 use crate::error::ProvisionError;
-use crate::ports::{ItemProgress, Journal, ProbeSink, ProvisionPorts, RedactingObserver};
 use crate::preview::{key_lines, preview_settled};
 use crate::report::{
     ImportReport, ImportRequest, KeyResult, ResourceChange, ResourceOutcome, RetireReason,
     RetiredAccount,
 };
 use crate::rollback::rollback_batch;
-use crate::target::ProviderTarget;
 
 /// The journal's batch, after checking that the journal belongs to the target.
 pub(crate) fn check_scope(
     journal: &dyn Journal,
     target: &ProviderTarget,
 ) -> Result<BatchId, ProvisionError> {
-    let scope = journal.scope();
-    if scope.pack_id.0 != target.pack_id || scope.provider_id.0 != target.provider.provider_id {
-        return Err(ProvisionError::ScopeMismatch {
-            journal_pack: scope.pack_id.0,
-            journal_provider: scope.provider_id.0,
-            pack: target.pack_id.clone(),
-            provider: target.provider.provider_id.clone(),
-        });
-    }
-    scope.batch_id.ok_or(ProvisionError::NoBatch)
+    relay_core::check_scope(journal, target)?
+        .batch_id
+        .ok_or(ProvisionError::NoBatch)
 }
 
 pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
@@ -76,7 +69,8 @@ pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
 /// ([`ImportRequest::redactor`]): the batch's upstream keys never reach the observer
 /// or the report, even when the host or the vendor quotes them.
 pub fn import(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
+    access: &dyn AccessCloser,
     target: &ProviderTarget,
     request: &ImportRequest,
 ) -> Result<ImportReport, ProvisionError> {
@@ -85,10 +79,7 @@ pub fn import(
         inner: ports.observer,
         redactor: &redactor,
     };
-    let ports = &ProvisionPorts {
-        observer: &observer,
-        ..*ports
-    };
+    let ports = &ports.with_observer(&observer);
     let batch = check_scope(ports.journal, target)?;
     validate(request)?;
     let (preview, settled) = preview_settled(
@@ -164,6 +155,7 @@ pub fn import(
     report.keys = keys;
     Pipeline {
         ports,
+        access,
         target,
         request,
         report,
@@ -201,7 +193,9 @@ pub(crate) fn empty_report(
 
 /// The steps after the keys are known.
 pub(crate) struct Pipeline<'p, 'a> {
-    pub ports: &'p ProvisionPorts<'a>,
+    pub ports: &'p Ports<'a>,
+    /// Runs the access closure.
+    pub access: &'p dyn AccessCloser,
     pub target: &'p ProviderTarget,
     pub request: &'p ImportRequest,
     pub report: ImportReport,
@@ -404,7 +398,7 @@ impl Pipeline<'_, '_> {
             .filter(|k| matches!(k.status, ItemStatus::Passed | ItemStatus::Warning))
             .filter_map(|k| k.account_id)
             .collect();
-        let mut by_fp: BTreeMap<&Fingerprint, Vec<&crate::ports::JournalEntry>> = BTreeMap::new();
+        let mut by_fp: BTreeMap<&Fingerprint, Vec<&relay_core::JournalEntry>> = BTreeMap::new();
         for e in entries.iter().filter(|e| {
             e.resource_type == ResourceType::Account
                 && e.is_owned_live()
@@ -414,7 +408,7 @@ impl Pipeline<'_, '_> {
                 by_fp.entry(fp).or_default().push(e);
             }
         }
-        let mut stale: Vec<(&crate::ports::JournalEntry, RetireReason)> = Vec::new();
+        let mut stale: Vec<(&relay_core::JournalEntry, RetireReason)> = Vec::new();
         for list in by_fp.values().filter(|l| l.len() > 1) {
             let keep = list
                 .iter()
@@ -491,8 +485,7 @@ impl Pipeline<'_, '_> {
             supplied_key: request.supplied_key.clone(),
             probe: request.probe.settings(&target.provider.smoke_test_model),
         };
-        let sink = ProbeSink(self.ports.observer);
-        let access = close_access(&self.ports.access(&sink), &plan)?;
+        let access = self.access.close(self.ports, &plan)?;
         for p in access.problems() {
             self.report
                 .warnings

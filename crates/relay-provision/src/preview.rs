@@ -2,17 +2,19 @@
 //! in conflict, and what happens to each key. **Writes nothing to the host**: only
 //! GET/list calls, and only reads of the journal.
 
+use relay_core::{
+    expected_subscription_type, ExistingGroup, Journal, JournalEntry, OverlayNote, PlatformChoice,
+    ProviderTarget,
+};
 use relay_domain::{
     normalize_keys, AcceptedKey, AccessMode, DropReason, DroppedLine, Fingerprint, ImportMode,
     KeyPlan, ResourceAction, ResourceType, Secret, SHORT_KEY_CHARS,
 };
-use relay_pack::{parse_host_version, Severity};
+use relay_pack::parse_host_version;
 use relay_sub2api::{Channel, Group, GroupFilter, HostAdapter, HostError, ObjectId, Plan};
 use serde::Serialize;
 
 use crate::error::ProvisionError;
-use crate::ports::{Journal, JournalEntry};
-use crate::target::{expected_subscription_type, ExistingGroup, PlatformChoice, ProviderTarget};
 
 /// What to preview.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,15 +70,6 @@ pub struct KeyPreview {
     pub duplicate_of_line: Option<usize>,
     /// The key does not fit the manifest's `key_hint` (advisory).
     pub hint_mismatch: bool,
-}
-
-/// An advisory host overlay of the pack that applies to this host version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OverlayNote {
-    /// `info` or `warning`.
-    pub severity: Severity,
-    /// The note.
-    pub note: String,
 }
 
 /// Counts of the key plans.

@@ -1,19 +1,21 @@
 //! Import, rollback and re-import against the in-process sub2api mock, asserting
 //! on the host's objects.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
-use relay_access::{DEFAULT_PROBE_EMAIL, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_access::AccessClosure;
+use relay_core::DEFAULT_PROBE_EMAIL;
+use relay_core::*;
 use relay_domain::{
     AccessMode, AccessStatus, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan,
     ProviderEvent, ResourceState, ResourceType, Secret, Verdict,
 };
 use relay_provision::*;
 use relay_sub2api::{HostAdapter, LoginOutcome, NewUser, NewUserKey};
+use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_testkit::provision::*;
+use relay_testkit::*;
 use serde_json::{json, Value};
 use sub2api_mock::Faults;
 
@@ -165,7 +167,7 @@ trait VaultKey {
 }
 impl VaultKey for Env {
     fn vault_key(&self, group: i64) -> Secret {
-        use relay_access::SubscriberVault;
+        use relay_core::SubscriberVault;
         self.vault
             .user_key(DEFAULT_PROBE_EMAIL, group)
             .unwrap()
@@ -346,7 +348,7 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
     }));
     let target = env.target_with(responses_manifest());
     let req = request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription);
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(report.access.status, AccessStatus::SubscriptionReady);
     let repairs = report.access.repairs();
@@ -849,7 +851,7 @@ fn a_host_failure_while_ensuring_rolls_back_and_reports() {
         ..Faults::default()
     });
     let req = request(&[GOOD_1], ImportMode::Partial, AccessMode::SelfService);
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Failed, "{report:#?}");
     assert!(
         report.error.as_deref().unwrap().contains("channel"),
@@ -889,7 +891,7 @@ fn transient_account_create_failures_are_retried_with_the_same_idempotency_key()
         ..Faults::default()
     });
     let started = std::time::Instant::now();
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(env.list("accounts").len(), 1);
     assert_eq!(env.adapter.i.creates.load(Ordering::SeqCst), 2);
@@ -915,7 +917,7 @@ fn env_with_404_account_tests(repair: bool) -> (Env, ImportRequest) {
 fn a_404_account_test_is_a_warning_confirmed_by_the_gateway() {
     let (env, req) = env_with_404_account_tests(true);
     let target = env.target_with(responses_manifest());
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     let k = key_result(&report, GOOD_1);
     assert_eq!(
         k.reason,
@@ -938,7 +940,7 @@ fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
     let (env, req) = env_with_404_account_tests(false);
     let before = env.objects();
     let target = env.target_with(responses_manifest());
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     let k = key_result(&report, GOOD_1);
     assert_eq!(
         k.reason,
@@ -966,7 +968,7 @@ fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
 const BATCH_ROUTE: &str = "POST /api/v1/admin/accounts/batch";
 const CREATE_ROUTE: &str = "POST /api/v1/admin/accounts";
 
-fn account_entries(env: &Env) -> Vec<relay_provision::JournalEntry> {
+fn account_entries(env: &Env) -> Vec<relay_core::JournalEntry> {
     env.journal
         .entries()
         .into_iter()
@@ -1112,7 +1114,7 @@ fn a_500_on_the_batch_call_is_retried_with_the_same_key_and_creates_once() {
         fail_nth_admin_call: Some(7),
         ..Faults::default()
     });
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(env.adapter.i.batch_creates.load(Ordering::SeqCst), 2);
     assert_eq!(env.list("accounts").len(), 2);

@@ -2,14 +2,15 @@
 //! native CN platform uses it; a host without it falls back to `openai` with forced
 //! Chat Completions; an existing install keeps its group's platform.
 
-mod common;
-
-use common::*;
-use relay_access::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_access::AccessClosure;
+use relay_core::*;
 use relay_domain::{AccessMode, AccessStatus, BatchStatus, ImportMode, ResourceAction};
 use relay_pack::{NativePlatform, Platform, ProviderManifest};
 use relay_provision::*;
 use relay_sub2api::{GroupFilter, HostAdapter, NewGroup};
+use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_testkit::provision::*;
+use relay_testkit::*;
 use serde_json::{json, Value};
 use sub2api_mock::{Faults, HostKnobs};
 
@@ -35,7 +36,7 @@ fn by_name<'a>(list: &'a [Value], name: &str) -> &'a Value {
 
 fn import_with(env: &Env, target: &ProviderTarget, keys: &[&str]) -> ImportReport {
     let req = request(keys, ImportMode::Strict, AccessMode::Subscription);
-    import(&env.ports(&env.journal), target, &req).expect("import runs")
+    import(&env.ports(&env.journal), &AccessClosure, target, &req).expect("import runs")
 }
 
 fn preview_of(env: &Env, target: &ProviderTarget, keys: &[&str]) -> PreviewReport {
@@ -184,6 +185,7 @@ fn an_existing_openai_install_is_not_switched_after_a_host_upgrade() {
 
     let second = import(
         &env.ports(&env.batch("batch_2")),
+        &AccessClosure,
         &after,
         &request(
             &[GOOD_1, GOOD_2],

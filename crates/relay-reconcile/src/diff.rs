@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use relay_access::JournalEntry;
+use relay_core::JournalEntry;
+use relay_core::{expected_subscription_type, ProviderTarget};
 use relay_domain::{AccessMode, ResourceState, ResourceType};
-use relay_provision::{expected_subscription_type, ProviderTarget};
 use relay_sub2api::{Account, Channel, ChannelModelMapping, ModelPricing, ObjectId};
 use serde_json::{json, Value};
 

@@ -3,14 +3,13 @@
 
 use std::time::Instant;
 
-use relay_access::{
+use relay_core::{
     check_reachability, probe_gateway, recover_accounts, subscription_logical_key, AccessProof,
     AccountRecovery, CompletionFailure, JournalError, KeySource, NewEntry, OutOfServiceReason,
-    RedactingProbeObserver, RepairScope,
+    OverlayNote, Ports, ProbeTuning, ProviderTarget, RedactingObserver, RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
-use relay_provision::{OverlayNote, ProbeTuning, ProviderTarget};
 use relay_sub2api::{
     AccountErrorKind, AssignOutcome, ChannelUpdate, HostAdapter, ObjectId, SubscriptionAssignment,
     SubscriptionFilter, TempUnschedulableCause,
@@ -21,10 +20,9 @@ use serde_json::{json, Value};
 use crate::error::ReconcileError;
 use crate::inventory::Inventory;
 use crate::model::{Repair, RepairKind};
-use crate::ports::ReconcilePorts;
 use crate::probe_key::{locate_key, managed_key, ProbeKey};
 use crate::reconcile::{check_scope, load_inventory, ms};
-use crate::redact::{run_redactor, with_observer};
+use crate::redact::run_redactor;
 use crate::repair::rebind_account;
 use crate::time::{now_unix, parse_rfc3339};
 
@@ -237,23 +235,23 @@ fn skipped(name: CheckName, subject: impl Into<String>, why: impl Into<String>) 
 /// skips what depends on it). Errors: nothing recorded, a scope mismatch, or a
 /// journal/vault failure.
 pub fn doctor(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,
 ) -> Result<DoctorReport, ReconcileError> {
     let redactor = run_redactor(ports, request.supplied_key.as_ref())?;
-    let observer = RedactingProbeObserver {
+    let observer = RedactingObserver {
         inner: ports.observer,
         redactor: &redactor,
     };
-    let ports = with_observer(ports, &observer);
+    let ports = ports.with_observer(&observer);
     let mut report = doctor_unredacted(&ports, target, request)?;
     report.redact(&redactor);
     Ok(report)
 }
 
 fn doctor_unredacted(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,
 ) -> Result<DoctorReport, ReconcileError> {
@@ -316,7 +314,7 @@ fn doctor_unredacted(
 }
 
 fn run_pass(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,
 ) -> Result<Pass, ReconcileError> {
@@ -514,13 +512,12 @@ fn run_pass(
             .or_else(|| inv.present_groups().next().map(|(_, g)| g.id));
         let scope = scope_group.map(|g| RepairScope::new(g, ports.journal));
         let proof = probe_gateway(
-            adapter,
+            ports,
             &key.key,
             key.mode(),
             key.source,
             &settings,
             scope.as_ref(),
-            ports.observer,
         )?;
         for c in &proof.repairs {
             pass.repairs.push(Repair::from_capability(
@@ -1194,7 +1191,7 @@ fn recover(adapter: &dyn HostAdapter, inv: Option<&Inventory>, fixes: &[DoctorFi
 }
 
 fn apply(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     inv: Option<&Inventory>,
     fix: &DoctorFix,
@@ -1288,7 +1285,7 @@ fn apply(
 /// Assigns the subscription again (journaled as an intent first), and marks the
 /// recorded subscriptions of (user, group) that are gone from the host deleted.
 fn reassign(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     inv: Option<&Inventory>,
     user_id: ObjectId,

@@ -1,7 +1,7 @@
 //! Which user key proves access: the operator's supplied key, else the managed
 //! probe subscriber's key from the vault.
 
-use relay_access::{KeySource, SubscriberVault, DEFAULT_PROBE_EMAIL};
+use relay_core::{KeySource, SubscriberVault, DEFAULT_PROBE_EMAIL};
 use relay_domain::{mask, AccessMode, Fingerprint, Secret};
 use relay_sub2api::{HostAdapter, ObjectId, UserKey};
 

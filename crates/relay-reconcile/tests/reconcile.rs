@@ -2,21 +2,22 @@
 //! the real import use-case, the host is changed by hand through its admin API,
 //! and the run's report and the host's state are checked.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use common::*;
-use relay_access::{KeySource, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_core::fakes::MemoryJournal;
+use relay_core::KeySource;
+use relay_core::*;
 use relay_domain::{
     AccessStatus, BatchStatus, Fingerprint, PackId, ProviderEvent, ProviderId, ProviderStatus,
     ResourceType, Secret,
 };
-use relay_provision::memory::MemoryJournal;
-use relay_provision::{JournalScope, TestReason};
+
 use relay_reconcile::*;
 use relay_sub2api::{AccountCredentials, AccountUpdate, ChannelUpdate, HostAdapter, NewAccount};
+use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::{json, Map, Value};
 use sub2api_mock::Faults;
 
@@ -69,9 +70,9 @@ fn a_clean_import_reconciles_active_with_no_difference() {
     assert_eq!(report.resources.len(), 8);
     assert!(report.resources.iter().all(|r| r.present));
     // Each account tested exactly once (the test has side effects).
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 2);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 2);
     assert_eq!(env.host_account_tests() - tests_before, 2);
-    let mut tested = env.adapter.tested.lock().unwrap().clone();
+    let mut tested = env.adapter.i.tested.lock().unwrap().clone();
     tested.sort_unstable();
     tested.dedup();
     assert_eq!(tested.len(), 2);
@@ -124,7 +125,7 @@ fn an_account_deleted_by_hand_is_missing_and_the_provider_drifts() {
     assert_eq!(check.outcome, AccountOutcome::NotTested);
     assert!(!check.tested);
     // The other account was tested, once; access still works through it.
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 1);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 1);
     assert_eq!(report.access_status, AccessStatus::SubscriptionReady);
     assert!(
         !report
@@ -315,7 +316,7 @@ fn accounts_made_by_hand_are_unmanaged_duplicates() {
     assert_eq!(b.name, account_name(GOOD_1));
     assert!(b.detail.contains("deterministic name"), "{}", b.detail);
     // Unmanaged accounts are not tested by the manager.
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 1);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -469,7 +470,7 @@ fn an_account_whose_key_turned_invalid_degrades_the_provider() {
         .unwrap();
     assert_eq!(good.outcome, AccountOutcome::Passed);
     assert_eq!(report.access_status, AccessStatus::SubscriptionReady);
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 2);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 2);
     assert!(report.notes.iter().any(|n| n.contains("1 account(s) fail")));
     no_secret_in(&env, &report);
 
@@ -518,8 +519,8 @@ fn account_tests_run_with_bounded_parallelism() {
         },
     );
     assert_eq!(report.counts.accounts_passed, 3);
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 3);
-    assert_eq!(env.adapter.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 3);
+    assert_eq!(env.adapter.i.max_tests_in_flight.load(Ordering::SeqCst), 2);
     assert!(matches!(
         reconcile(
             &env.ports(&env.provider_journal()),
@@ -564,18 +565,21 @@ fn an_unreachable_host_is_a_typed_error() {
         host,
         journal,
         vault,
+        random,
         probes,
         ..
     } = env;
     let base = host.base_url();
     drop(host);
-    let adapter = client_for(&base, sub2api_mock::DEFAULT_ADMIN_API_KEY);
+    let adapter = client_for(&base, sub2api_mock::DEFAULT_ADMIN_API_KEY, 1);
     let handle = journal.with_batch(None);
-    let ports = ReconcilePorts {
+    let ports = Ports {
         adapter: &adapter,
         journal: &handle,
         vault: &vault,
+        random: &random,
         observer: &probes,
+        clock: &SYSTEM_CLOCK,
     };
     let err = reconcile(&ports, &target, &request()).unwrap_err();
     assert!(err.is_host_unreachable(), "{err:?}");
@@ -601,7 +605,7 @@ fn nothing_recorded_and_a_foreign_journal_are_refused() {
     });
     let err = reconcile(&env.ports(&other), &env.target(), &request()).unwrap_err();
     assert!(
-        matches!(err, ReconcileError::ScopeMismatch { .. }),
+        matches!(err, ReconcileError::Core(CoreError::ScopeMismatch(_))),
         "{err:?}"
     );
 }

@@ -3,13 +3,12 @@
 //! on sub2api 0.1.179), the old clear-error + temporary-unschedulable calls where it
 //! does not (0.1.27).
 
-mod common;
-
-use common::*;
-use relay_access::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 use relay_domain::ProviderStatus;
 use relay_reconcile::*;
 use relay_sub2api::{AccountUpdate, HostAdapter};
+use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::{json, Map, Value};
 use sub2api_mock::HostKnobs;
 

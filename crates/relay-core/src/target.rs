@@ -3,18 +3,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use relay_access::{
-    JournalEntry, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
-};
 use relay_domain::naming::{account_name, provider_resource_name};
 use relay_domain::{AccessMode, Fingerprint, ResourceState, ResourceType, Secret};
-use relay_pack::{parse_host_version, Platform, ProviderManifest, ValidityUnit};
+use relay_pack::{parse_host_version, Platform, ProviderManifest, Severity, ValidityUnit};
 use relay_sub2api::{
     subscription_type, AccountCredentials, Capabilities, Channel, ChannelModelMapping,
-    ModelPricing, NewAccount, NewChannel, NewGroup, NewPlan, ObjectId,
+    ModelPricing, NewAccount, NewChannel, NewGroup, NewPlan, ObjectId, FORCE_CHAT_COMPLETIONS,
+    RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
 };
 use serde::Serialize;
 use serde_json::{json, Map};
+
+use crate::journal::JournalEntry;
+
+/// An advisory host overlay of the pack that applies to this host version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OverlayNote {
+    /// `info` or `warning`.
+    pub severity: Severity,
+    /// The note.
+    pub note: String,
+}
 
 /// One provider of one pack, as seen on one host (the host facts come from the
 /// application's stored capability snapshot and the journal, so preview stays
