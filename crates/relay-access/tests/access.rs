@@ -411,17 +411,18 @@ fn warmup_503_is_retried_until_ready() {
 
 #[test]
 fn warmup_longer_than_the_window_is_broken() {
-    let env = Env::with_faults(Faults {
+    // The host stays cold for a minute; the probe's own backoff spends the whole
+    // (default, 30 s) window in virtual time.
+    let mut env = Env::with_faults(Faults {
         warmup_ms: 60_000,
         ..Faults::default()
     });
+    let clock = env.virtual_time();
+    let real = std::time::Instant::now();
     let (group, _) =
         env.group_with_account("crm-t-cold", subscription_type::STANDARD, "sk-good-7", true);
     let (_, key) = env.user_with_key("finn@example.com", Some(group.id), 5.0);
-    let s = ProbeSettings {
-        warmup_window: Duration::from_millis(800),
-        ..settings()
-    };
+    let s = ProbeSettings::new(MODEL);
     let proof = probe_gateway(
         &env.ports(),
         &key.key,
@@ -433,6 +434,24 @@ fn warmup_longer_than_the_window_is_broken() {
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
     assert_eq!(proof.completion_status, Some(503));
+    // Backoffs of 0.5 s doubling to 4 s, stopping before the 30 s window ends.
+    let sleeps = clock.sleeps();
+    assert_eq!(
+        sleeps[..4],
+        [500, 1000, 2000, 4000].map(Duration::from_millis)
+    );
+    assert!(sleeps.iter().all(|d| *d <= s.max_backoff));
+    assert!(clock.elapsed_total() <= s.warmup_window, "{sleeps:?}");
+    assert!(
+        clock.elapsed_total() + s.max_backoff > s.warmup_window,
+        "{sleeps:?}"
+    );
+    assert_eq!(proof.attempts as usize, sleeps.len() + 1);
+    assert_eq!(proof.elapsed_ms, clock.elapsed_total().as_millis() as u64);
+    assert!(
+        real.elapsed() < Duration::from_secs(20),
+        "waited in real time"
+    );
     assert!(
         proof.smoke_model_seen,
         "models listed, completion refused: still broken"
@@ -779,7 +798,8 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
 /// broken once the cache lifetime has passed.
 #[test]
 fn stale_models_list_is_final_after_the_cache_lifetime() {
-    let env = Env::start();
+    let mut env = Env::start();
+    let clock = env.virtual_time();
     env.host.set_models_cache_ttl(Duration::from_secs(30));
     let (group, account) = env.group_with_account(
         "crm-t-stuck",
@@ -808,7 +828,7 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
     let s = ProbeSettings {
         smoke_model: "later-model".into(),
         warmup_window: Duration::from_millis(200),
-        models_cache_ttl: Duration::from_millis(300),
+        models_cache_ttl: Duration::from_secs(15),
         ..settings()
     };
     let started = std::time::Instant::now();
@@ -823,11 +843,13 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
     assert!(proof.completion_ok && !proof.smoke_model_seen);
+    // Polled once more right after the cache lifetime (15 s + 1 s), in virtual time.
     assert!(
-        started.elapsed() >= Duration::from_millis(1300),
+        clock.elapsed_total() >= Duration::from_secs(16),
         "{:?}",
-        started.elapsed()
+        clock.sleeps()
     );
+    assert!(clock.elapsed_total() < Duration::from_secs(17));
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(proof
         .message
@@ -838,8 +860,10 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
 
 #[test]
 fn channel_restriction_is_never_ready() {
-    // A channel restricting models refuses the smoke model: 503 through the window.
-    let env = Env::start();
+    // A channel restricting models refuses the smoke model: 503 through the window
+    // (the default window, in virtual time).
+    let mut env = Env::start();
+    let clock = env.virtual_time();
     let (group, _) = env.group_with_account(
         "crm-t-restr",
         subscription_type::STANDARD,
@@ -863,10 +887,7 @@ fn channel_restriction_is_never_ready() {
         })
         .unwrap();
     let (_, key) = env.user_with_key("jon@example.com", Some(group.id), 5.0);
-    let s = ProbeSettings {
-        warmup_window: Duration::from_millis(400),
-        ..settings()
-    };
+    let s = ProbeSettings::new(MODEL);
     let proof = probe_gateway(
         &env.ports(),
         &key.key,
@@ -879,6 +900,7 @@ fn channel_restriction_is_never_ready() {
     assert!(proof.smoke_model_seen && !proof.completion_ok);
     assert_eq!(proof.proof, ModeProof::Broken);
     assert_eq!(proof.smoke_model, MODEL);
+    assert!(clock.elapsed_total() > s.warmup_window - s.max_backoff);
 }
 
 #[test]
