@@ -3,7 +3,8 @@
 //! never issues keys to end users itself.
 
 use relay_core::{
-    probe_gateway, AccessError, KeySource, Ports, ProbeSettings, RepairScope, SelfServiceReport,
+    probe_gateway, AccessError, Ports, ProbeKeySource, ProbeSettings, RepairScope,
+    SelfServiceReport,
 };
 use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, Redactor, Secret};
 use relay_sub2api::ObjectId;
@@ -81,11 +82,11 @@ fn check_self_service_unredacted(
         );
         return Ok(report);
     }
-    if found.status != "active" {
+    if !found.status.is_active() {
         report.problems.push(
             AccessError::KeyInactive {
                 mask: key_mask,
-                status: found.status.clone(),
+                status: found.status.to_string(),
             }
             .to_problem(subject),
         );
@@ -95,7 +96,7 @@ fn check_self_service_unredacted(
         ports,
         key,
         AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         settings,
         repair,
     )?;

@@ -12,15 +12,15 @@ use relay_domain::{
 };
 use relay_sub2api::{
     retry_write, AssignOutcome, BalanceChange, BalanceOperation, LoginOutcome, NewUser, NewUserKey,
-    ObjectId, Subscription, SubscriptionAssignment, SubscriptionFilter, User, UserUpdate,
-    WriteRetry,
+    ObjectId, ObjectStatus, Subscription, SubscriptionAssignment, SubscriptionFilter, User,
+    UserUpdate, WriteRetry,
 };
 use serde_json::json;
 
 use relay_core::{
     generate_password, generate_user_key, probe_gateway, record_reused_once,
-    subscription_logical_key, AccessError, KeySource, NewEntry, Ports, ProbeSettings, RepairScope,
-    SubscriberOutcome, SubscriberSelector, SubscriptionAccess, SubscriptionReport,
+    subscription_logical_key, AccessError, NewEntry, Ports, ProbeKeySource, ProbeSettings,
+    RepairScope, SubscriberOutcome, SubscriberSelector, SubscriptionAccess, SubscriptionReport,
 };
 
 /// Machine code of the host's lock on creates with a chosen key.
@@ -70,7 +70,7 @@ pub fn close_subscription(
             ports,
             key,
             AccessMode::Subscription,
-            KeySource::ManagedSubscription,
+            ProbeKeySource::ManagedSubscription,
             settings,
             repair,
         )?),
@@ -387,7 +387,7 @@ fn find_subscription(
     Ok(subs
         .into_iter()
         .filter(|s| s.user_id == user_id && s.group_id == group_id)
-        .max_by_key(|s| (s.status == "active", s.id)))
+        .max_by_key(|s| (s.status.is_active(), s.id)))
 }
 
 /// Makes sure the user has an active subscription to the group. `Ok(None)` after
@@ -407,7 +407,7 @@ fn ensure_subscription(
         "notes": access.notes,
     });
     if let Some(existing) = find_subscription(ports, user_id, group_id)? {
-        if existing.status == "expired" {
+        if existing.status == ObjectStatus::Expired {
             return renew_expired(ports, &logical, &details, access, existing, out);
         }
         return keep_existing(ports, &logical, &details, existing, out);
@@ -489,7 +489,7 @@ fn renew_expired(
         notes: Some(access.notes.clone()),
     });
     match assigned {
-        Ok(AssignOutcome::Assigned(sub)) if sub.status == "active" => {
+        Ok(AssignOutcome::Assigned(sub)) if sub.status.is_active() => {
             out.warnings.push(format!(
                 "the subscription {} of user {} had expired; the host renewed it for {} days",
                 sub.id, sub.user_id, access.validity_days
@@ -523,12 +523,12 @@ fn keep_existing(
     existing: Subscription,
     out: &mut SubscriberOutcome,
 ) -> Result<Option<ObjectId>, AccessError> {
-    if existing.status != "active" {
+    if !existing.status.is_active() {
         out.problem(AccessError::SubscriptionInactive {
             subscription_id: existing.id,
             user_id: existing.user_id,
             group_id: existing.group_id,
-            status: existing.status.clone(),
+            status: existing.status.to_string(),
         })?;
         return Ok(None);
     }
@@ -574,7 +574,7 @@ pub fn ensure_user_key(
             .map_err(|e| AccessError::host(format!("listing the keys of {email}"), e))?;
         if let Some(k) = keys
             .iter()
-            .find(|k| k.key == stored && k.group_id == Some(group_id) && k.status == "active")
+            .find(|k| k.key == stored && k.group_id == Some(group_id) && k.status.is_active())
         {
             return Ok(KeyGrant {
                 id: k.id,
@@ -585,7 +585,7 @@ pub fn ensure_user_key(
         }
         if let Some(k) = keys
             .iter()
-            .find(|k| k.key == stored && k.status == "active")
+            .find(|k| k.key == stored && k.status.is_active())
         {
             // Bound to another group (or none): move it back instead of a new key.
             // On builds without the route, or when the host refuses, a new key below.

@@ -7,7 +7,6 @@ use relay_access::*;
 use relay_core::*;
 use relay_domain::{AccessStatus, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
 use relay_sub2api::{subscription_type, HostAdapter, NewChannel, ObjectId};
-use relay_sub2api::{FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 use relay_testkit::access::{settings, Env, MODEL};
 use sub2api_mock::Faults;
 
@@ -65,7 +64,7 @@ fn subscription_closure_creates_subscriber_subscription_and_key_then_is_ready() 
     assert!(probe.subscription_created);
     let proof = detail.proof.as_ref().unwrap();
     assert!(proof.smoke_model_seen && proof.completion_ok);
-    assert_eq!(proof.key_source, KeySource::ManagedSubscription);
+    assert_eq!(proof.key_source, ProbeKeySource::ManagedSubscription);
     assert_eq!(proof.completion_type.as_deref(), Some("chat.completion"));
     assert!(proof
         .completion_preview
@@ -372,7 +371,7 @@ fn both_modes_prove_fully_ready() {
     .unwrap();
     assert_eq!(both.status, AccessStatus::FullyReady, "{both:#?}");
     assert_eq!(both.proofs().len(), 2);
-    assert_eq!(both.proofs()[1].key_source, KeySource::SuppliedKey);
+    assert_eq!(both.proofs()[1].key_source, ProbeKeySource::SuppliedKey);
 }
 
 #[test]
@@ -393,7 +392,7 @@ fn warmup_503_is_retried_until_ready() {
         &env.ports().with_observer(&probes),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )
@@ -427,7 +426,7 @@ fn warmup_longer_than_the_window_is_broken() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )
@@ -485,7 +484,7 @@ fn responses_misdetection_is_repaired_once_and_recorded() {
         .get_account(account.id)
         .unwrap()
         .extra
-        .get(RESPONSES_SUPPORTED_KEY)
+        .get("openai_responses_supported")
         != Some(&serde_json::json!(true))
     {
         assert!(std::time::Instant::now() < deadline, "probe never ran");
@@ -500,8 +499,8 @@ fn responses_misdetection_is_repaired_once_and_recorded() {
     assert_eq!(repairs[0].previous_supported, Some(true));
     assert!(repairs[0].ok);
     let after = env.client.get_account(account.id).unwrap();
-    assert_eq!(after.extra[RESPONSES_MODE_KEY], FORCE_CHAT_COMPLETIONS);
-    assert_eq!(after.extra[RESPONSES_SUPPORTED_KEY], false);
+    assert!(after.responses_route().forces_chat_completions());
+    assert_eq!(after.responses_route().supported, Some(false));
     let entry = entries_of(&env, ResourceType::Account).remove(0);
     assert_eq!(
         entry.details["capability_repairs"]
@@ -534,7 +533,7 @@ fn without_a_repair_scope_misdetection_stays_broken() {
         .get_account(account.id)
         .unwrap()
         .extra
-        .get(RESPONSES_SUPPORTED_KEY)
+        .get("openai_responses_supported")
         .is_none()
     {
         assert!(std::time::Instant::now() < deadline);
@@ -549,7 +548,7 @@ fn without_a_repair_scope_misdetection_stays_broken() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )
@@ -581,7 +580,7 @@ fn quota_exhausted_upstream_is_reported_not_repaired() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         Some(&scope),
     )
@@ -636,7 +635,7 @@ fn invalid_upstream_key_is_reported_with_its_fix() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         Some(&scope),
     )
@@ -691,7 +690,7 @@ fn accounts_already_out_of_service_end_the_warmup_at_once() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         Some(&scope),
     )
@@ -727,7 +726,7 @@ fn model_not_found_is_final() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )
@@ -785,7 +784,7 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )
@@ -836,7 +835,7 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )
@@ -892,7 +891,7 @@ fn channel_restriction_is_never_ready() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
     )

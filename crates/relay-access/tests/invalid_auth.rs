@@ -41,7 +41,7 @@ fn a_blocked_client_ip_is_reported_clearly_and_not_retried() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         None,
     )
@@ -60,7 +60,7 @@ fn a_blocked_client_ip_is_reported_clearly_and_not_retried() {
         &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         None,
     )

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::ports::{store_probe_kind, OsRandomness, StoreJournal, StoreVault};
+use crate::ports::{OsRandomness, StoreJournal, StoreVault};
 use relay_access::AccessClosure;
 use relay_core::ItemProgress;
 use relay_core::{
@@ -22,9 +22,9 @@ use relay_provision::{
 use relay_store::{
     AccessClosureRecord, AccessClosureRepository, BatchFilter, BatchItemRecord, BatchRecord,
     BatchRepository, HostRecord, HostRepository, InstallRepository, ItemUpdate, NewAccessClosure,
-    NewBatch, NewBatchItem, NewProbeResult, ProbeKeySource, ProbeRepository, ProbeResultRecord,
-    ProviderRecord, ReconcileFilter, ReconcileRepository, ReconcileRunRecord, ResourceRecord,
-    ResourceRepository, SecretRepository, SecretSlot, Store,
+    NewBatch, NewBatchItem, NewProbeResult, ProbeRepository, ProbeResultRecord, ProviderRecord,
+    ReconcileFilter, ReconcileRepository, ReconcileRunRecord, ResourceRecord, ResourceRepository,
+    SecretRepository, SecretSlot, Store,
 };
 use relay_sub2api::{Capabilities, HostAdapter};
 use serde::Serialize;
@@ -201,7 +201,7 @@ impl Observer for StoreBatchObserver {
             provider_id: Some(self.scope.provider_id.clone()),
             batch_id: Some(self.batch_id.clone()),
             reconcile_run_id: None,
-            kind: store_probe_kind(record.kind),
+            kind: record.kind,
             subject: record.subject,
             outcome: record.verdict,
             http_status: record.http_status,
@@ -709,12 +709,7 @@ impl App {
                 batch_id: batch_id.cloned(),
                 reconcile_run_id: run_id.cloned(),
                 mode: proof.mode,
-                probe_key_source: match proof.key_source {
-                    relay_core::KeySource::ManagedSubscription => {
-                        ProbeKeySource::ManagedSubscription
-                    }
-                    relay_core::KeySource::SuppliedKey => ProbeKeySource::SuppliedKey,
-                },
+                probe_key_source: proof.key_source,
                 probe_key_fingerprint: Some(proof.key_fingerprint.clone()),
                 probe_key_mask: Some(proof.key_mask.clone()),
                 models_status: proof.models_status,

@@ -7,7 +7,7 @@ use relay_core::{
 };
 use relay_domain::{BatchId, Fingerprint, HostId, ReconcileRunId, ResourceState, Secret};
 use relay_store::{
-    NewProbeResult, NewResource, ProbeKind, ProbeRepository, ResourceRecord, ResourceRepository,
+    NewProbeResult, NewResource, ProbeRepository, ResourceRecord, ResourceRepository,
     SecretRepository, SecretSlot, Store, StoreError, SubscriberRepository,
 };
 use relay_sub2api::ObjectId;
@@ -304,17 +304,6 @@ impl StoreProbeObserver {
     }
 }
 
-/// The store's probe kind of an access probe kind.
-pub fn store_probe_kind(kind: relay_core::ProbeKind) -> ProbeKind {
-    match kind {
-        relay_core::ProbeKind::AccountTest => ProbeKind::AccountTest,
-        relay_core::ProbeKind::AccountModels => ProbeKind::AccountModels,
-        relay_core::ProbeKind::GatewayModels => ProbeKind::GatewayModels,
-        relay_core::ProbeKind::GatewayChat => ProbeKind::GatewayChat,
-        relay_core::ProbeKind::Reachability => ProbeKind::Reachability,
-    }
-}
-
 impl Observer for StoreProbeObserver {
     fn probe(&self, record: ProbeRecord) {
         let result = self.store.probes().insert(&NewProbeResult {
@@ -323,7 +312,7 @@ impl Observer for StoreProbeObserver {
             provider_id: Some(self.scope.provider_id.clone()),
             batch_id: self.scope.batch_id.clone(),
             reconcile_run_id: self.reconcile_run_id.clone(),
-            kind: store_probe_kind(record.kind),
+            kind: record.kind,
             subject: record.subject,
             outcome: record.verdict,
             http_status: record.http_status,

@@ -39,6 +39,7 @@ use crate::error::AccessError;
 use crate::observer::{Observer, ProbeKind, ProbeRecord, RedactingObserver};
 use crate::ports::Ports;
 use crate::repair::{repair_accounts, CapabilityRepair, RepairScope};
+pub use relay_domain::ProbeKeySource;
 
 /// Default warm-up window of the gateway probe.
 pub const DEFAULT_WARMUP_WINDOW: Duration = Duration::from_secs(30);
@@ -129,26 +130,6 @@ impl ProbeTuning {
             max_backoff: self.max_backoff,
             repair: self.repair,
             ..ProbeSettings::new(smoke_model)
-        }
-    }
-}
-
-/// Where the probe key came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeySource {
-    /// A user key the manager obtained for its managed probe subscriber.
-    ManagedSubscription,
-    /// A user key the operator supplied.
-    SuppliedKey,
-}
-
-impl KeySource {
-    /// The stable string form (the store's `probe key source`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeySource::ManagedSubscription => "managed_subscription",
-            KeySource::SuppliedKey => "supplied_key",
         }
     }
 }
@@ -274,7 +255,10 @@ impl AccountOutOfService {
             {
                 (
                     OutOfServiceReason::BalanceLow,
-                    account.temp_unschedulable_until.clone(),
+                    account
+                        .temp_unschedulable_until
+                        .as_deref()
+                        .map(str::to_string),
                 )
             }
             None => return None,
@@ -301,7 +285,7 @@ pub struct AccessProof {
     /// The mode probed.
     pub mode: AccessMode,
     /// Where the key came from.
-    pub key_source: KeySource,
+    pub key_source: ProbeKeySource,
     /// Fingerprint of the probe key.
     pub key_fingerprint: Fingerprint,
     /// Mask of the probe key.
@@ -421,7 +405,7 @@ impl Review {
     fn on_responses_path(&self) -> bool {
         self.accounts
             .iter()
-            .any(|(_, a)| a.platform == "openai" && a.takes_responses_path())
+            .any(|(_, a)| a.is_openai_on_responses_path())
     }
 
     fn out_of_service(&self) -> Vec<AccountOutOfService> {
@@ -457,7 +441,7 @@ pub fn probe_gateway(
     ports: &Ports<'_>,
     key: &Secret,
     mode: AccessMode,
-    source: KeySource,
+    source: ProbeKeySource,
     settings: &ProbeSettings,
     repair: Option<&RepairScope<'_>>,
 ) -> Result<AccessProof, AccessError> {
@@ -482,7 +466,7 @@ fn probe_gateway_unredacted(
     ports: &Ports<'_>,
     key: &Secret,
     mode: AccessMode,
-    source: KeySource,
+    source: ProbeKeySource,
     settings: &ProbeSettings,
     repair: Option<&RepairScope<'_>>,
 ) -> Result<AccessProof, AccessError> {
@@ -856,6 +840,6 @@ mod tests {
         let s = ProbeSettings::new("m");
         assert_eq!(s.warmup_window, Duration::from_secs(30));
         assert!(s.repair && !s.stream);
-        assert_eq!(KeySource::SuppliedKey.as_str(), "supplied_key");
+        assert_eq!(ProbeKeySource::SuppliedKey.as_str(), "supplied_key");
     }
 }

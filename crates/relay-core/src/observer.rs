@@ -3,37 +3,10 @@
 
 use relay_domain::{Fingerprint, ItemStatus, Redactor, Verdict};
 use relay_sub2api::ObjectId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-/// What a probe exercised (the store's `probe kind` strings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    /// The host's account test (SSE) with the smoke model.
-    AccountTest,
-    /// The host's model list of an account.
-    AccountModels,
-    /// `GET /v1/models` through the gateway with a user key.
-    GatewayModels,
-    /// `POST /v1/chat/completions` through the gateway with a user key.
-    GatewayChat,
-    /// Unauthenticated gateway reachability (`401 API_KEY_REQUIRED`).
-    Reachability,
-}
-
-impl ProbeKind {
-    /// The stable string form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeKind::AccountTest => "account_test",
-            ProbeKind::AccountModels => "account_models",
-            ProbeKind::GatewayModels => "gateway_models",
-            ProbeKind::GatewayChat => "gateway_chat",
-            ProbeKind::Reachability => "reachability",
-        }
-    }
-}
+pub use relay_domain::ProbeKind;
 
 /// One probe, as it happened (never a secret: subjects are ids, models, masks).
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use relay_domain::ResourceType;
 use relay_sub2api::{
-    Account, AccountUpdate, HostAdapter, HostError, ObjectId, FORCE_CHAT_COMPLETIONS,
-    RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
+    Account, AccountUpdate, HostAdapter, HostError, ObjectId, Platform as HostPlatform,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -127,7 +126,8 @@ pub fn repair_accounts(
                 continue;
             }
         };
-        if account.platform != "openai" || !account.group_ids.contains(&scope.group_id) {
+        if account.platform != HostPlatform::Openai || !account.group_ids.contains(&scope.group_id)
+        {
             continue;
         }
         // Only a capability problem is repaired: an account already on Chat
@@ -167,21 +167,12 @@ pub fn repair_account(
     account: &relay_sub2api::Account,
 ) -> CapabilityRepair {
     let id = account.id;
-    let mut extra = account.extra.clone();
-    extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
+    let before = account.responses_route();
     let mut repair = CapabilityRepair {
         account_id: id,
         account_name: account.name.clone(),
-        previous_mode: account
-            .extra
-            .get(RESPONSES_MODE_KEY)
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        previous_supported: account
-            .extra
-            .get(RESPONSES_SUPPORTED_KEY)
-            .and_then(Value::as_bool),
+        previous_mode: before.mode.map(String::from),
+        previous_supported: before.supported,
         cleared_error: false,
         cleared_temp_unschedulable: false,
         ok: true,
@@ -191,13 +182,7 @@ pub fn repair_account(
         r.ok = false;
         r.error.get_or_insert_with(|| e.to_string());
     };
-    if let Err(e) = adapter.update_account(
-        id,
-        &AccountUpdate {
-            extra: Some(extra),
-            ..AccountUpdate::default()
-        },
-    ) {
+    if let Err(e) = adapter.update_account(id, &AccountUpdate::force_chat_completions(account)) {
         fail(&mut repair, e);
     }
     let recovery = recover_account(adapter, account);
@@ -225,9 +210,7 @@ pub fn capability_flipped(
         .get("capability_repairs")
         .and_then(Value::as_array)
         .is_some_and(|a| !a.is_empty());
-    account.platform == "openai"
-        && account.takes_responses_path()
-        && (target.chat_only() || repaired_before)
+    account.is_openai_on_responses_path() && (target.chat_only() || repaired_before)
 }
 
 /// The capability repair of one recorded account (same effect and journal record
@@ -287,10 +270,10 @@ pub struct AccountRecovery {
 }
 
 fn unusable(a: &Account) -> Option<String> {
-    if a.status != "error" && !a.schedulable {
+    if !a.status.is_error() && !a.schedulable {
         return Some("the account is out of scheduling on the host".to_string());
     }
-    if a.status == "error" {
+    if a.status.is_error() {
         Some(format!(
             "the account is still in error ({})",
             a.error_message.as_deref().unwrap_or("no message")
@@ -311,7 +294,7 @@ fn reschedule(
     after: Account,
     was_error: bool,
 ) -> Result<Account, HostError> {
-    if was_error && after.status != "error" && !after.schedulable {
+    if was_error && !after.status.is_error() && !after.schedulable {
         return adapter.set_account_schedulable(after.id, true);
     }
     Ok(after)
@@ -330,14 +313,14 @@ pub fn recover_account(adapter: &dyn HostAdapter, account: &Account) -> AccountR
         ok: true,
         error: None,
     };
-    let was_error = account.status == "error";
+    let was_error = account.status.is_error();
     match adapter
         .recover_account_state(account.id)
         .and_then(|after| reschedule(adapter, after, was_error))
     {
         Ok(after) => {
             out.routes.push(RecoveryRoute::RecoverState);
-            out.cleared_error = was_error && after.status != "error";
+            out.cleared_error = was_error && !after.status.is_error();
             out.cleared_temp_unschedulable = after.temp_unschedulable_until.is_none();
             if let Some(why) = unusable(&after) {
                 out.ok = false;
@@ -356,7 +339,7 @@ pub fn recover_account(adapter: &dyn HostAdapter, account: &Account) -> AccountR
     out.routes.push(RecoveryRoute::ClearErrorThenTemp);
     if was_error {
         match adapter.clear_account_error(account.id) {
-            Ok(after) if after.status != "error" => out.cleared_error = true,
+            Ok(after) if !after.status.is_error() => out.cleared_error = true,
             Ok(after) => {
                 out.ok = false;
                 out.error = unusable(&after);
@@ -387,7 +370,7 @@ pub fn recover_account(adapter: &dyn HostAdapter, account: &Account) -> AccountR
 pub fn recover_accounts(adapter: &dyn HostAdapter, accounts: &[Account]) -> Vec<AccountRecovery> {
     let in_error: Vec<ObjectId> = accounts
         .iter()
-        .filter(|a| a.status == "error")
+        .filter(|a| a.status.is_error())
         .map(|a| a.id)
         .collect();
     let mut batch_cleared: Vec<ObjectId> = Vec::new();

@@ -22,6 +22,6 @@ pub use redact::{has_key_shape, redact_patterns, Redactor};
 pub use secret::Secret;
 pub use status::{
     AccessMode, AccessStatus, BatchEvent, BatchStatus, HostStatus, ImportMode, InvalidTransition,
-    ItemStatus, KeyPlan, ModeProof, ProviderEvent, ProviderStatus, ResourceAction, ResourceState,
-    ResourceType, UnknownStatus, Verdict,
+    ItemStatus, KeyPlan, ModeProof, ProbeKeySource, ProbeKind, ProviderEvent, ProviderStatus,
+    ResourceAction, ResourceState, ResourceType, UnknownStatus, Verdict,
 };

@@ -365,7 +365,7 @@ pub(crate) fn settle_platform(
             .filter(|g| g.name == name)
             .collect();
         if let [g] = found.as_slice() {
-            if let Ok(platform) = g.platform.parse() {
+            if let Ok(platform) = g.platform.as_str().parse() {
                 let settled = target.with_existing_group(&ExistingGroup {
                     name: g.name.clone(),
                     id: Some(g.id),
@@ -555,7 +555,7 @@ pub(crate) fn preview_settled(
                 Ok(a) => {
                     k.plan = KeyPlan::AlreadyImported;
                     k.account_id = Some(a.id);
-                    k.account_status = Some(a.status);
+                    k.account_status = Some(a.status.into());
                 }
                 Err(e) if e.is_not_found() => report.warnings.push(format!(
                     "key {}: its recorded account {id} is gone from the host; a new account will be created",

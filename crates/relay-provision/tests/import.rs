@@ -13,7 +13,6 @@ use relay_domain::{
 };
 use relay_provision::*;
 use relay_sub2api::{HostAdapter, LoginOutcome, NewUser, NewUserKey};
-use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 use relay_testkit::provision::*;
 use relay_testkit::*;
 use serde_json::{json, Value};
@@ -94,8 +93,11 @@ fn strict_success_creates_every_resource_and_proves_subscription_access() {
             a["credentials"]["model_mapping"]["deepseek-v4-pro"],
             "deepseek-v4-pro"
         );
-        assert_eq!(a["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
-        assert_eq!(a["extra"][RESPONSES_SUPPORTED_KEY], false);
+        assert_eq!(
+            a["extra"]["openai_responses_mode"],
+            "force_chat_completions"
+        );
+        assert_eq!(a["extra"]["openai_responses_supported"], false);
         assert_eq!(a["group_ids"], json!([gid]));
     }
 
@@ -338,7 +340,7 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
             let accounts = c.list_accounts(&Default::default()).unwrap();
             if accounts
                 .iter()
-                .all(|a| a.extra.contains_key(RESPONSES_SUPPORTED_KEY))
+                .all(|a| a.extra.contains_key("openai_responses_supported"))
                 || std::time::Instant::now() > deadline
             {
                 break;
@@ -358,8 +360,8 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
     assert_eq!(repairs[0].account_id, account_id);
     // Created without the chat-only extra; repaired afterwards.
     let a = env.client().get_account(account_id).unwrap();
-    assert_eq!(a.extra[RESPONSES_MODE_KEY], "force_chat_completions");
-    assert_eq!(a.extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(a.extra["openai_responses_mode"], "force_chat_completions");
+    assert_eq!(a.extra["openai_responses_supported"], false);
     let entry = env
         .journal
         .entries()

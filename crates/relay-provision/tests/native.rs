@@ -8,7 +8,6 @@ use relay_domain::{AccessMode, AccessStatus, BatchStatus, ImportMode, ResourceAc
 use relay_pack::{NativePlatform, Platform, ProviderManifest};
 use relay_provision::*;
 use relay_sub2api::{GroupFilter, HostAdapter, NewGroup};
-use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 use relay_testkit::provision::*;
 use relay_testkit::*;
 use serde_json::{json, Value};
@@ -98,7 +97,10 @@ fn a_new_install_on_a_host_with_the_native_platform_uses_it() {
         assert_eq!(a["platform"], "deepseek");
         assert_eq!(a["group_ids"], json!([group["id"]]));
         // No Responses extra is sent: what is there is the host's own.
-        assert_ne!(a["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+        assert_ne!(
+            a["extra"]["openai_responses_mode"],
+            "force_chat_completions"
+        );
     }
     // The group's platform is recorded: the next target (same journal) keeps it.
     let again = env.target_with(native_manifest());
@@ -147,10 +149,10 @@ fn a_host_without_the_native_platform_falls_back_to_openai_with_forced_chat() {
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0]["platform"], "openai");
     assert_eq!(
-        accounts[0]["extra"][RESPONSES_MODE_KEY],
+        accounts[0]["extra"]["openai_responses_mode"],
         "force_chat_completions"
     );
-    assert_eq!(accounts[0]["extra"][RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(accounts[0]["extra"]["openai_responses_supported"], false);
 }
 
 #[test]
@@ -206,7 +208,10 @@ fn an_existing_openai_install_is_not_switched_after_a_host_upgrade() {
     assert_eq!(accounts.len(), 2);
     for a in &accounts {
         assert_eq!(a["platform"], "openai", "{a}");
-        assert_eq!(a["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+        assert_eq!(
+            a["extra"]["openai_responses_mode"],
+            "force_chat_completions"
+        );
     }
 }
 

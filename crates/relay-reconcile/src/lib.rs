@@ -59,7 +59,6 @@ mod probe_key;
 mod reconcile;
 mod redact;
 mod repair;
-mod time;
 
 pub use accounts::{AccountCheck, AccountOutcome};
 pub use diagnose::{

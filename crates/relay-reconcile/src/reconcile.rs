@@ -12,7 +12,7 @@ use relay_domain::{
     AccessStatus, BatchId, HostId, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
     ResourceType, Secret,
 };
-use relay_sub2api::{AccountErrorKind, ObjectId, TempUnschedulableCause};
+use relay_sub2api::{AccountErrorKind, ObjectId, ResponsesRoute, TempUnschedulableCause};
 use serde::Serialize;
 
 use crate::accounts::{test_all, AccountCheck, AccountOutcome};
@@ -271,8 +271,8 @@ fn reconcile_unredacted(
                     resource_type: ResourceType::Account,
                     host_id: Some(host.id),
                     name: name.clone(),
-                    field: Some("extra.openai_responses_supported".into()),
-                    expected: Some(serde_json::json!({"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false})),
+                    field: Some(ResponsesRoute::CAPABILITY_FIELD.into()),
+                    expected: Some(ResponsesRoute::forced_chat_completions_extra()),
                     actual: Some(serde_json::Value::Object(host.extra.clone())),
                     detail: format!(
                         "account {} ({name}) is routed over the Responses API again{}; chat completions through it fail unless the vendor serves /responses",
@@ -326,12 +326,12 @@ fn reconcile_unredacted(
             // cannot serve now, and the host schedules it again by itself once the
             // vendor account is topped up. Testing it would only ask the vendor again.
             Some(h)
-                if h.status == "active"
+                if h.status.is_active()
                     && h.temp_unschedulable_cause()
                         == Some(TempUnschedulableCause::VendorBalanceLow) =>
             {
                 let mut c = untested(
-                    Some(h.status.clone()),
+                    Some(h.status.to_string()),
                     AccountOutcome::Failed,
                     format!(
                         "benched by the host until {} for a low vendor balance, not tested: {}",
@@ -342,14 +342,14 @@ fn reconcile_unredacted(
                 c.reason = Some(TestReason::UpstreamQuotaExhausted);
                 checks.push(c);
             }
-            Some(h) if h.status == "active" => {
+            Some(h) if h.status.is_active() => {
                 pending.push(untested(
-                    Some(h.status),
+                    Some(h.status.to_string()),
                     AccountOutcome::NotTested,
                     String::new(),
                 ));
             }
-            Some(h) if h.status == "error" => {
+            Some(h) if h.status.is_error() => {
                 // Typed when the host says why (its message can quote the vendor).
                 let (reason, message) = match h.error_kind() {
                     Some(AccountErrorKind::QuotaExhausted) => (
@@ -374,12 +374,12 @@ fn reconcile_unredacted(
                         ),
                     ),
                 };
-                let mut c = untested(Some(h.status.clone()), AccountOutcome::Failed, message);
+                let mut c = untested(Some(h.status.to_string()), AccountOutcome::Failed, message);
                 c.reason = reason;
                 checks.push(c);
             }
             Some(h) => checks.push(untested(
-                Some(h.status.clone()),
+                Some(h.status.to_string()),
                 AccountOutcome::NotTested,
                 format!("{} on the host; not tested", h.status),
             )),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use relay_core::fakes::MemoryJournal;
-use relay_core::KeySource;
+use relay_core::ProbeKeySource;
 use relay_core::*;
 use relay_domain::{
     AccessStatus, BatchStatus, Fingerprint, PackId, ProviderEvent, ProviderId, ProviderStatus,
@@ -15,7 +15,6 @@ use relay_domain::{
 
 use relay_reconcile::*;
 use relay_sub2api::{AccountCredentials, AccountUpdate, ChannelUpdate, HostAdapter, NewAccount};
-use relay_sub2api::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 use relay_testkit::reconcile::*;
 use relay_testkit::*;
 use serde_json::{json, Map, Value};
@@ -57,7 +56,7 @@ fn a_clean_import_reconciles_active_with_no_difference() {
     assert!(report.differences.is_empty(), "{:#?}", report.differences);
     assert_eq!(report.access_status, AccessStatus::SubscriptionReady);
     let proof = report.access.as_ref().expect("access proof");
-    assert_eq!(proof.key_source, KeySource::ManagedSubscription);
+    assert_eq!(proof.key_source, ProbeKeySource::ManagedSubscription);
     assert!(proof.smoke_model_seen && proof.completion_ok);
     assert_eq!(report.access_group_id, Some(env.group_id()));
     assert_eq!(report.accounts.len(), 2);
@@ -335,7 +334,7 @@ fn a_responses_flag_flipped_back_by_hand_is_repaired_and_the_provider_stays_acti
     env.wait_for_responses_probe(id);
     // By hand: the Responses flag back on, no mode.
     let mut extra = Map::new();
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(true));
+    extra.insert("openai_responses_supported".into(), json!(true));
     env.client()
         .update_account(
             id,
@@ -364,8 +363,8 @@ fn a_responses_flag_flipped_back_by_hand_is_repaired_and_the_provider_stays_acti
     assert_eq!(c.previous_supported, Some(true));
     assert_eq!(c.previous_mode, None);
     let extra = &env.account_of(GOOD_1)["extra"];
-    assert_eq!(extra[RESPONSES_MODE_KEY], "force_chat_completions");
-    assert_eq!(extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(extra["openai_responses_mode"], "force_chat_completions");
+    assert_eq!(extra["openai_responses_supported"], false);
     // The journal keeps the repair with the account's record.
     let entry = env
         .journal
@@ -387,7 +386,7 @@ fn a_flipped_flag_on_a_chat_only_provider_is_repaired_before_the_account_test() 
     env.import(&[GOOD_1]);
     let id = env.account_id(GOOD_1);
     let mut extra = Map::new();
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(true));
+    extra.insert("openai_responses_supported".into(), json!(true));
     env.client()
         .update_account(
             id,
@@ -406,7 +405,7 @@ fn a_flipped_flag_on_a_chat_only_provider_is_repaired_before_the_account_test() 
     // Repaired first, so the account test took the chat path and passed.
     assert_eq!(report.accounts[0].outcome, AccountOutcome::Passed);
     assert_eq!(
-        env.account_of(GOOD_1)["extra"][RESPONSES_MODE_KEY],
+        env.account_of(GOOD_1)["extra"]["openai_responses_mode"],
         "force_chat_completions"
     );
 
@@ -550,7 +549,7 @@ fn a_supplied_probe_key_proves_self_service_access() {
     );
     assert_eq!(report.access_status, AccessStatus::SelfServiceReady);
     let proof = report.access.as_ref().unwrap();
-    assert_eq!(proof.key_source, KeySource::SuppliedKey);
+    assert_eq!(proof.key_source, ProbeKeySource::SuppliedKey);
     assert_eq!(report.access_group_id, Some(gid));
     let json = no_secret_in(&env, &report);
     assert!(!json.contains(key.expose()));
@@ -650,8 +649,8 @@ fn a_lost_responses_marker_is_detected_and_repaired() {
     assert_eq!(repair.kind, RepairKind::CapabilityRepair);
     assert_eq!(repair.host_id, id);
     let extra = env.account(id)["extra"].clone();
-    assert_eq!(extra[RESPONSES_MODE_KEY], "force_chat_completions");
-    assert_eq!(extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(extra["openai_responses_mode"], "force_chat_completions");
+    assert_eq!(extra["openai_responses_supported"], false);
     assert_eq!(extra["base_rpm"], 30, "the rest of extra is kept");
     assert_eq!(report.accounts[0].outcome, AccountOutcome::Passed);
 }
@@ -694,7 +693,10 @@ fn an_exhausted_vendor_quota_is_reported_not_repaired() {
     assert_eq!(check.reason, Some(TestReason::UpstreamQuotaExhausted));
     let after = env.account(id);
     assert_eq!(after["status"], "error");
-    assert_eq!(after["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+    assert_eq!(
+        after["extra"]["openai_responses_mode"],
+        "force_chat_completions"
+    );
 
     // The next run does not test the account again; it says why it is out.
     let again = run(&env, &request());

@@ -85,33 +85,7 @@ relay_domain::string_enum!(
     }
 );
 
-relay_domain::string_enum!(
-    /// What a probe exercised.
-    ProbeKind, "probe kind" {
-        /// The host's account test (SSE) with the smoke model.
-        AccountTest => "account_test",
-        /// The host's model list of an account.
-        AccountModels => "account_models",
-        /// `GET /v1/models` through the gateway with a user key.
-        GatewayModels => "gateway_models",
-        /// `POST /v1/chat/completions` through the gateway with a user key.
-        GatewayChat => "gateway_chat",
-        /// Host reachability (unauthenticated `/v1/models`, version).
-        Reachability => "reachability",
-        /// A direct call to the vendor with the upstream key (operator consent).
-        UpstreamDirect => "upstream_direct",
-    }
-);
-
-relay_domain::string_enum!(
-    /// Where the key of an access probe came from.
-    ProbeKeySource, "probe key source" {
-        /// A user key the manager obtained for a managed subscriber.
-        ManagedSubscription => "managed_subscription",
-        /// A user key the operator supplied.
-        SuppliedKey => "supplied_key",
-    }
-);
+pub use relay_domain::{ProbeKeySource, ProbeKind};
 
 relay_domain::string_enum!(
     /// What started a reconcile run.

@@ -119,42 +119,32 @@ impl Env {
         upstream_key: &str,
         force_chat: bool,
     ) -> Account {
-        let mut extra = Map::new();
-        if force_chat {
-            extra.insert(
-                "openai_responses_mode".into(),
-                json!("force_chat_completions"),
-            );
-            extra.insert("openai_responses_supported".into(), json!(false));
-        }
         let intent = self
             .journal
             .record_intent(&NewEntry::new(ResourceType::Account, name, json!({})))
             .unwrap();
-        let account = self
-            .client
-            .create_account(
-                &NewAccount {
-                    name: name.into(),
-                    notes: None,
-                    platform: "openai".into(),
-                    account_type: "apikey".into(),
-                    credentials: AccountCredentials {
-                        api_key: Some(Secret::new(upstream_key)),
-                        base_url: Some(VENDOR_BASE.into()),
-                        model_mapping: [(MODEL.to_string(), MODEL.to_string())]
-                            .into_iter()
-                            .collect(),
-                        other: Map::new(),
-                    },
-                    extra,
-                    group_ids: vec![group_id],
-                    concurrency: None,
-                    priority: None,
-                },
-                None,
-            )
-            .expect("account");
+        let mut new = NewAccount {
+            name: name.into(),
+            notes: None,
+            platform: "openai".into(),
+            account_type: "apikey".into(),
+            credentials: AccountCredentials {
+                api_key: Some(Secret::new(upstream_key)),
+                base_url: Some(VENDOR_BASE.into()),
+                model_mapping: [(MODEL.to_string(), MODEL.to_string())]
+                    .into_iter()
+                    .collect(),
+                other: Map::new(),
+            },
+            extra: Map::new(),
+            group_ids: vec![group_id],
+            concurrency: None,
+            priority: None,
+        };
+        if force_chat {
+            new.force_chat_completions();
+        }
+        let account = self.client.create_account(&new, None).expect("account");
         self.journal
             .attach_host_id(intent.id, account.id, ResourceState::Created)
             .unwrap();

@@ -142,7 +142,7 @@ pub fn wait_for_responses_probe(c: &Sub2ApiClient, id: ObjectId) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::time::Instant::now() < deadline {
         let a = c.get_account(id).expect("account");
-        if a.extra.contains_key("openai_responses_supported") {
+        if a.responses_route().probed() {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));

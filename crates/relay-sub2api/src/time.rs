@@ -1,7 +1,67 @@
-//! RFC 3339 timestamps as the host sends them (`2026-05-01T10:00:00Z`,
-//! `2026-05-01T18:00:00.123+08:00`), to tell whether a subscription expired.
+//! Host timestamps ([`HostTime`]): RFC 3339 as the host sends them
+//! (`2026-05-01T10:00:00Z`, `2026-05-01T18:00:00.123+08:00`), kept as sent and
+//! readable as unix seconds (e.g. to tell whether a subscription expired).
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A timestamp as the host sent it: the text is kept exactly (reports quote it),
+/// [`HostTime::unix_seconds`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostTime(String);
+
+impl HostTime {
+    /// Wraps the host's text.
+    pub fn new(raw: impl Into<String>) -> Self {
+        HostTime(raw.into())
+    }
+
+    /// The text as the host sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Unix seconds; `None` when the text is not an RFC 3339 timestamp.
+    pub fn unix_seconds(&self) -> Option<i64> {
+        parse_rfc3339(&self.0)
+    }
+
+    /// True when the time is known and not after `now_unix` (unix seconds).
+    pub fn is_past(&self, now_unix: i64) -> bool {
+        self.unix_seconds().is_some_and(|t| t <= now_unix)
+    }
+}
+
+impl std::ops::Deref for HostTime {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for HostTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for HostTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl From<&str> for HostTime {
+    fn from(s: &str) -> Self {
+        HostTime::new(s)
+    }
+}
+
+impl From<String> for HostTime {
+    fn from(s: String) -> Self {
+        HostTime(s)
+    }
+}
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -21,7 +81,7 @@ fn num(s: &str) -> Option<i64> {
 }
 
 /// Unix seconds of an RFC 3339 timestamp; `None` when it is not one.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let s = s.trim();
     if s.len() < 20 || !s.is_char_boundary(10) || !s.is_char_boundary(19) {
         return None;
@@ -66,7 +126,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// Now, in unix seconds.
-pub(crate) fn now_unix() -> i64 {
+pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -101,6 +161,11 @@ mod tests {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
         assert!(now_unix() > 1_700_000_000);
+        let t = HostTime::new("2026-05-01T10:00:00Z");
+        assert_eq!(t.unix_seconds(), parse_rfc3339("2026-05-01T10:00:00Z"));
+        assert!(t.is_past(t.unix_seconds().unwrap()));
+        assert!(!t.is_past(t.unix_seconds().unwrap() - 1));
+        assert!(!HostTime::new("soon").is_past(i64::MAX));
     }
 
     proptest::proptest! {
