@@ -235,7 +235,9 @@ pub fn check_scope(
     target: &ProviderTarget,
 ) -> Result<JournalScope, ScopeMismatch> {
     let scope = journal.scope();
-    if scope.pack_id.0 != target.pack_id || scope.provider_id.0 != target.provider.provider_id {
+    if scope.pack_id.as_str() != target.pack_id
+        || scope.provider_id.as_str() != target.provider.provider_id
+    {
         return Err(ScopeMismatch {
             journal_pack: scope.pack_id.0,
             journal_provider: scope.provider_id.0,

@@ -12,6 +12,7 @@ pub mod net;
 pub mod redact;
 pub mod secret;
 pub mod status;
+pub mod time;
 
 pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
 pub use keys::{
@@ -25,3 +26,4 @@ pub use status::{
     ItemStatus, KeyPlan, ModeProof, ProbeKeySource, ProbeKind, ProviderEvent, ProviderStatus,
     ResourceAction, ResourceState, ResourceType, UnknownStatus, Verdict,
 };
+pub use time::{parse_rfc3339_seconds, Timestamp};

@@ -2,8 +2,6 @@
 //! (`2026-05-01T10:00:00Z`, `2026-05-01T18:00:00.123+08:00`), kept as sent and
 //! readable as unix seconds (e.g. to tell whether a subscription expired).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// A timestamp as the host sent it: the text is kept exactly (reports quote it),
 /// [`HostTime::unix_seconds`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -63,74 +61,14 @@ impl From<String> for HostTime {
     }
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn num(s: &str) -> Option<i64> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
-}
-
 /// Unix seconds of an RFC 3339 timestamp; `None` when it is not one.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.len() < 20 || !s.is_char_boundary(10) || !s.is_char_boundary(19) {
-        return None;
-    }
-    let (date, rest) = s.split_at(10);
-    let sep = rest.as_bytes()[0];
-    if sep != b'T' && sep != b't' && sep != b' ' {
-        return None;
-    }
-    let time = &rest[1..9];
-    let mut tail = &rest[9..];
-    let d: Vec<&str> = date.split('-').collect();
-    let t: Vec<&str> = time.split(':').collect();
-    if d.len() != 3 || t.len() != 3 {
-        return None;
-    }
-    let (y, mo, day) = (num(d[0])?, num(d[1])?, num(d[2])?);
-    let (h, mi, sec) = (num(t[0])?, num(t[1])?, num(t[2])?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    if let Some(frac) = tail.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        tail = &frac[digits..];
-    }
-    let offset = match tail {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match tail.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (oh, om) = tail[1..].split_once(':')?;
-            sign * (num(oh)? * 3600 + num(om)? * 60)
-        }
-    };
-    Some(days_from_civil(y, mo, day) * 86_400 + h * 3600 + mi * 60 + sec - offset)
+    relay_domain::parse_rfc3339_seconds(s)
 }
 
 /// Now, in unix seconds.
 pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    relay_domain::Timestamp::now().as_secs()
 }
 
 #[cfg(test)]
