@@ -7,7 +7,7 @@ use crate::ports::{OsRandomness, StoreJournal, StoreVault};
 use relay_access::AccessClosure;
 use relay_core::ItemProgress;
 use relay_core::{
-    Journal as _, JournalScope, Observer, Ports, ProbeRecord, ProbeTuning, ProviderTarget,
+    Journal as _, JournalScope, Observer, Ports, ProbeRecord, ProbeSettings, ProviderTarget,
     SubscriberSelector, SYSTEM_CLOCK,
 };
 use relay_domain::{
@@ -316,10 +316,10 @@ impl App {
         })
     }
 
-    fn probe_tuning(&self) -> ProbeTuning {
-        ProbeTuning {
+    fn probe_tuning(&self) -> ProbeSettings {
+        ProbeSettings {
             warmup_window: self.config().warmup_window,
-            ..ProbeTuning::default()
+            ..ProbeSettings::default()
         }
     }
 

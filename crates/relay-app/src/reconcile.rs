@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::imports::ProviderContext;
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
-use relay_core::{Ports, ProbeTuning, SYSTEM_CLOCK};
+use relay_core::{Ports, ProbeSettings, SYSTEM_CLOCK};
 use relay_domain::{
     AccessMode, BatchId, HostStatus, ModeProof, ReconcileRunId, ResourceState, ResourceType, Secret,
 };
@@ -197,9 +197,9 @@ impl App {
             concurrency: self.config().import_concurrency.max(1),
             probe_key: self.default_probe_key(ctx)?,
             probe_email: None,
-            probe: ProbeTuning {
+            probe: ProbeSettings {
                 warmup_window: self.config().warmup_window,
-                ..ProbeTuning::default()
+                ..ProbeSettings::default()
             },
         };
         let result = relay_reconcile::reconcile(&ports, &ctx.target, &request);
@@ -359,9 +359,9 @@ impl App {
             repair,
             supplied_key,
             probe_email: None,
-            probe: ProbeTuning {
+            probe: ProbeSettings {
                 warmup_window: self.config().warmup_window,
-                ..ProbeTuning::default()
+                ..ProbeSettings::default()
             },
         };
         let redactor = self.redactor();

@@ -95,41 +95,22 @@ impl ProbeSettings {
     }
 }
 
-/// Timing of the gateway probe, as a flow's request carries it (the smoke model
-/// comes from the manifest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ProbeTuning {
-    /// How long transient gateway answers are retried (default 30 s).
-    pub warmup_window: Duration,
-    /// First backoff between attempts.
-    pub initial_backoff: Duration,
-    /// Longest backoff between attempts.
-    pub max_backoff: Duration,
-    /// Apply the capability repair when an upstream failure comes from accounts on
-    /// the Responses path.
-    pub repair: bool,
-}
-
-impl Default for ProbeTuning {
+impl Default for ProbeSettings {
+    /// The defaults of [`ProbeSettings::new`] without a smoke model: what a flow's
+    /// request carries, the flow filling in the manifest's smoke model
+    /// ([`ProbeSettings::for_model`]).
     fn default() -> Self {
-        ProbeTuning {
-            warmup_window: DEFAULT_WARMUP_WINDOW,
-            initial_backoff: DEFAULT_INITIAL_BACKOFF,
-            max_backoff: DEFAULT_MAX_BACKOFF,
-            repair: true,
-        }
+        ProbeSettings::new("")
     }
 }
 
-impl ProbeTuning {
-    /// Probe settings for `smoke_model`.
-    pub fn settings(&self, smoke_model: &str) -> ProbeSettings {
+impl ProbeSettings {
+    /// These settings for `smoke_model` (a flow's request carries the timing; the
+    /// smoke model always comes from the provider's manifest).
+    pub fn for_model(&self, smoke_model: &str) -> ProbeSettings {
         ProbeSettings {
-            warmup_window: self.warmup_window,
-            initial_backoff: self.initial_backoff,
-            max_backoff: self.max_backoff,
-            repair: self.repair,
-            ..ProbeSettings::new(smoke_model)
+            smoke_model: smoke_model.to_string(),
+            ..self.clone()
         }
     }
 }

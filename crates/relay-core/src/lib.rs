@@ -48,8 +48,8 @@ pub use clock::{millis, Clock, SystemClock, SYSTEM_CLOCK};
 pub use error::{AccessError, AccessProblem, CoreError};
 pub use gateway_probe::{
     check_reachability, probe_gateway, AccessProof, AccountOutOfService, CompletionFailure,
-    OutOfServiceReason, ProbeKeySource, ProbeSettings, ProbeTuning, Reachability,
-    DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW,
+    OutOfServiceReason, ProbeKeySource, ProbeSettings, Reachability, DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_BACKOFF, DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW,
     INVALID_AUTH_BLOCK_MESSAGE,
 };
 pub use journal::{

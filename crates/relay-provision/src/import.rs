@@ -483,7 +483,7 @@ impl Pipeline<'_, '_> {
             group_id: group,
             subscription,
             supplied_key: request.supplied_key.clone(),
-            probe: request.probe.settings(&target.provider.smoke_test_model),
+            probe: request.probe.for_model(&target.provider.smoke_test_model),
         };
         let access = self.access.close(self.ports, &plan)?;
         for p in access.problems() {

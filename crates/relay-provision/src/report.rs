@@ -1,7 +1,7 @@
 //! Requests and reports of import, resume and rollback.
 
 use relay_core::{
-    AccessReport, ProbeTuning, SubscriberSelector, TestReason, DEFAULT_CONCURRENCY,
+    AccessReport, ProbeSettings, SubscriberSelector, TestReason, DEFAULT_CONCURRENCY,
     DEFAULT_PROBE_BALANCE_USD, DEFAULT_PROBE_EMAIL,
 };
 use relay_domain::{
@@ -38,7 +38,7 @@ pub struct ImportRequest {
     /// A user key bound to the group, for the self-service proof (any mode).
     pub supplied_key: Option<Secret>,
     /// Gateway probe timing.
-    pub probe: ProbeTuning,
+    pub probe: ProbeSettings,
 }
 
 impl ImportRequest {
@@ -56,7 +56,7 @@ impl ImportRequest {
             validity_days: None,
             probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
             supplied_key: None,
-            probe: ProbeTuning::default(),
+            probe: ProbeSettings::default(),
         }
     }
 
@@ -369,7 +369,7 @@ mod tests {
             request.probe.warmup_window,
             relay_core::DEFAULT_WARMUP_WINDOW
         );
-        let settings = request.probe.settings("m");
+        let settings = request.probe.for_model("m");
         assert_eq!(settings.smoke_model, "m");
         let key = |status| KeyResult {
             line: 1,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use relay_core::{
     check_reachability, probe_gateway, recover_accounts, subscription_logical_key, AccessProof,
     AccountRecovery, CompletionFailure, JournalError, NewEntry, OutOfServiceReason, OverlayNote,
-    Ports, ProbeKeySource, ProbeTuning, ProviderTarget, RedactingObserver, RepairScope,
+    Ports, ProbeKeySource, ProbeSettings, ProviderTarget, RedactingObserver, RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
@@ -44,7 +44,7 @@ pub struct DoctorRequest {
     /// E-mail of the managed probe subscriber whose key is preferred.
     pub probe_email: Option<String>,
     /// Gateway probe timing (the warm-up window bounds the completion check).
-    pub probe: ProbeTuning,
+    pub probe: ProbeSettings,
 }
 
 /// The binding checks of SPEC §6.1.
@@ -507,7 +507,7 @@ fn run_pass(
         ));
     } else {
         let smoke = &target.provider.smoke_test_model;
-        let mut settings = request.probe.settings(smoke);
+        let mut settings = request.probe.for_model(smoke);
         settings.repair = request.repair && request.probe.repair;
         let scope_group = key
             .group_id

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use relay_core::{
     capability_flipped, probe_gateway, repair_recorded_account, AccessProof, CompletionFailure,
-    OutOfServiceReason, Ports, ProbeTuning, ProviderTarget, RedactingObserver, RepairScope,
+    OutOfServiceReason, Ports, ProbeSettings, ProviderTarget, RedactingObserver, RepairScope,
     TestReason, DEFAULT_CONCURRENCY,
 };
 use relay_domain::{
@@ -41,7 +41,7 @@ pub struct ReconcileRequest {
     /// Gateway probe timing. `probe.repair` also enables the capability repair of
     /// SPEC §7.3 (flipped or lost Responses markers, and upstream failures from
     /// accounts on the Responses path).
-    pub probe: ProbeTuning,
+    pub probe: ProbeSettings,
 }
 
 impl Default for ReconcileRequest {
@@ -51,7 +51,7 @@ impl Default for ReconcileRequest {
             concurrency: DEFAULT_CONCURRENCY,
             probe_key: None,
             probe_email: None,
-            probe: ProbeTuning::default(),
+            probe: ProbeSettings::default(),
         }
     }
 }
@@ -416,7 +416,7 @@ fn reconcile_unredacted(
                 &k.key,
                 k.mode(),
                 k.source,
-                &request.probe.settings(smoke),
+                &request.probe.for_model(smoke),
                 scope.as_ref(),
             )?;
             for c in &proof.repairs {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use relay_access::AccessClosure;
 use relay_core::fakes::{FakeClock, MemoryJournal, MemoryVault, RecordingObserver, TestRandomness};
-use relay_core::{Clock, JournalScope, Ports, ProbeTuning, ProviderTarget, SystemClock};
+use relay_core::{Clock, JournalScope, Ports, ProbeSettings, ProviderTarget, SystemClock};
 use relay_domain::{AccessMode, BatchId, HostId, ImportMode, PackId, ProviderId, Secret};
 use relay_pack::ProviderManifest;
 use relay_provision::{import, ImportReport, ImportRequest};
@@ -136,11 +136,12 @@ impl Env {
 /// A request with a short warm-up window.
 pub fn request(keys: &[&str], mode: ImportMode, access: AccessMode) -> ImportRequest {
     let mut r = ImportRequest::new(Secret::new(keys.join("\n")), mode, access);
-    r.probe = ProbeTuning {
+    r.probe = ProbeSettings {
         warmup_window: Duration::from_secs(3),
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_millis(400),
         repair: true,
+        ..ProbeSettings::default()
     };
     r
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use relay_access::AccessClosure;
 use relay_core::fakes::{FakeClock, MemoryJournal, MemoryVault, RecordingObserver, TestRandomness};
 use relay_core::{
-    Clock, JournalScope, Observer, Ports, ProbeRecord, ProbeTuning, ProviderTarget, SystemClock,
+    Clock, JournalScope, Observer, Ports, ProbeRecord, ProbeSettings, ProviderTarget, SystemClock,
     SYSTEM_CLOCK,
 };
 use relay_domain::{
@@ -209,12 +209,13 @@ impl Env {
 }
 
 /// A short warm-up window so failing probes end quickly.
-pub fn fast_probe() -> ProbeTuning {
-    ProbeTuning {
+pub fn fast_probe() -> ProbeSettings {
+    ProbeSettings {
         warmup_window: Duration::from_secs(2),
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_millis(400),
         repair: true,
+        ..ProbeSettings::default()
     }
 }
 
