@@ -2,62 +2,36 @@
 //! it is bound to the provider's group and probes the gateway with it. The manager
 //! never issues keys to end users itself.
 
+use relay_core::{
+    probe_gateway, AccessError, Ports, ProbeKeySource, ProbeSettings, RepairScope,
+    SelfServiceReport,
+};
 use relay_domain::{mask, AccessMode, Fingerprint, ModeProof, Redactor, Secret};
-use relay_sub2api::{HostAdapter, ObjectId};
-use serde::Serialize;
-
-use crate::error::{AccessError, AccessProblem};
-use crate::observer::ProbeObserver;
-use crate::probe::{probe_gateway, AccessProof, KeySource, ProbeSettings, RepairScope};
-
-/// Result of the self-service check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SelfServiceReport {
-    /// The group.
-    pub group_id: ObjectId,
-    /// Fingerprint of the supplied key.
-    pub key_fingerprint: Fingerprint,
-    /// Mask of the supplied key.
-    pub key_mask: String,
-    /// The key is bound to the group on the host.
-    pub bound: bool,
-    /// Host id of the key, when found.
-    pub key_id: Option<ObjectId>,
-    /// Owner of the key, when found.
-    pub owner_user_id: Option<ObjectId>,
-    /// The gateway proof (absent when the key is not bound or not active).
-    pub proof: Option<AccessProof>,
-    /// Completion-gated verdict of the mode.
-    pub status: ModeProof,
-    /// Why the mode is broken, when it is.
-    pub problems: Vec<AccessProblem>,
-}
+use relay_sub2api::ObjectId;
 
 /// Verifies that `key` is bound to `group_id` (compared by fingerprint against the
 /// group's keys, read with admin rights) and active, then probes the gateway with it.
 /// Errors only when the journal fails while recording a capability repair.
 pub fn check_self_service(
-    adapter: &dyn HostAdapter,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     key: &Secret,
     settings: &ProbeSettings,
     repair: Option<&RepairScope<'_>>,
-    observer: &dyn ProbeObserver,
 ) -> Result<SelfServiceReport, AccessError> {
-    let mut report =
-        check_self_service_unredacted(adapter, group_id, key, settings, repair, observer)?;
+    let mut report = check_self_service_unredacted(ports, group_id, key, settings, repair)?;
     report.redact(&Redactor::new().with(key));
     Ok(report)
 }
 
 fn check_self_service_unredacted(
-    adapter: &dyn HostAdapter,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     key: &Secret,
     settings: &ProbeSettings,
     repair: Option<&RepairScope<'_>>,
-    observer: &dyn ProbeObserver,
 ) -> Result<SelfServiceReport, AccessError> {
+    let adapter = ports.adapter;
     let fingerprint = Fingerprint::of(key.expose());
     let key_mask = mask(key.expose());
     let subject = format!("key {key_mask}");
@@ -108,24 +82,23 @@ fn check_self_service_unredacted(
         );
         return Ok(report);
     }
-    if found.status != "active" {
+    if !found.status.is_active() {
         report.problems.push(
             AccessError::KeyInactive {
                 mask: key_mask,
-                status: found.status.clone(),
+                status: found.status.to_string(),
             }
             .to_problem(subject),
         );
         return Ok(report);
     }
     let proof = probe_gateway(
-        adapter,
+        ports,
         key,
         AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         settings,
         repair,
-        observer,
     )?;
     report.status = proof.proof;
     report.proof = Some(proof);

@@ -12,162 +12,26 @@ use relay_domain::{
 };
 use relay_sub2api::{
     retry_write, AssignOutcome, BalanceChange, BalanceOperation, LoginOutcome, NewUser, NewUserKey,
-    ObjectId, Subscription, SubscriptionAssignment, SubscriptionFilter, User, UserUpdate,
-    WriteRetry,
+    ObjectId, ObjectStatus, Subscription, SubscriptionAssignment, SubscriptionFilter, User,
+    UserUpdate, WriteRetry,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::error::{AccessError, AccessProblem};
-use crate::journal::{record_reused_once, NewEntry};
-use crate::ports::AccessPorts;
-use crate::probe::{probe_gateway, AccessProof, KeySource, ProbeSettings, RepairScope};
-use crate::vault::{generate_password, generate_user_key};
+use relay_core::{
+    generate_password, generate_user_key, probe_gateway, record_reused_once,
+    subscription_logical_key, AccessError, NewEntry, Ports, ProbeKeySource, ProbeSettings,
+    RepairScope, SubscriberOutcome, SubscriberSelector, SubscriptionAccess, SubscriptionReport,
+};
 
 /// Machine code of the host's lock on creates with a chosen key.
 const API_KEY_RATE_LIMITED: &str = "API_KEY_RATE_LIMITED";
-
-/// Default e-mail of the managed probe subscriber.
-pub const DEFAULT_PROBE_EMAIL: &str = "relay-probe@relay-manager.invalid";
-/// Default balance (USD) a managed subscriber is topped up to when below it.
-pub const DEFAULT_PROBE_BALANCE_USD: f64 = 1.0;
-
-/// Who gets a subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriberSelector {
-    /// An existing host user (the manager cannot log in as it: no key is created).
-    UserId(ObjectId),
-    /// A managed user found or created by e-mail, with a generated password.
-    Email(String),
-}
-
-impl SubscriberSelector {
-    fn label(&self) -> String {
-        match self {
-            SubscriberSelector::UserId(id) => format!("user {id}"),
-            SubscriberSelector::Email(e) => e.clone(),
-        }
-    }
-}
-
-/// What the subscription closure does for one group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SubscriptionAccess {
-    /// Subscribers besides the probe subscriber.
-    pub subscribers: Vec<SubscriberSelector>,
-    /// E-mail of the managed probe subscriber (always included).
-    pub probe_email: String,
-    /// Validity of assigned subscriptions, in days.
-    pub validity_days: u32,
-    /// Notes of assigned subscriptions; keep them constant so the host's
-    /// idempotent assign recognises the manager's own subscriptions.
-    pub notes: String,
-    /// Name of the user keys the manager creates.
-    pub key_name: String,
-    /// Managed subscribers are topped up to this balance (USD) when below it.
-    pub probe_balance_usd: f64,
-}
-
-impl SubscriptionAccess {
-    /// Defaults: the default probe e-mail and balance, no other subscriber.
-    pub fn new(validity_days: u32, notes: impl Into<String>, key_name: impl Into<String>) -> Self {
-        SubscriptionAccess {
-            subscribers: Vec::new(),
-            probe_email: DEFAULT_PROBE_EMAIL.to_string(),
-            validity_days,
-            notes: notes.into(),
-            key_name: key_name.into(),
-            probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
-        }
-    }
-}
-
-/// What happened for one subscriber.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SubscriberOutcome {
-    /// E-mail, or `user <id>`.
-    pub subscriber: String,
-    /// Host user id, when known.
-    pub user_id: Option<ObjectId>,
-    /// The manager holds this user's password.
-    pub managed: bool,
-    /// The probe subscriber.
-    pub probe: bool,
-    /// The manager created the user now.
-    pub user_created: bool,
-    /// The subscription to the group.
-    pub subscription_id: Option<ObjectId>,
-    /// The manager assigned it now.
-    pub subscription_created: bool,
-    /// The user key bound to the group.
-    pub key_id: Option<ObjectId>,
-    /// Its fingerprint.
-    pub key_fingerprint: Option<Fingerprint>,
-    /// Its mask.
-    pub key_mask: Option<String>,
-    /// The manager created the key now.
-    pub key_created: bool,
-    /// Problems (each makes this subscriber unusable).
-    pub problems: Vec<AccessProblem>,
-    /// Advisory notes.
-    pub warnings: Vec<String>,
-}
-
-impl SubscriberOutcome {
-    fn new(subscriber: String, probe: bool) -> Self {
-        SubscriberOutcome {
-            subscriber,
-            user_id: None,
-            managed: false,
-            probe,
-            user_created: false,
-            subscription_id: None,
-            subscription_created: false,
-            key_id: None,
-            key_fingerprint: None,
-            key_mask: None,
-            key_created: false,
-            problems: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
-    fn problem(&mut self, err: AccessError) -> Result<(), AccessError> {
-        if err.is_fatal() {
-            return Err(err);
-        }
-        self.problems.push(err.to_problem(self.subscriber.clone()));
-        Ok(())
-    }
-}
-
-/// Result of the subscription closure.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SubscriptionReport {
-    /// The group.
-    pub group_id: ObjectId,
-    /// Per subscriber (the probe subscriber first).
-    pub subscribers: Vec<SubscriberOutcome>,
-    /// The gateway proof with the probe subscriber's key.
-    pub proof: Option<AccessProof>,
-    /// Completion-gated verdict of the mode.
-    pub status: ModeProof,
-}
-
-impl SubscriptionReport {
-    /// Every problem of every subscriber.
-    pub fn problems(&self) -> Vec<&AccessProblem> {
-        self.subscribers.iter().flat_map(|s| &s.problems).collect()
-    }
-}
 
 /// Runs the subscription closure for `group_id` and probes the gateway with the
 /// probe subscriber's key. Errors only when the journal or the vault fails; host
 /// refusals (blocked login, conflicts, …) are problems in the report and make the
 /// mode broken.
 pub fn close_subscription(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     access: &SubscriptionAccess,
     settings: &ProbeSettings,
@@ -203,13 +67,12 @@ pub fn close_subscription(
     }
     let proof = match &probe_key {
         Some(key) => Some(probe_gateway(
-            ports.adapter,
+            ports,
             key,
             AccessMode::Subscription,
-            KeySource::ManagedSubscription,
+            ProbeKeySource::ManagedSubscription,
             settings,
             repair,
-            ports.observer,
         )?),
         None => {
             if subscribers[0].problems.is_empty() {
@@ -237,7 +100,7 @@ pub fn close_subscription(
 /// (a create error quoting the password, a key create error quoting the key) pass
 /// through it.
 fn subscriber_redactor(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     selector: &SubscriberSelector,
     key: Option<&Secret>,
@@ -258,7 +121,7 @@ fn subscriber_redactor(
 }
 
 fn ensure_subscriber(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     access: &SubscriptionAccess,
     selector: &SubscriberSelector,
@@ -324,11 +187,7 @@ fn ensure_subscriber(
 /// An existing host user picked by id: its allowed groups gain the group when it
 /// already restricts them (an empty list means "any standard group" and is left
 /// alone). Its balance is not touched.
-fn existing_user(
-    ports: &AccessPorts<'_>,
-    group_id: ObjectId,
-    id: ObjectId,
-) -> Result<User, AccessError> {
+fn existing_user(ports: &Ports<'_>, group_id: ObjectId, id: ObjectId) -> Result<User, AccessError> {
     let user = match ports.adapter.get_user(id) {
         Ok(u) => u,
         Err(e) if e.is_not_found() => return Err(AccessError::UserNotFound { user_id: id }),
@@ -355,7 +214,7 @@ fn existing_user(
 /// generated password. Returns `Ok(None)` after recording why the user cannot be
 /// used.
 fn managed_user(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     access: &SubscriptionAccess,
     email: &str,
@@ -477,7 +336,7 @@ const TOP_UP_KEYS: u32 = 3;
 /// replay; a balance still below the target means the host replayed an older top-up,
 /// so the next key is used.
 fn top_up(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     user: &User,
     access: &SubscriptionAccess,
     email: &str,
@@ -513,13 +372,8 @@ fn top_up(
     Ok(current)
 }
 
-/// The logical key of a subscription journal entry.
-pub fn subscription_logical_key(user_id: ObjectId, group_id: ObjectId) -> String {
-    format!("subscription:{user_id}:{group_id}")
-}
-
 fn find_subscription(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     user_id: ObjectId,
     group_id: ObjectId,
 ) -> Result<Option<Subscription>, AccessError> {
@@ -533,13 +387,13 @@ fn find_subscription(
     Ok(subs
         .into_iter()
         .filter(|s| s.user_id == user_id && s.group_id == group_id)
-        .max_by_key(|s| (s.status == "active", s.id)))
+        .max_by_key(|s| (s.status.is_active(), s.id)))
 }
 
 /// Makes sure the user has an active subscription to the group. `Ok(None)` after
 /// recording a problem in `out`.
 fn ensure_subscription(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     access: &SubscriptionAccess,
     user_id: ObjectId,
@@ -553,7 +407,7 @@ fn ensure_subscription(
         "notes": access.notes,
     });
     if let Some(existing) = find_subscription(ports, user_id, group_id)? {
-        if existing.status == "expired" {
+        if existing.status == ObjectStatus::Expired {
             return renew_expired(ports, &logical, &details, access, existing, out);
         }
         return keep_existing(ports, &logical, &details, existing, out);
@@ -621,7 +475,7 @@ fn ensure_subscription(
 /// wants. A host that answers anything but an active subscription leaves the
 /// problem reported.
 fn renew_expired(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     logical: &str,
     details: &serde_json::Value,
     access: &SubscriptionAccess,
@@ -635,7 +489,7 @@ fn renew_expired(
         notes: Some(access.notes.clone()),
     });
     match assigned {
-        Ok(AssignOutcome::Assigned(sub)) if sub.status == "active" => {
+        Ok(AssignOutcome::Assigned(sub)) if sub.status.is_active() => {
             out.warnings.push(format!(
                 "the subscription {} of user {} had expired; the host renewed it for {} days",
                 sub.id, sub.user_id, access.validity_days
@@ -663,18 +517,18 @@ fn renew_expired(
 }
 
 fn keep_existing(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     logical: &str,
     details: &serde_json::Value,
     existing: Subscription,
     out: &mut SubscriberOutcome,
 ) -> Result<Option<ObjectId>, AccessError> {
-    if existing.status != "active" {
+    if !existing.status.is_active() {
         out.problem(AccessError::SubscriptionInactive {
             subscription_id: existing.id,
             user_id: existing.user_id,
             group_id: existing.group_id,
-            status: existing.status.clone(),
+            status: existing.status.to_string(),
         })?;
         return Ok(None);
     }
@@ -707,7 +561,7 @@ pub struct KeyGrant {
 /// logs in as the subscriber and creates a new key with `custom_key` (stored in the
 /// vault before the create call, and journaled as an intent first).
 pub fn ensure_user_key(
-    ports: &AccessPorts<'_>,
+    ports: &Ports<'_>,
     group_id: ObjectId,
     access: &SubscriptionAccess,
     email: &str,
@@ -720,7 +574,7 @@ pub fn ensure_user_key(
             .map_err(|e| AccessError::host(format!("listing the keys of {email}"), e))?;
         if let Some(k) = keys
             .iter()
-            .find(|k| k.key == stored && k.group_id == Some(group_id) && k.status == "active")
+            .find(|k| k.key == stored && k.group_id == Some(group_id) && k.status.is_active())
         {
             return Ok(KeyGrant {
                 id: k.id,
@@ -731,7 +585,7 @@ pub fn ensure_user_key(
         }
         if let Some(k) = keys
             .iter()
-            .find(|k| k.key == stored && k.status == "active")
+            .find(|k| k.key == stored && k.status.is_active())
         {
             // Bound to another group (or none): move it back instead of a new key.
             // On builds without the route, or when the host refuses, a new key below.

@@ -1,14 +1,13 @@
 //! Access closure against the in-process sub2api mock.
 
-mod common;
-
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{settings, Env, MODEL};
 use relay_access::*;
+use relay_core::*;
 use relay_domain::{AccessStatus, Fingerprint, ModeProof, ResourceState, ResourceType, Secret};
 use relay_sub2api::{subscription_type, HostAdapter, NewChannel, ObjectId};
+use relay_testkit::access::{settings, Env, MODEL};
 use sub2api_mock::Faults;
 
 fn sub_access() -> SubscriptionAccess {
@@ -38,7 +37,7 @@ fn entries_of(env: &Env, t: ResourceType) -> Vec<JournalEntry> {
 
 #[derive(Default)]
 struct Probes(Mutex<Vec<ProbeRecord>>);
-impl ProbeObserver for Probes {
+impl Observer for Probes {
     fn probe(&self, record: ProbeRecord) {
         self.0.lock().unwrap().push(record);
     }
@@ -65,7 +64,7 @@ fn subscription_closure_creates_subscriber_subscription_and_key_then_is_ready() 
     assert!(probe.subscription_created);
     let proof = detail.proof.as_ref().unwrap();
     assert!(proof.smoke_model_seen && proof.completion_ok);
-    assert_eq!(proof.key_source, KeySource::ManagedSubscription);
+    assert_eq!(proof.key_source, ProbeKeySource::ManagedSubscription);
     assert_eq!(proof.completion_type.as_deref(), Some("chat.completion"));
     assert!(proof
         .completion_preview
@@ -290,12 +289,11 @@ fn self_service_with_a_bound_key_is_ready_and_an_unbound_key_is_not() {
     let (_, bound) = env.user_with_key("bob@example.com", Some(group.id), 5.0);
     let probes = Probes::default();
     let report = check_self_service(
-        &env.client,
+        &env.ports().with_observer(&probes),
         group.id,
         &bound.key,
         &settings(),
         None,
-        &probes,
     )
     .unwrap();
     assert_eq!(report.status, ModeProof::Ready, "{report:#?}");
@@ -309,15 +307,7 @@ fn self_service_with_a_bound_key_is_ready_and_an_unbound_key_is_not() {
     );
 
     let (_, unbound) = env.user_with_key("carol@example.com", None, 5.0);
-    let bad = check_self_service(
-        &env.client,
-        group.id,
-        &unbound.key,
-        &settings(),
-        None,
-        &NoProbeObserver,
-    )
-    .unwrap();
+    let bad = check_self_service(&env.ports(), group.id, &unbound.key, &settings(), None).unwrap();
     assert_eq!(bad.status, ModeProof::Broken);
     assert!(!bad.bound && bad.proof.is_none());
     assert_eq!(bad.problems[0].code, "key_not_bound");
@@ -381,7 +371,7 @@ fn both_modes_prove_fully_ready() {
     .unwrap();
     assert_eq!(both.status, AccessStatus::FullyReady, "{both:#?}");
     assert_eq!(both.proofs().len(), 2);
-    assert_eq!(both.proofs()[1].key_source, KeySource::SuppliedKey);
+    assert_eq!(both.proofs()[1].key_source, ProbeKeySource::SuppliedKey);
 }
 
 #[test]
@@ -399,13 +389,12 @@ fn warmup_503_is_retried_until_ready() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports().with_observer(&probes),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &probes,
     )
     .unwrap();
     assert!(proof.is_ready(), "{proof:#?}");
@@ -421,29 +410,47 @@ fn warmup_503_is_retried_until_ready() {
 
 #[test]
 fn warmup_longer_than_the_window_is_broken() {
-    let env = Env::with_faults(Faults {
+    // The host stays cold for a minute; the probe's own backoff spends the whole
+    // (default, 30 s) window in virtual time.
+    let mut env = Env::with_faults(Faults {
         warmup_ms: 60_000,
         ..Faults::default()
     });
+    let clock = env.virtual_time();
+    let real = std::time::Instant::now();
     let (group, _) =
         env.group_with_account("crm-t-cold", subscription_type::STANDARD, "sk-good-7", true);
     let (_, key) = env.user_with_key("finn@example.com", Some(group.id), 5.0);
-    let s = ProbeSettings {
-        warmup_window: Duration::from_millis(800),
-        ..settings()
-    };
+    let s = ProbeSettings::new(MODEL);
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
     assert_eq!(proof.completion_status, Some(503));
+    // Backoffs of 0.5 s doubling to 4 s, stopping before the 30 s window ends.
+    let sleeps = clock.sleeps();
+    assert_eq!(
+        sleeps[..4],
+        [500, 1000, 2000, 4000].map(Duration::from_millis)
+    );
+    assert!(sleeps.iter().all(|d| *d <= s.max_backoff));
+    assert!(clock.elapsed_total() <= s.warmup_window, "{sleeps:?}");
+    assert!(
+        clock.elapsed_total() + s.max_backoff > s.warmup_window,
+        "{sleeps:?}"
+    );
+    assert_eq!(proof.attempts as usize, sleeps.len() + 1);
+    assert_eq!(proof.elapsed_ms, clock.elapsed_total().as_millis() as u64);
+    assert!(
+        real.elapsed() < Duration::from_secs(20),
+        "waited in real time"
+    );
     assert!(
         proof.smoke_model_seen,
         "models listed, completion refused: still broken"
@@ -477,7 +484,7 @@ fn responses_misdetection_is_repaired_once_and_recorded() {
         .get_account(account.id)
         .unwrap()
         .extra
-        .get(RESPONSES_SUPPORTED_KEY)
+        .get("openai_responses_supported")
         != Some(&serde_json::json!(true))
     {
         assert!(std::time::Instant::now() < deadline, "probe never ran");
@@ -492,8 +499,8 @@ fn responses_misdetection_is_repaired_once_and_recorded() {
     assert_eq!(repairs[0].previous_supported, Some(true));
     assert!(repairs[0].ok);
     let after = env.client.get_account(account.id).unwrap();
-    assert_eq!(after.extra[RESPONSES_MODE_KEY], FORCE_CHAT_COMPLETIONS);
-    assert_eq!(after.extra[RESPONSES_SUPPORTED_KEY], false);
+    assert!(after.responses_route().forces_chat_completions());
+    assert_eq!(after.responses_route().supported, Some(false));
     let entry = entries_of(&env, ResourceType::Account).remove(0);
     assert_eq!(
         entry.details["capability_repairs"]
@@ -526,7 +533,7 @@ fn without_a_repair_scope_misdetection_stays_broken() {
         .get_account(account.id)
         .unwrap()
         .extra
-        .get(RESPONSES_SUPPORTED_KEY)
+        .get("openai_responses_supported")
         .is_none()
     {
         assert!(std::time::Instant::now() < deadline);
@@ -538,13 +545,12 @@ fn without_a_repair_scope_misdetection_stays_broken() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -571,13 +577,12 @@ fn quota_exhausted_upstream_is_reported_not_repaired() {
     let (_, key) = env.user_with_key("ivy@example.com", Some(group.id), 5.0);
     let scope = RepairScope::new(group.id, &env.journal);
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         Some(&scope),
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.smoke_model_seen);
@@ -627,13 +632,12 @@ fn invalid_upstream_key_is_reported_with_its_fix() {
     let (_, key) = env.user_with_key("ken@example.com", Some(group.id), 5.0);
     let scope = RepairScope::new(group.id, &env.journal);
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         Some(&scope),
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -683,13 +687,12 @@ fn accounts_already_out_of_service_end_the_warmup_at_once() {
     };
     let started = std::time::Instant::now();
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         Some(&scope),
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5), "{proof:#?}");
@@ -720,13 +723,12 @@ fn model_not_found_is_final() {
         ..settings()
     };
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -770,7 +772,7 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
             &relay_sub2api::AccountUpdate {
                 credentials: Some(relay_sub2api::AccountCredentials {
                     api_key: None,
-                    base_url: Some(common::VENDOR_BASE.into()),
+                    base_url: Some(relay_testkit::VENDOR_BASE.into()),
                     model_mapping: mapping,
                     other: Default::default(),
                 }),
@@ -779,13 +781,12 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
         )
         .unwrap();
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.is_ready(), "{proof:#?}");
@@ -796,7 +797,8 @@ fn stale_models_list_is_polled_past_the_cache_lifetime() {
 /// broken once the cache lifetime has passed.
 #[test]
 fn stale_models_list_is_final_after_the_cache_lifetime() {
-    let env = Env::start();
+    let mut env = Env::start();
+    let clock = env.virtual_time();
     env.host.set_models_cache_ttl(Duration::from_secs(30));
     let (group, account) = env.group_with_account(
         "crm-t-stuck",
@@ -814,7 +816,7 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
             &relay_sub2api::AccountUpdate {
                 credentials: Some(relay_sub2api::AccountCredentials {
                     api_key: None,
-                    base_url: Some(common::VENDOR_BASE.into()),
+                    base_url: Some(relay_testkit::VENDOR_BASE.into()),
                     model_mapping: mapping,
                     other: Default::default(),
                 }),
@@ -825,27 +827,28 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
     let s = ProbeSettings {
         smoke_model: "later-model".into(),
         warmup_window: Duration::from_millis(200),
-        models_cache_ttl: Duration::from_millis(300),
+        models_cache_ttl: Duration::from_secs(15),
         ..settings()
     };
     let started = std::time::Instant::now();
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
     assert!(proof.completion_ok && !proof.smoke_model_seen);
+    // Polled once more right after the cache lifetime (15 s + 1 s), in virtual time.
     assert!(
-        started.elapsed() >= Duration::from_millis(1300),
+        clock.elapsed_total() >= Duration::from_secs(16),
         "{:?}",
-        started.elapsed()
+        clock.sleeps()
     );
+    assert!(clock.elapsed_total() < Duration::from_secs(17));
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(proof
         .message
@@ -856,8 +859,10 @@ fn stale_models_list_is_final_after_the_cache_lifetime() {
 
 #[test]
 fn channel_restriction_is_never_ready() {
-    // A channel restricting models refuses the smoke model: 503 through the window.
-    let env = Env::start();
+    // A channel restricting models refuses the smoke model: 503 through the window
+    // (the default window, in virtual time).
+    let mut env = Env::start();
+    let clock = env.virtual_time();
     let (group, _) = env.group_with_account(
         "crm-t-restr",
         subscription_type::STANDARD,
@@ -881,23 +886,20 @@ fn channel_restriction_is_never_ready() {
         })
         .unwrap();
     let (_, key) = env.user_with_key("jon@example.com", Some(group.id), 5.0);
-    let s = ProbeSettings {
-        warmup_window: Duration::from_millis(400),
-        ..settings()
-    };
+    let s = ProbeSettings::new(MODEL);
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &s,
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.smoke_model_seen && !proof.completion_ok);
     assert_eq!(proof.proof, ModeProof::Broken);
     assert_eq!(proof.smoke_model, MODEL);
+    assert!(clock.elapsed_total() > s.warmup_window - s.max_backoff);
 }
 
 #[test]
@@ -1006,7 +1008,7 @@ fn a_chatty_host_never_gets_a_password_user_key_or_jwt_into_the_report_or_probes
     let mut access = sub_access();
     access.subscribers = vec![SubscriberSelector::Email("echo-bob@example.com".into())];
     let probes = Probes::default();
-    let ports = AccessPorts {
+    let ports = Ports {
         observer: &probes,
         ..env.ports()
     };

@@ -1,18 +1,17 @@
 //! The subscription closure against a host that enforces `Idempotency-Key`, limits
 //! logins per client and locks chosen keys after failed creates (as the real host does).
 
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{settings, Env};
 use relay_access::*;
+use relay_core::*;
 use relay_domain::{AccessStatus, ResourceState, ResourceType};
 use relay_sub2api::{
     subscription_type, BalanceChange, BalanceOperation, HostAdapter, LoginOutcome, NewUserKey,
     ObjectId,
 };
+use relay_testkit::access::{settings, Env};
 use serde_json::Value;
 use sub2api_mock::HostPolicy;
 
@@ -157,7 +156,7 @@ fn an_existing_chosen_key_is_adopted_by_listing_not_created_again() {
         true,
     );
     let random = Counter::default();
-    let ports = AccessPorts {
+    let ports = Ports {
         random: &random,
         ..env.ports()
     };

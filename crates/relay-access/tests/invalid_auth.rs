@@ -2,12 +2,10 @@
 //! client IP within 60 s block the IP for 60 s, `429 INVALID_AUTH_RATE_LIMITED`):
 //! the probe says so at once instead of retrying through the warm-up window.
 
-mod common;
-
-use common::{settings, Env};
-use relay_access::*;
+use relay_core::*;
 use relay_domain::ModeProof;
 use relay_sub2api::{subscription_type, HostAdapter};
+use relay_testkit::access::{settings, Env};
 use sub2api_mock::HostKnobs;
 
 fn block_the_client(env: &Env) {
@@ -31,7 +29,7 @@ fn a_blocked_client_ip_is_reported_clearly_and_not_retried() {
     let (_, key) = env.user_with_key("ia@example.com", Some(group.id), 5.0);
     block_the_client(&env);
 
-    let reach = check_reachability(&env.client, &NoProbeObserver);
+    let reach = check_reachability(&env.client, &NoObserver);
     assert!(!reach.reachable);
     assert_eq!(reach.models_status, Some(429));
     assert_eq!(reach.code.as_deref(), Some("INVALID_AUTH_RATE_LIMITED"));
@@ -40,13 +38,12 @@ fn a_blocked_client_ip_is_reported_clearly_and_not_retried() {
     assert!(message.contains("retry after "), "{message}");
 
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert_eq!(proof.proof, ModeProof::Broken);
@@ -60,13 +57,12 @@ fn a_blocked_client_ip_is_reported_clearly_and_not_retried() {
         ..HostKnobs::default()
     });
     let proof = probe_gateway(
-        &env.client,
+        &env.ports(),
         &key.key,
         relay_domain::AccessMode::SelfService,
-        KeySource::SuppliedKey,
+        ProbeKeySource::SuppliedKey,
         &settings(),
         None,
-        &NoProbeObserver,
     )
     .unwrap();
     assert!(proof.is_ready(), "{proof:#?}");

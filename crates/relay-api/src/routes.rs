@@ -3,12 +3,12 @@
 use crate::error::ApiError;
 use crate::router::{Access, ApiRequest, ApiResponse, Router};
 use hyper::{Method, StatusCode};
+use relay_app::SubscriberSelector;
 use relay_app::{
     AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, ReconcileOptions,
     RegisterHost,
 };
 use relay_domain::{AccessMode, ImportMode, Secret};
-use relay_provision::SubscriberSelector;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;

@@ -5,8 +5,9 @@ use crate::context::ProviderContext;
 use crate::error::{AppError, AppResult};
 use crate::packs::ProviderSummary;
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
-use relay_access::{
-    AccessPlan, AccessPorts, AccessReport, ProbeSettings, SubscriberSelector, SubscriptionAccess,
+use relay_core::{
+    AccessPlan, AccessReport, Ports, ProbeSettings, SubscriberSelector, SubscriptionAccess,
+    SYSTEM_CLOCK,
 };
 use relay_domain::{AccessMode, AccessStatus, Fingerprint, ResourceType, Secret};
 use relay_store::{
@@ -174,12 +175,13 @@ impl App {
         let journal = StoreJournal::new(self.store().clone(), scope.clone());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
         let observer = StoreProbeObserver::new(self.store().clone(), scope, None);
-        let ports = AccessPorts {
+        let ports = Ports {
             adapter: ctx.adapter.as_ref(),
             journal: &journal,
             vault: &vault,
             random: &OsRandomness,
             observer: &observer,
+            clock: &SYSTEM_CLOCK,
         };
         let plan = AccessPlan {
             group_id,
@@ -227,7 +229,7 @@ impl App {
                 }
             }
             let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
-            let mut emails = vec![relay_access::DEFAULT_PROBE_EMAIL.to_string()];
+            let mut emails = vec![relay_core::DEFAULT_PROBE_EMAIL.to_string()];
             let mut ids = Vec::new();
             for s in &input.subscribers {
                 match s {
@@ -237,7 +239,7 @@ impl App {
             }
             for email in emails {
                 let on_host = adapter.find_user_by_email(&email)?;
-                let managed = relay_access::SubscriberVault::subscriber(&vault, &email)
+                let managed = relay_core::SubscriberVault::subscriber(&vault, &email)
                     .map_err(|e| AppError::Internal(e.to_string()))?
                     .is_some();
                 let action = match (&on_host, managed) {

@@ -7,7 +7,6 @@ use crate::error::AppResult;
 use relay_domain::{AccessMode, AccessStatus, BatchId, ModeProof, ReconcileRunId};
 use relay_store::{
     AccessClosureRecord, AccessClosureRepository, InstallRepository, NewAccessClosure,
-    ProbeKeySource,
 };
 use serde_json::Value;
 
@@ -29,7 +28,7 @@ impl App {
         &self,
         ctx: &ProviderContext,
         batch_id: Option<&BatchId>,
-        access: &relay_access::AccessReport,
+        access: &relay_core::AccessReport,
     ) -> AppResult<AccessStatus> {
         self.persist_access(
             ctx,
@@ -50,7 +49,7 @@ impl App {
         run_id: Option<&ReconcileRunId>,
         subscription: ModeProof,
         self_service: ModeProof,
-        proofs: &[&relay_access::AccessProof],
+        proofs: &[&relay_core::AccessProof],
     ) -> AppResult<AccessStatus> {
         let store = self.store();
         let (host, pack, provider) = (
@@ -76,12 +75,7 @@ impl App {
                 batch_id: batch_id.cloned(),
                 reconcile_run_id: run_id.cloned(),
                 mode: proof.mode,
-                probe_key_source: match proof.key_source {
-                    relay_access::KeySource::ManagedSubscription => {
-                        ProbeKeySource::ManagedSubscription
-                    }
-                    relay_access::KeySource::SuppliedKey => ProbeKeySource::SuppliedKey,
-                },
+                probe_key_source: proof.key_source,
                 probe_key_fingerprint: Some(proof.key_fingerprint.clone()),
                 probe_key_mask: Some(proof.key_mask.clone()),
                 models_status: proof.models_status,

@@ -5,9 +5,8 @@
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::ports::StoreJournal;
-use relay_access::{Journal as _, JournalScope};
+use relay_core::{Journal as _, JournalScope, ProviderTarget};
 use relay_domain::{BatchId, HostId, PackId, ProviderEvent, ProviderId};
-use relay_provision::ProviderTarget;
 use relay_store::{HostRecord, HostRepository, InstallRepository, ProviderRecord};
 use relay_sub2api::{Capabilities, HostAdapter};
 use std::sync::Arc;

@@ -374,7 +374,7 @@ impl App {
         if reach.invalid_auth_limited {
             problems.push(format!(
                 "gateway: {}{}",
-                relay_access::INVALID_AUTH_BLOCK_MESSAGE,
+                relay_core::INVALID_AUTH_BLOCK_MESSAGE,
                 reach
                     .retry_after
                     .map(|d| format!(" (retry after {} s)", d.as_secs()))

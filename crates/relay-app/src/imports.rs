@@ -6,15 +6,16 @@ use crate::batches::BatchView;
 use crate::context::{ProviderContext, ProviderLock};
 use crate::error::{provision_error, AppError, AppResult};
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
-use relay_access::{JournalScope, ProbeObserver as _, SubscriberSelector};
+use relay_access::AccessClosure;
+use relay_core::{
+    ItemProgress, JournalScope, Observer, Ports, ProbeRecord, ProbeSettings, SubscriberSelector,
+    SYSTEM_CLOCK,
+};
 use relay_domain::{
     AccessMode, BatchEvent, BatchId, BatchStatus, Fingerprint, HostStatus, ImportMode,
     ProviderEvent, ProviderStatus, Redactor, Secret,
 };
-use relay_provision::{
-    BatchObserver, ImportReport, ImportRequest, ItemProgress, PreparedImport, PreviewReport,
-    ProbeRecord, ProbeTuning, ProvisionPorts,
-};
+use relay_provision::{ImportReport, ImportRequest, PreparedImport, PreviewReport};
 use relay_store::{BatchRepository, InstallRepository, ItemUpdate, NewBatch, NewBatchItem, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -74,7 +75,7 @@ impl StoreBatchObserver {
     }
 }
 
-impl BatchObserver for StoreBatchObserver {
+impl Observer for StoreBatchObserver {
     fn item(&self, fingerprint: &Fingerprint, progress: ItemProgress) {
         let update = ItemUpdate {
             status: Some(progress.status),
@@ -98,10 +99,10 @@ impl BatchObserver for StoreBatchObserver {
 }
 
 impl App {
-    fn probe_tuning(&self) -> ProbeTuning {
-        ProbeTuning {
+    fn probe_tuning(&self) -> ProbeSettings {
+        ProbeSettings {
             warmup_window: self.config().warmup_window,
-            ..ProbeTuning::default()
+            ..ProbeSettings::default()
         }
     }
 
@@ -291,14 +292,16 @@ impl App {
                 batch_id.clone(),
                 redactor.clone(),
             );
-            let ports = ProvisionPorts {
+            let ports = Ports {
                 adapter: ctx.adapter.as_ref(),
                 journal: &journal,
                 vault: &vault,
                 random: &OsRandomness,
                 observer: &observer,
+                clock: &SYSTEM_CLOCK,
             };
-            relay_provision::import_prepared(&ports, prepared).map_err(|e| e.to_string())
+            relay_provision::import_prepared(&ports, &AccessClosure, prepared)
+                .map_err(|e| e.to_string())
         }));
         let result = match outcome {
             Ok(r) => r,

@@ -33,4 +33,5 @@ pub use imports::ImportInput;
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use reconcile::{DiagnosisView, ReconcileOptions};
 pub use recovery::RecoveryReport;
+pub use relay_core::SubscriberSelector;
 pub use scheduler::{parse_interval, SchedulerConfig, SchedulerHandle};

@@ -1,13 +1,13 @@
 //! The use-case ports implemented with the state store: the managed-resource
 //! journal, the subscriber vault, probe persistence and randomness.
 
-use relay_access::{
-    Journal, JournalEntry, JournalError, JournalScope, ManagedSubscriber, NewEntry, ProbeObserver,
+use relay_core::{
+    Journal, JournalEntry, JournalError, JournalScope, ManagedSubscriber, NewEntry, Observer,
     ProbeRecord, Randomness, SubscriberVault, VaultError,
 };
 use relay_domain::{BatchId, Fingerprint, HostId, ReconcileRunId, ResourceState, Secret};
 use relay_store::{
-    NewProbeResult, NewResource, ProbeKind, ProbeRepository, ResourceRecord, ResourceRepository,
+    NewProbeResult, NewResource, ProbeRepository, ResourceRecord, ResourceRepository,
     SecretRepository, SecretSlot, Store, StoreError, SubscriberRepository,
 };
 use relay_sub2api::ObjectId;
@@ -304,18 +304,7 @@ impl StoreProbeObserver {
     }
 }
 
-/// The store's probe kind of an access probe kind.
-pub fn store_probe_kind(kind: relay_access::ProbeKind) -> ProbeKind {
-    match kind {
-        relay_access::ProbeKind::AccountTest => ProbeKind::AccountTest,
-        relay_access::ProbeKind::AccountModels => ProbeKind::AccountModels,
-        relay_access::ProbeKind::GatewayModels => ProbeKind::GatewayModels,
-        relay_access::ProbeKind::GatewayChat => ProbeKind::GatewayChat,
-        relay_access::ProbeKind::Reachability => ProbeKind::Reachability,
-    }
-}
-
-impl ProbeObserver for StoreProbeObserver {
+impl Observer for StoreProbeObserver {
     fn probe(&self, record: ProbeRecord) {
         let result = self.store.probes().insert(&NewProbeResult {
             host_id: self.scope.host_id.clone(),
@@ -323,7 +312,7 @@ impl ProbeObserver for StoreProbeObserver {
             provider_id: Some(self.scope.provider_id.clone()),
             batch_id: self.scope.batch_id.clone(),
             reconcile_run_id: self.reconcile_run_id.clone(),
-            kind: store_probe_kind(record.kind),
+            kind: record.kind,
             subject: record.subject,
             outcome: record.verdict,
             http_status: record.http_status,

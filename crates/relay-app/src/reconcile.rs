@@ -4,13 +4,13 @@
 use crate::app::App;
 use crate::context::ProviderContext;
 use crate::error::{AppError, AppResult};
-use crate::ports::{StoreJournal, StoreProbeObserver, StoreVault};
+use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
+use relay_core::{Ports, ProbeSettings, SYSTEM_CLOCK};
 use relay_domain::{
     AccessMode, BatchId, HostStatus, ModeProof, ReconcileRunId, ResourceState, ResourceType, Secret,
 };
 use relay_reconcile::{
-    DoctorReport, DoctorRequest, HostObservation, ReconcilePorts, ReconcileRequest,
-    UpstreamDiagnosis,
+    DoctorReport, DoctorRequest, HostObservation, ReconcileRequest, UpstreamDiagnosis,
 };
 use relay_store::{
     AccessClosureRepository, BatchRepository, HostRepository, InstallRepository, NewReconcileRun,
@@ -184,20 +184,22 @@ impl App {
         let journal = StoreJournal::new(store.clone(), scope.clone());
         let vault = StoreVault::new(store.clone(), ctx.host.id.clone());
         let observer = StoreProbeObserver::new(store.clone(), scope, Some(run_id.clone()));
-        let ports = ReconcilePorts {
+        let ports = Ports {
             adapter: ctx.adapter.as_ref(),
             journal: &journal,
             vault: &vault,
+            random: &OsRandomness,
             observer: &observer,
+            clock: &SYSTEM_CLOCK,
         };
         let request = ReconcileRequest {
             repair: options.repair,
             concurrency: self.config().import_concurrency.max(1),
             probe_key: self.default_probe_key(ctx)?,
             probe_email: None,
-            probe: relay_provision::ProbeTuning {
+            probe: ProbeSettings {
                 warmup_window: self.config().warmup_window,
-                ..relay_provision::ProbeTuning::default()
+                ..ProbeSettings::default()
             },
         };
         let result = relay_reconcile::reconcile(&ports, &ctx.target, &request);
@@ -215,7 +217,7 @@ impl App {
                     Some(proof) => (ModeProof::NotAttempted, proof.proof),
                     None => (ModeProof::NotAttempted, ModeProof::NotAttempted),
                 };
-                let proofs: Vec<&relay_access::AccessProof> = report.access.iter().collect();
+                let proofs: Vec<&relay_core::AccessProof> = report.access.iter().collect();
                 let access_status =
                     self.persist_access(ctx, batch_id.as_ref(), Some(&run_id), sub, own, &proofs)?;
                 let run = store.reconcile_runs().finish(
@@ -341,11 +343,13 @@ impl App {
         let journal = StoreJournal::new(self.store().clone(), scope.clone());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
         let observer = StoreProbeObserver::new(self.store().clone(), scope, None);
-        let ports = ReconcilePorts {
+        let ports = Ports {
             adapter: ctx.adapter.as_ref(),
             journal: &journal,
             vault: &vault,
+            random: &OsRandomness,
             observer: &observer,
+            clock: &SYSTEM_CLOCK,
         };
         let supplied_key = match supplied_key {
             Some(k) => Some(k),
@@ -355,9 +359,9 @@ impl App {
             repair,
             supplied_key,
             probe_email: None,
-            probe: relay_provision::ProbeTuning {
+            probe: ProbeSettings {
                 warmup_window: self.config().warmup_window,
-                ..relay_provision::ProbeTuning::default()
+                ..ProbeSettings::default()
             },
         };
         let redactor = self.redactor();
@@ -395,8 +399,8 @@ impl App {
                     .into_iter()
                     .find(|r| r.subject == subject)
                     .and_then(|r| {
-                        HostObservation::from_probe_record(&relay_access::ProbeRecord {
-                            kind: relay_access::ProbeKind::AccountTest,
+                        HostObservation::from_probe_record(&relay_core::ProbeRecord {
+                            kind: relay_core::ProbeKind::AccountTest,
                             subject: r.subject,
                             verdict: r.outcome,
                             http_status: r.http_status,

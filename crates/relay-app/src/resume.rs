@@ -6,9 +6,10 @@ use crate::batches::BatchView;
 use crate::error::{AppError, AppResult};
 use crate::imports::{ImportInput, StoreBatchObserver};
 use crate::ports::{OsRandomness, StoreJournal, StoreVault};
-use relay_access::SubscriberSelector;
+use relay_access::AccessClosure;
+use relay_core::{Ports, SubscriberSelector, SYSTEM_CLOCK};
 use relay_domain::{AccessMode, BatchEvent, BatchId, BatchStatus, Secret};
-use relay_provision::{ProvisionPorts, ResumeItem, ResumeRequest};
+use relay_provision::{ResumeItem, ResumeRequest};
 use relay_store::{BatchRepository, SecretRepository, SecretSlot};
 use serde_json::Value;
 use std::sync::Arc;
@@ -131,16 +132,21 @@ impl App {
             batch.id.clone(),
             redactor.clone(),
         );
-        let ports = ProvisionPorts {
+        let ports = Ports {
             adapter: ctx.adapter.as_ref(),
             journal: &journal,
             vault: &vault,
             random: &OsRandomness,
             observer: &observer,
+            clock: &SYSTEM_CLOCK,
         };
-        let result =
-            relay_provision::resume_batch(&ports, &ctx.target, &ResumeRequest { import, items })
-                .map_err(|e| e.to_string());
+        let result = relay_provision::resume_batch(
+            &ports,
+            &AccessClosure,
+            &ctx.target,
+            &ResumeRequest { import, items },
+        )
+        .map_err(|e| e.to_string());
         self.finish_run(&ctx, &batch.id, result, started, &redactor);
         drop(lock);
         self.batch_view(batch_id)

@@ -68,6 +68,30 @@ pub struct PackId(pub String);
 #[serde(transparent)]
 pub struct ProviderId(pub String);
 
+impl PackId {
+    /// A pack id.
+    pub fn new(id: impl Into<String>) -> Self {
+        PackId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ProviderId {
+    /// A provider id.
+    pub fn new(id: impl Into<String>) -> Self {
+        ProviderId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for PackId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -13,6 +13,7 @@ pub mod net;
 pub mod redact;
 pub mod secret;
 pub mod status;
+pub mod time;
 
 pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
 pub use keys::{
@@ -23,6 +24,7 @@ pub use redact::{has_key_shape, redact_patterns, Redactor};
 pub use secret::Secret;
 pub use status::{
     AccessMode, AccessStatus, BatchEvent, BatchStatus, HostStatus, ImportMode, InvalidTransition,
-    ItemStatus, KeyPlan, ModeProof, ProviderEvent, ProviderStatus, ResourceAction, ResourceState,
-    ResourceType, UnknownStatus, Verdict,
+    ItemStatus, KeyPlan, ModeProof, ProbeKeySource, ProbeKind, ProviderEvent, ProviderStatus,
+    ResourceAction, ResourceState, ResourceType, UnknownStatus, Verdict,
 };
+pub use time::{parse_rfc3339_seconds, Timestamp};

@@ -77,6 +77,35 @@ macro_rules! string_enum {
 }
 
 string_enum!(
+    /// What a probe exercised (probe records, stored and reported).
+    ProbeKind, "probe kind" {
+        /// The host's account test (SSE) with the smoke model.
+        AccountTest => "account_test",
+        /// The host's model list of an account.
+        AccountModels => "account_models",
+        /// `GET /v1/models` through the gateway with a user key.
+        GatewayModels => "gateway_models",
+        /// `POST /v1/chat/completions` through the gateway with a user key.
+        GatewayChat => "gateway_chat",
+        /// Host reachability (unauthenticated `/v1/models`, version).
+        Reachability => "reachability",
+        /// A direct call to the vendor with the upstream key (operator consent).
+        UpstreamDirect => "upstream_direct",
+    }
+);
+
+string_enum!(
+    /// Where the key of an access probe came from (not to be confused with the
+    /// source of the store's master key).
+    ProbeKeySource, "probe key source" {
+        /// A user key the manager obtained for its managed probe subscriber.
+        ManagedSubscription => "managed_subscription",
+        /// A user key the operator supplied.
+        SuppliedKey => "supplied_key",
+    }
+);
+
+string_enum!(
     /// Status of a provider: pack-level (`discovered → validated → installed`) and,
     /// per host, the install's health (`active ⇄ degraded ⇄ drifted`, `failed`, `disabled`).
     ProviderStatus, "provider status" {

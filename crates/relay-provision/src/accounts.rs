@@ -8,14 +8,13 @@
 //! then resolved by name. Then each created or adopted account runs host account
 //! test with the smoke model (once: the test has side effects) → account models →
 //! classification, with at most `concurrency` in flight, reporting every step to the
-//! observer as it happens. Test workers share a queue (an atomic cursor) inside
-//! `std::thread::scope`; the adapter and the ports are `Sync`.
+//! observer as it happens. The tests run through the kernel's bounded parallel map
+//! ([`relay_core::try_map_bounded`]).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::thread;
-
-use relay_access::ProbeRecord;
+use relay_core::{
+    probe_account, try_map_bounded, Classification, ItemProgress, JournalEntry, NewEntry, Ports,
+    ProbeRecord, ProviderTarget,
+};
 use relay_domain::naming::{account_batch_idempotency_key, account_idempotency_key};
 use relay_domain::{Fingerprint, ItemStatus, ResourceState, ResourceType, Secret, Verdict};
 use relay_sub2api::{
@@ -24,12 +23,8 @@ use relay_sub2api::{
 };
 use serde_json::{json, Value};
 
-use crate::classify::Classification;
 use crate::error::ProvisionError;
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::{ItemProgress, JournalEntry, NewEntry, ProvisionPorts};
-use crate::probe_account::probe_account;
-use crate::target::ProviderTarget;
 
 /// Accounts per batch create call. The host sets no count limit of its own, but its
 /// idempotency store keeps at most 64 KiB of an answer (a longer one cannot be
@@ -73,7 +68,7 @@ pub(crate) struct WorkResult {
 
 /// Shared inputs of the workers.
 pub(crate) struct AccountJob<'p, 'a> {
-    pub ports: &'p ProvisionPorts<'a>,
+    pub ports: &'p Ports<'a>,
     pub target: &'p ProviderTarget,
     pub batch: &'p str,
     /// The run's redaction step: every message of an item passes through it.
@@ -128,42 +123,9 @@ fn test_accounts(
     items: &[ToTest],
     concurrency: usize,
 ) -> Result<Vec<WorkResult>, ProvisionError> {
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
-    let workers = concurrency.max(1).min(items.len());
-    let cursor = AtomicUsize::new(0);
-    let abort = AtomicBool::new(false);
-    let results: Mutex<Vec<WorkResult>> = Mutex::new(Vec::new());
-    let fatal: Mutex<Option<ProvisionError>> = Mutex::new(None);
-    thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                if abort.load(Ordering::SeqCst) {
-                    break;
-                }
-                let i = cursor.fetch_add(1, Ordering::SeqCst);
-                let Some(&(idx, entry_id, account_id)) = items.get(i) else {
-                    break;
-                };
-                match test(job, idx, entry_id, account_id) {
-                    Ok(r) => results.lock().unwrap_or_else(|p| p.into_inner()).push(r),
-                    Err(e) => {
-                        abort.store(true, Ordering::SeqCst);
-                        fatal
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
-    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()))
+    try_map_bounded(items, concurrency, |&(idx, entry_id, account_id)| {
+        test(job, idx, entry_id, account_id)
+    })
 }
 
 /// Creates the accounts of `creates` (key index, key): in batch chunks while the

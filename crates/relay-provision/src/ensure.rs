@@ -2,17 +2,15 @@
 //! reuse exactly one same-name object, create when none exists (intent journaled
 //! before the call, host id attached after it), refuse when several exist.
 
-use relay_access::record_reused_once;
+use relay_core::{record_reused_once, JournalEntry, NewEntry, Ports, ProviderTarget};
 use relay_domain::{AccessMode, ResourceAction, ResourceState, ResourceType};
 use relay_sub2api::{ChannelUpdate, HostError, ObjectId};
 use serde_json::{json, Value};
 
 use crate::error::ProvisionError;
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::{JournalEntry, NewEntry, ProvisionPorts};
 use crate::preview::{inspect_channel, inspect_group, inspect_plan, ResourcePlan};
 use crate::report::{ResourceChange, ResourceOutcome};
-use crate::target::ProviderTarget;
 
 /// A host refusal while ensuring a resource: the import fails (and rolls back).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +30,7 @@ fn plan_failure(plan: &ResourcePlan) -> EnsureFailure {
 /// Creates through `create`, journaling the intent first. When the call fails, the
 /// name is looked up (the host may have created it before failing to answer).
 fn create_journaled(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
     entry: NewEntry,
     create: impl FnOnce() -> Result<ObjectId, HostError>,
 ) -> Ensured {
@@ -74,7 +72,7 @@ fn create_journaled(
 }
 
 fn reused(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
     plan: &ResourcePlan,
     host_id: ObjectId,
     details: Value,
@@ -93,7 +91,7 @@ fn reused(
 
 /// Ensures the provider's group for `mode`.
 pub(crate) fn ensure_group(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
     entries: &[JournalEntry],
     target: &ProviderTarget,
     mode: AccessMode,
@@ -122,7 +120,7 @@ pub(crate) fn ensure_group(
             let id = plan.host_id.expect("reused group has an id");
             // The reused group's platform is recorded too: it fixes the platform of
             // the provider's later imports on this host.
-            let kind = crate::target::expected_subscription_type(mode);
+            let kind = relay_core::expected_subscription_type(mode);
             Ok(Ok(reused(
                 ports,
                 &plan,
@@ -137,7 +135,7 @@ pub(crate) fn ensure_group(
 
 /// Ensures the provider's channel, bound to `group_id`.
 pub(crate) fn ensure_channel(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
     entries: &[JournalEntry],
     target: &ProviderTarget,
     mode: AccessMode,
@@ -206,7 +204,7 @@ pub(crate) fn ensure_channel(
 
 /// Ensures the provider's subscription plan for `group_id`.
 pub(crate) fn ensure_plan(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
     entries: &[JournalEntry],
     target: &ProviderTarget,
     group_id: ObjectId,

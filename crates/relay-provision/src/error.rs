@@ -1,6 +1,6 @@
 //! Errors of the provisioning use-cases. No message contains a secret.
 
-use relay_access::{AccessError, JournalError};
+use relay_core::{AccessError, CoreError, JournalError, ScopeMismatch};
 use relay_sub2api::HostError;
 
 /// Why a use-case stopped. An import that fails on the host (a key refused, a
@@ -9,18 +9,10 @@ use relay_sub2api::HostError;
 /// safely continue.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProvisionError {
-    /// The journal handle belongs to another pack or provider than the target.
-    #[error("the journal is scoped to {journal_pack}/{journal_provider} but the target is {pack}/{provider}; open the journal for the target provider")]
-    ScopeMismatch {
-        /// Pack of the journal scope.
-        journal_pack: String,
-        /// Provider of the journal scope.
-        journal_provider: String,
-        /// Pack of the target.
-        pack: String,
-        /// Provider of the target.
-        provider: String,
-    },
+    /// Kernel work failed: e.g. the journal handle belongs to another pack or
+    /// provider than the target ([`CoreError::ScopeMismatch`]).
+    #[error(transparent)]
+    Core(CoreError),
     /// The journal handle has no batch, and the use-case needs one.
     #[error("the journal handle has no batch; imports, resumes and batch rollbacks journal into a batch")]
     NoBatch,
@@ -68,7 +60,7 @@ impl ProvisionError {
     /// A stable machine code for the error.
     pub fn code(&self) -> &'static str {
         match self {
-            ProvisionError::ScopeMismatch { .. } => "scope_mismatch",
+            ProvisionError::Core(e) => e.code(),
             ProvisionError::NoBatch => "no_batch",
             ProvisionError::Blocked { .. } => "import_blocked",
             ProvisionError::NothingRecorded { .. } => "nothing_recorded",
@@ -86,5 +78,21 @@ impl From<AccessError> for ProvisionError {
             AccessError::Journal(j) => ProvisionError::Journal(j),
             other => ProvisionError::Access(other),
         }
+    }
+}
+
+impl From<CoreError> for ProvisionError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Host { step, source } => ProvisionError::Host { step, source },
+            CoreError::Journal(j) => ProvisionError::Journal(j),
+            other => ProvisionError::Core(other),
+        }
+    }
+}
+
+impl From<ScopeMismatch> for ProvisionError {
+    fn from(e: ScopeMismatch) -> Self {
+        ProvisionError::Core(CoreError::ScopeMismatch(e))
     }
 }

@@ -6,7 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use relay_access::{close_access, AccessPlan, AccessReport, SubscriptionAccess};
+use relay_core::{
+    AccessCloser, AccessPlan, AccessReport, ItemProgress, Journal, Ports, ProviderTarget,
+    RedactingObserver, SubscriptionAccess, TestReason,
+};
 use relay_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ModeProof,
     ProviderEvent, Redactor, ResourceState, ResourceType, Secret, Verdict,
@@ -15,39 +18,23 @@ use relay_sub2api::{HostAdapter, ObjectId};
 use serde_json::json;
 
 use crate::accounts::{run_accounts, AccountJob, Work};
-use crate::classify::TestReason;
 use crate::ensure::{ensure_channel, ensure_group, ensure_plan};
 use crate::error::ProvisionError;
-use crate::ports::{ItemProgress, Journal, ProbeSink, ProvisionPorts, RedactingObserver};
 use crate::preview::{key_lines, preview_lines, PreviewReport};
 use crate::report::{
     ImportReport, ImportRequest, KeyResult, ResourceChange, ResourceOutcome, RetireReason,
     RetiredAccount,
 };
 use crate::rollback::rollback_batch;
-use crate::target::ProviderTarget;
-
-/// Checks that the journal belongs to the target (its pack and provider).
-fn check_target(journal: &dyn Journal, target: &ProviderTarget) -> Result<(), ProvisionError> {
-    let scope = journal.scope();
-    if scope.pack_id.0 != target.pack_id || scope.provider_id.0 != target.provider.provider_id {
-        return Err(ProvisionError::ScopeMismatch {
-            journal_pack: scope.pack_id.0,
-            journal_provider: scope.provider_id.0,
-            pack: target.pack_id.clone(),
-            provider: target.provider.provider_id.clone(),
-        });
-    }
-    Ok(())
-}
 
 /// The journal's batch, after checking that the journal belongs to the target.
 pub(crate) fn check_scope(
     journal: &dyn Journal,
     target: &ProviderTarget,
 ) -> Result<BatchId, ProvisionError> {
-    check_target(journal, target)?;
-    journal.scope().batch_id.ok_or(ProvisionError::NoBatch)
+    relay_core::check_scope(journal, target)?
+        .batch_id
+        .ok_or(ProvisionError::NoBatch)
 }
 
 pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
@@ -120,7 +107,7 @@ pub fn prepare_import(
     target: &ProviderTarget,
     request: ImportRequest,
 ) -> Result<PreparedImport, ProvisionError> {
-    check_target(journal, target)?;
+    relay_core::check_scope(journal, target)?;
     validate(&request)?;
     let lines = key_lines(&request.keys);
     let (preview, settled) =
@@ -154,20 +141,22 @@ pub fn prepare_import(
 /// ([`ImportRequest::redactor`]): the batch's upstream keys never reach the observer
 /// or the report, even when the host or the vendor quotes them.
 pub fn import(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
+    access: &dyn AccessCloser,
     target: &ProviderTarget,
     request: &ImportRequest,
 ) -> Result<ImportReport, ProvisionError> {
     check_scope(ports.journal, target)?;
     let prepared = prepare_import(ports.adapter, ports.journal, target, request.clone())?;
-    import_prepared(ports, &prepared)
+    import_prepared(ports, access, &prepared)
 }
 
 /// Runs a prepared import into the journal's batch, with the preview and the keys
 /// of `prepared` (the host is not previewed again). The journal's scope must be the
 /// prepared target's, with a batch. Outcomes and errors as [`import`].
 pub fn import_prepared(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
+    access: &dyn AccessCloser,
     prepared: &PreparedImport,
 ) -> Result<ImportReport, ProvisionError> {
     let request = &prepared.request;
@@ -176,10 +165,7 @@ pub fn import_prepared(
         inner: ports.observer,
         redactor,
     };
-    let ports = &ProvisionPorts {
-        observer: &observer,
-        ..*ports
-    };
+    let ports = &ports.with_observer(&observer);
     let target = &prepared.target;
     let batch = check_scope(ports.journal, target)?;
     validate(request)?;
@@ -240,6 +226,7 @@ pub fn import_prepared(
     report.keys = keys;
     Pipeline {
         ports,
+        access,
         target,
         request,
         report,
@@ -277,7 +264,9 @@ pub(crate) fn empty_report(
 
 /// The steps after the keys are known.
 pub(crate) struct Pipeline<'p, 'a> {
-    pub ports: &'p ProvisionPorts<'a>,
+    pub ports: &'p Ports<'a>,
+    /// Runs the access closure.
+    pub access: &'p dyn AccessCloser,
     pub target: &'p ProviderTarget,
     pub request: &'p ImportRequest,
     pub report: ImportReport,
@@ -480,7 +469,7 @@ impl Pipeline<'_, '_> {
             .filter(|k| matches!(k.status, ItemStatus::Passed | ItemStatus::Warning))
             .filter_map(|k| k.account_id)
             .collect();
-        let mut by_fp: BTreeMap<&Fingerprint, Vec<&crate::ports::JournalEntry>> = BTreeMap::new();
+        let mut by_fp: BTreeMap<&Fingerprint, Vec<&relay_core::JournalEntry>> = BTreeMap::new();
         for e in entries.iter().filter(|e| {
             e.resource_type == ResourceType::Account
                 && e.is_owned_live()
@@ -490,7 +479,7 @@ impl Pipeline<'_, '_> {
                 by_fp.entry(fp).or_default().push(e);
             }
         }
-        let mut stale: Vec<(&crate::ports::JournalEntry, RetireReason)> = Vec::new();
+        let mut stale: Vec<(&relay_core::JournalEntry, RetireReason)> = Vec::new();
         for list in by_fp.values().filter(|l| l.len() > 1) {
             let keep = list
                 .iter()
@@ -565,10 +554,9 @@ impl Pipeline<'_, '_> {
             group_id: group,
             subscription,
             supplied_key: request.supplied_key.clone(),
-            probe: request.probe.settings(&target.provider.smoke_test_model),
+            probe: request.probe.for_model(&target.provider.smoke_test_model),
         };
-        let sink = ProbeSink(self.ports.observer);
-        let access = close_access(&self.ports.access(&sink), &plan)?;
+        let access = self.access.close(self.ports, &plan)?;
         for p in access.problems() {
             self.report
                 .warnings

@@ -3,13 +3,12 @@
 
 use std::collections::HashSet;
 
-use relay_access::find_access_resource;
+use relay_core::{find_access_resource, Journal, JournalEntry, JournalError};
 use relay_domain::{ResourceState, ResourceType};
 use relay_sub2api::{AccountFilter, GroupFilter, HostAdapter, HostError, ObjectId};
 use serde::Serialize;
 
 use crate::error::ProvisionError;
-use crate::ports::{Journal, JournalEntry, JournalError};
 
 /// Host ids of the objects a journal entry names, newest (highest id) last.
 /// A build without the route (no channels, no payment module) has none.

@@ -4,17 +4,19 @@
 
 use std::collections::HashMap;
 
+use relay_core::{
+    expected_subscription_type, ExistingGroup, Journal, JournalEntry, OverlayNote, PlatformChoice,
+    ProviderTarget,
+};
 use relay_domain::{
     normalize_keys, AcceptedKey, AccessMode, DropReason, DroppedLine, Fingerprint, ImportMode,
     KeyPlan, Redactor, ResourceAction, ResourceType, Secret, SHORT_KEY_CHARS,
 };
-use relay_pack::{parse_host_version, Severity};
+use relay_pack::parse_host_version;
 use relay_sub2api::{Channel, Group, GroupFilter, HostAdapter, HostError, ObjectId, Plan};
 use serde::Serialize;
 
 use crate::error::ProvisionError;
-use crate::ports::{Journal, JournalEntry};
-use crate::target::{expected_subscription_type, ExistingGroup, PlatformChoice, ProviderTarget};
 
 /// What to preview.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,15 +72,6 @@ pub struct KeyPreview {
     pub duplicate_of_line: Option<usize>,
     /// The key does not fit the manifest's `key_hint` (advisory).
     pub hint_mismatch: bool,
-}
-
-/// An advisory host overlay of the pack that applies to this host version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OverlayNote {
-    /// `info` or `warning`.
-    pub severity: Severity,
-    /// The note.
-    pub note: String,
 }
 
 /// Counts of the key plans.
@@ -393,7 +386,7 @@ pub(crate) fn settle_platform(
             .filter(|g| g.name == name)
             .collect();
         if let [g] = found.as_slice() {
-            if let Ok(platform) = g.platform.parse() {
+            if let Ok(platform) = g.platform.as_str().parse() {
                 let settled = target.with_existing_group(&ExistingGroup {
                     name: g.name.clone(),
                     id: Some(g.id),
@@ -585,7 +578,7 @@ pub(crate) fn preview_lines(
                 Ok(a) => {
                     k.plan = KeyPlan::AlreadyImported;
                     k.account_id = Some(a.id);
-                    k.account_status = Some(a.status);
+                    k.account_status = Some(a.status.into());
                 }
                 Err(e) if e.is_not_found() => report.warnings.push(format!(
                     "key {}: its recorded account {id} is gone from the host; a new account will be created",

@@ -1,10 +1,8 @@
 //! Requests and reports of import, resume and rollback.
 
-use std::time::Duration;
-
-use relay_access::{
-    AccessReport, ProbeSettings, SubscriberSelector, DEFAULT_INITIAL_BACKOFF, DEFAULT_MAX_BACKOFF,
-    DEFAULT_PROBE_BALANCE_USD, DEFAULT_PROBE_EMAIL, DEFAULT_WARMUP_WINDOW,
+use relay_core::{
+    AccessReport, ProbeSettings, SubscriberSelector, TestReason, DEFAULT_CONCURRENCY,
+    DEFAULT_PROBE_BALANCE_USD, DEFAULT_PROBE_EMAIL,
 };
 use relay_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ProviderEvent,
@@ -13,50 +11,8 @@ use relay_domain::{
 use relay_sub2api::ObjectId;
 use serde::Serialize;
 
-use crate::classify::TestReason;
 use crate::lookup::IntentResolution;
 use crate::preview::{PreviewReport, PreviewRequest};
-
-/// Default number of keys processed at once.
-pub const DEFAULT_CONCURRENCY: usize = 8;
-
-/// Timing of the gateway probe (the smoke model comes from the manifest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ProbeTuning {
-    /// How long transient gateway answers are retried (default 30 s).
-    pub warmup_window: Duration,
-    /// First backoff between attempts.
-    pub initial_backoff: Duration,
-    /// Longest backoff between attempts.
-    pub max_backoff: Duration,
-    /// Apply the capability repair when an upstream failure comes from accounts on
-    /// the Responses path.
-    pub repair: bool,
-}
-
-impl Default for ProbeTuning {
-    fn default() -> Self {
-        ProbeTuning {
-            warmup_window: DEFAULT_WARMUP_WINDOW,
-            initial_backoff: DEFAULT_INITIAL_BACKOFF,
-            max_backoff: DEFAULT_MAX_BACKOFF,
-            repair: true,
-        }
-    }
-}
-
-impl ProbeTuning {
-    /// Probe settings for `smoke_model`.
-    pub fn settings(&self, smoke_model: &str) -> ProbeSettings {
-        ProbeSettings {
-            warmup_window: self.warmup_window,
-            initial_backoff: self.initial_backoff,
-            max_backoff: self.max_backoff,
-            repair: self.repair,
-            ..ProbeSettings::new(smoke_model)
-        }
-    }
-}
 
 /// An import of keys for one provider on one host (SPEC §4.4).
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +38,7 @@ pub struct ImportRequest {
     /// A user key bound to the group, for the self-service proof (any mode).
     pub supplied_key: Option<Secret>,
     /// Gateway probe timing.
-    pub probe: ProbeTuning,
+    pub probe: ProbeSettings,
 }
 
 impl ImportRequest {
@@ -100,7 +56,7 @@ impl ImportRequest {
             validity_days: None,
             probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
             supplied_key: None,
-            probe: ProbeTuning::default(),
+            probe: ProbeSettings::default(),
         }
     }
 
@@ -400,8 +356,11 @@ mod tests {
             AccessMode::SelfService,
         );
         assert_eq!(request.concurrency, DEFAULT_CONCURRENCY);
-        assert_eq!(request.probe.warmup_window, DEFAULT_WARMUP_WINDOW);
-        let settings = request.probe.settings("m");
+        assert_eq!(
+            request.probe.warmup_window,
+            relay_core::DEFAULT_WARMUP_WINDOW
+        );
+        let settings = request.probe.for_model("m");
         assert_eq!(settings.smoke_model, "m");
         let key = |status| KeyResult {
             line: 1,

@@ -3,18 +3,18 @@
 
 use std::collections::{HashMap, HashSet};
 
+use relay_core::{
+    AccessCloser, ItemProgress, JournalEntry, Ports, ProviderTarget, RedactingObserver, TestReason,
+};
 use relay_domain::{Fingerprint, ItemStatus, KeyPlan, ResourceType, Secret, Verdict};
 use serde_json::Value;
 
 use crate::accounts::Work;
-use crate::classify::TestReason;
 use crate::error::ProvisionError;
 use crate::import::{check_scope, empty_report, validate, Pipeline};
 use crate::lookup::{resolve_intents, Resolution};
-use crate::ports::{ItemProgress, JournalEntry, ProvisionPorts, RedactingObserver};
 use crate::preview::{key_lines, settle_platform};
 use crate::report::{ImportReport, ImportRequest, KeyResult};
-use crate::target::ProviderTarget;
 
 /// Message of a key whose account was not created before the interruption and
 /// that was not supplied again.
@@ -52,7 +52,8 @@ pub struct ResumeRequest {
 /// retires stale accounts and closes access like an import. Strict mode rolls the
 /// batch back on any failure.
 pub fn resume_batch(
-    ports: &ProvisionPorts<'_>,
+    ports: &Ports<'_>,
+    access: &dyn AccessCloser,
     target: &ProviderTarget,
     request: &ResumeRequest,
 ) -> Result<ImportReport, ProvisionError> {
@@ -67,10 +68,7 @@ pub fn resume_batch(
         inner: ports.observer,
         redactor: &redactor,
     };
-    let ports = &ProvisionPorts {
-        observer: &observer,
-        ..*ports
-    };
+    let ports = &ports.with_observer(&observer);
     let batch = check_scope(ports.journal, target)?;
     validate(&request.import)?;
     let settled = settle_platform(ports.adapter, target, request.import.access_mode)?;
@@ -185,6 +183,7 @@ pub fn resume_batch(
     }
     Pipeline {
         ports,
+        access,
         target,
         request: &request.import,
         report,

@@ -11,13 +11,12 @@
 use std::cmp::Reverse;
 use std::collections::HashSet;
 
-use relay_access::{delete_managed_user_key, SubscriberVault};
+use relay_core::{delete_managed_user_key, Journal, JournalEntry, SubscriberVault};
 use relay_domain::{BatchId, ResourceState, ResourceType};
 use relay_sub2api::{HostAdapter, HostError, SubscriptionFilter};
 
 use crate::error::ProvisionError;
 use crate::lookup::resolve_intents;
-use crate::ports::{Journal, JournalEntry};
 use crate::report::{KeptResource, RemainingResource, RollbackReport, RolledBackResource};
 
 /// Rolls back one batch: every object the journal records for it in state

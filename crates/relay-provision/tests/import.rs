@@ -1,19 +1,20 @@
 //! Import, rollback and re-import against the in-process sub2api mock, asserting
 //! on the host's objects.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
-use relay_access::{DEFAULT_PROBE_EMAIL, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_access::AccessClosure;
+use relay_core::DEFAULT_PROBE_EMAIL;
+use relay_core::*;
 use relay_domain::{
     AccessMode, AccessStatus, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan,
     ProviderEvent, ResourceState, ResourceType, Secret, Verdict,
 };
 use relay_provision::*;
 use relay_sub2api::{HostAdapter, LoginOutcome, NewUser, NewUserKey};
+use relay_testkit::provision::*;
+use relay_testkit::*;
 use serde_json::{json, Value};
 use sub2api_mock::Faults;
 
@@ -92,8 +93,11 @@ fn strict_success_creates_every_resource_and_proves_subscription_access() {
             a["credentials"]["model_mapping"]["deepseek-v4-pro"],
             "deepseek-v4-pro"
         );
-        assert_eq!(a["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
-        assert_eq!(a["extra"][RESPONSES_SUPPORTED_KEY], false);
+        assert_eq!(
+            a["extra"]["openai_responses_mode"],
+            "force_chat_completions"
+        );
+        assert_eq!(a["extra"]["openai_responses_supported"], false);
         assert_eq!(a["group_ids"], json!([gid]));
     }
 
@@ -165,7 +169,7 @@ trait VaultKey {
 }
 impl VaultKey for Env {
     fn vault_key(&self, group: i64) -> Secret {
-        use relay_access::SubscriberVault;
+        use relay_core::SubscriberVault;
         self.vault
             .user_key(DEFAULT_PROBE_EMAIL, group)
             .unwrap()
@@ -336,7 +340,7 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
             let accounts = c.list_accounts(&Default::default()).unwrap();
             if accounts
                 .iter()
-                .all(|a| a.extra.contains_key(RESPONSES_SUPPORTED_KEY))
+                .all(|a| a.extra.contains_key("openai_responses_supported"))
                 || std::time::Instant::now() > deadline
             {
                 break;
@@ -346,7 +350,7 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
     }));
     let target = env.target_with(responses_manifest());
     let req = request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription);
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(report.access.status, AccessStatus::SubscriptionReady);
     let repairs = report.access.repairs();
@@ -356,8 +360,8 @@ fn responses_misdetection_is_repaired_and_access_becomes_ready() {
     assert_eq!(repairs[0].account_id, account_id);
     // Created without the chat-only extra; repaired afterwards.
     let a = env.client().get_account(account_id).unwrap();
-    assert_eq!(a.extra[RESPONSES_MODE_KEY], "force_chat_completions");
-    assert_eq!(a.extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(a.extra["openai_responses_mode"], "force_chat_completions");
+    assert_eq!(a.extra["openai_responses_supported"], false);
     let entry = env
         .journal
         .entries()
@@ -849,7 +853,7 @@ fn a_host_failure_while_ensuring_rolls_back_and_reports() {
         ..Faults::default()
     });
     let req = request(&[GOOD_1], ImportMode::Partial, AccessMode::SelfService);
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Failed, "{report:#?}");
     assert!(
         report.error.as_deref().unwrap().contains("channel"),
@@ -889,7 +893,7 @@ fn transient_account_create_failures_are_retried_with_the_same_idempotency_key()
         ..Faults::default()
     });
     let started = std::time::Instant::now();
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(env.list("accounts").len(), 1);
     assert_eq!(env.adapter.i.creates.load(Ordering::SeqCst), 2);
@@ -915,7 +919,7 @@ fn env_with_404_account_tests(repair: bool) -> (Env, ImportRequest) {
 fn a_404_account_test_is_a_warning_confirmed_by_the_gateway() {
     let (env, req) = env_with_404_account_tests(true);
     let target = env.target_with(responses_manifest());
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     let k = key_result(&report, GOOD_1);
     assert_eq!(
         k.reason,
@@ -938,7 +942,7 @@ fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
     let (env, req) = env_with_404_account_tests(false);
     let before = env.objects();
     let target = env.target_with(responses_manifest());
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     let k = key_result(&report, GOOD_1);
     assert_eq!(
         k.reason,
@@ -966,7 +970,7 @@ fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
 const BATCH_ROUTE: &str = "POST /api/v1/admin/accounts/batch";
 const CREATE_ROUTE: &str = "POST /api/v1/admin/accounts";
 
-fn account_entries(env: &Env) -> Vec<relay_provision::JournalEntry> {
+fn account_entries(env: &Env) -> Vec<relay_core::JournalEntry> {
     env.journal
         .entries()
         .into_iter()
@@ -1112,7 +1116,7 @@ fn a_500_on_the_batch_call_is_retried_with_the_same_key_and_creates_once() {
         fail_nth_admin_call: Some(7),
         ..Faults::default()
     });
-    let report = import(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(env.adapter.i.batch_creates.load(Ordering::SeqCst), 2);
     assert_eq!(env.list("accounts").len(), 2);
@@ -1174,7 +1178,8 @@ fn a_prepared_import_reads_only_then_runs_from_its_one_preview() {
     let quoted = prepared.redactor().redact(&format!("bad key {GOOD_2}"));
     assert!(!quoted.contains(GOOD_2), "{quoted}");
 
-    let report = import_prepared(&env.ports(&env.journal), &prepared).expect("import runs");
+    let report =
+        import_prepared(&env.ports(&env.journal), &AccessClosure, &prepared).expect("import runs");
     assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
     assert_eq!(report.preview.as_ref(), Some(prepared.preview()));
     assert_eq!(env.list("accounts").len(), 2);
@@ -1188,7 +1193,7 @@ fn a_prepared_import_with_a_blocking_problem_is_refused_and_writes_nothing() {
     let prepared =
         prepare_import(&env.adapter, &env.journal, &env.target(), req).expect("prepared");
     assert!(!prepared.preview().can_import());
-    let err = import_prepared(&env.ports(&env.journal), &prepared).unwrap_err();
+    let err = import_prepared(&env.ports(&env.journal), &AccessClosure, &prepared).unwrap_err();
     assert!(matches!(err, ProvisionError::Blocked { .. }), "{err}");
     assert_eq!(env.objects(), before);
     assert!(env.journal.entries().is_empty());

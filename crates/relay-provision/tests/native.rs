@@ -2,14 +2,14 @@
 //! native CN platform uses it; a host without it falls back to `openai` with forced
 //! Chat Completions; an existing install keeps its group's platform.
 
-mod common;
-
-use common::*;
-use relay_access::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_access::AccessClosure;
+use relay_core::*;
 use relay_domain::{AccessMode, AccessStatus, BatchStatus, ImportMode, ResourceAction};
 use relay_pack::{NativePlatform, Platform, ProviderManifest};
 use relay_provision::*;
 use relay_sub2api::{GroupFilter, HostAdapter, NewGroup};
+use relay_testkit::provision::*;
+use relay_testkit::*;
 use serde_json::{json, Value};
 use sub2api_mock::{Faults, HostKnobs};
 
@@ -35,7 +35,7 @@ fn by_name<'a>(list: &'a [Value], name: &str) -> &'a Value {
 
 fn import_with(env: &Env, target: &ProviderTarget, keys: &[&str]) -> ImportReport {
     let req = request(keys, ImportMode::Strict, AccessMode::Subscription);
-    import(&env.ports(&env.journal), target, &req).expect("import runs")
+    import(&env.ports(&env.journal), &AccessClosure, target, &req).expect("import runs")
 }
 
 fn preview_of(env: &Env, target: &ProviderTarget, keys: &[&str]) -> PreviewReport {
@@ -97,7 +97,10 @@ fn a_new_install_on_a_host_with_the_native_platform_uses_it() {
         assert_eq!(a["platform"], "deepseek");
         assert_eq!(a["group_ids"], json!([group["id"]]));
         // No Responses extra is sent: what is there is the host's own.
-        assert_ne!(a["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+        assert_ne!(
+            a["extra"]["openai_responses_mode"],
+            "force_chat_completions"
+        );
     }
     // The group's platform is recorded: the next target (same journal) keeps it.
     let again = env.target_with(native_manifest());
@@ -146,10 +149,10 @@ fn a_host_without_the_native_platform_falls_back_to_openai_with_forced_chat() {
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0]["platform"], "openai");
     assert_eq!(
-        accounts[0]["extra"][RESPONSES_MODE_KEY],
+        accounts[0]["extra"]["openai_responses_mode"],
         "force_chat_completions"
     );
-    assert_eq!(accounts[0]["extra"][RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(accounts[0]["extra"]["openai_responses_supported"], false);
 }
 
 #[test]
@@ -184,6 +187,7 @@ fn an_existing_openai_install_is_not_switched_after_a_host_upgrade() {
 
     let second = import(
         &env.ports(&env.batch("batch_2")),
+        &AccessClosure,
         &after,
         &request(
             &[GOOD_1, GOOD_2],
@@ -204,7 +208,10 @@ fn an_existing_openai_install_is_not_switched_after_a_host_upgrade() {
     assert_eq!(accounts.len(), 2);
     for a in &accounts {
         assert_eq!(a["platform"], "openai", "{a}");
-        assert_eq!(a["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+        assert_eq!(
+            a["extra"]["openai_responses_mode"],
+            "force_chat_completions"
+        );
     }
 }
 

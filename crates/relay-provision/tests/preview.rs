@@ -1,8 +1,6 @@
 //! Preview against the in-process sub2api mock: read-only, and what it plans.
 
-mod common;
-
-use common::*;
+use relay_access::AccessClosure;
 use relay_domain::{
     AccessMode, BatchStatus, DropReason, Fingerprint, ImportMode, KeyPlan, ResourceAction,
     ResourceType, Secret,
@@ -10,6 +8,8 @@ use relay_domain::{
 use relay_pack::Severity;
 use relay_provision::*;
 use relay_sub2api::{ChannelUpdate, HostAdapter, ModelPricing, NewGroup};
+use relay_testkit::provision::*;
+use relay_testkit::*;
 use serde_json::Value;
 use sub2api_mock::Faults;
 
@@ -246,6 +246,7 @@ fn same_name_group_of_another_type_is_a_conflict_and_blocks_the_import() {
     assert!(!p.can_import());
     let err = import(
         &env.ports(&env.journal),
+        &AccessClosure,
         &target,
         &request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription),
     )
@@ -312,6 +313,7 @@ fn an_old_host_without_channels_and_plans_still_imports() {
     assert!(!target.capabilities.channels && !target.capabilities.plans);
     let report = import(
         &env.ports(&env.journal),
+        &AccessClosure,
         &target,
         &request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription),
     )
@@ -332,17 +334,26 @@ fn the_journal_must_match_the_target_and_have_a_batch() {
     let mut other = env.target();
     other.provider.provider_id = "moonshot".into();
     let req = request(&[GOOD_1], ImportMode::Strict, AccessMode::SelfService);
-    let err = import(&env.ports(&env.journal), &other, &req).unwrap_err();
+    let err = import(&env.ports(&env.journal), &AccessClosure, &other, &req).unwrap_err();
     assert!(
-        matches!(err, ProvisionError::ScopeMismatch { .. }),
+        matches!(
+            err,
+            ProvisionError::Core(relay_core::CoreError::ScopeMismatch(_))
+        ),
         "{err:?}"
     );
     let no_batch = env.journal.with_batch(None);
-    let err = import(&env.ports(&no_batch), &env.target(), &req).unwrap_err();
+    let err = import(&env.ports(&no_batch), &AccessClosure, &env.target(), &req).unwrap_err();
     assert_eq!(err, ProvisionError::NoBatch);
     let mut bad = req.clone();
     bad.probe_balance_usd = 0.0;
-    let err = import(&env.ports(&env.journal), &env.target(), &bad).unwrap_err();
+    let err = import(
+        &env.ports(&env.journal),
+        &AccessClosure,
+        &env.target(),
+        &bad,
+    )
+    .unwrap_err();
     assert!(matches!(err, ProvisionError::InvalidRequest(_)));
     assert!(env.list("groups").is_empty());
 }

@@ -3,16 +3,17 @@
 //! journal or the report — also keys of no known shape, which only the import's own
 //! redaction step (it holds the batch's keys) can recognise.
 
-mod common;
-
-use common::*;
-use relay_access::{NewEntry, SubscriberSelector, SubscriberVault};
+use relay_access::AccessClosure;
+use relay_core::*;
+use relay_core::{NewEntry, SubscriberSelector, SubscriberVault};
 use relay_domain::{
     mask, AccessMode, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ResourceState,
     ResourceType, Secret,
 };
-use relay_provision::{resume_batch, Journal, ResumeItem, ResumeRequest};
+use relay_provision::{resume_batch, ResumeItem, ResumeRequest};
 use relay_sub2api::{AccountCredentials, HostAdapter, NewAccount};
+use relay_testkit::provision::*;
+use relay_testkit::*;
 use sub2api_mock::HostKnobs;
 
 /// A valid key (the vendor accepts it).
@@ -155,6 +156,7 @@ fn a_resume_without_the_keys_still_masks_them_by_fingerprint() {
     import.keys = Secret::new("");
     let report = resume_batch(
         &env.ports(&env.journal),
+        &AccessClosure,
         &target,
         &ResumeRequest {
             import,

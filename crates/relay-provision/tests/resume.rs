@@ -1,14 +1,14 @@
 //! Crash recovery: resume and rollback of interrupted batches against the mock.
 
-mod common;
-
-use common::*;
+use relay_access::AccessClosure;
+use relay_core::*;
 use relay_domain::{
     mask, AccessMode, AccessStatus, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan,
     ResourceState, ResourceType, Secret,
 };
 use relay_provision::*;
 use relay_sub2api::HostAdapter;
+use relay_testkit::provision::*;
 use serde_json::json;
 
 const GOOD_1: &str = "sk-good-0001aaaaaaaaaaaaaaaaaaaaaaaa";
@@ -33,7 +33,7 @@ fn a_crash_between_create_and_attach_is_adopted_on_resume_and_rolled_back_cleanl
     // Writes: group intent+attach, channel intent+attach, plan intent+attach,
     // account intent; the account's attach (8th write) fails like a crash.
     env.journal.fail_writes_after(Some(7));
-    let err = import(&env.ports(&env.journal), &target, &req).unwrap_err();
+    let err = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap_err();
     assert!(matches!(err, ProvisionError::Journal(_)), "{err:?}");
     let accounts = env.list("accounts");
     assert_eq!(accounts.len(), 1, "the account exists on the host");
@@ -52,6 +52,7 @@ fn a_crash_between_create_and_attach_is_adopted_on_resume_and_rolled_back_cleanl
     again.keys = Secret::new("");
     let report = resume_batch(
         &env.ports(&env.journal),
+        &AccessClosure,
         &target,
         &ResumeRequest {
             import: again,
@@ -104,6 +105,7 @@ fn an_intent_whose_object_was_created_by_hand_is_adopted() {
         .unwrap();
     let report = resume_batch(
         &env.ports(&env.journal),
+        &AccessClosure,
         &target,
         &ResumeRequest {
             import: request(&[GOOD_1], ImportMode::Strict, AccessMode::SelfService),
@@ -155,7 +157,7 @@ fn an_intent_never_created_is_absent_and_a_missing_key_fails_its_item() {
         import: request(&[GOOD_1], ImportMode::Strict, AccessMode::SelfService),
         items: vec![item(1, GOOD_1), item(2, GOOD_2)],
     };
-    let report = resume_batch(&env.ports(&env.journal), &target, &req).unwrap();
+    let report = resume_batch(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
     assert_eq!(report.resolved_intents[0].resolution, Resolution::Absent);
     assert_eq!(report.outcome, BatchStatus::Failed);
     let missing = &report.keys[1];
@@ -168,7 +170,7 @@ fn an_intent_never_created_is_absent_and_a_missing_key_fails_its_item() {
     let b2 = env.batch("batch_2");
     let mut partial = req.clone();
     partial.import.mode = ImportMode::Partial;
-    let report = resume_batch(&env.ports(&b2), &target, &partial).unwrap();
+    let report = resume_batch(&env.ports(&b2), &AccessClosure, &target, &partial).unwrap();
     assert_eq!(
         report.outcome,
         BatchStatus::PartiallySucceeded,
@@ -231,7 +233,7 @@ fn a_crash_between_the_batch_create_and_the_attaches_is_resolved_by_name_on_resu
     // Writes: group, channel and plan (intent + attach each), the two account
     // intents before the batch call; the first attach after it fails like a crash.
     env.journal.fail_writes_after(Some(8));
-    let err = import(&env.ports(&env.journal), &target, &req).unwrap_err();
+    let err = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap_err();
     assert!(matches!(err, ProvisionError::Journal(_)), "{err:?}");
     let accounts = env.list("accounts");
     assert_eq!(accounts.len(), 2, "the batch created both");
@@ -251,6 +253,7 @@ fn a_crash_between_the_batch_create_and_the_attaches_is_resolved_by_name_on_resu
     again.keys = Secret::new("");
     let report = resume_batch(
         &env.ports(&env.journal),
+        &AccessClosure,
         &target,
         &ResumeRequest {
             import: again,

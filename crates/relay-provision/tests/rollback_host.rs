@@ -2,12 +2,10 @@
 //! gone answers its delete with a bare 500 `internal error`, and an account that is
 //! gone answers its delete with 200.
 
-mod common;
-
-use common::*;
 use relay_domain::{ResourceState, ResourceType};
 use relay_provision::rollback_provider;
 use relay_sub2api::{subscription_type, HostAdapter, NewGroup, NewPlan, ObjectId};
+use relay_testkit::provision::*;
 use serde_json::json;
 use sub2api_mock::Faults;
 
@@ -39,16 +37,16 @@ fn recorded_plan(env: &Env) -> ObjectId {
             for_sale: Some(false),
         })
         .unwrap();
-    let entry = relay_access::Journal::record_intent(
+    let entry = relay_core::Journal::record_intent(
         &env.journal,
-        &relay_access::NewEntry::new(
+        &relay_core::NewEntry::new(
             ResourceType::Plan,
             plan.name.clone(),
             json!({"group_id": group.id}),
         ),
     )
     .unwrap();
-    relay_access::Journal::attach_host_id(&env.journal, entry.id, plan.id, ResourceState::Created)
+    relay_core::Journal::attach_host_id(&env.journal, entry.id, plan.id, ResourceState::Created)
         .unwrap();
     plan.id
 }

@@ -2,13 +2,8 @@
 //! test has side effects (a 401/403 can put the account in `error`), so each
 //! account is tested exactly once per run.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::thread;
-
-use relay_access::{ProbeObserver, ProbeRecord};
+use relay_core::{map_bounded, probe_account, Observer, Ports, ProbeRecord, TestReason};
 use relay_domain::{Fingerprint, Redactor, Verdict};
-use relay_provision::{probe_account, TestReason};
 use relay_sub2api::{HostAdapter, ObjectId};
 use serde::Serialize;
 use serde_json::json;
@@ -113,7 +108,7 @@ fn key_redactor(fingerprint: Option<&Fingerprint>) -> Redactor {
 /// Tests one account once, reads its models, classifies, and reports both probes.
 pub(crate) fn test_one(
     adapter: &dyn HostAdapter,
-    observer: &dyn ProbeObserver,
+    observer: &dyn Observer,
     smoke: &str,
     mut check: AccountCheck,
 ) -> AccountCheck {
@@ -148,32 +143,12 @@ pub(crate) fn test_one(
 /// Tests every check in `pending` with at most `concurrency` in flight; returns
 /// them in the same order.
 pub(crate) fn test_all(
-    adapter: &dyn HostAdapter,
-    observer: &dyn ProbeObserver,
+    ports: &Ports<'_>,
     smoke: &str,
     pending: Vec<AccountCheck>,
     concurrency: usize,
 ) -> Vec<AccountCheck> {
-    if pending.is_empty() {
-        return pending;
-    }
-    let workers = concurrency.max(1).min(pending.len());
-    let cursor = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, AccountCheck)>> = Mutex::new(Vec::with_capacity(pending.len()));
-    thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = cursor.fetch_add(1, Ordering::SeqCst);
-                let Some(item) = pending.get(i) else { break };
-                let done = test_one(adapter, observer, smoke, item.clone());
-                results
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((i, done));
-            });
-        }
-    });
-    let mut out = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, c)| c).collect()
+    map_bounded(&pending, concurrency, |item| {
+        test_one(ports.adapter, ports.observer, smoke, item.clone())
+    })
 }

@@ -2,7 +2,7 @@
 //! vendor says about a key directly with what the host says about it, and name
 //! the cause of a failure.
 
-use relay_access::{AccessProof, ProbeKind, ProbeRecord};
+use relay_core::{AccessProof, ProbeKind, ProbeRecord};
 use relay_domain::{Secret, Verdict};
 use relay_sub2api::{
     probe_upstream, ObjectId, ProbeOutcome, ProbeResult, UpstreamCall, UpstreamProbe,

@@ -2,10 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use relay_access::JournalEntry;
+use relay_core::JournalEntry;
+use relay_core::{expected_subscription_type, ProviderTarget};
 use relay_domain::{AccessMode, ResourceState, ResourceType};
-use relay_provision::{expected_subscription_type, ProviderTarget};
-use relay_sub2api::{Account, Channel, ChannelModelMapping, ModelPricing, ObjectId};
+use relay_sub2api::{
+    Account, AccountStatus, Channel, ChannelModelMapping, ModelPricing, ObjectId, ObjectStatus,
+};
 use serde_json::{json, Value};
 
 use crate::inventory::Inventory;
@@ -282,7 +284,7 @@ pub(crate) fn find_differences(inv: &Inventory, target: &ProviderTarget) -> Vec<
             .detail_str("platform")
             .unwrap_or(platform)
             .to_string();
-        if host.platform != want_platform {
+        if host.platform.as_str() != want_platform {
             out.push(changed(
                 ResourceType::Group,
                 id,
@@ -298,13 +300,13 @@ pub(crate) fn find_differences(inv: &Inventory, target: &ProviderTarget) -> Vec<
                 None,
             ));
         }
-        if host.status != "active" {
+        if !host.status.is_active() {
             out.push(changed(
                 ResourceType::Group,
                 id,
                 name,
                 "status",
-                json!("active"),
+                json!(ObjectStatus::Active),
                 json!(host.status),
                 format!("group {id} ({name}) is {} on the host", host.status),
                 format!("enable group {id} on the host"),
@@ -496,13 +498,13 @@ pub(crate) fn find_differences(inv: &Inventory, target: &ProviderTarget) -> Vec<
                 None,
             ));
         }
-        if host.status == "inactive" {
+        if host.status == AccountStatus::Inactive {
             out.push(changed(
                 ResourceType::Account,
                 id,
                 name,
                 "status",
-                json!("active"),
+                json!(AccountStatus::Active),
                 json!(host.status),
                 format!("{label} was disabled on the host"),
                 format!("enable {label} on the host"),

@@ -3,17 +3,17 @@
 
 use std::time::Instant;
 
-use relay_access::{
+use relay_core::{
     check_reachability, probe_gateway, recover_accounts, subscription_logical_key, AccessProof,
-    AccountRecovery, CompletionFailure, JournalError, KeySource, NewEntry, OutOfServiceReason,
-    RedactingProbeObserver, RepairScope,
+    AccountRecovery, CompletionFailure, JournalError, NewEntry, OutOfServiceReason, OverlayNote,
+    Ports, ProbeKeySource, ProbeSettings, ProviderTarget, RedactingObserver, RepairScope,
 };
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
-use relay_provision::{OverlayNote, ProbeTuning, ProviderTarget};
 use relay_sub2api::{
-    AccountErrorKind, AssignOutcome, ChannelUpdate, HostAdapter, ObjectId, SubscriptionAssignment,
-    SubscriptionFilter, TempUnschedulableCause,
+    now_unix, subscription_type, AccountErrorKind, AssignOutcome, ChannelUpdate, HostAdapter,
+    HostTime, ObjectId, ObjectStatus, SubscriptionAssignment, SubscriptionFilter,
+    TempUnschedulableCause,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -21,12 +21,10 @@ use serde_json::{json, Value};
 use crate::error::ReconcileError;
 use crate::inventory::Inventory;
 use crate::model::{Repair, RepairKind};
-use crate::ports::ReconcilePorts;
 use crate::probe_key::{locate_key, managed_key, ProbeKey};
 use crate::reconcile::{check_scope, load_inventory, ms};
-use crate::redact::{run_redactor, with_observer};
+use crate::redact::run_redactor;
 use crate::repair::rebind_account;
-use crate::time::{now_unix, parse_rfc3339};
 
 const REPAIR_HINT: &str = "or run `relay doctor --repair`";
 
@@ -46,7 +44,7 @@ pub struct DoctorRequest {
     /// E-mail of the managed probe subscriber whose key is preferred.
     pub probe_email: Option<String>,
     /// Gateway probe timing (the warm-up window bounds the completion check).
-    pub probe: ProbeTuning,
+    pub probe: ProbeSettings,
 }
 
 /// The binding checks of SPEC §6.1.
@@ -237,23 +235,23 @@ fn skipped(name: CheckName, subject: impl Into<String>, why: impl Into<String>) 
 /// skips what depends on it). Errors: nothing recorded, a scope mismatch, or a
 /// journal/vault failure.
 pub fn doctor(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,
 ) -> Result<DoctorReport, ReconcileError> {
     let redactor = run_redactor(ports, request.supplied_key.as_ref())?;
-    let observer = RedactingProbeObserver {
+    let observer = RedactingObserver {
         inner: ports.observer,
         redactor: &redactor,
     };
-    let ports = with_observer(ports, &observer);
+    let ports = ports.with_observer(&observer);
     let mut report = doctor_unredacted(&ports, target, request)?;
     report.redact(&redactor);
     Ok(report)
 }
 
 fn doctor_unredacted(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,
 ) -> Result<DoctorReport, ReconcileError> {
@@ -316,7 +314,7 @@ fn doctor_unredacted(
 }
 
 fn run_pass(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &DoctorRequest,
 ) -> Result<Pass, ReconcileError> {
@@ -437,7 +435,7 @@ fn run_pass(
     let key = match &request.supplied_key {
         Some(k) => Some(ProbeKey {
             key: k.clone(),
-            source: KeySource::SuppliedKey,
+            source: ProbeKeySource::SuppliedKey,
             group_id: None,
             owner_user_id: None,
             email: None,
@@ -475,14 +473,16 @@ fn run_pass(
             subject.clone(),
             "needs the probe key's owner and group (see probe_key_bound)",
         )),
-        (Some(g), _) if g.subscription_type != "subscription" => pass.checks.push(skipped(
-            CheckName::SubscriptionActive,
-            subject.clone(),
-            format!(
-                "group {} is a {} group: no subscription is needed",
-                g.id, g.subscription_type
-            ),
-        )),
+        (Some(g), _) if g.subscription_type != subscription_type::SUBSCRIPTION => {
+            pass.checks.push(skipped(
+                CheckName::SubscriptionActive,
+                subject.clone(),
+                format!(
+                    "group {} is a {} group: no subscription is needed",
+                    g.id, g.subscription_type
+                ),
+            ))
+        }
         (Some(g), Some(user)) => {
             pass.checks
                 .push(subscription_check(adapter, g.id, user, &mut pass.fixes))
@@ -507,20 +507,19 @@ fn run_pass(
         ));
     } else {
         let smoke = &target.provider.smoke_test_model;
-        let mut settings = request.probe.settings(smoke);
+        let mut settings = request.probe.for_model(smoke);
         settings.repair = request.repair && request.probe.repair;
         let scope_group = key
             .group_id
             .or_else(|| inv.present_groups().next().map(|(_, g)| g.id));
         let scope = scope_group.map(|g| RepairScope::new(g, ports.journal));
         let proof = probe_gateway(
-            adapter,
+            ports,
             &key.key,
             key.mode(),
             key.source,
             &settings,
             scope.as_ref(),
-            ports.observer,
         )?;
         for c in &proof.repairs {
             pass.repairs.push(Repair::from_capability(
@@ -556,7 +555,7 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
         }
         seen.push(a.id);
         let ok =
-            bound && a.status == "active" && a.schedulable && a.temp_unschedulable_until.is_none();
+            bound && a.status.is_active() && a.schedulable && a.temp_unschedulable_until.is_none();
         if ok {
             schedulable.push(a.id);
         }
@@ -614,10 +613,10 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
                     name: a.name.clone(),
                 });
             }
-        } else if a.status != "active" {
+        } else if !a.status.is_active() {
             problems.push(format!("{label} is {} on the host: enable it", a.status));
         }
-        if !a.schedulable && a.status != "error" {
+        if !a.schedulable && !a.status.is_error() {
             // (An account the host put into `error` is also unschedulable; clearing
             // its error puts it back.)
             problems.push(format!(
@@ -831,7 +830,7 @@ fn key_check(
     // A managed key that is not in its group may have been moved by hand: find it
     // among its owner's keys, to bind it back (same key value).
     let moved = match (&found, key.source, key.group_id, key.owner_user_id) {
-        (Ok(None), KeySource::ManagedSubscription, Some(g), Some(owner)) => adapter
+        (Ok(None), ProbeKeySource::ManagedSubscription, Some(g), Some(owner)) => adapter
             .list_user_keys_admin(owner)
             .ok()
             .and_then(|keys| {
@@ -874,10 +873,10 @@ fn key_check(
             json!({"key_mask": key.mask(), "key_fingerprint": fp, "source": source, "groups": groups,
                    "key_id": moved.as_ref().map(|(_, k)| k.id), "bound_to": moved.as_ref().map(|(_, k)| k.group_id)}),
             Some(match (key.source, key.group_id) {
-                (KeySource::ManagedSubscription, Some(g)) if moved.is_some() => format!(
+                (ProbeKeySource::ManagedSubscription, Some(g)) if moved.is_some() => format!(
                     "bind the key to group {g} again on the host, {REPAIR_HINT}"
                 ),
-                (KeySource::ManagedSubscription, Some(g)) => format!("the probe subscriber's key was deleted or moved out of group {g}: run `relay access assign-subscriptions` to create it again"),
+                (ProbeKeySource::ManagedSubscription, Some(g)) => format!("the probe subscriber's key was deleted or moved out of group {g}: run `relay access assign-subscriptions` to create it again"),
                 _ => format!("bind the key to the provider's group ({}) on the host, or pass a key of that group", join(&groups)),
             }),
             false,
@@ -889,7 +888,7 @@ fn key_check(
                 "key_mask": key.mask(), "key_fingerprint": fp, "source": source,
                 "subscriber": key.email, "key_id": k.id, "owner_user_id": k.user_id, "group_id": g, "status": k.status,
             });
-            if k.status == "active" {
+            if k.status.is_active() {
                 (
                     CheckStatus::Ok,
                     format!("{label} (key {}, user {}) is bound to group {g}", k.id, k.user_id),
@@ -949,7 +948,7 @@ fn subscription_check(
     let best = subs
         .iter()
         .filter(|s| s.user_id == user && s.group_id == gid)
-        .max_by_key(|s| (s.status == "active", s.id));
+        .max_by_key(|s| (s.status.is_active(), s.id));
     let now = now_unix();
     match best {
         None => {
@@ -967,13 +966,13 @@ fn subscription_check(
             )
         }
         Some(s) => {
-            let expires = s.expires_at.as_deref().and_then(parse_rfc3339);
+            let expires = s.expires_at.as_ref().and_then(HostTime::unix_seconds);
             let evidence = json!({
                 "user_id": user, "group_id": gid, "subscription_id": s.id,
                 "status": s.status, "expires_at": s.expires_at, "now_unix": now,
             });
             let expired = expires.is_some_and(|t| t <= now);
-            if s.status == "active" && !expired {
+            if s.status.is_active() && !expired {
                 check(
                     CheckName::SubscriptionActive,
                     subject,
@@ -1006,7 +1005,7 @@ fn subscription_check(
                         s.expires_at.as_deref().unwrap_or("-")
                     ),
                     evidence,
-                    Some(if expired || s.status == "expired" {
+                    Some(if expired || s.status == ObjectStatus::Expired {
                         format!(
                             "subscription {} expired: assigning it again renews it on the host (a new term from now): `relay access assign-subscriptions`, {REPAIR_HINT}",
                             s.id
@@ -1194,7 +1193,7 @@ fn recover(adapter: &dyn HostAdapter, inv: Option<&Inventory>, fixes: &[DoctorFi
 }
 
 fn apply(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     inv: Option<&Inventory>,
     fix: &DoctorFix,
@@ -1288,7 +1287,7 @@ fn apply(
 /// Assigns the subscription again (journaled as an intent first), and marks the
 /// recorded subscriptions of (user, group) that are gone from the host deleted.
 fn reassign(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     inv: Option<&Inventory>,
     user_id: ObjectId,
@@ -1332,7 +1331,7 @@ fn reassign(
                 }
                 Err(e) => return Err(e.into()),
             }
-            repair.ok = sub.status == "active";
+            repair.ok = sub.status.is_active();
             if !repair.ok {
                 repair.error = Some(format!(
                     "the host answered with a {} subscription",

@@ -1,6 +1,6 @@
 //! Errors of reconcile and doctor. No message contains a secret.
 
-use relay_access::{AccessError, JournalError, VaultError};
+use relay_core::{AccessError, CoreError, JournalError, ScopeMismatch, VaultError};
 use relay_sub2api::HostError;
 
 /// Why a reconcile (or doctor) run could not produce a report.
@@ -30,18 +30,10 @@ pub enum ReconcileError {
         #[source]
         source: HostError,
     },
-    /// The journal handle belongs to another pack or provider than the target.
-    #[error("the journal is scoped to {journal_pack}/{journal_provider} but the target is {pack}/{provider}; open the journal for the target provider")]
-    ScopeMismatch {
-        /// Pack of the journal scope.
-        journal_pack: String,
-        /// Provider of the journal scope.
-        journal_provider: String,
-        /// Pack of the target.
-        pack: String,
-        /// Provider of the target.
-        provider: String,
-    },
+    /// Kernel work failed: e.g. the journal handle belongs to another pack or
+    /// provider than the target ([`CoreError::ScopeMismatch`]).
+    #[error(transparent)]
+    Core(CoreError),
     /// The journal records no live host object for the provider on this host:
     /// there is nothing to compare (import first).
     #[error("nothing is recorded for provider {provider_id} on this host; import it first")]
@@ -84,7 +76,7 @@ impl ReconcileError {
         match self {
             ReconcileError::HostUnreachable { .. } => "host_unreachable",
             ReconcileError::Host { .. } => "host_error",
-            ReconcileError::ScopeMismatch { .. } => "scope_mismatch",
+            ReconcileError::Core(e) => e.code(),
             ReconcileError::NothingRecorded { .. } => "nothing_recorded",
             ReconcileError::InvalidRequest(_) => "invalid_request",
             ReconcileError::Journal(_) => "journal_unavailable",
@@ -107,6 +99,23 @@ impl From<AccessError> for ReconcileError {
             AccessError::Vault(v) => ReconcileError::Vault(v),
             other => ReconcileError::Access(other),
         }
+    }
+}
+
+impl From<CoreError> for ReconcileError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Host { step, source } => ReconcileError::host(step, source),
+            CoreError::Journal(j) => ReconcileError::Journal(j),
+            CoreError::Vault(v) => ReconcileError::Vault(v),
+            other => ReconcileError::Core(other),
+        }
+    }
+}
+
+impl From<ScopeMismatch> for ReconcileError {
+    fn from(e: ScopeMismatch) -> Self {
+        ReconcileError::Core(CoreError::ScopeMismatch(e))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use relay_access::JournalEntry;
+use relay_core::JournalEntry;
 use relay_domain::ResourceType;
 use relay_sub2api::{
     Account, AccountFilter, Channel, Group, HostAdapter, HostError, ObjectId, Plan, Subscription,

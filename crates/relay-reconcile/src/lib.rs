@@ -18,8 +18,9 @@
 //!
 //! The crate is synchronous, talks to the host only through
 //! [`relay_sub2api::HostAdapter`], and reads and writes the manager's records
-//! through the ports of [`ReconcilePorts`] (the journal and vault of
-//! `relay-access`, a [`relay_access::ProbeObserver`]). It never touches SQLite or
+//! through the kernel's [`relay_core::Ports`] (journal, vault, observer, clock).
+//! It stands on `relay-core` beside provisioning and the access closure and
+//! imports neither. It never touches SQLite or
 //! HTTP routing.
 //!
 //! # What a run writes
@@ -43,7 +44,7 @@
 //! * [`ReconcileError::HostUnreachable`] means the host did not answer: mark the
 //!   host `unreachable` and leave the provider's status alone.
 //! * Every probe (account tests, account models, gateway models/chat,
-//!   reachability) also reaches the [`relay_access::ProbeObserver`] as it happens.
+//!   reachability) also reaches the [`relay_core::Observer`] as it happens.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -54,12 +55,10 @@ mod doctor;
 mod error;
 mod inventory;
 mod model;
-mod ports;
 mod probe_key;
 mod reconcile;
 mod redact;
 mod repair;
-mod time;
 
 pub use accounts::{AccountCheck, AccountOutcome};
 pub use diagnose::{
@@ -69,9 +68,7 @@ pub use diagnose::{
 pub use doctor::{doctor, CheckName, CheckStatus, DoctorCheck, DoctorReport, DoctorRequest};
 pub use error::ReconcileError;
 pub use model::{Difference, DifferenceKind, Repair, RepairKind, ResourceCheck};
-pub use ports::ReconcilePorts;
 pub use reconcile::{
     derive_event, reconcile, verdict_of, ReconcileCounts, ReconcileReport, ReconcileRequest,
     Timings,
 };
-pub use relay_provision::{ProbeTuning, DEFAULT_CONCURRENCY};

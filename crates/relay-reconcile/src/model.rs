@@ -1,7 +1,7 @@
 //! Report vocabulary shared by reconcile and doctor: differences between the
 //! record and the host, and the repairs a run applied.
 
-use relay_access::CapabilityRepair;
+use relay_core::CapabilityRepair;
 use relay_domain::{ResourceState, ResourceType};
 use relay_sub2api::ObjectId;
 use serde::Serialize;

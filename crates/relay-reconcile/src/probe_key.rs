@@ -1,7 +1,7 @@
 //! Which user key proves access: the operator's supplied key, else the managed
 //! probe subscriber's key from the vault.
 
-use relay_access::{KeySource, SubscriberVault, DEFAULT_PROBE_EMAIL};
+use relay_core::{ProbeKeySource, SubscriberVault, DEFAULT_PROBE_EMAIL};
 use relay_domain::{mask, AccessMode, Fingerprint, Secret};
 use relay_sub2api::{HostAdapter, ObjectId, UserKey};
 
@@ -12,7 +12,7 @@ use crate::inventory::Inventory;
 #[derive(Debug, Clone)]
 pub(crate) struct ProbeKey {
     pub key: Secret,
-    pub source: KeySource,
+    pub source: ProbeKeySource,
     /// The group the key is (or should be) bound to.
     pub group_id: Option<ObjectId>,
     /// The key's owner on the host, when known.
@@ -24,8 +24,8 @@ pub(crate) struct ProbeKey {
 impl ProbeKey {
     pub fn mode(&self) -> AccessMode {
         match self.source {
-            KeySource::ManagedSubscription => AccessMode::Subscription,
-            KeySource::SuppliedKey => AccessMode::SelfService,
+            ProbeKeySource::ManagedSubscription => AccessMode::Subscription,
+            ProbeKeySource::SuppliedKey => AccessMode::SelfService,
         }
     }
 
@@ -65,7 +65,7 @@ pub(crate) fn managed_key(
         if let Some(key) = vault.user_key(&email, group)? {
             return Ok(Some(ProbeKey {
                 key,
-                source: KeySource::ManagedSubscription,
+                source: ProbeKeySource::ManagedSubscription,
                 group_id: Some(group),
                 owner_user_id: k.entry.detail_i64("user_id"),
                 email: Some(email),
@@ -112,12 +112,12 @@ pub(crate) fn choose(
         let (found, _) = locate_key(adapter, inv, key);
         let fallback = inv
             .present_groups()
-            .find(|(_, g)| g.subscription_type != "subscription")
+            .find(|(_, g)| g.subscription_type != relay_sub2api::subscription_type::SUBSCRIPTION)
             .or_else(|| inv.present_groups().next())
             .map(|(_, g)| g.id);
         return Ok(Some(ProbeKey {
             key: key.clone(),
-            source: KeySource::SuppliedKey,
+            source: ProbeKeySource::SuppliedKey,
             group_id: found.as_ref().map(|(g, _)| *g).or(fallback),
             owner_user_id: found.as_ref().map(|(_, k)| k.user_id),
             email: None,

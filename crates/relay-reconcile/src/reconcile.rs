@@ -1,18 +1,18 @@
 //! Reconcile (SPEC §4.7): compare the record with the host, re-test the
 //! accounts, re-run one access probe, repair what is safe, derive the verdict.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use relay_access::{
-    probe_gateway, AccessProof, CompletionFailure, OutOfServiceReason, RedactingProbeObserver,
-    RepairScope,
+use relay_core::{
+    capability_flipped, probe_gateway, repair_recorded_account, AccessProof, CompletionFailure,
+    OutOfServiceReason, Ports, ProbeSettings, ProviderTarget, RedactingObserver, RepairScope,
+    TestReason, DEFAULT_CONCURRENCY,
 };
 use relay_domain::{
     AccessStatus, BatchId, HostId, ModeProof, PackId, ProviderEvent, ProviderId, ProviderStatus,
     ResourceType, Secret,
 };
-use relay_provision::{ProbeTuning, ProviderTarget, TestReason, DEFAULT_CONCURRENCY};
-use relay_sub2api::{AccountErrorKind, ObjectId, TempUnschedulableCause};
+use relay_sub2api::{AccountErrorKind, ObjectId, ResponsesRoute, TempUnschedulableCause};
 use serde::Serialize;
 
 use crate::accounts::{test_all, AccountCheck, AccountOutcome};
@@ -20,10 +20,9 @@ use crate::diff::{find_differences, Finding};
 use crate::error::ReconcileError;
 use crate::inventory::Inventory;
 use crate::model::{Difference, DifferenceKind, Repair, ResourceCheck};
-use crate::ports::ReconcilePorts;
 use crate::probe_key::choose;
-use crate::redact::{run_redactor, with_observer};
-use crate::repair::{apply_safe_fixes, capability_flipped, repair_capability};
+use crate::redact::run_redactor;
+use crate::repair::apply_safe_fixes;
 
 /// What a reconcile run does.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +41,7 @@ pub struct ReconcileRequest {
     /// Gateway probe timing. `probe.repair` also enables the capability repair of
     /// SPEC §7.3 (flipped or lost Responses markers, and upstream failures from
     /// accounts on the Responses path).
-    pub probe: ProbeTuning,
+    pub probe: ProbeSettings,
 }
 
 impl Default for ReconcileRequest {
@@ -52,7 +51,7 @@ impl Default for ReconcileRequest {
             concurrency: DEFAULT_CONCURRENCY,
             probe_key: None,
             probe_email: None,
-            probe: ProbeTuning::default(),
+            probe: ProbeSettings::default(),
         }
     }
 }
@@ -139,30 +138,20 @@ impl ReconcileReport {
     }
 }
 
-pub(crate) fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub(crate) use relay_core::millis as ms;
 
 /// Checks that the journal belongs to the target.
 pub(crate) fn check_scope(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
 ) -> Result<(), ReconcileError> {
-    let scope = ports.journal.scope();
-    if scope.pack_id.0 != target.pack_id || scope.provider_id.0 != target.provider.provider_id {
-        return Err(ReconcileError::ScopeMismatch {
-            journal_pack: scope.pack_id.0,
-            journal_provider: scope.provider_id.0,
-            pack: target.pack_id.clone(),
-            provider: target.provider.provider_id.clone(),
-        });
-    }
+    relay_core::check_scope(ports.journal, target)?;
     Ok(())
 }
 
 /// Reads the journal (refusing an empty record) and the host.
 pub(crate) fn load_inventory(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
 ) -> Result<Inventory, ReconcileError> {
     let entries = ports.journal.list_provider()?;
@@ -224,23 +213,23 @@ pub fn verdict_of(event: ProviderEvent) -> ProviderStatus {
 /// the run needs, [`ReconcileError::NothingRecorded`], a scope mismatch, or a
 /// journal/vault failure. Everything else is in the report.
 pub fn reconcile(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &ReconcileRequest,
 ) -> Result<ReconcileReport, ReconcileError> {
     let redactor = run_redactor(ports, request.probe_key.as_ref())?;
-    let observer = RedactingProbeObserver {
+    let observer = RedactingObserver {
         inner: ports.observer,
         redactor: &redactor,
     };
-    let ports = with_observer(ports, &observer);
+    let ports = ports.with_observer(&observer);
     let mut report = reconcile_unredacted(&ports, target, request)?;
     report.redact(&redactor);
     Ok(report)
 }
 
 fn reconcile_unredacted(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     target: &ProviderTarget,
     request: &ReconcileRequest,
 ) -> Result<ReconcileReport, ReconcileError> {
@@ -269,7 +258,7 @@ fn reconcile_unredacted(
             continue;
         }
         if request.probe.repair {
-            let c = repair_capability(ports.adapter, ports.journal, &a.entry, host)?;
+            let c = repair_recorded_account(ports.adapter, ports.journal, &a.entry, host)?;
             repairs.push(Repair::from_capability(
                 c,
                 "its Responses capability flag flipped back",
@@ -282,8 +271,8 @@ fn reconcile_unredacted(
                     resource_type: ResourceType::Account,
                     host_id: Some(host.id),
                     name: name.clone(),
-                    field: Some("extra.openai_responses_supported".into()),
-                    expected: Some(serde_json::json!({"openai_responses_mode": "force_chat_completions", "openai_responses_supported": false})),
+                    field: Some(ResponsesRoute::CAPABILITY_FIELD.into()),
+                    expected: Some(ResponsesRoute::forced_chat_completions_extra()),
                     actual: Some(serde_json::Value::Object(host.extra.clone())),
                     detail: format!(
                         "account {} ({name}) is routed over the Responses API again{}; chat completions through it fail unless the vendor serves /responses",
@@ -337,12 +326,12 @@ fn reconcile_unredacted(
             // cannot serve now, and the host schedules it again by itself once the
             // vendor account is topped up. Testing it would only ask the vendor again.
             Some(h)
-                if h.status == "active"
+                if h.status.is_active()
                     && h.temp_unschedulable_cause()
                         == Some(TempUnschedulableCause::VendorBalanceLow) =>
             {
                 let mut c = untested(
-                    Some(h.status.clone()),
+                    Some(h.status.to_string()),
                     AccountOutcome::Failed,
                     format!(
                         "benched by the host until {} for a low vendor balance, not tested: {}",
@@ -353,14 +342,14 @@ fn reconcile_unredacted(
                 c.reason = Some(TestReason::UpstreamQuotaExhausted);
                 checks.push(c);
             }
-            Some(h) if h.status == "active" => {
+            Some(h) if h.status.is_active() => {
                 pending.push(untested(
-                    Some(h.status),
+                    Some(h.status.to_string()),
                     AccountOutcome::NotTested,
                     String::new(),
                 ));
             }
-            Some(h) if h.status == "error" => {
+            Some(h) if h.status.is_error() => {
                 // Typed when the host says why (its message can quote the vendor).
                 let (reason, message) = match h.error_kind() {
                     Some(AccountErrorKind::QuotaExhausted) => (
@@ -385,24 +374,18 @@ fn reconcile_unredacted(
                         ),
                     ),
                 };
-                let mut c = untested(Some(h.status.clone()), AccountOutcome::Failed, message);
+                let mut c = untested(Some(h.status.to_string()), AccountOutcome::Failed, message);
                 c.reason = reason;
                 checks.push(c);
             }
             Some(h) => checks.push(untested(
-                Some(h.status.clone()),
+                Some(h.status.to_string()),
                 AccountOutcome::NotTested,
                 format!("{} on the host; not tested", h.status),
             )),
         }
     }
-    checks.extend(test_all(
-        ports.adapter,
-        ports.observer,
-        smoke,
-        pending,
-        request.concurrency,
-    ));
+    checks.extend(test_all(ports, smoke, pending, request.concurrency));
     checks.sort_by_key(|c| c.account_id);
     timings.account_tests_ms = ms(phase.elapsed());
 
@@ -429,13 +412,12 @@ fn reconcile_unredacted(
                 .or_else(|| inv.present_groups().next().map(|(_, g)| g.id));
             let scope = group.map(|g| RepairScope::new(g, ports.journal));
             let proof = probe_gateway(
-                ports.adapter,
+                ports,
                 &k.key,
                 k.mode(),
                 k.source,
-                &request.probe.settings(smoke),
+                &request.probe.for_model(smoke),
                 scope.as_ref(),
-                ports.observer,
             )?;
             for c in &proof.repairs {
                 repairs.push(Repair::from_capability(

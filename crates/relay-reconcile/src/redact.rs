@@ -3,18 +3,17 @@
 //! accounts; it also knows the probe key it uses. Every host text of its report
 //! and of the probe records passes through it (on top of the adapter's own step).
 
-use relay_access::{JournalError, RedactingProbeObserver};
+use relay_core::{JournalError, Ports};
 use relay_domain::{Redactor, Secret};
 
 use crate::doctor::{DoctorCheck, DoctorReport};
 use crate::model::{Difference, Repair};
-use crate::ports::ReconcilePorts;
 use crate::reconcile::ReconcileReport;
 
 /// The run's redaction step: the fingerprints of every key the provider's journal
 /// records, and the probe key when the run has one.
 pub(crate) fn run_redactor(
-    ports: &ReconcilePorts<'_>,
+    ports: &Ports<'_>,
     probe_key: Option<&Secret>,
 ) -> Result<Redactor, JournalError> {
     let mut r = Redactor::new();
@@ -27,19 +26,6 @@ pub(crate) fn run_redactor(
         r.add(k);
     }
     Ok(r)
-}
-
-/// `ports` with its observer passing every record through `observer`.
-pub(crate) fn with_observer<'a>(
-    ports: &ReconcilePorts<'a>,
-    observer: &'a RedactingProbeObserver<'a>,
-) -> ReconcilePorts<'a> {
-    ReconcilePorts {
-        adapter: ports.adapter,
-        journal: ports.journal,
-        vault: ports.vault,
-        observer,
-    }
 }
 
 impl Difference {

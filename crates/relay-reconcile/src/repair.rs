@@ -3,81 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use relay_access::{CapabilityRepair, Journal, JournalEntry};
+use relay_core::ProviderTarget;
 use relay_domain::ResourceType;
-use relay_provision::ProviderTarget;
-use relay_sub2api::{Account, AccountUpdate, ChannelUpdate, HostAdapter, ObjectId};
-use serde_json::{json, Value};
+use relay_sub2api::{AccountUpdate, ChannelUpdate, HostAdapter, ObjectId};
 
 use crate::diff::{Finding, SafeFix};
-use crate::error::ReconcileError;
+
 use crate::model::{Repair, RepairKind};
-
-/// True when a managed account must be forced back to Chat Completions: it is an
-/// OpenAI account on the Responses path although the provider is chat-only, or
-/// although the manager already repaired it once (the flag flipped back).
-pub(crate) fn capability_flipped(
-    target: &ProviderTarget,
-    entry: &JournalEntry,
-    account: &Account,
-) -> bool {
-    let repaired_before = entry
-        .details
-        .get("capability_repairs")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty());
-    account.platform == "openai"
-        && account.takes_responses_path()
-        && (target.chat_only() || repaired_before)
-}
-
-/// The capability repair of one account (same effect and journal record as
-/// `relay_access::repair_accounts`): send the whole `extra` with
-/// `force_chat_completions` / `supported=false`, clear the error and
-/// temporary-unschedulable state, and append the repair to the entry's
-/// `capability_repairs`.
-pub(crate) fn repair_capability(
-    adapter: &dyn HostAdapter,
-    journal: &dyn Journal,
-    entry: &JournalEntry,
-    account: &Account,
-) -> Result<CapabilityRepair, ReconcileError> {
-    let repair = relay_access::repair_account(adapter, account);
-    append_detail(journal, entry, "capability_repairs", json!(repair))?;
-    Ok(repair)
-}
-
-/// Appends `item` to the array `key` of the entry's details (re-reading the entry
-/// so earlier appends in the same run are kept).
-pub(crate) fn append_detail(
-    journal: &dyn Journal,
-    entry: &JournalEntry,
-    key: &str,
-    item: Value,
-) -> Result<(), ReconcileError> {
-    let current = journal
-        .list_provider()?
-        .into_iter()
-        .find(|e| e.id == entry.id)
-        .map(|e| e.details)
-        .unwrap_or_else(|| entry.details.clone());
-    let mut details = if current.is_object() {
-        current
-    } else {
-        json!({})
-    };
-    if let Some(obj) = details.as_object_mut() {
-        let list = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-        if !list.is_array() {
-            *list = Value::Array(Vec::new());
-        }
-        if let Some(list) = list.as_array_mut() {
-            list.push(item);
-        }
-    }
-    journal.set_details(entry.id, &details)?;
-    Ok(())
-}
 
 /// Binds an account to a group (keeping its other groups).
 pub(crate) fn rebind_account(

@@ -2,19 +2,18 @@
 //! `std::net::TcpListener` server with canned vendor answers), compared with
 //! host-side results — one taken from a real reconcile run against the mock.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use common::*;
 use relay_domain::Secret;
 use relay_reconcile::*;
 use relay_sub2api::{
     AccountCredentials, AccountUpdate, HostAdapter, UpstreamTimeouts, UpstreamUrlError,
 };
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 
 /// Canned answers by the key in `Authorization: Bearer`.
 fn answer(key: &str, path: &str) -> (u16, String) {

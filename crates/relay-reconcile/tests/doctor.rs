@@ -1,13 +1,13 @@
 //! Doctor against the in-process sub2api mock: the binding checks of SPEC §6.1,
 //! their fixes, and `repair: true` changing the host back.
 
-mod common;
-
-use common::*;
-use relay_access::DEFAULT_PROBE_EMAIL;
+use relay_core::DEFAULT_PROBE_EMAIL;
+use relay_core::*;
 use relay_domain::{ProviderStatus, ResourceState, ResourceType, Secret};
 use relay_reconcile::*;
 use relay_sub2api::{AccountUpdate, ChannelUpdate, HostAdapter, SubscriptionFilter};
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::{json, Value};
 
 fn run(env: &Env, req: &DoctorRequest) -> DoctorReport {
@@ -367,18 +367,21 @@ fn an_unreachable_host_fails_reachability_and_skips_the_rest() {
         host,
         journal,
         vault,
+        random,
         probes,
         ..
     } = env;
     let base = host.base_url();
     drop(host);
-    let adapter = client_for(&base, sub2api_mock::DEFAULT_ADMIN_API_KEY);
+    let adapter = client_for(&base, sub2api_mock::DEFAULT_ADMIN_API_KEY, 1);
     let handle = journal.with_batch(None);
-    let ports = ReconcilePorts {
+    let ports = Ports {
         adapter: &adapter,
         journal: &handle,
         vault: &vault,
+        random: &random,
         observer: &probes,
+        clock: &SYSTEM_CLOCK,
     };
     let report = doctor(&ports, &target, &req(true)).expect("doctor reports");
     assert!(!report.healthy);

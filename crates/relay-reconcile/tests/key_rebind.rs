@@ -2,11 +2,10 @@
 //! `doctor --repair` bind the same key back with the host's admin route (sub2api
 //! 0.1.179 `PUT /api/v1/admin/api-keys/:id`) instead of creating a new key.
 
-mod common;
-
-use common::*;
 use relay_reconcile::*;
 use relay_sub2api::{subscription_type, HostAdapter, NewGroup, ObjectId};
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::Value;
 use sub2api_mock::HostKnobs;
 

@@ -3,19 +3,18 @@
 //! not drift, no capability repair applies, and a vendor's low balance (the host's
 //! recoverable `cn_balance_low` bench) is reported as such, never forced back.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use relay_access::{OutOfServiceReason, DEFAULT_PROBE_EMAIL};
+use relay_core::TestReason;
+use relay_core::{OutOfServiceReason, DEFAULT_PROBE_EMAIL};
 use relay_domain::{AccessStatus, BatchStatus, ProviderStatus, Secret};
 use relay_pack::{NativePlatform, Platform, ProviderManifest};
-use relay_provision::TestReason;
 use relay_reconcile::*;
 use relay_sub2api::{
     AccountCredentials, AccountUpdate, ChatProbeRequest, HostAdapter, TempUnschedulableCause,
 };
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::json;
 use sub2api_mock::Faults;
 
@@ -82,7 +81,7 @@ fn run_out_of_balance(env: &Env) -> i64 {
         )
         .unwrap();
     let key =
-        relay_access::SubscriberVault::user_key(&env.vault, DEFAULT_PROBE_EMAIL, env.group_id())
+        relay_core::SubscriberVault::user_key(&env.vault, DEFAULT_PROBE_EMAIL, env.group_id())
             .unwrap()
             .expect("probe key");
     let chat = env

@@ -2,21 +2,21 @@
 //! the real import use-case, the host is changed by hand through its admin API,
 //! and the run's report and the host's state are checked.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use common::*;
-use relay_access::{KeySource, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
+use relay_core::fakes::MemoryJournal;
+use relay_core::ProbeKeySource;
+use relay_core::*;
 use relay_domain::{
     AccessStatus, BatchStatus, Fingerprint, PackId, ProviderEvent, ProviderId, ProviderStatus,
     ResourceType, Secret,
 };
-use relay_provision::memory::MemoryJournal;
-use relay_provision::{JournalScope, TestReason};
+
 use relay_reconcile::*;
 use relay_sub2api::{AccountCredentials, AccountUpdate, ChannelUpdate, HostAdapter, NewAccount};
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::{json, Map, Value};
 use sub2api_mock::Faults;
 
@@ -56,7 +56,7 @@ fn a_clean_import_reconciles_active_with_no_difference() {
     assert!(report.differences.is_empty(), "{:#?}", report.differences);
     assert_eq!(report.access_status, AccessStatus::SubscriptionReady);
     let proof = report.access.as_ref().expect("access proof");
-    assert_eq!(proof.key_source, KeySource::ManagedSubscription);
+    assert_eq!(proof.key_source, ProbeKeySource::ManagedSubscription);
     assert!(proof.smoke_model_seen && proof.completion_ok);
     assert_eq!(report.access_group_id, Some(env.group_id()));
     assert_eq!(report.accounts.len(), 2);
@@ -69,9 +69,9 @@ fn a_clean_import_reconciles_active_with_no_difference() {
     assert_eq!(report.resources.len(), 8);
     assert!(report.resources.iter().all(|r| r.present));
     // Each account tested exactly once (the test has side effects).
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 2);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 2);
     assert_eq!(env.host_account_tests() - tests_before, 2);
-    let mut tested = env.adapter.tested.lock().unwrap().clone();
+    let mut tested = env.adapter.i.tested.lock().unwrap().clone();
     tested.sort_unstable();
     tested.dedup();
     assert_eq!(tested.len(), 2);
@@ -124,7 +124,7 @@ fn an_account_deleted_by_hand_is_missing_and_the_provider_drifts() {
     assert_eq!(check.outcome, AccountOutcome::NotTested);
     assert!(!check.tested);
     // The other account was tested, once; access still works through it.
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 1);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 1);
     assert_eq!(report.access_status, AccessStatus::SubscriptionReady);
     assert!(
         !report
@@ -315,7 +315,7 @@ fn accounts_made_by_hand_are_unmanaged_duplicates() {
     assert_eq!(b.name, account_name(GOOD_1));
     assert!(b.detail.contains("deterministic name"), "{}", b.detail);
     // Unmanaged accounts are not tested by the manager.
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 1);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -334,7 +334,7 @@ fn a_responses_flag_flipped_back_by_hand_is_repaired_and_the_provider_stays_acti
     env.wait_for_responses_probe(id);
     // By hand: the Responses flag back on, no mode.
     let mut extra = Map::new();
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(true));
+    extra.insert("openai_responses_supported".into(), json!(true));
     env.client()
         .update_account(
             id,
@@ -363,8 +363,8 @@ fn a_responses_flag_flipped_back_by_hand_is_repaired_and_the_provider_stays_acti
     assert_eq!(c.previous_supported, Some(true));
     assert_eq!(c.previous_mode, None);
     let extra = &env.account_of(GOOD_1)["extra"];
-    assert_eq!(extra[RESPONSES_MODE_KEY], "force_chat_completions");
-    assert_eq!(extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(extra["openai_responses_mode"], "force_chat_completions");
+    assert_eq!(extra["openai_responses_supported"], false);
     // The journal keeps the repair with the account's record.
     let entry = env
         .journal
@@ -386,7 +386,7 @@ fn a_flipped_flag_on_a_chat_only_provider_is_repaired_before_the_account_test() 
     env.import(&[GOOD_1]);
     let id = env.account_id(GOOD_1);
     let mut extra = Map::new();
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(true));
+    extra.insert("openai_responses_supported".into(), json!(true));
     env.client()
         .update_account(
             id,
@@ -405,7 +405,7 @@ fn a_flipped_flag_on_a_chat_only_provider_is_repaired_before_the_account_test() 
     // Repaired first, so the account test took the chat path and passed.
     assert_eq!(report.accounts[0].outcome, AccountOutcome::Passed);
     assert_eq!(
-        env.account_of(GOOD_1)["extra"][RESPONSES_MODE_KEY],
+        env.account_of(GOOD_1)["extra"]["openai_responses_mode"],
         "force_chat_completions"
     );
 
@@ -469,7 +469,7 @@ fn an_account_whose_key_turned_invalid_degrades_the_provider() {
         .unwrap();
     assert_eq!(good.outcome, AccountOutcome::Passed);
     assert_eq!(report.access_status, AccessStatus::SubscriptionReady);
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 2);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 2);
     assert!(report.notes.iter().any(|n| n.contains("1 account(s) fail")));
     no_secret_in(&env, &report);
 
@@ -518,8 +518,8 @@ fn account_tests_run_with_bounded_parallelism() {
         },
     );
     assert_eq!(report.counts.accounts_passed, 3);
-    assert_eq!(env.adapter.tests.load(Ordering::SeqCst), 3);
-    assert_eq!(env.adapter.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(env.adapter.i.tests.load(Ordering::SeqCst), 3);
+    assert_eq!(env.adapter.i.max_tests_in_flight.load(Ordering::SeqCst), 2);
     assert!(matches!(
         reconcile(
             &env.ports(&env.provider_journal()),
@@ -549,7 +549,7 @@ fn a_supplied_probe_key_proves_self_service_access() {
     );
     assert_eq!(report.access_status, AccessStatus::SelfServiceReady);
     let proof = report.access.as_ref().unwrap();
-    assert_eq!(proof.key_source, KeySource::SuppliedKey);
+    assert_eq!(proof.key_source, ProbeKeySource::SuppliedKey);
     assert_eq!(report.access_group_id, Some(gid));
     let json = no_secret_in(&env, &report);
     assert!(!json.contains(key.expose()));
@@ -564,18 +564,21 @@ fn an_unreachable_host_is_a_typed_error() {
         host,
         journal,
         vault,
+        random,
         probes,
         ..
     } = env;
     let base = host.base_url();
     drop(host);
-    let adapter = client_for(&base, sub2api_mock::DEFAULT_ADMIN_API_KEY);
+    let adapter = client_for(&base, sub2api_mock::DEFAULT_ADMIN_API_KEY, 1);
     let handle = journal.with_batch(None);
-    let ports = ReconcilePorts {
+    let ports = Ports {
         adapter: &adapter,
         journal: &handle,
         vault: &vault,
+        random: &random,
         observer: &probes,
+        clock: &SYSTEM_CLOCK,
     };
     let err = reconcile(&ports, &target, &request()).unwrap_err();
     assert!(err.is_host_unreachable(), "{err:?}");
@@ -601,7 +604,7 @@ fn nothing_recorded_and_a_foreign_journal_are_refused() {
     });
     let err = reconcile(&env.ports(&other), &env.target(), &request()).unwrap_err();
     assert!(
-        matches!(err, ReconcileError::ScopeMismatch { .. }),
+        matches!(err, ReconcileError::Core(CoreError::ScopeMismatch(_))),
         "{err:?}"
     );
 }
@@ -646,8 +649,8 @@ fn a_lost_responses_marker_is_detected_and_repaired() {
     assert_eq!(repair.kind, RepairKind::CapabilityRepair);
     assert_eq!(repair.host_id, id);
     let extra = env.account(id)["extra"].clone();
-    assert_eq!(extra[RESPONSES_MODE_KEY], "force_chat_completions");
-    assert_eq!(extra[RESPONSES_SUPPORTED_KEY], false);
+    assert_eq!(extra["openai_responses_mode"], "force_chat_completions");
+    assert_eq!(extra["openai_responses_supported"], false);
     assert_eq!(extra["base_rpm"], 30, "the rest of extra is kept");
     assert_eq!(report.accounts[0].outcome, AccountOutcome::Passed);
 }
@@ -690,7 +693,10 @@ fn an_exhausted_vendor_quota_is_reported_not_repaired() {
     assert_eq!(check.reason, Some(TestReason::UpstreamQuotaExhausted));
     let after = env.account(id);
     assert_eq!(after["status"], "error");
-    assert_eq!(after["extra"][RESPONSES_MODE_KEY], "force_chat_completions");
+    assert_eq!(
+        after["extra"]["openai_responses_mode"],
+        "force_chat_completions"
+    );
 
     // The next run does not test the account again; it says why it is out.
     let again = run(&env, &request());

@@ -3,13 +3,11 @@
 //! on sub2api 0.1.179), the old clear-error + temporary-unschedulable calls where it
 //! does not (0.1.27).
 
-mod common;
-
-use common::*;
-use relay_access::{RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 use relay_domain::ProviderStatus;
 use relay_reconcile::*;
 use relay_sub2api::{AccountUpdate, HostAdapter};
+use relay_testkit::reconcile::*;
+use relay_testkit::*;
 use serde_json::{json, Map, Value};
 use sub2api_mock::HostKnobs;
 
@@ -39,7 +37,7 @@ fn set_error(env: &Env, id: i64) {
 
 fn flip_responses_flag(env: &Env, id: i64) {
     let mut extra = Map::new();
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(true));
+    extra.insert("openai_responses_supported".into(), json!(true));
     env.client()
         .update_account(
             id,
@@ -90,7 +88,7 @@ fn the_capability_repair_recovers_the_account_in_one_call() {
     let account = env.account(id);
     assert_eq!(account["status"], "active");
     assert_eq!(
-        account["extra"][RESPONSES_MODE_KEY],
+        account["extra"]["openai_responses_mode"],
         "force_chat_completions"
     );
 }

@@ -3,8 +3,6 @@
 //! with the same `as_str`/`FromStr` contract.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use relay_domain::{
     AccessMode, AccessStatus, BatchId, BatchStatus, Fingerprint, HostId, HostStatus, ImportMode,
@@ -14,56 +12,7 @@ use relay_domain::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Milliseconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Timestamp(pub i64);
-
-impl Timestamp {
-    /// The current time.
-    pub fn now() -> Timestamp {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Timestamp(ms)
-    }
-
-    /// Milliseconds since the epoch.
-    pub fn as_millis(self) -> i64 {
-        self.0
-    }
-
-    /// RFC 3339 form in UTC with millisecond precision, e.g. `2025-01-31T12:00:00.000Z`.
-    pub fn to_rfc3339(self) -> String {
-        let ms = self.0.rem_euclid(1000);
-        let secs = self.0.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        // Civil-from-days (Howard Hinnant's algorithm).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        format!(
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
-    }
-}
+pub use relay_domain::Timestamp;
 
 relay_domain::string_enum!(
     /// How the manager authenticates to a host's admin API.
@@ -85,33 +34,7 @@ relay_domain::string_enum!(
     }
 );
 
-relay_domain::string_enum!(
-    /// What a probe exercised.
-    ProbeKind, "probe kind" {
-        /// The host's account test (SSE) with the smoke model.
-        AccountTest => "account_test",
-        /// The host's model list of an account.
-        AccountModels => "account_models",
-        /// `GET /v1/models` through the gateway with a user key.
-        GatewayModels => "gateway_models",
-        /// `POST /v1/chat/completions` through the gateway with a user key.
-        GatewayChat => "gateway_chat",
-        /// Host reachability (unauthenticated `/v1/models`, version).
-        Reachability => "reachability",
-        /// A direct call to the vendor with the upstream key (operator consent).
-        UpstreamDirect => "upstream_direct",
-    }
-);
-
-relay_domain::string_enum!(
-    /// Where the key of an access probe came from.
-    ProbeKeySource, "probe key source" {
-        /// A user key the manager obtained for a managed subscriber.
-        ManagedSubscription => "managed_subscription",
-        /// A user key the operator supplied.
-        SuppliedKey => "supplied_key",
-    }
-);
+pub use relay_domain::{ProbeKeySource, ProbeKind};
 
 relay_domain::string_enum!(
     /// What started a reconcile run.

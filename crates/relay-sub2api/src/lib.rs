@@ -17,8 +17,10 @@ mod client;
 mod error;
 mod retry;
 mod sse;
+mod time;
 pub mod types;
 pub mod upstream;
+mod vocab;
 mod wire;
 
 pub use adapter::HostAdapter;
@@ -28,8 +30,10 @@ pub use error::{
     IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_RETRY_BACKOFF, REPLAYED_OBJECT_GONE,
 };
 pub use retry::{retry_write, WriteRetry};
+pub use time::{now_unix, parse_rfc3339, HostTime};
 pub use types::*;
 pub use upstream::{
     parse_vendor_error, probe_upstream, upstream_endpoints, UpstreamCall, UpstreamEndpoints,
     UpstreamProbe, UpstreamTimeouts, UpstreamUrlError, VendorError,
 };
+pub use vocab::{AccountStatus, ObjectStatus, Platform, ResponsesMode};

@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use relay_domain::Secret;
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::time::HostTime;
+use crate::vocab::{AccountStatus, ObjectStatus, Platform, ResponsesMode};
 
 /// A host object id (the host uses int64 ids for every resource).
 pub type ObjectId = i64;
@@ -130,9 +134,9 @@ pub struct Group {
     /// Description (empty when none).
     pub description: String,
     /// Platform (`openai`, `anthropic`, `gemini`, `antigravity`, …).
-    pub platform: String,
+    pub platform: Platform,
     /// `active` or `inactive`.
-    pub status: String,
+    pub status: ObjectStatus,
     /// `standard` (balance billed) or `subscription`.
     pub subscription_type: String,
     /// Multiplier applied to the usage cost billed to users of the group.
@@ -165,7 +169,7 @@ pub struct NewGroup {
     /// Description; `None` sends none.
     pub description: Option<String>,
     /// Platform (`openai` for the vendors the product serves).
-    pub platform: String,
+    pub platform: Platform,
     /// Billing multiplier; always sent (an omitted value is stored as 0).
     pub rate_multiplier: f64,
     /// Exclusive groups are bindable only by users that list them.
@@ -192,7 +196,7 @@ pub struct GroupUpdate {
     /// New exclusivity.
     pub is_exclusive: Option<bool>,
     /// New status (`active` | `inactive`).
-    pub status: Option<String>,
+    pub status: Option<ObjectStatus>,
     /// New type.
     pub subscription_type: Option<String>,
     /// New daily limit.
@@ -210,7 +214,7 @@ pub struct GroupFilter {
     /// hosts) and then matched exactly here, so old hosts that ignore `search` work.
     pub name: Option<String>,
     /// Platform filter.
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
 }
 
 // ---------------------------------------------------------------------------
@@ -220,7 +224,7 @@ pub struct GroupFilter {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelPricing {
     /// Group platform this entry applies to.
-    pub platform: String,
+    pub platform: Platform,
     /// Model names (a trailing `*` is a prefix wildcard).
     pub models: Vec<String>,
     /// `token` | `per_request` | `image`.
@@ -250,7 +254,7 @@ pub struct Channel {
     /// Description (empty when none).
     pub description: String,
     /// `active` | `disabled`.
-    pub status: String,
+    pub status: ObjectStatus,
     /// Groups whose requests the channel's mapping and pricing apply to.
     pub group_ids: Vec<ObjectId>,
     /// Per platform: requested model name → model sent upstream.
@@ -290,7 +294,7 @@ pub struct ChannelUpdate {
     /// New description.
     pub description: Option<String>,
     /// New status (`active` | `disabled`).
-    pub status: Option<String>,
+    pub status: Option<ObjectStatus>,
     /// Replacement group list.
     pub group_ids: Option<Vec<ObjectId>>,
     /// Replacement mapping.
@@ -397,7 +401,7 @@ pub struct NewAccount {
     /// Notes.
     pub notes: Option<String>,
     /// Platform (`openai`, …).
-    pub platform: String,
+    pub platform: Platform,
     /// Account type (`apikey`, …).
     pub account_type: String,
     /// Credentials.
@@ -432,11 +436,11 @@ pub struct Account {
     /// Notes.
     pub notes: Option<String>,
     /// Platform.
-    pub platform: String,
+    pub platform: Platform,
     /// Account type.
     pub account_type: String,
     /// `active` | `inactive` | `error`.
-    pub status: String,
+    pub status: AccountStatus,
     /// Host error message when `status` is `error`.
     pub error_message: Option<String>,
     /// Included in scheduling.
@@ -458,12 +462,12 @@ pub struct Account {
     /// Scheduler priority.
     pub priority: i64,
     /// Temporary-unschedulable end (as reported), if any.
-    pub temp_unschedulable_until: Option<String>,
+    pub temp_unschedulable_until: Option<HostTime>,
     /// Why the host benched the account temporarily (its own text, which can quote
     /// the vendor), if it said; read it through [`Account::temp_unschedulable_cause`].
     pub temp_unschedulable_reason: Option<String>,
     /// Rate-limit reset time, if rate limited.
-    pub rate_limit_reset_at: Option<String>,
+    pub rate_limit_reset_at: Option<HostTime>,
 }
 
 /// Why the host took an account out of service after an upstream failure, read
@@ -500,12 +504,77 @@ pub enum TempUnschedulableCause {
 /// host manages their `extra` Responses keys itself.
 pub const CN_PROVIDER_PLATFORMS: &[&str] = &["kimi", "zhipu", "deepseek"];
 
-/// `extra.openai_responses_mode` value that forces Chat Completions upstream.
-pub const FORCE_CHAT_COMPLETIONS: &str = "force_chat_completions";
 /// `extra` key of the Responses mode.
-pub const RESPONSES_MODE_KEY: &str = "openai_responses_mode";
+const RESPONSES_MODE_KEY: &str = "openai_responses_mode";
 /// `extra` key of the host's Responses capability flag.
-pub const RESPONSES_SUPPORTED_KEY: &str = "openai_responses_supported";
+const RESPONSES_SUPPORTED_KEY: &str = "openai_responses_supported";
+/// `credentials` key of a native CN platform account's upstream protocol.
+const API_PROTOCOL_KEY: &str = "api_protocol";
+
+/// How the host routes an `openai` account's chat traffic, read from its `extra`
+/// (`openai_responses_mode`, `openai_responses_supported`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ResponsesRoute {
+    /// The Responses mode, when set.
+    pub mode: Option<ResponsesMode>,
+    /// The host's Responses capability flag, when it has probed (a missing flag
+    /// was never probed, or was lost when `extra` was replaced).
+    pub supported: Option<bool>,
+}
+
+impl ResponsesRoute {
+    /// The route of an `extra` object.
+    fn of(extra: &Map<String, Value>) -> Self {
+        ResponsesRoute {
+            mode: extra
+                .get(RESPONSES_MODE_KEY)
+                .and_then(Value::as_str)
+                .map(ResponsesMode::parse),
+            supported: extra.get(RESPONSES_SUPPORTED_KEY).and_then(Value::as_bool),
+        }
+    }
+
+    /// The host's rule (`openai_compat.ShouldUseResponsesAPI`): `force_responses` →
+    /// yes, `force_chat_completions` → no; any other mode (or none) defers to the
+    /// capability flag, and only an explicit `false` there means no.
+    pub fn takes_responses_path(&self) -> bool {
+        match self.mode {
+            Some(ResponsesMode::ForceResponses) => true,
+            Some(ResponsesMode::ForceChatCompletions) => false,
+            _ => self.supported != Some(false),
+        }
+    }
+
+    /// True when the mode forces Chat Completions.
+    pub fn forces_chat_completions(&self) -> bool {
+        self.mode == Some(ResponsesMode::ForceChatCompletions)
+    }
+
+    /// The account field the host's capability flag lives in, as reports name it.
+    pub const CAPABILITY_FIELD: &'static str = "extra.openai_responses_supported";
+
+    /// The `extra` keys of a route forced to Chat Completions, as a JSON object
+    /// (what reports show as the expected value).
+    pub fn forced_chat_completions_extra() -> Value {
+        Value::Object(force_chat_completions_extra(Map::new()))
+    }
+
+    /// True once the host has probed the account's Responses capability.
+    pub fn probed(&self) -> bool {
+        self.supported.is_some()
+    }
+}
+
+/// `extra` with the Responses mode forced to Chat Completions and the capability
+/// flag `false` (the other keys kept: some builds replace `extra` wholesale).
+fn force_chat_completions_extra(mut extra: Map<String, Value>) -> Map<String, Value> {
+    extra.insert(
+        RESPONSES_MODE_KEY.into(),
+        Value::String(ResponsesMode::ForceChatCompletions.as_str().into()),
+    );
+    extra.insert(RESPONSES_SUPPORTED_KEY.into(), Value::Bool(false));
+    extra
+}
 
 /// Stable prefix of the reason the host records when it benches a CN platform
 /// account for a low vendor balance (`cn_balance_low: <vendor message>`).
@@ -514,6 +583,31 @@ const CN_BALANCE_LOW_REASON_PREFIX: &str = "cn_balance_low";
 /// True for the host's native CN platforms ([`CN_PROVIDER_PLATFORMS`]).
 pub fn is_cn_provider_platform(platform: &str) -> bool {
     CN_PROVIDER_PLATFORMS.contains(&platform)
+}
+
+impl NewAccount {
+    /// Forces the account to Chat Completions from its creation (the `extra` keys
+    /// an `openai` account needs for a chat-only vendor).
+    pub fn force_chat_completions(&mut self) {
+        self.extra = force_chat_completions_extra(std::mem::take(&mut self.extra));
+    }
+
+    /// The Responses route its `extra` sets.
+    pub fn responses_route(&self) -> ResponsesRoute {
+        ResponsesRoute::of(&self.extra)
+    }
+}
+
+impl AccountUpdate {
+    /// The update that forces `account` back to Chat Completions: its whole
+    /// `extra` with the Responses mode `force_chat_completions` and the capability
+    /// flag `false` (some builds replace `extra`, so every other key is sent too).
+    pub fn force_chat_completions(account: &Account) -> AccountUpdate {
+        AccountUpdate {
+            extra: Some(force_chat_completions_extra(account.extra.clone())),
+            ..AccountUpdate::default()
+        }
+    }
 }
 
 impl Account {
@@ -531,16 +625,28 @@ impl Account {
     /// unknown value) is Chat Completions; only `deepseek` with `responses` or
     /// `adaptive` reaches the vendor's `/responses`.
     pub fn takes_responses_path(&self) -> bool {
-        if is_cn_provider_platform(&self.platform) {
+        if self.platform.is_cn_provider() {
             let protocol = self
                 .credentials
-                .get("api_protocol")
+                .get(API_PROTOCOL_KEY)
                 .and_then(Value::as_str)
                 .map(str::trim);
-            return self.platform == "deepseek"
+            return self.platform == Platform::Deepseek
                 && matches!(protocol, Some("responses" | "adaptive"));
         }
-        takes_responses_path(&self.extra)
+        self.responses_route().takes_responses_path()
+    }
+
+    /// The account's Responses route as its `extra` sets it (meaningful on
+    /// `openai`; see [`Account::takes_responses_path`] for every platform).
+    pub fn responses_route(&self) -> ResponsesRoute {
+        ResponsesRoute::of(&self.extra)
+    }
+
+    /// True for an `openai` account the host routes over the Responses API: the
+    /// accounts the capability repair (SPEC §7.3) forces back to Chat Completions.
+    pub fn is_openai_on_responses_path(&self) -> bool {
+        self.platform == Platform::Openai && self.takes_responses_path()
     }
 
     /// Why the host has the account temporarily unschedulable, when it has (`None`
@@ -565,7 +671,7 @@ impl Account {
     /// Why the host put the account into `error`, when it is there. `None` for an
     /// account not in `error`.
     pub fn error_kind(&self) -> Option<AccountErrorKind> {
-        if self.status != "error" {
+        if !self.status.is_error() {
             return None;
         }
         let message = self.error_message.as_deref().unwrap_or("");
@@ -579,16 +685,6 @@ impl Account {
                 AccountErrorKind::Other
             },
         )
-    }
-}
-
-/// The host's routing rule behind [`Account::takes_responses_path`], on a raw
-/// `extra` object.
-pub fn takes_responses_path(extra: &Map<String, Value>) -> bool {
-    match extra.get(RESPONSES_MODE_KEY).and_then(Value::as_str) {
-        Some("force_responses") => true,
-        Some(FORCE_CHAT_COMPLETIONS) => false,
-        _ => extra.get(RESPONSES_SUPPORTED_KEY).and_then(Value::as_bool) != Some(false),
     }
 }
 
@@ -606,7 +702,7 @@ pub struct AccountUpdate {
     /// Replacement group bindings (`Some(vec![])` unbinds all).
     pub group_ids: Option<Vec<ObjectId>>,
     /// New status (`active` | `inactive`).
-    pub status: Option<String>,
+    pub status: Option<AccountStatus>,
     /// New concurrency (0 = unlimited on the host).
     pub concurrency: Option<i64>,
     /// New priority.
@@ -621,7 +717,7 @@ pub struct AccountFilter {
     /// Only accounts bound to this group.
     pub group_id: Option<ObjectId>,
     /// Platform filter.
-    pub platform: Option<String>,
+    pub platform: Option<Platform>,
 }
 
 /// Per-item result of a batch account create.
@@ -711,7 +807,7 @@ pub struct User {
     /// `user` | `admin`.
     pub role: String,
     /// `active` | `disabled`.
-    pub status: String,
+    pub status: ObjectStatus,
     /// Balance in USD that usage of standard groups is billed against.
     pub balance: f64,
     /// Most requests the user may have in flight at once.
@@ -751,7 +847,7 @@ pub struct UserUpdate {
     /// New notes.
     pub notes: Option<String>,
     /// New status (`active` | `disabled`).
-    pub status: Option<String>,
+    pub status: Option<ObjectStatus>,
     /// New concurrency.
     pub concurrency: Option<i64>,
 }
@@ -844,7 +940,7 @@ pub struct UserKey {
     /// Bound group, if any.
     pub group_id: Option<ObjectId>,
     /// `active` | `inactive`.
-    pub status: String,
+    pub status: ObjectStatus,
 }
 
 /// A user key to create with a user session.
@@ -868,11 +964,11 @@ pub struct Subscription {
     /// The subscription-type group it grants.
     pub group_id: ObjectId,
     /// `active` | `expired` | `suspended`.
-    pub status: String,
+    pub status: ObjectStatus,
     /// Start time (RFC 3339 as sent by the host).
-    pub starts_at: Option<String>,
+    pub starts_at: Option<HostTime>,
     /// Expiry time (RFC 3339 as sent by the host).
-    pub expires_at: Option<String>,
+    pub expires_at: Option<HostTime>,
     /// Notes.
     pub notes: Option<String>,
 }
@@ -1101,34 +1197,41 @@ mod tests {
     #[test]
     fn responses_path_is_the_hosts_rule() {
         // No marker at all (never probed, or lost with a replaced `extra`): Responses.
-        assert!(takes_responses_path(&extra(json!({}))));
-        assert!(takes_responses_path(&extra(json!({"foo": 1}))));
+        assert!(ResponsesRoute::of(&extra(json!({}))).takes_responses_path());
+        assert!(ResponsesRoute::of(&extra(json!({"foo": 1}))).takes_responses_path());
         // A flag that is not a boolean is "unknown": Responses.
-        assert!(takes_responses_path(&extra(
-            json!({"openai_responses_supported": "false"})
-        )));
-        assert!(takes_responses_path(&extra(
-            json!({"openai_responses_supported": true})
-        )));
-        assert!(!takes_responses_path(&extra(
-            json!({"openai_responses_supported": false})
-        )));
+        assert!(
+            ResponsesRoute::of(&extra(json!({"openai_responses_supported": "false"})))
+                .takes_responses_path()
+        );
+        assert!(
+            ResponsesRoute::of(&extra(json!({"openai_responses_supported": true})))
+                .takes_responses_path()
+        );
+        assert!(
+            !ResponsesRoute::of(&extra(json!({"openai_responses_supported": false})))
+                .takes_responses_path()
+        );
         // The mode wins over the flag; an unknown mode is "auto".
-        assert!(!takes_responses_path(&extra(json!({
+        assert!(!ResponsesRoute::of(&extra(json!({
             "openai_responses_supported": true,
             "openai_responses_mode": "force_chat_completions"
-        }))));
-        assert!(takes_responses_path(&extra(json!({
+        })))
+        .takes_responses_path());
+        assert!(ResponsesRoute::of(&extra(json!({
             "openai_responses_supported": false,
             "openai_responses_mode": "force_responses"
-        }))));
-        assert!(!takes_responses_path(&extra(json!({
+        })))
+        .takes_responses_path());
+        assert!(!ResponsesRoute::of(&extra(json!({
             "openai_responses_supported": false,
             "openai_responses_mode": "auto"
-        }))));
-        assert!(takes_responses_path(&extra(
-            json!({"openai_responses_mode": "bogus"})
-        )));
+        })))
+        .takes_responses_path());
+        assert!(
+            ResponsesRoute::of(&extra(json!({"openai_responses_mode": "bogus"})))
+                .takes_responses_path()
+        );
     }
 
     fn errored(message: &str) -> Account {

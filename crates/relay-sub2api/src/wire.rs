@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorDetail, HostError};
+use crate::time::HostTime;
 use crate::types::*;
 
 // ---------------------------------------------------------------------------
@@ -222,8 +223,8 @@ impl WGroup {
             id: require_id("group", self.id)?,
             name: self.name.unwrap_or_default(),
             description: self.description.unwrap_or_default(),
-            platform: self.platform.unwrap_or_default(),
-            status: self.status.unwrap_or_default(),
+            platform: self.platform.unwrap_or_default().into(),
+            status: self.status.unwrap_or_default().into(),
             subscription_type: self
                 .subscription_type
                 .unwrap_or_else(|| subscription_type::STANDARD.to_owned()),
@@ -310,7 +311,7 @@ impl WChannel {
             id: require_id("channel", self.id)?,
             name: self.name.unwrap_or_default(),
             description: self.description.unwrap_or_default(),
-            status: self.status.unwrap_or_default(),
+            status: self.status.unwrap_or_default().into(),
             group_ids: self.group_ids.unwrap_or_default(),
             model_mapping: self
                 .model_mapping
@@ -323,7 +324,7 @@ impl WChannel {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|p| ModelPricing {
-                    platform: p.platform.unwrap_or_default(),
+                    platform: p.platform.unwrap_or_default().into(),
                     models: p.models.unwrap_or_default(),
                     billing_mode: p.billing_mode.unwrap_or_else(|| "token".to_owned()),
                     input_price: p.input_price,
@@ -556,9 +557,9 @@ impl WAccount {
             id,
             name: self.name.unwrap_or_default(),
             notes: self.notes.filter(|n| !n.is_empty()),
-            platform: self.platform.unwrap_or_default(),
+            platform: self.platform.unwrap_or_default().into(),
             account_type: self.account_type.unwrap_or_default(),
-            status: self.status.unwrap_or_default(),
+            status: self.status.unwrap_or_default().into(),
             // The host's text quotes the vendor, which may quote the key.
             error_message: self
                 .error_message
@@ -573,12 +574,13 @@ impl WAccount {
             extra: self.extra.unwrap_or_default(),
             concurrency: self.concurrency.unwrap_or(0),
             priority: self.priority.unwrap_or(0),
-            temp_unschedulable_until: opt_string(&self.temp_unschedulable_until),
+            temp_unschedulable_until: opt_string(&self.temp_unschedulable_until)
+                .map(HostTime::from),
             temp_unschedulable_reason: self
                 .temp_unschedulable_reason
                 .filter(|r| !r.trim().is_empty())
                 .map(|r| redact_patterns(&r)),
-            rate_limit_reset_at: opt_string(&self.rate_limit_reset_at),
+            rate_limit_reset_at: opt_string(&self.rate_limit_reset_at).map(HostTime::from),
         })
     }
 }
@@ -739,7 +741,7 @@ impl WUser {
             email: self.email.unwrap_or_default(),
             username: self.username.unwrap_or_default(),
             role: self.role.unwrap_or_default(),
-            status: self.status.unwrap_or_default(),
+            status: self.status.unwrap_or_default().into(),
             balance: self.balance.unwrap_or(0.0),
             concurrency: self.concurrency.unwrap_or(0),
             allowed_groups: self.allowed_groups.unwrap_or_default(),
@@ -896,7 +898,7 @@ impl WKey {
             name: html_unescape(&self.name.unwrap_or_default()),
             key: Secret::new(self.key.unwrap_or_default()),
             group_id: self.group_id.filter(|g| *g > 0),
-            status: self.status.unwrap_or_default(),
+            status: self.status.unwrap_or_default().into(),
         })
     }
 }
@@ -943,9 +945,9 @@ impl WSubscription {
             id: require_id("subscription", self.id)?,
             user_id: self.user_id.unwrap_or(0),
             group_id: self.group_id.unwrap_or(0),
-            status: self.status.unwrap_or_default(),
-            starts_at: opt_string(&self.starts_at),
-            expires_at: opt_string(&self.expires_at),
+            status: self.status.unwrap_or_default().into(),
+            starts_at: opt_string(&self.starts_at).map(HostTime::from),
+            expires_at: opt_string(&self.expires_at).map(HostTime::from),
             notes: self.notes.filter(|n| !n.is_empty()),
         })
     }

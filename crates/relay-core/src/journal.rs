@@ -1,4 +1,5 @@
-//! The managed-resource journal port, shared by the access closure and provisioning.
+//! The managed-resource journal port, shared by provisioning, the access closure and
+//! reconcile.
 //!
 //! Every host object the manager creates is journaled as an *intent* (type +
 //! deterministic logical name) **before** the create call, and gets its host id
@@ -6,13 +7,15 @@
 //! an intent left without an id is resolved later by looking its name up on the host.
 //!
 //! The trait mirrors the store's resource repository so the application can
-//! implement it directly over SQLite; [`crate::memory::MemoryJournal`] is an
+//! implement it directly over SQLite; [`crate::fakes::MemoryJournal`] is an
 //! in-memory implementation with the same rules.
 
 use relay_domain::{BatchId, Fingerprint, HostId, PackId, ProviderId, ResourceState, ResourceType};
 use relay_sub2api::ObjectId;
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::target::ProviderTarget;
 
 /// What a journal handle records for: one provider of one pack on one host, and
 /// optionally one import batch (entries recorded through the handle carry it).
@@ -209,4 +212,71 @@ pub fn record_reused_once(
         Err(JournalError::AlreadyRecorded { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A journal handle opened for another provider than the flow's target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the journal is scoped to {journal_pack}/{journal_provider} but the target is {pack}/{provider}; open the journal for the target provider")]
+pub struct ScopeMismatch {
+    /// Pack of the journal scope.
+    pub journal_pack: String,
+    /// Provider of the journal scope.
+    pub journal_provider: String,
+    /// Pack of the target.
+    pub pack: String,
+    /// Provider of the target.
+    pub provider: String,
+}
+
+/// The journal's scope, after checking that it belongs to `target` (same pack and
+/// provider). Every flow checks this before it reads or writes the journal.
+pub fn check_scope(
+    journal: &dyn Journal,
+    target: &ProviderTarget,
+) -> Result<JournalScope, ScopeMismatch> {
+    let scope = journal.scope();
+    if scope.pack_id.as_str() != target.pack_id
+        || scope.provider_id.as_str() != target.provider.provider_id
+    {
+        return Err(ScopeMismatch {
+            journal_pack: scope.pack_id.0,
+            journal_provider: scope.provider_id.0,
+            pack: target.pack_id.clone(),
+            provider: target.provider.provider_id.clone(),
+        });
+    }
+    Ok(scope)
+}
+
+/// Appends `item` to the array `key` of the entry's details, re-reading the entry
+/// first so earlier appends of the same run are kept (a non-object details value,
+/// or a non-array `key`, starts over).
+pub fn append_detail(
+    journal: &dyn Journal,
+    entry: &JournalEntry,
+    key: &str,
+    item: Value,
+) -> Result<(), JournalError> {
+    let current = journal
+        .list_provider()?
+        .into_iter()
+        .find(|e| e.id == entry.id)
+        .map(|e| e.details)
+        .unwrap_or_else(|| entry.details.clone());
+    let mut details = if current.is_object() {
+        current
+    } else {
+        serde_json::json!({})
+    };
+    if let Some(obj) = details.as_object_mut() {
+        let list = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Some(list) = list.as_array_mut() {
+            list.push(item);
+        }
+    }
+    journal.set_details(entry.id, &details)?;
+    Ok(())
 }

@@ -1,18 +1,22 @@
 //! In-memory implementations of the ports: a journal with the store's rules, a
-//! vault, and a (non-cryptographic) randomness source. Used by tests, demos and
-//! embedders that do not need persistence.
+//! vault, a (non-cryptographic) randomness source, an observer that records what it
+//! receives and a virtual clock. Used by tests, demos and embedders that do not need
+//! persistence.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use relay_domain::{BatchId, Fingerprint, ResourceState, ResourceType, Secret};
 use relay_sub2api::ObjectId;
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::journal::{Journal, JournalEntry, JournalError, JournalScope, NewEntry};
+use crate::observer::{ItemProgress, Observer, ProbeRecord};
 use crate::vault::{ManagedSubscriber, Randomness, SubscriberVault, VaultError};
 
 #[derive(Debug, Default)]
@@ -392,6 +396,96 @@ impl Randomness for TestRandomness {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An [`Observer`] that keeps everything it receives, in arrival order.
+#[derive(Debug, Default)]
+pub struct RecordingObserver {
+    items: Mutex<Vec<(Fingerprint, ItemProgress)>>,
+    probes: Mutex<Vec<ProbeRecord>>,
+}
+
+impl RecordingObserver {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        RecordingObserver::default()
+    }
+
+    /// Every item update received.
+    pub fn items(&self) -> Vec<(Fingerprint, ItemProgress)> {
+        lock(&self.items).clone()
+    }
+
+    /// Every probe record received.
+    pub fn probes(&self) -> Vec<ProbeRecord> {
+        lock(&self.probes).clone()
+    }
+}
+
+impl Observer for RecordingObserver {
+    fn probe(&self, record: ProbeRecord) {
+        lock(&self.probes).push(record);
+    }
+
+    fn item(&self, fingerprint: &Fingerprint, progress: ItemProgress) {
+        lock(&self.items).push((fingerprint.clone(), progress));
+    }
+}
+
+/// A virtual [`Clock`]: `sleep` advances its time at once instead of waiting, so
+/// backoffs and warm-up windows cost no real time. Shared by every thread of a flow.
+#[derive(Debug)]
+pub struct FakeClock {
+    start: Instant,
+    offset: Mutex<Duration>,
+    slept: Mutex<Vec<Duration>>,
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        FakeClock::new()
+    }
+}
+
+impl FakeClock {
+    /// A clock at the current instant that only moves when slept on or advanced.
+    pub fn new() -> Self {
+        FakeClock {
+            start: Instant::now(),
+            offset: Mutex::new(Duration::ZERO),
+            slept: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Moves the time forward by `by` without recording a sleep.
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.offset) += by;
+    }
+
+    /// Virtual time passed since the clock was made.
+    pub fn elapsed_total(&self) -> Duration {
+        *lock(&self.offset)
+    }
+
+    /// Every sleep asked for, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        lock(&self.slept).clone()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.start + *lock(&self.offset)
+    }
+
+    fn sleep(&self, duration: Duration) {
+        lock(&self.slept).push(duration);
+        *lock(&self.offset) += duration;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +608,23 @@ mod tests {
         r.fill(&mut a);
         r.fill(&mut b);
         assert_ne!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn the_fake_clock_advances_on_sleep_without_waiting() {
+        let c = FakeClock::new();
+        let t0 = c.now();
+        let real = Instant::now();
+        c.sleep(Duration::from_secs(30));
+        c.advance(Duration::from_secs(1));
+        assert_eq!(c.elapsed(t0), Duration::from_secs(31));
+        assert_eq!(c.sleeps(), vec![Duration::from_secs(30)]);
+        assert_eq!(c.elapsed_total(), Duration::from_secs(31));
+        assert!(real.elapsed() < Duration::from_secs(5));
     }
 }

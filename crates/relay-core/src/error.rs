@@ -1,12 +1,15 @@
-//! Errors of the access closure. No message contains a secret.
+//! Errors of the access-level host work: the access closure, the gateway probe,
+//! the capability repair and the rollback of managed user keys. No message
+//! contains a secret.
 
 use relay_sub2api::{HostError, LoginBlocked, ObjectId};
 use serde::Serialize;
 
-use crate::journal::JournalError;
+use crate::journal::{JournalError, ScopeMismatch};
 use crate::vault::VaultError;
 
-/// Why a step of the access closure failed.
+/// Why a step of the access closure (or of the access-level host work it shares
+/// with the other flows) failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AccessError {
     /// Backend mode is on: the host lets only admins log in, so no user key can be
@@ -215,4 +218,49 @@ pub struct AccessProblem {
     pub code: String,
     /// Human-readable message with the fix.
     pub message: String,
+}
+
+/// Why kernel work shared by every flow failed: a host call the flow cannot do
+/// without, the journal, the vault, or a journal opened for another provider. The
+/// flow crates' errors wrap it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoreError {
+    /// A host call failed.
+    #[error("{step} failed: {source}")]
+    Host {
+        /// What was being done.
+        step: String,
+        /// The adapter error.
+        #[source]
+        source: HostError,
+    },
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The subscriber vault failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The journal handle belongs to another pack or provider than the target.
+    #[error(transparent)]
+    ScopeMismatch(#[from] ScopeMismatch),
+}
+
+impl CoreError {
+    /// Wraps a host error with the step that failed.
+    pub fn host(step: impl Into<String>, source: HostError) -> Self {
+        CoreError::Host {
+            step: step.into(),
+            source,
+        }
+    }
+
+    /// A stable machine code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::Host { .. } => "host_error",
+            CoreError::Journal(_) => "journal_unavailable",
+            CoreError::Vault(_) => "vault_unavailable",
+            CoreError::ScopeMismatch(_) => "scope_mismatch",
+        }
+    }
 }

@@ -1,39 +1,50 @@
-//! Shared set-up of the reconcile tests: a mock host, an adapter that counts
-//! account tests, in-memory ports, a provider imported through the real import
-//! use-case, and helpers to change the host "by hand" through its admin API.
-#![allow(dead_code)]
+//! Test harness shared by the integration tests of the flow crates (access,
+//! provision, reconcile): a mock host and a client for it, the test pack's
+//! manifests, an instrumented adapter, and per-flow environments over the kernel's
+//! in-memory fakes. Not published; a dev-dependency only.
+#![allow(missing_docs, missing_debug_implementations)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use relay_access::{ProbeObserver, ProbeRecord};
-use relay_domain::{
-    AccessMode, BatchId, Fingerprint, HostId, ImportMode, PackId, ProviderId, Secret,
-};
+use relay_domain::Secret;
 use relay_pack::{
     AccountType, BillingMode, BillingModelSource, Capabilities as PackCaps, ChannelTemplate,
-    GroupTemplate, HostOverlay, ModelPricing as PackPricing, PlanTemplate, Platform,
+    GroupTemplate, HostOverlay, KeyHint, ModelPricing as PackPricing, PlanTemplate, Platform,
     ProviderManifest, Severity, ValidityUnit,
 };
-use relay_provision::memory::{MemoryJournal, MemoryVault, RecordingObserver, TestRandomness};
-use relay_provision::{
-    import, ImportReport, ImportRequest, JournalScope, ProbeTuning, ProviderTarget, ProvisionPorts,
-};
-use relay_reconcile::{ReconcilePorts, ReconcileRequest};
 use relay_sub2api::*;
-use serde_json::Value;
-use sub2api_mock::{Faults, MockConfig, MockHost};
+
+pub mod access;
+pub mod provision;
+pub mod reconcile;
 
 pub const PACK: &str = "test-pack";
 pub const PROVIDER: &str = "deepseek";
 pub const SMOKE: &str = "deepseek-flash";
+/// The model of the access tests (the smoke model).
+pub const MODEL: &str = SMOKE;
+/// The vendor base URL of hand-made accounts.
+pub const VENDOR_BASE: &str = "https://api.deepseek.com";
 
 pub const GOOD_1: &str = "sk-good-0001aaaaaaaaaaaaaaaaaaaaaaaa";
 pub const GOOD_2: &str = "sk-good-0002bbbbbbbbbbbbbbbbbbbbbbbb";
 pub const GOOD_3: &str = "sk-good-0003cccccccccccccccccccccccc";
 pub const INVALID: &str = "sk-invalid-0004dddddddddddddddddddd";
+
+/// A client of the mock host's admin API.
+pub fn client_for(base_url: &str, admin_key: &str, max_read_retries: u32) -> Sub2ApiClient {
+    Sub2ApiClient::new(HostConfig {
+        base_url: base_url.to_string(),
+        auth: AdminAuth::ApiKey(Secret::new(admin_key)),
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(20),
+        max_read_retries,
+    })
+    .expect("client")
+}
 
 /// A small DeepSeek-like manifest (chat-only accounts).
 pub fn manifest() -> ProviderManifest {
@@ -47,7 +58,11 @@ pub fn manifest() -> ProviderManifest {
         default_models: vec![SMOKE.into(), "deepseek-v4-pro".into()],
         smoke_test_model: SMOKE.into(),
         model_aliases: BTreeMap::new(),
-        key_hint: None,
+        key_hint: Some(KeyHint {
+            prefixes: vec!["sk-".into()],
+            pattern: None,
+            note: Some("DeepSeek keys start with sk-".into()),
+        }),
         group_template: GroupTemplate {
             rate_multiplier: 1.0,
             daily_limit_usd: None,
@@ -91,7 +106,7 @@ pub fn manifest() -> ProviderManifest {
     }
 }
 
-/// A manifest whose accounts are not forced to Chat Completions at create time.
+/// A manifest whose accounts are not forced to Chat Completions.
 pub fn responses_manifest() -> ProviderManifest {
     ProviderManifest {
         force_disable_openai_responses_api: false,
@@ -99,260 +114,85 @@ pub fn responses_manifest() -> ProviderManifest {
     }
 }
 
-/// Keeps every probe record.
-#[derive(Debug, Default)]
-pub struct Probes(Mutex<Vec<ProbeRecord>>);
-
-impl Probes {
-    pub fn all(&self) -> Vec<ProbeRecord> {
-        self.0.lock().unwrap().clone()
+/// Every capability on.
+pub fn full_caps() -> Capabilities {
+    Capabilities {
+        groups: true,
+        channels: true,
+        plans: true,
+        accounts: true,
+        account_test: true,
+        account_models: true,
+        subscriptions: true,
+        users: true,
+        user_keys: true,
+        chat_completions: true,
     }
 }
 
-impl ProbeObserver for Probes {
-    fn probe(&self, record: ProbeRecord) {
-        self.0.lock().unwrap().push(record);
-    }
-}
-
-/// Delegates to the real client and counts account tests (and the most in flight).
-pub struct Counting {
-    pub inner: Sub2ApiClient,
-    pub tests: AtomicUsize,
-    in_flight: AtomicUsize,
-    pub max_in_flight: AtomicUsize,
-    pub tested: Mutex<Vec<ObjectId>>,
-}
-
-pub struct Env {
-    pub host: MockHost,
-    pub adapter: Counting,
-    pub journal: MemoryJournal,
-    pub vault: MemoryVault,
-    pub random: TestRandomness,
-    pub observer: RecordingObserver,
-    pub probes: Probes,
-    pub provider: ProviderManifest,
-}
-
-pub fn client_for(base_url: &str, admin_key: &str) -> Sub2ApiClient {
-    Sub2ApiClient::new(HostConfig {
-        base_url: base_url.to_string(),
-        auth: AdminAuth::ApiKey(Secret::new(admin_key)),
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_secs(20),
-        max_read_retries: 1,
-    })
-    .expect("client")
-}
-
-impl Env {
-    pub fn start() -> Env {
-        Env::with(manifest(), Faults::default())
-    }
-
-    pub fn with(provider: ProviderManifest, faults: Faults) -> Env {
-        let host = MockHost::start(MockConfig {
-            faults,
-            ..MockConfig::default()
-        })
-        .expect("mock host");
-        let inner = client_for(&host.base_url(), host.admin_api_key());
-        Env {
-            host,
-            adapter: Counting {
-                inner,
-                tests: AtomicUsize::new(0),
-                in_flight: AtomicUsize::new(0),
-                max_in_flight: AtomicUsize::new(0),
-                tested: Mutex::new(Vec::new()),
-            },
-            journal: MemoryJournal::new(JournalScope {
-                host_id: HostId::new("host_t"),
-                pack_id: PackId(PACK.into()),
-                provider_id: ProviderId(PROVIDER.into()),
-                batch_id: Some(BatchId::new("batch_1")),
-            }),
-            vault: MemoryVault::new(),
-            random: TestRandomness::new(),
-            observer: RecordingObserver::new(),
-            probes: Probes::default(),
-            provider,
-        }
-    }
-
-    /// The host's admin API, for changes "by hand".
-    pub fn client(&self) -> &Sub2ApiClient {
-        &self.adapter.inner
-    }
-
-    pub fn target(&self) -> ProviderTarget {
-        let recorded =
-            relay_access::Journal::list_provider(&self.provider_journal()).expect("journal");
-        ProviderTarget::new(
-            PACK,
-            self.provider.clone(),
-            Some(self.client().version().expect("version")),
-            self.client().capabilities().expect("capabilities"),
-            &recorded,
-        )
-    }
-
-    /// The journal handle reconcile uses (no batch).
-    pub fn provider_journal(&self) -> MemoryJournal {
-        self.journal.with_batch(None)
-    }
-
-    pub fn ports<'a>(&'a self, journal: &'a MemoryJournal) -> ReconcilePorts<'a> {
-        ReconcilePorts {
-            adapter: &self.adapter,
-            journal,
-            vault: &self.vault,
-            observer: &self.probes,
-        }
-    }
-
-    /// Imports `keys` in subscription mode through the real import use-case.
-    pub fn import(&self, keys: &[&str]) -> ImportReport {
-        self.import_with(keys, ImportMode::Strict, AccessMode::Subscription, None)
-    }
-
-    pub fn import_with(
-        &self,
-        keys: &[&str],
-        mode: ImportMode,
-        access: AccessMode,
-        supplied: Option<&str>,
-    ) -> ImportReport {
-        let mut r = ImportRequest::new(Secret::new(keys.join("\n")), mode, access);
-        r.probe = fast_probe();
-        r.supplied_key = supplied.map(Secret::new);
-        let ports = ProvisionPorts {
-            adapter: &self.adapter.inner,
-            journal: &self.journal,
-            vault: &self.vault,
-            random: &self.random,
-            observer: &self.observer,
-        };
-        let report = import(&ports, &self.target(), &r).expect("import runs");
-        self.adapter.tests.store(0, Ordering::SeqCst);
-        self.adapter.tested.lock().unwrap().clear();
-        report
-    }
-
-    pub fn list(&self, kind: &str) -> Vec<Value> {
-        self.host.state()[kind]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// The host account of a key (by the mock's key digest).
-    pub fn account_of(&self, key: &str) -> Value {
-        let fp = Fingerprint::of(key);
-        self.list("accounts")
-            .into_iter()
-            .find(|a| a["api_key_sha256"] == fp.as_str())
-            .expect("account of key")
-    }
-
-    /// The host account with this id.
-    pub fn account(&self, id: ObjectId) -> Value {
-        self.list("accounts")
-            .into_iter()
-            .find(|a| a["id"] == id)
-            .expect("account")
-    }
-
-    pub fn account_id(&self, key: &str) -> ObjectId {
-        self.account_of(key)["id"].as_i64().unwrap()
-    }
-
-    pub fn group_id(&self) -> ObjectId {
-        let name = self.target().resource_name(AccessMode::Subscription);
-        self.list("groups")
-            .into_iter()
-            .find(|g| g["name"] == name)
-            .and_then(|g| g["id"].as_i64())
-            .expect("group")
-    }
-
-    pub fn channel_id(&self) -> ObjectId {
-        self.list("channels")[0]["id"].as_i64().expect("channel")
-    }
-
-    /// Account tests the host served, from its call counters.
-    pub fn host_account_tests(&self) -> u64 {
-        self.host.state()["counters"]["by_route"]["POST /api/v1/admin/accounts/:id/test"]
-            .as_u64()
-            .unwrap_or(0)
-    }
-
-    pub fn wait_for_responses_probe(&self, id: ObjectId) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            let a = self.client().get_account(id).expect("account");
-            if a.extra.contains_key("openai_responses_supported") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the host never probed account {id}");
-    }
-}
-
-/// A short warm-up window so failing probes end quickly.
-pub fn fast_probe() -> ProbeTuning {
-    ProbeTuning {
-        warmup_window: Duration::from_secs(2),
-        initial_backoff: Duration::from_millis(100),
-        max_backoff: Duration::from_millis(400),
-        repair: true,
-    }
-}
-
-pub fn request() -> ReconcileRequest {
-    ReconcileRequest {
-        probe: fast_probe(),
-        ..ReconcileRequest::default()
-    }
-}
-
-/// Asserts that no secret appears in a serialized report.
+/// Asserts that no secret appears in a serialized report or text.
 pub fn assert_no_secrets(text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!text.contains(s), "secret {s:?} leaked into: {text}");
     }
 }
 
-/// Every secret of the environment: upstream keys, the admin key, the vault's
-/// user keys and passwords.
-pub fn secrets(env: &Env) -> Vec<String> {
-    let mut out: Vec<String> = [GOOD_1, GOOD_2, GOOD_3, INVALID, env.host.admin_api_key()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    use relay_access::SubscriberVault;
-    if let Ok(Some(s)) = env.vault.subscriber(relay_access::DEFAULT_PROBE_EMAIL) {
-        out.push(s.password.expose().to_string());
-        for g in 0..50 {
-            if let Ok(Some(k)) = env.vault.user_key(relay_access::DEFAULT_PROBE_EMAIL, g) {
-                out.push(k.expose().to_string());
-            }
+/// Waits (bounded) until the host's asynchronous Responses probe has marked the account.
+pub fn wait_for_responses_probe(c: &Sub2ApiClient, id: ObjectId) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let a = c.get_account(id).expect("account");
+        if a.responses_route().probed() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the host never probed account {id}");
+}
+
+/// A hook run before every gateway chat.
+pub type ChatHook = Box<dyn Fn(&Sub2ApiClient) + Send + Sync>;
+/// A hook run before every account test.
+pub type TestHook = Box<dyn Fn(&Sub2ApiClient, ObjectId) + Send + Sync>;
+/// A hook that may change the accounts of a batch create before it is sent.
+pub type BatchHook = Box<dyn Fn(&mut Vec<NewAccount>) + Send + Sync>;
+
+/// Counts concurrent account tests and can run a hook before gateway chats.
+#[derive(Default)]
+pub struct Instruments {
+    in_flight: AtomicUsize,
+    pub max_tests_in_flight: AtomicUsize,
+    pub tests: AtomicUsize,
+    pub creates: AtomicUsize,
+    pub batch_creates: AtomicUsize,
+    pub before_batch: Mutex<Option<BatchHook>>,
+    /// Single creates fail as the host's do when binding the groups fails after the
+    /// insert: the account is left without groups and the answer is a 500.
+    pub orphaning_creates: std::sync::atomic::AtomicBool,
+    pub before_chat: Mutex<Option<ChatHook>>,
+    pub before_test: Mutex<Option<TestHook>>,
+    /// Every account tested, in order.
+    pub tested: Mutex<Vec<ObjectId>>,
+}
+
+/// A `HostAdapter` that delegates to the real client and records what the tests
+/// need to observe.
+pub struct Instrumented {
+    pub inner: Sub2ApiClient,
+    pub i: Instruments,
+}
+
+impl Instrumented {
+    /// The real client, uninstrumented.
+    pub fn new(inner: Sub2ApiClient) -> Self {
+        Instrumented {
+            inner,
+            i: Instruments::default(),
         }
     }
-    out
 }
 
-pub fn no_secret_in<T: serde::Serialize>(env: &Env, report: &T) -> String {
-    let json = serde_json::to_string(report).unwrap();
-    let secrets = secrets(env);
-    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    assert_no_secrets(&json, &refs);
-    json
-}
-
-impl HostAdapter for Counting {
+impl HostAdapter for Instrumented {
     fn version(&self) -> Result<String, HostError> {
         self.inner.version()
     }
@@ -437,6 +277,20 @@ impl HostAdapter for Counting {
         account: &NewAccount,
         idempotency_key: Option<&str>,
     ) -> Result<Account, HostError> {
+        self.i.creates.fetch_add(1, Ordering::SeqCst);
+        if self.i.orphaning_creates.swap(false, Ordering::SeqCst) {
+            let mut orphan = account.clone();
+            orphan.group_ids.clear();
+            // The host's key records a failed execution: a retry runs again.
+            let _ = idempotency_key;
+            self.inner.create_account(&orphan, None)?;
+            return Err(HostError::Host {
+                status: 500,
+                code: None,
+                message: "internal error".into(),
+                metadata: Default::default(),
+            });
+        }
         self.inner.create_account(account, idempotency_key)
     }
     fn create_accounts_batch(
@@ -444,7 +298,12 @@ impl HostAdapter for Counting {
         accounts: &[NewAccount],
         idempotency_key: Option<&str>,
     ) -> Result<BatchCreateResult, HostError> {
-        self.inner.create_accounts_batch(accounts, idempotency_key)
+        self.i.batch_creates.fetch_add(1, Ordering::SeqCst);
+        let mut accounts = accounts.to_vec();
+        if let Some(hook) = self.i.before_batch.lock().unwrap().as_ref() {
+            hook(&mut accounts);
+        }
+        self.inner.create_accounts_batch(&accounts, idempotency_key)
     }
     fn get_account(&self, id: ObjectId) -> Result<Account, HostError> {
         self.inner.get_account(id)
@@ -465,12 +324,15 @@ impl HostAdapter for Counting {
         self.inner.delete_account(id)
     }
     fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> Result<ProbeResult, HostError> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        self.tests.fetch_add(1, Ordering::SeqCst);
-        self.tested.lock().unwrap().push(id);
+        if let Some(hook) = self.i.before_test.lock().unwrap().as_ref() {
+            hook(&self.inner, id);
+        }
+        let now = self.i.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.i.max_tests_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.i.tests.fetch_add(1, Ordering::SeqCst);
+        self.i.tested.lock().unwrap().push(id);
         let r = self.inner.test_account(id, model_id);
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.i.in_flight.fetch_sub(1, Ordering::SeqCst);
         r
     }
     fn account_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
@@ -542,6 +404,9 @@ impl HostAdapter for Counting {
         key: &Secret,
         request: &ChatProbeRequest,
     ) -> Result<CompletionProbe, HostError> {
+        if let Some(hook) = self.i.before_chat.lock().unwrap().as_ref() {
+            hook(&self.inner);
+        }
         self.inner.gateway_chat(key, request)
     }
 }

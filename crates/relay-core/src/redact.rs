@@ -1,49 +1,12 @@
-//! The access closure's redaction step: the secrets it handles (a probe or
+//! The redaction step of the access reports: the secrets a flow handles (a probe or
 //! supplied user key, a managed subscriber's password and user key) are masked in
-//! every text it reports, on top of the adapter's own redaction.
+//! every text the reports carry, on top of the adapter's own redaction.
 
 use relay_domain::Redactor;
 
-use crate::closure::AccessReport;
+use crate::access::{AccessReport, SelfServiceReport, SubscriberOutcome, SubscriptionReport};
 use crate::error::AccessProblem;
-use crate::observer::{ProbeObserver, ProbeRecord};
-use crate::probe::AccessProof;
-use crate::self_service::SelfServiceReport;
-use crate::subscription::{SubscriberOutcome, SubscriptionReport};
-
-/// A [`ProbeObserver`] that passes every record through a redactor first.
-pub struct RedactingProbeObserver<'a> {
-    /// Receives the redacted records.
-    pub inner: &'a dyn ProbeObserver,
-    /// The redaction step.
-    pub redactor: &'a Redactor,
-}
-
-impl std::fmt::Debug for RedactingProbeObserver<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedactingProbeObserver")
-            .field("redactor", self.redactor)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ProbeObserver for RedactingProbeObserver<'_> {
-    fn probe(&self, record: ProbeRecord) {
-        self.inner.probe(record.redacted(self.redactor));
-    }
-}
-
-impl ProbeRecord {
-    /// This record with its subject, message and details passed through `redactor`.
-    pub fn redacted(mut self, redactor: &Redactor) -> ProbeRecord {
-        redactor.redact_in_place(&mut self.subject);
-        if let Some(m) = &mut self.message {
-            redactor.redact_in_place(m);
-        }
-        redactor.redact_json_in_place(&mut self.details);
-        self
-    }
-}
+use crate::gateway_probe::AccessProof;
 
 impl AccessProblem {
     /// Passes the subject and message through `redactor`.
@@ -129,7 +92,7 @@ impl AccessReport {
 mod tests {
     use super::*;
     use crate::error::AccessError;
-    use crate::observer::ProbeKind;
+    use crate::observer::{Observer, ProbeKind, ProbeRecord, RedactingObserver};
     use relay_domain::{mask, AccessStatus, ModeProof, Secret, Verdict};
     use serde_json::json;
     use std::sync::Mutex;
@@ -139,7 +102,7 @@ mod tests {
 
     #[derive(Default)]
     struct Keep(Mutex<Vec<ProbeRecord>>);
-    impl ProbeObserver for Keep {
+    impl Observer for Keep {
         fn probe(&self, record: ProbeRecord) {
             self.0.lock().unwrap().push(record);
         }
@@ -149,7 +112,7 @@ mod tests {
     fn probe_records_pass_the_redactor_before_the_inner_observer() {
         let redactor = Redactor::new().with(&Secret::new(USER_KEY));
         let keep = Keep::default();
-        let observer = RedactingProbeObserver {
+        let observer = RedactingObserver {
             inner: &keep,
             redactor: &redactor,
         };

@@ -1,5 +1,6 @@
-//! Recovery and rollback helpers for the host objects the closure creates
-//! (users, user keys, subscriptions).
+//! Finding and removing the host objects the access closure creates (users, user
+//! keys, subscriptions) from their journal entries: resolving intents after a crash
+//! and rolling a batch back both need them.
 
 use relay_domain::ResourceType;
 use relay_sub2api::{HostAdapter, HostError, LoginOutcome, ObjectId, SubscriptionFilter};

@@ -1,18 +1,20 @@
-//! Shared set-up for the access tests: a mock host, a client, a group with one
+//! The access tests' environment: a mock host, a client, a group with one
 //! upstream account, and in-memory ports.
-#![allow(dead_code)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use relay_access::memory::{MemoryJournal, MemoryVault, TestRandomness};
-use relay_access::{AccessPorts, Journal, JournalScope, NewEntry, NoProbeObserver, ProbeSettings};
+use relay_core::fakes::{FakeClock, MemoryJournal, MemoryVault, TestRandomness};
+use relay_core::{
+    Clock, Journal, JournalScope, NewEntry, NoObserver, Ports, ProbeSettings, SystemClock,
+};
 use relay_domain::{BatchId, HostId, PackId, ProviderId, ResourceState, ResourceType, Secret};
 use relay_sub2api::*;
 use serde_json::{json, Map, Value};
 use sub2api_mock::{Faults, MockConfig, MockHost};
 
-pub const VENDOR_BASE: &str = "https://api.deepseek.com";
-pub const MODEL: &str = "deepseek-flash";
+use crate::client_for;
+pub use crate::{MODEL, VENDOR_BASE};
 
 pub struct Env {
     pub host: MockHost,
@@ -20,6 +22,9 @@ pub struct Env {
     pub journal: MemoryJournal,
     pub vault: MemoryVault,
     pub random: TestRandomness,
+    /// The clock of the probes: real by default ([`Env::virtual_time`] swaps in a
+    /// [`FakeClock`] for tests whose only waits are the probe's own backoffs).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Env {
@@ -33,14 +38,7 @@ impl Env {
             ..MockConfig::default()
         })
         .expect("mock host");
-        let client = Sub2ApiClient::new(HostConfig {
-            base_url: host.base_url(),
-            auth: AdminAuth::ApiKey(Secret::new(host.admin_api_key())),
-            connect_timeout: Duration::from_secs(2),
-            read_timeout: Duration::from_secs(15),
-            max_read_retries: 2,
-        })
-        .expect("client");
+        let client = client_for(&host.base_url(), host.admin_api_key(), 2);
         let journal = MemoryJournal::new(JournalScope {
             host_id: HostId::new("host_t"),
             pack_id: PackId("test-pack".into()),
@@ -53,16 +51,25 @@ impl Env {
             journal,
             vault: MemoryVault::new(),
             random: TestRandomness::new(),
+            clock: Arc::new(SystemClock),
         }
     }
 
-    pub fn ports(&self) -> AccessPorts<'_> {
-        AccessPorts {
+    /// Switches the probes to virtual time and returns the clock.
+    pub fn virtual_time(&mut self) -> Arc<FakeClock> {
+        let clock = Arc::new(FakeClock::new());
+        self.clock = clock.clone();
+        clock
+    }
+
+    pub fn ports(&self) -> Ports<'_> {
+        Ports {
             adapter: &self.client,
             journal: &self.journal,
             vault: &self.vault,
             random: &self.random,
-            observer: &NoProbeObserver,
+            observer: &NoObserver,
+            clock: &*self.clock,
         }
     }
 
@@ -112,42 +119,32 @@ impl Env {
         upstream_key: &str,
         force_chat: bool,
     ) -> Account {
-        let mut extra = Map::new();
-        if force_chat {
-            extra.insert(
-                "openai_responses_mode".into(),
-                json!("force_chat_completions"),
-            );
-            extra.insert("openai_responses_supported".into(), json!(false));
-        }
         let intent = self
             .journal
             .record_intent(&NewEntry::new(ResourceType::Account, name, json!({})))
             .unwrap();
-        let account = self
-            .client
-            .create_account(
-                &NewAccount {
-                    name: name.into(),
-                    notes: None,
-                    platform: "openai".into(),
-                    account_type: "apikey".into(),
-                    credentials: AccountCredentials {
-                        api_key: Some(Secret::new(upstream_key)),
-                        base_url: Some(VENDOR_BASE.into()),
-                        model_mapping: [(MODEL.to_string(), MODEL.to_string())]
-                            .into_iter()
-                            .collect(),
-                        other: Map::new(),
-                    },
-                    extra,
-                    group_ids: vec![group_id],
-                    concurrency: None,
-                    priority: None,
-                },
-                None,
-            )
-            .expect("account");
+        let mut new = NewAccount {
+            name: name.into(),
+            notes: None,
+            platform: "openai".into(),
+            account_type: "apikey".into(),
+            credentials: AccountCredentials {
+                api_key: Some(Secret::new(upstream_key)),
+                base_url: Some(VENDOR_BASE.into()),
+                model_mapping: [(MODEL.to_string(), MODEL.to_string())]
+                    .into_iter()
+                    .collect(),
+                other: Map::new(),
+            },
+            extra: Map::new(),
+            group_ids: vec![group_id],
+            concurrency: None,
+            priority: None,
+        };
+        if force_chat {
+            new.force_chat_completions();
+        }
+        let account = self.client.create_account(&new, None).expect("account");
         self.journal
             .attach_host_id(intent.id, account.id, ResourceState::Created)
             .unwrap();

@@ -3,18 +3,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use relay_access::{
-    JournalEntry, FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY,
-};
 use relay_domain::naming::{account_name, provider_resource_name};
 use relay_domain::{AccessMode, Fingerprint, ResourceState, ResourceType, Secret};
-use relay_pack::{parse_host_version, Platform, ProviderManifest, ValidityUnit};
+use relay_pack::{parse_host_version, Platform, ProviderManifest, Severity, ValidityUnit};
 use relay_sub2api::{
     subscription_type, AccountCredentials, Capabilities, Channel, ChannelModelMapping,
-    ModelPricing, NewAccount, NewChannel, NewGroup, NewPlan, ObjectId,
+    ModelPricing, NewAccount, NewChannel, NewGroup, NewPlan, ObjectId, Platform as HostPlatform,
 };
 use serde::Serialize;
-use serde_json::{json, Map};
+use serde_json::Map;
+
+use crate::journal::JournalEntry;
+
+/// An advisory host overlay of the pack that applies to this host version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OverlayNote {
+    /// `info` or `warning`.
+    pub severity: Severity,
+    /// The note.
+    pub note: String,
+}
 
 /// One provider of one pack, as seen on one host (the host facts come from the
 /// application's stored capability snapshot and the journal, so preview stays
@@ -263,6 +271,11 @@ impl ProviderTarget {
         self.platform.platform.as_str()
     }
 
+    /// The chosen platform in the host's vocabulary.
+    pub fn host_platform(&self) -> HostPlatform {
+        HostPlatform::parse(self.platform_str())
+    }
+
     /// True when accounts are created with the Responses `extra` of a chat-only
     /// provider: never on a native CN platform, which the host routes over Chat
     /// Completions by construction (it writes `extra` itself).
@@ -339,7 +352,7 @@ impl ProviderTarget {
         NewGroup {
             name: self.resource_name(mode),
             description: Some(format!("{} — {}", self.provider.display_name, self.notes())),
-            platform: self.platform_str().to_string(),
+            platform: self.host_platform(),
             rate_multiplier: t.rate_multiplier,
             is_exclusive: false,
             subscription_type: expected_subscription_type(mode).to_string(),
@@ -369,7 +382,7 @@ impl ProviderTarget {
             .model_pricing
             .iter()
             .map(|p| ModelPricing {
-                platform: self.platform_str().to_string(),
+                platform: self.host_platform(),
                 models: p.models.clone(),
                 billing_mode: p.billing_mode.as_str().to_string(),
                 input_price: Some(p.input_price),
@@ -455,15 +468,10 @@ impl ProviderTarget {
 
     /// The account of one key, bound to `group_id`, on the chosen platform.
     pub fn new_account(&self, key: &Secret, group_id: ObjectId, batch: &str) -> NewAccount {
-        let mut extra = Map::new();
-        if self.forces_chat_completions() {
-            extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
-            extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
-        }
-        NewAccount {
+        let mut account = NewAccount {
             name: self.account_name(&Fingerprint::of(key.expose())),
             notes: Some(format!("{} (batch {batch})", self.notes())),
-            platform: self.platform_str().to_string(),
+            platform: self.host_platform(),
             account_type: self.provider.account_type.as_str().to_string(),
             credentials: AccountCredentials {
                 api_key: Some(key.clone()),
@@ -471,14 +479,18 @@ impl ProviderTarget {
                 model_mapping: self.account_model_mapping(),
                 other: Map::new(),
             },
-            extra,
+            extra: Map::new(),
             group_ids: vec![group_id],
             // Left to the host on purpose: sub2api stores 0 = no limit, and the
             // operator tunes a vendor key's concurrency in the host (reconcile does
             // not treat it as drift). See docs/host-api-notes.md.
             concurrency: None,
             priority: None,
+        };
+        if self.forces_chat_completions() {
+            account.force_chat_completions();
         }
+        account
     }
 }
 
@@ -499,7 +511,7 @@ fn price_eq(a: Option<f64>, b: Option<f64>) -> bool {
 }
 
 fn pricing_key(p: &ModelPricing) -> (String, BTreeSet<String>) {
-    (p.platform.clone(), p.models.iter().cloned().collect())
+    (p.platform.to_string(), p.models.iter().cloned().collect())
 }
 
 /// Order-insensitive comparison of pricing entries (platform, models, billing mode,
@@ -526,6 +538,7 @@ pub(crate) mod tests {
         AccountType, BillingMode, BillingModelSource, Capabilities as PackCaps, ChannelTemplate,
         GroupTemplate, ModelPricing as PackPricing, PlanTemplate, Platform,
     };
+    use serde_json::json;
 
     pub(crate) fn manifest() -> ProviderManifest {
         ProviderManifest {
@@ -756,8 +769,8 @@ pub(crate) mod tests {
         );
         let a = old.new_account(&Secret::new("sk-abc"), 4, "batch_1");
         assert_eq!(a.platform, "openai");
-        assert_eq!(a.extra[RESPONSES_MODE_KEY], FORCE_CHAT_COMPLETIONS);
-        assert_eq!(a.extra[RESPONSES_SUPPORTED_KEY], false);
+        assert!(a.responses_route().forces_chat_completions());
+        assert_eq!(a.responses_route().supported, Some(false));
         assert!(old
             .new_channel(AccessMode::Subscription, 9)
             .model_mapping
@@ -793,8 +806,8 @@ pub(crate) mod tests {
         assert_eq!(m["ds-chat"], "deepseek-flash");
         let a = t.new_account(&Secret::new("sk-abc"), 4, "batch_1");
         assert_eq!(a.name, t.account_name(&Fingerprint::of("sk-abc")));
-        assert_eq!(a.extra[RESPONSES_MODE_KEY], FORCE_CHAT_COMPLETIONS);
-        assert_eq!(a.extra[RESPONSES_SUPPORTED_KEY], false);
+        assert!(a.responses_route().forces_chat_completions());
+        assert_eq!(a.responses_route().supported, Some(false));
         assert_eq!(a.group_ids, vec![4]);
         let mut open = target();
         open.provider.force_disable_openai_responses_api = false;

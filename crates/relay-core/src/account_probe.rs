@@ -2,14 +2,13 @@
 //! it has side effects), the account's model list, both reported as probes, and
 //! the classification of SPEC §7.1–§7.2. Shared by import, resume and reconcile.
 
-use std::time::Duration;
-
-use relay_access::{ProbeKind, ProbeRecord};
 use relay_domain::{Redactor, Verdict};
 use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome};
 use serde_json::{json, Value};
 
 use crate::classify::{classify_account_test, Classification, TestReason};
+use crate::clock::millis as ms;
+use crate::observer::{ProbeKind, ProbeRecord};
 
 /// What one account test found.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,10 +29,6 @@ pub struct AccountProbe {
     pub models_include_smoke: Option<bool>,
     /// The classification.
     pub classification: Classification,
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The classification of an account test whose host call itself failed: the

@@ -1,5 +1,5 @@
-//! The completion-gated gateway probe, the capability repair of SPEC §7.3, and the
-//! unauthenticated reachability check.
+//! The completion-gated gateway probe and the unauthenticated reachability check.
+//! The capability repair of SPEC §7.3 it triggers lives in [`crate::repair`].
 //!
 //! A mode is ready only when `GET /v1/models` lists the smoke model **and** a
 //! minimal `POST /v1/chat/completions` with it succeeds. Transient answers (503
@@ -18,25 +18,28 @@
 //!
 //! The host caches `/v1/models` per group for 15 s: a list without the smoke model
 //! while the completion with it succeeds is not final until that cache has expired.
+//!
+//! Every wait (warm-up backoff, the models-cache poll) goes through the ports'
+//! [`crate::Clock`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use relay_domain::{
     mask, AccessMode, Fingerprint, ModeProof, Redactor, ResourceType, Secret, Verdict,
 };
 use relay_sub2api::{
-    AccountErrorKind, AccountUpdate, ChatProbeRequest, CompletionProbe, GatewayFailure,
-    HostAdapter, HostError, ModelsProbe, ObjectId, TempUnschedulableCause,
+    AccountErrorKind, ChatProbeRequest, CompletionProbe, GatewayFailure, HostAdapter, HostError,
+    ModelsProbe, ObjectId, TempUnschedulableCause,
 };
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::clock::millis as ms;
 use crate::error::AccessError;
-use crate::journal::Journal;
-use crate::observer::{ProbeKind, ProbeObserver, ProbeRecord};
-use crate::redact::RedactingProbeObserver;
+use crate::observer::{Observer, ProbeKind, ProbeRecord, RedactingObserver};
+use crate::ports::Ports;
+use crate::repair::{repair_accounts, CapabilityRepair, RepairScope};
+pub use relay_domain::ProbeKeySource;
 
 /// Default warm-up window of the gateway probe.
 pub const DEFAULT_WARMUP_WINDOW: Duration = Duration::from_secs(30);
@@ -49,7 +52,6 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(4);
 pub const DEFAULT_MODELS_CACHE_TTL: Duration = Duration::from_secs(15);
 /// Slack added to the models-cache lifetime before a stale-looking list is final.
 const MODELS_CACHE_SLACK: Duration = Duration::from_secs(1);
-pub use relay_sub2api::{FORCE_CHAT_COMPLETIONS, RESPONSES_MODE_KEY, RESPONSES_SUPPORTED_KEY};
 
 /// How to probe the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,46 +95,24 @@ impl ProbeSettings {
     }
 }
 
-/// Where the probe key came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeySource {
-    /// A user key the manager obtained for its managed probe subscriber.
-    ManagedSubscription,
-    /// A user key the operator supplied.
-    SuppliedKey,
-}
-
-impl KeySource {
-    /// The stable string form (the store's `probe key source`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeySource::ManagedSubscription => "managed_subscription",
-            KeySource::SuppliedKey => "supplied_key",
-        }
+impl Default for ProbeSettings {
+    /// The defaults of [`ProbeSettings::new`] without a smoke model: what a flow's
+    /// request carries, the flow filling in the manifest's smoke model
+    /// ([`ProbeSettings::for_model`]).
+    fn default() -> Self {
+        ProbeSettings::new("")
     }
 }
 
-/// One account repaired by the capability repair (SPEC §7.3).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CapabilityRepair {
-    /// Host account id.
-    pub account_id: ObjectId,
-    /// Account name.
-    pub account_name: String,
-    /// `extra.openai_responses_mode` before the repair.
-    pub previous_mode: Option<String>,
-    /// `extra.openai_responses_supported` before the repair.
-    pub previous_supported: Option<bool>,
-    /// The account's error state was cleared (and the account put back into
-    /// scheduling, which the host's clear-error alone does not do).
-    pub cleared_error: bool,
-    /// The temporary-unschedulable state was cleared (false on builds without it).
-    pub cleared_temp_unschedulable: bool,
-    /// Every repair call succeeded.
-    pub ok: bool,
-    /// The host's error, when a call failed.
-    pub error: Option<String>,
+impl ProbeSettings {
+    /// These settings for `smoke_model` (a flow's request carries the timing; the
+    /// smoke model always comes from the provider's manifest).
+    pub fn for_model(&self, smoke_model: &str) -> ProbeSettings {
+        ProbeSettings {
+            smoke_model: smoke_model.to_string(),
+            ..self.clone()
+        }
+    }
 }
 
 /// What a failed completion meant (the host's answer, typed).
@@ -256,7 +236,10 @@ impl AccountOutOfService {
             {
                 (
                     OutOfServiceReason::BalanceLow,
-                    account.temp_unschedulable_until.clone(),
+                    account
+                        .temp_unschedulable_until
+                        .as_deref()
+                        .map(str::to_string),
                 )
             }
             None => return None,
@@ -276,42 +259,6 @@ impl AccountOutOfService {
     }
 }
 
-/// Where the capability repair may act: the managed accounts (journal entries of
-/// the provider in state `created`/`adopted`) bound to one group. The repair runs
-/// at most once per scope, whatever the number of probes sharing it.
-pub struct RepairScope<'a> {
-    /// The provider's group.
-    pub group_id: ObjectId,
-    /// The provider's journal (to find managed accounts and record the repair).
-    pub journal: &'a dyn Journal,
-    used: AtomicBool,
-}
-
-impl<'a> RepairScope<'a> {
-    /// A fresh scope (repair not used yet).
-    pub fn new(group_id: ObjectId, journal: &'a dyn Journal) -> Self {
-        RepairScope {
-            group_id,
-            journal,
-            used: AtomicBool::new(false),
-        }
-    }
-
-    /// True once the repair ran.
-    pub fn used(&self) -> bool {
-        self.used.load(Ordering::SeqCst)
-    }
-}
-
-impl std::fmt::Debug for RepairScope<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RepairScope")
-            .field("group_id", &self.group_id)
-            .field("used", &self.used())
-            .finish_non_exhaustive()
-    }
-}
-
 /// The proof record of one access mode (no secret: the key appears as
 /// fingerprint and mask only).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -319,7 +266,7 @@ pub struct AccessProof {
     /// The mode probed.
     pub mode: AccessMode,
     /// Where the key came from.
-    pub key_source: KeySource,
+    pub key_source: ProbeKeySource,
     /// Fingerprint of the probe key.
     pub key_fingerprint: Fingerprint,
     /// Mask of the probe key.
@@ -369,10 +316,6 @@ impl AccessProof {
     pub fn is_ready(&self) -> bool {
         self.proof == ModeProof::Ready
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What a gateway refusal `429 INVALID_AUTH_RATE_LIMITED` means and what to do.
@@ -443,7 +386,7 @@ impl Review {
     fn on_responses_path(&self) -> bool {
         self.accounts
             .iter()
-            .any(|(_, a)| a.platform == "openai" && a.takes_responses_path())
+            .any(|(_, a)| a.is_openai_on_responses_path())
     }
 
     fn out_of_service(&self) -> Vec<AccountOutOfService> {
@@ -476,35 +419,42 @@ impl Review {
 /// including transport errors, is part of the proof. Every text of the proof and
 /// of the probe records passes the redaction step with `key`.
 pub fn probe_gateway(
-    adapter: &dyn HostAdapter,
+    ports: &Ports<'_>,
     key: &Secret,
     mode: AccessMode,
-    source: KeySource,
+    source: ProbeKeySource,
     settings: &ProbeSettings,
     repair: Option<&RepairScope<'_>>,
-    observer: &dyn ProbeObserver,
 ) -> Result<AccessProof, AccessError> {
     let redactor = Redactor::new().with(key);
-    let observer = RedactingProbeObserver {
-        inner: observer,
+    let observer = RedactingObserver {
+        inner: ports.observer,
         redactor: &redactor,
     };
-    let mut proof =
-        probe_gateway_unredacted(adapter, key, mode, source, settings, repair, &observer)?;
+    let mut proof = probe_gateway_unredacted(
+        &ports.with_observer(&observer),
+        key,
+        mode,
+        source,
+        settings,
+        repair,
+    )?;
     proof.redact(&redactor);
     Ok(proof)
 }
 
 fn probe_gateway_unredacted(
-    adapter: &dyn HostAdapter,
+    ports: &Ports<'_>,
     key: &Secret,
     mode: AccessMode,
-    source: KeySource,
+    source: ProbeKeySource,
     settings: &ProbeSettings,
     repair: Option<&RepairScope<'_>>,
-    observer: &dyn ProbeObserver,
 ) -> Result<AccessProof, AccessError> {
-    let started = Instant::now();
+    let adapter = ports.adapter;
+    let observer = ports.observer;
+    let clock = ports.clock;
+    let started = clock.now();
     let key_mask = mask(key.expose());
     let subject = format!("key:{key_mask}");
     let request = ChatProbeRequest {
@@ -675,11 +625,7 @@ fn probe_gateway_unredacted(
         if let (true, Some(scope)) = (review_now, repair) {
             reviewed_idle_pool |= idle_pool;
             let review = Review::read(adapter, scope)?;
-            if upstream_failure
-                && settings.repair
-                && review.on_responses_path()
-                && !scope.used.swap(true, Ordering::SeqCst)
-            {
+            if upstream_failure && settings.repair && review.on_responses_path() && scope.claim() {
                 let repaired = repair_accounts(adapter, scope)?;
                 let any = !repaired.is_empty();
                 proof.repairs.extend(repaired);
@@ -698,8 +644,8 @@ fn probe_gateway_unredacted(
         // host's models cache may still be stale after a change.
         let stale_list = models_ok && !proof.smoke_model_seen && proof.completion_ok;
         let stale_left = if stale_list {
-            let since = *stale_since.get_or_insert_with(Instant::now);
-            (settings.models_cache_ttl + MODELS_CACHE_SLACK).saturating_sub(since.elapsed())
+            let since = *stale_since.get_or_insert_with(|| clock.now());
+            (settings.models_cache_ttl + MODELS_CACHE_SLACK).saturating_sub(clock.elapsed(since))
         } else {
             stale_since = None;
             Duration::ZERO
@@ -714,7 +660,7 @@ fn probe_gateway_unredacted(
         if !transient && stale_left.is_zero() {
             break;
         }
-        let sleep = if transient && started.elapsed() + backoff <= settings.warmup_window {
+        let sleep = if transient && clock.elapsed(started) + backoff <= settings.warmup_window {
             backoff
         } else if !stale_left.is_zero() {
             // Poll once more right after the cache must have expired.
@@ -722,10 +668,10 @@ fn probe_gateway_unredacted(
         } else {
             break;
         };
-        thread::sleep(sleep);
+        clock.sleep(sleep);
         backoff = (backoff * 2).min(settings.max_backoff);
     }
-    proof.elapsed_ms = ms(started.elapsed());
+    proof.elapsed_ms = ms(clock.elapsed(started));
     Ok(proof)
 }
 
@@ -760,130 +706,6 @@ fn out_of_service_message(accounts: &[AccountOutOfService]) -> String {
     )
 }
 
-/// Applies the capability repair (SPEC §7.3) to every managed OpenAI account bound
-/// to the scope's group that the host routes over the Responses API (its rule: see
-/// [`relay_sub2api::Account::takes_responses_path`]; no marker counts): sends the
-/// account's whole `extra` with `openai_responses_mode = force_chat_completions`
-/// and `openai_responses_supported = false`, clears its error (back into
-/// scheduling) and temporary-unschedulable state, and records the repair in the
-/// account's journal details (`capability_repairs`). Accounts already on Chat
-/// Completions are left alone, whatever their state. Host failures are reported
-/// per account.
-pub fn repair_accounts(
-    adapter: &dyn HostAdapter,
-    scope: &RepairScope<'_>,
-) -> Result<Vec<CapabilityRepair>, AccessError> {
-    let entries = scope.journal.list_provider()?;
-    let mut out = Vec::new();
-    for entry in entries
-        .iter()
-        .filter(|e| e.resource_type == ResourceType::Account && e.is_owned_live())
-    {
-        let Some(id) = entry.host_resource_id else {
-            continue;
-        };
-        let account = match adapter.get_account(id) {
-            Ok(a) => a,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => {
-                out.push(CapabilityRepair {
-                    account_id: id,
-                    account_name: entry.logical_key.clone(),
-                    previous_mode: None,
-                    previous_supported: None,
-                    cleared_error: false,
-                    cleared_temp_unschedulable: false,
-                    ok: false,
-                    error: Some(e.to_string()),
-                });
-                continue;
-            }
-        };
-        if account.platform != "openai" || !account.group_ids.contains(&scope.group_id) {
-            continue;
-        }
-        // Only a capability problem is repaired: an account already on Chat
-        // Completions that is in `error` (quota, key) or benched is left as it is.
-        if !account.takes_responses_path() {
-            continue;
-        }
-        let repair = repair_account(adapter, &account);
-        let mut details = entry.details.clone();
-        if !details.is_object() {
-            details = json!({});
-        }
-        let list = details
-            .as_object_mut()
-            .map(|o| {
-                o.entry("capability_repairs")
-                    .or_insert_with(|| Value::Array(Vec::new()))
-            })
-            .and_then(Value::as_array_mut);
-        if let Some(list) = list {
-            list.push(serde_json::to_value(&repair).unwrap_or(Value::Null));
-        }
-        scope.journal.set_details(entry.id, &details)?;
-        out.push(repair);
-    }
-    Ok(out)
-}
-
-/// The capability repair of one account (SPEC §7.3): sends the account's whole
-/// `extra` with `openai_responses_mode = force_chat_completions` and
-/// `openai_responses_supported = false` (some builds replace `extra`), then recovers
-/// its runtime state in one call where the host can (error, rate limit, overload,
-/// temporary-unschedulable; see [`crate::recover_account`]). Host failures are
-/// recorded in the returned [`CapabilityRepair`] (`ok: false`), not raised.
-pub fn repair_account(
-    adapter: &dyn HostAdapter,
-    account: &relay_sub2api::Account,
-) -> CapabilityRepair {
-    let id = account.id;
-    let mut extra = account.extra.clone();
-    extra.insert(RESPONSES_MODE_KEY.into(), json!(FORCE_CHAT_COMPLETIONS));
-    extra.insert(RESPONSES_SUPPORTED_KEY.into(), json!(false));
-    let mut repair = CapabilityRepair {
-        account_id: id,
-        account_name: account.name.clone(),
-        previous_mode: account
-            .extra
-            .get(RESPONSES_MODE_KEY)
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        previous_supported: account
-            .extra
-            .get(RESPONSES_SUPPORTED_KEY)
-            .and_then(Value::as_bool),
-        cleared_error: false,
-        cleared_temp_unschedulable: false,
-        ok: true,
-        error: None,
-    };
-    let fail = |r: &mut CapabilityRepair, e: HostError| {
-        r.ok = false;
-        r.error.get_or_insert_with(|| e.to_string());
-    };
-    if let Err(e) = adapter.update_account(
-        id,
-        &AccountUpdate {
-            extra: Some(extra),
-            ..AccountUpdate::default()
-        },
-    ) {
-        fail(&mut repair, e);
-    }
-    let recovery = crate::recover::recover_account(adapter, account);
-    repair.cleared_error = recovery.cleared_error;
-    repair.cleared_temp_unschedulable = recovery.cleared_temp_unschedulable;
-    if !recovery.ok {
-        repair.ok = false;
-        if let Some(e) = recovery.error {
-            repair.error.get_or_insert(e);
-        }
-    }
-    repair
-}
-
 /// Result of the unauthenticated reachability check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reachability {
@@ -901,7 +723,7 @@ pub struct Reachability {
 
 /// Checks that the gateway is up and sane without any key (doctor): `GET /v1/models`
 /// must answer `401 API_KEY_REQUIRED`.
-pub fn check_reachability(adapter: &dyn HostAdapter, observer: &dyn ProbeObserver) -> Reachability {
+pub fn check_reachability(adapter: &dyn HostAdapter, observer: &dyn Observer) -> Reachability {
     let started = Instant::now();
     let result = match adapter.gateway_reachability() {
         Ok(r) => Reachability {
@@ -999,6 +821,6 @@ mod tests {
         let s = ProbeSettings::new("m");
         assert_eq!(s.warmup_window, Duration::from_secs(30));
         assert!(s.repair && !s.stream);
-        assert_eq!(KeySource::SuppliedKey.as_str(), "supplied_key");
+        assert_eq!(ProbeKeySource::SuppliedKey.as_str(), "supplied_key");
     }
 }
