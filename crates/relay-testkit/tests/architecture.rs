@@ -243,3 +243,275 @@ fn only_the_adapter_speaks_host_vocabulary() {
         found.join("\n")
     );
 }
+
+/// The crate graph drawn in `docs/ARCHITECTURE.md`: every workspace crate's
+/// internal `[dependencies]`, exactly. A new edge is an architecture change: draw it
+/// there first, then add it here. Dev-only crates (`sub2api-mock`, `relay-testkit`)
+/// and `xtask` are listed with no internal dependencies they may use in shipped code.
+const GRAPH: &[(&str, &[&str])] = &[
+    ("relay-domain", &[]),
+    ("relay-pack", &["relay-domain"]),
+    ("relay-store", &["relay-domain"]),
+    ("relay-sub2api", &["relay-domain"]),
+    ("relay-api-types", &["relay-domain"]),
+    (
+        "relay-core",
+        &["relay-domain", "relay-pack", "relay-sub2api"],
+    ),
+    (
+        "relay-access",
+        &["relay-core", "relay-domain", "relay-sub2api"],
+    ),
+    (
+        "relay-provision",
+        &["relay-core", "relay-domain", "relay-pack", "relay-sub2api"],
+    ),
+    (
+        "relay-reconcile",
+        &["relay-core", "relay-domain", "relay-pack", "relay-sub2api"],
+    ),
+    (
+        "relay-app",
+        &[
+            "relay-access",
+            "relay-core",
+            "relay-domain",
+            "relay-pack",
+            "relay-provision",
+            "relay-reconcile",
+            "relay-store",
+            "relay-sub2api",
+        ],
+    ),
+    (
+        "relay-api",
+        &["relay-api-types", "relay-app", "relay-domain"],
+    ),
+    (
+        "relay-server",
+        &["relay-api", "relay-app", "relay-domain", "relay-store"],
+    ),
+    (
+        "relay-cli",
+        &["relay-api-types", "relay-domain", "relay-pack"],
+    ),
+    ("sub2api-mock", &[]),
+    (
+        "relay-testkit",
+        &[
+            "relay-access",
+            "relay-core",
+            "relay-domain",
+            "relay-pack",
+            "relay-provision",
+            "relay-reconcile",
+            "relay-sub2api",
+            "sub2api-mock",
+        ],
+    ),
+    ("xtask", &[]),
+];
+
+/// Crates that exist only for tests: not floors of the shipped tower.
+const TEST_ONLY: [&str; 2] = ["sub2api-mock", "relay-testkit"];
+
+/// Every workspace member: (package name, member directory).
+fn members() -> Vec<(String, PathBuf)> {
+    let root = crates_dir().parent().expect("workspace root").to_path_buf();
+    let manifest = fs::read_to_string(root.join("Cargo.toml")).expect("workspace manifest");
+    let list = manifest
+        .split_once("members = [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("workspace members");
+    list.split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            let dir = root.join(m);
+            let text = fs::read_to_string(dir.join("Cargo.toml")).expect("member manifest");
+            let name = text
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once('=')?;
+                    (k.trim() == "name").then(|| v.trim().trim_matches('"').to_string())
+                })
+                .expect("package name");
+            (name, dir)
+        })
+        .collect()
+}
+
+/// Each member's internal dependencies, sorted.
+fn internal_graph() -> Vec<(String, Vec<String>)> {
+    let members = members();
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    members
+        .iter()
+        .map(|(name, dir)| {
+            let manifest = fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
+            let mut deps: Vec<String> = normal_dependencies(&manifest)
+                .into_iter()
+                .filter(|d| names.contains(&d.as_str()))
+                .collect();
+            deps.sort();
+            deps.dedup();
+            (name.clone(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn the_crate_graph_is_the_one_drawn() {
+    let actual = internal_graph();
+    let mut problems = Vec::new();
+    for (name, deps) in &actual {
+        match GRAPH.iter().find(|(n, _)| n == name) {
+            None => problems.push(format!("{name} is not in the drawn graph")),
+            Some((_, drawn)) => {
+                let mut drawn: Vec<String> = drawn.iter().map(|d| d.to_string()).collect();
+                drawn.sort();
+                if &drawn != deps {
+                    problems.push(format!("{name} depends on {deps:?}, drawn: {drawn:?}"));
+                }
+            }
+        }
+    }
+    for (name, _) in GRAPH {
+        if !actual.iter().any(|(n, _)| n == name) {
+            problems.push(format!("{name} is drawn but not a workspace member"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/ARCHITECTURE.md's crate graph and the manifests disagree:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The floor of every shipped crate: 1 for a crate with no internal dependency,
+/// else one above its highest dependency.
+fn floors(graph: &[(String, Vec<String>)]) -> Vec<(String, usize)> {
+    fn floor(name: &str, graph: &[(String, Vec<String>)], seen: &mut Vec<String>) -> usize {
+        assert!(
+            !seen.iter().any(|s| s == name),
+            "dependency cycle at {name}"
+        );
+        seen.push(name.to_string());
+        let deps = &graph.iter().find(|(n, _)| n == name).expect("member").1;
+        let f = 1 + deps
+            .iter()
+            .map(|d| floor(d, graph, seen))
+            .max()
+            .unwrap_or(0);
+        seen.pop();
+        f
+    }
+    graph
+        .iter()
+        .filter(|(n, _)| !TEST_ONLY.contains(&n.as_str()) && n != "xtask")
+        .map(|(n, _)| (n.clone(), floor(n, graph, &mut Vec::new())))
+        .collect()
+}
+
+#[test]
+fn the_tower_has_seven_floors() {
+    let floors = floors(&internal_graph());
+    let top = floors.iter().map(|(_, f)| *f).max().unwrap_or(0);
+    assert_eq!(
+        top, 7,
+        "relay-domain to the binaries should be 7 floors: {floors:?}"
+    );
+    let floor_of = |name: &str| floors.iter().find(|(n, _)| n == name).expect(name).1;
+    let flow: Vec<usize> = FLOW_CRATES.iter().map(|c| floor_of(c)).collect();
+    assert!(
+        flow.iter().all(|f| *f == floor_of("relay-core") + 1),
+        "the flow crates stand on one floor, right above relay-core: {floors:?}"
+    );
+}
+
+/// Source files of the members whose package name passes `keep`.
+fn sources_of(keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for (name, dir) in members() {
+        if keep(&name) {
+            rust_files(&dir.join("src"), &mut files);
+        }
+    }
+    files
+}
+
+/// Lines of `files` for which `hit` says yes, as `path:line: text`.
+fn lines_where(files: &[PathBuf], hit: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(file).expect("source");
+        for (n, line) in text.lines().enumerate() {
+            if hit(line) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// A string literal that starts an SQL statement.
+fn is_sql(line: &str) -> bool {
+    line.split('"').skip(1).step_by(2).any(|lit| {
+        let lit = lit.trim_start();
+        [
+            "SELECT ",
+            "INSERT INTO",
+            "UPDATE ",
+            "DELETE FROM",
+            "CREATE TABLE",
+        ]
+        .iter()
+        .any(|kw| lit.starts_with(kw))
+    })
+}
+
+#[test]
+fn only_the_store_speaks_sql() {
+    assert!(is_sql(
+        r#"conn.execute("INSERT INTO hosts (id) VALUES (?1)", [id])"#
+    ));
+    assert!(is_sql(r#"let q = " SELECT id FROM batches";"#));
+    assert!(!is_sql(r#"// SELECT in prose "select""#));
+    assert!(!is_sql(r#"tracing::info!("UPDATEd {n} rows")"#));
+    let files = sources_of(|name| name != "relay-store");
+    assert!(files.len() > 50, "{} files", files.len());
+    let found = lines_where(&files, is_sql);
+    assert!(
+        found.is_empty(),
+        "SQL outside relay-store:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The synchronous core: blocking libraries meant to be embedded anywhere.
+const SYNC_CRATES: [&str; 9] = [
+    "relay-domain",
+    "relay-pack",
+    "relay-store",
+    "relay-sub2api",
+    "relay-core",
+    "relay-access",
+    "relay-provision",
+    "relay-reconcile",
+    "relay-app",
+];
+
+#[test]
+fn the_core_is_synchronous() {
+    let files = sources_of(|name| SYNC_CRATES.contains(&name));
+    let found = lines_where(&files, |line| {
+        let code = line.split("//").next().unwrap_or("");
+        code.contains("async fn") || code.contains(".await") || code.contains("tokio::")
+    });
+    assert!(
+        found.is_empty(),
+        "async code in the synchronous core (it belongs in relay-api):\n{}",
+        found.join("\n")
+    );
+}
