@@ -611,7 +611,7 @@ fn probe_gateway_unredacted(
         }
 
         proof.message = message;
-        if proof.smoke_model_seen && proof.completion_ok {
+        if ModeProof::from_probe(proof.smoke_model_seen, proof.completion_ok) == ModeProof::Ready {
             proof.proof = ModeProof::Ready;
             proof.message = None;
             break;
