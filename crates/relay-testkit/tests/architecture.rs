@@ -515,3 +515,42 @@ fn the_core_is_synchronous() {
         found.join("\n")
     );
 }
+
+/// An untyped JSON field lookup: `value["field"]` or `value.get("field")`.
+fn untyped_lookup(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or("");
+    let is_field = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let quoted_after = |open: &str, close: &str| {
+        code.match_indices(open).any(|(i, _)| {
+            code[i + open.len()..]
+                .split_once(close)
+                .is_some_and(|(field, _)| is_field(field))
+        })
+    };
+    // `client.get("/api/hosts")` is an HTTP call, not a field: paths start with `/`.
+    quoted_after("[\"", "\"]") || quoted_after(".get(\"", "\")") || code.contains(".pointer(\"")
+}
+
+#[test]
+fn the_cli_reads_typed_answers_only() {
+    assert!(untyped_lookup(r#"let id = v["batch_id"].as_str();"#));
+    assert!(untyped_lookup(r#"v.get("status").and_then(Value::as_str)"#));
+    assert!(untyped_lookup(r#"v.pointer("/report/outcome")"#));
+    assert!(!untyped_lookup(r#"let names = ["a", "b"];"#));
+    assert!(!untyped_lookup(
+        r#"let doc = client.get("/api/hosts", &[])?;"#
+    ));
+    assert!(!untyped_lookup(r#"// v["field"] in prose"#));
+    let files = sources_of(|name| name == "relay-cli");
+    assert!(files.len() > 5, "{files:?}");
+    let found = lines_where(&files, untyped_lookup);
+    assert!(
+        found.is_empty(),
+        "untyped JSON field access in the CLI (read a relay-api-types type):\n{}",
+        found.join("\n")
+    );
+}
