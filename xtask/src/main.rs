@@ -10,6 +10,7 @@
 
 mod acceptance;
 mod bench;
+mod contract;
 mod demo;
 mod http;
 mod procs;
@@ -33,6 +34,7 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "demo" => demo::run(rest),
         "acceptance" => acceptance::run(rest),
+        "contract" => contract::run(rest),
         "bench" => bench::run(rest),
         "record-host" => record::run(rest),
         "help" | "--help" | "-h" => {

@@ -1,0 +1,417 @@
+//! Access closure: reports, proofs, status and preview.
+
+#[allow(unused_imports)]
+use crate::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+#[allow(unused_imports)]
+use std::collections::BTreeMap;
+
+/// Result of an access closure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessReport {
+    /// TODO doc group_id
+    pub group_id: i64,
+    /// TODO doc status
+    #[schemars(with = "Domain<AccessStatus>")]
+    pub status: AccessStatus,
+    /// TODO doc subscription
+    #[schemars(with = "Domain<ModeProof>")]
+    pub subscription: ModeProof,
+    /// TODO doc self_service
+    #[schemars(with = "Domain<ModeProof>")]
+    pub self_service: ModeProof,
+    /// TODO doc subscription_detail
+    pub subscription_detail: Option<SubscriptionReport>,
+    /// TODO doc self_service_detail
+    pub self_service_detail: Option<SelfServiceReport>,
+}
+
+/// TODO doc SubscriptionReport
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubscriptionReport {
+    /// TODO doc group_id
+    pub group_id: i64,
+    /// Per subscriber, the probe subscriber first.
+    pub subscribers: Vec<SubscriberOutcome>,
+    /// TODO doc proof
+    pub proof: Option<AccessProof>,
+    /// TODO doc status
+    #[schemars(with = "Domain<ModeProof>")]
+    pub status: ModeProof,
+}
+
+/// TODO doc SubscriberOutcome
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubscriberOutcome {
+    /// E-mail, or `user <id>`.
+    pub subscriber: String,
+    /// TODO doc user_id
+    pub user_id: Option<i64>,
+    /// The manager holds this user's password (sealed).
+    pub managed: bool,
+    /// The managed probe subscriber.
+    pub probe: bool,
+    /// TODO doc user_created
+    pub user_created: bool,
+    /// TODO doc subscription_id
+    pub subscription_id: Option<i64>,
+    /// TODO doc subscription_created
+    pub subscription_created: bool,
+    /// TODO doc key_id
+    pub key_id: Option<i64>,
+    /// TODO doc key_fingerprint
+    pub key_fingerprint: Option<String>,
+    /// TODO doc key_mask
+    pub key_mask: Option<String>,
+    /// TODO doc key_created
+    pub key_created: bool,
+    /// TODO doc problems
+    pub problems: Vec<AccessProblem>,
+    /// TODO doc warnings
+    pub warnings: Vec<String>,
+}
+
+/// TODO doc SelfServiceReport
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SelfServiceReport {
+    /// TODO doc group_id
+    pub group_id: i64,
+    /// TODO doc key_fingerprint
+    pub key_fingerprint: String,
+    /// TODO doc key_mask
+    pub key_mask: String,
+    /// The supplied key is bound to the group on the host.
+    pub bound: bool,
+    /// TODO doc key_id
+    pub key_id: Option<i64>,
+    /// TODO doc owner_user_id
+    pub owner_user_id: Option<i64>,
+    /// TODO doc proof
+    pub proof: Option<AccessProof>,
+    /// TODO doc status
+    #[schemars(with = "Domain<ModeProof>")]
+    pub status: ModeProof,
+    /// TODO doc problems
+    pub problems: Vec<AccessProblem>,
+}
+
+/// TODO doc AccessProblem
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessProblem {
+    /// What it is about (`relay-probe@…`, `user 12`, `key sk-c…9f3c`).
+    pub subject: String,
+    /// TODO doc code
+    pub code: AccessProblemCode,
+    /// TODO doc message
+    pub message: String,
+}
+
+contract_enum!(
+    /// TODO doc AccessProblemCode
+    AccessProblemCode, "access problem code" {
+        /// TODO `login_backend_mode`.
+        LoginBackendMode => "login_backend_mode",
+        /// TODO `login_turnstile`.
+        LoginTurnstile => "login_turnstile",
+        /// TODO `login_captcha`.
+        LoginCaptcha => "login_captcha",
+        /// TODO `login_two_factor`.
+        LoginTwoFactor => "login_two_factor",
+        /// TODO `login_invalid_credentials`.
+        LoginInvalidCredentials => "login_invalid_credentials",
+        /// TODO `login_user_not_active`.
+        LoginUserNotActive => "login_user_not_active",
+        /// TODO `unmanaged_user`.
+        UnmanagedUser => "unmanaged_user",
+        /// TODO `user_not_found`.
+        UserNotFound => "user_not_found",
+        /// TODO `subscription_inactive`.
+        SubscriptionInactive => "subscription_inactive",
+        /// TODO `subscription_conflict`.
+        SubscriptionConflict => "subscription_conflict",
+        /// TODO `key_not_bound`.
+        KeyNotBound => "key_not_bound",
+        /// TODO `key_inactive`.
+        KeyInactive => "key_inactive",
+        /// TODO `key_create_locked`.
+        KeyCreateLocked => "key_create_locked",
+        /// TODO `no_probe_key`.
+        NoProbeKey => "no_probe_key",
+        /// TODO `host_error`.
+        HostError => "host_error",
+        /// TODO `journal_unavailable`.
+        JournalUnavailable => "journal_unavailable",
+        /// TODO `vault_unavailable`.
+        VaultUnavailable => "vault_unavailable",
+    }
+);
+
+/// The gateway proof of one access mode; the key appears as fingerprint and mask only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessProof {
+    /// TODO doc mode
+    #[schemars(with = "Domain<AccessMode>")]
+    pub mode: AccessMode,
+    /// TODO doc key_source
+    pub key_source: ProbeKeySource,
+    /// TODO doc key_fingerprint
+    pub key_fingerprint: String,
+    /// TODO doc key_mask
+    pub key_mask: String,
+    /// TODO doc smoke_model
+    pub smoke_model: String,
+    /// TODO doc models_status
+    pub models_status: Option<i64>,
+    /// TODO doc smoke_model_seen
+    pub smoke_model_seen: bool,
+    /// TODO doc models_listed
+    pub models_listed: u64,
+    /// TODO doc completion_status
+    pub completion_status: Option<i64>,
+    /// TODO doc completion_ok
+    pub completion_ok: bool,
+    /// What the last failed completion meant, from the host's status and body (null on success).
+    pub completion_failure: Option<AccessProofCompletionFailure>,
+    /// TODO doc completion_type
+    pub completion_type: Option<String>,
+    /// TODO doc completion_preview
+    pub completion_preview: Option<String>,
+    /// TODO doc completion_model
+    pub completion_model: Option<String>,
+    /// TODO doc message
+    pub message: Option<String>,
+    /// TODO doc attempts
+    pub attempts: u64,
+    /// TODO doc elapsed_ms
+    pub elapsed_ms: u64,
+    /// TODO doc models_ms
+    pub models_ms: Option<i64>,
+    /// TODO doc completion_ms
+    pub completion_ms: Option<i64>,
+    /// TODO doc repairs
+    pub repairs: Vec<CapabilityRepair>,
+    /// Managed accounts of the group the host put into `error` after an upstream payment (402) or key (401) failure, or (native CN platforms) benched for a low vendor balance, as last read during the probe. Not repaired; each names its fix.
+    pub accounts_out_of_service: Vec<AccountOutOfService>,
+    /// TODO doc proof
+    #[schemars(with = "Domain<ModeProof>")]
+    pub proof: ModeProof,
+}
+
+contract_enum!(
+    /// What the last failed completion meant, from the host's status and body (null on success).
+    AccessProofCompletionFailure, "access proof completion failure" {
+        /// TODO `key_refused`.
+        KeyRefused => "key_refused",
+        /// TODO `subscription_missing`.
+        SubscriptionMissing => "subscription_missing",
+        /// TODO `no_available_account`.
+        NoAvailableAccount => "no_available_account",
+        /// TODO `model_not_supported`.
+        ModelNotSupported => "model_not_supported",
+        /// TODO `rate_limited`.
+        RateLimited => "rate_limited",
+        /// TODO `upstream_failed`.
+        UpstreamFailed => "upstream_failed",
+        /// TODO `upstream_rejected`.
+        UpstreamRejected => "upstream_rejected",
+        /// TODO `other`.
+        Other => "other",
+    }
+);
+
+/// A managed account out of service on the host for a reason the capability repair does not fix. Carries no host or vendor message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountOutOfService {
+    /// TODO doc account_id
+    pub account_id: i64,
+    /// TODO doc account_name
+    pub account_name: String,
+    /// `quota_exhausted` (402, account in error), `key_invalid` (401), `balance_low` (an account of a native CN platform — kimi, zhipu, deepseek — that the host benched temporarily (`cn_balance_low`) after the vendor reported a low balance; the host schedules it again by itself once the vendor account is topped up), `other`.
+    pub reason: AccountOutOfServiceReason,
+    /// End of the host's bench (`balance_low`), as the host reports it.
+    pub until: Option<String>,
+    /// TODO doc fix
+    pub fix: String,
+}
+
+contract_enum!(
+    /// `quota_exhausted` (402, account in error), `key_invalid` (401), `balance_low` (an account of a native CN platform — kimi, zhipu, deepseek — that the host benched temporarily (`cn_balance_low`) after the vendor reported a low balance; the host schedules it again by itself once the vendor account is topped up), `other`.
+    AccountOutOfServiceReason, "account out of service reason" {
+        /// TODO `quota_exhausted`.
+        QuotaExhausted => "quota_exhausted",
+        /// TODO `key_invalid`.
+        KeyInvalid => "key_invalid",
+        /// TODO `balance_low`.
+        BalanceLow => "balance_low",
+        /// TODO `other`.
+        Other => "other",
+    }
+);
+
+/// An account repaired during a probe (responses-mode flags reset, error state cleared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapabilityRepair {
+    /// TODO doc account_id
+    pub account_id: i64,
+    /// TODO doc account_name
+    pub account_name: String,
+    /// TODO doc previous_mode
+    pub previous_mode: Option<String>,
+    /// TODO doc previous_supported
+    pub previous_supported: Option<bool>,
+    /// TODO doc cleared_error
+    pub cleared_error: bool,
+    /// TODO doc cleared_temp_unschedulable
+    pub cleared_temp_unschedulable: bool,
+    /// TODO doc ok
+    pub ok: bool,
+    /// TODO doc error
+    pub error: Option<String>,
+}
+
+/// TODO doc AccessStatusView
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessStatusView {
+    /// The registered host.
+    pub host_id: String,
+    /// Id of the pack.
+    pub pack_id: String,
+    /// Id of the provider in its pack.
+    pub provider_id: String,
+    /// TODO doc access_status
+    #[schemars(with = "Domain<AccessStatus>")]
+    pub access_status: AccessStatus,
+    /// Latest subscription proof.
+    pub subscription: Option<AccessClosureRecord>,
+    /// Latest self-service proof.
+    pub self_service: Option<AccessClosureRecord>,
+}
+
+/// What an access closure would do (read-only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessPreview {
+    /// The registered host.
+    pub host_id: String,
+    /// Id of the pack.
+    pub pack_id: String,
+    /// Id of the provider in its pack.
+    pub provider_id: String,
+    /// TODO doc access_mode
+    #[schemars(with = "Domain<AccessMode>")]
+    pub access_mode: AccessMode,
+    /// TODO doc group
+    pub group: AccessPreviewGroup,
+    /// Subscription mode only (empty otherwise); the managed probe subscriber first.
+    pub subscribers: Vec<SubscriberPreview>,
+    /// The supplied probe key (or, in self-service mode without one, the stored one) as mask and fingerprint; null when none.
+    pub probe_key: Option<ProbeKeyPreview>,
+    /// TODO doc smoke_test_model
+    pub smoke_test_model: String,
+    /// TODO doc warnings
+    pub warnings: Vec<String>,
+    /// TODO doc problems
+    pub problems: Vec<String>,
+}
+
+/// TODO doc AccessPreviewGroup
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessPreviewGroup {
+    /// Name of the provider's managed group for the mode.
+    pub name: String,
+    /// Its id on the host; null when it does not exist yet.
+    pub host_id: Option<i64>,
+}
+
+/// TODO doc ProviderStatusView
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderStatusView {
+    /// TODO doc provider
+    pub provider: ProviderSummary,
+    /// TODO doc hosts
+    pub hosts: Vec<ProviderHostStatus>,
+}
+
+/// TODO doc ProviderHostStatus
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderHostStatus {
+    /// TODO doc install
+    pub install: ProviderInstallRecord,
+    /// Latest subscription proof.
+    pub subscription: Option<AccessClosureRecord>,
+    /// Latest self-service proof.
+    pub self_service: Option<AccessClosureRecord>,
+    /// Recorded host objects by type, then by state, e.g. `{"account":{"created":3}}`.
+    pub resources: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// One subscriber of an access preview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SubscriberPreview {
+    /// A subscriber by e-mail (the managed probe subscriber, or one asked for).
+    Email {
+        /// The e-mail address.
+        email: String,
+        /// The host user with that address, when there is one.
+        host_user_id: Option<i64>,
+        /// Its password is managed here (it can get a probe key).
+        managed: bool,
+        /// What the closure would do.
+        action: SubscriberAction,
+    },
+    /// An existing host user by id.
+    UserId {
+        /// The host user id.
+        user_id: i64,
+        /// Its e-mail address on the host.
+        email: String,
+        /// Always `assign`: it gets a subscription, no probe key.
+        action: AssignAction,
+    },
+}
+
+contract_enum!(
+    /// What an access closure would do with a subscriber given by e-mail.
+    SubscriberAction, "subscriber action" {
+        /// No such user on the host: it will be created.
+        Create => "create",
+        /// The managed user exists: it is reused.
+        Reuse => "reuse",
+        /// The user exists on the host but its password is not managed here: it gets a
+        /// subscription but no probe key.
+        Conflict => "conflict",
+    }
+);
+
+contract_enum!(
+    /// What an access closure does with a subscriber given by host user id.
+    AssignAction, "assign action" {
+        /// A subscription is assigned.
+        Assign => "assign",
+    }
+);
+
+/// The probe key an access preview would use, as mask and fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ProbeKeyPreview {
+    /// The key supplied with the request.
+    Supplied {
+        /// Its mask.
+        mask: String,
+        /// Its fingerprint.
+        fingerprint: String,
+        /// It is one of the group's user keys.
+        bound_to_group: bool,
+    },
+    /// The stored probe key (self-service mode without a supplied key).
+    Stored {
+        /// Its mask.
+        mask: String,
+        /// Its fingerprint.
+        fingerprint: String,
+        /// Always `true`.
+        stored: bool,
+    },
+}

@@ -1,0 +1,205 @@
+//! The preview of an import (nothing written to the host).
+
+#[allow(unused_imports)]
+use crate::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+#[allow(unused_imports)]
+use std::collections::BTreeMap;
+
+/// The plan of an import. Nothing was written to the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreviewReport {
+    /// Id of the pack.
+    pub pack_id: String,
+    /// Id of the provider in its pack.
+    pub provider_id: String,
+    /// TODO doc mode
+    #[schemars(with = "Domain<ImportMode>")]
+    pub mode: ImportMode,
+    /// TODO doc access_mode
+    #[schemars(with = "Domain<AccessMode>")]
+    pub access_mode: AccessMode,
+    /// TODO doc host_version
+    pub host_version: Option<String>,
+    /// TODO doc platform
+    pub platform: PlatformChoice,
+    /// Group, channel and plan.
+    pub resources: Vec<ResourcePlan>,
+    /// Every key line, duplicates included.
+    pub keys: Vec<KeyPreview>,
+    /// TODO doc counts
+    pub counts: KeyPlanCounts,
+    /// Lines dropped for another reason than duplication.
+    pub dropped: Vec<DroppedLine>,
+    /// TODO doc overlays
+    pub overlays: Vec<OverlayNote>,
+    /// TODO doc warnings
+    pub warnings: Vec<String>,
+    /// Findings that block the import; the import runs only when this is empty.
+    pub problems: Vec<String>,
+}
+
+/// TODO doc ResourcePlan
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourcePlan {
+    /// TODO doc resource_type
+    #[schemars(with = "Domain<ResourceType>")]
+    pub resource_type: ResourceType,
+    /// Deterministic name of the object.
+    pub name: String,
+    /// TODO doc action
+    #[schemars(with = "Domain<ResourceAction>")]
+    pub action: ResourceAction,
+    /// The existing object (reuse, update).
+    pub host_id: Option<i64>,
+    /// Every object with the name (conflict).
+    pub candidates: Vec<i64>,
+    /// The manager created or adopted the existing object.
+    pub managed: bool,
+    /// TODO doc reason
+    pub reason: Option<String>,
+}
+
+/// TODO doc KeyPreview
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyPreview {
+    /// TODO doc line
+    pub line: u64,
+    /// TODO doc fingerprint
+    pub fingerprint: String,
+    /// TODO doc mask
+    pub mask: String,
+    /// TODO doc plan
+    #[schemars(with = "Domain<KeyPlan>")]
+    pub plan: KeyPlan,
+    /// TODO doc account_name
+    pub account_name: String,
+    /// TODO doc account_id
+    pub account_id: Option<i64>,
+    /// Host status of the existing account (`active`, `error`, …).
+    pub account_status: Option<String>,
+    /// TODO doc duplicate_of_line
+    pub duplicate_of_line: Option<i64>,
+    /// The key does not look like the manifest's `key_hint` (advisory).
+    pub hint_mismatch: bool,
+}
+
+/// TODO doc KeyPlanCounts
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyPlanCounts {
+    /// TODO doc new
+    pub new: u64,
+    /// TODO doc duplicate_in_request
+    pub duplicate_in_request: u64,
+    /// TODO doc already_imported
+    pub already_imported: u64,
+}
+
+/// A key line that was not used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DroppedLine {
+    /// TODO doc line
+    pub line: u64,
+    /// TODO doc reason
+    pub reason: DroppedLineReason,
+    /// For `duplicate`, the line of the first occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_line: Option<i64>,
+    /// TODO doc mask
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
+}
+
+contract_enum!(
+    /// TODO doc DroppedLineReason
+    DroppedLineReason, "dropped line reason" {
+        /// TODO `blank`.
+        Blank => "blank",
+        /// TODO `comment`.
+        Comment => "comment",
+        /// TODO `duplicate`.
+        Duplicate => "duplicate",
+        /// TODO `invalid_characters`.
+        InvalidCharacters => "invalid_characters",
+    }
+);
+
+/// The host platform of the provider's group, channel entries and new accounts on this host, and why. A provider with a `native_platform` uses it on hosts whose version satisfies its requirement; an existing install keeps its group's platform; otherwise the manifest's `platform` (with forced Chat Completions for chat-only providers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlatformChoice {
+    /// TODO doc platform
+    pub platform: PlatformChoicePlatform,
+    /// TODO doc reason
+    pub reason: PlatformChoiceReason,
+    /// One sentence for the operator.
+    pub explanation: String,
+}
+
+contract_enum!(
+    /// TODO doc PlatformChoicePlatform
+    PlatformChoicePlatform, "platform choice platform" {
+        /// TODO `openai`.
+        Openai => "openai",
+        /// TODO `anthropic`.
+        Anthropic => "anthropic",
+        /// TODO `gemini`.
+        Gemini => "gemini",
+        /// TODO `antigravity`.
+        Antigravity => "antigravity",
+        /// TODO `grok`.
+        Grok => "grok",
+        /// TODO `kimi`.
+        Kimi => "kimi",
+        /// TODO `zhipu`.
+        Zhipu => "zhipu",
+        /// TODO `deepseek`.
+        Deepseek => "deepseek",
+        /// TODO `composite`.
+        Composite => "composite",
+    }
+);
+
+/// TODO doc PlatformChoiceReason
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlatformChoiceReason {
+    /// TODO doc kind
+    pub kind: PlatformChoiceReasonKind,
+    /// The host version (native_supported, host_too_old, host_version_unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_version: Option<String>,
+    /// The manifest's `native_platform.host_version` requirement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    /// The existing group's name (existing_group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The existing group's host id, when known (existing_group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<i64>,
+}
+
+contract_enum!(
+    /// TODO doc PlatformChoiceReasonKind
+    PlatformChoiceReasonKind, "platform choice reason kind" {
+        /// TODO `manifest_platform`.
+        ManifestPlatform => "manifest_platform",
+        /// TODO `native_supported`.
+        NativeSupported => "native_supported",
+        /// TODO `host_too_old`.
+        HostTooOld => "host_too_old",
+        /// TODO `host_version_unknown`.
+        HostVersionUnknown => "host_version_unknown",
+        /// TODO `existing_group`.
+        ExistingGroup => "existing_group",
+    }
+);
+
+/// TODO doc OverlayNote
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OverlayNote {
+    /// TODO doc severity
+    pub severity: Severity,
+    /// TODO doc note
+    pub note: String,
+}

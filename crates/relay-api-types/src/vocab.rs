@@ -1,0 +1,301 @@
+//! Vocabularies of the contract.
+//!
+//! Our own status vocabularies live once, in `relay-domain`, and are used here as they
+//! are (re-exported at the crate root): [`BatchStatus`], [`ProviderStatus`],
+//! [`AccessStatus`], [`HostStatus`], [`AccessMode`], [`ImportMode`], [`Verdict`],
+//! [`KeyPlan`], [`ItemStatus`], [`ResourceAction`], [`ResourceType`],
+//! [`ResourceState`], [`ProviderEvent`] and [`ModeProof`]. [`Domain`] gives each its
+//! JSON Schema (for the check of `docs/openapi.yaml`) without touching that crate.
+//!
+//! The vocabularies below belong to reports and records of the other layers (the
+//! store, the flow crates); the contract names them here so that a client needs no
+//! dependency but this crate.
+
+use relay_domain::{
+    AccessMode, AccessStatus, BatchStatus, HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof,
+    ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType, Verdict,
+};
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+/// A `relay-domain` vocabulary: its schema name and every wire value.
+pub trait DomainVocabulary {
+    /// The schema name (`BatchStatus`).
+    const NAME: &'static str;
+    /// Every value, as sent on the wire.
+    fn values() -> Vec<&'static str>;
+}
+
+macro_rules! string_enums {
+    ($($t:ident),+) => {$(
+        impl DomainVocabulary for $t {
+            const NAME: &'static str = stringify!($t);
+            fn values() -> Vec<&'static str> {
+                $t::ALL.iter().map(|v| v.as_str()).collect()
+            }
+        }
+    )+};
+}
+
+string_enums!(
+    AccessMode,
+    AccessStatus,
+    BatchStatus,
+    HostStatus,
+    ImportMode,
+    ItemStatus,
+    KeyPlan,
+    ProviderStatus,
+    ResourceAction,
+    ResourceState,
+    ResourceType,
+    Verdict
+);
+
+impl DomainVocabulary for ProviderEvent {
+    const NAME: &'static str = "ProviderEvent";
+    fn values() -> Vec<&'static str> {
+        // Exhaustive: a new event fails to compile here until it is listed.
+        fn wire(e: ProviderEvent) -> &'static str {
+            match e {
+                ProviderEvent::Validate => "validate",
+                ProviderEvent::Install => "install",
+                ProviderEvent::Healthy => "healthy",
+                ProviderEvent::Degrade => "degrade",
+                ProviderEvent::Drift => "drift",
+                ProviderEvent::Fail => "fail",
+                ProviderEvent::Disable => "disable",
+                ProviderEvent::Enable => "enable",
+                ProviderEvent::RolledBack => "rolled_back",
+            }
+        }
+        [
+            ProviderEvent::Validate,
+            ProviderEvent::Install,
+            ProviderEvent::Healthy,
+            ProviderEvent::Degrade,
+            ProviderEvent::Drift,
+            ProviderEvent::Fail,
+            ProviderEvent::Disable,
+            ProviderEvent::Enable,
+            ProviderEvent::RolledBack,
+        ]
+        .into_iter()
+        .map(wire)
+        .collect()
+    }
+}
+
+impl DomainVocabulary for ModeProof {
+    const NAME: &'static str = "ModeProof";
+    fn values() -> Vec<&'static str> {
+        fn wire(p: ModeProof) -> &'static str {
+            match p {
+                ModeProof::NotAttempted => "not_attempted",
+                ModeProof::Ready => "ready",
+                ModeProof::Broken => "broken",
+            }
+        }
+        [ModeProof::NotAttempted, ModeProof::Ready, ModeProof::Broken]
+            .into_iter()
+            .map(wire)
+            .collect()
+    }
+}
+
+/// The JSON Schema of a `relay-domain` vocabulary `T` (`#[schemars(with = "Domain<T>")]`
+/// on a field of type `T`): a string with `T`'s values. Never constructed.
+#[derive(Debug)]
+pub struct Domain<T>(PhantomData<T>);
+
+impl<T: DomainVocabulary> JsonSchema for Domain<T> {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed(T::NAME)
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "enum": T::values() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+
+    fn round_trips<T: DomainVocabulary + DeserializeOwned + serde::Serialize>() {
+        for v in T::values() {
+            let parsed: T = serde_json::from_value(serde_json::json!(v))
+                .unwrap_or_else(|e| panic!("{}: `{v}` does not parse: {e}", T::NAME));
+            assert_eq!(serde_json::to_value(parsed).unwrap(), serde_json::json!(v));
+        }
+    }
+
+    #[test]
+    fn listed_values_are_the_wire_values() {
+        round_trips::<ProviderEvent>();
+        round_trips::<ModeProof>();
+        round_trips::<BatchStatus>();
+        round_trips::<ResourceState>();
+        assert_eq!(BatchStatus::values().len(), BatchStatus::ALL.len());
+    }
+}
+
+// ---- contract vocabularies (generated list; reviewed by hand)
+contract_enum!(
+    /// How the manager authenticates to the host's admin API.
+    HostAuthKind, "host auth kind" {
+        /// TODO `api_key`.
+        ApiKey => "api_key",
+        /// TODO `login`.
+        Login => "login",
+    }
+);
+
+contract_enum!(
+    /// TODO doc PackSourceKind
+    PackSourceKind, "pack source kind" {
+        /// TODO `dir`.
+        Dir => "dir",
+        /// TODO `zip`.
+        Zip => "zip",
+    }
+);
+
+contract_enum!(
+    /// TODO doc ProbeKind
+    ProbeKind, "probe kind" {
+        /// TODO `account_test`.
+        AccountTest => "account_test",
+        /// TODO `account_models`.
+        AccountModels => "account_models",
+        /// TODO `gateway_models`.
+        GatewayModels => "gateway_models",
+        /// TODO `gateway_chat`.
+        GatewayChat => "gateway_chat",
+        /// TODO `reachability`.
+        Reachability => "reachability",
+        /// TODO `upstream_direct`.
+        UpstreamDirect => "upstream_direct",
+    }
+);
+
+contract_enum!(
+    /// Where the key of an access probe came from.
+    ProbeKeySource, "probe key source" {
+        /// TODO `managed_subscription`.
+        ManagedSubscription => "managed_subscription",
+        /// TODO `supplied_key`.
+        SuppliedKey => "supplied_key",
+    }
+);
+
+contract_enum!(
+    /// `manual`: `POST /api/providers/{provider}/reconcile`; `scheduled`: the background scheduler (`RELAY_RECONCILE_INTERVAL`).
+    ReconcileTrigger, "reconcile trigger" {
+        /// TODO `manual`.
+        Manual => "manual",
+        /// TODO `scheduled`.
+        Scheduled => "scheduled",
+    }
+);
+
+contract_enum!(
+    /// `running`; `completed` (finished with a verdict); `failed` (could not finish: host unreachable, internal error); `interrupted` (found running when the server started).
+    ReconcileStatus, "reconcile status" {
+        /// TODO `running`.
+        Running => "running",
+        /// TODO `completed`.
+        Completed => "completed",
+        /// TODO `failed`.
+        Failed => "failed",
+        /// TODO `interrupted`.
+        Interrupted => "interrupted",
+    }
+);
+
+contract_enum!(
+    /// Why an account test got its verdict.
+    TestReason, "test reason" {
+        /// TODO `passed`.
+        Passed => "passed",
+        /// TODO `first_test_forbidden_race`.
+        FirstTestForbiddenRace => "first_test_forbidden_race",
+        /// TODO `not_found_pending_gateway`.
+        NotFoundPendingGateway => "not_found_pending_gateway",
+        /// TODO `transient`.
+        Transient => "transient",
+        /// TODO `upstream_key_invalid`.
+        UpstreamKeyInvalid => "upstream_key_invalid",
+        /// TODO `upstream_quota_exhausted`.
+        UpstreamQuotaExhausted => "upstream_quota_exhausted",
+        /// TODO `forbidden`.
+        Forbidden => "forbidden",
+        /// TODO `other`.
+        Other => "other",
+    }
+);
+
+contract_enum!(
+    /// TODO doc ResourceChange
+    ResourceChange, "resource change" {
+        /// TODO `created`.
+        Created => "created",
+        /// TODO `adopted`.
+        Adopted => "adopted",
+        /// TODO `reused`.
+        Reused => "reused",
+        /// TODO `updated`.
+        Updated => "updated",
+    }
+);
+
+contract_enum!(
+    /// TODO doc RetireReason
+    RetireReason, "retire reason" {
+        /// TODO `duplicate`.
+        Duplicate => "duplicate",
+        /// TODO `replaced`.
+        Replaced => "replaced",
+    }
+);
+
+contract_enum!(
+    /// TODO doc Severity
+    Severity, "severity" {
+        /// TODO `info`.
+        Info => "info",
+        /// TODO `warning`.
+        Warning => "warning",
+    }
+);
+
+contract_enum!(
+    /// A host capability found by the probe. `admin_compliance` appears only as `false`,
+    /// when the host's admin API was locked by its compliance gate at the last probe.
+    Capability, "capability" {
+        /// TODO `groups`.
+        Groups => "groups",
+        /// TODO `channels`.
+        Channels => "channels",
+        /// TODO `plans`.
+        Plans => "plans",
+        /// TODO `accounts`.
+        Accounts => "accounts",
+        /// TODO `account_test`.
+        AccountTest => "account_test",
+        /// TODO `account_models`.
+        AccountModels => "account_models",
+        /// TODO `subscriptions`.
+        Subscriptions => "subscriptions",
+        /// TODO `users`.
+        Users => "users",
+        /// TODO `user_keys`.
+        UserKeys => "user_keys",
+        /// TODO `chat_completions`.
+        ChatCompletions => "chat_completions",
+        /// TODO `admin_compliance`.
+        AdminCompliance => "admin_compliance",
+    }
+);
