@@ -29,6 +29,9 @@ const MAX_EXAMPLES: &str = "25";
 /// what changes the outcome.
 const SEED: &str = "20261204";
 
+/// schemathesis's default for `positive_data_acceptance`, plus `400`.
+const ACCEPTED_OR_400: &str = r#"["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]"#;
+
 const TOKEN: &str = "contract-operator-token-0123456789";
 
 const KEYS: &[&str] = &[
@@ -77,6 +80,15 @@ pub fn run(args: &[String]) -> Result<()> {
         },
         &dir.join("server.log"),
     )?;
+    // The run logs in with many wrong credentials on purpose: lift the mock host's
+    // login and admin-key limiters (a real host's would make the server wait out
+    // its window, up to a minute per call).
+    let mock_api = Client::new(&mock.base_url, None);
+    let knobs = mock_api.post(
+        "/__mock/faults",
+        &json!({"login_rate_limit": 1_000_000, "api_key_failure_limit": 1_000_000}),
+    )?;
+    expect(&knobs, 200, "lift the mock host's limiters")?;
     let api = Client::new(&server.base_url, Some(TOKEN));
     let host = api.post(
         "/api/hosts",
@@ -115,7 +127,26 @@ pub fn run(args: &[String]) -> Result<()> {
              \"path.pack\" = \"openai-cn-pack\"\n\
              \"path.provider\" = \"deepseek\"\n\
              \"path.batch\" = \"{batch}\"\n\
-             \"path.run\" = \"{run_id}\"\n"
+             \"path.run\" = \"{run_id}\"\n\
+             \n\
+             # 502 is the documented answer when the host (the upstream of this\n\
+             # gateway's control plane) is unreachable or refuses the admin\n\
+             # credentials; the run sends arbitrary base URLs and credentials. Any\n\
+             # other 5xx is still a failure.\n\
+             [checks.not_a_server_error]\n\
+             expected-statuses = [\"2xx\", \"3xx\", \"4xx\", \"502\"]\n\
+             \n\
+             # What JSON Schema cannot say: a host's base URL must name a public https\n\
+             # host or a private http one (not link-local, not cloud metadata), and an\n\
+             # uploaded pack must be a valid pack archive. Schema-valid values that break\n\
+             # these rules are refused with the documented 400; every other check runs.\n\
+             [[operations]]\n\
+             include-operation-id = \"createHost\"\n\
+             checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n\
+             \n\
+             [[operations]]\n\
+             include-operation-id = \"installPack\"\n\
+             checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n"
         ),
     )?;
     eprintln!(
@@ -170,6 +201,11 @@ fn expect(reply: &crate::http::Reply, status: u16, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// True when schemathesis (`st`) is on the PATH.
+pub fn available() -> bool {
+    schemathesis_version().is_some()
 }
 
 /// `st --version`'s line, when schemathesis is installed.

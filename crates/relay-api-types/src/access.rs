@@ -10,100 +10,100 @@ use std::collections::BTreeMap;
 /// Result of an access closure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessReport {
-    /// TODO doc group_id
+    /// The group.
     pub group_id: i64,
-    /// TODO doc status
+    /// Derived from both proofs (`AccessStatus::derive`).
     #[schemars(with = "Domain<AccessStatus>")]
     pub status: AccessStatus,
-    /// TODO doc subscription
+    /// Proof of subscription access.
     #[schemars(with = "Domain<ModeProof>")]
     pub subscription: ModeProof,
-    /// TODO doc self_service
+    /// Proof of self-service access.
     #[schemars(with = "Domain<ModeProof>")]
     pub self_service: ModeProof,
-    /// TODO doc subscription_detail
+    /// Details of the subscription closure, when attempted.
     pub subscription_detail: Option<SubscriptionReport>,
-    /// TODO doc self_service_detail
+    /// Details of the self-service check, when attempted.
     pub self_service_detail: Option<SelfServiceReport>,
 }
 
-/// TODO doc SubscriptionReport
+/// Result of the subscription closure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SubscriptionReport {
-    /// TODO doc group_id
+    /// The group.
     pub group_id: i64,
     /// Per subscriber, the probe subscriber first.
     pub subscribers: Vec<SubscriberOutcome>,
-    /// TODO doc proof
+    /// The gateway proof with the probe subscriber's key.
     pub proof: Option<AccessProof>,
-    /// TODO doc status
+    /// Completion-gated verdict of the mode.
     #[schemars(with = "Domain<ModeProof>")]
     pub status: ModeProof,
 }
 
-/// TODO doc SubscriberOutcome
+/// What happened for one subscriber.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SubscriberOutcome {
     /// E-mail, or `user <id>`.
     pub subscriber: String,
-    /// TODO doc user_id
+    /// Host user id, when known.
     pub user_id: Option<i64>,
     /// The manager holds this user's password (sealed).
     pub managed: bool,
     /// The managed probe subscriber.
     pub probe: bool,
-    /// TODO doc user_created
+    /// The manager created the user now.
     pub user_created: bool,
-    /// TODO doc subscription_id
+    /// The subscription to the group.
     pub subscription_id: Option<i64>,
-    /// TODO doc subscription_created
+    /// The manager assigned it now.
     pub subscription_created: bool,
-    /// TODO doc key_id
+    /// The user key bound to the group.
     pub key_id: Option<i64>,
-    /// TODO doc key_fingerprint
+    /// Its fingerprint.
     pub key_fingerprint: Option<String>,
-    /// TODO doc key_mask
+    /// Its mask.
     pub key_mask: Option<String>,
-    /// TODO doc key_created
+    /// The manager created the key now.
     pub key_created: bool,
-    /// TODO doc problems
+    /// Problems (each makes this subscriber unusable).
     pub problems: Vec<AccessProblem>,
-    /// TODO doc warnings
+    /// Advisory notes.
     pub warnings: Vec<String>,
 }
 
-/// TODO doc SelfServiceReport
+/// Result of the self-service check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SelfServiceReport {
-    /// TODO doc group_id
+    /// The group.
     pub group_id: i64,
-    /// TODO doc key_fingerprint
+    /// Fingerprint of the supplied key.
     pub key_fingerprint: String,
-    /// TODO doc key_mask
+    /// Mask of the supplied key.
     pub key_mask: String,
     /// The supplied key is bound to the group on the host.
     pub bound: bool,
-    /// TODO doc key_id
+    /// Host id of the key, when found.
     pub key_id: Option<i64>,
-    /// TODO doc owner_user_id
+    /// Owner of the key, when found.
     pub owner_user_id: Option<i64>,
-    /// TODO doc proof
+    /// The gateway proof (absent when the key is not bound or not active).
     pub proof: Option<AccessProof>,
-    /// TODO doc status
+    /// Completion-gated verdict of the mode.
     #[schemars(with = "Domain<ModeProof>")]
     pub status: ModeProof,
-    /// TODO doc problems
+    /// Why the mode is broken, when it is.
     pub problems: Vec<AccessProblem>,
 }
 
-/// TODO doc AccessProblem
+/// A problem found while closing access, as it appears in reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessProblem {
     /// What it is about (`relay-probe@…`, `user 12`, `key sk-c…9f3c`).
     pub subject: String,
-    /// TODO doc code
+    /// Machine code (`AccessError::code`).
     pub code: AccessProblemCode,
-    /// TODO doc message
+    /// Human-readable message with the fix.
     pub message: String,
 }
 
@@ -150,50 +150,50 @@ contract_enum!(
 /// The gateway proof of one access mode; the key appears as fingerprint and mask only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessProof {
-    /// TODO doc mode
+    /// The mode probed.
     #[schemars(with = "Domain<AccessMode>")]
     pub mode: AccessMode,
-    /// TODO doc key_source
+    /// Where the key came from.
     pub key_source: ProbeKeySource,
-    /// TODO doc key_fingerprint
+    /// Fingerprint of the probe key.
     pub key_fingerprint: String,
-    /// TODO doc key_mask
+    /// Mask of the probe key.
     pub key_mask: String,
-    /// TODO doc smoke_model
+    /// The smoke model.
     pub smoke_model: String,
-    /// TODO doc models_status
+    /// HTTP status of the last `GET /v1/models`.
     pub models_status: Option<i64>,
-    /// TODO doc smoke_model_seen
+    /// The last model list named the smoke model.
     pub smoke_model_seen: bool,
-    /// TODO doc models_listed
+    /// Number of models listed by the last `GET /v1/models`.
     pub models_listed: u64,
-    /// TODO doc completion_status
+    /// HTTP status of the last chat completion.
     pub completion_status: Option<i64>,
-    /// TODO doc completion_ok
+    /// The last chat completion succeeded.
     pub completion_ok: bool,
     /// What the last failed completion meant, from the host's status and body (null on success).
     pub completion_failure: Option<AccessProofCompletionFailure>,
-    /// TODO doc completion_type
+    /// `chat.completion` (or `chat.completion.chunk`) on success, else the host's error type or code.
     pub completion_type: Option<String>,
-    /// TODO doc completion_preview
+    /// First characters of the completion text.
     pub completion_preview: Option<String>,
-    /// TODO doc completion_model
+    /// Model echoed by the host.
     pub completion_model: Option<String>,
-    /// TODO doc message
+    /// The host's last error message, verbatim.
     pub message: Option<String>,
-    /// TODO doc attempts
+    /// Attempts made (model list + completion each).
     pub attempts: u64,
-    /// TODO doc elapsed_ms
+    /// Wall time of the whole probe.
     pub elapsed_ms: u64,
-    /// TODO doc models_ms
+    /// Wall time of the last `GET /v1/models`.
     pub models_ms: Option<i64>,
-    /// TODO doc completion_ms
+    /// Wall time of the last completion.
     pub completion_ms: Option<i64>,
-    /// TODO doc repairs
+    /// Capability repairs applied during this probe.
     pub repairs: Vec<CapabilityRepair>,
     /// Managed accounts of the group the host put into `error` after an upstream payment (402) or key (401) failure, or (native CN platforms) benched for a low vendor balance, as last read during the probe. Not repaired; each names its fix.
     pub accounts_out_of_service: Vec<AccountOutOfService>,
-    /// TODO doc proof
+    /// Completion-gated verdict.
     #[schemars(with = "Domain<ModeProof>")]
     pub proof: ModeProof,
 }
@@ -223,15 +223,15 @@ contract_enum!(
 /// A managed account out of service on the host for a reason the capability repair does not fix. Carries no host or vendor message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountOutOfService {
-    /// TODO doc account_id
+    /// Host account id.
     pub account_id: i64,
-    /// TODO doc account_name
+    /// Account name.
     pub account_name: String,
     /// `quota_exhausted` (402, account in error), `key_invalid` (401), `balance_low` (an account of a native CN platform — kimi, zhipu, deepseek — that the host benched temporarily (`cn_balance_low`) after the vendor reported a low balance; the host schedules it again by itself once the vendor account is topped up), `other`.
     pub reason: AccountOutOfServiceReason,
     /// End of the host's bench (`balance_low`), as the host reports it.
     pub until: Option<String>,
-    /// TODO doc fix
+    /// What to do.
     pub fix: String,
 }
 
@@ -252,25 +252,25 @@ contract_enum!(
 /// An account repaired during a probe (responses-mode flags reset, error state cleared).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CapabilityRepair {
-    /// TODO doc account_id
+    /// Host account id.
     pub account_id: i64,
-    /// TODO doc account_name
+    /// Account name.
     pub account_name: String,
-    /// TODO doc previous_mode
+    /// `extra.openai_responses_mode` before the repair.
     pub previous_mode: Option<String>,
-    /// TODO doc previous_supported
+    /// `extra.openai_responses_supported` before the repair.
     pub previous_supported: Option<bool>,
-    /// TODO doc cleared_error
+    /// The account's error state was cleared (and the account put back into scheduling, which the host's clear-error alone does not do).
     pub cleared_error: bool,
-    /// TODO doc cleared_temp_unschedulable
+    /// The temporary-unschedulable state was cleared (false on builds without it).
     pub cleared_temp_unschedulable: bool,
-    /// TODO doc ok
+    /// Every repair call succeeded.
     pub ok: bool,
-    /// TODO doc error
+    /// The host's error, when a call failed.
     pub error: Option<String>,
 }
 
-/// TODO doc AccessStatusView
+/// The latest access proofs of a provider on a host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessStatusView {
     /// The registered host.
@@ -279,7 +279,7 @@ pub struct AccessStatusView {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc access_status
+    /// Derived access status.
     #[schemars(with = "Domain<AccessStatus>")]
     pub access_status: AccessStatus,
     /// Latest subscription proof.
@@ -323,19 +323,19 @@ pub struct AccessPreviewGroup {
     pub host_id: Option<i64>,
 }
 
-/// TODO doc ProviderStatusView
+/// A provider's status on one host or every host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProviderStatusView {
-    /// TODO doc provider
+    /// The provider.
     pub provider: ProviderSummary,
-    /// TODO doc hosts
+    /// Per-host state, access proofs and resource counts.
     pub hosts: Vec<ProviderHostStatus>,
 }
 
-/// TODO doc ProviderHostStatus
+/// A provider's state on one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProviderHostStatus {
-    /// TODO doc install
+    /// The install record (status, access status, last batch, …).
     pub install: ProviderInstallRecord,
     /// Latest subscription proof.
     pub subscription: Option<AccessClosureRecord>,

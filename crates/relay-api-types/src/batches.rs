@@ -7,16 +7,16 @@ use serde::{Deserialize, Serialize};
 #[allow(unused_imports)]
 use std::collections::BTreeMap;
 
-/// TODO doc BatchCounts
+/// Per-outcome counts of a batch's items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchCounts {
-    /// TODO doc total
+    /// Items.
     pub total: u64,
-    /// TODO doc passed
+    /// Items `passed`.
     pub passed: u64,
-    /// TODO doc warning
+    /// Items `warning`.
     pub warning: u64,
-    /// TODO doc failed
+    /// Items `failed`.
     pub failed: u64,
     /// `already_imported` and `duplicate_in_request` items.
     pub skipped: u64,
@@ -135,7 +135,7 @@ pub enum BatchReport {
 /// An import batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchRecord {
-    /// TODO doc id
+    /// Id.
     pub id: String,
     /// The registered host.
     pub host_id: String,
@@ -143,16 +143,16 @@ pub struct BatchRecord {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc mode
+    /// Strict or partial.
     #[schemars(with = "Domain<ImportMode>")]
     pub mode: ImportMode,
-    /// TODO doc access_mode
+    /// Access mode.
     #[schemars(with = "Domain<AccessMode>")]
     pub access_mode: AccessMode,
-    /// TODO doc status
+    /// Status.
     #[schemars(with = "Domain<BatchStatus>")]
     pub status: BatchStatus,
-    /// TODO doc request
+    /// Request (no secrets).
     pub request: BatchRequestRecord,
     /// While running: `{"phase":"import","preview":…}`. Finished: the `ImportReport`
     /// (after a rollback also `"phase":"rollback"` and `rollback`). A run that failed
@@ -160,17 +160,17 @@ pub struct BatchRecord {
     pub report: Option<BatchReport>,
     /// Why the batch failed (or what a rollback left).
     pub error: Option<String>,
-    /// TODO doc counts
+    /// Item counts.
     pub counts: BatchCounts,
     /// When it was recorded (ms since the Unix epoch).
     pub created_at: i64,
     /// When it last changed (ms since the Unix epoch).
     pub updated_at: i64,
-    /// TODO doc started_at
+    /// First moved to `running`.
     pub started_at: Option<i64>,
-    /// TODO doc finished_at
+    /// Reached a terminal status.
     pub finished_at: Option<i64>,
-    /// TODO doc interrupted_at
+    /// Last marked `interrupted`.
     pub interrupted_at: Option<i64>,
 }
 
@@ -188,22 +188,22 @@ pub struct BatchItemRecord {
     pub batch_id: String,
     /// Line of the key in the request.
     pub seq: u64,
-    /// TODO doc fingerprint
+    /// Key fingerprint.
     pub fingerprint: String,
-    /// TODO doc mask
+    /// Key mask.
     pub mask: String,
-    /// TODO doc plan
+    /// Preview plan.
     #[schemars(with = "Domain<KeyPlan>")]
     pub plan: KeyPlan,
-    /// TODO doc status
+    /// Status.
     #[schemars(with = "Domain<ItemStatus>")]
     pub status: ItemStatus,
-    /// TODO doc account_id
+    /// Host account id.
     pub account_id: Option<i64>,
-    /// TODO doc verdict
+    /// Test outcome.
     #[schemars(with = "Option<Domain<Verdict>>")]
     pub verdict: Option<Verdict>,
-    /// TODO doc message
+    /// Message.
     pub message: Option<String>,
     /// Extra facts of the key's test (JSON; no secrets).
     pub details: serde_json::Value,
@@ -214,7 +214,7 @@ pub struct BatchItemRecord {
 /// A host object the manager recorded (created, adopted or reused).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceRecord {
-    /// TODO doc id
+    /// Row id.
     pub id: i64,
     /// The registered host.
     pub host_id: String,
@@ -224,14 +224,14 @@ pub struct ResourceRecord {
     pub provider_id: String,
     /// The import batch.
     pub batch_id: Option<String>,
-    /// TODO doc resource_type
+    /// Kind.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// Id on the host; null while an `intent`.
     pub host_resource_id: Option<i64>,
     /// Deterministic name (e.g. `crm-<pack>-<provider>-sub`, `<provider>-<fp8>`).
     pub logical_key: String,
-    /// TODO doc state
+    /// State.
     #[schemars(with = "Domain<ResourceState>")]
     pub state: ResourceState,
     /// Key fingerprint, for accounts.
@@ -254,7 +254,7 @@ pub struct ResourceList {
 /// One probe (account test, model list, gateway call) with its outcome and timing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeResultRecord {
-    /// TODO doc id
+    /// Row id.
     pub id: i64,
     /// The registered host.
     pub host_id: String,
@@ -264,20 +264,20 @@ pub struct ProbeResultRecord {
     pub provider_id: Option<String>,
     /// The import batch.
     pub batch_id: Option<String>,
-    /// TODO doc reconcile_run_id
+    /// Reconcile run.
     pub reconcile_run_id: Option<String>,
-    /// TODO doc kind
+    /// Kind.
     pub kind: ProbeKind,
     /// What was probed (account id, model, URL; never a key).
     pub subject: String,
-    /// TODO doc outcome
+    /// Outcome.
     #[schemars(with = "Domain<Verdict>")]
     pub outcome: Verdict,
-    /// TODO doc http_status
+    /// HTTP status.
     pub http_status: Option<i64>,
-    /// TODO doc message
+    /// Message.
     pub message: Option<String>,
-    /// TODO doc duration_ms
+    /// Duration.
     pub duration_ms: Option<u64>,
     /// Extra facts (JSON; no secrets).
     pub details: serde_json::Value,
@@ -288,7 +288,7 @@ pub struct ProbeResultRecord {
 /// A recorded access proof of one mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessClosureRecord {
-    /// TODO doc id
+    /// Row id.
     pub id: i64,
     /// The registered host.
     pub host_id: String,
@@ -298,16 +298,16 @@ pub struct AccessClosureRecord {
     pub provider_id: String,
     /// The import batch.
     pub batch_id: Option<String>,
-    /// TODO doc reconcile_run_id
+    /// Reconcile run.
     pub reconcile_run_id: Option<String>,
-    /// TODO doc mode
+    /// Mode.
     #[schemars(with = "Domain<AccessMode>")]
     pub mode: AccessMode,
-    /// TODO doc probe_key_source
+    /// Probe key source.
     pub probe_key_source: ProbeKeySource,
-    /// TODO doc probe_key_fingerprint
+    /// Probe key fingerprint.
     pub probe_key_fingerprint: Option<String>,
-    /// TODO doc probe_key_mask
+    /// Probe key mask.
     pub probe_key_mask: Option<String>,
     /// HTTP status of `GET /v1/models`.
     pub models_status: Option<i64>,
@@ -319,10 +319,10 @@ pub struct AccessClosureRecord {
     pub completion_type: Option<String>,
     /// First characters of the completion text.
     pub completion_preview: Option<String>,
-    /// TODO doc access_status
+    /// Access status.
     #[schemars(with = "Domain<AccessStatus>")]
     pub access_status: AccessStatus,
-    /// TODO doc message
+    /// Message.
     pub message: Option<String>,
     /// The full proof (an `AccessProof`).
     pub details: serde_json::Value,
@@ -336,7 +336,7 @@ pub struct AccessClosureRecord {
 /// server starts is marked `interrupted`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileRunRecord {
-    /// TODO doc id
+    /// Id.
     pub id: String,
     /// The registered host.
     pub host_id: String,
@@ -346,9 +346,9 @@ pub struct ReconcileRunRecord {
     pub provider_id: String,
     /// The batch the run was scoped to.
     pub batch_id: Option<String>,
-    /// TODO doc trigger
+    /// Trigger.
     pub trigger: ReconcileTrigger,
-    /// TODO doc status
+    /// Status.
     pub status: ReconcileStatus,
     /// The derived provider status (`active`, `degraded`, `drifted` or `failed`) of a completed run; else null.
     #[schemars(with = "Option<Domain<ProviderStatus>>")]
@@ -362,9 +362,9 @@ pub struct ReconcileRunRecord {
     pub repairs: Vec<Repair>,
     /// Why a `failed` run failed.
     pub error: Option<String>,
-    /// TODO doc started_at
+    /// Started.
     pub started_at: i64,
-    /// TODO doc finished_at
+    /// Finished.
     pub finished_at: Option<i64>,
     /// The full report of a completed run; null while running and for failed or interrupted runs (and for runs recorded before schema version 2).
     pub report: Option<ReconcileReport>,
@@ -373,17 +373,17 @@ pub struct ReconcileRunRecord {
 /// A batch with everything recorded about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchView {
-    /// TODO doc batch
+    /// The batch.
     pub batch: BatchRecord,
-    /// TODO doc items
+    /// Its keys (fingerprints and masks only).
     pub items: Vec<BatchItemRecord>,
     /// Host objects the batch created, adopted or reused.
     pub resources: Vec<ResourceRecord>,
-    /// TODO doc probes
+    /// Probes it ran.
     pub probes: Vec<ProbeResultRecord>,
     /// Access proofs the batch recorded.
     pub closures: Vec<AccessClosureRecord>,
-    /// TODO doc reconcile_runs
+    /// Reconcile runs scoped to it.
     pub reconcile_runs: Vec<ReconcileRunRecord>,
     /// Only in the answer of a rollback (or of a resume that continued one).
     #[serde(default, skip_serializing_if = "Option::is_none")]

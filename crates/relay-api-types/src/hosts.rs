@@ -41,22 +41,22 @@ contract_enum!(
 /// A registered host. Its admin secret is never part of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HostRecord {
-    /// TODO doc id
+    /// Id.
     pub id: String,
     /// Name.
     pub name: String,
-    /// TODO doc base_url
+    /// Base URL.
     pub base_url: String,
-    /// TODO doc auth_kind
+    /// Admin auth kind.
     pub auth_kind: HostAuthKind,
     /// Admin e-mail, for `login` auth.
     pub admin_email: Option<String>,
     /// Host version from the last successful probe.
     pub version: Option<String>,
-    /// TODO doc status
+    /// Current status.
     #[schemars(with = "Domain<HostStatus>")]
     pub status: HostStatus,
-    /// TODO doc last_probe_at
+    /// When capabilities were last probed.
     pub last_probe_at: Option<i64>,
     /// When it was recorded (ms since the Unix epoch).
     pub created_at: i64,

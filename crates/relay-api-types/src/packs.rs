@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 pub struct HostOverlay {
     /// Semver requirement on the host version.
     pub host_version: String,
-    /// TODO doc note
+    /// The note shown in preview and doctor output.
     pub note: String,
-    /// TODO doc severity
+    /// Severity (default `info`).
     pub severity: Severity,
 }
 
@@ -27,19 +27,19 @@ pub struct PackRecord {
     pub version: String,
     /// Name.
     pub name: String,
-    /// TODO doc description
+    /// Description.
     pub description: String,
     /// Semver requirement on the host version.
     pub host_compat: String,
     /// SHA-256 of the pack source.
     pub source_digest: String,
-    /// TODO doc source_kind
+    /// Directory or zip.
     pub source_kind: PackSourceKind,
     /// Where it was installed from, relative to the server's packs directory (`upload` for uploaded zips; an absolute path recorded by an earlier release outside that directory shows only its last component, as `…/name`).
     pub source_path: String,
     /// Advisory host overlays of its providers.
     pub overlays: Vec<PackRecordOverlaysItem>,
-    /// TODO doc installed_at
+    /// First installed.
     pub installed_at: i64,
     /// When it last changed (ms since the Unix epoch).
     pub updated_at: i64,
@@ -60,7 +60,7 @@ pub struct Pack {
     /// The record.
     #[serde(flatten)]
     pub record: PackRecord,
-    /// TODO doc providers
+    /// Provider manifests, sorted by `provider_id`.
     pub providers: Vec<ProviderSummary>,
     /// Providers of the earlier version that this install dropped (only on install, only when not empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -81,16 +81,16 @@ pub struct ProviderSummary {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc display_name
+    /// Display name.
     pub display_name: String,
     /// Upstream base URL of the vendor.
     pub base_url: String,
-    /// TODO doc status
+    /// Pack-level status.
     #[schemars(with = "Domain<ProviderStatus>")]
     pub status: ProviderStatus,
     /// Model used to test accounts and prove gateway access.
     pub smoke_test_model: String,
-    /// TODO doc default_models
+    /// Default models.
     pub default_models: Vec<String>,
     /// Per-host state (only the requested host's when `host_id` is given).
     pub installs: Vec<ProviderInstallRecord>,
@@ -112,17 +112,17 @@ pub struct ProviderInstallRecord {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc status
+    /// Health on this host.
     #[schemars(with = "Domain<ProviderStatus>")]
     pub status: ProviderStatus,
-    /// TODO doc access_status
+    /// Latest access status.
     #[schemars(with = "Domain<AccessStatus>")]
     pub access_status: AccessStatus,
     /// Why the status is what it is.
     pub status_message: Option<String>,
-    /// TODO doc last_batch_id
+    /// The latest batch of this provider on this host.
     pub last_batch_id: Option<String>,
-    /// TODO doc last_reconcile_at
+    /// When it was last reconciled.
     pub last_reconcile_at: Option<i64>,
     /// True while the provider is disabled on the host.
     pub disabled: bool,

@@ -14,41 +14,41 @@ pub struct PreviewReport {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc mode
+    /// Strict or partial.
     #[schemars(with = "Domain<ImportMode>")]
     pub mode: ImportMode,
-    /// TODO doc access_mode
+    /// Access mode.
     #[schemars(with = "Domain<AccessMode>")]
     pub access_mode: AccessMode,
-    /// TODO doc host_version
+    /// Host version, when known.
     pub host_version: Option<String>,
-    /// TODO doc platform
+    /// The platform of the group, channel entries and new accounts, and why.
     pub platform: PlatformChoice,
     /// Group, channel and plan.
     pub resources: Vec<ResourcePlan>,
     /// Every key line, duplicates included.
     pub keys: Vec<KeyPreview>,
-    /// TODO doc counts
+    /// Counts of `keys` by plan.
     pub counts: KeyPlanCounts,
     /// Lines dropped for another reason than duplication.
     pub dropped: Vec<DroppedLine>,
-    /// TODO doc overlays
+    /// Host overlays of the pack for this host version.
     pub overlays: Vec<OverlayNote>,
-    /// TODO doc warnings
+    /// Advisory findings.
     pub warnings: Vec<String>,
     /// Findings that block the import; the import runs only when this is empty.
     pub problems: Vec<String>,
 }
 
-/// TODO doc ResourcePlan
+/// The plan for one host resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourcePlan {
-    /// TODO doc resource_type
+    /// Kind.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// Deterministic name of the object.
     pub name: String,
-    /// TODO doc action
+    /// `create`, `reuse`, `update` or `conflict`.
     #[schemars(with = "Domain<ResourceAction>")]
     pub action: ResourceAction,
     /// The existing object (reuse, update).
@@ -57,56 +57,56 @@ pub struct ResourcePlan {
     pub candidates: Vec<i64>,
     /// The manager created or adopted the existing object.
     pub managed: bool,
-    /// TODO doc reason
+    /// Why this action (differences for `update`, the clash for `conflict`).
     pub reason: Option<String>,
 }
 
-/// TODO doc KeyPreview
+/// The plan for one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyPreview {
-    /// TODO doc line
+    /// 1-based line of the key in the input.
     pub line: u64,
-    /// TODO doc fingerprint
+    /// Key fingerprint.
     pub fingerprint: String,
-    /// TODO doc mask
+    /// Key mask.
     pub mask: String,
-    /// TODO doc plan
+    /// `new`, `duplicate_in_request` or `already_imported`.
     #[schemars(with = "Domain<KeyPlan>")]
     pub plan: KeyPlan,
-    /// TODO doc account_name
+    /// Name of the account (`<provider>-<fp8>`).
     pub account_name: String,
-    /// TODO doc account_id
+    /// The existing account (`already_imported`).
     pub account_id: Option<i64>,
     /// Host status of the existing account (`active`, `error`, …).
     pub account_status: Option<String>,
-    /// TODO doc duplicate_of_line
+    /// For duplicates: the line of the first occurrence.
     pub duplicate_of_line: Option<i64>,
     /// The key does not look like the manifest's `key_hint` (advisory).
     pub hint_mismatch: bool,
 }
 
-/// TODO doc KeyPlanCounts
+/// Counts of the key plans.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyPlanCounts {
-    /// TODO doc new
+    /// Keys that get a new account.
     pub new: u64,
-    /// TODO doc duplicate_in_request
+    /// Repeated keys, skipped.
     pub duplicate_in_request: u64,
-    /// TODO doc already_imported
+    /// Keys with a live managed account already.
     pub already_imported: u64,
 }
 
 /// A key line that was not used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DroppedLine {
-    /// TODO doc line
+    /// 1-based line number in the input.
     pub line: u64,
-    /// TODO doc reason
+    /// Why it was dropped.
     pub reason: DroppedLineReason,
     /// For `duplicate`, the line of the first occurrence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_line: Option<i64>,
-    /// TODO doc mask
+    /// Mask of the dropped key, for duplicates and invalid keys (never the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<String>,
 }
@@ -128,9 +128,9 @@ contract_enum!(
 /// The host platform of the provider's group, channel entries and new accounts on this host, and why. A provider with a `native_platform` uses it on hosts whose version satisfies its requirement; an existing install keeps its group's platform; otherwise the manifest's `platform` (with forced Chat Completions for chat-only providers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlatformChoice {
-    /// TODO doc platform
+    /// The platform.
     pub platform: PlatformChoicePlatform,
-    /// TODO doc reason
+    /// Why.
     pub reason: PlatformChoiceReason,
     /// One sentence for the operator.
     pub explanation: String,
@@ -195,11 +195,11 @@ contract_enum!(
     }
 );
 
-/// TODO doc OverlayNote
+/// An advisory host overlay of the pack that applies to this host version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OverlayNote {
-    /// TODO doc severity
+    /// `info` or `warning`.
     pub severity: Severity,
-    /// TODO doc note
+    /// The note.
     pub note: String,
 }

@@ -36,7 +36,7 @@ pub struct ReconcileReport {
     pub access_status: AccessStatus,
     /// Every recorded live object and whether it is on the host.
     pub resources: Vec<ResourceCheck>,
-    /// TODO doc differences
+    /// Differences between the record (and the pack) and the host.
     pub differences: Vec<Difference>,
     /// Every recorded account, by account id.
     pub accounts: Vec<AccountCheck>,
@@ -48,9 +48,9 @@ pub struct ReconcileReport {
     pub repairs: Vec<Repair>,
     /// Why the verdict is what it is, and other facts.
     pub notes: Vec<String>,
-    /// TODO doc counts
+    /// Counts.
     pub counts: ReconcileCounts,
-    /// TODO doc timings
+    /// Wall times.
     pub timings: ReconcileTimings,
 }
 
@@ -84,7 +84,7 @@ contract_enum!(
     }
 );
 
-/// TODO doc ReconcileCounts
+/// Counts of the run's findings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileCounts {
     /// Recorded objects checked.
@@ -93,15 +93,15 @@ pub struct ReconcileCounts {
     pub differences: u64,
     /// Differences still there at the end of the run.
     pub remaining_differences: u64,
-    /// TODO doc accounts_passed
+    /// Accounts that passed.
     pub accounts_passed: u64,
-    /// TODO doc accounts_warning
+    /// Accounts with an advisory warning.
     pub accounts_warning: u64,
-    /// TODO doc accounts_failed
+    /// Accounts that failed.
     pub accounts_failed: u64,
-    /// TODO doc accounts_not_tested
+    /// Accounts not tested.
     pub accounts_not_tested: u64,
-    /// TODO doc repairs
+    /// Repairs applied.
     pub repairs: u64,
 }
 
@@ -125,7 +125,7 @@ pub struct ReconcileTimings {
 pub struct ResourceCheck {
     /// Journal entry (resource record) id.
     pub entry_id: i64,
-    /// TODO doc resource_type
+    /// Kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// The registered host.
@@ -134,7 +134,7 @@ pub struct ResourceCheck {
     pub name: String,
     /// The recorded `ResourceState`.
     pub state: ResourceCheckState,
-    /// TODO doc present
+    /// Found on the host.
     pub present: bool,
 }
 
@@ -157,11 +157,11 @@ contract_enum!(
     /// bound to a managed group, a second account with a managed account's name, or an
     /// object the record believes retired or deleted).
     DifferenceKind, "difference kind" {
-        /// TODO `missing`.
+        /// A recorded object is gone from the host (deleted by hand).
         Missing => "missing",
-        /// TODO `changed`.
+        /// A recorded object exists but a field was changed by hand.
         Changed => "changed",
-        /// TODO `unmanaged_duplicate`.
+        /// A host object the record does not own sits where only managed objects should be: an account bound to a managed group that the journal does not know, a second account with a managed account's deterministic name (same key fingerprint), or an object the journal believes retired or deleted.
         UnmanagedDuplicate => "unmanaged_duplicate",
     }
 );
@@ -169,9 +169,9 @@ contract_enum!(
 /// One difference between the record (and the pack's template) and the host. Values are host data, never a secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Difference {
-    /// TODO doc kind
+    /// Kind.
     pub kind: DifferenceKind,
-    /// TODO doc resource_type
+    /// Kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// Host id of the object concerned.
@@ -205,21 +205,21 @@ contract_enum!(
     /// `probe_key_rebound`: the managed probe key, moved to another group by hand, bound
     /// to its group again (same key).
     RepairKind, "repair kind" {
-        /// TODO `capability_repair`.
+        /// SPEC §7.3: the account was forced back to Chat Completions (`extra.openai_responses_mode=force_chat_completions`, `openai_responses_supported=false`) and its error/temporary-unschedulable state cleared.
         CapabilityRepair => "capability_repair",
-        /// TODO `account_rebound`.
+        /// A managed account was bound to its group again.
         AccountRebound => "account_rebound",
-        /// TODO `channel_restored`.
+        /// The channel's group binding, model mapping, pricing, model restriction and billing source were restored to the template.
         ChannelRestored => "channel_restored",
-        /// TODO `channel_rebound`.
+        /// The channel was bound to the group again.
         ChannelRebound => "channel_rebound",
-        /// TODO `subscription_reassigned`.
+        /// The probe subscriber's subscription was assigned again.
         SubscriptionReassigned => "subscription_reassigned",
-        /// TODO `account_error_cleared`.
+        /// A managed account's error state was cleared.
         AccountErrorCleared => "account_error_cleared",
-        /// TODO `temp_unschedulable_cleared`.
+        /// A managed account's temporary-unschedulable state was cleared.
         TempUnschedulableCleared => "temp_unschedulable_cleared",
-        /// TODO `probe_key_rebound`.
+        /// The managed probe key, moved to another group by hand, was bound to its group again (same key value).
         ProbeKeyRebound => "probe_key_rebound",
     }
 );
@@ -227,9 +227,9 @@ contract_enum!(
 /// One repair applied to the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Repair {
-    /// TODO doc kind
+    /// What was done.
     pub kind: RepairKind,
-    /// TODO doc resource_type
+    /// Kind of host object changed.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// The object changed (for a subscription, the new subscription when assigned).
@@ -249,13 +249,13 @@ pub struct Repair {
 contract_enum!(
     /// `passed`; `warning` (advisory or transient failure: the account can serve); `failed` (blocking, or the account is in `error` on the host); `not_tested` (gone from the host, or not `active` there).
     AccountOutcome, "account outcome" {
-        /// TODO `passed`.
+        /// The account test passed.
         Passed => "passed",
-        /// TODO `warning`.
+        /// The test failed for an advisory or transient reason (SPEC §7.1–§7.2).
         Warning => "warning",
-        /// TODO `failed`.
+        /// Blocking failure (also: the account is in `error` on the host).
         Failed => "failed",
-        /// TODO `not_tested`.
+        /// Not tested: gone from the host, or disabled there.
         NotTested => "not_tested",
     }
 );
@@ -263,7 +263,7 @@ contract_enum!(
 /// One recorded account after a reconcile run (each `active` account is tested once per run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountCheck {
-    /// TODO doc account_id
+    /// Host account id.
     pub account_id: i64,
     /// Deterministic name.
     pub name: String,
@@ -273,7 +273,7 @@ pub struct AccountCheck {
     pub group_id: Option<i64>,
     /// Host status before the test (`active`, `error`, `inactive`, …); null when gone from the host.
     pub host_status: Option<String>,
-    /// TODO doc outcome
+    /// Outcome.
     pub outcome: AccountOutcome,
     /// The account test ran in this run.
     pub tested: bool,
@@ -285,11 +285,11 @@ pub struct AccountCheck {
     pub message: Option<String>,
     /// Upstream HTTP status parsed from the test message.
     pub http_status: Option<i64>,
-    /// TODO doc model_tested
+    /// Model the host tested.
     pub model_tested: Option<String>,
     /// The account's model list includes the smoke-test model.
     pub models_include_smoke: Option<bool>,
-    /// TODO doc duration_ms
+    /// Wall time of the test.
     pub duration_ms: Option<u64>,
 }
 
@@ -303,17 +303,17 @@ contract_enum!(
     /// `401 API_KEY_REQUIRED`); `completion_works` (the model is listed and a chat
     /// completes through the gateway with the probe key).
     CheckName, "check name" {
-        /// TODO `schedulable_account`.
+        /// (a) The group has at least one schedulable account (active, schedulable, bound, not temporarily unschedulable).
         SchedulableAccount => "schedulable_account",
-        /// TODO `channel_bound`.
+        /// (b) The channel is bound to the group.
         ChannelBound => "channel_bound",
-        /// TODO `probe_key_bound`.
+        /// (c) The probe key is bound to the group (compared by fingerprint).
         ProbeKeyBound => "probe_key_bound",
-        /// TODO `subscription_active`.
+        /// (d) The probe key owner's subscription to the group is active and not expired.
         SubscriptionActive => "subscription_active",
-        /// TODO `gateway_reachable`.
+        /// (e) Unauthenticated `GET /v1/models` answers `401 API_KEY_REQUIRED`.
         GatewayReachable => "gateway_reachable",
-        /// TODO `completion_works`.
+        /// (f) A completion works through the gateway with the probe key (completion-gated: the model is listed and the chat succeeds).
         CompletionWorks => "completion_works",
     }
 );
@@ -321,11 +321,11 @@ contract_enum!(
 contract_enum!(
     /// `ok`: the binding holds; `fail`: it is broken (see `fix`); `skipped`: the check could not run (an earlier check failed, no probe key, or it does not apply).
     CheckStatus, "check status" {
-        /// TODO `ok`.
+        /// The binding holds.
         Ok => "ok",
-        /// TODO `fail`.
+        /// The binding is broken; see the fix.
         Fail => "fail",
-        /// TODO `skipped`.
+        /// The check could not run (an earlier check failed, or it does not apply).
         Skipped => "skipped",
     }
 );
@@ -337,7 +337,7 @@ pub struct DoctorCheck {
     pub name: CheckName,
     /// What it is about (`group 5`, `host`, `probe key`, `key sk-c…9f3c`).
     pub subject: String,
-    /// TODO doc status
+    /// Ok, fail or skipped.
     pub status: CheckStatus,
     /// One sentence, what was found (or why the check was skipped).
     pub summary: String,
@@ -364,15 +364,15 @@ pub struct DoctorReport {
     pub checks: Vec<DoctorCheck>,
     /// The checks as first found, when `repair` applied fixes; else null.
     pub before_repair: Option<Vec<DoctorCheck>>,
-    /// TODO doc repairs
+    /// Repairs applied.
     pub repairs: Vec<Repair>,
     /// The gateway proof of the last `completion_works` check.
     pub access: Option<AccessProof>,
     /// The pack's advisory host overlays for this host version.
     pub overlays: Vec<OverlayNote>,
-    /// TODO doc notes
+    /// Other facts.
     pub notes: Vec<String>,
-    /// TODO doc elapsed_ms
+    /// Wall time in milliseconds.
     pub elapsed_ms: u64,
 }
 
@@ -385,19 +385,19 @@ contract_enum!(
     /// (429, throttling); `upstream_unreachable` (no answer, 5xx);
     /// `upstream_rejected` (another refusal, e.g. an unknown model).
     UpstreamClass, "upstream class" {
-        /// TODO `ok`.
+        /// The vendor completes a chat with the key, and so does the host (or there is no host-side result to compare).
         Ok => "ok",
-        /// TODO `host_compatibility_gap`.
+        /// The vendor works directly but the host fails with the same key: the host's configuration or compatibility is at fault (Responses misdetection, model mapping, base URL, …).
         HostCompatibilityGap => "host_compatibility_gap",
-        /// TODO `upstream_key_invalid`.
+        /// The vendor refuses the key (401/403, invalid-key codes).
         UpstreamKeyInvalid => "upstream_key_invalid",
-        /// TODO `upstream_quota_exhausted`.
+        /// The vendor account has no balance or quota left.
         UpstreamQuotaExhausted => "upstream_quota_exhausted",
-        /// TODO `upstream_rate_limited`.
+        /// The vendor rate-limits the key (429, transient throttling).
         UpstreamRateLimited => "upstream_rate_limited",
-        /// TODO `upstream_unreachable`.
+        /// The vendor did not answer or failed (transport error, 5xx).
         UpstreamUnreachable => "upstream_unreachable",
-        /// TODO `upstream_rejected`.
+        /// The vendor refused the request for another reason (an unknown model, a bad parameter); see its message.
         UpstreamRejected => "upstream_rejected",
     }
 );
@@ -405,7 +405,7 @@ contract_enum!(
 /// What the host said about the key most recently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HostObservation {
-    /// TODO doc source
+    /// Account test or gateway probe.
     pub source: HostObservationSource,
     /// What was probed (`account:<id>`, `key:<mask>`).
     pub subject: String,
@@ -418,11 +418,11 @@ pub struct HostObservation {
 }
 
 contract_enum!(
-    /// TODO doc HostObservationSource
+    /// Where a host-side observation came from.
     HostObservationSource, "host observation source" {
-        /// TODO `account_test`.
+        /// The host's account test of the key's account.
         AccountTest => "account_test",
-        /// TODO `gateway_probe`.
+        /// A gateway probe (models + chat) through the host.
         GatewayProbe => "gateway_probe",
     }
 );
@@ -434,7 +434,7 @@ pub struct VendorError {
     pub error_type: Option<String>,
     /// `error.code` or a flat `code`, as a string (`invalid_api_key`, `1113`, `Throttling.AllocationQuota`, …).
     pub code: Option<String>,
-    /// TODO doc message
+    /// The vendor's message, verbatim (bounded).
     pub message: String,
 }
 
@@ -443,42 +443,42 @@ pub struct VendorError {
 pub struct UpstreamCall {
     /// The URL called (the key travels in a header, never in the URL).
     pub url: String,
-    /// TODO doc http_status
+    /// HTTP status, when the vendor answered.
     pub http_status: Option<i64>,
     /// 2xx with a usable body.
     pub ok: bool,
-    /// TODO doc error
+    /// The vendor's error, when it refused.
     pub error: Option<VendorError>,
     /// Connect, TLS or timeout failure, when the vendor did not answer.
     pub transport_error: Option<String>,
-    /// TODO doc duration_ms
+    /// Wall time in milliseconds.
     pub duration_ms: u64,
 }
 
 /// A direct vendor probe (`GET {base}/models`, then a minimal chat completion). Carries the key only as mask and fingerprint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpstreamProbe {
-    /// TODO doc endpoints
+    /// The URLs used.
     pub endpoints: UpstreamProbeEndpoints,
     /// The model probed (the provider's smoke-test model).
     pub model: String,
-    /// TODO doc key_mask
+    /// Mask of the key.
     pub key_mask: String,
-    /// TODO doc key_fingerprint
+    /// Fingerprint of the key.
     pub key_fingerprint: String,
-    /// TODO doc models
+    /// `GET {base}/models`.
     pub models: UpstreamCall,
     /// Model ids listed (bounded); empty on error.
     pub models_listed: Vec<String>,
     /// The model list named `model` (advisory; some vendors have no model list).
     pub model_listed: bool,
-    /// TODO doc chat
+    /// `POST {base}/chat/completions`.
     pub chat: UpstreamCall,
     /// First characters of the completion.
     pub chat_preview: String,
     /// Model echoed by the vendor.
     pub chat_model: Option<String>,
-    /// TODO doc elapsed_ms
+    /// Wall time of the whole probe in milliseconds.
     pub elapsed_ms: u64,
 }
 
@@ -496,13 +496,13 @@ pub struct UpstreamProbeEndpoints {
 /// The diagnosis of one key; the vendor's chat decides whether the vendor works.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpstreamDiagnosis {
-    /// TODO doc class
+    /// The cause.
     pub class: UpstreamClass,
     /// One sentence.
     pub summary: String,
-    /// TODO doc fix
+    /// What to do.
     pub fix: String,
-    /// TODO doc vendor
+    /// The vendor probe.
     pub vendor: UpstreamProbe,
     /// The host-side result compared (same as `host_observation` of the view).
     pub host: Option<HostObservation>,
@@ -511,7 +511,7 @@ pub struct UpstreamDiagnosis {
 /// An upstream diagnosis with what the host saw of the same key. Nothing of it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DiagnosisView {
-    /// TODO doc diagnosis
+    /// The classification, evidence and fix.
     pub diagnosis: UpstreamDiagnosis,
     /// The live managed account of this key (by fingerprint) on the host, if any.
     pub account_id: Option<i64>,

@@ -16,35 +16,35 @@ pub struct ImportReport {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc mode
+    /// Strict or partial.
     #[schemars(with = "Domain<ImportMode>")]
     pub mode: ImportMode,
-    /// TODO doc access_mode
+    /// Access mode.
     #[schemars(with = "Domain<AccessMode>")]
     pub access_mode: AccessMode,
-    /// TODO doc outcome
+    /// `succeeded`, `partially_succeeded` or `failed`.
     #[schemars(with = "Domain<BatchStatus>")]
     pub outcome: BatchStatus,
-    /// TODO doc provider_event
+    /// The event to apply to the provider's status.
     #[schemars(with = "Domain<ProviderEvent>")]
     pub provider_event: ProviderEvent,
     /// The preview the import ran (null on resume).
     pub preview: Option<PreviewReport>,
-    /// TODO doc resolved_intents
+    /// Intents resolved first (resume).
     pub resolved_intents: Vec<IntentResolution>,
-    /// TODO doc resources
+    /// Every host resource created, adopted, reused or updated.
     pub resources: Vec<ResourceOutcome>,
-    /// TODO doc keys
+    /// Per key.
     pub keys: Vec<KeyResult>,
-    /// TODO doc counts
+    /// Counts of `keys`.
     pub counts: KeyCounts,
-    /// TODO doc retired
+    /// Stale accounts retired.
     pub retired: Vec<RetiredAccount>,
-    /// TODO doc access
+    /// The access closure and its gateway proofs.
     pub access: AccessReport,
     /// The rollback, when a strict import failed and rolled back, or after a batch rollback.
     pub rollback: Option<RollbackReport>,
-    /// TODO doc warnings
+    /// Advisory findings.
     pub warnings: Vec<String>,
     /// Why the import failed, when it did.
     pub error: Option<String>,
@@ -53,93 +53,93 @@ pub struct ImportReport {
     pub phase: ReportPhase,
 }
 
-/// TODO doc ResourceOutcome
+/// One host resource of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceOutcome {
-    /// TODO doc resource_type
+    /// Kind.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// The registered host.
     pub host_id: i64,
     /// Name.
     pub name: String,
-    /// TODO doc change
+    /// What this run did with it.
     pub change: ResourceChange,
-    /// TODO doc state
+    /// Journal state at the end of the run (`deleted` after a rollback), when recorded.
     #[schemars(with = "Option<Domain<ResourceState>>")]
     pub state: Option<ResourceState>,
 }
 
-/// TODO doc KeyResult
+/// The result of one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyResult {
-    /// TODO doc line
+    /// 1-based line in the request (sequence of the batch item).
     pub line: u64,
-    /// TODO doc fingerprint
+    /// Key fingerprint.
     pub fingerprint: String,
-    /// TODO doc mask
+    /// Key mask.
     pub mask: String,
-    /// TODO doc plan
+    /// Preview plan.
     #[schemars(with = "Domain<KeyPlan>")]
     pub plan: KeyPlan,
-    /// TODO doc status
+    /// Final status.
     #[schemars(with = "Domain<ItemStatus>")]
     pub status: ItemStatus,
-    /// TODO doc account_id
+    /// Host account id.
     pub account_id: Option<i64>,
-    /// TODO doc account_name
+    /// Account name.
     pub account_name: String,
-    /// TODO doc verdict
+    /// Classified test outcome.
     #[schemars(with = "Option<Domain<Verdict>>")]
     pub verdict: Option<Verdict>,
-    /// TODO doc reason
+    /// Why.
     pub reason: Option<TestReason>,
     /// The host's test message, verbatim.
     pub host_message: Option<String>,
-    /// TODO doc models_include_smoke
+    /// The account's model list included the smoke model.
     pub models_include_smoke: Option<bool>,
-    /// TODO doc needs_gateway_confirmation
+    /// A warning that holds only if the gateway probe passes.
     pub needs_gateway_confirmation: bool,
 }
 
-/// TODO doc KeyCounts
+/// Counts of the keys of a report by outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeyCounts {
-    /// TODO doc total
+    /// Keys in the request (duplicates included).
     pub total: u64,
-    /// TODO doc passed
+    /// Passed.
     pub passed: u64,
-    /// TODO doc warning
+    /// Passed with a warning.
     pub warning: u64,
-    /// TODO doc failed
+    /// Failed.
     pub failed: u64,
-    /// TODO doc skipped
+    /// Already imported or duplicate.
     pub skipped: u64,
-    /// TODO doc rolled_back
+    /// Removed by a rollback.
     pub rolled_back: u64,
 }
 
-/// TODO doc RetiredAccount
+/// A managed account deleted after the new ones passed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RetiredAccount {
-    /// TODO doc account_id
+    /// Host account id.
     pub account_id: i64,
     /// Name.
     pub name: String,
-    /// TODO doc fingerprint
+    /// Its key fingerprint.
     pub fingerprint: Option<String>,
     /// The import batch.
     pub batch_id: Option<String>,
-    /// TODO doc reason
+    /// Why.
     pub reason: RetireReason,
 }
 
 /// How an interrupted creation was resolved by looking its name up on the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IntentResolution {
-    /// TODO doc entry_id
+    /// Journal entry id.
     pub entry_id: i64,
-    /// TODO doc resource_type
+    /// Kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// Name.
@@ -173,7 +173,7 @@ pub enum Resolution {
 pub struct RollbackReport {
     /// The batch rolled back; null for a provider rollback.
     pub batch_id: Option<String>,
-    /// TODO doc resolved_intents
+    /// Intents resolved before deleting.
     pub resolved_intents: Vec<IntentResolution>,
     /// Deleted objects, in deletion order.
     pub deleted: Vec<RollbackReportDeletedItem>,

@@ -164,17 +164,17 @@ contract_enum!(
 );
 
 contract_enum!(
-    /// TODO doc ProbeKind
+    /// What a probe exercised (the store's `probe kind` strings).
     ProbeKind, "probe kind" {
-        /// TODO `account_test`.
+        /// The host's account test (SSE) with the smoke model.
         AccountTest => "account_test",
-        /// TODO `account_models`.
+        /// The host's model list of an account.
         AccountModels => "account_models",
-        /// TODO `gateway_models`.
+        /// `GET /v1/models` through the gateway with a user key.
         GatewayModels => "gateway_models",
-        /// TODO `gateway_chat`.
+        /// `POST /v1/chat/completions` through the gateway with a user key.
         GatewayChat => "gateway_chat",
-        /// TODO `reachability`.
+        /// Unauthenticated gateway reachability (`401 API_KEY_REQUIRED`).
         Reachability => "reachability",
         /// TODO `upstream_direct`.
         UpstreamDirect => "upstream_direct",
@@ -218,55 +218,55 @@ contract_enum!(
 contract_enum!(
     /// Why an account test got its verdict.
     TestReason, "test reason" {
-        /// TODO `passed`.
+        /// The test completed successfully.
         Passed => "passed",
-        /// TODO `first_test_forbidden_race`.
+        /// An upstream 403 right after creation while the account's models include the smoke model: the host's asynchronous capability probe had not finished (§7.1).
         FirstTestForbiddenRace => "first_test_forbidden_race",
-        /// TODO `not_found_pending_gateway`.
+        /// An upstream 404 from the test; advisory only if the gateway probe passes (§7.1).
         NotFoundPendingGateway => "not_found_pending_gateway",
-        /// TODO `transient`.
+        /// 429/502/503/504, a timeout, a rate limit or a temporary failure (§7.2).
         Transient => "transient",
-        /// TODO `upstream_key_invalid`.
+        /// The upstream rejected the key (401, invalid key).
         UpstreamKeyInvalid => "upstream_key_invalid",
-        /// TODO `upstream_quota_exhausted`.
+        /// The upstream account has no balance or quota left.
         UpstreamQuotaExhausted => "upstream_quota_exhausted",
-        /// TODO `forbidden`.
+        /// A 403 while the account's models lack the smoke model.
         Forbidden => "forbidden",
-        /// TODO `other`.
+        /// Any other failure.
         Other => "other",
     }
 );
 
 contract_enum!(
-    /// TODO doc ResourceChange
+    /// What happened to a host resource in this run.
     ResourceChange, "resource change" {
-        /// TODO `created`.
+        /// Created by this batch.
         Created => "created",
-        /// TODO `adopted`.
+        /// Found on the host while recovering an intent, and adopted.
         Adopted => "adopted",
-        /// TODO `reused`.
+        /// An existing object used as is (rollback leaves objects the manager did not create).
         Reused => "reused",
-        /// TODO `updated`.
+        /// An existing object changed to match the pack.
         Updated => "updated",
     }
 );
 
 contract_enum!(
-    /// TODO doc RetireReason
+    /// Why a stale account was retired.
     RetireReason, "retire reason" {
-        /// TODO `duplicate`.
+        /// Another live managed account has the same key.
         Duplicate => "duplicate",
-        /// TODO `replaced`.
+        /// `replace_existing`: its key is not part of this import.
         Replaced => "replaced",
     }
 );
 
 contract_enum!(
-    /// TODO doc Severity
+    /// Severity of a host overlay note.
     Severity, "severity" {
-        /// TODO `info`.
+        /// Informational (default).
         Info => "info",
-        /// TODO `warning`.
+        /// Something the operator should act on.
         Warning => "warning",
     }
 );

@@ -501,7 +501,8 @@ fn required<'r>(req: &'r ApiRequest, name: &str) -> Result<&'r str> {
 }
 
 fn limit(req: &ApiRequest) -> Result<Option<u32>> {
-    match req.query("limit") {
+    // Present but empty is not a whole number either.
+    match req.query.get("limit").map(String::as_str) {
         None => Ok(None),
         Some(v) => v
             .parse::<u32>()
