@@ -45,11 +45,11 @@ pub struct BatchRequestRecord {
     /// TODO doc subscribers
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscribers: Vec<BatchRequestRecordSubscribersItem>,
-    /// TODO doc validity_days
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Subscription validity in days asked for (`null`: the plan template's).
+    #[serde(default)]
     pub validity_days: Option<i64>,
-    /// The supplied probe key, as fingerprint and mask.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The supplied probe key, as fingerprint and mask (`null`: none supplied).
+    #[serde(default)]
     pub probe_key: Option<BatchRequestRecordProbeKey>,
     /// TODO doc replace_existing
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,7 +129,7 @@ pub enum BatchReport {
     /// The final report of the import (with `phase` and, after a rollback, `rollback`).
     Import(Box<ImportReport>),
     /// A report written before the final one, or instead of it.
-    Progress(BatchProgressReport),
+    Progress(Box<BatchProgressReport>),
 }
 
 /// An import batch.

@@ -160,40 +160,41 @@ contract_enum!(
     }
 );
 
-/// TODO doc PlatformChoiceReason
+/// Why the platform was chosen, by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct PlatformChoiceReason {
-    /// TODO doc kind
-    pub kind: PlatformChoiceReasonKind,
-    /// The host version (native_supported, host_too_old, host_version_unknown).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_version: Option<String>,
-    /// The manifest's `native_platform.host_version` requirement.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requirement: Option<String>,
-    /// The existing group's name (existing_group).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// The existing group's host id, when known (existing_group).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<i64>,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlatformChoiceReason {
+    /// The manifest names no native platform: its `platform` is used.
+    ManifestPlatform,
+    /// The host version satisfies the native platform's requirement.
+    NativeSupported {
+        /// The host version.
+        host_version: String,
+        /// The manifest's requirement (`native_platform.host_version`).
+        requirement: String,
+    },
+    /// The host is older than the native platform: the manifest's `platform`.
+    HostTooOld {
+        /// The host version.
+        host_version: String,
+        /// The manifest's requirement.
+        requirement: String,
+    },
+    /// The host version is unknown or not semver: the manifest's `platform`.
+    HostVersionUnknown {
+        /// The version as stored, if any.
+        host_version: Option<String>,
+        /// The manifest's requirement.
+        requirement: String,
+    },
+    /// The provider already has a group with this platform; the install keeps it.
+    ExistingGroup {
+        /// The group's name.
+        group: String,
+        /// Its host id, when known.
+        group_id: Option<i64>,
+    },
 }
-
-contract_enum!(
-    /// TODO doc PlatformChoiceReasonKind
-    PlatformChoiceReasonKind, "platform choice reason kind" {
-        /// TODO `manifest_platform`.
-        ManifestPlatform => "manifest_platform",
-        /// TODO `native_supported`.
-        NativeSupported => "native_supported",
-        /// TODO `host_too_old`.
-        HostTooOld => "host_too_old",
-        /// TODO `host_version_unknown`.
-        HostVersionUnknown => "host_version_unknown",
-        /// TODO `existing_group`.
-        ExistingGroup => "existing_group",
-    }
-);
 
 /// An advisory host overlay of the pack that applies to this host version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -52,7 +52,13 @@ fn root<T: JsonSchema>(name: &'static str, role: Role) -> Root {
 
 /// Every operation: its id, the schema of its JSON request body, and the schemas of
 /// its JSON success answers by status.
-const OPERATIONS: &[(&str, Option<&str>, &[(&str, &str)])] = &[
+type Operation = (
+    &'static str,
+    Option<&'static str>,
+    &'static [(&'static str, &'static str)],
+);
+
+const OPERATIONS: &[Operation] = &[
     ("healthz", None, &[("200", "Health")]),
     ("readyz", None, &[("200", "Readiness")]),
     ("metrics", None, &[]),
@@ -329,6 +335,19 @@ impl Side<'_> {
                 let is_null = |b: &Value| b.get("type").and_then(Value::as_str) == Some("null");
                 let rest: Vec<Value> = branches.iter().filter(|b| !is_null(b)).cloned().collect();
                 let nullable = rest.len() < branches.len();
+                // A union of string constants (schemars writes documented enum
+                // variants so) is an enum.
+                let constants: Option<BTreeSet<String>> = rest
+                    .iter()
+                    .map(|b| b.get("const").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                if let Some(values) = constants.filter(|_| rest.len() > 1) {
+                    return Shape {
+                        nullable,
+                        kind: Kind::String(Some(values)),
+                        name: None,
+                    };
+                }
                 if rest.len() == 1 {
                     let mut s = self.shape(&rest[0]);
                     s.nullable |= nullable;
@@ -468,6 +487,9 @@ struct Checker<'a> {
     problems: Vec<String>,
     seen: BTreeSet<(String, String)>,
     reached: BTreeSet<String>,
+    /// The value being compared is a field of an answer that is left out when it
+    /// has no value (`skip_serializing_if`): its `Option` never sends `null`.
+    left_out_when_none: bool,
 }
 
 impl Checker<'_> {
@@ -477,7 +499,10 @@ impl Checker<'_> {
 
     fn compare(&mut self, doc: &Value, ty: &Value, path: &str) {
         let d = self.doc.shape(doc);
-        let t = self.types.shape(ty);
+        let mut t = self.types.shape(ty);
+        if std::mem::take(&mut self.left_out_when_none) {
+            t.nullable = false;
+        }
         if let Some(n) = &d.name {
             self.reached.insert(n.clone());
         }
@@ -575,6 +600,7 @@ impl Checker<'_> {
                     );
                 }
                 for k in dk.intersection(&tk) {
+                    self.left_out_when_none = self.role == Role::Answer && !tr.contains(k);
                     self.compare(&dp[k], &tp[k], &format!("{path}.{k}"));
                 }
             }
@@ -675,6 +701,7 @@ fn every_schema_matches_its_type() {
             problems: Vec::new(),
             seen: BTreeSet::new(),
             reached: BTreeSet::new(),
+            left_out_when_none: false,
         };
         let mut own = root.schema.clone();
         if let Some(o) = own.as_object_mut() {
@@ -683,6 +710,37 @@ fn every_schema_matches_its_type() {
         checker.compare(&schema_ref(root.name), &own, "");
         problems.extend(checker.problems);
         reached.extend(checker.reached);
+    }
+    // What a compared schema refers to (the parts of an `allOf`, the names of a
+    // map's keys) is reached too.
+    fn refs(node: &Value, out: &mut BTreeSet<String>) {
+        match node {
+            Value::Object(o) => {
+                if let Some(n) = o
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.insert(n.to_string());
+                }
+                o.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    loop {
+        let mut more = BTreeSet::new();
+        for name in &reached {
+            if let Some(schema) = schemas.get(name) {
+                refs(schema, &mut more);
+            }
+        }
+        let before = reached.len();
+        reached.extend(more);
+        if reached.len() == before {
+            break;
+        }
     }
     problems.sort();
     problems.dedup();
@@ -702,9 +760,13 @@ fn every_operation_names_the_schemas_of_its_types() {
     let paths = doc["paths"].as_object().expect("paths");
     let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
+    // A body schema is a `$ref`, or an `allOf` of a `$ref` and constraints of the
+    // operation (which fields must hold what).
     let json_ref = |content: &Value| -> Option<String> {
-        content["application/json"]["schema"]["$ref"]
+        let schema = &content["application/json"]["schema"];
+        schema["$ref"]
             .as_str()
+            .or_else(|| schema["allOf"][0]["$ref"].as_str())
             .and_then(|r| r.strip_prefix("#/components/schemas/"))
             .map(str::to_string)
     };
@@ -772,7 +834,7 @@ fn the_comparison_finds_differences() {
     });
     let ty = serde_json::json!({
         "type": "object",
-        "required": ["a", "c"],
+        "required": ["a", "b", "c"],
         "properties": {
             "a": {"type": "string", "enum": ["x"]},
             "b": {"type": ["number", "null"]},
@@ -793,6 +855,7 @@ fn the_comparison_finds_differences() {
         problems: Vec::new(),
         seen: BTreeSet::new(),
         reached: BTreeSet::new(),
+        left_out_when_none: false,
     };
     checker.compare(&schema_ref("T"), &ty, "");
     let all = checker.problems.join("\n");
@@ -806,4 +869,34 @@ fn the_comparison_finds_differences() {
         assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
     assert_eq!(checker.problems.len(), 5, "{all}");
+
+    // An answer's field left out when it has no value never sends null: its
+    // `Option` matches a document that does not allow null; a field always
+    // present does not.
+    let doc = serde_json::json!({
+        "U": {"type": "object", "required": ["p"], "properties": {
+            "p": {"type": "string"}, "q": {"type": "string"}}}
+    });
+    let ty = serde_json::json!({"type": "object", "required": ["p"], "properties": {
+        "p": {"type": ["string", "null"]}, "q": {"type": ["string", "null"]}}});
+    let mut checker = Checker {
+        doc: Side {
+            prefix: "#/components/schemas/",
+            defs: doc.as_object().unwrap(),
+        },
+        types: Side {
+            prefix: "#/$defs/",
+            defs: &empty,
+        },
+        role: Role::Answer,
+        problems: Vec::new(),
+        seen: BTreeSet::new(),
+        reached: BTreeSet::new(),
+        left_out_when_none: false,
+    };
+    checker.compare(&schema_ref("U"), &ty, "");
+    assert_eq!(
+        checker.problems,
+        vec!["U.p: the type is an Option (null is sent or accepted), the document does not allow null".to_string()]
+    );
 }
