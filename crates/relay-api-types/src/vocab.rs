@@ -25,6 +25,8 @@ pub trait DomainVocabulary {
     const NAME: &'static str;
     /// Every value, as sent on the wire.
     fn values() -> Vec<&'static str>;
+    /// This value as sent on the wire.
+    fn wire(self) -> &'static str;
 }
 
 macro_rules! string_enums {
@@ -33,6 +35,9 @@ macro_rules! string_enums {
             const NAME: &'static str = stringify!($t);
             fn values() -> Vec<&'static str> {
                 $t::ALL.iter().map(|v| v.as_str()).collect()
+            }
+            fn wire(self) -> &'static str {
+                self.as_str()
             }
         }
     )+};
@@ -55,21 +60,21 @@ string_enums!(
 
 impl DomainVocabulary for ProviderEvent {
     const NAME: &'static str = "ProviderEvent";
-    fn values() -> Vec<&'static str> {
+    fn wire(self) -> &'static str {
         // Exhaustive: a new event fails to compile here until it is listed.
-        fn wire(e: ProviderEvent) -> &'static str {
-            match e {
-                ProviderEvent::Validate => "validate",
-                ProviderEvent::Install => "install",
-                ProviderEvent::Healthy => "healthy",
-                ProviderEvent::Degrade => "degrade",
-                ProviderEvent::Drift => "drift",
-                ProviderEvent::Fail => "fail",
-                ProviderEvent::Disable => "disable",
-                ProviderEvent::Enable => "enable",
-                ProviderEvent::RolledBack => "rolled_back",
-            }
+        match self {
+            ProviderEvent::Validate => "validate",
+            ProviderEvent::Install => "install",
+            ProviderEvent::Healthy => "healthy",
+            ProviderEvent::Degrade => "degrade",
+            ProviderEvent::Drift => "drift",
+            ProviderEvent::Fail => "fail",
+            ProviderEvent::Disable => "disable",
+            ProviderEvent::Enable => "enable",
+            ProviderEvent::RolledBack => "rolled_back",
         }
+    }
+    fn values() -> Vec<&'static str> {
         [
             ProviderEvent::Validate,
             ProviderEvent::Install,
@@ -82,24 +87,24 @@ impl DomainVocabulary for ProviderEvent {
             ProviderEvent::RolledBack,
         ]
         .into_iter()
-        .map(wire)
+        .map(Self::wire)
         .collect()
     }
 }
 
 impl DomainVocabulary for ModeProof {
     const NAME: &'static str = "ModeProof";
-    fn values() -> Vec<&'static str> {
-        fn wire(p: ModeProof) -> &'static str {
-            match p {
-                ModeProof::NotAttempted => "not_attempted",
-                ModeProof::Ready => "ready",
-                ModeProof::Broken => "broken",
-            }
+    fn wire(self) -> &'static str {
+        match self {
+            ModeProof::NotAttempted => "not_attempted",
+            ModeProof::Ready => "ready",
+            ModeProof::Broken => "broken",
         }
+    }
+    fn values() -> Vec<&'static str> {
         [ModeProof::NotAttempted, ModeProof::Ready, ModeProof::Broken]
             .into_iter()
-            .map(wire)
+            .map(Self::wire)
             .collect()
     }
 }
