@@ -108,41 +108,41 @@ pub struct AccessProblem {
 }
 
 contract_enum!(
-    /// TODO doc AccessProblemCode
+    /// Machine code of an access problem.
     AccessProblemCode, "access problem code" {
-        /// TODO `login_backend_mode`.
+        /// The host is in backend mode: non-admin users cannot log in.
         LoginBackendMode => "login_backend_mode",
-        /// TODO `login_turnstile`.
+        /// The host asks for a Turnstile challenge at login.
         LoginTurnstile => "login_turnstile",
-        /// TODO `login_captcha`.
+        /// The host asks for a captcha at login.
         LoginCaptcha => "login_captcha",
-        /// TODO `login_two_factor`.
+        /// The user has two-factor login.
         LoginTwoFactor => "login_two_factor",
-        /// TODO `login_invalid_credentials`.
+        /// The managed password was refused.
         LoginInvalidCredentials => "login_invalid_credentials",
-        /// TODO `login_user_not_active`.
+        /// The user is disabled on the host.
         LoginUserNotActive => "login_user_not_active",
-        /// TODO `unmanaged_user`.
+        /// The user exists but its password is not managed here.
         UnmanagedUser => "unmanaged_user",
-        /// TODO `user_not_found`.
+        /// No host user has this id.
         UserNotFound => "user_not_found",
-        /// TODO `subscription_inactive`.
+        /// The subscription exists but is not active.
         SubscriptionInactive => "subscription_inactive",
-        /// TODO `subscription_conflict`.
+        /// The host refused the subscription.
         SubscriptionConflict => "subscription_conflict",
-        /// TODO `key_not_bound`.
+        /// The key is not bound to the group.
         KeyNotBound => "key_not_bound",
-        /// TODO `key_inactive`.
+        /// The key is not active.
         KeyInactive => "key_inactive",
-        /// TODO `key_create_locked`.
+        /// The host locks custom key creation for now.
         KeyCreateLocked => "key_create_locked",
-        /// TODO `no_probe_key`.
+        /// No probe key to prove the mode with.
         NoProbeKey => "no_probe_key",
-        /// TODO `host_error`.
+        /// The host answered with an error.
         HostError => "host_error",
-        /// TODO `journal_unavailable`.
+        /// The journal could not be read or written.
         JournalUnavailable => "journal_unavailable",
-        /// TODO `vault_unavailable`.
+        /// The sealed secrets could not be read or written.
         VaultUnavailable => "vault_unavailable",
     }
 );
@@ -201,21 +201,21 @@ pub struct AccessProof {
 contract_enum!(
     /// What the last failed completion meant, from the host's status and body (null on success).
     AccessProofCompletionFailure, "access proof completion failure" {
-        /// TODO `key_refused`.
+        /// The gateway refused the key.
         KeyRefused => "key_refused",
-        /// TODO `subscription_missing`.
+        /// The key has no subscription to the group.
         SubscriptionMissing => "subscription_missing",
-        /// TODO `no_available_account`.
+        /// No account of the group could serve.
         NoAvailableAccount => "no_available_account",
-        /// TODO `model_not_supported`.
+        /// The group has no account for the model.
         ModelNotSupported => "model_not_supported",
-        /// TODO `rate_limited`.
+        /// The gateway rate-limited the call.
         RateLimited => "rate_limited",
-        /// TODO `upstream_failed`.
+        /// The vendor failed the call.
         UpstreamFailed => "upstream_failed",
-        /// TODO `upstream_rejected`.
+        /// The vendor refused the call.
         UpstreamRejected => "upstream_rejected",
-        /// TODO `other`.
+        /// Another failure.
         Other => "other",
     }
 );
@@ -238,13 +238,13 @@ pub struct AccountOutOfService {
 contract_enum!(
     /// `quota_exhausted` (402, account in error), `key_invalid` (401), `balance_low` (an account of a native CN platform — kimi, zhipu, deepseek — that the host benched temporarily (`cn_balance_low`) after the vendor reported a low balance; the host schedules it again by itself once the vendor account is topped up), `other`.
     AccountOutOfServiceReason, "account out of service reason" {
-        /// TODO `quota_exhausted`.
+        /// The vendor's quota of the key is used up.
         QuotaExhausted => "quota_exhausted",
-        /// TODO `key_invalid`.
+        /// The vendor refused the key.
         KeyInvalid => "key_invalid",
-        /// TODO `balance_low`.
+        /// The vendor's balance of the key runs low.
         BalanceLow => "balance_low",
-        /// TODO `other`.
+        /// Another reason.
         Other => "other",
     }
 );
@@ -297,24 +297,24 @@ pub struct AccessPreview {
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc access_mode
+    /// The access mode previewed.
     #[schemars(with = "Domain<AccessMode>")]
     pub access_mode: AccessMode,
-    /// TODO doc group
+    /// The provider's managed group for this mode.
     pub group: AccessPreviewGroup,
     /// Subscription mode only (empty otherwise); the managed probe subscriber first.
     pub subscribers: Vec<SubscriberPreview>,
     /// The supplied probe key (or, in self-service mode without one, the stored one) as mask and fingerprint; null when none.
     pub probe_key: Option<ProbeKeyPreview>,
-    /// TODO doc smoke_test_model
+    /// The model the gateway proof asks for.
     pub smoke_test_model: String,
-    /// TODO doc warnings
+    /// Advisory findings.
     pub warnings: Vec<String>,
-    /// TODO doc problems
+    /// Why access would not be ready (empty when it would).
     pub problems: Vec<String>,
 }
 
-/// TODO doc AccessPreviewGroup
+/// The provider's managed subscription group, by name (and host id once it exists).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessPreviewGroup {
     /// Name of the provider's managed group for the mode.

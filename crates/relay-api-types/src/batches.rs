@@ -28,21 +28,21 @@ pub struct BatchRequestRecord {
     /// The registered host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_id: Option<String>,
-    /// TODO doc mode
+    /// `strict` or `partial`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Domain<ImportMode>>")]
     pub mode: Option<ImportMode>,
-    /// TODO doc access_mode
+    /// `subscription` or `self_service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Domain<AccessMode>>")]
     pub access_mode: Option<AccessMode>,
-    /// TODO doc keys
+    /// The accepted key lines, as fingerprints and masks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<BatchRequestRecordKeysItem>,
-    /// TODO doc dropped
+    /// The lines dropped (blank, comment, invalid, duplicate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<DroppedLine>,
-    /// TODO doc subscribers
+    /// The subscribers asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscribers: Vec<BatchRequestRecordSubscribersItem>,
     /// Subscription validity in days asked for (`null`: the plan template's).
@@ -51,35 +51,35 @@ pub struct BatchRequestRecord {
     /// The supplied probe key, as fingerprint and mask (`null`: none supplied).
     #[serde(default)]
     pub probe_key: Option<BatchRequestRecordProbeKey>,
-    /// TODO doc replace_existing
+    /// Retire managed accounts whose key is not in this import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace_existing: Option<bool>,
-    /// TODO doc concurrency
+    /// Keys processed at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<i64>,
 }
 
-/// TODO doc BatchRequestRecordKeysItem
+/// One accepted key line of the request: its line, fingerprint, mask and plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchRequestRecordKeysItem {
-    /// TODO doc line
+    /// 1-based line of the key in the request.
     pub line: i64,
-    /// TODO doc fingerprint
+    /// SHA-256 of the key (64 hex).
     pub fingerprint: String,
-    /// TODO doc mask
+    /// The key masked (`sk-a…9f3c`).
     pub mask: String,
-    /// TODO doc plan
+    /// What the preview planned for the key.
     #[schemars(with = "Domain<KeyPlan>")]
     pub plan: KeyPlan,
 }
 
-/// TODO doc BatchRequestRecordSubscribersItem
+/// A subscriber asked for: by e-mail or by host user id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchRequestRecordSubscribersItem {
-    /// TODO doc email
+    /// By e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// TODO doc user_id
+    /// By host user id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<i64>,
 }
@@ -87,9 +87,9 @@ pub struct BatchRequestRecordSubscribersItem {
 /// The supplied probe key, as fingerprint and mask.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchRequestRecordProbeKey {
-    /// TODO doc fingerprint
+    /// SHA-256 of the key (64 hex).
     pub fingerprint: String,
-    /// TODO doc mask
+    /// The key masked.
     pub mask: String,
 }
 
@@ -97,15 +97,15 @@ pub struct BatchRequestRecordProbeKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchProgressReport {
-    /// TODO doc phase
+    /// Which phase wrote the report.
     pub phase: ReportPhase,
-    /// TODO doc preview
+    /// The preview the import ran, when it got that far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<PreviewReport>,
-    /// TODO doc error
+    /// Why the batch failed before its final report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// TODO doc rollback
+    /// The rollback of the batch, when one ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackReport>,
 }
@@ -174,7 +174,7 @@ pub struct BatchRecord {
     pub interrupted_at: Option<i64>,
 }
 
-/// TODO doc BatchList
+/// `GET /api/import-batches` (and per provider): batches, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchList {
     /// Newest first.
@@ -244,10 +244,10 @@ pub struct ResourceRecord {
     pub updated_at: i64,
 }
 
-/// TODO doc ResourceList
+/// `GET /api/providers/{provider}/resources`: the recorded host objects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceList {
-    /// TODO doc resources
+    /// Every recorded host object of the provider on the host, in any state.
     pub resources: Vec<ResourceRecord>,
 }
 
@@ -399,95 +399,95 @@ pub struct BatchEvidence {
     pub kind: ImportBatchKind,
     /// When the document was made (RFC 3339, UTC).
     pub generated_at: String,
-    /// TODO doc host
+    /// The host.
     pub host: BatchEvidenceHost,
-    /// TODO doc pack
+    /// The pack.
     pub pack: BatchEvidencePack,
-    /// TODO doc provider
+    /// The provider.
     pub provider: BatchEvidenceProvider,
-    /// TODO doc asked
+    /// The import request as recorded (no secret).
     pub asked: BatchRequestRecord,
-    /// TODO doc batch
+    /// The batch.
     pub batch: BatchEvidenceBatch,
-    /// TODO doc keys
+    /// Per-key results.
     pub keys: Vec<BatchItemRecord>,
-    /// TODO doc host_objects
+    /// The host objects recorded for the batch.
     pub host_objects: Vec<ResourceRecord>,
-    /// TODO doc probes
+    /// The probes run for the batch.
     pub probes: Vec<ProbeResultRecord>,
-    /// TODO doc access_proofs
+    /// The access proofs recorded for the batch.
     pub access_proofs: Vec<AccessClosureRecord>,
     /// The batch's stored report (as in [`BatchRecord::report`]).
     pub report: Option<BatchReport>,
-    /// TODO doc reconcile_runs
+    /// The reconcile runs scoped to the batch.
     pub reconcile_runs: Vec<ReconcileRunRecord>,
 }
 
-/// TODO doc BatchEvidenceHost
+/// The host of an evidence document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchEvidenceHost {
-    /// TODO doc id
+    /// Host id.
     pub id: String,
     /// Name.
     pub name: String,
-    /// TODO doc base_url
+    /// Root URL of the host.
     pub base_url: String,
-    /// TODO doc version
+    /// Host version from the last probe.
     pub version: Option<String>,
-    /// TODO doc status
+    /// Host status.
     #[schemars(with = "Domain<HostStatus>")]
     pub status: HostStatus,
 }
 
-/// TODO doc BatchEvidencePack
+/// The pack of an evidence document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchEvidencePack {
     /// Id of the pack.
     pub pack_id: String,
-    /// TODO doc version
+    /// Semantic version of the pack.
     pub version: String,
-    /// TODO doc source_digest
+    /// SHA-256 of the pack source.
     pub source_digest: String,
 }
 
-/// TODO doc BatchEvidenceProvider
+/// The provider of an evidence document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchEvidenceProvider {
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc display_name
+    /// Display name.
     pub display_name: String,
-    /// TODO doc base_url
+    /// The vendor's base URL.
     pub base_url: String,
-    /// TODO doc smoke_test_model
+    /// The model of the gateway proof.
     pub smoke_test_model: Option<String>,
 }
 
-/// TODO doc BatchEvidenceBatch
+/// The batch of an evidence document, times in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchEvidenceBatch {
-    /// TODO doc id
+    /// Batch id.
     pub id: String,
-    /// TODO doc mode
+    /// `strict` or `partial`.
     #[schemars(with = "Domain<ImportMode>")]
     pub mode: ImportMode,
-    /// TODO doc access_mode
+    /// `subscription` or `self_service`.
     #[schemars(with = "Domain<AccessMode>")]
     pub access_mode: AccessMode,
-    /// TODO doc status
+    /// Batch status.
     #[schemars(with = "Domain<BatchStatus>")]
     pub status: BatchStatus,
-    /// TODO doc error
+    /// Why it failed, when it did.
     pub error: Option<String>,
-    /// TODO doc counts
+    /// Item counts by outcome.
     pub counts: BatchCounts,
     /// When it was recorded (ms since the Unix epoch).
     pub created_at: String,
-    /// TODO doc started_at
+    /// When it started (RFC 3339).
     pub started_at: Option<String>,
-    /// TODO doc finished_at
+    /// When it finished (RFC 3339).
     pub finished_at: Option<String>,
-    /// TODO doc interrupted_at
+    /// When it was found interrupted (RFC 3339).
     pub interrupted_at: Option<String>,
 }
 

@@ -76,10 +76,10 @@ pub struct Host {
     pub problems: Vec<String>,
 }
 
-/// TODO doc HostList
+/// `GET /api/hosts`: every registered host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HostList {
-    /// TODO doc hosts
+    /// The hosts.
     pub hosts: Vec<Host>,
 }
 

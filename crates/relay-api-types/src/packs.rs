@@ -45,12 +45,12 @@ pub struct PackRecord {
     pub updated_at: i64,
 }
 
-/// TODO doc PackRecordOverlaysItem
+/// The advisory host overlay of one provider of the pack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PackRecordOverlaysItem {
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc overlay
+    /// The overlay.
     pub overlay: HostOverlay,
 }
 
@@ -67,10 +67,10 @@ pub struct Pack {
     pub removed: Vec<String>,
 }
 
-/// TODO doc PackList
+/// `GET /api/packs`: every installed pack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PackList {
-    /// TODO doc packs
+    /// The packs.
     pub packs: Vec<Pack>,
 }
 
@@ -96,10 +96,10 @@ pub struct ProviderSummary {
     pub installs: Vec<ProviderInstallRecord>,
 }
 
-/// TODO doc ProviderList
+/// `GET /api/providers` (and per pack): providers with their installs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProviderList {
-    /// TODO doc providers
+    /// The providers.
     pub providers: Vec<ProviderSummary>,
 }
 

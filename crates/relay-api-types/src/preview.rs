@@ -112,15 +112,15 @@ pub struct DroppedLine {
 }
 
 contract_enum!(
-    /// TODO doc DroppedLineReason
+    /// Why a key line was dropped.
     DroppedLineReason, "dropped line reason" {
-        /// TODO `blank`.
+        /// A blank line.
         Blank => "blank",
-        /// TODO `comment`.
+        /// A `#` comment line.
         Comment => "comment",
-        /// TODO `duplicate`.
+        /// The same key as an earlier line.
         Duplicate => "duplicate",
-        /// TODO `invalid_characters`.
+        /// Inner white space or control characters.
         InvalidCharacters => "invalid_characters",
     }
 );
@@ -137,25 +137,25 @@ pub struct PlatformChoice {
 }
 
 contract_enum!(
-    /// TODO doc PlatformChoicePlatform
+    /// The host platform of the provider's accounts and group.
     PlatformChoicePlatform, "platform choice platform" {
-        /// TODO `openai`.
+        /// The host's `openai` platform.
         Openai => "openai",
-        /// TODO `anthropic`.
+        /// The host's `anthropic` platform.
         Anthropic => "anthropic",
-        /// TODO `gemini`.
+        /// The host's `gemini` platform.
         Gemini => "gemini",
-        /// TODO `antigravity`.
+        /// The host's `antigravity` platform.
         Antigravity => "antigravity",
-        /// TODO `grok`.
+        /// The host's `grok` platform.
         Grok => "grok",
-        /// TODO `kimi`.
+        /// The host's `kimi` platform.
         Kimi => "kimi",
-        /// TODO `zhipu`.
+        /// The host's `zhipu` platform.
         Zhipu => "zhipu",
-        /// TODO `deepseek`.
+        /// The host's `deepseek` platform.
         Deepseek => "deepseek",
-        /// TODO `composite`.
+        /// The host's `composite` platform.
         Composite => "composite",
     }
 );

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 #[allow(unused_imports)]
 use std::collections::BTreeMap;
 
-/// TODO doc ReconcileRunList
+/// `GET /api/reconcile-runs` (and per provider): runs, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileRunList {
     /// Newest first.
@@ -59,13 +59,13 @@ contract_enum!(
     /// access is not proven; else `degraded` when an account fails or access is not
     /// proven (broken, or no probe key); else `active`.
     ReconcileReportVerdict, "reconcile report verdict" {
-        /// TODO `active`.
+        /// Everything matches and works.
         Active => "active",
-        /// TODO `degraded`.
+        /// It works with problems (failed accounts, broken access).
         Degraded => "degraded",
-        /// TODO `drifted`.
+        /// The host differs from the record.
         Drifted => "drifted",
-        /// TODO `failed`.
+        /// It does not work.
         Failed => "failed",
     }
 );
@@ -73,13 +73,13 @@ contract_enum!(
 contract_enum!(
     /// The event applied to the provider's stored status (a `ProviderEvent`).
     ReconcileReportProviderEvent, "reconcile report provider event" {
-        /// TODO `healthy`.
+        /// Move the provider to `active`.
         Healthy => "healthy",
-        /// TODO `degrade`.
+        /// Move it to `degraded`.
         Degrade => "degrade",
-        /// TODO `drift`.
+        /// Move it to `drifted`.
         Drift => "drift",
-        /// TODO `fail`.
+        /// Move it to `failed`.
         Fail => "fail",
     }
 );
@@ -112,11 +112,11 @@ pub struct ReconcileTimings {
     pub inventory_ms: u64,
     /// Capability repairs and safe fixes before the tests.
     pub repairs_ms: u64,
-    /// TODO doc account_tests_ms
+    /// Time spent testing accounts.
     pub account_tests_ms: u64,
-    /// TODO doc access_ms
+    /// Time spent on the access probe.
     pub access_ms: u64,
-    /// TODO doc total_ms
+    /// Wall time of the whole run.
     pub total_ms: u64,
 }
 
@@ -141,11 +141,11 @@ pub struct ResourceCheck {
 contract_enum!(
     /// The recorded `ResourceState`.
     ResourceCheckState, "resource check state" {
-        /// TODO `created`.
+        /// Created by the manager.
         Created => "created",
-        /// TODO `adopted`.
+        /// Found on the host and taken over.
         Adopted => "adopted",
-        /// TODO `reused`.
+        /// Found on the host and reused.
         Reused => "reused",
     }
 );
@@ -482,14 +482,14 @@ pub struct UpstreamProbe {
     pub elapsed_ms: u64,
 }
 
-/// TODO doc UpstreamProbeEndpoints
+/// The vendor endpoints called.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpstreamProbeEndpoints {
     /// The normalised base URL (no trailing `/`).
     pub base_url: String,
-    /// TODO doc models_url
+    /// The models endpoint called.
     pub models_url: String,
-    /// TODO doc chat_url
+    /// The chat completions endpoint called.
     pub chat_url: String,
 }
 
@@ -528,19 +528,19 @@ pub struct ReconcileEvidence {
     pub kind: ReconcileRunKind,
     /// When the document was made (RFC 3339, UTC).
     pub generated_at: String,
-    /// TODO doc host
+    /// The host.
     pub host: ReconcileEvidenceHost,
     /// Id of the pack.
     pub pack_id: String,
     /// Id of the provider in its pack.
     pub provider_id: String,
-    /// TODO doc asked
+    /// What started the run.
     pub asked: ReconcileEvidenceAsked,
-    /// TODO doc run
+    /// The run.
     pub run: ReconcileEvidenceRun,
-    /// TODO doc differences
+    /// Differences between the record and the host.
     pub differences: Vec<Difference>,
-    /// TODO doc repairs
+    /// Repairs applied.
     pub repairs: Vec<Repair>,
     /// Every probe recorded with the run's id.
     pub probes: Vec<ProbeResultRecord>,
@@ -550,49 +550,49 @@ pub struct ReconcileEvidence {
     pub report: Option<ReconcileReport>,
 }
 
-/// TODO doc ReconcileEvidenceHost
+/// The host of a reconcile evidence document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileEvidenceHost {
-    /// TODO doc id
+    /// Host id.
     pub id: String,
     /// Name.
     pub name: String,
-    /// TODO doc base_url
+    /// Root URL of the host.
     pub base_url: String,
-    /// TODO doc version
+    /// Host version from the last probe.
     pub version: Option<String>,
-    /// TODO doc status
+    /// Host status.
     #[schemars(with = "Domain<HostStatus>")]
     pub status: HostStatus,
 }
 
-/// TODO doc ReconcileEvidenceAsked
+/// What started the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileEvidenceAsked {
-    /// TODO doc trigger
+    /// `manual` or `scheduled`.
     pub trigger: ReconcileTrigger,
     /// The import batch.
     pub batch_id: Option<String>,
 }
 
-/// TODO doc ReconcileEvidenceRun
+/// The run of a reconcile evidence document, times in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileEvidenceRun {
-    /// TODO doc id
+    /// Run id.
     pub id: String,
-    /// TODO doc status
+    /// Run status.
     pub status: ReconcileStatus,
-    /// TODO doc verdict
+    /// The verdict, once the run completed.
     #[schemars(with = "Option<Domain<ProviderStatus>>")]
     pub verdict: Option<ProviderStatus>,
-    /// TODO doc access_status
+    /// Access status after the run.
     #[schemars(with = "Option<Domain<AccessStatus>>")]
     pub access_status: Option<AccessStatus>,
-    /// TODO doc error
+    /// Why the run could not finish, when it did not.
     pub error: Option<String>,
-    /// TODO doc started_at
+    /// When it started (RFC 3339).
     pub started_at: String,
-    /// TODO doc finished_at
+    /// When it finished (RFC 3339).
     pub finished_at: Option<String>,
 }
 

@@ -185,44 +185,44 @@ pub struct RollbackReport {
     pub complete: bool,
 }
 
-/// TODO doc RollbackReportDeletedItem
+/// A host object the rollback deleted (or found already gone).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackReportDeletedItem {
-    /// TODO doc resource_type
+    /// What kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// The registered host.
     pub host_id: i64,
     /// Name.
     pub name: String,
-    /// TODO doc already_gone
+    /// It was already gone from the host.
     pub already_gone: bool,
 }
 
-/// TODO doc RollbackReportKeptItem
+/// A host object the rollback kept, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackReportKeptItem {
-    /// TODO doc resource_type
+    /// What kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// The registered host.
     pub host_id: i64,
     /// Name.
     pub name: String,
-    /// TODO doc reason
+    /// Why it was kept.
     pub reason: String,
 }
 
-/// TODO doc RollbackReportRemainingItem
+/// A host object the rollback could not delete, and the error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RollbackReportRemainingItem {
-    /// TODO doc resource_type
+    /// What kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
     pub resource_type: ResourceType,
     /// The registered host.
     pub host_id: i64,
     /// Name.
     pub name: String,
-    /// TODO doc error
+    /// The host's error.
     pub error: String,
 }

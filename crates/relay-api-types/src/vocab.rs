@@ -151,19 +151,19 @@ mod tests {
 contract_enum!(
     /// How the manager authenticates to the host's admin API.
     HostAuthKind, "host auth kind" {
-        /// TODO `api_key`.
+        /// An admin API key (`x-api-key`).
         ApiKey => "api_key",
-        /// TODO `login`.
+        /// An admin e-mail and password exchanged for a bearer token.
         Login => "login",
     }
 );
 
 contract_enum!(
-    /// TODO doc PackSourceKind
+    /// What a pack was installed from.
     PackSourceKind, "pack source kind" {
-        /// TODO `dir`.
+        /// A directory.
         Dir => "dir",
-        /// TODO `zip`.
+        /// A zip archive (uploaded or in the packs directory).
         Zip => "zip",
     }
 );
@@ -181,7 +181,7 @@ contract_enum!(
         GatewayChat => "gateway_chat",
         /// Unauthenticated gateway reachability (`401 API_KEY_REQUIRED`).
         Reachability => "reachability",
-        /// TODO `upstream_direct`.
+        /// A direct call to the vendor with the operator's consent (`diagnose`).
         UpstreamDirect => "upstream_direct",
     }
 );
@@ -189,9 +189,9 @@ contract_enum!(
 contract_enum!(
     /// Where the key of an access probe came from.
     ProbeKeySource, "probe key source" {
-        /// TODO `managed_subscription`.
+        /// The managed probe subscriber's key.
         ManagedSubscription => "managed_subscription",
-        /// TODO `supplied_key`.
+        /// A key the operator supplied.
         SuppliedKey => "supplied_key",
     }
 );
@@ -199,9 +199,9 @@ contract_enum!(
 contract_enum!(
     /// `manual`: `POST /api/providers/{provider}/reconcile`; `scheduled`: the background scheduler (`RELAY_RECONCILE_INTERVAL`).
     ReconcileTrigger, "reconcile trigger" {
-        /// TODO `manual`.
+        /// Asked for by the operator.
         Manual => "manual",
-        /// TODO `scheduled`.
+        /// Started by the scheduler.
         Scheduled => "scheduled",
     }
 );
@@ -209,13 +209,13 @@ contract_enum!(
 contract_enum!(
     /// `running`; `completed` (finished with a verdict); `failed` (could not finish: host unreachable, internal error); `interrupted` (found running when the server started).
     ReconcileStatus, "reconcile status" {
-        /// TODO `running`.
+        /// Running.
         Running => "running",
-        /// TODO `completed`.
+        /// Finished with a verdict.
         Completed => "completed",
-        /// TODO `failed`.
+        /// Could not finish.
         Failed => "failed",
-        /// TODO `interrupted`.
+        /// Found running when the server started.
         Interrupted => "interrupted",
     }
 );
@@ -280,27 +280,27 @@ contract_enum!(
     /// A host capability found by the probe. `admin_compliance` appears only as `false`,
     /// when the host's admin API was locked by its compliance gate at the last probe.
     Capability, "capability" {
-        /// TODO `groups`.
+        /// Groups.
         Groups => "groups",
-        /// TODO `channels`.
+        /// Channels.
         Channels => "channels",
-        /// TODO `plans`.
+        /// Subscription plans.
         Plans => "plans",
-        /// TODO `accounts`.
+        /// Accounts.
         Accounts => "accounts",
-        /// TODO `account_test`.
+        /// The account test.
         AccountTest => "account_test",
-        /// TODO `account_models`.
+        /// An account's model list.
         AccountModels => "account_models",
-        /// TODO `subscriptions`.
+        /// Subscriptions.
         Subscriptions => "subscriptions",
-        /// TODO `users`.
+        /// Users.
         Users => "users",
-        /// TODO `user_keys`.
+        /// User keys.
         UserKeys => "user_keys",
-        /// TODO `chat_completions`.
+        /// The gateway's `/v1/chat/completions`.
         ChatCompletions => "chat_completions",
-        /// TODO `admin_compliance`.
+        /// `false` when the host's compliance gate locked the admin API.
         AdminCompliance => "admin_compliance",
     }
 );
