@@ -3,9 +3,11 @@
 //!
 //! This crate is the contract's one owner. `relay-api` parses every request body into
 //! these types and builds every answer from them; the `relay` CLI sends and reads the
-//! same types; `docs/openapi.yaml` is checked against them by a test of `relay-api`
-//! (every schema property against a field, required against always present, nullable
-//! against `Option`, enums against variants; [`JsonSchema`] gives their shape).
+//! same types; `docs/openapi.yaml` is checked against them by this crate's
+//! `tests/openapi.rs` (every schema property against a field, required against always
+//! present, nullable against `Option`, enums against variants; [`JsonSchema`] gives
+//! their shape), and the running server against the document by `cargo xtask contract`
+//! (schemathesis).
 //!
 //! Conventions of the wire (see `docs/api-contract.md`):
 //! - timestamps are integers, milliseconds since the Unix epoch (UTC);
