@@ -71,7 +71,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 // not lock its address out.
                 ("RELAY_AUTH_FAILURES".into(), "0".into()),
                 ("RELAY_RECONCILE_INTERVAL".into(), "0".into()),
-                ("RELAY_WARMUP_SECS".into(), "5".into()),
+                // Imports the run sends wait out the gateway warm-up window when
+                // their proof fails; a short window keeps the step near a minute.
+                ("RELAY_WARMUP_SECS".into(), "1".into()),
                 (
                     "RELAY_PACKS_DIR".into(),
                     procs::root().join("packs").display().to_string(),
