@@ -30,12 +30,17 @@ const POLL_INTERVAL: Duration = Duration::from_millis(300);
 /// How long polling tolerates an unreachable server (e.g. while it restarts).
 const POLL_OUTAGE: Duration = Duration::from_secs(30);
 
-/// `--status`: one of the batch statuses (the vocabulary of the contract).
-fn batch_status_value(value: &str) -> Result<BatchStatus, String> {
-    value.parse().map_err(|_| {
-        let all: Vec<&str> = BatchStatus::ALL.iter().map(|s| s.as_str()).collect();
-        format!("possible values: {}", all.join(", "))
-    })
+/// `--status`: one of the batch statuses (the vocabulary of the contract), listed by
+/// `--help` and in the error for another value.
+fn batch_status_value() -> impl clap::builder::TypedValueParser<Value = BatchStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(BatchStatus::ALL.iter().map(|s| s.as_str())).map(
+        |value| {
+            value
+                .parse::<BatchStatus>()
+                .expect("a listed batch status parses")
+        },
+    )
 }
 
 /// Batch subcommands.
@@ -53,7 +58,7 @@ pub enum BatchCommand {
         #[arg(long, value_name = "PACK")]
         pack: Option<String>,
         /// Only batches in this status.
-        #[arg(long, value_name = "STATUS", value_parser = batch_status_value)]
+        #[arg(long, value_name = "STATUS", value_parser = batch_status_value())]
         status: Option<BatchStatus>,
         /// At most this many batches.
         #[arg(long, value_name = "N")]
@@ -840,11 +845,21 @@ mod tests {
 
     #[test]
     fn the_status_filter_takes_the_batch_statuses_only() {
-        assert_eq!(
-            batch_status_value("rolled_back"),
-            Ok(BatchStatus::RolledBack)
-        );
-        let refused = batch_status_value("done").unwrap_err();
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: BatchCommand,
+        }
+        match Cli::try_parse_from(["relay", "list", "--status", "rolled_back"]) {
+            Ok(Cli {
+                command: BatchCommand::List { status, .. },
+            }) => assert_eq!(status, Some(BatchStatus::RolledBack)),
+            other => panic!("{other:?}"),
+        }
+        let refused = Cli::try_parse_from(["relay", "list", "--status", "done"])
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("partially_succeeded"), "{refused}");
     }
 }
