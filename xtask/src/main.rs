@@ -1,7 +1,9 @@
 //! Project automation. Run as `cargo xtask <command>`.
 //!
 //! - `ci`: formatting check, clippy with warnings denied, every test of the
-//!   workspace, then the acceptance scenarios.
+//!   workspace, the acceptance scenarios, then the live contract check.
+//! - `contract [ST ARGS…]`: schemathesis runs `docs/openapi.yaml` against a
+//!   throwaway mock host and server (debug) with every check; any failure fails.
 //! - `demo [--debug]`: the main job end to end against the bundled mock host (release).
 //! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
 //! - `bench [--sizes 1,100,1000]`: import throughput and server memory (release).
@@ -10,6 +12,7 @@
 
 mod acceptance;
 mod bench;
+mod contract;
 mod demo;
 mod http;
 mod procs;
@@ -33,6 +36,7 @@ fn run() -> Result<()> {
         "ci" => ci(),
         "demo" => demo::run(rest),
         "acceptance" => acceptance::run(rest),
+        "contract" => contract::run(rest),
         "bench" => bench::run(rest),
         "record-host" => record::run(rest),
         "help" | "--help" | "-h" => {
@@ -49,7 +53,11 @@ commands:
   demo [--debug]        start the mock host and the server on loopback, register the host,
                         install the bundled pack, import demo keys, prove access, reconcile
   ci                    cargo fmt --check, cargo clippy -D warnings, every test of the
-                        workspace, then the acceptance scenarios
+                        workspace, the acceptance scenarios, then `contract` when
+                        schemathesis is installed
+  contract [ST ARGS...] schemathesis (all checks, bounded examples, fixed seed) runs
+                        docs/openapi.yaml against a throwaway mock host and server;
+                        fails on any failure; skipped when `st` is not installed
   acceptance [NAME...]  run fixtures/scenarios/*.json (those whose name contains a NAME,
                         or all) against the real mock host and server; evidence in
                         target/acceptance/<scenario>.json
@@ -89,11 +97,18 @@ fn ci() -> Result<()> {
     cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])?;
     eprintln!("==> acceptance scenarios");
     acceptance::run(&[])?;
+    if contract::available() {
+        eprintln!("==> live contract (schemathesis against docs/openapi.yaml)");
+        contract::run(&[])?;
+    } else {
+        eprintln!("==> SKIP live contract: schemathesis (`st`) is not installed");
+        skipped.push("contract");
+    }
     if skipped.is_empty() {
         eprintln!("==> ci: all checks passed");
     } else {
         eprintln!(
-            "==> ci: all checks that could run passed (skipped for a missing component: {})",
+            "==> ci: all checks that could run passed (skipped for a missing component or tool: {})",
             skipped.join(", ")
         );
     }

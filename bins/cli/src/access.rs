@@ -5,19 +5,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use relay_api_types::{
+    AccessPreview, AccessProblem, AccessReport, AccessRequest, AccessStatusView, AssignRequest,
+    DomainVocabulary as _, ProbeKeyPreview, SubscriberPreview,
+};
 
-use crate::batch::proof_table;
-use crate::client::segment;
-use crate::import::AccessMode;
+use crate::batch::{proof_table, Proof};
+use crate::client::{body, read, segment};
+use crate::import::{subscribers, AccessMode};
 use crate::output::{
-    items, print_failure, print_json, render_fields, render_table, text, OutputFormat,
+    opt, print_failure, print_json, render_fields, render_table, s, yes_no, OutputFormat,
 };
 use crate::reconcile::indent;
 use crate::{input, Ctx};
-
-/// Access statuses in which users can call the provider.
-const READY: [&str; 3] = ["subscription_ready", "self_service_ready", "fully_ready"];
 
 /// Access subcommands.
 #[derive(Debug, Subcommand)]
@@ -81,17 +81,6 @@ pub enum AccessCommand {
     },
 }
 
-/// The `subscribers` array of a request: e-mails, then host user ids.
-fn subscribers_body(emails: &[String], ids: &[i64]) -> Value {
-    Value::Array(
-        emails
-            .iter()
-            .map(|email| json!({ "email": email }))
-            .chain(ids.iter().map(|id| json!({ "user_id": id })))
-            .collect(),
-    )
-}
-
 /// Runs an access subcommand.
 pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match command {
@@ -106,7 +95,9 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             )?;
             match ctx.format {
                 OutputFormat::Json => print_json(&doc)?,
-                OutputFormat::Table => print!("{}", access_text(&provider, &host, &doc)),
+                OutputFormat::Table => {
+                    print!("{}", access_text(&provider, &host, &read(&doc)?))
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -115,7 +106,7 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             host,
             pack,
             access_mode,
-            subscribers,
+            subscribers: subscriber_list,
             subscriber_ids,
             probe_key_file,
         } => {
@@ -124,34 +115,33 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 ("--probe-key-file", probe_key_file.as_ref()),
             ])?;
             let mut client = ctx.client()?;
-            let mut body = json!({
-                "host_id": host,
-                "subscribers": subscribers_body(&subscribers, &subscriber_ids),
-            });
-            if let Some(pack) = &pack {
-                body["pack_id"] = json!(pack);
-            }
-            if let Some(mode) = access_mode {
-                body["access_mode"] = json!(mode.as_str());
-            }
+            let mut request = AccessRequest {
+                host_id: host.clone(),
+                pack_id: pack.clone(),
+                access_mode: access_mode.map(Into::into),
+                subscribers: subscribers(&subscriber_list, &subscriber_ids),
+                validity_days: None,
+                probe_key: None,
+            };
             if let Some(file) = &probe_key_file {
                 let key = input::read_secret(file, "--probe-key-file")?;
                 client.redact(&key);
-                body["probe_key"] = json!(key);
+                request.probe_key = Some(key);
             }
-            let plan = client.post(
+            let doc = client.post(
                 &format!("/api/providers/{}/access/preview", segment(&provider)),
-                &body,
+                &body(&request),
             )?;
+            let plan: AccessPreview = read(&doc)?;
             match ctx.format {
                 OutputFormat::Json => {
-                    println!("{}", client.scrub(&serde_json::to_string_pretty(&plan)?))
+                    println!("{}", client.scrub(&serde_json::to_string_pretty(&doc)?))
                 }
                 OutputFormat::Table => {
                     print!("{}", client.scrub(&preview_text(&provider, &host, &plan)))
                 }
             }
-            let problems: Vec<String> = items(&plan, "problems").iter().map(text).collect();
+            let problems = &plan.problems;
             if problems.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -168,48 +158,41 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             provider,
             host,
             pack,
-            subscribers,
+            subscribers: subscriber_list,
             subscriber_ids,
             days,
         } => {
             let client = ctx.client()?;
-            let mut body = json!({
-                "host_id": host,
-                "subscribers": subscribers_body(&subscribers, &subscriber_ids),
-            });
-            if let Some(pack) = &pack {
-                body["pack_id"] = json!(pack);
-            }
-            if let Some(days) = days {
-                body["validity_days"] = json!(days);
-            }
-            let report = client.post(
+            let request = AssignRequest {
+                host_id: host.clone(),
+                pack_id: pack.clone(),
+                subscribers: subscribers(&subscriber_list, &subscriber_ids),
+                validity_days: days,
+            };
+            let doc = client.post(
                 &format!(
                     "/api/providers/{}/access/assign-subscriptions",
                     segment(&provider)
                 ),
-                &body,
+                &body(&request),
             )?;
+            let report: AccessReport = read(&doc)?;
             match ctx.format {
-                OutputFormat::Json => print_json(&report)?,
+                OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => print!("{}", assign_text(&provider, &host, &report)),
             }
-            let status = text(&report["status"]);
-            if READY.contains(&status.as_str()) {
+            let status = report.status;
+            if status.is_ready() {
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut reasons: Vec<String> = problems(&report)
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{}: {}: {}",
-                        text(&p["subject"]),
-                        text(&p["code"]),
-                        text(&p["message"])
-                    )
-                })
-                .collect();
-            if let Some(message) = report["subscription_detail"]["proof"]["message"].as_str() {
+            let mut reasons: Vec<String> =
+                problems(&report).into_iter().map(problem_text).collect();
+            if let Some(message) = report
+                .subscription_detail
+                .as_ref()
+                .and_then(|d| d.proof.as_ref())
+                .and_then(|p| p.message.as_deref())
+            {
                 reasons.push(format!("gateway proof: {message}"));
             }
             if reasons.is_empty() {
@@ -228,62 +211,86 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 }
 
 /// Every subscriber problem of an assign report.
-fn problems(report: &Value) -> Vec<Value> {
-    items(&report["subscription_detail"], "subscribers")
+fn problems(report: &AccessReport) -> Vec<&AccessProblem> {
+    report
+        .subscription_detail
         .iter()
-        .flat_map(|s| items(s, "problems").iter().cloned())
+        .flat_map(|d| &d.subscribers)
+        .flat_map(|s| &s.problems)
         .collect()
 }
 
+/// `subject: code: message`.
+fn problem_text(p: &AccessProblem) -> String {
+    format!("{}: {}: {}", s(&p.subject), p.code, s(&p.message))
+}
+
 /// An access preview as text: group, probe key, subscribers, warnings, problems.
-fn preview_text(provider: &str, host: &str, plan: &Value) -> String {
-    let group = &plan["group"];
-    let group_text = match group["host_id"].as_i64() {
-        Some(id) => format!("{} (id {id})", text(&group["name"])),
-        None => format!("{} (not on the host yet)", text(&group["name"])),
+fn preview_text(provider: &str, host: &str, plan: &AccessPreview) -> String {
+    let group = &plan.group;
+    let group_text = match group.host_id {
+        Some(id) => format!("{} (id {id})", s(&group.name)),
+        None => format!("{} (not on the host yet)", s(&group.name)),
     };
-    let key = &plan["probe_key"];
-    let key_text = if key.is_object() {
-        let mut parts = vec![text(&key["mask"])];
-        if let Some(bound) = key["bound_to_group"].as_bool() {
-            parts.push(format!(
-                "{} to the group",
-                if bound { "bound" } else { "NOT bound" }
-            ));
+    let key_text = match &plan.probe_key {
+        Some(ProbeKeyPreview::Supplied {
+            mask,
+            bound_to_group,
+            ..
+        }) => format!(
+            "{}, {} to the group",
+            s(mask),
+            if *bound_to_group {
+                "bound"
+            } else {
+                "NOT bound"
+            }
+        ),
+        Some(ProbeKeyPreview::Stored { mask, stored, .. }) => {
+            let mut parts = vec![s(mask)];
+            if *stored {
+                parts.push("stored probe key".into());
+            }
+            parts.join(", ")
         }
-        if key["stored"].as_bool() == Some(true) {
-            parts.push("stored probe key".into());
-        }
-        parts.join(", ")
-    } else {
-        "-".into()
+        None => "-".into(),
     };
     let mut out = format!(
         "access preview of {provider} ({}) on {host}\n",
-        text(&plan["pack_id"])
+        s(&plan.pack_id)
     );
     out.push_str(&render_fields(&[
-        ("mode", text(&plan["access_mode"])),
+        ("mode", plan.access_mode.to_string()),
         ("group", group_text),
-        ("smoke_model", text(&plan["smoke_test_model"])),
+        ("smoke_model", s(&plan.smoke_test_model)),
         ("probe_key", key_text),
     ]));
-    let subscribers = items(plan, "subscribers");
-    if !subscribers.is_empty() {
-        let rows: Vec<Vec<String>> = subscribers
+    if !plan.subscribers.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .subscribers
             .iter()
-            .map(|s| {
-                let user = if s["host_user_id"].is_null() {
-                    &s["user_id"]
-                } else {
-                    &s["host_user_id"]
-                };
-                vec![
-                    text(&s["email"]),
-                    text(user),
-                    text(&s["managed"]),
-                    text(&s["action"]),
-                ]
+            .map(|subscriber| match subscriber {
+                SubscriberPreview::Email {
+                    email,
+                    host_user_id,
+                    managed,
+                    action,
+                } => vec![
+                    s(email),
+                    opt(*host_user_id),
+                    yes_no(*managed),
+                    action.to_string(),
+                ],
+                SubscriberPreview::UserId {
+                    user_id,
+                    email,
+                    action,
+                } => vec![
+                    s(email),
+                    user_id.to_string(),
+                    "-".into(),
+                    action.to_string(),
+                ],
             })
             .collect();
         out.push_str("\nsubscribers:\n");
@@ -292,15 +299,14 @@ fn preview_text(provider: &str, host: &str, plan: &Value) -> String {
             &rows,
         )));
     }
-    for (field, title) in [
-        ("warnings", "warnings"),
-        ("problems", "problems (access would not be ready)"),
+    for (entries, title) in [
+        (&plan.warnings, "warnings"),
+        (&plan.problems, "problems (access would not be ready)"),
     ] {
-        let list = items(plan, field);
-        if !list.is_empty() {
+        if !entries.is_empty() {
             out.push_str(&format!("\n{title}:\n"));
-            for entry in list {
-                out.push_str(&format!("  - {}\n", text(entry)));
+            for entry in entries {
+                out.push_str(&format!("  - {}\n", s(entry)));
             }
         }
     }
@@ -310,42 +316,41 @@ fn preview_text(provider: &str, host: &str, plan: &Value) -> String {
 
 /// An assign-subscriptions report as text: status, each subscriber, problems, the
 /// gateway proof.
-fn assign_text(provider: &str, host: &str, report: &Value) -> String {
-    let mut out = format!(
-        "access of {provider} on {host}: {}\n",
-        text(&report["status"])
-    );
+fn assign_text(provider: &str, host: &str, report: &AccessReport) -> String {
+    let mut out = format!("access of {provider} on {host}: {}\n", report.status);
     out.push_str(&render_fields(&[
-        ("group", text(&report["group_id"])),
-        ("subscription", text(&report["subscription"])),
-        ("self_service", text(&report["self_service"])),
+        ("group", report.group_id.to_string()),
+        ("subscription", report.subscription.wire().to_owned()),
+        ("self_service", report.self_service.wire().to_owned()),
     ]));
-    let detail = &report["subscription_detail"];
-    let subscribers = items(detail, "subscribers");
+    let subscribers = report
+        .subscription_detail
+        .as_ref()
+        .map_or(&[][..], |d| &d.subscribers[..]);
     if !subscribers.is_empty() {
         let rows: Vec<Vec<String>> = subscribers
             .iter()
-            .map(|s| {
-                let created = |id: &Value, flag: &str| {
-                    if s[flag].as_bool() == Some(true) {
-                        format!("{} (new)", text(id))
+            .map(|sub| {
+                let created = |value: String, new: bool| {
+                    if new {
+                        format!("{value} (new)")
                     } else {
-                        text(id)
+                        value
                     }
                 };
                 let mut notes = Vec::new();
-                if s["probe"].as_bool() == Some(true) {
+                if sub.probe {
                     notes.push("probe subscriber".to_owned());
                 }
-                if s["user_created"].as_bool() == Some(true) {
+                if sub.user_created {
                     notes.push("user created".to_owned());
                 }
-                notes.extend(items(s, "warnings").iter().map(text));
+                notes.extend(sub.warnings.iter().map(|w| s(w)));
                 vec![
-                    text(&s["subscriber"]),
-                    text(&s["user_id"]),
-                    created(&s["subscription_id"], "subscription_created"),
-                    created(&s["key_mask"], "key_created"),
+                    s(&sub.subscriber),
+                    opt(sub.user_id),
+                    created(opt(sub.subscription_id), sub.subscription_created),
+                    created(opt(sub.key_mask.as_deref()), sub.key_created),
                     if notes.is_empty() {
                         "-".into()
                     } else {
@@ -364,20 +369,23 @@ fn assign_text(provider: &str, host: &str, report: &Value) -> String {
     if !problems.is_empty() {
         out.push_str("\nproblems:\n");
         for p in problems {
-            out.push_str(&format!(
-                "  - {}: {}: {}\n",
-                text(&p["subject"]),
-                text(&p["code"]),
-                text(&p["message"])
-            ));
+            out.push_str(&format!("  - {}\n", problem_text(p)));
         }
     }
-    let proofs: Vec<Value> = ["subscription_detail", "self_service_detail"]
-        .iter()
-        .map(|d| &report[*d]["proof"])
-        .filter(|p| p.is_object())
-        .cloned()
-        .collect();
+    let proofs: Vec<Proof<'_>> = [
+        report
+            .subscription_detail
+            .as_ref()
+            .and_then(|d| d.proof.as_ref()),
+        report
+            .self_service_detail
+            .as_ref()
+            .and_then(|d| d.proof.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(Proof::Probe)
+    .collect();
     if proofs.is_empty() {
         out.push_str("\nno gateway proof was made\n");
     } else {
@@ -388,15 +396,12 @@ fn assign_text(provider: &str, host: &str, report: &Value) -> String {
 }
 
 /// An access status answer as text.
-fn access_text(provider: &str, host: &str, doc: &Value) -> String {
-    let mut out = format!(
-        "access of {provider} on {host}: {}\n",
-        text(&doc["access_status"])
-    );
-    let proofs: Vec<Value> = ["subscription", "self_service"]
-        .iter()
-        .filter(|m| doc[**m].is_object())
-        .map(|m| doc[*m].clone())
+fn access_text(provider: &str, host: &str, doc: &AccessStatusView) -> String {
+    let mut out = format!("access of {provider} on {host}: {}\n", doc.access_status);
+    let proofs: Vec<Proof<'_>> = [&doc.subscription, &doc.self_service]
+        .into_iter()
+        .flatten()
+        .map(Proof::Closure)
         .collect();
     if proofs.is_empty() {
         out.push_str("no gateway proof recorded yet\n");
@@ -412,32 +417,35 @@ fn access_text(provider: &str, host: &str, doc: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{closure, proof, typed};
     use serde_json::json;
+
+    fn status_view(subscription: serde_json::Value, access_status: &str) -> AccessStatusView {
+        typed(json!({
+            "host_id": "host_1", "pack_id": "p", "provider_id": "deepseek",
+            "access_status": access_status, "subscription": subscription, "self_service": null
+        }))
+    }
 
     #[test]
     fn shows_each_recorded_proof() {
-        let doc = json!({
-            "access_status": "subscription_ready",
-            "subscription": {"mode": "subscription", "probe_key_mask": "sk-u…1234", "models_status": 200,
-                             "expected_model_seen": true, "completion_status": 200,
-                             "completion_preview": "pong", "access_status": "subscription_ready"},
-            "self_service": null
-        });
+        let doc = status_view(json!(closure(json!({}))), "subscription_ready");
         let out = access_text("deepseek", "main", &doc);
         assert!(out.starts_with("access of deepseek on main: subscription_ready\n"));
         assert!(out.contains("subscription  sk-u…1234  200"), "{out}");
         let none = access_text(
             "deepseek",
             "main",
-            &json!({"access_status": "not_configured"}),
+            &status_view(json!(null), "not_configured"),
         );
         assert!(none.contains("no gateway proof recorded yet"));
     }
 
     #[test]
     fn a_preview_shows_group_subscribers_and_problems() {
-        let plan = json!({
-            "pack_id": "openai-cn-pack", "access_mode": "self_service",
+        let plan: AccessPreview = typed(json!({
+            "host_id": "host_1", "pack_id": "openai-cn-pack", "provider_id": "deepseek",
+            "access_mode": "self_service",
             "group": {"name": "crm-openai-cn-pack-deepseek-own", "host_id": null},
             "subscribers": [
                 {"email": "relay-probe@relay-manager.invalid", "host_user_id": 2, "managed": true, "action": "reuse"},
@@ -446,7 +454,7 @@ mod tests {
             "probe_key": {"mask": "sk-u…1234", "fingerprint": "ab", "bound_to_group": false},
             "smoke_test_model": "deepseek-flash",
             "warnings": [], "problems": ["the supplied key is not bound to the provider's group"]
-        });
+        }));
         let out = preview_text("deepseek", "main", &plan);
         assert!(
             out.starts_with("access preview of deepseek (openai-cn-pack) on main\n"),
@@ -476,20 +484,22 @@ mod tests {
 
     #[test]
     fn an_assign_report_shows_subscribers_and_the_proof() {
-        let report = json!({
+        let report: AccessReport = typed(json!({
             "group_id": 1, "status": "subscription_ready", "subscription": "ready", "self_service": "not_attempted",
             "subscription_detail": {
+                "group_id": 1, "status": "ready",
                 "subscribers": [
-                    {"subscriber": "bob@example.com", "user_id": 3, "probe": false, "user_created": true,
-                     "subscription_id": 2, "subscription_created": true, "key_mask": "sk-c…f526", "key_created": true,
-                     "problems": [{"subject": "bob@example.com", "code": "login_failed", "message": "no"}], "warnings": []}
+                    {"subscriber": "bob@example.com", "user_id": 3, "managed": true, "probe": false,
+                     "user_created": true, "subscription_id": 2, "subscription_created": true,
+                     "key_id": 9, "key_fingerprint": "cd", "key_mask": "sk-c…f526", "key_created": true,
+                     "problems": [{"subject": "bob@example.com", "code": "login_invalid_credentials",
+                                   "message": "no"}],
+                     "warnings": []}
                 ],
-                "proof": {"mode": "subscription", "key_mask": "sk-c…4133", "models_status": 200, "models_listed": 2,
-                          "smoke_model_seen": true, "completion_status": 200, "completion_type": "chat.completion",
-                          "completion_preview": "pong", "message": null, "proof": "ready"}
+                "proof": proof(json!({}))
             },
             "self_service_detail": null
-        });
+        }));
         let out = assign_text("deepseek", "main", &report);
         assert!(
             out.starts_with("access of deepseek on main: subscription_ready\n"),
@@ -500,7 +510,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("problems:\n  - bob@example.com: login_failed: no\n"),
+            out.contains("problems:\n  - bob@example.com: login_invalid_credentials: no\n"),
             "{out}"
         );
         let proof: Vec<&str> = out

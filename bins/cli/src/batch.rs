@@ -1,5 +1,7 @@
 //! `relay batch list|show|rollback|resume`, and what imports share with them: waiting
 //! for a batch with a progress bar, rendering a BatchView, the exit code of an outcome.
+//! Answers are read as the contract's types (`relay-api-types`); `--output json`
+//! prints them as the server sent them.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -9,41 +11,37 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use relay_api_types::{
+    AccessClosureRecord, AccessProof, BatchCounts, BatchList, BatchRecord, BatchReport,
+    BatchStatus, BatchView, DomainVocabulary as _, ImportReport, ResumeRequest, RollbackReport,
+};
 use serde_json::{json, Value};
 
-use crate::client::{segment, ApiError, Client};
+use crate::client::{body, read, segment, ApiError, Client};
 use crate::output::{
-    items, print_failure, print_json, render_fields, render_table, text, time, OutputFormat,
+    at, opt, opt_at, print_failure, print_json, render_fields, render_table, s, yes_no,
+    OutputFormat,
 };
 use crate::status::host_names;
 use crate::{input, Ctx};
-
-/// Batch statuses, for `--status`.
-const STATUSES: [&str; 9] = [
-    "pending",
-    "previewed",
-    "running",
-    "succeeded",
-    "partially_succeeded",
-    "failed",
-    "rollback_running",
-    "rolled_back",
-    "interrupted",
-];
-
-/// Statuses after which a batch no longer changes by itself.
-const TERMINAL: [&str; 5] = [
-    "succeeded",
-    "partially_succeeded",
-    "failed",
-    "rolled_back",
-    "interrupted",
-];
 
 /// How often a running batch is polled.
 const POLL_INTERVAL: Duration = Duration::from_millis(300);
 /// How long polling tolerates an unreachable server (e.g. while it restarts).
 const POLL_OUTAGE: Duration = Duration::from_secs(30);
+
+/// `--status`: one of the batch statuses (the vocabulary of the contract), listed by
+/// `--help` and in the error for another value.
+fn batch_status_value() -> impl clap::builder::TypedValueParser<Value = BatchStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(BatchStatus::ALL.iter().map(|s| s.as_str())).map(
+        |value| {
+            value
+                .parse::<BatchStatus>()
+                .expect("a listed batch status parses")
+        },
+    )
+}
 
 /// Batch subcommands.
 #[derive(Debug, Subcommand)]
@@ -60,8 +58,8 @@ pub enum BatchCommand {
         #[arg(long, value_name = "PACK")]
         pack: Option<String>,
         /// Only batches in this status.
-        #[arg(long, value_name = "STATUS", value_parser = STATUSES)]
-        status: Option<String>,
+        #[arg(long, value_name = "STATUS", value_parser = batch_status_value())]
+        status: Option<BatchStatus>,
         /// At most this many batches.
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
@@ -115,7 +113,7 @@ pub fn run(command: BatchCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     ("host_id", host.as_deref()),
                     ("provider_id", provider.as_deref()),
                     ("pack_id", pack.as_deref()),
-                    ("status", status.as_deref()),
+                    ("status", status.map(BatchStatus::as_str)),
                     ("limit", limit.as_deref()),
                 ],
             )?;
@@ -123,31 +121,34 @@ pub fn run(command: BatchCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
                     let names = host_names(&client)?;
-                    print!("{}", batches_table(items(&doc, "batches"), &names));
+                    print!(
+                        "{}",
+                        batches_table(&read::<BatchList>(&doc)?.batches, &names)
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         BatchCommand::Show { id } => {
-            let view = client.get(&batch_path(&id), &[])?;
+            let doc = client.get(&batch_path(&id), &[])?;
             match ctx.format {
-                OutputFormat::Json => print_json(&view)?,
-                OutputFormat::Table => print!("{}", view_text(&view)),
+                OutputFormat::Json => print_json(&doc)?,
+                OutputFormat::Table => print!("{}", view_text(&read(&doc)?)),
             }
             Ok(ExitCode::SUCCESS)
         }
         BatchCommand::Rollback { id } => {
-            let view = client.post(&format!("{}/rollback", batch_path(&id)), &json!({}))?;
-            let view = wait(&client, view)?;
+            let doc = client.post(&format!("{}/rollback", batch_path(&id)), &json!({}))?;
+            let (doc, view) = wait(&client, doc)?;
             match ctx.format {
-                OutputFormat::Json => print_json(&view)?,
+                OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
                     print!("{}", view_text(&view));
                     print!("{}", rollback_text(&view));
                 }
             }
-            let status = batch_status(&view);
-            if status == "rolled_back" {
+            let status = view.batch.status;
+            if status == BatchStatus::RolledBack {
                 if ctx.format == OutputFormat::Table {
                     println!("\nrolled back batch {id}");
                 }
@@ -157,24 +158,27 @@ pub fn run(command: BatchCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     "rollback_failed",
                     &format!(
                         "rollback of batch {id} ended {status}: {}; see the remaining objects above",
-                        error_text(&view)
+                        error_text(&view.batch)
                     ),
                 );
                 Ok(ExitCode::FAILURE)
             }
         }
         BatchCommand::Resume { id, keys_file } => {
-            let mut body = json!({});
+            let mut request = ResumeRequest {
+                keys: None,
+                keys_text: None,
+            };
             if let Some(file) = &keys_file {
                 let list = input::read_keys(file, "--keys-file")?;
                 for key in &list.keys {
                     client.redact(key);
                 }
-                body["keys"] = json!(list.keys);
+                request.keys = Some(list.keys);
             }
-            let view = client.post(&format!("{}/resume", batch_path(&id)), &body)?;
-            let view = wait(&client, view)?;
-            finish_import(&view, ctx.format, &client)
+            let doc = client.post(&format!("{}/resume", batch_path(&id)), &body(&request))?;
+            let (doc, view) = wait(&client, doc)?;
+            finish_import(&doc, &view, ctx.format, &client)
         }
     }
 }
@@ -183,57 +187,46 @@ fn batch_path(id: &str) -> String {
     format!("/api/import-batches/{}", segment(id))
 }
 
-/// The status of a BatchView.
-pub fn batch_status(view: &Value) -> String {
-    view["batch"]["status"]
-        .as_str()
-        .unwrap_or("unknown")
-        .to_owned()
-}
-
-fn is_terminal(status: &str) -> bool {
-    TERMINAL.contains(&status)
-}
-
-fn count(counts: &Value, field: &str) -> u64 {
-    counts[field].as_u64().unwrap_or(0)
+/// True for the statuses after which a batch no longer changes by itself: the
+/// terminal ones, and `interrupted` (it waits for a resume or a rollback).
+fn is_terminal(status: BatchStatus) -> bool {
+    status.is_terminal() || status == BatchStatus::Interrupted
 }
 
 /// Items done of a batch: passed + warning + failed + skipped.
-fn done(counts: &Value) -> u64 {
-    ["passed", "warning", "failed", "skipped"]
-        .iter()
-        .map(|f| count(counts, f))
-        .sum()
+fn done(counts: &BatchCounts) -> u64 {
+    counts.passed + counts.warning + counts.failed + counts.skipped
 }
 
 /// Polls a batch until it reaches a terminal status, with a progress bar on stderr when
-/// stderr is a terminal. Returns the final BatchView.
-pub fn wait(client: &Client, mut view: Value) -> anyhow::Result<Value> {
-    let id = view["batch"]["id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("the server's answer has no batch id"))?
-        .to_owned();
+/// stderr is a terminal. Returns the final BatchView, as sent and as read.
+pub fn wait(client: &Client, mut doc: Value) -> anyhow::Result<(Value, BatchView)> {
+    let mut view: BatchView = read(&doc)?;
+    let id = view.batch.id.clone();
     let bar = std::io::stderr().is_terminal().then(|| progress_bar(&id));
     let mut outage: Option<Instant> = None;
     loop {
-        let status = batch_status(&view);
+        let status = view.batch.status;
         if let Some(bar) = &bar {
-            let counts = &view["batch"]["counts"];
-            bar.set_length(count(counts, "total"));
+            let counts = &view.batch.counts;
+            bar.set_length(counts.total);
             bar.set_position(done(counts));
-            bar.set_message(status.clone());
+            bar.set_message(status.to_string());
         }
-        if is_terminal(&status) {
+        if is_terminal(status) {
             if let Some(bar) = &bar {
                 bar.finish_and_clear();
             }
-            return Ok(view);
+            return Ok((doc, view));
         }
         std::thread::sleep(POLL_INTERVAL);
-        match client.get(&batch_path(&id), &[]) {
-            Ok(next) => {
-                view = next;
+        match client.get(&batch_path(&id), &[]).and_then(|next| {
+            let typed = read(&next)?;
+            Ok((next, typed))
+        }) {
+            Ok((next, typed)) => {
+                doc = next;
+                view = typed;
                 outage = None;
             }
             Err(error) if error.is_transport() => {
@@ -279,31 +272,31 @@ fn progress_bar(id: &str) -> ProgressBar {
 /// 0 for `succeeded` and `partially_succeeded`, 1 otherwise. Whatever is printed is
 /// scrubbed of the keys the client sent (host messages are quoted verbatim).
 pub fn finish_import(
-    view: &Value,
+    doc: &Value,
+    view: &BatchView,
     format: OutputFormat,
     client: &Client,
 ) -> anyhow::Result<ExitCode> {
     match format {
-        OutputFormat::Json => println!("{}", client.scrub(&serde_json::to_string_pretty(view)?)),
+        OutputFormat::Json => println!("{}", client.scrub(&serde_json::to_string_pretty(doc)?)),
         OutputFormat::Table => print!("{}", client.scrub(&view_text(view))),
     }
-    let batch = &view["batch"];
-    let id = text(&batch["id"]);
-    let counts = &batch["counts"];
-    let status = batch_status(view);
+    let batch = &view.batch;
+    let id = s(&batch.id);
+    let counts = &batch.counts;
     let table = format == OutputFormat::Table;
-    match status.as_str() {
-        "succeeded" => {
+    match batch.status {
+        BatchStatus::Succeeded => {
             if table {
                 println!("\nimport succeeded (batch {id})");
             }
             Ok(ExitCode::SUCCESS)
         }
-        "partially_succeeded" => {
-            let good = count(counts, "passed") + count(counts, "warning");
+        BatchStatus::PartiallySucceeded => {
+            let good = counts.passed + counts.warning;
             let message = format!(
                 "import partially succeeded (batch {id}): {} key(s) failed, {good} kept",
-                count(counts, "failed")
+                counts.failed
             );
             if table {
                 println!("\n{message}");
@@ -312,7 +305,7 @@ pub fn finish_import(
             }
             Ok(ExitCode::SUCCESS)
         }
-        "interrupted" => {
+        BatchStatus::Interrupted => {
             print_failure(
                 "import_interrupted",
                 &format!(
@@ -323,32 +316,45 @@ pub fn finish_import(
             );
             Ok(ExitCode::FAILURE)
         }
-        "rolled_back" => {
+        BatchStatus::RolledBack => {
             print_failure(
                 "import_failed",
-                &format!("batch {id} was rolled back: {}", error_text(view)),
+                &format!("batch {id} was rolled back: {}", error_text(batch)),
             );
             Ok(ExitCode::FAILURE)
         }
         other => {
             print_failure(
                 "import_failed",
-                &format!("batch {id} {other}: {}", error_text(view)),
+                &format!("batch {id} {other}: {}", error_text(batch)),
             );
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-fn error_text(view: &Value) -> String {
-    let batch = &view["batch"];
-    let error = batch["error"]
-        .as_str()
-        .or_else(|| batch["report"]["error"].as_str());
-    match error {
+/// The final report of a batch, when it has one.
+fn import_report(batch: &BatchRecord) -> Option<&ImportReport> {
+    match &batch.report {
+        Some(BatchReport::Import(report)) => Some(report),
+        _ => None,
+    }
+}
+
+/// The error of a batch's stored report (final or not).
+fn report_error(batch: &BatchRecord) -> Option<&str> {
+    match &batch.report {
+        Some(BatchReport::Import(report)) => report.error.as_deref(),
+        Some(BatchReport::Progress(report)) => report.error.as_deref(),
+        None => None,
+    }
+}
+
+fn error_text(batch: &BatchRecord) -> String {
+    match batch.error.as_deref().or_else(|| report_error(batch)) {
         Some(error) => error.to_owned(),
         None => {
-            let failed = count(&batch["counts"], "failed");
+            let failed = batch.counts.failed;
             if failed > 0 {
                 format!("{failed} key(s) failed")
             } else {
@@ -358,31 +364,27 @@ fn error_text(view: &Value) -> String {
     }
 }
 
-fn batches_table(batches: &[Value], host_names: &BTreeMap<String, String>) -> String {
+fn batches_table(batches: &[BatchRecord], host_names: &BTreeMap<String, String>) -> String {
     if batches.is_empty() {
         return "no batch\n".into();
     }
     let rows: Vec<Vec<String>> = batches
         .iter()
         .map(|b| {
-            let counts = &b["counts"];
+            let counts = &b.counts;
             vec![
-                text(&b["id"]),
-                text(&b["provider_id"]),
-                text(&b["pack_id"]),
+                s(&b.id),
+                s(&b.provider_id),
+                s(&b.pack_id),
                 host_names
-                    .get(&text(&b["host_id"]))
+                    .get(&b.host_id)
                     .cloned()
-                    .unwrap_or_else(|| text(&b["host_id"])),
-                text(&b["status"]),
-                text(&b["mode"]),
-                text(&b["access_mode"]),
-                format!(
-                    "{}/{}",
-                    count(counts, "passed") + count(counts, "warning"),
-                    count(counts, "total")
-                ),
-                time(&b["created_at"]),
+                    .unwrap_or_else(|| s(&b.host_id)),
+                b.status.to_string(),
+                b.mode.to_string(),
+                b.access_mode.to_string(),
+                format!("{}/{}", counts.passed + counts.warning, counts.total),
+                at(b.created_at),
             ]
         })
         .collect();
@@ -396,39 +398,30 @@ fn batches_table(batches: &[Value], host_names: &BTreeMap<String, String>) -> St
 
 /// A BatchView as text: summary, host objects, per-key results, access and gateway
 /// proof, warnings.
-pub fn view_text(view: &Value) -> String {
-    let batch = &view["batch"];
-    let report = &batch["report"];
-    let counts = &batch["counts"];
+pub fn view_text(view: &BatchView) -> String {
+    let batch = &view.batch;
+    let counts = &batch.counts;
     let mut out = render_fields(&[
-        ("batch", text(&batch["id"])),
+        ("batch", s(&batch.id)),
         (
             "provider",
-            format!(
-                "{} ({})",
-                text(&batch["provider_id"]),
-                text(&batch["pack_id"])
-            ),
+            format!("{} ({})", s(&batch.provider_id), s(&batch.pack_id)),
         ),
-        ("host", text(&batch["host_id"])),
-        ("status", text(&batch["status"])),
-        ("mode", text(&batch["mode"])),
-        ("access_mode", text(&batch["access_mode"])),
+        ("host", s(&batch.host_id)),
+        ("status", batch.status.to_string()),
+        ("mode", batch.mode.to_string()),
+        ("access_mode", batch.access_mode.to_string()),
         (
             "keys",
             format!(
                 "{} total, {} passed, {} warning, {} failed, {} skipped",
-                count(counts, "total"),
-                count(counts, "passed"),
-                count(counts, "warning"),
-                count(counts, "failed"),
-                count(counts, "skipped")
+                counts.total, counts.passed, counts.warning, counts.failed, counts.skipped
             ),
         ),
-        ("created_at", time(&batch["created_at"])),
-        ("finished_at", time(&batch["finished_at"])),
+        ("created_at", at(batch.created_at)),
+        ("finished_at", opt_at(batch.finished_at)),
     ]);
-    if let Some(error) = batch["error"].as_str() {
+    if let Some(error) = &batch.error {
         out.push_str(&format!("error: {error}\n"));
     }
 
@@ -445,11 +438,11 @@ pub fn view_text(view: &Value) -> String {
         out.push_str(&indent(&proof_table(&proofs)));
     }
 
-    let warnings = items(report, "warnings");
+    let warnings = import_report(batch).map_or(&[][..], |r| &r.warnings[..]);
     if !warnings.is_empty() {
         out.push_str("\nwarnings:\n");
         for warning in warnings {
-            out.push_str(&format!("  - {}\n", text(warning)));
+            out.push_str(&format!("  - {}\n", s(warning)));
         }
     }
     out
@@ -460,33 +453,32 @@ fn indent(block: &str) -> String {
 }
 
 /// The host objects of a batch: the journal's resources, else the report's.
-fn objects_table(view: &Value) -> String {
-    let recorded = items(view, "resources");
-    let rows: Vec<Vec<String>> = if !recorded.is_empty() {
-        recorded
+fn objects_table(view: &BatchView) -> String {
+    let rows: Vec<Vec<String>> = if !view.resources.is_empty() {
+        view.resources
             .iter()
             .map(|r| {
                 vec![
-                    text(&r["resource_type"]),
-                    text(&r["host_resource_id"]),
-                    text(&r["logical_key"]),
-                    text(&r["state"]),
+                    r.resource_type.to_string(),
+                    opt(r.host_resource_id),
+                    s(&r.logical_key),
+                    r.state.to_string(),
                 ]
             })
             .collect()
     } else {
-        items(&view["batch"]["report"], "resources")
+        import_report(&view.batch)
+            .map_or(&[][..], |r| &r.resources[..])
             .iter()
             .map(|r| {
                 vec![
-                    text(&r["resource_type"]),
-                    text(&r["host_id"]),
-                    text(&r["name"]),
-                    text(if r["state"].is_null() {
-                        &r["change"]
-                    } else {
-                        &r["state"]
-                    }),
+                    r.resource_type.to_string(),
+                    r.host_id.to_string(),
+                    s(&r.name),
+                    match r.state {
+                        Some(state) => state.to_string(),
+                        None => r.change.to_string(),
+                    },
                 ]
             })
             .collect()
@@ -498,37 +490,36 @@ fn objects_table(view: &Value) -> String {
 }
 
 /// Per-key results: the batch items, else the report's keys.
-fn keys_table(view: &Value) -> String {
-    let recorded = items(view, "items");
-    let rows: Vec<Vec<String>> = if !recorded.is_empty() {
-        recorded
+fn keys_table(view: &BatchView) -> String {
+    let rows: Vec<Vec<String>> = if !view.items.is_empty() {
+        view.items
             .iter()
             .map(|i| {
                 vec![
-                    text(&i["seq"]),
-                    text(&i["mask"]),
-                    text(&i["status"]),
-                    text(&i["verdict"]),
-                    text(&i["account_id"]),
-                    text(&i["message"]),
+                    i.seq.to_string(),
+                    s(&i.mask),
+                    i.status.to_string(),
+                    opt(i.verdict),
+                    opt(i.account_id),
+                    opt(i.message.as_deref()),
                 ]
             })
             .collect()
     } else {
-        items(&view["batch"]["report"], "keys")
+        import_report(&view.batch)
+            .map_or(&[][..], |r| &r.keys[..])
             .iter()
             .map(|k| {
                 vec![
-                    text(&k["line"]),
-                    text(&k["mask"]),
-                    text(&k["status"]),
-                    text(&k["verdict"]),
-                    text(&k["account_id"]),
-                    text(if k["host_message"].is_null() {
-                        &k["reason"]
-                    } else {
-                        &k["host_message"]
-                    }),
+                    k.line.to_string(),
+                    s(&k.mask),
+                    k.status.to_string(),
+                    opt(k.verdict),
+                    opt(k.account_id),
+                    match &k.host_message {
+                        Some(message) => s(message),
+                        None => opt(k.reason),
+                    },
                 ]
             })
             .collect()
@@ -542,68 +533,122 @@ fn keys_table(view: &Value) -> String {
     )
 }
 
-fn access_status(view: &Value) -> String {
-    let report = &view["batch"]["report"];
-    if let Some(status) = report["access"]["status"].as_str() {
-        return status.to_owned();
+fn access_status(view: &BatchView) -> String {
+    if let Some(report) = import_report(&view.batch) {
+        return report.access.status.to_string();
     }
-    if let Some(status) = items(view, "closures")
-        .last()
-        .and_then(|c| c["access_status"].as_str())
-    {
-        return status.to_owned();
+    match view.closures.last() {
+        Some(closure) => closure.access_status.to_string(),
+        None => "-".into(),
     }
-    "-".into()
+}
+
+/// A gateway proof: a recorded access closure, or the proof of a report.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A closure record (`closures` of a batch or run, an access status).
+    Closure(&'a AccessClosureRecord),
+    /// The proof of an access report.
+    Probe(&'a AccessProof),
 }
 
 /// The gateway proofs of a batch: its recorded access closures, else the report's
 /// proofs.
-fn proofs(view: &Value) -> Vec<Value> {
-    let closures = items(view, "closures");
-    if !closures.is_empty() {
-        return closures.to_vec();
+fn proofs(view: &BatchView) -> Vec<Proof<'_>> {
+    if !view.closures.is_empty() {
+        return view.closures.iter().map(Proof::Closure).collect();
     }
-    let access = &view["batch"]["report"]["access"];
-    ["subscription_detail", "self_service_detail"]
-        .iter()
-        .filter_map(|d| {
-            let proof = &access[*d]["proof"];
-            proof.is_object().then(|| proof.clone())
-        })
+    let Some(report) = import_report(&view.batch) else {
+        return Vec::new();
+    };
+    let access = &report.access;
+    let subscription = access
+        .subscription_detail
+        .as_ref()
+        .and_then(|d| d.proof.as_ref());
+    let self_service = access
+        .self_service_detail
+        .as_ref()
+        .and_then(|d| d.proof.as_ref());
+    subscription
+        .into_iter()
+        .chain(self_service)
+        .map(Proof::Probe)
         .collect()
 }
 
+/// What a closure record's `details` says about the model list.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ClosureDetails {
+    models_listed: Option<u64>,
+}
+
 /// One table row per gateway proof, from either a closure record or a probe proof.
-pub fn proof_table(proofs: &[Value]) -> String {
+pub fn proof_table(proofs: &[Proof<'_>]) -> String {
+    fn status(code: Option<i64>) -> String {
+        opt(code)
+    }
     let rows: Vec<Vec<String>> = proofs
         .iter()
-        .map(|p| {
-            let key = first(p, &["probe_key_mask", "key_mask"]);
-            let listed = p["models_listed"]
-                .as_u64()
-                .or_else(|| p["details"]["models_listed"].as_u64());
+        .map(|proof| {
+            let (
+                mode,
+                key,
+                models_status,
+                listed,
+                seen,
+                completion_status,
+                kind,
+                preview,
+                result,
+                message,
+            ) = match proof {
+                Proof::Closure(c) => (
+                    c.mode.to_string(),
+                    opt(c.probe_key_mask.as_deref()),
+                    c.models_status,
+                    ClosureDetails::deserialize_from(&c.details).models_listed,
+                    c.expected_model_seen,
+                    c.completion_status,
+                    c.completion_type.as_deref(),
+                    c.completion_preview.as_deref(),
+                    c.access_status.to_string(),
+                    c.message.as_deref(),
+                ),
+                Proof::Probe(p) => (
+                    p.mode.to_string(),
+                    s(&p.key_mask),
+                    p.models_status,
+                    Some(p.models_listed),
+                    p.smoke_model_seen,
+                    p.completion_status,
+                    p.completion_type.as_deref(),
+                    p.completion_preview.as_deref(),
+                    p.proof.wire().to_owned(),
+                    p.message.as_deref(),
+                ),
+            };
             let models = match listed {
-                Some(n) => format!("{} ({n} listed)", text(&p["models_status"])),
-                None => text(&p["models_status"]),
+                Some(n) => format!("{} ({n} listed)", status(models_status)),
+                None => status(models_status),
             };
-            let seen = first(p, &["expected_model_seen", "smoke_model_seen"]);
-            let completion = match p["completion_type"].as_str() {
-                Some(kind) => format!("{} {kind}", text(&p["completion_status"])),
-                None => text(&p["completion_status"]),
+            let completion = match kind {
+                Some(kind) => format!("{} {kind}", status(completion_status)),
+                None => status(completion_status),
             };
-            let preview = match p["completion_preview"].as_str() {
+            let preview = match preview {
                 Some(preview) => format!("{preview:?}"),
                 None => "-".into(),
             };
             vec![
-                text(&p["mode"]),
-                text(&key),
+                mode,
+                key,
                 models,
-                text(&seen),
+                yes_no(seen),
                 completion,
                 preview,
-                text(&first(p, &["access_status", "verdict", "proof"])),
-                text(&p["message"]),
+                result,
+                opt(message),
             ]
         })
         .collect();
@@ -622,96 +667,130 @@ pub fn proof_table(proofs: &[Value]) -> String {
     )
 }
 
-fn first(value: &Value, fields: &[&str]) -> Value {
-    fields
-        .iter()
-        .map(|f| &value[*f])
-        .find(|v| !v.is_null())
-        .cloned()
-        .unwrap_or(Value::Null)
+impl ClosureDetails {
+    fn deserialize_from(details: &Value) -> ClosureDetails {
+        serde::Deserialize::deserialize(details).unwrap_or_default()
+    }
 }
 
 /// The rollback report of a rollback answer: deleted, kept and remaining objects.
-fn rollback_text(view: &Value) -> String {
-    let report = if view["rollback"].is_object() {
-        &view["rollback"]
-    } else {
-        &view["batch"]["report"]["rollback"]
-    };
-    if !report.is_object() {
-        return String::new();
+fn rollback_text(view: &BatchView) -> String {
+    let report = view
+        .rollback
+        .as_ref()
+        .or_else(|| import_report(&view.batch).and_then(|r| r.rollback.as_ref()));
+    match report {
+        Some(report) => format!("\nrollback:\n{}", rollback_report_text(report)),
+        None => String::new(),
     }
-    format!("\nrollback:\n{}", rollback_report_text(report))
 }
 
 /// A rollback report (`deleted`, `kept`, `remaining`, `complete`) as indented tables.
-pub fn rollback_report_text(report: &Value) -> String {
+pub fn rollback_report_text(report: &RollbackReport) -> String {
     let mut out = String::new();
-    let sections: [(&str, &str, &str); 3] = [
-        ("deleted", "already_gone", "ALREADY_GONE"),
-        ("kept", "reason", "REASON"),
-        ("remaining", "error", "ERROR"),
-    ];
-    for (field, extra, header) in sections {
-        let list = items(report, field);
-        if list.is_empty() {
+    let deleted: Vec<Vec<String>> = report
+        .deleted
+        .iter()
+        .map(|r| {
+            vec![
+                r.resource_type.to_string(),
+                r.host_id.to_string(),
+                s(&r.name),
+                yes_no(r.already_gone),
+            ]
+        })
+        .collect();
+    let kept: Vec<Vec<String>> = report
+        .kept
+        .iter()
+        .map(|r| {
+            vec![
+                r.resource_type.to_string(),
+                r.host_id.to_string(),
+                s(&r.name),
+                s(&r.reason),
+            ]
+        })
+        .collect();
+    let remaining: Vec<Vec<String>> = report
+        .remaining
+        .iter()
+        .map(|r| {
+            vec![
+                r.resource_type.to_string(),
+                r.host_id.to_string(),
+                s(&r.name),
+                s(&r.error),
+            ]
+        })
+        .collect();
+    for (field, header, rows) in [
+        ("deleted", "ALREADY_GONE", deleted),
+        ("kept", "REASON", kept),
+        ("remaining", "ERROR", remaining),
+    ] {
+        if rows.is_empty() {
             continue;
         }
-        let rows: Vec<Vec<String>> = list
-            .iter()
-            .map(|r| {
-                vec![
-                    text(&r["resource_type"]),
-                    text(&r["host_id"]),
-                    text(&r["name"]),
-                    text(&r[extra]),
-                ]
-            })
-            .collect();
         out.push_str(&format!("  {field}:\n"));
         for line in render_table(&["TYPE", "ID", "NAME", header], &rows).lines() {
             out.push_str(&format!("    {line}\n"));
         }
     }
-    if let Some(complete) = report["complete"].as_bool() {
-        out.push_str(&format!(
-            "  complete: {}\n",
-            if complete { "yes" } else { "no" }
-        ));
-    }
+    out.push_str(&format!("  complete: {}\n", yes_no(report.complete)));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{closure, typed};
 
-    fn view(status: &str) -> Value {
-        json!({
+    fn view(status: &str) -> BatchView {
+        typed(json!({
             "batch": {
                 "id": "bat_1", "host_id": "host_1", "pack_id": "openai-cn-pack",
                 "provider_id": "deepseek", "mode": "strict", "access_mode": "subscription",
                 "status": status, "error": null,
+                "request": {"probe_key": null, "validity_days": null},
                 "counts": {"total": 2, "passed": 1, "warning": 1, "failed": 0, "skipped": 0},
-                "report": {"access": {"status": "subscription_ready"}, "warnings": ["plan API missing"]},
-                "created_at": 0, "finished_at": 1000
+                "report": {
+                    "batch_id": "bat_1", "pack_id": "openai-cn-pack", "provider_id": "deepseek",
+                    "mode": "strict", "access_mode": "subscription", "outcome": status,
+                    "provider_event": "healthy", "preview": null, "resolved_intents": [],
+                    "resources": [], "keys": [],
+                    "counts": {"total": 2, "passed": 1, "warning": 1, "failed": 0, "skipped": 0,
+                               "rolled_back": 0},
+                    "retired": [],
+                    "access": {"group_id": 3, "status": "subscription_ready", "subscription": "ready",
+                               "self_service": "not_attempted", "subscription_detail": null,
+                               "self_service_detail": null},
+                    "rollback": null, "warnings": ["plan API missing"], "error": null,
+                    "phase": "import"
+                },
+                "created_at": 0, "updated_at": 1000, "started_at": 0, "finished_at": 1000,
+                "interrupted_at": null
             },
             "items": [
-                {"seq": 1, "mask": "sk-d…aaaa", "status": "passed", "verdict": "passed", "account_id": 7, "message": null},
-                {"seq": 2, "mask": "sk-d…bbbb", "status": "warning", "verdict": "warning", "account_id": 8, "message": "API returned 403: Forbidden"}
+                {"batch_id": "bat_1", "seq": 1, "fingerprint": "aa", "mask": "sk-d…aaaa",
+                 "plan": "new", "status": "passed", "verdict": "passed", "account_id": 7,
+                 "message": null, "details": {}, "updated_at": 0},
+                {"batch_id": "bat_1", "seq": 2, "fingerprint": "bb", "mask": "sk-d…bbbb",
+                 "plan": "new", "status": "warning", "verdict": "warning", "account_id": 8,
+                 "message": "API returned 403: Forbidden", "details": {}, "updated_at": 0}
             ],
             "resources": [
-                {"resource_type": "group", "host_resource_id": 3, "logical_key": "crm-openai-cn-pack-deepseek-sub", "state": "created"}
+                {"id": 1, "host_id": "host_1", "pack_id": "openai-cn-pack", "provider_id": "deepseek",
+                 "batch_id": "bat_1", "resource_type": "group", "host_resource_id": 3,
+                 "logical_key": "crm-openai-cn-pack-deepseek-sub", "state": "created",
+                 "fingerprint": null, "details": {}, "created_at": 0, "updated_at": 0}
             ],
             "probes": [],
-            "closures": [
-                {"mode": "subscription", "probe_key_mask": "sk-u…1234", "models_status": 200,
-                 "expected_model_seen": true, "completion_status": 200, "completion_type": "chat.completion",
-                 "completion_preview": "pong", "access_status": "subscription_ready", "message": null,
-                 "details": {"models_listed": 2}}
-            ],
+            "closures": [closure(json!({
+                "completion_type": "chat.completion", "details": {"models_listed": 2}
+            }))],
             "reconcile_runs": []
-        })
+        }))
     }
 
     #[test]
@@ -756,9 +835,31 @@ mod tests {
 
     #[test]
     fn progress_counts_every_finished_item() {
-        let counts = json!({"total": 9, "passed": 2, "warning": 1, "failed": 3, "skipped": 1});
+        let counts: BatchCounts =
+            typed(json!({"total": 9, "passed": 2, "warning": 1, "failed": 3, "skipped": 1}));
         assert_eq!(done(&counts), 7);
-        assert!(is_terminal("partially_succeeded"));
-        assert!(!is_terminal("rollback_running"));
+        assert!(is_terminal(BatchStatus::PartiallySucceeded));
+        assert!(is_terminal(BatchStatus::Interrupted));
+        assert!(!is_terminal(BatchStatus::RollbackRunning));
+    }
+
+    #[test]
+    fn the_status_filter_takes_the_batch_statuses_only() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: BatchCommand,
+        }
+        match Cli::try_parse_from(["relay", "list", "--status", "rolled_back"]) {
+            Ok(Cli {
+                command: BatchCommand::List { status, .. },
+            }) => assert_eq!(status, Some(BatchStatus::RolledBack)),
+            other => panic!("{other:?}"),
+        }
+        let refused = Cli::try_parse_from(["relay", "list", "--status", "done"])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("partially_succeeded"), "{refused}");
     }
 }

@@ -267,14 +267,29 @@ impl Client {
 }
 
 fn error_fields(doc: &Value) -> Option<(String, String)> {
-    let error = doc.get("error")?;
-    let code = error.get("code")?.as_str()?.to_owned();
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    Some((code, message))
+    let body: relay_api_types::ErrorBody = serde_json::from_value(doc.clone()).ok()?;
+    Some((body.error.code, body.error.message))
+}
+
+/// The server's answer `doc` read as the contract's type `T` (`relay-api-types`); an
+/// answer of another shape is a `bad_response` error naming the field.
+pub fn read<T: serde::de::DeserializeOwned>(doc: &Value) -> Result<T, ApiError> {
+    T::deserialize(doc).map_err(|e| ApiError {
+        status: None,
+        code: "bad_response".into(),
+        message: format!(
+            "the server's answer is not a {} ({e}); are the CLI and relay-server of the same release?",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("known answer")
+        ),
+    })
+}
+
+/// The contract's request type `body` as the JSON body to send.
+pub fn body<T: serde::Serialize>(body: &T) -> Value {
+    serde_json::to_value(body).expect("a request type serializes to JSON")
 }
 
 fn snippet(text: &str) -> String {
@@ -340,8 +355,12 @@ mod tests {
         let doc = client.scrub_json(serde_json::json!({
             "items": [{"message": "api_key sk-ee881299e3f224d4977a0102e943ea71 refused", "mask": "sk-e…ea71"}],
         }));
-        assert_eq!(doc["items"][0]["message"], "api_key sk-e…ea71 refused");
-        assert_eq!(doc["items"][0]["mask"], "sk-e…ea71");
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "items": [{"message": "api_key sk-e…ea71 refused", "mask": "sk-e…ea71"}],
+            })
+        );
     }
 
     #[test]

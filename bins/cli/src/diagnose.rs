@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::{json, Value};
+use relay_api_types::{DiagnoseRequest, DiagnosisView, UpstreamCall, UpstreamClass};
 
-use crate::client::segment;
-use crate::output::{print_failure, render_fields, render_table, text, OutputFormat};
+use crate::client::{body, read, segment};
+use crate::output::{opt, print_failure, render_fields, render_table, s, yes_no, OutputFormat};
 use crate::reconcile::indent;
 use crate::{input, Ctx};
 
@@ -44,31 +44,33 @@ pub fn run(args: DiagnoseArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let mut client = ctx.client()?;
     let key = input::read_secret(&args.key_file, "--key-file")?;
     client.redact(&key);
-    let mut body = json!({ "host_id": args.host, "key": key.trim() });
-    if let Some(pack) = &args.pack {
-        body["pack_id"] = json!(pack);
-    }
-    let view = client.post(
+    let request = DiagnoseRequest {
+        host_id: args.host.clone(),
+        pack_id: args.pack.clone(),
+        key: key.trim().to_owned(),
+    };
+    let doc = client.post(
         &format!("/api/providers/{}/diagnose", segment(&args.provider)),
-        &body,
+        &body(&request),
     )?;
+    let view: DiagnosisView = read(&doc)?;
     match ctx.format {
-        OutputFormat::Json => println!("{}", client.scrub(&serde_json::to_string_pretty(&view)?)),
+        OutputFormat::Json => println!("{}", client.scrub(&serde_json::to_string_pretty(&doc)?)),
         OutputFormat::Table => print!(
             "{}",
             client.scrub(&diagnosis_text(&view, &args.provider, &args.host))
         ),
     }
-    let diagnosis = &view["diagnosis"];
-    match diagnosis["class"].as_str() {
-        Some("ok") => Ok(ExitCode::SUCCESS),
+    let diagnosis = &view.diagnosis;
+    match diagnosis.class {
+        UpstreamClass::Ok => Ok(ExitCode::SUCCESS),
         class => {
             print_failure(
-                class.unwrap_or("unknown"),
+                class.as_str(),
                 &client.scrub(&format!(
                     "{}; fix: {}",
-                    text(&diagnosis["summary"]),
-                    text(&diagnosis["fix"])
+                    s(&diagnosis.summary),
+                    s(&diagnosis.fix)
                 )),
             );
             Ok(ExitCode::FAILURE)
@@ -76,37 +78,35 @@ pub fn run(args: DiagnoseArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// A diagnosis as text: class, summary, fix, the vendor's two calls and the host's
-/// latest observation of the key.
-fn diagnosis_text(view: &Value, provider: &str, host: &str) -> String {
-    let d = &view["diagnosis"];
-    let vendor = &d["vendor"];
+/// A diagnosis as text: the class and fix, the vendor's answers, what the host saw.
+fn diagnosis_text(view: &DiagnosisView, provider: &str, host: &str) -> String {
+    let d = &view.diagnosis;
+    let vendor = &d.vendor;
     let mut out = format!(
         "diagnosis of key {} for {provider} on {host}: {}\n",
-        text(&vendor["key_mask"]),
-        text(&d["class"])
+        s(&vendor.key_mask),
+        d.class
     );
     out.push_str(&render_fields(&[
-        ("summary", text(&d["summary"])),
-        ("fix", text(&d["fix"])),
+        ("summary", s(&d.summary)),
+        ("fix", s(&d.fix)),
     ]));
 
     out.push_str(&format!(
         "\nvendor {} (model {}, {} ms):\n",
-        text(&vendor["endpoints"]["base_url"]),
-        text(&vendor["model"]),
-        text(&vendor["elapsed_ms"])
+        s(&vendor.endpoints.base_url),
+        s(&vendor.model),
+        vendor.elapsed_ms
     ));
-    let rows: Vec<Vec<String>> = [("models", &vendor["models"]), ("chat", &vendor["chat"])]
+    let rows: Vec<Vec<String>> = [("models", &vendor.models), ("chat", &vendor.chat)]
         .iter()
-        .filter(|(_, call)| call.is_object())
         .map(|(name, call)| {
             vec![
                 (*name).to_owned(),
-                text(&call["url"]),
-                text(&call["http_status"]),
-                text(&call["ok"]),
-                text(&call["duration_ms"]),
+                s(&call.url),
+                opt(call.http_status),
+                yes_no(call.ok),
+                call.duration_ms.to_string(),
                 call_result(call),
             ]
         })
@@ -115,70 +115,55 @@ fn diagnosis_text(view: &Value, provider: &str, host: &str) -> String {
         &["CALL", "URL", "HTTP", "OK", "MS", "RESULT"],
         &rows,
     )));
-    let listed = vendor["models_listed"]
-        .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
     out.push_str(&format!(
-        "  models listed: {listed}; {} listed: {}\n",
-        text(&vendor["model"]),
-        text(&vendor["model_listed"])
+        "  models listed: {}; {} listed: {}\n",
+        vendor.models_listed.len(),
+        s(&vendor.model),
+        yes_no(vendor.model_listed)
     ));
-    if let Some(preview) = vendor["chat_preview"].as_str().filter(|p| !p.is_empty()) {
+    if !vendor.chat_preview.is_empty() {
         out.push_str(&format!(
-            "  chat preview: {preview:?} (model {})\n",
-            text(&vendor["chat_model"])
+            "  chat preview: {:?} (model {})\n",
+            vendor.chat_preview,
+            opt(vendor.chat_model.as_deref())
         ));
     }
 
-    let host_seen = if d["host"].is_object() {
-        &d["host"]
-    } else {
-        &view["host_observation"]
-    };
-    match host_seen {
-        Value::Object(_) => {
-            out.push_str(&format!(
-                "\nhost ({} {}):\n",
-                text(&host_seen["source"]),
-                text(&host_seen["subject"])
-            ));
+    match d.host.as_ref().or(view.host_observation.as_ref()) {
+        Some(seen) => {
+            out.push_str(&format!("\nhost ({} {}):\n", seen.source, s(&seen.subject)));
             out.push_str(&indent(&render_fields(&[
-                ("ok", text(&host_seen["ok"])),
-                ("http_status", text(&host_seen["http_status"])),
-                ("message", text(&host_seen["message"])),
+                ("ok", yes_no(seen.ok)),
+                ("http_status", opt(seen.http_status)),
+                ("message", opt(seen.message.as_deref())),
             ])));
         }
-        _ => out.push_str("\nhost: no result of this key on the host to compare with\n"),
+        None => out.push_str("\nhost: no result of this key on the host to compare with\n"),
     }
-    match view["account_id"].as_i64() {
+    match view.account_id {
         Some(id) => out.push_str(&format!("managed account of this key: {id}\n")),
         None => out.push_str("managed account of this key: none on this host\n"),
     }
     out
 }
 
-/// What one vendor call gave: `ok`, the vendor's error (code, type, message) or the
-/// transport failure.
-fn call_result(call: &Value) -> String {
-    if call["ok"].as_bool() == Some(true) {
+/// `ok`, the vendor's error (`code error_type: message`), or the transport error.
+fn call_result(call: &UpstreamCall) -> String {
+    if call.ok {
         return "ok".into();
     }
-    if let Some(error) = call["error"].as_object() {
-        let mut parts = Vec::new();
-        for field in ["code", "error_type"] {
-            if let Some(value) = error.get(field).and_then(Value::as_str) {
-                parts.push(value.to_owned());
-            }
-        }
-        let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+    if let Some(error) = &call.error {
+        let parts: Vec<&str> = [error.code.as_deref(), error.error_type.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
         return if parts.is_empty() {
-            message.to_owned()
+            error.message.clone()
         } else {
-            format!("{}: {message}", parts.join(" "))
+            format!("{}: {}", parts.join(" "), error.message)
         };
     }
-    match call["transport_error"].as_str() {
+    match &call.transport_error {
         Some(error) => format!("no answer: {error}"),
         None => "failed".into(),
     }
@@ -190,14 +175,16 @@ mod tests {
 
     #[test]
     fn a_diagnosis_shows_class_fix_and_evidence() {
-        let view = json!({
+        let view: DiagnosisView = crate::fixtures::typed(serde_json::json!({
             "diagnosis": {
                 "class": "upstream_key_invalid",
                 "summary": "the vendor refused key sk-d…0001 directly: 401 invalid_api_key",
                 "fix": "replace the key",
                 "vendor": {
-                    "endpoints": {"base_url": "https://api.deepseek.com"},
-                    "model": "deepseek-flash", "key_mask": "sk-d…0001",
+                    "endpoints": {"base_url": "https://api.deepseek.com",
+                                  "models_url": "https://api.deepseek.com/v1/models",
+                                  "chat_url": "https://api.deepseek.com/v1/chat/completions"},
+                    "model": "deepseek-flash", "key_mask": "sk-d…0001", "key_fingerprint": "ab",
                     "models": {"url": "https://api.deepseek.com/v1/models", "http_status": 401, "ok": false,
                                "error": {"error_type": "authentication_error", "code": "invalid_api_key",
                                          "message": "Authentication Fails"},
@@ -212,7 +199,7 @@ mod tests {
             },
             "account_id": 2,
             "host_observation": null
-        });
+        }));
         let out = diagnosis_text(&view, "deepseek", "main");
         assert!(
             out.starts_with(

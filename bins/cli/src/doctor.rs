@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::{json, Value};
+use relay_api_types::{CheckStatus, DoctorCheck, DoctorReport, DoctorRequest};
 
-use crate::client::segment;
-use crate::output::{items, print_failure, render_table, text, OutputFormat};
+use crate::client::{body, read, segment};
+use crate::output::{print_failure, render_table, s, OutputFormat};
 use crate::reconcile::{indent, repairs_table};
 use crate::{input, Ctx};
 
@@ -54,16 +54,15 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let path = format!("/api/providers/{}/doctor", segment(&args.provider));
-    let report = if args.repair || probe_key.is_some() {
+    let doc = if args.repair || probe_key.is_some() {
         // The key travels in the body, never in the URL.
-        let mut body = json!({ "host_id": args.host, "repair": args.repair });
-        if let Some(pack) = &args.pack {
-            body["pack_id"] = json!(pack);
-        }
-        if let Some(key) = probe_key {
-            body["probe_key"] = json!(key);
-        }
-        client.post(&path, &body)?
+        let request = DoctorRequest {
+            host_id: args.host.clone(),
+            pack_id: args.pack.clone(),
+            repair: args.repair,
+            probe_key,
+        };
+        client.post(&path, &body(&request))?
     } else {
         client.get(
             &path,
@@ -73,26 +72,23 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             ],
         )?
     };
+    let report: DoctorReport = read(&doc)?;
     match ctx.format {
         OutputFormat::Json => {
-            println!("{}", client.scrub(&serde_json::to_string_pretty(&report)?))
+            println!("{}", client.scrub(&serde_json::to_string_pretty(&doc)?))
         }
         OutputFormat::Table => print!(
             "{}",
             client.scrub(&report_text(&report, &args.provider, &args.host))
         ),
     }
-    if report["healthy"].as_bool() == Some(true) {
+    if report.healthy {
         if ctx.format == OutputFormat::Table {
             println!("\n{} on {} is healthy", args.provider, args.host);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let failed: Vec<String> = items(&report, "checks")
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| format!("{} ({})", text(&c["name"]), text(&c["subject"])))
-        .collect();
+    let failed = failed_checks(&report.checks);
     let hint = if args.repair {
         "the safe repairs were tried; apply the remaining fixes above by hand"
     } else {
@@ -111,30 +107,37 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
+/// `name (subject)` of every failed check.
+fn failed_checks(checks: &[DoctorCheck]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| format!("{} ({})", c.name, s(&c.subject)))
+        .collect()
+}
+
 /// A doctor report as text: the checks, the fixes of those that failed, the state
 /// before the repairs, the repairs applied, overlays and notes.
-fn report_text(report: &Value, provider: &str, host: &str) -> String {
-    let healthy = report["healthy"].as_bool() == Some(true);
+fn report_text(report: &DoctorReport, provider: &str, host: &str) -> String {
     let mut out = format!(
         "doctor of {provider} ({}) on {host}: {}\n\n",
-        text(&report["pack_id"]),
-        if healthy { "healthy" } else { "unhealthy" }
+        s(&report.pack_id),
+        if report.healthy {
+            "healthy"
+        } else {
+            "unhealthy"
+        }
     );
-    let checks = items(report, "checks");
-    let rows: Vec<Vec<String>> = checks
+    let rows: Vec<Vec<String>> = report
+        .checks
         .iter()
         .map(|c| {
-            let status = if c["repaired"].as_bool() == Some(true) {
-                format!("{} (repaired)", text(&c["status"]))
+            let status = if c.repaired {
+                format!("{} (repaired)", c.status)
             } else {
-                text(&c["status"])
+                c.status.to_string()
             };
-            vec![
-                text(&c["name"]),
-                text(&c["subject"]),
-                status,
-                text(&c["summary"]),
-            ]
+            vec![c.name.to_string(), s(&c.subject), status, s(&c.summary)]
         })
         .collect();
     out.push_str(&render_table(
@@ -142,29 +145,27 @@ fn report_text(report: &Value, provider: &str, host: &str) -> String {
         &rows,
     ));
 
-    let fixes: Vec<&Value> = checks
+    let fixes: Vec<(&DoctorCheck, &String)> = report
+        .checks
         .iter()
-        .filter(|c| c["status"] != "ok" && c["fix"].is_string())
+        .filter(|c| c.status != CheckStatus::Ok)
+        .filter_map(|c| c.fix.as_ref().map(|fix| (c, fix)))
         .collect();
     if !fixes.is_empty() {
         out.push_str("\nfixes:\n");
-        for c in fixes {
+        for (c, fix) in fixes {
             out.push_str(&format!(
                 "  {} ({}, {}): {}\n",
-                text(&c["name"]),
-                text(&c["subject"]),
-                text(&c["status"]),
-                text(&c["fix"])
+                c.name,
+                s(&c.subject),
+                c.status,
+                s(fix)
             ));
         }
     }
 
-    if let Some(before) = report["before_repair"].as_array() {
-        let failed: Vec<String> = before
-            .iter()
-            .filter(|c| c["status"] == "fail")
-            .map(|c| format!("{} ({})", text(&c["name"]), text(&c["subject"])))
-            .collect();
+    if let Some(before) = &report.before_repair {
+        let failed = failed_checks(before);
         if failed.is_empty() {
             out.push_str("\nbefore the repairs: every check passed\n");
         } else {
@@ -176,30 +177,23 @@ fn report_text(report: &Value, provider: &str, host: &str) -> String {
         }
     }
 
-    let repairs = items(report, "repairs");
-    if !repairs.is_empty() {
+    if !report.repairs.is_empty() {
         out.push_str("\nrepairs applied:\n");
-        out.push_str(&indent(&repairs_table(repairs)));
-    } else if report["before_repair"].is_array() {
+        out.push_str(&indent(&repairs_table(&report.repairs)));
+    } else if report.before_repair.is_some() {
         out.push_str("no repair was needed or possible\n");
     }
 
-    let overlays = items(report, "overlays");
-    if !overlays.is_empty() {
+    if !report.overlays.is_empty() {
         out.push_str("\noverlays:\n");
-        for overlay in overlays {
-            out.push_str(&format!(
-                "  [{}] {}\n",
-                text(&overlay["severity"]),
-                text(&overlay["note"])
-            ));
+        for overlay in &report.overlays {
+            out.push_str(&format!("  [{}] {}\n", overlay.severity, s(&overlay.note)));
         }
     }
-    let notes = items(report, "notes");
-    if !notes.is_empty() {
+    if !report.notes.is_empty() {
         out.push_str("\nnotes:\n");
-        for note in notes {
-            out.push_str(&format!("  - {}\n", text(note)));
+        for note in &report.notes {
+            out.push_str(&format!("  - {}\n", s(note)));
         }
     }
     out
@@ -208,30 +202,39 @@ fn report_text(report: &Value, provider: &str, host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::typed;
+    use serde_json::json;
+
+    fn check(
+        name: &str,
+        status: &str,
+        summary: &str,
+        fix: Option<&str>,
+        repaired: bool,
+    ) -> serde_json::Value {
+        json!({"name": name, "subject": "group 1", "status": status, "summary": summary,
+               "evidence": {}, "fix": fix, "repaired": repaired})
+    }
 
     #[test]
     fn checks_fixes_and_repairs_are_shown() {
-        let report = json!({
+        let report: DoctorReport = typed(json!({
+            "host_id": "host_1", "provider_id": "deepseek", "access": null, "elapsed_ms": 1,
             "pack_id": "openai-cn-pack", "healthy": false,
             "checks": [
-                {"name": "schedulable_account", "subject": "group 1", "status": "fail",
-                 "summary": "group 1 has no schedulable account",
-                 "fix": "account 1 (deepseek-84e6ad7d) is not in group 1: add it, or run `relay doctor --repair`",
-                 "repaired": false},
-                {"name": "channel_bound", "subject": "group 1", "status": "ok",
-                 "summary": "channel 1 is bound to group 1", "fix": null, "repaired": true},
-                {"name": "completion_works", "subject": "group 1", "status": "skipped",
-                 "summary": "no probe key", "fix": "supply --probe-key-file", "repaired": false}
+                check("schedulable_account", "fail", "group 1 has no schedulable account",
+                      Some("account 1 (deepseek-84e6ad7d) is not in group 1: add it, or run `relay doctor --repair`"),
+                      false),
+                check("channel_bound", "ok", "channel 1 is bound to group 1", None, true),
+                check("completion_works", "skipped", "no probe key", Some("supply --probe-key-file"), false)
             ],
-            "before_repair": [
-                {"name": "channel_bound", "subject": "group 1", "status": "fail"}
-            ],
+            "before_repair": [check("channel_bound", "fail", "channel 1 is not bound", None, false)],
             "repairs": [
                 {"kind": "channel_rebound", "resource_type": "channel", "host_id": 1, "name": "crm-x",
-                 "detail": "channel 1 bound to group 1 again", "ok": true, "error": null}
+                 "detail": "channel 1 bound to group 1 again", "ok": true, "error": null, "capability": null}
             ],
             "overlays": [], "notes": ["a note"]
-        });
+        }));
         let out = report_text(&report, "deepseek", "main");
         assert!(
             out.starts_with("doctor of deepseek (openai-cn-pack) on main: unhealthy\n\nCHECK "),

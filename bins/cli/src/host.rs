@@ -4,10 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use relay_api_types::{CreateHostRequest, Host, HostAuth, HostDeleted, HostList};
 use serde_json::{json, Value};
 
-use crate::client::segment;
-use crate::output::{items, print_json, render_fields, render_table, text, time, OutputFormat};
+use crate::client::{body, read, segment};
+use crate::output::{
+    at, list, opt, opt_at, print_json, render_fields, render_table, s, OutputFormat,
+};
 use crate::{input, Ctx};
 
 /// Host subcommands.
@@ -108,7 +111,11 @@ pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let auth = auth_body(&mut client, api_key_file, email, password_file)?;
             let host = client.post(
                 "/api/hosts",
-                &json!({"name": name, "base_url": url, "auth": auth}),
+                &body(&CreateHostRequest {
+                    name,
+                    base_url: url,
+                    auth,
+                }),
             )?;
             print_host(&host, ctx.format, Some("registered"))?;
             return Ok(ExitCode::SUCCESS);
@@ -116,7 +123,7 @@ pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         HostCommand::List => {
             let doc = client.get("/api/hosts", &[])?;
             if ctx.format == OutputFormat::Table {
-                print!("{}", hosts_table(items(&doc, "hosts")));
+                print!("{}", hosts_table(&read::<HostList>(&doc)?.hosts));
                 return Ok(ExitCode::SUCCESS);
             }
             doc
@@ -138,18 +145,18 @@ pub fn run(command: HostCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             password_file,
         } => {
             let auth = auth_body(&mut client, api_key_file, email, password_file)?;
-            let doc = client.put(&format!("/api/hosts/{}/credentials", segment(&host)), &auth)?;
+            let doc = client.put(
+                &format!("/api/hosts/{}/credentials", segment(&host)),
+                &body(&auth),
+            )?;
             print_host(&doc, ctx.format, Some("credentials replaced for"))?;
             return Ok(ExitCode::SUCCESS);
         }
         HostCommand::Rm { host } => {
             let doc = client.delete(&format!("/api/hosts/{}", segment(&host)))?;
             if ctx.format == OutputFormat::Table {
-                println!(
-                    "removed host {} ({})",
-                    text(&doc["name"]),
-                    text(&doc["host_id"])
-                );
+                let gone: HostDeleted = read(&doc)?;
+                println!("removed host {} ({})", s(&gone.name), s(&gone.host_id));
                 return Ok(ExitCode::SUCCESS);
             }
             doc
@@ -166,17 +173,17 @@ fn auth_body(
     api_key_file: Option<PathBuf>,
     email: Option<String>,
     password_file: Option<PathBuf>,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<HostAuth> {
     match (api_key_file, email, password_file) {
         (Some(file), _, _) => {
             let api_key = input::read_secret(&file, "--api-key-file")?;
             client.redact(&api_key);
-            Ok(json!({"kind": "api_key", "api_key": api_key}))
+            Ok(HostAuth::ApiKey { api_key })
         }
         (None, Some(email), Some(file)) => {
             let password = input::read_secret(&file, "--password-file")?;
             client.redact(&password);
-            Ok(json!({"kind": "login", "email": email, "password": password}))
+            Ok(HostAuth::Login { email, password })
         }
         _ => Err(input::usage(
             "give --api-key-file FILE, or --email EMAIL with --password-file FILE",
@@ -184,20 +191,20 @@ fn auth_body(
     }
 }
 
-fn hosts_table(hosts: &[Value]) -> String {
+fn hosts_table(hosts: &[Host]) -> String {
     if hosts.is_empty() {
         return "no host registered (add one with `relay host add`)\n".into();
     }
     let rows: Vec<Vec<String>> = hosts
         .iter()
-        .map(|h| {
+        .map(|Host { record: h, .. }| {
             vec![
-                text(&h["id"]),
-                text(&h["name"]),
-                text(&h["base_url"]),
-                text(&h["version"]),
-                text(&h["status"]),
-                time(&h["last_probe_at"]),
+                s(&h.id),
+                s(&h.name),
+                s(&h.base_url),
+                opt(h.version.as_deref()),
+                h.status.to_string(),
+                opt_at(h.last_probe_at),
             ]
         })
         .collect();
@@ -207,76 +214,60 @@ fn hosts_table(hosts: &[Value]) -> String {
     )
 }
 
-fn print_host(host: &Value, format: OutputFormat, verb: Option<&str>) -> anyhow::Result<()> {
+fn print_host(doc: &Value, format: OutputFormat, verb: Option<&str>) -> anyhow::Result<()> {
     if format == OutputFormat::Json {
-        return print_json(host);
+        return print_json(doc);
     }
+    let host: Host = read(doc)?;
     if let Some(verb) = verb {
         println!(
             "{verb} host {} ({})",
-            text(&host["name"]),
-            text(&host["id"])
+            s(&host.record.name),
+            s(&host.record.id)
         );
     }
-    print!("{}", host_text(host));
+    print!("{}", host_text(&host));
     Ok(())
 }
 
 /// A host as `key: value` lines, capabilities and problems.
-pub fn host_text(host: &Value) -> String {
-    let capabilities = host
-        .get("capabilities")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let present: Vec<&str> = capabilities
+pub fn host_text(host: &Host) -> String {
+    let h = &host.record;
+    let present: Vec<&str> = host
+        .capabilities
         .iter()
-        .filter(|(_, v)| v.as_bool() == Some(true))
+        .filter(|(_, v)| **v)
         .map(|(k, _)| k.as_str())
         .collect();
-    let missing: Vec<&str> = capabilities
+    let missing: Vec<&str> = host
+        .capabilities
         .iter()
-        .filter(|(_, v)| v.as_bool() != Some(true))
+        .filter(|(_, v)| !**v)
         .map(|(k, _)| k.as_str())
         .collect();
-    let mut auth = text(&host["auth_kind"]);
-    if host["admin_email"].is_string() {
-        auth = format!("{auth} ({})", text(&host["admin_email"]));
+    let mut auth = h.auth_kind.to_string();
+    if let Some(email) = &h.admin_email {
+        auth = format!("{auth} ({})", s(email));
     }
     let mut fields = vec![
-        ("id", text(&host["id"])),
-        ("name", text(&host["name"])),
-        ("base_url", text(&host["base_url"])),
+        ("id", s(&h.id)),
+        ("name", s(&h.name)),
+        ("base_url", s(&h.base_url)),
         ("auth", auth),
-        ("version", text(&host["version"])),
-        ("status", text(&host["status"])),
-        ("last_probe_at", time(&host["last_probe_at"])),
-        ("created_at", time(&host["created_at"])),
+        ("version", opt(h.version.as_deref())),
+        ("status", h.status.to_string()),
+        ("last_probe_at", opt_at(h.last_probe_at)),
+        ("created_at", at(h.created_at)),
     ];
-    if !capabilities.is_empty() {
-        fields.push((
-            "capabilities",
-            if present.is_empty() {
-                "-".into()
-            } else {
-                present.join(", ")
-            },
-        ));
-        fields.push((
-            "missing",
-            if missing.is_empty() {
-                "-".into()
-            } else {
-                missing.join(", ")
-            },
-        ));
+    if !host.capabilities.is_empty() {
+        fields.push(("capabilities", list(&present)));
+        fields.push(("missing", list(&missing)));
     }
     let mut out = render_fields(&fields);
-    let problems = items(host, "problems");
-    if !problems.is_empty() {
+    if !host.problems.is_empty() {
         out.push_str("problems:\n");
-        for problem in problems {
-            out.push_str(&format!("  - {}\n", text(problem)));
+        for problem in &host.problems {
+            out.push_str(&format!("  - {}\n", s(problem)));
         }
     }
     out

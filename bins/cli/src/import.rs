@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
+use relay_api_types as api;
 
 use crate::batch::{finish_import, wait};
-use crate::client::segment;
-use crate::output::{items, render_fields, render_table, text, OutputFormat};
+use crate::client::{body, read, segment};
+use crate::output::{list, opt, render_fields, render_table, s, yes_no, OutputFormat};
 use crate::{input, Ctx};
 
 /// Strict or partial import.
@@ -35,23 +35,37 @@ pub enum AccessMode {
     SelfService,
 }
 
-impl Mode {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mode::Strict => "strict",
-            Mode::Partial => "partial",
+impl From<Mode> for api::ImportMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Strict => api::ImportMode::Strict,
+            Mode::Partial => api::ImportMode::Partial,
         }
     }
 }
 
-impl AccessMode {
-    /// The server's name of the mode.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessMode::Subscription => "subscription",
-            AccessMode::SelfService => "self_service",
+impl From<AccessMode> for api::AccessMode {
+    fn from(mode: AccessMode) -> Self {
+        match mode {
+            AccessMode::Subscription => api::AccessMode::Subscription,
+            AccessMode::SelfService => api::AccessMode::SelfService,
         }
     }
+}
+
+/// The subscriber selectors of `--subscriber EMAIL` and `--subscriber-id ID`.
+pub fn subscribers(emails: &[String], ids: &[i64]) -> Vec<api::SubscriberSelector> {
+    emails
+        .iter()
+        .map(|email| api::SubscriberSelector {
+            email: Some(email.clone()),
+            user_id: None,
+        })
+        .chain(ids.iter().map(|id| api::SubscriberSelector {
+            email: None,
+            user_id: Some(*id),
+        }))
+        .collect()
 }
 
 /// Arguments of `relay import`.
@@ -119,99 +133,74 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
-    let mut body = json!({
-        "host_id": args.host,
-        "keys_text": keys.text,
-    });
-    if let Some(pack) = &args.pack {
-        body["pack_id"] = json!(pack);
-    }
-    if let Some(mode) = args.mode {
-        body["mode"] = json!(mode.as_str());
-    }
-    if let Some(access) = args.access_mode {
-        body["access_mode"] = json!(access.as_str());
-    }
-    let subscribers: Vec<Value> = args
-        .subscribers
-        .iter()
-        .map(|email| json!({ "email": email }))
-        .chain(
-            args.subscriber_ids
-                .iter()
-                .map(|id| json!({ "user_id": id })),
-        )
-        .collect();
-    if !subscribers.is_empty() {
-        body["subscribers"] = Value::Array(subscribers);
-    }
-    if let Some(days) = args.days {
-        body["validity_days"] = json!(days);
-    }
-    if let Some(key) = probe_key {
-        body["probe_key"] = json!(key);
-    }
-    if args.replace_existing {
-        body["replace_existing"] = json!(true);
-    }
-    if let Some(n) = args.concurrency {
-        body["concurrency"] = json!(n);
-    }
+    let mut request = api::ImportRequest {
+        host_id: args.host.clone(),
+        pack_id: args.pack.clone(),
+        keys_text: Some(keys.text.clone()),
+        mode: args.mode.map(Into::into),
+        access_mode: args.access_mode.map(Into::into),
+        subscribers: subscribers(&args.subscribers, &args.subscriber_ids),
+        validity_days: args.days,
+        probe_key,
+        replace_existing: args.replace_existing,
+        concurrency: args.concurrency,
+        ..api::ImportRequest::default()
+    };
 
     let provider = segment(&args.provider);
     if args.preview {
-        let plan = client.post(&format!("/api/providers/{provider}/preview-import"), &body)?;
+        let plan = client.post(
+            &format!("/api/providers/{provider}/preview-import"),
+            &body(&request),
+        )?;
         match ctx.format {
             OutputFormat::Json => {
                 println!("{}", client.scrub(&serde_json::to_string_pretty(&plan)?))
             }
-            OutputFormat::Table => print!("{}", client.scrub(&preview_text(&plan))),
+            OutputFormat::Table => print!("{}", client.scrub(&preview_text(&read(&plan)?))),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    body["wait"] = json!(false);
-    let started = client.post(&format!("/api/providers/{provider}/import"), &body)?;
-    let view = wait(&client, started)?;
-    finish_import(&view, ctx.format, &client)
+    request.wait = Some(false);
+    let started = client.post(
+        &format!("/api/providers/{provider}/import"),
+        &body(&request),
+    )?;
+    let (doc, view) = wait(&client, started)?;
+    finish_import(&doc, &view, ctx.format, &client)
 }
 
 /// A preview-import answer as text: host objects to create/reuse/update or in
 /// conflict, per-key plans, overlays, warnings and blocking problems.
-pub fn preview_text(plan: &Value) -> String {
+pub fn preview_text(plan: &api::PreviewReport) -> String {
     let mut out = render_fields(&[
         (
             "preview",
-            format!(
-                "{} ({})",
-                text(&plan["provider_id"]),
-                text(&plan["pack_id"])
-            ),
+            format!("{} ({})", s(&plan.provider_id), s(&plan.pack_id)),
         ),
-        ("mode", text(&plan["mode"])),
-        ("access_mode", text(&plan["access_mode"])),
-        ("host_version", text(&plan["host_version"])),
-        ("platform", text(&plan["platform"]["platform"])),
+        ("mode", plan.mode.to_string()),
+        ("access_mode", plan.access_mode.to_string()),
+        ("host_version", opt(plan.host_version.as_deref())),
+        ("platform", plan.platform.platform.to_string()),
     ]);
-    if let Some(why) = plan["platform"]["explanation"].as_str() {
-        out.push_str(&format!("  {why}\n"));
-    }
+    out.push_str(&format!("  {}\n", plan.platform.explanation));
 
     out.push_str("\nhost objects:\n");
-    let resources: Vec<Vec<String>> = items(plan, "resources")
+    let resources: Vec<Vec<String>> = plan
+        .resources
         .iter()
         .map(|r| {
-            let id = if r["host_id"].is_null() {
-                text(&r["candidates"])
-            } else {
-                text(&r["host_id"])
+            let id = match r.host_id {
+                Some(id) => id.to_string(),
+                None => list(&r.candidates),
             };
             vec![
-                text(&r["resource_type"]),
-                text(&r["name"]),
-                text(&r["action"]),
+                r.resource_type.to_string(),
+                s(&r.name),
+                r.action.to_string(),
                 id,
-                text(&r["managed"]),
-                text(&r["reason"]),
+                yes_no(r.managed),
+                opt(r.reason.as_deref()),
             ]
         })
         .collect();
@@ -228,32 +217,31 @@ pub fn preview_text(plan: &Value) -> String {
         }
     }
 
-    let counts = &plan["counts"];
+    let counts = &plan.counts;
     out.push_str(&format!(
         "\nkeys: {} new, {} duplicate_in_request, {} already_imported\n",
-        counts["new"].as_u64().unwrap_or(0),
-        counts["duplicate_in_request"].as_u64().unwrap_or(0),
-        counts["already_imported"].as_u64().unwrap_or(0)
+        counts.new, counts.duplicate_in_request, counts.already_imported
     ));
-    let keys: Vec<Vec<String>> = items(plan, "keys")
+    let keys: Vec<Vec<String>> = plan
+        .keys
         .iter()
         .map(|k| {
             let mut note = Vec::new();
-            if let Some(line) = k["duplicate_of_line"].as_u64() {
+            if let Some(line) = k.duplicate_of_line {
                 note.push(format!("same key as line {line}"));
             }
-            if let Some(status) = k["account_status"].as_str() {
+            if let Some(status) = &k.account_status {
                 note.push(format!("account {status}"));
             }
-            if k["hint_mismatch"].as_bool() == Some(true) {
+            if k.hint_mismatch {
                 note.push("does not look like this provider's key".into());
             }
             vec![
-                text(&k["line"]),
-                text(&k["mask"]),
-                text(&k["plan"]),
-                text(&k["account_name"]),
-                text(&k["account_id"]),
+                k.line.to_string(),
+                s(&k.mask),
+                k.plan.to_string(),
+                s(&k.account_name),
+                opt(k.account_id),
                 if note.is_empty() {
                     "-".into()
                 } else {
@@ -267,31 +255,24 @@ pub fn preview_text(plan: &Value) -> String {
             out.push_str(&format!("  {line}\n"));
         }
     }
-    let dropped = items(plan, "dropped");
-    if !dropped.is_empty() {
-        out.push_str(&format!("  {} line(s) dropped\n", dropped.len()));
+    if !plan.dropped.is_empty() {
+        out.push_str(&format!("  {} line(s) dropped\n", plan.dropped.len()));
     }
 
-    let overlays = items(plan, "overlays");
-    if !overlays.is_empty() {
+    if !plan.overlays.is_empty() {
         out.push_str("\noverlays:\n");
-        for overlay in overlays {
-            out.push_str(&format!(
-                "  [{}] {}\n",
-                text(&overlay["severity"]),
-                text(&overlay["note"])
-            ));
+        for overlay in &plan.overlays {
+            out.push_str(&format!("  [{}] {}\n", overlay.severity, s(&overlay.note)));
         }
     }
-    for (field, title) in [
-        ("warnings", "warnings"),
-        ("problems", "problems (the import would fail)"),
+    for (entries, title) in [
+        (&plan.warnings, "warnings"),
+        (&plan.problems, "problems (the import would fail)"),
     ] {
-        let list = items(plan, field);
-        if !list.is_empty() {
+        if !entries.is_empty() {
             out.push_str(&format!("\n{title}:\n"));
-            for entry in list {
-                out.push_str(&format!("  - {}\n", text(entry)));
+            for entry in entries {
+                out.push_str(&format!("  - {}\n", s(entry)));
             }
         }
     }
@@ -305,10 +286,11 @@ mod tests {
 
     #[test]
     fn a_preview_shows_the_plan() {
-        let plan = json!({
+        let plan: api::PreviewReport = crate::fixtures::typed(serde_json::json!({
             "pack_id": "openai-cn-pack", "provider_id": "deepseek", "mode": "strict",
             "access_mode": "subscription", "host_version": "0.1.131",
-            "platform": {"platform": "openai", "reason": {"kind": "host_too_old"},
+            "platform": {"platform": "openai",
+                         "reason": {"kind": "host_too_old", "host_version": "0.1.131", "requirement": ">=0.1.178"},
                          "explanation": "platform openai with forced Chat Completions: the host 0.1.131 predates the native platform (>=0.1.178)"},
             "resources": [
                 {"resource_type": "group", "name": "crm-openai-cn-pack-deepseek-sub", "action": "create",
@@ -317,15 +299,17 @@ mod tests {
                  "host_id": null, "candidates": [4, 5], "managed": false, "reason": "2 channels share the name"}
             ],
             "keys": [
-                {"line": 1, "mask": "sk-d…aaaa", "plan": "new", "account_name": "deepseek-0a1b2c3d",
-                 "account_id": null, "duplicate_of_line": null, "hint_mismatch": false},
-                {"line": 2, "mask": "sk-d…aaaa", "plan": "duplicate_in_request", "account_name": "deepseek-0a1b2c3d",
-                 "account_id": null, "duplicate_of_line": 1, "hint_mismatch": false}
+                {"line": 1, "fingerprint": "aa", "mask": "sk-d…aaaa", "plan": "new",
+                 "account_name": "deepseek-0a1b2c3d", "account_id": null, "account_status": null,
+                 "duplicate_of_line": null, "hint_mismatch": false},
+                {"line": 2, "fingerprint": "aa", "mask": "sk-d…aaaa", "plan": "duplicate_in_request",
+                 "account_name": "deepseek-0a1b2c3d", "account_id": null, "account_status": null,
+                 "duplicate_of_line": 1, "hint_mismatch": false}
             ],
             "counts": {"new": 1, "duplicate_in_request": 1, "already_imported": 0},
             "dropped": [], "overlays": [{"severity": "warning", "note": "old hosts lack plans"}],
             "warnings": [], "problems": ["channel crm-x: several channels share the name"]
-        });
+        }));
         let out = preview_text(&plan);
         assert!(
             out.contains("group    crm-openai-cn-pack-deepseek-sub  create"),

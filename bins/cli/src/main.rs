@@ -16,6 +16,8 @@ mod client;
 mod diagnose;
 mod doctor;
 mod evidence;
+#[cfg(test)]
+mod fixtures;
 mod host;
 mod import;
 mod input;

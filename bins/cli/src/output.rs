@@ -151,13 +151,46 @@ pub fn render_fields(fields: &[(&str, String)]) -> String {
     out
 }
 
-/// The items of a JSON array field (empty when absent).
-pub fn items<'a>(value: &'a Value, field: &str) -> &'a [Value] {
-    value
-        .get(field)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+/// A text value: `-` when empty.
+pub fn s(value: &str) -> String {
+    if value.is_empty() {
+        "-".into()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// An optional value: `-` when absent or empty.
+pub fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".into(), |v| s(&v.to_string()))
+}
+
+/// `yes` or `no`.
+pub fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.into()
+}
+
+/// A list as `a, b`, or `-` when empty.
+pub fn list<T: std::fmt::Display>(values: &[T]) -> String {
+    if values.is_empty() {
+        "-".into()
+    } else {
+        values
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A timestamp (milliseconds since the epoch) in UTC.
+pub fn at(ms: i64) -> String {
+    format_millis(ms)
+}
+
+/// An optional timestamp: `-` when absent.
+pub fn opt_at(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "-".into(), format_millis)
 }
 
 /// Renders any JSON document as text: scalar fields as aligned `key: value` lines

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use relay_api_types as api;
 use relay_pack::{Pack, PackError, Problem};
 use serde_json::{json, Value};
 
-use crate::client::segment;
+use crate::client::{body, read, segment};
 use crate::input::usage;
-use crate::output::{items, print_json, render_fields, render_table, text, time, OutputFormat};
+use crate::output::{at, list, print_json, render_fields, render_table, s, OutputFormat};
 use crate::Ctx;
 
 /// Pack subcommands.
@@ -63,7 +64,9 @@ pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let doc = ctx.client()?.get("/api/packs", &[])?;
             match format {
                 OutputFormat::Json => print_json(&doc)?,
-                OutputFormat::Table => print!("{}", packs_table(items(&doc, "packs"))),
+                OutputFormat::Table => {
+                    print!("{}", packs_table(&read::<api::PackList>(&doc)?.packs))
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -73,7 +76,7 @@ pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 .get(&format!("/api/packs/{}", segment(&pack)), &[])?;
             match format {
                 OutputFormat::Json => print_json(&doc)?,
-                OutputFormat::Table => print!("{}", installed_pack_text(&doc)),
+                OutputFormat::Table => print!("{}", installed_pack_text(&read(&doc)?)),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -86,7 +89,12 @@ fn install(path: &Path, on_server: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> 
         let name = path
             .to_str()
             .ok_or_else(|| usage(format!("pack path {}: not valid UTF-8", path.display())))?;
-        let doc = client.post("/api/packs/install", &json!({ "path": name }))?;
+        let doc = client.post(
+            "/api/packs/install",
+            &body(&api::InstallPackRequest {
+                path: name.to_owned(),
+            }),
+        )?;
         return print_installed(&doc, ctx.format);
     }
     let metadata =
@@ -106,12 +114,13 @@ fn print_installed(doc: &Value, format: OutputFormat) -> anyhow::Result<ExitCode
     match format {
         OutputFormat::Json => print_json(doc)?,
         OutputFormat::Table => {
+            let pack: api::Pack = read(doc)?;
             println!(
                 "installed pack {} {}",
-                text(&doc["pack_id"]),
-                text(&doc["version"])
+                s(&pack.record.pack_id),
+                s(&pack.record.version)
             );
-            print!("{}", installed_pack_text(doc));
+            print!("{}", installed_pack_text(&pack));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -171,7 +180,7 @@ fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(cursor.into_inner())
 }
 
-fn packs_table(packs: &[Value]) -> String {
+fn packs_table(packs: &[api::Pack]) -> String {
     if packs.is_empty() {
         return "no pack installed (install one with `relay pack install`)\n".into();
     }
@@ -179,12 +188,12 @@ fn packs_table(packs: &[Value]) -> String {
         .iter()
         .map(|p| {
             vec![
-                text(&p["pack_id"]),
-                text(&p["version"]),
-                text(&p["name"]),
-                items(p, "providers").len().to_string(),
-                text(&p["source_kind"]),
-                time(&p["updated_at"]),
+                s(&p.record.pack_id),
+                s(&p.record.version),
+                s(&p.record.name),
+                p.providers.len().to_string(),
+                p.record.source_kind.to_string(),
+                at(p.record.updated_at),
             ]
         })
         .collect();
@@ -202,42 +211,33 @@ fn packs_table(packs: &[Value]) -> String {
 }
 
 /// An installed pack (as the server answers it) as text.
-fn installed_pack_text(pack: &Value) -> String {
+fn installed_pack_text(pack: &api::Pack) -> String {
+    let r = &pack.record;
     let mut out = render_fields(&[
-        ("pack", text(&pack["pack_id"])),
-        ("version", text(&pack["version"])),
-        ("name", text(&pack["name"])),
-        ("host_compat", text(&pack["host_compat"])),
-        (
-            "source",
-            format!(
-                "{} {}",
-                text(&pack["source_kind"]),
-                text(&pack["source_path"])
-            ),
-        ),
-        ("source_digest", text(&pack["source_digest"])),
-        ("installed_at", time(&pack["installed_at"])),
-        ("updated_at", time(&pack["updated_at"])),
+        ("pack", s(&r.pack_id)),
+        ("version", s(&r.version)),
+        ("name", s(&r.name)),
+        ("host_compat", s(&r.host_compat)),
+        ("source", format!("{} {}", r.source_kind, s(&r.source_path))),
+        ("source_digest", s(&r.source_digest)),
+        ("installed_at", at(r.installed_at)),
+        ("updated_at", at(r.updated_at)),
     ]);
-    let removed = items(pack, "removed");
-    if !removed.is_empty() {
-        out.push_str(&format!(
-            "removed providers: {}\n",
-            text(&Value::Array(removed.to_vec()))
-        ));
+    if !pack.removed.is_empty() {
+        out.push_str(&format!("removed providers: {}\n", list(&pack.removed)));
     }
     out.push('\n');
-    let rows: Vec<Vec<String>> = items(pack, "providers")
+    let rows: Vec<Vec<String>> = pack
+        .providers
         .iter()
         .map(|p| {
             vec![
-                text(&p["provider_id"]),
-                text(&p["display_name"]),
-                text(&p["status"]),
-                text(&p["base_url"]),
-                text(&p["smoke_test_model"]),
-                items(p, "default_models").len().to_string(),
+                s(&p.provider_id),
+                s(&p.display_name),
+                p.status.to_string(),
+                s(&p.base_url),
+                s(&p.smoke_test_model),
+                p.default_models.len().to_string(),
             ]
         })
         .collect();

@@ -4,12 +4,13 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use relay_api_types::{ProviderInstallRecord, ProviderList, ProviderSummary, ScopeRequest};
+use serde_json::Value;
 
 use crate::batch::rollback_report_text;
-use crate::client::segment;
+use crate::client::{body, read, segment};
 use crate::output::{
-    items, print_failure, print_json, render_fields, render_table, text, time, OutputFormat,
+    opt, opt_at, print_failure, print_json, render_fields, render_table, s, yes_no, OutputFormat,
 };
 use crate::Ctx;
 
@@ -49,11 +50,10 @@ pub struct Scope {
 
 impl Scope {
     fn body(&self) -> Value {
-        let mut body = json!({ "host_id": self.host });
-        if let Some(pack) = &self.pack {
-            body["pack_id"] = json!(pack);
-        }
-        body
+        body(&ScopeRequest {
+            host_id: self.host.clone(),
+            pack_id: self.pack.clone(),
+        })
     }
 
     fn path(&self, action: &str) -> String {
@@ -73,7 +73,7 @@ pub fn run(command: ProviderCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => print!(
                     "{}",
-                    providers_table(items(&doc, "providers"), host.is_some())
+                    providers_table(&read::<ProviderList>(&doc)?.providers, host.is_some())
                 ),
             }
             Ok(ExitCode::SUCCESS)
@@ -81,21 +81,22 @@ pub fn run(command: ProviderCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         ProviderCommand::Disable(scope) => set_enabled(&scope, false, ctx),
         ProviderCommand::Enable(scope) => set_enabled(&scope, true, ctx),
         ProviderCommand::Rollback(scope) => {
-            let report = ctx.client()?.post(&scope.path("rollback"), &scope.body())?;
+            let doc = ctx.client()?.post(&scope.path("rollback"), &scope.body())?;
+            let report: relay_api_types::RollbackReport = read(&doc)?;
             match ctx.format {
-                OutputFormat::Json => print_json(&report)?,
+                OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
                     println!("rollback of {} on {}:", scope.provider, scope.host);
                     print!("{}", rollback_report_text(&report));
                 }
             }
-            if report["complete"].as_bool() == Some(true) {
+            if report.complete {
                 if ctx.format == OutputFormat::Table {
                     println!("\nrolled back {} on {}", scope.provider, scope.host);
                 }
                 Ok(ExitCode::SUCCESS)
             } else {
-                let remaining = items(&report, "remaining").len();
+                let remaining = report.remaining.len();
                 print_failure(
                     "rollback_incomplete",
                     &format!(
@@ -113,9 +114,10 @@ pub fn run(command: ProviderCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 /// `relay provider disable|enable`: prints the provider's install record on the host.
 fn set_enabled(scope: &Scope, enabled: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let action = if enabled { "enable" } else { "disable" };
-    let install = ctx.client()?.post(&scope.path(action), &scope.body())?;
+    let doc = ctx.client()?.post(&scope.path(action), &scope.body())?;
+    let install: ProviderInstallRecord = read(&doc)?;
     match ctx.format {
-        OutputFormat::Json => print_json(&install)?,
+        OutputFormat::Json => print_json(&doc)?,
         OutputFormat::Table => {
             println!(
                 "{} {} on {}",
@@ -130,44 +132,40 @@ fn set_enabled(scope: &Scope, enabled: bool, ctx: &Ctx) -> anyhow::Result<ExitCo
 }
 
 /// A provider's install record on a host.
-fn install_text(install: &Value) -> String {
+fn install_text(install: &ProviderInstallRecord) -> String {
     render_fields(&[
-        ("status", text(&install["status"])),
-        ("disabled", text(&install["disabled"])),
-        ("access", text(&install["access_status"])),
-        ("message", text(&install["status_message"])),
-        ("last_batch", text(&install["last_batch_id"])),
-        ("reconciled_at", time(&install["last_reconcile_at"])),
+        ("status", install.status.to_string()),
+        ("disabled", yes_no(install.disabled)),
+        ("access", install.access_status.to_string()),
+        ("message", opt(install.status_message.as_deref())),
+        ("last_batch", opt(install.last_batch_id.as_deref())),
+        ("reconciled_at", opt_at(install.last_reconcile_at)),
     ])
 }
 
-fn providers_table(providers: &[Value], on_host: bool) -> String {
+fn providers_table(providers: &[ProviderSummary], on_host: bool) -> String {
     if providers.is_empty() {
         return "no provider (install a pack with `relay pack install`)\n".into();
     }
     let rows: Vec<Vec<String>> = providers
         .iter()
         .map(|p| {
-            let mut row = vec![
-                text(&p["pack_id"]),
-                text(&p["provider_id"]),
-                text(&p["display_name"]),
-            ];
+            let mut row = vec![s(&p.pack_id), s(&p.provider_id), s(&p.display_name)];
             if on_host {
-                match items(p, "installs").first() {
+                match p.installs.first() {
                     Some(install) => row.extend([
-                        text(&install["status"]),
-                        text(&install["access_status"]),
-                        text(&install["last_batch_id"]),
+                        install.status.to_string(),
+                        install.access_status.to_string(),
+                        opt(install.last_batch_id.as_deref()),
                     ]),
                     None => row.extend(["not imported".into(), "-".into(), "-".into()]),
                 }
             } else {
                 row.extend([
-                    text(&p["status"]),
-                    text(&p["smoke_test_model"]),
-                    items(p, "default_models").len().to_string(),
-                    items(p, "installs").len().to_string(),
+                    p.status.to_string(),
+                    s(&p.smoke_test_model),
+                    p.default_models.len().to_string(),
+                    p.installs.len().to_string(),
                 ]);
             }
             row

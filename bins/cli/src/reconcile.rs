@@ -10,12 +10,17 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use relay_api_types::{
+    AccessStatus, AccountOutcome, Difference, ProviderStatus, ReconcileRequest, ReconcileRunList,
+    ReconcileRunRecord, Repair,
+};
+use serde_json::Value;
 
-use crate::client::segment;
+use crate::client::{body, read, segment};
 use crate::input::usage;
 use crate::output::{
-    items, print_failure, print_json, render_fields, render_table, text, time, OutputFormat,
+    at, opt, opt_at, print_failure, print_json, render_fields, render_table, s, yes_no,
+    OutputFormat,
 };
 use crate::status::host_names;
 use crate::Ctx;
@@ -97,7 +102,10 @@ pub fn run(args: ReconcileArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
                     let names = host_names(&client)?;
-                    print!("{}", runs_table(items(&doc, "runs"), &names));
+                    print!(
+                        "{}",
+                        runs_table(&read::<ReconcileRunList>(&doc)?.runs, &names)
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -108,9 +116,12 @@ pub fn run(args: ReconcileArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
                     let names = host_names(&client)?;
-                    let host = text(&doc["host_id"]);
-                    let host = names.get(&host).cloned().unwrap_or(host);
-                    print!("{}", run_text(&doc, &host));
+                    let run: ReconcileRunRecord = read(&doc)?;
+                    let host = names
+                        .get(&run.host_id)
+                        .cloned()
+                        .unwrap_or_else(|| s(&run.host_id));
+                    print!("{}", run_text(&run, &host));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -121,33 +132,35 @@ pub fn run(args: ReconcileArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                     "relay reconcile needs PROVIDER and --host HOST (or a subcommand: runs, show)",
                 ));
             };
-            let mut body = json!({ "host_id": host });
-            if let Some(pack) = &args.pack {
-                body["pack_id"] = json!(pack);
-            }
-            if args.repair {
-                body["repair"] = json!(true);
-            }
-            if let Some(batch) = &args.batch_id {
-                body["batch_id"] = json!(batch);
-            }
+            let request = ReconcileRequest {
+                host_id: host.clone(),
+                pack_id: args.pack.clone(),
+                repair: args.repair,
+                batch_id: args.batch_id.clone(),
+            };
             let doc = client.post(
                 &format!("/api/providers/{}/reconcile", segment(&provider)),
-                &body,
+                &body(&request),
             )?;
+            let run: ReconcileRunRecord = read(&doc)?;
             match ctx.format {
                 OutputFormat::Json => print_json(&doc)?,
-                OutputFormat::Table => print!("{}", run_text(&doc, &host)),
+                OutputFormat::Table => print!("{}", run_text(&run, &host)),
             }
-            Ok(verdict_exit(&doc, &provider, &host, ctx.format))
+            Ok(verdict_exit(&run, &provider, &host, ctx.format))
         }
     }
 }
 
-/// Exit 0 for an `active` verdict; otherwise says why on stderr and exits 1.
-fn verdict_exit(run: &Value, provider: &str, host: &str, format: OutputFormat) -> ExitCode {
-    match run["verdict"].as_str() {
-        Some("active") => {
+/// Exit 0 for `active`; otherwise says why on stderr and exits 1.
+fn verdict_exit(
+    run: &ReconcileRunRecord,
+    provider: &str,
+    host: &str,
+    format: OutputFormat,
+) -> ExitCode {
+    match run.verdict {
+        Some(ProviderStatus::Active) => {
             if format == OutputFormat::Table {
                 println!("\n{provider} is active on {host}");
             }
@@ -161,12 +174,12 @@ fn verdict_exit(run: &Value, provider: &str, host: &str, format: OutputFormat) -
             ExitCode::FAILURE
         }
         None => {
-            let error = run["error"].as_str().unwrap_or("no verdict was reached");
+            let error = run.error.as_deref().unwrap_or("no verdict was reached");
             print_failure(
                 "reconcile_failed",
                 &format!(
                     "the reconcile run of {provider} on {host} ended {}: {error}",
-                    text(&run["status"])
+                    run.status
                 ),
             );
             ExitCode::FAILURE
@@ -174,46 +187,52 @@ fn verdict_exit(run: &Value, provider: &str, host: &str, format: OutputFormat) -
     }
 }
 
-/// Why a verdict is not `active`: the remaining differences, else the failed
-/// accounts and the access status, else the run's notes.
-fn why(run: &Value) -> String {
-    let remaining: Vec<String> = items(run, "differences")
-        .iter()
-        .filter(|d| d["repaired"].as_bool() != Some(true))
-        .map(|d| text(&d["detail"]))
-        .collect();
-    if !remaining.is_empty() {
+/// The differences of a run not repaired.
+fn remaining(differences: &[Difference]) -> impl Iterator<Item = &Difference> {
+    differences.iter().filter(|d| !d.repaired)
+}
+
+/// Why a run's verdict is not `active`: the remaining differences, else the failed
+/// accounts and a broken access, else the report's notes.
+fn why(run: &ReconcileRunRecord) -> String {
+    let left: Vec<String> = remaining(&run.differences).map(|d| s(&d.detail)).collect();
+    if !left.is_empty() {
         return format!(
             "{} difference(s) between the record and the host remain: {}",
-            remaining.len(),
-            remaining.join("; ")
+            left.len(),
+            left.join("; ")
         );
     }
-    let report = &run["report"];
     let mut reasons = Vec::new();
-    let failed: Vec<String> = items(report, "accounts")
-        .iter()
-        .filter(|a| a["outcome"] == "failed")
-        .map(|a| match a["message"].as_str() {
-            Some(message) => format!(
-                "account {} ({}) failed: {message}",
-                text(&a["account_id"]),
-                text(&a["name"])
-            ),
-            None => format!(
-                "account {} ({}) failed",
-                text(&a["account_id"]),
-                text(&a["name"])
-            ),
-        })
-        .collect();
-    reasons.extend(failed);
-    if run["access_status"] == "broken" {
-        let message = report["access"]["message"].as_str().unwrap_or("");
+    if let Some(report) = &run.report {
+        reasons.extend(
+            report
+                .accounts
+                .iter()
+                .filter(|a| a.outcome == AccountOutcome::Failed)
+                .map(|a| match &a.message {
+                    Some(message) => format!(
+                        "account {} ({}) failed: {message}",
+                        a.account_id,
+                        s(&a.name)
+                    ),
+                    None => format!("account {} ({}) failed", a.account_id, s(&a.name)),
+                }),
+        );
+    }
+    if run.access_status == Some(AccessStatus::Broken) {
+        let message = run
+            .report
+            .as_ref()
+            .and_then(|r| r.access.as_ref())
+            .and_then(|a| a.message.as_deref())
+            .unwrap_or("");
         reasons.push(format!("access is broken {message}").trim_end().to_owned());
     }
     if reasons.is_empty() {
-        reasons.extend(items(report, "notes").iter().map(text));
+        if let Some(report) = &run.report {
+            reasons.extend(report.notes.iter().map(|n| s(n)));
+        }
     }
     if reasons.is_empty() {
         "see the report above".into()
@@ -222,43 +241,36 @@ fn why(run: &Value) -> String {
     }
 }
 
-/// A reconcile run record as text: verdict, access, counts, differences (each with
-/// its detail and fix), repairs, failed accounts and notes.
-pub fn run_text(run: &Value, host: &str) -> String {
-    let report = &run["report"];
-    let counts = &report["counts"];
-    let differences = items(run, "differences");
-    let remaining = differences
-        .iter()
-        .filter(|d| d["repaired"].as_bool() != Some(true))
-        .count();
+/// A reconcile run as text: summary, differences with their fix, repairs, accounts
+/// not passing, the access probe and notes.
+pub fn run_text(run: &ReconcileRunRecord, host: &str) -> String {
+    let report = run.report.as_ref();
+    let differences = &run.differences;
+    let remaining = remaining(differences).count();
     let mut fields = vec![
-        ("run", text(&run["id"])),
+        ("run", s(&run.id)),
         (
             "provider",
-            format!(
-                "{} ({}) on {host}",
-                text(&run["provider_id"]),
-                text(&run["pack_id"])
-            ),
+            format!("{} ({}) on {host}", s(&run.provider_id), s(&run.pack_id)),
         ),
-        ("trigger", text(&run["trigger"])),
-        ("status", text(&run["status"])),
-        ("verdict", text(&run["verdict"])),
-        ("access", text(&run["access_status"])),
+        ("trigger", run.trigger.to_string()),
+        ("status", run.status.to_string()),
+        ("verdict", opt(run.verdict)),
+        ("access", opt(run.access_status)),
     ];
-    if !run["batch_id"].is_null() {
-        fields.push(("batch", text(&run["batch_id"])));
+    if let Some(batch) = &run.batch_id {
+        fields.push(("batch", s(batch)));
     }
-    if counts.is_object() {
+    if let Some(report) = report {
+        let counts = &report.counts;
         fields.push((
             "accounts",
             format!(
                 "{} passed, {} warning, {} failed, {} not tested",
-                number(counts, "accounts_passed"),
-                number(counts, "accounts_warning"),
-                number(counts, "accounts_failed"),
-                number(counts, "accounts_not_tested")
+                counts.accounts_passed,
+                counts.accounts_warning,
+                counts.accounts_failed,
+                counts.accounts_not_tested
             ),
         ));
     }
@@ -266,11 +278,11 @@ pub fn run_text(run: &Value, host: &str) -> String {
         "differences",
         format!("{} ({remaining} remaining)", differences.len()),
     ));
-    fields.push(("repairs", items(run, "repairs").len().to_string()));
-    fields.push(("started_at", time(&run["started_at"])));
-    fields.push(("finished_at", time(&run["finished_at"])));
+    fields.push(("repairs", run.repairs.len().to_string()));
+    fields.push(("started_at", at(run.started_at)));
+    fields.push(("finished_at", opt_at(run.finished_at)));
     let mut out = render_fields(&fields);
-    if let Some(error) = run["error"].as_str() {
+    if let Some(error) = &run.error {
         out.push_str(&format!("error: {error}\n"));
     }
 
@@ -279,22 +291,22 @@ pub fn run_text(run: &Value, host: &str) -> String {
         out.push_str(&differences_text(differences));
     }
 
-    let repairs = items(run, "repairs");
-    if !repairs.is_empty() {
+    if !run.repairs.is_empty() {
         out.push_str("\nrepairs:\n");
-        out.push_str(&indent(&repairs_table(repairs)));
+        out.push_str(&indent(&repairs_table(&run.repairs)));
     }
 
-    let troubled: Vec<Vec<String>> = items(report, "accounts")
+    let troubled: Vec<Vec<String>> = report
+        .map_or(&[][..], |r| &r.accounts[..])
         .iter()
-        .filter(|a| a["outcome"] != "passed")
+        .filter(|a| a.outcome != AccountOutcome::Passed)
         .map(|a| {
             vec![
-                text(&a["account_id"]),
-                text(&a["name"]),
-                text(&a["outcome"]),
-                text(&a["http_status"]),
-                text(&a["message"]),
+                a.account_id.to_string(),
+                s(&a.name),
+                a.outcome.to_string(),
+                opt(a.http_status),
+                opt(a.message.as_deref()),
             ]
         })
         .collect();
@@ -306,112 +318,110 @@ pub fn run_text(run: &Value, host: &str) -> String {
         )));
     }
 
-    let access = &report["access"];
-    if access.is_object() {
+    if let Some(access) = report.and_then(|r| r.access.as_ref()) {
         out.push_str(&format!(
             "\naccess probe: key {}, models {}, smoke model seen {}, completion {}{}\n",
-            text(&access["key_mask"]),
-            text(&access["models_status"]),
-            text(&access["smoke_model_seen"]),
-            text(&access["completion_status"]),
-            match access["message"].as_str() {
+            s(&access.key_mask),
+            opt(access.models_status),
+            yes_no(access.smoke_model_seen),
+            opt(access.completion_status),
+            match &access.message {
                 Some(message) => format!(" ({message})"),
                 None => String::new(),
             }
         ));
     }
 
-    let notes = items(report, "notes");
+    let notes = report.map_or(&[][..], |r| &r.notes[..]);
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
         for note in notes {
-            out.push_str(&format!("  - {}\n", text(note)));
+            out.push_str(&format!("  - {}\n", s(note)));
         }
     }
     out
 }
 
-/// One block per difference: kind, type, host id and name, then the detail and the fix.
-pub fn differences_text(differences: &[Value]) -> String {
+/// Differences as an indented list: what, the detail, the field values, the fix.
+pub fn differences_text(differences: &[Difference]) -> String {
     let mut out = String::new();
     for d in differences {
-        let repaired = if d["repaired"].as_bool() == Some(true) {
+        let repaired = if d.repaired {
             " [repaired]"
-        } else if d["safe_fix"].as_bool() == Some(true) {
+        } else if d.safe_fix {
             " [safe fix: --repair]"
         } else {
             ""
         };
         out.push_str(&format!(
             "  - {} {} {} {}{repaired}\n",
-            text(&d["kind"]),
-            text(&d["resource_type"]),
-            text(&d["host_id"]),
-            text(&d["name"])
+            d.kind,
+            d.resource_type,
+            opt(d.host_id),
+            s(&d.name)
         ));
-        out.push_str(&format!("    {}\n", text(&d["detail"])));
-        if let Some(field) = d["field"].as_str() {
+        out.push_str(&format!("    {}\n", s(&d.detail)));
+        if let Some(field) = &d.field {
             out.push_str(&format!(
                 "    {field}: expected {}, host has {}\n",
-                compact(&d["expected"]),
-                compact(&d["actual"])
+                compact(&d.expected),
+                compact(&d.actual)
             ));
         }
-        out.push_str(&format!("    fix: {}\n", text(&d["fix"])));
+        out.push_str(&format!("    fix: {}\n", s(&d.fix)));
     }
     out
 }
 
-/// Repairs as a table: kind, type, id, name, result, detail.
-pub fn repairs_table(repairs: &[Value]) -> String {
+/// Repairs as a table: kind, object, result, detail.
+pub fn repairs_table(repairs: &[Repair]) -> String {
     let rows: Vec<Vec<String>> = repairs
         .iter()
         .map(|r| {
-            let result = if r["ok"].as_bool() == Some(true) {
+            let result = if r.ok {
                 "ok".to_owned()
             } else {
-                format!("failed: {}", text(&r["error"]))
+                format!("failed: {}", opt(r.error.as_deref()))
             };
             vec![
-                text(&r["kind"]),
-                text(&r["resource_type"]),
-                text(&r["host_id"]),
-                text(&r["name"]),
+                r.kind.to_string(),
+                r.resource_type.to_string(),
+                r.host_id.to_string(),
+                s(&r.name),
                 result,
-                text(&r["detail"]),
+                s(&r.detail),
             ]
         })
         .collect();
     render_table(&["KIND", "TYPE", "ID", "NAME", "RESULT", "DETAIL"], &rows)
 }
 
-fn runs_table(runs: &[Value], host_names: &BTreeMap<String, String>) -> String {
+fn runs_table(runs: &[ReconcileRunRecord], host_names: &BTreeMap<String, String>) -> String {
     if runs.is_empty() {
         return "no reconcile run\n".into();
     }
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            let differences = items(r, "differences");
-            let remaining = differences
-                .iter()
-                .filter(|d| d["repaired"].as_bool() != Some(true))
-                .count();
             vec![
-                text(&r["id"]),
-                text(&r["provider_id"]),
-                text(&r["pack_id"]),
+                s(&r.id),
+                s(&r.provider_id),
+                s(&r.pack_id),
                 host_names
-                    .get(&text(&r["host_id"]))
+                    .get(&r.host_id)
                     .cloned()
-                    .unwrap_or_else(|| text(&r["host_id"])),
-                text(&r["trigger"]),
-                text(&r["status"]),
-                text(&r["verdict"]),
-                text(&r["access_status"]),
-                format!("{remaining}/{}", differences.len()),
-                items(r, "repairs").len().to_string(),
-                time(&r["started_at"]),
+                    .unwrap_or_else(|| s(&r.host_id)),
+                r.trigger.to_string(),
+                r.status.to_string(),
+                opt(r.verdict),
+                opt(r.access_status),
+                format!(
+                    "{}/{}",
+                    remaining(&r.differences).count(),
+                    r.differences.len()
+                ),
+                r.repairs.len().to_string(),
+                at(r.started_at),
             ]
         })
         .collect();
@@ -422,10 +432,6 @@ fn runs_table(runs: &[Value], host_names: &BTreeMap<String, String>) -> String {
         ],
         &rows,
     )
-}
-
-fn number(counts: &Value, field: &str) -> u64 {
-    counts[field].as_u64().unwrap_or(0)
 }
 
 fn compact(value: &Value) -> String {
@@ -444,6 +450,31 @@ pub fn indent(block: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{typed, with};
+    use serde_json::json;
+
+    /// A whole reconcile report with the given accounts and notes.
+    fn report(accounts: Value, access: Value, notes: Value) -> Value {
+        json!({
+            "host_id": "host_1", "pack_id": "openai-cn-pack", "provider_id": "deepseek",
+            "batch_id": null, "verdict": "drifted", "provider_event": "drift",
+            "access_status": "subscription_ready", "resources": [], "differences": [],
+            "accounts": accounts, "access": access, "access_group_id": null, "repairs": [],
+            "notes": notes,
+            "counts": {"resources": 0, "differences": 2, "remaining_differences": 1,
+                       "accounts_passed": 1, "accounts_warning": 0, "accounts_failed": 0,
+                       "accounts_not_tested": 1, "repairs": 1},
+            "timings": {"inventory_ms": 0, "repairs_ms": 0, "account_tests_ms": 0,
+                        "access_ms": 0, "total_ms": 0}
+        })
+    }
+
+    fn account(id: i64, name: &str, outcome: &str, message: &str) -> Value {
+        json!({"account_id": id, "name": name, "fingerprint": null, "group_id": null,
+               "host_status": null, "outcome": outcome, "tested": false, "reason": null,
+               "needs_gateway_confirmation": false, "message": message, "http_status": null,
+               "model_tested": null, "models_include_smoke": null, "duration_ms": null})
+    }
 
     fn drifted() -> Value {
         json!({
@@ -462,23 +493,21 @@ mod tests {
             ],
             "repairs": [
                 {"kind": "account_rebound", "resource_type": "account", "host_id": 1, "name": "deepseek-84e6ad7d",
-                 "detail": "account 1 (deepseek-84e6ad7d) bound to group 1 again", "ok": true, "error": null}
+                 "detail": "account 1 (deepseek-84e6ad7d) bound to group 1 again", "ok": true, "error": null,
+                 "capability": null}
             ],
             "error": null, "started_at": 0, "finished_at": 1000,
-            "report": {
-                "counts": {"accounts_passed": 1, "accounts_warning": 0, "accounts_failed": 0, "accounts_not_tested": 1},
-                "accounts": [
-                    {"account_id": 2, "name": "deepseek-61466140", "outcome": "not_tested", "http_status": null,
-                     "message": "deleted on the host"}
-                ],
-                "notes": ["drifted: 1 difference(s) between the record and the host remain"]
-            }
+            "report": report(
+                json!([account(2, "deepseek-61466140", "not_tested", "deleted on the host")]),
+                json!(null),
+                json!(["drifted: 1 difference(s) between the record and the host remain"])
+            )
         })
     }
 
     #[test]
     fn a_run_shows_differences_with_their_fix_and_repairs() {
-        let out = run_text(&drifted(), "main");
+        let out = run_text(&typed(drifted()), "main");
         assert!(out.contains("verdict:     drifted\n"), "{out}");
         assert!(out.contains("differences: 2 (1 remaining)\n"), "{out}");
         assert!(
@@ -506,28 +535,37 @@ mod tests {
     #[test]
     fn why_names_the_remaining_differences_then_the_accounts() {
         assert_eq!(
-            why(&drifted()),
+            why(&typed(drifted())),
             "1 difference(s) between the record and the host remain: account 2 (deepseek-61466140) was deleted on the host"
         );
-        let degraded = json!({
-            "verdict": "degraded", "access_status": "broken", "differences": [],
-            "report": {"accounts": [{"account_id": 3, "name": "a", "outcome": "failed", "message": "API returned 401"}],
-                       "access": {"message": "chat HTTP 503"}, "notes": ["x"]}
-        });
+        let degraded = with(
+            drifted(),
+            json!({
+                "verdict": "degraded", "access_status": "broken", "differences": [],
+                "report": report(
+                    json!([account(3, "a", "failed", "API returned 401")]),
+                    json!(crate::fixtures::proof(json!({"message": "chat HTTP 503"}))),
+                    json!(["an advisory note"])
+                )
+            }),
+        );
         assert_eq!(
-            why(&degraded),
+            why(&typed(degraded)),
             "account 3 (a) failed: API returned 401; access is broken chat HTTP 503"
         );
-        let other =
-            json!({"verdict": "failed", "differences": [], "report": {"notes": ["no account"]}});
-        assert_eq!(why(&other), "no account");
+        let other = with(
+            drifted(),
+            json!({"verdict": "failed", "differences": [],
+                   "report": report(json!([]), json!(null), json!(["no account"]))}),
+        );
+        assert_eq!(why(&typed(other)), "no account");
     }
 
     #[test]
     fn runs_are_listed_with_host_names() {
-        let runs = json!([drifted()]);
+        let runs = vec![typed(drifted())];
         let names = BTreeMap::from([("host_1".to_owned(), "main".to_owned())]);
-        let out = runs_table(runs.as_array().unwrap(), &names);
+        let out = runs_table(&runs, &names);
         let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(
             &row[..10],

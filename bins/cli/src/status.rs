@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Args;
-use serde_json::Value;
+use relay_api_types::{
+    HostList, ProviderList, ProviderStatusView, ProviderSummary, ResourceList, ResourceRecord,
+};
 
-use crate::batch::proof_table;
-use crate::client::{segment, Client};
+use crate::batch::{proof_table, Proof};
+use crate::client::{read, segment, Client};
 use crate::output::{
-    items, print_json, render_fields, render_table, render_value, text, time, OutputFormat,
+    list, opt, opt_at, print_json, render_fields, render_table, render_value, s, yes_no,
+    OutputFormat,
 };
 use crate::Ctx;
 
@@ -52,14 +55,17 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             )?;
             match ctx.format {
                 OutputFormat::Json => print_json(&doc)?,
-                OutputFormat::Table if doc["provider"].is_object() => {
-                    let names = host_names(&client)?;
-                    print!("{}", provider_status_text(&doc, &names));
-                }
-                OutputFormat::Table => {
-                    println!("{provider} on {host}");
-                    print!("{}", render_value(&doc));
-                }
+                OutputFormat::Table => match read::<ProviderStatusView>(&doc) {
+                    Ok(view) => {
+                        let names = host_names(&client)?;
+                        print!("{}", provider_status_text(&view, &names));
+                    }
+                    // An answer of another shape is still shown, as it is.
+                    Err(_) => {
+                        println!("{provider} on {host}");
+                        print!("{}", render_value(&doc));
+                    }
+                },
             }
         }
         _ => {
@@ -74,9 +80,10 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 OutputFormat::Json => print_json(&doc)?,
                 OutputFormat::Table => {
                     let names = host_names(&client)?;
+                    let providers = read::<ProviderList>(&doc)?.providers;
                     print!(
                         "{}",
-                        overview_table(items(&doc, "providers"), &names, args.host.as_deref())
+                        overview_table(&providers, &names, args.host.as_deref())
                     );
                 }
             }
@@ -87,84 +94,72 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
 /// Host id → name, for tables that would otherwise show ids only.
 pub fn host_names(client: &Client) -> anyhow::Result<BTreeMap<String, String>> {
-    let hosts = client.get("/api/hosts", &[])?;
-    Ok(items(&hosts, "hosts")
-        .iter()
-        .map(|h| (text(&h["id"]), text(&h["name"])))
+    let hosts: HostList = read(&client.get("/api/hosts", &[])?)?;
+    Ok(hosts
+        .hosts
+        .into_iter()
+        .map(|h| (h.record.id, h.record.name))
         .collect())
 }
 
 /// One provider's status (`GET /api/providers/{p}/status`): the provider, then per host
 /// its status, access, recorded resources and latest gateway proofs.
-fn provider_status_text(doc: &Value, host_names: &BTreeMap<String, String>) -> String {
-    let provider = &doc["provider"];
+fn provider_status_text(
+    view: &ProviderStatusView,
+    host_names: &BTreeMap<String, String>,
+) -> String {
+    let provider = &view.provider;
     let mut out = render_fields(&[
         (
             "provider",
             format!(
                 "{} ({}), {}",
-                text(&provider["provider_id"]),
-                text(&provider["pack_id"]),
-                text(&provider["display_name"])
+                s(&provider.provider_id),
+                s(&provider.pack_id),
+                s(&provider.display_name)
             ),
         ),
-        ("base_url", text(&provider["base_url"])),
-        ("smoke_model", text(&provider["smoke_test_model"])),
-        ("models", text(&provider["default_models"])),
+        ("base_url", s(&provider.base_url)),
+        ("smoke_model", s(&provider.smoke_test_model)),
+        ("models", list(&provider.default_models)),
     ]);
-    let hosts = items(doc, "hosts");
-    if hosts.is_empty() {
+    if view.hosts.is_empty() {
         out.push_str("\nnot imported on this host yet\n");
     }
-    for entry in hosts {
-        let install = &entry["install"];
-        let host_id = text(&install["host_id"]);
+    for entry in &view.hosts {
+        let install = &entry.install;
+        let host_id = s(&install.host_id);
         let name = host_names.get(&host_id).cloned().unwrap_or_default();
         out.push_str(&format!("\nhost {name} ({host_id}):\n"));
-        let resources = entry["resources"]
-            .as_object()
-            .map(|by_type| {
-                by_type
+        let resources = entry
+            .resources
+            .iter()
+            .map(|(kind, states)| {
+                let states = states
                     .iter()
-                    .map(|(kind, states)| {
-                        let states = states
-                            .as_object()
-                            .map(|m| {
-                                m.iter()
-                                    .map(|(state, n)| format!("{} {state}", text(n)))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                            .unwrap_or_default();
-                        format!("{kind}: {states}")
-                    })
+                    .map(|(state, n)| format!("{n} {state}"))
                     .collect::<Vec<_>>()
-                    .join("; ")
+                    .join(", ");
+                format!("{kind}: {states}")
             })
-            .unwrap_or_default();
+            .collect::<Vec<_>>()
+            .join("; ");
         let fields = render_fields(&[
-            ("status", text(&install["status"])),
-            ("access", text(&install["access_status"])),
-            ("message", text(&install["status_message"])),
-            ("disabled", text(&install["disabled"])),
-            ("last_batch", text(&install["last_batch_id"])),
-            ("reconciled_at", time(&install["last_reconcile_at"])),
-            (
-                "resources",
-                if resources.is_empty() {
-                    "-".into()
-                } else {
-                    resources
-                },
-            ),
+            ("status", install.status.to_string()),
+            ("access", install.access_status.to_string()),
+            ("message", opt(install.status_message.as_deref())),
+            ("disabled", yes_no(install.disabled)),
+            ("last_batch", opt(install.last_batch_id.as_deref())),
+            ("reconciled_at", opt_at(install.last_reconcile_at)),
+            ("resources", s(&resources)),
         ]);
         for line in fields.lines() {
             out.push_str(&format!("  {line}\n"));
         }
-        let proofs: Vec<Value> = ["subscription", "self_service"]
-            .iter()
-            .filter(|m| entry[**m].is_object())
-            .map(|m| entry[*m].clone())
+        let proofs: Vec<Proof<'_>> = [&entry.subscription, &entry.self_service]
+            .into_iter()
+            .flatten()
+            .map(Proof::Closure)
             .collect();
         if !proofs.is_empty() {
             out.push_str("  gateway proof:\n");
@@ -179,7 +174,7 @@ fn provider_status_text(doc: &Value, host_names: &BTreeMap<String, String>) -> S
 /// One row per provider and host it is on; providers on no host (on `host`, when the
 /// listing is for one host) get one row.
 fn overview_table(
-    providers: &[Value],
+    providers: &[ProviderSummary],
     host_names: &BTreeMap<String, String>,
     host: Option<&str>,
 ) -> String {
@@ -188,12 +183,11 @@ fn overview_table(
     }
     let mut rows = Vec::new();
     for p in providers {
-        let installs = items(p, "installs");
-        if installs.is_empty() {
+        if p.installs.is_empty() {
             rows.push(vec![
                 host.unwrap_or("-").to_owned(),
-                text(&p["pack_id"]),
-                text(&p["provider_id"]),
+                s(&p.pack_id),
+                s(&p.provider_id),
                 "not imported".into(),
                 "-".into(),
                 "-".into(),
@@ -201,23 +195,23 @@ fn overview_table(
                 "-".into(),
             ]);
         }
-        for install in installs {
-            let host_id = text(&install["host_id"]);
+        for install in &p.installs {
+            let host_id = s(&install.host_id);
             let host = host_names.get(&host_id).cloned().unwrap_or(host_id);
-            let status = if install["disabled"].as_bool() == Some(true) {
-                format!("{} (disabled)", text(&install["status"]))
+            let status = if install.disabled {
+                format!("{} (disabled)", install.status)
             } else {
-                text(&install["status"])
+                install.status.to_string()
             };
             rows.push(vec![
                 host,
-                text(&p["pack_id"]),
-                text(&p["provider_id"]),
+                s(&p.pack_id),
+                s(&p.provider_id),
                 status,
-                text(&install["access_status"]),
-                text(&install["last_batch_id"]),
-                time(&install["last_reconcile_at"]),
-                text(&install["status_message"]),
+                install.access_status.to_string(),
+                opt(install.last_batch_id.as_deref()),
+                opt_at(install.last_reconcile_at),
+                opt(install.status_message.as_deref()),
             ]);
         }
     }
@@ -247,12 +241,15 @@ pub fn resources(args: ResourcesArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     )?;
     match ctx.format {
         OutputFormat::Json => print_json(&doc)?,
-        OutputFormat::Table => print!("{}", resources_table(items(&doc, "resources"))),
+        OutputFormat::Table => print!(
+            "{}",
+            resources_table(&read::<ResourceList>(&doc)?.resources)
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn resources_table(resources: &[Value]) -> String {
+fn resources_table(resources: &[ResourceRecord]) -> String {
     if resources.is_empty() {
         return "no host object recorded\n".into();
     }
@@ -260,12 +257,12 @@ fn resources_table(resources: &[Value]) -> String {
         .iter()
         .map(|r| {
             vec![
-                text(&r["resource_type"]),
-                text(&r["host_resource_id"]),
-                text(&r["logical_key"]),
-                text(&r["state"]),
-                text(&r["batch_id"]),
-                time(&r["updated_at"]),
+                r.resource_type.to_string(),
+                opt(r.host_resource_id),
+                s(&r.logical_key),
+                r.state.to_string(),
+                opt(r.batch_id.as_deref()),
+                crate::output::at(r.updated_at),
             ]
         })
         .collect();
@@ -275,47 +272,47 @@ fn resources_table(resources: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{closure, install, provider, typed};
     use serde_json::json;
 
     #[test]
     fn the_overview_names_hosts_and_lists_uninstalled_providers() {
-        let providers = json!([
-            {"pack_id": "p", "provider_id": "deepseek", "installs": [
-                {"host_id": "host_1", "status": "active", "access_status": "subscription_ready",
-                 "last_batch_id": "bat_1", "last_reconcile_at": null, "status_message": null, "disabled": false}
-            ]},
-            {"pack_id": "p", "provider_id": "qwen", "installs": []}
-        ]);
+        let providers = vec![
+            provider(
+                "deepseek",
+                vec![install(
+                    "host_1",
+                    json!({"status": "active", "access_status": "subscription_ready",
+                           "last_batch_id": "bat_1"}),
+                )],
+            ),
+            provider("qwen", vec![]),
+        ];
         let names = BTreeMap::from([("host_1".to_owned(), "main".to_owned())]);
-        let out = overview_table(providers.as_array().unwrap(), &names, None);
+        let out = overview_table(&providers, &names, None);
         assert!(
             out.contains("main  p     deepseek  active        subscription_ready  bat_1"),
             "{out}"
         );
         assert!(out.contains("-     p     qwen      not imported"), "{out}");
-        let out = overview_table(providers.as_array().unwrap(), &names, Some("main"));
+        let out = overview_table(&providers, &names, Some("main"));
         assert!(out.contains("main  p     qwen      not imported"), "{out}");
     }
 
     #[test]
     fn one_provider_shows_each_host_with_resources_and_proof() {
-        let doc = json!({
-            "provider": {"pack_id": "p", "provider_id": "deepseek", "display_name": "DeepSeek",
-                         "base_url": "https://api.deepseek.com", "smoke_test_model": "deepseek-flash",
-                         "default_models": ["deepseek-flash", "deepseek-v4-pro"], "installs": []},
+        let view: ProviderStatusView = typed(json!({
+            "provider": provider("deepseek", vec![]),
             "hosts": [{
-                "install": {"host_id": "host_1", "status": "active", "access_status": "subscription_ready",
-                            "status_message": null, "disabled": false, "last_batch_id": "bat_1",
-                            "last_reconcile_at": null},
-                "subscription": {"mode": "subscription", "probe_key_mask": "sk-c…671c", "models_status": 200,
-                                 "expected_model_seen": true, "completion_status": 200,
-                                 "completion_preview": "pong", "access_status": "subscription_ready"},
+                "install": install("host_1", json!({"status": "active",
+                    "access_status": "subscription_ready", "last_batch_id": "bat_1"})),
+                "subscription": closure(json!({})),
                 "self_service": null,
                 "resources": {"account": {"created": 2, "deleted": 1}, "group": {"created": 1}}
             }]
-        });
+        }));
         let names = BTreeMap::from([("host_1".to_owned(), "main".to_owned())]);
-        let out = provider_status_text(&doc, &names);
+        let out = provider_status_text(&view, &names);
         assert!(
             out.starts_with("provider:    deepseek (p), DeepSeek\n"),
             "{out}"
@@ -333,6 +330,6 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("  gateway proof:\n    MODE "), "{out}");
-        assert!(out.contains("    subscription  sk-c…671c  200"), "{out}");
+        assert!(out.contains("    subscription  sk-u…1234  200"), "{out}");
     }
 }

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to send in `Retry-After` (for `429`).
     pub retry_after: Option<u64>,
+    /// The methods to send in `Allow` (for `405`).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             retry_after: None,
+            allow: None,
         }
     }
 

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod contract;
 pub mod error;
 pub mod json_error;
 pub mod listener;

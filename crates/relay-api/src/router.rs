@@ -54,13 +54,53 @@ impl ApiRequest {
         } else {
             &self.body
         };
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!(
+        serde_json::from_slice(body).or_else(|e| {
+            // JSON has one number type: `1.0` is the integer 1 (JSON Schema says so
+            // too). A body with whole numbers written with a fraction or an exponent
+            // is read again with those numbers as integers, and a failure is then
+            // reported against that reading.
+            let (read, e) = match whole_numbers_as_integers(body) {
+                Some(b) => match serde_json::from_slice(&b) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => (b, e),
+                },
+                None => (body.to_vec(), e),
+            };
+            Err(ApiError::bad_request(format!(
                 "invalid JSON body: {} (send a JSON object with the documented fields)",
-                crate::json_error::describe(body, &e)
-            ))
+                crate::json_error::describe(&read, &e)
+            )))
         })
     }
+}
+
+/// `body` with every whole number written as a float (`1.0`, `2e1`) rewritten as an
+/// integer, when it is valid JSON and has at least one; `None` otherwise.
+fn whole_numbers_as_integers(body: &[u8]) -> Option<Vec<u8>> {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                // Exact in an f64 and in an i64: |x| <= 2^53.
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                match n.as_f64() {
+                    Some(x) if x.fract() == 0.0 && x.abs() <= EXACT => {
+                        *v = serde_json::Value::from(x as i64);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            // Every element is visited (no short circuit): all of them are fixed.
+            serde_json::Value::Array(items) => items.iter_mut().map(fix).filter(|f| *f).count() > 0,
+            serde_json::Value::Object(map) => map.values_mut().map(fix).filter(|f| *f).count() > 0,
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if !fix(&mut value) {
+        return None;
+    }
+    serde_json::to_vec(&value).ok()
 }
 
 /// What a handler answers.
@@ -272,5 +312,48 @@ mod tests {
         let error =
             ApiError::bad_request(format!("invalid type: string \"{KEY}\"")).redacted(&redactor);
         assert!(!error.message.contains(KEY), "{}", error.message);
+    }
+
+    fn request(body: &str) -> ApiRequest {
+        ApiRequest {
+            method: Method::POST,
+            path: "/api/x".into(),
+            params: BTreeMap::new(),
+            query: BTreeMap::new(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+            request_id: "t".into(),
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Days {
+        validity_days: Option<u32>,
+        items: Vec<u8>,
+    }
+
+    #[test]
+    fn whole_numbers_with_a_fraction_or_exponent_are_integers() {
+        let days: Days = request(r#"{"validity_days": 30.0, "items": [1e1, 2]}"#)
+            .json()
+            .unwrap();
+        assert_eq!(
+            days,
+            Days {
+                validity_days: Some(30),
+                items: vec![10, 2]
+            }
+        );
+        // A real fraction is still refused, and the message is about the body as sent.
+        let e = request(r#"{"validity_days": 30.5, "items": []}"#)
+            .json::<Days>()
+            .unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("validity_days"), "{}", e.message);
+        let e = request(r#"{"validity_days": 1.0, "items": [], "extra": 1}"#)
+            .json::<Days>()
+            .unwrap_err();
+        assert!(e.message.contains("unknown field `extra`"), "{}", e.message);
     }
 }

@@ -1,17 +1,23 @@
 //! The relay manager's routes: parsing and mapping only; use-cases live in relay-app.
+//!
+//! Every request body is parsed into its type of the contract (`relay-api-types`,
+//! `api::…`) and mapped to the use-case's input; every answer is built as its type of
+//! the contract ([`crate::contract`]).
 
+use crate::contract::{answer, contract, contract_all};
 use crate::error::ApiError;
 use crate::router::{Access, ApiRequest, ApiResponse, Router};
 use hyper::{Method, StatusCode};
-use relay_app::SubscriberSelector;
+use relay_api_types as api;
+use relay_domain::{AccessMode, ImportMode, Secret};
+use std::sync::Arc;
+
+// The inputs of the layers below, which the routes map the contract's requests to.
 use relay_app::{
     AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, ReconcileOptions,
     RegisterHost,
 };
-use relay_domain::{AccessMode, ImportMode, Secret};
-use serde::Deserialize;
-use serde_json::json;
-use std::sync::Arc;
+use relay_app::SubscriberSelector;
 
 /// Body limit of pack uploads (a zip of at most 50 MiB of content, plus headers).
 pub const PACK_UPLOAD_LIMIT: usize = 60 * 1024 * 1024;
@@ -73,7 +79,9 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     let mut r = Router::new();
     let a = app.clone();
     r.route(Method::GET, "/healthz", Access::Public, None, |_| {
-        ApiResponse::ok(&json!({"status": "ok"}))
+        ApiResponse::ok(&api::Health {
+            status: api::HealthStatus::Ok,
+        })
     });
     r.route(Method::GET, "/readyz", Access::Public, None, move |_| {
         readyz(&a)
@@ -111,24 +119,26 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     op!(
         Method::GET,
         "/api/hosts",
-        |app: &App, _req| ApiResponse::ok(&json!({ "hosts": app.list_hosts()? }))
+        |app: &App, _req| ApiResponse::ok(&api::HostList {
+            hosts: contract_all(&app.list_hosts()?)?,
+        })
     );
     op!(
         Method::GET,
         "/api/hosts/{host}",
-        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.get_host(req.param("host")?)?) }
+        |app: &App, req: ApiRequest| { answer::<api::Host>(&app.get_host(req.param("host")?)?) }
     );
     op!(
         Method::POST,
         "/api/hosts/{host}/probe",
-        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.probe_host(req.param("host")?)?) }
+        |app: &App, req: ApiRequest| { answer::<api::Host>(&app.probe_host(req.param("host")?)?) }
     );
     op!(
         Method::PUT,
         "/api/hosts/{host}/credentials",
         |app: &App, req: ApiRequest| {
-            let body: AuthBody = req.json()?;
-            ApiResponse::ok(&app.set_host_credentials(req.param("host")?, auth_input(body))?)
+            let body: api::HostAuth = req.json()?;
+            answer::<api::Host>(&app.set_host_credentials(req.param("host")?, auth_input(body))?)
         }
     );
     op!(
@@ -136,7 +146,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         "/api/hosts/{host}",
         |app: &App, req: ApiRequest| {
             let host = app.delete_host(req.param("host")?)?;
-            ApiResponse::ok(&json!({ "deleted": true, "host_id": host.id, "name": host.name }))
+            ApiResponse::ok(&api::HostDeleted {
+                deleted: true,
+                host_id: contract(&host.id)?,
+                name: host.name,
+            })
         }
     );
 
@@ -149,19 +163,23 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     op!(
         Method::GET,
         "/api/packs",
-        |app: &App, _req| ApiResponse::ok(&json!({ "packs": app.list_packs()? }))
+        |app: &App, _req| ApiResponse::ok(&api::PackList {
+            packs: contract_all(&app.list_packs()?)?,
+        })
     );
     op!(
         Method::GET,
         "/api/packs/{pack}",
-        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.get_pack(req.param("pack")?)?) }
+        |app: &App, req: ApiRequest| { answer::<api::Pack>(&app.get_pack(req.param("pack")?)?) }
     );
     op!(
         Method::GET,
         "/api/packs/{pack}/providers",
         |app: &App, req: ApiRequest| {
             let providers = app.list_providers(Some(req.param("pack")?), req.query("host_id"))?;
-            ApiResponse::ok(&json!({ "providers": providers }))
+            ApiResponse::ok(&api::ProviderList {
+                providers: contract_all(&providers)?,
+            })
         }
     );
     op!(
@@ -169,7 +187,9 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         "/api/providers",
         |app: &App, req: ApiRequest| {
             let providers = app.list_providers(req.query("pack_id"), req.query("host_id"))?;
-            ApiResponse::ok(&json!({ "providers": providers }))
+            ApiResponse::ok(&api::ProviderList {
+                providers: contract_all(&providers)?,
+            })
         }
     );
 
@@ -177,9 +197,9 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         Method::POST,
         "/api/providers/{provider}/preview-import",
         |app: &App, req: ApiRequest| {
-            let body: ImportBody = req.json()?;
-            let input = body.input()?;
-            ApiResponse::ok(&app.preview_import(req.param("provider")?, &input)?)
+            let body: api::ImportRequest = req.json()?;
+            let input = import_input(body)?;
+            answer::<api::PreviewReport>(&app.preview_import(req.param("provider")?, &input)?)
         }
     );
     {
@@ -191,14 +211,15 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             "/api/providers/{provider}/import",
             None,
             move |req| {
-                let body: ImportBody = req.json()?;
+                let body: api::ImportRequest = req.json()?;
                 let wait = body.wait.unwrap_or(true);
-                let input = body.input()?;
+                let input = import_input(body)?;
                 let provider = req.param("provider")?;
                 if wait {
-                    ApiResponse::ok(&app.import(provider, input)?)
+                    answer::<api::BatchView>(&app.import(provider, input)?)
                 } else {
-                    ApiResponse::json(StatusCode::ACCEPTED, &app.start_import(provider, input)?)
+                    let view: api::BatchView = contract(&app.start_import(provider, input)?)?;
+                    ApiResponse::json(StatusCode::ACCEPTED, &view)
                 }
             },
         );
@@ -214,14 +235,16 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 req.query("status"),
                 limit(&req)?,
             )?;
-            ApiResponse::ok(&json!({ "batches": batches }))
+            ApiResponse::ok(&api::BatchList {
+                batches: contract_all(&batches)?,
+            })
         }
     );
     op!(
         Method::GET,
         "/api/providers/{provider}/status",
         |app: &App, req: ApiRequest| {
-            ApiResponse::ok(&app.provider_status(
+            answer::<api::ProviderStatusView>(&app.provider_status(
                 req.param("provider")?,
                 req.query("host_id"),
                 req.query("pack_id"),
@@ -237,7 +260,9 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 req.query("host_id").unwrap_or(""),
                 req.query("pack_id"),
             )?;
-            ApiResponse::ok(&json!({ "resources": resources }))
+            ApiResponse::ok(&api::ResourceList {
+                resources: contract_all(&resources)?,
+            })
         }
     );
     {
@@ -249,13 +274,13 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             "/api/providers/{provider}/rollback",
             None,
             move |req| {
-                let body: ScopeBody = req.json()?;
+                let body: api::ScopeRequest = req.json()?;
                 let report = app.rollback_provider(
                     req.param("provider")?,
                     &body.host_id,
                     body.pack_id.as_deref(),
                 )?;
-                ApiResponse::ok(&report)
+                answer::<api::RollbackReport>(&report)
             },
         );
     }
@@ -263,8 +288,10 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         Method::POST,
         "/api/providers/{provider}/access/preview",
         |app: &App, req: ApiRequest| {
-            let body: AccessBody = req.json()?;
-            ApiResponse::ok(&app.access_preview(req.param("provider")?, &body.input()?)?)
+            let body: api::AccessRequest = req.json()?;
+            answer::<api::AccessPreview>(
+                &app.access_preview(req.param("provider")?, &access_input(body)?)?,
+            )
         }
     );
     {
@@ -276,9 +303,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             "/api/providers/{provider}/access/assign-subscriptions",
             None,
             move |req| {
-                let body: AssignBody = req.json()?;
-                let input = body.input()?;
-                ApiResponse::ok(&app.assign_subscriptions(req.param("provider")?, &input)?)
+                let body: api::AssignRequest = req.json()?;
+                let input = assign_input(body)?;
+                answer::<api::AccessReport>(
+                    &app.assign_subscriptions(req.param("provider")?, &input)?,
+                )
             },
         );
     }
@@ -286,7 +315,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         Method::GET,
         "/api/providers/{provider}/access/status",
         |app: &App, req: ApiRequest| {
-            ApiResponse::ok(&app.access_status(
+            answer::<api::AccessStatusView>(&app.access_status(
                 req.param("provider")?,
                 required(&req, "host_id")?,
                 req.query("pack_id"),
@@ -305,25 +334,31 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 req.query("status"),
                 limit(&req)?,
             )?;
-            ApiResponse::ok(&json!({ "batches": batches }))
+            ApiResponse::ok(&api::BatchList {
+                batches: contract_all(&batches)?,
+            })
         }
     );
     op!(
         Method::GET,
         "/api/import-batches/{batch}",
-        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.batch_view(req.param("batch")?)?) }
+        |app: &App, req: ApiRequest| {
+            answer::<api::BatchView>(&app.batch_view(req.param("batch")?)?)
+        }
     );
     op!(
         Method::GET,
         "/api/import-batches/{batch}/evidence",
-        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.batch_evidence(req.param("batch")?)?) }
+        |app: &App, req: ApiRequest| {
+            answer::<api::BatchEvidence>(&app.batch_evidence(req.param("batch")?)?)
+        }
     );
     op!(
         Method::POST,
         "/api/providers/{provider}/disable",
         |app: &Arc<App>, req: ApiRequest| {
-            let body: ScopeBody = req.json()?;
-            ApiResponse::ok(&app.set_provider_enabled(
+            let body: api::ScopeRequest = req.json()?;
+            answer::<api::ProviderInstallRecord>(&app.set_provider_enabled(
                 req.param("provider")?,
                 &body.host_id,
                 body.pack_id.as_deref(),
@@ -335,8 +370,8 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         Method::POST,
         "/api/providers/{provider}/enable",
         |app: &Arc<App>, req: ApiRequest| {
-            let body: ScopeBody = req.json()?;
-            ApiResponse::ok(&app.set_provider_enabled(
+            let body: api::ScopeRequest = req.json()?;
+            answer::<api::ProviderInstallRecord>(&app.set_provider_enabled(
                 req.param("provider")?,
                 &body.host_id,
                 body.pack_id.as_deref(),
@@ -352,7 +387,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             Method::POST,
             "/api/import-batches/{batch}/rollback",
             None,
-            move |req| ApiResponse::ok(&app.rollback_batch(req.param("batch")?)?),
+            move |req| answer::<api::BatchView>(&app.rollback_batch(req.param("batch")?)?),
         );
     }
     {
@@ -364,9 +399,9 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             "/api/import-batches/{batch}/resume",
             None,
             move |req| {
-                let body: ResumeBody = req.json()?;
+                let body: api::ResumeRequest = req.json()?;
                 let keys = keys_of(body.keys, body.keys_text, false)?;
-                ApiResponse::ok(&app.resume_batch(req.param("batch")?, keys)?)
+                answer::<api::BatchView>(&app.resume_batch(req.param("batch")?, keys)?)
             },
         );
     }
@@ -379,7 +414,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             "/api/providers/{provider}/reconcile",
             None,
             move |req| {
-                let body: ReconcileBody = req.json()?;
+                let body: api::ReconcileRequest = req.json()?;
                 let run = app.reconcile_provider(
                     req.param("provider")?,
                     &body.host_id,
@@ -390,7 +425,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                         scheduled: false,
                     },
                 )?;
-                ApiResponse::ok(&run)
+                answer::<api::ReconcileRunRecord>(&run)
             },
         );
     }
@@ -410,7 +445,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                     false,
                     None,
                 )?;
-                ApiResponse::ok(&report)
+                answer::<api::DoctorReport>(&report)
             },
         );
     }
@@ -423,7 +458,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             "/api/providers/{provider}/doctor",
             None,
             move |req| {
-                let body: DoctorBody = req.json()?;
+                let body: api::DoctorRequest = req.json()?;
                 let report = app.doctor(
                     req.param("provider")?,
                     &body.host_id,
@@ -431,7 +466,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                     body.repair,
                     secret(body.probe_key),
                 )?;
-                ApiResponse::ok(&report)
+                answer::<api::DoctorReport>(&report)
             },
         );
     }
@@ -439,11 +474,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         Method::POST,
         "/api/providers/{provider}/diagnose",
         |app: &App, req: ApiRequest| {
-            let body: DiagnoseBody = req.json()?;
+            let body: api::DiagnoseRequest = req.json()?;
             let key = secret(Some(body.key)).ok_or_else(|| {
                 ApiError::bad_request("key: required: the upstream key to probe the vendor with")
             })?;
-            ApiResponse::ok(&app.diagnose(
+            answer::<api::DiagnosisView>(&app.diagnose(
                 req.param("provider")?,
                 &body.host_id,
                 body.pack_id.as_deref(),
@@ -461,7 +496,9 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 Some(req.param("provider")?),
                 limit(&req)?,
             )?;
-            ApiResponse::ok(&json!({ "runs": runs }))
+            ApiResponse::ok(&api::ReconcileRunList {
+                runs: contract_all(&runs)?,
+            })
         }
     );
     op!(
@@ -474,19 +511,23 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 req.query("provider_id"),
                 limit(&req)?,
             )?;
-            ApiResponse::ok(&json!({ "runs": runs }))
+            ApiResponse::ok(&api::ReconcileRunList {
+                runs: contract_all(&runs)?,
+            })
         }
     );
     op!(
         Method::GET,
         "/api/reconcile-runs/{run}",
-        |app: &App, req: ApiRequest| { ApiResponse::ok(&app.reconcile_run(req.param("run")?)?) }
+        |app: &App, req: ApiRequest| {
+            answer::<api::ReconcileRunRecord>(&app.reconcile_run(req.param("run")?)?)
+        }
     );
     op!(
         Method::GET,
         "/api/reconcile-runs/{run}/evidence",
         |app: &App, req: ApiRequest| {
-            ApiResponse::ok(&app.reconcile_evidence(req.param("run")?)?)
+            answer::<api::ReconcileEvidence>(&app.reconcile_evidence(req.param("run")?)?)
         }
     );
     r
@@ -501,7 +542,8 @@ fn required<'r>(req: &'r ApiRequest, name: &str) -> Result<&'r str> {
 }
 
 fn limit(req: &ApiRequest) -> Result<Option<u32>> {
-    match req.query("limit") {
+    // Present but empty is not a whole number either.
+    match req.query.get("limit").map(String::as_str) {
         None => Ok(None),
         Some(v) => v
             .parse::<u32>()
@@ -510,14 +552,7 @@ fn limit(req: &ApiRequest) -> Result<Option<u32>> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubscriberBody {
-    email: Option<String>,
-    user_id: Option<i64>,
-}
-
-fn selectors(list: Vec<SubscriberBody>) -> Result<Vec<SubscriberSelector>> {
+fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
     list.into_iter()
         .enumerate()
         .map(|(i, s)| match (s.email, s.user_id) {
@@ -551,88 +586,42 @@ fn keys_of(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportBody {
-    host_id: String,
-    pack_id: Option<String>,
-    keys: Option<Vec<String>>,
-    keys_text: Option<String>,
-    mode: Option<ImportMode>,
-    access_mode: Option<AccessMode>,
-    #[serde(default)]
-    subscribers: Vec<SubscriberBody>,
-    validity_days: Option<u32>,
-    probe_key: Option<String>,
-    #[serde(default)]
-    replace_existing: bool,
-    concurrency: Option<usize>,
-    wait: Option<bool>,
-}
-
-impl ImportBody {
-    fn input(self) -> Result<ImportInput> {
-        check_validity(self.validity_days)?;
-        if let Some(c) = self.concurrency {
-            if !(1..=64).contains(&c) {
-                return Err(ApiError::bad_request(
-                    "concurrency: must be between 1 and 64",
-                ));
-            }
+/// An import (or preview) request as the use-case's input.
+fn import_input(body: api::ImportRequest) -> Result<ImportInput> {
+    check_validity(body.validity_days)?;
+    if let Some(c) = body.concurrency {
+        if !(1..=64).contains(&c) {
+            return Err(ApiError::bad_request(
+                "concurrency: must be between 1 and 64",
+            ));
         }
-        let keys = keys_of(self.keys, self.keys_text, true)?.unwrap_or_else(|| Secret::new(""));
-        Ok(ImportInput {
-            host: self.host_id,
-            pack_id: self.pack_id,
-            keys,
-            mode: self.mode.unwrap_or(ImportMode::Strict),
-            access_mode: self.access_mode.unwrap_or(AccessMode::Subscription),
-            subscribers: selectors(self.subscribers)?,
-            validity_days: self.validity_days,
-            probe_key: self
-                .probe_key
-                .filter(|k| !k.trim().is_empty())
-                .map(|k| Secret::new(k.trim().to_string())),
-            replace_existing: self.replace_existing,
-            concurrency: self.concurrency,
-        })
     }
+    let keys = keys_of(body.keys, body.keys_text, true)?.unwrap_or_else(|| Secret::new(""));
+    Ok(ImportInput {
+        host: body.host_id,
+        pack_id: body.pack_id,
+        keys,
+        mode: body.mode.unwrap_or(ImportMode::Strict),
+        access_mode: body.access_mode.unwrap_or(AccessMode::Subscription),
+        subscribers: selectors(body.subscribers)?,
+        validity_days: body.validity_days,
+        probe_key: secret(body.probe_key),
+        replace_existing: body.replace_existing,
+        concurrency: body.concurrency.map(|c| c as usize),
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScopeBody {
-    host_id: String,
-    pack_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccessBody {
-    host_id: String,
-    pack_id: Option<String>,
-    access_mode: Option<AccessMode>,
-    #[serde(default)]
-    subscribers: Vec<SubscriberBody>,
-    validity_days: Option<u32>,
-    probe_key: Option<String>,
-}
-
-impl AccessBody {
-    fn input(self) -> Result<AccessInput> {
-        check_validity(self.validity_days)?;
-        Ok(AccessInput {
-            host: self.host_id,
-            pack_id: self.pack_id,
-            access_mode: self.access_mode.unwrap_or(AccessMode::Subscription),
-            subscribers: selectors(self.subscribers)?,
-            validity_days: self.validity_days,
-            probe_key: self
-                .probe_key
-                .filter(|k| !k.trim().is_empty())
-                .map(|k| Secret::new(k.trim().to_string())),
-        })
-    }
+/// An access preview request as the use-case's input.
+fn access_input(body: api::AccessRequest) -> Result<AccessInput> {
+    check_validity(body.validity_days)?;
+    Ok(AccessInput {
+        host: body.host_id,
+        pack_id: body.pack_id,
+        access_mode: body.access_mode.unwrap_or(AccessMode::Subscription),
+        subscribers: selectors(body.subscribers)?,
+        validity_days: body.validity_days,
+        probe_key: secret(body.probe_key),
+    })
 }
 
 fn check_validity(days: Option<u32>) -> Result<()> {
@@ -644,28 +633,17 @@ fn check_validity(days: Option<u32>) -> Result<()> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AssignBody {
-    host_id: String,
-    pack_id: Option<String>,
-    #[serde(default)]
-    subscribers: Vec<SubscriberBody>,
-    validity_days: Option<u32>,
-}
-
-impl AssignBody {
-    fn input(self) -> Result<AccessInput> {
-        check_validity(self.validity_days)?;
-        Ok(AccessInput {
-            host: self.host_id,
-            pack_id: self.pack_id,
-            access_mode: AccessMode::Subscription,
-            subscribers: selectors(self.subscribers)?,
-            validity_days: self.validity_days,
-            probe_key: None,
-        })
-    }
+/// An assign-subscriptions request as the use-case's input (always `subscription`).
+fn assign_input(body: api::AssignRequest) -> Result<AccessInput> {
+    check_validity(body.validity_days)?;
+    Ok(AccessInput {
+        host: body.host_id,
+        pack_id: body.pack_id,
+        access_mode: AccessMode::Subscription,
+        subscribers: selectors(body.subscribers)?,
+        validity_days: body.validity_days,
+        probe_key: None,
+    })
 }
 
 fn secret(value: Option<String>) -> Option<Secret> {
@@ -674,47 +652,14 @@ fn secret(value: Option<String>) -> Option<Secret> {
         .map(|k| Secret::new(k.trim().to_string()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReconcileBody {
-    host_id: String,
-    pack_id: Option<String>,
-    #[serde(default)]
-    repair: bool,
-    batch_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DoctorBody {
-    host_id: String,
-    pack_id: Option<String>,
-    #[serde(default)]
-    repair: bool,
-    probe_key: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiagnoseBody {
-    host_id: String,
-    pack_id: Option<String>,
-    key: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResumeBody {
-    keys: Option<Vec<String>>,
-    keys_text: Option<String>,
-}
-
 /// Readiness for anyone who can reach the port: only `ready` or `not_ready`. The
 /// schema version and the store's error text are internal details (the error goes to
 /// the log).
 fn readyz(app: &App) -> Result<ApiResponse> {
     match app.store().schema_version() {
-        Ok(_) => ApiResponse::ok(&json!({"status": "ready"})),
+        Ok(_) => ApiResponse::ok(&api::Readiness {
+            status: api::ReadinessStatus::Ready,
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: the state store does not answer");
             Err(ApiError::new(
@@ -726,25 +671,10 @@ fn readyz(app: &App) -> Result<ApiResponse> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateHostBody {
-    name: String,
-    base_url: String,
-    auth: AuthBody,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum AuthBody {
-    ApiKey { api_key: String },
-    Login { email: String, password: String },
-}
-
-fn auth_input(body: AuthBody) -> HostAuthInput {
+fn auth_input(body: api::HostAuth) -> HostAuthInput {
     match body {
-        AuthBody::ApiKey { api_key } => HostAuthInput::ApiKey(Secret::new(api_key)),
-        AuthBody::Login { email, password } => HostAuthInput::Login {
+        api::HostAuth::ApiKey { api_key } => HostAuthInput::ApiKey(Secret::new(api_key)),
+        api::HostAuth::Login { email, password } => HostAuthInput::Login {
             email,
             password: Secret::new(password),
         },
@@ -752,19 +682,13 @@ fn auth_input(body: AuthBody) -> HostAuthInput {
 }
 
 fn create_host(app: &App, req: ApiRequest) -> Result<ApiResponse> {
-    let body: CreateHostBody = req.json()?;
+    let body: api::CreateHostRequest = req.json()?;
     let view = app.register_host(RegisterHost {
         name: body.name,
         base_url: body.base_url,
         auth: auth_input(body.auth),
     })?;
-    ApiResponse::json(StatusCode::CREATED, &view)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InstallPackBody {
-    path: String,
+    ApiResponse::json(StatusCode::CREATED, &contract::<api::Host>(&view)?)
 }
 
 fn install_pack(app: &App, req: ApiRequest) -> Result<ApiResponse> {
@@ -784,8 +708,9 @@ fn install_pack(app: &App, req: ApiRequest) -> Result<ApiResponse> {
         }
         PackSource::ZipBytes(req.body.to_vec())
     } else {
-        let body: InstallPackBody = req.json()?;
+        let body: api::InstallPackRequest = req.json()?;
         PackSource::Path(body.path)
     };
-    ApiResponse::json(StatusCode::CREATED, &app.install_pack(source)?)
+    let pack: api::Pack = contract(&app.install_pack(source)?)?;
+    ApiResponse::json(StatusCode::CREATED, &pack)
 }

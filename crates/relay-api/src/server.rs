@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{
-    HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+    HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
     X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::server::conn::http1;
@@ -333,7 +333,7 @@ async fn dispatch(
     let (endpoint, params) = match shared.router.lookup(&method, &path) {
         Lookup::Found(e, p) => (e, p),
         Lookup::MethodNotAllowed(allowed) => {
-            return Err(ApiError::new(
+            let mut e = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 format!(
@@ -342,7 +342,10 @@ async fn dispatch(
                     shown_path(&path),
                     allowed.join(", ")
                 ),
-            ))
+            );
+            // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+            e.allow = Some(allowed.join(", "));
+            return Err(e);
         }
         Lookup::NotFound => {
             return Err(ApiError::not_found(format!(
@@ -420,6 +423,13 @@ fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
     if let Some(secs) = e.retry_after {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(allow) = e
+        .allow
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        resp.headers_mut().insert(ALLOW, allow);
     }
     resp
 }

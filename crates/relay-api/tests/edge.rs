@@ -139,12 +139,14 @@ fn errors_are_json_with_code_and_message() {
     assert_eq!(status, 404);
     assert_eq!(v["error"]["code"], "not_found");
     assert_eq!(v["error"]["message"], "thing missing does not exist");
-    let (status, v) = body(
-        a.delete(format!("{}/api/things/1", s.base))
-            .header(auth.0, auth.1)
-            .call()
-            .unwrap(),
-    );
+    let resp = a
+        .delete(format!("{}/api/things/1", s.base))
+        .header(auth.0, auth.1)
+        .call()
+        .unwrap();
+    // RFC 9110: a 405 names the methods the resource has.
+    assert_eq!(resp.headers()["allow"], "GET");
+    let (status, v) = body(resp);
     assert_eq!(status, 405);
     assert_eq!(v["error"]["code"], "method_not_allowed");
     let (status, v) = body(

@@ -1,4 +1,5 @@
-//! Runs the real `relay` binary against the real `relay-server` binary, which talks to an
+//! Runs the real `relay` binary against a real `relay-server` process (this test
+//! binary running the server's library, see [`server_command`]), which talks to an
 //! in-process sub2api mock host.
 
 #![allow(dead_code)]
@@ -6,7 +7,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 
 pub const TOKEN: &str = "cli-test-operator-token-0123456789";
 
@@ -35,28 +35,50 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// The `relay-server` binary of this target directory, built first (once per test
-/// process) so that it is current.
-pub fn server_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_BIN_EXE_relay")).parent().unwrap();
-        let binary = dir.join(format!("relay-server{}", std::env::consts::EXE_SUFFIX));
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "relay-server"])
-            .current_dir(workspace())
-            .stdout(Stdio::null())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build -p relay-server failed");
-        assert!(
-            binary.exists(),
-            "{} missing after the build",
-            binary.display()
-        );
-        binary
-    })
+/// Env var naming the data directory of [`server_process`]; its presence is what
+/// makes that function serve.
+const SERVE_DATA_DIR: &str = "RELAY_CLI_TEST_SERVE_DATA_DIR";
+/// Env var with the address [`server_process`] listens on.
+const SERVE_LISTEN: &str = "RELAY_CLI_TEST_SERVE_LISTEN";
+
+/// The server process of these tests: this test binary, started again to run only
+/// [`server_process`], which serves `relay-server` (its library, the very code of the
+/// binary) until it is killed. A real process, so a test can crash it; no build of
+/// another package from inside a test.
+fn server_command(data_dir: &Path, listen: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    command
+        .args([
+            "common::server_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SERVE_DATA_DIR, data_dir)
+        .env(SERVE_LISTEN, listen);
+    command
+}
+
+/// Not a test: the body of the server process (see [`server_command`]). Run without
+/// that command's environment, it fails.
+#[test]
+#[ignore = "the server process of the CLI tests; started by them"]
+fn server_process() {
+    let data_dir = std::env::var_os(SERVE_DATA_DIR)
+        .expect("run by the CLI tests as their server process (needs its environment)");
+    let listen = std::env::var_os(SERVE_LISTEN).expect("the address to listen on");
+    let args: Vec<std::ffi::OsString> = vec![
+        "relay-server".into(),
+        "--listen".into(),
+        listen,
+        "--data-dir".into(),
+        data_dir,
+    ];
+    if let Err(e) = relay_server::main_with_args(args) {
+        eprintln!("relay-server: {e:#}");
+        std::process::exit(1);
+    }
 }
 
 pub struct Server {
@@ -84,11 +106,7 @@ impl Server {
             .append(true)
             .open(data_dir.join("server.log"))
             .unwrap();
-        let mut child = Command::new(server_binary())
-            .arg("--listen")
-            .arg(listen)
-            .arg("--data-dir")
-            .arg(&data_dir)
+        let mut child = server_command(&data_dir, listen)
             .env("RELAY_ADMIN_TOKEN", TOKEN)
             .env_remove("RELAY_MASTER_KEY")
             // `relay pack install --on-server` names packs of the repository.
@@ -98,15 +116,21 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("relay-server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("relay-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
+        // The test harness of the child prints its own lines first.
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        let base = loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                panic!("the server process ended before listening; it printed {seen:?}");
+            }
+            // The harness prints `test common::server_process ... ` on the same line.
+            const LISTENING: &str = "relay-server listening on ";
+            if let Some(at) = line.find(LISTENING) {
+                break line[at + LISTENING.len()..].trim().to_string();
+            }
+            seen.push_str(&line);
+        };
         Server {
             base,
             child,
