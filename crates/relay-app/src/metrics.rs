@@ -46,11 +46,11 @@ struct Family {
 /// One provider's status, for the `relay_provider_status` gauge.
 #[derive(Debug, Clone)]
 pub struct ProviderStatusSample {
-    /// Host id.
+    /// Host the provider is installed on (its id).
     pub host_id: String,
-    /// Pack id.
+    /// Pack of the provider.
     pub pack_id: String,
-    /// Provider id.
+    /// Provider whose status this is.
     pub provider_id: String,
     /// Provider status string.
     pub status: &'static str,
