@@ -45,7 +45,7 @@ pub struct AccessStatusView {
     pub pack_id: String,
     /// Provider the proofs are for.
     pub provider_id: String,
-    /// Derived access status.
+    /// The install's stored access status (`not_configured` when not installed).
     pub access_status: AccessStatus,
     /// Latest subscription proof.
     pub subscription: Option<AccessClosureRecord>,

@@ -52,9 +52,9 @@ pub struct ProviderStatusSample {
     pub pack_id: String,
     /// Provider whose status this is.
     pub provider_id: String,
-    /// Provider status string.
+    /// The install's provider status (`active`, `degraded`, `drifted`, …), as the gauge label.
     pub status: &'static str,
-    /// Access status string.
+    /// The install's access status (`subscription_ready`, `broken`, …), as the gauge label.
     pub access_status: &'static str,
 }
 

@@ -137,7 +137,7 @@ pub struct UpstreamDiagnosis {
     pub class: UpstreamClass,
     /// One sentence naming the cause and its evidence.
     pub summary: String,
-    /// What to do.
+    /// The operator's next step for this cause, as one sentence.
     pub fix: String,
     /// The direct vendor probe with the operator's key (statuses and messages verbatim).
     pub vendor: UpstreamProbe,

@@ -92,7 +92,7 @@ pub enum RepairKind {
 /// One repair applied to the host.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Repair {
-    /// What was done.
+    /// What kind of repair this was.
     pub kind: RepairKind,
     /// Kind of host object changed.
     pub resource_type: ResourceType,
