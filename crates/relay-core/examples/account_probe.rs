@@ -34,7 +34,8 @@ pub fn main() {
     let pack = relay_pack::load_dir(&dir).expect("the bundled pack loads");
     let provider = pack.provider("deepseek").expect("deepseek").clone();
 
-    // The ports of one (host, pack, provider): here all in memory.
+    // The ports of one (host, pack, provider), here all in memory; the clock is
+    // virtual, so the waits of a gateway probe would take no real time.
     let journal = MemoryJournal::new(JournalScope {
         host_id: HostId::new("host_example"),
         pack_id: PackId::new(pack.manifest.pack_id.clone()),
