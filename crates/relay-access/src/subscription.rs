@@ -545,7 +545,7 @@ fn keep_existing(
 pub struct KeyGrant {
     /// Host key id.
     pub id: ObjectId,
-    /// The key.
+    /// The user key's value (kept in the vault; never logged or reported).
     pub key: Secret,
     /// Created now (else reused from the vault).
     pub created: bool,

@@ -39,13 +39,13 @@ pub struct AccessInput {
 /// The latest access proofs of a provider on a host.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessStatusView {
-    /// Host id.
+    /// Host the proofs were taken on (its id).
     pub host_id: String,
-    /// Pack id.
+    /// Pack of the provider.
     pub pack_id: String,
-    /// Provider id.
+    /// Provider the proofs are for.
     pub provider_id: String,
-    /// Derived access status.
+    /// The install's stored access status (`not_configured` when not installed).
     pub access_status: AccessStatus,
     /// Latest subscription proof.
     pub subscription: Option<AccessClosureRecord>,
@@ -56,7 +56,7 @@ pub struct AccessStatusView {
 /// A provider's status on one host or every host.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderStatusView {
-    /// The provider.
+    /// The provider as its pack declares it, with its installs.
     pub provider: ProviderSummary,
     /// Per-host state, access proofs and resource counts.
     pub hosts: Vec<ProviderHostStatus>,

@@ -67,17 +67,17 @@ impl App {
         }
     }
 
-    /// The metrics registry.
+    /// The metrics registry: host calls, imports, reconcile runs and scheduler lag.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
-    /// The state store.
+    /// The state store every use-case reads and writes.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// The configuration.
+    /// The tunables this application was opened with.
     pub fn config(&self) -> &AppConfig {
         &self.config
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 /// A batch with everything recorded about it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchView {
-    /// The batch.
+    /// The batch record: request, status, counts and final report.
     pub batch: BatchRecord,
     /// Its keys (fingerprints and masks only).
     pub items: Vec<BatchItemRecord>,

@@ -26,7 +26,7 @@ pub enum AppError {
     /// A provider id exists in several packs and the call did not say which.
     #[error("provider `{provider_id}` exists in several packs ({}); pass pack_id to choose one", candidates.join(", "))]
     Ambiguous {
-        /// The provider id.
+        /// The provider id asked for.
         provider_id: String,
         /// Packs that contain it.
         candidates: Vec<String>,
@@ -35,7 +35,7 @@ pub enum AppError {
     /// `host_exists`, `batch_not_resumable`, …).
     #[error("{message}")]
     Conflict {
-        /// Stable code.
+        /// Stable machine code (`host_in_use`, `host_exists`, …) clients can match on.
         code: &'static str,
         /// Explanation and fix.
         message: String,
@@ -72,7 +72,7 @@ pub enum AppError {
         /// Each problem as `file: message`.
         problems: Vec<String>,
     },
-    /// An internal failure.
+    /// A failure the caller cannot fix by changing the request (a flow or a worker broke).
     #[error("internal error: {0}")]
     Internal(String),
 }

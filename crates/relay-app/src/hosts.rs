@@ -22,7 +22,7 @@ pub enum HostAuthInput {
     Login {
         /// Admin e-mail.
         email: String,
-        /// Admin password.
+        /// Admin password (sealed in the store, never shown).
         password: Secret,
     },
 }
@@ -34,7 +34,7 @@ pub struct RegisterHost {
     pub name: String,
     /// Base URL of the host, e.g. `https://gateway.example.com`.
     pub base_url: String,
-    /// Admin credentials.
+    /// Admin credentials, probed on registration and then sealed in the store.
     pub auth: HostAuthInput,
 }
 
@@ -131,7 +131,7 @@ fn validate_name(name: &str) -> AppResult<()> {
 
 /// Checks a host base URL: `https://` (or `http://` for a loopback or
 /// private-network address only), a host part, no user-info, query or fragment;
-/// and the address policy ([`check_host_address`], which resolves the host name):
+/// and the address policy (the host name is resolved, as the host client will):
 /// link-local and cloud-metadata addresses are refused for any scheme.
 pub fn validate_base_url(url: &str) -> AppResult<String> {
     let trimmed = url.trim().trim_end_matches('/');

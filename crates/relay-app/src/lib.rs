@@ -3,6 +3,7 @@
 //! ports with the store, runs crash recovery at start-up, and owns the background
 //! workers. Every function is blocking; the HTTP edge calls it on blocking threads.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod access;
 mod access_proofs;

@@ -46,15 +46,15 @@ struct Family {
 /// One provider's status, for the `relay_provider_status` gauge.
 #[derive(Debug, Clone)]
 pub struct ProviderStatusSample {
-    /// Host id.
+    /// Host the provider is installed on (its id).
     pub host_id: String,
-    /// Pack id.
+    /// Pack of the provider.
     pub pack_id: String,
-    /// Provider id.
+    /// Provider whose status this is.
     pub provider_id: String,
-    /// Provider status string.
+    /// The install's provider status (`active`, `degraded`, `drifted`, …), as the gauge label.
     pub status: &'static str,
-    /// Access status string.
+    /// The install's access status (`subscription_ready`, `broken`, …), as the gauge label.
     pub access_status: &'static str,
 }
 

@@ -25,10 +25,10 @@ pub enum PackSource {
 /// A pack with its providers, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackView {
-    /// The stored pack.
+    /// The stored pack record (flattened into the view).
     #[serde(flatten)]
     pub pack: PackRecord,
-    /// Its providers.
+    /// The pack's providers, each with its per-host installs.
     pub providers: Vec<ProviderSummary>,
     /// Providers of an earlier version that this install dropped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -38,19 +38,19 @@ pub struct PackView {
 /// One provider of a pack, with its per-host installs.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderSummary {
-    /// Pack.
+    /// Pack that declares the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// Provider id, unique within its pack.
     pub provider_id: ProviderId,
-    /// Display name.
+    /// Human-readable name from the manifest.
     pub display_name: String,
     /// Upstream base URL.
     pub base_url: String,
-    /// Pack-level status.
+    /// Status of the provider record itself (each host's install has its own).
     pub status: ProviderStatus,
-    /// Smoke-test model.
+    /// The model the account test and the gateway probe ask for.
     pub smoke_test_model: String,
-    /// Default models.
+    /// Models the provider's group and channel serve by default.
     pub default_models: Vec<String>,
     /// Per-host state (filtered by host when asked).
     pub installs: Vec<ProviderInstallRecord>,

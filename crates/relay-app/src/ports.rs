@@ -13,7 +13,7 @@ use relay_store::{
 use relay_sub2api::ObjectId;
 use serde_json::Value;
 
-/// Operating-system randomness.
+/// The [`Randomness`] port over the operating system's random source ([`crate::random_bytes`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OsRandomness;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Scheduler settings.
+/// Settings of the background reconcile scheduler.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// Time between two runs of a provider (`RELAY_RECONCILE_INTERVAL`, default 10 min).

@@ -32,7 +32,7 @@ pub struct AccessPlan {
 /// Result of the access closure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccessReport {
-    /// The group.
+    /// The host group the closure proves access to (the provider's group).
     pub group_id: ObjectId,
     /// Derived from both proofs ([`AccessStatus::derive`]).
     pub status: AccessStatus,
@@ -166,7 +166,7 @@ pub struct SubscriberOutcome {
     pub user_id: Option<ObjectId>,
     /// The manager holds this user's password.
     pub managed: bool,
-    /// The probe subscriber.
+    /// True for the managed probe subscriber, whose key the gateway probe uses.
     pub probe: bool,
     /// The manager created the user now.
     pub user_created: bool,
@@ -176,15 +176,15 @@ pub struct SubscriberOutcome {
     pub subscription_created: bool,
     /// The user key bound to the group.
     pub key_id: Option<ObjectId>,
-    /// Its fingerprint.
+    /// Fingerprint of that user key (the key itself stays in the vault).
     pub key_fingerprint: Option<Fingerprint>,
-    /// Its mask.
+    /// Mask of that user key, for display.
     pub key_mask: Option<String>,
     /// The manager created the key now.
     pub key_created: bool,
     /// Problems (each makes this subscriber unusable).
     pub problems: Vec<AccessProblem>,
-    /// Advisory notes.
+    /// Advisory notes that do not make the subscriber unusable.
     pub warnings: Vec<String>,
 }
 
@@ -222,7 +222,7 @@ impl SubscriberOutcome {
 /// Result of the subscription closure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubscriptionReport {
-    /// The group.
+    /// The group the subscribers were subscribed to.
     pub group_id: ObjectId,
     /// Per subscriber (the probe subscriber first).
     pub subscribers: Vec<SubscriberOutcome>,
@@ -242,7 +242,7 @@ impl SubscriptionReport {
 /// Result of the self-service check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SelfServiceReport {
-    /// The group.
+    /// The group the supplied key must be bound to.
     pub group_id: ObjectId,
     /// Fingerprint of the supplied key.
     pub key_fingerprint: Fingerprint,

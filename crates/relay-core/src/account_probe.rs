@@ -27,7 +27,7 @@ pub struct AccountProbe {
     pub duration_ms: Option<u64>,
     /// The account's model list includes the smoke model (`None`: list failed).
     pub models_include_smoke: Option<bool>,
-    /// The classification.
+    /// The verdict and reason of SPEC §7.1–§7.2 for this test.
     pub classification: Classification,
 }
 

@@ -38,7 +38,7 @@ pub enum TestReason {
 pub struct Classification {
     /// passed, warning (advisory, not blocking) or failed (blocking).
     pub verdict: Verdict,
-    /// Why.
+    /// Why it got that verdict.
     pub reason: TestReason,
     /// True when the warning only holds if the gateway probe later passes.
     pub needs_gateway_confirmation: bool,

@@ -16,7 +16,7 @@ pub enum AccessError {
     /// created for a managed subscriber.
     #[error("cannot log in as {email}: the host is in backend mode (only admins may log in); turn backend mode off, or use self-service access with a supplied key ({message})")]
     LoginBackendMode {
-        /// The subscriber.
+        /// E-mail of the managed subscriber the manager tried to log in as.
         email: String,
         /// The host's message.
         message: String,
@@ -24,7 +24,7 @@ pub enum AccessError {
     /// The host requires a Turnstile captcha on login.
     #[error("cannot log in as {email}: the host requires Turnstile verification on login; disable Turnstile for login, or use self-service access ({message})")]
     LoginTurnstile {
-        /// The subscriber.
+        /// E-mail of the managed subscriber the manager tried to log in as.
         email: String,
         /// The host's message.
         message: String,
@@ -32,7 +32,7 @@ pub enum AccessError {
     /// Another captcha (Tencent, Aliyun) guards login.
     #[error("cannot log in as {email}: the host requires a {provider} captcha on login, which a program cannot pass; turn the login captcha off in the host's settings, or use self-service access ({message})")]
     LoginCaptcha {
-        /// The subscriber.
+        /// E-mail of the managed subscriber the manager tried to log in as.
         email: String,
         /// `tencent`, `aliyun` or `captcha`.
         provider: String,
@@ -42,52 +42,52 @@ pub enum AccessError {
     /// The subscriber has two-factor login enabled.
     #[error("cannot log in as {email}: the user has two-factor authentication enabled; disable 2FA for this user or choose another subscriber e-mail")]
     LoginTwoFactor {
-        /// The subscriber.
+        /// E-mail of the managed subscriber the manager tried to log in as.
         email: String,
     },
     /// The stored password does not match the host user.
     #[error("cannot log in as {email}: the host refused the stored password; the user was changed outside the manager (reset its password or delete it so it is recreated)")]
     LoginInvalidCredentials {
-        /// The subscriber.
+        /// E-mail of the managed subscriber the manager tried to log in as.
         email: String,
     },
     /// The subscriber is disabled on the host.
     #[error("cannot log in as {email}: the user is disabled on the host; enable it")]
     LoginUserNotActive {
-        /// The subscriber.
+        /// E-mail of the managed subscriber the manager tried to log in as.
         email: String,
     },
     /// A user with the subscriber's e-mail exists but the manager does not hold its
     /// password (it was not created by the manager).
     #[error("user {email} exists on the host but was not created by the relay manager, so it cannot log in to create a key; choose another e-mail or delete that user")]
     UnmanagedUser {
-        /// The e-mail.
+        /// E-mail of the existing host user.
         email: String,
     },
     /// A selected host user does not exist.
     #[error("host user {user_id} does not exist")]
     UserNotFound {
-        /// The id given.
+        /// The host user id the operator selected.
         user_id: ObjectId,
     },
     /// The subscriber's subscription exists but is not active.
     #[error("subscription {subscription_id} of user {user_id} to group {group_id} is {status}; extend or renew it on the host")]
     SubscriptionInactive {
-        /// Subscription id.
+        /// Host id of the inactive subscription.
         subscription_id: ObjectId,
-        /// User.
+        /// Host user the subscription belongs to.
         user_id: ObjectId,
-        /// Group.
+        /// Host group the subscription is for.
         group_id: ObjectId,
-        /// Its status.
+        /// The subscription's host status (e.g. `expired`), verbatim.
         status: String,
     },
     /// The host refused the subscription and no existing one could be found.
     #[error("the host refused the subscription of user {user_id} to group {group_id} ({reason}: {message})")]
     SubscriptionConflict {
-        /// User.
+        /// Host user the manager tried to subscribe.
         user_id: ObjectId,
-        /// Group.
+        /// Host group of the refused subscription.
         group_id: ObjectId,
         /// The host's conflict reason.
         reason: String,
@@ -99,7 +99,7 @@ pub enum AccessError {
     KeyNotBound {
         /// Mask of the key.
         mask: String,
-        /// The group.
+        /// The provider's group the key should be bound to.
         group_id: ObjectId,
     },
     /// The supplied key is bound to the group but disabled.
@@ -107,20 +107,20 @@ pub enum AccessError {
     KeyInactive {
         /// Mask of the key.
         mask: String,
-        /// Its status.
+        /// The key's host status (e.g. `disabled`), verbatim.
         status: String,
     },
     /// The host refuses every create with a chosen key for this user: it counts
     /// failed creates (`API_KEY_EXISTS`) and locks at 20 until 24 h after the last.
     #[error("the host locked key creation for {email} after too many failed key creates (API_KEY_RATE_LIMITED); it unlocks 24 h after the last failure, or delete the user on the host so the manager recreates it")]
     KeyCreateLocked {
-        /// The subscriber.
+        /// E-mail of the managed subscriber whose key creation is locked.
         email: String,
     },
     /// The probe subscriber has no usable key, so the gateway cannot be probed.
     #[error("no user key for the probe subscriber {email}; see the earlier problem")]
     NoProbeKey {
-        /// The probe subscriber.
+        /// E-mail of the probe subscriber.
         email: String,
     },
     /// A host call failed.

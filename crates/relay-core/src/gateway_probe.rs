@@ -217,11 +217,11 @@ pub struct AccountOutOfService {
     pub account_id: ObjectId,
     /// Account name.
     pub account_name: String,
-    /// Why.
+    /// Why the account cannot serve (a payment problem, an invalid key, a low balance, …).
     pub reason: OutOfServiceReason,
     /// Until when the host benches the account (`balance_low`), as it reports it.
     pub until: Option<String>,
-    /// What to do.
+    /// The operator's next step for this reason, as one sentence.
     pub fix: String,
 }
 
@@ -263,15 +263,15 @@ impl AccountOutOfService {
 /// fingerprint and mask only).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccessProof {
-    /// The mode probed.
+    /// The access mode this proof is for (subscription or self-service).
     pub mode: AccessMode,
-    /// Where the key came from.
+    /// Where the probe key came from (the managed subscriber's key, or the operator's).
     pub key_source: ProbeKeySource,
     /// Fingerprint of the probe key.
     pub key_fingerprint: Fingerprint,
     /// Mask of the probe key.
     pub key_mask: String,
-    /// The smoke model.
+    /// The model the probe asked for: the provider manifest's smoke-test model.
     pub smoke_model: String,
     /// HTTP status of the last `GET /v1/models`.
     pub models_status: Option<u16>,
@@ -307,7 +307,8 @@ pub struct AccessProof {
     /// Managed accounts of the group the host put into `error` after an upstream
     /// failure (payment, key), as last read; not repaired.
     pub accounts_out_of_service: Vec<AccountOutOfService>,
-    /// Completion-gated verdict.
+    /// The mode's verdict: `ready` only when the model list named the smoke model and a
+    /// completion succeeded.
     pub proof: ModeProof,
 }
 

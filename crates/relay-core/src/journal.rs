@@ -21,11 +21,11 @@ use crate::target::ProviderTarget;
 /// optionally one import batch (entries recorded through the handle carry it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JournalScope {
-    /// The host.
+    /// Host the journaled objects live on.
     pub host_id: HostId,
-    /// The pack.
+    /// Pack whose provider owns the objects.
     pub pack_id: PackId,
-    /// The provider.
+    /// Provider (of that pack) the objects are provisioned for.
     pub provider_id: ProviderId,
     /// The batch new entries belong to (`None` for closures run outside an import,
     /// e.g. by reconcile).
@@ -62,16 +62,17 @@ impl NewEntry {
     }
 }
 
-/// A journaled resource.
+/// One record of the managed-resource journal: a host object the manager meant to
+/// create, created, adopted or reused, with its scope and where it stands now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JournalEntry {
     /// Journal row id (monotonic: a higher id was journaled later).
     pub id: i64,
-    /// Host.
+    /// Host the object lives on.
     pub host_id: HostId,
-    /// Pack.
+    /// Pack whose provider owns the object.
     pub pack_id: PackId,
-    /// Provider.
+    /// Provider the object was provisioned for.
     pub provider_id: ProviderId,
     /// Batch that created or reused it.
     pub batch_id: Option<BatchId>,
@@ -79,13 +80,15 @@ pub struct JournalEntry {
     pub resource_type: ResourceType,
     /// Host object id; `None` while an intent (or when known absent).
     pub host_resource_id: Option<ObjectId>,
-    /// Deterministic name.
+    /// Deterministic name the object is found by on the host after a crash (see
+    /// [`NewEntry::logical_key`]).
     pub logical_key: String,
-    /// State.
+    /// Where the record stands in its life (intent, created, reused, adopted, absent,
+    /// deleted, retired); only `created` and `adopted` objects are rolled back.
     pub state: ResourceState,
     /// Key fingerprint, for accounts.
     pub fingerprint: Option<Fingerprint>,
-    /// Extra facts.
+    /// Extra facts as a JSON object (never a secret), e.g. capability repairs.
     pub details: Value,
 }
 
@@ -122,7 +125,7 @@ pub enum JournalError {
     AlreadyRecorded {
         /// Kind of host object.
         resource_type: ResourceType,
-        /// Its host id.
+        /// Host id of the object already recorded.
         host_resource_id: ObjectId,
     },
     /// The requested state change is not allowed (e.g. attaching an id to a record

@@ -11,17 +11,17 @@ pub use relay_domain::ProbeKind;
 /// One probe, as it happened (never a secret: subjects are ids, models, masks).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeRecord {
-    /// Kind.
+    /// Which probe ran (account test, account models, gateway models or chat, reachability).
     pub kind: ProbeKind,
     /// What was probed: `account:<id>`, `key:<mask>`, `host`.
     pub subject: String,
-    /// Classified outcome.
+    /// Classified outcome: passed, warning or failed.
     pub verdict: Verdict,
     /// HTTP status, when there was an answer.
     pub http_status: Option<u16>,
     /// The host's message, after the redaction step ([`ProbeRecord::redacted`]).
     pub message: Option<String>,
-    /// Wall time.
+    /// Wall time of the probe in milliseconds, when measured.
     pub duration_ms: Option<u64>,
     /// Extra facts (attempt number, model, …).
     pub details: Value,
@@ -30,7 +30,7 @@ pub struct ProbeRecord {
 /// Progress of one key of a batch (the store's item update).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ItemProgress {
-    /// New status.
+    /// The item's new status in the batch.
     pub status: ItemStatus,
     /// Host account id, once created.
     pub account_id: Option<ObjectId>,

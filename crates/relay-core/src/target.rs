@@ -20,7 +20,7 @@ use crate::journal::JournalEntry;
 pub struct OverlayNote {
     /// `info` or `warning`.
     pub severity: Severity,
-    /// The note.
+    /// The overlay's text, as the pack wrote it, for the operator to read.
     pub note: String,
 }
 
@@ -31,7 +31,7 @@ pub struct OverlayNote {
 pub struct ProviderTarget {
     /// The pack's `pack_id`.
     pub pack_id: String,
-    /// The provider manifest.
+    /// The provider's manifest from the pack: models, pricing, templates, base URL.
     pub provider: ProviderManifest,
     /// The host version, when known (selects the pack's host overlays and the
     /// native platform).
@@ -51,14 +51,14 @@ pub enum PlatformReason {
     ManifestPlatform,
     /// The host version satisfies the native platform's requirement.
     NativeSupported {
-        /// The host version.
+        /// The host version that satisfies the requirement.
         host_version: String,
         /// The manifest's requirement (`native_platform.host_version`).
         requirement: String,
     },
     /// The host is older than the native platform: the manifest's `platform`.
     HostTooOld {
-        /// The host version.
+        /// The host version, older than the requirement.
         host_version: String,
         /// The manifest's requirement.
         requirement: String,
@@ -86,9 +86,9 @@ pub enum PlatformReason {
 /// `{platform, reason: {kind, …}, explanation}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformChoice {
-    /// The platform.
+    /// The host platform the provider's group, channel entries and accounts use.
     pub platform: Platform,
-    /// Why.
+    /// Why that platform (manifest, native support, host too old, existing group, …).
     pub reason: PlatformReason,
 }
 
@@ -146,11 +146,11 @@ impl PlatformChoice {
 /// A group of the provider that already exists (in the journal or on the host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingGroup {
-    /// Its name.
+    /// Its name on the host (the provider's deterministic group name).
     pub name: String,
     /// Its host id, when known.
     pub id: Option<ObjectId>,
-    /// Its platform.
+    /// The host platform the group was created with.
     pub platform: Platform,
 }
 

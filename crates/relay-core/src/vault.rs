@@ -8,7 +8,7 @@ use relay_sub2api::ObjectId;
 pub struct ManagedSubscriber {
     /// E-mail (lowercase), the login name on the host.
     pub email: String,
-    /// The generated password.
+    /// The generated password (sealed by the application; never shown).
     pub password: Secret,
     /// The host user id, once known.
     pub host_user_id: Option<ObjectId>,

@@ -25,7 +25,7 @@ pub enum ProvisionError {
     /// A provider rollback found nothing to roll back.
     #[error("nothing is recorded for provider {provider_id} on this host; there is nothing to roll back")]
     NothingRecorded {
-        /// The provider.
+        /// The provider the rollback was asked for.
         provider_id: String,
     },
     /// A host call the use-case cannot do without failed (e.g. a list needed to plan).
@@ -33,7 +33,7 @@ pub enum ProvisionError {
     Host {
         /// What was being done.
         step: String,
-        /// The adapter error.
+        /// The adapter's error (already free of secrets).
         #[source]
         source: HostError,
     },

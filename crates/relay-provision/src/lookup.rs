@@ -70,14 +70,14 @@ pub fn find_on_host(
 pub enum Resolution {
     /// Exactly one object with the name: adopted.
     Adopted {
-        /// Its host id.
+        /// Host id of the one object found, now adopted.
         host_id: ObjectId,
     },
     /// Several objects with the name: the newest adopted, the others reported.
     Conflict {
         /// The adopted (newest) host id.
         host_id: ObjectId,
-        /// Every candidate.
+        /// Host ids of every object with the name, the adopted one included.
         candidates: Vec<ObjectId>,
     },
     /// Nothing with the name: the create never happened.
@@ -91,7 +91,7 @@ pub struct IntentResolution {
     pub entry_id: i64,
     /// Kind of host object.
     pub resource_type: ResourceType,
-    /// Its deterministic name.
+    /// The deterministic name looked up on the host.
     pub name: String,
     /// What was found.
     pub resolution: Resolution,

@@ -35,9 +35,9 @@ pub struct PreviewRequest {
 /// The plan for one host resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResourcePlan {
-    /// Kind.
+    /// Kind of host object (group, channel or plan).
     pub resource_type: ResourceType,
-    /// Deterministic name.
+    /// Deterministic name the import gives the object (and finds it by).
     pub name: String,
     /// `create`, `reuse`, `update` or `conflict`.
     pub action: ResourceAction,
@@ -56,9 +56,9 @@ pub struct ResourcePlan {
 pub struct KeyPreview {
     /// 1-based line of the key in the input.
     pub line: usize,
-    /// Key fingerprint.
+    /// Fingerprint of the key (the key itself is never in a report).
     pub fingerprint: Fingerprint,
-    /// Key mask.
+    /// Mask of the key, for display.
     pub mask: String,
     /// `new`, `duplicate_in_request` or `already_imported`.
     pub plan: KeyPlan,
@@ -88,13 +88,13 @@ pub struct KeyPlanCounts {
 /// Result of a preview.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreviewReport {
-    /// Pack.
+    /// Pack of the provider.
     pub pack_id: String,
-    /// Provider.
+    /// Provider the keys are imported for.
     pub provider_id: String,
     /// Strict or partial.
     pub mode: ImportMode,
-    /// Access mode.
+    /// Subscription or self-service: decides the group type and the access proof.
     pub access_mode: AccessMode,
     /// Host version, when known.
     pub host_version: Option<String>,
@@ -110,7 +110,7 @@ pub struct PreviewReport {
     pub dropped: Vec<DroppedLine>,
     /// Host overlays of the pack for this host version.
     pub overlays: Vec<OverlayNote>,
-    /// Advisory findings.
+    /// Advisory findings that do not block the import (e.g. a host module it lacks).
     pub warnings: Vec<String>,
     /// Findings that make the import fail.
     pub problems: Vec<String>,

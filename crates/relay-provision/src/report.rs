@@ -96,9 +96,9 @@ pub enum ResourceChange {
 /// One host resource of the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceOutcome {
-    /// Kind.
+    /// Kind of host object.
     pub resource_type: ResourceType,
-    /// Host id.
+    /// The object's host id.
     pub host_id: ObjectId,
     /// Name (or logical key).
     pub name: String,
@@ -113,21 +113,21 @@ pub struct ResourceOutcome {
 pub struct KeyResult {
     /// 1-based line in the request (sequence of the batch item).
     pub line: usize,
-    /// Key fingerprint.
+    /// Fingerprint of the key (the key itself is never in a report).
     pub fingerprint: Fingerprint,
-    /// Key mask.
+    /// Mask of the key, for display.
     pub mask: String,
-    /// Preview plan.
+    /// What the preview planned for the key (new, duplicate, already imported).
     pub plan: KeyPlan,
-    /// Final status.
+    /// The key's batch item status at the end of the run.
     pub status: ItemStatus,
     /// Host account id.
     pub account_id: Option<ObjectId>,
-    /// Account name.
+    /// Deterministic account name (`<provider>-<fp8>`).
     pub account_name: String,
     /// Classified test outcome.
     pub verdict: Option<Verdict>,
-    /// Why.
+    /// Why the account test got its verdict.
     pub reason: Option<TestReason>,
     /// The host's message, verbatim.
     pub host_message: Option<String>,
@@ -162,24 +162,24 @@ pub enum RetireReason {
 pub struct RetiredAccount {
     /// Host account id.
     pub account_id: ObjectId,
-    /// Name.
+    /// Host name of the retired account.
     pub name: String,
-    /// Its key fingerprint.
+    /// Fingerprint of its upstream key, when recorded.
     pub fingerprint: Option<Fingerprint>,
     /// The batch that created it.
     pub batch_id: Option<BatchId>,
-    /// Why.
+    /// Why it was retired (duplicate key, or replaced).
     pub reason: RetireReason,
 }
 
 /// One object deleted by a rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RolledBackResource {
-    /// Kind.
+    /// Kind of host object.
     pub resource_type: ResourceType,
-    /// Host id.
+    /// The object's host id.
     pub host_id: ObjectId,
-    /// Name.
+    /// Its name (the journal's logical key).
     pub name: String,
     /// It was already gone from the host (counts as deleted).
     pub already_gone: bool,
@@ -188,11 +188,11 @@ pub struct RolledBackResource {
 /// An object a rollback kept on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeptResource {
-    /// Kind.
+    /// Kind of host object.
     pub resource_type: ResourceType,
-    /// Host id.
+    /// The object's host id.
     pub host_id: ObjectId,
-    /// Name.
+    /// Its name (the journal's logical key).
     pub name: String,
     /// Why (what still uses it).
     pub reason: String,
@@ -201,11 +201,11 @@ pub struct KeptResource {
 /// An object a rollback could not delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RemainingResource {
-    /// Kind.
+    /// Kind of host object.
     pub resource_type: ResourceType,
-    /// Host id.
+    /// The object's host id.
     pub host_id: ObjectId,
-    /// Name.
+    /// Its name (the journal's logical key).
     pub name: String,
     /// The host's error.
     pub error: String,
@@ -224,7 +224,7 @@ pub struct RollbackReport {
     pub kept: Vec<KeptResource>,
     /// Objects that could not be deleted (the batch then fails and the provider drifts).
     pub remaining: Vec<RemainingResource>,
-    /// Nothing remains.
+    /// True when `remaining` is empty: every object the rollback owned is gone.
     pub complete: bool,
 }
 
@@ -245,11 +245,11 @@ impl RollbackReport {
 pub struct KeyCounts {
     /// Keys in the request (duplicates included).
     pub total: usize,
-    /// Passed.
+    /// Keys whose item ended `passed`.
     pub passed: usize,
     /// Passed with a warning.
     pub warning: usize,
-    /// Failed.
+    /// Keys whose item ended `failed`.
     pub failed: usize,
     /// Already imported or duplicate.
     pub skipped: usize,
@@ -260,15 +260,15 @@ pub struct KeyCounts {
 /// The final report of an import or resume (no secret anywhere).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImportReport {
-    /// The batch.
+    /// The batch this report is for (the journal handle's batch).
     pub batch_id: BatchId,
-    /// Pack.
+    /// Pack of the provider.
     pub pack_id: String,
-    /// Provider.
+    /// Provider the keys were imported for.
     pub provider_id: String,
     /// Strict or partial.
     pub mode: ImportMode,
-    /// Access mode.
+    /// Subscription or self-service: which access the closure proved.
     pub access_mode: AccessMode,
     /// `succeeded`, `partially_succeeded` or `failed`.
     pub outcome: BatchStatus,
@@ -280,7 +280,7 @@ pub struct ImportReport {
     pub resolved_intents: Vec<IntentResolution>,
     /// Every host resource created, adopted, reused or updated.
     pub resources: Vec<ResourceOutcome>,
-    /// Per key.
+    /// One result per key line of the request, in line order (duplicates included).
     pub keys: Vec<KeyResult>,
     /// Counts of `keys`.
     pub counts: KeyCounts,
@@ -290,7 +290,7 @@ pub struct ImportReport {
     pub access: AccessReport,
     /// The rollback, when the import failed and rolled back.
     pub rollback: Option<RollbackReport>,
-    /// Advisory findings.
+    /// Advisory findings that did not change the outcome.
     pub warnings: Vec<String>,
     /// Why the import failed, when it did.
     pub error: Option<String>,

@@ -27,9 +27,9 @@ pub const KEY_NOT_SUPPLIED: &str =
 pub struct ResumeItem {
     /// 1-based position in the original request.
     pub line: usize,
-    /// Key fingerprint.
+    /// Fingerprint of the key (the application stores no key).
     pub fingerprint: Fingerprint,
-    /// Key mask.
+    /// Mask of the key, for display.
     pub mask: String,
     /// The preview plan of the key.
     pub plan: KeyPlan,

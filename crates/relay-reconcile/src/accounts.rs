@@ -34,7 +34,7 @@ impl AccountOutcome {
 pub struct AccountCheck {
     /// Host account id.
     pub account_id: ObjectId,
-    /// Its deterministic name.
+    /// Its deterministic name (`<provider>-<fp8>`).
     pub name: String,
     /// Fingerprint of its upstream key (never the key).
     pub fingerprint: Option<Fingerprint>,
@@ -42,7 +42,7 @@ pub struct AccountCheck {
     pub group_id: Option<ObjectId>,
     /// Host status before the test (`active`, `error`, `inactive`), `None` when gone.
     pub host_status: Option<String>,
-    /// Outcome.
+    /// Passed, warning, failed or not tested, after this run.
     pub outcome: AccountOutcome,
     /// The account test ran in this run.
     pub tested: bool,

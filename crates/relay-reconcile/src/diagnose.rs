@@ -68,7 +68,7 @@ pub struct HostObservation {
     pub source: HostObservationSource,
     /// What was probed (`account:<id>`, `key:<mask>`).
     pub subject: String,
-    /// The host succeeded.
+    /// The host-side result was good: the account test passed, or the gateway proof is ready.
     pub ok: bool,
     /// HTTP status (upstream status for an account test, gateway status for a probe).
     pub http_status: Option<u16>,
@@ -133,13 +133,13 @@ impl HostObservation {
 /// and fingerprint).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpstreamDiagnosis {
-    /// The cause.
+    /// The cause, as a class (key invalid, quota exhausted, rate limited, vendor unreachable, …).
     pub class: UpstreamClass,
-    /// One sentence.
+    /// One sentence naming the cause and its evidence.
     pub summary: String,
-    /// What to do.
+    /// The operator's next step for this cause, as one sentence.
     pub fix: String,
-    /// The vendor probe.
+    /// The direct vendor probe with the operator's key (statuses and messages verbatim).
     pub vendor: UpstreamProbe,
     /// The host-side result compared, when one was given.
     pub host: Option<HostObservation>,

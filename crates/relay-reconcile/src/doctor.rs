@@ -96,7 +96,7 @@ pub enum CheckStatus {
 /// One check with its evidence and fix.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoctorCheck {
-    /// Which check.
+    /// Which binding this check verifies.
     pub name: CheckName,
     /// What it is about (`group 5`, `host`, `key sk-c…9f3c`).
     pub subject: String,
@@ -116,11 +116,11 @@ pub struct DoctorCheck {
 /// Result of a doctor run: a self-contained evidence document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoctorReport {
-    /// Host.
+    /// Host the provider was checked on.
     pub host_id: relay_domain::HostId,
-    /// Pack.
+    /// Pack of the provider.
     pub pack_id: relay_domain::PackId,
-    /// Provider.
+    /// Provider checked.
     pub provider_id: relay_domain::ProviderId,
     /// No check failed.
     pub healthy: bool,
@@ -128,13 +128,13 @@ pub struct DoctorReport {
     pub checks: Vec<DoctorCheck>,
     /// The checks as first found, when repairs were attempted.
     pub before_repair: Option<Vec<DoctorCheck>>,
-    /// Repairs applied.
+    /// Repairs applied in this run (only with `repair` on).
     pub repairs: Vec<Repair>,
     /// The last gateway proof of the completion check.
     pub access: Option<AccessProof>,
     /// The pack's advisory host overlays for this host version.
     pub overlays: Vec<OverlayNote>,
-    /// Other facts.
+    /// Other facts worth reading (never a secret).
     pub notes: Vec<String>,
     /// Wall time in milliseconds.
     pub elapsed_ms: u64,

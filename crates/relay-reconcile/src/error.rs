@@ -16,7 +16,7 @@ pub enum ReconcileError {
     HostUnreachable {
         /// What was being done.
         step: String,
-        /// The transport error.
+        /// The transport error's message.
         message: String,
     },
     /// The host answered, but refused a call the run cannot do without (a list
@@ -26,7 +26,7 @@ pub enum ReconcileError {
     Host {
         /// What was being done.
         step: String,
-        /// The adapter error.
+        /// The adapter's error (already free of secrets).
         #[source]
         source: HostError,
     },
@@ -38,7 +38,7 @@ pub enum ReconcileError {
     /// there is nothing to compare (import first).
     #[error("nothing is recorded for provider {provider_id} on this host; import it first")]
     NothingRecorded {
-        /// The provider.
+        /// The provider reconcile was asked for.
         provider_id: String,
     },
     /// The request is not usable.

@@ -37,7 +37,7 @@ impl DifferenceKind {
 /// (names, model mappings, prices, ids); never a secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Difference {
-    /// Kind.
+    /// Missing, changed or unmanaged duplicate.
     pub kind: DifferenceKind,
     /// Kind of host object.
     pub resource_type: ResourceType,
@@ -92,13 +92,13 @@ pub enum RepairKind {
 /// One repair applied to the host.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Repair {
-    /// What was done.
+    /// What kind of repair this was.
     pub kind: RepairKind,
     /// Kind of host object changed.
     pub resource_type: ResourceType,
     /// Its host id (for a subscription: the new subscription, when assigned).
     pub host_id: ObjectId,
-    /// Its name.
+    /// Its name (the journal's logical key, or the host's name).
     pub name: String,
     /// A sentence saying what changed.
     pub detail: String,
@@ -140,9 +140,9 @@ pub struct ResourceCheck {
     pub entry_id: i64,
     /// Kind of host object.
     pub resource_type: ResourceType,
-    /// Host id.
+    /// Host id the journal records for the object.
     pub host_id: ObjectId,
-    /// Deterministic name.
+    /// Deterministic name the journal records (its logical key).
     pub name: String,
     /// Journal state (`created`, `adopted`, `reused`).
     pub state: ResourceState,

@@ -88,7 +88,7 @@ pub struct ReconcileCounts {
     pub accounts_failed: usize,
     /// Accounts not tested.
     pub accounts_not_tested: usize,
-    /// Repairs applied.
+    /// Repairs applied (capability repairs and safe fixes).
     pub repairs: usize,
 }
 
@@ -96,11 +96,11 @@ pub struct ReconcileCounts {
 /// keys appear only as mask and fingerprint).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReconcileReport {
-    /// Host.
+    /// Host the provider was reconciled on.
     pub host_id: HostId,
-    /// Pack.
+    /// Pack of the provider.
     pub pack_id: PackId,
-    /// Provider.
+    /// Provider reconciled.
     pub provider_id: ProviderId,
     /// The batch of the journal handle, when the run was triggered for one.
     pub batch_id: Option<BatchId>,
@@ -125,9 +125,9 @@ pub struct ReconcileReport {
     pub repairs: Vec<Repair>,
     /// Why the verdict is what it is, and other facts.
     pub notes: Vec<String>,
-    /// Counts.
+    /// Counts of resources, differences, account outcomes and repairs.
     pub counts: ReconcileCounts,
-    /// Wall times.
+    /// Wall time of each phase of the run.
     pub timings: Timings,
 }
 

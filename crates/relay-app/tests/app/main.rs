@@ -5,6 +5,7 @@
 
 mod support;
 
+mod examples;
 mod imports;
 mod locks;
 mod recovery;
