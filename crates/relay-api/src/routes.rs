@@ -13,11 +13,11 @@ use relay_domain::{AccessMode, ImportMode, Secret};
 use std::sync::Arc;
 
 // The inputs of the layers below, which the routes map the contract's requests to.
+use relay_app::SubscriberSelector;
 use relay_app::{
     AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, ReconcileOptions,
     RegisterHost,
 };
-use relay_app::SubscriberSelector;
 
 /// Body limit of pack uploads (a zip of at most 50 MiB of content, plus headers).
 pub const PACK_UPLOAD_LIMIT: usize = 60 * 1024 * 1024;
