@@ -154,6 +154,7 @@ pub struct AccessProof {
     #[schemars(with = "Domain<AccessMode>")]
     pub mode: AccessMode,
     /// Where the key came from.
+    #[schemars(with = "Domain<ProbeKeySource>")]
     pub key_source: ProbeKeySource,
     /// Fingerprint of the probe key.
     pub key_fingerprint: String,
@@ -172,6 +173,7 @@ pub struct AccessProof {
     /// The last chat completion succeeded.
     pub completion_ok: bool,
     /// What the last failed completion meant, from the host's status and body (null on success).
+    #[schemars(with = "Option<Domain<AccessProofCompletionFailure>>")]
     pub completion_failure: Option<AccessProofCompletionFailure>,
     /// `chat.completion` (or `chat.completion.chunk`) on success, else the host's error type or code.
     pub completion_type: Option<String>,
@@ -198,28 +200,6 @@ pub struct AccessProof {
     pub proof: ModeProof,
 }
 
-contract_enum!(
-    /// What the last failed completion meant, from the host's status and body (null on success).
-    AccessProofCompletionFailure, "access proof completion failure" {
-        /// The gateway refused the key.
-        KeyRefused => "key_refused",
-        /// The key has no subscription to the group.
-        SubscriptionMissing => "subscription_missing",
-        /// No account of the group could serve.
-        NoAvailableAccount => "no_available_account",
-        /// The group has no account for the model.
-        ModelNotSupported => "model_not_supported",
-        /// The gateway rate-limited the call.
-        RateLimited => "rate_limited",
-        /// The vendor failed the call.
-        UpstreamFailed => "upstream_failed",
-        /// The vendor refused the call.
-        UpstreamRejected => "upstream_rejected",
-        /// Another failure.
-        Other => "other",
-    }
-);
-
 /// A managed account out of service on the host for a reason the capability repair does not fix. Carries no host or vendor message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountOutOfService {
@@ -228,26 +208,13 @@ pub struct AccountOutOfService {
     /// Account name.
     pub account_name: String,
     /// `quota_exhausted` (402, account in error), `key_invalid` (401), `balance_low` (an account of a native CN platform — kimi, zhipu, deepseek — that the host benched temporarily (`cn_balance_low`) after the vendor reported a low balance; the host schedules it again by itself once the vendor account is topped up), `other`.
+    #[schemars(with = "Domain<AccountOutOfServiceReason>")]
     pub reason: AccountOutOfServiceReason,
     /// End of the host's bench (`balance_low`), as the host reports it.
     pub until: Option<String>,
     /// What to do.
     pub fix: String,
 }
-
-contract_enum!(
-    /// `quota_exhausted` (402, account in error), `key_invalid` (401), `balance_low` (an account of a native CN platform — kimi, zhipu, deepseek — that the host benched temporarily (`cn_balance_low`) after the vendor reported a low balance; the host schedules it again by itself once the vendor account is topped up), `other`.
-    AccountOutOfServiceReason, "account out of service reason" {
-        /// The vendor's quota of the key is used up.
-        QuotaExhausted => "quota_exhausted",
-        /// The vendor refused the key.
-        KeyInvalid => "key_invalid",
-        /// The vendor's balance of the key runs low.
-        BalanceLow => "balance_low",
-        /// Another reason.
-        Other => "other",
-    }
-);
 
 /// An account repaired during a probe (responses-mode flags reset, error state cleared).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -267,6 +267,7 @@ pub struct ProbeResultRecord {
     /// Reconcile run.
     pub reconcile_run_id: Option<String>,
     /// Kind.
+    #[schemars(with = "Domain<ProbeKind>")]
     pub kind: ProbeKind,
     /// What was probed (account id, model, URL; never a key).
     pub subject: String,
@@ -304,6 +305,7 @@ pub struct AccessClosureRecord {
     #[schemars(with = "Domain<AccessMode>")]
     pub mode: AccessMode,
     /// Probe key source.
+    #[schemars(with = "Domain<ProbeKeySource>")]
     pub probe_key_source: ProbeKeySource,
     /// Probe key fingerprint.
     pub probe_key_fingerprint: Option<String>,
@@ -347,8 +349,10 @@ pub struct ReconcileRunRecord {
     /// The batch the run was scoped to.
     pub batch_id: Option<String>,
     /// Trigger.
+    #[schemars(with = "Domain<ReconcileTrigger>")]
     pub trigger: ReconcileTrigger,
     /// Status.
+    #[schemars(with = "Domain<ReconcileStatus>")]
     pub status: ReconcileStatus,
     /// The derived provider status (`active`, `degraded`, `drifted` or `failed`) of a completed run; else null.
     #[schemars(with = "Option<Domain<ProviderStatus>>")]

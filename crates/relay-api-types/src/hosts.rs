@@ -48,6 +48,7 @@ pub struct HostRecord {
     /// Base URL.
     pub base_url: String,
     /// Admin auth kind.
+    #[schemars(with = "Domain<HostAuthKind>")]
     pub auth_kind: HostAuthKind,
     /// Admin e-mail, for `login` auth.
     pub admin_email: Option<String>,

@@ -15,6 +15,7 @@ pub struct HostOverlay {
     /// The note shown in preview and doctor output.
     pub note: String,
     /// Severity (default `info`).
+    #[schemars(with = "Domain<Severity>")]
     pub severity: Severity,
 }
 
@@ -34,6 +35,7 @@ pub struct PackRecord {
     /// SHA-256 of the pack source.
     pub source_digest: String,
     /// Directory or zip.
+    #[schemars(with = "Domain<PackSourceKind>")]
     pub source_kind: PackSourceKind,
     /// Where it was installed from, relative to the server's packs directory (`upload` for uploaded zips; an absolute path recorded by an earlier release outside that directory shows only its last component, as `…/name`).
     pub source_path: String,

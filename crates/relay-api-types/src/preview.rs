@@ -129,36 +129,13 @@ contract_enum!(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlatformChoice {
     /// The platform.
+    #[schemars(with = "Domain<PlatformChoicePlatform>")]
     pub platform: PlatformChoicePlatform,
     /// Why.
     pub reason: PlatformChoiceReason,
     /// One sentence for the operator.
     pub explanation: String,
 }
-
-contract_enum!(
-    /// The host platform of the provider's accounts and group.
-    PlatformChoicePlatform, "platform choice platform" {
-        /// The host's `openai` platform.
-        Openai => "openai",
-        /// The host's `anthropic` platform.
-        Anthropic => "anthropic",
-        /// The host's `gemini` platform.
-        Gemini => "gemini",
-        /// The host's `antigravity` platform.
-        Antigravity => "antigravity",
-        /// The host's `grok` platform.
-        Grok => "grok",
-        /// The host's `kimi` platform.
-        Kimi => "kimi",
-        /// The host's `zhipu` platform.
-        Zhipu => "zhipu",
-        /// The host's `deepseek` platform.
-        Deepseek => "deepseek",
-        /// The host's `composite` platform.
-        Composite => "composite",
-    }
-);
 
 /// Why the platform was chosen, by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -200,6 +177,7 @@ pub enum PlatformChoiceReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OverlayNote {
     /// `info` or `warning`.
+    #[schemars(with = "Domain<Severity>")]
     pub severity: Severity,
     /// The note.
     pub note: String,

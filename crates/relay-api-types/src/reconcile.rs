@@ -150,26 +150,11 @@ contract_enum!(
     }
 );
 
-contract_enum!(
-    /// `missing`: a recorded object is gone from the host. `changed`: a recorded object
-    /// exists but a field was changed by hand. `unmanaged_duplicate`: a host object the
-    /// record does not own sits where only managed objects should be (an unknown account
-    /// bound to a managed group, a second account with a managed account's name, or an
-    /// object the record believes retired or deleted).
-    DifferenceKind, "difference kind" {
-        /// A recorded object is gone from the host (deleted by hand).
-        Missing => "missing",
-        /// A recorded object exists but a field was changed by hand.
-        Changed => "changed",
-        /// A host object the record does not own sits where only managed objects should be: an account bound to a managed group that the journal does not know, a second account with a managed account's deterministic name (same key fingerprint), or an object the journal believes retired or deleted.
-        UnmanagedDuplicate => "unmanaged_duplicate",
-    }
-);
-
 /// One difference between the record (and the pack's template) and the host. Values are host data, never a secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Difference {
     /// Kind.
+    #[schemars(with = "Domain<DifferenceKind>")]
     pub kind: DifferenceKind,
     /// Kind of host object.
     #[schemars(with = "Domain<ResourceType>")]
@@ -194,40 +179,11 @@ pub struct Difference {
     pub repaired: bool,
 }
 
-contract_enum!(
-    /// `capability_repair`: an account forced back to Chat Completions (SPEC §7.3) and
-    /// its error state cleared; `account_rebound` / `channel_rebound`: bound to the group
-    /// again; `channel_restored`: group binding, model mapping, pricing, model
-    /// restriction and billing source restored to the template;
-    /// `subscription_reassigned`: the probe subscriber's subscription assigned again;
-    /// `account_error_cleared`, `temp_unschedulable_cleared`: an account's state cleared
-    /// (with the host's one-call recovery or batch error clear where it has them);
-    /// `probe_key_rebound`: the managed probe key, moved to another group by hand, bound
-    /// to its group again (same key).
-    RepairKind, "repair kind" {
-        /// SPEC §7.3: the account was forced back to Chat Completions (`extra.openai_responses_mode=force_chat_completions`, `openai_responses_supported=false`) and its error/temporary-unschedulable state cleared.
-        CapabilityRepair => "capability_repair",
-        /// A managed account was bound to its group again.
-        AccountRebound => "account_rebound",
-        /// The channel's group binding, model mapping, pricing, model restriction and billing source were restored to the template.
-        ChannelRestored => "channel_restored",
-        /// The channel was bound to the group again.
-        ChannelRebound => "channel_rebound",
-        /// The probe subscriber's subscription was assigned again.
-        SubscriptionReassigned => "subscription_reassigned",
-        /// A managed account's error state was cleared.
-        AccountErrorCleared => "account_error_cleared",
-        /// A managed account's temporary-unschedulable state was cleared.
-        TempUnschedulableCleared => "temp_unschedulable_cleared",
-        /// The managed probe key, moved to another group by hand, was bound to its group again (same key value).
-        ProbeKeyRebound => "probe_key_rebound",
-    }
-);
-
 /// One repair applied to the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Repair {
     /// What was done.
+    #[schemars(with = "Domain<RepairKind>")]
     pub kind: RepairKind,
     /// Kind of host object changed.
     #[schemars(with = "Domain<ResourceType>")]
@@ -246,20 +202,6 @@ pub struct Repair {
     pub capability: Option<CapabilityRepair>,
 }
 
-contract_enum!(
-    /// `passed`; `warning` (advisory or transient failure: the account can serve); `failed` (blocking, or the account is in `error` on the host); `not_tested` (gone from the host, or not `active` there).
-    AccountOutcome, "account outcome" {
-        /// The account test passed.
-        Passed => "passed",
-        /// The test failed for an advisory or transient reason (SPEC §7.1–§7.2).
-        Warning => "warning",
-        /// Blocking failure (also: the account is in `error` on the host).
-        Failed => "failed",
-        /// Not tested: gone from the host, or disabled there.
-        NotTested => "not_tested",
-    }
-);
-
 /// One recorded account after a reconcile run (each `active` account is tested once per run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AccountCheck {
@@ -274,10 +216,12 @@ pub struct AccountCheck {
     /// Host status before the test (`active`, `error`, `inactive`, …); null when gone from the host.
     pub host_status: Option<String>,
     /// Outcome.
+    #[schemars(with = "Domain<AccountOutcome>")]
     pub outcome: AccountOutcome,
     /// The account test ran in this run.
     pub tested: bool,
     /// Why the test got its verdict.
+    #[schemars(with = "Option<Domain<TestReason>>")]
     pub reason: Option<TestReason>,
     /// A warning (`API returned 404`) that holds only if the gateway probe passes; it becomes `failed` otherwise.
     pub needs_gateway_confirmation: bool,
@@ -293,51 +237,16 @@ pub struct AccountCheck {
     pub duration_ms: Option<u64>,
 }
 
-contract_enum!(
-    /// The doctor's binding checks: `schedulable_account` (per group: at least one
-    /// active, schedulable, bound, not temporarily unschedulable account, and no managed
-    /// account unbound, in error or benched); `channel_bound` (per group);
-    /// `probe_key_bound` (the probe key is bound to the group, compared by fingerprint);
-    /// `subscription_active` (the key owner's subscription to the group is active and
-    /// not expired); `gateway_reachable` (`GET /v1/models` without a key answers
-    /// `401 API_KEY_REQUIRED`); `completion_works` (the model is listed and a chat
-    /// completes through the gateway with the probe key).
-    CheckName, "check name" {
-        /// (a) The group has at least one schedulable account (active, schedulable, bound, not temporarily unschedulable).
-        SchedulableAccount => "schedulable_account",
-        /// (b) The channel is bound to the group.
-        ChannelBound => "channel_bound",
-        /// (c) The probe key is bound to the group (compared by fingerprint).
-        ProbeKeyBound => "probe_key_bound",
-        /// (d) The probe key owner's subscription to the group is active and not expired.
-        SubscriptionActive => "subscription_active",
-        /// (e) Unauthenticated `GET /v1/models` answers `401 API_KEY_REQUIRED`.
-        GatewayReachable => "gateway_reachable",
-        /// (f) A completion works through the gateway with the probe key (completion-gated: the model is listed and the chat succeeds).
-        CompletionWorks => "completion_works",
-    }
-);
-
-contract_enum!(
-    /// `ok`: the binding holds; `fail`: it is broken (see `fix`); `skipped`: the check could not run (an earlier check failed, no probe key, or it does not apply).
-    CheckStatus, "check status" {
-        /// The binding holds.
-        Ok => "ok",
-        /// The binding is broken; see the fix.
-        Fail => "fail",
-        /// The check could not run (an earlier check failed, or it does not apply).
-        Skipped => "skipped",
-    }
-);
-
 /// One check with its evidence and fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DoctorCheck {
     /// Name.
+    #[schemars(with = "Domain<CheckName>")]
     pub name: CheckName,
     /// What it is about (`group 5`, `host`, `probe key`, `key sk-c…9f3c`).
     pub subject: String,
     /// Ok, fail or skipped.
+    #[schemars(with = "Domain<CheckStatus>")]
     pub status: CheckStatus,
     /// One sentence, what was found (or why the check was skipped).
     pub summary: String,
@@ -376,36 +285,11 @@ pub struct DoctorReport {
     pub elapsed_ms: u64,
 }
 
-contract_enum!(
-    /// The cause of a key's trouble: `ok` (the vendor completes a chat, and so does the
-    /// host or there is no host result to compare); `host_compatibility_gap` (the vendor
-    /// works directly but the host fails with the same key: the host's configuration is
-    /// at fault); `upstream_key_invalid` (401/403, invalid-key codes);
-    /// `upstream_quota_exhausted` (no balance or quota, 402); `upstream_rate_limited`
-    /// (429, throttling); `upstream_unreachable` (no answer, 5xx);
-    /// `upstream_rejected` (another refusal, e.g. an unknown model).
-    UpstreamClass, "upstream class" {
-        /// The vendor completes a chat with the key, and so does the host (or there is no host-side result to compare).
-        Ok => "ok",
-        /// The vendor works directly but the host fails with the same key: the host's configuration or compatibility is at fault (Responses misdetection, model mapping, base URL, …).
-        HostCompatibilityGap => "host_compatibility_gap",
-        /// The vendor refuses the key (401/403, invalid-key codes).
-        UpstreamKeyInvalid => "upstream_key_invalid",
-        /// The vendor account has no balance or quota left.
-        UpstreamQuotaExhausted => "upstream_quota_exhausted",
-        /// The vendor rate-limits the key (429, transient throttling).
-        UpstreamRateLimited => "upstream_rate_limited",
-        /// The vendor did not answer or failed (transport error, 5xx).
-        UpstreamUnreachable => "upstream_unreachable",
-        /// The vendor refused the request for another reason (an unknown model, a bad parameter); see its message.
-        UpstreamRejected => "upstream_rejected",
-    }
-);
-
 /// What the host said about the key most recently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HostObservation {
     /// Account test or gateway probe.
+    #[schemars(with = "Domain<HostObservationSource>")]
     pub source: HostObservationSource,
     /// What was probed (`account:<id>`, `key:<mask>`).
     pub subject: String,
@@ -416,16 +300,6 @@ pub struct HostObservation {
     /// The host's message, verbatim.
     pub message: Option<String>,
 }
-
-contract_enum!(
-    /// Where a host-side observation came from.
-    HostObservationSource, "host observation source" {
-        /// The host's account test of the key's account.
-        AccountTest => "account_test",
-        /// A gateway probe (models + chat) through the host.
-        GatewayProbe => "gateway_probe",
-    }
-);
 
 /// A vendor's error as parsed from its answer (message verbatim and bounded, without the key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -497,6 +371,7 @@ pub struct UpstreamProbeEndpoints {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UpstreamDiagnosis {
     /// The cause.
+    #[schemars(with = "Domain<UpstreamClass>")]
     pub class: UpstreamClass,
     /// One sentence.
     pub summary: String,
@@ -570,6 +445,7 @@ pub struct ReconcileEvidenceHost {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReconcileEvidenceAsked {
     /// `manual` or `scheduled`.
+    #[schemars(with = "Domain<ReconcileTrigger>")]
     pub trigger: ReconcileTrigger,
     /// The import batch.
     pub batch_id: Option<String>,
@@ -581,6 +457,7 @@ pub struct ReconcileEvidenceRun {
     /// Run id.
     pub id: String,
     /// Run status.
+    #[schemars(with = "Domain<ReconcileStatus>")]
     pub status: ReconcileStatus,
     /// The verdict, once the run completed.
     #[schemars(with = "Option<Domain<ProviderStatus>>")]

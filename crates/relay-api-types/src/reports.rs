@@ -64,6 +64,7 @@ pub struct ResourceOutcome {
     /// Name.
     pub name: String,
     /// What this run did with it.
+    #[schemars(with = "Domain<ResourceChange>")]
     pub change: ResourceChange,
     /// Journal state at the end of the run (`deleted` after a rollback), when recorded.
     #[schemars(with = "Option<Domain<ResourceState>>")]
@@ -93,6 +94,7 @@ pub struct KeyResult {
     #[schemars(with = "Option<Domain<Verdict>>")]
     pub verdict: Option<Verdict>,
     /// Why.
+    #[schemars(with = "Option<Domain<TestReason>>")]
     pub reason: Option<TestReason>,
     /// The host's test message, verbatim.
     pub host_message: Option<String>,
@@ -131,6 +133,7 @@ pub struct RetiredAccount {
     /// The import batch.
     pub batch_id: Option<String>,
     /// Why.
+    #[schemars(with = "Domain<RetireReason>")]
     pub reason: RetireReason,
 }
 

@@ -1,19 +1,33 @@
 //! Vocabularies of the contract.
 //!
 //! Our own status vocabularies live once, in `relay-domain`, and are used here as they
-//! are (re-exported at the crate root): [`BatchStatus`], [`ProviderStatus`],
-//! [`AccessStatus`], [`HostStatus`], [`AccessMode`], [`ImportMode`], [`Verdict`],
-//! [`KeyPlan`], [`ItemStatus`], [`ResourceAction`], [`ResourceType`],
-//! [`ResourceState`], [`ProviderEvent`] and [`ModeProof`]. [`Domain`] gives each its
-//! JSON Schema (for the check of `docs/openapi.yaml`) without touching that crate.
+//! are (re-exported at the crate root): the statuses [`BatchStatus`],
+//! [`ProviderStatus`], [`AccessStatus`], [`HostStatus`], [`AccessMode`],
+//! [`ImportMode`], [`Verdict`], [`KeyPlan`], [`ItemStatus`], [`ResourceAction`],
+//! [`ResourceType`], [`ResourceState`], [`ProviderEvent`] and [`ModeProof`], and the
+//! vocabularies of records and reports ([`HostAuthKind`], [`PackSourceKind`],
+//! [`ProbeKind`], [`ProbeKeySource`], [`ReconcileTrigger`], [`ReconcileStatus`],
+//! [`TestReason`], [`ResourceChange`], [`RetireReason`], [`Severity`],
+//! [`AccountOutcome`], [`CheckName`], [`CheckStatus`], [`UpstreamClass`],
+//! [`HostObservationSource`], [`DifferenceKind`], [`RepairKind`], and, under their
+//! contract names, [`AccessProofCompletionFailure`], [`AccountOutOfServiceReason`] and
+//! [`PlatformChoicePlatform`]).
+//! [`Domain`] gives each its JSON Schema (for the check of `docs/openapi.yaml`)
+//! without touching that crate.
 //!
-//! The vocabularies below belong to reports and records of the other layers (the
-//! store, the flow crates); the contract names them here so that a client needs no
+//! The vocabularies declared below exist only in the contract (no other crate has
+//! them as a type); the contract names them here so that a client needs no
 //! dependency but this crate.
 
 use relay_domain::{
-    AccessMode, AccessStatus, BatchStatus, HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof,
-    ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType, Verdict,
+    AccessMode, AccessStatus, BatchStatus, CompletionFailure, HostStatus, ImportMode, ItemStatus,
+    KeyPlan, ModeProof, OutOfServiceReason, Platform, ProviderEvent, ProviderStatus,
+    ResourceAction, ResourceState, ResourceType, Verdict,
+};
+pub use relay_domain::{
+    AccountOutcome, CheckName, CheckStatus, DifferenceKind, HostAuthKind, HostObservationSource,
+    PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger, RepairKind,
+    ResourceChange, RetireReason, Severity, TestReason, UpstreamClass,
 };
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
@@ -30,9 +44,9 @@ pub trait DomainVocabulary {
 }
 
 macro_rules! string_enums {
-    ($($t:ident),+) => {$(
+    ($($t:ident $(as $name:literal)?),+ $(,)?) => {$(
         impl DomainVocabulary for $t {
-            const NAME: &'static str = stringify!($t);
+            const NAME: &'static str = string_enums!(@name $t $($name)?);
             fn values() -> Vec<&'static str> {
                 $t::ALL.iter().map(|v| v.as_str()).collect()
             }
@@ -41,7 +55,21 @@ macro_rules! string_enums {
             }
         }
     )+};
+    (@name $t:ident) => { stringify!($t) };
+    (@name $t:ident $name:literal) => { $name };
 }
+
+/// What a failed gateway completion of an access proof meant (the contract's name for
+/// `relay_domain::CompletionFailure`).
+pub type AccessProofCompletionFailure = CompletionFailure;
+
+/// Why the host took a managed account out of service (the contract's name for
+/// `relay_domain::OutOfServiceReason`).
+pub type AccountOutOfServiceReason = OutOfServiceReason;
+
+/// The host platform of a provider's accounts and group (the contract's name for
+/// `relay_domain::Platform`).
+pub type PlatformChoicePlatform = Platform;
 
 string_enums!(
     AccessMode,
@@ -55,7 +83,27 @@ string_enums!(
     ResourceAction,
     ResourceState,
     ResourceType,
-    Verdict
+    Verdict,
+    AccountOutcome,
+    CheckName,
+    CheckStatus,
+    DifferenceKind,
+    HostAuthKind,
+    HostObservationSource,
+    PackSourceKind,
+    ProbeKeySource,
+    ProbeKind,
+    ReconcileStatus,
+    ReconcileTrigger,
+    RepairKind,
+    ResourceChange,
+    RetireReason,
+    Severity,
+    TestReason,
+    UpstreamClass,
+    CompletionFailure as "AccessProofCompletionFailure",
+    OutOfServiceReason as "AccountOutOfServiceReason",
+    Platform as "PlatformChoicePlatform",
 );
 
 impl DomainVocabulary for ProviderEvent {
@@ -143,139 +191,22 @@ mod tests {
         round_trips::<ModeProof>();
         round_trips::<BatchStatus>();
         round_trips::<ResourceState>();
+        round_trips::<TestReason>();
+        round_trips::<ReconcileStatus>();
+        round_trips::<AccessProofCompletionFailure>();
+        round_trips::<AccountOutOfServiceReason>();
+        round_trips::<PlatformChoicePlatform>();
+        assert_eq!(
+            AccessProofCompletionFailure::NAME,
+            "AccessProofCompletionFailure"
+        );
+        assert_eq!(AccountOutOfServiceReason::NAME, "AccountOutOfServiceReason");
+        assert_eq!(Severity::default(), Severity::Info);
         assert_eq!(BatchStatus::values().len(), BatchStatus::ALL.len());
     }
 }
 
-// ---- contract vocabularies (generated list; reviewed by hand)
-contract_enum!(
-    /// How the manager authenticates to the host's admin API.
-    HostAuthKind, "host auth kind" {
-        /// An admin API key (`x-api-key`).
-        ApiKey => "api_key",
-        /// An admin e-mail and password exchanged for a bearer token.
-        Login => "login",
-    }
-);
-
-contract_enum!(
-    /// What a pack was installed from.
-    PackSourceKind, "pack source kind" {
-        /// A directory.
-        Dir => "dir",
-        /// A zip archive (uploaded or in the packs directory).
-        Zip => "zip",
-    }
-);
-
-contract_enum!(
-    /// What a probe exercised (the store's `probe kind` strings).
-    ProbeKind, "probe kind" {
-        /// The host's account test (SSE) with the smoke model.
-        AccountTest => "account_test",
-        /// The host's model list of an account.
-        AccountModels => "account_models",
-        /// `GET /v1/models` through the gateway with a user key.
-        GatewayModels => "gateway_models",
-        /// `POST /v1/chat/completions` through the gateway with a user key.
-        GatewayChat => "gateway_chat",
-        /// Unauthenticated gateway reachability (`401 API_KEY_REQUIRED`).
-        Reachability => "reachability",
-        /// A direct call to the vendor with the operator's consent (`diagnose`).
-        UpstreamDirect => "upstream_direct",
-    }
-);
-
-contract_enum!(
-    /// Where the key of an access probe came from.
-    ProbeKeySource, "probe key source" {
-        /// The managed probe subscriber's key.
-        ManagedSubscription => "managed_subscription",
-        /// A key the operator supplied.
-        SuppliedKey => "supplied_key",
-    }
-);
-
-contract_enum!(
-    /// `manual`: `POST /api/providers/{provider}/reconcile`; `scheduled`: the background scheduler (`RELAY_RECONCILE_INTERVAL`).
-    ReconcileTrigger, "reconcile trigger" {
-        /// Asked for by the operator.
-        Manual => "manual",
-        /// Started by the scheduler.
-        Scheduled => "scheduled",
-    }
-);
-
-contract_enum!(
-    /// `running`; `completed` (finished with a verdict); `failed` (could not finish: host unreachable, internal error); `interrupted` (found running when the server started).
-    ReconcileStatus, "reconcile status" {
-        /// Running.
-        Running => "running",
-        /// Finished with a verdict.
-        Completed => "completed",
-        /// Could not finish.
-        Failed => "failed",
-        /// Found running when the server started.
-        Interrupted => "interrupted",
-    }
-);
-
-contract_enum!(
-    /// Why an account test got its verdict.
-    TestReason, "test reason" {
-        /// The test completed successfully.
-        Passed => "passed",
-        /// An upstream 403 right after creation while the account's models include the smoke model: the host's asynchronous capability probe had not finished (§7.1).
-        FirstTestForbiddenRace => "first_test_forbidden_race",
-        /// An upstream 404 from the test; advisory only if the gateway probe passes (§7.1).
-        NotFoundPendingGateway => "not_found_pending_gateway",
-        /// 429/502/503/504, a timeout, a rate limit or a temporary failure (§7.2).
-        Transient => "transient",
-        /// The upstream rejected the key (401, invalid key).
-        UpstreamKeyInvalid => "upstream_key_invalid",
-        /// The upstream account has no balance or quota left.
-        UpstreamQuotaExhausted => "upstream_quota_exhausted",
-        /// A 403 while the account's models lack the smoke model.
-        Forbidden => "forbidden",
-        /// Any other failure.
-        Other => "other",
-    }
-);
-
-contract_enum!(
-    /// What happened to a host resource in this run.
-    ResourceChange, "resource change" {
-        /// Created by this batch.
-        Created => "created",
-        /// Found on the host while recovering an intent, and adopted.
-        Adopted => "adopted",
-        /// An existing object used as is (rollback leaves objects the manager did not create).
-        Reused => "reused",
-        /// An existing object changed to match the pack.
-        Updated => "updated",
-    }
-);
-
-contract_enum!(
-    /// Why a stale account was retired.
-    RetireReason, "retire reason" {
-        /// Another live managed account has the same key.
-        Duplicate => "duplicate",
-        /// `replace_existing`: its key is not part of this import.
-        Replaced => "replaced",
-    }
-);
-
-contract_enum!(
-    /// Severity of a host overlay note.
-    Severity, "severity" {
-        /// Informational (default).
-        Info => "info",
-        /// Something the operator should act on.
-        Warning => "warning",
-    }
-);
-
+// ---- vocabularies of the contract only
 contract_enum!(
     /// A host capability found by the probe. `admin_compliance` appears only as `false`,
     /// when the host's admin API was locked by its compliance gate at the last probe.

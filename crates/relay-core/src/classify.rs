@@ -7,31 +7,9 @@
 //! (/v1/chat/completions) returned NNN` on the Chat Completions path) and from the
 //! vendor's wording in that message, whether a failure blocks the import.
 
+pub use relay_domain::TestReason;
 use relay_domain::Verdict;
 use serde::{Deserialize, Serialize};
-
-/// Why an account test got its verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TestReason {
-    /// The test completed successfully.
-    Passed,
-    /// An upstream 403 right after creation while the account's models include the
-    /// smoke model: the host's asynchronous capability probe had not finished (§7.1).
-    FirstTestForbiddenRace,
-    /// An upstream 404 from the test; advisory only if the gateway probe passes (§7.1).
-    NotFoundPendingGateway,
-    /// 429/502/503/504, a timeout, a rate limit or a temporary failure (§7.2).
-    Transient,
-    /// The upstream rejected the key (401, invalid key).
-    UpstreamKeyInvalid,
-    /// The upstream account has no balance or quota left.
-    UpstreamQuotaExhausted,
-    /// A 403 while the account's models lack the smoke model.
-    Forbidden,
-    /// Any other failure.
-    Other,
-}
 
 /// A classified test result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,7 +39,30 @@ use crate::error::AccessError;
 use crate::observer::{Observer, ProbeKind, ProbeRecord, RedactingObserver};
 use crate::ports::Ports;
 use crate::repair::{repair_accounts, CapabilityRepair, RepairScope};
-pub use relay_domain::ProbeKeySource;
+pub use relay_domain::{CompletionFailure, OutOfServiceReason, ProbeKeySource};
+
+/// The typed meaning of the host's gateway failure.
+fn completion_failure(f: GatewayFailure) -> CompletionFailure {
+    match f {
+        GatewayFailure::KeyRefused => CompletionFailure::KeyRefused,
+        GatewayFailure::SubscriptionMissing => CompletionFailure::SubscriptionMissing,
+        GatewayFailure::NoAvailableAccount => CompletionFailure::NoAvailableAccount,
+        GatewayFailure::ModelNotSupported => CompletionFailure::ModelNotSupported,
+        GatewayFailure::RateLimited => CompletionFailure::RateLimited,
+        GatewayFailure::UpstreamFailed => CompletionFailure::UpstreamFailed,
+        GatewayFailure::UpstreamRejected => CompletionFailure::UpstreamRejected,
+        GatewayFailure::Other => CompletionFailure::Other,
+    }
+}
+
+/// Why the host's account error takes the account out of service.
+fn out_of_service_reason(kind: AccountErrorKind) -> OutOfServiceReason {
+    match kind {
+        AccountErrorKind::QuotaExhausted => OutOfServiceReason::QuotaExhausted,
+        AccountErrorKind::KeyInvalid => OutOfServiceReason::KeyInvalid,
+        AccountErrorKind::Other => OutOfServiceReason::Other,
+    }
+}
 
 /// Default warm-up window of the gateway probe.
 pub const DEFAULT_WARMUP_WINDOW: Duration = Duration::from_secs(30);
@@ -115,100 +138,6 @@ impl ProbeSettings {
     }
 }
 
-/// What a failed completion meant (the host's answer, typed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CompletionFailure {
-    /// The key middleware refused the probe key (unknown key, no group, balance).
-    KeyRefused,
-    /// The key's owner has no active subscription for the group (none, expired,
-    /// suspended).
-    SubscriptionMissing,
-    /// No account could take the request (warm-up, all out of service).
-    NoAvailableAccount,
-    /// No account of the group maps the model (final).
-    ModelNotSupported,
-    /// The upstream rate-limited the accounts.
-    RateLimited,
-    /// Every tried account failed upstream (`502`).
-    UpstreamFailed,
-    /// The upstream's own error was passed through (e.g. a `/responses` 404).
-    UpstreamRejected,
-    /// Anything else (including no HTTP answer).
-    Other,
-}
-
-impl CompletionFailure {
-    fn of(f: GatewayFailure) -> Self {
-        match f {
-            GatewayFailure::KeyRefused => CompletionFailure::KeyRefused,
-            GatewayFailure::SubscriptionMissing => CompletionFailure::SubscriptionMissing,
-            GatewayFailure::NoAvailableAccount => CompletionFailure::NoAvailableAccount,
-            GatewayFailure::ModelNotSupported => CompletionFailure::ModelNotSupported,
-            GatewayFailure::RateLimited => CompletionFailure::RateLimited,
-            GatewayFailure::UpstreamFailed => CompletionFailure::UpstreamFailed,
-            GatewayFailure::UpstreamRejected => CompletionFailure::UpstreamRejected,
-            GatewayFailure::Other => CompletionFailure::Other,
-        }
-    }
-}
-
-/// Why the host took a managed account out of service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutOfServiceReason {
-    /// The vendor answered 402 (no balance, quota or billing).
-    QuotaExhausted,
-    /// The vendor rejected the key (401).
-    KeyInvalid,
-    /// The vendor reported a low balance on an account of a native CN platform: the
-    /// host benched it temporarily (`cn_balance_low`) and puts it back by itself once
-    /// the vendor account is topped up. Not an error to clear.
-    BalanceLow,
-    /// Another reason the host gave (403 ban, custom rule, an operator).
-    Other,
-}
-
-impl OutOfServiceReason {
-    fn of(kind: AccountErrorKind) -> Self {
-        match kind {
-            AccountErrorKind::QuotaExhausted => OutOfServiceReason::QuotaExhausted,
-            AccountErrorKind::KeyInvalid => OutOfServiceReason::KeyInvalid,
-            AccountErrorKind::Other => OutOfServiceReason::Other,
-        }
-    }
-
-    /// A short description (`vendor quota exhausted`, …) for reports.
-    pub fn label(self) -> &'static str {
-        match self {
-            OutOfServiceReason::QuotaExhausted => "vendor quota exhausted",
-            OutOfServiceReason::KeyInvalid => "vendor rejected the key",
-            OutOfServiceReason::BalanceLow => {
-                "vendor balance low: benched by the host, which schedules it again by itself"
-            }
-            OutOfServiceReason::Other => "in error",
-        }
-    }
-
-    /// What the operator should do.
-    pub fn fix(self) -> &'static str {
-        match self {
-            OutOfServiceReason::QuotaExhausted => {
-                "top up the vendor account behind this key, then clear the account's error (reconcile with repair, or the host's clear-error); the capability repair does not apply"
-            }
-            OutOfServiceReason::KeyInvalid => {
-                "the vendor rejects this key: import the provider again with a valid key (the old account can then be retired); the capability repair does not apply"
-            }
-            OutOfServiceReason::BalanceLow => {
-                "top up the vendor account behind this key: the host benched the account for a low vendor balance and schedules it again by itself once its balance check sees the top-up (or when the bench ends); nothing to repair on the host"
-            }
-            OutOfServiceReason::Other => {
-                "read the account's error message on the host, fix the cause, then clear the account's error"
-            }
-        }
-    }
-}
-
 /// A managed account the host put into `error` after an upstream failure that is
 /// not a capability problem. Carries no host message (it can quote the vendor).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -230,7 +159,7 @@ impl AccountOutOfService {
     /// vendor balance ([`TempUnschedulableCause::VendorBalanceLow`]).
     pub fn of(account: &relay_sub2api::Account) -> Option<Self> {
         let (reason, until) = match account.error_kind() {
-            Some(kind) => (OutOfServiceReason::of(kind), None),
+            Some(kind) => (out_of_service_reason(kind), None),
             None if account.temp_unschedulable_cause()
                 == Some(TempUnschedulableCause::VendorBalanceLow) =>
             {
@@ -568,7 +497,7 @@ fn probe_gateway_unredacted(
                 };
                 transient |= !c.ok && transient_status(c.http_status);
                 upstream_failure = is_upstream_failure(&c);
-                proof.completion_failure = c.failure().map(CompletionFailure::of);
+                proof.completion_failure = c.failure().map(completion_failure);
                 idle_pool = c.failure() == Some(GatewayFailure::NoAvailableAccount);
                 if let Some(e) = &c.error {
                     message = Some(e.message.clone());

@@ -14,6 +14,7 @@ pub mod redact;
 pub mod secret;
 pub mod status;
 pub mod time;
+pub mod vocab;
 
 pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
 pub use keys::{
@@ -28,3 +29,9 @@ pub use status::{
     ResourceAction, ResourceState, ResourceType, UnknownStatus, Verdict,
 };
 pub use time::{parse_rfc3339_seconds, Timestamp};
+pub use vocab::{
+    AccountOutcome, CheckName, CheckStatus, CompletionFailure, DifferenceKind, HostAuthKind,
+    HostObservationSource, OutOfServiceReason, PackSourceKind, Platform, ReconcileStatus,
+    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, TestReason,
+    UpstreamClass,
+};

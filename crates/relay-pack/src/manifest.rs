@@ -11,6 +11,8 @@ use std::str::FromStr;
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
+pub use relay_domain::{Platform, Severity};
+
 use crate::alias;
 use crate::key_hint;
 
@@ -28,47 +30,6 @@ pub struct PackManifest {
     pub description: String,
     /// Semver requirement on the host version, e.g. `>=0.1.100, <0.3.0`.
     pub host_compat: VersionReq,
-}
-
-/// Host platform an account and group are created on: exactly the group platforms
-/// sub2api 0.1.179 accepts (`anthropic openai gemini antigravity grok kimi zhipu
-/// deepseek composite`). The manager's Responses capability repair applies to
-/// `openai` only; `kimi`, `zhipu` and `deepseek` are the host's native CN platforms
-/// ([`Platform::is_cn_native`]), which it routes over Chat Completions itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// OpenAI-compatible upstream (the normal case for Chinese vendors).
-    Openai,
-    /// Anthropic Messages upstream.
-    Anthropic,
-    /// Google Gemini upstream.
-    Gemini,
-    /// Antigravity upstream.
-    Antigravity,
-    /// xAI Grok upstream.
-    Grok,
-    /// Moonshot Kimi, the host's native CN platform.
-    Kimi,
-    /// Zhipu GLM, the host's native CN platform.
-    Zhipu,
-    /// DeepSeek, the host's native CN platform.
-    Deepseek,
-    /// The host's composite platform (groups mixing platforms).
-    Composite,
-}
-
-impl Platform {
-    /// The host's native platforms for Chinese vendors (`kimi`, `zhipu`, `deepseek`;
-    /// sub2api ≥ ≈0.1.178): API-key accounts on them are routed over Chat Completions
-    /// by the host (no Responses probe) and a vendor balance failure benches them
-    /// temporarily instead of putting them into `error`.
-    pub fn is_cn_native(self) -> bool {
-        matches!(self, Platform::Kimi | Platform::Zhipu | Platform::Deepseek)
-    }
-
-    /// The spellings of the native CN platforms.
-    pub const CN_NATIVE: &'static [&'static str] = &["kimi", "zhipu", "deepseek"];
 }
 
 /// Host account type of the accounts a provider's keys become.
@@ -118,17 +79,6 @@ pub enum ValidityUnit {
     Month,
 }
 
-/// Severity of a host overlay note.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Informational (default).
-    #[default]
-    Info,
-    /// Something the operator should act on.
-    Warning,
-}
-
 macro_rules! string_enum {
     ($ty:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
@@ -160,22 +110,10 @@ macro_rules! string_enum {
     };
 }
 
-string_enum!(Platform {
-    Openai => "openai",
-    Anthropic => "anthropic",
-    Gemini => "gemini",
-    Antigravity => "antigravity",
-    Grok => "grok",
-    Kimi => "kimi",
-    Zhipu => "zhipu",
-    Deepseek => "deepseek",
-    Composite => "composite"
-});
 string_enum!(AccountType { Apikey => "apikey", Upstream => "upstream" });
 string_enum!(BillingModelSource { Requested => "requested", Upstream => "upstream", ChannelMapped => "channel_mapped" });
 string_enum!(BillingMode { Token => "token", PerRequest => "per_request", Image => "image" });
 string_enum!(ValidityUnit { Day => "day", Week => "week", Month => "month" });
-string_enum!(Severity { Info => "info", Warning => "warning" });
 
 /// Advisory shape of a provider's keys, used only to warn at preview time.
 ///
@@ -414,7 +352,7 @@ mod tests {
             "deepseek",
             "composite",
         ];
-        let mut ours: Vec<&str> = Platform::ALL.to_vec();
+        let mut ours: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
         host.sort_unstable();
         ours.sort_unstable();
         assert_eq!(ours, host);
@@ -429,7 +367,7 @@ mod tests {
         // sub2api 0.1.179 `IsCNProvider`: kimi, zhipu, deepseek.
         let native: Vec<&str> = Platform::ALL
             .iter()
-            .copied()
+            .map(|p| p.as_str())
             .filter(|p| p.parse::<Platform>().unwrap().is_cn_native())
             .collect();
         assert_eq!(native, Platform::CN_NATIVE);

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
+use relay_domain::UnknownStatus;
 use semver::{Version, VersionReq};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -15,6 +16,13 @@ use crate::checksums;
 use crate::key_hint::Pattern;
 use crate::manifest::*;
 use crate::Problem;
+
+/// A `relay-domain` vocabulary parsed from a pack, its error in the words of this
+/// module's own enums (`"x" is not one of a, b`).
+fn parse_domain<T: FromStr<Err = UnknownStatus>>(text: &str) -> Result<T, String> {
+    text.parse::<T>()
+        .map_err(|e| format!("\"{}\" is not one of {}", e.value, e.expected))
+}
 
 /// Name of the pack manifest at the pack root.
 pub const PACK_FILE: &str = "pack.json";
@@ -303,8 +311,24 @@ impl<'a> Fields<'a> {
         self.parse_enum(name, &text)
     }
 
+    /// A required string field parsed into a `relay-domain` vocabulary.
+    fn required_domain_enum<T: FromStr<Err = UnknownStatus>>(&mut self, name: &str) -> Option<T> {
+        let text: String = self.required(name)?;
+        self.parse_with(name, &text, parse_domain::<T>)
+    }
+
     fn parse_enum<T: FromStr<Err = String>>(&mut self, name: &str, text: &str) -> Option<T> {
-        match text.parse::<T>() {
+        self.parse_with(name, text, str::parse::<T>)
+    }
+
+    /// Parses `text` with `parse`, reporting its error under field `name`.
+    fn parse_with<T>(
+        &mut self,
+        name: &str,
+        text: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(text) {
             Ok(v) => Some(v),
             Err(reason) => {
                 let path = self.field_path(name);
@@ -429,7 +453,7 @@ fn read_provider(
     if display_name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         f.problem("display_name", "display_name must not be empty");
     }
-    let platform: Option<Platform> = f.required_enum("platform");
+    let platform: Option<Platform> = f.required_domain_enum("platform");
     let native_platform = read_native_platform(&mut f, platform);
     let account_type: Option<AccountType> = f.required_enum("account_type");
     let base_url: Option<String> = f.required("base_url");
@@ -591,7 +615,7 @@ fn read_native_platform(
     let before = f.problems.len();
     let mut n = Fields::new(f.file, "native_platform", obj, f.problems);
     n.deny_unknown(&["platform", "host_version"]);
-    let platform: Option<Platform> = n.required_enum("platform");
+    let platform: Option<Platform> = n.required_domain_enum("platform");
     match platform {
         Some(p) if !p.is_cn_native() => n.problem(
             "native_platform.platform",
@@ -944,7 +968,7 @@ fn read_overlays(f: &mut Fields<'_>) -> Option<Vec<HostOverlay>> {
         }
         let severity = match o.optional::<String>("severity") {
             Ok(None) => Some(Severity::Info),
-            Ok(Some(text)) => o.parse_enum("severity", &text),
+            Ok(Some(text)) => o.parse_with("severity", &text, parse_domain::<Severity>),
             Err(()) => None,
         };
         match (req, note.filter(|n| !n.trim().is_empty()), severity) {

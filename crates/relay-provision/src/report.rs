@@ -8,6 +8,7 @@ use relay_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ProviderEvent,
     Redactor, ResourceState, ResourceType, Secret, Verdict,
 };
+pub use relay_domain::{ResourceChange, RetireReason};
 use relay_sub2api::ObjectId;
 use serde::Serialize;
 
@@ -78,21 +79,6 @@ impl ImportRequest {
     }
 }
 
-/// What happened to a host resource in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResourceChange {
-    /// Created by this batch.
-    Created,
-    /// Found on the host while recovering an intent, and adopted.
-    Adopted,
-    /// An existing object used as is (rollback leaves objects the manager did not
-    /// create).
-    Reused,
-    /// An existing object changed to match the pack.
-    Updated,
-}
-
 /// One host resource of the run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResourceOutcome {
@@ -145,16 +131,6 @@ impl KeyResult {
             ItemStatus::Passed | ItemStatus::Warning | ItemStatus::AlreadyImported
         )
     }
-}
-
-/// Why a stale account was retired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RetireReason {
-    /// Another live managed account has the same key.
-    Duplicate,
-    /// `replace_existing`: its key is not part of this import.
-    Replaced,
 }
 
 /// A managed account deleted after the new ones passed.

@@ -3,31 +3,11 @@
 //! account is tested exactly once per run.
 
 use relay_core::{map_bounded, probe_account, Observer, Ports, ProbeRecord, TestReason};
+pub use relay_domain::AccountOutcome;
 use relay_domain::{Fingerprint, Redactor, Verdict};
 use relay_sub2api::{HostAdapter, ObjectId};
 use serde::Serialize;
 use serde_json::json;
-
-/// The outcome of one recorded account in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountOutcome {
-    /// The account test passed.
-    Passed,
-    /// The test failed for an advisory or transient reason (SPEC §7.1–§7.2).
-    Warning,
-    /// Blocking failure (also: the account is in `error` on the host).
-    Failed,
-    /// Not tested: gone from the host, or disabled there.
-    NotTested,
-}
-
-impl AccountOutcome {
-    /// True for passed and warning: the account can serve.
-    pub fn is_good(self) -> bool {
-        matches!(self, AccountOutcome::Passed | AccountOutcome::Warning)
-    }
-}
 
 /// One recorded account after the run.
 #[derive(Debug, Clone, PartialEq, Serialize)]

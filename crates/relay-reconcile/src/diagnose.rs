@@ -3,6 +3,7 @@
 //! the cause of a failure.
 
 use relay_core::{AccessProof, ProbeKind, ProbeRecord};
+pub use relay_domain::{HostObservationSource, UpstreamClass};
 use relay_domain::{Secret, Verdict};
 use relay_sub2api::{
     probe_upstream, ObjectId, ProbeOutcome, ProbeResult, UpstreamCall, UpstreamProbe,
@@ -11,55 +12,6 @@ use relay_sub2api::{
 use serde::Serialize;
 
 use crate::accounts::AccountCheck;
-
-/// The cause of a key's trouble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpstreamClass {
-    /// The vendor completes a chat with the key, and so does the host (or there
-    /// is no host-side result to compare).
-    Ok,
-    /// The vendor works directly but the host fails with the same key: the host's
-    /// configuration or compatibility is at fault (Responses misdetection, model
-    /// mapping, base URL, …).
-    HostCompatibilityGap,
-    /// The vendor refuses the key (401/403, invalid-key codes).
-    UpstreamKeyInvalid,
-    /// The vendor account has no balance or quota left.
-    UpstreamQuotaExhausted,
-    /// The vendor rate-limits the key (429, transient throttling).
-    UpstreamRateLimited,
-    /// The vendor did not answer or failed (transport error, 5xx).
-    UpstreamUnreachable,
-    /// The vendor refused the request for another reason (an unknown model, a bad
-    /// parameter); see its message.
-    UpstreamRejected,
-}
-
-impl UpstreamClass {
-    /// The stable string form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamClass::Ok => "ok",
-            UpstreamClass::HostCompatibilityGap => "host_compatibility_gap",
-            UpstreamClass::UpstreamKeyInvalid => "upstream_key_invalid",
-            UpstreamClass::UpstreamQuotaExhausted => "upstream_quota_exhausted",
-            UpstreamClass::UpstreamRateLimited => "upstream_rate_limited",
-            UpstreamClass::UpstreamUnreachable => "upstream_unreachable",
-            UpstreamClass::UpstreamRejected => "upstream_rejected",
-        }
-    }
-}
-
-/// Where a host-side observation came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostObservationSource {
-    /// The host's account test of the key's account.
-    AccountTest,
-    /// A gateway probe (models + chat) through the host.
-    GatewayProbe,
-}
 
 /// What the host said about the key most recently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -8,6 +8,7 @@ use relay_core::{
     AccountRecovery, CompletionFailure, JournalError, NewEntry, OutOfServiceReason, OverlayNote,
     Ports, ProbeKeySource, ProbeSettings, ProviderTarget, RedactingObserver, RepairScope,
 };
+pub use relay_domain::{CheckName, CheckStatus};
 use relay_domain::{Fingerprint, ResourceState, ResourceType, Secret};
 use relay_pack::parse_host_version;
 use relay_sub2api::{
@@ -45,52 +46,6 @@ pub struct DoctorRequest {
     pub probe_email: Option<String>,
     /// Gateway probe timing (the warm-up window bounds the completion check).
     pub probe: ProbeSettings,
-}
-
-/// The binding checks of SPEC §6.1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckName {
-    /// (a) The group has at least one schedulable account (active, schedulable,
-    /// bound, not temporarily unschedulable).
-    SchedulableAccount,
-    /// (b) The channel is bound to the group.
-    ChannelBound,
-    /// (c) The probe key is bound to the group (compared by fingerprint).
-    ProbeKeyBound,
-    /// (d) The probe key owner's subscription to the group is active and not expired.
-    SubscriptionActive,
-    /// (e) Unauthenticated `GET /v1/models` answers `401 API_KEY_REQUIRED`.
-    GatewayReachable,
-    /// (f) A completion works through the gateway with the probe key
-    /// (completion-gated: the model is listed and the chat succeeds).
-    CompletionWorks,
-}
-
-impl CheckName {
-    /// The stable string form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckName::SchedulableAccount => "schedulable_account",
-            CheckName::ChannelBound => "channel_bound",
-            CheckName::ProbeKeyBound => "probe_key_bound",
-            CheckName::SubscriptionActive => "subscription_active",
-            CheckName::GatewayReachable => "gateway_reachable",
-            CheckName::CompletionWorks => "completion_works",
-        }
-    }
-}
-
-/// Result of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    /// The binding holds.
-    Ok,
-    /// The binding is broken; see the fix.
-    Fail,
-    /// The check could not run (an earlier check failed, or it does not apply).
-    Skipped,
 }
 
 /// One check with its evidence and fix.

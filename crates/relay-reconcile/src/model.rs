@@ -2,36 +2,11 @@
 //! record and the host, and the repairs a run applied.
 
 use relay_core::CapabilityRepair;
+pub use relay_domain::{DifferenceKind, RepairKind};
 use relay_domain::{ResourceState, ResourceType};
 use relay_sub2api::ObjectId;
 use serde::Serialize;
 use serde_json::Value;
-
-/// How the host differs from the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DifferenceKind {
-    /// A recorded object is gone from the host (deleted by hand).
-    Missing,
-    /// A recorded object exists but a field was changed by hand.
-    Changed,
-    /// A host object the record does not own sits where only managed objects
-    /// should be: an account bound to a managed group that the journal does not
-    /// know, a second account with a managed account's deterministic name (same key
-    /// fingerprint), or an object the journal believes retired or deleted.
-    UnmanagedDuplicate,
-}
-
-impl DifferenceKind {
-    /// The stable string form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DifferenceKind::Missing => "missing",
-            DifferenceKind::Changed => "changed",
-            DifferenceKind::UnmanagedDuplicate => "unmanaged_duplicate",
-        }
-    }
-}
 
 /// One difference between the record and the host. Values are host data
 /// (names, model mappings, prices, ids); never a secret.
@@ -60,33 +35,6 @@ pub struct Difference {
     pub safe_fix: bool,
     /// The safe fix was applied in this run and the host now matches.
     pub repaired: bool,
-}
-
-/// What a repair did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RepairKind {
-    /// SPEC §7.3: the account was forced back to Chat Completions
-    /// (`extra.openai_responses_mode=force_chat_completions`,
-    /// `openai_responses_supported=false`) and its error/temporary-unschedulable
-    /// state cleared.
-    CapabilityRepair,
-    /// A managed account was bound to its group again.
-    AccountRebound,
-    /// The channel's group binding, model mapping, pricing, model restriction and
-    /// billing source were restored to the template.
-    ChannelRestored,
-    /// The channel was bound to the group again.
-    ChannelRebound,
-    /// The probe subscriber's subscription was assigned again.
-    SubscriptionReassigned,
-    /// A managed account's error state was cleared.
-    AccountErrorCleared,
-    /// A managed account's temporary-unschedulable state was cleared.
-    TempUnschedulableCleared,
-    /// The managed probe key, moved to another group by hand, was bound to its
-    /// group again (same key value).
-    ProbeKeyRebound,
 }
 
 /// One repair applied to the host.

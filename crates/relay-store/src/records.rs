@@ -1,6 +1,7 @@
-//! Records the store reads and writes. Statuses are relay-domain types; the few
-//! store-only vocabularies (auth kind, pack source, probe kind, …) are defined here
-//! with the same `as_str`/`FromStr` contract.
+//! Records the store reads and writes. Statuses and vocabularies (auth kind, pack
+//! source, probe kind, reconcile trigger and status, …) are relay-domain types,
+//! re-exported here; only the store's own table vocabulary is defined here, with the
+//! same `as_str`/`FromStr` contract.
 
 use std::collections::BTreeMap;
 
@@ -14,51 +15,9 @@ use serde_json::Value;
 
 pub use relay_domain::Timestamp;
 
-relay_domain::string_enum!(
-    /// How the manager authenticates to a host's admin API.
-    HostAuthKind, "host auth kind" {
-        /// An admin API key sent with every call.
-        ApiKey => "api_key",
-        /// E-mail and password exchanged for a bearer token.
-        Login => "login",
-    }
-);
-
-relay_domain::string_enum!(
-    /// Where a pack was installed from.
-    PackSourceKind, "pack source kind" {
-        /// A directory.
-        Dir => "dir",
-        /// A `.zip` archive.
-        Zip => "zip",
-    }
-);
-
-pub use relay_domain::{ProbeKeySource, ProbeKind};
-
-relay_domain::string_enum!(
-    /// What started a reconcile run.
-    ReconcileTrigger, "reconcile trigger" {
-        /// An operator request.
-        Manual => "manual",
-        /// The background scheduler.
-        Scheduled => "scheduled",
-    }
-);
-
-relay_domain::string_enum!(
-    /// Life of a reconcile run record.
-    ReconcileStatus, "reconcile status" {
-        /// In progress.
-        Running => "running",
-        /// Finished with a verdict.
-        Completed => "completed",
-        /// Could not finish (host unreachable, internal error).
-        Failed => "failed",
-        /// Found running at start-up after a crash.
-        Interrupted => "interrupted",
-    }
-);
+pub use relay_domain::{
+    HostAuthKind, PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger,
+};
 
 relay_domain::string_enum!(
     /// Owner kind of a row of `sealed_secrets`.
