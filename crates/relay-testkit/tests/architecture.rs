@@ -10,6 +10,9 @@
 //!   (`AccountStatus`, `ObjectStatus`, `Platform`, `ResponsesRoute`) replaces them;
 //!   our own statuses are typed enums of `relay-domain`. Integration tests that
 //!   read the host simulation's raw JSON state are not scanned.
+//! * Each vocabulary is declared once: no enum name is declared in two shipped
+//!   crates (our vocabularies live in `relay-domain` and are re-exported), except
+//!   the listed pairs of same-named but different vocabularies.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -553,4 +556,221 @@ fn the_cli_reads_typed_answers_only() {
         "untyped JSON field access in the CLI (read a relay-api-types type):\n{}",
         found.join("\n")
     );
+}
+
+/// The macros that declare a vocabulary enum (`relay_domain::string_enum!`, the
+/// contract's `contract_enum!`, the adapter's `host_enum!`).
+const ENUM_MACROS: [&str; 3] = ["string_enum!", "contract_enum!", "host_enum!"];
+
+/// What follows the opening of a call of one of [`ENUM_MACROS`] on `code`
+/// (`name!(` or `name! {`), if `code` calls one.
+fn enum_macro_call(code: &str) -> Option<&str> {
+    ENUM_MACROS.iter().find_map(|m| {
+        let at = code.find(m)? + m.len();
+        let rest = code[at..].trim_start();
+        rest.strip_prefix('(').or_else(|| rest.strip_prefix('{'))
+    })
+}
+
+/// The leading identifier of `text`, if it starts with one.
+fn leading_ident(text: &str) -> Option<String> {
+    let ident: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        .then_some(ident)
+}
+
+/// The enums `text` (one source file) declares: every `pub enum Name`, and the name
+/// each vocabulary macro call declares (on the call's line, or on its first line that
+/// is not a doc comment or an attribute). Macro definitions (`pub enum $name`) and
+/// comments declare nothing.
+fn declared_enums(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_call = false;
+    for line in text.lines() {
+        let code = line.trim_start();
+        if code.starts_with("//") && !code.starts_with("///") {
+            continue;
+        }
+        if in_call {
+            if code.is_empty() || code.starts_with("///") || code.starts_with("#[") {
+                continue;
+            }
+            names.extend(leading_ident(code));
+            in_call = false;
+            continue;
+        }
+        if code.starts_with("///") {
+            continue;
+        }
+        if let Some(rest) = code.strip_prefix("pub enum ") {
+            names.extend(leading_ident(rest));
+        } else if !code.starts_with("macro_rules!") {
+            if let Some(rest) = enum_macro_call(code) {
+                match leading_ident(rest.trim_start()) {
+                    Some(name) => names.push(name),
+                    None => in_call = rest.trim().is_empty(),
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Names declared in more than one crate, as one line each, leaving out the pairs
+/// of `allowed`. `declared` holds (crate, name) pairs.
+fn declared_twice(declared: &[(String, String)], allowed: &[(&str, [&str; 2])]) -> Vec<String> {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (krate, name) in declared {
+        let crates = by_name.entry(name.as_str()).or_default();
+        if !crates.contains(&krate.as_str()) {
+            crates.push(krate);
+        }
+    }
+    by_name
+        .into_iter()
+        .filter(|(_, crates)| crates.len() > 1)
+        .filter(|(name, crates)| {
+            let mut crates = crates.clone();
+            crates.sort_unstable();
+            !allowed.iter().any(|(n, pair)| {
+                let mut pair = pair.to_vec();
+                pair.sort_unstable();
+                n == name && pair == crates
+            })
+        })
+        .map(|(name, crates)| format!("{name}: declared in {}", crates.join(", ")))
+        .collect()
+}
+
+/// Same-named enums that are genuinely different vocabularies.
+const SAME_NAME_DIFFERENT_VOCABULARY: &[(&str, [&str; 2])] = &[
+    // The host's platform as the adapter reads it: an open set that keeps any value
+    // a host sends (`Other`). Ours (relay-domain) is the closed set the manager
+    // creates groups and accounts on, named in packs.
+    ("Platform", ["relay-domain", "relay-sub2api"]),
+    // The CLI's `--access` argument (clap's `ValueEnum`, with the `self-service`
+    // spelling), converted into relay-domain's `AccessMode` before it is sent.
+    ("AccessMode", ["relay-domain", "relay-cli"]),
+    // How a lookup of an object by its deterministic name ended, with the host's ids:
+    // provision's carries `ObjectId`s; the contract's is its wire form (plain
+    // integers), like every other report body of relay-api-types.
+    ("Resolution", ["relay-provision", "relay-api-types"]),
+];
+
+#[test]
+fn the_vocabulary_scanner_reads_every_form_of_declaration() {
+    let text = r#"
+/// Docs.
+#[derive(Debug)]
+pub enum Plain {
+    A,
+}
+pub enum Borrowed<'a> { B(&'a str) }
+// pub enum Commented {}
+/// pub enum InDocs
+relay_domain::string_enum!(
+    /// What it is.
+    Spread, "spread" {
+        /// One.
+        One => "one",
+    }
+);
+string_enum!(Inline { One => "one" });
+contract_enum!(
+    Contract, "contract" {
+        A => "a",
+    }
+);
+host_enum! {
+    /// Host.
+    #[allow(missing_docs)]
+    Hosted {
+        A => "a",
+    }
+}
+string_enums!(NotADeclaration);
+macro_rules! string_enum {
+    ($name:ident) => {
+        pub enum $name {}
+    };
+}
+"#;
+    assert_eq!(
+        declared_enums(text),
+        ["Plain", "Borrowed", "Spread", "Inline", "Contract", "Hosted"]
+    );
+    let declared: Vec<(String, String)> = [
+        ("relay-domain", "Verdict"),
+        ("relay-core", "Verdict"),
+        ("relay-domain", "Platform"),
+        ("relay-sub2api", "Platform"),
+        ("relay-domain", "Severity"),
+        ("relay-domain", "Severity"),
+        ("relay-pack", "Other"),
+    ]
+    .iter()
+    .map(|(c, n)| (c.to_string(), n.to_string()))
+    .collect();
+    assert_eq!(
+        declared_twice(&declared, &[]),
+        [
+            "Platform: declared in relay-domain, relay-sub2api",
+            "Verdict: declared in relay-domain, relay-core"
+        ]
+    );
+    assert_eq!(
+        declared_twice(
+            &declared,
+            &[("Platform", ["relay-sub2api", "relay-domain"])]
+        ),
+        ["Verdict: declared in relay-domain, relay-core"]
+    );
+}
+
+#[test]
+fn each_vocabulary_is_defined_once() {
+    let mut declared = Vec::new();
+    for (name, dir) in members() {
+        if TEST_ONLY.contains(&name.as_str()) || name == "xtask" {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            let text = fs::read_to_string(&file).expect("source");
+            declared.extend(declared_enums(&text).into_iter().map(|e| (name.clone(), e)));
+        }
+    }
+    assert!(
+        declared
+            .iter()
+            .any(|(c, n)| c == "relay-domain" && n == "BatchStatus")
+            && declared
+                .iter()
+                .any(|(c, n)| c == "relay-api-types" && n == "Capability")
+            && declared
+                .iter()
+                .any(|(c, n)| c == "relay-sub2api" && n == "AccountStatus"),
+        "the scan misses declarations: {declared:?}"
+    );
+    let twice = declared_twice(&declared, SAME_NAME_DIFFERENT_VOCABULARY);
+    assert!(
+        twice.is_empty(),
+        "a vocabulary declared in two crates (declare it once, in relay-domain, and re-export it):\n{}",
+        twice.join("\n")
+    );
+    for (name, pair) in SAME_NAME_DIFFERENT_VOCABULARY {
+        for krate in pair {
+            assert!(
+                declared.iter().any(|(c, n)| c == krate && n == name),
+                "{name} is no longer declared in {krate}: drop it from the allow-list"
+            );
+        }
+    }
 }
