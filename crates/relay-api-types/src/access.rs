@@ -325,6 +325,7 @@ pub enum SubscriberPreview {
         /// Its password is managed here (it can get a probe key).
         managed: bool,
         /// What the closure would do.
+        #[schemars(with = "Domain<SubscriberAction>")]
         action: SubscriberAction,
     },
     /// An existing host user by id.
@@ -337,19 +338,6 @@ pub enum SubscriberPreview {
         action: AssignAction,
     },
 }
-
-contract_enum!(
-    /// What an access closure would do with a subscriber given by e-mail.
-    SubscriberAction, "subscriber action" {
-        /// No such user on the host: it will be created.
-        Create => "create",
-        /// The managed user exists: it is reused.
-        Reuse => "reuse",
-        /// The user exists on the host but its password is not managed here: it gets a
-        /// subscription but no probe key.
-        Conflict => "conflict",
-    }
-);
 
 contract_enum!(
     /// What an access closure does with a subscriber given by host user id.

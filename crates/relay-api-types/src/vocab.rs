@@ -8,11 +8,11 @@
 //! vocabularies of records and reports ([`HostAuthKind`], [`PackSourceKind`],
 //! [`ProbeKind`], [`ProbeKeySource`], [`ReconcileTrigger`], [`ReconcileStatus`],
 //! [`TestReason`], [`ResourceChange`], [`RetireReason`], [`Severity`],
-//! [`AccountOutcome`], [`CheckName`], [`CheckStatus`], [`UpstreamClass`],
-//! [`HostObservationSource`], [`DifferenceKind`], [`RepairKind`], and, under their
-//! contract names, [`AccessProofCompletionFailure`], [`AccountOutOfServiceReason`] and
-//! [`PlatformChoicePlatform`]).
-//! [`Domain`] gives each its JSON Schema (for the check of `docs/openapi.yaml`)
+//! [`SubscriberAction`], [`AccountOutcome`], [`CheckName`], [`CheckStatus`],
+//! [`UpstreamClass`], [`HostObservationSource`], [`DifferenceKind`], [`RepairKind`],
+//! and, under their contract names, [`AccessProofCompletionFailure`],
+//! [`AccountOutOfServiceReason`] and [`PlatformChoicePlatform`]). [`Domain`] gives
+//! each its JSON Schema (for the check of `docs/openapi.yaml`)
 //! without touching that crate.
 //!
 //! The vocabularies declared below exist only in the contract (no other crate has
@@ -27,7 +27,7 @@ use relay_domain::{
 pub use relay_domain::{
     AccountOutcome, CheckName, CheckStatus, DifferenceKind, HostAuthKind, HostObservationSource,
     PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger, RepairKind,
-    ResourceChange, RetireReason, Severity, TestReason, UpstreamClass,
+    ResourceChange, RetireReason, Severity, SubscriberAction, TestReason, UpstreamClass,
 };
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
@@ -99,6 +99,7 @@ string_enums!(
     ResourceChange,
     RetireReason,
     Severity,
+    SubscriberAction,
     TestReason,
     UpstreamClass,
     CompletionFailure as "AccessProofCompletionFailure",

@@ -9,7 +9,7 @@ use relay_core::{
     AccessPlan, AccessReport, Ports, ProbeSettings, SubscriberSelector, SubscriptionAccess,
     SYSTEM_CLOCK,
 };
-use relay_domain::{AccessMode, AccessStatus, Fingerprint, ResourceType, Secret};
+use relay_domain::{AccessMode, AccessStatus, Fingerprint, ResourceType, Secret, SubscriberAction};
 use relay_store::{
     AccessClosureRecord, AccessClosureRepository, InstallRepository, ProviderInstallRecord,
     ResourceRecord, ResourceRepository, SecretRepository, SecretSlot,
@@ -243,11 +243,11 @@ impl App {
                     .map_err(|e| AppError::Internal(e.to_string()))?
                     .is_some();
                 let action = match (&on_host, managed) {
-                    (None, _) => "create",
-                    (Some(_), true) => "reuse",
-                    (Some(_), false) => "conflict",
+                    (None, _) => SubscriberAction::Create,
+                    (Some(_), true) => SubscriberAction::Reuse,
+                    (Some(_), false) => SubscriberAction::Conflict,
                 };
-                if action == "conflict" {
+                if action == SubscriberAction::Conflict {
                     warnings.push(format!("{email} exists on the host but its password is not managed here: it gets a subscription but no probe key"));
                 }
                 subscribers.push(json!({"email": email, "host_user_id": on_host.map(|u| u.id), "managed": managed, "action": action}));

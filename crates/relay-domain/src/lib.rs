@@ -32,6 +32,6 @@ pub use time::{parse_rfc3339_seconds, Timestamp};
 pub use vocab::{
     AccountOutcome, CheckName, CheckStatus, CompletionFailure, DifferenceKind, HostAuthKind,
     HostObservationSource, OutOfServiceReason, PackSourceKind, Platform, ReconcileStatus,
-    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, TestReason,
-    UpstreamClass,
+    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
+    TestReason, UpstreamClass,
 };

@@ -102,6 +102,19 @@ string_enum!(
 );
 
 string_enum!(
+    /// What an access closure would do with a subscriber given by e-mail (preview).
+    SubscriberAction, "subscriber action" {
+        /// No such user on the host: it will be created.
+        Create => "create",
+        /// The managed user exists: it is reused.
+        Reuse => "reuse",
+        /// The user exists on the host but its password is not managed here: it gets a
+        /// subscription but no probe key.
+        Conflict => "conflict",
+    }
+);
+
+string_enum!(
     /// The outcome of one recorded account in a reconcile run.
     AccountOutcome, "account outcome" {
         /// The account test passed.
@@ -404,6 +417,7 @@ mod tests {
         wire_is_as_str(OutOfServiceReason::ALL, OutOfServiceReason::as_str);
         wire_is_as_str(Severity::ALL, Severity::as_str);
         wire_is_as_str(Platform::ALL, Platform::as_str);
+        wire_is_as_str(SubscriberAction::ALL, SubscriberAction::as_str);
     }
 
     #[test]
