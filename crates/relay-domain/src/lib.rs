@@ -2,7 +2,9 @@
 //! with its state machine, key normalisation, fingerprints and masks. No I/O.
 //!
 //! Every status string lives here once; other crates store and print
-//! [`status`] values through their `as_str`/`FromStr` forms.
+//! [`status`] values through their `as_str`/`FromStr` forms. The other vocabularies of
+//! our records and reports ([`vocab`]) live here once too, and the crates that produce
+//! them, and the HTTP contract, re-export them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
