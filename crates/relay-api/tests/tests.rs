@@ -1,0 +1,5 @@
+//! The integration tests of `relay-api`, one test binary: each module is one area.
+
+mod edge;
+mod hostile;
+mod openapi;
