@@ -20,6 +20,7 @@ mod record;
 
 use anyhow::{bail, Result};
 use procs::cargo;
+use std::time::Instant;
 
 fn main() {
     if let Err(e) = run() {
@@ -71,44 +72,57 @@ commands:
                         write the scrubbed exchanges to fixtures/host/real/<version>/";
 
 fn ci() -> Result<()> {
+    let started = Instant::now();
+    // Each step says how long it took, so a slow CI run shows where the time went.
+    let timed = |name: &str, step: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        let t = Instant::now();
+        let result = step();
+        eprintln!("==> {name} took {:.1}s", t.elapsed().as_secs_f64());
+        result
+    };
     // A toolchain without rustfmt or clippy (a component that cannot be installed
     // here) is reported and its check skipped; everything else still runs.
     let mut skipped = Vec::new();
     if procs::cargo_has("fmt") {
-        cargo(&["fmt", "--all", "--check"])?;
+        timed("fmt", &mut || cargo(&["fmt", "--all", "--check"]))?;
     } else {
         eprintln!("==> SKIP cargo fmt --check: rustfmt is not installed for this toolchain");
         skipped.push("fmt");
     }
     if procs::cargo_has("clippy") {
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])?;
+        timed("clippy", &mut || {
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        })?;
     } else {
         eprintln!("==> SKIP cargo clippy: clippy is not installed for this toolchain");
         skipped.push("clippy");
     }
-    cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])?;
+    timed("tests", &mut || {
+        cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])
+    })?;
     eprintln!("==> acceptance scenarios");
-    acceptance::run(&[])?;
+    timed("acceptance", &mut || acceptance::run(&[]))?;
     if contract::available() {
         eprintln!("==> live contract (schemathesis against docs/openapi.yaml)");
-        contract::run(&[])?;
+        timed("contract", &mut || contract::run(&[]))?;
     } else {
         eprintln!("==> SKIP live contract: schemathesis (`st`) is not installed");
         skipped.push("contract");
     }
+    let total = started.elapsed().as_secs_f64();
     if skipped.is_empty() {
-        eprintln!("==> ci: all checks passed");
+        eprintln!("==> ci: all checks passed in {total:.0}s");
     } else {
         eprintln!(
-            "==> ci: all checks that could run passed (skipped for a missing component or tool: {})",
+            "==> ci: all checks that could run passed in {total:.0}s (skipped for a missing component or tool: {})",
             skipped.join(", ")
         );
     }

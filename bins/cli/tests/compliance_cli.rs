@@ -2,9 +2,7 @@
 //! gate (sub2api ≥ ≈0.1.136): the operator learns what to accept and as which admin;
 //! the manager never accepts it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sub2api_mock::{HostKnobs, MockConfig, MockHost};
 
 const DOC_EN: &str =

@@ -1,8 +1,6 @@
 //! `relay import|batch|status|resources|access` against the real server and a mock host.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use sub2api_mock::Faults;

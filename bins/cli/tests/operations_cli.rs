@@ -1,9 +1,7 @@
 //! `relay reconcile|doctor|diagnose|evidence`, `relay provider disable|enable|rollback` and
 //! `relay access preview|assign` against the real server and a mock host changed by hand.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const KEY_1: &str = "sk-demo-aaaaaaaaaaaaaaaaaaaaaaaa0001";

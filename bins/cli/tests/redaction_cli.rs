@@ -2,9 +2,7 @@
 //! quoted, no output of `relay` (the import, the batch, its evidence, doctor, a
 //! refused registration) shows a secret.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sub2api_mock::HostKnobs;
 
 const GOOD: &str = "sk-cli-redact-good-0123456789abcdef";

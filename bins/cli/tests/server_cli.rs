@@ -1,9 +1,7 @@
 //! `relay host|pack|provider` against the real server and a mock host; exit codes,
 //! error output and secrets.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Cursor, Write};
 use sub2api_mock::{Faults, MockConfig, MockHost};
 

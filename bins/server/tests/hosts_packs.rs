@@ -1,8 +1,6 @@
 //! The server end to end: hosts and packs against a mock host, auth, token file.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use sub2api_mock::{Faults, MockConfig, MockHost};
 

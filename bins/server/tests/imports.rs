@@ -1,8 +1,6 @@
 //! The main job end to end over HTTP: import, re-import, rollback, crash recovery.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use sub2api_mock::{Faults, MockConfig, MockHost};
@@ -463,9 +461,9 @@ fn evidence_is_self_contained_and_secret_free() {
     assert_eq!(status, 200, "{e}");
     assert_eq!(e["format"], "relay-evidence/1");
     // Not to be kept by caches on the way, nor sniffed as anything but JSON.
-    let resp = common::agent()
+    let resp = crate::common::agent()
         .get(format!("{}/api/import-batches/{id}/evidence", server.base))
-        .header("Authorization", format!("Bearer {}", common::TOKEN))
+        .header("Authorization", format!("Bearer {}", crate::common::TOKEN))
         .call()
         .unwrap();
     assert_eq!(resp.headers()["cache-control"], "no-store");

@@ -2,9 +2,7 @@
 //! from the environment, and with its file descriptors exhausted the accept loop
 //! backs off instead of spinning. Time bounds are generous and only catch hangs.
 
-mod common;
-
-use common::{agent, read, start_with, temp_dir, Server, TOKEN};
+use crate::common::{agent, read, start_with, temp_dir, Server, TOKEN};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -160,7 +158,6 @@ fn with_file_descriptors_exhausted_the_accept_loop_backs_off_and_recovers() {
     let server = Server {
         base,
         child,
-        data_dir: dir.clone(),
         stderr_path,
     };
     let pid = server.child.id();

@@ -1,8 +1,6 @@
 //! Keeping it true over HTTP: reconcile, drift, doctor, scheduler, host outages.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use sub2api_mock::{MockConfig, MockHost};

@@ -3,9 +3,7 @@
 //! the batch view and its evidence, reconcile, doctor, rollback), no line of its log
 //! and no byte of its data directory holds one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use sub2api_mock::{Faults, HostKnobs, MockConfig, MockHost};
 

@@ -2,9 +2,7 @@
 //! or missing secrets with their fix, the data-directory lock, the operator-token
 //! floor, master-key rotation and host-credential rotation.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
@@ -64,7 +62,7 @@ fn a_fresh_data_directory_under_umask_022_is_private() {
     }
     // The default packs directory (`<data dir>/packs`) is created by the server too.
     cmd.env_remove("RELAY_PACKS_DIR");
-    let server = spawn(cmd, &data, &base.join("server.log"));
+    let server = spawn(cmd, &base.join("server.log"));
     let (status, _) = read(
         agent()
             .get(format!("{}/readyz", server.base))
@@ -110,11 +108,7 @@ fn loose_data_directory_token_and_key_files_are_refused_with_the_fix() {
     assert!(!data.join("relay.db").exists(), "nothing was created");
 
     chmod(&data, 0o700);
-    stop(spawn(
-        server_command(&data),
-        &data,
-        &base.join("server.log"),
-    ));
+    stop(spawn(server_command(&data), &base.join("server.log")));
     let token = data.join("admin.token");
     chmod(&token, 0o644);
     let (_, err) = refused(server_command(&data));
@@ -132,11 +126,7 @@ fn loose_data_directory_token_and_key_files_are_refused_with_the_fix() {
     );
     chmod(&key, 0o600);
     // Fixed as told, it starts again.
-    stop(spawn(
-        server_command(&data),
-        &data,
-        &base.join("server.log"),
-    ));
+    stop(spawn(server_command(&data), &base.join("server.log")));
 }
 
 #[test]
@@ -168,7 +158,7 @@ fn short_operator_tokens_are_refused_with_the_fix() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "rt_short\n");
     let mut cmd = server_command(&data);
     cmd.env("RELAY_ADMIN_TOKEN", "y".repeat(32));
-    stop(spawn(cmd, &data, &base.join("server.log")));
+    stop(spawn(cmd, &base.join("server.log")));
 }
 
 #[test]
@@ -382,7 +372,7 @@ fn the_key_and_the_token_can_come_from_files_named_by_the_environment() {
     let mut cmd = server_command(&data);
     cmd.env("RELAY_MASTER_KEY_FILE", &key_file)
         .env("RELAY_ADMIN_TOKEN_FILE", &token_file);
-    let server = spawn(cmd, &data, &base.join("server.log"));
+    let server = spawn(cmd, &base.join("server.log"));
     let (status, _) = server.get("/api/hosts");
     assert_eq!(status, 200, "the token of the file is the operator token");
     assert!(!data.join("master.key").exists() && !data.join("admin.token").exists());

@@ -6,6 +6,7 @@
 //! hostile clients (header and body read timeouts, a connection cap, an accept loop
 //! that backs off on errors). Handlers parse and map only; use-cases live in relay-app.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod contract;

@@ -774,3 +774,50 @@ fn each_vocabulary_is_defined_once() {
         }
     }
 }
+
+/// The library crates meant to be embedded in other Rust tools.
+const LIBRARIES: [&str; 11] = [
+    "relay-domain",
+    "relay-pack",
+    "relay-store",
+    "relay-sub2api",
+    "relay-api-types",
+    "relay-core",
+    "relay-access",
+    "relay-provision",
+    "relay-reconcile",
+    "relay-app",
+    "relay-api",
+];
+
+#[test]
+fn every_library_is_documented_and_has_a_running_example() {
+    let mut problems = Vec::new();
+    for (name, dir) in members() {
+        if !LIBRARIES.contains(&name.as_str()) {
+            continue;
+        }
+        let lib = fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
+        if !lib.contains("#![warn(missing_docs)]") {
+            problems.push(format!("{name}: src/lib.rs lacks #![warn(missing_docs)]"));
+        }
+        let mut examples = Vec::new();
+        rust_files(&dir.join("examples"), &mut examples);
+        if examples.is_empty() {
+            problems.push(format!("{name}: no runnable example in examples/"));
+        }
+        let mut tests = Vec::new();
+        rust_files(&dir.join("tests"), &mut tests);
+        let test_text: String = tests
+            .iter()
+            .map(|t| fs::read_to_string(t).expect("test source"))
+            .collect();
+        for example in examples {
+            let file = example.file_name().expect("file").to_string_lossy();
+            if !test_text.contains(&format!("../examples/{file}")) {
+                problems.push(format!("{name}: no test runs examples/{file}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

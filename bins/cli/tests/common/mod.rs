@@ -2,8 +2,6 @@
 //! binary running the server's library, see [`server_command`]), which talks to an
 //! in-process sub2api mock host.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

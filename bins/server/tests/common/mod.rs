@@ -1,7 +1,5 @@
 //! Runs the real `relay-server` binary against an in-process mock host.
 
-#![allow(dead_code)]
-
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,7 +10,6 @@ pub const TOKEN: &str = "test-operator-token-0123456789abcdef";
 pub struct Server {
     pub base: String,
     pub child: Child,
-    pub data_dir: PathBuf,
     pub stderr_path: PathBuf,
 }
 
@@ -98,12 +95,12 @@ pub fn start_with(data_dir: &Path, token: Option<&str>, env: &[(&str, &str)]) ->
     for (k, v) in env {
         cmd.env(k, v);
     }
-    spawn(cmd, data_dir, &stderr_path)
+    spawn(cmd, &stderr_path)
 }
 
 /// Spawns a prepared server command with stderr appended to `stderr_path` and waits
 /// for its "listening" line.
-pub fn spawn(mut cmd: Command, data_dir: &Path, stderr_path: &Path) -> Server {
+pub fn spawn(mut cmd: Command, stderr_path: &Path) -> Server {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -127,7 +124,6 @@ pub fn spawn(mut cmd: Command, data_dir: &Path, stderr_path: &Path) -> Server {
     Server {
         base,
         child,
-        data_dir: data_dir.to_path_buf(),
         stderr_path: stderr_path.to_path_buf(),
     }
 }

@@ -1,5 +1,4 @@
 //! Helpers shared by the relay-pack integration tests.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};

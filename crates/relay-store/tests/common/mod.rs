@@ -1,5 +1,4 @@
 //! Shared fixtures of the relay-store integration tests.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,5 +1,4 @@
 //! Shared helpers for the mock's integration tests: a tiny blocking client and fixtures.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

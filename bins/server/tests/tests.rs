@@ -1,0 +1,10 @@
+//! The integration tests of `relay-server`: the real server binary over HTTP, in one
+//! test binary; each module is one area.
+
+mod common;
+mod hosts_packs;
+mod imports;
+mod listener;
+mod reconcile;
+mod redaction;
+mod security;
