@@ -12,12 +12,13 @@ use relay_api_types::{
 
 use crate::batch::{proof_table, Proof};
 use crate::client::{body, read, segment};
-use crate::import::{subscribers, AccessMode};
+use crate::import::{access_mode_arg, subscribers};
 use crate::output::{
     opt, print_failure, print_json, render_fields, render_table, s, yes_no, OutputFormat,
 };
 use crate::reconcile::indent;
 use crate::{input, Ctx};
+use relay_domain::AccessMode;
 
 /// Access subcommands.
 #[derive(Debug, Subcommand)]
@@ -45,7 +46,7 @@ pub enum AccessCommand {
         #[arg(long, value_name = "PACK")]
         pack: Option<String>,
         /// The access mode to preview: subscription (default) or self_service.
-        #[arg(long = "access", value_enum, value_name = "MODE")]
+        #[arg(long = "access", value_parser = access_mode_arg(), value_name = "MODE")]
         access_mode: Option<AccessMode>,
         /// Subscriber by e-mail; repeatable.
         #[arg(long = "subscriber", value_name = "EMAIL")]
@@ -118,7 +119,7 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let mut request = AccessRequest {
                 host_id: host.clone(),
                 pack_id: pack.clone(),
-                access_mode: access_mode.map(Into::into),
+                access_mode,
                 subscribers: subscribers(&subscriber_list, &subscriber_ids),
                 validity_days: None,
                 probe_key: None,

@@ -7,50 +7,35 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
+use clap::builder::TypedValueParser as _;
+use clap::Args;
 use relay_api_types as api;
+use relay_domain::{AccessMode, ImportMode};
 
 use crate::batch::{finish_import, wait};
 use crate::client::{body, read, segment};
 use crate::output::{list, opt, render_fields, render_table, s, yes_no, OutputFormat};
 use crate::{input, Ctx};
 
-/// Strict or partial import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
-    /// Any blocking failure rolls the whole batch back.
-    Strict,
-    /// Keep the keys that work.
-    Partial,
+/// Parses `--mode`: `strict` (any blocking failure rolls the whole batch back) or
+/// `partial` (keep the keys that work), into the domain's [`ImportMode`].
+pub fn import_mode_arg() -> impl clap::builder::TypedValueParser<Value = ImportMode> {
+    clap::builder::PossibleValuesParser::new(ImportMode::ALL.iter().map(|m| m.as_str()))
+        .try_map(|s| s.parse::<ImportMode>())
 }
 
-/// How end users reach the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AccessMode {
-    /// Subscriptions to the provider's group, proven with a managed user's key.
-    Subscription,
-    /// Users bring their own group-bound key; proven with --probe-key-file (without
-    /// it, the first import creates the group and leaves access `not_configured`).
-    #[value(name = "self_service", alias = "self-service")]
-    SelfService,
-}
-
-impl From<Mode> for api::ImportMode {
-    fn from(mode: Mode) -> Self {
-        match mode {
-            Mode::Strict => api::ImportMode::Strict,
-            Mode::Partial => api::ImportMode::Partial,
-        }
-    }
-}
-
-impl From<AccessMode> for api::AccessMode {
-    fn from(mode: AccessMode) -> Self {
-        match mode {
-            AccessMode::Subscription => api::AccessMode::Subscription,
-            AccessMode::SelfService => api::AccessMode::SelfService,
-        }
-    }
+/// Parses `--access`: `subscription` (subscriptions to the provider's group, proven
+/// with a managed user's key) or `self_service` (users bring their own group-bound
+/// key; also spelled `self-service`), into the domain's [`AccessMode`].
+pub fn access_mode_arg() -> impl clap::builder::TypedValueParser<Value = AccessMode> {
+    use clap::builder::PossibleValue;
+    let mut values: Vec<PossibleValue> = AccessMode::ALL
+        .iter()
+        .map(|m| PossibleValue::new(m.as_str()))
+        .collect();
+    values.push(PossibleValue::new("self-service").hide(true));
+    clap::builder::PossibleValuesParser::new(values)
+        .try_map(|s| s.replace('-', "_").parse::<AccessMode>())
 }
 
 /// The subscriber selectors of `--subscriber EMAIL` and `--subscriber-id ID`.
@@ -83,10 +68,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     keys_file: PathBuf,
     /// strict: any blocking failure rolls everything back; partial: keep the good keys.
-    #[arg(long, value_enum)]
-    mode: Option<Mode>,
+    #[arg(long, value_parser = import_mode_arg())]
+    mode: Option<ImportMode>,
     /// How users get access: subscription (default) or self_service.
-    #[arg(long = "access", value_enum, value_name = "MODE")]
+    #[arg(long = "access", value_parser = access_mode_arg(), value_name = "MODE")]
     access_mode: Option<AccessMode>,
     /// Subscriber by e-mail (a managed user is found or created); repeatable.
     #[arg(long = "subscriber", value_name = "EMAIL")]
@@ -137,8 +122,8 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         host_id: args.host.clone(),
         pack_id: args.pack.clone(),
         keys_text: Some(keys.text.clone()),
-        mode: args.mode.map(Into::into),
-        access_mode: args.access_mode.map(Into::into),
+        mode: args.mode,
+        access_mode: args.access_mode,
         subscribers: subscribers(&args.subscribers, &args.subscriber_ids),
         validity_days: args.days,
         probe_key,
@@ -283,6 +268,21 @@ pub fn preview_text(plan: &api::PreviewReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_arguments_parse_into_the_domain_vocabularies() {
+        use clap::builder::TypedValueParser;
+        let cmd = clap::Command::new("relay");
+        let access = |v: &str| access_mode_arg().parse_ref(&cmd, None, std::ffi::OsStr::new(v));
+        assert_eq!(access("subscription").unwrap(), AccessMode::Subscription);
+        assert_eq!(access("self_service").unwrap(), AccessMode::SelfService);
+        assert_eq!(access("self-service").unwrap(), AccessMode::SelfService);
+        assert!(access("selfservice").is_err());
+        let mode = |v: &str| import_mode_arg().parse_ref(&cmd, None, std::ffi::OsStr::new(v));
+        assert_eq!(mode("strict").unwrap(), ImportMode::Strict);
+        assert_eq!(mode("partial").unwrap(), ImportMode::Partial);
+        assert!(mode("Strict").is_err());
+    }
 
     #[test]
     fn a_preview_shows_the_plan() {

@@ -654,9 +654,6 @@ const SAME_NAME_DIFFERENT_VOCABULARY: &[(&str, [&str; 2])] = &[
     // a host sends (`Other`). Ours (relay-domain) is the closed set the manager
     // creates groups and accounts on, named in packs.
     ("Platform", ["relay-domain", "relay-sub2api"]),
-    // The CLI's `--access` argument (clap's `ValueEnum`, with the `self-service`
-    // spelling), converted into relay-domain's `AccessMode` before it is sent.
-    ("AccessMode", ["relay-domain", "relay-cli"]),
     // How a lookup of an object by its deterministic name ended, with the host's ids:
     // provision's carries `ObjectId`s; the contract's is its wire form (plain
     // integers), like every other report body of relay-api-types.
