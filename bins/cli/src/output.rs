@@ -113,25 +113,15 @@ pub fn time(value: &Value) -> String {
 }
 
 fn format_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    // `2026-05-01T10:00:00.123Z` (relay-domain's one calendar) → `2026-05-01 10:00:00Z`.
+    let rfc3339 = relay_domain::Timestamp(ms).to_rfc3339();
+    match rfc3339.split_once('T') {
+        Some((date, rest)) => {
+            let hms = rest.split(['.', 'Z']).next().unwrap_or(rest);
+            format!("{date} {hms}Z")
+        }
+        None => rfc3339,
+    }
 }
 
 /// `key: value` lines with the values aligned.
