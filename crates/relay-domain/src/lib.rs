@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch_input;
 pub mod ids;
 pub mod keys;
 pub mod naming;
@@ -18,6 +19,9 @@ pub mod status;
 pub mod time;
 pub mod vocab;
 
+pub use batch_input::{
+    parse_batch_input, BaseUrl, BatchInput, BatchLine, LineError, LineProblem, UrlProblem,
+};
 pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
 pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
