@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{mask, Fingerprint};
 use crate::net::is_loopback_host;
-use crate::redact::redact_patterns;
+use crate::redact::{has_key_shape, redact_patterns};
 use crate::Secret;
 
 /// A parsed, normalised base URL: lowercase scheme and host, no default port, no
@@ -61,6 +61,8 @@ pub enum UrlProblem {
     InvalidPort,
     /// White space or control characters in the URL.
     InvalidCharacters,
+    /// The URL holds the line's key.
+    HoldsKey,
 }
 
 impl fmt::Display for UrlProblem {
@@ -80,6 +82,7 @@ impl fmt::Display for UrlProblem {
             UrlProblem::InvalidCharacters => {
                 f.write_str("contains white space or control characters")
             }
+            UrlProblem::HoldsKey => f.write_str("holds the key (give the key as its own field)"),
         }
     }
 }
@@ -155,9 +158,9 @@ impl BaseUrl {
 }
 
 impl fmt::Display for BaseUrl {
-    /// The normalised URL, with key-shaped text in the path redacted.
+    /// The normalised URL, with key-like path segments masked ([`shown_url_text`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.origin(), redact_patterns(&self.path))
+        write!(f, "{}{}", self.origin(), shown_url_text(&self.path))
     }
 }
 
@@ -239,6 +242,13 @@ pub enum LineProblem {
         #[serde(skip_serializing_if = "Option::is_none")]
         mask: Option<String>,
     },
+    /// A field after the key looks like a second key (a model hint cannot look so).
+    ExtraKey {
+        /// Mask of the line's key.
+        mask: String,
+        /// Mask of the second key-shaped field.
+        extra_mask: String,
+    },
     /// The same URL and key already appeared on an earlier line.
     Duplicate {
         /// 1-based line number of the first occurrence.
@@ -280,6 +290,11 @@ impl fmt::Display for LineError {
                 }
                 f.write_str(": give the full https:// base URL of the provider")
             }
+            LineProblem::ExtraKey { mask, extra_mask } => write!(
+                f,
+                "line {n}: after key {mask} comes a second key-shaped field {extra_mask}: \
+                 put one key per line (a model hint such as \"kimi 2.6\" may follow the key)"
+            ),
             LineProblem::Duplicate { first_line, mask } => write!(
                 f,
                 "line {n}: duplicate of line {first_line} (same base URL and key {mask}): \
@@ -319,7 +334,44 @@ fn shown_url(field: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect();
-    format!("\"{}\"", redact_patterns(&shown))
+    format!("\"{}\"", shown_url_text(&shown))
+}
+
+/// URL text as it may be shown: every segment between `/`, `@`, `?`, `=`, `&` and white
+/// space that looks like a key (see [`looks_like_key`]) replaced by its mask, other
+/// key-shaped text redacted.
+pub fn shown_url_text(text: &str) -> String {
+    let is_sep = |c: char| c.is_whitespace() || "/@?=&#,".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut segment = String::new();
+    let flush = |segment: &mut String, out: &mut String| {
+        if looks_like_key(segment) {
+            out.push_str(&mask(segment));
+        } else {
+            out.push_str(&redact_patterns(segment));
+        }
+        segment.clear();
+    };
+    for c in text.chars() {
+        if is_sep(c) {
+            flush(&mut segment, &mut out);
+            out.push(c);
+        } else {
+            segment.push(c);
+        }
+    }
+    flush(&mut segment, &mut out);
+    out
+}
+
+/// A field no model name looks like: key-shaped text ([`has_key_shape`]), or 32 or
+/// more characters of `[A-Za-z0-9._-]` (a GLM `id.secret` key, a long opaque token).
+fn looks_like_key(field: &str) -> bool {
+    has_key_shape(field)
+        || (field.chars().count() >= 32
+            && field
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
 }
 
 fn split_fields(line: &str) -> Vec<&str> {
@@ -361,14 +413,24 @@ pub fn parse_batch_input(input: &str) -> BatchInput {
             .filter(|(i, _)| *i != url_idx)
             .map(|(_, f)| *f)
             .collect();
-        let key = others.first().copied();
-        let base_url = match BaseUrl::parse(url_field) {
+        // A second URL is not a key.
+        let key = others.first().copied().filter(|k| !k.contains("://"));
+        let parsed_url = match key {
+            Some(k) if url_field.contains(k) => Err(UrlProblem::HoldsKey),
+            _ => BaseUrl::parse(url_field),
+        };
+        let base_url = match parsed_url {
             Ok(url) => url,
             Err(problem) => {
                 out.errors.push(LineError {
                     line: line_no,
                     problem: LineProblem::InvalidUrl {
-                        url: shown_url(url_field),
+                        url: if problem == UrlProblem::HoldsKey {
+                            BaseUrl::parse(url_field)
+                                .map_or_else(|_| "\"…\"".to_owned(), |u| u.origin())
+                        } else {
+                            shown_url(url_field)
+                        },
                         problem,
                         mask: key.map(mask),
                     },
@@ -387,6 +449,16 @@ pub fn parse_batch_input(input: &str) -> BatchInput {
         };
         let fingerprint = Fingerprint::of(key);
         let key_mask = mask(key);
+        if let Some(extra) = others[1..].iter().find(|f| looks_like_key(f)) {
+            out.errors.push(LineError {
+                line: line_no,
+                problem: LineProblem::ExtraKey {
+                    mask: key_mask,
+                    extra_mask: mask(extra),
+                },
+            });
+            continue;
+        }
         let dedup = (base_url.clone(), fingerprint.clone());
         if let Some(first) = seen.get(&dedup) {
             out.errors.push(LineError {
@@ -601,6 +673,50 @@ mod tests {
         assert!(parsed.errors[9]
             .to_string()
             .contains("duplicate of line 11"));
+    }
+
+    #[test]
+    fn a_second_key_on_a_line_is_refused_by_masks() {
+        for extra in [KEY_B, GLM_KEY] {
+            let input = format!("https://api.deepseek.com {KEY_A} {extra}\n");
+            let parsed = parse_batch_input(&input);
+            assert!(parsed.lines.is_empty());
+            assert_eq!(
+                parsed.errors[0].problem,
+                LineProblem::ExtraKey {
+                    mask: mask(KEY_A),
+                    extra_mask: mask(extra)
+                }
+            );
+            assert_no_key(&parsed.errors[0].to_string(), &[KEY_A, extra]);
+        }
+        // Long model names are hints, not keys.
+        let input = format!("https://api.moonshot.cn/v1 {KEY_A} kimi-k2.7-code-highspeed\n");
+        assert_eq!(parse_batch_input(&input).lines.len(), 1);
+    }
+
+    #[test]
+    fn a_url_holding_the_key_or_two_urls_are_refused() {
+        let input = format!(
+            "https://api.deepseek.com/{GLM_KEY} {GLM_KEY}\nhttps://a.example https://b.example\n"
+        );
+        let parsed = parse_batch_input(&input);
+        assert!(parsed.lines.is_empty());
+        assert_eq!(
+            parsed.errors[0].problem,
+            LineProblem::InvalidUrl {
+                url: "https://api.deepseek.com".into(),
+                problem: UrlProblem::HoldsKey,
+                mask: Some(mask(GLM_KEY))
+            }
+        );
+        assert_no_key(&parsed.errors[0].to_string(), &[GLM_KEY]);
+        assert_eq!(
+            parsed.errors[1].problem,
+            LineProblem::MissingKey {
+                url: "https://a.example".into()
+            }
+        );
     }
 
     #[test]
