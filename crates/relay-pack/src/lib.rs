@@ -23,6 +23,7 @@ mod alias;
 pub mod checksums;
 pub mod key_hint;
 mod manifest;
+pub mod matching;
 mod validate;
 mod zip_safe;
 

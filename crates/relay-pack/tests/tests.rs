@@ -3,6 +3,7 @@
 mod common;
 mod examples;
 mod fixtures;
+mod matching;
 mod proptests;
 mod real_pack;
 mod zip_safety;
