@@ -205,10 +205,19 @@ pub enum MatchError {
         note: Option<String>,
     },
     /// Ad-hoc was allowed, but no valid provider id can be made from the host.
-    #[error("no ad-hoc provider id can be made from the host of {url}")]
+    #[error("no ad-hoc provider id can be made from the host of {url}: use a host name")]
     AdHocId {
         /// The normalised URL (key-shaped text redacted).
         url: String,
+    },
+    /// Ad-hoc was allowed, but the URL breaks the base-URL policy of packs
+    /// ([`crate::check_base_url`]: https only unless loopback, no credentials, …).
+    #[error("no ad-hoc provider for {url}: {reason}")]
+    AdHocUrl {
+        /// The normalised URL (key-shaped text redacted).
+        url: String,
+        /// What the policy refuses.
+        reason: String,
     },
 }
 
@@ -321,6 +330,10 @@ pub fn match_base_url(
         let provider_id =
             adhoc_provider_id(url).ok_or_else(|| MatchError::AdHocId { url: shown.clone() })?;
         let base_url = format!("{}{}", url.origin(), url.path);
+        crate::check_base_url(&base_url).map_err(|reason| MatchError::AdHocUrl {
+            reason: reason.replace(&base_url, &shown),
+            url: shown.clone(),
+        })?;
         return Ok(ProviderMatch {
             detail: format!("{shown} → {provider_id} (ad-hoc OpenAI-compatible provider)"),
             provider: MatchedProvider::AdHoc(AdHocProvider {
@@ -349,16 +362,27 @@ fn no_match_note(
     url: &BaseUrl,
     same_host: Option<&ProviderManifest>,
 ) -> Option<String> {
+    let path = relay_domain::batch_input::shown_url_text(&url.path);
+    let path_note = |host: &str, p: &ProviderManifest| {
+        format!(
+            "{host} is served by {} at {}, but not at the path \"{path}\"",
+            p.provider_id, p.base_url
+        )
+    };
     if let Some(p) = same_host {
-        return Some(format!(
-            "{} is served by {} at {}, but not at the path {}",
-            url.host,
-            p.provider_id,
-            p.base_url,
-            redact_patterns(&url.path)
-        ));
+        return Some(path_note(&url.host, p));
     }
     let k = known_host(&url.host)?;
+    if url.port.is_none() {
+        if let (_, Some(p)) = match_on_host(pack, k.canonical, None, &url.path) {
+            return Some(format!(
+                "{} is an alias of {}; {}",
+                k.host,
+                k.canonical,
+                path_note(k.canonical, p)
+            ));
+        }
+    }
     let other = pack
         .providers
         .iter()
@@ -690,4 +714,64 @@ fn strip_date(name: &str) -> Option<&str> {
     let (rest, year) = rest.rsplit_once('-')?;
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
     (!rest.is_empty() && digits(year, 4) && digits(month, 2) && digits(day, 2)).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendors_and_ad_hoc_ids() {
+        for (id, vendor) in [
+            ("moonshot-global", "moonshot"),
+            ("qwen-intl", "qwen"),
+            ("glm", "glm"),
+            ("acme-cn", "acme"),
+            ("qwen-us", "qwen"),
+        ] {
+            assert_eq!(vendor_of(id), vendor);
+        }
+        let id = |u: &str| adhoc_provider_id(&BaseUrl::parse(u).unwrap());
+        assert_eq!(
+            id("https://Router.Example.COM/v1").as_deref(),
+            Some("adhoc-router-example-com")
+        );
+        assert_eq!(
+            id("https://a--b.example:8443").as_deref(),
+            Some("adhoc-a-b-example-8443")
+        );
+        assert_eq!(id("http://[::1]").as_deref(), Some("adhoc-1"));
+        assert_eq!(id("https://[::]"), None);
+        for u in ["https://x.example", "http://127.0.0.1:1"] {
+            assert!(is_valid_id(&id(u).unwrap()));
+        }
+    }
+
+    #[test]
+    fn path_rules() {
+        assert_eq!(path_rule("/v1", "/v1"), Some(MatchRule::Exact));
+        assert_eq!(path_rule("", "/v1"), Some(MatchRule::TrailingV1));
+        assert_eq!(path_rule("/v1", ""), Some(MatchRule::TrailingV1));
+        assert_eq!(
+            path_rule("/v1", "/compatible-mode/v1"),
+            Some(MatchRule::ProviderPath)
+        );
+        assert_eq!(path_rule("", "/api/paas/v4"), Some(MatchRule::ProviderPath));
+        assert_eq!(path_rule("/anthropic", "/v1"), None);
+        assert_eq!(path_rule("/api/coding/paas/v4", "/api/paas/v4"), None);
+    }
+
+    #[test]
+    fn known_hosts_name_canonical_hosts_of_the_same_vendor_and_region() {
+        for k in KNOWN_HOSTS {
+            let canonical = known_host(k.canonical).expect("canonical host is listed");
+            assert_eq!(canonical.canonical, canonical.host, "{}", k.host);
+            assert_eq!(
+                (canonical.vendor, canonical.region),
+                (k.vendor, k.region),
+                "{}",
+                k.host
+            );
+        }
+    }
 }

@@ -104,6 +104,10 @@ fn unknown_urls_are_refused_or_ad_hoc_when_allowed() {
             Some("not at the path"),
         ),
         ("https://api.deepseek.com:8443", None),
+        (
+            "https://api.minimax.chat/anthropic",
+            Some("api.minimax.chat is an alias of api.minimaxi.com; api.minimaxi.com is served by minimax at"),
+        ),
     ];
     for (input, note) in refused {
         let err = match_base_url(&pack, &url(input), false).unwrap_err();
@@ -155,11 +159,38 @@ fn unknown_urls_are_refused_or_ad_hoc_when_allowed() {
         assert!(relay_pack::check_base_url(&m.base_url).is_ok());
         assert!(matches!(m.provider, MatchedProvider::AdHoc(_)));
     }
+    // A URL built by hand still meets the base-URL policy of packs.
+    let hand_made = BaseUrl {
+        scheme: "http".into(),
+        host: "router.example".into(),
+        port: None,
+        path: "/v1".into(),
+    };
+    let err = match_base_url(&pack, &hand_made, true).unwrap_err();
+    assert!(matches!(err, MatchError::AdHocUrl { .. }));
+    assert!(err.to_string().contains("must use https"), "{err}");
+    let err = match_base_url(&pack, &url("https://[::]/v1"), true).unwrap_err();
+    assert!(matches!(err, MatchError::AdHocId { .. }), "{err}");
     // Allowing ad-hoc never overrides a provider of the pack.
     let m = match_base_url(&pack, &url("https://api.moonshot.cn/v1"), true).unwrap();
     assert_eq!((m.provider_id(), m.rule), ("moonshot", MatchRule::Exact));
     // Plain http to a vendor never gets as far as matching.
     assert!(BaseUrl::parse("http://api.openrouter.ai/v1").is_err());
+}
+
+#[test]
+fn every_provider_host_of_the_pack_is_a_known_host_of_its_vendor() {
+    let pack = real();
+    for p in &pack.providers {
+        let host = url(&p.base_url).host;
+        let k = relay_pack::matching::known_host(&host).unwrap_or_else(|| panic!("{host}"));
+        assert_eq!(k.canonical, host);
+        assert_eq!(
+            k.vendor,
+            relay_pack::matching::vendor_of(&p.provider_id),
+            "{host}"
+        );
+    }
 }
 
 #[test]
