@@ -242,6 +242,11 @@ pub enum LineProblem {
         #[serde(skip_serializing_if = "Option::is_none")]
         mask: Option<String>,
     },
+    /// The key holds control characters or a byte-order mark.
+    InvalidKey {
+        /// Mask of the key.
+        mask: String,
+    },
     /// A field after the key looks like a second key (a model hint cannot look so).
     ExtraKey {
         /// Mask of the line's key.
@@ -290,6 +295,11 @@ impl fmt::Display for LineError {
                 }
                 f.write_str(": give the full https:// base URL of the provider")
             }
+            LineProblem::InvalidKey { mask } => write!(
+                f,
+                "line {n}: key {mask} contains control characters: paste the key again as \
+                 plain text"
+            ),
             LineProblem::ExtraKey { mask, extra_mask } => write!(
                 f,
                 "line {n}: after key {mask} comes a second key-shaped field {extra_mask}: \
@@ -449,6 +459,13 @@ pub fn parse_batch_input(input: &str) -> BatchInput {
         };
         let fingerprint = Fingerprint::of(key);
         let key_mask = mask(key);
+        if key.chars().any(|c| c.is_control() || c == '\u{feff}') {
+            out.errors.push(LineError {
+                line: line_no,
+                problem: LineProblem::InvalidKey { mask: key_mask },
+            });
+            continue;
+        }
         if let Some(extra) = others[1..].iter().find(|f| looks_like_key(f)) {
             out.errors.push(LineError {
                 line: line_no,
@@ -717,6 +734,19 @@ mod tests {
                 url: "https://a.example".into()
             }
         );
+    }
+
+    #[test]
+    fn a_key_with_control_characters_is_refused() {
+        let bad = format!("{KEY_A}\u{0}");
+        let parsed = parse_batch_input(&format!("https://api.deepseek.com {bad}\n"));
+        assert!(parsed.lines.is_empty());
+        assert_eq!(
+            parsed.errors[0].problem,
+            LineProblem::InvalidKey { mask: mask(&bad) }
+        );
+        assert!(parsed.errors[0].to_string().contains("control characters"));
+        assert_no_key(&parsed.errors[0].to_string(), &[KEY_A]);
     }
 
     #[test]
