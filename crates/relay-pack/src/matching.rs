@@ -20,6 +20,8 @@
 //! keys are region-bound, so a host is never mapped to another region's provider (a
 //! `api.moonshot.ai` line matches `moonshot-global`, never `moonshot`); when the pack
 //! lacks the region, the error says which provider serves the vendor's other region.
+//! A known host at another path (a coding-plan path, say) is no provider of the pack,
+//! so it becomes an ad-hoc provider when the run allows ad-hoc.
 
 use std::fmt;
 

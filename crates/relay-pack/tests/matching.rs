@@ -419,3 +419,79 @@ fn a_pasted_batch_end_to_end() {
         ]
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use relay_domain::batch_input::BaseUrl;
+    use relay_pack::matching::{match_base_url, resolve_model_hint, ModelHintError};
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(
+                relay_pack::matching::KNOWN_HOSTS
+                    .iter()
+                    .map(|k| k.host.to_owned())
+                    .collect::<Vec<_>>()
+            ),
+            "[a-z0-9-]{1,10}(\\.[a-z]{2,5}){1,2}",
+            Just("127.0.0.1".to_owned()),
+        ]
+    }
+
+    fn path_segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("v1".to_owned()),
+            Just("compatible-mode".to_owned()),
+            Just("api".to_owned()),
+            Just("anthropic".to_owned()),
+            "sk-[A-Za-z0-9]{20,30}",
+            "[0-9a-f]{32}\\.[A-Za-z0-9]{16}",
+            "[a-z0-9]{0,6}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn matching_never_panics_and_never_shows_a_key_in_a_path(
+            scheme in prop_oneof![Just("https"), Just("http")],
+            host in host(),
+            port in prop::option::of(1u16..),
+            segments in prop::collection::vec(path_segment(), 0..4),
+            allow in any::<bool>(),
+            hint in prop::option::of("[A-Za-z0-9 ._/-]{0,16}"),
+        ) {
+            let pack = super::real();
+            let text = format!(
+                "{scheme}://{host}{}/{}",
+                port.map(|p| format!(":{p}")).unwrap_or_default(),
+                segments.join("/")
+            );
+            let Ok(url) = BaseUrl::parse(&text) else { return Ok(()) };
+            let keys: Vec<&String> = segments.iter().filter(|s| s.len() >= 20).collect();
+            match match_base_url(&pack, &url, allow) {
+                Ok(m) => {
+                    for k in &keys {
+                        prop_assert!(!m.detail.contains(k.as_str()), "{}", m.detail);
+                    }
+                    if let Some(p) = pack.provider(m.provider_id()) {
+                        // The model is always one of the provider's; the only refusal is
+                        // a model the provider does not serve.
+                        match resolve_model_hint(&pack, p, hint.as_deref()) {
+                            Ok(c) => prop_assert!(p.default_models.contains(&c.model)),
+                            Err(ModelHintError::OtherVendor { model, .. }) => {
+                                prop_assert!(!p.default_models.contains(&model))
+                            }
+                            Err(e) => prop_assert!(false, "{}", e),
+                        }
+                    }
+                }
+                Err(e) => {
+                    let shown = e.to_string();
+                    for k in &keys {
+                        prop_assert!(!shown.contains(k.as_str()), "{}", shown);
+                    }
+                }
+            }
+        }
+    }
+}
