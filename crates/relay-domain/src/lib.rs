@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch_import;
 pub mod ids;
 pub mod keys;
 pub mod naming;
@@ -18,7 +19,11 @@ pub mod status;
 pub mod time;
 pub mod vocab;
 
-pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
+pub use batch_import::{
+    ConfirmationEvent, ConfirmationStatus, HostAnswerClass, ReuseDecision, RunEvent, RunItemEvent,
+    RunItemEventKind, RunItemState, RunState,
+};
+pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId, RunId, RunItemId};
 pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
     MASK_FULL_CHARS, SHORT_KEY_CHARS,
