@@ -355,12 +355,13 @@ fn rotate(data_dir: &Path, new_key_file: Option<&Path>) -> Result<()> {
     let c = &report.counts;
     println!(
         "re-sealed {} secrets under key id {} ({} host credentials, {} subscriber passwords, \
-         {} probe and user keys; {} already under it)",
+         {} probe and user keys, {} pending batch-import keys; {} already under it)",
         c.resealed(),
         report.new_key_id,
         c.host_credentials,
         c.subscriber_passwords,
         c.sealed_secrets,
+        c.run_item_keys,
         c.already_current
     );
     if !report.old_key_ids.is_empty() {

@@ -57,6 +57,14 @@ string_id!(
     /// A reconcile run.
     ReconcileRunId, "rec"
 );
+string_id!(
+    /// A batch auto-import run ("URL + key").
+    RunId, "run"
+);
+string_id!(
+    /// One line (item) of a batch auto-import run.
+    RunItemId, "item"
+);
 
 /// A pack id from `pack.json` (`pack_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch_import;
 pub mod batch_input;
 pub mod ids;
 pub mod keys;
@@ -19,10 +20,14 @@ pub mod status;
 pub mod time;
 pub mod vocab;
 
+pub use batch_import::{
+    ConfirmationEvent, ConfirmationStatus, HostAnswerClass, ReuseDecision, RunEvent, RunItemEvent,
+    RunItemEventKind, RunItemState, RunState,
+};
 pub use batch_input::{
     parse_batch_input, BaseUrl, BatchInput, BatchLine, LineError, LineProblem, UrlProblem,
 };
-pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
+pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId, RunId, RunItemId};
 pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
     MASK_FULL_CHARS, SHORT_KEY_CHARS,

@@ -47,6 +47,18 @@ pub enum StoreError {
         /// What was wrong.
         what: String,
     },
+    /// A write carried a lease that is no longer the item's current one (it
+    /// expired and another worker took the item, or an operator moved it): fencing.
+    #[error("lease of import run item `{item_id}` (generation {generation}) is no longer held")]
+    LeaseLost {
+        /// The item.
+        item_id: String,
+        /// The generation the write carried.
+        generation: i64,
+    },
+    /// A paging cursor that this store did not hand out.
+    #[error("invalid cursor")]
+    InvalidCursor,
     /// A stored value cannot be read back (unknown status string, invalid JSON, …).
     #[error("corrupt store data: {what}")]
     Corrupt {

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "scrub host and vendor texts of older versions",
         sql: include_str!("../migrations/0003_scrub_host_texts.sql"),
     },
+    Migration {
+        version: 4,
+        description: "batch auto-import runs, items, sealed item keys and event trail",
+        sql: include_str!("../migrations/0004_import_runs.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

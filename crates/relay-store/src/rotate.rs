@@ -33,7 +33,7 @@ use crate::crypto::{
 };
 use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
-use crate::repo::{admin_aad, password_aad, sealed_secret_aad};
+use crate::repo::{admin_aad, password_aad, run_item_key_aad, sealed_secret_aad};
 use crate::store::{key_file_ring, KeyRing, Store, KEY_CHECK_AAD, KEY_CHECK_META};
 
 /// How many sealed values a rotation moved to the new key, by kind.
@@ -45,6 +45,9 @@ pub struct ResealCounts {
     pub subscriber_passwords: usize,
     /// Probe keys and subscriber user keys (`sealed_secrets.sealed_value`).
     pub sealed_secrets: usize,
+    /// Keys of batch auto-import items kept until their account exists
+    /// (`import_run_item_keys.key_sealed`).
+    pub run_item_keys: usize,
     /// Values already sealed under the new key (an earlier run committed them).
     pub already_current: usize,
 }
@@ -52,7 +55,7 @@ pub struct ResealCounts {
 impl ResealCounts {
     /// Values re-sealed by this run.
     pub fn resealed(&self) -> usize {
-        self.host_credentials + self.subscriber_passwords + self.sealed_secrets
+        self.host_credentials + self.subscriber_passwords + self.sealed_secrets + self.run_item_keys
     }
 }
 
@@ -189,6 +192,7 @@ enum Update {
     Host(String),
     Subscriber(i64),
     Secret(i64),
+    RunItemKey(String),
     Check,
 }
 
@@ -243,6 +247,18 @@ pub(crate) fn reseal_all(store: &Store, next: &MasterKey) -> Result<(ResealCount
                     aad: sealed_secret_aad(&kind, &owner, &purpose),
                     sealed: r.get(4)?,
                     update: Update::Secret(rowid),
+                });
+            }
+            let mut stmt = tx
+                .prepare("SELECT item_id, key_sealed FROM import_run_item_keys ORDER BY item_id")?;
+            let mut q = stmt.query([])?;
+            while let Some(r) = q.next()? {
+                let item_id: String = r.get(0)?;
+                rows.push(SealedRow {
+                    label: format!("import_run_item_keys `{item_id}` key_sealed"),
+                    aad: run_item_key_aad(&item_id),
+                    sealed: r.get(1)?,
+                    update: Update::RunItemKey(item_id),
                 });
             }
             // The check value last: it names the key the database is sealed with.
@@ -310,6 +326,13 @@ pub(crate) fn reseal_all(store: &Store, next: &MasterKey) -> Result<(ResealCount
                     )?;
                     counts.sealed_secrets += 1;
                 }
+                Update::RunItemKey(item_id) => {
+                    tx.execute(
+                        "UPDATE import_run_item_keys SET key_sealed = ?2 WHERE item_id = ?1",
+                        params![item_id, resealed],
+                    )?;
+                    counts.run_item_keys += 1;
+                }
                 Update::Check => {
                     tx.execute(
                         "UPDATE store_meta SET value = ?2 WHERE key = ?1",
@@ -348,6 +371,10 @@ mod tests {
         SealedColumn {
             table: "sealed_secrets",
             column: "sealed_value",
+        },
+        SealedColumn {
+            table: "import_run_item_keys",
+            column: "key_sealed",
         },
     ];
 
@@ -485,6 +512,7 @@ mod tests {
                 host_credentials: 1,
                 subscriber_passwords: 1,
                 sealed_secrets: 1,
+                run_item_keys: 0,
                 already_current: 0
             }
         );

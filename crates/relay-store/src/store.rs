@@ -19,7 +19,8 @@ use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
     SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqlitePacks, SqliteProbes,
-    SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteSecrets, SqliteSubscribers,
+    SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets,
+    SqliteSubscribers,
 };
 
 /// Name of the database file in the data directory.
@@ -318,6 +319,11 @@ impl Store {
     /// Per-host provider install repository.
     pub fn installs(&self) -> SqliteInstalls<'_> {
         SqliteInstalls::new(self)
+    }
+
+    /// Batch auto-import runs, their items, trails, leases and sealed item keys.
+    pub fn runs(&self) -> SqliteRuns<'_> {
+        SqliteRuns::new(self)
     }
 
     /// Import batch repository.

@@ -104,7 +104,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     )
     .unwrap();
     assert_eq!(migrate::current_version(&conn).unwrap(), 1);
-    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3]);
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3, 4]);
     let has_report: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM pragma_table_info('reconcile_runs') WHERE name = 'report'",
@@ -328,6 +328,8 @@ fn a_wrong_key_is_refused_before_any_migration() {
     let conn = Connection::open(dir.path().join("relay.db")).unwrap();
     conn.execute_batch(
         "ALTER TABLE reconcile_runs DROP COLUMN report;
+         DROP TABLE import_run_item_events; DROP TABLE import_run_item_keys;
+         DROP TABLE import_run_items; DROP TABLE import_runs;
          DELETE FROM schema_version WHERE version >= 2;",
     )
     .unwrap();

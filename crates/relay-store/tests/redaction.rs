@@ -424,7 +424,7 @@ fn migration_3_scrubs_texts_older_versions_wrote_and_leaves_no_copy_in_the_files
 }
 
 #[test]
-fn a_version_2_database_gets_migration_3_only() {
+fn a_version_2_database_gets_migration_3_and_later() {
     let mut conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL);",
@@ -438,7 +438,8 @@ fn a_version_2_database_gets_migration_3_only() {
         )
         .unwrap();
     }
-    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![3]);
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![3, 4]);
     assert!(migrate::rust_step(3).is_some());
+    assert!(migrate::rust_step(4).is_none());
     assert!(migrate::rust_step(2).is_none());
 }

@@ -7,4 +7,5 @@ mod hosts_packs;
 mod migrations;
 mod probes_reconcile;
 mod redaction;
+mod runs;
 mod secrets;

@@ -10,9 +10,11 @@ mod packs;
 mod probes;
 mod reconcile;
 mod resources;
+mod runs;
 mod secrets;
 
 pub(crate) use hosts::admin_aad;
+pub(crate) use runs::run_item_key_aad;
 pub(crate) use secrets::{password_aad, sealed_secret_aad};
 
 pub use batches::{BatchRepository, SqliteBatches};
@@ -22,4 +24,9 @@ pub use packs::{PackRepository, ProviderRepository, SqlitePacks, SqliteProviders
 pub use probes::{AccessClosureRepository, ProbeRepository, SqliteAccessClosures, SqliteProbes};
 pub use reconcile::{ReconcileRepository, SqliteReconcileRuns};
 pub use resources::{ResourceRepository, SqliteResources};
+pub use runs::{
+    ItemLease, NewRun, NewRunItem, NewRunItemEvent, Page, RetryOutcome, RetryScope, RunCounts,
+    RunFilter, RunItemEventRecord, RunItemPatch, RunItemRecord, RunRecord, RunRepository,
+    SqliteRuns,
+};
 pub use secrets::{SecretRepository, SqliteSecrets, SqliteSubscribers, SubscriberRepository};
