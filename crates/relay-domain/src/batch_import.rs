@@ -315,6 +315,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every (state, event) pair moves exactly as `legal` says, and is refused when
+    /// `legal` has no row for it.
+    fn assert_exactly<S, E>(
+        states: &[S],
+        events: &[E],
+        legal: &[(S, E, S)],
+        transition: impl Fn(S, E) -> Option<S>,
+    ) where
+        S: Copy + PartialEq + std::fmt::Debug,
+        E: Copy + PartialEq + std::fmt::Debug,
+    {
+        for &from in states {
+            for &event in events {
+                let expected = legal
+                    .iter()
+                    .find(|(f, e, _)| *f == from && *e == event)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(transition(from, event), expected, "{from:?} {event:?}");
+            }
+        }
+    }
+
     const RUN_EVENTS: [RunEvent; 7] = [
         RunEvent::Start,
         RunEvent::Succeed,
@@ -360,18 +382,9 @@ mod tests {
             (S::Failed, E::Retry, S::Pending),
             (S::Cancelled, E::Retry, S::Pending),
         ];
-        for from in S::ALL {
-            for event in RUN_EVENTS {
-                let expected = legal
-                    .iter()
-                    .find(|(f, e, _)| f == from && *e == event)
-                    .map(|(_, _, to)| *to);
-                match expected {
-                    Some(to) => assert_eq!(from.transition(event), Ok(to), "{from} {event:?}"),
-                    None => assert!(from.transition(event).is_err(), "{from} {event:?}"),
-                }
-            }
-        }
+        assert_exactly(S::ALL, &RUN_EVENTS, &legal, |from, event| {
+            from.transition(event).ok()
+        });
         assert!(S::Succeeded.transition(E::Retry).is_err());
         assert!(S::Cancelled.transition(E::Cancel).is_err());
         assert!(S::Cancelling.transition(E::Start).is_err());
@@ -400,18 +413,9 @@ mod tests {
             (S::Failed, E::Retry, S::Pending),
             (S::Cancelled, E::Retry, S::Pending),
         ];
-        for from in S::ALL {
-            for event in ITEM_EVENTS {
-                let expected = legal
-                    .iter()
-                    .find(|(f, e, _)| f == from && *e == event)
-                    .map(|(_, _, to)| *to);
-                match expected {
-                    Some(to) => assert_eq!(from.transition(event), Ok(to), "{from} {event:?}"),
-                    None => assert!(from.transition(event).is_err(), "{from} {event:?}"),
-                }
-            }
-        }
+        assert_exactly(S::ALL, &ITEM_EVENTS, &legal, |from, event| {
+            from.transition(event).ok()
+        });
         assert!(S::Succeeded.transition(E::Retry).is_err());
         assert!(S::Skipped.transition(E::Lease).is_err());
         assert!(S::Pending.transition(E::Succeed).is_err());
@@ -432,18 +436,9 @@ mod tests {
             (S::FailedConfirmation, E::Retry, S::Pending),
             (S::Cancelled, E::Retry, S::Pending),
         ];
-        for from in S::ALL {
-            for event in CONFIRMATION_EVENTS {
-                let expected = legal
-                    .iter()
-                    .find(|(f, e, _)| f == from && *e == event)
-                    .map(|(_, _, to)| *to);
-                match expected {
-                    Some(to) => assert_eq!(from.transition(event), Ok(to), "{from} {event:?}"),
-                    None => assert!(from.transition(event).is_err(), "{from} {event:?}"),
-                }
-            }
-        }
+        assert_exactly(S::ALL, &CONFIRMATION_EVENTS, &legal, |from, event| {
+            from.transition(event).ok()
+        });
         assert!(S::Confirmed.transition(E::Retry).is_err());
         assert!(S::Pending.transition(E::Confirm).is_err());
     }
