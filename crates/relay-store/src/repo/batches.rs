@@ -339,23 +339,11 @@ impl BatchRepository for SqliteBatches<'_> {
     fn interrupt_running(&self) -> Result<Vec<BatchId>> {
         let now = Timestamp::now().0;
         self.store.write(|tx| {
-            let ids: Vec<BatchId> = {
-                let mut stmt = tx.prepare(
-                    "SELECT id, status FROM import_batches
-                     WHERE status IN ('running', 'rollback_running') ORDER BY created_at, id",
-                )?;
-                let rows = stmt.query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, parsed::<BatchStatus>(r, 1)?))
-                })?;
-                let mut ids = Vec::new();
-                for row in rows {
-                    let (id, status) = row?;
-                    // Keep the domain machine authoritative.
-                    status.transition(BatchEvent::Interrupt)?;
-                    ids.push(BatchId::new(id));
-                }
-                ids
-            };
+            let ids = batches_moved_by(
+                tx,
+                &[BatchStatus::Running, BatchStatus::RollbackRunning],
+                BatchEvent::Interrupt,
+            )?;
             for id in &ids {
                 tx.execute(
                     "UPDATE import_batches
@@ -372,23 +360,11 @@ impl BatchRepository for SqliteBatches<'_> {
         let now = Timestamp::now().0;
         let message = self.store.scrub(message);
         self.store.write(|tx| {
-            let ids: Vec<BatchId> = {
-                let mut stmt = tx.prepare(
-                    "SELECT id, status FROM import_batches
-                     WHERE status IN ('pending', 'previewed') ORDER BY created_at, id",
-                )?;
-                let rows = stmt.query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, parsed::<BatchStatus>(r, 1)?))
-                })?;
-                let mut ids = Vec::new();
-                for row in rows {
-                    let (id, status) = row?;
-                    // Keep the domain machine authoritative.
-                    status.transition(BatchEvent::Fail)?;
-                    ids.push(BatchId::new(id));
-                }
-                ids
-            };
+            let ids = batches_moved_by(
+                tx,
+                &[BatchStatus::Pending, BatchStatus::Previewed],
+                BatchEvent::Fail,
+            )?;
             for id in &ids {
                 tx.execute(
                     "UPDATE import_batches
@@ -489,4 +465,32 @@ impl BatchRepository for SqliteBatches<'_> {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
+}
+
+/// The batches in one of `statuses` (oldest first), each checked against the domain
+/// machine: `event` must be a legal move from its status, so the machine stays
+/// authoritative over the bulk updates of start-up recovery.
+fn batches_moved_by(
+    tx: &rusqlite::Transaction<'_>,
+    statuses: &[BatchStatus],
+    event: BatchEvent,
+) -> Result<Vec<BatchId>> {
+    let list = statuses
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = tx.prepare(&format!(
+        "SELECT id, status FROM import_batches WHERE status IN ({list}) ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, parsed::<BatchStatus>(r, 1)?))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, status) = row?;
+        status.transition(event)?;
+        ids.push(BatchId::new(id));
+    }
+    Ok(ids)
 }
