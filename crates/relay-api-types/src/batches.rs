@@ -404,7 +404,7 @@ pub struct BatchEvidence {
     /// When the document was made (RFC 3339, UTC).
     pub generated_at: String,
     /// The host.
-    pub host: BatchEvidenceHost,
+    pub host: EvidenceHost,
     /// The pack.
     pub pack: BatchEvidencePack,
     /// The provider.
@@ -427,9 +427,9 @@ pub struct BatchEvidence {
     pub reconcile_runs: Vec<ReconcileRunRecord>,
 }
 
-/// The host of an evidence document.
+/// The host of an evidence document (of a batch or of a reconcile run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct BatchEvidenceHost {
+pub struct EvidenceHost {
     /// Host id.
     pub id: String,
     /// Name.

@@ -404,7 +404,7 @@ pub struct ReconcileEvidence {
     /// When the document was made (RFC 3339, UTC).
     pub generated_at: String,
     /// The host.
-    pub host: ReconcileEvidenceHost,
+    pub host: EvidenceHost,
     /// Id of the pack.
     pub pack_id: String,
     /// Id of the provider in its pack.
@@ -423,22 +423,6 @@ pub struct ReconcileEvidence {
     pub access_proofs: Vec<AccessClosureRecord>,
     /// The full report (null unless the run completed).
     pub report: Option<ReconcileReport>,
-}
-
-/// The host of a reconcile evidence document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ReconcileEvidenceHost {
-    /// Host id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Root URL of the host.
-    pub base_url: String,
-    /// Host version from the last probe.
-    pub version: Option<String>,
-    /// Host status.
-    #[schemars(with = "Domain<HostStatus>")]
-    pub status: HostStatus,
 }
 
 /// What started the run.
