@@ -55,6 +55,7 @@ macro_rules! contract_enum {
 }
 
 pub mod access;
+pub mod batch_import;
 pub mod batches;
 pub mod error;
 pub mod hosts;
@@ -67,6 +68,7 @@ pub mod vocab;
 pub mod whole;
 
 pub use access::*;
+pub use batch_import::*;
 pub use batches::*;
 pub use error::*;
 pub use hosts::*;

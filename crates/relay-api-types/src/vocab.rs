@@ -20,9 +20,10 @@
 //! dependency but this crate.
 
 use relay_domain::{
-    AccessMode, AccessStatus, BatchStatus, CompletionFailure, HostStatus, ImportMode, ItemStatus,
-    KeyPlan, ModeProof, OutOfServiceReason, Platform, ProviderEvent, ProviderStatus,
-    ResourceAction, ResourceState, ResourceType, Verdict,
+    AccessMode, AccessStatus, BatchStatus, CompletionFailure, ConfirmationStatus, HostAnswerClass,
+    HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof, OutOfServiceReason, Platform,
+    ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType, RetryScope,
+    ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
 };
 pub use relay_domain::{
     AccountOutcome, CheckName, CheckStatus, DifferenceKind, HostAuthKind, HostObservationSource,
@@ -72,6 +73,13 @@ pub type AccountOutOfServiceReason = OutOfServiceReason;
 pub type PlatformChoicePlatform = Platform;
 
 string_enums!(
+    RunState,
+    RunItemState,
+    ConfirmationStatus,
+    ReuseDecision,
+    HostAnswerClass,
+    RunItemEventKind,
+    RetryScope,
     AccessMode,
     AccessStatus,
     BatchStatus,

@@ -153,6 +153,25 @@ const OPERATIONS: &[Operation] = &[
         None,
         &[("200", "ReconcileEvidence")],
     ),
+    (
+        "createImportRun",
+        Some("CreateRunRequest"),
+        &[("202", "RunView")],
+    ),
+    ("listImportRuns", None, &[("200", "RunList")]),
+    ("getImportRun", None, &[("200", "RunView")]),
+    ("listImportRunItems", None, &[("200", "RunItemList")]),
+    (
+        "listImportRunItemEvents",
+        None,
+        &[("200", "RunItemEventList")],
+    ),
+    (
+        "retryImportRun",
+        Some("RetryRunRequest"),
+        &[("200", "RetryRunView")],
+    ),
+    ("cancelImportRun", None, &[("200", "RunView")]),
 ];
 
 /// The types behind the schema names of [`OPERATIONS`], plus the error answer.
@@ -195,6 +214,13 @@ fn roots() -> Vec<Root> {
         root::<BatchEvidence>("BatchEvidence", Answer),
         root::<ResumeRequest>("ResumeRequest", Request),
         root::<ReconcileEvidence>("ReconcileEvidence", Answer),
+        root::<CreateRunRequest>("CreateRunRequest", Request),
+        root::<RunView>("RunView", Answer),
+        root::<RunList>("RunList", Answer),
+        root::<RunItemList>("RunItemList", Answer),
+        root::<RunItemEventList>("RunItemEventList", Answer),
+        root::<RetryRunRequest>("RetryRunRequest", Request),
+        root::<RetryRunView>("RetryRunView", Answer),
     ]
 }
 

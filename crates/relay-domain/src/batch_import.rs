@@ -221,6 +221,16 @@ impl ConfirmationStatus {
 }
 
 string_enum!(
+    /// Which items a retry of a run moves back to `pending`.
+    RetryScope, "retry scope" {
+        /// Only `failed` items.
+        Failed => "failed",
+        /// Every item not succeeded (`failed` and `cancelled`; skipped lines stay).
+        All => "all",
+    }
+);
+
+string_enum!(
     /// What the reuse policy decided for an item's account (key: provider id + key
     /// fingerprint + canonical model family).
     ReuseDecision, "reuse decision" {

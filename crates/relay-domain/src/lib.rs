@@ -21,8 +21,8 @@ pub mod time;
 pub mod vocab;
 
 pub use batch_import::{
-    ConfirmationEvent, ConfirmationStatus, HostAnswerClass, ReuseDecision, RunEvent, RunItemEvent,
-    RunItemEventKind, RunItemState, RunState,
+    ConfirmationEvent, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision, RunEvent,
+    RunItemEvent, RunItemEventKind, RunItemState, RunState,
 };
 pub use batch_input::{
     parse_batch_input, BaseUrl, BatchInput, BatchLine, LineError, LineProblem, UrlProblem,

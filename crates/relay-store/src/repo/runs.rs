@@ -11,6 +11,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+pub use relay_domain::RetryScope;
 use relay_domain::{
     mask, AccessMode, AccessStatus, ConfirmationEvent, ConfirmationStatus, Fingerprint,
     HostAnswerClass, HostId, PackId, ProviderId, ReuseDecision, RunEvent, RunId, RunItemEvent,
@@ -287,15 +288,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// The cursor of the next page, `None` on the last one.
     pub next_cursor: Option<String>,
-}
-
-/// Which items a retry moves back to `pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryScope {
-    /// Only `failed` items.
-    Failed,
-    /// Every item not succeeded (`failed` and `cancelled`; skipped lines stay).
-    All,
 }
 
 /// What a retry did.
