@@ -332,6 +332,8 @@ pub struct RunItemPatch {
     pub warnings: Option<Vec<String>>,
     /// The import batch of its account.
     pub batch_id: Option<BatchId>,
+    /// Confirmation attempts made.
+    pub attempts: Option<i64>,
 }
 
 /// Batch auto-import runs, items, trails and leases.
@@ -1212,6 +1214,12 @@ impl RunRepository for SqliteRuns<'_> {
                 tx.execute(
                     "UPDATE import_run_items SET warnings = ?2 WHERE id = ?1",
                     params![id, warnings],
+                )?;
+            }
+            if let Some(attempts) = patch.attempts {
+                tx.execute(
+                    "UPDATE import_run_items SET attempts = ?2 WHERE id = ?1",
+                    params![id, attempts],
                 )?;
             }
             if let Some(batch) = &patch.batch_id {
