@@ -520,7 +520,7 @@ impl App {
     /// One confirmation attempt through the gateway, then success, a scheduled
     /// retry, or failure with a named cause.
     fn confirm_once(
-        &self,
+        self: &Arc<Self>,
         config: &RunWorkerConfig,
         lease: &ItemLease,
         run: &RunRecord,
@@ -532,10 +532,11 @@ impl App {
             runs.confirm(lease, ConfirmationEvent::Start)?;
         }
         let attempt = item.attempts + 1;
-        let (class, message, details) = self.gateway_attempt(run.access_mode, ctx)?;
+        let (class, message, details) = self.confirmation_attempt(run, ctx, item.account_id)?;
         // A completion that passed while the model list does not show the model yet
         // (the host's models cache) is worth another attempt too.
         let retryable = class.is_transient()
+            || details["retry"].as_bool() == Some(true)
             || details["completion_status"]
                 .as_u64()
                 .is_some_and(|s| (200..300).contains(&s));
@@ -603,18 +604,102 @@ impl App {
         self.fail_confirmation(lease, class, &cause)
     }
 
+    /// One confirmation attempt of an item's account: in subscription mode one
+    /// gateway probe (a single attempt) with the managed probe subscriber's key of
+    /// the provider's subscription group — the access closure runs first when that
+    /// key does not exist yet (an import stopped before it); in self-service mode,
+    /// where the run holds no user key, the host's own test of the account.
+    fn confirmation_attempt(
+        self: &Arc<Self>,
+        run: &RunRecord,
+        ctx: &ProviderContext,
+        account_id: Option<i64>,
+    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+        match run.access_mode {
+            AccessMode::Subscription => {
+                if let Some(answer) = self.gateway_attempt(ctx)? {
+                    return Ok(answer);
+                }
+                let closed = self.assign_subscriptions(
+                    &ctx.provider.provider_id.0,
+                    &crate::access::AccessInput {
+                        host: run.host_id.as_str().to_string(),
+                        pack_id: Some(ctx.provider.pack_id.0.clone()),
+                        access_mode: AccessMode::Subscription,
+                        subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
+                        validity_days: run.validity_days.map(|d| d as u32),
+                        probe_key: None,
+                    },
+                );
+                if let Err(AppError::Conflict {
+                    code: "provider_busy",
+                    message,
+                }) = closed
+                {
+                    return Ok((
+                        HostAnswerClass::Other,
+                        Some(message),
+                        json!({"retry": true}),
+                    ));
+                }
+                closed?;
+                Ok(self.gateway_attempt(ctx)?.unwrap_or((
+                    HostAnswerClass::Other,
+                    Some("the access closure made no managed probe key for the provider's subscription group".into()),
+                    json!({}),
+                )))
+            }
+            AccessMode::SelfService => {
+                let Some(account_id) = account_id else {
+                    return Ok((
+                        HostAnswerClass::Other,
+                        Some("the item has no account".into()),
+                        json!({}),
+                    ));
+                };
+                let observer = StoreProbeObserver::new(self.store().clone(), ctx.scope(None), None);
+                let probe = relay_core::probe_account(
+                    ctx.adapter.as_ref(),
+                    &|r| relay_core::Observer::probe(&observer, r),
+                    account_id,
+                    &ctx.target.provider.smoke_test_model,
+                    &json!({}),
+                    &self.redactor(),
+                );
+                let class = if probe.passed {
+                    HostAnswerClass::Ok
+                } else {
+                    match probe.http_status {
+                        None => HostAnswerClass::Unreachable,
+                        Some(403) => HostAnswerClass::WarmupForbidden403,
+                        Some(401) => HostAnswerClass::InvalidKey,
+                        Some(402) => HostAnswerClass::Quota,
+                        Some(429) => HostAnswerClass::RateLimited429,
+                        Some(503) => HostAnswerClass::NoAvailableAccounts503,
+                        Some(s) if s >= 500 => HostAnswerClass::UpstreamError,
+                        Some(_) => HostAnswerClass::Other,
+                    }
+                };
+                Ok((
+                    class,
+                    (!probe.passed).then(|| probe.message.clone()),
+                    json!({"account_test_status": probe.http_status, "account_id": account_id}),
+                ))
+            }
+        }
+    }
+
     /// One gateway probe (a single attempt) with the managed probe subscriber's key
-    /// of the provider's group for `mode`.
+    /// of the provider's subscription group; `None` when that key does not exist.
     fn gateway_attempt(
         &self,
-        mode: AccessMode,
         ctx: &ProviderContext,
-    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+    ) -> AppResult<Option<(HostAnswerClass, Option<String>, Value)>> {
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
         let entries = journal
             .list_provider()
             .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
-        let want = expected_subscription_type(mode);
+        let want = expected_subscription_type(AccessMode::Subscription);
         let group = entries
             .iter()
             .filter(|e| e.resource_type == ResourceType::Group && e.is_live())
@@ -629,13 +714,7 @@ impl App {
             None => None,
         };
         let Some(key) = key else {
-            return Ok((
-                HostAnswerClass::Other,
-                Some(format!(
-                    "no managed probe key for the provider's {mode} group: the access closure did not create one"
-                )),
-                json!({}),
-            ));
+            return Ok(None);
         };
         let observer = StoreProbeObserver::new(self.store().clone(), ctx.scope(None), None);
         let ports = Ports {
@@ -662,7 +741,7 @@ impl App {
         )
         .map_err(|e| AppError::Internal(e.to_string()))?;
         let class = answer_class(&proof);
-        Ok((
+        Ok(Some((
             class,
             proof.message.clone(),
             json!({
@@ -671,7 +750,7 @@ impl App {
                 "completion_status": proof.completion_status,
                 "key_mask": proof.key_mask,
             }),
-        ))
+        )))
     }
 
     fn fail_confirmation(
@@ -738,7 +817,16 @@ impl App {
                 run.host_id.as_str(),
                 Some(&pack.0),
             ) {
-                Ok(ctx) => match self.gateway_attempt(run.access_mode, &ctx) {
+                Ok(_) if run.access_mode == AccessMode::SelfService => (
+                    AccessStatus::NotConfigured,
+                    json!({
+                        "provider_id": provider.0, "access_status": AccessStatus::NotConfigured,
+                        "subscription": ModeProof::NotAttempted, "self_service": ModeProof::NotAttempted,
+                        "completion_status": null,
+                        "message": "a self-service run holds no user key to prove the gateway with: its items were confirmed by the host's account test; prove access with relay access check and a user key",
+                    }),
+                ),
+                Ok(ctx) => match self.confirmation_attempt(&run, &ctx, None) {
                     Ok((class, message, details)) => {
                         let ready = class == HostAnswerClass::Ok;
                         let proof = if ready {
