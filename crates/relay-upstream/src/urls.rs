@@ -251,4 +251,31 @@ mod tests {
         assert!(ends_with_version("/v1beta"));
         assert!(!ends_with_version("/api/video"));
     }
+
+    proptest::proptest! {
+        /// Every URL a profile calls stays on the origin the operator named: the
+        /// derived Anthropic base and every endpoint share the base URL's scheme,
+        /// host and port.
+        #[test]
+        fn every_derived_url_stays_on_the_named_origin(
+            host in "[a-z][a-z0-9-]{0,12}(\\.[a-z][a-z0-9]{0,8}){1,3}",
+            port in proptest::option::of(1u16..),
+            path in "(/[a-z0-9.-]{1,10}){0,4}",
+        ) {
+            let text = match port {
+                Some(p) => format!("https://{host}:{p}{path}"),
+                None => format!("https://{host}{path}"),
+            };
+            let Ok(b) = BaseUrl::parse(&text) else { return Ok(()) };
+            let origin = format!("{}/", b.origin());
+            let anthropic = BaseUrl::parse(&default_anthropic_base_url(&b)).expect("usable");
+            proptest::prop_assert_eq!(anthropic.origin(), b.origin());
+            let e = ProfileEndpoints::new(&b, Some(&anthropic));
+            for url in [&e.models, &e.chat_completions, &e.responses] {
+                proptest::prop_assert!(url.starts_with(&origin), "{} {}", url, origin);
+            }
+            let messages = e.anthropic_messages.expect("messages url");
+            proptest::prop_assert!(messages.starts_with(&origin));
+        }
+    }
 }
