@@ -39,7 +39,7 @@ pub fn profile(req: &ProfileRequest) -> UpstreamProfile {
     let limits = req.limits.effective();
     let redactor = Redactor::new().with(&req.key);
     let mut out = match BaseUrl::parse(&req.base_url) {
-        Ok(base) => run(req, &limits, &base),
+        Ok(base) => run(req, &limits, &base, &redactor),
         Err(problem) => refused(&format!("the base URL {problem}")),
     };
     out.elapsed_ms = ms(started.elapsed());
@@ -67,7 +67,12 @@ fn refused(problem: &str) -> UpstreamProfile {
     }
 }
 
-fn run(req: &ProfileRequest, limits: &ProfileLimits, base: &BaseUrl) -> UpstreamProfile {
+fn run(
+    req: &ProfileRequest,
+    limits: &ProfileLimits,
+    base: &BaseUrl,
+    redactor: &Redactor,
+) -> UpstreamProfile {
     let mut problem = None;
     let anthropic_base = match &req.anthropic_base_url {
         Some(text) => match BaseUrl::parse(text) {
@@ -82,7 +87,7 @@ fn run(req: &ProfileRequest, limits: &ProfileLimits, base: &BaseUrl) -> Upstream
     // The key may not go to another host than the one the operator named unless the
     // operator named that host too: a derived Anthropic base is always on `base`.
     let endpoints = ProfileEndpoints::new(base, anthropic_base.as_ref());
-    let mut session = Session::new(&req.key, limits);
+    let mut session = Session::new(&req.key, limits, redactor);
 
     // 1. The model list.
     let (models_check, listed) = session.models(&endpoints.models);
@@ -176,6 +181,8 @@ enum ChatKind {
 /// ended it.
 struct Session<'k> {
     key: &'k Secret,
+    /// Knows the key.
+    redactor: &'k Redactor,
     wire: Wire,
     limits: ProfileLimits,
     sent: usize,
@@ -183,19 +190,18 @@ struct Session<'k> {
     stopped_by: Option<UpstreamSupport>,
     /// Some request got an HTTP answer.
     answered: bool,
-    redactor: Redactor,
 }
 
 impl<'k> Session<'k> {
-    fn new(key: &'k Secret, limits: &ProfileLimits) -> Self {
+    fn new(key: &'k Secret, limits: &ProfileLimits, redactor: &'k Redactor) -> Self {
         Session {
             key,
+            redactor,
             wire: Wire::new(limits),
             limits: *limits,
             sent: 0,
             stopped_by: None,
             answered: false,
-            redactor: Redactor::new().with(key),
         }
     }
 
