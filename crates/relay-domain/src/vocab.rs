@@ -239,7 +239,8 @@ string_enum!(
         /// A 2xx answer of the expected shape.
         Supported => "supported",
         /// The endpoint or feature is absent: 404, 405, 501, a 400 naming an unknown
-        /// route, a 2xx answer of another shape (an HTML page, no stream), a redirect.
+        /// route (or refusing a stream or a tool the plain chat did without), a 2xx
+        /// answer of another shape (an HTML page, no stream), a redirect.
         Unsupported => "unsupported",
         /// The vendor refused this request for another reason (400/422: an unknown
         /// model, a parameter it does not take); see the note.

@@ -18,7 +18,11 @@ pub(crate) enum Expect {
     ModelList,
     /// `{"choices":[…]}`.
     Chat,
-    /// `text/event-stream` whose first event is a chat chunk.
+    /// `{"choices":[…]}`, to a chat offering a tool (asked only after a plain chat
+    /// with the same model worked).
+    ChatTools,
+    /// `text/event-stream` whose first event is a chat chunk (asked only after a
+    /// plain chat with the same model worked).
     ChatStream,
     /// A Responses object (`"object":"response"` or an `output` list).
     Responses,
@@ -30,7 +34,7 @@ impl Expect {
     fn what(self) -> &'static str {
         match self {
             Expect::ModelList => "a model list (`data`)",
-            Expect::Chat => "a completion (`choices`)",
+            Expect::Chat | Expect::ChatTools => "a completion (`choices`)",
             Expect::ChatStream => "a chat chunk",
             Expect::Responses => "a response object (`output`)",
             Expect::Messages => "a message (`content`)",
@@ -40,7 +44,9 @@ impl Expect {
     fn fits(self, v: &Value) -> bool {
         match self {
             Expect::ModelList => v.get("data").is_some_and(Value::is_array),
-            Expect::Chat | Expect::ChatStream => v.get("choices").is_some_and(Value::is_array),
+            Expect::Chat | Expect::ChatTools | Expect::ChatStream => {
+                v.get("choices").is_some_and(Value::is_array)
+            }
             Expect::Responses => {
                 v.get("object").and_then(Value::as_str) == Some("response")
                     || v.get("output").is_some_and(Value::is_array)
@@ -198,13 +204,12 @@ const ROUTE_WORDS: &[&str] = &[
     "unrecognized request url",
     "no route",
     "route not found",
+    "path not found",
+    "page not found",
     "unknown endpoint",
     "unsupported endpoint",
     "endpoint not found",
-    "page not found",
-    "not found",
-    "not supported",
-    "unsupported",
+    "endpoint is not supported",
     "not implemented",
 ];
 
@@ -214,10 +219,10 @@ fn is_quota(e: &VendorError) -> bool {
         || e.code.as_deref().is_some_and(|c| QUOTA_CODES.contains(&c))
 }
 
-/// A 400 naming an unknown route or an unsupported feature (not a model).
+/// A 400 naming an unknown route.
 fn names_unknown_route(e: &VendorError) -> bool {
     let text = e.haystack();
-    !text.contains("model") && ROUTE_WORDS.iter().any(|w| text.contains(w))
+    ROUTE_WORDS.iter().any(|w| text.contains(w))
 }
 
 /// The class of a business code carried by an answer, when it has one.
@@ -242,8 +247,10 @@ fn error_note(status: u16, e: Option<&VendorError>) -> String {
     }
 }
 
-/// The class and note of an error status (not 2xx).
-fn classify_error(status: u16, e: Option<&VendorError>) -> UpstreamSupport {
+/// The class of an error status (not 2xx). A 400/422 to a streamed or
+/// tool-offering chat is `unsupported`: the plain chat with the same model worked,
+/// so what was refused is the feature.
+fn classify_error(expect: Expect, status: u16, e: Option<&VendorError>) -> UpstreamSupport {
     if status != 401 && e.is_some_and(is_quota) {
         return UpstreamSupport::Quota;
     }
@@ -258,6 +265,11 @@ fn classify_error(status: u16, e: Option<&VendorError>) -> UpstreamSupport {
                 UpstreamSupport::AuthFailed
             }
             Some(e) if names_unknown_route(e) => UpstreamSupport::Unsupported,
+            _ if matches!(status, 400 | 422)
+                && matches!(expect, Expect::ChatStream | Expect::ChatTools) =>
+            {
+                UpstreamSupport::Unsupported
+            }
             _ => UpstreamSupport::Rejected,
         },
     }
@@ -284,7 +296,7 @@ pub(crate) fn classify(expect: Expect, a: &Answer) -> (UpstreamSupport, Option<S
             vendor_error(status, &a.body)
         };
         return (
-            classify_error(status, e.as_ref()),
+            classify_error(expect, status, e.as_ref()),
             Some(error_note(status, e.as_ref())),
         );
     }
@@ -476,6 +488,26 @@ mod tests {
             class(400, &openai("Model Not Exist", "invalid_request_error")),
             Rejected
         );
+        // A parameter the endpoint does not take is not a missing endpoint …
+        assert_eq!(
+            class(
+                400,
+                &openai(
+                    "Unsupported parameter: 'max_tokens'",
+                    "invalid_request_error"
+                )
+            ),
+            Rejected
+        );
+        // … but a refused tool or stream, after a plain chat worked, is a missing feature.
+        let tools = answer(
+            400,
+            "application/json",
+            &openai("tools are not supported", "x"),
+        );
+        assert_eq!(classify(Expect::ChatTools, &tools).0, Unsupported);
+        assert_eq!(classify(Expect::ChatStream, &tools).0, Unsupported);
+        assert_eq!(classify(Expect::Chat, &tools).0, Rejected);
         assert_eq!(
             class(422, &openai("bad max_tokens", "invalid_request_error")),
             Rejected
@@ -606,7 +638,7 @@ mod tests {
         /// The classifier never panics and never calls an error status supported.
         #[test]
         fn classify_is_total(status in 100u16..600, body in ".{0,200}") {
-            for expect in [Expect::ModelList, Expect::Chat, Expect::ChatStream, Expect::Responses, Expect::Messages] {
+            for expect in [Expect::ModelList, Expect::Chat, Expect::ChatTools, Expect::ChatStream, Expect::Responses, Expect::Messages] {
                 let (class, _) = classify(expect, &answer(status, "application/json", &body));
                 if !(200..300).contains(&status) {
                     proptest::prop_assert_ne!(class, UpstreamSupport::Supported);

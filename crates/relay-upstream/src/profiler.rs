@@ -359,10 +359,10 @@ impl<'k> Session<'k> {
                 },
             }]);
         }
-        let expect = if kind == ChatKind::Stream {
-            Expect::ChatStream
-        } else {
-            Expect::Chat
+        let expect = match kind {
+            ChatKind::Plain => Expect::Chat,
+            ChatKind::Stream => Expect::ChatStream,
+            ChatKind::Tools => Expect::ChatTools,
         };
         let bearer = self.bearer();
         let accept = if kind == ChatKind::Stream {
