@@ -254,7 +254,18 @@ impl App {
             .canonical_model
             .clone()
             .unwrap_or_else(|| ctx.target.provider.smoke_test_model.clone());
-        let chat_only = item.profile.as_ref().and_then(chat_only_of);
+        let chat_only = if run.profile && item.profile.is_none() {
+            match self.profile_item(lease, ctx, &key, &model)? {
+                Ok(chat_only) => Some(chat_only),
+                Err((class, cause)) => {
+                    self.fail_item(lease, class, &cause)?;
+                    return Ok(None);
+                }
+            }
+        } else {
+            item.profile.as_ref().and_then(chat_only_of)
+        };
+        runs.renew(lease, Timestamp::now(), config.lease.as_millis() as i64)?;
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
         let recorded = journal
             .find_live_account(&item.fingerprint)
@@ -515,6 +526,69 @@ impl App {
         ready.details = json!({"account_id": account_id, "batch_id": batch_id});
         runs.append_event(&lease.item_id, &ready)?;
         Ok(account_id)
+    }
+
+    /// Profiles the item's upstream with its key (tiny capped requests, the item's
+    /// model only) and stores the profile. `Ok(chat_only)`: the upstream serves
+    /// Chat Completions only (or not); `Err`: the upstream refused the key or has
+    /// no quota, so no account is made.
+    #[allow(clippy::type_complexity)]
+    fn profile_item(
+        &self,
+        lease: &ItemLease,
+        ctx: &ProviderContext,
+        key: &Secret,
+        model: &str,
+    ) -> AppResult<Result<bool, (HostAnswerClass, String)>> {
+        let request =
+            relay_upstream::ProfileRequest::new(ctx.target.provider.base_url.clone(), key.clone())
+                .with_models([model.to_string()])
+                .with_limits(relay_upstream::ProfileLimits {
+                    max_models: 1,
+                    ..relay_upstream::ProfileLimits::default()
+                });
+        let profile = relay_upstream::profile(&request);
+        let chat_only = profile.chat_completions_only();
+        let mut stored = serde_json::to_value(&profile)
+            .map_err(|e| AppError::Internal(format!("the upstream profile: {e}")))?;
+        if let Some(obj) = stored.as_object_mut() {
+            obj.insert("chat_completions_only".into(), json!(chat_only));
+            obj.insert("key_rejected".into(), json!(profile.key_rejected()));
+            obj.insert("quota_exhausted".into(), json!(profile.quota_exhausted()));
+        }
+        let runs = self.store().runs();
+        runs.patch_item(
+            lease,
+            &RunItemPatch {
+                profile: Some(stored.clone()),
+                ..RunItemPatch::default()
+            },
+        )?;
+        let mut e = event(RunItemEventKind::Profiled);
+        e.decision = Some(
+            if chat_only {
+                "chat_completions_only"
+            } else {
+                "responses_or_unknown"
+            }
+            .into(),
+        );
+        e.message = profile.problem.clone();
+        e.details = json!({"requests": profile.requests, "elapsed_ms": profile.elapsed_ms});
+        runs.append_event(&lease.item_id, &e)?;
+        if profile.key_rejected() {
+            return Ok(Err((
+                HostAnswerClass::InvalidKey,
+                "the upstream refused the key in the profile: no account was made; check the key and its base URL (keys are region-bound)".into(),
+            )));
+        }
+        if profile.quota_exhausted() {
+            return Ok(Err((
+                HostAnswerClass::Quota,
+                "the upstream has no quota or balance for this key (profile): no account was made; top it up and retry".into(),
+            )));
+        }
+        Ok(Ok(chat_only))
     }
 
     /// One confirmation attempt through the gateway, then success, a scheduled
