@@ -402,3 +402,27 @@ fn a_new_model_for_a_known_key_patches_its_account_and_an_account_in_error_is_re
     assert_ne!(item.account_id, Some(account));
     assert_eq!(accounts(&env).len(), 1, "the old account was deleted");
 }
+
+#[test]
+fn an_adhoc_upstream_at_a_link_local_or_metadata_address_is_refused() {
+    let env = Env::start();
+    let mut i = input(&format!(
+        "https://169.254.169.254/v1 {KEY_A} some-model\nhttps://[fe80::1]/v1 {KEY_B} some-model\n"
+    ));
+    i.allow_adhoc = true;
+    let run = env.app.create_run(i).unwrap();
+    for item in items(&env, run.id.as_str()) {
+        assert_eq!(item.state, RunItemState::Failed, "{item:?}");
+        assert!(item
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("ad-hoc upstream refused"));
+    }
+    assert!(env
+        .app
+        .list_packs()
+        .unwrap()
+        .iter()
+        .all(|p| !p.pack.pack_id.0.starts_with("adhoc-")));
+}
