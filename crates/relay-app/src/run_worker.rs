@@ -277,11 +277,7 @@ impl App {
                 code: "provider_busy",
                 message,
             }) => {
-                let mut e = event(RunItemEventKind::RetryScheduled);
-                e.decision = Some("provider_busy".into());
-                e.message = Some(message);
-                runs.append_event(&lease.item_id, &e)?;
-                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                self.defer_busy(config, lease, item, message)?;
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -415,11 +411,7 @@ impl App {
                 code: "provider_busy",
                 message,
             }) => {
-                let mut e = event(RunItemEventKind::RetryScheduled);
-                e.decision = Some("provider_busy".into());
-                e.message = Some(message);
-                runs.append_event(&lease.item_id, &e)?;
-                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                self.defer_busy(config, lease, item, message)?;
                 return Ok(None);
             }
             Err(e) => {
@@ -482,6 +474,24 @@ impl App {
                 Ok(None)
             }
         }
+    }
+
+    /// Gives an item back for a little while: its provider is busy with another
+    /// import, resume, rollback or reconcile (no attempt is counted).
+    fn defer_busy(
+        &self,
+        config: &RunWorkerConfig,
+        lease: &ItemLease,
+        item: &RunItemRecord,
+        message: String,
+    ) -> AppResult<()> {
+        let runs = self.store().runs();
+        let mut e = event(RunItemEventKind::RetryScheduled);
+        e.decision = Some("provider_busy".into());
+        e.message = Some(message);
+        runs.append_event(&lease.item_id, &e)?;
+        runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+        Ok(())
     }
 
     /// Resumes every interrupted import batch that journaled an account intent for
