@@ -63,7 +63,7 @@ fn page_limit() -> clap::builder::RangedI64ValueParser<u32> {
 /// Batch-import subcommands.
 #[derive(Debug, Subcommand)]
 #[command(
-    after_help = "Exit codes: 0 on success; `watch` and `create --watch` exit 0 only when the \
+    after_help = "Exit codes: 0 on success; `watch`, `create --watch` and `retry --watch` exit 0 only when the \
                   run succeeded and 1 when it ended partially_succeeded, failed or cancelled \
                   (stderr says which); 1 for an error answer; 2 for a usage error."
 )]
