@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod batch_import;
 pub mod contract;
 pub mod error;
 pub mod json_error;

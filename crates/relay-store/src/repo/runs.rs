@@ -332,6 +332,8 @@ pub struct RunItemPatch {
     pub warnings: Option<Vec<String>>,
     /// The import batch of its account.
     pub batch_id: Option<BatchId>,
+    /// Confirmation attempts made.
+    pub attempts: Option<i64>,
 }
 
 /// Batch auto-import runs, items, trails and leases.
@@ -420,6 +422,8 @@ pub trait RunRepository {
     /// Moves the run's `failed` items (or every `failed` and `cancelled` one) back
     /// to `pending`, due now, fencing off any lease, in one transaction; the run
     /// goes through [`RunEvent::Retry`].
+    /// A retry that moves no item (every one in scope lacks both account and key)
+    /// leaves the run as it is.
     fn retry_run(&self, id: &RunId, scope: RetryScope, now: Timestamp) -> Result<RetryOutcome>;
     /// Runs (`pending` or `running`) whose items are all finished: ready for their
     /// access proof and [`RunRepository::complete_run`].
@@ -1214,6 +1218,12 @@ impl RunRepository for SqliteRuns<'_> {
                     params![id, warnings],
                 )?;
             }
+            if let Some(attempts) = patch.attempts {
+                tx.execute(
+                    "UPDATE import_run_items SET attempts = ?2 WHERE id = ?1",
+                    params![id, attempts],
+                )?;
+            }
             if let Some(batch) = &patch.batch_id {
                 tx.execute(
                     "UPDATE import_run_items SET batch_id = ?2 WHERE id = ?1",
@@ -1351,7 +1361,9 @@ impl RunRepository for SqliteRuns<'_> {
             RetryScope::All => "('failed', 'cancelled')",
         };
         self.store.write(|tx| {
-            move_run(self.store, tx, id.as_str(), RunEvent::Retry, None, now.0)?;
+            // Refuses a run the machine cannot retry (e.g. succeeded) before anything moves.
+            let state = get_run(tx, id.as_str())?.state;
+            state.transition(RunEvent::Retry)?;
             let candidates: Vec<RunItemRecord> = {
                 let mut stmt = tx.prepare(&format!(
                     "SELECT {ITEM_COLUMNS} FROM import_run_items i
@@ -1394,6 +1406,10 @@ impl RunRepository for SqliteRuns<'_> {
                     now.0,
                 )?;
                 retried.push(item.id);
+            }
+            // A run moves only when an item does: retrying nothing leaves it as it is.
+            if !retried.is_empty() {
+                move_run(self.store, tx, id.as_str(), RunEvent::Retry, None, now.0)?;
             }
             recount(tx, id.as_str(), now.0)?;
             Ok(RetryOutcome {
