@@ -99,7 +99,7 @@ pub enum BatchImportCommand {
         /// Run id (`run-…`).
         run_id: String,
     },
-    /// List a run's items by line: mask, provider, model correction, reuse, state.
+    /// List a run's items by line: item id, mask, provider, model correction, reuse, state.
     Items {
         /// Run id.
         run_id: String,
@@ -887,7 +887,8 @@ fn model_text(item: &RunItemView) -> String {
     }
 }
 
-/// A run's items as a table, then per line the reuse reasons and warnings.
+/// A run's items as a table (the item id is what `events` takes), then per line the reuse
+/// reasons and warnings.
 fn items_text(items: &[RunItemView]) -> String {
     if items.is_empty() {
         return "no item\n".into();
@@ -897,6 +898,7 @@ fn items_text(items: &[RunItemView]) -> String {
         .map(|i| {
             vec![
                 i.line.to_string(),
+                s(&i.item_id),
                 s(&i.mask),
                 provider_text(i),
                 model_text(i),
@@ -912,6 +914,7 @@ fn items_text(items: &[RunItemView]) -> String {
     let mut out = render_table(
         &[
             "LINE",
+            "ITEM",
             "KEY",
             "PROVIDER",
             "MODEL",

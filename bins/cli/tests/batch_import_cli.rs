@@ -538,6 +538,7 @@ fn items_show_masks_corrections_reuse_and_ad_hoc_providers() {
         row(&text, "LINE"),
         [
             "LINE",
+            "ITEM",
             "KEY",
             "PROVIDER",
             "MODEL",
@@ -553,6 +554,7 @@ fn items_show_masks_corrections_reuse_and_ad_hoc_providers() {
         row(&text, "1"),
         [
             "1",
+            "item-1",
             "sk-l…0001",
             "deepseek",
             "deepseek-chat",
@@ -567,7 +569,7 @@ fn items_show_masks_corrections_reuse_and_ad_hoc_providers() {
     );
     assert!(
         text.contains(
-            "2     sk-l…0002  adhoc-llm-example-org (ad-hoc)  \"kimi 2.6\" → \"kimi-k2.6\" (alias)  \
+            "2     item-2  sk-l…0002  adhoc-llm-example-org (ad-hoc)  \"kimi 2.6\" → \"kimi-k2.6\" (alias)  \
              created      12       failed     failed_confirmation  5         503 no available \
              accounts after 5 attempts\n"
         ),
@@ -877,4 +879,93 @@ fn create_watch_follows_the_new_run() {
     );
     out.assert_hides(KEY_1);
     out.assert_hides(KEY_2);
+}
+
+/// End to end: the real server and a mock host; two good lines are imported, confirmed
+/// and shown with their masks and `created` decisions.
+#[test]
+fn a_run_of_two_good_lines_succeeds_against_the_real_server() {
+    let setup = setup("bi-e2e");
+    let Setup { mock, server, dir } = &setup;
+    let key_1 = "sk-demo-batchimport-aaaaaaaaaaaa0001";
+    let key_2 = "sk-demo-batchimport-aaaaaaaaaaaa0002";
+    let file = write(
+        dir,
+        "lines.txt",
+        &format!(
+            "# two upstreams\nhttps://api.deepseek.com {key_1}\nhttps://api.moonshot.cn/v1 {key_2}\n"
+        ),
+    );
+    let out = server
+        .relay(&[
+            "batch-import",
+            "create",
+            "--host",
+            "main",
+            "--file",
+            s(&file),
+            "--watch",
+        ])
+        .expect(0);
+    let text = out.stdout();
+    let run_id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("started run "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run id in\n{text}"))
+        .to_owned();
+    assert_eq!(field(&text, "state"), "succeeded", "{text}");
+    assert!(
+        text.contains(&format!("\nrun {run_id} succeeded (access ")),
+        "{text}"
+    );
+    out.assert_hides(key_1);
+    out.assert_hides(key_2);
+    assert_eq!(accounts(mock).len(), 2);
+
+    let out = server.relay(&["batch-import", "items", &run_id]).expect(0);
+    let text = out.stdout();
+    for (line, key, provider) in [("2", key_1, "deepseek"), ("3", key_2, "moonshot")] {
+        let cells = row(&text, line);
+        assert_eq!(cells[2], relay_domain::mask(key), "{text}");
+        assert_eq!(cells[3], provider, "{text}");
+        assert!(cells.contains(&"created"), "{text}");
+        assert!(cells.contains(&"succeeded"), "{text}");
+        assert!(cells.contains(&"confirmed"), "{text}");
+    }
+    out.assert_hides(key_1);
+    out.assert_hides(key_2);
+
+    // The item id of the table opens the item's trail.
+    let item_id = row(&text, "2")[1].to_owned();
+    let out = server
+        .relay(&["batch-import", "events", &item_id])
+        .expect(0);
+    let kinds: Vec<String> = out
+        .stdout()
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(2).unwrap_or_default().to_owned())
+        .collect();
+    for kind in [
+        "created",
+        "matched",
+        "decided",
+        "account_ready",
+        "attempt",
+        "confirmed",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {}", out.stdout());
+    }
+    out.assert_hides(key_1);
+
+    let out = server
+        .relay(&["batch-import", "list", "--host", "main"])
+        .expect(0);
+    assert_eq!(
+        row(&out.stdout(), &run_id)[1],
+        "succeeded",
+        "{}",
+        out.stdout()
+    );
 }
