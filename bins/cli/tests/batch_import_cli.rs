@@ -699,14 +699,14 @@ fn cancel_asks_for_yes_and_posts_without_a_body() {
         when.method(POST)
             .path("/api/batch-import/runs/run-2/cancel");
         then.status(409).json_body(json!({"error": {
-            "code": "import_run_conflict", "message": "run run-2 already ended succeeded"
+            "code": "run_state_conflict", "message": "run run-2 already ended (succeeded): nothing to cancel"
         }}));
     });
     let out = relay_run(&server, &["batch-import", "cancel", "run-2", "--yes"]).expect(1);
     conflict.assert_calls(1);
     assert_eq!(
         out.stderr(),
-        "error: import_run_conflict: run run-2 already ended succeeded\n"
+        "error: run_state_conflict: run run-2 already ended (succeeded): nothing to cancel\n"
     );
 }
 
@@ -968,4 +968,23 @@ fn a_run_of_two_good_lines_succeeds_against_the_real_server() {
         "{}",
         out.stdout()
     );
+
+    // Nothing to retry or cancel in a run that succeeded.
+    let out = server.relay(&["batch-import", "retry", &run_id]).expect(1);
+    assert!(
+        out.stderr().starts_with("error: run_state_conflict: "),
+        "{}",
+        out.stderr()
+    );
+    // The cancel goes without a body, as the route wants: the answer is about the run.
+    let out = server
+        .relay(&["batch-import", "cancel", &run_id, "--yes"])
+        .expect(1);
+    assert!(
+        out.stderr().starts_with("error: run_state_conflict: ")
+            && out.stderr().contains("nothing to cancel"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(accounts(mock).len(), 2);
 }
