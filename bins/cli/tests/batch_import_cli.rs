@@ -988,3 +988,60 @@ fn a_run_of_two_good_lines_succeeds_against_the_real_server() {
     );
     assert_eq!(accounts(mock).len(), 2);
 }
+
+/// `create --watch` rides out a kill -9 and restart of the server in the middle of the
+/// run: the run goes on by itself and the watch ends with it, with one account per key.
+#[test]
+fn watch_follows_a_run_through_a_server_crash() {
+    let Setup { mock, server, dir } = setup("bi-crash");
+    // `slow` keys answer after 2 s: the run is still going when the server dies.
+    let keys = [
+        "sk-slow-batchimport-aaaaaaaaaaaa0001",
+        "sk-slow-batchimport-aaaaaaaaaaaa0002",
+        "sk-demo-batchimport-aaaaaaaaaaaa0003",
+    ];
+    let file = write(
+        &dir,
+        "lines.txt",
+        &keys
+            .iter()
+            .map(|k| format!("https://api.deepseek.com {k}\n"))
+            .collect::<String>(),
+    );
+    let child = server
+        .command(&[
+            "batch-import",
+            "create",
+            "--host",
+            "main",
+            "--file",
+            s(&file),
+            "--watch",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while accounts(&mock).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no account was created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let server = server.crash_and_restart();
+    let out = Run(child.wait_with_output().unwrap()).expect(0);
+    let text = out.stdout();
+    assert_eq!(field(&text, "state"), "succeeded", "{text}");
+    assert_eq!(
+        field(&text, "items"),
+        "3 total: 3 ok, 0 failed, 0 skipped, 0 cancelled, 0 open"
+    );
+    for key in keys {
+        out.assert_hides(key);
+    }
+    assert_eq!(accounts(&mock).len(), 3, "one account per key");
+    drop(server);
+}
