@@ -24,7 +24,8 @@ use relay_domain::{
     ReuseDecision, RunId, RunItemEvent, RunItemEventKind, Secret, Timestamp,
 };
 use relay_store::{
-    ItemLease, NewRunItemEvent, RunItemPatch, RunItemRecord, RunRecord, RunRepository, StoreError,
+    BatchRepository, ItemLease, NewRunItemEvent, RunItemPatch, RunItemRecord, RunRecord,
+    RunRepository, StoreError,
 };
 use relay_sub2api::{AccountCredentials, AccountStatus, AccountUpdate, HostAdapter};
 use serde_json::{json, Value};
@@ -267,9 +268,45 @@ impl App {
         };
         runs.renew(lease, Timestamp::now(), config.lease.as_millis() as i64)?;
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
+        // An import of this key interrupted by a crash (this item's own, killed
+        // mid-way) is resumed first: it adopts the account it may have made, so the
+        // key never gets a second one.
+        let resumed = match self.resume_interrupted(&journal, item, &key) {
+            Ok(resumed) => resumed,
+            Err(AppError::Conflict {
+                code: "provider_busy",
+                message,
+            }) => {
+                let mut e = event(RunItemEventKind::RetryScheduled);
+                e.decision = Some("provider_busy".into());
+                e.message = Some(message);
+                runs.append_event(&lease.item_id, &e)?;
+                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let recorded = journal
             .find_live_account(&item.fingerprint)
             .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
+        if let (Some(batch), Some(entry)) = (&resumed, &recorded) {
+            if entry.batch_id.as_ref() == Some(batch) {
+                if let Some(id) = entry.host_resource_id {
+                    let reason = format!(
+                        "account {id} made by this key's import, finished by resuming its interrupted batch {batch}"
+                    );
+                    return self
+                        .account_ready(
+                            lease,
+                            id,
+                            ReuseDecision::Created,
+                            &reason,
+                            Some(batch.clone()),
+                        )
+                        .map(Some);
+                }
+            }
+        }
         let adapter = ctx.adapter.as_ref();
         let (decision, reason) = match recorded.as_ref().and_then(|e| e.host_resource_id) {
             None => (
@@ -447,6 +484,43 @@ impl App {
         }
     }
 
+    /// Resumes every interrupted import batch that journaled an account intent for
+    /// the item's key, with the key; returns the last one resumed.
+    fn resume_interrupted(
+        self: &Arc<Self>,
+        journal: &StoreJournal,
+        item: &RunItemRecord,
+        key: &Secret,
+    ) -> AppResult<Option<BatchId>> {
+        let entries = journal
+            .list_provider()
+            .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
+        let mut batches: Vec<BatchId> = entries
+            .iter()
+            .filter(|e| e.resource_type == ResourceType::Account)
+            .filter(|e| e.fingerprint.as_ref() == Some(&item.fingerprint))
+            .filter(|e| e.state == ResourceState::Intent)
+            .filter_map(|e| e.batch_id.clone())
+            .collect();
+        batches.dedup();
+        let mut resumed = None;
+        for batch in batches {
+            let status = self.store().batches().get(&batch)?.status;
+            if status != relay_domain::BatchStatus::Interrupted {
+                continue;
+            }
+            self.resume_batch(batch.as_str(), Some(key.clone()))?;
+            let mut e = event(RunItemEventKind::Decided);
+            e.decision = Some("resumed".into());
+            e.message = Some(format!(
+                "resumed the interrupted import batch {batch} of this key"
+            ));
+            self.store().runs().append_event(&item.id, &e)?;
+            resumed = Some(batch);
+        }
+        Ok(resumed)
+    }
+
     /// Rolls back the batch of an item cancelled while its account was made.
     fn undo_cancelled(self: &Arc<Self>, lease: &ItemLease, batch_id: &BatchId) {
         match self.rollback_batch(batch_id.as_str()) {
@@ -495,7 +569,7 @@ impl App {
         Ok((!what.is_empty()).then(|| what.join("; ")))
     }
 
-    /// Records the item's account (erasing its key) with the trail entries.
+    /// Records the item's account and the import batch it came from (erasing its key).
     fn account_ready(
         &self,
         lease: &ItemLease,
@@ -520,11 +594,8 @@ impl App {
                 },
             )?;
         }
+        // The store writes the `account_ready` and `key_erased` trail entries.
         runs.record_account(lease, account_id, decision, reason)?;
-        let mut ready = event(RunItemEventKind::AccountReady);
-        ready.decision = Some(decision.as_str().into());
-        ready.details = json!({"account_id": account_id, "batch_id": batch_id});
-        runs.append_event(&lease.item_id, &ready)?;
         Ok(account_id)
     }
 

@@ -344,3 +344,61 @@ fn a_profiled_chat_only_upstream_gets_its_account_forced_to_chat_completions_and
         .iter()
         .all(|r| r.path.starts_with("/v1/") || r.path.starts_with("/anthropic/")));
 }
+
+#[test]
+fn a_new_model_for_a_known_key_patches_its_account_and_an_account_in_error_is_replaced() {
+    use sub2api_mock::{MockVendor, MockVendorConfig};
+    let env = Env::start();
+    let vendor = MockVendor::start(MockVendorConfig {
+        models: vec!["m-one".into(), "m-two".into()],
+        ..MockVendorConfig::default()
+    })
+    .unwrap();
+    let adhoc = |model: &str| {
+        let mut i = input(&format!("{} {KEY_A} {model}\n", vendor.base_url()));
+        i.allow_adhoc = true;
+        i
+    };
+    let first = env.app.create_run(adhoc("m-one")).unwrap();
+    assert_eq!(drive(&env, first.id.as_str()).state, RunState::Succeeded);
+    let account = items(&env, first.id.as_str())[0].account_id.unwrap();
+
+    let second = env.app.create_run(adhoc("m-two")).unwrap();
+    assert_eq!(drive(&env, second.id.as_str()).state, RunState::Succeeded);
+    let item = &items(&env, second.id.as_str())[0];
+    assert_eq!(
+        item.reuse_decision,
+        Some(ReuseDecision::PatchOnly),
+        "{item:?}"
+    );
+    assert_eq!(item.account_id, Some(account));
+    assert!(item.reuse_reason.as_deref().unwrap().contains("m-two"));
+    let host = env.app.resolve_host("main").unwrap();
+    let adapter = env.app.adapter(&host).unwrap();
+    assert!(adapter
+        .get_account(account)
+        .unwrap()
+        .model_mapping
+        .contains_key("m-two"));
+
+    // The host took the account out of service: the next run replaces it.
+    adapter
+        .update_account(
+            account,
+            &relay_sub2api::AccountUpdate {
+                status: Some(relay_sub2api::AccountStatus::Error),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let third = env.app.create_run(adhoc("m-one")).unwrap();
+    assert_eq!(drive(&env, third.id.as_str()).state, RunState::Succeeded);
+    let item = &items(&env, third.id.as_str())[0];
+    assert_eq!(
+        item.reuse_decision,
+        Some(ReuseDecision::Replace),
+        "{item:?}"
+    );
+    assert_ne!(item.account_id, Some(account));
+    assert_eq!(accounts(&env).len(), 1, "the old account was deleted");
+}
