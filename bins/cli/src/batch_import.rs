@@ -155,7 +155,7 @@ pub struct CreateArgs {
     /// never printed.
     #[arg(long, value_name = "FILE")]
     file: PathBuf,
-    /// Pack whose providers the base URLs are matched against (default: every pack).
+    /// Pack whose providers the base URLs are matched against (default: the only installed pack; name one when several are installed).
     #[arg(long, value_name = "PACK")]
     pack: Option<String>,
     /// How users get access: subscription (default) or self_service.
