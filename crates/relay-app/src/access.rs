@@ -171,6 +171,19 @@ impl App {
         subscription: Option<SubscriptionAccess>,
         supplied_key: Option<Secret>,
     ) -> AppResult<AccessReport> {
+        let warmup = self.config().warmup_window;
+        self.close_within(ctx, group_id, subscription, supplied_key, warmup)
+    }
+
+    /// [`App::close`] with its own gateway warm-up window.
+    pub(crate) fn close_within(
+        &self,
+        ctx: &ProviderContext,
+        group_id: i64,
+        subscription: Option<SubscriptionAccess>,
+        supplied_key: Option<Secret>,
+        warmup_window: std::time::Duration,
+    ) -> AppResult<AccessReport> {
         let scope = ctx.scope(None);
         let journal = StoreJournal::new(self.store().clone(), scope.clone());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
@@ -188,7 +201,7 @@ impl App {
             subscription,
             supplied_key,
             probe: ProbeSettings {
-                warmup_window: self.config().warmup_window,
+                warmup_window,
                 ..ProbeSettings::new(&ctx.target.provider.smoke_test_model)
             },
         };

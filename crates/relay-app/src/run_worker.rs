@@ -16,7 +16,7 @@ use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
 use crate::runs::subscriber_of;
 use relay_core::{
     expected_subscription_type, probe_gateway, AccessProof, Journal as _, Ports, ProbeKeySource,
-    ProbeSettings, SubscriberVault as _, DEFAULT_PROBE_EMAIL, SYSTEM_CLOCK,
+    ProbeSettings, SubscriberVault as _, SubscriptionAccess, DEFAULT_PROBE_EMAIL, SYSTEM_CLOCK,
 };
 use relay_domain::{
     AccessMode, AccessStatus, BatchId, ConfirmationEvent, ConfirmationStatus, HostAnswerClass,
@@ -520,7 +520,7 @@ impl App {
     /// One confirmation attempt through the gateway, then success, a scheduled
     /// retry, or failure with a named cause.
     fn confirm_once(
-        &self,
+        self: &Arc<Self>,
         config: &RunWorkerConfig,
         lease: &ItemLease,
         run: &RunRecord,
@@ -528,6 +528,9 @@ impl App {
         ctx: &ProviderContext,
     ) -> AppResult<()> {
         let runs = self.store().runs();
+        if !self.ensure_probe_key(config, lease, run, item, ctx)? {
+            return Ok(());
+        }
         if item.confirmation_status == ConfirmationStatus::Pending {
             runs.confirm(lease, ConfirmationEvent::Start)?;
         }
@@ -603,13 +606,12 @@ impl App {
         self.fail_confirmation(lease, class, &cause)
     }
 
-    /// One gateway probe (a single attempt) with the managed probe subscriber's key
-    /// of the provider's group for `mode`.
-    fn gateway_attempt(
+    /// The provider's group for `mode` and the managed probe subscriber's key in it.
+    fn probe_group_key(
         &self,
         mode: AccessMode,
         ctx: &ProviderContext,
-    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+    ) -> AppResult<(Option<i64>, Option<Secret>)> {
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
         let entries = journal
             .list_provider()
@@ -628,6 +630,73 @@ impl App {
                 .map_err(|e| AppError::Internal(format!("reading the vault: {e}")))?,
             None => None,
         };
+        Ok((group, key))
+    }
+
+    /// An account reused from an import that never reached its access closure (the
+    /// server was killed mid-import) leaves the provider's group without the managed
+    /// probe subscriber's key: the closure is run first, as the import would have.
+    /// `false`: the provider is busy, the item is retried later.
+    fn ensure_probe_key(
+        self: &Arc<Self>,
+        config: &RunWorkerConfig,
+        lease: &ItemLease,
+        run: &RunRecord,
+        item: &RunItemRecord,
+        ctx: &ProviderContext,
+    ) -> AppResult<bool> {
+        let (Some(group), None) = self.probe_group_key(run.access_mode, ctx)? else {
+            return Ok(true);
+        };
+        let runs = self.store().runs();
+        let _lock = match self.lock_provider(ctx) {
+            Ok(lock) => lock,
+            Err(AppError::Conflict {
+                code: "provider_busy",
+                message,
+            }) => {
+                let mut e = event(RunItemEventKind::RetryScheduled);
+                e.decision = Some("provider_busy".into());
+                e.message = Some(message);
+                runs.append_event(&lease.item_id, &e)?;
+                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let subscription = (run.access_mode == AccessMode::Subscription).then(|| {
+            let mut access = SubscriptionAccess::new(
+                run.validity_days
+                    .map(|d| d.clamp(1, i64::from(u32::MAX)) as u32)
+                    .unwrap_or_else(|| ctx.target.plan_validity_days().max(1)),
+                ctx.target.notes(),
+                ctx.target.key_name(run.access_mode),
+            );
+            access.subscribers = run.subscribers.iter().map(|s| subscriber_of(s)).collect();
+            access
+        });
+        let report = self.close_within(ctx, group, subscription, None, Duration::ZERO)?;
+        let mut e = event(RunItemEventKind::AccessProven);
+        e.decision = Some("access_closed".into());
+        e.message = Some(
+            "the provider's group had no managed probe key (an import did not reach its access closure): the access closure ran before confirming".into(),
+        );
+        e.details = json!({"group_id": group, "access_status": report.status});
+        runs.append_event(&lease.item_id, &e)?;
+        runs.renew(lease, Timestamp::now(), config.lease.as_millis() as i64)?;
+        Ok(true)
+    }
+
+    /// One gateway probe (a single attempt) with the managed probe subscriber's key
+    /// of the provider's group for `mode`.
+    fn gateway_attempt(
+        &self,
+        mode: AccessMode,
+        ctx: &ProviderContext,
+    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+        let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
+        let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
+        let (_, key) = self.probe_group_key(mode, ctx)?;
         let Some(key) = key else {
             return Ok((
                 HostAnswerClass::Other,

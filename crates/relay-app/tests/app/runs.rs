@@ -9,7 +9,7 @@ use relay_domain::{
     AccessMode, AccessStatus, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision,
     RunItemEventKind, RunItemState, RunState, Secret,
 };
-use relay_store::RunItemRecord;
+use relay_store::{RunItemRecord, SecretRepository, SecretSlot, SubscriberRepository};
 use std::time::{Duration, Instant};
 use sub2api_mock::Faults;
 
@@ -278,4 +278,52 @@ fn a_line_that_does_not_parse_refuses_the_whole_paste_naming_the_line() {
         .unwrap()
         .items
         .is_empty());
+}
+
+#[test]
+fn a_reused_account_whose_access_closure_never_ran_gets_it_before_its_confirmation() {
+    // What a kill -9 in the middle of an item's import leaves: the key's account is
+    // on the host and recorded, but the import never reached its access closure, so
+    // the provider's group has no managed probe subscriber key. Simulated here by
+    // erasing that key after a first run.
+    let env = Env::start();
+    let line = format!("https://api.deepseek.com {KEY_A}\n");
+    let first = env.app.create_run(input(&line)).unwrap();
+    assert_eq!(drive(&env, first.id.as_str()).state, RunState::Succeeded);
+    let account = items(&env, first.id.as_str())[0].account_id.unwrap();
+    let host = env.app.resolve_host("main").unwrap();
+    let probe = env
+        .store
+        .subscribers()
+        .find_by_email(&host.id, relay_core::DEFAULT_PROBE_EMAIL)
+        .unwrap()
+        .expect("the managed probe subscriber");
+    let group = env.objects("groups")[0]["id"].as_i64().unwrap();
+    let slot = SecretSlot::subscriber_user_key(probe.id, &format!("user_key:{group}"));
+    assert!(
+        env.store.secrets().delete(&slot).unwrap(),
+        "the probe key was held"
+    );
+
+    let second = env.app.create_run(input(&line)).unwrap();
+    let run = drive(&env, second.id.as_str());
+    let item = &items(&env, second.id.as_str())[0];
+    assert_eq!(run.state, RunState::Succeeded, "{item:?}");
+    assert_eq!(run.access_status, AccessStatus::SubscriptionReady);
+    assert_eq!(item.reuse_decision, Some(ReuseDecision::Reused));
+    assert_eq!(item.account_id, Some(account));
+    assert_eq!(item.confirmation_status, ConfirmationStatus::Confirmed);
+    let trail = env.app.item_events(item.id.as_str()).unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.kind == RunItemEventKind::AccessProven
+                && e.decision.as_deref() == Some("access_closed")),
+        "the closure is in the trail: {trail:?}"
+    );
+    assert!(
+        env.store.secrets().get(&slot).unwrap().is_some(),
+        "a probe key again"
+    );
+    assert_eq!(accounts(&env).len(), 1, "never duplicated");
 }
