@@ -1277,7 +1277,8 @@ impl Run {
             };
             std::thread::sleep(Duration::from_millis(pause));
         }
-        rec.notes.insert(format!("accounts_at_{what}"), json!(count));
+        rec.notes
+            .insert(format!("accounts_at_{what}"), json!(count));
         rec.notes
             .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
         rec.assertions.push(Assertion::new(
@@ -1402,8 +1403,11 @@ impl Run {
         items: &[Value],
     ) -> Result<()> {
         if let Some(s) = &x.state {
-            rec.assertions
-                .push(Assertion::eq("run state", json!(s), r.body["state"].clone()));
+            rec.assertions.push(Assertion::eq(
+                "run state",
+                json!(s),
+                r.body["state"].clone(),
+            ));
         }
         if let Some(s) = &x.access_status {
             rec.assertions.push(Assertion::eq(

@@ -848,7 +848,14 @@ pub const HOST_KINDS: [&str; 7] = [
 pub const RUN_END_STATES: [&str; 4] = ["succeeded", "partially_succeeded", "failed", "cancelled"];
 
 /// The fields of a run's `counts`.
-pub const RUN_COUNTS: [&str; 6] = ["total", "open", "succeeded", "failed", "skipped", "cancelled"];
+pub const RUN_COUNTS: [&str; 6] = [
+    "total",
+    "open",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+];
 
 /// Reads and checks one scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
@@ -1097,9 +1104,9 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                 for l in x.lines.iter().flat_map(|l| l.lines()).map(str::trim) {
                     if !l.is_empty()
                         && !l.starts_with('#')
-                        && !line_keys(&[l.to_string()])
+                        && line_keys(&[l.to_string()])
                             .first()
-                            .is_some_and(|k| k.len() >= 16)
+                            .is_none_or(|k| k.len() < 16)
                     {
                         bail!(
                             "{at}: line {l:?}: needs a base URL and a key of at least 16 characters (keys are scanned for)"
