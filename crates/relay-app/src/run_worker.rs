@@ -509,11 +509,8 @@ impl App {
                 },
             )?;
         }
+        // Writes the `account_ready` trail entry (and `key_erased`) with the account.
         runs.record_account(lease, account_id, decision, reason)?;
-        let mut ready = event(RunItemEventKind::AccountReady);
-        ready.decision = Some(decision.as_str().into());
-        ready.details = json!({"account_id": account_id, "batch_id": batch_id});
-        runs.append_event(&lease.item_id, &ready)?;
         Ok(account_id)
     }
 

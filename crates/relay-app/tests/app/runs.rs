@@ -135,6 +135,13 @@ fn a_mixed_paste_ends_with_confirmed_accounts_repeats_skipped_and_unknown_urls_r
         ] {
             assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
         }
+        for once in [RunItemEventKind::AccountReady, RunItemEventKind::KeyErased] {
+            assert_eq!(
+                kinds.iter().filter(|k| **k == once).count(),
+                1,
+                "{once} once in {kinds:?}"
+            );
+        }
     }
     assert_eq!(accounts(&env).len(), 2, "two keys, two accounts");
     // No key anywhere in the run's records.
