@@ -237,6 +237,12 @@ fn a_refused_key_fails_with_its_cause_and_a_retry_without_the_key_says_so() {
     assert!(outcome.retried.is_empty());
     assert_eq!(outcome.without_key, vec![bad.id.clone()]);
     assert_eq!(
+        outcome.run.state,
+        RunState::PartiallySucceeded,
+        "nothing went back: the run stays ended"
+    );
+    assert_eq!(outcome.run.finished_at, run.finished_at);
+    assert_eq!(
         accounts(&env).len(),
         1,
         "the refused key's account was deleted"

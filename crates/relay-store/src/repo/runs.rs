@@ -1359,7 +1359,10 @@ impl RunRepository for SqliteRuns<'_> {
             RetryScope::All => "('failed', 'cancelled')",
         };
         self.store.write(|tx| {
-            move_run(self.store, tx, id.as_str(), RunEvent::Retry, None, now.0)?;
+            // Refused in a state that takes no retry; moved only when an item goes back.
+            get_run(tx, id.as_str())?
+                .state
+                .transition(RunEvent::Retry)?;
             let candidates: Vec<RunItemRecord> = {
                 let mut stmt = tx.prepare(&format!(
                     "SELECT {ITEM_COLUMNS} FROM import_run_items i
@@ -1402,6 +1405,9 @@ impl RunRepository for SqliteRuns<'_> {
                     now.0,
                 )?;
                 retried.push(item.id);
+            }
+            if !retried.is_empty() {
+                move_run(self.store, tx, id.as_str(), RunEvent::Retry, None, now.0)?;
             }
             recount(tx, id.as_str(), now.0)?;
             Ok(RetryOutcome {
