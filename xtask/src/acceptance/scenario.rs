@@ -1279,6 +1279,119 @@ mod tests {
     }
 
     #[test]
+    fn the_run_steps_load_capture_and_resolve() {
+        let s = parse(serde_json::json!({
+            "name": "x", "description": "d",
+            "steps": [
+                {"action": "install_pack", "upstream": "per_provider"},
+                {"action": "create_run", "lines": [
+                    "# a comment",
+                    "${upstream}/deepseek/v1 sk-0123456789abcdef deepseek v4",
+                    "${upstream}/qwen,sk-fedcba9876543210,qwen turbo"
+                 ], "allow_adhoc": true, "capture": "r1"},
+                {"action": "cancel_run", "run": "r1", "after_accounts": 1},
+                {"action": "wait_run", "run": "r1", "state": "cancelled",
+                 "counts": {"open": 0}, "every_item": {"key_held": false},
+                 "items": [{"path": "/items/[line=2]/state", "equals": "cancelled"}],
+                 "accounts_recorded": true, "capture": {"item": "/items/0/item_id"}},
+                {"action": "retry_run", "run": "r1", "scope": "all"},
+                {"action": "call", "method": "GET", "path": "/api/batch-import/items/${item}/events"}
+            ]
+        }))
+        .unwrap();
+        let Step::InstallPack(p) = &s.steps[0] else {
+            panic!("not an install")
+        };
+        assert_eq!(p.upstream, UpstreamMode::PerProvider);
+        let Step::CreateRun(c) = &s.steps[1] else {
+            panic!("not a create_run")
+        };
+        assert_eq!(
+            line_keys(&c.lines),
+            ["sk-0123456789abcdef", "sk-fedcba9876543210"]
+        );
+        let values = BTreeMap::from([(
+            "upstream".to_string(),
+            serde_json::json!("http://127.0.0.1:9"),
+        )]);
+        let v = substitute(&serde_json::to_value(&s.steps[1]).unwrap(), &values).unwrap();
+        assert_eq!(
+            v["lines"][1],
+            "http://127.0.0.1:9/deepseek/v1 sk-0123456789abcdef deepseek v4"
+        );
+        // The default stays as it was: no `upstream` field written.
+        let plain = parse(serde_json::json!({
+            "name": "x", "description": "d", "steps": [{"action": "install_pack"}]
+        }))
+        .unwrap();
+        assert!(serde_json::to_value(&plain.steps[0])
+            .unwrap()
+            .get("upstream")
+            .is_none());
+    }
+
+    #[test]
+    fn run_steps_refuse_what_cannot_work() {
+        let base =
+            |steps: Value| serde_json::json!({"name": "x", "description": "d", "steps": steps});
+        let run = serde_json::json!({"action": "create_run", "lines": ["https://a.example sk-0123456789abcdef"], "capture": "r"});
+        // A run never created.
+        for step in [
+            serde_json::json!({"action": "wait_run", "run": "r"}),
+            serde_json::json!({"action": "cancel_run", "run": "r"}),
+            serde_json::json!({"action": "retry_run", "run": "r"}),
+        ] {
+            assert!(parse(base(serde_json::json!([step]))).is_err());
+        }
+        // Lines without a key, or a key too short to scan for.
+        assert!(parse(base(
+            serde_json::json!([{"action": "create_run", "lines": []}])
+        ))
+        .is_err());
+        assert!(parse(base(
+            serde_json::json!([{"action": "create_run", "lines": ["https://a.example"]}])
+        ))
+        .is_err());
+        assert!(parse(base(
+            serde_json::json!([{"action": "create_run", "lines": ["https://a.example sk-short"]}])
+        ))
+        .is_err());
+        // Unknown values.
+        for bad in [
+            serde_json::json!({"action": "wait_run", "run": "r", "state": "running"}),
+            serde_json::json!({"action": "wait_run", "run": "r", "counts": {"passed": 1}}),
+            serde_json::json!({"action": "wait_run", "run": "r", "items": [{"path": "/run/state", "equals": "x"}]}),
+            serde_json::json!({"action": "wait_run", "run": "r", "items": [{"path": "/items/0/state"}]}),
+            serde_json::json!({"action": "wait_run", "run": "r", "capture": {"upstream": "/run/run_id"}}),
+            serde_json::json!({"action": "wait_run", "run": "r", "capture": {"a": "/counts"}}),
+            serde_json::json!({"action": "retry_run", "run": "r", "scope": "everything"}),
+            serde_json::json!({"action": "install_pack", "upstream": "elsewhere"}),
+        ] {
+            assert!(
+                parse(base(serde_json::json!([run.clone(), bad.clone()]))).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(base(serde_json::json!([
+            run.clone(),
+            {"action": "create_run", "lines": ["https://a.example sk-0123456789abcdef"], "access_mode": "both"}
+        ])))
+        .is_err());
+        // The server is down.
+        assert!(parse(base(serde_json::json!([
+            run.clone(), {"action": "kill_server"}, {"action": "wait_run", "run": "r"}
+        ])))
+        .is_err());
+        // A wait_run capture is a placeholder afterwards, not before.
+        assert!(parse(base(serde_json::json!([
+            run.clone(),
+            {"action": "call", "method": "GET", "path": "/api/batch-import/items/${i}/events"},
+            {"action": "wait_run", "run": "r", "capture": {"i": "/items/0/item_id"}}
+        ])))
+        .is_err());
+    }
+
+    #[test]
     fn typos_and_dangling_references_are_refused() {
         let base =
             |steps: Value| serde_json::json!({"name": "x", "description": "d", "steps": steps});
