@@ -509,7 +509,7 @@ impl App {
                 },
             )?;
         }
-        // Writes the `account_ready` trail entry (and `key_erased`) with the account.
+        // Writes the `account_ready` trail entry (account and batch) and `key_erased`.
         runs.record_account(lease, account_id, decision, reason)?;
         Ok(account_id)
     }

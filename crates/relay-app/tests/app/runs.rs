@@ -135,6 +135,17 @@ fn a_mixed_paste_ends_with_confirmed_accounts_repeats_skipped_and_unknown_urls_r
         ] {
             assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
         }
+        let trail = env.app.item_events(item.id.as_str()).unwrap();
+        let ready = trail
+            .iter()
+            .find(|e| e.kind == RunItemEventKind::AccountReady)
+            .unwrap();
+        assert_eq!(ready.details["account_id"], item.account_id.unwrap());
+        assert_eq!(
+            ready.details["batch_id"],
+            item.batch_id.as_ref().unwrap().as_str(),
+            "the trail names the import batch of the account"
+        );
         for once in [RunItemEventKind::AccountReady, RunItemEventKind::KeyErased] {
             assert_eq!(
                 kinds.iter().filter(|k| **k == once).count(),
