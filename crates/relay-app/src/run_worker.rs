@@ -702,6 +702,7 @@ impl App {
         e.answer_class = Some(class);
         e.message = message.clone();
         let closed_status = details["access_closed"].as_str().map(str::to_string);
+        let details_for_wait = details["retry_after_ms"].clone();
         e.details = details;
         runs.append_event(&lease.item_id, &e)?;
         if let Some(status) = closed_status {
@@ -729,7 +730,9 @@ impl App {
         }
         let started = first_attempt_at(self, item).unwrap_or(Timestamp::now());
         let elapsed = Timestamp::now().0.saturating_sub(started.0).max(0) as u64;
-        let wait = backoff(config, attempt, crate::random_bytes(1)[0]);
+        // The host's Retry-After (a 429) is honoured when longer than the backoff.
+        let wait = backoff(config, attempt, crate::random_bytes(1)[0])
+            .max(details_retry_after(&details_for_wait));
         let in_window = Duration::from_millis(elapsed) + wait <= config.confirm_window;
         if retryable && in_window {
             let mut r = event(RunItemEventKind::RetryScheduled);
@@ -916,6 +919,7 @@ impl App {
                 "smoke_model_seen": proof.smoke_model_seen,
                 "completion_status": proof.completion_status,
                 "key_mask": proof.key_mask,
+                "retry_after_ms": proof.retry_after.map(|d| d.as_millis() as u64),
             }),
         )))
     }
@@ -1062,6 +1066,14 @@ fn later(d: Duration) -> Timestamp {
     Timestamp(Timestamp::now().0.saturating_add(d.as_millis() as i64))
 }
 
+/// The `Retry-After` of an attempt's details (`retry_after_ms`), zero when absent.
+fn details_retry_after(value: &Value) -> Duration {
+    value
+        .as_u64()
+        .map(Duration::from_millis)
+        .unwrap_or_default()
+}
+
 /// Whether a stored profile says the upstream serves Chat Completions only.
 fn chat_only_of(profile: &Value) -> Option<bool> {
     profile
@@ -1081,4 +1093,37 @@ fn first_attempt_at(app: &App, item: &RunItemRecord) -> Option<Timestamp> {
         .filter(|e| e.kind == RunItemEventKind::Attempt)
         .map(|e| e.at)
         .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_first_wait_up_to_the_cap_with_at_most_a_quarter_of_jitter() {
+        let config = RunWorkerConfig {
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(30),
+            ..RunWorkerConfig::default()
+        };
+        assert_eq!(backoff(&config, 1, 0), Duration::from_secs(2));
+        assert_eq!(backoff(&config, 2, 0), Duration::from_secs(4));
+        assert_eq!(backoff(&config, 4, 0), Duration::from_secs(16));
+        assert_eq!(backoff(&config, 5, 0), Duration::from_secs(30));
+        assert_eq!(backoff(&config, 60, 0), Duration::from_secs(30));
+        for attempt in 1..20 {
+            let base = backoff(&config, attempt, 0);
+            let most = backoff(&config, attempt, u8::MAX);
+            assert!(
+                most >= base && most <= base + base / 4,
+                "{attempt}: {base:?} {most:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_wins() {
+        assert_eq!(details_retry_after(&json!(7000)), Duration::from_secs(7));
+        assert_eq!(details_retry_after(&Value::Null), Duration::ZERO);
+    }
 }

@@ -239,6 +239,10 @@ pub struct AccessProof {
     /// The mode's verdict: `ready` only when the model list named the smoke model and a
     /// completion succeeded.
     pub proof: ModeProof,
+    /// The last completion answer's `Retry-After`, for a caller that retries later
+    /// (not part of the stored proof).
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
 }
 
 impl AccessProof {
@@ -415,6 +419,7 @@ fn probe_gateway_unredacted(
         repairs: Vec::new(),
         accounts_out_of_service: Vec::new(),
         proof: ModeProof::Broken,
+        retry_after: None,
     };
     let mut backoff = settings.initial_backoff;
     let mut stale_since: Option<Instant> = None;
@@ -481,6 +486,7 @@ fn probe_gateway_unredacted(
             Ok(c) => {
                 proof.completion_status = Some(c.http_status);
                 proof.completion_ok = c.ok;
+                proof.retry_after = c.retry_after;
                 proof.completion_ms = Some(ms(c.duration));
                 proof.completion_model = c.model.clone();
                 proof.completion_preview = (!c.preview.is_empty()).then(|| c.preview.clone());
@@ -719,6 +725,7 @@ mod tests {
                 ..GatewayError::default()
             }),
             duration: Duration::ZERO,
+            retry_after: None,
         }
     }
 

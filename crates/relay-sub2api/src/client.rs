@@ -656,6 +656,7 @@ impl Sub2ApiClient {
                 preview: String::new(),
                 error: Some(parse_gateway_error(&answer.body)),
                 duration: started.elapsed(),
+                retry_after: answer.retry_after,
             });
         }
         if request.stream && is_sse {
@@ -696,6 +697,7 @@ impl Sub2ApiClient {
                 preview: report.preview,
                 error,
                 duration: started.elapsed(),
+                retry_after: None,
             });
         }
         let answer = read_answer(resp)?;
@@ -719,6 +721,7 @@ impl Sub2ApiClient {
                     preview: text.chars().take(PREVIEW_CHARS).collect(),
                     error: None,
                     duration,
+                    retry_after: None,
                 })
             }
             _ => Ok(CompletionProbe {
@@ -731,6 +734,7 @@ impl Sub2ApiClient {
                     ..parse_gateway_error(&answer.body)
                 }),
                 duration,
+                retry_after: answer.retry_after,
             }),
         }
     }

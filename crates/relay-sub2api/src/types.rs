@@ -1147,6 +1147,8 @@ pub struct CompletionProbe {
     pub error: Option<GatewayError>,
     /// Wall time of the completion call, its body or stream read to the end.
     pub duration: Duration,
+    /// The answer's `Retry-After` (a 429 or 503 may carry one).
+    pub retry_after: Option<Duration>,
 }
 
 impl CompletionProbe {

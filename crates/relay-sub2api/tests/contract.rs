@@ -1289,6 +1289,17 @@ contract_cases! {
         assert!(p.error.is_none());
     };
 
+    gateway_chat_429_keeps_its_retry_after_for_the_caller: [
+        post("/v1/chat/completions")
+            .reply_header("Retry-After", "7")
+            .answer(429, "gateway_error_upstream_rate_limited.json")
+            .calls(1),
+    ] => |c| c.gateway_chat(&Secret::new(USER_KEY), &chat(false)).unwrap(), |p| {
+        assert!(!p.ok);
+        assert_eq!(p.http_status, 429);
+        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+    };
+
     gateway_chat_stream_to_done: [
         post("/v1/chat/completions")
             .json(json!({
