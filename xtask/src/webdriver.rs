@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The W3C key of an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f8d04d6";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// An executable found on the `PATH` (or named by the environment variable `env`).
 pub fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
@@ -177,7 +177,7 @@ impl Session<'_> {
         )?;
         let id = v[ELEMENT_KEY]
             .as_str()
-            .with_context(|| format!("no element reference for {css}"))?;
+            .with_context(|| format!("no element reference for {css}: {v}"))?;
         Ok(Element(id.to_string()))
     }
 
