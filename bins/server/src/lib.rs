@@ -32,7 +32,7 @@ mod token;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use relay_api::{router, serve, RouterOptions, ServerConfig, DEFAULT_BODY_LIMIT};
-use relay_app::{parse_interval, App, AppConfig, SchedulerConfig};
+use relay_app::{parse_interval, App, AppConfig, RunWorkerConfig, SchedulerConfig};
 use relay_store::{KeySource, MasterKey, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,21 @@ struct Cli {
     /// Serve `GET /metrics` without the operator token.
     #[arg(long, env = "RELAY_METRICS_PUBLIC", default_value_t = false)]
     metrics_public: bool,
+    /// Name of this server's batch-import worker on its item leases; a restarted
+    /// server with the same name takes its own leases back at once (default:
+    /// `relay-server@<host name>`). Give each server on one database its own.
+    #[arg(long, env = "RELAY_WORKER_ID")]
+    worker_id: Option<String>,
+    /// How long a batch-import item's confirmation may take, in seconds (retries
+    /// with backoff through the host's warm-up window).
+    #[arg(long, env = "RELAY_CONFIRM_WINDOW_SECS", default_value_t = 180)]
+    confirm_window_secs: u64,
+    /// Seconds a batch-import item lease lasts before another worker may take it.
+    #[arg(long, env = "RELAY_RUN_LEASE_SECS", default_value_t = 120)]
+    run_lease_secs: u64,
+    /// First wait between confirmation attempts of a batch-import item, in ms.
+    #[arg(long, env = "RELAY_CONFIRM_BACKOFF_MS", default_value_t = 2000)]
+    confirm_backoff_ms: u64,
     /// Maximum JSON request body in bytes.
     #[arg(long, env = "RELAY_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
@@ -261,6 +276,14 @@ where
         Some(app.spawn_scheduler(config))
     };
 
+    let run_worker = app.spawn_run_worker(RunWorkerConfig {
+        owner: worker_id(&cli),
+        lease: Duration::from_secs(cli.run_lease_secs.max(5)),
+        confirm_window: Duration::from_secs(cli.confirm_window_secs),
+        initial_backoff: Duration::from_millis(cli.confirm_backoff_ms.max(100)),
+        ..RunWorkerConfig::default()
+    });
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -304,8 +327,29 @@ where
         if let Some(s) = scheduler {
             s.stop();
         }
+        run_worker.stop();
         Ok(())
     })
+}
+
+/// The batch-import worker's lease name: `RELAY_WORKER_ID`, else
+/// `relay-server@<host name>`.
+fn worker_id(cli: &Cli) -> String {
+    if let Some(id) = cli
+        .worker_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        return id.to_string();
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("relay-server@{host}")
 }
 
 /// The packs directory: `RELAY_PACKS_DIR`, else `<data dir>/packs` (created 0700

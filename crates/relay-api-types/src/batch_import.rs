@@ -90,7 +90,7 @@ pub struct RunProviderAccess {
 /// A batch auto-import run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunView {
-    /// The run id (`run-…`).
+    /// The run id (`run_…`).
     pub run_id: String,
     /// Its state.
     #[schemars(with = "Domain<RunState>")]
@@ -139,7 +139,7 @@ pub struct RunList {
 /// One item (one pasted line) of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunItemView {
-    /// The item id (`item-…`).
+    /// The item id (`item_…`).
     pub item_id: String,
     /// Its run.
     pub run_id: String,

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod batch_import;
 pub mod console;
 pub mod contract;
 pub mod error;

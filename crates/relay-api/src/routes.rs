@@ -38,7 +38,7 @@ impl From<AppError> for ApiError {
 
 /// Registers an operator route whose answers (and errors) pass the application's
 /// redaction step ([`redacted`]).
-fn operator<F>(
+pub(crate) fn operator<F>(
     r: &mut Router,
     app: &Arc<App>,
     method: Method,
@@ -530,6 +530,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             answer::<api::ReconcileEvidence>(&app.reconcile_evidence(req.param("run")?)?)
         }
     );
+    crate::batch_import::routes(&mut r, &app);
     r
 }
 
@@ -552,7 +553,7 @@ fn limit(req: &ApiRequest) -> Result<Option<u32>> {
     }
 }
 
-fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
+pub(crate) fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
     list.into_iter()
         .enumerate()
         .map(|(i, s)| match (s.email, s.user_id) {
@@ -608,6 +609,7 @@ fn import_input(body: api::ImportRequest) -> Result<ImportInput> {
         probe_key: secret(body.probe_key),
         replace_existing: body.replace_existing,
         concurrency: body.concurrency.map(|c| c as usize),
+        warmup_window: None,
     })
 }
 

@@ -73,6 +73,7 @@ pub fn main() {
                 probe_key: None,
                 replace_existing: false,
                 concurrency: None,
+                warmup_window: None,
             },
         )
         .expect("import runs");

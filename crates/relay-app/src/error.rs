@@ -96,6 +96,8 @@ impl AppError {
                 "provider" => "provider_not_found",
                 "batch" => "batch_not_found",
                 "reconcile run" => "reconcile_run_not_found",
+                "import run" => "import_run_not_found",
+                "import run item" => "import_run_item_not_found",
                 _ => "not_found",
             },
             AppError::Ambiguous { .. } => "ambiguous_provider",

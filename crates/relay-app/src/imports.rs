@@ -44,6 +44,9 @@ pub struct ImportInput {
     pub replace_existing: bool,
     /// Parallel account tests (default: the server's setting).
     pub concurrency: Option<usize>,
+    /// Warm-up window of the import's gateway probe (default: the server's); the
+    /// batch import worker confirms through the warm-up itself and passes zero.
+    pub warmup_window: Option<std::time::Duration>,
 }
 
 /// Persists batch progress as the provisioning reports it, through the
@@ -117,6 +120,9 @@ impl App {
         req.validity_days = input.validity_days;
         req.supplied_key = input.probe_key.clone();
         req.probe = self.probe_tuning();
+        if let Some(window) = input.warmup_window {
+            req.probe.warmup_window = window;
+        }
         Ok(req)
     }
 

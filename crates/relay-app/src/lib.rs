@@ -21,6 +21,8 @@ mod reconcile;
 mod recovery;
 mod resume;
 mod rollback;
+mod run_worker;
+mod runs;
 mod scheduler;
 
 pub use access::{AccessInput, AccessStatusView, ProviderHostStatus, ProviderStatusView};
@@ -35,4 +37,7 @@ pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use reconcile::{DiagnosisView, ReconcileOptions};
 pub use recovery::RecoveryReport;
 pub use relay_core::SubscriberSelector;
+pub use relay_store::{Page, RetryOutcome, RunItemEventRecord, RunItemRecord, RunRecord};
+pub use run_worker::{answer_class, backoff, RunWorkerConfig, RunWorkerHandle};
+pub use runs::{RunInput, RunListFilter, ADHOC_PACK_PREFIX};
 pub use scheduler::{parse_interval, SchedulerConfig, SchedulerHandle};

@@ -101,6 +101,7 @@ impl App {
                 .get("concurrency")
                 .and_then(Value::as_u64)
                 .map(|v| v as usize),
+            warmup_window: None,
         };
         let import = self.import_request(&input)?;
         let items: Vec<ResumeItem> = self

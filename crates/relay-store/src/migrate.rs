@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "batch auto-import runs, items, sealed item keys and event trail",
         sql: include_str!("../migrations/0004_import_runs.sql"),
     },
+    Migration {
+        version: 5,
+        description: "batch auto-import item warnings and batches, run access proofs",
+        sql: include_str!("../migrations/0005_import_run_results.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

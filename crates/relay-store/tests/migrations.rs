@@ -104,7 +104,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     )
     .unwrap();
     assert_eq!(migrate::current_version(&conn).unwrap(), 1);
-    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3, 4]);
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3, 4, 5]);
     let has_report: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM pragma_table_info('reconcile_runs') WHERE name = 'report'",

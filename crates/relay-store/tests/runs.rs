@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use relay_domain::{
-    AccessMode, ConfirmationEvent, ConfirmationStatus, Fingerprint, HostAnswerClass, ProviderId,
-    ReuseDecision, RunEvent, RunId, RunItemEvent, RunItemEventKind, RunItemId, RunItemState,
-    RunState, Secret, Timestamp,
+    AccessMode, AccessStatus, ConfirmationEvent, ConfirmationStatus, Fingerprint, HostAnswerClass,
+    ProviderId, ReuseDecision, RunEvent, RunId, RunItemEvent, RunItemEventKind, RunItemId,
+    RunItemState, RunState, Secret, Timestamp,
 };
 use relay_store::{
     HostRepository, ItemLease, NewRun, NewRunItem, NewRunItemEvent, RetryScope, RunFilter,
@@ -46,6 +46,8 @@ fn new_item(run: &str, line: i64, provider: &str, url: &str, n: usize) -> NewRun
         canonical_model: Some("kimi-k2.6".into()),
         model_correction: Some("kimi 2.6 → kimi-k2.6".into()),
         skipped: false,
+        error: None,
+        warnings: Vec::new(),
     }
 }
 
@@ -911,4 +913,126 @@ fn sealed_item_keys_survive_a_restart_and_a_master_key_rotation() {
         store.runs().open_key(&lease).unwrap().unwrap().expose(),
         key(1)
     );
+}
+
+#[test]
+fn a_refused_line_is_failed_at_creation_without_a_key_and_an_all_refused_run_can_end() {
+    let store = store();
+    let id = RunId::new("run_refused");
+    let secret = key(70);
+    let items = vec![NewRunItem {
+        provider_id: None,
+        error: Some(format!(
+            "no provider serves https://x.example (key {secret})"
+        )),
+        warnings: vec![format!("warning quoting {secret}")],
+        ..new_item("run_refused", 1, "deepseek", "https://x.example", 70)
+    }];
+    let run = store
+        .runs()
+        .create(&new_run("run_refused"), &items)
+        .unwrap();
+    assert_eq!(run.counts.failed, 1);
+    assert_eq!(run.counts.open(), 0);
+    let item = store.runs().item(&items[0].id).unwrap();
+    assert_eq!(item.state, RunItemState::Failed);
+    assert!(!item.has_sealed_key, "a refused line keeps no key");
+    assert!(item
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("no provider serves"));
+    assert!(!item.last_error.as_deref().unwrap().contains(&secret));
+    assert_eq!(item.warnings.len(), 1);
+    assert!(!item.warnings[0].contains(&secret));
+    let kinds: Vec<RunItemEventKind> = store
+        .runs()
+        .events(&items[0].id)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![RunItemEventKind::Created, RunItemEventKind::Failed]
+    );
+    // Nothing to work on: the run is finishable and ends failed.
+    assert_eq!(store.runs().finishable().unwrap(), vec![id.clone()]);
+    assert!(take_all(&store, "w1").is_empty());
+    let ended = store.runs().complete_run(&id).unwrap();
+    assert_eq!(ended.state, RunState::Failed);
+    assert!(store.runs().finishable().unwrap().is_empty());
+}
+
+#[test]
+fn the_run_access_proof_marks_each_providers_succeeded_items() {
+    let store = store();
+    let id = RunId::new("run_access");
+    store
+        .runs()
+        .create(&new_run("run_access"), &three_items("run_access", 80))
+        .unwrap();
+    assert!(
+        store.runs().finishable().unwrap().is_empty(),
+        "items are open"
+    );
+    for lease in take_all(&store, "w1") {
+        store
+            .runs()
+            .record_account(&lease, 7, ReuseDecision::Created, "new key")
+            .unwrap();
+        store
+            .runs()
+            .transition_item(&lease, RunItemEvent::Succeed)
+            .unwrap();
+    }
+    assert_eq!(store.runs().finishable().unwrap(), vec![id.clone()]);
+    let proof =
+        serde_json::json!([{"provider_id": "deepseek", "access_status": "subscription_ready"}]);
+    let run = store
+        .runs()
+        .record_access(
+            &id,
+            AccessStatus::SubscriptionReady,
+            &proof,
+            &[(
+                ProviderId("deepseek".into()),
+                AccessStatus::SubscriptionReady,
+            )],
+        )
+        .unwrap();
+    assert_eq!(run.access_status, AccessStatus::SubscriptionReady);
+    assert_eq!(run.access_proof, proof);
+    let items = store.runs().items(&id, None, 10).unwrap().items;
+    let deepseek = items.iter().find(|i| i.line_no == 1).unwrap();
+    let kimi = items.iter().find(|i| i.line_no == 2).unwrap();
+    assert_eq!(deepseek.access_status, AccessStatus::SubscriptionReady);
+    assert_eq!(kimi.access_status, AccessStatus::NotConfigured);
+    assert!(store
+        .runs()
+        .events(&deepseek.id)
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == RunItemEventKind::AccessProven));
+}
+
+#[test]
+fn a_restarted_owner_gets_its_own_leases_back_at_once_and_old_writes_are_fenced() {
+    let store = store();
+    store
+        .runs()
+        .create(&new_run("run_owner"), &three_items("run_owner", 90))
+        .unwrap();
+    let leases = take_all(&store, "server-a");
+    assert_eq!(leases.len(), 2);
+    assert_eq!(store.runs().release_owner("server-b").unwrap(), 0);
+    assert_eq!(store.runs().release_owner("server-a").unwrap(), 2);
+    // The old leases are fenced off; the items are due again.
+    assert!(matches!(
+        store
+            .runs()
+            .transition_item(&leases[0], RunItemEvent::Succeed),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert_eq!(take_all(&store, "server-a").len(), 2);
 }

@@ -10,3 +10,4 @@ mod imports;
 mod locks;
 mod recovery;
 mod rollback;
+mod runs;

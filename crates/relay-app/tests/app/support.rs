@@ -122,5 +122,6 @@ pub fn input(keys: &[&str], mode: ImportMode) -> ImportInput {
         probe_key: None,
         replace_existing: false,
         concurrency: None,
+        warmup_window: None,
     }
 }

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 pub use relay_domain::RetryScope;
 use relay_domain::{
-    mask, AccessMode, AccessStatus, ConfirmationEvent, ConfirmationStatus, Fingerprint,
+    mask, AccessMode, AccessStatus, BatchId, ConfirmationEvent, ConfirmationStatus, Fingerprint,
     HostAnswerClass, HostId, PackId, ProviderId, ReuseDecision, RunEvent, RunId, RunItemEvent,
     RunItemEventKind, RunItemId, RunItemState, RunState, Secret,
 };
@@ -71,6 +71,11 @@ pub struct NewRunItem {
     pub model_correction: Option<String>,
     /// True for a line repeating an earlier one: recorded `skipped`, its key not kept.
     pub skipped: bool,
+    /// Recorded `failed` with this error at once (e.g. no provider serves its URL);
+    /// its key is not kept.
+    pub error: Option<String>,
+    /// Warnings to show with the item (redacted on write).
+    pub warnings: Vec<String>,
 }
 
 /// Item counts of a run.
@@ -130,6 +135,8 @@ pub struct RunRecord {
     pub updated_at: Timestamp,
     /// Reached a terminal state.
     pub finished_at: Option<Timestamp>,
+    /// The final access proof per provider (JSON array; empty until proven).
+    pub access_proof: Value,
 }
 
 /// A stored item.
@@ -185,6 +192,10 @@ pub struct RunItemRecord {
     pub last_error: Option<String>,
     /// True while its sealed key is kept.
     pub has_sealed_key: bool,
+    /// Warnings to show with the item.
+    pub warnings: Vec<String>,
+    /// The import batch its account was created or reused in.
+    pub batch_id: Option<BatchId>,
     /// Created.
     pub created_at: Timestamp,
     /// Last written.
@@ -317,6 +328,12 @@ pub struct RunItemPatch {
     pub access_status: Option<AccessStatus>,
     /// The last error (redacted on write); `Some(None)` clears it.
     pub last_error: Option<Option<String>>,
+    /// Replaces the warnings (redacted on write).
+    pub warnings: Option<Vec<String>>,
+    /// The import batch of its account.
+    pub batch_id: Option<BatchId>,
+    /// Confirmation attempts made.
+    pub attempts: Option<i64>,
 }
 
 /// Batch auto-import runs, items, trails and leases.
@@ -406,6 +423,22 @@ pub trait RunRepository {
     /// to `pending`, due now, fencing off any lease, in one transaction; the run
     /// goes through [`RunEvent::Retry`].
     fn retry_run(&self, id: &RunId, scope: RetryScope, now: Timestamp) -> Result<RetryOutcome>;
+    /// Runs (`pending` or `running`) whose items are all finished: ready for their
+    /// access proof and [`RunRepository::complete_run`].
+    fn finishable(&self) -> Result<Vec<RunId>>;
+    /// Records a run's final access proof (a JSON array, one entry per provider) and
+    /// status, and the access status of each provider's succeeded items (with an
+    /// `access_proven` trail entry each), in one transaction.
+    fn record_access(
+        &self,
+        id: &RunId,
+        status: AccessStatus,
+        proof: &Value,
+        per_provider: &[(ProviderId, AccessStatus)],
+    ) -> Result<RunRecord>;
+    /// Gives back every item leased by `owner` (`pending`, due now, generation bumped):
+    /// a restarted worker's own leases, which no one holds any more. Returns how many.
+    fn release_owner(&self, owner: &str) -> Result<usize>;
 }
 
 /// SQLite implementation of [`RunRepository`].
@@ -418,6 +451,12 @@ impl<'s> SqliteRuns<'s> {
     pub(crate) fn new(store: &'s Store) -> Self {
         SqliteRuns { store }
     }
+
+    /// Warnings as stored: a JSON array of redacted texts.
+    fn warnings_json(&self, warnings: &[String]) -> String {
+        let scrubbed: Vec<String> = warnings.iter().map(|w| self.store.scrub(w)).collect();
+        serde_json::to_string(&scrubbed).unwrap_or_else(|_| "[]".into())
+    }
 }
 
 /// Associated data of an item's sealed key: the item id.
@@ -428,7 +467,7 @@ pub(crate) fn run_item_key_aad(item_id: &str) -> String {
 const RUN_COLUMNS: &str = "r.id, r.state, r.host_id, r.pack_id, r.access_mode, r.subscribers, \
      r.validity_days, r.probe_key_ref, r.allow_adhoc, r.profile, r.access_status, \
      r.total_count, r.succeeded_count, r.failed_count, r.skipped_count, r.cancelled_count, \
-     r.error, r.created_at, r.updated_at, r.finished_at";
+     r.error, r.created_at, r.updated_at, r.finished_at, r.access_proof";
 
 const ITEM_COLUMNS: &str = "i.id, i.run_id, i.line_no, i.base_url, i.fingerprint, i.mask, \
      i.provider_id, i.adhoc, i.model_hint, i.canonical_model, i.model_correction, i.profile, \
@@ -436,7 +475,7 @@ const ITEM_COLUMNS: &str = "i.id, i.run_id, i.line_no, i.base_url, i.fingerprint
      i.access_status, i.attempts, i.next_retry_at, i.lease_owner, i.lease_until, \
      i.lease_generation, i.last_error, \
      EXISTS (SELECT 1 FROM import_run_item_keys k WHERE k.item_id = i.id), \
-     i.created_at, i.updated_at";
+     i.created_at, i.updated_at, i.warnings, i.batch_id";
 
 const EVENT_COLUMNS: &str =
     "id, item_id, run_id, at, kind, attempt, answer_class, decision, message, details";
@@ -473,6 +512,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         created_at: ts(row, 17)?,
         updated_at: ts(row, 18)?,
         finished_at: ts_opt(row, 19)?,
+        access_proof: json(row, 20)?,
     })
 }
 
@@ -505,7 +545,21 @@ fn item_row(row: &Row<'_>) -> rusqlite::Result<RunItemRecord> {
         has_sealed_key: row.get(24)?,
         created_at: ts(row, 25)?,
         updated_at: ts(row, 26)?,
+        warnings: strings(json(row, 27)?),
+        batch_id: row.get::<_, Option<String>>(28)?.map(BatchId::new),
     })
+}
+
+/// The strings of a JSON array (anything else: none).
+fn strings(value: Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn event_row(row: &Row<'_>) -> rusqlite::Result<RunItemEventRecord> {
@@ -675,7 +729,7 @@ impl RunRepository for SqliteRuns<'_> {
         let sealed: Vec<Option<String>> = items
             .iter()
             .map(|item| {
-                (!item.skipped)
+                (!item.skipped && item.error.is_none())
                     .then(|| {
                         self.store
                             .seal(&item.key, &run_item_key_aad(item.id.as_str()))
@@ -712,9 +766,9 @@ impl RunRepository for SqliteRuns<'_> {
                                                provider_id, adhoc, model_hint, canonical_model,
                                                model_correction, state, confirmation_status,
                                                access_status, next_retry_at, created_at,
-                                               updated_at)
+                                               updated_at, last_error, warnings)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
-                         ?15)",
+                         ?15, ?16, ?17)",
             )?;
             let mut insert_key = tx.prepare(
                 "INSERT INTO import_run_item_keys (item_id, run_id, key_sealed, created_at)
@@ -723,6 +777,8 @@ impl RunRepository for SqliteRuns<'_> {
             for (item, sealed) in items.iter().zip(&sealed) {
                 let state = if item.skipped {
                     RunItemState::Pending.transition(RunItemEvent::Skip)?
+                } else if item.error.is_some() {
+                    RunItemState::Pending.transition(RunItemEvent::Fail)?
                 } else {
                     RunItemState::Pending
                 };
@@ -741,7 +797,9 @@ impl RunRepository for SqliteRuns<'_> {
                     state.as_str(),
                     ConfirmationStatus::Pending.as_str(),
                     AccessStatus::NotConfigured.as_str(),
-                    now
+                    now,
+                    self.store.scrub_opt(item.error.as_deref()),
+                    self.warnings_json(&item.warnings),
                 ])?;
                 if let Some(sealed) = sealed {
                     insert_key.execute(params![item.id.as_str(), run.id.as_str(), sealed, now])?;
@@ -754,6 +812,19 @@ impl RunRepository for SqliteRuns<'_> {
                     &NewRunItemEvent::new(RunItemEventKind::Created),
                     now,
                 )?;
+                if let Some(error) = &item.error {
+                    let mut failed = NewRunItemEvent::new(RunItemEventKind::Failed);
+                    failed.decision = Some("refused".into());
+                    failed.message = Some(error.clone());
+                    insert_event(
+                        self.store,
+                        tx,
+                        item.id.as_str(),
+                        run.id.as_str(),
+                        &failed,
+                        now,
+                    )?;
+                }
             }
             recount(tx, run.id.as_str(), now)?;
             get_run(tx, run.id.as_str())
@@ -1097,6 +1168,7 @@ impl RunRepository for SqliteRuns<'_> {
             .as_ref()
             .map(|(_, c)| self.store.scrub_opt(c.as_deref()));
         let reuse_reason = patch.reuse.as_ref().map(|(_, r)| self.store.scrub(r));
+        let warnings = patch.warnings.as_ref().map(|w| self.warnings_json(w));
         self.store.write(|tx| {
             let item = fenced_item(tx, lease)?;
             let id = item.id.as_str();
@@ -1136,6 +1208,24 @@ impl RunRepository for SqliteRuns<'_> {
                 tx.execute(
                     "UPDATE import_run_items SET last_error = ?2 WHERE id = ?1",
                     params![id, error],
+                )?;
+            }
+            if let Some(warnings) = &warnings {
+                tx.execute(
+                    "UPDATE import_run_items SET warnings = ?2 WHERE id = ?1",
+                    params![id, warnings],
+                )?;
+            }
+            if let Some(attempts) = patch.attempts {
+                tx.execute(
+                    "UPDATE import_run_items SET attempts = ?2 WHERE id = ?1",
+                    params![id, attempts],
+                )?;
+            }
+            if let Some(batch) = &patch.batch_id {
+                tx.execute(
+                    "UPDATE import_run_items SET batch_id = ?2 WHERE id = ?1",
+                    params![id, batch.as_str()],
                 )?;
             }
             tx.execute(
@@ -1319,6 +1409,77 @@ impl RunRepository for SqliteRuns<'_> {
                 retried,
                 without_key,
             })
+        })
+    }
+    fn finishable(&self) -> Result<Vec<RunId>> {
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT r.id FROM import_runs r
+                 WHERE r.state IN ('pending', 'running')
+                   AND NOT EXISTS (SELECT 1 FROM import_run_items i WHERE i.run_id = r.id
+                                   AND i.state IN ('pending', 'running'))
+                 ORDER BY r.created_at",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .map(RunId::new)
+                .collect())
+        })
+    }
+
+    fn record_access(
+        &self,
+        id: &RunId,
+        status: AccessStatus,
+        proof: &Value,
+        per_provider: &[(ProviderId, AccessStatus)],
+    ) -> Result<RunRecord> {
+        let now = Timestamp::now().0;
+        let proof = self.store.scrub_json(proof);
+        self.store.write(|tx| {
+            get_run(tx, id.as_str())?;
+            tx.execute(
+                "UPDATE import_runs SET access_status = ?2, access_proof = ?3, updated_at = ?4
+                 WHERE id = ?1",
+                params![id.as_str(), status.as_str(), proof, now],
+            )?;
+            for (provider, access) in per_provider {
+                let items: Vec<String> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT id FROM import_run_items
+                         WHERE run_id = ?1 AND provider_id = ?2 AND state = 'succeeded'",
+                    )?;
+                    let rows = stmt.query_map(params![id.as_str(), provider.0], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                for item in items {
+                    tx.execute(
+                        "UPDATE import_run_items SET access_status = ?2, updated_at = ?3
+                         WHERE id = ?1",
+                        params![item, access.as_str(), now],
+                    )?;
+                    let mut event = NewRunItemEvent::new(RunItemEventKind::AccessProven);
+                    event.decision = Some(access.as_str().to_string());
+                    insert_event(self.store, tx, &item, id.as_str(), &event, now)?;
+                }
+            }
+            get_run(tx, id.as_str())
+        })
+    }
+
+    fn release_owner(&self, owner: &str) -> Result<usize> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE import_run_items
+                 SET state = 'pending', lease_owner = NULL, lease_until = NULL,
+                     lease_generation = lease_generation + 1, next_retry_at = ?2,
+                     updated_at = ?2
+                 WHERE state = 'running' AND lease_owner = ?1",
+                params![owner, now],
+            )?)
         })
     }
 }

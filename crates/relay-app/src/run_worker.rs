@@ -1,0 +1,829 @@
+//! The run worker of batch auto-import (SPEC §5): takes items by lease, gives each
+//! its account (created, reused, patched, replaced or reactivated — never a
+//! duplicate), confirms it through the host's warm-up window with backoff and
+//! jitter, and ends each run with the completion-gated access proof.
+//!
+//! Every step is written to the item's trail. A worker that dies (kill -9) leaves
+//! its leases to expire; a restarted server with the same owner name takes its own
+//! back at once ([`App::recover_runs`]). Keys not yet turned into accounts stay
+//! sealed in the store and are erased the moment the account exists or the run ends.
+
+use crate::app::App;
+use crate::context::ProviderContext;
+use crate::error::{AppError, AppResult};
+use crate::imports::ImportInput;
+use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
+use crate::runs::subscriber_of;
+use relay_core::{
+    expected_subscription_type, probe_gateway, AccessProof, Journal as _, Ports, ProbeKeySource,
+    ProbeSettings, SubscriberVault as _, DEFAULT_PROBE_EMAIL, SYSTEM_CLOCK,
+};
+use relay_domain::{
+    AccessMode, AccessStatus, BatchId, ConfirmationEvent, ConfirmationStatus, HostAnswerClass,
+    ImportMode, ItemStatus, ModeProof, PackId, ProviderId, ResourceState, ResourceType,
+    ReuseDecision, RunId, RunItemEvent, RunItemEventKind, Secret, Timestamp,
+};
+use relay_store::{
+    ItemLease, NewRunItemEvent, RunItemPatch, RunItemRecord, RunRecord, RunRepository, StoreError,
+};
+use relay_sub2api::{AccountCredentials, AccountStatus, AccountUpdate, HostAdapter};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables of the run worker.
+#[derive(Debug, Clone)]
+pub struct RunWorkerConfig {
+    /// The worker's name on its leases; a restarted server with the same name takes
+    /// its own leases back at once.
+    pub owner: String,
+    /// How long a lease lasts (renewed as the worker goes).
+    pub lease: Duration,
+    /// Idle wait between looks for due items.
+    pub poll: Duration,
+    /// Items taken at once.
+    pub batch: u32,
+    /// How long an item's confirmation may take before it fails with a named cause.
+    pub confirm_window: Duration,
+    /// First wait between confirmation attempts.
+    pub initial_backoff: Duration,
+    /// Longest wait between confirmation attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RunWorkerConfig {
+    /// Lease 120 s, poll 1 s, 4 items at once, a 180 s confirmation window, backoff
+    /// 2 s → 30 s.
+    fn default() -> Self {
+        RunWorkerConfig {
+            owner: "relay-server".into(),
+            lease: Duration::from_secs(120),
+            poll: Duration::from_secs(1),
+            batch: 4,
+            confirm_window: Duration::from_secs(180),
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Stops the run worker when asked (and waits for its current pass).
+#[derive(Debug)]
+pub struct RunWorkerHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunWorkerHandle {
+    /// Stops the worker after its current pass.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The class of a gateway answer to a confirmation attempt.
+pub fn answer_class(proof: &AccessProof) -> HostAnswerClass {
+    if proof.proof == ModeProof::Ready {
+        return HostAnswerClass::Ok;
+    }
+    match proof.completion_status {
+        None => HostAnswerClass::Unreachable,
+        Some(403) => HostAnswerClass::WarmupForbidden403,
+        Some(503) => HostAnswerClass::NoAvailableAccounts503,
+        Some(429) => HostAnswerClass::RateLimited429,
+        Some(402) => HostAnswerClass::Quota,
+        Some(401) => HostAnswerClass::InvalidKey,
+        Some(s) if s >= 500 => HostAnswerClass::UpstreamError,
+        Some(_) => HostAnswerClass::Other,
+    }
+}
+
+/// The wait before attempt `attempt + 1`: exponential from `initial`, capped at
+/// `max`, with up to a quarter of jitter from `jitter` (0..=255).
+pub fn backoff(config: &RunWorkerConfig, attempt: i64, jitter: u8) -> Duration {
+    let exp = attempt.clamp(1, 16) as u32 - 1;
+    let base = config
+        .initial_backoff
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(config.max_backoff);
+    base + base.mul_f64(f64::from(jitter) / 1024.0)
+}
+
+fn event(kind: RunItemEventKind) -> NewRunItemEvent {
+    NewRunItemEvent::new(kind)
+}
+
+impl App {
+    /// At start-up: gives back the leases this worker name held before a crash.
+    pub fn recover_runs(&self, owner: &str) -> AppResult<usize> {
+        let n = self.store().runs().release_owner(owner)?;
+        if n > 0 {
+            tracing::info!(
+                owner,
+                items = n,
+                "batch import items taken back after a restart"
+            );
+        }
+        Ok(n)
+    }
+
+    /// Starts the run worker on its own thread.
+    pub fn spawn_run_worker(self: &Arc<Self>, config: RunWorkerConfig) -> RunWorkerHandle {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let app = self.clone();
+        let thread = std::thread::Builder::new()
+            .name("batch-import-worker".into())
+            .spawn(move || {
+                if let Err(e) = app.recover_runs(&config.owner) {
+                    tracing::error!(error = %e, "cannot take back the worker's leases");
+                }
+                while !flag.load(Ordering::SeqCst) {
+                    let worked = match app.run_worker_pass(&config) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            tracing::error!(error = %app.redactor().redact(&e.to_string()), "batch import worker pass failed");
+                            0
+                        }
+                    };
+                    if worked == 0 {
+                        let mut waited = Duration::ZERO;
+                        while waited < config.poll && !flag.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(50));
+                            waited += Duration::from_millis(50);
+                        }
+                    }
+                }
+            })
+            .ok();
+        RunWorkerHandle { stop, thread }
+    }
+
+    /// One pass of the worker: ends the runs whose items finished (with their
+    /// access proof), then takes the due items and works each once. Returns how
+    /// many items and runs it worked on.
+    pub fn run_worker_pass(self: &Arc<Self>, config: &RunWorkerConfig) -> AppResult<usize> {
+        let mut worked = 0;
+        for run_id in self.store().runs().finishable()? {
+            self.finish_run_with_proof(&run_id)?;
+            worked += 1;
+        }
+        let leases = self.store().runs().acquire_items(
+            &config.owner,
+            Timestamp::now(),
+            config.lease.as_millis() as i64,
+            config.batch,
+        )?;
+        for lease in leases {
+            worked += 1;
+            match self.work_item(config, &lease) {
+                Ok(_) => {}
+                Err(AppError::Store(StoreError::LeaseLost { .. })) => {}
+                Err(e) => {
+                    let message = self.redactor().redact(&e.to_string());
+                    tracing::error!(item = %lease.item_id, error = %message, "batch import item failed");
+                    let _ = self.fail_item(&lease, HostAnswerClass::Other, &message);
+                }
+            }
+        }
+        Ok(worked)
+    }
+
+    fn work_item(self: &Arc<Self>, config: &RunWorkerConfig, lease: &ItemLease) -> AppResult<()> {
+        let runs = self.store().runs();
+        let item = runs.item(&lease.item_id)?;
+        let run = runs.get(&lease.run_id)?;
+        let Some(provider) = item.provider_id.clone() else {
+            return self.fail_item(lease, HostAnswerClass::Other, "the item has no provider");
+        };
+        let pack = if item.adhoc {
+            PackId(provider.0.clone())
+        } else {
+            run.pack_id.clone()
+        };
+        let ctx = match self.provider_context(&provider.0, run.host_id.as_str(), Some(&pack.0)) {
+            Ok(ctx) => ctx,
+            Err(e) => return self.fail_item(lease, HostAnswerClass::Other, &e.to_string()),
+        };
+        if item.account_id.is_none()
+            && self
+                .give_account(config, lease, &run, &item, &ctx)?
+                .is_none()
+        {
+            // Failed, deferred or cancelled: this pass is done with the item.
+            return Ok(());
+        }
+        let item = runs.item(&lease.item_id)?;
+        self.confirm_once(config, lease, &run, &item, &ctx)
+    }
+
+    /// Decides the account of an item by the reuse policy and makes it exist.
+    /// `None`: the item failed (with its cause), was deferred (the provider is
+    /// busy) or was cancelled meanwhile; this pass is done with it.
+    fn give_account(
+        self: &Arc<Self>,
+        config: &RunWorkerConfig,
+        lease: &ItemLease,
+        run: &RunRecord,
+        item: &RunItemRecord,
+        ctx: &ProviderContext,
+    ) -> AppResult<Option<i64>> {
+        let runs = self.store().runs();
+        let Some(key) = runs.open_key(lease)? else {
+            self.fail_item(
+                lease,
+                HostAnswerClass::Other,
+                "the key is no longer held: paste its line again in a new run",
+            )?;
+            return Ok(None);
+        };
+        self.remember_secret(&key);
+        let mut matched = event(RunItemEventKind::Matched);
+        matched.decision = item.provider_id.as_ref().map(|p| p.0.clone());
+        matched.details = json!({
+            "provider_id": item.provider_id, "adhoc": item.adhoc,
+            "canonical_model": item.canonical_model, "correction": item.model_correction,
+        });
+        runs.append_event(&lease.item_id, &matched)?;
+        let model = item
+            .canonical_model
+            .clone()
+            .unwrap_or_else(|| ctx.target.provider.smoke_test_model.clone());
+        let chat_only = item.profile.as_ref().and_then(chat_only_of);
+        let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
+        let recorded = journal
+            .find_live_account(&item.fingerprint)
+            .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
+        let adapter = ctx.adapter.as_ref();
+        let (decision, reason) = match recorded.as_ref().and_then(|e| e.host_resource_id) {
+            None => (
+                ReuseDecision::Created,
+                "no earlier account of this key".to_string(),
+            ),
+            Some(id) => {
+                match adapter.get_account(id) {
+                    Err(e) if e.is_not_found() => {
+                        if let Some(entry) = &recorded {
+                            journal
+                                .set_state(entry.id, ResourceState::Deleted)
+                                .map_err(|e| AppError::Internal(e.to_string()))?;
+                        }
+                        (
+                        ReuseDecision::Replace,
+                        format!("the recorded account {id} is gone from the host: a new one is created"),
+                    )
+                    }
+                    Err(e) => return Err(AppError::Host(e)),
+                    Ok(account) => match account.status {
+                        AccountStatus::Error => {
+                            match adapter.delete_account(id) {
+                                Ok(()) => {}
+                                Err(e) if e.is_not_found() => {}
+                                Err(e) => return Err(AppError::Host(e)),
+                            }
+                            if let Some(entry) = &recorded {
+                                journal
+                                    .set_state(entry.id, ResourceState::Deleted)
+                                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                            }
+                            (
+                            ReuseDecision::Replace,
+                            format!("account {id} of this key was in error: deleted, a new one is created"),
+                        )
+                        }
+                        AccountStatus::Inactive => {
+                            adapter.update_account(
+                                id,
+                                &AccountUpdate {
+                                    status: Some(AccountStatus::Active),
+                                    ..AccountUpdate::default()
+                                },
+                            )?;
+                            let account = adapter.get_account(id)?;
+                            self.patch_account(adapter, &account, &key, &model, chat_only)?;
+                            return self
+                            .account_ready(
+                                lease,
+                                id,
+                                ReuseDecision::Reactivated,
+                                &format!("account {id} of this key was disabled: re-enabled, not duplicated"),
+                                recorded.and_then(|e| e.batch_id),
+                            )
+                            .map(Some);
+                        }
+                        _ => {
+                            let patched =
+                                self.patch_account(adapter, &account, &key, &model, chat_only)?;
+                            let (decision, reason) = match patched {
+                                Some(what) => (
+                                    ReuseDecision::PatchOnly,
+                                    format!("account {id} of this key fits after a patch: {what}"),
+                                ),
+                                None => (
+                                    ReuseDecision::Reused,
+                                    format!("account {id} already serves this key and model"),
+                                ),
+                            };
+                            return self
+                                .account_ready(
+                                    lease,
+                                    id,
+                                    decision,
+                                    &reason,
+                                    recorded.and_then(|e| e.batch_id),
+                                )
+                                .map(Some);
+                        }
+                    },
+                }
+            }
+        };
+        let mut decided = event(RunItemEventKind::Decided);
+        decided.decision = Some(decision.as_str().into());
+        decided.message = Some(reason.clone());
+        runs.append_event(&lease.item_id, &decided)?;
+        runs.renew(lease, Timestamp::now(), config.lease.as_millis() as i64)?;
+        let input = ImportInput {
+            host: run.host_id.as_str().to_string(),
+            pack_id: Some(ctx.provider.pack_id.0.clone()),
+            keys: key.clone(),
+            mode: ImportMode::Partial,
+            access_mode: run.access_mode,
+            subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
+            validity_days: run.validity_days.map(|d| d as u32),
+            probe_key: None,
+            replace_existing: false,
+            concurrency: Some(1),
+            warmup_window: Some(Duration::ZERO),
+        };
+        let view = match self.import(&ctx.provider.provider_id.0, input) {
+            Ok(view) => view,
+            Err(AppError::Conflict {
+                code: "provider_busy",
+                message,
+            }) => {
+                let mut e = event(RunItemEventKind::RetryScheduled);
+                e.decision = Some("provider_busy".into());
+                e.message = Some(message);
+                runs.append_event(&lease.item_id, &e)?;
+                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                return Ok(None);
+            }
+            Err(e) => {
+                self.fail_item(lease, HostAnswerClass::Other, &e.to_string())?;
+                return Ok(None);
+            }
+        };
+        let batch_id = view.batch.id.clone();
+        let outcome = view
+            .items
+            .iter()
+            .find(|i| i.fingerprint == item.fingerprint);
+        match outcome.and_then(|o| o.account_id.filter(|_| good(o.status))) {
+            Some(account_id) => {
+                if chat_only == Some(true) {
+                    let account = adapter.get_account(account_id)?;
+                    self.patch_account(adapter, &account, &key, &model, chat_only)?;
+                }
+                match self.account_ready(
+                    lease,
+                    account_id,
+                    decision,
+                    &reason,
+                    Some(batch_id.clone()),
+                ) {
+                    Ok(id) => Ok(Some(id)),
+                    Err(AppError::Store(StoreError::LeaseLost { .. })) => {
+                        // Cancelled while the account was made: undo this item's batch,
+                        // so nothing is left half-made.
+                        self.undo_cancelled(lease, &batch_id);
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            None => {
+                let message = outcome
+                    .and_then(|o| o.message.clone())
+                    .or_else(|| view.batch.error.clone())
+                    .unwrap_or_else(|| "the host did not accept the key".into());
+                let class = match outcome.and_then(|o| o.verdict) {
+                    Some(relay_domain::Verdict::Failed)
+                        if message.contains("402")
+                            || message.to_lowercase().contains("balance")
+                            || message.to_lowercase().contains("quota") =>
+                    {
+                        HostAnswerClass::Quota
+                    }
+                    Some(relay_domain::Verdict::Failed) => HostAnswerClass::InvalidKey,
+                    _ => HostAnswerClass::Other,
+                };
+                runs.patch_item(
+                    lease,
+                    &RunItemPatch {
+                        batch_id: Some(batch_id),
+                        ..RunItemPatch::default()
+                    },
+                )?;
+                self.fail_item(lease, class, &format!("the account test failed: {message}"))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Rolls back the batch of an item cancelled while its account was made.
+    fn undo_cancelled(self: &Arc<Self>, lease: &ItemLease, batch_id: &BatchId) {
+        match self.rollback_batch(batch_id.as_str()) {
+            Ok(_) => {
+                tracing::info!(item = %lease.item_id, batch_id = %batch_id, "cancelled item's account rolled back")
+            }
+            Err(e) => {
+                tracing::warn!(item = %lease.item_id, batch_id = %batch_id, error = %self.redactor().redact(&e.to_string()), "cannot roll back a cancelled item's batch")
+            }
+        }
+    }
+
+    /// Brings an existing account in line with the item: the model in its mapping
+    /// (when the mapping is a whitelist) and the Chat Completions route when the
+    /// profile found no Responses API. Returns what was patched.
+    fn patch_account(
+        &self,
+        adapter: &dyn HostAdapter,
+        account: &relay_sub2api::Account,
+        key: &Secret,
+        model: &str,
+        chat_only: Option<bool>,
+    ) -> AppResult<Option<String>> {
+        let mut what = Vec::new();
+        if !account.model_mapping.is_empty() && !account.model_mapping.contains_key(model) {
+            let mut mapping: BTreeMap<String, String> = account.model_mapping.clone();
+            mapping.insert(model.to_string(), model.to_string());
+            adapter.update_account(
+                account.id,
+                &AccountUpdate {
+                    credentials: Some(AccountCredentials {
+                        api_key: Some(key.clone()),
+                        base_url: account.base_url.clone(),
+                        model_mapping: mapping,
+                        other: Default::default(),
+                    }),
+                    ..AccountUpdate::default()
+                },
+            )?;
+            what.push(format!("model {model} added to its model mapping"));
+        }
+        if chat_only == Some(true) && account.responses_route().takes_responses_path() {
+            adapter.update_account(account.id, &AccountUpdate::force_chat_completions(account))?;
+            what.push("forced to Chat Completions (the upstream has no Responses API)".into());
+        }
+        Ok((!what.is_empty()).then(|| what.join("; ")))
+    }
+
+    /// Records the item's account (erasing its key) with the trail entries.
+    fn account_ready(
+        &self,
+        lease: &ItemLease,
+        account_id: i64,
+        decision: ReuseDecision,
+        reason: &str,
+        batch_id: Option<BatchId>,
+    ) -> AppResult<i64> {
+        let runs = self.store().runs();
+        if decision != ReuseDecision::Created && decision != ReuseDecision::Replace {
+            let mut decided = event(RunItemEventKind::Decided);
+            decided.decision = Some(decision.as_str().into());
+            decided.message = Some(reason.to_string());
+            runs.append_event(&lease.item_id, &decided)?;
+        }
+        if let Some(batch) = batch_id.clone() {
+            runs.patch_item(
+                lease,
+                &RunItemPatch {
+                    batch_id: Some(batch),
+                    ..RunItemPatch::default()
+                },
+            )?;
+        }
+        runs.record_account(lease, account_id, decision, reason)?;
+        let mut ready = event(RunItemEventKind::AccountReady);
+        ready.decision = Some(decision.as_str().into());
+        ready.details = json!({"account_id": account_id, "batch_id": batch_id});
+        runs.append_event(&lease.item_id, &ready)?;
+        Ok(account_id)
+    }
+
+    /// One confirmation attempt through the gateway, then success, a scheduled
+    /// retry, or failure with a named cause.
+    fn confirm_once(
+        &self,
+        config: &RunWorkerConfig,
+        lease: &ItemLease,
+        run: &RunRecord,
+        item: &RunItemRecord,
+        ctx: &ProviderContext,
+    ) -> AppResult<()> {
+        let runs = self.store().runs();
+        if item.confirmation_status == ConfirmationStatus::Pending {
+            runs.confirm(lease, ConfirmationEvent::Start)?;
+        }
+        let attempt = item.attempts + 1;
+        let (class, message, details) = self.gateway_attempt(run.access_mode, ctx)?;
+        // A completion that passed while the model list does not show the model yet
+        // (the host's models cache) is worth another attempt too.
+        let retryable = class.is_transient()
+            || details["completion_status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s));
+        let mut e = event(RunItemEventKind::Attempt);
+        e.attempt = Some(attempt);
+        e.answer_class = Some(class);
+        e.message = message.clone();
+        e.details = details;
+        runs.append_event(&lease.item_id, &e)?;
+        if class == HostAnswerClass::Ok {
+            runs.confirm(lease, ConfirmationEvent::Confirm)?;
+            runs.patch_item(
+                lease,
+                &RunItemPatch {
+                    last_error: Some(None),
+                    attempts: Some(attempt),
+                    ..RunItemPatch::default()
+                },
+            )?;
+            let mut done = event(RunItemEventKind::Confirmed);
+            done.attempt = Some(attempt);
+            runs.append_event(&lease.item_id, &done)?;
+            runs.transition_item(lease, RunItemEvent::Succeed)?;
+            return Ok(());
+        }
+        let started = first_attempt_at(self, item).unwrap_or(Timestamp::now());
+        let elapsed = Timestamp::now().0.saturating_sub(started.0).max(0) as u64;
+        let wait = backoff(config, attempt, crate::random_bytes(1)[0]);
+        let in_window = Duration::from_millis(elapsed) + wait <= config.confirm_window;
+        if retryable && in_window {
+            let mut r = event(RunItemEventKind::RetryScheduled);
+            r.attempt = Some(attempt);
+            r.answer_class = Some(class);
+            r.decision = Some(format!("retry in {} ms", wait.as_millis()));
+            runs.append_event(&lease.item_id, &r)?;
+            runs.patch_item(
+                lease,
+                &RunItemPatch {
+                    last_error: Some(message.clone().or_else(|| Some(class.as_str().into()))),
+                    ..RunItemPatch::default()
+                },
+            )?;
+            runs.schedule_retry(lease, later(wait), attempt)?;
+            return Ok(());
+        }
+        let cause = if retryable {
+            format!(
+                "confirmation window of {} s ended after {attempt} attempt(s); last answer: {class}{}",
+                config.confirm_window.as_secs(),
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            )
+        } else {
+            format!(
+                "the gateway answered {class}{}",
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            )
+        };
+        runs.patch_item(
+            lease,
+            &RunItemPatch {
+                attempts: Some(attempt),
+                ..RunItemPatch::default()
+            },
+        )?;
+        self.fail_confirmation(lease, class, &cause)
+    }
+
+    /// One gateway probe (a single attempt) with the managed probe subscriber's key
+    /// of the provider's group for `mode`.
+    fn gateway_attempt(
+        &self,
+        mode: AccessMode,
+        ctx: &ProviderContext,
+    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+        let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
+        let entries = journal
+            .list_provider()
+            .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
+        let want = expected_subscription_type(mode);
+        let group = entries
+            .iter()
+            .filter(|e| e.resource_type == ResourceType::Group && e.is_live())
+            .filter(|e| e.detail_str("subscription_type").is_none_or(|t| t == want))
+            .filter_map(|e| e.host_resource_id)
+            .next_back();
+        let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
+        let key = match group {
+            Some(g) => vault
+                .user_key(DEFAULT_PROBE_EMAIL, g)
+                .map_err(|e| AppError::Internal(format!("reading the vault: {e}")))?,
+            None => None,
+        };
+        let Some(key) = key else {
+            return Ok((
+                HostAnswerClass::Other,
+                Some(format!(
+                    "no managed probe key for the provider's {mode} group: the access closure did not create one"
+                )),
+                json!({}),
+            ));
+        };
+        let observer = StoreProbeObserver::new(self.store().clone(), ctx.scope(None), None);
+        let ports = Ports {
+            adapter: ctx.adapter.as_ref(),
+            journal: &journal,
+            vault: &vault,
+            random: &OsRandomness,
+            observer: &observer,
+            clock: &SYSTEM_CLOCK,
+        };
+        let settings = ProbeSettings {
+            warmup_window: Duration::ZERO,
+            models_cache_ttl: Duration::ZERO,
+            ..ProbeSettings::default()
+        }
+        .for_model(&ctx.target.provider.smoke_test_model);
+        let proof = probe_gateway(
+            &ports,
+            &key,
+            AccessMode::Subscription,
+            ProbeKeySource::ManagedSubscription,
+            &settings,
+            None,
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        let class = answer_class(&proof);
+        Ok((
+            class,
+            proof.message.clone(),
+            json!({
+                "models_status": proof.models_status,
+                "smoke_model_seen": proof.smoke_model_seen,
+                "completion_status": proof.completion_status,
+                "key_mask": proof.key_mask,
+            }),
+        ))
+    }
+
+    fn fail_confirmation(
+        &self,
+        lease: &ItemLease,
+        class: HostAnswerClass,
+        cause: &str,
+    ) -> AppResult<()> {
+        self.store()
+            .runs()
+            .confirm(lease, ConfirmationEvent::Fail)?;
+        self.fail_item(lease, class, cause)
+    }
+
+    /// Fails an item with a named cause (trail entry, last error).
+    fn fail_item(&self, lease: &ItemLease, class: HostAnswerClass, cause: &str) -> AppResult<()> {
+        let runs = self.store().runs();
+        runs.patch_item(
+            lease,
+            &RunItemPatch {
+                last_error: Some(Some(cause.to_string())),
+                ..RunItemPatch::default()
+            },
+        )?;
+        let mut e = event(RunItemEventKind::Failed);
+        e.answer_class = Some(class);
+        e.message = Some(cause.to_string());
+        runs.append_event(&lease.item_id, &e)?;
+        runs.transition_item(lease, RunItemEvent::Fail)?;
+        Ok(())
+    }
+
+    /// Ends a run whose items finished: proves access once per provider with
+    /// succeeded items (completion-gated), records it, completes the run.
+    fn finish_run_with_proof(self: &Arc<Self>, run_id: &RunId) -> AppResult<()> {
+        let runs = self.store().runs();
+        let run = runs.get(run_id)?;
+        let mut providers: BTreeMap<(ProviderId, bool), ()> = BTreeMap::new();
+        let mut cursor = None;
+        loop {
+            let page = runs.items(run_id, cursor.as_deref(), 500)?;
+            for i in &page.items {
+                if i.state == relay_domain::RunItemState::Succeeded {
+                    if let Some(p) = &i.provider_id {
+                        providers.insert((p.clone(), i.adhoc), ());
+                    }
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut proofs = Vec::new();
+        let mut per_provider = Vec::new();
+        for (provider, adhoc) in providers.keys() {
+            let pack = if *adhoc {
+                PackId(provider.0.clone())
+            } else {
+                run.pack_id.clone()
+            };
+            let (status, entry) = match self.provider_context(
+                &provider.0,
+                run.host_id.as_str(),
+                Some(&pack.0),
+            ) {
+                Ok(ctx) => match self.gateway_attempt(run.access_mode, &ctx) {
+                    Ok((class, message, details)) => {
+                        let ready = class == HostAnswerClass::Ok;
+                        let proof = if ready {
+                            ModeProof::Ready
+                        } else {
+                            ModeProof::Broken
+                        };
+                        let (sub, own) = match run.access_mode {
+                            AccessMode::Subscription => (proof, ModeProof::NotAttempted),
+                            AccessMode::SelfService => (ModeProof::NotAttempted, proof),
+                        };
+                        let status = AccessStatus::derive(sub, own);
+                        (
+                            status,
+                            json!({
+                                "provider_id": provider.0, "access_status": status,
+                                "subscription": sub, "self_service": own,
+                                "completion_status": details["completion_status"],
+                                "message": if ready { None } else { message.or(Some(class.as_str().to_string())) },
+                            }),
+                        )
+                    }
+                    Err(e) => (
+                        AccessStatus::Broken,
+                        proof_error(&provider.0, &e.to_string()),
+                    ),
+                },
+                Err(e) => (
+                    AccessStatus::Broken,
+                    proof_error(&provider.0, &e.to_string()),
+                ),
+            };
+            per_provider.push((provider.clone(), status));
+            proofs.push(entry);
+        }
+        let overall = if per_provider.is_empty() {
+            AccessStatus::NotConfigured
+        } else if per_provider.iter().all(|(_, s)| s.is_ready()) {
+            per_provider[0].1
+        } else {
+            AccessStatus::Broken
+        };
+        runs.record_access(run_id, overall, &Value::Array(proofs), &per_provider)?;
+        let run = runs.complete_run(run_id)?;
+        tracing::info!(run_id = %run_id, state = %run.state, access = %overall, "batch import run ended");
+        Ok(())
+    }
+}
+
+fn proof_error(provider: &str, message: &str) -> Value {
+    json!({
+        "provider_id": provider, "access_status": AccessStatus::Broken,
+        "subscription": ModeProof::NotAttempted, "self_service": ModeProof::NotAttempted,
+        "completion_status": null, "message": message,
+    })
+}
+
+fn good(status: ItemStatus) -> bool {
+    matches!(
+        status,
+        ItemStatus::Passed | ItemStatus::Warning | ItemStatus::AlreadyImported
+    )
+}
+
+fn later(d: Duration) -> Timestamp {
+    Timestamp(Timestamp::now().0.saturating_add(d.as_millis() as i64))
+}
+
+/// Whether a stored profile says the upstream serves Chat Completions only.
+fn chat_only_of(profile: &Value) -> Option<bool> {
+    profile
+        .get("chat_completions_only")
+        .and_then(Value::as_bool)
+}
+
+/// When the item's first confirmation attempt was made.
+fn first_attempt_at(app: &App, item: &RunItemRecord) -> Option<Timestamp> {
+    app.store()
+        .runs()
+        .events(&item.id)
+        .ok()?
+        .iter()
+        .rev()
+        .take_while(|e| e.kind != RunItemEventKind::Retried)
+        .filter(|e| e.kind == RunItemEventKind::Attempt)
+        .map(|e| e.at)
+        .min()
+}

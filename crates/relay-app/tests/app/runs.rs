@@ -1,0 +1,281 @@
+//! Batch auto-import runs through the worker, against the mock host: matching,
+//! correction, repeats, refused lines, the reuse policy (created, reused,
+//! reactivated), confirmation through the warm-up window, cancel and retry, and no
+//! key left at rest.
+
+use crate::support::{Env, KEY_A, KEY_B, KEY_BAD};
+use relay_app::{RunInput, RunWorkerConfig};
+use relay_domain::{
+    AccessMode, AccessStatus, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision,
+    RunItemEventKind, RunItemState, RunState, Secret,
+};
+use relay_store::RunItemRecord;
+use std::time::{Duration, Instant};
+use sub2api_mock::Faults;
+
+fn worker() -> RunWorkerConfig {
+    RunWorkerConfig {
+        owner: "test-worker".into(),
+        lease: Duration::from_secs(30),
+        confirm_window: Duration::from_secs(20),
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_millis(800),
+        ..RunWorkerConfig::default()
+    }
+}
+
+fn input(lines: &str) -> RunInput {
+    RunInput {
+        host: "main".into(),
+        lines: Secret::new(lines),
+        pack_id: None,
+        access_mode: AccessMode::Subscription,
+        allow_adhoc: false,
+        profile: false,
+        subscribers: Vec::new(),
+        validity_days: None,
+    }
+}
+
+/// Runs worker passes until the run ends.
+fn drive(env: &Env, run_id: &str) -> relay_store::RunRecord {
+    let config = worker();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        env.app.run_worker_pass(&config).expect("worker pass");
+        let run = env.app.get_run(run_id).expect("run");
+        if run.state.is_terminal() {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run_id} did not end: {run:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn items(env: &Env, run_id: &str) -> Vec<RunItemRecord> {
+    env.app.run_items(run_id, None, 500).expect("items").items
+}
+
+fn accounts(env: &Env) -> Vec<serde_json::Value> {
+    env.objects("accounts")
+}
+
+#[test]
+fn a_mixed_paste_ends_with_confirmed_accounts_repeats_skipped_and_unknown_urls_refused() {
+    let env = Env::start();
+    let lines = format!(
+        "https://api.deepseek.com/v1 {KEY_A} deepseek v4\n\
+         https://api.deepseek.com {KEY_A} deepseek v4\n\
+         https://api.deepseek.com/v1 {KEY_B}\n\
+         https://llm.unknown.example/v1 {KEY_B} some-model\n"
+    );
+    let run = env.app.create_run(input(&lines)).expect("run created");
+    assert_eq!(run.state, RunState::Pending);
+    assert_eq!(run.counts.total, 4);
+    let before = items(&env, run.id.as_str());
+    assert_eq!(
+        before[0].canonical_model.as_deref(),
+        Some("deepseek-v4-pro")
+    );
+    assert!(before[0]
+        .model_correction
+        .as_deref()
+        .is_some_and(|c| c.contains("deepseek-v4-pro")));
+    assert_eq!(
+        before[1].state,
+        RunItemState::Skipped,
+        "same provider, key and family"
+    );
+    assert_eq!(
+        before[3].state,
+        RunItemState::Failed,
+        "unknown URL without ad-hoc"
+    );
+    assert!(before[3]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("allow ad-hoc"));
+    assert!(!before[3].has_sealed_key);
+    assert!(before[0].has_sealed_key && before[2].has_sealed_key);
+
+    let run = drive(&env, run.id.as_str());
+    assert_eq!(run.state, RunState::PartiallySucceeded);
+    assert_eq!(run.access_status, AccessStatus::SubscriptionReady);
+    let after = items(&env, run.id.as_str());
+    for i in [0, 2] {
+        let item = &after[i];
+        assert_eq!(item.state, RunItemState::Succeeded, "{item:?}");
+        assert_eq!(item.confirmation_status, ConfirmationStatus::Confirmed);
+        assert_eq!(item.reuse_decision, Some(ReuseDecision::Created));
+        assert_eq!(item.access_status, AccessStatus::SubscriptionReady);
+        assert!(item.account_id.is_some() && item.batch_id.is_some());
+        assert!(
+            !item.has_sealed_key,
+            "the key is erased once the account exists"
+        );
+        let kinds: Vec<RunItemEventKind> = env
+            .app
+            .item_events(item.id.as_str())
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        for k in [
+            RunItemEventKind::Created,
+            RunItemEventKind::Decided,
+            RunItemEventKind::AccountReady,
+            RunItemEventKind::KeyErased,
+            RunItemEventKind::Attempt,
+            RunItemEventKind::Confirmed,
+            RunItemEventKind::AccessProven,
+        ] {
+            assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
+        }
+    }
+    assert_eq!(accounts(&env).len(), 2, "two keys, two accounts");
+    // No key anywhere in the run's records.
+    let dump = format!("{:?}{:?}", env.app.get_run(run.id.as_str()).unwrap(), after);
+    for key in [KEY_A, KEY_B] {
+        assert!(!dump.contains(key));
+    }
+}
+
+#[test]
+fn a_second_run_reuses_and_a_disabled_account_is_reactivated_never_duplicated() {
+    let env = Env::start();
+    let line = |k: &str| format!("https://api.deepseek.com {k}\n");
+    let first = env.app.create_run(input(&line(KEY_A))).unwrap();
+    assert_eq!(drive(&env, first.id.as_str()).state, RunState::Succeeded);
+    let account = items(&env, first.id.as_str())[0].account_id.unwrap();
+
+    let second = env.app.create_run(input(&line(KEY_A))).unwrap();
+    assert_eq!(drive(&env, second.id.as_str()).state, RunState::Succeeded);
+    let item = &items(&env, second.id.as_str())[0];
+    assert_eq!(item.reuse_decision, Some(ReuseDecision::Reused));
+    assert_eq!(item.account_id, Some(account));
+
+    // Disabled on the host by an operator: the next run re-enables it.
+    let host = env.app.resolve_host("main").unwrap();
+    let adapter = env.app.adapter(&host).unwrap();
+    adapter
+        .update_account(
+            account,
+            &relay_sub2api::AccountUpdate {
+                status: Some(relay_sub2api::AccountStatus::Inactive),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let third = env.app.create_run(input(&line(KEY_A))).unwrap();
+    assert_eq!(drive(&env, third.id.as_str()).state, RunState::Succeeded);
+    let item = &items(&env, third.id.as_str())[0];
+    assert_eq!(item.reuse_decision, Some(ReuseDecision::Reactivated));
+    assert_eq!(item.account_id, Some(account));
+    assert_eq!(
+        adapter.get_account(account).unwrap().status,
+        relay_sub2api::AccountStatus::Active
+    );
+    assert_eq!(accounts(&env).len(), 1, "never duplicated");
+}
+
+#[test]
+fn the_warm_up_window_is_ridden_out_with_retries() {
+    let env = Env::with_faults(Faults {
+        warmup_ms: 1_500,
+        ..Faults::default()
+    });
+    let run = env
+        .app
+        .create_run(input(&format!("https://api.deepseek.com {KEY_A}\n")))
+        .unwrap();
+    let run = drive(&env, run.id.as_str());
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    let item = &items(&env, run.id.as_str())[0];
+    assert!(item.attempts >= 2, "confirmed after retries: {item:?}");
+    let trail = env.app.item_events(item.id.as_str()).unwrap();
+    assert!(trail.iter().any(|e| e.kind == RunItemEventKind::Attempt
+        && e.answer_class == Some(HostAnswerClass::NoAvailableAccounts503)));
+    assert!(trail
+        .iter()
+        .any(|e| e.kind == RunItemEventKind::RetryScheduled));
+}
+
+#[test]
+fn a_refused_key_fails_with_its_cause_and_a_retry_without_the_key_says_so() {
+    let env = Env::start();
+    let run = env
+        .app
+        .create_run(input(&format!(
+            "https://api.deepseek.com {KEY_A}\nhttps://api.deepseek.com {KEY_BAD}\n"
+        )))
+        .unwrap();
+    let run = drive(&env, run.id.as_str());
+    assert_eq!(run.state, RunState::PartiallySucceeded);
+    let bad = &items(&env, run.id.as_str())[1];
+    assert_eq!(bad.state, RunItemState::Failed);
+    assert!(bad
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("account test failed"));
+    assert!(!bad.has_sealed_key, "the run ended: every key erased");
+    let outcome = env
+        .app
+        .retry_run(run.id.as_str(), RetryScope::Failed)
+        .unwrap();
+    assert!(outcome.retried.is_empty());
+    assert_eq!(outcome.without_key, vec![bad.id.clone()]);
+    assert_eq!(
+        accounts(&env).len(),
+        1,
+        "the refused key's account was deleted"
+    );
+}
+
+#[test]
+fn cancel_mid_run_leaves_nothing_half_made_and_erases_the_keys() {
+    let env = Env::start();
+    let run = env
+        .app
+        .create_run(input(&format!(
+            "https://api.deepseek.com {KEY_A}\nhttps://api.deepseek.com {KEY_B}\n"
+        )))
+        .unwrap();
+    let cancelled = env.app.cancel_run(run.id.as_str()).unwrap();
+    assert_eq!(cancelled.state, RunState::Cancelled);
+    env.app.run_worker_pass(&worker()).unwrap();
+    for item in items(&env, run.id.as_str()) {
+        assert_eq!(item.state, RunItemState::Cancelled);
+        assert!(!item.has_sealed_key);
+        assert!(item.account_id.is_none());
+    }
+    assert!(accounts(&env).is_empty(), "nothing was made");
+    assert!(
+        env.app.cancel_run(run.id.as_str()).is_err(),
+        "an ended run cannot be cancelled again"
+    );
+}
+
+#[test]
+fn a_line_that_does_not_parse_refuses_the_whole_paste_naming_the_line() {
+    let env = Env::start();
+    let err = env
+        .app
+        .create_run(input(&format!(
+            "https://api.deepseek.com {KEY_A}\n{KEY_B}\n"
+        )))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("lines: line 2"), "{text}");
+    assert!(!text.contains(KEY_B));
+    assert!(env
+        .app
+        .list_runs(&Default::default())
+        .unwrap()
+        .items
+        .is_empty());
+}
