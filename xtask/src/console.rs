@@ -2,13 +2,24 @@
 //!
 //! Starts the mock host and the server (debug build) on loopback, registers the host
 //! and installs the bundled pack through the API, then drives Chromium through
-//! `chromedriver` (WebDriver, [`crate::webdriver`]): opens `/console/`, signs in with
-//! the operator token, creates a batch-import run from pasted lines (three good demo
-//! keys, one the mock's vendors refuse), watches it end, opens the failed item's event
-//! trail, retries the failed items through the confirmation dialog and sees the item
-//! go back to work, then finds the run in the run list and signs out. It asserts on
-//! what the page shows (states, counts, trail entries), and that the page never holds
-//! the token (not in the document, the URL or a script-readable cookie).
+//! `chromedriver` (WebDriver, [`crate::webdriver`]):
+//!
+//! 1. opens `/console`, is refused with a wrong token, signs in;
+//! 2. creates a run from pasted lines (three good demo keys for DeepSeek and Moonshot,
+//!    one with the hint `kimi 2.6`, and a key the mock's vendors refuse), watches it
+//!    end `partially_succeeded` (3 succeeded, 1 failed) with its access proof, opens
+//!    the refused line's event trail, and sees *Retry failed* not offered (the refused
+//!    line has no account and no key left);
+//! 3. with a warm-up on the mock host longer than the server's confirmation window,
+//!    creates a second run that ends `failed` on confirmation (503 attempts in the
+//!    trail), retries it through the dialog, sees the item and the run back at work
+//!    (`pending`/`running`, `retried` in the trail) and then `succeeded`;
+//! 4. finds both runs in the run list, searches one, and signs out (the API then
+//!    answers `401`).
+//!
+//! It asserts on what the page shows (states, counts, trail entries), and that the
+//! page never holds the token (not in the document, the URL or a script-readable
+//! cookie).
 //!
 //! A screenshot of each page is saved to `target/console-shots/` (`sign-in.png`,
 //! `new-run.png`, `run-detail.png`, `item-trail.png`, `retry.png`, `runs.png`).
@@ -42,6 +53,9 @@ fn lines() -> String {
     ]
     .join("\n")
 }
+
+/// A fifth demo key, for the run that meets a long warm-up.
+const WARMUP_LINE: &str = "https://api.deepseek.com/v1 sk-demo-4e5f60718293a4b5c6d7e8f90a1b2c3d";
 
 const ENDED: &[&str] = &["succeeded", "partially_succeeded", "failed", "cancelled"];
 const WORKING: &[&str] = &["pending", "running"];
@@ -106,6 +120,10 @@ pub fn run(_args: &[String]) -> Result<()> {
             env: vec![
                 ("RELAY_RECONCILE_INTERVAL".into(), "0".into()),
                 ("RELAY_WARMUP_SECS".into(), "5".into()),
+                // A short confirmation window with quick retries: the second run
+                // meets a warm-up longer than it.
+                ("RELAY_CONFIRM_WINDOW_SECS".into(), "10".into()),
+                ("RELAY_CONFIRM_BACKOFF_MS".into(), "500".into()),
                 (
                     "RELAY_PACKS_DIR".into(),
                     procs::root().join("packs").display().to_string(),
@@ -339,67 +357,125 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
     }
     b.screenshot(&shots.join("item-trail.png"))?;
 
-    step("retry the failed item through the confirmation dialog");
-    // The mock's account tests now take a while, so the retried item is seen at work.
-    let faults = Client::new(mock, None)
-        .post("/__mock/faults", &json!({"account_test_latency_ms": 4000}))?;
-    expect(&faults, 200, "slow the mock's account tests")?;
-    b.click_css("[data-testid=action-retry-failed]")?;
-    b.wait_for("the confirmation dialog", PAGE_LIMIT, |b| {
-        let open = b.script("return document.getElementById('confirm').open;", json!([]))?;
-        Ok((open == true).then_some(()))
-    })?;
-    let question = b.text("[data-testid=confirm-text]")?;
-    if !question.contains(&run_id) {
-        bail!("the dialog does not name the run: {question:?}");
+    // The refused line has no account and no key left: nothing a retry could move,
+    // and the page says so instead of offering it.
+    let retry = b.script(
+        "const b = document.getElementById('action-retry-failed');\
+         return [b.disabled, b.getAttribute('title') || ''];",
+        json!([]),
+    )?;
+    if retry[0] != true
+        || !retry[1]
+            .as_str()
+            .unwrap_or("")
+            .contains("paste their lines again")
+    {
+        bail!("Retry failed is offered for a line whose key is gone: {retry}");
     }
-    b.click_css("[data-testid=confirm-ok]")?;
+
+    step("a run whose confirmation outlasts its window, then retried");
+    // The mock's gateway answers 503 "no available accounts" for the group of an
+    // account created less than ten minutes ago: longer than the confirmation window.
+    let mock_api = Client::new(mock, None);
+    let faults = mock_api.post("/__mock/faults", &json!({"warmup_ms": 600_000}))?;
+    expect(&faults, 200, "a long warm-up on the mock host")?;
+    b.click_css("[data-testid=nav-new]")?;
+    b.wait_shown("[data-testid=page-new]", PAGE_LIMIT)?;
+    b.type_into("[data-testid=new-lines]", WARMUP_LINE)?;
+    let created = Instant::now();
+    b.click_css("[data-testid=new-submit]")?;
+    let warm_run = b.wait_for("the second run", PAGE_LIMIT, |b| {
+        let id = b.text("[data-testid=run-id]")?;
+        Ok((id.starts_with("run") && id != run_id).then_some(id))
+    })?;
+    let state = b.wait_for("the second run to end", RUN_LIMIT, |b| {
+        let s = run_state(b)?;
+        Ok(ENDED.contains(&s.as_str()).then_some(s))
+    })?;
+    let rows = item_rows(b)?;
+    let (item_id, _, item_state) = rows.first().cloned().context("no item row")?;
+    let confirmation = b.text("[data-testid=item-confirmation]")?;
+    eprintln!("    {warm_run}: {state}; its item {item_state}, confirmation {confirmation}");
+    if (state.as_str(), item_state.as_str(), confirmation.as_str())
+        != ("failed", "failed", "failed_confirmation")
+    {
+        bail!("expected the run and its item failed on confirmation");
+    }
+    b.click_css(&format!("tr[data-item-id=\"{item_id}\"]"))?;
+    b.wait_shown("[data-testid=trail]", PAGE_LIMIT)?;
+    b.wait_for("503 attempts in the trail", PAGE_LIMIT, |b| {
+        let t = b.text("[data-testid=trail-body]")?;
+        Ok(
+            (t.contains("no_available_accounts_503") && t.contains("retry_scheduled"))
+                .then_some(()),
+        )
+    })?;
+    // The warm-up now ends about 4 s from here, inside the retried item's new
+    // confirmation window (10 s, attempts after 0.5, 1, 2, 4 s): it works through it.
+    let until = created.elapsed() + Duration::from_secs(4);
+    let faults = mock_api.post(
+        "/__mock/faults",
+        &json!({"warmup_ms": until.as_millis() as u64}),
+    )?;
+    expect(&faults, 200, "shorten the mock's warm-up")?;
+    confirm_action(b, "[data-testid=action-retry-failed]", &warm_run)?;
     b.wait_for("the retry result", PAGE_LIMIT, |b| {
         let t = b.text("[data-testid=action-result]")?;
         Ok(t.contains("1 item(s) moved back to pending").then_some(()))
     })?;
     let back = b.wait_for("the retried item at work", PAGE_LIMIT, |b| {
-        let rows = item_rows(b)?;
-        let state = rows
-            .iter()
-            .find(|(id, _, _)| *id == failed_id)
-            .map(|(_, _, s)| s.clone())
+        let state = item_rows(b)?
+            .into_iter()
+            .find(|(id, _, _)| *id == item_id)
+            .map(|(_, _, s)| s)
             .unwrap_or_default();
         Ok(WORKING.contains(&state.as_str()).then_some(state))
     })?;
-    eprintln!("    line 4 after the retry: {back}");
     let run_now = run_state(b)?;
-    if ENDED.contains(&run_now.as_str()) && run_now != "partially_succeeded" {
-        bail!("after the retry the run shows {run_now}");
+    eprintln!("    after the retry: run {run_now}, item {back}");
+    if !WORKING.contains(&run_now.as_str()) {
+        bail!("after the retry the run shows {run_now}, not pending or running");
     }
     let trail = b.text("[data-testid=trail-body]")?;
     if !trail.contains("retried") {
         bail!("the trail does not show the retry: {trail:?}");
     }
+    b.script("window.scrollTo(0, 0);", json!([]))?;
     b.screenshot(&shots.join("retry.png"))?;
-    let _ = Client::new(mock, None).post("/__mock/faults", &json!({"account_test_latency_ms": 0}));
-
-    step("the run in the run list");
-    b.click_css("[data-testid=nav-runs]")?;
-    b.wait_shown("[data-testid=page-runs]", PAGE_LIMIT)?;
-    let row = format!("tr[data-run-id=\"{run_id}\"]");
-    b.wait_shown(&row, PAGE_LIMIT)?;
-    b.type_into("[data-testid=filter-q]", &run_id)?;
-    b.click_css("[data-testid=filter-apply]")?;
-    b.wait_for("the search to keep the run", PAGE_LIMIT, |b| {
-        let n = b.script(
-            "return document.querySelectorAll('[data-testid=run-row]').length;",
-            json!([]),
-        )?;
-        Ok((n.as_u64() == Some(1) && b.shown(&row)?).then_some(()))
-    })?;
-    // Let the retried item finish so the list shows the run ended again.
-    let listed = b.wait_for("the listed run to end", RUN_LIMIT, |b| {
-        let s = b.text(&format!("{row} [data-testid=run-row-state]"))?;
+    let state = b.wait_for("the retried run to end", RUN_LIMIT, |b| {
+        let s = run_state(b)?;
         Ok(ENDED.contains(&s.as_str()).then_some(s))
     })?;
-    eprintln!("    the list shows {run_id} {listed}");
+    let confirmation = b.text("[data-testid=item-confirmation]")?;
+    eprintln!("    {warm_run} after the warm-up: {state}, confirmation {confirmation}");
+    if (state.as_str(), confirmation.as_str()) != ("succeeded", "confirmed") {
+        bail!("the retried run ended {state} with its item {confirmation}");
+    }
+
+    step("both runs in the run list");
+    b.click_css("[data-testid=nav-runs]")?;
+    b.wait_shown("[data-testid=page-runs]", PAGE_LIMIT)?;
+    for id in [&run_id, &warm_run] {
+        let row = format!("tr[data-run-id=\"{id}\"]");
+        b.wait_shown(&row, PAGE_LIMIT)?;
+    }
+    let listed = b.text(&format!(
+        "tr[data-run-id=\"{run_id}\"] [data-testid=run-row-state]"
+    ))?;
+    if listed != "partially_succeeded" {
+        bail!("the list shows {run_id} {listed}");
+    }
     b.screenshot(&shots.join("runs.png"))?;
+    b.type_into("[data-testid=filter-q]", &run_id)?;
+    b.click_css("[data-testid=filter-apply]")?;
+    b.wait_for("the search to keep one run", PAGE_LIMIT, |b| {
+        let ids = b.script(
+            "return [...document.querySelectorAll('[data-testid=run-row]')]\
+               .map(r => r.getAttribute('data-run-id'));",
+            json!([]),
+        )?;
+        Ok((ids == json!([run_id])).then_some(()))
+    })?;
     assert_no_token_in_page(b)?;
 
     step("sign out");
@@ -415,4 +491,22 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
         bail!("after sign-out the API answered {status}, not 401");
     }
     Ok(())
+}
+
+/// Clicks an action button, checks the confirmation dialog names `run_id`, confirms.
+fn confirm_action(b: &Session<'_>, button: &str, run_id: &str) -> Result<()> {
+    b.click_css(button)?;
+    b.wait_for("the confirmation dialog", PAGE_LIMIT, |b| {
+        let open = b.script("return document.getElementById('confirm').open;", json!([]))?;
+        Ok((open == true).then_some(()))
+    })?;
+    let question = b.text("[data-testid=confirm-text]")?;
+    if !question.contains(run_id) {
+        bail!("the dialog does not name the run: {question:?}");
+    }
+    b.click_css("[data-testid=confirm-ok]")?;
+    b.wait_for("the dialog to close", PAGE_LIMIT, |b| {
+        let open = b.script("return document.getElementById('confirm').open;", json!([]))?;
+        Ok((open == false).then_some(()))
+    })
 }

@@ -18,6 +18,7 @@
     runs: [],
     runsCursor: null,
     hostsLoaded: false,
+    hostNames: new Map(),
     run: null,
     items: [],
     itemsCursor: null,
@@ -237,7 +238,14 @@
 
   async function loadHosts() {
     const data = await api('GET', '/api/hosts');
-    return (data.hosts || []).map((h) => ({ id: h.id, name: h.name, status: h.status }));
+    const hosts = (data.hosts || []).map((h) => ({ id: h.id, name: h.name, status: h.status }));
+    for (const h of hosts) view.hostNames.set(h.id, h.name);
+    return hosts;
+  }
+
+  /** A host's name (its id when it is not known, e.g. deleted since). */
+  function hostName(id) {
+    return view.hostNames.get(id) || id;
   }
 
   function fillSelect(select, options, keepFirst) {
@@ -253,11 +261,11 @@
       el('td', {}, el('a', { href: '#/runs/' + encodeURIComponent(run.run_id), 'data-testid': 'run-link' },
         el('code', {}, run.run_id))),
       el('td', {}, badge(run.state, 'run-row-state')),
-      el('td', {}, run.host_id),
+      el('td', { title: run.host_id }, hostName(run.host_id)),
       el('td', { 'data-testid': 'run-row-counts' },
         `${c.succeeded} ok · ${c.failed} failed · ${c.open} open · ${c.skipped} skipped · ${c.cancelled} cancelled / ${c.total}`),
       el('td', {}, badge(run.access_status, 'run-row-access')),
-      el('td', {}, time(run.created_at)));
+      el('td', { class: 'time' }, time(run.created_at)));
     row.addEventListener('click', (e) => {
       if (e.target.closest('a')) return;
       location.hash = '#/runs/' + encodeURIComponent(run.run_id);
@@ -307,7 +315,7 @@
 
   async function openRuns() {
     show('page-runs');
-    if (!view.hostsLoaded) {
+    if ($('filter-host').options.length === 1) {
       const hosts = await loadHosts();
       fillSelect($('filter-host'), hosts.map((h) => ({ value: h.id, label: h.name })), true);
       view.hostsLoaded = true;
@@ -375,7 +383,7 @@
     setText('run-id', run.run_id);
     setBadge('run-state', run.state);
     setBadge('run-access', run.access_status);
-    setText('run-host', run.host_id);
+    setText('run-host', hostName(run.host_id));
     setText('run-pack', run.pack_id);
     setText('run-mode', run.access_mode + (run.allow_adhoc ? ' · ad-hoc allowed' : '') + (run.profile ? ' · profiled' : ''));
     setText('run-created', time(run.created_at) + (run.finished_at ? ' · ended ' + time(run.finished_at) : ''));
@@ -385,10 +393,7 @@
     const err = $('run-error');
     err.textContent = run.error || '';
     err.hidden = !run.error;
-    const open = OPEN_RUN.includes(run.state);
-    $('action-cancel').disabled = !open;
-    $('action-retry-failed').disabled = run.counts.failed === 0;
-    $('action-retry-all').disabled = run.counts.failed + run.counts.cancelled === 0;
+    $('action-cancel').disabled = !OPEN_RUN.includes(run.state);
     const access = run.access || [];
     $('access-empty').hidden = access.length > 0;
     $('access-table').hidden = access.length === 0;
@@ -405,10 +410,10 @@
     const provider = el('td', { 'data-testid': 'item-provider' }, item.provider_id || '—');
     if (item.adhoc) provider.append(el('span', { class: 'tag', 'data-testid': 'item-adhoc' }, 'ad-hoc'));
     const model = el('td', { 'data-testid': 'item-model' });
-    if (item.model_hint || item.canonical_model) {
-      model.append(el('span', {}, (item.model_hint || '—') + ' → ' + (item.canonical_model || '?')));
+    if (item.model_hint) {
+      model.append(el('span', {}, item.model_hint + ' → ' + (item.canonical_model || '?')));
     } else {
-      model.append('—');
+      model.append(item.canonical_model || '—');
     }
     if (item.model_correction) model.append(el('span', { class: 'sub', 'data-testid': 'item-correction' }, item.model_correction));
     const reuse = el('td', { 'data-testid': 'item-reuse' });
@@ -448,6 +453,26 @@
   function renderItems() {
     $('items-body').replaceChildren(...view.items.map(itemRow));
     $('items-more').hidden = !view.itemsCursor;
+    renderRetry();
+  }
+
+  /**
+   * A retry moves back only items that have an account or still hold their key: the
+   * buttons are enabled when one of the shown items (or an item not loaded yet) can.
+   */
+  function renderRetry() {
+    const retryable = (states) => view.items.some((i) => states.includes(i.state)
+      && (i.key_held || (i.account_id !== null && i.account_id !== undefined)));
+    const counts = view.run ? view.run.counts : { failed: 0, cancelled: 0 };
+    const more = Boolean(view.itemsCursor);
+    const failed = counts.failed > 0 && (more || retryable(['failed']));
+    const all = counts.failed + counts.cancelled > 0 && (more || retryable(['failed', 'cancelled']));
+    const none = 'No item in scope has an account or a key left: paste their lines again in a new run.';
+    for (const [id, ok] of [['action-retry-failed', failed], ['action-retry-all', all]]) {
+      $(id).disabled = !ok;
+      if (ok) $(id).removeAttribute('title');
+      else $(id).setAttribute('title', none);
+    }
   }
 
   async function loadItems(runId, append) {
@@ -482,6 +507,10 @@
 
   async function openRun(runId) {
     show('page-run');
+    if (!view.hostsLoaded) {
+      await loadHosts();
+      view.hostsLoaded = true;
+    }
     if (!view.run || view.run.run_id !== runId) {
       view.trailItem = null;
       view.items = [];
@@ -496,7 +525,7 @@
   async function loadTrail(itemId) {
     const data = await api('GET', '/api/batch-import/items/' + encodeURIComponent(itemId) + '/events');
     $('trail-body').replaceChildren(...(data.events || []).map((ev) => el('tr', { 'data-testid': 'trail-row' },
-      el('td', {}, time(ev.at)),
+      el('td', { class: 'time' }, time(ev.at)),
       el('td', { 'data-testid': 'trail-kind' }, ev.kind),
       el('td', {}, ev.attempt === null || ev.attempt === undefined ? '' : String(ev.attempt)),
       el('td', {}, ev.answer_class || ''),
