@@ -327,7 +327,7 @@ fn check_same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let refused = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "console_header_required",
+            "cross_site_request",
             "the console's sign-in accepts requests from its own pages only",
         )
     };

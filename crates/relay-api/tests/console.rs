@@ -402,6 +402,7 @@ fn a_sign_in_from_another_site_is_refused() {
         &[("origin", "https://evil.example")],
     );
     assert_eq!(a.status, 403);
+    assert_eq!(a.json()["error"]["code"], "cross_site_request");
     assert!(a.header("set-cookie").is_none());
     let a = post(
         &s,
