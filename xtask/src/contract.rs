@@ -119,6 +119,21 @@ pub fn run(args: &[String]) -> Result<()> {
         .context("the reconcile answer has no id")?
         .to_string();
     let host_id = host.body["id"].as_str().unwrap_or("main").to_string();
+    let import_run = api.post(
+        "/api/batch-import/runs",
+        &json!({"host_id": "main", "lines": format!("https://api.deepseek.com/v1 {} deepseek v4", KEYS[0])}),
+    )?;
+    expect(&import_run, 202, "start a batch import run")?;
+    let import_run_id = import_run.body["run_id"]
+        .as_str()
+        .context("the run answer has no run_id")?
+        .to_string();
+    let items = api.get(&format!("/api/batch-import/runs/{import_run_id}/items"))?;
+    expect(&items, 200, "list the run's items")?;
+    let item_id = items.body["items"][0]["item_id"]
+        .as_str()
+        .context("the run has no item")?
+        .to_string();
 
     let config = dir.join("schemathesis.toml");
     std::fs::write(
@@ -130,6 +145,8 @@ pub fn run(args: &[String]) -> Result<()> {
              \"path.provider\" = \"deepseek\"\n\
              \"path.batch\" = \"{batch}\"\n\
              \"path.run\" = \"{run_id}\"\n\
+             \"path.run_id\" = \"{import_run_id}\"\n\
+             \"path.item_id\" = \"{item_id}\"\n\
              \n\
              # 502 is the documented answer when the host (the upstream of this\n\
              # gateway's control plane) is unreachable or refuses the admin\n\
@@ -148,6 +165,20 @@ pub fn run(args: &[String]) -> Result<()> {
              \n\
              [[operations]]\n\
              include-operation-id = \"installPack\"\n\
+             checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n\
+             \n\
+             # The pasted lines of a batch import must parse (a base URL and a key per\n\
+             # line), and a paging cursor must be one the server gave.\n\
+             [[operations]]\n\
+             include-operation-id = \"createImportRun\"\n\
+             checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n\
+             \n\
+             [[operations]]\n\
+             include-operation-id = \"listImportRuns\"\n\
+             checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n\
+             \n\
+             [[operations]]\n\
+             include-operation-id = \"listImportRunItems\"\n\
              checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n"
         ),
     )?;

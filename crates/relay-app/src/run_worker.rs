@@ -24,7 +24,8 @@ use relay_domain::{
     ReuseDecision, RunId, RunItemEvent, RunItemEventKind, Secret, Timestamp,
 };
 use relay_store::{
-    ItemLease, NewRunItemEvent, RunItemPatch, RunItemRecord, RunRecord, RunRepository, StoreError,
+    BatchRepository, ItemLease, NewRunItemEvent, RunItemPatch, RunItemRecord, RunRecord,
+    RunRepository, StoreError,
 };
 use relay_sub2api::{AccountCredentials, AccountStatus, AccountUpdate, HostAdapter};
 use serde_json::{json, Value};
@@ -254,11 +255,58 @@ impl App {
             .canonical_model
             .clone()
             .unwrap_or_else(|| ctx.target.provider.smoke_test_model.clone());
-        let chat_only = item.profile.as_ref().and_then(chat_only_of);
+        let chat_only = if run.profile && item.profile.is_none() {
+            match self.profile_item(lease, ctx, &key, &model)? {
+                Ok(chat_only) => Some(chat_only),
+                Err((class, cause)) => {
+                    self.fail_item(lease, class, &cause)?;
+                    return Ok(None);
+                }
+            }
+        } else {
+            item.profile.as_ref().and_then(chat_only_of)
+        };
+        runs.renew(lease, Timestamp::now(), config.lease.as_millis() as i64)?;
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
+        // An import of this key interrupted by a crash (this item's own, killed
+        // mid-way) is resumed first: it adopts the account it may have made, so the
+        // key never gets a second one.
+        let resumed = match self.resume_interrupted(&journal, item, &key) {
+            Ok(resumed) => resumed,
+            Err(AppError::Conflict {
+                code: "provider_busy",
+                message,
+            }) => {
+                let mut e = event(RunItemEventKind::RetryScheduled);
+                e.decision = Some("provider_busy".into());
+                e.message = Some(message);
+                runs.append_event(&lease.item_id, &e)?;
+                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let recorded = journal
             .find_live_account(&item.fingerprint)
             .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
+        if let (Some(batch), Some(entry)) = (&resumed, &recorded) {
+            if entry.batch_id.as_ref() == Some(batch) {
+                if let Some(id) = entry.host_resource_id {
+                    let reason = format!(
+                        "account {id} made by this key's import, finished by resuming its interrupted batch {batch}"
+                    );
+                    return self
+                        .account_ready(
+                            lease,
+                            id,
+                            ReuseDecision::Created,
+                            &reason,
+                            Some(batch.clone()),
+                        )
+                        .map(Some);
+                }
+            }
+        }
         let adapter = ctx.adapter.as_ref();
         let (decision, reason) = match recorded.as_ref().and_then(|e| e.host_resource_id) {
             None => (
@@ -436,6 +484,43 @@ impl App {
         }
     }
 
+    /// Resumes every interrupted import batch that journaled an account intent for
+    /// the item's key, with the key; returns the last one resumed.
+    fn resume_interrupted(
+        self: &Arc<Self>,
+        journal: &StoreJournal,
+        item: &RunItemRecord,
+        key: &Secret,
+    ) -> AppResult<Option<BatchId>> {
+        let entries = journal
+            .list_provider()
+            .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
+        let mut batches: Vec<BatchId> = entries
+            .iter()
+            .filter(|e| e.resource_type == ResourceType::Account)
+            .filter(|e| e.fingerprint.as_ref() == Some(&item.fingerprint))
+            .filter(|e| e.state == ResourceState::Intent)
+            .filter_map(|e| e.batch_id.clone())
+            .collect();
+        batches.dedup();
+        let mut resumed = None;
+        for batch in batches {
+            let status = self.store().batches().get(&batch)?.status;
+            if status != relay_domain::BatchStatus::Interrupted {
+                continue;
+            }
+            self.resume_batch(batch.as_str(), Some(key.clone()))?;
+            let mut e = event(RunItemEventKind::Decided);
+            e.decision = Some("resumed".into());
+            e.message = Some(format!(
+                "resumed the interrupted import batch {batch} of this key"
+            ));
+            self.store().runs().append_event(&item.id, &e)?;
+            resumed = Some(batch);
+        }
+        Ok(resumed)
+    }
+
     /// Rolls back the batch of an item cancelled while its account was made.
     fn undo_cancelled(self: &Arc<Self>, lease: &ItemLease, batch_id: &BatchId) {
         match self.rollback_batch(batch_id.as_str()) {
@@ -484,7 +569,7 @@ impl App {
         Ok((!what.is_empty()).then(|| what.join("; ")))
     }
 
-    /// Records the item's account (erasing its key) with the trail entries.
+    /// Records the item's account and the import batch it came from (erasing its key).
     fn account_ready(
         &self,
         lease: &ItemLease,
@@ -509,18 +594,78 @@ impl App {
                 },
             )?;
         }
+        // The store writes the `account_ready` and `key_erased` trail entries.
         runs.record_account(lease, account_id, decision, reason)?;
-        let mut ready = event(RunItemEventKind::AccountReady);
-        ready.decision = Some(decision.as_str().into());
-        ready.details = json!({"account_id": account_id, "batch_id": batch_id});
-        runs.append_event(&lease.item_id, &ready)?;
         Ok(account_id)
+    }
+
+    /// Profiles the item's upstream with its key (tiny capped requests, the item's
+    /// model only) and stores the profile. `Ok(chat_only)`: the upstream serves
+    /// Chat Completions only (or not); `Err`: the upstream refused the key or has
+    /// no quota, so no account is made.
+    #[allow(clippy::type_complexity)]
+    fn profile_item(
+        &self,
+        lease: &ItemLease,
+        ctx: &ProviderContext,
+        key: &Secret,
+        model: &str,
+    ) -> AppResult<Result<bool, (HostAnswerClass, String)>> {
+        let request =
+            relay_upstream::ProfileRequest::new(ctx.target.provider.base_url.clone(), key.clone())
+                .with_models([model.to_string()])
+                .with_limits(relay_upstream::ProfileLimits {
+                    max_models: 1,
+                    ..relay_upstream::ProfileLimits::default()
+                });
+        let profile = relay_upstream::profile(&request);
+        let chat_only = profile.chat_completions_only();
+        let mut stored = serde_json::to_value(&profile)
+            .map_err(|e| AppError::Internal(format!("the upstream profile: {e}")))?;
+        if let Some(obj) = stored.as_object_mut() {
+            obj.insert("chat_completions_only".into(), json!(chat_only));
+            obj.insert("key_rejected".into(), json!(profile.key_rejected()));
+            obj.insert("quota_exhausted".into(), json!(profile.quota_exhausted()));
+        }
+        let runs = self.store().runs();
+        runs.patch_item(
+            lease,
+            &RunItemPatch {
+                profile: Some(stored.clone()),
+                ..RunItemPatch::default()
+            },
+        )?;
+        let mut e = event(RunItemEventKind::Profiled);
+        e.decision = Some(
+            if chat_only {
+                "chat_completions_only"
+            } else {
+                "responses_or_unknown"
+            }
+            .into(),
+        );
+        e.message = profile.problem.clone();
+        e.details = json!({"requests": profile.requests, "elapsed_ms": profile.elapsed_ms});
+        runs.append_event(&lease.item_id, &e)?;
+        if profile.key_rejected() {
+            return Ok(Err((
+                HostAnswerClass::InvalidKey,
+                "the upstream refused the key in the profile: no account was made; check the key and its base URL (keys are region-bound)".into(),
+            )));
+        }
+        if profile.quota_exhausted() {
+            return Ok(Err((
+                HostAnswerClass::Quota,
+                "the upstream has no quota or balance for this key (profile): no account was made; top it up and retry".into(),
+            )));
+        }
+        Ok(Ok(chat_only))
     }
 
     /// One confirmation attempt through the gateway, then success, a scheduled
     /// retry, or failure with a named cause.
     fn confirm_once(
-        &self,
+        self: &Arc<Self>,
         config: &RunWorkerConfig,
         lease: &ItemLease,
         run: &RunRecord,
@@ -532,10 +677,11 @@ impl App {
             runs.confirm(lease, ConfirmationEvent::Start)?;
         }
         let attempt = item.attempts + 1;
-        let (class, message, details) = self.gateway_attempt(run.access_mode, ctx)?;
+        let (class, message, details) = self.confirmation_attempt(run, ctx, item.account_id)?;
         // A completion that passed while the model list does not show the model yet
         // (the host's models cache) is worth another attempt too.
         let retryable = class.is_transient()
+            || details["retry"].as_bool() == Some(true)
             || details["completion_status"]
                 .as_u64()
                 .is_some_and(|s| (200..300).contains(&s));
@@ -603,18 +749,102 @@ impl App {
         self.fail_confirmation(lease, class, &cause)
     }
 
+    /// One confirmation attempt of an item's account: in subscription mode one
+    /// gateway probe (a single attempt) with the managed probe subscriber's key of
+    /// the provider's subscription group — the access closure runs first when that
+    /// key does not exist yet (an import stopped before it); in self-service mode,
+    /// where the run holds no user key, the host's own test of the account.
+    fn confirmation_attempt(
+        self: &Arc<Self>,
+        run: &RunRecord,
+        ctx: &ProviderContext,
+        account_id: Option<i64>,
+    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+        match run.access_mode {
+            AccessMode::Subscription => {
+                if let Some(answer) = self.gateway_attempt(ctx)? {
+                    return Ok(answer);
+                }
+                let closed = self.assign_subscriptions(
+                    &ctx.provider.provider_id.0,
+                    &crate::access::AccessInput {
+                        host: run.host_id.as_str().to_string(),
+                        pack_id: Some(ctx.provider.pack_id.0.clone()),
+                        access_mode: AccessMode::Subscription,
+                        subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
+                        validity_days: run.validity_days.map(|d| d as u32),
+                        probe_key: None,
+                    },
+                );
+                if let Err(AppError::Conflict {
+                    code: "provider_busy",
+                    message,
+                }) = closed
+                {
+                    return Ok((
+                        HostAnswerClass::Other,
+                        Some(message),
+                        json!({"retry": true}),
+                    ));
+                }
+                closed?;
+                Ok(self.gateway_attempt(ctx)?.unwrap_or((
+                    HostAnswerClass::Other,
+                    Some("the access closure made no managed probe key for the provider's subscription group".into()),
+                    json!({}),
+                )))
+            }
+            AccessMode::SelfService => {
+                let Some(account_id) = account_id else {
+                    return Ok((
+                        HostAnswerClass::Other,
+                        Some("the item has no account".into()),
+                        json!({}),
+                    ));
+                };
+                let observer = StoreProbeObserver::new(self.store().clone(), ctx.scope(None), None);
+                let probe = relay_core::probe_account(
+                    ctx.adapter.as_ref(),
+                    &|r| relay_core::Observer::probe(&observer, r),
+                    account_id,
+                    &ctx.target.provider.smoke_test_model,
+                    &json!({}),
+                    &self.redactor(),
+                );
+                let class = if probe.passed {
+                    HostAnswerClass::Ok
+                } else {
+                    match probe.http_status {
+                        None => HostAnswerClass::Unreachable,
+                        Some(403) => HostAnswerClass::WarmupForbidden403,
+                        Some(401) => HostAnswerClass::InvalidKey,
+                        Some(402) => HostAnswerClass::Quota,
+                        Some(429) => HostAnswerClass::RateLimited429,
+                        Some(503) => HostAnswerClass::NoAvailableAccounts503,
+                        Some(s) if s >= 500 => HostAnswerClass::UpstreamError,
+                        Some(_) => HostAnswerClass::Other,
+                    }
+                };
+                Ok((
+                    class,
+                    (!probe.passed).then(|| probe.message.clone()),
+                    json!({"account_test_status": probe.http_status, "account_id": account_id}),
+                ))
+            }
+        }
+    }
+
     /// One gateway probe (a single attempt) with the managed probe subscriber's key
-    /// of the provider's group for `mode`.
+    /// of the provider's subscription group; `None` when that key does not exist.
     fn gateway_attempt(
         &self,
-        mode: AccessMode,
         ctx: &ProviderContext,
-    ) -> AppResult<(HostAnswerClass, Option<String>, Value)> {
+    ) -> AppResult<Option<(HostAnswerClass, Option<String>, Value)>> {
         let journal = StoreJournal::new(self.store().clone(), ctx.scope(None));
         let entries = journal
             .list_provider()
             .map_err(|e| AppError::Internal(format!("reading the journal: {e}")))?;
-        let want = expected_subscription_type(mode);
+        let want = expected_subscription_type(AccessMode::Subscription);
         let group = entries
             .iter()
             .filter(|e| e.resource_type == ResourceType::Group && e.is_live())
@@ -629,13 +859,7 @@ impl App {
             None => None,
         };
         let Some(key) = key else {
-            return Ok((
-                HostAnswerClass::Other,
-                Some(format!(
-                    "no managed probe key for the provider's {mode} group: the access closure did not create one"
-                )),
-                json!({}),
-            ));
+            return Ok(None);
         };
         let observer = StoreProbeObserver::new(self.store().clone(), ctx.scope(None), None);
         let ports = Ports {
@@ -662,7 +886,7 @@ impl App {
         )
         .map_err(|e| AppError::Internal(e.to_string()))?;
         let class = answer_class(&proof);
-        Ok((
+        Ok(Some((
             class,
             proof.message.clone(),
             json!({
@@ -671,7 +895,7 @@ impl App {
                 "completion_status": proof.completion_status,
                 "key_mask": proof.key_mask,
             }),
-        ))
+        )))
     }
 
     fn fail_confirmation(
@@ -738,7 +962,16 @@ impl App {
                 run.host_id.as_str(),
                 Some(&pack.0),
             ) {
-                Ok(ctx) => match self.gateway_attempt(run.access_mode, &ctx) {
+                Ok(_) if run.access_mode == AccessMode::SelfService => (
+                    AccessStatus::NotConfigured,
+                    json!({
+                        "provider_id": provider.0, "access_status": AccessStatus::NotConfigured,
+                        "subscription": ModeProof::NotAttempted, "self_service": ModeProof::NotAttempted,
+                        "completion_status": null,
+                        "message": "a self-service run holds no user key to prove the gateway with: its items were confirmed by the host's account test; prove access with relay access check and a user key",
+                    }),
+                ),
+                Ok(ctx) => match self.confirmation_attempt(&run, &ctx, None) {
                     Ok((class, message, details)) => {
                         let ready = class == HostAnswerClass::Ok;
                         let proof = if ready {

@@ -232,6 +232,36 @@ string_enum!(
 );
 
 string_enum!(
+    /// What a vendor's own API did with one request of an upstream profile
+    /// (`relay-upstream`): the endpoint or feature works, is absent, or could not be
+    /// judged because of the key, the vendor or the network.
+    UpstreamSupport, "upstream support" {
+        /// A 2xx answer of the expected shape.
+        Supported => "supported",
+        /// The endpoint or feature is absent: 404, 405, 501, a 400 naming an unknown
+        /// route (or refusing a stream or a tool the plain chat did without), a 2xx
+        /// answer of another shape (an HTML page, no stream), a redirect.
+        Unsupported => "unsupported",
+        /// The vendor refused this request for another reason (400/422: an unknown
+        /// model, a parameter it does not take); see the note.
+        Rejected => "rejected",
+        /// The vendor refused the key (401/403, invalid-key codes).
+        AuthFailed => "auth_failed",
+        /// The vendor account has no balance or quota left (402, balance texts).
+        Quota => "quota",
+        /// The vendor rate-limits the key (429).
+        RateLimited => "rate_limited",
+        /// The vendor failed (5xx, 408).
+        UpstreamError => "upstream_error",
+        /// No HTTP answer (connect, TLS, DNS, timeout).
+        Unreachable => "unreachable",
+        /// Not tried: the request cap was reached, an earlier answer settled it, or
+        /// the request does not apply.
+        Skipped => "skipped",
+    }
+);
+
+string_enum!(
     /// Where a host-side observation of a key came from (`diagnose`).
     HostObservationSource, "host observation source" {
         /// The host's account test of the key's account.
@@ -412,6 +442,7 @@ mod tests {
         wire_is_as_str(CheckName::ALL, CheckName::as_str);
         wire_is_as_str(CheckStatus::ALL, CheckStatus::as_str);
         wire_is_as_str(UpstreamClass::ALL, UpstreamClass::as_str);
+        wire_is_as_str(UpstreamSupport::ALL, UpstreamSupport::as_str);
         wire_is_as_str(HostObservationSource::ALL, HostObservationSource::as_str);
         wire_is_as_str(CompletionFailure::ALL, CompletionFailure::as_str);
         wire_is_as_str(OutOfServiceReason::ALL, OutOfServiceReason::as_str);

@@ -256,6 +256,7 @@ const GRAPH: &[(&str, &[&str])] = &[
     ("relay-pack", &["relay-domain"]),
     ("relay-store", &["relay-domain"]),
     ("relay-sub2api", &["relay-domain"]),
+    ("relay-upstream", &["relay-domain"]),
     ("relay-api-types", &["relay-domain"]),
     (
         "relay-core",
@@ -284,6 +285,7 @@ const GRAPH: &[(&str, &[&str])] = &[
             "relay-reconcile",
             "relay-store",
             "relay-sub2api",
+            "relay-upstream",
         ],
     ),
     (
@@ -493,11 +495,12 @@ fn only_the_store_speaks_sql() {
 }
 
 /// The synchronous core: blocking libraries meant to be embedded anywhere.
-const SYNC_CRATES: [&str; 9] = [
+const SYNC_CRATES: [&str; 10] = [
     "relay-domain",
     "relay-pack",
     "relay-store",
     "relay-sub2api",
+    "relay-upstream",
     "relay-core",
     "relay-access",
     "relay-provision",
@@ -773,11 +776,12 @@ fn each_vocabulary_is_defined_once() {
 }
 
 /// The library crates meant to be embedded in other Rust tools.
-const LIBRARIES: [&str; 11] = [
+const LIBRARIES: [&str; 12] = [
     "relay-domain",
     "relay-pack",
     "relay-store",
     "relay-sub2api",
+    "relay-upstream",
     "relay-api-types",
     "relay-core",
     "relay-access",

@@ -27,6 +27,7 @@ mod idempotency;
 mod inspect;
 mod keys;
 mod limits;
+pub mod mock_vendor;
 mod policy;
 mod server;
 mod sse;
@@ -43,6 +44,7 @@ pub use faults::{
     Faults, HostKnobs, DEFAULT_INVALID_AUTH_THRESHOLD, DEFAULT_PROBE_DELAY_MS,
     INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS,
 };
+pub use mock_vendor::{MockVendor, MockVendorConfig, VendorRequest};
 pub use policy::HostPolicy;
 pub use state::DEFAULT_MODELS_CACHE_TTL_MS;
 

@@ -9,6 +9,7 @@ mod faults;
 mod gateway;
 mod host_fidelity;
 mod idempotency;
+mod mock_vendor;
 mod native_platforms;
 mod real_sessions;
 mod vendor_role;

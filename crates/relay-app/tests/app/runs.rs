@@ -279,3 +279,126 @@ fn a_line_that_does_not_parse_refuses_the_whole_paste_naming_the_line() {
         .items
         .is_empty());
 }
+
+#[test]
+fn a_profiled_chat_only_upstream_gets_its_account_forced_to_chat_completions_and_a_refused_key_no_account(
+) {
+    use sub2api_mock::{MockVendor, MockVendorConfig};
+    let env = Env::start();
+    let vendor = MockVendor::start(MockVendorConfig {
+        models: vec!["vendor-chat-1".into()],
+        responses: false,
+        ..MockVendorConfig::default()
+    })
+    .unwrap();
+    let bad = "sk-bad-dddddddddddddddddddddddddddddddd";
+    let mut run_input = input(&format!(
+        "{url} {KEY_A} vendor-chat-1\n{url} {bad} vendor-chat-1\n",
+        url = vendor.base_url()
+    ));
+    run_input.allow_adhoc = true;
+    run_input.profile = true;
+    let run = env.app.create_run(run_input).unwrap();
+    let run = drive(&env, run.id.as_str());
+    assert_eq!(run.state, RunState::PartiallySucceeded, "{run:?}");
+    let all = items(&env, run.id.as_str());
+    let good = &all[0];
+    assert!(good.adhoc);
+    assert!(good
+        .provider_id
+        .as_ref()
+        .unwrap()
+        .0
+        .starts_with("adhoc-127-0-0-1-"));
+    assert_eq!(good.state, RunItemState::Succeeded, "{good:?}");
+    let profile = good.profile.as_ref().expect("profiled");
+    assert_eq!(profile["chat_completions_only"], true, "{profile}");
+    assert!(
+        !profile.to_string().contains(KEY_A),
+        "no key in the profile"
+    );
+    let account = env
+        .objects("accounts")
+        .into_iter()
+        .find(|a| a["id"].as_i64() == good.account_id)
+        .expect("the account");
+    assert_eq!(
+        account["extra"]["openai_responses_mode"], "force_chat_completions",
+        "{account}"
+    );
+    let refused = &all[1];
+    assert_eq!(refused.state, RunItemState::Failed);
+    assert!(refused.account_id.is_none());
+    assert!(refused
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("refused the key"));
+    assert_eq!(
+        env.objects("accounts").len(),
+        1,
+        "no account for the refused key"
+    );
+    assert!(vendor
+        .requests()
+        .iter()
+        .all(|r| r.path.starts_with("/v1/") || r.path.starts_with("/anthropic/")));
+}
+
+#[test]
+fn a_new_model_for_a_known_key_patches_its_account_and_an_account_in_error_is_replaced() {
+    use sub2api_mock::{MockVendor, MockVendorConfig};
+    let env = Env::start();
+    let vendor = MockVendor::start(MockVendorConfig {
+        models: vec!["m-one".into(), "m-two".into()],
+        ..MockVendorConfig::default()
+    })
+    .unwrap();
+    let adhoc = |model: &str| {
+        let mut i = input(&format!("{} {KEY_A} {model}\n", vendor.base_url()));
+        i.allow_adhoc = true;
+        i
+    };
+    let first = env.app.create_run(adhoc("m-one")).unwrap();
+    assert_eq!(drive(&env, first.id.as_str()).state, RunState::Succeeded);
+    let account = items(&env, first.id.as_str())[0].account_id.unwrap();
+
+    let second = env.app.create_run(adhoc("m-two")).unwrap();
+    assert_eq!(drive(&env, second.id.as_str()).state, RunState::Succeeded);
+    let item = &items(&env, second.id.as_str())[0];
+    assert_eq!(
+        item.reuse_decision,
+        Some(ReuseDecision::PatchOnly),
+        "{item:?}"
+    );
+    assert_eq!(item.account_id, Some(account));
+    assert!(item.reuse_reason.as_deref().unwrap().contains("m-two"));
+    let host = env.app.resolve_host("main").unwrap();
+    let adapter = env.app.adapter(&host).unwrap();
+    assert!(adapter
+        .get_account(account)
+        .unwrap()
+        .model_mapping
+        .contains_key("m-two"));
+
+    // The host took the account out of service: the next run replaces it.
+    adapter
+        .update_account(
+            account,
+            &relay_sub2api::AccountUpdate {
+                status: Some(relay_sub2api::AccountStatus::Error),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let third = env.app.create_run(adhoc("m-one")).unwrap();
+    assert_eq!(drive(&env, third.id.as_str()).state, RunState::Succeeded);
+    let item = &items(&env, third.id.as_str())[0];
+    assert_eq!(
+        item.reuse_decision,
+        Some(ReuseDecision::Replace),
+        "{item:?}"
+    );
+    assert_ne!(item.account_id, Some(account));
+    assert_eq!(accounts(&env).len(), 1, "the old account was deleted");
+}

@@ -422,6 +422,8 @@ pub trait RunRepository {
     /// Moves the run's `failed` items (or every `failed` and `cancelled` one) back
     /// to `pending`, due now, fencing off any lease, in one transaction; the run
     /// goes through [`RunEvent::Retry`].
+    /// A retry that moves no item (every one in scope lacks both account and key)
+    /// leaves the run as it is.
     fn retry_run(&self, id: &RunId, scope: RetryScope, now: Timestamp) -> Result<RetryOutcome>;
     /// Runs (`pending` or `running`) whose items are all finished: ready for their
     /// access proof and [`RunRepository::complete_run`].
@@ -1359,7 +1361,9 @@ impl RunRepository for SqliteRuns<'_> {
             RetryScope::All => "('failed', 'cancelled')",
         };
         self.store.write(|tx| {
-            move_run(self.store, tx, id.as_str(), RunEvent::Retry, None, now.0)?;
+            // Refuses a run the machine cannot retry (e.g. succeeded) before anything moves.
+            let state = get_run(tx, id.as_str())?.state;
+            state.transition(RunEvent::Retry)?;
             let candidates: Vec<RunItemRecord> = {
                 let mut stmt = tx.prepare(&format!(
                     "SELECT {ITEM_COLUMNS} FROM import_run_items i
@@ -1402,6 +1406,10 @@ impl RunRepository for SqliteRuns<'_> {
                     now.0,
                 )?;
                 retried.push(item.id);
+            }
+            // A run moves only when an item does: retrying nothing leaves it as it is.
+            if !retried.is_empty() {
+                move_run(self.store, tx, id.as_str(), RunEvent::Retry, None, now.0)?;
             }
             recount(tx, id.as_str(), now.0)?;
             Ok(RetryOutcome {
