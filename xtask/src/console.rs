@@ -14,7 +14,8 @@
 //!    creates a second run that ends `failed` on confirmation (503 attempts in the
 //!    trail), retries it through the dialog, sees the item and the run back at work
 //!    (`pending`/`running`, `retried` in the trail) and then `succeeded`;
-//! 4. finds both runs in the run list, searches one, and signs out (the API then
+//! 4. pastes a line with markup as its model hint and sees it shown as text;
+//! 5. finds the runs in the run list, searches one, and signs out (the API then
 //!    answers `401`).
 //!
 //! It asserts on what the page shows (states, counts, trail entries), and that the
@@ -56,6 +57,11 @@ fn lines() -> String {
 
 /// A fifth demo key, for the run that meets a long warm-up.
 const WARMUP_LINE: &str = "https://api.deepseek.com/v1 sk-demo-4e5f60718293a4b5c6d7e8f90a1b2c3d";
+
+/// A line whose base URL no provider serves, with markup as its model hint: the page
+/// must show it as text.
+const MARKUP_LINE: &str =
+    "https://unknown.example/v1 sk-demo-5f60718293a4b5c6d7e8f90a1b2c3d4e <img src=x onerror=window.__markup=1>";
 
 const ENDED: &[&str] = &["succeeded", "partially_succeeded", "failed", "cancelled"];
 const WORKING: &[&str] = &["pending", "running"];
@@ -452,7 +458,36 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
         bail!("the retried run ended {state} with its item {confirmation}");
     }
 
-    step("both runs in the run list");
+    step("markup in a pasted line stays text");
+    b.click_css("[data-testid=nav-new]")?;
+    b.wait_shown("[data-testid=page-new]", PAGE_LIMIT)?;
+    b.type_into("[data-testid=new-lines]", MARKUP_LINE)?;
+    b.click_css("[data-testid=new-submit]")?;
+    let markup_run = b.wait_for("the third run", PAGE_LIMIT, |b| {
+        let id = b.text("[data-testid=run-id]")?;
+        Ok((id.starts_with("run") && id != run_id && id != warm_run).then_some(id))
+    })?;
+    b.wait_for("the third run to end", RUN_LIMIT, |b| {
+        let s = run_state(b)?;
+        Ok(ENDED.contains(&s.as_str()).then_some(s))
+    })?;
+    let shown = b.text("[data-testid=items-body]")?;
+    let injected = b.script(
+        "return [typeof window.__markup, \
+                 document.querySelectorAll('#items-body img, #items-body b').length];",
+        json!([]),
+    )?;
+    eprintln!(
+        "    {markup_run}: the line shows as {:?}",
+        shown.lines().next().unwrap_or("")
+    );
+    if !shown.contains("<img src=x onerror=window.__markup=1>")
+        || injected != json!(["undefined", 0])
+    {
+        bail!("markup from a pasted line reached the page as HTML: {injected} / {shown:?}");
+    }
+
+    step("the runs in the run list");
     b.click_css("[data-testid=nav-runs]")?;
     b.wait_shown("[data-testid=page-runs]", PAGE_LIMIT)?;
     for id in [&run_id, &warm_run] {
