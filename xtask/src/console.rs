@@ -35,7 +35,7 @@ use crate::http::{Client, Reply};
 use crate::procs::{self, MockSettings, Profile, ServerSettings};
 use crate::webdriver::{find_program, Driver, Session};
 use anyhow::{bail, Context, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -501,15 +501,25 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
         bail!("the list shows {run_id} {listed}");
     }
     b.screenshot(&shots.join("runs.png"))?;
-    b.type_into("[data-testid=filter-q]", &run_id)?;
-    b.click_css("[data-testid=filter-apply]")?;
-    b.wait_for("the search to keep one run", PAGE_LIMIT, |b| {
-        let ids = b.script(
+    let listed_ids = |b: &Session<'_>| -> Result<Value> {
+        b.script(
             "return [...document.querySelectorAll('[data-testid=run-row]')]\
                .map(r => r.getAttribute('data-run-id'));",
             json!([]),
-        )?;
-        Ok((ids == json!([run_id])).then_some(()))
+        )
+    };
+    // The state filter keeps the failed run only.
+    b.click_css("#filter-state option[value=failed]")?;
+    b.click_css("[data-testid=filter-apply]")?;
+    b.wait_for("the state filter to keep one run", PAGE_LIMIT, |b| {
+        Ok((listed_ids(b)? == json!([markup_run])).then_some(()))
+    })?;
+    // The search finds a run by its id.
+    b.click_css("#filter-state option[value='']")?;
+    b.type_into("[data-testid=filter-q]", &run_id)?;
+    b.click_css("[data-testid=filter-apply]")?;
+    b.wait_for("the search to keep one run", PAGE_LIMIT, |b| {
+        Ok((listed_ids(b)? == json!([run_id])).then_some(()))
     })?;
     assert_no_token_in_page(b)?;
 
