@@ -18,9 +18,10 @@
 //! 5. finds the runs in the run list, searches one, and signs out (the API then
 //!    answers `401`).
 //!
-//! It asserts on what the page shows (states, counts, trail entries), and that the
-//! page never holds the token (not in the document, the URL or a script-readable
-//! cookie).
+//! It asserts on what the page shows (states, counts, trail entries), that the page
+//! never holds the token (not in the document, the URL or a script-readable cookie),
+//! that the browser keeps the session cookie `HttpOnly` and `SameSite=Strict` and drops
+//! it at sign-out, and that neither the token nor the session id reaches the server log.
 //!
 //! A screenshot of each page is saved to `target/console-shots/` (`sign-in.png`,
 //! `new-run.png`, `run-detail.png`, `item-trail.png`, `retry.png`, `runs.png`).
@@ -150,7 +151,13 @@ pub fn run(_args: &[String]) -> Result<()> {
 
     let driver = Driver::start(&chromedriver, &dir.join("chromedriver.log"))?;
     let browser = driver.session(&chromium, &dir.join("chromium-profile"))?;
-    let outcome = drive(&browser, &server.base_url, &mock.base_url, &shots);
+    let outcome = drive(
+        &browser,
+        &server.base_url,
+        &mock.base_url,
+        &shots,
+        &server.log_path,
+    );
     if outcome.is_err() {
         let _ = browser.screenshot(&shots.join("failure.png"));
     }
@@ -240,7 +247,7 @@ fn assert_no_token_in_page(b: &Session<'_>) -> Result<()> {
     Ok(())
 }
 
-fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
+fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path, server_log: &Path) -> Result<()> {
     step("open /console and sign in");
     b.goto(&format!("{base}/console"))?;
     b.wait_shown("[data-testid=page-signin]", PAGE_LIMIT)?;
@@ -259,6 +266,24 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
     b.click_css("[data-testid=signin-submit]")?;
     b.wait_shown("[data-testid=page-runs]", PAGE_LIMIT)?;
     assert_no_token_in_page(b)?;
+    // The session cookie as the browser keeps it.
+    let cookie = b
+        .cookies()?
+        .into_iter()
+        .find(|c| c["name"] == "relay_console")
+        .context("the browser holds no relay_console cookie")?;
+    if cookie["httpOnly"] != true || cookie["sameSite"] != "Strict" || cookie["path"] != "/" {
+        bail!(
+            "the session cookie lacks its flags: httpOnly {}, sameSite {}, path {}",
+            cookie["httpOnly"],
+            cookie["sameSite"],
+            cookie["path"]
+        );
+    }
+    let session = cookie["value"].as_str().unwrap_or("").to_string();
+    if session.len() != 64 || session.contains(TOKEN) {
+        bail!("the session cookie is not a 256-bit random id");
+    }
 
     step("new run from pasted lines");
     b.click_css("[data-testid=nav-new]")?;
@@ -534,6 +559,15 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path) -> Result<()> {
     let status = status.as_u64().context("the API probe gave no status")?;
     if status != 401 {
         bail!("after sign-out the API answered {status}, not 401");
+    }
+    if b.cookies()?.iter().any(|c| c["name"] == "relay_console") {
+        bail!("the session cookie outlived the sign-out");
+    }
+    // Neither the token nor the session id reached the server's log.
+    let log = std::fs::read_to_string(server_log)
+        .with_context(|| format!("cannot read {}", server_log.display()))?;
+    if log.contains(TOKEN) || log.contains(&session) {
+        bail!("the server log holds the operator token or the session id");
     }
     Ok(())
 }

@@ -268,6 +268,15 @@ impl Session<'_> {
         })
     }
 
+    /// Every cookie of the current page, as the browser holds it (also `HttpOnly` ones).
+    pub fn cookies(&self) -> Result<Vec<Value>> {
+        Ok(self
+            .call("GET", "/cookie", None)?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// Saves a PNG screenshot of the window to `path`.
     pub fn screenshot(&self, path: &Path) -> Result<()> {
         let v = self.call("GET", "/screenshot", None)?;
