@@ -15,7 +15,8 @@
 //!    trail), retries it through the dialog, sees the item and the run back at work
 //!    (`pending`/`running`, `retried` in the trail) and then `succeeded`;
 //! 4. pastes a line with markup as its model hint and sees it shown as text;
-//! 5. finds the runs in the run list, searches one, and signs out (the API then
+//! 5. cancels a run through the dialog while its item is at work (`cancelled`);
+//! 6. finds the runs in the run list, searches one, and signs out (the API then
 //!    answers `401`).
 //!
 //! It asserts on what the page shows (states, counts, trail entries), that the page
@@ -63,6 +64,9 @@ const WARMUP_LINE: &str = "https://api.deepseek.com/v1 sk-demo-4e5f60718293a4b5c
 /// must show it as text.
 const MARKUP_LINE: &str =
     "https://unknown.example/v1 sk-demo-5f60718293a4b5c6d7e8f90a1b2c3d4e <img src=x onerror=window.__markup=1>";
+
+/// A sixth demo key, for the run cancelled while its item is at work.
+const CANCEL_LINE: &str = "https://api.deepseek.com sk-demo-6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3";
 
 const ENDED: &[&str] = &["succeeded", "partially_succeeded", "failed", "cancelled"];
 const WORKING: &[&str] = &["pending", "running"];
@@ -511,6 +515,43 @@ fn drive(b: &Session<'_>, base: &str, mock: &str, shots: &Path, server_log: &Pat
     {
         bail!("markup from a pasted line reached the page as HTML: {injected} / {shown:?}");
     }
+
+    step("cancel a run while its item is at work");
+    // Slow account tests keep the item at work long enough to cancel it.
+    let faults = mock_api.post("/__mock/faults", &json!({"account_test_latency_ms": 8000}))?;
+    expect(&faults, 200, "slow the mock's account tests")?;
+    b.click_css("[data-testid=nav-new]")?;
+    b.wait_shown("[data-testid=page-new]", PAGE_LIMIT)?;
+    b.type_into("[data-testid=new-lines]", CANCEL_LINE)?;
+    b.click_css("[data-testid=new-submit]")?;
+    let cancel_run = b.wait_for("the fourth run", PAGE_LIMIT, |b| {
+        let id = b.text("[data-testid=run-id]")?;
+        Ok(
+            (id.starts_with("run") && ![&run_id, &warm_run, &markup_run].contains(&&id))
+                .then_some(id),
+        )
+    })?;
+    b.wait_for("its item at work", PAGE_LIMIT, |b| {
+        let running = item_rows(b)?
+            .first()
+            .is_some_and(|(_, _, s)| s == "running");
+        Ok((running && run_state(b)? == "running").then_some(()))
+    })?;
+    confirm_action(b, "[data-testid=action-cancel]", &cancel_run)?;
+    let (state, item) = b.wait_for("the run cancelled", PAGE_LIMIT, |b| {
+        let state = run_state(b)?;
+        let item = item_rows(b)?
+            .first()
+            .map(|(_, _, s)| s.clone())
+            .unwrap_or_default();
+        Ok((state == "cancelled" && item == "cancelled").then_some((state, item)))
+    })?;
+    eprintln!("    {cancel_run}: {state}, its item {item}");
+    if b.text("[data-testid=action-result]")? != "Cancelled." {
+        bail!("the page does not confirm the cancel");
+    }
+    let faults = mock_api.post("/__mock/faults", &json!({"account_test_latency_ms": 0}))?;
+    expect(&faults, 200, "restore the mock's account tests")?;
 
     step("the runs in the run list");
     b.click_css("[data-testid=nav-runs]")?;
