@@ -40,6 +40,13 @@ const TOKEN: &str = "acceptance-operator-token-7c1e9a4f2b8d";
 const END_USER_PASSWORD: &str = "end-user-password-5d3a";
 /// Default warm-up window of the server (seconds), so that broken access fails fast.
 const DEFAULT_WARMUP_SECS: &str = "5";
+/// The batch-import worker's name: the same across restarts of a scenario's server,
+/// so a restarted server takes its own item leases back at once.
+const WORKER_ID: &str = "acceptance-worker";
+/// The batch-import worker's first wait between confirmation attempts (ms) and its
+/// confirmation window (s): short, so that runs end quickly.
+const CONFIRM_BACKOFF_MS: &str = "300";
+const CONFIRM_WINDOW_SECS: &str = "30";
 /// Longest wait for one answer of the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -406,6 +413,33 @@ fn short(s: &str, n: usize) -> String {
     format!("{}…", &s[..cut])
 }
 
+/// What evidence keeps of a run item.
+fn item_summary(i: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in [
+        "line",
+        "item_id",
+        "state",
+        "provider_id",
+        "adhoc",
+        "mask",
+        "model_hint",
+        "canonical_model",
+        "model_correction",
+        "reuse_decision",
+        "account_id",
+        "confirmation_status",
+        "access_status",
+        "attempts",
+        "key_held",
+        "last_error",
+        "warnings",
+    ] {
+        out.insert(k.to_string(), i.get(k).cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(out)
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -452,6 +486,9 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
             Step::Import(x) => x.keys.iter().for_each(|k| secrets.add(k)),
             Step::RegisterHost(x) => x.api_key.iter().for_each(|k| secrets.add(k)),
             Step::ResumeBatch(x) => x.keys.iter().for_each(|k| secrets.add(k)),
+            Step::CreateRun(x) => scenario::line_keys(&x.lines)
+                .iter()
+                .for_each(|k| secrets.add(k)),
             // Upstream keys sent in a call (a diagnosis, say) or put on an account by
             // hand, and admin keys a call registers a host with, are secrets too.
             Step::Call(x) => {
@@ -651,10 +688,15 @@ impl Run {
             }
         };
         let host_api = Client::with_timeout(&host_base_url, None, REQUEST_TIMEOUT);
-        let mut env: BTreeMap<String, String> = BTreeMap::from([(
-            "RELAY_WARMUP_SECS".to_string(),
-            DEFAULT_WARMUP_SECS.to_string(),
-        )]);
+        let mut env: BTreeMap<String, String> = [
+            ("RELAY_WARMUP_SECS", DEFAULT_WARMUP_SECS),
+            ("RELAY_WORKER_ID", WORKER_ID),
+            ("RELAY_CONFIRM_BACKOFF_MS", CONFIRM_BACKOFF_MS),
+            ("RELAY_CONFIRM_WINDOW_SECS", CONFIRM_WINDOW_SECS),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         // Packs are installed by path from the scenario's own packs directory.
         env.insert(
             "RELAY_PACKS_DIR".to_string(),
@@ -692,7 +734,7 @@ impl Run {
             batches: BTreeMap::new(),
             keys: BTreeMap::new(),
             snapshots: BTreeMap::new(),
-            values: BTreeMap::new(),
+            values: BTreeMap::from([("upstream".to_string(), json!(upstream_url))]),
             scrapes: BTreeMap::new(),
             secrets: Secrets::default(),
             t0: Instant::now(),
@@ -843,16 +885,21 @@ impl Run {
                 // Every provider of the pack calls the run's vendor (the mock host
                 // serves its vendors in-process whatever the URL; a real host and the
                 // direct vendor probe really call it).
+                let per_provider = x.upstream == scenario::UpstreamMode::PerProvider;
                 let dir = real::pack_for_upstream(
                     &self.bin,
                     &procs::root().join(&x.path),
                     &self.packs_dir,
                     &self.upstream_url,
+                    per_provider,
                 )?;
-                rec.notes.insert(
-                    "pack".into(),
-                    json!({"from": x.path, "base_url": self.upstream_url}),
-                );
+                let base_url = if per_provider {
+                    format!("{}/{{provider_id}}", self.upstream_url)
+                } else {
+                    self.upstream_url.clone()
+                };
+                rec.notes
+                    .insert("pack".into(), json!({"from": x.path, "base_url": base_url}));
                 let body = json!({"path": dir.display().to_string()});
                 let r = self.server_call(rec, "POST", "/api/packs/install", Some(&body))?;
                 self.check(rec, &x.expect, &r)
@@ -1106,30 +1153,7 @@ impl Run {
             Step::Cli(x) => self.cli(x, rec),
             Step::KillServer(x) => {
                 if let Some(n) = x.after_accounts {
-                    let limit = Duration::from_millis(x.timeout_ms.unwrap_or(30_000));
-                    let t = Instant::now();
-                    let mut count = 0;
-                    while t.elapsed() < limit {
-                        count = expect::host_counts(&self.host_state()?)["accounts"];
-                        if count >= n {
-                            break;
-                        }
-                        // A real host's objects take several admin calls to read.
-                        let pause = match self.host {
-                            HostSide::Mock { .. } => 10,
-                            HostSide::Real { .. } => 50,
-                        };
-                        std::thread::sleep(Duration::from_millis(pause));
-                    }
-                    rec.notes.insert("accounts_at_kill".into(), json!(count));
-                    rec.notes
-                        .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
-                    rec.assertions.push(Assertion::new(
-                        format!("the mock holds at least {n} account(s) before the kill"),
-                        json!(n),
-                        json!(count),
-                        count >= n,
-                    ));
+                    self.wait_accounts(rec, n, x.timeout_ms, "kill")?;
                 }
                 let mut server = self
                     .server
@@ -1154,6 +1178,49 @@ impl Run {
                 rec.assertions
                     .push(Assertion::eq("server ready", json!(200), json!(r.status)));
                 Ok(())
+            }
+            Step::CreateRun(x) => {
+                let mut body = json!({
+                    "host_id": x.host,
+                    "lines": x.lines.join("\n"),
+                    "allow_adhoc": x.allow_adhoc,
+                    "profile": x.profile,
+                });
+                for (k, v) in [
+                    ("pack_id", x.pack_id.as_ref().map(|s| json!(s))),
+                    ("access_mode", x.access_mode.as_ref().map(|s| json!(s))),
+                    ("subscribers", x.subscribers.clone()),
+                ] {
+                    if let Some(v) = v {
+                        body[k] = v;
+                    }
+                }
+                let r = self.server_call(rec, "POST", "/api/batch-import/runs", Some(&body))?;
+                if let (Some(name), Some(id)) = (&x.capture, r.body["run_id"].as_str()) {
+                    rec.notes.insert("captured_run".into(), json!({name: id}));
+                    self.values.insert(name.clone(), json!(id));
+                }
+                self.check(rec, &x.expect, &r)
+            }
+            Step::WaitRun(x) => self.wait_run(x, rec),
+            Step::CancelRun(x) => {
+                if let Some(n) = x.after_accounts {
+                    self.wait_accounts(rec, n, x.timeout_ms, "cancel")?;
+                }
+                let id = self.run_id(&x.run)?;
+                let path = format!("/api/batch-import/runs/{id}/cancel");
+                let r = self.server_call(rec, "POST", &path, Some(&json!({})))?;
+                self.check(rec, &x.expect, &r)
+            }
+            Step::RetryRun(x) => {
+                let id = self.run_id(&x.run)?;
+                let path = format!("/api/batch-import/runs/{id}/retry");
+                let body = match &x.scope {
+                    Some(s) => json!({"scope": s}),
+                    None => json!({}),
+                };
+                let r = self.server_call(rec, "POST", &path, Some(&body))?;
+                self.check(rec, &x.expect, &r)
             }
             Step::SnapshotHost(x) => {
                 let objects = expect::host_objects(&self.host_state()?);
@@ -1184,6 +1251,218 @@ impl Run {
                 Ok(())
             }
         }
+    }
+
+    /// Waits until the host holds at least `n` accounts (at most `timeout_ms`,
+    /// default 30 s), before the step's `what`.
+    fn wait_accounts(
+        &self,
+        rec: &mut StepRecord,
+        n: usize,
+        timeout_ms: Option<u64>,
+        what: &str,
+    ) -> Result<()> {
+        let limit = Duration::from_millis(timeout_ms.unwrap_or(30_000));
+        let t = Instant::now();
+        let mut count = 0;
+        while t.elapsed() < limit {
+            count = expect::host_counts(&self.host_state()?)["accounts"];
+            if count >= n {
+                break;
+            }
+            // A real host's objects take several admin calls to read.
+            let pause = match self.host {
+                HostSide::Mock { .. } => 10,
+                HostSide::Real { .. } => 50,
+            };
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+        rec.notes
+            .insert(format!("accounts_at_{what}"), json!(count));
+        rec.notes
+            .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
+        rec.assertions.push(Assertion::new(
+            format!("the host holds at least {n} account(s) before the {what}"),
+            json!(n),
+            json!(count),
+            count >= n,
+        ));
+        Ok(())
+    }
+
+    /// The id of a run captured by a `create_run`.
+    fn run_id(&self, name: &str) -> Result<String> {
+        self.values
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("run {name:?} was not captured (did its create_run fail?)"))
+    }
+
+    /// Every item of a run (all pages).
+    fn run_items(&self, id: &str) -> Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/batch-import/runs/{id}/items?limit=500&cursor={c}"),
+                None => format!("/api/batch-import/runs/{id}/items?limit=500"),
+            };
+            let r = self.api.get(&path)?;
+            if r.status != 200 {
+                bail!("GET {path} answered {}: {}", r.status, r.body);
+            }
+            items.extend(r.body["items"].as_array().cloned().unwrap_or_default());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// `wait_run`: polls until the run ends, then checks it and its items (again
+    /// while a check fails and the time is not up).
+    fn wait_run(&mut self, x: &scenario::WaitRun, rec: &mut StepRecord) -> Result<()> {
+        let id = self.run_id(&x.run)?;
+        let path = format!("/api/batch-import/runs/{id}");
+        let limit = Duration::from_millis(x.timeout_ms.unwrap_or(120_000));
+        let t = Instant::now();
+        let mut polls = 0u32;
+        let ended = |r: &Reply| {
+            r.body["state"]
+                .as_str()
+                .is_some_and(|s| scenario::RUN_END_STATES.contains(&s))
+        };
+        let (requests, assertions) = (rec.requests.len(), rec.assertions.len());
+        loop {
+            polls += 1;
+            let r = self.api.get(&path)?;
+            if r.status != 200 {
+                bail!("GET {path} answered {}: {}", r.status, r.body);
+            }
+            let out_of_time = t.elapsed() >= limit;
+            if !ended(&r) && !out_of_time {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            rec.requests.truncate(requests);
+            rec.assertions.truncate(assertions);
+            rec.requests.push(json!({
+                "to": "server", "method": "GET", "path": path,
+                "status": r.status, "excerpt": expect::excerpt(&r.body),
+            }));
+            rec.assertions.push(Assertion::new(
+                format!("the run ended within {} ms", limit.as_millis()),
+                json!(scenario::RUN_END_STATES),
+                r.body["state"].clone(),
+                ended(&r),
+            ));
+            let items = self.run_items(&id)?;
+            self.check_run(x, rec, &r, &items)?;
+            let met = rec.assertions[assertions..].iter().all(|a| a.pass);
+            // A terminal state does not change by waiting.
+            let state_wrong = x
+                .state
+                .as_ref()
+                .is_some_and(|s| r.body["state"] != json!(s));
+            if met || out_of_time || state_wrong {
+                rec.notes.insert("polls".into(), json!(polls));
+                rec.notes
+                    .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
+                rec.notes.insert(
+                    "items".into(),
+                    Value::Array(items.iter().map(item_summary).collect()),
+                );
+                if met {
+                    let doc = json!({"run": r.body, "items": items});
+                    let mut captured = serde_json::Map::new();
+                    for (name, pointer) in &x.capture {
+                        let value = expect::lookup(&doc, pointer)
+                            .filter(|v| !v.is_null())
+                            .cloned()
+                            .ok_or_else(|| anyhow!("{pointer} finds nothing in the run"))?;
+                        captured.insert(name.clone(), value.clone());
+                        self.values.insert(name.clone(), value);
+                    }
+                    if !captured.is_empty() {
+                        rec.notes.insert("captured".into(), Value::Object(captured));
+                    }
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The checks of a `wait_run` on the run's answer and its items.
+    fn check_run(
+        &self,
+        x: &scenario::WaitRun,
+        rec: &mut StepRecord,
+        r: &Reply,
+        items: &[Value],
+    ) -> Result<()> {
+        if let Some(s) = &x.state {
+            rec.assertions.push(Assertion::eq(
+                "run state",
+                json!(s),
+                r.body["state"].clone(),
+            ));
+        }
+        if let Some(s) = &x.access_status {
+            rec.assertions.push(Assertion::eq(
+                "run access_status",
+                json!(s),
+                r.body["access_status"].clone(),
+            ));
+        }
+        for (k, v) in &x.counts {
+            rec.assertions.push(Assertion::eq(
+                format!("run counts.{k}"),
+                json!(v),
+                r.body["counts"][k].clone(),
+            ));
+        }
+        let doc = json!({"items": items});
+        for c in &x.items {
+            rec.assertions.push(expect::check_json("items", &doc, c));
+        }
+        for (field, want) in &x.every_item {
+            let off: Vec<Value> = items
+                .iter()
+                .filter(|i| i.get(field) != Some(want))
+                .map(|i| json!({"line": i["line"], field.as_str(): i.get(field)}))
+                .collect();
+            rec.assertions.push(Assertion::new(
+                format!("every item's {field} equals"),
+                want.clone(),
+                json!(off),
+                off.is_empty(),
+            ));
+        }
+        if x.accounts_recorded {
+            let state = self.host_state()?;
+            let on_host: std::collections::BTreeSet<i64> = state["accounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["id"].as_i64())
+                .collect();
+            let recorded: std::collections::BTreeSet<i64> = items
+                .iter()
+                .filter(|i| i["state"] == "succeeded")
+                .filter_map(|i| i["account_id"].as_i64())
+                .collect();
+            let orphans: Vec<i64> = on_host.difference(&recorded).copied().collect();
+            let missing: Vec<i64> = recorded.difference(&on_host).copied().collect();
+            rec.assertions.push(Assertion::new(
+                "the host's accounts are exactly the succeeded items' accounts",
+                json!({"orphans": [], "missing": []}),
+                json!({"orphans": orphans, "missing": missing, "on_host": on_host}),
+                orphans.is_empty() && missing.is_empty(),
+            ));
+        }
+        self.check(rec, &x.expect, r)
     }
 
     /// Runs the `relay` CLI against the server; keeps its output for the scans.

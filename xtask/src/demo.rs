@@ -17,6 +17,12 @@ const DEMO_KEYS: &[&str] = &[
     "sk-demo-2c3d4e5f60718293a4b5c6d7e8f90a1b",
 ];
 
+/// Keys of the batch auto-import step (Kimi and Qwen).
+const BATCH_KEYS: &[&str] = &[
+    "sk-demo-3d4e5f60718293a4b5c6d7e8f90a1b2c",
+    "sk-demo-4e5f60718293a4b5c6d7e8f90a1b2c3d",
+];
+
 fn banner(text: &str) {
     println!();
     println!("==> {text}");
@@ -152,6 +158,34 @@ pub fn run(args: &[String]) -> Result<()> {
         &token_file,
         &["reconcile", "deepseek", "--host", "demo"],
     )?;
+    banner("batch auto-import: paste base URL + key (+ model hint) lines and watch the run");
+    let lines_file = dir.join("batch.txt");
+    std::fs::write(
+        &lines_file,
+        format!(
+            "# base_url key [model hint]\n\
+             https://api.deepseek.com/v1 {} deepseek v4\n\
+             https://api.moonshot.cn/v1 {} kimi 2.6\n\
+             https://dashscope.aliyuncs.com {} qwen max\n",
+            DEMO_KEYS[0], BATCH_KEYS[0], BATCH_KEYS[1]
+        ),
+    )?;
+    let lines = lines_file.to_string_lossy().to_string();
+    relay(
+        &bin,
+        s,
+        &token_file,
+        &[
+            "batch-import",
+            "create",
+            "--host",
+            "demo",
+            "--file",
+            &lines,
+            "--watch",
+        ],
+    )?;
+    relay(&bin, s, &token_file, &["batch-import", "list"])?;
     banner("status");
     relay(&bin, s, &token_file, &["status", "--host", "demo"])?;
     banner(&format!(

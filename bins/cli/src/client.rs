@@ -124,6 +124,16 @@ impl Client {
         self.finish(request.send_json(body))
     }
 
+    /// `POST path` without a body (routes that refuse one, e.g. a cancel).
+    pub fn post_empty(&self, path: &str) -> Result<Value, ApiError> {
+        let request = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", self.bearer())
+            .header("Accept", "application/json");
+        self.finish(request.send_empty())
+    }
+
     /// `PUT path` with a JSON body.
     pub fn put(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         let request = self

@@ -43,7 +43,9 @@ pub fn one_stdin(flags: &[(&str, Option<&PathBuf>)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
+/// Reads a whole text file (or stdin for `-`); an unreadable or non-UTF-8 file is a
+/// usage error naming the flag.
+pub fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
     let mut text = String::new();
     let result = if is_stdin(path) {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -63,7 +65,8 @@ fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
     }
 }
 
-fn shown(path: &Path) -> String {
+/// How `path` is named in messages: `(stdin)` for `-`.
+pub fn shown(path: &Path) -> String {
     if is_stdin(path) {
         "(stdin)".into()
     } else {

@@ -6,12 +6,14 @@
 //! from files or standard input, never taken as command-line values.
 //!
 //! Exit codes: 0 success; 1 the operation failed (an error answer, no answer, a batch
-//! that ended `failed` or `interrupted`, a reconcile verdict other than `active`, an
+//! that ended `failed` or `interrupted`, a watched batch-import run that did not end
+//! `succeeded`, a reconcile verdict other than `active`, an
 //! unhealthy doctor, a diagnosis other than `ok`, access not ready, an incomplete
 //! rollback); 2 usage error.
 
 mod access;
 mod batch;
+mod batch_import;
 mod client;
 mod diagnose;
 mod doctor;
@@ -82,6 +84,10 @@ enum Command {
     /// List, inspect, roll back and resume import batches.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Batch auto-import runs from pasted `<base_url> <key> [model hint]` lines: create,
+    /// list, show, items, events, retry, cancel, watch.
+    #[command(subcommand, name = "batch-import")]
+    BatchImport(batch_import::BatchImportCommand),
     /// Access closure of a provider on a host: status, preview, assign subscriptions.
     #[command(subcommand)]
     Access(access::AccessCommand),
@@ -154,6 +160,7 @@ fn main() -> ExitCode {
         Command::Provider(command) => provider::run(command, &ctx),
         Command::Import(args) => import::run(args, &ctx),
         Command::Batch(command) => batch::run(command, &ctx),
+        Command::BatchImport(command) => batch_import::run(command, &ctx),
         Command::Access(command) => access::run(command, &ctx),
         Command::Status(args) => status::status(args, &ctx),
         Command::Resources(args) => status::resources(args, &ctx),

@@ -24,17 +24,7 @@ const FAST: &[(&str, &str)] = &[
 fn setup(dir: &Path) -> (MockHost, Server) {
     let mock = MockHost::start(MockConfig::default()).unwrap();
     let server = start_with(dir, Some(TOKEN), FAST);
-    let (status, v) = server.post(
-        "/api/hosts",
-        &json!({"name": "main", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}}),
-    );
-    assert_eq!(status, 201, "{v}");
-    let pack = repo_root().join("packs/openai-cn-pack");
-    let (status, v) = server.post(
-        "/api/packs/install",
-        &json!({"path": pack.to_string_lossy()}),
-    );
-    assert_eq!(status, 201, "{v}");
+    register_host_and_pack(&server, &mock);
     (mock, server)
 }
 
@@ -162,19 +152,7 @@ fn a_run_goes_from_paste_to_confirmed_accounts_over_http_with_no_key_in_any_answ
         assert!(!server.log().contains(key), "a key in the log");
     }
     drop(server);
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
-            for key in [KEY_A, KEY_B] {
-                assert!(
-                    !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
-                    "a key at rest in {}",
-                    path.display()
-                );
-            }
-        }
-    }
+    assert_no_key_at_rest(&dir, &[KEY_A, KEY_B]);
 }
 
 #[test]

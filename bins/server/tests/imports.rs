@@ -12,17 +12,7 @@ fn setup(tag: &str) -> (MockHost, Server) {
     let mock = MockHost::start(MockConfig::default()).unwrap();
     let dir = temp_dir(tag);
     let server = start(&dir, Some(TOKEN));
-    let (status, v) = server.post(
-        "/api/hosts",
-        &json!({"name": "main", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}}),
-    );
-    assert_eq!(status, 201, "{v}");
-    let pack = repo_root().join("packs/openai-cn-pack");
-    let (status, v) = server.post(
-        "/api/packs/install",
-        &json!({"path": pack.to_string_lossy()}),
-    );
-    assert_eq!(status, 201, "{v}");
+    register_host_and_pack(&server, &mock);
     (mock, server)
 }
 
@@ -436,19 +426,7 @@ fn killed_mid_import_becomes_interrupted_and_rolls_back_clean() {
     assert_eq!(r["batch"]["status"], "rolled_back", "{r}");
     assert_eq!(host_objects(&mock), before);
     // Neither the data directory nor the log holds a key.
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
-            for key in [KEY_A, KEY_B] {
-                assert!(
-                    !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
-                    "{} contains a raw key",
-                    path.display()
-                );
-            }
-        }
-    }
+    assert_no_key_at_rest(&dir, &[KEY_A, KEY_B]);
 }
 
 #[test]

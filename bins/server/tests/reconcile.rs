@@ -16,17 +16,7 @@ fn setup_with(tag: &str, env: &[(&str, &str)]) -> (MockHost, Server) {
 }
 
 fn register_and_import(mock: &MockHost, server: &Server) {
-    let (status, v) = server.post(
-        "/api/hosts",
-        &json!({"name": "main", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}}),
-    );
-    assert_eq!(status, 201, "{v}");
-    let pack = repo_root().join("packs/openai-cn-pack");
-    let (status, v) = server.post(
-        "/api/packs/install",
-        &json!({"path": pack.to_string_lossy()}),
-    );
-    assert_eq!(status, 201, "{v}");
+    register_host_and_pack(server, mock);
     let (status, v) = server.post(
         "/api/providers/deepseek/import",
         &json!({"host_id": "main", "keys": [KEY_A, KEY_B]}),

@@ -23,8 +23,8 @@ pub struct CreateRunRequest {
     /// commas). Blank lines and `#` comments are dropped; any other line that does not
     /// parse refuses the whole request, naming the line.
     pub lines: String,
-    /// The pack whose providers the base URLs are matched against; default: every
-    /// installed pack (a URL served by providers of two packs is refused as ambiguous).
+    /// The pack whose providers the base URLs are matched against; default: the only
+    /// installed pack (ad-hoc packs aside); with several installed, name one (else `400`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_id: Option<String>,
     /// Default `subscription`.

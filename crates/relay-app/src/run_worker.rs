@@ -277,11 +277,7 @@ impl App {
                 code: "provider_busy",
                 message,
             }) => {
-                let mut e = event(RunItemEventKind::RetryScheduled);
-                e.decision = Some("provider_busy".into());
-                e.message = Some(message);
-                runs.append_event(&lease.item_id, &e)?;
-                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                self.defer_busy(config, lease, item, message)?;
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -415,11 +411,7 @@ impl App {
                 code: "provider_busy",
                 message,
             }) => {
-                let mut e = event(RunItemEventKind::RetryScheduled);
-                e.decision = Some("provider_busy".into());
-                e.message = Some(message);
-                runs.append_event(&lease.item_id, &e)?;
-                runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+                self.defer_busy(config, lease, item, message)?;
                 return Ok(None);
             }
             Err(e) => {
@@ -482,6 +474,24 @@ impl App {
                 Ok(None)
             }
         }
+    }
+
+    /// Gives an item back for a little while: its provider is busy with another
+    /// import, resume, rollback or reconcile (no attempt is counted).
+    fn defer_busy(
+        &self,
+        config: &RunWorkerConfig,
+        lease: &ItemLease,
+        item: &RunItemRecord,
+        message: String,
+    ) -> AppResult<()> {
+        let runs = self.store().runs();
+        let mut e = event(RunItemEventKind::RetryScheduled);
+        e.decision = Some("provider_busy".into());
+        e.message = Some(message);
+        runs.append_event(&lease.item_id, &e)?;
+        runs.schedule_retry(lease, later(config.initial_backoff), item.attempts)?;
+        Ok(())
     }
 
     /// Resumes every interrupted import batch that journaled an account intent for
@@ -689,8 +699,16 @@ impl App {
         e.attempt = Some(attempt);
         e.answer_class = Some(class);
         e.message = message.clone();
+        let closed_status = details["access_closed"].as_str().map(str::to_string);
         e.details = details;
         runs.append_event(&lease.item_id, &e)?;
+        if let Some(status) = closed_status {
+            // The access closure ran first (an import stopped before it).
+            let mut closed = event(RunItemEventKind::AccessProven);
+            closed.decision = Some("access_closed".into());
+            closed.message = Some(format!("the provider's access closure ran: {status}"));
+            runs.append_event(&lease.item_id, &closed)?;
+        }
         if class == HostAnswerClass::Ok {
             runs.confirm(lease, ConfirmationEvent::Confirm)?;
             runs.patch_item(
@@ -787,12 +805,14 @@ impl App {
                         json!({"retry": true}),
                     ));
                 }
-                closed?;
-                Ok(self.gateway_attempt(ctx)?.unwrap_or((
+                let status = closed?.status;
+                let (class, message, mut details) = self.gateway_attempt(ctx)?.unwrap_or((
                     HostAnswerClass::Other,
                     Some("the access closure made no managed probe key for the provider's subscription group".into()),
                     json!({}),
-                )))
+                ));
+                details["access_closed"] = json!(status);
+                Ok((class, message, details))
             }
             AccessMode::SelfService => {
                 let Some(account_id) = account_id else {

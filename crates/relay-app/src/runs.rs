@@ -267,6 +267,18 @@ impl App {
                 }
             },
             MatchedProvider::AdHoc(adhoc) => {
+                // The upstream of an ad-hoc provider is the operator's word only: the
+                // address rules of hosts apply (no link-local or metadata address, no
+                // clear-text http beyond loopback and private networks).
+                let url = &line.base_url;
+                let authority = match url.port {
+                    Some(p) => format!("{}:{p}", url.host),
+                    None => url.host.clone(),
+                };
+                if let Err(e) = crate::hosts::check_host_address(&url.scheme, &authority) {
+                    item.error = Some(format!("ad-hoc upstream refused: {e}"));
+                    return item;
+                }
                 item.adhoc = Some(adhoc.clone());
                 item.warnings.push(format!(
                     "ad-hoc OpenAI-compatible provider {} for {}",

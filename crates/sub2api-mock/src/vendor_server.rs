@@ -8,9 +8,12 @@
 //! other key a correct completion ("pong"). It is a chat-only vendor: `/responses`
 //! answers 404, as the Chinese vendors of the bundled pack do.
 //!
-//! Routes (with or without the `/v1` prefix, since hosts join base URLs either way):
-//! `GET /models`, `POST /chat/completions` (JSON or SSE when `"stream": true`),
-//! `POST /responses`. The key comes from `Authorization: Bearer`.
+//! Routes, matched on the end of the path so any prefix may come before them (with
+//! or without `/v1`, since hosts join base URLs either way, and under a path per
+//! provider such as `/deepseek/v1/…`, so one vendor serves every provider of a pack
+//! with its own base URL): `GET …/models`, `POST …/chat/completions` (JSON or SSE
+//! when `"stream": true`), `POST …/responses`. The key comes from
+//! `Authorization: Bearer`.
 
 use std::time::Duration;
 
@@ -46,11 +49,10 @@ pub(crate) const VENDOR_MODELS: &[&str] = &[
 /// Routes one request of the vendor role.
 pub(crate) async fn route(ctx: &Ctx, req: &Req, own_base_url: &str) -> Resp {
     let path = req.path.trim_end_matches('/');
-    let path = path.strip_prefix("/v1").unwrap_or(path);
-    let endpoint = match (req.method.as_str(), path) {
-        ("GET", "/models") => None,
-        ("POST", "/chat/completions") => Some(Endpoint::ChatCompletions),
-        ("POST", "/responses") => Some(Endpoint::Responses),
+    let endpoint = match (req.method.as_str(), endpoint_of(path)) {
+        ("GET", Some("/models")) => None,
+        ("POST", Some("/chat/completions")) => Some(Endpoint::ChatCompletions),
+        ("POST", Some("/responses")) => Some(Endpoint::Responses),
         _ => {
             return error(
                 404,
@@ -112,6 +114,14 @@ pub(crate) async fn route(ctx: &Ctx, req: &Req, own_base_url: &str) -> Resp {
             completion(model, &body, stream, seq)
         }
     }
+}
+
+/// The endpoint a path ends with (`/models`, `/chat/completions`, `/responses`),
+/// whatever prefix comes before it.
+fn endpoint_of(path: &str) -> Option<&'static str> {
+    ["/models", "/chat/completions", "/responses"]
+        .into_iter()
+        .find(|e| path.ends_with(e))
 }
 
 fn bearer(req: &Req) -> String {

@@ -151,3 +151,60 @@ fn models_lists_the_bundled_vendors_models_for_a_good_key_only() {
     );
     assert_eq!(send(&c, "GET", "/__mock/state", None, "").status, 404);
 }
+
+#[test]
+fn any_path_prefix_before_the_endpoint_is_served_so_each_provider_can_have_its_own_base_url() {
+    let (_v, c) = vendor();
+    for prefix in [
+        "/deepseek",
+        "/deepseek/v1",
+        "/qwen/compatible-mode/v1",
+        "/adhoc",
+    ] {
+        let r = send(
+            &c,
+            "POST",
+            &format!("{prefix}/chat/completions"),
+            Some(json!({"model": "qwen-flash", "messages": []})),
+            "sk-vendor-good-0006",
+        );
+        assert_eq!(r.status, 200, "{prefix}: {}", r.text);
+        assert_eq!(r.json()["choices"][0]["message"]["content"], "pong");
+        let r = send(
+            &c,
+            "GET",
+            &format!("{prefix}/models"),
+            None,
+            "sk-vendor-good-0007",
+        );
+        assert_eq!(r.status, 200, "{prefix}/models: {}", r.text);
+        // The key patterns hold under every prefix.
+        let r = send(
+            &c,
+            "POST",
+            &format!("{prefix}/chat/completions"),
+            Some(json!({"model": "qwen-flash", "messages": []})),
+            "sk-vendor-invalid-3",
+        );
+        assert_eq!(r.status, 401, "{prefix}");
+        let r = send(
+            &c,
+            "POST",
+            &format!("{prefix}/responses"),
+            Some(json!({"model": "qwen-flash", "input": "hi"})),
+            "sk-vendor-good-0008",
+        );
+        assert_eq!(r.status, 404, "{prefix}: still chat-only");
+    }
+    // Anything else is still unknown, whatever the prefix.
+    for (method, path) in [
+        ("GET", "/deepseek/v1/chat/completions"),
+        ("POST", "/deepseek/v1/models"),
+        ("POST", "/deepseek/v1/messages"),
+        ("GET", "/deepseek/v1/modelsx"),
+    ] {
+        let r = send(&c, method, path, None, "sk-vendor-good-0009");
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        assert_eq!(r.json()["error"]["code"], "not_found");
+    }
+}

@@ -293,8 +293,15 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// A copy of the pack at `src` (a directory) under `out`, every provider's
-/// `base_url` set to `upstream`, re-checksummed with `relay pack checksum`.
-pub fn pack_for_upstream(bin: &Path, src: &Path, out: &Path, upstream: &str) -> Result<PathBuf> {
+/// `base_url` set to `upstream` (or, `per_provider`, to `{upstream}/{provider_id}`),
+/// re-checksummed with `relay pack checksum`.
+pub fn pack_for_upstream(
+    bin: &Path,
+    src: &Path,
+    out: &Path,
+    upstream: &str,
+    per_provider: bool,
+) -> Result<PathBuf> {
     let name = src
         .file_name()
         .ok_or_else(|| anyhow!("{} has no name", src.display()))?;
@@ -312,7 +319,14 @@ pub fn pack_for_upstream(bin: &Path, src: &Path, out: &Path, upstream: &str) -> 
         let text = std::fs::read_to_string(&path)?;
         let mut v: Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON", path.display()))?;
-        v["base_url"] = json!(upstream);
+        v["base_url"] = if per_provider {
+            let id = v["provider_id"]
+                .as_str()
+                .ok_or_else(|| anyhow!("{} has no provider_id", path.display()))?;
+            json!(format!("{upstream}/{id}"))
+        } else {
+            json!(upstream)
+        };
         std::fs::write(&path, serde_json::to_vec_pretty(&v)?)?;
     }
     let status = std::process::Command::new(bin.join("relay"))

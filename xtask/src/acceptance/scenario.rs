@@ -5,9 +5,12 @@
 //! the step kind; steps that talk to the server take an optional `expect`.
 //!
 //! Any string of a step may hold `${name}` placeholders: a batch captured by an
-//! `import` (its id) or a value captured by `capture_host`. A string that is exactly
-//! one placeholder is replaced by the value itself (a number stays a number); a
-//! placeholder inside a longer string is replaced by the value's text.
+//! `import` (its id), a run captured by a `create_run` (its id), a value captured by
+//! `capture_host` or by a `wait_run`'s `capture`, or one of the [`BUILT_IN`] names
+//! (`${upstream}`: the base URL of the vendor every account of the run calls). A
+//! string that is exactly one placeholder is replaced by the value itself (a number
+//! stays a number); a placeholder inside a longer string is replaced by the value's
+//! text.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -54,6 +57,11 @@ pub struct ServerSpec {
     pub env: BTreeMap<String, String>,
 }
 
+/// Placeholders every scenario may use without capturing them: `upstream`, the
+/// base URL (no trailing `/`) of the vendor the run's accounts call (the mock's
+/// vendor role on loopback, or `--upstream-url`).
+pub const BUILT_IN: [&str; 1] = ["upstream"];
+
 /// One step.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -99,6 +107,16 @@ pub enum Step {
     ScrapeMetrics(ScrapeMetrics),
     /// Runs the `relay` CLI against the server; its output is kept and scanned.
     Cli(Cli),
+    /// `POST /api/batch-import/runs`: a batch auto-import run from pasted lines.
+    CreateRun(CreateRun),
+    /// Polls `GET /api/batch-import/runs/{run}` until the run ends, then checks it
+    /// and its items (`GET /api/batch-import/runs/{run}/items`).
+    WaitRun(WaitRun),
+    /// `POST /api/batch-import/runs/{run}/cancel`, optionally once the host holds a
+    /// number of accounts.
+    CancelRun(CancelRun),
+    /// `POST /api/batch-import/runs/{run}/retry`.
+    RetryRun(RetryRun),
 }
 
 impl Step {
@@ -125,6 +143,10 @@ impl Step {
             Step::RestartHost(_) => "restart_host",
             Step::ScrapeMetrics(_) => "scrape_metrics",
             Step::Cli(_) => "cli",
+            Step::CreateRun(_) => "create_run",
+            Step::WaitRun(_) => "wait_run",
+            Step::CancelRun(_) => "cancel_run",
+            Step::RetryRun(_) => "retry_run",
         }
     }
 }
@@ -142,6 +164,10 @@ impl Step {
             Step::Query(x) => Some(&x.expect),
             Step::Call(x) => Some(&x.expect),
             Step::HostAdmin(x) => Some(&x.expect),
+            Step::CreateRun(x) => Some(&x.expect),
+            Step::WaitRun(x) => Some(&x.expect),
+            Step::CancelRun(x) => Some(&x.expect),
+            Step::RetryRun(x) => Some(&x.expect),
             _ => None,
         }
     }
@@ -261,6 +287,19 @@ pub struct RegisterHost {
     pub expect: Expect,
 }
 
+/// Where `install_pack` points the pack's providers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamMode {
+    /// Every provider's `base_url` is the run's upstream itself.
+    #[default]
+    Shared,
+    /// Each provider's `base_url` is `{upstream}/{provider_id}`, so a pasted line
+    /// `${upstream}/deepseek/v1` matches one provider (the vendor serves any path
+    /// prefix before its endpoints).
+    PerProvider,
+}
+
 /// `install_pack`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -268,6 +307,9 @@ pub struct InstallPack {
     /// Pack directory relative to the workspace root (default `packs/openai-cn-pack`).
     #[serde(default = "default_pack")]
     pub path: String,
+    /// `shared` (default) or `per_provider` (see [`UpstreamMode`]).
+    #[serde(default, skip_serializing_if = "is_shared")]
+    pub upstream: UpstreamMode,
     /// Expectations on the answer.
     #[serde(default)]
     pub expect: Expect,
@@ -528,6 +570,137 @@ fn default_balance() -> f64 {
     5.0
 }
 
+fn is_shared(m: &UpstreamMode) -> bool {
+    *m == UpstreamMode::Shared
+}
+
+/// `create_run`: `POST /api/batch-import/runs`. The keys of the lines are secrets
+/// (never written to evidence, scanned for afterwards).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRun {
+    /// Host (default `main`).
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// The pasted lines, `<base_url> <key> [model hint…]` each (joined with new
+    /// lines); `${upstream}/<provider_id>` reaches a provider of a pack installed
+    /// with `"upstream": "per_provider"`.
+    pub lines: Vec<String>,
+    /// Pack id, when needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_id: Option<String>,
+    /// Unknown base URLs become ad-hoc providers.
+    #[serde(default)]
+    pub allow_adhoc: bool,
+    /// Profile each upstream first.
+    #[serde(default)]
+    pub profile: bool,
+    /// `subscription` | `self_service` (server default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_mode: Option<String>,
+    /// Subscriber selectors, passed through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscribers: Option<Value>,
+    /// Remember the run id under this name (a placeholder, and the `run` of later
+    /// run steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
+    /// Expectations on the answer (default: a 2xx status).
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `wait_run`: polls the run every 200 ms until it is terminal (`succeeded`,
+/// `partially_succeeded`, `failed`, `cancelled`), reads all its items, and checks
+/// them; while a check fails and the time is not up, the run and its items are read
+/// again (a cancelled run's last account may still be rolled back).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitRun {
+    /// Captured run name.
+    pub run: String,
+    /// Poll limit (default 120 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// The run's `state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The run's `access_status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_status: Option<String>,
+    /// Fields of the run's `counts` (`total`, `open`, `succeeded`, `failed`,
+    /// `skipped`, `cancelled`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
+    /// Checks by JSON pointer on `{"items": [every item, by line]}`, e.g.
+    /// `/items/[line=3]/reuse_decision` (selectors as in [`JsonCheck::path`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<JsonCheck>,
+    /// Fields every item has with these values, e.g. `{"key_held": false}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub every_item: BTreeMap<String, Value>,
+    /// The host's accounts are exactly the accounts of the run's succeeded items:
+    /// no duplicate, no orphan, nothing half-made.
+    #[serde(default)]
+    pub accounts_recorded: bool,
+    /// Name → JSON pointer into `{"run": the run, "items": [its items]}`, e.g.
+    /// `{"acc": "/items/[line=1]/account_id"}`; remembered for `${name}`. A pointer
+    /// that finds nothing (or null) fails the step.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture: BTreeMap<String, String>,
+    /// Expectations on the run's answer (`json`, `host_counts`, `host_json`, …).
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `cancel_run`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRun {
+    /// Captured run name.
+    pub run: String,
+    /// Wait until the host holds at least this many accounts first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_accounts: Option<usize>,
+    /// Wait limit (default 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Expectations on the answer.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `retry_run`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRun {
+    /// Captured run name.
+    pub run: String,
+    /// `failed` | `all` (server default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Expectations on the answer.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// The keys of pasted lines: the second field of every line that is not blank or a
+/// `#` comment (fields split at white space, tabs and commas).
+pub fn line_keys(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .flat_map(|l| l.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|f| !f.is_empty())
+                .nth(1)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 /// `kill_server`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -671,6 +844,19 @@ pub const HOST_KINDS: [&str; 7] = [
     "subscriptions",
 ];
 
+/// The states a run ends in (what `wait_run` waits for).
+pub const RUN_END_STATES: [&str; 4] = ["succeeded", "partially_succeeded", "failed", "cancelled"];
+
+/// The fields of a run's `counts`.
+pub const RUN_COUNTS: [&str; 6] = [
+    "total",
+    "open",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+];
+
 /// Reads and checks one scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
     let text =
@@ -703,15 +889,41 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
     let mut snapshots = BTreeSet::new();
     let mut values: BTreeSet<String> = BTreeSet::new();
     let mut scrapes = BTreeSet::new();
+    let mut runs: BTreeSet<String> = BTreeSet::new();
     let mut server_up = true;
     let mut host_up = true;
     for (i, step) in s.steps.iter().enumerate() {
         let at = format!("step {} ({})", i + 1, step.action());
         for name in placeholders(&serde_json::to_value(step)?) {
-            if !batches.contains(&name) && !values.contains(&name) {
-                bail!("{at}: ${{{name}}} is not captured earlier (by an import or capture_host)");
+            if !batches.contains(&name)
+                && !values.contains(&name)
+                && !runs.contains(&name)
+                && !BUILT_IN.contains(&name.as_str())
+            {
+                bail!(
+                    "{at}: ${{{name}}} is not captured earlier (by an import, a create_run, capture_host or a wait_run's capture)"
+                );
             }
         }
+        let need_run = |r: &str| -> Result<()> {
+            if !runs.contains(r) {
+                bail!("{at}: run {r:?} is not captured by an earlier create_run");
+            }
+            Ok(())
+        };
+        let capture_name = |name: &str| -> Result<()> {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                bail!("{at}: name {name:?}: use letters, digits, '_' and '-'");
+            }
+            if BUILT_IN.contains(&name) {
+                bail!("{at}: ${{{name}}} is built in: capture under another name");
+            }
+            Ok(())
+        };
         let need_batch = |b: &str| -> Result<()> {
             if !batches.contains(b) {
                 bail!("{at}: batch {b:?} is not captured by an earlier import");
@@ -742,6 +954,8 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
             | Step::CaptureHost(_)
             | Step::KillHost(_) => true,
             Step::KillServer(x) => x.after_accounts.is_some(),
+            Step::CancelRun(x) if x.after_accounts.is_some() => true,
+            Step::WaitRun(x) if x.accounts_recorded => true,
             _ => step
                 .expect()
                 .is_some_and(|e| !e.host_counts.is_empty() || !e.host_json.is_empty()),
@@ -882,6 +1096,79 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                 server_up = false;
                 None
             }
+            Step::CreateRun(x) => {
+                let keys = line_keys(&x.lines);
+                if keys.is_empty() {
+                    bail!("{at}: no lines");
+                }
+                for l in x.lines.iter().flat_map(|l| l.lines()).map(str::trim) {
+                    if !l.is_empty()
+                        && !l.starts_with('#')
+                        && line_keys(&[l.to_string()])
+                            .first()
+                            .is_none_or(|k| k.len() < 16)
+                    {
+                        bail!(
+                            "{at}: line {l:?}: needs a base URL and a key of at least 16 characters (keys are scanned for)"
+                        );
+                    }
+                }
+                if let Some(m) = &x.access_mode {
+                    if !["subscription", "self_service"].contains(&m.as_str()) {
+                        bail!("{at}: access_mode {m:?} is not subscription or self_service");
+                    }
+                }
+                if let Some(c) = &x.capture {
+                    capture_name(c)?;
+                    runs.insert(c.clone());
+                }
+                Some(&x.expect)
+            }
+            Step::WaitRun(x) => {
+                need_run(&x.run)?;
+                if let Some(st) = &x.state {
+                    if !RUN_END_STATES.contains(&st.as_str()) {
+                        bail!("{at}: state {st:?} is not one a run ends in ({RUN_END_STATES:?})");
+                    }
+                }
+                for k in x.counts.keys() {
+                    if !RUN_COUNTS.contains(&k.as_str()) {
+                        bail!("{at}: counts: unknown field {k:?} (known: {RUN_COUNTS:?})");
+                    }
+                }
+                for c in &x.items {
+                    if c.tests() != 1 {
+                        bail!(
+                            "{at}: item check of {:?} needs exactly one of equals, contains, at_least, len, exists",
+                            c.path
+                        );
+                    }
+                    if !c.path.starts_with("/items") {
+                        bail!("{at}: item check {:?} must start with /items", c.path);
+                    }
+                }
+                for (name, path) in &x.capture {
+                    capture_name(name)?;
+                    if !path.starts_with("/run") && !path.starts_with("/items") {
+                        bail!("{at}: capture {path:?} must start with /run or /items");
+                    }
+                    values.insert(name.clone());
+                }
+                Some(&x.expect)
+            }
+            Step::CancelRun(x) => {
+                need_run(&x.run)?;
+                Some(&x.expect)
+            }
+            Step::RetryRun(x) => {
+                need_run(&x.run)?;
+                if let Some(sc) = &x.scope {
+                    if !["failed", "all"].contains(&sc.as_str()) {
+                        bail!("{at}: scope {sc:?} is not failed or all");
+                    }
+                }
+                Some(&x.expect)
+            }
             Step::RestartServer(_) => {
                 server_up = true;
                 None
@@ -989,6 +1276,119 @@ mod tests {
         );
         assert!(substitute(&serde_json::json!("${nope}"), &values).is_err());
         assert!(substitute(&serde_json::json!("a ${acc"), &values).is_err());
+    }
+
+    #[test]
+    fn the_run_steps_load_capture_and_resolve() {
+        let s = parse(serde_json::json!({
+            "name": "x", "description": "d",
+            "steps": [
+                {"action": "install_pack", "upstream": "per_provider"},
+                {"action": "create_run", "lines": [
+                    "# a comment",
+                    "${upstream}/deepseek/v1 sk-0123456789abcdef deepseek v4",
+                    "${upstream}/qwen,sk-fedcba9876543210,qwen turbo"
+                 ], "allow_adhoc": true, "capture": "r1"},
+                {"action": "cancel_run", "run": "r1", "after_accounts": 1},
+                {"action": "wait_run", "run": "r1", "state": "cancelled",
+                 "counts": {"open": 0}, "every_item": {"key_held": false},
+                 "items": [{"path": "/items/[line=2]/state", "equals": "cancelled"}],
+                 "accounts_recorded": true, "capture": {"item": "/items/0/item_id"}},
+                {"action": "retry_run", "run": "r1", "scope": "all"},
+                {"action": "call", "method": "GET", "path": "/api/batch-import/items/${item}/events"}
+            ]
+        }))
+        .unwrap();
+        let Step::InstallPack(p) = &s.steps[0] else {
+            panic!("not an install")
+        };
+        assert_eq!(p.upstream, UpstreamMode::PerProvider);
+        let Step::CreateRun(c) = &s.steps[1] else {
+            panic!("not a create_run")
+        };
+        assert_eq!(
+            line_keys(&c.lines),
+            ["sk-0123456789abcdef", "sk-fedcba9876543210"]
+        );
+        let values = BTreeMap::from([(
+            "upstream".to_string(),
+            serde_json::json!("http://127.0.0.1:9"),
+        )]);
+        let v = substitute(&serde_json::to_value(&s.steps[1]).unwrap(), &values).unwrap();
+        assert_eq!(
+            v["lines"][1],
+            "http://127.0.0.1:9/deepseek/v1 sk-0123456789abcdef deepseek v4"
+        );
+        // The default stays as it was: no `upstream` field written.
+        let plain = parse(serde_json::json!({
+            "name": "x", "description": "d", "steps": [{"action": "install_pack"}]
+        }))
+        .unwrap();
+        assert!(serde_json::to_value(&plain.steps[0])
+            .unwrap()
+            .get("upstream")
+            .is_none());
+    }
+
+    #[test]
+    fn run_steps_refuse_what_cannot_work() {
+        let base =
+            |steps: Value| serde_json::json!({"name": "x", "description": "d", "steps": steps});
+        let run = serde_json::json!({"action": "create_run", "lines": ["https://a.example sk-0123456789abcdef"], "capture": "r"});
+        // A run never created.
+        for step in [
+            serde_json::json!({"action": "wait_run", "run": "r"}),
+            serde_json::json!({"action": "cancel_run", "run": "r"}),
+            serde_json::json!({"action": "retry_run", "run": "r"}),
+        ] {
+            assert!(parse(base(serde_json::json!([step]))).is_err());
+        }
+        // Lines without a key, or a key too short to scan for.
+        assert!(parse(base(
+            serde_json::json!([{"action": "create_run", "lines": []}])
+        ))
+        .is_err());
+        assert!(parse(base(
+            serde_json::json!([{"action": "create_run", "lines": ["https://a.example"]}])
+        ))
+        .is_err());
+        assert!(parse(base(
+            serde_json::json!([{"action": "create_run", "lines": ["https://a.example sk-short"]}])
+        ))
+        .is_err());
+        // Unknown values.
+        for bad in [
+            serde_json::json!({"action": "wait_run", "run": "r", "state": "running"}),
+            serde_json::json!({"action": "wait_run", "run": "r", "counts": {"passed": 1}}),
+            serde_json::json!({"action": "wait_run", "run": "r", "items": [{"path": "/run/state", "equals": "x"}]}),
+            serde_json::json!({"action": "wait_run", "run": "r", "items": [{"path": "/items/0/state"}]}),
+            serde_json::json!({"action": "wait_run", "run": "r", "capture": {"upstream": "/run/run_id"}}),
+            serde_json::json!({"action": "wait_run", "run": "r", "capture": {"a": "/counts"}}),
+            serde_json::json!({"action": "retry_run", "run": "r", "scope": "everything"}),
+            serde_json::json!({"action": "install_pack", "upstream": "elsewhere"}),
+        ] {
+            assert!(
+                parse(base(serde_json::json!([run.clone(), bad.clone()]))).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(base(serde_json::json!([
+            run.clone(),
+            {"action": "create_run", "lines": ["https://a.example sk-0123456789abcdef"], "access_mode": "both"}
+        ])))
+        .is_err());
+        // The server is down.
+        assert!(parse(base(serde_json::json!([
+            run.clone(), {"action": "kill_server"}, {"action": "wait_run", "run": "r"}
+        ])))
+        .is_err());
+        // A wait_run capture is a placeholder afterwards, not before.
+        assert!(parse(base(serde_json::json!([
+            run.clone(),
+            {"action": "call", "method": "GET", "path": "/api/batch-import/items/${i}/events"},
+            {"action": "wait_run", "run": "r", "capture": {"i": "/items/0/item_id"}}
+        ])))
+        .is_err());
     }
 
     #[test]

@@ -202,3 +202,35 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
         .to_path_buf()
 }
+
+/// Registers the mock host as `main` and installs the bundled pack.
+pub fn register_host_and_pack(server: &Server, mock: &sub2api_mock::MockHost) {
+    let (status, v) = server.post(
+        "/api/hosts",
+        &serde_json::json!({"name": "main", "base_url": mock.base_url(), "auth": {"kind": "api_key", "api_key": mock.admin_api_key()}}),
+    );
+    assert_eq!(status, 201, "{v}");
+    let pack = repo_root().join("packs/openai-cn-pack");
+    let (status, v) = server.post(
+        "/api/packs/install",
+        &serde_json::json!({"path": pack.to_string_lossy()}),
+    );
+    assert_eq!(status, 201, "{v}");
+}
+
+/// Asserts that no file directly in `dir` holds any of `keys` in clear.
+pub fn assert_no_key_at_rest(dir: &Path, keys: &[&str]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for key in keys {
+                assert!(
+                    !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                    "{} contains a raw key",
+                    path.display()
+                );
+            }
+        }
+    }
+}

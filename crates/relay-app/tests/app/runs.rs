@@ -9,7 +9,7 @@ use relay_domain::{
     AccessMode, AccessStatus, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision,
     RunItemEventKind, RunItemState, RunState, Secret,
 };
-use relay_store::RunItemRecord;
+use relay_store::{RunItemRecord, SecretRepository, SecretSlot, SubscriberRepository};
 use std::time::{Duration, Instant};
 use sub2api_mock::Faults;
 
@@ -135,6 +135,24 @@ fn a_mixed_paste_ends_with_confirmed_accounts_repeats_skipped_and_unknown_urls_r
         ] {
             assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
         }
+        let trail = env.app.item_events(item.id.as_str()).unwrap();
+        let ready = trail
+            .iter()
+            .find(|e| e.kind == RunItemEventKind::AccountReady)
+            .unwrap();
+        assert_eq!(ready.details["account_id"], item.account_id.unwrap());
+        assert_eq!(
+            ready.details["batch_id"],
+            item.batch_id.as_ref().unwrap().as_str(),
+            "the trail names the import batch of the account"
+        );
+        for once in [RunItemEventKind::AccountReady, RunItemEventKind::KeyErased] {
+            assert_eq!(
+                kinds.iter().filter(|k| **k == once).count(),
+                1,
+                "{once} once in {kinds:?}"
+            );
+        }
     }
     assert_eq!(accounts(&env).len(), 2, "two keys, two accounts");
     // No key anywhere in the run's records.
@@ -229,6 +247,12 @@ fn a_refused_key_fails_with_its_cause_and_a_retry_without_the_key_says_so() {
         .unwrap();
     assert!(outcome.retried.is_empty());
     assert_eq!(outcome.without_key, vec![bad.id.clone()]);
+    assert_eq!(
+        outcome.run.state,
+        RunState::PartiallySucceeded,
+        "nothing went back: the run stays ended"
+    );
+    assert_eq!(outcome.run.finished_at, run.finished_at);
     assert_eq!(
         accounts(&env).len(),
         1,
@@ -401,4 +425,76 @@ fn a_new_model_for_a_known_key_patches_its_account_and_an_account_in_error_is_re
     );
     assert_ne!(item.account_id, Some(account));
     assert_eq!(accounts(&env).len(), 1, "the old account was deleted");
+}
+
+#[test]
+fn an_adhoc_upstream_at_a_link_local_or_metadata_address_is_refused() {
+    let env = Env::start();
+    let mut i = input(&format!(
+        "https://169.254.169.254/v1 {KEY_A} some-model\nhttps://[fe80::1]/v1 {KEY_B} some-model\n"
+    ));
+    i.allow_adhoc = true;
+    let run = env.app.create_run(i).unwrap();
+    for item in items(&env, run.id.as_str()) {
+        assert_eq!(item.state, RunItemState::Failed, "{item:?}");
+        assert!(item
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("ad-hoc upstream refused"));
+    }
+    assert!(env
+        .app
+        .list_packs()
+        .unwrap()
+        .iter()
+        .all(|p| !p.pack.pack_id.0.starts_with("adhoc-")));
+}
+
+#[test]
+fn a_reused_account_whose_access_closure_never_ran_gets_it_before_its_confirmation() {
+    // What a kill -9 in the middle of an item's import leaves: the key's account is
+    // on the host and recorded, but the import never reached its access closure, so
+    // the provider's group has no managed probe subscriber key. Simulated here by
+    // erasing that key after a first run.
+    let env = Env::start();
+    let line = format!("https://api.deepseek.com {KEY_A}\n");
+    let first = env.app.create_run(input(&line)).unwrap();
+    assert_eq!(drive(&env, first.id.as_str()).state, RunState::Succeeded);
+    let account = items(&env, first.id.as_str())[0].account_id.unwrap();
+    let host = env.app.resolve_host("main").unwrap();
+    let probe = env
+        .store
+        .subscribers()
+        .find_by_email(&host.id, relay_core::DEFAULT_PROBE_EMAIL)
+        .unwrap()
+        .expect("the managed probe subscriber");
+    let group = env.objects("groups")[0]["id"].as_i64().unwrap();
+    let slot = SecretSlot::subscriber_user_key(probe.id, &format!("user_key:{group}"));
+    assert!(
+        env.store.secrets().delete(&slot).unwrap(),
+        "the probe key was held"
+    );
+
+    let second = env.app.create_run(input(&line)).unwrap();
+    let run = drive(&env, second.id.as_str());
+    let item = &items(&env, second.id.as_str())[0];
+    assert_eq!(run.state, RunState::Succeeded, "{item:?}");
+    assert_eq!(run.access_status, AccessStatus::SubscriptionReady);
+    assert_eq!(item.reuse_decision, Some(ReuseDecision::Reused));
+    assert_eq!(item.account_id, Some(account));
+    assert_eq!(item.confirmation_status, ConfirmationStatus::Confirmed);
+    let trail = env.app.item_events(item.id.as_str()).unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.kind == RunItemEventKind::AccessProven
+                && e.decision.as_deref() == Some("access_closed")),
+        "the closure is in the trail: {trail:?}"
+    );
+    assert!(
+        env.store.secrets().get(&slot).unwrap().is_some(),
+        "a probe key again"
+    );
+    assert_eq!(accounts(&env).len(), 1, "never duplicated");
 }

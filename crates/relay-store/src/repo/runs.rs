@@ -1258,7 +1258,10 @@ impl RunRepository for SqliteRuns<'_> {
             )?;
             let mut ready = NewRunItemEvent::new(RunItemEventKind::AccountReady);
             ready.decision = Some(decision.as_str().to_string());
-            ready.details = serde_json::json!({ "account_id": account_id });
+            ready.details = serde_json::json!({
+                "account_id": account_id,
+                "batch_id": item.batch_id.as_ref().map(|b| b.as_str()),
+            });
             insert_event(self.store, tx, id, item.run_id.as_str(), &ready, now)?;
             if erase_item_key(tx, id)? {
                 insert_event(
