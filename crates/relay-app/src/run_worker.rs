@@ -494,8 +494,10 @@ impl App {
         Ok(())
     }
 
-    /// Resumes every interrupted import batch that journaled an account intent for
-    /// the item's key, with the key; returns the last one resumed.
+    /// Resumes every interrupted import batch that journaled an account (made or
+    /// only intended) for the item's key, with the key, so the batch ends and keeps
+    /// the account a later rollback of it must not take away unnoticed; returns the
+    /// last one resumed.
     fn resume_interrupted(
         self: &Arc<Self>,
         journal: &StoreJournal,
@@ -509,7 +511,7 @@ impl App {
             .iter()
             .filter(|e| e.resource_type == ResourceType::Account)
             .filter(|e| e.fingerprint.as_ref() == Some(&item.fingerprint))
-            .filter(|e| e.state == ResourceState::Intent)
+            .filter(|e| e.state == ResourceState::Intent || e.is_live())
             .filter_map(|e| e.batch_id.clone())
             .collect();
         batches.dedup();
