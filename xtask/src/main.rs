@@ -1,7 +1,11 @@
 //! Project automation. Run as `cargo xtask <command>`.
 //!
 //! - `ci`: formatting check, clippy with warnings denied, every test of the
-//!   workspace, the acceptance scenarios, then the live contract check.
+//!   workspace, the acceptance scenarios, the console browser test, then the live
+//!   contract check.
+//! - `console-test`: the web console in a real headless Chromium (WebDriver through
+//!   chromedriver) against the mock host and the server (debug); screenshots in
+//!   `target/console-shots/`.
 //! - `contract [ST ARGS…]`: schemathesis runs `docs/openapi.yaml` against a
 //!   throwaway mock host and server (debug) with every check; any failure fails.
 //! - `demo [--debug]`: the main job end to end against the bundled mock host (release).
@@ -12,11 +16,13 @@
 
 mod acceptance;
 mod bench;
+mod console;
 mod contract;
 mod demo;
 mod http;
 mod procs;
 mod record;
+mod webdriver;
 
 use anyhow::{bail, Result};
 use procs::cargo;
@@ -38,6 +44,7 @@ fn run() -> Result<()> {
         "demo" => demo::run(rest),
         "acceptance" => acceptance::run(rest),
         "contract" => contract::run(rest),
+        "console-test" => console::run(rest),
         "bench" => bench::run(rest),
         "record-host" => record::run(rest),
         "help" | "--help" | "-h" => {
@@ -54,8 +61,13 @@ commands:
   demo [--debug]        start the mock host and the server on loopback, register the host,
                         install the bundled pack, import demo keys, prove access, reconcile
   ci                    cargo fmt --check, cargo clippy -D warnings, every test of the
-                        workspace, the acceptance scenarios, then `contract` when
-                        schemathesis is installed
+                        workspace, the acceptance scenarios, `console-test` when
+                        chromium is installed, then `contract` when schemathesis is
+                        installed
+  console-test          the web console in headless Chromium (chromedriver): sign in,
+                        create a run from pasted lines, watch it end, open an item's
+                        trail, retry; screenshots in target/console-shots/; skipped
+                        when chromium/chromedriver are missing (an error under CI=true)
   contract [ST ARGS...] schemathesis (all checks, bounded examples, fixed seed) runs
                         docs/openapi.yaml against a throwaway mock host and server;
                         fails on any failure; skipped when `st` is not installed
@@ -110,6 +122,14 @@ fn ci() -> Result<()> {
     })?;
     eprintln!("==> acceptance scenarios");
     timed("acceptance", &mut || acceptance::run(&[]))?;
+    if console::available() {
+        eprintln!("==> web console in headless Chromium");
+        timed("console", &mut || console::run(&[]))?;
+    } else {
+        // Says why; fails under CI=true unless .ci/run could not install the browser.
+        console::run(&[])?;
+        skipped.push("console");
+    }
     if contract::available() {
         eprintln!("==> live contract (schemathesis against docs/openapi.yaml)");
         timed("contract", &mut || contract::run(&[]))?;

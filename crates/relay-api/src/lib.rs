@@ -4,12 +4,15 @@
 //! answering `413 request_too_large`, JSON errors `{"error":{"code","message"}}` that
 //! never repeat submitted values, request ids, and the listener's defences against
 //! hostile clients (header and body read timeouts, a connection cap, an accept loop
-//! that backs off on errors). Handlers parse and map only; use-cases live in relay-app.
+//! that backs off on errors), and the web console at `/console/` (embedded assets, a
+//! session cookie accepted on `/api/*` in place of the token). Handlers parse and map
+//! only; use-cases live in relay-app.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod batch_import;
+pub mod console;
 pub mod contract;
 pub mod error;
 pub mod json_error;

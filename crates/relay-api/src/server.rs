@@ -6,12 +6,17 @@
 //! `X-Content-Type-Options: nosniff`. An answer given without reading the request's
 //! body (`401`, `408`, `413`, `429`, …) also carries `Connection: close`, so the unread
 //! body is never drained or buffered.
+//!
+//! `/api/*` (and the other operator routes) accept the operator token as a bearer
+//! token or a web-console session cookie ([`crate::console`]); `/console` itself is
+//! served by the console module, outside the route table.
 
 use crate::auth::bearer_matches;
+use crate::console::{self, Sessions};
 use crate::error::ApiError;
 use crate::listener::{accept_loop, Limits, Listener, WriteGuard};
 use crate::router::{Access, ApiRequest, ApiResponse, Lookup, Router};
-use crate::throttle::{client_addr, AuthThrottle};
+use crate::throttle::{client_addr, is_trusted_proxy, AuthThrottle};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
@@ -80,6 +85,7 @@ struct Shared {
     router: Router,
     config: ServerConfig,
     throttle: AuthThrottle,
+    sessions: Sessions,
     next_id: AtomicU64,
     id_keys: RandomState,
 }
@@ -120,6 +126,7 @@ pub(crate) fn serve_on<L: Listener>(
         router,
         config,
         throttle,
+        sessions: Sessions::default(),
         next_id: AtomicU64::new(1),
         id_keys: RandomState::new(),
     });
@@ -269,12 +276,29 @@ async fn handle(
     let client = client_addr(peer, req.headers(), &shared.config.trusted_proxies);
     let has_body = !req.body().is_end_stream();
     let mut body_read = false;
-    let result = dispatch(&shared, req, &rid, client, &mut body_read).await;
+    let is_console = console::is_console_path(&path);
+    let result = if is_console {
+        let ctx = console::Context {
+            token: &shared.config.operator_token,
+            throttle: &shared.throttle,
+            sessions: &shared.sessions,
+            body_timeout: shared.config.limits.body_timeout,
+            https: forwarded_https(peer, req.headers(), &shared.config.trusted_proxies),
+        };
+        console::serve(ctx, req, client, &mut body_read).await
+    } else {
+        dispatch(&shared, req, &rid, client, &mut body_read)
+            .await
+            .map(to_response)
+    };
     let mut response = match result {
-        Ok(r) => to_response(r),
+        Ok(r) => r,
         Err(e) => error_response(&e),
     };
     let headers = response.headers_mut();
+    if is_console {
+        console::add_security_headers(headers);
+    }
     if let Ok(v) = HeaderValue::from_str(&rid) {
         headers.insert("x-request-id", v);
     }
@@ -295,7 +319,20 @@ async fn handle(
     response
 }
 
-/// Checks the operator token of a request from `client`, throttled per address.
+/// True when the request came through a trusted proxy that received it over HTTPS
+/// (`X-Forwarded-Proto: https`): the console's cookie is then `Secure`.
+fn forwarded_https(peer: SocketAddr, headers: &hyper::HeaderMap, trusted: &[IpAddr]) -> bool {
+    is_trusted_proxy(peer.ip(), trusted)
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Checks the operator token of a request from `client`, throttled per address: a
+/// bearer token, or an open console session cookie (which needs the console header
+/// on a request that changes something).
 fn authorize(shared: &Shared, req: &Request<Incoming>, client: IpAddr) -> Result<(), ApiError> {
     let now = Instant::now();
     if let Err(wait) = shared.throttle.check(client, now) {
@@ -304,6 +341,15 @@ fn authorize(shared: &Shared, req: &Request<Incoming>, client: IpAddr) -> Result
     if bearer_matches(req.headers(), &shared.config.operator_token) {
         shared.throttle.record_success(client);
         return Ok(());
+    }
+    if let Some(id) = console::session_cookie(req.headers()) {
+        if shared.sessions.is_open(id, now) {
+            if console::is_unsafe(req.method()) && !console::has_csrf_header(req.headers()) {
+                return Err(console::csrf_refused());
+            }
+            shared.throttle.record_success(client);
+            return Ok(());
+        }
     }
     if let Some(lockout) = shared.throttle.record_failure(client, now) {
         tracing::warn!(

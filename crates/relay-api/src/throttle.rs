@@ -165,20 +165,25 @@ impl AuthThrottle {
     }
 }
 
+/// True when `peer` is one of `trusted_proxies` (an IPv4-mapped IPv6 address counts
+/// as its IPv4 address).
+pub fn is_trusted_proxy(peer: IpAddr, trusted_proxies: &[IpAddr]) -> bool {
+    let canonical = |a: IpAddr| match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
+        v4 => v4,
+    };
+    trusted_proxies
+        .iter()
+        .any(|p| canonical(*p) == canonical(peer))
+}
+
 /// The client address of a request: the peer's, or — when the peer is one of
 /// `trusted_proxies` — the last address of its `X-Forwarded-For` (the one the proxy
 /// itself saw; entries before it are the client's own claims). Falls back to the peer
 /// when the header is missing or not an address.
 pub fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
     let ip = peer.ip();
-    let canonical = |a: IpAddr| match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        v4 => v4,
-    };
-    if !trusted_proxies
-        .iter()
-        .any(|p| canonical(*p) == canonical(ip))
-    {
+    if !is_trusted_proxy(ip, trusted_proxies) {
         return ip;
     }
     headers
