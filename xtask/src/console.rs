@@ -34,7 +34,7 @@
 //! sets it when its install fails).
 
 use crate::http::{Client, Reply};
-use crate::procs::{self, MockSettings, Profile, ServerSettings};
+use crate::procs::{self, Profile};
 use crate::webdriver::{find_program, Driver, Session};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -114,34 +114,19 @@ pub fn run(_args: &[String]) -> Result<()> {
     };
     let started = Instant::now();
     let bin = procs::build_binaries(Profile::Debug)?;
-    let dir = procs::target_dir().join("console-test");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let shots = procs::target_dir().join("console-shots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots)?;
-
-    let mock_settings = MockSettings::default();
-    let mock = procs::start_mock(&bin, &mock_settings, &dir.join("mock.log"))?;
-    let server = procs::start_server(
+    let dir = procs::fresh_dir("console-test")?;
+    let shots = procs::fresh_dir("console-shots")?;
+    let (mock, server, mock_settings) = procs::start_mock_and_server(
         &bin,
-        &ServerSettings {
-            data_dir: dir.join("data"),
-            token: TOKEN.to_string(),
-            env: vec![
-                ("RELAY_RECONCILE_INTERVAL".into(), "0".into()),
-                ("RELAY_WARMUP_SECS".into(), "5".into()),
-                // A short confirmation window with quick retries: the second run
-                // meets a warm-up longer than it.
-                ("RELAY_CONFIRM_WINDOW_SECS".into(), "10".into()),
-                ("RELAY_CONFIRM_BACKOFF_MS".into(), "500".into()),
-                (
-                    "RELAY_PACKS_DIR".into(),
-                    procs::root().join("packs").display().to_string(),
-                ),
-            ],
-        },
-        &dir.join("server.log"),
+        &dir,
+        TOKEN,
+        &[
+            ("RELAY_WARMUP_SECS", "5"),
+            // A short confirmation window with quick retries: the second run
+            // meets a warm-up longer than it.
+            ("RELAY_CONFIRM_WINDOW_SECS", "10"),
+            ("RELAY_CONFIRM_BACKOFF_MS", "500"),
+        ],
     )?;
     let api = Client::new(&server.base_url, Some(TOKEN));
     let host = api.post(

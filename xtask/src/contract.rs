@@ -13,7 +13,7 @@
 //! installs the pinned version with pip when it can.
 
 use crate::http::Client;
-use crate::procs::{self, MockSettings, Profile, ServerSettings};
+use crate::procs::{self, Profile};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::process::Command;
@@ -55,32 +55,19 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let started = Instant::now();
     let bin = procs::build_binaries(Profile::Debug)?;
-    let dir = procs::target_dir().join("contract");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-
-    let mock_settings = MockSettings::default();
-    let mock = procs::start_mock(&bin, &mock_settings, &dir.join("mock.log"))?;
-    let server = procs::start_server(
+    let dir = procs::fresh_dir("contract")?;
+    let (mock, server, mock_settings) = procs::start_mock_and_server(
         &bin,
-        &ServerSettings {
-            data_dir: dir.join("data"),
-            token: TOKEN.to_string(),
-            env: vec![
-                // schemathesis sends requests without the token on purpose: do
-                // not lock its address out.
-                ("RELAY_AUTH_FAILURES".into(), "0".into()),
-                ("RELAY_RECONCILE_INTERVAL".into(), "0".into()),
-                // Imports the run sends wait out the gateway warm-up window when
-                // their proof fails; a short window keeps the step near a minute.
-                ("RELAY_WARMUP_SECS".into(), "1".into()),
-                (
-                    "RELAY_PACKS_DIR".into(),
-                    procs::root().join("packs").display().to_string(),
-                ),
-            ],
-        },
-        &dir.join("server.log"),
+        &dir,
+        TOKEN,
+        &[
+            // schemathesis sends requests without the token on purpose: do
+            // not lock its address out.
+            ("RELAY_AUTH_FAILURES", "0"),
+            // Imports the run sends wait out the gateway warm-up window when
+            // their proof fails; a short window keeps the step near a minute.
+            ("RELAY_WARMUP_SECS", "1"),
+        ],
     )?;
     // The run logs in with many wrong credentials on purpose: lift the mock host's
     // login and admin-key limiters (a real host's would make the server wait out

@@ -216,3 +216,42 @@ pub fn start_server(bin: &Path, settings: &ServerSettings, log: &Path) -> Result
     }
     Proc::start(cmd, "relay-server listening on ", log)
 }
+
+/// `target/<name>`, emptied (created when missing).
+pub fn fresh_dir(name: &str) -> Result<PathBuf> {
+    let dir = target_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A default mock host and a `relay-server` over it on loopback, their logs and the
+/// server's data in `dir`: no reconcile scheduler, packs from the repository's
+/// `packs/`, plus `env`. Returns (mock, server, the mock's settings).
+pub fn start_mock_and_server(
+    bin: &Path,
+    dir: &Path,
+    token: &str,
+    env: &[(&str, &str)],
+) -> Result<(Proc, Proc, MockSettings)> {
+    let mock_settings = MockSettings::default();
+    let mock = start_mock(bin, &mock_settings, &dir.join("mock.log"))?;
+    let mut all = vec![
+        ("RELAY_RECONCILE_INTERVAL".to_string(), "0".to_string()),
+        (
+            "RELAY_PACKS_DIR".to_string(),
+            root().join("packs").display().to_string(),
+        ),
+    ];
+    all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let server = start_server(
+        bin,
+        &ServerSettings {
+            data_dir: dir.join("data"),
+            token: token.to_string(),
+            env: all,
+        },
+        &dir.join("server.log"),
+    )?;
+    Ok((mock, server, mock_settings))
+}
