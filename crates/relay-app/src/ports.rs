@@ -155,6 +155,20 @@ impl Journal for StoreJournal {
             .map_err(|err| journal_error(err, None))
     }
 
+    fn get(&self, id: i64) -> Result<Option<JournalEntry>, JournalError> {
+        match self.store.resources().get(id) {
+            Ok(r) => {
+                let s = &self.scope;
+                let in_scope = r.host_id == s.host_id
+                    && r.pack_id == s.pack_id
+                    && r.provider_id == s.provider_id;
+                Ok(in_scope.then(|| entry(r)))
+            }
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(journal_error(e, Some(id))),
+        }
+    }
+
     fn list_provider(&self) -> Result<Vec<JournalEntry>, JournalError> {
         self.store
             .resources()

@@ -254,6 +254,15 @@ impl Journal for MemoryJournal {
             .collect())
     }
 
+    fn get(&self, id: i64) -> Result<Option<JournalEntry>, JournalError> {
+        Ok(self
+            .lock()
+            .entries
+            .iter()
+            .find(|e| e.id == id && self.in_scope(e))
+            .cloned())
+    }
+
     fn find_live_account(
         &self,
         fingerprint: &Fingerprint,

@@ -180,6 +180,10 @@ pub trait Journal: Send + Sync {
     /// Replaces the details JSON.
     fn set_details(&self, id: i64, details: &Value) -> Result<JournalEntry, JournalError>;
 
+    /// One entry of the scope's provider on the scope's host, by id (`None` when
+    /// there is none, or it belongs to another scope).
+    fn get(&self, id: i64) -> Result<Option<JournalEntry>, JournalError>;
+
     /// Entries of a batch, in journal order.
     fn list_batch(&self, batch_id: &BatchId) -> Result<Vec<JournalEntry>, JournalError>;
 
@@ -261,9 +265,7 @@ pub fn append_detail(
     item: Value,
 ) -> Result<(), JournalError> {
     let current = journal
-        .list_provider()?
-        .into_iter()
-        .find(|e| e.id == entry.id)
+        .get(entry.id)?
         .map(|e| e.details)
         .unwrap_or_else(|| entry.details.clone());
     let mut details = if current.is_object() {

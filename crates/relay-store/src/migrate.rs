@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "batch auto-import item warnings and batches, run access proofs",
         sql: include_str!("../migrations/0005_import_run_results.sql"),
     },
+    Migration {
+        version: 6,
+        description: "import batch counts in a row of their own",
+        sql: include_str!("../migrations/0006_import_batch_counts.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

@@ -104,7 +104,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     )
     .unwrap();
     assert_eq!(migrate::current_version(&conn).unwrap(), 1);
-    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3, 4, 5]);
+    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3, 4, 5, 6]);
     let has_report: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM pragma_table_info('reconcile_runs') WHERE name = 'report'",
@@ -113,6 +113,58 @@ fn a_version_1_database_is_upgraded_in_place() {
         )
         .unwrap();
     assert_eq!(has_report, 1);
+}
+
+#[test]
+fn migration_6_carries_the_batch_counts_into_their_own_row() {
+    let dir = TempDir::new("counts-migrate");
+    {
+        let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+        crate::common::seeded(&store);
+    }
+    // Make it a database of schema 5 with a batch whose counts are in its row.
+    let conn = Connection::open(dir.path().join("relay.db")).unwrap();
+    conn.execute_batch(
+        "DROP TABLE import_batch_counts;
+         ALTER TABLE import_batches ADD COLUMN total_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN passed_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN warning_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN skipped_count INTEGER NOT NULL DEFAULT 0;
+         INSERT INTO import_batches (id, host_id, pack_id, provider_id, mode, access_mode,
+                                     status, total_count, passed_count, warning_count,
+                                     failed_count, skipped_count, created_at, updated_at)
+         VALUES ('batch_1', 'host_1', 'cn', 'deepseek', 'partial', 'subscription',
+                 'partially_succeeded', 7, 3, 1, 2, 1, 10, 20);
+         DELETE FROM schema_version WHERE version >= 6;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 6);
+    let batch =
+        relay_store::BatchRepository::get(&store.batches(), &relay_domain::BatchId::new("batch_1"))
+            .unwrap();
+    assert_eq!(
+        (
+            batch.counts.total,
+            batch.counts.passed,
+            batch.counts.warning,
+            batch.counts.failed,
+            batch.counts.skipped
+        ),
+        (7, 3, 1, 2, 1)
+    );
+    assert_eq!(batch.updated_at.0, 20);
+    let conn = Connection::open(dir.path().join("relay.db")).unwrap();
+    let left: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('import_batches') WHERE name LIKE '%_count'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the counts live in one place only");
 }
 
 #[test]
@@ -330,6 +382,12 @@ fn a_wrong_key_is_refused_before_any_migration() {
         "ALTER TABLE reconcile_runs DROP COLUMN report;
          DROP TABLE import_run_item_events; DROP TABLE import_run_item_keys;
          DROP TABLE import_run_items; DROP TABLE import_runs;
+         DROP TABLE import_batch_counts;
+         ALTER TABLE import_batches ADD COLUMN total_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN passed_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN warning_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE import_batches ADD COLUMN skipped_count INTEGER NOT NULL DEFAULT 0;
          DELETE FROM schema_version WHERE version >= 2;",
     )
     .unwrap();

@@ -87,9 +87,16 @@ impl<'s> SqliteBatches<'s> {
     }
 }
 
-const BATCH_COLUMNS: &str = "id, host_id, pack_id, provider_id, mode, access_mode, status, \
-     request, report, error, total_count, passed_count, warning_count, failed_count, \
-     skipped_count, created_at, updated_at, started_at, finished_at, interrupted_at";
+/// A batch with its counts (`import_batch_counts`, joined as `c`); the batch was last
+/// changed when its row or its counts were.
+const BATCH_COLUMNS: &str = "b.id, b.host_id, b.pack_id, b.provider_id, b.mode, b.access_mode, \
+     b.status, b.request, b.report, b.error, COALESCE(c.total_count, 0), \
+     COALESCE(c.passed_count, 0), COALESCE(c.warning_count, 0), COALESCE(c.failed_count, 0), \
+     COALESCE(c.skipped_count, 0), b.created_at, MAX(b.updated_at, COALESCE(c.updated_at, 0)), \
+     b.started_at, b.finished_at, b.interrupted_at";
+
+/// `import_batches b` with its counts.
+const BATCH_FROM: &str = "import_batches b LEFT JOIN import_batch_counts c ON c.batch_id = b.id";
 
 const ITEM_COLUMNS: &str = "i.batch_id, i.seq, i.fingerprint, i.mask, i.plan, i.status, \
      i.account_id, i.verdict, i.message, i.details, i.updated_at";
@@ -139,7 +146,7 @@ fn item_row(row: &Row<'_>) -> rusqlite::Result<BatchItemRecord> {
 
 fn get_batch(conn: &Connection, id: &BatchId) -> Result<BatchRecord> {
     conn.query_row(
-        &format!("SELECT {BATCH_COLUMNS} FROM import_batches WHERE id = ?1"),
+        &format!("SELECT {BATCH_COLUMNS} FROM {BATCH_FROM} WHERE b.id = ?1"),
         [id.as_str()],
         batch_row,
     )
@@ -169,21 +176,58 @@ fn insert_items(conn: &Connection, id: &BatchId, items: &[NewBatchItem], now: i6
 }
 
 /// Recomputes the count columns of a batch from its items.
+/// The count column of `import_batches` an item status is counted in.
+fn count_column(status: &str) -> Option<&'static str> {
+    match status {
+        "passed" => Some("passed_count"),
+        "warning" => Some("warning_count"),
+        "failed" => Some("failed_count"),
+        "already_imported" | "duplicate_in_request" => Some("skipped_count"),
+        _ => None,
+    }
+}
+
+/// Moves one item of batch `id` from status `old` to `new` in the batch's counts:
+/// constant work per item (a recount scans every item of the batch, which made a
+/// batch's cost grow with the square of its keys).
+fn count_move(conn: &Connection, id: &BatchId, old: &str, new: &str, now: i64) -> Result<()> {
+    let (from, to) = (count_column(old), count_column(new));
+    let mut sets = Vec::new();
+    if from != to {
+        if let Some(c) = from {
+            sets.push(format!("{c} = {c} - 1"));
+        }
+        if let Some(c) = to {
+            sets.push(format!("{c} = {c} + 1"));
+        }
+    }
+    sets.push("updated_at = ?2".to_string());
+    conn.execute(
+        &format!(
+            "UPDATE import_batch_counts SET {} WHERE batch_id = ?1",
+            sets.join(", ")
+        ),
+        params![id.as_str(), now],
+    )?;
+    Ok(())
+}
+
 fn recount(conn: &Connection, id: &BatchId, now: i64) -> Result<()> {
     conn.execute(
-        "UPDATE import_batches SET
-             total_count   = (SELECT COUNT(*) FROM import_batch_items WHERE batch_id = ?1),
-             passed_count  = (SELECT COUNT(*) FROM import_batch_items
-                              WHERE batch_id = ?1 AND status = 'passed'),
-             warning_count = (SELECT COUNT(*) FROM import_batch_items
-                              WHERE batch_id = ?1 AND status = 'warning'),
-             failed_count  = (SELECT COUNT(*) FROM import_batch_items
-                              WHERE batch_id = ?1 AND status = 'failed'),
-             skipped_count = (SELECT COUNT(*) FROM import_batch_items
-                              WHERE batch_id = ?1
-                                AND status IN ('already_imported', 'duplicate_in_request')),
-             updated_at = ?2
-         WHERE id = ?1",
+        "INSERT INTO import_batch_counts (batch_id, total_count, passed_count, warning_count,
+                                          failed_count, skipped_count, updated_at)
+         SELECT ?1,
+                COUNT(*),
+                COUNT(*) FILTER (WHERE status = 'passed'),
+                COUNT(*) FILTER (WHERE status = 'warning'),
+                COUNT(*) FILTER (WHERE status = 'failed'),
+                COUNT(*) FILTER (WHERE status IN ('already_imported', 'duplicate_in_request')),
+                ?2
+         FROM import_batch_items WHERE batch_id = ?1
+         ON CONFLICT (batch_id) DO UPDATE SET
+             total_count = excluded.total_count, passed_count = excluded.passed_count,
+             warning_count = excluded.warning_count, failed_count = excluded.failed_count,
+             skipped_count = excluded.skipped_count, updated_at = excluded.updated_at",
         params![id.as_str(), now],
     )?;
     Ok(())
@@ -277,16 +321,16 @@ impl BatchRepository for SqliteBatches<'_> {
 
     fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
         let mut f = Filter::default();
-        f.eq("host_id", filter.host_id.as_ref().map(|h| h.as_str()))
-            .eq("pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
+        f.eq("b.host_id", filter.host_id.as_ref().map(|h| h.as_str()))
+            .eq("b.pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
             .eq(
-                "provider_id",
+                "b.provider_id",
                 filter.provider_id.as_ref().map(|p| p.0.as_str()),
             )
-            .eq("status", filter.status.map(|s| s.as_str()));
+            .eq("b.status", filter.status.map(|s| s.as_str()));
         self.store.read(|conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT {BATCH_COLUMNS} FROM import_batches {} ORDER BY created_at DESC, id DESC{}",
+                "SELECT {BATCH_COLUMNS} FROM {BATCH_FROM} {} ORDER BY b.created_at DESC, b.id DESC{}",
                 f.where_clause(),
                 limit_clause(filter.limit)
             ))?;
@@ -406,6 +450,14 @@ impl BatchRepository for SqliteBatches<'_> {
         let message = self.store.scrub_opt(update.message.as_deref());
         let details = update.details.as_ref().map(|d| self.store.scrub_json(d));
         self.store.write(|tx| {
+            let old_status: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM import_batch_items
+                     WHERE batch_id = ?1 AND fingerprint = ?2 AND plan <> 'duplicate_in_request'",
+                    [id.as_str(), fingerprint.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let n = tx.execute(
                 "UPDATE import_batch_items SET
                      status = COALESCE(?3, status),
@@ -426,13 +478,14 @@ impl BatchRepository for SqliteBatches<'_> {
                     now
                 ],
             )?;
-            if n == 0 {
+            let Some(old_status) = old_status.filter(|_| n > 0) else {
                 return Err(StoreError::not_found(
                     "import batch item",
                     format!("{id}/{}", fingerprint.short()),
                 ));
-            }
-            recount(tx, id, now)?;
+            };
+            let new_status = update.status.map_or(old_status.as_str(), |s| s.as_str());
+            count_move(tx, id, &old_status, new_status, now)?;
             Ok(tx.query_row(
                 &format!(
                     "SELECT {ITEM_COLUMNS} FROM import_batch_items i
