@@ -145,12 +145,14 @@ impl ApiResponse {
     /// bodies (zip, binary) are left alone.
     pub fn redacted(mut self, redactor: &relay_domain::Redactor) -> Self {
         if self.content_type.starts_with("application/json") {
-            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&self.body) {
-                let clean = redactor.redact_json(&value);
-                if clean != value {
-                    if let Ok(bytes) = serde_json::to_vec(&clean) {
-                        self.body = Bytes::from(bytes);
-                    }
+            // The encoded text is redacted as it is: no second copy of a large
+            // answer as a JSON tree.
+            if let Some(clean) = std::str::from_utf8(&self.body)
+                .ok()
+                .and_then(|text| redactor.redact_json_text(text))
+            {
+                if clean.as_bytes() != &self.body[..] {
+                    self.body = Bytes::from(clean);
                 }
             }
         } else if self.content_type.starts_with("text/") {
