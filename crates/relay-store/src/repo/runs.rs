@@ -633,6 +633,39 @@ fn recount(conn: &Connection, run_id: &str, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Moves one item of run `run_id` from state `from` to `to` in the run's counts:
+/// constant work per item (a recount scans every item of the run).
+fn count_move(
+    conn: &Connection,
+    run_id: &str,
+    from: RunItemState,
+    to: RunItemState,
+    now: i64,
+) -> Result<()> {
+    let column = |s: RunItemState| match s {
+        RunItemState::Succeeded => Some("succeeded_count"),
+        RunItemState::Failed => Some("failed_count"),
+        RunItemState::Skipped => Some("skipped_count"),
+        RunItemState::Cancelled => Some("cancelled_count"),
+        RunItemState::Pending | RunItemState::Running => None,
+    };
+    let mut sets = Vec::new();
+    if column(from) != column(to) {
+        if let Some(c) = column(from) {
+            sets.push(format!("{c} = {c} - 1"));
+        }
+        if let Some(c) = column(to) {
+            sets.push(format!("{c} = {c} + 1"));
+        }
+    }
+    sets.push("updated_at = ?2".to_string());
+    conn.execute(
+        &format!("UPDATE import_runs SET {} WHERE id = ?1", sets.join(", ")),
+        params![run_id, now],
+    )?;
+    Ok(())
+}
+
 fn erase_item_key(conn: &Connection, item_id: &str) -> Result<bool> {
     Ok(conn.execute(
         "DELETE FROM import_run_item_keys WHERE item_id = ?1",
@@ -1139,7 +1172,7 @@ impl RunRepository for SqliteRuns<'_> {
                     now,
                 )?;
             }
-            recount(tx, item.run_id.as_str(), now)?;
+            count_move(tx, item.run_id.as_str(), item.state, next, now)?;
             get_item(tx, item.id.as_str())
         })
     }
