@@ -10,7 +10,8 @@
 //!   throwaway mock host and server (debug) with every check; any failure fails.
 //! - `demo [--debug]`: the main job end to end against the bundled mock host (release).
 //! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
-//! - `bench [--sizes 1,100,1000]`: import throughput and server memory (release).
+//! - `bench [--sizes 1,100,1000,3000,10000] [--latency none|slow|both]`: the server's
+//!   CPU per key and peak RSS, and import wall time against its bound (release).
 //! - `record-host --host-url URL …`: records a session of real exchanges with a
 //!   fresh real host as a contract fixture (`fixtures/host/real/<version>/`).
 
@@ -74,8 +75,11 @@ commands:
   acceptance [NAME...]  run fixtures/scenarios/*.json (those whose name contains a NAME,
                         or all) against the real mock host and server; evidence in
                         target/acceptance/<scenario>.json
-  bench [--sizes LIST]  import 1, 100 and 1000 keys (or LIST, comma-separated) against a
-                        slow mock host; wall time, server peak RSS, ratio to the lower bound
+  bench [--sizes LIST] [--latency none|slow|both]
+                        import 1, 100, 1000, 3000 and 10000 keys (or LIST, comma-separated):
+                        latency none, the server's CPU per key and peak RSS; latency slow
+                        (both: up to 1000 keys), wall time against the bound from the
+                        minimum host calls; the scale aims met or not; target/bench/bench.json
   acceptance --host-url URL --admin-key-file FILE [--upstream-url URL] [NAME...]
                         the scenarios that need no mock knob, against a real host (the
                         others are listed as skipped, with the knob they need)
