@@ -95,9 +95,13 @@ pub fn probe_account_limited(
     )
 }
 
-/// An account test that reports its upstream pushed back (429, 503).
+/// An account test that reports its upstream pushed back: a 429 or 503 that
+/// classifies as transient (a vendor's 429 for an empty balance does not).
 fn upstream_congested(r: &ProbeResult) -> bool {
-    r.outcome != ProbeOutcome::Passed && matches!(r.http_status, Some(429 | 503))
+    r.outcome != ProbeOutcome::Passed
+        && matches!(r.http_status, Some(429 | 503))
+        && classify_account_test(false, r.http_status, &r.message, false).reason
+            == TestReason::Transient
 }
 
 fn probe(
@@ -238,6 +242,40 @@ mod tests {
             message: "boom".into(),
             metadata: Default::default(),
         }
+    }
+
+    fn answered(status: u16, message: &str) -> ProbeResult {
+        ProbeResult {
+            outcome: ProbeOutcome::Failed,
+            model_tested: None,
+            message: message.into(),
+            content_preview: String::new(),
+            http_status: Some(status),
+            duration: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn only_a_transient_upstream_429_or_503_is_a_push_back() {
+        assert!(upstream_congested(&answered(
+            429,
+            "API returned 429: slow down"
+        )));
+        assert!(upstream_congested(&answered(
+            503,
+            "API returned 503: overloaded"
+        )));
+        let quota = answered(429, "API returned 429: insufficient_quota");
+        assert!(!upstream_congested(&quota));
+        assert!(!upstream_congested(&answered(
+            401,
+            "API returned 401: bad key"
+        )));
+        let passed = ProbeResult {
+            outcome: ProbeOutcome::Passed,
+            ..answered(429, "ok")
+        };
+        assert!(!upstream_congested(&passed));
     }
 
     #[test]
