@@ -3,11 +3,12 @@
 //! the classification of SPEC §7.1–§7.2. Shared by import, resume and reconcile.
 
 use relay_domain::{Redactor, Verdict};
-use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome};
+use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome, ProbeResult};
 use serde_json::{json, Value};
 
 use crate::classify::{classify_account_test, Classification, TestReason};
 use crate::clock::millis as ms;
+use crate::limiter::AdaptiveLimit;
 use crate::observer::{ProbeKind, ProbeRecord};
 
 /// What one account test found.
@@ -66,10 +67,60 @@ pub fn probe_account(
     extra: &Value,
     redactor: &Redactor,
 ) -> AccountProbe {
+    probe(adapter, report, account_id, smoke, extra, redactor, None)
+}
+
+/// [`probe_account`] with both host calls under `limit` ([`AdaptiveLimit`]): a test
+/// or model list the host refused with 429/503 is made again after the limit's
+/// pause (the host did not run it, so the test still runs once), and a test whose
+/// upstream answered 429/503 slows the flow down (its verdict stands). Only the
+/// last answer of each call is reported.
+pub fn probe_account_limited(
+    adapter: &dyn HostAdapter,
+    report: &dyn Fn(ProbeRecord),
+    account_id: ObjectId,
+    smoke: &str,
+    extra: &Value,
+    redactor: &Redactor,
+    limit: &AdaptiveLimit<'_>,
+) -> AccountProbe {
+    probe(
+        adapter,
+        report,
+        account_id,
+        smoke,
+        extra,
+        redactor,
+        Some(limit),
+    )
+}
+
+/// An account test that reports its upstream pushed back: a 429 or 503 that
+/// classifies as transient (a vendor's 429 for an empty balance does not).
+fn upstream_congested(r: &ProbeResult) -> bool {
+    r.outcome != ProbeOutcome::Passed
+        && matches!(r.http_status, Some(429 | 503))
+        && classify_account_test(false, r.http_status, &r.message, false).reason
+            == TestReason::Transient
+}
+
+fn probe(
+    adapter: &dyn HostAdapter,
+    report: &dyn Fn(ProbeRecord),
+    account_id: ObjectId,
+    smoke: &str,
+    extra: &Value,
+    redactor: &Redactor,
+    limit: Option<&AdaptiveLimit<'_>>,
+) -> AccountProbe {
     let subject = format!("account:{account_id}");
     let report = |r: ProbeRecord| report(r.redacted(redactor));
-    let test = adapter
-        .test_account(account_id, Some(smoke))
+    let run_test = || adapter.test_account(account_id, Some(smoke));
+    let test = match limit {
+        Some(l) => l.call_judged(run_test, upstream_congested),
+        None => run_test(),
+    };
+    let test = test
         .map(|mut r| {
             redactor.redact_in_place(&mut r.message);
             redactor.redact_in_place(&mut r.content_preview);
@@ -134,7 +185,11 @@ pub fn probe_account(
             }
         }
     };
-    probe.models_include_smoke = match adapter.account_models(account_id) {
+    let models = match limit {
+        Some(l) => l.call(|| adapter.account_models(account_id)),
+        None => adapter.account_models(account_id),
+    };
+    probe.models_include_smoke = match models {
         Ok(list) => {
             let inc = list.iter().any(|m| m == smoke);
             report(ProbeRecord {
@@ -187,6 +242,40 @@ mod tests {
             message: "boom".into(),
             metadata: Default::default(),
         }
+    }
+
+    fn answered(status: u16, message: &str) -> ProbeResult {
+        ProbeResult {
+            outcome: ProbeOutcome::Failed,
+            model_tested: None,
+            message: message.into(),
+            content_preview: String::new(),
+            http_status: Some(status),
+            duration: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn only_a_transient_upstream_429_or_503_is_a_push_back() {
+        assert!(upstream_congested(&answered(
+            429,
+            "API returned 429: slow down"
+        )));
+        assert!(upstream_congested(&answered(
+            503,
+            "API returned 503: overloaded"
+        )));
+        let quota = answered(429, "API returned 429: insufficient_quota");
+        assert!(!upstream_congested(&quota));
+        assert!(!upstream_congested(&answered(
+            401,
+            "API returned 401: bad key"
+        )));
+        let passed = ProbeResult {
+            outcome: ProbeOutcome::Passed,
+            ..answered(429, "ok")
+        };
+        assert!(!upstream_congested(&passed));
     }
 
     #[test]

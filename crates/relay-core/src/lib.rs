@@ -12,7 +12,9 @@
 //!   ([`probe_gateway`], [`check_reachability`]).
 //! * **Repair**: the capability repair of SPEC §7.3 and the recovery of an
 //!   account's runtime state, in one place ([`repair`]).
-//! * **Bounded parallelism** ([`map_bounded`], [`try_map_bounded`]).
+//! * **Bounded parallelism** ([`map_bounded`], [`try_map_bounded`]) and **adaptive
+//!   concurrency** ([`AdaptiveLimit`]: fewer host calls in flight while the host
+//!   answers 429/503).
 //! * **The access closure's contract** ([`AccessPlan`], [`AccessReport`],
 //!   [`AccessCloser`]): provisioning runs the closure through this port.
 //!
@@ -28,6 +30,7 @@ mod error;
 pub mod fakes;
 mod gateway_probe;
 pub mod journal;
+mod limiter;
 mod observer;
 mod parallel;
 mod ports;
@@ -42,7 +45,9 @@ pub use access::{
     SubscriberOutcome, SubscriberSelector, SubscriptionAccess, SubscriptionReport,
     DEFAULT_PROBE_BALANCE_USD, DEFAULT_PROBE_EMAIL,
 };
-pub use account_probe::{host_failure_classification, probe_account, AccountProbe};
+pub use account_probe::{
+    host_failure_classification, probe_account, probe_account_limited, AccountProbe,
+};
 pub use classify::{classify_account_test, Classification, TestReason};
 pub use clock::{millis, Clock, SystemClock, SYSTEM_CLOCK};
 pub use error::{AccessError, AccessProblem, CoreError};
@@ -55,6 +60,9 @@ pub use gateway_probe::{
 pub use journal::{
     append_detail, check_scope, record_reused_once, Journal, JournalEntry, JournalError,
     JournalScope, NewEntry, ScopeMismatch,
+};
+pub use limiter::{
+    congestion_pause, AdaptiveLimit, CallOutcome, LimitSettings, LimitState, Permit,
 };
 pub use observer::{ItemProgress, NoObserver, Observer, ProbeKind, ProbeRecord, RedactingObserver};
 pub use parallel::{map_bounded, try_map_bounded, DEFAULT_CONCURRENCY};

@@ -3,6 +3,10 @@
 //!
 //! Workers share a queue (an atomic cursor) inside `std::thread::scope`; the
 //! adapter and the ports are `Sync`, so the closure borrows them.
+//!
+//! The bound is the most items in flight; a flow whose items call the host takes a
+//! [`crate::AdaptiveLimit`] permit per call inside `f`, so fewer calls run while the
+//! host pushes back (429/503) and the workers wait out its `Retry-After`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -10,10 +10,16 @@
 //! classification, with at most `concurrency` in flight, reporting every step to the
 //! observer as it happens. The tests run through the kernel's bounded parallel map
 //! ([`relay_core::try_map_bounded`]).
+//!
+//! Every create and test call goes through one [`AdaptiveLimit`] per run, which
+//! starts at `concurrency`: a host that answers 429 or 503 under load halves the
+//! calls in flight and pauses them for its `Retry-After`, and the refused call is
+//! made again (with the same `Idempotency-Key` for a create) instead of failing
+//! its key; successes grow the limit back by one per round.
 
 use relay_core::{
-    probe_account, try_map_bounded, Classification, ItemProgress, JournalEntry, NewEntry, Ports,
-    ProbeRecord, ProviderTarget,
+    probe_account_limited, try_map_bounded, AdaptiveLimit, Classification, ItemProgress,
+    JournalEntry, NewEntry, Ports, ProbeRecord, ProviderTarget,
 };
 use relay_domain::naming::{account_batch_idempotency_key, account_idempotency_key};
 use relay_domain::{Fingerprint, ItemStatus, ResourceState, ResourceType, Secret, Verdict};
@@ -31,6 +37,15 @@ use crate::lookup::{resolve_intents, Resolution};
 /// replayed to a retry) and a running batch holds its key for up to 30 s; 50
 /// accounts answer in about 10 KB even when every item fails.
 pub(crate) const BATCH_CHUNK: usize = 50;
+
+/// How account creates retry a failed write: as [`WriteRetry::default`], with 429s
+/// and 503s left to the run's [`AdaptiveLimit`] (which pauses every worker once).
+fn write_retry() -> WriteRetry {
+    WriteRetry {
+        defer_congestion: true,
+        ..WriteRetry::default()
+    }
+}
 
 /// One unit of account work.
 #[derive(Debug, Clone)]
@@ -82,8 +97,9 @@ pub(crate) struct AccountJob<'p, 'a> {
 type ToTest = (usize, i64, ObjectId);
 
 /// Creates the accounts of every `Create` item, then tests every created or existing
-/// account with at most `concurrency` tests in flight. Stops handing out work after a
-/// journal failure and returns it.
+/// account with at most `concurrency` tests in flight (fewer while the host pushes
+/// back: see the module documentation). Stops handing out work after a journal
+/// failure and returns it.
 pub(crate) fn run_accounts(
     job: &AccountJob<'_, '_>,
     work: Vec<Work>,
@@ -110,9 +126,10 @@ pub(crate) fn run_accounts(
             }
         }
     }
-    let mut out = create_accounts(job, &creates, &mut to_test)?;
+    let limit = AdaptiveLimit::new(concurrency, job.ports.clock);
+    let mut out = create_accounts(job, &limit, &creates, &mut to_test)?;
     to_test.sort_by_key(|t| t.0);
-    out.extend(test_accounts(job, &to_test, concurrency)?);
+    out.extend(test_accounts(job, &limit, &to_test, concurrency)?);
     out.sort_by_key(|r| r.idx);
     Ok(out)
 }
@@ -120,11 +137,12 @@ pub(crate) fn run_accounts(
 /// Tests `items` with at most `concurrency` in flight.
 fn test_accounts(
     job: &AccountJob<'_, '_>,
+    limit: &AdaptiveLimit<'_>,
     items: &[ToTest],
     concurrency: usize,
 ) -> Result<Vec<WorkResult>, ProvisionError> {
     try_map_bounded(items, concurrency, |&(idx, entry_id, account_id)| {
-        test(job, idx, entry_id, account_id)
+        test(job, limit, idx, entry_id, account_id)
     })
 }
 
@@ -133,6 +151,7 @@ fn test_accounts(
 /// `to_test`; the failed ones are returned as results.
 fn create_accounts(
     job: &AccountJob<'_, '_>,
+    limit: &AdaptiveLimit<'_>,
     creates: &[(usize, Secret)],
     to_test: &mut Vec<ToTest>,
 ) -> Result<Vec<WorkResult>, ProvisionError> {
@@ -141,7 +160,7 @@ fn create_accounts(
     for chunk in creates.chunks(BATCH_CHUNK) {
         let mut singles: Vec<(usize, &Secret, Option<JournalEntry>)> = Vec::new();
         if batch_supported && chunk.len() > 1 {
-            match create_batch(job, chunk)? {
+            match create_batch(job, limit, chunk)? {
                 BatchOutcome::Done(outcomes) => {
                     for o in outcomes {
                         match o {
@@ -162,7 +181,7 @@ fn create_accounts(
             singles.extend(chunk.iter().map(|(idx, key)| (*idx, key, None)));
         }
         for (idx, key, intent) in singles {
-            match create_single(job, idx, key, intent)? {
+            match create_single(job, limit, idx, key, intent)? {
                 Created::Ok(t) => to_test.push(t),
                 Created::Failed(r) => failed.push(r),
             }
@@ -256,6 +275,7 @@ fn create_failed(
 /// position and name; anything the answer does not settle is resolved by name.
 fn create_batch(
     job: &AccountJob<'_, '_>,
+    limit: &AdaptiveLimit<'_>,
     chunk: &[(usize, Secret)],
 ) -> Result<BatchOutcome, ProvisionError> {
     let ports = job.ports;
@@ -272,8 +292,10 @@ fn create_batch(
         .map(|((idx, _), intent)| (intent.id, &job.fingerprints[*idx]))
         .collect();
     let idem = account_batch_idempotency_key(job.batch, &pairs);
-    let answer = retry_write(&WriteRetry::default(), || {
-        ports.adapter.create_accounts_batch(&accounts, Some(&idem))
+    let answer = limit.call(|| {
+        retry_write(&write_retry(), || {
+            ports.adapter.create_accounts_batch(&accounts, Some(&idem))
+        })
     });
     let result: BatchCreateResult = match answer {
         Ok(r) => r,
@@ -451,11 +473,13 @@ fn adopted(
 
 /// Creates one account (journaling the intent first unless given), retrying with
 /// the same `Idempotency-Key` ([`relay_sub2api::retry_write`]: it waits out the
-/// host's backoff after a failed execution), and attaches the host id. After the
+/// host's backoff after a failed execution; a 429/503 is waited out by `limit`),
+/// and attaches the host id. After the
 /// retries the account is looked up by name: the host may have created it before
 /// failing to answer.
 fn create_single(
     job: &AccountJob<'_, '_>,
+    limit: &AdaptiveLimit<'_>,
     idx: usize,
     key: &Secret,
     intent: Option<JournalEntry>,
@@ -468,17 +492,19 @@ fn create_single(
     };
     let idem = account_idempotency_key(job.batch, fp, intent.id);
     let mut attempts = 0;
-    let created: Result<Account, HostError> = retry_write(&WriteRetry::default(), || {
-        attempts += 1;
-        // The host inserts the account before it binds the groups: a failed create
-        // may have left it behind, and its retry would insert a second one. Look
-        // for it by name before trying again.
-        if attempts > 1 {
-            if let Some(found) = newest_by_name(job, &account.name)? {
-                return Ok(found);
+    let created: Result<Account, HostError> = limit.call(|| {
+        retry_write(&write_retry(), || {
+            attempts += 1;
+            // The host inserts the account before it binds the groups: a failed
+            // create may have left it behind, and its retry would insert a second
+            // one. Look for it by name before trying again.
+            if attempts > 1 {
+                if let Some(found) = newest_by_name(job, &account.name)? {
+                    return Ok(found);
+                }
             }
-        }
-        job.ports.adapter.create_account(&account, Some(&idem))
+            job.ports.adapter.create_account(&account, Some(&idem))
+        })
     });
     match created.and_then(|a| bind_to_group(job, a.id).map(|()| a)) {
         Ok(a) => attach_created(job, idx, &intent, a.id, &a.name),
@@ -490,9 +516,11 @@ fn create_single(
     }
 }
 
-/// Tests an account once, reads its models and classifies.
+/// Tests an account once (a call the host refused with 429/503 is made again after
+/// the limit's pause), reads its models and classifies.
 fn test(
     job: &AccountJob<'_, '_>,
+    limit: &AdaptiveLimit<'_>,
     idx: usize,
     entry_id: i64,
     account_id: ObjectId,
@@ -501,13 +529,14 @@ fn test(
     let fp = &job.fingerprints[idx];
     let smoke = job.target.provider.smoke_test_model.as_str();
     let report = |r: ProbeRecord| ports.observer.probe(r);
-    let probe = probe_account(
+    let probe = probe_account_limited(
         ports.adapter,
         &report,
         account_id,
         smoke,
         &Value::Null,
         job.redactor,
+        limit,
     );
     let classification = probe.classification;
     let message = probe.message;

@@ -740,6 +740,53 @@ fn bounded_parallelism_is_respected() {
 }
 
 #[test]
+fn a_host_that_refuses_calls_above_six_at_once_slows_the_import_down_and_fails_no_key() {
+    // 60 keys at concurrency 16 against a host whose admin limiter answers 429
+    // (Retry-After: 1) to any call arriving while 6 are in flight; latency makes
+    // the calls overlap.
+    let env = Env::with_faults(Faults {
+        admin_latency_ms: 20,
+        account_test_latency_ms: 60,
+        max_concurrent_admin: Some(6),
+        ..Faults::default()
+    });
+    let keys: Vec<String> = (0..60)
+        .map(|i| format!("sk-good-lim{i:03}xxxxxxxxxxxxxxxxxxxx"))
+        .collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut req = request(&refs, ImportMode::Strict, AccessMode::Subscription);
+    req.concurrency = 16;
+    let report = env.import(&env.journal, &req);
+
+    assert_eq!(report.outcome, BatchStatus::Succeeded, "{report:#?}");
+    assert_eq!(report.counts.passed, 60, "{:#?}", report.counts);
+    for k in &report.keys {
+        assert_eq!(
+            (k.status, k.verdict),
+            (ItemStatus::Passed, Some(Verdict::Passed)),
+            "{k:#?}"
+        );
+    }
+    // Every account exists exactly once.
+    let accounts = env.list("accounts");
+    assert_eq!(accounts.len(), 60);
+    for key in &keys {
+        let fp = Fingerprint::of(key);
+        let n = accounts
+            .iter()
+            .filter(|a| a["api_key_sha256"] == json!(fp.as_str()))
+            .count();
+        assert_eq!(n, 1, "accounts of {}", fp.short());
+    }
+    // The host did push back, and the refused tests were made again.
+    let counters = &env.host.state()["counters"];
+    let refused = counters["admin_concurrency_refused"].as_u64().unwrap();
+    assert!(refused > 0, "{counters}");
+    assert!(env.adapter.i.tests.load(Ordering::SeqCst) > 60);
+    assert!(counters["admin_in_flight_peak"].as_u64().unwrap() <= 6);
+}
+
+#[test]
 fn replace_existing_retires_accounts_of_keys_no_longer_imported() {
     let env = Env::start();
     let first = env.import(

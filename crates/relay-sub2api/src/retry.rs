@@ -36,13 +36,17 @@ pub struct WriteRetry {
     pub failure_backoff: Duration,
     /// Wait after a transport error (an in-flight write answers `IN_PROGRESS` next).
     pub transport_pause: Duration,
+    /// Give a 429 or a 503 back at once instead of waiting it out: for a caller whose
+    /// adaptive limit (relay-core's `AdaptiveLimit`) pauses every worker and sends
+    /// the write again, with the same key, so the pause is taken once.
+    pub defer_congestion: bool,
     /// How to wait (a test can record instead of sleeping).
     pub sleep: fn(Duration),
 }
 
 impl Default for WriteRetry {
     /// 3 executions, 3 pending waits, waits of at most 10 s, 5.5 s after a 5xx,
-    /// 1 s after a transport error.
+    /// 1 s after a transport error; 429s and 503s are waited out here.
     fn default() -> Self {
         WriteRetry {
             attempts: 3,
@@ -50,6 +54,7 @@ impl Default for WriteRetry {
             max_wait: Duration::from_secs(10),
             failure_backoff: Duration::from_millis(5_500),
             transport_pause: Duration::from_secs(1),
+            defer_congestion: false,
             sleep: thread::sleep,
         }
     }
@@ -63,6 +68,7 @@ impl fmt::Debug for WriteRetry {
             .field("max_wait", &self.max_wait)
             .field("failure_backoff", &self.failure_backoff)
             .field("transport_pause", &self.transport_pause)
+            .field("defer_congestion", &self.defer_congestion)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +77,13 @@ impl fmt::Debug for WriteRetry {
 /// `Retry-After` is beyond `max_wait`). `pending` tells whether the host did not run
 /// the write (an idempotency 409).
 fn wait_for(policy: &WriteRetry, err: &HostError) -> Option<(Duration, bool)> {
+    let congestion = matches!(
+        err,
+        HostError::RateLimited { .. } | HostError::Host { status: 503, .. }
+    );
+    if congestion && policy.defer_congestion {
+        return None;
+    }
     let wait = match err {
         HostError::IdempotencyPending { retry_after, .. } => {
             let secs = retry_after.unwrap_or(Duration::from_secs(1));
@@ -92,7 +105,8 @@ fn wait_for(policy: &WriteRetry, err: &HostError) -> Option<(Duration, bool)> {
 /// Runs `write` (which must send the same `Idempotency-Key` every time) and retries
 /// it under `policy` while the failure may be transient. Returns the last error once
 /// the attempts are spent; a refusal (4xx other than the idempotency 409s, and a 429
-/// without a short `Retry-After`) is returned at once.
+/// without a short `Retry-After`) is returned at once, and so are a 429 and a 503
+/// under [`WriteRetry::defer_congestion`].
 pub fn retry_write<T>(
     policy: &WriteRetry,
     mut write: impl FnMut() -> Result<T, HostError>,
@@ -210,6 +224,31 @@ mod tests {
         assert!(matches!(r, Err(HostError::IdempotencyPending { .. })));
         assert_eq!(calls, 4);
         slept();
+    }
+
+    #[test]
+    fn deferred_congestion_is_given_back_at_once() {
+        let deferring = WriteRetry {
+            defer_congestion: true,
+            ..policy()
+        };
+        let short = HostError::RateLimited {
+            retry_after: Some(Duration::from_secs(1)),
+            detail: ErrorDetail::default(),
+        };
+        for err in [short, host(503)] {
+            let mut calls = 0;
+            let r: Result<(), _> = retry_write(&deferring, || {
+                calls += 1;
+                Err(err.clone())
+            });
+            assert_eq!((r, calls), (Err(err), 1));
+        }
+        assert!(slept().is_empty());
+        // Other transient failures are still retried here.
+        let mut answers = vec![Err(host(500)), Ok(3)].into_iter();
+        assert_eq!(retry_write(&deferring, || answers.next().unwrap()), Ok(3));
+        assert_eq!(slept(), vec![Duration::from_millis(5_500)]);
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct Faults {
     pub fail_nth_admin_call: Option<u64>,
     /// The next K admin calls answer 429 with `Retry-After: 1`.
     pub rate_limit_next_admin_calls: u32,
+    /// At most this many admin calls at once: a call arriving while this many are in
+    /// flight (latency included) answers the admin limiter's 429 with
+    /// `Retry-After: 1` at once. `None`: no limit.
+    pub max_concurrent_admin: Option<u32>,
     /// Backend mode: non-admin users cannot log in.
     pub backend_mode: bool,
     /// Behave like a build without channels (`/api/v1/admin/channels` → plain-text 404).
@@ -47,6 +51,7 @@ impl Default for Faults {
             warmup_ms: 0,
             fail_nth_admin_call: None,
             rate_limit_next_admin_calls: 0,
+            max_concurrent_admin: None,
             backend_mode: false,
             disable_channels: false,
             disable_payment: false,

@@ -56,6 +56,9 @@ struct Cli {
     /// The next K admin calls answer 429.
     #[arg(long, default_value_t = 0)]
     rate_limit_next_admin_calls: u32,
+    /// Admin calls arriving while N are in flight answer 429 with `Retry-After: 1`.
+    #[arg(long, value_name = "N")]
+    max_concurrent_admin: Option<u32>,
     /// Backend mode: non-admin users cannot log in.
     #[arg(long)]
     backend_mode: bool,
@@ -93,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         warmup_ms: cli.warmup_ms,
         fail_nth_admin_call: cli.fail_nth_admin_call,
         rate_limit_next_admin_calls: cli.rate_limit_next_admin_calls,
+        max_concurrent_admin: cli.max_concurrent_admin,
         backend_mode: cli.backend_mode,
         disable_channels: cli.disable_channels,
         disable_payment: cli.disable_payment,

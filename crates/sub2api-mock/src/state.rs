@@ -400,6 +400,12 @@ pub(crate) struct State {
     /// Absolute admin-call number that answers 500 (derived from `faults.fail_nth_admin_call`).
     pub fail_at: Option<u64>,
     pub admin_calls: u64,
+    /// Admin calls being served now (from the fault check to the answer).
+    pub admin_in_flight: u32,
+    /// The most admin calls served at once.
+    pub admin_in_flight_peak: u32,
+    /// Admin calls refused by `faults.max_concurrent_admin`.
+    pub admin_concurrency_refused: u64,
     pub counters: BTreeMap<String, u64>,
     next_ids: HashMap<&'static str, i64>,
     pub groups: BTreeMap<i64, Group>,
@@ -447,6 +453,9 @@ impl State {
             started_ms: now_ms(),
             fail_at: None,
             admin_calls: 0,
+            admin_in_flight: 0,
+            admin_in_flight_peak: 0,
+            admin_concurrency_refused: 0,
             counters: BTreeMap::new(),
             next_ids: HashMap::new(),
             groups: BTreeMap::new(),
@@ -1008,6 +1017,8 @@ impl State {
             "subscriptions": self.subscriptions.values().map(|s| self.admin_sub_dto(s)).collect::<Vec<_>>(),
             "counters": {
                 "admin_calls": self.admin_calls,
+                "admin_in_flight_peak": self.admin_in_flight_peak,
+                "admin_concurrency_refused": self.admin_concurrency_refused,
                 "by_route": self.counters,
             },
             "faults": self.faults_view(),

@@ -265,3 +265,59 @@ fn responses_probe_delay() {
         .get("openai_responses_supported")
         .is_none());
 }
+
+#[test]
+fn max_concurrent_admin_refuses_calls_above_the_limit_with_retry_after() {
+    let env = Env::with_faults(faults(Faults {
+        admin_latency_ms: 400,
+        max_concurrent_admin: Some(2),
+        ..Default::default()
+    }));
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..5)
+            .map(|_| {
+                s.spawn(|| {
+                    let r = env.admin("GET", "/groups", None);
+                    (r.status, r.header("retry-after").map(str::to_string))
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!((ok, refused.len()), (2, 3), "{answers:?}");
+    assert!(refused.iter().all(|(_, ra)| ra.as_deref() == Some("1")));
+    let counters = &env.host.state()["counters"];
+    assert_eq!(counters["admin_concurrency_refused"], 3);
+    assert_eq!(counters["admin_in_flight_peak"], 2);
+    // Finished calls are counted out: the next one is served.
+    assert_eq!(env.admin("GET", "/groups", None).status, 200);
+
+    // An account test in flight counts too (its latency included), and the knob is
+    // settable through `/__mock/faults`.
+    let g = env.create_group("g", json!({}));
+    let id = env.create_account(
+        "a",
+        "sk-good",
+        "https://vendor.example.com",
+        json!({}),
+        &[g],
+        json!({}),
+    );
+    let r = env.c.call(
+        "POST",
+        "/__mock/faults",
+        &[],
+        Some(&json!({"max_concurrent_admin": 1, "account_test_latency_ms": 600})),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(env.host.faults().max_concurrent_admin, Some(1));
+    std::thread::scope(|s| {
+        let test = s.spawn(|| env.admin("POST", &format!("/accounts/{id}/test"), None));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(env.admin("GET", "/groups", None).status, 429);
+        assert_eq!(test.join().unwrap().status, 200);
+    });
+    assert_eq!(env.admin("GET", "/groups", None).status, 200);
+}

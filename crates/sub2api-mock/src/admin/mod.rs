@@ -130,15 +130,19 @@ fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<Injected, Res
         .or_insert(0) += 1;
     if st.faults.rate_limit_next_admin_calls > 0 {
         st.faults.rate_limit_next_admin_calls -= 1;
-        // The admin panel limiter's answer (`panel_rate_limit.go`).
-        let mut r = json_resp(
-            429,
-            &json!({"code": "RATE_LIMITED", "message": "Too many requests, please slow down and try again later"}),
-        );
-        r.headers_mut()
-            .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
-        return Err(r);
+        return Err(panel_rate_limited());
     }
+    if st
+        .faults
+        .max_concurrent_admin
+        .is_some_and(|max| st.admin_in_flight >= max)
+    {
+        st.admin_concurrency_refused += 1;
+        return Err(panel_rate_limited());
+    }
+    // Counted in flight from here; `InFlight` (made by the caller) counts it out.
+    st.admin_in_flight += 1;
+    st.admin_in_flight_peak = st.admin_in_flight_peak.max(st.admin_in_flight);
     let mut fail = false;
     if st.fail_at == Some(st.admin_calls) {
         st.fail_at = None;
@@ -152,6 +156,28 @@ fn apply_faults(st: &mut State, method: &str, tpl: &str) -> Result<Injected, Res
         latency_ms: st.faults.admin_latency_ms,
         fail,
     })
+}
+
+/// The admin panel limiter's answer (`panel_rate_limit.go`).
+fn panel_rate_limited() -> Resp {
+    let mut r = json_resp(
+        429,
+        &json!({"code": "RATE_LIMITED", "message": "Too many requests, please slow down and try again later"}),
+    );
+    r.headers_mut()
+        .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+    r
+}
+
+/// One admin call in flight (see [`apply_faults`]): counted out when its answer is
+/// made, whatever path it takes.
+struct InFlight(Ctx);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0);
+        st.admin_in_flight = st.admin_in_flight.saturating_sub(1);
+    }
 }
 
 /// The answer of an injected failure: the bare `500 internal error`, or a chatty
@@ -275,6 +301,7 @@ pub(crate) async fn handle(ctx: &Ctx, req: &Req, rest: &str) -> Resp {
             Err(r) => return r,
         }
     };
+    let _in_flight = InFlight(ctx.clone());
     let legacy_batch = tpl == "accounts/batch" && lock(ctx).policy.legacy_account_batch;
     let idempotent = !legacy_batch
         && matches!(
