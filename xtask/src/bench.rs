@@ -123,6 +123,9 @@ enum LatencyChoice {
 struct Options {
     sizes: Vec<u64>,
     latency: LatencyChoice,
+    /// `--host-limit N`: the mock refuses (429, `Retry-After: 1`) admin calls arriving
+    /// while N are in flight; every key must still pass.
+    host_limit: Option<u64>,
 }
 
 impl Options {
@@ -130,6 +133,7 @@ impl Options {
         let mut options = Options {
             sizes: DEFAULT_SIZES.to_vec(),
             latency: LatencyChoice::Both,
+            host_limit: None,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -155,6 +159,13 @@ impl Options {
                         "both" => LatencyChoice::Both,
                         other => bail!("--latency {other}: expected slow, none or both"),
                     };
+                }
+                "--host-limit" => {
+                    let v = it.next().context("--host-limit needs a number of calls")?;
+                    let n: u64 = v.parse().ok().filter(|n| *n >= 1).with_context(|| {
+                        format!("--host-limit {v}: not a number of calls (1 or more)")
+                    })?;
+                    options.host_limit = Some(n);
                 }
                 other => bail!("bench: unknown argument {other}"),
             }
@@ -260,6 +271,8 @@ struct Figures {
     /// Calls on every other route.
     fixed_calls: BTreeMap<String, u64>,
     status: String,
+    /// With `--host-limit`: what the host saw.
+    host_limit: Option<HostLimit>,
 }
 
 impl Figures {
@@ -437,7 +450,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "==> bench: importing {n} key(s), host latency {}",
             latency.name()
         );
-        let f = bench_one(&bin, &out, latency, n, clk_tck)
+        let f = bench_one(&bin, &out, latency, n, clk_tck, options.host_limit)
             .with_context(|| format!("bench of {n} key(s), latency {}", latency.name()))?;
         all.push(f);
     }
@@ -563,6 +576,12 @@ fn print_figures(all: &[Figures]) {
                 f.n,
                 per_key.join(", "),
             );
+            if let Some(h) = f.host_limit {
+                print!(
+                    "; host limited to {} admin call(s) at once: {} refused with 429, peak {} in flight, every key passed",
+                    h.limit, h.refused, h.peak
+                );
+            }
             match f.made_ms() {
                 Some(ms) => println!(
                     "; the bound's arithmetic over these calls: {:.2} s (wall / it = {:.2})",
@@ -667,7 +686,14 @@ fn is_per_key_route(route: &str) -> bool {
         || route.contains("/api/v1/admin/accounts/:id")
 }
 
-fn bench_one(bin: &Path, out: &Path, latency: Latency, n: u64, clk_tck: u64) -> Result<Figures> {
+fn bench_one(
+    bin: &Path,
+    out: &Path,
+    latency: Latency,
+    n: u64,
+    clk_tck: u64,
+    host_limit: Option<u64>,
+) -> Result<Figures> {
     let dir = out.join(format!("{}-n{n}", latency.name()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -677,7 +703,14 @@ fn bench_one(bin: &Path, out: &Path, latency: Latency, n: u64, clk_tck: u64) -> 
             latency.admin_ms().to_string(),
             "--account-test-latency-ms".into(),
             latency.test_ms().to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            host_limit
+                .into_iter()
+                .flat_map(|l| ["--max-concurrent-admin".into(), l.to_string()]),
+        )
+        .collect(),
         ..MockSettings::default()
     };
     let mock = procs::start_mock(bin, &mock_settings, &dir.join("mock.log"))?;
@@ -755,7 +788,19 @@ fn bench_one(bin: &Path, out: &Path, latency: Latency, n: u64, clk_tck: u64) -> 
     if status != "succeeded" || passed != n {
         bail!("the import ended {status} with {passed} of {n} keys passed");
     }
-    let after = by_route(&mock_api.get("/__mock/state")?.body);
+    let state = mock_api.get("/__mock/state")?.body;
+    let after = by_route(&state);
+    let held = host_limit.map(|limit| HostLimit {
+        limit,
+        refused: state
+            .pointer("/counters/admin_concurrency_refused")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        peak: state
+            .pointer("/counters/admin_in_flight_peak")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    });
     let mut per_key_calls = BTreeMap::new();
     let mut fixed_calls = BTreeMap::new();
     for (route, count) in &after {
@@ -781,7 +826,19 @@ fn bench_one(bin: &Path, out: &Path, latency: Latency, n: u64, clk_tck: u64) -> 
         per_key_calls,
         fixed_calls,
         status,
+        host_limit: held,
     })
+}
+
+/// What a host that refuses calls above a limit saw.
+#[derive(Debug, Clone, Copy)]
+struct HostLimit {
+    /// Admin calls in flight the mock accepts.
+    limit: u64,
+    /// Calls it refused with 429.
+    refused: u64,
+    /// The most it ever had in flight.
+    peak: u64,
 }
 
 #[cfg(test)]
@@ -804,6 +861,7 @@ mod tests {
             per_key_calls: BTreeMap::new(),
             fixed_calls: BTreeMap::new(),
             status: "succeeded".into(),
+            host_limit: None,
         }
     }
 
@@ -956,6 +1014,8 @@ mod tests {
             &["--latency", "fast"],
             &["--latency"],
             &["--size", "10"],
+            &["--host-limit", "0"],
+            &["--host-limit"],
         ] {
             assert!(Options::parse(&args(bad)).is_err(), "{bad:?} was accepted");
         }
