@@ -5,6 +5,7 @@
 use relay_domain::{Redactor, Verdict};
 use relay_sub2api::{HostAdapter, HostError, ObjectId, ProbeOutcome, ProbeResult};
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 
 use crate::classify::{classify_account_test, Classification, TestReason};
 use crate::clock::millis as ms;
@@ -67,7 +68,9 @@ pub fn probe_account(
     extra: &Value,
     redactor: &Redactor,
 ) -> AccountProbe {
-    probe(adapter, report, account_id, smoke, extra, redactor, None)
+    probe(
+        adapter, report, account_id, smoke, extra, redactor, None, None,
+    )
 }
 
 /// [`probe_account`] with both host calls under `limit` ([`AdaptiveLimit`]): a test
@@ -92,6 +95,35 @@ pub fn probe_account_limited(
         extra,
         redactor,
         Some(limit),
+        None,
+    )
+}
+
+/// [`probe_account_limited`] for one account of a batch whose accounts share one
+/// model mapping (made from the same provider in one import): the account's model
+/// list is read for the first account only and its answer stands for every account
+/// of the batch (`batch_models`, shared by the batch's tests), so a batch of N keys
+/// makes one model read, not N.
+#[allow(clippy::too_many_arguments)]
+pub fn probe_batch_account(
+    adapter: &dyn HostAdapter,
+    report: &dyn Fn(ProbeRecord),
+    account_id: ObjectId,
+    smoke: &str,
+    extra: &Value,
+    redactor: &Redactor,
+    limit: &AdaptiveLimit<'_>,
+    batch_models: &OnceLock<Option<bool>>,
+) -> AccountProbe {
+    probe(
+        adapter,
+        report,
+        account_id,
+        smoke,
+        extra,
+        redactor,
+        Some(limit),
+        Some(batch_models),
     )
 }
 
@@ -104,6 +136,7 @@ fn upstream_congested(r: &ProbeResult) -> bool {
             == TestReason::Transient
 }
 
+#[allow(clippy::too_many_arguments)]
 fn probe(
     adapter: &dyn HostAdapter,
     report: &dyn Fn(ProbeRecord),
@@ -112,6 +145,7 @@ fn probe(
     extra: &Value,
     redactor: &Redactor,
     limit: Option<&AdaptiveLimit<'_>>,
+    batch_models: Option<&OnceLock<Option<bool>>>,
 ) -> AccountProbe {
     let subject = format!("account:{account_id}");
     let report = |r: ProbeRecord| report(r.redacted(redactor));
@@ -185,40 +219,46 @@ fn probe(
             }
         }
     };
-    let models = match limit {
-        Some(l) => l.call(|| adapter.account_models(account_id)),
-        None => adapter.account_models(account_id),
+    let read_models = || {
+        let models = match limit {
+            Some(l) => l.call(|| adapter.account_models(account_id)),
+            None => adapter.account_models(account_id),
+        };
+        match models {
+            Ok(list) => {
+                let inc = list.iter().any(|m| m == smoke);
+                report(ProbeRecord {
+                    kind: ProbeKind::AccountModels,
+                    subject,
+                    verdict: if inc {
+                        Verdict::Passed
+                    } else {
+                        Verdict::Failed
+                    },
+                    http_status: Some(200),
+                    message: (!inc).then(|| format!("the account's models do not include {smoke}")),
+                    duration_ms: None,
+                    details: json!({"models": list, "smoke_model": smoke}),
+                });
+                Some(inc)
+            }
+            Err(e) => {
+                report(ProbeRecord {
+                    kind: ProbeKind::AccountModels,
+                    subject,
+                    verdict: Verdict::Warning,
+                    http_status: e.status(),
+                    message: Some(e.to_string()),
+                    duration_ms: None,
+                    details: Value::Null,
+                });
+                None
+            }
+        }
     };
-    probe.models_include_smoke = match models {
-        Ok(list) => {
-            let inc = list.iter().any(|m| m == smoke);
-            report(ProbeRecord {
-                kind: ProbeKind::AccountModels,
-                subject,
-                verdict: if inc {
-                    Verdict::Passed
-                } else {
-                    Verdict::Failed
-                },
-                http_status: Some(200),
-                message: (!inc).then(|| format!("the account's models do not include {smoke}")),
-                duration_ms: None,
-                details: json!({"models": list, "smoke_model": smoke}),
-            });
-            Some(inc)
-        }
-        Err(e) => {
-            report(ProbeRecord {
-                kind: ProbeKind::AccountModels,
-                subject,
-                verdict: Verdict::Warning,
-                http_status: e.status(),
-                message: Some(e.to_string()),
-                duration_ms: None,
-                details: Value::Null,
-            });
-            None
-        }
+    probe.models_include_smoke = match batch_models {
+        Some(once) => *once.get_or_init(read_models),
+        None => read_models(),
     };
     if test.is_ok() {
         probe.classification = classify_account_test(

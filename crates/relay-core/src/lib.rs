@@ -46,7 +46,8 @@ pub use access::{
     DEFAULT_PROBE_BALANCE_USD, DEFAULT_PROBE_EMAIL,
 };
 pub use account_probe::{
-    host_failure_classification, probe_account, probe_account_limited, AccountProbe,
+    host_failure_classification, probe_account, probe_account_limited, probe_batch_account,
+    AccountProbe,
 };
 pub use classify::{classify_account_test, Classification, TestReason};
 pub use clock::{millis, Clock, SystemClock, SYSTEM_CLOCK};

@@ -18,7 +18,7 @@
 //! its key; successes grow the limit back by one per round.
 
 use relay_core::{
-    probe_account_limited, try_map_bounded, AdaptiveLimit, Classification, ItemProgress,
+    probe_batch_account, try_map_bounded, AdaptiveLimit, Classification, ItemProgress,
     JournalEntry, NewEntry, Ports, ProbeRecord, ProviderTarget,
 };
 use relay_domain::naming::{account_batch_idempotency_key, account_idempotency_key};
@@ -91,6 +91,9 @@ pub(crate) struct AccountJob<'p, 'a> {
     pub group_id: ObjectId,
     /// Fingerprint of each key index.
     pub fingerprints: Vec<Fingerprint>,
+    /// The batch's one model check: every account of the batch has the same model
+    /// mapping, so the first test reads the model list and the others reuse it.
+    pub models: std::sync::OnceLock<Option<bool>>,
 }
 
 /// An account to test: (key index, journal entry, host id).
@@ -529,7 +532,7 @@ fn test(
     let fp = &job.fingerprints[idx];
     let smoke = job.target.provider.smoke_test_model.as_str();
     let report = |r: ProbeRecord| ports.observer.probe(r);
-    let probe = probe_account_limited(
+    let probe = probe_batch_account(
         ports.adapter,
         &report,
         account_id,
@@ -537,6 +540,7 @@ fn test(
         &Value::Null,
         job.redactor,
         limit,
+        &job.models,
     );
     let classification = probe.classification;
     let message = probe.message;

@@ -321,6 +321,7 @@ impl Pipeline<'_, '_> {
                     .iter()
                     .map(|k| k.fingerprint.clone())
                     .collect(),
+                models: std::sync::OnceLock::new(),
             };
             for r in run_accounts(&job, work, self.request.concurrency)? {
                 let k = &mut self.report.keys[r.idx];
