@@ -154,7 +154,10 @@ fn strict_success_creates_every_resource_and_proves_subscription_access() {
     assert_eq!(count(ProbeKind::AccountTest), 2);
     // One model check for the batch: its accounts share one model mapping.
     assert_eq!(count(ProbeKind::AccountModels), 1);
-    assert!(report.keys.iter().all(|k| k.models_include_smoke == Some(true)));
+    assert!(report
+        .keys
+        .iter()
+        .all(|k| k.models_include_smoke == Some(true)));
     assert!(count(ProbeKind::GatewayModels) >= 1);
     assert!(count(ProbeKind::GatewayChat) >= 1);
 
