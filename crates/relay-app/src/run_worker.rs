@@ -92,7 +92,12 @@ pub fn answer_class(proof: &AccessProof) -> HostAnswerClass {
     if proof.proof == ModeProof::Ready {
         return HostAnswerClass::Ok;
     }
-    match proof.completion_status {
+    status_class(proof.completion_status)
+}
+
+/// The class of a failed answer by its HTTP status (`None`: no answer came).
+fn status_class(status: Option<u16>) -> HostAnswerClass {
+    match status {
         None => HostAnswerClass::Unreachable,
         Some(403) => HostAnswerClass::WarmupForbidden403,
         Some(503) => HostAnswerClass::NoAvailableAccounts503,
@@ -839,16 +844,7 @@ impl App {
                 let class = if probe.passed {
                     HostAnswerClass::Ok
                 } else {
-                    match probe.http_status {
-                        None => HostAnswerClass::Unreachable,
-                        Some(403) => HostAnswerClass::WarmupForbidden403,
-                        Some(401) => HostAnswerClass::InvalidKey,
-                        Some(402) => HostAnswerClass::Quota,
-                        Some(429) => HostAnswerClass::RateLimited429,
-                        Some(503) => HostAnswerClass::NoAvailableAccounts503,
-                        Some(s) if s >= 500 => HostAnswerClass::UpstreamError,
-                        Some(_) => HostAnswerClass::Other,
-                    }
+                    status_class(probe.http_status)
                 };
                 Ok((
                     class,
@@ -1118,6 +1114,23 @@ mod tests {
                 most >= base && most <= base + base / 4,
                 "{attempt}: {base:?} {most:?}"
             );
+        }
+    }
+
+    #[test]
+    fn failed_answers_are_classed_by_their_status() {
+        use HostAnswerClass as C;
+        for (status, class) in [
+            (None, C::Unreachable),
+            (Some(403), C::WarmupForbidden403),
+            (Some(503), C::NoAvailableAccounts503),
+            (Some(429), C::RateLimited429),
+            (Some(402), C::Quota),
+            (Some(401), C::InvalidKey),
+            (Some(502), C::UpstreamError),
+            (Some(400), C::Other),
+        ] {
+            assert_eq!(status_class(status), class, "{status:?}");
         }
     }
 

@@ -123,3 +123,33 @@ impl Filter {
 pub(crate) fn limit_clause(limit: Option<u32>) -> String {
     limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
 }
+
+/// Moves one item from the count column `from` to `to` of the row `key = id` of
+/// `table` (a column `None` is counted nowhere), and stamps `updated_at`: constant
+/// work per item, where a recount scans every item of the parent. `table`, `key` and
+/// the columns are the caller's constants, never input.
+pub(crate) fn move_count(
+    conn: &rusqlite::Connection,
+    table: &str,
+    key: &str,
+    id: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut sets = Vec::new();
+    if from != to {
+        if let Some(c) = from {
+            sets.push(format!("{c} = {c} - 1"));
+        }
+        if let Some(c) = to {
+            sets.push(format!("{c} = {c} + 1"));
+        }
+    }
+    sets.push("updated_at = ?2".to_string());
+    conn.execute(
+        &format!("UPDATE {table} SET {} WHERE {key} = ?1", sets.join(", ")),
+        rusqlite::params![id, now],
+    )?;
+    Ok(())
+}

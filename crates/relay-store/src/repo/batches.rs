@@ -191,23 +191,14 @@ fn count_column(status: &str) -> Option<&'static str> {
 /// constant work per item (a recount scans every item of the batch, which made a
 /// batch's cost grow with the square of its keys).
 fn count_move(conn: &Connection, id: &BatchId, old: &str, new: &str, now: i64) -> Result<()> {
-    let (from, to) = (count_column(old), count_column(new));
-    let mut sets = Vec::new();
-    if from != to {
-        if let Some(c) = from {
-            sets.push(format!("{c} = {c} - 1"));
-        }
-        if let Some(c) = to {
-            sets.push(format!("{c} = {c} + 1"));
-        }
-    }
-    sets.push("updated_at = ?2".to_string());
-    conn.execute(
-        &format!(
-            "UPDATE import_batch_counts SET {} WHERE batch_id = ?1",
-            sets.join(", ")
-        ),
-        params![id.as_str(), now],
+    crate::sql::move_count(
+        conn,
+        "import_batch_counts",
+        "batch_id",
+        id.as_str(),
+        count_column(old),
+        count_column(new),
+        now,
     )?;
     Ok(())
 }

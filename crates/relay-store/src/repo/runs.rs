@@ -649,19 +649,14 @@ fn count_move(
         RunItemState::Cancelled => Some("cancelled_count"),
         RunItemState::Pending | RunItemState::Running => None,
     };
-    let mut sets = Vec::new();
-    if column(from) != column(to) {
-        if let Some(c) = column(from) {
-            sets.push(format!("{c} = {c} - 1"));
-        }
-        if let Some(c) = column(to) {
-            sets.push(format!("{c} = {c} + 1"));
-        }
-    }
-    sets.push("updated_at = ?2".to_string());
-    conn.execute(
-        &format!("UPDATE import_runs SET {} WHERE id = ?1", sets.join(", ")),
-        params![run_id, now],
+    crate::sql::move_count(
+        conn,
+        "import_runs",
+        "id",
+        run_id,
+        column(from),
+        column(to),
+        now,
     )?;
     Ok(())
 }
