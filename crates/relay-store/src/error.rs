@@ -117,6 +117,21 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
+    /// Any other PostgreSQL error (the server's message).
+    #[error("postgres: {0}")]
+    Postgres(String),
+    /// `RELAY_DATABASE_URL` is not a PostgreSQL URL.
+    #[error("RELAY_DATABASE_URL is not a valid PostgreSQL URL ({reason}): write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")]
+    DatabaseUrl {
+        /// What the parser refused.
+        reason: String,
+    },
+    /// The operation exists for the other backend only.
+    #[error("{what} is not supported")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+    },
     /// The connection pool could not hand out a connection.
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
@@ -205,6 +220,30 @@ impl From<rusqlite::Error> for StoreError {
                 what: format!("column {idx}: value {v} out of range"),
             },
             _ => StoreError::Sqlite(err),
+        }
+    }
+}
+
+impl From<crate::db::DbError> for StoreError {
+    fn from(err: crate::db::DbError) -> Self {
+        use crate::db::DbError;
+        use postgres::error::SqlState;
+        match err {
+            DbError::Sqlite(e) => e.into(),
+            DbError::NoRows => rusqlite::Error::QueryReturnedNoRows.into(),
+            DbError::Conversion { idx, what } => StoreError::Corrupt {
+                what: format!("column {idx}: {what}"),
+            },
+            DbError::Postgres(ref e) => {
+                let what = err.to_string();
+                match e.code() {
+                    Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict { what },
+                    Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
+                        StoreError::ForeignKey { what }
+                    }
+                    _ => StoreError::Postgres(what.trim_start_matches("postgres: ").to_string()),
+                }
+            }
         }
     }
 }

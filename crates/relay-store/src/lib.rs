@@ -89,6 +89,7 @@
 #![warn(missing_docs)]
 
 mod crypto;
+mod db;
 mod error;
 pub mod files;
 pub mod migrate;
@@ -102,6 +103,7 @@ mod store;
 pub use crypto::{
     read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME, NEXT_KEY_FILE_NAME,
 };
+pub use db::{Conn, DbError, Dialect, Value};
 pub use error::{CryptoError, Result, StoreError};
 pub use files::{DataDir, LOCK_FILE_NAME};
 pub use records::*;

@@ -1,13 +1,16 @@
-//! Embedded, numbered schema migrations.
+//! Embedded, numbered schema migrations, each written for SQLite and for PostgreSQL
+//! (`migrations/postgres/`: the same tables, columns, keys and checks).
 //!
 //! `schema_version` holds one row per applied migration. At open, every pending
-//! migration is applied inside one `BEGIN IMMEDIATE` transaction; a database whose
+//! migration is applied inside one write transaction; a database whose
 //! version is newer than this build knows is refused. A migration may also have a
 //! Rust step ([`rust_step`]), run right after its SQL in the same transaction, for
 //! changes SQL cannot express (e.g. the redaction of stored texts, `0003`).
 
 use relay_domain::Redactor;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::db::{params, Conn, Dialect};
 
 use crate::error::{Result, StoreError};
 use crate::records::Timestamp;
@@ -19,8 +22,20 @@ pub struct Migration {
     pub version: i64,
     /// Short description stored in `schema_version`.
     pub description: &'static str,
-    /// The SQL.
+    /// The SQL (SQLite).
     pub sql: &'static str,
+    /// The same change for PostgreSQL.
+    pub postgres_sql: &'static str,
+}
+
+impl Migration {
+    /// The migration's SQL for `dialect`.
+    pub fn sql_for(&self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => self.sql,
+            Dialect::Postgres => self.postgres_sql,
+        }
+    }
 }
 
 /// Every migration this build knows, in order.
@@ -29,36 +44,42 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         description: "initial schema",
         sql: include_str!("../migrations/0001_init.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0001_init.sql"),
     },
     Migration {
         version: 2,
         description: "reconcile run reports",
         sql: include_str!("../migrations/0002_reconcile_report.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0002_reconcile_report.sql"),
     },
     Migration {
         version: 3,
         description: "scrub host and vendor texts of older versions",
         sql: include_str!("../migrations/0003_scrub_host_texts.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0003_scrub_host_texts.sql"),
     },
     Migration {
         version: 4,
         description: "batch auto-import runs, items, sealed item keys and event trail",
         sql: include_str!("../migrations/0004_import_runs.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0004_import_runs.sql"),
     },
     Migration {
         version: 5,
         description: "batch auto-import item warnings and batches, run access proofs",
         sql: include_str!("../migrations/0005_import_run_results.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0005_import_run_results.sql"),
     },
     Migration {
         version: 6,
         description: "import batch counts in a row of their own",
         sql: include_str!("../migrations/0006_import_batch_counts.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0006_import_batch_counts.sql"),
     },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.
-pub type RustStep = fn(&Connection) -> Result<()>;
+pub type RustStep = fn(&Conn<'_>) -> Result<()>;
 
 /// The Rust step of migration `version`, if it has one.
 pub fn rust_step(version: i64) -> Option<RustStep> {
@@ -69,7 +90,7 @@ pub fn rust_step(version: i64) -> Option<RustStep> {
 }
 
 /// Migration 3: the key-pattern pass over every stored host or vendor text.
-fn scrub_host_texts(conn: &Connection) -> Result<()> {
+fn scrub_host_texts(conn: &Conn<'_>) -> Result<()> {
     crate::scrub::scrub_stored_texts(conn, &Redactor::new())?;
     Ok(())
 }
@@ -79,16 +100,14 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
-/// The current schema version of a database (0 when empty).
+/// The current schema version of a SQLite database (0 when empty).
 pub fn current_version(conn: &Connection) -> Result<i64> {
-    let has_table: Option<i64> = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if has_table.is_none() {
+    current_version_on(&Conn::Sqlite(conn))
+}
+
+/// The current schema version of a database (0 when empty).
+pub(crate) fn current_version_on(conn: &Conn<'_>) -> Result<i64> {
+    if !conn.table_exists("schema_version")? {
         return Ok(0);
     }
     let v: Option<i64> =
@@ -96,17 +115,32 @@ pub fn current_version(conn: &Connection) -> Result<i64> {
     Ok(v.unwrap_or(0))
 }
 
-/// Applies every pending migration in one transaction; returns the versions applied.
+/// Applies every pending migration to a SQLite database in one `BEGIN IMMEDIATE`
+/// transaction; returns the versions applied.
 pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(
+    let applied = migrate_conn(&Conn::Sqlite(&tx))?;
+    tx.commit()?;
+    if applied.contains(&3) {
+        // The scrubbed texts' old pages may still sit in the WAL: move every page into
+        // the database (where `secure_delete` zeroed the freed content) and empty it.
+        // A no-op on databases that are not in WAL mode.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(applied)
+}
+
+/// Applies every pending migration on `conn`, inside the caller's write
+/// transaction; returns the versions applied.
+pub(crate) fn migrate_conn(conn: &Conn<'_>) -> Result<Vec<i64>> {
+    conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
-             version     INTEGER PRIMARY KEY,
+             version     BIGINT PRIMARY KEY,
              description TEXT NOT NULL,
-             applied_at  INTEGER NOT NULL
+             applied_at  BIGINT NOT NULL
          )",
     )?;
-    let current = current_version(&tx)?;
+    let current = current_version_on(conn)?;
     let known = latest_version();
     if current > known {
         return Err(StoreError::SchemaTooNew {
@@ -116,39 +150,36 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<i64>> {
     }
     let mut applied = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tx.execute_batch(m.sql).map_err(|e| StoreError::Migration {
-            version: m.version,
-            message: e.to_string(),
-        })?;
+        conn.execute_batch(m.sql_for(conn.dialect()))
+            .map_err(|e| StoreError::Migration {
+                version: m.version,
+                message: e.to_string(),
+            })?;
         if let Some(step) = rust_step(m.version) {
-            step(&tx).map_err(|e| StoreError::Migration {
+            step(conn).map_err(|e| StoreError::Migration {
                 version: m.version,
                 message: e.to_string(),
             })?;
         }
-        tx.execute(
+        conn.execute(
             "INSERT INTO schema_version (version, description, applied_at) VALUES (?1, ?2, ?3)",
-            rusqlite::params![m.version, m.description, Timestamp::now().0],
+            params![m.version, m.description, Timestamp::now().0],
         )?;
         applied.push(m.version);
     }
-    // A migration must leave every reference valid.
-    let violations: i64 =
-        tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
-            r.get(0)
-        })?;
-    if violations > 0 {
-        return Err(StoreError::Migration {
-            version: known,
-            message: format!("{violations} foreign key violations after migrating"),
-        });
-    }
-    tx.commit()?;
-    if applied.contains(&3) {
-        // The scrubbed texts' old pages may still sit in the WAL: move every page into
-        // the database (where `secure_delete` zeroed the freed content) and empty it.
-        // A no-op on databases that are not in WAL mode.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    if conn.dialect() == Dialect::Sqlite {
+        // A migration must leave every reference valid (PostgreSQL checks each
+        // statement as it runs).
+        let violations: i64 =
+            conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if violations > 0 {
+            return Err(StoreError::Migration {
+                version: known,
+                message: format!("{violations} foreign key violations after migrating"),
+            });
+        }
     }
     Ok(applied)
 }

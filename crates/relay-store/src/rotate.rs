@@ -25,8 +25,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::db::params;
 use relay_domain::{HostId, Secret};
-use rusqlite::params;
 
 use crate::crypto::{
     read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME, NEXT_KEY_FILE_NAME,
@@ -492,7 +492,7 @@ mod tests {
                      WHERE m.type = 'table' AND p.name LIKE '%sealed%'",
                 )?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                Ok(rows.collect::<crate::db::DbResult<_>>()?)
             })
             .unwrap();
         assert_eq!(found, listed);

@@ -2,8 +2,8 @@
 //! host or a vendor, rewritten where the redactor changes it. Run by migration
 //! `0003` with the key patterns, over records written by older versions.
 
+use crate::db::{params, Conn};
 use relay_domain::Redactor;
-use rusqlite::{params, Connection};
 use serde_json::Value;
 
 use crate::error::Result;
@@ -80,7 +80,7 @@ fn redacted(kind: Kind, stored: &str, redactor: &Redactor) -> Option<String> {
 
 /// Rewrites every stored text that `redactor` changes, in the caller's
 /// transaction; returns how many values were rewritten.
-pub(crate) fn scrub_stored_texts(conn: &Connection, redactor: &Redactor) -> Result<usize> {
+pub(crate) fn scrub_stored_texts(conn: &Conn<'_>, redactor: &Redactor) -> Result<usize> {
     let mut changed = 0;
     for (table, columns) in COLUMNS {
         for (column, kind) in *columns {

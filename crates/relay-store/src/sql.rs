@@ -1,32 +1,31 @@
-//! Row decoding helpers shared by the SQLite repositories.
+//! Row decoding helpers shared by the repositories.
 
 use std::str::FromStr;
 
-use rusqlite::types::Type;
-use rusqlite::Row;
+use crate::db::{Conn, DbError, DbResult, Row};
 use serde_json::Value;
 
 use crate::records::Timestamp;
 
-fn conversion<E: std::error::Error + Send + Sync + 'static>(idx: usize, e: E) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+fn conversion(idx: usize, e: impl std::fmt::Display) -> DbError {
+    DbError::conversion(idx, e)
 }
 
 /// Parses a TEXT column with `FromStr` (status strings, ids).
-pub(crate) fn parsed<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+pub(crate) fn parsed<T>(row: &Row<'_>, idx: usize) -> DbResult<T>
 where
     T: FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
 {
     let s: String = row.get(idx)?;
     s.parse::<T>().map_err(|e| conversion(idx, e))
 }
 
 /// Parses a nullable TEXT column with `FromStr`.
-pub(crate) fn parsed_opt<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
+pub(crate) fn parsed_opt<T>(row: &Row<'_>, idx: usize) -> DbResult<Option<T>>
 where
     T: FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
 {
     let s: Option<String> = row.get(idx)?;
     s.map(|s| s.parse::<T>().map_err(|e| conversion(idx, e)))
@@ -34,33 +33,30 @@ where
 }
 
 /// Decodes a JSON TEXT column.
-pub(crate) fn json(row: &Row<'_>, idx: usize) -> rusqlite::Result<Value> {
+pub(crate) fn json(row: &Row<'_>, idx: usize) -> DbResult<Value> {
     let s: String = row.get(idx)?;
     serde_json::from_str(&s).map_err(|e| conversion(idx, e))
 }
 
 /// Decodes a nullable JSON TEXT column.
-pub(crate) fn json_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Value>> {
+pub(crate) fn json_opt(row: &Row<'_>, idx: usize) -> DbResult<Option<Value>> {
     let s: Option<String> = row.get(idx)?;
     s.map(|s| serde_json::from_str(&s).map_err(|e| conversion(idx, e)))
         .transpose()
 }
 
 /// Decodes an INTEGER millisecond timestamp.
-pub(crate) fn ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+pub(crate) fn ts(row: &Row<'_>, idx: usize) -> DbResult<Timestamp> {
     row.get::<_, i64>(idx).map(Timestamp)
 }
 
 /// Decodes a nullable INTEGER millisecond timestamp.
-pub(crate) fn ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+pub(crate) fn ts_opt(row: &Row<'_>, idx: usize) -> DbResult<Option<Timestamp>> {
     row.get::<_, Option<i64>>(idx).map(|v| v.map(Timestamp))
 }
 
 /// Decodes a fingerprint column.
-pub(crate) fn fingerprint(
-    row: &Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<relay_domain::Fingerprint> {
+pub(crate) fn fingerprint(row: &Row<'_>, idx: usize) -> DbResult<relay_domain::Fingerprint> {
     let s: String = row.get(idx)?;
     relay_domain::Fingerprint::parse(&s).ok_or_else(|| conversion(idx, BadFingerprint))
 }
@@ -69,7 +65,7 @@ pub(crate) fn fingerprint(
 pub(crate) fn fingerprint_opt(
     row: &Row<'_>,
     idx: usize,
-) -> rusqlite::Result<Option<relay_domain::Fingerprint>> {
+) -> DbResult<Option<relay_domain::Fingerprint>> {
     let s: Option<String> = row.get(idx)?;
     s.map(|s| relay_domain::Fingerprint::parse(&s).ok_or_else(|| conversion(idx, BadFingerprint)))
         .transpose()
@@ -114,8 +110,8 @@ impl Filter {
     }
 
     /// The bound parameters.
-    pub(crate) fn params(&self) -> rusqlite::ParamsFromIter<std::slice::Iter<'_, String>> {
-        rusqlite::params_from_iter(self.params.iter())
+    pub(crate) fn params(&self) -> crate::db::ParamsFromIter<'_> {
+        crate::db::params_from_iter(self.params.iter())
     }
 }
 
@@ -129,14 +125,14 @@ pub(crate) fn limit_clause(limit: Option<u32>) -> String {
 /// work per item, where a recount scans every item of the parent. `table`, `key` and
 /// the columns are the caller's constants, never input.
 pub(crate) fn move_count(
-    conn: &rusqlite::Connection,
+    conn: &Conn<'_>,
     table: &str,
     key: &str,
     id: &str,
     from: Option<&str>,
     to: Option<&str>,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     let mut sets = Vec::new();
     if from != to {
         if let Some(c) = from {
@@ -149,7 +145,7 @@ pub(crate) fn move_count(
     sets.push("updated_at = ?2".to_string());
     conn.execute(
         &format!("UPDATE {table} SET {} WHERE {key} = ?1", sets.join(", ")),
-        rusqlite::params![id, now],
+        crate::db::params![id, now],
     )?;
     Ok(())
 }

@@ -1,19 +1,24 @@
-//! Opening the database and the single writer path.
+//! Opening the database (SQLite or PostgreSQL) and the single writer path.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use r2d2_postgres::postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
 use r2d2_sqlite::SqliteConnectionManager;
 use relay_domain::{Redactor, Secret};
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde_json::Value;
 
 use crate::crypto::{
     create_key_file, read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
 };
+use crate::db::{Conn, DbError, Dialect, OptionalExtension};
 use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
@@ -46,8 +51,7 @@ pub struct Store {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
-    readers: Readers,
+    backend: Backend,
     sealer: Sealer,
     key_source: KeySource,
     db_path: Option<PathBuf>,
@@ -68,6 +72,29 @@ pub(crate) struct KeyRing {
     pub source: KeySource,
     pub pending_rotation: bool,
 }
+
+/// Where the data lives.
+enum Backend {
+    /// The embedded SQLite file (or memory): one writer connection, pooled readers.
+    Sqlite {
+        writer: Mutex<Connection>,
+        readers: Readers,
+    },
+    /// A PostgreSQL server: pooled connections; writers serialize on an advisory
+    /// lock, across every server sharing the database.
+    Postgres {
+        pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+        /// `host:port/database` (never the password), for diagnostics.
+        location: String,
+    },
+}
+
+/// Number of pooled PostgreSQL connections.
+const POSTGRES_POOL_SIZE: u32 = 8;
+
+/// The advisory lock every PostgreSQL write transaction takes first: writes are
+/// serialized as on SQLite, across every server sharing the database.
+const POSTGRES_WRITE_LOCK: i64 = 0x7265_6c61_7973_746f;
 
 enum Readers {
     /// Read-only pooled connections (file databases).
@@ -189,7 +216,7 @@ impl Store {
                 message: format!("cannot switch the database to WAL (journal mode is {mode})"),
             });
         }
-        let check = read_key_check(&writer)?;
+        let check = read_key_check(&Conn::Sqlite(&writer))?;
         let ring = resolve(dir.path(), check.as_deref())?;
         // The key is proven before the schema is touched.
         let sealer = choose_sealer(&ring.keys, check.as_deref())?;
@@ -208,8 +235,10 @@ impl Store {
             .build(manager)?;
         let store = Store {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
-                readers: Readers::Pool(pool),
+                backend: Backend::Sqlite {
+                    writer: Mutex::new(writer),
+                    readers: Readers::Pool(pool),
+                },
                 sealer,
                 key_source: ring.source,
                 db_path: Some(db_path),
@@ -231,14 +260,111 @@ impl Store {
         migrate::migrate(&mut writer)?;
         let store = Store {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
-                readers: Readers::Writer,
+                backend: Backend::Sqlite {
+                    writer: Mutex::new(writer),
+                    readers: Readers::Writer,
+                },
                 sealer: Sealer::new(&MasterKey::generate()),
                 key_source: KeySource::Ephemeral,
                 db_path: None,
                 tightened: Vec::new(),
                 pending_rotation: false,
                 data_dir: None,
+                known: RwLock::new(Redactor::new()),
+            }),
+        };
+        store.check_master_key()?;
+        Ok(store)
+    }
+
+    /// Opens (creating the schema when the database is empty) the store in the
+    /// PostgreSQL database of `url` (`postgres://user:password@host:port/database`,
+    /// normally `RELAY_DATABASE_URL`). `data_dir` still holds this server's lock and,
+    /// without `master_key_b64`, the key file: every server sharing the database needs
+    /// the same master key (a database that holds sealed values refuses any other,
+    /// [`CryptoError::WrongMasterKey`]; a missing key file is never generated for it,
+    /// [`CryptoError::MissingMasterKey`]). Pending migrations run under the store's
+    /// advisory write lock, so servers starting together migrate once.
+    pub fn open_postgres(
+        url: &str,
+        data_dir: &Path,
+        master_key_b64: Option<&str>,
+    ) -> Result<Store> {
+        let supplied = master_key_b64.map(MasterKey::from_base64).transpose()?;
+        let config = postgres_config(url)?;
+        let dir = DataDir::open(data_dir)?;
+        let (pool, location) = postgres_pool(config)?;
+        let check = postgres_transaction(
+            &mut *pool.get()?,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            read_key_check,
+        )?;
+        let ring = match supplied {
+            Some(key) => KeyRing {
+                keys: vec![key],
+                source: KeySource::Supplied,
+                pending_rotation: false,
+            },
+            None => key_file_ring(dir.path(), check.as_deref())?,
+        };
+        let sealer = choose_sealer(&ring.keys, check.as_deref())?;
+        Store::finish_postgres(
+            pool,
+            location,
+            sealer,
+            ring.source,
+            Some(dir),
+            ring.pending_rotation,
+        )
+    }
+
+    /// A store in a new, empty schema of the PostgreSQL database of `url`, with a
+    /// random master key and no data directory: the PostgreSQL twin of
+    /// [`Store::open_in_memory`], for tests. The schema is left behind (use a
+    /// throw-away database).
+    pub fn open_postgres_scratch(url: &str) -> Result<Store> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut config = postgres_config(url)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let schema = format!(
+            "relay_scratch_{}_{}_{}",
+            std::process::id(),
+            nanos,
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut client = config.connect(NoTls).map_err(DbError::from)?;
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .map_err(DbError::from)?;
+        drop(client);
+        config.options(&format!("-c search_path={schema}"));
+        let (pool, location) = postgres_pool(config)?;
+        let sealer = Sealer::new(&MasterKey::generate());
+        Store::finish_postgres(pool, location, sealer, KeySource::Ephemeral, None, false)
+    }
+
+    fn finish_postgres(
+        pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+        location: String,
+        sealer: Sealer,
+        key_source: KeySource,
+        data_dir: Option<DataDir>,
+        pending_rotation: bool,
+    ) -> Result<Store> {
+        postgres_transaction(&mut *pool.get()?, &postgres_write_begin(), |conn| {
+            migrate::migrate_conn(conn).map(|_| ())
+        })?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                backend: Backend::Postgres { pool, location },
+                sealer,
+                key_source,
+                db_path: None,
+                tightened: Vec::new(),
+                pending_rotation,
+                data_dir,
                 known: RwLock::new(Redactor::new()),
             }),
         };
@@ -284,20 +410,23 @@ impl Store {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        self.read(migrate::current_version)
+        self.read(migrate::current_version_on)
     }
 
     /// Settings of the writer connection (diagnostics, readiness checks).
     pub fn writer_pragmas(&self) -> Result<ConnectionPragmas> {
-        let conn = self.lock_writer();
+        let conn = self.lock_writer()?;
         ConnectionPragmas::of(&conn)
     }
 
     /// Settings of a pooled read connection (diagnostics, readiness checks).
     pub fn reader_pragmas(&self) -> Result<ConnectionPragmas> {
-        match &self.inner.readers {
-            Readers::Pool(pool) => ConnectionPragmas::of(&*pool.get()?),
-            Readers::Writer => self.writer_pragmas(),
+        match &self.inner.backend {
+            Backend::Sqlite {
+                readers: Readers::Pool(pool),
+                ..
+            } => ConnectionPragmas::of(&*pool.get()?),
+            _ => self.writer_pragmas(),
         }
     }
 
@@ -361,43 +490,85 @@ impl Store {
         SqliteSecrets::new(self)
     }
 
-    /// Runs `f` in a read transaction on a pooled read-only connection.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        match &self.inner.readers {
-            Readers::Pool(pool) => {
+    /// Runs `f` in a read transaction: on a pooled read-only SQLite connection, or
+    /// a `REPEATABLE READ READ ONLY` PostgreSQL transaction (one snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Conn<'_>) -> Result<T>) -> Result<T> {
+        match &self.inner.backend {
+            Backend::Sqlite {
+                readers: Readers::Pool(pool),
+                ..
+            } => {
                 let conn = pool.get()?;
                 let tx = conn.unchecked_transaction()?;
-                let out = f(&tx)?;
+                let out = f(&Conn::Sqlite(&tx))?;
                 tx.commit()?;
                 Ok(out)
             }
-            Readers::Writer => {
-                let conn = self.lock_writer();
+            Backend::Sqlite {
+                readers: Readers::Writer,
+                ..
+            } => {
+                let conn = self.lock_writer()?;
                 let tx = conn.unchecked_transaction()?;
-                let out = f(&tx)?;
+                let out = f(&Conn::Sqlite(&tx))?;
                 tx.commit()?;
                 Ok(out)
+            }
+            Backend::Postgres { pool, .. } => postgres_transaction(
+                &mut *pool.get()?,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                f,
+            ),
+        }
+    }
+
+    /// Runs `f` in a write transaction, committed when `f` succeeds and rolled back
+    /// otherwise: `BEGIN IMMEDIATE` on the single SQLite writer connection, or a
+    /// PostgreSQL transaction that first takes the store's advisory write lock, so
+    /// writers never interleave (in this process or any other server).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Conn<'_>) -> Result<T>) -> Result<T> {
+        match &self.inner.backend {
+            Backend::Sqlite { writer, .. } => {
+                let mut conn = lock(writer);
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&Conn::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres { pool, .. } => {
+                postgres_transaction(&mut *pool.get()?, &postgres_write_begin(), f)
             }
         }
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the single writer
-    /// connection; commits when `f` succeeds, rolls back otherwise.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock_writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// The database this store keeps its data in.
+    pub fn dialect(&self) -> Dialect {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => Dialect::Sqlite,
+            Backend::Postgres { .. } => Dialect::Postgres,
+        }
     }
 
-    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic inside a write closure drops (rolls back) its transaction before
-        // the lock is released, so the connection is still consistent.
-        self.inner
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Where the data lives: the SQLite file (`:memory:` in memory), or
+    /// `postgres://host:port/database` (never the password).
+    pub fn location(&self) -> String {
+        match &self.inner.backend {
+            Backend::Postgres { location, .. } => format!("postgres://{location}"),
+            Backend::Sqlite { .. } => self
+                .inner
+                .db_path
+                .as_ref()
+                .map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
+        }
+    }
+
+    fn lock_writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        match &self.inner.backend {
+            Backend::Sqlite { writer, .. } => Ok(lock(writer)),
+            Backend::Postgres { .. } => Err(StoreError::Unsupported {
+                what: "SQLite connection settings on a PostgreSQL store",
+            }),
+        }
     }
 
     pub(crate) fn seal(&self, secret: &Secret, aad: &str) -> Result<String> {
@@ -475,7 +646,7 @@ impl Store {
         // Read-or-insert under the writer lock, so two first opens cannot disagree.
         let stored: String = self.write(|tx| {
             tx.execute(
-                "INSERT OR IGNORE INTO store_meta (key, value) VALUES (?1, ?2)",
+                "INSERT INTO store_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
                 [KEY_CHECK_META, fresh.as_str()],
             )?;
             Ok(tx.query_row(
@@ -489,16 +660,8 @@ impl Store {
 }
 
 /// The check value of a database, when it has one (read without migrating).
-fn read_key_check(conn: &Connection) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
-    let has_meta: Option<i64> = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if has_meta.is_none() {
+fn read_key_check(conn: &Conn<'_>) -> Result<Option<String>> {
+    if !conn.table_exists("store_meta")? {
         return Ok(None);
     }
     Ok(conn
@@ -508,6 +671,89 @@ fn read_key_check(conn: &Connection) -> Result<Option<String>> {
             |r| r.get(0),
         )
         .optional()?)
+}
+
+/// The writer mutex; a panic inside a write closure drops (rolls back) its
+/// transaction before the lock is released, so the connection is still consistent.
+fn lock(writer: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    writer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Parses a PostgreSQL URL; the error names the variable and never repeats the URL
+/// (it holds the password).
+fn postgres_config(url: &str) -> Result<postgres::Config> {
+    postgres::Config::from_str(url).map_err(|e| StoreError::DatabaseUrl {
+        reason: e.to_string(),
+    })
+}
+
+/// A connection pool for `config`, and the `host:port/database` it reaches.
+fn postgres_pool(
+    config: postgres::Config,
+) -> Result<(r2d2::Pool<PostgresConnectionManager<NoTls>>, String)> {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let location = format!(
+        "{host}:{port}/{}",
+        config
+            .get_dbname()
+            .unwrap_or(config.get_user().unwrap_or("postgres"))
+    );
+    let pool = r2d2::Pool::builder()
+        .max_size(POSTGRES_POOL_SIZE)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(PostgresConnectionManager::new(config, NoTls))?;
+    Ok((pool, location))
+}
+
+fn postgres_write_begin() -> String {
+    format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK})"
+    )
+}
+
+/// An open PostgreSQL transaction: rolled back when dropped uncommitted (an error
+/// or a panic in the closure), so a pooled connection never goes back mid-transaction.
+struct PostgresTx<'c> {
+    client: &'c mut postgres::Client,
+    open: bool,
+}
+
+impl Drop for PostgresTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failed rollback means a broken connection, which the pool discards.
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+/// Runs `f` inside `begin` … `COMMIT` on `client`.
+fn postgres_transaction<T>(
+    client: &mut postgres::Client,
+    begin: &str,
+    f: impl FnOnce(&Conn<'_>) -> Result<T>,
+) -> Result<T> {
+    client.batch_execute(begin).map_err(DbError::from)?;
+    let mut tx = PostgresTx { client, open: true };
+    let out = {
+        let conn = Conn::Postgres(RefCell::new(&mut *tx.client));
+        f(&conn)?
+    };
+    tx.client.batch_execute("COMMIT").map_err(DbError::from)?;
+    tx.open = false;
+    Ok(out)
 }
 
 /// Proves that `sealer` opens the check value.

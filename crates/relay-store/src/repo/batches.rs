@@ -1,7 +1,7 @@
 //! Import batches and their per-key items.
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use relay_domain::{BatchEvent, BatchId, BatchStatus, HostId, PackId, ProviderId, Secret};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::error::{Result, StoreError};
@@ -101,7 +101,7 @@ const BATCH_FROM: &str = "import_batches b LEFT JOIN import_batch_counts c ON c.
 const ITEM_COLUMNS: &str = "i.batch_id, i.seq, i.fingerprint, i.mask, i.plan, i.status, \
      i.account_id, i.verdict, i.message, i.details, i.updated_at";
 
-fn batch_row(row: &Row<'_>) -> rusqlite::Result<BatchRecord> {
+fn batch_row(row: &Row<'_>) -> DbResult<BatchRecord> {
     Ok(BatchRecord {
         id: BatchId::new(row.get::<_, String>(0)?),
         host_id: HostId::new(row.get::<_, String>(1)?),
@@ -128,7 +128,7 @@ fn batch_row(row: &Row<'_>) -> rusqlite::Result<BatchRecord> {
     })
 }
 
-fn item_row(row: &Row<'_>) -> rusqlite::Result<BatchItemRecord> {
+fn item_row(row: &Row<'_>) -> DbResult<BatchItemRecord> {
     Ok(BatchItemRecord {
         batch_id: BatchId::new(row.get::<_, String>(0)?),
         seq: row.get(1)?,
@@ -144,7 +144,7 @@ fn item_row(row: &Row<'_>) -> rusqlite::Result<BatchItemRecord> {
     })
 }
 
-fn get_batch(conn: &Connection, id: &BatchId) -> Result<BatchRecord> {
+fn get_batch(conn: &Conn<'_>, id: &BatchId) -> Result<BatchRecord> {
     conn.query_row(
         &format!("SELECT {BATCH_COLUMNS} FROM {BATCH_FROM} WHERE b.id = ?1"),
         [id.as_str()],
@@ -154,7 +154,7 @@ fn get_batch(conn: &Connection, id: &BatchId) -> Result<BatchRecord> {
     .ok_or_else(|| StoreError::not_found("import batch", id))
 }
 
-fn insert_items(conn: &Connection, id: &BatchId, items: &[NewBatchItem], now: i64) -> Result<()> {
+fn insert_items(conn: &Conn<'_>, id: &BatchId, items: &[NewBatchItem], now: i64) -> Result<()> {
     let mut stmt = conn.prepare(
         "INSERT INTO import_batch_items (batch_id, seq, fingerprint, mask, plan, status,
                                          account_id, created_at, updated_at)
@@ -190,7 +190,7 @@ fn count_column(status: &str) -> Option<&'static str> {
 /// Moves one item of batch `id` from status `old` to `new` in the batch's counts:
 /// constant work per item (a recount scans every item of the batch, which made a
 /// batch's cost grow with the square of its keys).
-fn count_move(conn: &Connection, id: &BatchId, old: &str, new: &str, now: i64) -> Result<()> {
+fn count_move(conn: &Conn<'_>, id: &BatchId, old: &str, new: &str, now: i64) -> Result<()> {
     crate::sql::move_count(
         conn,
         "import_batch_counts",
@@ -203,7 +203,7 @@ fn count_move(conn: &Connection, id: &BatchId, old: &str, new: &str, now: i64) -
     Ok(())
 }
 
-fn recount(conn: &Connection, id: &BatchId, now: i64) -> Result<()> {
+fn recount(conn: &Conn<'_>, id: &BatchId, now: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO import_batch_counts (batch_id, total_count, passed_count, warning_count,
                                           failed_count, skipped_count, updated_at)
@@ -326,7 +326,7 @@ impl BatchRepository for SqliteBatches<'_> {
                 limit_clause(filter.limit)
             ))?;
             let rows = stmt.query_map(f.params(), batch_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -427,7 +427,7 @@ impl BatchRepository for SqliteBatches<'_> {
                 "SELECT {ITEM_COLUMNS} FROM import_batch_items i WHERE i.batch_id = ?1 ORDER BY i.seq"
             ))?;
             let rows = stmt.query_map([id.as_str()], item_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -506,7 +506,7 @@ impl BatchRepository for SqliteBatches<'_> {
                 [fingerprint.as_str(), host_id.as_str(), &provider_id.0],
                 item_row,
             )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 }
@@ -515,7 +515,7 @@ impl BatchRepository for SqliteBatches<'_> {
 /// machine: `event` must be a legal move from its status, so the machine stays
 /// authoritative over the bulk updates of start-up recovery.
 fn batches_moved_by(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Conn<'_>,
     statuses: &[BatchStatus],
     event: BatchEvent,
 ) -> Result<Vec<BatchId>> {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::{params, Conn, DbError, DbResult, OptionalExtension, Row};
 use relay_domain::{HostId, HostStatus, Secret};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
 use crate::records::{
@@ -75,7 +75,7 @@ pub(crate) fn admin_aad(id: &HostId) -> String {
 const HOST_COLUMNS: &str = "id, name, base_url, auth_kind, admin_email, version, status, \
                             last_probe_at, created_at, updated_at";
 
-fn host_row(row: &Row<'_>) -> rusqlite::Result<HostRecord> {
+fn host_row(row: &Row<'_>) -> DbResult<HostRecord> {
     Ok(HostRecord {
         id: HostId::new(row.get::<_, String>(0)?),
         name: row.get(1)?,
@@ -90,7 +90,7 @@ fn host_row(row: &Row<'_>) -> rusqlite::Result<HostRecord> {
     })
 }
 
-fn get_host(conn: &Connection, id: &HostId) -> Result<HostRecord> {
+fn get_host(conn: &Conn<'_>, id: &HostId) -> Result<HostRecord> {
     conn.query_row(
         &format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = ?1"),
         [id.as_str()],
@@ -100,11 +100,10 @@ fn get_host(conn: &Connection, id: &HostId) -> Result<HostRecord> {
     .ok_or_else(|| StoreError::not_found("host", id))
 }
 
-fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<CapabilitySnapshot> {
+fn snapshot_row(row: &Row<'_>) -> DbResult<CapabilitySnapshot> {
     let caps: String = row.get(3)?;
-    let capabilities: BTreeMap<String, bool> = serde_json::from_str(&caps).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let capabilities: BTreeMap<String, bool> =
+        serde_json::from_str(&caps).map_err(|e| DbError::conversion(3, e))?;
     Ok(CapabilitySnapshot {
         host_id: HostId::new(row.get::<_, String>(0)?),
         taken_at: ts(row, 1)?,
@@ -115,7 +114,7 @@ fn snapshot_row(row: &Row<'_>) -> rusqlite::Result<CapabilitySnapshot> {
 }
 
 /// Counts what still references a host; empty when nothing does.
-pub(crate) fn host_references(conn: &Connection, id: &HostId) -> Result<Vec<String>> {
+pub(crate) fn host_references(conn: &Conn<'_>, id: &HostId) -> Result<Vec<String>> {
     let mut refs = Vec::new();
     for (table, label) in [
         ("import_batches", "import batches"),
@@ -181,7 +180,7 @@ impl HostRepository for SqliteHosts<'_> {
                 "SELECT {HOST_COLUMNS} FROM hosts ORDER BY name, id"
             ))?;
             let rows = stmt.query_map([], host_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 

@@ -1,9 +1,9 @@
 //! Per-host state of a provider (`provider_installs`).
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use relay_domain::{
     AccessStatus, BatchId, HostId, PackId, ProviderEvent, ProviderId, ProviderStatus,
 };
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
 use crate::records::{ProviderInstallRecord, Timestamp};
@@ -87,7 +87,7 @@ impl<'s> SqliteInstalls<'s> {
 const INSTALL_COLUMNS: &str = "host_id, pack_id, provider_id, status, access_status, \
      status_message, last_batch_id, last_reconcile_at, disabled, created_at, updated_at";
 
-fn install_row(row: &Row<'_>) -> rusqlite::Result<ProviderInstallRecord> {
+fn install_row(row: &Row<'_>) -> DbResult<ProviderInstallRecord> {
     Ok(ProviderInstallRecord {
         host_id: HostId::new(row.get::<_, String>(0)?),
         pack_id: PackId(row.get(1)?),
@@ -104,7 +104,7 @@ fn install_row(row: &Row<'_>) -> rusqlite::Result<ProviderInstallRecord> {
 }
 
 fn find_install(
-    conn: &Connection,
+    conn: &Conn<'_>,
     host_id: &HostId,
     pack_id: &PackId,
     provider_id: &ProviderId,
@@ -122,7 +122,7 @@ fn find_install(
 }
 
 fn get_install(
-    conn: &Connection,
+    conn: &Conn<'_>,
     host_id: &HostId,
     pack_id: &PackId,
     provider_id: &ProviderId,
@@ -138,7 +138,7 @@ fn get_install(
 /// Inserts the install of a provider on a host with status `installed`, unless it
 /// exists (the write of [`InstallRepository::ensure`], inside a caller's transaction).
 pub(crate) fn insert_install_if_absent(
-    conn: &Connection,
+    conn: &Conn<'_>,
     host_id: &HostId,
     pack_id: &PackId,
     provider_id: &ProviderId,
@@ -162,7 +162,7 @@ pub(crate) fn insert_install_if_absent(
 /// Records the latest batch of an existing install (the write of
 /// [`InstallRepository::set_last_batch`], inside a caller's transaction).
 pub(crate) fn set_last_batch_in(
-    conn: &Connection,
+    conn: &Conn<'_>,
     host_id: &HostId,
     pack_id: &PackId,
     provider_id: &ProviderId,
@@ -197,7 +197,7 @@ impl SqliteInstalls<'_> {
         pack_id: &PackId,
         provider_id: &ProviderId,
         set: &str,
-        value: &dyn rusqlite::ToSql,
+        value: &dyn crate::db::ToSql,
     ) -> Result<ProviderInstallRecord> {
         self.store.write(|tx| {
             let sql = format!(
@@ -266,7 +266,7 @@ impl InstallRepository for SqliteInstalls<'_> {
                 filter.where_clause()
             ))?;
             let rows = stmt.query_map(filter.params(), install_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -277,7 +277,7 @@ impl InstallRepository for SqliteInstalls<'_> {
                  ORDER BY host_id, pack_id, provider_id"
             ))?;
             let rows = stmt.query_map([], install_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 

@@ -1,7 +1,7 @@
 //! Installed packs and their provider manifests.
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use relay_domain::{PackId, ProviderId, ProviderStatus};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
 use crate::records::{InstalledPack, NewPack, PackRecord, ProviderRecord, Timestamp};
@@ -78,7 +78,7 @@ const PACK_COLUMNS: &str = "pack_id, version, name, description, host_compat, so
 const PROVIDER_COLUMNS: &str =
     "pack_id, provider_id, display_name, base_url, manifest, status, created_at, updated_at";
 
-fn pack_row(row: &Row<'_>) -> rusqlite::Result<PackRecord> {
+fn pack_row(row: &Row<'_>) -> DbResult<PackRecord> {
     Ok(PackRecord {
         pack_id: PackId(row.get(0)?),
         version: row.get(1)?,
@@ -94,7 +94,7 @@ fn pack_row(row: &Row<'_>) -> rusqlite::Result<PackRecord> {
     })
 }
 
-fn provider_row(row: &Row<'_>) -> rusqlite::Result<ProviderRecord> {
+fn provider_row(row: &Row<'_>) -> DbResult<ProviderRecord> {
     Ok(ProviderRecord {
         pack_id: PackId(row.get(0)?),
         provider_id: ProviderId(row.get(1)?),
@@ -107,7 +107,7 @@ fn provider_row(row: &Row<'_>) -> rusqlite::Result<ProviderRecord> {
     })
 }
 
-fn find_pack(conn: &Connection, pack_id: &PackId) -> Result<Option<PackRecord>> {
+fn find_pack(conn: &Conn<'_>, pack_id: &PackId) -> Result<Option<PackRecord>> {
     Ok(conn
         .query_row(
             &format!("SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = ?1"),
@@ -117,16 +117,16 @@ fn find_pack(conn: &Connection, pack_id: &PackId) -> Result<Option<PackRecord>> 
         .optional()?)
 }
 
-fn providers_of(conn: &Connection, pack_id: &PackId) -> Result<Vec<ProviderRecord>> {
+fn providers_of(conn: &Conn<'_>, pack_id: &PackId) -> Result<Vec<ProviderRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {PROVIDER_COLUMNS} FROM providers WHERE pack_id = ?1 ORDER BY provider_id"
     ))?;
     let rows = stmt.query_map([&pack_id.0], provider_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<DbResult<Vec<_>>>()?)
 }
 
 fn get_provider(
-    conn: &Connection,
+    conn: &Conn<'_>,
     pack_id: &PackId,
     provider_id: &ProviderId,
 ) -> Result<ProviderRecord> {
@@ -143,7 +143,7 @@ fn get_provider(
 
 /// Counts what references a provider of a pack (`provider_id = None`: any provider).
 fn provider_references(
-    conn: &Connection,
+    conn: &Conn<'_>,
     pack_id: &PackId,
     provider_id: Option<&ProviderId>,
 ) -> Result<Vec<String>> {
@@ -276,7 +276,7 @@ impl PackRepository for SqlitePacks<'_> {
                 "SELECT {PACK_COLUMNS} FROM packs ORDER BY pack_id"
             ))?;
             let rows = stmt.query_map([], pack_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -310,7 +310,7 @@ impl ProviderRepository for SqliteProviders<'_> {
                 "SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY pack_id, provider_id"
             ))?;
             let rows = stmt.query_map([], provider_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -325,7 +325,7 @@ impl ProviderRepository for SqliteProviders<'_> {
                 "SELECT {PROVIDER_COLUMNS} FROM providers WHERE provider_id = ?1 ORDER BY pack_id"
             ))?;
             let rows = stmt.query_map([&provider_id.0], provider_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -336,7 +336,7 @@ impl ProviderRepository for SqliteProviders<'_> {
                  ORDER BY pack_id, provider_id"
             ))?;
             let rows = stmt.query_map([base_url], provider_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 

@@ -1,7 +1,7 @@
 //! Probe results and access closure records.
 
+use crate::db::{params, Conn, DbResult, Row};
 use relay_domain::{AccessMode, BatchId, HostId, PackId, ProviderId, ReconcileRunId};
-use rusqlite::{params, Connection, Row};
 
 use crate::error::{Result, StoreError};
 use crate::records::{
@@ -72,7 +72,7 @@ impl<'s> SqliteAccessClosures<'s> {
 const PROBE_COLUMNS: &str = "id, host_id, pack_id, provider_id, batch_id, reconcile_run_id, \
      kind, subject, outcome, http_status, message, duration_ms, details, at";
 
-fn probe_row(row: &Row<'_>) -> rusqlite::Result<ProbeResultRecord> {
+fn probe_row(row: &Row<'_>) -> DbResult<ProbeResultRecord> {
     Ok(ProbeResultRecord {
         id: row.get(0)?,
         host_id: HostId::new(row.get::<_, String>(1)?),
@@ -92,15 +92,15 @@ fn probe_row(row: &Row<'_>) -> rusqlite::Result<ProbeResultRecord> {
 }
 
 fn query_probes(
-    conn: &Connection,
+    conn: &Conn<'_>,
     where_sql: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::db::Params,
 ) -> Result<Vec<ProbeResultRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {PROBE_COLUMNS} FROM probe_results WHERE {where_sql}"
     ))?;
     let rows = stmt.query_map(params, probe_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<DbResult<Vec<_>>>()?)
 }
 
 const CLOSURE_COLUMNS: &str = "id, host_id, pack_id, provider_id, batch_id, reconcile_run_id, \
@@ -108,7 +108,7 @@ const CLOSURE_COLUMNS: &str = "id, host_id, pack_id, provider_id, batch_id, reco
      expected_model_seen, completion_status, completion_type, completion_preview, \
      access_status, message, details, at";
 
-fn closure_row(row: &Row<'_>) -> rusqlite::Result<AccessClosureRecord> {
+fn closure_row(row: &Row<'_>) -> DbResult<AccessClosureRecord> {
     Ok(AccessClosureRecord {
         id: row.get(0)?,
         host_id: HostId::new(row.get::<_, String>(1)?),
@@ -133,15 +133,15 @@ fn closure_row(row: &Row<'_>) -> rusqlite::Result<AccessClosureRecord> {
 }
 
 fn query_closures(
-    conn: &Connection,
+    conn: &Conn<'_>,
     where_sql: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::db::Params,
 ) -> Result<Vec<AccessClosureRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {CLOSURE_COLUMNS} FROM access_closure_records WHERE {where_sql}"
     ))?;
     let rows = stmt.query_map(params, closure_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<DbResult<Vec<_>>>()?)
 }
 
 fn duration_to_sql(ms: Option<u64>) -> Option<i64> {
@@ -154,11 +154,11 @@ impl ProbeRepository for SqliteProbes<'_> {
         let message = self.store.scrub_opt(p.message.as_deref());
         let details = self.store.scrub_json(&p.details);
         self.store.write(|tx| {
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO probe_results (host_id, pack_id, provider_id, batch_id,
                                             reconcile_run_id, kind, subject, outcome, http_status,
                                             message, duration_ms, details, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
                 params![
                     p.host_id.as_str(),
                     p.pack_id.as_ref().map(|v| v.0.as_str()),
@@ -174,8 +174,8 @@ impl ProbeRepository for SqliteProbes<'_> {
                     details,
                     Timestamp::now().0
                 ],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             query_probes(tx, "id = ?1", [id])?
                 .pop()
                 .ok_or_else(|| StoreError::not_found("probe result", id))
@@ -215,14 +215,14 @@ impl AccessClosureRepository for SqliteAccessClosures<'_> {
         let message = self.store.scrub_opt(c.message.as_deref());
         let details = self.store.scrub_json(&c.details);
         self.store.write(|tx| {
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO access_closure_records (
                      host_id, pack_id, provider_id, batch_id, reconcile_run_id, mode,
                      probe_key_source, probe_key_fingerprint, probe_key_mask, models_status,
                      expected_model_seen, completion_status, completion_type, completion_preview,
                      access_status, message, details, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18)",
+                         ?17, ?18) RETURNING id",
                 params![
                     c.host_id.as_str(),
                     c.pack_id.0,
@@ -243,8 +243,8 @@ impl AccessClosureRepository for SqliteAccessClosures<'_> {
                     details,
                     Timestamp::now().0
                 ],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             query_closures(tx, "id = ?1", [id])?
                 .pop()
                 .ok_or_else(|| StoreError::not_found("access closure record", id))

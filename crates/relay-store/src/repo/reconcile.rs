@@ -1,7 +1,7 @@
 //! Reconcile runs.
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use relay_domain::{BatchId, HostId, PackId, ProviderId, ReconcileRunId};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
 use crate::records::{
@@ -42,7 +42,7 @@ impl<'s> SqliteReconcileRuns<'s> {
 const RUN_COLUMNS: &str = "id, host_id, pack_id, provider_id, batch_id, trigger, status, \
      verdict, access_status, differences, repairs, error, started_at, finished_at, report";
 
-fn run_row(row: &Row<'_>) -> rusqlite::Result<ReconcileRunRecord> {
+fn run_row(row: &Row<'_>) -> DbResult<ReconcileRunRecord> {
     Ok(ReconcileRunRecord {
         id: ReconcileRunId::new(row.get::<_, String>(0)?),
         host_id: HostId::new(row.get::<_, String>(1)?),
@@ -62,7 +62,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<ReconcileRunRecord> {
     })
 }
 
-fn get_run(conn: &Connection, id: &ReconcileRunId) -> Result<ReconcileRunRecord> {
+fn get_run(conn: &Conn<'_>, id: &ReconcileRunId) -> Result<ReconcileRunRecord> {
     conn.query_row(
         &format!("SELECT {RUN_COLUMNS} FROM reconcile_runs WHERE id = ?1"),
         [id.as_str()],
@@ -161,7 +161,7 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
                 limit_clause(filter.limit)
             ))?;
             let rows = stmt.query_map(f.params(), run_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -174,7 +174,7 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
                 )?;
                 let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
                 rows.map(|r| r.map(ReconcileRunId::new))
-                    .collect::<rusqlite::Result<_>>()?
+                    .collect::<DbResult<_>>()?
             };
             tx.execute(
                 "UPDATE reconcile_runs SET status = 'interrupted', finished_at = ?1

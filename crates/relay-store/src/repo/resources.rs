@@ -6,8 +6,8 @@
 //! An intent the host never completed is marked `absent`. Because every object is
 //! journaled before it exists, a crash never leaks an unrecorded host object.
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use relay_domain::{BatchId, Fingerprint, HostId, PackId, ProviderId, ResourceState, ResourceType};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::error::{Result, StoreError};
@@ -86,7 +86,7 @@ impl<'s> SqliteResources<'s> {
 const RESOURCE_COLUMNS: &str = "id, host_id, pack_id, provider_id, batch_id, resource_type, \
      host_resource_id, logical_key, state, fingerprint, details, created_at, updated_at";
 
-fn resource_row(row: &Row<'_>) -> rusqlite::Result<ResourceRecord> {
+fn resource_row(row: &Row<'_>) -> DbResult<ResourceRecord> {
     Ok(ResourceRecord {
         id: row.get(0)?,
         host_id: HostId::new(row.get::<_, String>(1)?),
@@ -104,7 +104,7 @@ fn resource_row(row: &Row<'_>) -> rusqlite::Result<ResourceRecord> {
     })
 }
 
-fn get_resource(conn: &Connection, id: i64) -> Result<ResourceRecord> {
+fn get_resource(conn: &Conn<'_>, id: i64) -> Result<ResourceRecord> {
     conn.query_row(
         &format!("SELECT {RESOURCE_COLUMNS} FROM managed_resources WHERE id = ?1"),
         [id],
@@ -115,31 +115,31 @@ fn get_resource(conn: &Connection, id: i64) -> Result<ResourceRecord> {
 }
 
 fn query_resources(
-    conn: &Connection,
+    conn: &Conn<'_>,
     where_sql: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::db::Params,
 ) -> Result<Vec<ResourceRecord>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {RESOURCE_COLUMNS} FROM managed_resources WHERE {where_sql}"
     ))?;
     let rows = stmt.query_map(params, resource_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<DbResult<Vec<_>>>()?)
 }
 
 /// Inserts a journal row; `details` is the (redacted) JSON text of `r.details`.
 fn insert(
-    conn: &Connection,
+    conn: &Conn<'_>,
     r: &NewResource,
     details: &str,
     host_resource_id: Option<i64>,
     state: ResourceState,
 ) -> Result<ResourceRecord> {
     let now = Timestamp::now().0;
-    conn.execute(
+    let id: i64 = conn.query_row(
         "INSERT INTO managed_resources (host_id, pack_id, provider_id, batch_id, resource_type,
                                         host_resource_id, logical_key, state, fingerprint,
                                         details, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) RETURNING id",
         params![
             r.host_id.as_str(),
             r.pack_id.0,
@@ -153,8 +153,9 @@ fn insert(
             details,
             now
         ],
+        |r| r.get(0),
     )?;
-    get_resource(conn, conn.last_insert_rowid())
+    get_resource(conn, id)
 }
 
 impl ResourceRepository for SqliteResources<'_> {

@@ -9,6 +9,7 @@
 //! account exists ([`RunRepository::record_account`]), the item is cancelled, or the
 //! run ends.
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 pub use relay_domain::RetryScope;
@@ -17,7 +18,6 @@ use relay_domain::{
     HostAnswerClass, HostId, PackId, ProviderId, ReuseDecision, RunEvent, RunId, RunItemEvent,
     RunItemEventKind, RunItemId, RunItemState, RunState, Secret,
 };
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::error::{Result, StoreError};
@@ -482,7 +482,7 @@ const ITEM_COLUMNS: &str = "i.id, i.run_id, i.line_no, i.base_url, i.fingerprint
 const EVENT_COLUMNS: &str =
     "id, item_id, run_id, at, kind, attempt, answer_class, decision, message, details";
 
-fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+fn run_row(row: &Row<'_>) -> DbResult<RunRecord> {
     let subscribers: Value = json(row, 5)?;
     Ok(RunRecord {
         id: RunId::new(row.get::<_, String>(0)?),
@@ -518,7 +518,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-fn item_row(row: &Row<'_>) -> rusqlite::Result<RunItemRecord> {
+fn item_row(row: &Row<'_>) -> DbResult<RunItemRecord> {
     Ok(RunItemRecord {
         id: RunItemId::new(row.get::<_, String>(0)?),
         run_id: RunId::new(row.get::<_, String>(1)?),
@@ -564,7 +564,7 @@ fn strings(value: Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn event_row(row: &Row<'_>) -> rusqlite::Result<RunItemEventRecord> {
+fn event_row(row: &Row<'_>) -> DbResult<RunItemEventRecord> {
     Ok(RunItemEventRecord {
         id: row.get(0)?,
         item_id: RunItemId::new(row.get::<_, String>(1)?),
@@ -579,7 +579,7 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<RunItemEventRecord> {
     })
 }
 
-fn get_run(conn: &Connection, id: &str) -> Result<RunRecord> {
+fn get_run(conn: &Conn<'_>, id: &str) -> Result<RunRecord> {
     conn.query_row(
         &format!("SELECT {RUN_COLUMNS} FROM import_runs r WHERE r.id = ?1"),
         [id],
@@ -589,7 +589,7 @@ fn get_run(conn: &Connection, id: &str) -> Result<RunRecord> {
     .ok_or_else(|| StoreError::not_found("import run", id))
 }
 
-fn get_item(conn: &Connection, id: &str) -> Result<RunItemRecord> {
+fn get_item(conn: &Conn<'_>, id: &str) -> Result<RunItemRecord> {
     conn.query_row(
         &format!("SELECT {ITEM_COLUMNS} FROM import_run_items i WHERE i.id = ?1"),
         [id],
@@ -600,7 +600,7 @@ fn get_item(conn: &Connection, id: &str) -> Result<RunItemRecord> {
 }
 
 /// The item, if `lease` is still its current lease; else [`StoreError::LeaseLost`].
-fn fenced_item(conn: &Connection, lease: &ItemLease) -> Result<RunItemRecord> {
+fn fenced_item(conn: &Conn<'_>, lease: &ItemLease) -> Result<RunItemRecord> {
     let item = get_item(conn, lease.item_id.as_str())?;
     if item.lease_generation != lease.generation
         || item.lease_owner.as_deref() != Some(lease.owner.as_str())
@@ -614,7 +614,7 @@ fn fenced_item(conn: &Connection, lease: &ItemLease) -> Result<RunItemRecord> {
 }
 
 /// Recomputes the count columns of a run from its items.
-fn recount(conn: &Connection, run_id: &str, now: i64) -> Result<()> {
+fn recount(conn: &Conn<'_>, run_id: &str, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE import_runs SET
              total_count     = (SELECT COUNT(*) FROM import_run_items WHERE run_id = ?1),
@@ -636,7 +636,7 @@ fn recount(conn: &Connection, run_id: &str, now: i64) -> Result<()> {
 /// Moves one item of run `run_id` from state `from` to `to` in the run's counts:
 /// constant work per item (a recount scans every item of the run).
 fn count_move(
-    conn: &Connection,
+    conn: &Conn<'_>,
     run_id: &str,
     from: RunItemState,
     to: RunItemState,
@@ -661,7 +661,7 @@ fn count_move(
     Ok(())
 }
 
-fn erase_item_key(conn: &Connection, item_id: &str) -> Result<bool> {
+fn erase_item_key(conn: &Conn<'_>, item_id: &str) -> Result<bool> {
     Ok(conn.execute(
         "DELETE FROM import_run_item_keys WHERE item_id = ?1",
         [item_id],
@@ -670,16 +670,16 @@ fn erase_item_key(conn: &Connection, item_id: &str) -> Result<bool> {
 
 fn insert_event(
     store: &Store,
-    conn: &Connection,
+    conn: &Conn<'_>,
     item_id: &str,
     run_id: &str,
     event: &NewRunItemEvent,
     now: i64,
 ) -> Result<i64> {
-    conn.execute(
+    let id: i64 = conn.query_row(
         "INSERT INTO import_run_item_events (item_id, run_id, at, kind, attempt, answer_class,
                                              decision, message, details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         params![
             item_id,
             run_id,
@@ -691,11 +691,12 @@ fn insert_event(
             store.scrub_opt(event.message.as_deref()),
             store.scrub_json(&event.details),
         ],
+        |r| r.get(0),
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(id)
 }
 
-fn set_item_state(conn: &Connection, item_id: &str, state: RunItemState, now: i64) -> Result<()> {
+fn set_item_state(conn: &Conn<'_>, item_id: &str, state: RunItemState, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE import_run_items SET state = ?2, updated_at = ?3 WHERE id = ?1",
         params![item_id, state.as_str(), now],
@@ -707,7 +708,7 @@ fn set_item_state(conn: &Connection, item_id: &str, state: RunItemState, now: i6
 /// run when it ends.
 fn move_run(
     store: &Store,
-    conn: &Connection,
+    conn: &Conn<'_>,
     id: &str,
     event: RunEvent,
     error: Option<&str>,
@@ -868,8 +869,8 @@ impl RunRepository for SqliteRuns<'_> {
     fn list(&self, filter: &RunFilter) -> Result<Page<RunRecord>> {
         let limit = page_size(filter.limit);
         let mut clauses: Vec<String> = Vec::new();
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut push = |clause: &str, value: rusqlite::types::Value| {
+        let mut args: Vec<crate::db::Value> = Vec::new();
+        let mut push = |clause: &str, value: crate::db::Value| {
             args.push(value);
             clauses.push(clause.replace('?', &format!("?{}", args.len())));
         };
@@ -922,8 +923,8 @@ impl RunRepository for SqliteRuns<'_> {
                 limit + 1
             ))?;
             let mut rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), run_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(crate::db::params_from_iter(args.iter()), run_row)?
+                .collect::<DbResult<Vec<_>>>()?;
             let next_cursor = if rows.len() > limit as usize {
                 rows.truncate(limit as usize);
                 rows.last()
@@ -958,7 +959,7 @@ impl RunRepository for SqliteRuns<'_> {
             ))?;
             let mut rows = stmt
                 .query_map(params![run_id.as_str(), after], item_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<DbResult<Vec<_>>>()?;
             let next_cursor = if rows.len() > limit as usize {
                 rows.truncate(limit as usize);
                 rows.last().map(|r| encode_cursor(r.line_no, "line"))
@@ -983,7 +984,7 @@ impl RunRepository for SqliteRuns<'_> {
                 "SELECT {EVENT_COLUMNS} FROM import_run_item_events WHERE item_id = ?1 ORDER BY id"
             ))?;
             let rows = stmt.query_map([item_id.as_str()], event_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -1066,7 +1067,7 @@ impl RunRepository for SqliteRuns<'_> {
                 let rows = stmt.query_map(params![now.0, limit], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })?;
-                rows.collect::<rusqlite::Result<_>>()?
+                rows.collect::<DbResult<_>>()?
             };
             let mut leases = Vec::with_capacity(due.len());
             for (item_id, run_id, state, generation) in due {
@@ -1353,7 +1354,7 @@ impl RunRepository for SqliteRuns<'_> {
                      WHERE i.run_id = ?1 AND i.state IN ('pending', 'running') ORDER BY i.line_no"
                 ))?;
                 let rows = stmt.query_map([id.as_str()], item_row)?;
-                rows.collect::<rusqlite::Result<_>>()?
+                rows.collect::<DbResult<_>>()?
             };
             for item in open {
                 let next = item.state.transition(RunItemEvent::Cancel)?;
@@ -1401,7 +1402,7 @@ impl RunRepository for SqliteRuns<'_> {
                      WHERE i.run_id = ?1 AND i.state IN {states} ORDER BY i.line_no"
                 ))?;
                 let rows = stmt.query_map([id.as_str()], item_row)?;
-                rows.collect::<rusqlite::Result<_>>()?
+                rows.collect::<DbResult<_>>()?
             };
             let mut retried = Vec::new();
             let mut without_key = Vec::new();
@@ -1461,7 +1462,7 @@ impl RunRepository for SqliteRuns<'_> {
             )?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             Ok(rows
-                .collect::<rusqlite::Result<Vec<_>>>()?
+                .collect::<DbResult<Vec<_>>>()?
                 .into_iter()
                 .map(RunId::new)
                 .collect())
@@ -1491,7 +1492,7 @@ impl RunRepository for SqliteRuns<'_> {
                          WHERE run_id = ?1 AND provider_id = ?2 AND state = 'succeeded'",
                     )?;
                     let rows = stmt.query_map(params![id.as_str(), provider.0], |r| r.get(0))?;
-                    rows.collect::<rusqlite::Result<_>>()?
+                    rows.collect::<DbResult<_>>()?
                 };
                 for item in items {
                     tx.execute(

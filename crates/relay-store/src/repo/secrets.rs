@@ -1,7 +1,7 @@
 //! Managed subscribers (sealed passwords) and other sealed secrets.
 
+use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
 use relay_domain::{mask, Fingerprint, HostId, Secret};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
 use crate::records::{SecretInfo, SecretSlot, SubscriberRecord, Timestamp};
@@ -83,7 +83,7 @@ pub(crate) fn sealed_secret_aad(owner_kind: &str, owner_id: &str, purpose: &str)
 
 const SUBSCRIBER_COLUMNS: &str = "id, host_id, email, host_user_id, created_at, updated_at";
 
-fn subscriber_row(row: &Row<'_>) -> rusqlite::Result<SubscriberRecord> {
+fn subscriber_row(row: &Row<'_>) -> DbResult<SubscriberRecord> {
     Ok(SubscriberRecord {
         id: row.get(0)?,
         host_id: HostId::new(row.get::<_, String>(1)?),
@@ -94,7 +94,7 @@ fn subscriber_row(row: &Row<'_>) -> rusqlite::Result<SubscriberRecord> {
     })
 }
 
-fn get_subscriber(conn: &Connection, id: i64) -> Result<SubscriberRecord> {
+fn get_subscriber(conn: &Conn<'_>, id: i64) -> Result<SubscriberRecord> {
     conn.query_row(
         &format!("SELECT {SUBSCRIBER_COLUMNS} FROM managed_subscribers WHERE id = ?1"),
         [id],
@@ -107,7 +107,7 @@ fn get_subscriber(conn: &Connection, id: i64) -> Result<SubscriberRecord> {
 const SECRET_COLUMNS: &str =
     "owner_kind, owner_id, purpose, fingerprint, mask, created_at, updated_at";
 
-fn info_row(row: &Row<'_>) -> rusqlite::Result<SecretInfo> {
+fn info_row(row: &Row<'_>) -> DbResult<SecretInfo> {
     Ok(SecretInfo {
         owner_kind: parsed(row, 0)?,
         owner_id: row.get(1)?,
@@ -119,7 +119,7 @@ fn info_row(row: &Row<'_>) -> rusqlite::Result<SecretInfo> {
     })
 }
 
-fn find_info(conn: &Connection, slot: &SecretSlot) -> Result<Option<SecretInfo>> {
+fn find_info(conn: &Conn<'_>, slot: &SecretSlot) -> Result<Option<SecretInfo>> {
     Ok(conn
         .query_row(
             &format!(
@@ -153,7 +153,7 @@ impl<'a> SealedSlot<'a> {
     }
 
     /// Stores (or replaces) the slot's sealed value.
-    pub(crate) fn write(&self, conn: &Connection, now: i64) -> Result<()> {
+    pub(crate) fn write(&self, conn: &Conn<'_>, now: i64) -> Result<()> {
         conn.execute(
             "INSERT INTO sealed_secrets (owner_kind, owner_id, purpose, fingerprint, mask,
                                          sealed_value, created_at, updated_at)
@@ -234,7 +234,7 @@ impl SubscriberRepository for SqliteSubscribers<'_> {
                  ORDER BY email"
             ))?;
             let rows = stmt.query_map([host_id.as_str()], subscriber_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 

@@ -1,0 +1,11 @@
+-- 0003 (PostgreSQL): scrub host and vendor texts written by older versions.
+--
+-- As in SQLite (../0003_scrub_host_texts.sql), this migration has no SQL of its own:
+-- its Rust step (`relay_store::migrate`, `scrub::scrub_stored_texts`) passes every
+-- stored text column that can hold a host's or vendor's text through the key-pattern
+-- pass of `relay_domain::redact_patterns`, in the migration's transaction. No version
+-- before this one wrote PostgreSQL, so on a new database the step finds nothing to
+-- change; the version is kept so that both backends count the same migrations. The
+-- SQLite-only follow-up (WAL checkpoint, `secure_delete`) has no PostgreSQL
+-- counterpart here: there are no old texts to erase from the files.
+SELECT 1;
