@@ -234,16 +234,39 @@ impl From<crate::db::DbError> for StoreError {
             DbError::Conversion { idx, what } => StoreError::Corrupt {
                 what: format!("column {idx}: {what}"),
             },
-            DbError::Postgres(ref e) => {
-                let what = err.to_string();
-                match e.code() {
-                    Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict { what },
-                    Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
-                        StoreError::ForeignKey { what }
+            DbError::Postgres(ref e) => match (e.code(), e.as_db_error()) {
+                // Worded as SQLite words them (`UNIQUE constraint failed: hosts.name`),
+                // without the duplicate value PostgreSQL's detail repeats.
+                (Some(c), Some(db)) if *c == SqlState::UNIQUE_VIOLATION => {
+                    let columns = db
+                        .detail()
+                        .and_then(|d| d.strip_prefix("Key ("))
+                        .and_then(|d| d.split_once(")="))
+                        .map(|(cols, _)| cols.to_string())
+                        .unwrap_or_default();
+                    let table = db.table().unwrap_or("?");
+                    let what = columns
+                        .split(", ")
+                        .map(|c| format!("{table}.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    StoreError::Conflict {
+                        what: format!("UNIQUE constraint failed: {what}"),
                     }
-                    _ => StoreError::Postgres(what.trim_start_matches("postgres: ").to_string()),
                 }
-            }
+                (Some(c), Some(db)) if *c == SqlState::FOREIGN_KEY_VIOLATION => {
+                    StoreError::ForeignKey {
+                        what: format!(
+                            "FOREIGN KEY constraint failed: {} ({})",
+                            db.table().unwrap_or("?"),
+                            db.constraint().unwrap_or("?")
+                        ),
+                    }
+                }
+                _ => StoreError::Postgres(
+                    err.to_string().trim_start_matches("postgres: ").to_string(),
+                ),
+            },
         }
     }
 }

@@ -108,5 +108,5 @@ pub use error::{CryptoError, Result, StoreError};
 pub use files::{DataDir, LOCK_FILE_NAME};
 pub use records::*;
 pub use repo::*;
-pub use rotate::{rotate_master_key, ResealCounts, RotationReport};
+pub use rotate::{rotate_master_key, rotate_master_key_in, ResealCounts, RotationReport};
 pub use store::{ConnectionPragmas, Store, BUSY_TIMEOUT, DB_FILE_NAME};

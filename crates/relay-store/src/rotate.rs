@@ -85,11 +85,31 @@ pub fn rotate_master_key(
     current_key_b64: Option<&str>,
     new_key: Option<MasterKey>,
 ) -> Result<RotationReport> {
+    rotate_master_key_in(data_dir, None, current_key_b64, new_key)
+}
+
+/// [`rotate_master_key`] for the store of `data_dir` whose data lives in the
+/// PostgreSQL database of `database_url` (`None`: the data directory's SQLite file).
+/// Every server sharing that database must be stopped first: the data directory's
+/// lock only keeps this one away.
+pub fn rotate_master_key_in(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    current_key_b64: Option<&str>,
+    new_key: Option<MasterKey>,
+) -> Result<RotationReport> {
     let dir = DataDir::open(data_dir)?;
+    let open =
+        |dir: DataDir, resolve: &dyn Fn(&Path, Option<&str>) -> Result<KeyRing>| -> Result<Store> {
+            match database_url {
+                Some(url) => Store::open_postgres_in(dir, url, resolve),
+                None => Store::open_in(dir, resolve),
+            }
+        };
     match current_key_b64 {
         None => {
             let next = prepare_next_key(dir.path(), new_key)?;
-            let store = Store::open_in(dir, key_file_ring)?;
+            let store = open(dir, &key_file_ring)?;
             let (counts, old_key_ids) = reseal_all(&store, &next)?;
             let key_file = promote_next_key(data_dir)?;
             Ok(RotationReport {
@@ -107,9 +127,9 @@ pub fn rotate_master_key(
                     .into(),
             })?;
             let keys = vec![current, next.clone()];
-            let store = Store::open_in(dir, |_, _| {
+            let store = open(dir, &|_, _| {
                 Ok(KeyRing {
-                    keys,
+                    keys: keys.clone(),
                     source: KeySource::Supplied,
                     pending_rotation: false,
                 })
@@ -233,8 +253,8 @@ pub(crate) fn reseal_all(store: &Store, next: &MasterKey) -> Result<(ResealCount
                 });
             }
             let mut stmt = tx.prepare(
-                "SELECT rowid, owner_kind, owner_id, purpose, sealed_value FROM sealed_secrets \
-                 ORDER BY rowid",
+                "SELECT id, owner_kind, owner_id, purpose, sealed_value FROM sealed_secrets \
+                 ORDER BY id",
             )?;
             let mut q = stmt.query([])?;
             while let Some(r) = q.next()? {
@@ -321,7 +341,7 @@ pub(crate) fn reseal_all(store: &Store, next: &MasterKey) -> Result<(ResealCount
                 }
                 Update::Secret(rowid) => {
                     tx.execute(
-                        "UPDATE sealed_secrets SET sealed_value = ?2 WHERE rowid = ?1",
+                        "UPDATE sealed_secrets SET sealed_value = ?2 WHERE id = ?1",
                         params![rowid, resealed],
                     )?;
                     counts.sealed_secrets += 1;

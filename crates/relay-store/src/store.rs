@@ -291,22 +291,31 @@ impl Store {
         master_key_b64: Option<&str>,
     ) -> Result<Store> {
         let supplied = master_key_b64.map(MasterKey::from_base64).transpose()?;
-        let config = postgres_config(url)?;
-        let dir = DataDir::open(data_dir)?;
-        let (pool, location) = postgres_pool(config)?;
+        Store::open_postgres_in(DataDir::open(data_dir)?, url, |dir, check| match supplied {
+            Some(key) => Ok(KeyRing {
+                keys: vec![key],
+                source: KeySource::Supplied,
+                pending_rotation: false,
+            }),
+            None => key_file_ring(dir, check),
+        })
+    }
+
+    /// [`Store::open_postgres`] with the key ring chosen by `resolve` (see
+    /// [`Store::open_in`]), in a data directory this process already locked.
+    pub(crate) fn open_postgres_in(
+        dir: DataDir,
+        url: &str,
+        resolve: impl FnOnce(&Path, Option<&str>) -> Result<KeyRing>,
+    ) -> Result<Store> {
+        let (pool, location) = postgres_pool(postgres_config(url)?)?;
         let check = postgres_transaction(
             &mut *pool.get()?,
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             read_key_check,
         )?;
-        let ring = match supplied {
-            Some(key) => KeyRing {
-                keys: vec![key],
-                source: KeySource::Supplied,
-                pending_rotation: false,
-            },
-            None => key_file_ring(dir.path(), check.as_deref())?,
-        };
+        let ring = resolve(dir.path(), check.as_deref())?;
+        // The key is proven before the schema is touched.
         let sealer = choose_sealer(&ring.keys, check.as_deref())?;
         Store::finish_postgres(
             pool,

@@ -7,7 +7,7 @@ use relay_domain::{
 };
 use relay_store::{
     BatchFilter, BatchRepository, HostRepository, InstallRepository, ItemUpdate, NewBatch,
-    NewBatchItem, NewResource, ResourceRepository, SecretRepository, SecretSlot, Store, StoreError,
+    NewBatchItem, NewResource, ResourceRepository, SecretRepository, SecretSlot, StoreError,
 };
 use serde_json::json;
 
@@ -63,7 +63,7 @@ fn group(batch: &str) -> NewResource {
 
 #[test]
 fn batch_lifecycle_follows_the_state_machine() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     let b = store
         .batches()
@@ -193,7 +193,7 @@ fn batch_lifecycle_follows_the_state_machine() {
 
 #[test]
 fn one_item_per_key_and_batch() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     let err = store
         .batches()
@@ -246,7 +246,7 @@ fn one_item_per_key_and_batch() {
 
 #[test]
 fn foreign_keys_are_enforced() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     let mut b = new_batch("batch_x");
     b.host_id = HostId::new("host_missing");
@@ -280,7 +280,7 @@ fn foreign_keys_are_enforced() {
 
 #[test]
 fn interrupt_marks_every_running_batch_in_one_call() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     for id in ["batch_a", "batch_b", "batch_c", "batch_d"] {
         store.batches().create(&new_batch(id), &[]).unwrap();
@@ -350,7 +350,7 @@ fn interrupt_marks_every_running_batch_in_one_call() {
 
 #[test]
 fn journal_intent_then_host_id_then_state() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store.batches().create(&new_batch("batch_1"), &[]).unwrap();
 
@@ -482,7 +482,7 @@ fn journal_intent_then_host_id_then_state() {
 
 #[test]
 fn host_delete_is_refused_while_in_use() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store.batches().create(&new_batch("batch_1"), &[]).unwrap();
     store
@@ -514,7 +514,7 @@ fn kimi_batch(id: &str) -> NewBatch {
 
 #[test]
 fn open_writes_the_install_the_probe_key_the_batch_and_its_items_at_once() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     let items = [
         item(1, "sk-open-a", KeyPlan::New),
@@ -562,7 +562,7 @@ fn open_writes_the_install_the_probe_key_the_batch_and_its_items_at_once() {
 
 #[test]
 fn open_failing_part_way_leaves_nothing_behind() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store
         .batches()
@@ -629,7 +629,7 @@ fn open_failing_part_way_leaves_nothing_behind() {
 
 #[test]
 fn unstarted_batches_fail_at_recovery_and_running_ones_are_left_alone() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     for id in ["batch_p", "batch_v", "batch_r"] {
         store.batches().create(&new_batch(id), &[]).unwrap();

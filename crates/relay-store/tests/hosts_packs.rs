@@ -6,12 +6,12 @@ use crate::common::*;
 use relay_domain::{HostId, HostStatus, PackId, ProviderId, ProviderStatus, Secret};
 use relay_store::{
     HostAuthKind, HostRepository, InstallRepository, NewCapabilitySnapshot, PackRepository,
-    ProviderRepository, Store, StoreError,
+    ProviderRepository, StoreError,
 };
 
 #[test]
 fn host_crud_and_unique_name() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     let created = store.hosts().create(&new_host("host_a", "alpha")).unwrap();
     assert_eq!(created.name, "alpha");
     assert_eq!(created.status, HostStatus::Supported);
@@ -86,7 +86,7 @@ fn host_crud_and_unique_name() {
 
 #[test]
 fn login_hosts_need_an_email_and_secrets_round_trip() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     let mut host = new_host("host_l", "login-host");
     host.auth_kind = HostAuthKind::Login;
     assert!(store.hosts().create(&host).is_err(), "login without e-mail");
@@ -140,7 +140,7 @@ fn login_hosts_need_an_email_and_secrets_round_trip() {
 
 #[test]
 fn capability_snapshots_latest_wins_and_update_the_host() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     assert!(store.hosts().latest_snapshot(&host1()).unwrap().is_none());
     let mut caps = BTreeMap::new();
@@ -193,7 +193,7 @@ fn capability_snapshots_latest_wins_and_update_the_host() {
 
 #[test]
 fn packs_install_with_providers_and_find_candidates() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     let installed = store
         .packs()
         .install(&new_pack("cn", &["deepseek", "kimi"]))
@@ -257,7 +257,7 @@ fn packs_install_with_providers_and_find_candidates() {
 
 #[test]
 fn reinstall_updates_and_drops_missing_providers() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     store
         .packs()
         .install(&new_pack("cn", &["deepseek", "kimi"]))
@@ -273,7 +273,7 @@ fn reinstall_updates_and_drops_missing_providers() {
 
 #[test]
 fn pack_install_is_atomic() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     // The second `deepseek` fails after the pack row and the first provider were written.
     let bad = new_pack("cn", &["deepseek", "kimi", "deepseek"]);
     assert!(store.packs().install(&bad).unwrap_err().is_conflict());
@@ -305,7 +305,7 @@ fn pack_install_is_atomic() {
 
 #[test]
 fn pack_delete_refused_while_in_use_then_cascades() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store
         .installs()

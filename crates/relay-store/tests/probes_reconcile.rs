@@ -92,7 +92,7 @@ fn seeded_with_batch(store: &Store) {
 
 #[test]
 fn probes_are_recorded_and_listed_by_scope() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded_with_batch(&store);
     store.reconcile_runs().start(&run("rec_1", None)).unwrap();
     let p = store
@@ -159,7 +159,7 @@ fn probes_are_recorded_and_listed_by_scope() {
 
 #[test]
 fn latest_access_closure_wins() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     assert!(store
         .closures()
@@ -224,7 +224,7 @@ fn latest_access_closure_wins() {
 
 #[test]
 fn reconcile_runs_start_finish_list_and_interrupt() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded_with_batch(&store);
     let r = store
         .reconcile_runs()
@@ -302,7 +302,7 @@ fn reconcile_runs_start_finish_list_and_interrupt() {
 
 #[test]
 fn reconcile_runs_keep_a_host_in_use() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store.reconcile_runs().start(&run("rec_1", None)).unwrap();
     match store.hosts().delete(&host1()).unwrap_err() {
@@ -315,7 +315,7 @@ fn reconcile_runs_keep_a_host_in_use() {
 
 #[test]
 fn installs_follow_the_provider_machine() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded_with_batch(&store);
     let i = store
         .installs()
@@ -463,7 +463,7 @@ fn installs_follow_the_provider_machine() {
 
 #[test]
 fn access_proofs_are_listed_by_reconcile_run() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store.reconcile_runs().start(&run("rec_p", None)).unwrap();
     let mut proof = closure(

@@ -63,7 +63,7 @@ fn three_items(run: &str, base: usize) -> Vec<NewRunItem> {
 }
 
 fn store() -> Store {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     store
 }
@@ -897,7 +897,7 @@ fn trail_texts_are_redacted_and_the_trail_is_append_only() {
 fn sealed_item_keys_survive_a_restart_and_a_master_key_rotation() {
     let dir = TempDir::new("runs-restart");
     {
-        let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+        let store = crate::common::open_store(&dir, Some(KEY_A)).unwrap();
         seeded(&store);
         store
             .runs()
@@ -905,9 +905,15 @@ fn sealed_item_keys_survive_a_restart_and_a_master_key_rotation() {
             .unwrap();
     }
     let next = relay_store::MasterKey::from_base64(crate::common::KEY_B).unwrap();
-    let report = relay_store::rotate_master_key(dir.path(), Some(KEY_A), Some(next)).unwrap();
+    let report = relay_store::rotate_master_key_in(
+        dir.path(),
+        crate::common::database_url_for(&dir).as_deref(),
+        Some(KEY_A),
+        Some(next),
+    )
+    .unwrap();
     assert_eq!(report.counts.run_item_keys, 1);
-    let store = Store::open(dir.path(), Some(crate::common::KEY_B)).unwrap();
+    let store = crate::common::open_store(&dir, Some(crate::common::KEY_B)).unwrap();
     let lease = take_all(&store, "after-restart").pop().unwrap();
     assert_eq!(
         store.runs().open_key(&lease).unwrap().unwrap().expose(),

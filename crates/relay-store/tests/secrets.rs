@@ -126,7 +126,7 @@ fn tampered_column_is_a_typed_error() {
 
 #[test]
 fn subscribers_and_slots_round_trip() {
-    let store = Store::open_in_memory().unwrap();
+    let store = crate::common::memory_store();
     seeded(&store);
     let s = store
         .subscribers()

@@ -92,7 +92,8 @@ impl<'s> SqliteBatches<'s> {
 const BATCH_COLUMNS: &str = "b.id, b.host_id, b.pack_id, b.provider_id, b.mode, b.access_mode, \
      b.status, b.request, b.report, b.error, COALESCE(c.total_count, 0), \
      COALESCE(c.passed_count, 0), COALESCE(c.warning_count, 0), COALESCE(c.failed_count, 0), \
-     COALESCE(c.skipped_count, 0), b.created_at, MAX(b.updated_at, COALESCE(c.updated_at, 0)), \
+     COALESCE(c.skipped_count, 0), b.created_at, CASE WHEN b.updated_at >= COALESCE(c.updated_at, 0) \
+     THEN b.updated_at ELSE c.updated_at END, \
      b.started_at, b.finished_at, b.interrupted_at";
 
 /// `import_batches b` with its counts.

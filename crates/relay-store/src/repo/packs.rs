@@ -157,7 +157,7 @@ fn provider_references(
         let n: i64 = conn.query_row(
             &format!(
                 "SELECT COUNT(*) FROM {table}
-                 WHERE pack_id = ?1 AND (?2 IS NULL OR provider_id = ?2)"
+                 WHERE pack_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR provider_id = ?2)"
             ),
             params![pack_id.0, provider_id.map(|p| p.0.as_str())],
             |r| r.get(0),

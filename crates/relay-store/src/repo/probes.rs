@@ -262,7 +262,7 @@ impl AccessClosureRepository for SqliteAccessClosures<'_> {
             Ok(query_closures(
                 conn,
                 "host_id = ?1 AND pack_id = ?2 AND provider_id = ?3
-                 AND (?4 IS NULL OR mode = ?4)
+                 AND (CAST(?4 AS TEXT) IS NULL OR mode = ?4)
                  ORDER BY at DESC, id DESC LIMIT 1",
                 params![
                     host_id.as_str(),

@@ -286,7 +286,7 @@ impl ResourceRepository for SqliteResources<'_> {
         self.store.read(|conn| {
             query_resources(
                 conn,
-                "state = 'intent' AND (?1 IS NULL OR host_id = ?1) ORDER BY id",
+                "state = 'intent' AND (CAST(?1 AS TEXT) IS NULL OR host_id = ?1) ORDER BY id",
                 [host_id.map(|h| h.as_str())],
             )
         })

@@ -192,7 +192,7 @@ impl SubscriberRepository for SqliteSubscribers<'_> {
                                                   created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT (host_id, email) DO UPDATE SET
-                     host_user_id = COALESCE(excluded.host_user_id, host_user_id),
+                     host_user_id = COALESCE(excluded.host_user_id, managed_subscribers.host_user_id),
                      password_sealed = excluded.password_sealed,
                      updated_at = excluded.updated_at",
                 params![

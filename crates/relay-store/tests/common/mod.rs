@@ -115,3 +115,49 @@ pub fn pack_cn() -> PackId {
 pub fn deepseek() -> ProviderId {
     ProviderId("deepseek".into())
 }
+
+/// The PostgreSQL database the suite runs against (`RELAY_TEST_DATABASE_URL`,
+/// set by `.ci/run` and `cargo xtask ci`); `None` runs it on SQLite.
+pub fn test_database_url() -> Option<String> {
+    std::env::var("RELAY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty store on the backend under test: SQLite in memory, or a new
+/// schema of the test PostgreSQL database.
+pub fn memory_store() -> Store {
+    match test_database_url() {
+        Some(url) => Store::open_postgres_scratch(&url).unwrap(),
+        None => Store::open_in_memory().unwrap(),
+    }
+}
+
+/// On PostgreSQL, the URL of `dir`'s own schema (created when missing): the same
+/// schema every time `dir` is opened. `None` on SQLite.
+pub fn database_url_for(dir: &TempDir) -> Option<String> {
+    let url = test_database_url()?;
+    let schema = format!(
+        "relay_test_{}",
+        dir.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+/// Opens the store of `dir` on the backend under test: its `relay.db`, or (on
+/// PostgreSQL) its own schema ([`database_url_for`]).
+pub fn open_store(dir: &TempDir, key: Option<&str>) -> relay_store::Result<Store> {
+    match database_url_for(dir) {
+        Some(url) => Store::open_postgres(&url, dir.path(), key),
+        None => Store::open(dir.path(), key),
+    }
+}
