@@ -7,6 +7,9 @@
 //! in the data directory on first start, whose path is logged but never its value),
 //! each also readable from a file named by `RELAY_MASTER_KEY_FILE` /
 //! `RELAY_ADMIN_TOKEN_FILE` (systemd credentials, container secrets),
+//! `RELAY_DATABASE_URL` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`, also from
+//! `RELAY_DATABASE_URL_FILE`: the state lives in that PostgreSQL database, shared by
+//! every server pointed at it; unset, it is `relay.db` in the data directory),
 //! `RELAY_PACKS_DIR` (the only directory packs are installed from by server path;
 //! default `<data dir>/packs`), `RELAY_LOG_FORMAT` (`text` | `json`) and `RELAY_LOG`
 //! (a tracing filter, default `info`). The listener's limits (`RELAY_HEADER_TIMEOUT`,
@@ -178,6 +181,19 @@ fn secret_env(name: &str) -> Result<Option<relay_domain::Secret>> {
     }
 }
 
+/// The password of a `postgres://user:password@host/db` URL (or of a
+/// `key=value` connection string's `password=`), when it has one.
+fn database_password(url: &str) -> Option<&str> {
+    if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
+        let userinfo = rest.split_once('@')?.0;
+        return userinfo.split_once(':').map(|(_, p)| p).filter(|p| !p.is_empty());
+    }
+    url.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("password="))
+        .map(|p| p.trim_matches('\''))
+        .filter(|p| !p.is_empty())
+}
+
 fn master_key_env() -> Result<Option<relay_domain::Secret>> {
     secret_env("RELAY_MASTER_KEY")
 }
@@ -195,7 +211,12 @@ where
     let cli = Cli::parse_from(args);
     init_logging(&cli.log_format);
     if let Some(Command::RotateMasterKey { new_key_file }) = &cli.command {
-        return rotate(&cli.data_dir, new_key_file.as_deref());
+        let database_url = secret_env("RELAY_DATABASE_URL")?;
+        return rotate(
+            &cli.data_dir,
+            database_url.as_ref().map(|u| u.expose()),
+            new_key_file.as_deref(),
+        );
     }
     let reconcile_interval = parse_interval(&cli.reconcile_interval)
         .map_err(|e| anyhow::anyhow!("--reconcile-interval (RELAY_RECONCILE_INTERVAL): {e}"))?;
@@ -209,8 +230,23 @@ where
         .map(|t| token::from_env(t.expose()))
         .transpose()?;
     let master_key = master_key_env()?;
-    let store = Store::open(&cli.data_dir, master_key.as_ref().map(|k| k.expose()))
-        .with_context(|| format!("cannot open the state store in {}", cli.data_dir.display()))?;
+    let database_url = secret_env("RELAY_DATABASE_URL")?;
+    let master_key_b64 = master_key.as_ref().map(|k| k.expose());
+    let store = match &database_url {
+        Some(url) => Store::open_postgres(url.expose(), &cli.data_dir, master_key_b64)
+            .context("cannot open the state store in the PostgreSQL database of RELAY_DATABASE_URL")?,
+        None => Store::open(&cli.data_dir, master_key_b64).with_context(|| {
+            format!("cannot open the state store in {}", cli.data_dir.display())
+        })?,
+    };
+    if let Some(url) = &database_url {
+        // The URL's password must never reach a stored text or a log line.
+        store.remember_secret(url);
+        if let Some(password) = database_password(url.expose()) {
+            store.remember_secret(&relay_domain::Secret::new(password.to_string()));
+        }
+    }
+    tracing::info!(database = %store.location(), "state store open");
     match store.key_source() {
         KeySource::Supplied => {
             tracing::info!(
@@ -378,7 +414,7 @@ fn packs_root(cli: &Cli) -> Result<PathBuf> {
 }
 
 /// `relay-server rotate-master-key`.
-fn rotate(data_dir: &Path, new_key_file: Option<&Path>) -> Result<()> {
+fn rotate(data_dir: &Path, database_url: Option<&str>, new_key_file: Option<&Path>) -> Result<()> {
     let current = master_key_env()?;
     let new_key: Option<MasterKey> = match new_key_file {
         Some(path) => Some(
@@ -388,14 +424,18 @@ fn rotate(data_dir: &Path, new_key_file: Option<&Path>) -> Result<()> {
         ),
         None => None,
     };
-    let report =
-        relay_store::rotate_master_key(data_dir, current.as_ref().map(|k| k.expose()), new_key)
-            .with_context(|| {
-                format!(
-                    "master-key rotation in {} did not complete",
-                    data_dir.display()
-                )
-            })?;
+    let report = relay_store::rotate_master_key_in(
+        data_dir,
+        database_url,
+        current.as_ref().map(|k| k.expose()),
+        new_key,
+    )
+    .with_context(|| {
+        format!(
+            "master-key rotation of the store of {} did not complete",
+            data_dir.display()
+        )
+    })?;
     let c = &report.counts;
     println!(
         "re-sealed {} secrets under key id {} ({} host credentials, {} subscriber passwords, \
@@ -444,5 +484,24 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_password;
+
+    #[test]
+    fn the_database_password_is_found_in_both_url_forms() {
+        assert_eq!(
+            database_password("postgres://relay:s3cr%21t@db.internal:5432/relay"),
+            Some("s3cr%21t")
+        );
+        assert_eq!(database_password("postgres://relay@db/relay"), None);
+        assert_eq!(
+            database_password("host=db user=relay password='pw1' dbname=relay"),
+            Some("pw1")
+        );
+        assert_eq!(database_password("host=db user=relay"), None);
     }
 }

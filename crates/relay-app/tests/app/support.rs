@@ -45,7 +45,7 @@ impl Env {
             ..MockConfig::default()
         })
         .expect("mock host");
-        let store = Store::open_in_memory().expect("in-memory store");
+        let store = test_store();
         let app = Arc::new(App::new(store.clone(), config()));
         app.register_host(RegisterHost {
             name: "main".into(),
@@ -123,5 +123,16 @@ pub fn input(keys: &[&str], mode: ImportMode) -> ImportInput {
         replace_existing: false,
         concurrency: None,
         warmup_window: None,
+    }
+}
+
+/// A fresh store on the backend under test: SQLite in memory, or a new schema of
+/// the PostgreSQL database of `RELAY_TEST_DATABASE_URL` (set by `cargo xtask ci`).
+pub fn test_store() -> Store {
+    match std::env::var("RELAY_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            Store::open_postgres_scratch(&url).expect("scratch PostgreSQL store")
+        }
+        _ => Store::open_in_memory().expect("in-memory store"),
     }
 }
