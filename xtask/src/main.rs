@@ -1,8 +1,9 @@
 //! Project automation. Run as `cargo xtask <command>`.
 //!
 //! - `ci`: formatting check, clippy with warnings denied, every test of the
-//!   workspace, the acceptance scenarios, the console browser test, then the live
-//!   contract check.
+//!   workspace (SQLite), the store's and the use cases' tests again on PostgreSQL
+//!   (`RELAY_TEST_DATABASE_URL`), the acceptance scenarios, the console browser
+//!   test, then the live contract check.
 //! - `console-test`: the web console in a real headless Chromium (WebDriver through
 //!   chromedriver) against the mock host and the server (debug); screenshots in
 //!   `target/console-shots/`.
@@ -62,7 +63,9 @@ commands:
   demo [--debug]        start the mock host and the server on loopback, register the host,
                         install the bundled pack, import demo keys, prove access, reconcile
   ci                    cargo fmt --check, cargo clippy -D warnings, every test of the
-                        workspace, the acceptance scenarios, `console-test` when
+                        workspace, the relay-store and relay-app tests again on
+                        PostgreSQL when RELAY_TEST_DATABASE_URL is set, the
+                        acceptance scenarios, `console-test` when
                         chromium is installed, then `contract` when schemathesis is
                         installed
   console-test          the web console in headless Chromium (chromedriver): sign in,
@@ -86,6 +89,9 @@ commands:
   record-host --host-url URL --admin-email EMAIL --admin-password-file FILE [...]
                         play fixtures/host/real/session.json against a fresh real host and
                         write the scrubbed exchanges to fixtures/host/real/<version>/";
+
+/// The PostgreSQL database the store and use-case suites also run against.
+const TEST_DATABASE_URL: &str = "RELAY_TEST_DATABASE_URL";
 
 fn ci() -> Result<()> {
     let started = Instant::now();
@@ -121,9 +127,39 @@ fn ci() -> Result<()> {
         eprintln!("==> SKIP cargo clippy: clippy is not installed for this toolchain");
         skipped.push("clippy");
     }
+    // Every test on the embedded SQLite store, then the store's and the use cases'
+    // suites again on PostgreSQL when `.ci/run` (or the caller) provides one.
+    let postgres = std::env::var(TEST_DATABASE_URL)
+        .ok()
+        .filter(|u| !u.is_empty());
     timed("tests", &mut || {
-        cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])
+        procs::cargo_with(
+            &["test", "--workspace", "--locked", "--no-fail-fast"],
+            &[(TEST_DATABASE_URL, None)],
+        )
     })?;
+    match &postgres {
+        Some(url) => timed("tests on PostgreSQL", &mut || {
+            procs::cargo_with(
+                &[
+                    "test",
+                    "--locked",
+                    "--no-fail-fast",
+                    "-p",
+                    "relay-store",
+                    "-p",
+                    "relay-app",
+                ],
+                &[(TEST_DATABASE_URL, Some(url))],
+            )
+        })?,
+        None => {
+            eprintln!(
+                "==> SKIP tests on PostgreSQL: {TEST_DATABASE_URL} is not set (.ci/run sets it when it can start PostgreSQL)"
+            );
+            skipped.push("postgres");
+        }
+    }
     eprintln!("==> acceptance scenarios");
     timed("acceptance", &mut || acceptance::run(&[]))?;
     if console::available() {

@@ -32,9 +32,21 @@ pub fn target_dir() -> PathBuf {
 
 /// Runs a cargo command in the workspace root, failing when it fails.
 pub fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with(args, &[])
+}
+
+/// [`cargo`] with environment variables set (`Some`) or removed (`None`).
+pub fn cargo_with(args: &[&str], env: &[(&str, Option<&str>)]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     eprintln!("==> cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
+    let mut cmd = Command::new(&cargo);
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let status = cmd
         .args(args)
         .current_dir(root())
         .status()

@@ -186,7 +186,10 @@ fn secret_env(name: &str) -> Result<Option<relay_domain::Secret>> {
 fn database_password(url: &str) -> Option<&str> {
     if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
         let userinfo = rest.split_once('@')?.0;
-        return userinfo.split_once(':').map(|(_, p)| p).filter(|p| !p.is_empty());
+        return userinfo
+            .split_once(':')
+            .map(|(_, p)| p)
+            .filter(|p| !p.is_empty());
     }
     url.split_whitespace()
         .find_map(|kv| kv.strip_prefix("password="))
@@ -233,8 +236,9 @@ where
     let database_url = secret_env("RELAY_DATABASE_URL")?;
     let master_key_b64 = master_key.as_ref().map(|k| k.expose());
     let store = match &database_url {
-        Some(url) => Store::open_postgres(url.expose(), &cli.data_dir, master_key_b64)
-            .context("cannot open the state store in the PostgreSQL database of RELAY_DATABASE_URL")?,
+        Some(url) => Store::open_postgres(url.expose(), &cli.data_dir, master_key_b64).context(
+            "cannot open the state store in the PostgreSQL database of RELAY_DATABASE_URL",
+        )?,
         None => Store::open(&cli.data_dir, master_key_b64).with_context(|| {
             format!("cannot open the state store in {}", cli.data_dir.display())
         })?,
