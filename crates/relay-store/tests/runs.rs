@@ -846,7 +846,7 @@ fn retry_while_running_keeps_the_run_going_and_a_succeeded_run_has_nothing_to_re
 #[test]
 fn trail_texts_are_redacted_and_the_trail_is_append_only() {
     let dir = TempDir::new("runs-trail");
-    let store = Store::open(dir.path(), Some(KEY_A)).unwrap();
+    let store = crate::common::open_store(&dir, Some(KEY_A)).unwrap();
     seeded(&store);
     store
         .runs()
@@ -883,6 +883,20 @@ fn trail_texts_are_redacted_and_the_trail_is_append_only() {
     let trail = store.runs().events(&item).unwrap();
     assert_eq!(trail.last().unwrap().id, stored.id);
 
+    if let Some(url) = crate::common::database_url_for(&dir) {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let err = client
+            .execute("UPDATE import_run_item_events SET message = 'x'", &[])
+            .unwrap_err();
+        let db = err.as_db_error().expect("a database error");
+        assert_eq!(db.message(), "import_run_item_events is append-only");
+        let n: i64 = client
+            .query_one("SELECT COUNT(*) FROM import_run_item_events", &[])
+            .unwrap()
+            .get(0);
+        assert!(n > 0);
+        return;
+    }
     let conn = Connection::open(dir.path().join("relay.db")).unwrap();
     assert!(conn
         .execute("UPDATE import_run_item_events SET message = 'x'", [])
