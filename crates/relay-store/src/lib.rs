@@ -1,5 +1,17 @@
-//! SQLite state store of the relay manager: embedded migrations, repositories that
-//! return records, and secrets sealed at rest.
+//! State store of the relay manager: embedded migrations, repositories that return
+//! records, and secrets sealed at rest, on SQLite (the embedded default) or
+//! PostgreSQL.
+//!
+//! # Backends
+//!
+//! Every repository runs its SQL on the backend-neutral [`Conn`] (module `db`): one
+//! dialect (SQLite's `?N` placeholders and the constructs both databases share), one
+//! row decoder per record. [`Store::open`] keeps the data in `relay.db` in the data
+//! directory; [`Store::open_postgres`] (`RELAY_DATABASE_URL`) in a PostgreSQL
+//! database, with the same migrations written for it (`migrations/postgres/`), the
+//! same sealing, and writes serialized on one advisory lock as SQLite serializes them
+//! on its single writer. [`Store::open_in_memory`] and
+//! [`Store::open_postgres_scratch`] give throw-away stores for tests.
 //!
 //! # Opening
 //!
@@ -83,8 +95,8 @@
 //!
 //! Use-cases depend on the traits in [`repo`] ([`HostRepository`],
 //! [`PackRepository`], [`BatchRepository`], [`ResourceRepository`], …); the
-//! `Sqlite*` implementations are handed out by [`Store`] (`store.hosts()`,
-//! `store.packs()`, …). A PostgreSQL backend would implement the same traits.
+//! `Sqlite*` implementations (named for the dialect their SQL is written in; they run
+//! on either backend) are handed out by [`Store`] (`store.hosts()`, `store.packs()`, …).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
