@@ -22,9 +22,10 @@
 --   statement, as in SQLite.
 
 -- `json_valid(text)`: SQLite's JSON check. The exception block catches the parser's
--- errors (class 22, data exception) only.
+-- errors (class 22, data exception) only. It opens a subtransaction, which a parallel
+-- worker may not: the function stays PARALLEL UNSAFE (the default).
 CREATE FUNCTION json_valid(value TEXT) RETURNS BOOLEAN
-    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE STRICT
 AS $$
 BEGIN
     PERFORM value::json;
