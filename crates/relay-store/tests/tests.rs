@@ -8,4 +8,5 @@ mod migrations;
 mod probes_reconcile;
 mod redaction;
 mod runs;
+mod schema_parity;
 mod secrets;
