@@ -11,7 +11,7 @@
 # The URL is postgres://relay_ci:PASSWORD@127.0.0.1:PORT/relay_ci: a role with a fresh
 # random password that owns its database and may create others (CREATEDB). The
 # cluster is private: initdb + pg_ctl from Debian's /usr/lib/postgresql/*/bin, data in
-# a fresh 0700 directory under $TMPDIR (short paths; reachable by the `postgres` user),
+# a fresh 0700 directory under $TMPDIR (/tmp as root: reachable by the `postgres` user),
 # listening on 127.0.0.1 only, on a free port, with no Unix socket, password
 # (scram-sha-256) authentication only, and fsync off (its data is thrown away).
 # Run as root, the server runs as the `postgres` user; otherwise as the calling user.
@@ -115,7 +115,11 @@ ci_postgres_start() {
     if command -v runuser >/dev/null 2>&1; then ci_pg_as=runuser; else ci_pg_as=su; fi
   fi
 
-  ci_pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/relay-ci-postgres.XXXXXX") || {
+  # As root the server runs as `postgres`, which must reach the directory: /tmp, not a
+  # TMPDIR that may be private to root.
+  local base=${TMPDIR:-/tmp}
+  if [ -n "$ci_pg_as" ]; then base=/tmp; fi
+  ci_pg_dir=$(mktemp -d "$base/relay-ci-postgres.XXXXXX") || {
     ci_pg_note "has no temporary directory"
     return 0
   }
