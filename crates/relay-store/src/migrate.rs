@@ -76,6 +76,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_import_batch_counts.sql"),
         postgres_sql: include_str!("../migrations/postgres/0006_import_batch_counts.sql"),
     },
+    Migration {
+        version: 7,
+        description: "leases of work shared by several servers",
+        sql: include_str!("../migrations/0007_leases.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0007_leases.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

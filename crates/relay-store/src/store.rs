@@ -23,8 +23,8 @@ use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
-    SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqlitePacks, SqliteProbes,
-    SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets,
+    SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteLeases, SqlitePacks,
+    SqliteProbes, SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets,
     SqliteSubscribers,
 };
 
@@ -462,6 +462,11 @@ impl Store {
     /// Batch auto-import runs, their items, trails, leases and sealed item keys.
     pub fn runs(&self) -> SqliteRuns<'_> {
         SqliteRuns::new(self)
+    }
+
+    /// Leases of work shared by several servers on one database.
+    pub fn leases(&self) -> SqliteLeases<'_> {
+        SqliteLeases::new(self)
     }
 
     /// Import batch repository.

@@ -1,11 +1,12 @@
-//! Repository traits and their SQLite implementations.
+//! Repository traits and their implementations.
 //!
-//! Use-cases depend on the traits; the `Sqlite*` types are what [`crate::Store`]
-//! hands out. A PostgreSQL backend would implement the same traits.
+//! Use-cases depend on the traits; the `Sqlite*` types (written in the SQL dialect
+//! both backends run) are what [`crate::Store`] hands out.
 
 mod batches;
 mod hosts;
 mod installs;
+mod leases;
 mod packs;
 mod probes;
 mod reconcile;
@@ -20,6 +21,7 @@ pub(crate) use secrets::{password_aad, sealed_secret_aad};
 pub use batches::{BatchRepository, SqliteBatches};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
+pub use leases::{Acquired, Lease, LeaseRepository, SqliteLeases};
 pub use packs::{PackRepository, ProviderRepository, SqlitePacks, SqliteProviders};
 pub use probes::{AccessClosureRepository, ProbeRepository, SqliteAccessClosures, SqliteProbes};
 pub use reconcile::{ReconcileRepository, SqliteReconcileRuns};
