@@ -83,6 +83,12 @@ struct Cli {
     /// with backoff through the host's warm-up window).
     #[arg(long, env = "RELAY_CONFIRM_WINDOW_SECS", default_value_t = 180)]
     confirm_window_secs: u64,
+    /// Seconds a lease of this server's work (the per-provider lock of an import,
+    /// resume, rollback or reconcile; the end of a batch-import run) lasts unless
+    /// renewed: the work of a server that stopped is marked interrupted this long
+    /// after its last renewal, by any server on the database.
+    #[arg(long, env = "RELAY_LEASE_SECS", default_value_t = 30)]
+    lease_secs: u64,
     /// Seconds a batch-import item lease lasts before another worker may take it.
     #[arg(long, env = "RELAY_RUN_LEASE_SECS", default_value_t = 120)]
     run_lease_secs: u64,
@@ -292,7 +298,8 @@ where
             import_concurrency: cli.import_concurrency,
             warmup_window: Duration::from_secs(cli.warmup_secs),
             packs_root: Some(packs_root),
-            ..AppConfig::default()
+            worker_id: worker_id(&cli),
+            lease_ttl: Duration::from_secs(cli.lease_secs.max(1)),
         },
     ));
     // Every stored text, log line and API answer is redacted of the operator token.
@@ -306,6 +313,10 @@ where
             "interrupted batches found at start-up"
         );
     }
+
+    // Work left running by a server that stopped (this one earlier, or another on
+    // the database) is marked interrupted once its lease lapses.
+    let sweeper = app.spawn_sweeper(Duration::from_secs(cli.lease_secs.max(3)) / 3);
 
     let scheduler = if reconcile_interval.is_zero() {
         tracing::info!("reconcile scheduler off (RELAY_RECONCILE_INTERVAL=0)");
@@ -368,12 +379,13 @@ where
             s.stop();
         }
         run_worker.stop();
+        sweeper.stop();
         Ok(())
     })
 }
 
-/// The batch-import worker's lease name: `RELAY_WORKER_ID`, else
-/// `relay-server@<host name>`.
+/// This server's name on its leases (batch-import items, the per-provider lock, the
+/// end of a run): `RELAY_WORKER_ID`, else `relay-server@<host name>`.
 fn worker_id(cli: &Cli) -> String {
     if let Some(id) = cli
         .worker_id

@@ -423,6 +423,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                         repair: body.repair,
                         batch_id: body.batch_id,
                         scheduled: false,
+                        last_reconcile_seen: None,
                     },
                 )?;
                 answer::<api::ReconcileRunRecord>(&run)

@@ -26,6 +26,13 @@ pub struct AppConfig {
     /// The only directory packs may be installed from by server path
     /// (`RELAY_PACKS_DIR`); `None` turns path installs off (uploads still work).
     pub packs_root: Option<PathBuf>,
+    /// This server's name on the database leases it holds (`RELAY_WORKER_ID`):
+    /// every server on one database needs its own.
+    pub worker_id: String,
+    /// How long a lease of this server lasts unless renewed (`RELAY_LEASE_SECS`):
+    /// the work of a server that died is taken over this long after its last
+    /// renewal.
+    pub lease_ttl: Duration,
 }
 
 impl Default for AppConfig {
@@ -36,6 +43,8 @@ impl Default for AppConfig {
             host_connect_timeout: Duration::from_secs(5),
             host_read_timeout: Duration::from_secs(90),
             packs_root: None,
+            worker_id: "relay-server".into(),
+            lease_ttl: Duration::from_secs(30),
         }
     }
 }

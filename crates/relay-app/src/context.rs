@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::leases::{provider_lease, HeldElsewhere, LeaseKeeper};
 use crate::ports::StoreJournal;
 use relay_core::{Journal as _, JournalScope, ProviderTarget};
 use relay_domain::{BatchId, HostId, PackId, ProviderEvent, ProviderId};
@@ -47,21 +48,34 @@ pub(crate) fn capabilities_of(map: &std::collections::BTreeMap<String, bool>) ->
     }
 }
 
-/// Releases the per-provider lock when dropped.
+/// The per-provider lock: this process's mark and the database lease every server
+/// on the database respects. Released when dropped.
 pub(crate) struct ProviderLock {
     app: Arc<App>,
     key: (HostId, PackId, ProviderId),
+    /// Released (dropped) before the process mark, so whoever takes the mark next
+    /// finds the lease free.
+    lease: Option<Arc<LeaseKeeper>>,
+}
+
+impl ProviderLock {
+    /// The fence of the work done under this lock (see [`LeaseKeeper::ensure`]).
+    pub(crate) fn fence(&self) -> Option<Arc<LeaseKeeper>> {
+        self.lease.clone()
+    }
 }
 
 impl Drop for ProviderLock {
     fn drop(&mut self) {
+        drop(self.lease.take());
         self.app.unlock_provider(&self.key);
     }
 }
 
 impl App {
     /// Takes the per-provider lock: one import, resume, rollback or reconcile of a
-    /// provider on a host at a time.
+    /// provider on a host at a time, in this process and on every server sharing
+    /// the database (a lease renewed while the work goes on).
     pub(crate) fn lock_provider(
         self: &Arc<Self>,
         ctx: &ProviderContext,
@@ -71,19 +85,34 @@ impl App {
             ctx.provider.pack_id.clone(),
             ctx.provider.provider_id.clone(),
         );
+        let busy = |detail: String| AppError::Conflict {
+            code: "provider_busy",
+            message: format!(
+                "an import, rollback or reconcile of {} on host {} is running{detail}: wait for it to finish",
+                key.2, ctx.host.name
+            ),
+        };
         if !self.try_lock_provider(&key) {
-            return Err(AppError::Conflict {
-                code: "provider_busy",
-                message: format!(
-                    "an import, rollback or reconcile of {} on host {} is running: wait for it to finish",
-                    key.2, ctx.host.name
-                ),
-            });
+            return Err(busy(String::new()));
         }
-        Ok(ProviderLock {
-            app: self.clone(),
-            key,
-        })
+        let name = provider_lease(key.0.as_str(), &key.1 .0, &key.2 .0);
+        let config = self.config();
+        let taken = LeaseKeeper::acquire(self.store(), &name, &config.worker_id, config.lease_ttl);
+        match taken {
+            Ok(Ok(lease)) => Ok(ProviderLock {
+                app: self.clone(),
+                key,
+                lease: Some(lease),
+            }),
+            Ok(Err(HeldElsewhere(holder))) => {
+                self.unlock_provider(&key);
+                Err(busy(format!(" on server {}", holder.owner)))
+            }
+            Err(e) => {
+                self.unlock_provider(&key);
+                Err(e)
+            }
+        }
     }
 
     /// Resolves host, provider, manifest, capabilities and adapter.

@@ -165,8 +165,8 @@ impl App {
         std::thread::Builder::new()
             .name(format!("import-{batch_id}"))
             .spawn(move || {
-                let _lock = lock;
-                app.run_import(&ctx, &id, &prepared);
+                app.run_import(&ctx, &id, &prepared, &lock);
+                drop(lock);
             })
             .map_err(|e| AppError::Internal(format!("cannot start the import worker: {e}")))?;
         self.batch_view(batch_id.as_str())
@@ -175,7 +175,7 @@ impl App {
     /// Runs an import to the end and returns the finished batch.
     pub fn import(self: &Arc<Self>, provider_id: &str, input: ImportInput) -> AppResult<BatchView> {
         let (ctx, lock, prepared, batch_id) = self.prepare_import(provider_id, &input)?;
-        self.run_import(&ctx, &batch_id, &prepared);
+        self.run_import(&ctx, &batch_id, &prepared, &lock);
         drop(lock);
         self.batch_view(batch_id.as_str())
     }
@@ -285,12 +285,18 @@ impl App {
         Ok((ctx, lock, prepared, batch_id))
     }
 
-    fn run_import(&self, ctx: &ProviderContext, batch_id: &BatchId, prepared: &PreparedImport) {
+    fn run_import(
+        &self,
+        ctx: &ProviderContext,
+        batch_id: &BatchId,
+        prepared: &PreparedImport,
+        lock: &ProviderLock,
+    ) {
         let started = Instant::now();
         let redactor = self.redactor_with(prepared.redactor());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let scope = ctx.scope(Some(batch_id.clone()));
-            let journal = StoreJournal::new(self.store().clone(), scope.clone());
+            let journal = StoreJournal::fenced(self.store().clone(), scope.clone(), lock.fence());
             let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
             let observer = StoreBatchObserver::new(
                 self.store().clone(),
@@ -313,12 +319,14 @@ impl App {
             Ok(r) => r,
             Err(_) => Err("the import worker panicked".to_string()),
         };
-        self.finish_run(ctx, batch_id, result, started, &redactor);
+        self.finish_run(ctx, batch_id, result, started, &redactor, lock);
     }
 
     /// Records the end of an import or resume: batch status, report, provider
     /// status, access status and proofs, metrics. Every text (the report, the error,
-    /// the provider's status message, the log line) passes `redactor` first.
+    /// the provider's status message, the log line) passes `redactor` first. Nothing
+    /// is recorded when the provider's lease lapsed and another server took the
+    /// batch over: the batch is the new holder's.
     pub(crate) fn finish_run(
         &self,
         ctx: &ProviderContext,
@@ -326,7 +334,12 @@ impl App {
         result: Result<ImportReport, String>,
         started: Instant,
         redactor: &Redactor,
+        lock: &ProviderLock,
     ) {
+        if let Some(Err(why)) = lock.fence().map(|f| f.ensure()) {
+            tracing::warn!(batch_id = %batch_id, reason = %why, "the batch is left to the server that took it over");
+            return;
+        }
         let result = result
             .map(|mut report| {
                 report.redact(redactor);

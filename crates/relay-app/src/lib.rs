@@ -14,6 +14,7 @@ mod error;
 pub mod evidence;
 mod hosts;
 mod imports;
+mod leases;
 pub mod metrics;
 mod packs;
 pub mod ports;
@@ -35,7 +36,7 @@ pub use hosts::{
 pub use imports::ImportInput;
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use reconcile::{DiagnosisView, ReconcileOptions};
-pub use recovery::RecoveryReport;
+pub use recovery::{RecoveryReport, SweeperHandle};
 pub use relay_core::SubscriberSelector;
 pub use relay_store::{Page, RetryOutcome, RunItemEventRecord, RunItemRecord, RunRecord};
 pub use run_worker::{answer_class, backoff, RunWorkerConfig, RunWorkerHandle};

@@ -11,6 +11,9 @@ use relay_store::{
     SecretRepository, SecretSlot, Store, StoreError, SubscriberRepository,
 };
 use relay_sub2api::ObjectId;
+use std::sync::Arc;
+
+use crate::leases::LeaseKeeper;
 use serde_json::Value;
 
 /// The [`Randomness`] port over the operating system's random source ([`crate::random_bytes`]).
@@ -44,12 +47,35 @@ fn entry(r: ResourceRecord) -> JournalEntry {
 pub struct StoreJournal {
     store: Store,
     scope: JournalScope,
+    fence: Option<Arc<LeaseKeeper>>,
 }
 
 impl StoreJournal {
     /// A journal handle over the store.
     pub fn new(store: Store, scope: JournalScope) -> Self {
-        StoreJournal { store, scope }
+        StoreJournal {
+            store,
+            scope,
+            fence: None,
+        }
+    }
+
+    /// A journal handle whose every write first proves the work's lease is still
+    /// this server's: a server whose lease lapsed and was taken over records
+    /// nothing more (and so makes no host object) beside the new holder.
+    pub(crate) fn fenced(store: Store, scope: JournalScope, fence: Option<Arc<LeaseKeeper>>) -> Self {
+        StoreJournal {
+            store,
+            scope,
+            fence,
+        }
+    }
+
+    fn fenced_write(&self) -> Result<(), JournalError> {
+        match &self.fence {
+            Some(f) => f.ensure().map_err(JournalError::Storage),
+            None => Ok(()),
+        }
     }
 
     fn new_resource(&self, e: &NewEntry) -> NewResource {
@@ -80,6 +106,7 @@ impl Journal for StoreJournal {
     }
 
     fn record_intent(&self, e: &NewEntry) -> Result<JournalEntry, JournalError> {
+        self.fenced_write()?;
         self.store
             .resources()
             .record_intent(&self.new_resource(e))
@@ -93,6 +120,7 @@ impl Journal for StoreJournal {
         host_resource_id: ObjectId,
         state: ResourceState,
     ) -> Result<JournalEntry, JournalError> {
+        self.fenced_write()?;
         self.store
             .resources()
             .record_existing(&self.new_resource(e), host_resource_id, state)
@@ -112,6 +140,7 @@ impl Journal for StoreJournal {
         host_resource_id: ObjectId,
         state: ResourceState,
     ) -> Result<JournalEntry, JournalError> {
+        self.fenced_write()?;
         let resources = self.store.resources();
         resources
             .attach_host_id(id, host_resource_id, state)
@@ -132,6 +161,7 @@ impl Journal for StoreJournal {
     }
 
     fn set_state(&self, id: i64, state: ResourceState) -> Result<JournalEntry, JournalError> {
+        self.fenced_write()?;
         self.store
             .resources()
             .set_state(id, state)
@@ -140,6 +170,7 @@ impl Journal for StoreJournal {
     }
 
     fn set_details(&self, id: i64, details: &Value) -> Result<JournalEntry, JournalError> {
+        self.fenced_write()?;
         self.store
             .resources()
             .set_details(id, details)

@@ -33,6 +33,10 @@ pub struct ReconcileOptions {
     pub batch_id: Option<String>,
     /// Scheduled by the background scheduler (else manual).
     pub scheduled: bool,
+    /// The provider's last reconcile as the scheduler saw it when it found the run
+    /// due: a run finished since (by another server on the database) makes this one
+    /// a no-op (`already_reconciled`), so a due reconcile runs once.
+    pub last_reconcile_seen: Option<relay_store::Timestamp>,
 }
 
 /// The result of an upstream diagnosis, with what the host saw of the same key.
@@ -127,6 +131,16 @@ impl App {
                     code: "provider_disabled",
                     message: format!(
                         "provider {} is disabled on host {}: enable it to reconcile it",
+                        ctx.provider.provider_id, ctx.host.name
+                    ),
+                });
+            }
+            let last = install.last_reconcile_at.unwrap_or(relay_store::Timestamp(0));
+            if options.last_reconcile_seen.is_some_and(|seen| last.0 > seen.0) {
+                return Err(AppError::Conflict {
+                    code: "already_reconciled",
+                    message: format!(
+                        "provider {} on host {} was reconciled since this run was found due",
                         ctx.provider.provider_id, ctx.host.name
                     ),
                 });

@@ -46,7 +46,7 @@ impl App {
             .and_then(Value::as_str)
             .unwrap_or("import");
         if phase == "rollback" {
-            let report = self.run_rollback(&ctx, &batch)?;
+            let report = self.run_rollback(&ctx, &batch, &lock)?;
             drop(lock);
             let mut view = self.batch_view(batch_id)?;
             view.rollback = Some(report);
@@ -125,7 +125,7 @@ impl App {
             .transition(&batch.id, BatchEvent::Start)?;
         let started = Instant::now();
         let scope = ctx.scope(Some(batch.id.clone()));
-        let journal = StoreJournal::new(self.store().clone(), scope.clone());
+        let journal = StoreJournal::fenced(self.store().clone(), scope.clone(), lock.fence());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
         let observer = StoreBatchObserver::new(
             self.store().clone(),
@@ -148,7 +148,7 @@ impl App {
             &ResumeRequest { import, items },
         )
         .map_err(|e| e.to_string());
-        self.finish_run(&ctx, &batch.id, result, started, &redactor);
+        self.finish_run(&ctx, &batch.id, result, started, &redactor, &lock);
         drop(lock);
         self.batch_view(batch_id)
     }

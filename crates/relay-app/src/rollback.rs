@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::batches::BatchView;
-use crate::context::ProviderContext;
+use crate::context::{ProviderContext, ProviderLock};
 use crate::error::{provision_error, redact_app_error, AppError, AppResult};
 use crate::ports::{StoreJournal, StoreVault};
 use relay_domain::{
@@ -25,7 +25,7 @@ impl App {
             batch.host_id.as_str(),
             Some(&batch.pack_id.0),
         )?;
-        let _lock = self.lock_provider(&ctx)?;
+        let lock = self.lock_provider(&ctx)?;
         let batch = self.store().batches().get(&batch.id)?;
         if !matches!(
             batch.status,
@@ -42,7 +42,7 @@ impl App {
                 ),
             });
         }
-        let report = self.run_rollback(&ctx, &batch)?;
+        let report = self.run_rollback(&ctx, &batch, &lock)?;
         let mut view = self.batch_view(batch_id)?;
         view.rollback = Some(report);
         Ok(view)
@@ -62,9 +62,10 @@ impl App {
         &self,
         ctx: &ProviderContext,
         batch: &BatchRecord,
+        lock: &ProviderLock,
     ) -> AppResult<RollbackReport> {
         let redactor = self.batch_redactor(&batch.id)?;
-        let result = self.run_rollback_unredacted(ctx, batch, &redactor);
+        let result = self.run_rollback_unredacted(ctx, batch, &redactor, lock);
         result
             .map(|mut r| {
                 r.redact(&redactor);
@@ -78,6 +79,7 @@ impl App {
         ctx: &ProviderContext,
         batch: &BatchRecord,
         redactor: &Redactor,
+        lock: &ProviderLock,
     ) -> AppResult<RollbackReport> {
         let store = self.store();
         let mut report_json = batch.report.clone().unwrap_or_else(|| json!({}));
@@ -90,7 +92,11 @@ impl App {
         store
             .batches()
             .transition(&batch.id, BatchEvent::StartRollback)?;
-        let journal = StoreJournal::new(store.clone(), ctx.scope(Some(batch.id.clone())));
+        let journal = StoreJournal::fenced(
+            store.clone(),
+            ctx.scope(Some(batch.id.clone())),
+            lock.fence(),
+        );
         let vault = StoreVault::new(store.clone(), ctx.host.id.clone());
         let (host, pack, provider) = (
             &ctx.host.id,
@@ -204,9 +210,9 @@ impl App {
         pack_id: Option<&str>,
     ) -> AppResult<RollbackReport> {
         let ctx = self.provider_context(provider_id, host, pack_id)?;
-        let _lock = self.lock_provider(&ctx)?;
+        let lock = self.lock_provider(&ctx)?;
         let store = self.store();
-        let journal = StoreJournal::new(store.clone(), ctx.scope(None));
+        let journal = StoreJournal::fenced(store.clone(), ctx.scope(None), lock.fence());
         let vault = StoreVault::new(store.clone(), ctx.host.id.clone());
         let (h, p, pr) = (
             &ctx.host.id,

@@ -8,6 +8,7 @@
 //! back at once ([`App::recover_runs`]). Keys not yet turned into accounts stay
 //! sealed in the store and are erased the moment the account exists or the run ends.
 
+use crate::leases::{run_lease, LeaseKeeper};
 use crate::app::App;
 use crate::context::ProviderContext;
 use crate::error::{AppError, AppResult};
@@ -176,8 +177,18 @@ impl App {
     pub fn run_worker_pass(self: &Arc<Self>, config: &RunWorkerConfig) -> AppResult<usize> {
         let mut worked = 0;
         for run_id in self.store().runs().finishable()? {
-            self.finish_run_with_proof(&run_id)?;
-            worked += 1;
+            // One server ends a run (its access proof, its completion): the run's
+            // lease, then a second look, as another server may have ended it since.
+            let name = run_lease(run_id.as_str());
+            let ttl = self.config().lease_ttl;
+            let Ok(lease) = LeaseKeeper::acquire(self.store(), &name, &config.owner, ttl)? else {
+                continue;
+            };
+            if self.store().runs().finishable()?.contains(&run_id) {
+                self.finish_run_with_proof(&run_id)?;
+                worked += 1;
+            }
+            drop(lease);
         }
         let leases = self.store().runs().acquire_items(
             &config.owner,

@@ -213,6 +213,9 @@ impl App {
                 *st.per_host.entry(key.0.clone()).or_default() += 1;
             }
             lag_ms = lag_ms.max(now - due);
+            let seen = install
+                .last_reconcile_at
+                .unwrap_or(relay_store::Timestamp(0));
             let app = self.clone();
             let state = state.clone();
             let backoff = config.unreachable_backoff;
@@ -224,6 +227,7 @@ impl App {
                     Some(&key.1 .0),
                     &ReconcileOptions {
                         scheduled: true,
+                        last_reconcile_seen: Some(seen),
                         ..ReconcileOptions::default()
                     },
                 );
@@ -240,7 +244,7 @@ impl App {
                         tracing::warn!(host = %key.0, failures, retry_in_s = wait.as_secs(), %error, "host unreachable; backing off");
                     }
                     Err(AppError::Conflict {
-                        code: "provider_busy",
+                        code: "provider_busy" | "already_reconciled",
                         ..
                     }) => {}
                     Err(e) => {

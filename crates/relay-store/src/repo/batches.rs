@@ -48,6 +48,19 @@ pub trait BatchRepository {
     /// Marks every `running` or `rollback_running` batch `interrupted` in one
     /// transaction (start-up crash recovery); returns their ids.
     fn interrupt_running(&self) -> Result<Vec<BatchId>>;
+    /// [`BatchRepository::interrupt_running`] for the batches of one provider on a
+    /// host only (its work was left by a server whose lease lapsed).
+    fn interrupt_running_of(
+        &self,
+        host_id: &HostId,
+        pack_id: &relay_domain::PackId,
+        provider_id: &ProviderId,
+    ) -> Result<Vec<BatchId>>;
+    /// Every provider on a host with a batch `running` or `rollback_running`, or a
+    /// reconcile run `running`: the work a server may have left when it stopped.
+    fn providers_with_running_work(
+        &self,
+    ) -> Result<Vec<(HostId, relay_domain::PackId, ProviderId)>>;
     /// Marks every `pending` or `previewed` batch `failed` with `message` in one
     /// transaction (start-up crash recovery); returns their ids. Such a batch never
     /// started, so nothing was written to the host for it: a batch opened with
@@ -84,6 +97,29 @@ pub struct SqliteBatches<'s> {
 impl<'s> SqliteBatches<'s> {
     pub(crate) fn new(store: &'s Store) -> Self {
         SqliteBatches { store }
+    }
+
+    /// Moves the running batches (of one provider when `scope` says) to
+    /// `interrupted` in one transaction.
+    fn interrupt_where(&self, scope: Option<ProviderScope<'_>>) -> Result<Vec<BatchId>> {
+        let now = Timestamp::now().0;
+        self.store.write(|tx| {
+            let ids = batches_moved_by(
+                tx,
+                &[BatchStatus::Running, BatchStatus::RollbackRunning],
+                BatchEvent::Interrupt,
+                scope,
+            )?;
+            for id in &ids {
+                tx.execute(
+                    "UPDATE import_batches
+                     SET status = 'interrupted', interrupted_at = ?2, updated_at = ?2
+                     WHERE id = ?1",
+                    params![id.as_str(), now],
+                )?;
+            }
+            Ok(ids)
+        })
     }
 }
 
@@ -373,22 +409,37 @@ impl BatchRepository for SqliteBatches<'_> {
     }
 
     fn interrupt_running(&self) -> Result<Vec<BatchId>> {
-        let now = Timestamp::now().0;
-        self.store.write(|tx| {
-            let ids = batches_moved_by(
-                tx,
-                &[BatchStatus::Running, BatchStatus::RollbackRunning],
-                BatchEvent::Interrupt,
+        self.interrupt_where(None)
+    }
+
+    fn interrupt_running_of(
+        &self,
+        host_id: &HostId,
+        pack_id: &relay_domain::PackId,
+        provider_id: &ProviderId,
+    ) -> Result<Vec<BatchId>> {
+        self.interrupt_where(Some((host_id, pack_id, provider_id)))
+    }
+
+    fn providers_with_running_work(
+        &self,
+    ) -> Result<Vec<(HostId, relay_domain::PackId, ProviderId)>> {
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT host_id, pack_id, provider_id FROM import_batches
+                 WHERE status IN ('running', 'rollback_running')
+                 UNION
+                 SELECT host_id, pack_id, provider_id FROM reconcile_runs WHERE status = 'running'
+                 ORDER BY 1, 2, 3",
             )?;
-            for id in &ids {
-                tx.execute(
-                    "UPDATE import_batches
-                     SET status = 'interrupted', interrupted_at = ?2, updated_at = ?2
-                     WHERE id = ?1",
-                    params![id.as_str(), now],
-                )?;
-            }
-            Ok(ids)
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    HostId::new(r.get::<_, String>(0)?),
+                    relay_domain::PackId(r.get(1)?),
+                    ProviderId(r.get(2)?),
+                ))
+            })?;
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
         })
     }
 
@@ -400,6 +451,7 @@ impl BatchRepository for SqliteBatches<'_> {
                 tx,
                 &[BatchStatus::Pending, BatchStatus::Previewed],
                 BatchEvent::Fail,
+                None,
             )?;
             for id in &ids {
                 tx.execute(
@@ -515,20 +567,35 @@ impl BatchRepository for SqliteBatches<'_> {
 /// The batches in one of `statuses` (oldest first), each checked against the domain
 /// machine: `event` must be a legal move from its status, so the machine stays
 /// authoritative over the bulk updates of start-up recovery.
+/// One provider on a host.
+type ProviderScope<'a> = (&'a HostId, &'a relay_domain::PackId, &'a ProviderId);
+
 fn batches_moved_by(
     tx: &Conn<'_>,
     statuses: &[BatchStatus],
     event: BatchEvent,
+    scope: Option<ProviderScope<'_>>,
 ) -> Result<Vec<BatchId>> {
     let list = statuses
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
+    let mut f = Filter::default();
+    if let Some((host, pack, provider)) = scope {
+        f.eq("host_id", Some(host.as_str()))
+            .eq("pack_id", Some(pack.0.as_str()))
+            .eq("provider_id", Some(provider.0.as_str()));
+    }
+    let scoped = match f.where_clause() {
+        w if w.is_empty() => String::new(),
+        w => format!("AND {}", w.trim_start_matches("WHERE ")),
+    };
     let mut stmt = tx.prepare(&format!(
-        "SELECT id, status FROM import_batches WHERE status IN ({list}) ORDER BY created_at, id"
+        "SELECT id, status FROM import_batches WHERE status IN ({list}) {scoped} \
+         ORDER BY created_at, id"
     ))?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(f.params(), |r| {
         Ok((r.get::<_, String>(0)?, parsed::<BatchStatus>(r, 1)?))
     })?;
     let mut ids = Vec::new();

@@ -25,6 +25,14 @@ pub trait ReconcileRepository {
     fn list(&self, filter: &ReconcileFilter) -> Result<Vec<ReconcileRunRecord>>;
     /// Marks every `running` run `interrupted` (start-up crash recovery); returns their ids.
     fn interrupt_running(&self) -> Result<Vec<ReconcileRunId>>;
+    /// [`ReconcileRepository::interrupt_running`] for one provider on a host only
+    /// (its run was left by a server whose lease lapsed).
+    fn interrupt_running_of(
+        &self,
+        host_id: &HostId,
+        pack_id: &PackId,
+        provider_id: &ProviderId,
+    ) -> Result<Vec<ReconcileRunId>>;
 }
 
 /// SQLite implementation of [`ReconcileRepository`].
@@ -36,6 +44,34 @@ pub struct SqliteReconcileRuns<'s> {
 impl<'s> SqliteReconcileRuns<'s> {
     pub(crate) fn new(store: &'s Store) -> Self {
         SqliteReconcileRuns { store }
+    }
+
+    /// Moves the running runs matching `scope` to `interrupted` in one transaction.
+    fn interrupt_where(&self, scope: &Filter) -> Result<Vec<ReconcileRunId>> {
+        let now = Timestamp::now().0;
+        let extra = match scope.where_clause() {
+            w if w.is_empty() => String::new(),
+            w => format!("AND {}", w.trim_start_matches("WHERE ")),
+        };
+        self.store.write(|tx| {
+            let ids: Vec<ReconcileRunId> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id FROM reconcile_runs WHERE status = 'running' {extra} \
+                     ORDER BY started_at, id"
+                ))?;
+                let rows = stmt.query_map(scope.params(), |r| r.get::<_, String>(0))?;
+                rows.map(|r| r.map(ReconcileRunId::new))
+                    .collect::<DbResult<_>>()?
+            };
+            for id in &ids {
+                tx.execute(
+                    "UPDATE reconcile_runs SET status = 'interrupted', finished_at = ?2
+                     WHERE id = ?1",
+                    params![id.as_str(), now],
+                )?;
+            }
+            Ok(ids)
+        })
     }
 }
 
@@ -166,22 +202,19 @@ impl ReconcileRepository for SqliteReconcileRuns<'_> {
     }
 
     fn interrupt_running(&self) -> Result<Vec<ReconcileRunId>> {
-        let now = Timestamp::now().0;
-        self.store.write(|tx| {
-            let ids: Vec<ReconcileRunId> = {
-                let mut stmt = tx.prepare(
-                    "SELECT id FROM reconcile_runs WHERE status = 'running' ORDER BY started_at, id",
-                )?;
-                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                rows.map(|r| r.map(ReconcileRunId::new))
-                    .collect::<DbResult<_>>()?
-            };
-            tx.execute(
-                "UPDATE reconcile_runs SET status = 'interrupted', finished_at = ?1
-                 WHERE status = 'running'",
-                [now],
-            )?;
-            Ok(ids)
-        })
+        self.interrupt_where(&Filter::default())
+    }
+
+    fn interrupt_running_of(
+        &self,
+        host_id: &HostId,
+        pack_id: &PackId,
+        provider_id: &ProviderId,
+    ) -> Result<Vec<ReconcileRunId>> {
+        let mut f = Filter::default();
+        f.eq("host_id", Some(host_id.as_str()))
+            .eq("pack_id", Some(pack_id.0.as_str()))
+            .eq("provider_id", Some(provider_id.0.as_str()));
+        self.interrupt_where(&f)
     }
 }
