@@ -300,6 +300,7 @@ where
             packs_root: Some(packs_root),
             worker_id: worker_id(&cli),
             lease_ttl: Duration::from_secs(cli.lease_secs.max(1)),
+            ..AppConfig::default()
         },
     ));
     // Every stored text, log line and API answer is redacted of the operator token.
