@@ -85,12 +85,14 @@ impl App {
             ctx.provider.pack_id.clone(),
             ctx.provider.provider_id.clone(),
         );
-        let busy = |detail: String| AppError::Conflict {
+        let busy = |detail: String| {
+            AppError::Conflict {
             code: "provider_busy",
             message: format!(
                 "an import, rollback or reconcile of {} on host {} is running{detail}: wait for it to finish",
                 key.2, ctx.host.name
             ),
+        }
         };
         if !self.try_lock_provider(&key) {
             return Err(busy(String::new()));

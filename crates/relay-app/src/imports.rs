@@ -338,6 +338,8 @@ impl App {
     ) {
         if let Some(Err(why)) = lock.fence().map(|f| f.ensure()) {
             tracing::warn!(batch_id = %batch_id, reason = %why, "the batch is left to the server that took it over");
+            self.metrics()
+                .observe_import("taken_over", started.elapsed());
             return;
         }
         let result = result

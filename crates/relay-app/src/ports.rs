@@ -63,7 +63,11 @@ impl StoreJournal {
     /// A journal handle whose every write first proves the work's lease is still
     /// this server's: a server whose lease lapsed and was taken over records
     /// nothing more (and so makes no host object) beside the new holder.
-    pub(crate) fn fenced(store: Store, scope: JournalScope, fence: Option<Arc<LeaseKeeper>>) -> Self {
+    pub(crate) fn fenced(
+        store: Store,
+        scope: JournalScope,
+        fence: Option<Arc<LeaseKeeper>>,
+    ) -> Self {
         StoreJournal {
             store,
             scope,

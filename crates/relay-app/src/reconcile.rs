@@ -135,8 +135,13 @@ impl App {
                     ),
                 });
             }
-            let last = install.last_reconcile_at.unwrap_or(relay_store::Timestamp(0));
-            if options.last_reconcile_seen.is_some_and(|seen| last.0 > seen.0) {
+            let last = install
+                .last_reconcile_at
+                .unwrap_or(relay_store::Timestamp(0));
+            if options
+                .last_reconcile_seen
+                .is_some_and(|seen| last.0 > seen.0)
+            {
                 return Err(AppError::Conflict {
                     code: "already_reconciled",
                     message: format!(

@@ -92,7 +92,8 @@ impl App {
                 continue; // this process is working on it
             }
             let name = provider_lease(key.0.as_str(), &key.1 .0, &key.2 .0);
-            let taken = LeaseKeeper::acquire(self.store(), &name, &config.worker_id, config.lease_ttl);
+            let taken =
+                LeaseKeeper::acquire(self.store(), &name, &config.worker_id, config.lease_ttl);
             let outcome = match taken {
                 // Nobody holds it: the work's server stopped. Moved under the lease,
                 // so no other server's sweep or import races this one.

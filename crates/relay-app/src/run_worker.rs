@@ -8,11 +8,11 @@
 //! back at once ([`App::recover_runs`]). Keys not yet turned into accounts stay
 //! sealed in the store and are erased the moment the account exists or the run ends.
 
-use crate::leases::{run_lease, LeaseKeeper};
 use crate::app::App;
 use crate::context::ProviderContext;
 use crate::error::{AppError, AppResult};
 use crate::imports::ImportInput;
+use crate::leases::{run_lease, LeaseKeeper};
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
 use crate::runs::subscriber_of;
 use relay_core::{

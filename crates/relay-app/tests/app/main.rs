@@ -11,3 +11,4 @@ mod locks;
 mod recovery;
 mod rollback;
 mod runs;
+mod servers;

@@ -29,7 +29,8 @@ fn a_batch_left_running_is_interrupted_at_start_up_and_resumes_without_duplicate
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // A new process over the same database finds the batch running: interrupted.
+    // A new process of the same server (same worker id) over the same database
+    // frees its predecessor's leases and finds the batch running: interrupted.
     let restarted = Arc::new(App::new(env.store.clone(), config()));
     let recovery = restarted.recover_at_startup().expect("recovery");
     assert_eq!(recovery.interrupted_batches, vec![id.clone()]);
@@ -38,16 +39,23 @@ fn a_batch_left_running_is_interrupted_at_start_up_and_resumes_without_duplicate
         env.store.batches().get(&id).unwrap().status,
         BatchStatus::Interrupted
     );
-    // Let the old worker run out (it can no longer finish the batch).
+    // Let the old worker run out: its lease was taken over, so its next journal
+    // write is refused and it leaves the batch alone (no report, no status).
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let report = env.store.batches().get(&id).unwrap().report.unwrap();
-        if report.get("outcome").is_some() || report.get("error").is_some() {
-            break;
-        }
+    while !env
+        .app
+        .metrics()
+        .render(&[])
+        .contains("outcome=\"taken_over\"")
+    {
         assert!(Instant::now() < deadline, "the old worker did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let report = env.store.batches().get(&id).unwrap().report.unwrap();
+    assert!(
+        report.get("outcome").is_none() && report.get("error").is_none(),
+        "the fenced worker wrote its report: {report}"
+    );
     assert_eq!(
         env.store.batches().get(&id).unwrap().status,
         BatchStatus::Interrupted

@@ -30,6 +30,9 @@ pub fn config() -> AppConfig {
         warmup_window: Duration::from_secs(10),
         import_concurrency: 4,
         packs_root: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../packs")),
+        // Short leases: a holder proves its lease against the database every
+        // 200 ms of work, so a taken-over holder is fenced off within the tests.
+        lease_ttl: Duration::from_millis(600),
         ..AppConfig::default()
     }
 }
