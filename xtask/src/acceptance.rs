@@ -15,6 +15,15 @@
 //! JWTs it issued; `GET /__mock/secrets`) — and the database files, the server log,
 //! the answers and the CLI output for key-shaped strings (`sk-…`, `admin-<hex>`,
 //! JWTs, bearer tokens, refresh tokens, generated passwords).
+//!
+//! A scenario with `"database": "postgres"` gets a fresh schema of the PostgreSQL
+//! database of `RELAY_TEST_DATABASE_URL` instead: every server of the scenario (the
+//! first, and each `start_server`, with its own data directory, log and
+//! `RELAY_WORKER_ID`) is pointed at it with one random master key and the operator
+//! token; after the scenario its rows are written to `<scenario>/database.txt` (scanned
+//! like a database file) and the schema is dropped. Without the variable such a
+//! scenario is skipped with the reason, except under `CI=true` without
+//! `RELAY_SKIP_POSTGRES_TESTS`, where it fails.
 
 mod expect;
 mod real;
@@ -26,7 +35,7 @@ use crate::procs::{self, MockSettings, Proc, Profile, ServerSettings};
 use anyhow::{anyhow, bail, Context, Result};
 use expect::Assertion;
 use real::RealHost;
-use scenario::{Expect, Scenario, Step};
+use scenario::{Database, Expect, Scenario, Step};
 use secrets::Secrets;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -49,6 +58,34 @@ const CONFIRM_BACKOFF_MS: &str = "300";
 const CONFIRM_WINDOW_SECS: &str = "30";
 /// Longest wait for one answer of the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
+/// The PostgreSQL database whose schemas `postgres` scenarios run in.
+const TEST_DATABASE_URL: &str = "RELAY_TEST_DATABASE_URL";
+/// Why PostgreSQL is missing, when `.ci/run` could not start it.
+const SKIP_POSTGRES: &str = "RELAY_SKIP_POSTGRES_TESTS";
+
+/// `RELAY_TEST_DATABASE_URL`, when set.
+fn test_database_url() -> Option<String> {
+    std::env::var(TEST_DATABASE_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// What becomes of a `postgres` scenario without a database: `Ok(reason)` to skip
+/// it, `Err(reason)` to fail it (under `CI=true`, unless `RELAY_SKIP_POSTGRES_TESTS`
+/// says why PostgreSQL is missing).
+fn without_postgres(ci: Option<&str>, skip_reason: Option<&str>) -> Result<String, String> {
+    let under_ci = ci.is_some_and(|v| v == "true" || v == "1");
+    let missing = format!("needs PostgreSQL ({TEST_DATABASE_URL} is not set)");
+    match skip_reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) => Ok(format!("{missing}: {reason}")),
+        None if under_ci => Err(format!(
+            "{missing}, and CI=true requires it (or {SKIP_POSTGRES} saying why not)"
+        )),
+        None => Ok(format!(
+            "{missing}; .ci/run starts one, or point it at a database"
+        )),
+    }
+}
 
 /// Command-line options of `cargo xtask acceptance`.
 #[derive(Debug, Default)]
@@ -186,6 +223,7 @@ pub fn run(args: &[String]) -> Result<()> {
         all_secrets.add(&r.admin_key);
     }
     let mut scan_roots = Vec::new();
+    let mut ran = 0usize;
     let mut shape_roots = Vec::new();
     for path in &paths {
         let name = stem(path);
@@ -203,18 +241,43 @@ pub fn run(args: &[String]) -> Result<()> {
             skipped += 1;
             continue;
         }
-        let outcome = run_scenario(&run_env, path, &scenario);
-        all_secrets.extend(&outcome.secrets);
-        for name in ["relay.db", "relay.db-wal", "relay.db-shm"] {
-            shape_roots.push(outcome.dir.join("data").join(name));
+        if scenario.database == Database::Postgres && test_database_url().is_none() {
+            let ci = std::env::var("CI").ok();
+            let reason = std::env::var(SKIP_POSTGRES).ok();
+            match without_postgres(ci.as_deref(), reason.as_deref()) {
+                Ok(why) => {
+                    println!("SKIP {name}: {why}");
+                    skipped += 1;
+                }
+                Err(why) => {
+                    println!("FAIL {name}: {why}");
+                    failed += 1;
+                }
+            }
+            continue;
         }
-        for name in ["server.log", "answers.log", "cli"] {
+        let outcome = run_scenario(&run_env, path, &scenario);
+        ran += 1;
+        all_secrets.extend(&outcome.secrets);
+        let (data_dirs, server_logs) = server_files(&outcome.dir);
+        for data in &data_dirs {
+            for name in ["relay.db", "relay.db-wal", "relay.db-shm"] {
+                shape_roots.push(data.join(name));
+            }
+            scan_roots.push(data.clone());
+        }
+        for log in &server_logs {
+            shape_roots.push(log.clone());
+            scan_roots.push(log.clone());
+        }
+        // The rows of a PostgreSQL scenario's schema, written before it was dropped.
+        shape_roots.push(outcome.dir.join(DATABASE_DUMP));
+        scan_roots.push(outcome.dir.join(DATABASE_DUMP));
+        for name in ["answers.log", "cli"] {
             shape_roots.push(outcome.dir.join(name));
         }
         scan_roots.push(outcome.dir.join("answers.log"));
         scan_roots.push(outcome.dir.join("cli"));
-        scan_roots.push(outcome.dir.join("data"));
-        scan_roots.push(outcome.dir.join("server.log"));
         scan_roots.push(outcome.dir.join("mock.log"));
         scan_roots.push(out.join("vendor.log"));
         scan_roots.push(outcome.evidence.clone());
@@ -238,11 +301,37 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    if ran == 0 {
+        // Nothing was written: nothing to scan (every scenario asked was skipped).
+        println!("SKIP the secret scans: no scenario ran");
+    } else {
+        let (p, f) = scan_for_secrets(&shape_roots, &scan_roots, &all_secrets);
+        passed += p;
+        failed += f;
+    }
+    println!(
+        "{passed} passed, {failed} failed, {skipped} skipped ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        bail!("{failed} acceptance check(s) failed");
+    }
+    Ok(())
+}
+
+/// The scans after the scenarios: key-shaped strings in `shape_roots`, and every
+/// secret of the run in `scan_roots`; returns the checks (passed, failed).
+fn scan_for_secrets(
+    shape_roots: &[PathBuf],
+    scan_roots: &[PathBuf],
+    all_secrets: &Secrets,
+) -> (usize, usize) {
+    let (mut passed, mut failed) = (0usize, 0usize);
     // No key-shaped string in what the server stored, logged, answered or the CLI
     // printed (secrets the harness cannot know: generated ones on a real host).
     const SHAPES: &str =
         "no key-shaped string in the databases, server logs, API answers or CLI output";
-    match secrets::scan_shapes(&shape_roots) {
+    match secrets::scan_shapes(shape_roots) {
         Ok((files, found)) if found.is_empty() && files > 0 => {
             println!("PASS {SHAPES} ({files} files)");
             passed += 1;
@@ -274,7 +363,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // the evidence.
     const SCAN: &str =
         "no raw secret in the data directories, logs, API answers, CLI output or evidence";
-    match secrets::scan(&scan_roots, &all_secrets) {
+    match secrets::scan(scan_roots, all_secrets) {
         Ok((files, found)) if found.is_empty() && files > 0 => {
             println!(
                 "PASS {SCAN} ({files} files, {} secrets)",
@@ -299,14 +388,7 @@ pub fn run(args: &[String]) -> Result<()> {
             failed += 1;
         }
     }
-    println!(
-        "{passed} passed, {failed} failed, {skipped} skipped ({:.1} s)",
-        started.elapsed().as_secs_f64()
-    );
-    if failed > 0 {
-        bail!("{failed} acceptance check(s) failed");
-    }
-    Ok(())
+    (passed, failed)
 }
 
 /// Sets the scenario's fault knobs on a (re)started mock.
@@ -318,6 +400,150 @@ fn set_mock_faults(host_api: &Client, faults: Option<&Value>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a PostgreSQL scenario's rows are written before its schema is dropped.
+const DATABASE_DUMP: &str = "database.txt";
+
+/// The data directories (`data`, `data-<server>`) and logs (`server.log`,
+/// `server-<server>.log`) of the servers of a scenario's directory.
+fn server_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut data, mut logs) = (Vec::new(), Vec::new());
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() && (name == "data" || name.starts_with("data-")) {
+            data.push(path);
+        } else if name == "server.log" || (name.starts_with("server-") && name.ends_with(".log")) {
+            logs.push(path);
+        }
+    }
+    data.sort();
+    logs.sort();
+    (data, logs)
+}
+
+/// The PostgreSQL schema of one scenario, in the database of
+/// `RELAY_TEST_DATABASE_URL`, and the settings its servers share.
+struct ScenarioDatabase {
+    /// `RELAY_TEST_DATABASE_URL`: where the schema is made and dropped.
+    admin_url: String,
+    /// The schema (unique per run).
+    schema: String,
+    /// The servers' `RELAY_DATABASE_URL`: the admin URL with the schema as its
+    /// search path.
+    url: String,
+    /// The servers' `RELAY_MASTER_KEY`: 32 random bytes, base64.
+    master_key: String,
+}
+
+impl ScenarioDatabase {
+    /// Creates a fresh schema for `scenario` and a master key.
+    fn create(admin_url: &str, scenario: &str) -> Result<ScenarioDatabase> {
+        let schema = schema_name(scenario, std::process::id(), unix_ms());
+        let mut client = Self::connect(admin_url)?;
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+            .with_context(|| format!("cannot create the schema {schema}"))?;
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(|e| anyhow!("no random master key: {e}"))?;
+        use base64::Engine as _;
+        Ok(ScenarioDatabase {
+            admin_url: admin_url.to_string(),
+            url: schema_url(admin_url, &schema),
+            master_key: base64::engine::general_purpose::STANDARD.encode(key),
+            schema,
+        })
+    }
+
+    fn connect(url: &str) -> Result<postgres::Client> {
+        // The error may quote the URL: say where, never with what password.
+        postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
+            anyhow!("cannot connect to the PostgreSQL database of {TEST_DATABASE_URL}: {e}")
+        })
+    }
+
+    /// The secrets of the database: its URLs and password, and the master key.
+    fn secrets(&self) -> Vec<String> {
+        let mut out = vec![
+            self.admin_url.clone(),
+            self.url.clone(),
+            self.master_key.clone(),
+        ];
+        if let Ok(config) = self.admin_url.parse::<postgres::Config>() {
+            if let Some(p) = config.get_password() {
+                out.push(String::from_utf8_lossy(p).into_owned());
+            }
+        }
+        out
+    }
+
+    /// Writes every row of the schema's tables to `path` (`<table>\t<row as text>`
+    /// per line); returns the number of rows.
+    fn dump(&self, path: &Path) -> Result<usize> {
+        let mut client = Self::connect(&self.admin_url)?;
+        let tables = client.query(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = $1 ORDER BY table_name",
+            &[&self.schema],
+        )?;
+        let mut out = String::new();
+        let mut rows = 0;
+        for t in tables {
+            let table: String = t.get(0);
+            let sql = format!(
+                "SELECT t::text FROM \"{}\".\"{}\" t",
+                self.schema,
+                table.replace('"', "\"\"")
+            );
+            for row in client.query(sql.as_str(), &[])? {
+                let text: String = row.get(0);
+                out.push_str(&table);
+                out.push('\t');
+                out.push_str(&text);
+                out.push('\n');
+                rows += 1;
+            }
+        }
+        std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(rows)
+    }
+
+    /// Drops the schema and everything in it.
+    fn drop_schema(&self) -> Result<()> {
+        let mut client = Self::connect(&self.admin_url)?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ))
+            .with_context(|| format!("cannot drop the schema {}", self.schema))
+    }
+}
+
+/// A schema name for a scenario's run: `relay_acc_<pid>_<ms>_<scenario>`, in
+/// lowercase letters, digits and `_`, at most 63 bytes (PostgreSQL's limit).
+fn schema_name(scenario: &str, pid: u32, ms: u64) -> String {
+    let tail: String = scenario
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("relay_acc_{pid}_{ms}_{tail}");
+    name.truncate(63);
+    name
+}
+
+/// `url` with `schema` as the search path of its sessions.
+fn schema_url(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// The host a run talks to.
@@ -376,6 +602,8 @@ struct Outcome {
 struct StepRecord {
     index: usize,
     action: &'static str,
+    /// The server the step talked to (`a`, or the name of a `start_server`).
+    server: String,
     outcome: &'static str,
     started_ms: u64,
     duration_ms: u64,
@@ -460,10 +688,16 @@ struct Run {
     packs_dir: PathBuf,
     host_api: Client,
     admin_key: String,
+    /// The server the steps talk to: its name, process (`None` once killed),
+    /// settings and log.
+    server_name: String,
     server: Option<Proc>,
     settings: ServerSettings,
     server_log: PathBuf,
     api: Client,
+    /// The servers started before the current one (`start_server`), still running
+    /// unless killed.
+    others: Vec<OtherServer>,
     batches: BTreeMap<String, String>,
     keys: BTreeMap<String, String>,
     snapshots: BTreeMap<String, Value>,
@@ -472,6 +706,42 @@ struct Run {
     scrapes: BTreeMap<String, Vec<expect::Sample>>,
     secrets: Secrets,
     t0: Instant,
+}
+
+/// A server of the scenario the steps no longer talk to.
+struct OtherServer {
+    name: String,
+    proc: Option<Proc>,
+    settings: ServerSettings,
+    log: PathBuf,
+}
+
+/// The batch-import worker's name of a scenario's server: [`WORKER_ID`] for the
+/// first, `<WORKER_ID>-<name>` for the others.
+fn worker_id(server: &str) -> String {
+    if server == scenario::FIRST_SERVER {
+        WORKER_ID.to_string()
+    } else {
+        format!("{WORKER_ID}-{server}")
+    }
+}
+
+/// What the evidence tells of a server.
+fn server_summary(name: &str, proc: Option<&Proc>, settings: &ServerSettings, log: &Path) -> Value {
+    let env: BTreeMap<&str, &str> = settings
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    json!({
+        "name": name,
+        "worker_id": env.get("RELAY_WORKER_ID"),
+        "running": proc.is_some(),
+        "pid": proc.map(|p| p.child.id()),
+        "base_url": proc.map(|p| p.base_url.clone()),
+        "data_dir": settings.data_dir.display().to_string(),
+        "log": log.display().to_string(),
+    })
 }
 
 fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
@@ -523,11 +793,34 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
         "started_at_unix_ms": started_at,
     });
     let mut steps: Vec<StepRecord> = Vec::new();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&evidence);
+    let database = match s.database {
+        Database::Sqlite => Ok(None),
+        Database::Postgres => test_database_url()
+            .ok_or_else(|| anyhow!("{TEST_DATABASE_URL} is not set"))
+            .and_then(|url| ScenarioDatabase::create(&url, &s.name))
+            .map(Some),
+    };
+    if let Ok(Some(db)) = &database {
+        db.secrets().iter().for_each(|k| secrets.add(k));
+        doc["database"] = json!({"kind": "postgres", "schema": db.schema});
+    }
     let result = (|| -> Result<Option<String>> {
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_file(&evidence);
         std::fs::create_dir_all(&dir)?;
-        let mut run = Run::start(bin, &dir, s, &env.target, &env.upstream_url, &mut doc)?;
+        let database = match &database {
+            Ok(db) => db.as_ref(),
+            Err(e) => bail!("{e:#}"),
+        };
+        let mut run = Run::start(
+            bin,
+            &dir,
+            s,
+            &env.target,
+            &env.upstream_url,
+            database,
+            &mut doc,
+        )?;
         secrets.add(&run.admin_key);
         doc["host_state_before"] = run.host_state()?;
         let mut failure = None;
@@ -535,6 +828,7 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
             let mut rec = StepRecord {
                 index: i + 1,
                 action: step.action(),
+                server: run.server_name.clone(),
                 outcome: "skipped",
                 started_ms: t0.elapsed().as_millis() as u64,
                 duration_ms: 0,
@@ -582,11 +876,17 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
         if let Some(server) = &run.server {
             doc["server_pid"] = json!(server.child.id());
         }
+        doc["servers"] = run.servers();
         if let HostSide::Real { real, baseline, .. } = &run.host {
-            // Stop the server first (its scheduler must not recreate anything), then
-            // leave the shared host as the scenario found it.
+            // Stop the servers first (their schedulers must not recreate anything),
+            // then leave the shared host as the scenario found it.
             if let Some(mut server) = run.server.take() {
                 server.kill();
+            }
+            for other in &mut run.others {
+                if let Some(mut p) = other.proc.take() {
+                    p.kill();
+                }
             }
             let left = real
                 .clean_up(baseline)
@@ -599,10 +899,21 @@ fn run_scenario(env: &RunEnv, path: &Path, s: &Scenario) -> Outcome {
         drop(run);
         Ok(failure)
     })();
-    let failure = match result {
+    let mut failure = match result {
         Ok(f) => f,
         Err(e) => Some(format!("{e:#}")),
     };
+    // Every server is stopped (the run is dropped): keep the schema's rows for the
+    // secret scans, then drop it.
+    if let Ok(Some(db)) = &database {
+        let dumped = db.dump(&dir.join(DATABASE_DUMP));
+        let dropped = db.drop_schema();
+        doc["database"]["rows"] = json!(dumped.as_ref().ok());
+        doc["database"]["dropped"] = json!(dropped.is_ok());
+        if let Some(e) = dumped.err().or(dropped.err()) {
+            failure = failure.or(Some(format!("{e:#}")));
+        }
+    }
     let total: usize = steps.iter().map(|r| r.assertions.len()).sum();
     let failed: usize = steps
         .iter()
@@ -645,6 +956,7 @@ impl Run {
         s: &Scenario,
         target: &Target,
         upstream_url: &str,
+        database: Option<&ScenarioDatabase>,
         doc: &mut Value,
     ) -> Result<Run> {
         let (host, host_base_url, admin_key) = match target {
@@ -703,6 +1015,12 @@ impl Run {
             dir.join("packs").display().to_string(),
         );
         env.extend(s.server.env.clone());
+        if let Some(db) = database {
+            // One database, one master key (every server must open what another
+            // sealed), one operator token; a worker name per server.
+            env.insert("RELAY_DATABASE_URL".into(), db.url.clone());
+            env.insert("RELAY_MASTER_KEY".into(), db.master_key.clone());
+        }
         let settings = ServerSettings {
             data_dir: dir.join("data"),
             token: TOKEN.to_string(),
@@ -727,10 +1045,12 @@ impl Run {
             upstream_url: upstream_url.to_string(),
             packs_dir: dir.join("packs"),
             host_api,
+            server_name: scenario::FIRST_SERVER.to_string(),
             server: Some(server),
             settings,
             server_log,
             api,
+            others: Vec::new(),
             batches: BTreeMap::new(),
             keys: BTreeMap::new(),
             snapshots: BTreeMap::new(),
@@ -739,6 +1059,122 @@ impl Run {
             secrets: Secrets::default(),
             t0: Instant::now(),
         })
+    }
+
+    /// Every server of the scenario, in the order they were started.
+    fn servers(&self) -> Value {
+        let mut out: Vec<Value> = self
+            .others
+            .iter()
+            .map(|o| server_summary(&o.name, o.proc.as_ref(), &o.settings, &o.log))
+            .collect();
+        out.push(server_summary(
+            &self.server_name,
+            self.server.as_ref(),
+            &self.settings,
+            &self.server_log,
+        ));
+        Value::Array(out)
+    }
+
+    /// A client of the server at `base_url` (its answers kept in `answers.log`).
+    fn server_client(&self, base_url: &str) -> Client {
+        Client::with_timeout(base_url, Some(TOKEN), REQUEST_TIMEOUT)
+            .tapped(&self.dir.join("answers.log"))
+    }
+
+    /// `start_server`: another server on the scenario's database, with its own data
+    /// directory, log and worker name; the current one keeps running (unless it was
+    /// killed) and the following steps talk to the new one.
+    fn start_other_server(
+        &mut self,
+        x: &scenario::StartServer,
+        rec: &mut StepRecord,
+    ) -> Result<()> {
+        let mut settings = self.settings.clone();
+        settings.data_dir = self.dir.join(format!("data-{}", x.name));
+        settings.env.retain(|(k, _)| k != "RELAY_WORKER_ID");
+        settings
+            .env
+            .push(("RELAY_WORKER_ID".into(), worker_id(&x.name)));
+        let log = self.dir.join(format!("server-{}.log", x.name));
+        let server = procs::start_server(&self.bin, &settings, &log)?;
+        rec.notes.insert(
+            "previous".into(),
+            json!({"name": self.server_name, "running": self.server.is_some()}),
+        );
+        let previous = OtherServer {
+            name: std::mem::replace(&mut self.server_name, x.name.clone()),
+            proc: self.server.take(),
+            settings: std::mem::replace(&mut self.settings, settings),
+            log: std::mem::replace(&mut self.server_log, log),
+        };
+        self.others.push(previous);
+        self.api = self.server_client(&server.base_url);
+        rec.server = x.name.clone();
+        rec.notes.insert(
+            "started".into(),
+            server_summary(&x.name, Some(&server), &self.settings, &self.server_log),
+        );
+        self.server = Some(server);
+        let r = self.server_call(rec, "GET", "/readyz", None)?;
+        rec.assertions
+            .push(Assertion::eq("server ready", json!(200), json!(r.status)));
+        Ok(())
+    }
+
+    /// `wait_batch`: polls the batch until it has the status asked for; at the time
+    /// limit the step fails with the last status seen.
+    fn wait_batch(&mut self, x: &scenario::WaitBatch, rec: &mut StepRecord) -> Result<()> {
+        let id = self.batch_id(&x.batch)?;
+        let path = format!("/api/import-batches/{id}");
+        let limit = Duration::from_millis(x.timeout_ms.unwrap_or(60_000));
+        let want = json!(x.status);
+        let t = Instant::now();
+        let mut polls = 0u32;
+        // The statuses seen, in order (each once per stretch).
+        let mut seen: Vec<Value> = Vec::new();
+        let r = loop {
+            polls += 1;
+            let r = self.api.get(&path)?;
+            let status = r
+                .body
+                .pointer("/batch/status")
+                .cloned()
+                .unwrap_or(Value::Null);
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            if status == want || t.elapsed() >= limit {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let last = r
+            .body
+            .pointer("/batch/status")
+            .cloned()
+            .unwrap_or(Value::Null);
+        rec.notes.insert("polls".into(), json!(polls));
+        rec.notes
+            .insert("waited_ms".into(), json!(t.elapsed().as_millis() as u64));
+        rec.notes.insert("statuses_seen".into(), json!(seen));
+        rec.requests.push(json!({
+            "to": "server", "server": self.server_name, "method": "GET", "path": path,
+            "at_ms": self.t0.elapsed().as_millis() as u64,
+            "status": r.status, "excerpt": expect::excerpt(&r.body),
+        }));
+        rec.assertions.push(Assertion::new(
+            format!(
+                "batch.status is {} within {} ms",
+                x.status,
+                limit.as_millis()
+            ),
+            want.clone(),
+            last.clone(),
+            last == want,
+        ));
+        self.check(rec, &x.expect, &r)
     }
 
     /// The host's objects: the mock's state dump, or on a real host the objects
@@ -794,6 +1230,7 @@ impl Run {
         let reply = self.api.send(method, path, body, &[])?;
         rec.requests.push(json!({
             "to": "server",
+            "server": self.server_name,
             "method": method,
             "path": path,
             "body": body,
@@ -963,7 +1400,7 @@ impl Run {
                     ));
                 }
                 rec.requests.push(json!({
-                    "to": "server", "method": "GET", "path": path,
+                    "to": "server", "server": self.server_name, "method": "GET", "path": path,
                     "status": r.status, "excerpt": expect::excerpt(&r.body),
                 }));
                 self.check(rec, &x.expect, &r)
@@ -1169,8 +1606,7 @@ impl Run {
                     old.kill();
                 }
                 let server = procs::start_server(&self.bin, &self.settings, &self.server_log)?;
-                self.api = Client::with_timeout(&server.base_url, Some(TOKEN), REQUEST_TIMEOUT)
-                    .tapped(&self.dir.join("answers.log"));
+                self.api = self.server_client(&server.base_url);
                 rec.notes.insert("pid".into(), json!(server.child.id()));
                 rec.notes.insert("base_url".into(), json!(server.base_url));
                 self.server = Some(server);
@@ -1203,6 +1639,8 @@ impl Run {
                 self.check(rec, &x.expect, &r)
             }
             Step::WaitRun(x) => self.wait_run(x, rec),
+            Step::WaitBatch(x) => self.wait_batch(x, rec),
+            Step::StartServer(x) => self.start_other_server(x, rec),
             Step::CancelRun(x) => {
                 if let Some(n) = x.after_accounts {
                     self.wait_accounts(rec, n, x.timeout_ms, "cancel")?;
@@ -1348,7 +1786,7 @@ impl Run {
             rec.requests.truncate(requests);
             rec.assertions.truncate(assertions);
             rec.requests.push(json!({
-                "to": "server", "method": "GET", "path": path,
+                "to": "server", "server": self.server_name, "method": "GET", "path": path,
                 "status": r.status, "excerpt": expect::excerpt(&r.body),
             }));
             rec.assertions.push(Assertion::new(
@@ -1616,5 +2054,71 @@ impl Run {
         );
         self.keys.insert(x.capture.clone(), key);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_database_skips_or_fails_under_ci() {
+        let skip = without_postgres(None, None).unwrap();
+        assert!(skip.contains(TEST_DATABASE_URL), "{skip}");
+        assert!(without_postgres(Some("false"), None).is_ok());
+        let fail = without_postgres(Some("true"), None).unwrap_err();
+        assert!(fail.contains("CI=true"), "{fail}");
+        assert!(without_postgres(Some("1"), Some("  ")).is_err());
+        // .ci/run says why it could not start PostgreSQL: a skip, with the reason.
+        let why = without_postgres(Some("true"), Some("PostgreSQL not installed")).unwrap();
+        assert!(why.ends_with("PostgreSQL not installed"), "{why}");
+    }
+
+    #[test]
+    fn schema_names_are_unique_safe_and_short() {
+        let a = schema_name("two-servers-kill-resume", 4_194_304, 1_796_443_175_492);
+        assert!(a.len() <= 63, "{a}");
+        assert!(
+            a.starts_with("relay_acc_4194304_1796443175492_two_servers"),
+            "{a}"
+        );
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        assert_ne!(
+            a,
+            schema_name("two-servers-kill-resume", 4_194_304, 1_796_443_175_493)
+        );
+        assert_eq!(
+            schema_url("postgres://u:p@127.0.0.1:5432/db", "s1"),
+            "postgres://u:p@127.0.0.1:5432/db?options=-c%20search_path%3Ds1"
+        );
+        assert_eq!(
+            schema_url("postgres://u:p@h/db?sslmode=disable", "s1"),
+            "postgres://u:p@h/db?sslmode=disable&options=-c%20search_path%3Ds1"
+        );
+    }
+
+    #[test]
+    fn every_server_s_files_are_found_for_the_scans() {
+        let dir = std::env::temp_dir().join(format!("xtask-server-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["data", "data-b", "cli", "packs"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        for f in ["server.log", "server-b.log", "mock.log", "answers.log"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let (data, logs) = server_files(&dir);
+        let names = |v: &[PathBuf]| -> Vec<String> {
+            v.iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(&data), ["data", "data-b"]);
+        assert_eq!(names(&logs), ["server-b.log", "server.log"]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(worker_id("a"), WORKER_ID);
+        assert_eq!(worker_id("b"), format!("{WORKER_ID}-b"));
     }
 }

@@ -77,7 +77,10 @@ commands:
                         fails on any failure; skipped when `st` is not installed
   acceptance [NAME...]  run fixtures/scenarios/*.json (those whose name contains a NAME,
                         or all) against the real mock host and server; evidence in
-                        target/acceptance/<scenario>.json
+                        target/acceptance/<scenario>.json; scenarios with
+                        \"database\": \"postgres\" run their servers on a fresh schema of
+                        RELAY_TEST_DATABASE_URL (skipped without it, an error under
+                        CI=true unless RELAY_SKIP_POSTGRES_TESTS says why)
   bench [--sizes LIST] [--latency none|slow|both]
                         import 1, 100, 1000, 3000 and 10000 keys (or LIST, comma-separated):
                         latency none, the server's CPU per key and peak RSS; latency slow

@@ -222,6 +222,9 @@ pub fn start_server(bin: &Path, settings: &ServerSettings, log: &Path) -> Result
         .arg(&settings.data_dir)
         .env("RELAY_ADMIN_TOKEN", &settings.token)
         .env_remove("RELAY_MASTER_KEY")
+        .env_remove("RELAY_MASTER_KEY_FILE")
+        .env_remove("RELAY_DATABASE_URL")
+        .env_remove("RELAY_DATABASE_URL_FILE")
         .env("RELAY_LOG_FORMAT", "json");
     for (k, v) in &settings.env {
         cmd.env(k, v);

@@ -516,9 +516,12 @@ pub fn check(e: &Expect, status: u16, body: &Value, host: Option<&Value>) -> Vec
     for c in &e.json {
         out.push(check_json("answer", body, c));
     }
-    if !e.host_counts.is_empty() || !e.host_json.is_empty() {
+    if e.reads_host() {
         match host {
             Some(state) => {
+                if e.resources_match_host {
+                    out.push(resources_vs_host(body, state));
+                }
                 let counts = host_counts(state);
                 for (k, v) in &e.host_counts {
                     out.push(Assertion::eq(
@@ -542,9 +545,82 @@ pub fn check(e: &Expect, status: u16, body: &Value, host: Option<&Value>) -> Vec
     out
 }
 
+/// The host object kinds of a state dump and the journal's resource type of each;
+/// `true` when every object of the kind on the host must be journaled (the host has
+/// users of its own: only journaled users are checked).
+const JOURNALED_KINDS: [(&str, &str, bool); 7] = [
+    ("groups", "group", true),
+    ("channels", "channel", true),
+    ("plans", "plan", true),
+    ("accounts", "account", true),
+    ("api_keys", "user_key", true),
+    ("subscriptions", "subscription", true),
+    ("users", "user", false),
+];
+
+/// The journal states of a resource that exists on the host.
+const LIVE_RESOURCE_STATES: [&str; 3] = ["created", "reused", "adopted"];
+
+/// Compares the answer's journaled resources (`resources`) with the host's objects:
+/// per kind, the host ids no live resource names (orphans) and the live resources'
+/// ids the host does not hold (missing); see [`Expect::resources_match_host`].
+pub fn resources_vs_host(body: &Value, state: &Value) -> Assertion {
+    let resources: Vec<&Value> = body
+        .get("resources")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let mut orphans = serde_json::Map::new();
+    let mut missing = serde_json::Map::new();
+    let mut compared = serde_json::Map::new();
+    for (kind, resource_type, all_journaled) in JOURNALED_KINDS {
+        let on_host: std::collections::BTreeSet<i64> = state
+            .get(kind)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|o| is_live(kind, o))
+                    .filter_map(|o| o.get("id").and_then(Value::as_i64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let journaled: std::collections::BTreeSet<i64> = resources
+            .iter()
+            .filter(|r| r.get("resource_type").and_then(Value::as_str) == Some(resource_type))
+            .filter(|r| {
+                r.get("state")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| LIVE_RESOURCE_STATES.contains(&s))
+            })
+            .filter_map(|r| r.get("host_resource_id").and_then(Value::as_i64))
+            .collect();
+        let lost: Vec<i64> = journaled.difference(&on_host).copied().collect();
+        if !lost.is_empty() {
+            missing.insert(kind.to_string(), json!(lost));
+        }
+        if all_journaled {
+            let extra: Vec<i64> = on_host.difference(&journaled).copied().collect();
+            if !extra.is_empty() {
+                orphans.insert(kind.to_string(), json!(extra));
+            }
+        }
+        compared.insert(
+            kind.to_string(),
+            json!({"host": on_host.len(), "journaled": journaled.len()}),
+        );
+    }
+    let pass = orphans.is_empty() && missing.is_empty() && !resources.is_empty();
+    Assertion::new(
+        "the journaled resources are exactly the host's objects (no orphan, none missing)",
+        json!({"orphans": {}, "missing": {}}),
+        json!({"orphans": orphans, "missing": missing, "compared": compared}),
+        pass,
+    )
+}
+
 /// Whether the expectations read the mock's state.
 pub fn needs_host(e: &Expect) -> bool {
-    !e.host_counts.is_empty() || !e.host_json.is_empty()
+    e.reads_host()
 }
 
 /// The part of an answer worth keeping as evidence: for a batch view, the batch,
@@ -826,6 +902,54 @@ mod tests {
         assert!(!check(&e, 200, &json!({}), Some(&state))
             .iter()
             .all(|a| a.pass));
+    }
+
+    #[test]
+    fn journaled_resources_are_compared_with_the_host() {
+        let state = json!({
+            "groups": [{"id": 1}], "channels": [{"id": 1}], "plans": [],
+            "accounts": [{"id": 1}, {"id": 2}], "api_keys": [{"id": 4}],
+            "users": [{"id": 1}, {"id": 2}],
+            "subscriptions": [{"id": 3, "status": "active"}, {"id": 9, "status": "revoked"}]
+        });
+        let r = |t: &str, id: i64, st: &str| json!({"resource_type": t, "host_resource_id": id, "state": st});
+        let mut resources = vec![
+            r("group", 1, "created"),
+            r("channel", 1, "reused"),
+            r("account", 1, "created"),
+            r("account", 2, "adopted"),
+            r("user_key", 4, "created"),
+            r("user", 2, "created"),
+            r("subscription", 3, "created"),
+            // Gone from the host and journaled so: no difference.
+            r("account", 7, "deleted"),
+        ];
+        let body = json!({"resources": resources});
+        let a = resources_vs_host(&body, &state);
+        assert!(a.pass, "{a:?}");
+        // An account on the host that only an intent names is an orphan.
+        resources[3] = r("account", 2, "intent");
+        let a = resources_vs_host(&json!({"resources": resources}), &state);
+        assert!(!a.pass);
+        assert_eq!(a.actual["orphans"], json!({"accounts": [2]}));
+        // A live resource the host lost is missing; a user of the host's own is not
+        // an orphan.
+        resources[3] = r("account", 2, "created");
+        resources.push(r("group", 5, "created"));
+        let a = resources_vs_host(&json!({"resources": resources}), &state);
+        assert_eq!(a.actual["missing"], json!({"groups": [5]}));
+        assert_eq!(a.actual["orphans"], json!({}));
+        assert!(!a.pass);
+        // No resources at all proves nothing.
+        assert!(!resources_vs_host(&json!({}), &json!({})).pass);
+        // Through an expectation, with and without the host's state.
+        let e = Expect {
+            resources_match_host: true,
+            ..Expect::default()
+        };
+        assert!(needs_host(&e));
+        assert!(!check(&e, 200, &body, None).iter().all(|a| a.pass));
+        assert!(check(&e, 200, &body, Some(&state)).iter().all(|a| a.pass));
     }
 
     #[test]

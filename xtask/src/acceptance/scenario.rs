@@ -1,7 +1,9 @@
 //! Scenario fixtures: `fixtures/scenarios/<name>.json`, plain data.
 //!
 //! A scenario names the mock host's flags and fault knobs, the server's extra
-//! environment, and a list of steps. Each step is an object whose `action` picks
+//! environment, the database its servers share (`"database": "postgres"`: a fresh
+//! schema of `RELAY_TEST_DATABASE_URL`; default: each server's own SQLite file), and a
+//! list of steps. Each step is an object whose `action` picks
 //! the step kind; steps that talk to the server take an optional `expect`.
 //!
 //! Any string of a step may hold `${name}` placeholders: a batch captured by an
@@ -32,6 +34,9 @@ pub struct Scenario {
     /// The relay server.
     #[serde(default)]
     pub server: ServerSpec,
+    /// Where the servers keep their state (see [`Database`]).
+    #[serde(default, skip_serializing_if = "Database::is_sqlite")]
+    pub database: Database,
     /// The steps, run in order; the first failing step ends the scenario.
     pub steps: Vec<Step>,
 }
@@ -52,10 +57,57 @@ pub struct MockSpec {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
-    /// Extra environment, e.g. `{"RELAY_WARMUP_SECS": "20"}` (default warm-up: 5 s).
+    /// Extra environment of every server of the scenario, e.g.
+    /// `{"RELAY_WARMUP_SECS": "20"}` (default warm-up: 5 s).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
+
+/// Where a scenario's servers keep their state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Database {
+    /// `relay.db` in each server's own data directory.
+    #[default]
+    Sqlite,
+    /// A fresh schema of the PostgreSQL database of `RELAY_TEST_DATABASE_URL`, made
+    /// for the scenario and dropped after it; every server of the scenario uses it
+    /// (`RELAY_DATABASE_URL`) with one master key (`RELAY_MASTER_KEY`, random per
+    /// scenario) and its own `RELAY_WORKER_ID`. Without the variable the scenario is
+    /// skipped (an error under `CI=true`, unless `RELAY_SKIP_POSTGRES_TESTS` says why).
+    Postgres,
+}
+
+impl Database {
+    fn is_sqlite(&self) -> bool {
+        *self == Database::Sqlite
+    }
+}
+
+/// Settings the runner gives every server of a `postgres` scenario: the scenario's
+/// `server.env` cannot set them.
+pub const RUNNER_DATABASE_ENV: [&str; 4] = [
+    "RELAY_DATABASE_URL",
+    "RELAY_DATABASE_URL_FILE",
+    "RELAY_MASTER_KEY",
+    "RELAY_MASTER_KEY_FILE",
+];
+
+/// The name of the server a scenario starts with (`start_server` names the others).
+pub const FIRST_SERVER: &str = "a";
+
+/// The states of an import batch (what `wait_batch` can wait for).
+pub const BATCH_STATES: [&str; 9] = [
+    "pending",
+    "previewed",
+    "running",
+    "succeeded",
+    "partially_succeeded",
+    "failed",
+    "rollback_running",
+    "rolled_back",
+    "interrupted",
+];
 
 /// Placeholders every scenario may use without capturing them: `upstream`, the
 /// base URL (no trailing `/`) of the vendor the run's accounts call (the mock's
@@ -75,6 +127,8 @@ pub enum Step {
     /// `GET /api/import-batches/{id}` of a captured batch, optionally polling until
     /// it is no longer `running`.
     GetBatch(GetBatch),
+    /// Polls `GET /api/import-batches/{id}` until the batch has a given status.
+    WaitBatch(WaitBatch),
     /// `POST /api/import-batches/{id}/rollback`.
     RollbackBatch(BatchAction),
     /// `POST /api/import-batches/{id}/resume`.
@@ -91,6 +145,9 @@ pub enum Step {
     KillServer(KillServer),
     /// Start the server again on the same data directory.
     RestartServer(RestartServer),
+    /// Start another server on the scenario's database (and the same host); the
+    /// steps after it talk to the new server.
+    StartServer(StartServer),
     /// Remember the mock's objects under a name.
     SnapshotHost(SnapshotHost),
     /// The mock's objects equal a snapshot.
@@ -127,6 +184,7 @@ impl Step {
             Step::InstallPack(_) => "install_pack",
             Step::Import(_) => "import",
             Step::GetBatch(_) => "get_batch",
+            Step::WaitBatch(_) => "wait_batch",
             Step::RollbackBatch(_) => "rollback_batch",
             Step::ResumeBatch(_) => "resume_batch",
             Step::Query(_) => "query",
@@ -134,6 +192,7 @@ impl Step {
             Step::EndUserKey(_) => "end_user_key",
             Step::KillServer(_) => "kill_server",
             Step::RestartServer(_) => "restart_server",
+            Step::StartServer(_) => "start_server",
             Step::SnapshotHost(_) => "snapshot_host",
             Step::ExpectHostUnchanged(_) => "expect_host_unchanged",
             Step::Call(_) => "call",
@@ -159,6 +218,7 @@ impl Step {
             Step::InstallPack(x) => Some(&x.expect),
             Step::Import(x) => Some(&x.expect),
             Step::GetBatch(x) => Some(&x.expect),
+            Step::WaitBatch(x) => Some(&x.expect),
             Step::RollbackBatch(x) => Some(&x.expect),
             Step::ResumeBatch(x) => Some(&x.expect),
             Step::Query(x) => Some(&x.expect),
@@ -368,6 +428,23 @@ pub struct GetBatch {
     #[serde(default)]
     pub timeout_ms: Option<u64>,
     /// Expectations on the answer.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// `wait_batch`: polls the batch every 200 ms until its `batch.status` is `status`;
+/// at the time limit the step fails with the last status seen.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitBatch {
+    /// Captured batch name.
+    pub batch: String,
+    /// The status to wait for (one of [`BATCH_STATES`]).
+    pub status: String,
+    /// Poll limit (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Expectations on the last answer.
     #[serde(default)]
     pub expect: Expect,
 }
@@ -713,10 +790,21 @@ pub struct KillServer {
     pub timeout_ms: Option<u64>,
 }
 
-/// `restart_server`.
+/// `restart_server`: the server the steps talk to, again on its data directory.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestartServer {}
+
+/// `start_server`: another relay server on the scenario's database (a `postgres`
+/// scenario) and host, with its own data directory (`data-<name>/`), log
+/// (`server-<name>.log`) and `RELAY_WORKER_ID`; the servers started before keep
+/// running. The first server is [`FIRST_SERVER`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartServer {
+    /// Its name in the evidence: lowercase letters and digits, unique in the scenario.
+    pub name: String,
+}
 
 /// `snapshot_host`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -790,6 +878,13 @@ pub struct Expect {
     /// Checks on the mock's state dump by JSON pointer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_json: Vec<JsonCheck>,
+    /// The answer's journaled resources (`resources`, as `GET
+    /// /api/providers/{p}/resources` answers) that are live (`created`, `reused`,
+    /// `adopted`) are exactly the host's groups, channels, plans, accounts, user keys
+    /// and subscriptions (no orphan on the host, nothing journaled missing), and every
+    /// journaled user exists (the host has users of its own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resources_match_host: bool,
 }
 
 /// A check of one value found by JSON pointer; exactly one test per check.
@@ -816,6 +911,13 @@ pub struct JsonCheck {
     /// Present (true) or absent/null (false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exists: Option<bool>,
+}
+
+impl Expect {
+    /// Whether the expectations read the host's objects.
+    pub fn reads_host(&self) -> bool {
+        !self.host_counts.is_empty() || !self.host_json.is_empty() || self.resources_match_host
+    }
 }
 
 impl JsonCheck {
@@ -884,6 +986,18 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
     if s.steps.is_empty() {
         bail!("no steps");
     }
+    if s.database == Database::Postgres {
+        for k in RUNNER_DATABASE_ENV {
+            if s.server.env.contains_key(k) {
+                bail!("server.env: {k} is set by the runner in a postgres scenario");
+            }
+        }
+    }
+    let several = s.steps.iter().any(|x| matches!(x, Step::StartServer(_)));
+    if several && s.server.env.contains_key("RELAY_WORKER_ID") {
+        bail!("server.env: RELAY_WORKER_ID is set by the runner (one per server) when a scenario starts several servers");
+    }
+    let mut servers = BTreeSet::from([FIRST_SERVER.to_string()]);
     let mut batches = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut snapshots = BTreeSet::new();
@@ -936,6 +1050,7 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                 | Step::SnapshotHost(_)
                 | Step::ExpectHostUnchanged(_)
                 | Step::RestartServer(_)
+                | Step::StartServer(_)
                 | Step::EndUserKey(_)
                 | Step::HostAdmin(_)
                 | Step::CaptureHost(_)
@@ -956,9 +1071,7 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
             Step::KillServer(x) => x.after_accounts.is_some(),
             Step::CancelRun(x) if x.after_accounts.is_some() => true,
             Step::WaitRun(x) if x.accounts_recorded => true,
-            _ => step
-                .expect()
-                .is_some_and(|e| !e.host_counts.is_empty() || !e.host_json.is_empty()),
+            _ => step.expect().is_some_and(Expect::reads_host),
         };
         if needs_host && !host_up {
             bail!("{at}: the mock host is down (add restart_host first)");
@@ -993,6 +1106,16 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
             }
             Step::GetBatch(x) => {
                 need_batch(&x.batch)?;
+                Some(&x.expect)
+            }
+            Step::WaitBatch(x) => {
+                need_batch(&x.batch)?;
+                if !BATCH_STATES.contains(&x.status.as_str()) {
+                    bail!(
+                        "{at}: status {:?} is not a batch status ({BATCH_STATES:?})",
+                        x.status
+                    );
+                }
                 Some(&x.expect)
             }
             Step::RollbackBatch(x) => {
@@ -1170,6 +1293,24 @@ fn validate(s: &Scenario, path: &Path) -> Result<()> {
                 Some(&x.expect)
             }
             Step::RestartServer(_) => {
+                server_up = true;
+                None
+            }
+            Step::StartServer(x) => {
+                if s.database != Database::Postgres {
+                    bail!("{at}: several servers need a shared database: set \"database\": \"postgres\"");
+                }
+                if x.name.is_empty()
+                    || !x
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                {
+                    bail!("{at}: name {:?}: use lowercase letters and digits", x.name);
+                }
+                if !servers.insert(x.name.clone()) {
+                    bail!("{at}: a server named {:?} is already started", x.name);
+                }
                 server_up = true;
                 None
             }
@@ -1389,6 +1530,117 @@ mod tests {
             {"action": "wait_run", "run": "r", "capture": {"i": "/items/0/item_id"}}
         ])))
         .is_err());
+    }
+
+    #[test]
+    fn two_servers_on_one_database_load() {
+        let s = parse(serde_json::json!({
+            "name": "x", "description": "d",
+            "database": "postgres",
+            "server": {"env": {"RELAY_LEASE_SECS": "3"}},
+            "steps": [
+                {"action": "import", "provider": "deepseek", "keys": ["sk-0123456789abcdef"], "wait": false, "capture": "b1"},
+                {"action": "kill_server", "after_accounts": 1},
+                {"action": "start_server", "name": "b"},
+                {"action": "wait_batch", "batch": "b1", "status": "interrupted", "timeout_ms": 30000},
+                {"action": "resume_batch", "batch": "b1", "keys": ["sk-0123456789abcdef"]},
+                {"action": "start_server", "name": "c2"},
+                {"action": "wait_batch", "batch": "b1", "status": "succeeded",
+                 "expect": {"batch_status": "succeeded"}},
+                {"action": "query", "path": "/api/providers/deepseek/resources?host_id=main",
+                 "expect": {"resources_match_host": true}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(s.database, Database::Postgres);
+        assert_eq!(s.server.env["RELAY_LEASE_SECS"], "3");
+        let Step::StartServer(b) = &s.steps[2] else {
+            panic!("not a start_server")
+        };
+        assert_eq!(b.name, "b");
+        let Step::WaitBatch(w) = &s.steps[3] else {
+            panic!("not a wait_batch")
+        };
+        assert_eq!(
+            (w.batch.as_str(), w.status.as_str(), w.timeout_ms),
+            ("b1", "interrupted", Some(30000))
+        );
+        assert!(s.steps[7].expect().is_some_and(Expect::reads_host));
+        // Written back as it was read; a SQLite scenario writes no `database`.
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["database"], "postgres");
+        assert_eq!(
+            v["steps"][2],
+            serde_json::json!({"action": "start_server", "name": "b"})
+        );
+        let plain = parse(serde_json::json!({
+            "name": "x", "description": "d", "steps": [{"action": "install_pack"}]
+        }))
+        .unwrap();
+        assert_eq!(plain.database, Database::Sqlite);
+        assert!(serde_json::to_value(&plain)
+            .unwrap()
+            .get("database")
+            .is_none());
+    }
+
+    #[test]
+    fn two_server_steps_refuse_what_cannot_work() {
+        let pg = |steps: Value| serde_json::json!({"name": "x", "description": "d", "database": "postgres", "steps": steps});
+        let import = serde_json::json!({"action": "import", "provider": "deepseek", "keys": ["sk-0123456789abcdef"], "capture": "b1"});
+        // The baseline passes.
+        assert!(parse(pg(
+            serde_json::json!([import.clone(), {"action": "start_server", "name": "b"}])
+        ))
+        .is_ok());
+        // A second server without a shared database.
+        assert!(parse(serde_json::json!({"name": "x", "description": "d",
+            "steps": [{"action": "start_server", "name": "b"}]}))
+        .is_err());
+        // Names: the first server's, twice, or not lowercase letters and digits.
+        for bad in [
+            serde_json::json!([{"action": "start_server", "name": "a"}]),
+            serde_json::json!([{"action": "start_server", "name": "b"}, {"action": "start_server", "name": "b"}]),
+            serde_json::json!([{"action": "start_server", "name": "B"}]),
+            serde_json::json!([{"action": "start_server", "name": "b-2"}]),
+            serde_json::json!([{"action": "start_server", "name": ""}]),
+            serde_json::json!([{"action": "start_server"}]),
+        ] {
+            assert!(parse(pg(bad.clone())).is_err(), "{bad}");
+        }
+        // Unknown database.
+        assert!(parse(
+            serde_json::json!({"name": "x", "description": "d", "database": "mysql",
+            "steps": [{"action": "install_pack"}]})
+        )
+        .is_err());
+        // Settings the runner owns.
+        for (k, v) in [
+            ("RELAY_DATABASE_URL", "postgres://u:p@h/d"),
+            ("RELAY_MASTER_KEY", "AAAA"),
+            ("RELAY_WORKER_ID", "w"),
+        ] {
+            let mut doc =
+                pg(serde_json::json!([import.clone(), {"action": "start_server", "name": "b"}]));
+            doc["server"] = serde_json::json!({"env": {k: v}});
+            assert!(parse(doc).is_err(), "{k}");
+        }
+        // wait_batch: a batch captured earlier, a known status, a running server.
+        for bad in [
+            serde_json::json!([{"action": "wait_batch", "batch": "b1", "status": "interrupted"}]),
+            serde_json::json!([import.clone(), {"action": "wait_batch", "batch": "b1", "status": "crashed"}]),
+            serde_json::json!([import.clone(), {"action": "wait_batch", "batch": "b1"}]),
+            serde_json::json!([import.clone(), {"action": "kill_server"},
+                               {"action": "wait_batch", "batch": "b1", "status": "interrupted"}]),
+        ] {
+            assert!(parse(pg(bad.clone())).is_err(), "{bad}");
+        }
+        // start_server brings a server back for the steps after it.
+        assert!(parse(pg(serde_json::json!([
+            import.clone(), {"action": "kill_server"}, {"action": "start_server", "name": "b"},
+            {"action": "wait_batch", "batch": "b1", "status": "interrupted"}
+        ])))
+        .is_ok());
     }
 
     #[test]
