@@ -1,7 +1,7 @@
 //! Project automation. Run as `cargo xtask <command>`.
 //!
 //! - `ci`: formatting check, clippy with warnings denied, every test of the
-//!   workspace (SQLite), the store's and the use cases' tests again on PostgreSQL
+//!   workspace (SQLite), the store's, the use cases' and the server's tests again on PostgreSQL
 //!   (`RELAY_TEST_DATABASE_URL`), the acceptance scenarios, the console browser
 //!   test, then the live contract check.
 //! - `console-test`: the web console in a real headless Chromium (WebDriver through
@@ -63,7 +63,7 @@ commands:
   demo [--debug]        start the mock host and the server on loopback, register the host,
                         install the bundled pack, import demo keys, prove access, reconcile
   ci                    cargo fmt --check, cargo clippy -D warnings, every test of the
-                        workspace, the relay-store and relay-app tests again on
+                        workspace, the relay-store, relay-app and relay-server tests again on
                         PostgreSQL when RELAY_TEST_DATABASE_URL is set, the
                         acceptance scenarios, `console-test` when
                         chromium is installed, then `contract` when schemathesis is
@@ -130,8 +130,9 @@ fn ci() -> Result<()> {
         eprintln!("==> SKIP cargo clippy: clippy is not installed for this toolchain");
         skipped.push("clippy");
     }
-    // Every test on the embedded SQLite store, then the store's and the use cases'
-    // suites again on PostgreSQL when `.ci/run` (or the caller) provides one.
+    // Every test on the embedded SQLite store, then the store's, the use cases' and
+    // the server binary's suites again on PostgreSQL when `.ci/run` (or the caller)
+    // provides one.
     let postgres = std::env::var(TEST_DATABASE_URL)
         .ok()
         .filter(|u| !u.is_empty());
@@ -152,6 +153,8 @@ fn ci() -> Result<()> {
                     "relay-store",
                     "-p",
                     "relay-app",
+                    "-p",
+                    "relay-server",
                 ],
                 &[(TEST_DATABASE_URL, Some(url))],
             )

@@ -145,7 +145,36 @@ fn no_answer_log_line_or_stored_byte_holds_a_secret_the_host_echoed() {
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    assert!(names.iter().any(|n| n == "relay.db"), "{names:?}");
+    if let Some(url) = database_url_for(&dir) {
+        // The state is in PostgreSQL: every row of the server's schema, as text.
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let tables: Vec<String> = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut rows = String::new();
+        for table in &tables {
+            for row in client
+                .query(&format!("SELECT t::text FROM {table} t"), &[])
+                .unwrap()
+            {
+                rows.push_str(row.get::<_, &str>(0));
+                rows.push('\n');
+            }
+        }
+        assert!(rows.contains("deepseek"), "the schema holds the import");
+        for s in &secrets {
+            assert!(!rows.contains(s.as_str()), "{s} in the PostgreSQL schema");
+        }
+    } else {
+        assert!(names.iter().any(|n| n == "relay.db"), "{names:?}");
+    }
     assert!(names.iter().any(|n| n == "server.log"), "{names:?}");
     for path in all {
         let bytes = std::fs::read(&path).unwrap();

@@ -72,14 +72,15 @@ fn a_fresh_data_directory_under_umask_022_is_private() {
     assert_eq!(status, 200);
     assert_eq!(mode(&data), 0o700, "data directory");
     assert_eq!(mode(&data.join("packs")), 0o700, "default packs directory");
-    for name in [
-        "relay.db",
-        "relay.db-wal",
-        "relay.db-shm",
-        "master.key",
-        "admin.token",
-        "relay.lock",
-    ] {
+    let database: &[&str] = if on_postgres() {
+        &[] // the state is in PostgreSQL
+    } else {
+        &["relay.db", "relay.db-wal", "relay.db-shm"]
+    };
+    for name in database
+        .iter()
+        .chain(&["master.key", "admin.token", "relay.lock"])
+    {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");
     }
     let names: Vec<String> = std::fs::read_dir(&data)
@@ -217,6 +218,10 @@ fn rotate_command(data: &Path) -> Command {
         .arg(data)
         .env_remove("RELAY_MASTER_KEY")
         .env_remove("RELAY_ADMIN_TOKEN");
+    match database_url_for(data) {
+        Some(url) => cmd.env("RELAY_DATABASE_URL", url),
+        None => cmd.env_remove("RELAY_DATABASE_URL"),
+    };
     cmd
 }
 

@@ -56,9 +56,42 @@ pub fn server_command(data_dir: &Path) -> Command {
         .arg(data_dir)
         .env_remove("RELAY_ADMIN_TOKEN")
         .env_remove("RELAY_MASTER_KEY")
+        .env_remove("RELAY_DATABASE_URL_FILE")
         .env("RELAY_PACKS_DIR", repo_root())
         .env("RELAY_WARMUP_SECS", "5");
+    match database_url_for(data_dir) {
+        Some(url) => cmd.env("RELAY_DATABASE_URL", url),
+        None => cmd.env_remove("RELAY_DATABASE_URL"),
+    };
     cmd
+}
+
+/// True when the suite runs on PostgreSQL (`RELAY_TEST_DATABASE_URL`, set by
+/// `cargo xtask ci`): the servers keep their state there, one schema per data
+/// directory, and the data directory holds no `relay.db`.
+pub fn on_postgres() -> bool {
+    std::env::var("RELAY_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// On PostgreSQL, the URL of `data_dir`'s own schema (created when missing).
+pub fn database_url_for(data_dir: &Path) -> Option<String> {
+    let url = std::env::var("RELAY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let name: String = data_dir
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    // Schema names hold at most 63 bytes: keep the unique tail of the path.
+    let tail = &name[name.len().saturating_sub(50)..];
+    let schema = format!("relay_srv_{}", tail.to_ascii_lowercase());
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
 }
 
 /// Runs the server expecting it to refuse to start; returns its exit code and stderr.
