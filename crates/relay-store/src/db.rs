@@ -458,13 +458,10 @@ impl<'a> Conn<'a> {
                 Ok(stmt.execute(rusqlite::params_from_iter(values.iter()))?)
             }
             Conn::Postgres(client) => {
-                let sql = postgres_sql(sql);
                 let bound: Vec<PgParam<'_>> = values.iter().map(|v| PgParam(*v)).collect();
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound
-                    .iter()
-                    .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                let n = client.borrow_mut().execute(sql.as_str(), &refs)?;
+                let n = client
+                    .borrow_mut()
+                    .execute(postgres_sql(sql).as_str(), &pg_refs(&bound))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -497,13 +494,10 @@ impl<'a> Conn<'a> {
                 Ok(out)
             }
             Conn::Postgres(client) => {
-                let sql = postgres_sql(sql);
                 let bound: Vec<PgParam<'_>> = values.iter().map(|v| PgParam(*v)).collect();
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound
-                    .iter()
-                    .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                let rows = client.borrow_mut().query(sql.as_str(), &refs)?;
+                let rows = client
+                    .borrow_mut()
+                    .query(postgres_sql(sql).as_str(), &pg_refs(&bound))?;
                 rows.iter()
                     .map(|row| (0..row.len()).map(|i| pg_value(row, i)).collect())
                     .collect()
@@ -623,6 +617,14 @@ fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
         V::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         V::Blob(b) => Value::Blob(b.to_vec()),
     }
+}
+
+/// The parameters as the `postgres` crate takes them.
+fn pg_refs<'p>(bound: &'p [PgParam<'_>]) -> Vec<&'p (dyn postgres::types::ToSql + Sync)> {
+    bound
+        .iter()
+        .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+        .collect()
 }
 
 /// A value bound to a PostgreSQL parameter of whichever type the server inferred.

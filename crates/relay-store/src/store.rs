@@ -169,15 +169,7 @@ impl Store {
     ///    ([`CryptoError::WrongMasterKey`]) **before** any migration is applied;
     /// 5. every pending migration.
     pub fn open(data_dir: &Path, master_key_b64: Option<&str>) -> Result<Store> {
-        let supplied = master_key_b64.map(MasterKey::from_base64).transpose()?;
-        Store::open_with(data_dir, |dir, check| match supplied {
-            Some(key) => Ok(KeyRing {
-                keys: vec![key],
-                source: KeySource::Supplied,
-                pending_rotation: false,
-            }),
-            None => key_file_ring(dir, check),
-        })
+        Store::open_with(data_dir, supplied_or_key_file(master_key_b64)?)
     }
 
     /// [`Store::open`] with the key ring chosen by `resolve`, which sees the data
@@ -290,15 +282,11 @@ impl Store {
         data_dir: &Path,
         master_key_b64: Option<&str>,
     ) -> Result<Store> {
-        let supplied = master_key_b64.map(MasterKey::from_base64).transpose()?;
-        Store::open_postgres_in(DataDir::open(data_dir)?, url, |dir, check| match supplied {
-            Some(key) => Ok(KeyRing {
-                keys: vec![key],
-                source: KeySource::Supplied,
-                pending_rotation: false,
-            }),
-            None => key_file_ring(dir, check),
-        })
+        Store::open_postgres_in(
+            DataDir::open(data_dir)?,
+            url,
+            supplied_or_key_file(master_key_b64)?,
+        )
     }
 
     /// [`Store::open_postgres`] with the key ring chosen by `resolve` (see
@@ -825,6 +813,22 @@ pub(crate) fn choose_sealer(keys: &[MasterKey], check: Option<&str>) -> Result<S
     let sealer = Sealer::with_ring(&keys[i], &others);
     verify_check(&sealer, check)?;
     Ok(sealer)
+}
+
+/// The key ring of an open: the supplied key (`RELAY_MASTER_KEY`), else the key file
+/// of the data directory ([`key_file_ring`]).
+fn supplied_or_key_file(
+    master_key_b64: Option<&str>,
+) -> Result<impl FnOnce(&Path, Option<&str>) -> Result<KeyRing>> {
+    let supplied = master_key_b64.map(MasterKey::from_base64).transpose()?;
+    Ok(move |dir: &Path, check: Option<&str>| match supplied {
+        Some(key) => Ok(KeyRing {
+            keys: vec![key],
+            source: KeySource::Supplied,
+            pending_rotation: false,
+        }),
+        None => key_file_ring(dir, check),
+    })
 }
 
 /// The ring of a store without a supplied key: `master.key` (created only for a
