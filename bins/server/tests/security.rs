@@ -201,6 +201,40 @@ fn a_missing_master_key_is_never_regenerated_for_sealed_data() {
     assert!(!key.exists(), "no new key file was generated");
 }
 
+#[test]
+fn a_bad_or_unreachable_database_url_is_refused_without_its_password() {
+    const PASSWORD: &str = "db-pw-7f3a9c1e5b2d8f40";
+    // Not a URL PostgreSQL reads: the error names the variable and the fix.
+    let dir = temp_dir("bad-db-url");
+    let mut cmd = server_command(&dir);
+    cmd.env("RELAY_ADMIN_TOKEN", TOKEN).env(
+        "RELAY_DATABASE_URL",
+        format!("postgres://relay:{PASSWORD}@127.0.0.1:notaport/relay"),
+    );
+    let (code, err) = refused(cmd);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("RELAY_DATABASE_URL")
+            && err.contains("postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD), "{err}");
+    // A database nobody answers on (port 1): refused, the password nowhere.
+    let dir = temp_dir("down-db");
+    let mut cmd = server_command(&dir);
+    cmd.env("RELAY_ADMIN_TOKEN", TOKEN).env(
+        "RELAY_DATABASE_URL",
+        format!("postgres://relay:{PASSWORD}@127.0.0.1:1/relay"),
+    );
+    let (code, err) = refused(cmd);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("PostgreSQL database of RELAY_DATABASE_URL"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD), "{err}");
+}
+
 fn register(server: &Server, mock: &MockHost) -> serde_json::Value {
     let (status, v) = server.post(
         "/api/hosts",
