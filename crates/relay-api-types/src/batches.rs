@@ -156,7 +156,10 @@ pub struct BatchRecord {
     pub request: BatchRequestRecord,
     /// While running: `{"phase":"import","preview":…}`. Finished: the `ImportReport`
     /// (after a rollback also `"phase":"rollback"` and `rollback`). A run that failed
-    /// before reporting: `{"phase":"import","error":…}`.
+    /// before reporting: `{"phase":"import","error":…}`. Lean, nothing in it grows
+    /// with the keys: its per-key lists (`keys`, `preview.keys`) are empty and its
+    /// `resources` leave the accounts out, since the view's `items`, `request.keys`
+    /// and `resources` hold every key once.
     pub report: Option<BatchReport>,
     /// Why the batch failed (or what a rollback left).
     pub error: Option<String>,

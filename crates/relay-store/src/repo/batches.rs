@@ -7,9 +7,11 @@ use serde_json::Value;
 use crate::error::{Result, StoreError};
 use crate::records::{
     BatchCounts, BatchFilter, BatchItemRecord, BatchRecord, ItemUpdate, NewBatch, NewBatchItem,
-    SecretSlot, Timestamp,
+    ProbeResultRecord, ResourceRecord, SecretSlot, Timestamp,
 };
 use crate::repo::installs::{insert_install_if_absent, set_last_batch_in};
+use crate::repo::probes::query_probes;
+use crate::repo::resources::query_resources;
 use crate::repo::secrets::SealedSlot;
 use crate::sql::{
     fingerprint, json, json_opt, limit_clause, parsed, parsed_opt, ts, ts_opt, Filter,
@@ -58,6 +60,25 @@ pub trait BatchRepository {
     fn add_items(&self, id: &BatchId, items: &[NewBatchItem]) -> Result<()>;
     /// The batch's items by `seq`.
     fn items(&self, id: &BatchId) -> Result<Vec<BatchItemRecord>>;
+    /// One page of the batch's items by `seq`: those after `after_seq`, at most
+    /// `limit` (a large batch's answer is written page by page).
+    fn items_page(&self, id: &BatchId, after_seq: u32, limit: u32) -> Result<Vec<BatchItemRecord>>;
+    /// One page of the host objects recorded for the batch, by row id: those after
+    /// `after_id`, at most `limit`.
+    fn resources_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ResourceRecord>>;
+    /// One page of the probes run for the batch, by row id: those after `after_id`,
+    /// at most `limit`.
+    fn probes_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ProbeResultRecord>>;
     /// Updates the (non-duplicate) item of a key and recounts the batch.
     fn update_item(
         &self,
@@ -428,6 +449,47 @@ impl BatchRepository for SqliteBatches<'_> {
             ))?;
             let rows = stmt.query_map([id.as_str()], item_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn items_page(&self, id: &BatchId, after_seq: u32, limit: u32) -> Result<Vec<BatchItemRecord>> {
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM import_batch_items i
+                 WHERE i.batch_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![id.as_str(), after_seq, limit], item_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn resources_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ResourceRecord>> {
+        self.store.read(|conn| {
+            query_resources(
+                conn,
+                "batch_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![id.as_str(), after_id, limit],
+            )
+        })
+    }
+
+    fn probes_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ProbeResultRecord>> {
+        self.store.read(|conn| {
+            query_probes(
+                conn,
+                "batch_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![id.as_str(), after_id, limit],
+            )
         })
     }
 

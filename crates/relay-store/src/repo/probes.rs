@@ -91,7 +91,7 @@ fn probe_row(row: &Row<'_>) -> rusqlite::Result<ProbeResultRecord> {
     })
 }
 
-fn query_probes(
+pub(crate) fn query_probes(
     conn: &Connection,
     where_sql: &str,
     params: impl rusqlite::Params,
