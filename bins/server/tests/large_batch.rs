@@ -1,6 +1,6 @@
-//! A batch larger than a page of store rows: its view is answered as a stream, page by
-//! page, and arrives whole, every row exactly once; its stored report does not grow
-//! with the keys.
+//! A batch larger than a page of store rows: its view and its evidence document are
+//! answered as streams, page by page, and arrive whole, every row exactly once; its
+//! stored report does not grow with the keys.
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -73,7 +73,7 @@ fn ascending(rows: &Value, field: &str) -> Vec<i64> {
 }
 
 #[test]
-fn a_large_batch_is_answered_whole_as_a_stream_with_every_row_once() {
+fn a_large_batch_and_its_evidence_are_answered_whole_as_streams_with_every_row_once() {
     let mock = MockHost::start(MockConfig::default()).unwrap();
     let dir = temp_dir("large-batch");
     let server = start(&dir, Some(TOKEN));
@@ -178,6 +178,30 @@ fn a_large_batch_is_answered_whole_as_a_stream_with_every_row_once() {
         "batch_not_found"
     );
 
-    // No key in the answer.
-    assert!(keys.iter().all(|k| !text.contains(k.as_str())));
+    // The evidence document is streamed the same way, every row once.
+    let (status, length, encoding, evidence) = call(
+        "GET",
+        &server,
+        &format!("/api/import-batches/{id}/evidence"),
+        None,
+    );
+    assert_eq!(status, 200, "{}", &evidence[..evidence.len().min(2000)]);
+    assert_eq!((length, encoding.as_deref()), (None, Some("chunked")));
+    let doc: Value = serde_json::from_str(&evidence).expect("the whole document is valid JSON");
+    assert_eq!(doc.as_object().unwrap().len(), 14, "{}", &evidence[..2000]);
+    assert_eq!(doc["format"], "relay-evidence/1");
+    assert_eq!(doc["kind"], "import_batch");
+    assert_eq!(doc["batch"]["id"], id);
+    assert_eq!(doc["asked"], batch["request"]);
+    assert_eq!(doc["keys"], view["items"]);
+    assert_eq!(doc["host_objects"], view["resources"]);
+    assert_eq!(doc["probes"], view["probes"]);
+    assert_eq!(doc["access_proofs"], view["closures"]);
+    assert_eq!(doc["report"], batch["report"]);
+    assert_eq!(doc["reconcile_runs"], json!([]));
+
+    // No key in the answers.
+    assert!(keys
+        .iter()
+        .all(|k| !text.contains(k.as_str()) && !evidence.contains(k.as_str())));
 }

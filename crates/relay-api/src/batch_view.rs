@@ -60,8 +60,96 @@ fn write_rows(
     w: &mut dyn Write,
 ) -> io::Result<()> {
     w.write_all(head)?;
-    w.write_all(b",\"items\":[")?;
-    let mut list = List::default();
+    w.write_all(b",\"items\":")?;
+    write_items(app, id, redactor, w)?;
+    w.write_all(b",\"resources\":")?;
+    write_resources(app, id, redactor, w)?;
+    w.write_all(b",\"probes\":")?;
+    write_probes(app, id, redactor, w)?;
+    w.write_all(b",\"closures\":")?;
+    write_closures(app, id, redactor, w)?;
+    w.write_all(b",\"reconcile_runs\":")?;
+    write_reconcile_runs(app, id, redactor, w)?;
+    if let Some(rollback) = rollback {
+        w.write_all(b",\"rollback\":")?;
+        w.write_all(&piece::<api::RollbackReport>(rollback, redactor).map_err(failed)?)?;
+    }
+    w.write_all(b"}")
+}
+
+/// The evidence document of batch `batch_id` (`api::BatchEvidence`) as a streamed
+/// answer: its head (what was asked, the host, pack, provider and batch) first, then
+/// the keys, host objects and probes page by page, the access proofs, the stored
+/// report and the reconcile runs; every piece through the evidence's redactor (the
+/// application's, plus the batch keys' fingerprints).
+pub fn evidence(app: &Arc<App>, batch_id: &str) -> Result<ApiResponse, ApiError> {
+    let evidence = app.batch_evidence_head(batch_id)?;
+    let (doc, redactor) = (&evidence.head, &evidence.redactor);
+    let mut head = Vec::new();
+    let mut field = |name: &str, encoded: Vec<u8>| {
+        head.extend_from_slice(if head.is_empty() { b"{" } else { b"," });
+        head.extend_from_slice(format!("\"{name}\":").as_bytes());
+        head.extend(encoded);
+    };
+    field(
+        "format",
+        piece::<api::EvidenceFormat>(&doc["format"], redactor)?,
+    );
+    field(
+        "kind",
+        piece::<api::ImportBatchKind>(&doc["kind"], redactor)?,
+    );
+    field(
+        "generated_at",
+        piece::<String>(&doc["generated_at"], redactor)?,
+    );
+    field("host", piece::<api::EvidenceHost>(&doc["host"], redactor)?);
+    field(
+        "pack",
+        piece::<api::BatchEvidencePack>(&doc["pack"], redactor)?,
+    );
+    field(
+        "provider",
+        piece::<api::BatchEvidenceProvider>(&doc["provider"], redactor)?,
+    );
+    field(
+        "asked",
+        piece::<api::BatchRequestRecord>(&doc["asked"], redactor)?,
+    );
+    field(
+        "batch",
+        piece::<api::BatchEvidenceBatch>(&doc["batch"], redactor)?,
+    );
+    let report = piece::<Option<api::BatchReport>>(&evidence.report, redactor)?;
+    let app = app.clone();
+    Ok(ApiResponse::streamed(
+        StatusCode::OK,
+        Box::new(move |w| {
+            let (id, redactor) = (&evidence.batch_id, &evidence.redactor);
+            let mut body = || -> io::Result<()> {
+                w.write_all(&head)?;
+                w.write_all(b",\"keys\":")?;
+                write_items(&app, id, redactor, w)?;
+                w.write_all(b",\"host_objects\":")?;
+                write_resources(&app, id, redactor, w)?;
+                w.write_all(b",\"probes\":")?;
+                write_probes(&app, id, redactor, w)?;
+                w.write_all(b",\"access_proofs\":")?;
+                write_closures(&app, id, redactor, w)?;
+                w.write_all(b",\"report\":")?;
+                w.write_all(&report)?;
+                w.write_all(b",\"reconcile_runs\":")?;
+                write_reconcile_runs(&app, id, redactor, w)?;
+                w.write_all(b"}")
+            };
+            body().map_err(|e| io::Error::new(e.kind(), redactor.redact(&e.to_string())))
+        }),
+    ))
+}
+
+/// The batch's items, by line, as a JSON array.
+fn write_items(app: &App, id: &BatchId, redactor: &Redactor, w: &mut dyn Write) -> io::Result<()> {
+    let mut list = List::open(w)?;
     let mut after = 0;
     loop {
         let page = app.batch_items_page(id, after, PAGE).map_err(failed)?;
@@ -70,11 +158,19 @@ fn write_rows(
         }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = last.seq,
-            _ => break,
+            _ => return list.close(w),
         }
     }
-    w.write_all(b"],\"resources\":[")?;
-    let mut list = List::default();
+}
+
+/// The host objects recorded for the batch, by row id, as a JSON array.
+fn write_resources(
+    app: &App,
+    id: &BatchId,
+    redactor: &Redactor,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let mut list = List::open(w)?;
     let mut after = 0;
     loop {
         let page = app.batch_resources_page(id, after, PAGE).map_err(failed)?;
@@ -83,11 +179,14 @@ fn write_rows(
         }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = last.id,
-            _ => break,
+            _ => return list.close(w),
         }
     }
-    w.write_all(b"],\"probes\":[")?;
-    let mut list = List::default();
+}
+
+/// The probes run for the batch, by row id, as a JSON array.
+fn write_probes(app: &App, id: &BatchId, redactor: &Redactor, w: &mut dyn Write) -> io::Result<()> {
+    let mut list = List::open(w)?;
     let mut after = 0;
     loop {
         let page = app.batch_probes_page(id, after, PAGE).map_err(failed)?;
@@ -96,34 +195,54 @@ fn write_rows(
         }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = last.id,
-            _ => break,
+            _ => return list.close(w),
         }
     }
-    w.write_all(b"],\"closures\":[")?;
-    let mut list = List::default();
+}
+
+/// The access proofs the batch recorded (a few), as a JSON array.
+fn write_closures(
+    app: &App,
+    id: &BatchId,
+    redactor: &Redactor,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let mut list = List::open(w)?;
     for closure in &app.batch_closures(id).map_err(failed)? {
         list.push::<api::AccessClosureRecord>(w, closure, redactor)?;
     }
-    w.write_all(b"],\"reconcile_runs\":[")?;
-    let mut list = List::default();
+    list.close(w)
+}
+
+/// The reconcile runs scoped to the batch, as a JSON array.
+fn write_reconcile_runs(
+    app: &App,
+    id: &BatchId,
+    redactor: &Redactor,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    let mut list = List::open(w)?;
     for run in &app.batch_reconcile_runs(id).map_err(failed)? {
         list.push::<api::ReconcileRunRecord>(w, run, redactor)?;
     }
-    w.write_all(b"]")?;
-    if let Some(rollback) = rollback {
-        w.write_all(b",\"rollback\":")?;
-        w.write_all(&piece::<api::RollbackReport>(rollback, redactor).map_err(failed)?)?;
-    }
-    w.write_all(b"}")
+    list.close(w)
 }
 
 /// The elements of one JSON array being written: a comma before each but the first.
-#[derive(Default)]
 struct List {
     written: bool,
 }
 
 impl List {
+    fn open(w: &mut dyn Write) -> io::Result<Self> {
+        w.write_all(b"[")?;
+        Ok(List { written: false })
+    }
+
+    fn close(self, w: &mut dyn Write) -> io::Result<()> {
+        w.write_all(b"]")
+    }
+
     fn push<T: DeserializeOwned + Serialize>(
         &mut self,
         w: &mut dyn Write,

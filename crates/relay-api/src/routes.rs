@@ -353,9 +353,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     op!(
         Method::GET,
         "/api/import-batches/{batch}/evidence",
-        |app: &App, req: ApiRequest| {
-            answer::<api::BatchEvidence>(&app.batch_evidence(req.param("batch")?)?)
-        }
+        |app: &Arc<App>, req: ApiRequest| { batch_view::evidence(app, req.param("batch")?) }
     );
     op!(
         Method::POST,
