@@ -1,6 +1,6 @@
 //! A batch larger than a page of store rows: its view and its evidence document are
 //! answered as streams, page by page, and arrive whole, every row exactly once; its
-//! stored report does not grow with the keys.
+//! stored report and its entry in the batch lists do not grow with the keys.
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -177,6 +177,27 @@ fn a_large_batch_and_its_evidence_are_answered_whole_as_streams_with_every_row_o
         serde_json::from_str::<Value>(&missing).unwrap()["error"]["code"],
         "batch_not_found"
     );
+
+    // The lists answer summaries: no request record's per-line lists.
+    for path in [
+        "/api/import-batches".to_string(),
+        "/api/providers/deepseek/import-batches?host_id=main".to_string(),
+    ] {
+        let (status, _, _, list) = call("GET", &server, &path, None);
+        assert_eq!(status, 200, "{list}");
+        assert!(list.len() < 64 * 1024, "{path}: {} bytes", list.len());
+        let list: Value = serde_json::from_str(&list).unwrap();
+        let summary = &list["batches"][0];
+        assert_eq!(summary["id"], id);
+        assert_eq!(summary["counts"], batch["counts"]);
+        assert_eq!(summary["report"], batch["report"]);
+        assert!(summary["request"].get("keys").is_none(), "{summary}");
+        assert!(summary["request"].get("dropped").is_none(), "{summary}");
+        assert_eq!(
+            summary["request"]["concurrency"],
+            batch["request"]["concurrency"]
+        );
+    }
 
     // The evidence document is streamed the same way, every row once.
     let (status, length, encoding, evidence) = call(

@@ -180,7 +180,9 @@ pub struct BatchRecord {
 /// `GET /api/import-batches` (and per provider): batches, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchList {
-    /// Newest first.
+    /// Newest first. Summaries, so a list does not grow with the keys of its batches:
+    /// each batch's `request` leaves out its per-line `keys` and `dropped` (read the
+    /// batch for them).
     pub batches: Vec<BatchRecord>,
 }
 

@@ -112,7 +112,8 @@ impl App {
         })?)
     }
 
-    /// Batches, newest first, filtered.
+    /// Batches, newest first, filtered, as summaries: each request record without its
+    /// per-line lists (`keys`, `dropped`; [`App::batch`] has them).
     pub fn list_batches(
         &self,
         host: Option<&str>,
@@ -132,7 +133,7 @@ impl App {
             ),
             None => None,
         };
-        Ok(self.store().batches().list(&BatchFilter {
+        Ok(self.store().batches().list_summaries(&BatchFilter {
             host_id,
             pack_id: pack_id.map(|p| PackId(p.to_string())),
             provider_id: provider_id.map(|p| ProviderId(p.to_string())),

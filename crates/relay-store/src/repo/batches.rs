@@ -41,6 +41,9 @@ pub trait BatchRepository {
     fn get(&self, id: &BatchId) -> Result<BatchRecord>;
     /// Batches matching the filter, newest first.
     fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>>;
+    /// [`BatchRepository::list`] as summaries: each request record without its
+    /// per-line lists (`keys`, `dropped`), so a list does not grow with the keys.
+    fn list_summaries(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>>;
     /// Applies an event through [`BatchStatus::transition`]; an illegal move is
     /// [`StoreError::InvalidTransition`] and changes nothing. Stamps `started_at`
     /// (first start), `finished_at` (terminal states) and `interrupted_at`.
@@ -162,6 +165,28 @@ fn item_row(row: &Row<'_>) -> rusqlite::Result<BatchItemRecord> {
         message: row.get(8)?,
         details: json(row, 9)?,
         updated_at: ts(row, 10)?,
+    })
+}
+
+/// Batches matching `filter`, newest first, read as `columns` ([`BATCH_COLUMNS`] or a
+/// variant of them, in [`batch_row`]'s order).
+fn list_batches(store: &Store, filter: &BatchFilter, columns: &str) -> Result<Vec<BatchRecord>> {
+    let mut f = Filter::default();
+    f.eq("b.host_id", filter.host_id.as_ref().map(|h| h.as_str()))
+        .eq("b.pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
+        .eq(
+            "b.provider_id",
+            filter.provider_id.as_ref().map(|p| p.0.as_str()),
+        )
+        .eq("b.status", filter.status.map(|s| s.as_str()));
+    store.read(|conn| {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {columns} FROM {BATCH_FROM} {} ORDER BY b.created_at DESC, b.id DESC{}",
+            f.where_clause(),
+            limit_clause(filter.limit)
+        ))?;
+        let rows = stmt.query_map(f.params(), batch_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     })
 }
 
@@ -332,23 +357,13 @@ impl BatchRepository for SqliteBatches<'_> {
     }
 
     fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
-        let mut f = Filter::default();
-        f.eq("b.host_id", filter.host_id.as_ref().map(|h| h.as_str()))
-            .eq("b.pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
-            .eq(
-                "b.provider_id",
-                filter.provider_id.as_ref().map(|p| p.0.as_str()),
-            )
-            .eq("b.status", filter.status.map(|s| s.as_str()));
-        self.store.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {BATCH_COLUMNS} FROM {BATCH_FROM} {} ORDER BY b.created_at DESC, b.id DESC{}",
-                f.where_clause(),
-                limit_clause(filter.limit)
-            ))?;
-            let rows = stmt.query_map(f.params(), batch_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        list_batches(self.store, filter, BATCH_COLUMNS)
+    }
+
+    fn list_summaries(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
+        let columns =
+            BATCH_COLUMNS.replace("b.request", "json_remove(b.request, '$.keys', '$.dropped')");
+        list_batches(self.store, filter, &columns)
     }
 
     fn transition(&self, id: &BatchId, event: BatchEvent) -> Result<BatchRecord> {
