@@ -1,4 +1,5 @@
-//! The view of an import batch (`api::BatchView`), written as a stream.
+//! The view of an import batch (`api::BatchView`) and its evidence document
+//! (`api::BatchEvidence`), written as streams.
 //!
 //! A batch of 10,000 keys has 10,000 items, as many recorded accounts and probes: its
 //! view is tens of megabytes of JSON. Built whole — store records, then the
@@ -10,7 +11,9 @@
 //! written to the body as the connection sends it ([`crate::stream`]); the few access
 //! proofs and reconcile runs follow. The document is the same as
 //! `serde_json::to_vec(&api::BatchView {…})`: the fields in the type's order, every
-//! row exactly once, in the order of [`relay_app::App::batch_view`].
+//! row exactly once, in the order of [`relay_app::App::batch_view`]. The evidence
+//! document ([`evidence`]) is written the same way, its rows through the evidence's
+//! own redactor.
 
 use crate::contract::contract;
 use crate::error::ApiError;
