@@ -5,6 +5,7 @@ mod batch_import;
 mod common;
 mod hosts_packs;
 mod imports;
+mod large_batch;
 mod listener;
 mod reconcile;
 mod redaction;

@@ -156,7 +156,10 @@ pub struct BatchRecord {
     pub request: BatchRequestRecord,
     /// While running: `{"phase":"import","preview":…}`. Finished: the `ImportReport`
     /// (after a rollback also `"phase":"rollback"` and `rollback`). A run that failed
-    /// before reporting: `{"phase":"import","error":…}`.
+    /// before reporting: `{"phase":"import","error":…}`. Lean, nothing in it grows
+    /// with the keys: its per-key lists (`keys`, `preview.keys`) are empty and its
+    /// `resources` leave the accounts out, since the view's `items`, `request.keys`
+    /// and `resources` hold every key once.
     pub report: Option<BatchReport>,
     /// Why the batch failed (or what a rollback left).
     pub error: Option<String>,
@@ -177,7 +180,9 @@ pub struct BatchRecord {
 /// `GET /api/import-batches` (and per provider): batches, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchList {
-    /// Newest first.
+    /// Newest first. Summaries, so a list does not grow with the keys of its batches:
+    /// each batch's `request` leaves out its per-line `keys` and `dropped` (read the
+    /// batch for them).
     pub batches: Vec<BatchRecord>,
 }
 

@@ -26,7 +26,9 @@ pub struct PreviewReport {
     pub platform: PlatformChoice,
     /// Group, channel and plan.
     pub resources: Vec<ResourcePlan>,
-    /// Every key line, duplicates included.
+    /// Every key line, duplicates included; empty in a batch's stored report
+    /// (`batch.report.preview`), whose key plans are the batch's `request.keys` and
+    /// `items`.
     pub keys: Vec<KeyPreview>,
     /// Counts of `keys` by plan.
     pub counts: KeyPlanCounts,

@@ -32,9 +32,12 @@ pub struct ImportReport {
     pub preview: Option<PreviewReport>,
     /// Intents resolved first (resume).
     pub resolved_intents: Vec<IntentResolution>,
-    /// Every host resource created, adopted, reused or updated.
+    /// Every host resource created, adopted, reused or updated; in a batch's stored
+    /// report (`batch.report`) the accounts are left out (one per key, they are the
+    /// batch view's `resources`).
     pub resources: Vec<ResourceOutcome>,
-    /// Per key.
+    /// Per key; empty in a batch's stored report (`batch.report`), whose per-key
+    /// results are the batch's `items`.
     pub keys: Vec<KeyResult>,
     /// Counts of `keys`.
     pub counts: KeyCounts,

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod batch_import;
+pub mod batch_view;
 pub mod console;
 pub mod contract;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod listener;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod stream;
 pub mod throttle;
 
 pub use error::ApiError;

@@ -1,6 +1,7 @@
 //! Routes: method + path template → blocking handler, with per-route access and body limit.
 
 use crate::error::ApiError;
+use crate::stream::{Producer, Streamed};
 use bytes::Bytes;
 use hyper::{HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -110,8 +111,11 @@ pub struct ApiResponse {
     pub status: StatusCode,
     /// Content type of `body`.
     pub content_type: &'static str,
-    /// Body bytes.
+    /// Body bytes (empty for a streamed answer).
     pub body: Bytes,
+    /// The producer of a streamed body ([`ApiResponse::streamed`]), sent in place of
+    /// `body`.
+    pub stream: Option<Streamed>,
 }
 
 impl ApiResponse {
@@ -123,6 +127,7 @@ impl ApiResponse {
             status,
             content_type: "application/json",
             body: Bytes::from(body),
+            stream: None,
         })
     }
 
@@ -137,6 +142,20 @@ impl ApiResponse {
             status,
             content_type,
             body: body.into(),
+            stream: None,
+        }
+    }
+
+    /// A JSON answer whose body `producer` writes while it is sent
+    /// ([`crate::stream`]). The producer passes every piece it writes through the
+    /// application's redaction step itself: [`ApiResponse::redacted`] leaves a
+    /// streamed body alone.
+    pub fn streamed(status: StatusCode, producer: Producer) -> Self {
+        ApiResponse {
+            status,
+            content_type: "application/json",
+            body: Bytes::new(),
+            stream: Some(Streamed::new(producer)),
         }
     }
 
@@ -144,6 +163,10 @@ impl ApiResponse {
     /// `redactor`; the body is re-encoded only when something was masked. Other
     /// bodies (zip, binary) are left alone.
     pub fn redacted(mut self, redactor: &relay_domain::Redactor) -> Self {
+        if self.stream.is_some() {
+            // Its producer redacts each piece it writes.
+            return self;
+        }
         if self.content_type.starts_with("application/json") {
             // The encoded text is redacted as it is: no second copy of a large
             // answer as a JSON tree.

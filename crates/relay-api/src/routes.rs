@@ -4,6 +4,7 @@
 //! `api::…`) and mapped to the use-case's input; every answer is built as its type of
 //! the contract ([`crate::contract`]).
 
+use crate::batch_view;
 use crate::contract::{answer, contract, contract_all};
 use crate::error::ApiError;
 use crate::router::{Access, ApiRequest, ApiResponse, Router};
@@ -215,11 +216,14 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 let wait = body.wait.unwrap_or(true);
                 let input = import_input(body)?;
                 let provider = req.param("provider")?;
+                // The view is written as a stream, page by page of store rows: a
+                // batch of 10,000 keys is tens of megabytes of JSON.
                 if wait {
-                    answer::<api::BatchView>(&app.import(provider, input)?)
+                    let id = app.import_batch(provider, input)?;
+                    batch_view::answer(&app, StatusCode::OK, id.as_str(), None)
                 } else {
-                    let view: api::BatchView = contract(&app.start_import(provider, input)?)?;
-                    ApiResponse::json(StatusCode::ACCEPTED, &view)
+                    let id = app.start_import_batch(provider, input)?;
+                    batch_view::answer(&app, StatusCode::ACCEPTED, id.as_str(), None)
                 }
             },
         );
@@ -342,16 +346,14 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     op!(
         Method::GET,
         "/api/import-batches/{batch}",
-        |app: &App, req: ApiRequest| {
-            answer::<api::BatchView>(&app.batch_view(req.param("batch")?)?)
+        |app: &Arc<App>, req: ApiRequest| {
+            batch_view::answer(app, StatusCode::OK, req.param("batch")?, None)
         }
     );
     op!(
         Method::GET,
         "/api/import-batches/{batch}/evidence",
-        |app: &App, req: ApiRequest| {
-            answer::<api::BatchEvidence>(&app.batch_evidence(req.param("batch")?)?)
-        }
+        |app: &Arc<App>, req: ApiRequest| { batch_view::evidence(app, req.param("batch")?) }
     );
     op!(
         Method::POST,
@@ -387,7 +389,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             Method::POST,
             "/api/import-batches/{batch}/rollback",
             None,
-            move |req| answer::<api::BatchView>(&app.rollback_batch(req.param("batch")?)?),
+            move |req| {
+                let batch = req.param("batch")?;
+                let report: api::RollbackReport = contract(&app.rollback_batch_run(batch)?)?;
+                batch_view::answer(&app, StatusCode::OK, batch, Some(report))
+            },
         );
     }
     {
@@ -401,7 +407,10 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
             move |req| {
                 let body: api::ResumeRequest = req.json()?;
                 let keys = keys_of(body.keys, body.keys_text, false)?;
-                answer::<api::BatchView>(&app.resume_batch(req.param("batch")?, keys)?)
+                let batch = req.param("batch")?;
+                let report: Option<api::RollbackReport> =
+                    contract(&app.resume_batch_run(batch, keys)?)?;
+                batch_view::answer(&app, StatusCode::OK, batch, report)
             },
         );
     }

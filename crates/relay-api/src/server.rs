@@ -16,9 +16,10 @@ use crate::console::{self, Sessions};
 use crate::error::ApiError;
 use crate::listener::{accept_loop, Limits, Listener, WriteGuard};
 use crate::router::{Access, ApiRequest, ApiResponse, Lookup, Router};
+use crate::stream::{self, ChannelBody};
 use crate::throttle::{client_addr, is_trusted_proxy, AuthThrottle};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{
     HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
@@ -264,11 +265,14 @@ fn logged_path(path: &str) -> &str {
     &path[..end]
 }
 
+/// The body of an answer: whole, or written by a producer while it is sent.
+type AnswerBody = Either<Full<Bytes>, ChannelBody>;
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
     peer: SocketAddr,
-) -> Response<Full<Bytes>> {
+) -> Response<AnswerBody> {
     let started = Instant::now();
     let rid = request_id(&shared, &req);
     let method = req.method().clone();
@@ -285,7 +289,9 @@ async fn handle(
             body_timeout: shared.config.limits.body_timeout,
             https: forwarded_https(peer, req.headers(), &shared.config.trusted_proxies),
         };
-        console::serve(ctx, req, client, &mut body_read).await
+        console::serve(ctx, req, client, &mut body_read)
+            .await
+            .map(|r| r.map(Either::Left))
     } else {
         dispatch(&shared, req, &rid, client, &mut body_read)
             .await
@@ -293,7 +299,7 @@ async fn handle(
     };
     let mut response = match result {
         Ok(r) => r,
-        Err(e) => error_response(&e),
+        Err(e) => error_response(&e).map(Either::Left),
     };
     let headers = response.headers_mut();
     if is_console {
@@ -452,8 +458,12 @@ async fn dispatch(
     }
 }
 
-fn to_response(r: ApiResponse) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(r.body));
+fn to_response(r: ApiResponse) -> Response<AnswerBody> {
+    let body = match r.stream.as_ref().and_then(|s| s.take()) {
+        Some(producer) => Either::Right(stream::start(producer)),
+        None => Either::Left(Full::new(r.body)),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = r.status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(r.content_type));

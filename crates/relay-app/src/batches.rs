@@ -51,7 +51,69 @@ impl App {
         })
     }
 
-    /// Batches, newest first, filtered.
+    /// The batch record alone (a view's head; its rows are read page by page with
+    /// [`App::batch_items_page`], [`App::batch_resources_page`] and
+    /// [`App::batch_probes_page`], then [`App::batch_closures`] and
+    /// [`App::batch_reconcile_runs`]).
+    pub fn batch(&self, batch_id: &str) -> AppResult<BatchRecord> {
+        Ok(self.store().batches().get(&BatchId::new(batch_id))?)
+    }
+
+    /// The batch's items after line `after_seq`, at most `limit`, by line.
+    pub fn batch_items_page(
+        &self,
+        batch_id: &BatchId,
+        after_seq: u32,
+        limit: u32,
+    ) -> AppResult<Vec<BatchItemRecord>> {
+        Ok(self
+            .store()
+            .batches()
+            .items_page(batch_id, after_seq, limit)?)
+    }
+
+    /// The host objects recorded for the batch after row `after_id`, at most `limit`,
+    /// by row id.
+    pub fn batch_resources_page(
+        &self,
+        batch_id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> AppResult<Vec<ResourceRecord>> {
+        Ok(self
+            .store()
+            .batches()
+            .resources_page(batch_id, after_id, limit)?)
+    }
+
+    /// The probes run for the batch after row `after_id`, at most `limit`, by row id.
+    pub fn batch_probes_page(
+        &self,
+        batch_id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> AppResult<Vec<ProbeResultRecord>> {
+        Ok(self
+            .store()
+            .batches()
+            .probes_page(batch_id, after_id, limit)?)
+    }
+
+    /// The access proofs the batch recorded (a few per batch).
+    pub fn batch_closures(&self, batch_id: &BatchId) -> AppResult<Vec<AccessClosureRecord>> {
+        Ok(self.store().closures().list_by_batch(batch_id)?)
+    }
+
+    /// The reconcile runs scoped to the batch.
+    pub fn batch_reconcile_runs(&self, batch_id: &BatchId) -> AppResult<Vec<ReconcileRunRecord>> {
+        Ok(self.store().reconcile_runs().list(&ReconcileFilter {
+            batch_id: Some(batch_id.clone()),
+            ..ReconcileFilter::default()
+        })?)
+    }
+
+    /// Batches, newest first, filtered, as summaries: each request record without its
+    /// per-line lists (`keys`, `dropped`; [`App::batch`] has them).
     pub fn list_batches(
         &self,
         host: Option<&str>,
@@ -71,7 +133,7 @@ impl App {
             ),
             None => None,
         };
-        Ok(self.store().batches().list(&BatchFilter {
+        Ok(self.store().batches().list_summaries(&BatchFilter {
             host_id,
             pack_id: pack_id.map(|p| PackId(p.to_string())),
             provider_id: provider_id.map(|p| ProviderId(p.to_string())),

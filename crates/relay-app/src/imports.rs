@@ -13,7 +13,7 @@ use relay_core::{
 };
 use relay_domain::{
     AccessMode, BatchEvent, BatchId, BatchStatus, Fingerprint, HostStatus, ImportMode,
-    ProviderEvent, ProviderStatus, Redactor, Secret,
+    ProviderEvent, ProviderStatus, Redactor, ResourceType, Secret,
 };
 use relay_provision::{ImportReport, ImportRequest, PreparedImport, PreviewReport};
 use relay_store::{BatchRepository, InstallRepository, ItemUpdate, NewBatch, NewBatchItem, Store};
@@ -159,6 +159,17 @@ impl App {
         provider_id: &str,
         input: ImportInput,
     ) -> AppResult<BatchView> {
+        let batch_id = self.start_import_batch(provider_id, input)?;
+        self.batch_view(batch_id.as_str())
+    }
+
+    /// [`App::start_import`], returning the batch's id only: its view is read page by
+    /// page by whoever answers with it.
+    pub fn start_import_batch(
+        self: &Arc<Self>,
+        provider_id: &str,
+        input: ImportInput,
+    ) -> AppResult<BatchId> {
         let (ctx, lock, prepared, batch_id) = self.prepare_import(provider_id, &input)?;
         let app = self.clone();
         let id = batch_id.clone();
@@ -169,15 +180,26 @@ impl App {
                 drop(lock);
             })
             .map_err(|e| AppError::Internal(format!("cannot start the import worker: {e}")))?;
-        self.batch_view(batch_id.as_str())
+        Ok(batch_id)
     }
 
     /// Runs an import to the end and returns the finished batch.
     pub fn import(self: &Arc<Self>, provider_id: &str, input: ImportInput) -> AppResult<BatchView> {
+        let batch_id = self.import_batch(provider_id, input)?;
+        self.batch_view(batch_id.as_str())
+    }
+
+    /// [`App::import`], returning the finished batch's id only: its view is read page
+    /// by page by whoever answers with it.
+    pub fn import_batch(
+        self: &Arc<Self>,
+        provider_id: &str,
+        input: ImportInput,
+    ) -> AppResult<BatchId> {
         let (ctx, lock, prepared, batch_id) = self.prepare_import(provider_id, &input)?;
         self.run_import(&ctx, &batch_id, &prepared, &lock);
         drop(lock);
-        self.batch_view(batch_id.as_str())
+        Ok(batch_id)
     }
 
     fn prepare_import(
@@ -278,7 +300,7 @@ impl App {
                 request: record,
             },
             &items,
-            &json!({"phase": "import", "preview": preview}),
+            &json!({"phase": "import", "preview": stored_preview(preview)}),
             input.probe_key.as_ref(),
         )?;
         tracing::info!(batch_id = %batch_id, provider = %ctx.provider.provider_id, host = %ctx.host.name, keys = items.len(), "import started");
@@ -355,7 +377,7 @@ impl App {
             &ctx.provider.provider_id,
         );
         let outcome = match result {
-            Ok(report) => {
+            Ok(mut report) => {
                 let event = match report.outcome {
                     BatchStatus::Succeeded => BatchEvent::Succeed,
                     BatchStatus::PartiallySucceeded => BatchEvent::PartiallySucceed,
@@ -364,6 +386,19 @@ impl App {
                 if let Err(e) = self.record_access(ctx, Some(batch_id), &report.access) {
                     tracing::error!(batch_id = %batch_id, error = %redactor.redact(&e.to_string()), "cannot record the access proofs");
                 }
+                // The stored report is lean: nothing in it grows with the keys. Its
+                // per-key lists stay empty and its resources leave the accounts out,
+                // since the batch's items (results), request record (plans) and
+                // journal rows (accounts) hold every key once, read page by page.
+                // Left in, a 10,000-key report weighs megabytes and is parsed whole
+                // on every read of the batch.
+                report.keys = Vec::new();
+                if let Some(preview) = report.preview.as_mut() {
+                    preview.keys = Vec::new();
+                }
+                report
+                    .resources
+                    .retain(|r| r.resource_type != ResourceType::Account);
                 let mut report_json = serde_json::to_value(&report).unwrap_or(Value::Null);
                 if let Some(obj) = report_json.as_object_mut() {
                     // Every stored report says which phase wrote it (import, rollback).
@@ -415,4 +450,15 @@ impl App {
             .observe_import(outcome.as_str(), started.elapsed());
         tracing::info!(batch_id = %batch_id, outcome = %outcome, elapsed_ms = started.elapsed().as_millis() as u64, "import finished");
     }
+}
+
+/// The stored copy of an import's preview (the report of a running batch): its
+/// per-key plans left out (`keys: []`), since the batch's items and its request
+/// record hold them, one row per key.
+fn stored_preview(preview: &PreviewReport) -> Value {
+    let mut stored = serde_json::to_value(preview).unwrap_or(Value::Null);
+    if let Some(keys) = stored.get_mut("keys") {
+        *keys = Value::Array(Vec::new());
+    }
+    stored
 }

@@ -30,6 +30,7 @@ pub use access::{AccessInput, AccessStatusView, ProviderHostStatus, ProviderStat
 pub use app::{random_bytes, App, AppConfig};
 pub use batches::BatchView;
 pub use error::{AppError, AppResult};
+pub use evidence::EvidenceHead;
 pub use hosts::{
     capability_map, validate_base_url, HostAuthInput, HostView, RegisterHost, HARD_CAPABILITIES,
 };

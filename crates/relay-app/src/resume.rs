@@ -9,7 +9,7 @@ use crate::ports::{OsRandomness, StoreJournal, StoreVault};
 use relay_access::AccessClosure;
 use relay_core::{Ports, SubscriberSelector, SYSTEM_CLOCK};
 use relay_domain::{AccessMode, BatchEvent, BatchId, BatchStatus, Secret};
-use relay_provision::{ResumeItem, ResumeRequest};
+use relay_provision::{ResumeItem, ResumeRequest, RollbackReport};
 use relay_store::{BatchRepository, SecretRepository, SecretSlot};
 use serde_json::Value;
 use std::sync::Arc;
@@ -23,6 +23,20 @@ impl App {
         batch_id: &str,
         keys: Option<Secret>,
     ) -> AppResult<BatchView> {
+        let rollback = self.resume_batch_run(batch_id, keys)?;
+        let mut view = self.batch_view(batch_id)?;
+        view.rollback = rollback;
+        Ok(view)
+    }
+
+    /// [`App::resume_batch`], returning the report of the rollback it continued, if
+    /// it continued one: the batch's view is read page by page by whoever answers
+    /// with it.
+    pub fn resume_batch_run(
+        self: &Arc<Self>,
+        batch_id: &str,
+        keys: Option<Secret>,
+    ) -> AppResult<Option<RollbackReport>> {
         let batch = self.store().batches().get(&BatchId::new(batch_id))?;
         if batch.status != BatchStatus::Interrupted {
             return Err(AppError::Conflict {
@@ -48,9 +62,7 @@ impl App {
         if phase == "rollback" {
             let report = self.run_rollback(&ctx, &batch, &lock)?;
             drop(lock);
-            let mut view = self.batch_view(batch_id)?;
-            view.rollback = Some(report);
-            return Ok(view);
+            return Ok(Some(report));
         }
         let req = &batch.request;
         let subscribers = req
@@ -150,6 +162,6 @@ impl App {
         .map_err(|e| e.to_string());
         self.finish_run(&ctx, &batch.id, result, started, &redactor, &lock);
         drop(lock);
-        self.batch_view(batch_id)
+        Ok(None)
     }
 }

@@ -19,6 +19,15 @@ use std::sync::Arc;
 impl App {
     /// Rolls back everything a batch recorded (SPEC §4.6).
     pub fn rollback_batch(self: &Arc<Self>, batch_id: &str) -> AppResult<BatchView> {
+        let report = self.rollback_batch_run(batch_id)?;
+        let mut view = self.batch_view(batch_id)?;
+        view.rollback = Some(report);
+        Ok(view)
+    }
+
+    /// [`App::rollback_batch`], returning the rollback's report only: the batch's
+    /// view is read page by page by whoever answers with it.
+    pub fn rollback_batch_run(self: &Arc<Self>, batch_id: &str) -> AppResult<RollbackReport> {
         let batch = self.store().batches().get(&BatchId::new(batch_id))?;
         let ctx = self.provider_context(
             &batch.provider_id.0,
@@ -42,10 +51,7 @@ impl App {
                 ),
             });
         }
-        let report = self.run_rollback(&ctx, &batch, &lock)?;
-        let mut view = self.batch_view(batch_id)?;
-        view.rollback = Some(report);
-        Ok(view)
+        self.run_rollback(&ctx, &batch, &lock)
     }
 
     /// The redaction step of a batch whose keys are gone: the application's secrets,

@@ -7,7 +7,8 @@ use relay_domain::{
 };
 use relay_store::{
     BatchFilter, BatchRepository, HostRepository, InstallRepository, ItemUpdate, NewBatch,
-    NewBatchItem, NewResource, ResourceRepository, SecretRepository, SecretSlot, StoreError,
+    NewBatchItem, NewProbeResult, NewResource, ProbeKind, ProbeRepository, ResourceRepository,
+    SecretRepository, SecretSlot, Store, StoreError,
 };
 use serde_json::json;
 
@@ -662,4 +663,116 @@ fn unstarted_batches_fail_at_recovery_and_running_ones_are_left_alone() {
         BatchStatus::Running
     );
     assert!(store.batches().fail_unstarted("again").unwrap().is_empty());
+}
+
+#[test]
+fn a_batch_rows_read_page_by_page_are_each_read_once() {
+    let store = Store::open_in_memory().unwrap();
+    seeded(&store);
+    let keys: Vec<String> = (0..7).map(|i| format!("sk-page-{i:032}")).collect();
+    let mut request = new_batch("batch_a");
+    request.request = json!({"keys": [{"line": 1}], "dropped": [{"line": 9}], "concurrency": 8});
+    let items: Vec<NewBatchItem> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| item(i as u32 + 1, k, KeyPlan::New))
+        .collect();
+    store.batches().create(&request, &items).unwrap();
+    store
+        .batches()
+        .create(&new_batch("batch_b"), &[item(1, "sk-other", KeyPlan::New)])
+        .unwrap();
+    // The two batches' journal rows and probes interleave.
+    for k in &keys {
+        store
+            .resources()
+            .record_intent(&account(k, Some("batch_a")))
+            .unwrap();
+        store
+            .resources()
+            .record_intent(&account(&format!("{k}-b"), Some("batch_b")))
+            .unwrap();
+        for batch in ["batch_a", "batch_b"] {
+            store
+                .probes()
+                .insert(&NewProbeResult {
+                    host_id: host1(),
+                    pack_id: Some(pack_cn()),
+                    provider_id: Some(deepseek()),
+                    batch_id: Some(BatchId::new(batch)),
+                    reconcile_run_id: None,
+                    kind: ProbeKind::AccountTest,
+                    subject: k.chars().rev().take(4).collect(),
+                    outcome: Verdict::Passed,
+                    http_status: Some(200),
+                    message: None,
+                    duration_ms: None,
+                    details: json!({}),
+                })
+                .unwrap();
+        }
+    }
+    let a = BatchId::new("batch_a");
+    let (mut seqs, mut after) = (Vec::new(), 0);
+    loop {
+        let page = store.batches().items_page(&a, after, 3).unwrap();
+        assert!(page.len() <= 3);
+        seqs.extend(page.iter().map(|i| i.seq));
+        match page.last() {
+            Some(last) => after = last.seq,
+            None => break,
+        }
+    }
+    assert_eq!(seqs, (1..=7).collect::<Vec<u32>>());
+    let whole: Vec<i64> = store
+        .resources()
+        .list_by_batch(&a)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let (mut ids, mut after) = (Vec::new(), 0);
+    loop {
+        let page = store.batches().resources_page(&a, after, 3).unwrap();
+        ids.extend(page.iter().map(|r| r.id));
+        match page.last() {
+            Some(last) => after = last.id,
+            None => break,
+        }
+    }
+    assert_eq!(whole.len(), 7);
+    assert_eq!(ids, whole);
+    let whole: Vec<i64> = store
+        .probes()
+        .list_by_batch(&a)
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let (mut ids, mut after) = (Vec::new(), 0);
+    loop {
+        let page = store.batches().probes_page(&a, after, 3).unwrap();
+        ids.extend(page.iter().map(|p| p.id));
+        match page.last() {
+            Some(last) => after = last.id,
+            None => break,
+        }
+    }
+    assert_eq!(whole.len(), 7);
+    assert_eq!(ids, whole);
+
+    // Summaries leave the request record's per-line lists out, nothing else.
+    let filter = BatchFilter {
+        provider_id: Some(deepseek()),
+        ..BatchFilter::default()
+    };
+    let full = store.batches().list(&filter).unwrap();
+    let summaries = store.batches().list_summaries(&filter).unwrap();
+    assert_eq!(summaries.len(), 2);
+    let summary = summaries.iter().find(|b| b.id == a).unwrap();
+    let whole = full.iter().find(|b| b.id == a).unwrap();
+    assert_eq!(summary.request, json!({"concurrency": 8}));
+    assert_eq!(whole.request["keys"], json!([{"line": 1}]));
+    assert_eq!(summary.counts, whole.counts);
+    assert_eq!(summary.status, whole.status);
 }

@@ -1,15 +1,17 @@
 //! Import batches and their per-key items.
 
-use crate::db::{params, Conn, DbResult, OptionalExtension, Row};
+use crate::db::{params, Conn, DbResult, Dialect, OptionalExtension, Row};
 use relay_domain::{BatchEvent, BatchId, BatchStatus, HostId, PackId, ProviderId, Secret};
 use serde_json::Value;
 
 use crate::error::{Result, StoreError};
 use crate::records::{
     BatchCounts, BatchFilter, BatchItemRecord, BatchRecord, ItemUpdate, NewBatch, NewBatchItem,
-    SecretSlot, Timestamp,
+    ProbeResultRecord, ResourceRecord, SecretSlot, Timestamp,
 };
 use crate::repo::installs::{insert_install_if_absent, set_last_batch_in};
+use crate::repo::probes::query_probes;
+use crate::repo::resources::query_resources;
 use crate::repo::secrets::SealedSlot;
 use crate::sql::{
     fingerprint, json, json_opt, limit_clause, parsed, parsed_opt, ts, ts_opt, Filter,
@@ -39,6 +41,9 @@ pub trait BatchRepository {
     fn get(&self, id: &BatchId) -> Result<BatchRecord>;
     /// Batches matching the filter, newest first.
     fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>>;
+    /// [`BatchRepository::list`] as summaries: each request record without its
+    /// per-line lists (`keys`, `dropped`), so a list does not grow with the keys.
+    fn list_summaries(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>>;
     /// Applies an event through [`BatchStatus::transition`]; an illegal move is
     /// [`StoreError::InvalidTransition`] and changes nothing. Stamps `started_at`
     /// (first start), `finished_at` (terminal states) and `interrupted_at`.
@@ -71,6 +76,25 @@ pub trait BatchRepository {
     fn add_items(&self, id: &BatchId, items: &[NewBatchItem]) -> Result<()>;
     /// The batch's items by `seq`.
     fn items(&self, id: &BatchId) -> Result<Vec<BatchItemRecord>>;
+    /// One page of the batch's items by `seq`: those after `after_seq`, at most
+    /// `limit` (a large batch's answer is written page by page).
+    fn items_page(&self, id: &BatchId, after_seq: u32, limit: u32) -> Result<Vec<BatchItemRecord>>;
+    /// One page of the host objects recorded for the batch, by row id: those after
+    /// `after_id`, at most `limit`.
+    fn resources_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ResourceRecord>>;
+    /// One page of the probes run for the batch, by row id: those after `after_id`,
+    /// at most `limit`.
+    fn probes_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ProbeResultRecord>>;
     /// Updates the (non-duplicate) item of a key and recounts the batch.
     fn update_item(
         &self,
@@ -178,6 +202,33 @@ fn item_row(row: &Row<'_>) -> DbResult<BatchItemRecord> {
         message: row.get(8)?,
         details: json(row, 9)?,
         updated_at: ts(row, 10)?,
+    })
+}
+
+/// Batches matching `filter`, newest first, read as the `columns` of the store's
+/// dialect ([`BATCH_COLUMNS`] or a variant of them, in [`batch_row`]'s order).
+fn list_batches(
+    store: &Store,
+    filter: &BatchFilter,
+    columns: impl FnOnce(Dialect) -> String,
+) -> Result<Vec<BatchRecord>> {
+    let mut f = Filter::default();
+    f.eq("b.host_id", filter.host_id.as_ref().map(|h| h.as_str()))
+        .eq("b.pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
+        .eq(
+            "b.provider_id",
+            filter.provider_id.as_ref().map(|p| p.0.as_str()),
+        )
+        .eq("b.status", filter.status.map(|s| s.as_str()));
+    store.read(|conn| {
+        let columns = columns(conn.dialect());
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {columns} FROM {BATCH_FROM} {} ORDER BY b.created_at DESC, b.id DESC{}",
+            f.where_clause(),
+            limit_clause(filter.limit)
+        ))?;
+        let rows = stmt.query_map(f.params(), batch_row)?;
+        Ok(rows.collect::<DbResult<Vec<_>>>()?)
     })
 }
 
@@ -348,22 +399,16 @@ impl BatchRepository for SqliteBatches<'_> {
     }
 
     fn list(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
-        let mut f = Filter::default();
-        f.eq("b.host_id", filter.host_id.as_ref().map(|h| h.as_str()))
-            .eq("b.pack_id", filter.pack_id.as_ref().map(|p| p.0.as_str()))
-            .eq(
-                "b.provider_id",
-                filter.provider_id.as_ref().map(|p| p.0.as_str()),
-            )
-            .eq("b.status", filter.status.map(|s| s.as_str()));
-        self.store.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {BATCH_COLUMNS} FROM {BATCH_FROM} {} ORDER BY b.created_at DESC, b.id DESC{}",
-                f.where_clause(),
-                limit_clause(filter.limit)
-            ))?;
-            let rows = stmt.query_map(f.params(), batch_row)?;
-            Ok(rows.collect::<DbResult<Vec<_>>>()?)
+        list_batches(self.store, filter, |_| BATCH_COLUMNS.to_string())
+    }
+
+    fn list_summaries(&self, filter: &BatchFilter) -> Result<Vec<BatchRecord>> {
+        list_batches(self.store, filter, |dialect| {
+            let request = match dialect {
+                Dialect::Sqlite => "json_remove(b.request, '$.keys', '$.dropped')",
+                Dialect::Postgres => "CAST(CAST(b.request AS jsonb) - 'keys' - 'dropped' AS TEXT)",
+            };
+            BATCH_COLUMNS.replace("b.request", request)
         })
     }
 
@@ -481,6 +526,47 @@ impl BatchRepository for SqliteBatches<'_> {
             ))?;
             let rows = stmt.query_map([id.as_str()], item_row)?;
             Ok(rows.collect::<DbResult<Vec<_>>>()?)
+        })
+    }
+
+    fn items_page(&self, id: &BatchId, after_seq: u32, limit: u32) -> Result<Vec<BatchItemRecord>> {
+        self.store.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM import_batch_items i
+                 WHERE i.batch_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![id.as_str(), after_seq, limit], item_row)?;
+            Ok(rows.collect::<DbResult<Vec<_>>>()?)
+        })
+    }
+
+    fn resources_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ResourceRecord>> {
+        self.store.read(|conn| {
+            query_resources(
+                conn,
+                "batch_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![id.as_str(), after_id, limit],
+            )
+        })
+    }
+
+    fn probes_page(
+        &self,
+        id: &BatchId,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ProbeResultRecord>> {
+        self.store.read(|conn| {
+            query_probes(
+                conn,
+                "batch_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![id.as_str(), after_id, limit],
+            )
         })
     }
 

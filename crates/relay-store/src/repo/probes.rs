@@ -91,7 +91,7 @@ fn probe_row(row: &Row<'_>) -> DbResult<ProbeResultRecord> {
     })
 }
 
-fn query_probes(
+pub(crate) fn query_probes(
     conn: &Conn<'_>,
     where_sql: &str,
     params: impl crate::db::Params,

@@ -114,7 +114,7 @@ fn get_resource(conn: &Conn<'_>, id: i64) -> Result<ResourceRecord> {
     .ok_or_else(|| StoreError::not_found("managed resource", id))
 }
 
-fn query_resources(
+pub(crate) fn query_resources(
     conn: &Conn<'_>,
     where_sql: &str,
     params: impl crate::db::Params,
