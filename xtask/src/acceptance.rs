@@ -442,25 +442,17 @@ impl ScenarioDatabase {
     /// Creates a fresh schema for `scenario` and a master key.
     fn create(admin_url: &str, scenario: &str) -> Result<ScenarioDatabase> {
         let schema = schema_name(scenario, std::process::id(), unix_ms());
-        let mut client = Self::connect(admin_url)?;
-        client
-            .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
-            .with_context(|| format!("cannot create the schema {schema}"))?;
+        let url = relay_store::schemas::postgres_schema_url(admin_url, &schema).map_err(|e| {
+            anyhow!("cannot create the schema {schema} in the database of {TEST_DATABASE_URL}: {e}")
+        })?;
         let mut key = [0u8; 32];
         getrandom::getrandom(&mut key).map_err(|e| anyhow!("no random master key: {e}"))?;
         use base64::Engine as _;
         Ok(ScenarioDatabase {
             admin_url: admin_url.to_string(),
-            url: schema_url(admin_url, &schema),
+            url,
             master_key: base64::engine::general_purpose::STANDARD.encode(key),
             schema,
-        })
-    }
-
-    fn connect(url: &str) -> Result<postgres::Client> {
-        // The error may quote the URL: say where, never with what password.
-        postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
-            anyhow!("cannot connect to the PostgreSQL database of {TEST_DATABASE_URL}: {e}")
         })
     }
 
@@ -482,43 +474,23 @@ impl ScenarioDatabase {
     /// Writes every row of the schema's tables to `path` (`<table>\t<row as text>`
     /// per line); returns the number of rows.
     fn dump(&self, path: &Path) -> Result<usize> {
-        let mut client = Self::connect(&self.admin_url)?;
-        let tables = client.query(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = $1 ORDER BY table_name",
-            &[&self.schema],
-        )?;
+        let rows = relay_store::schemas::postgres_rows(&self.url)
+            .map_err(|e| anyhow!("cannot read the schema {}: {e}", self.schema))?;
         let mut out = String::new();
-        let mut rows = 0;
-        for t in tables {
-            let table: String = t.get(0);
-            let sql = format!(
-                "SELECT t::text FROM \"{}\".\"{}\" t",
-                self.schema,
-                table.replace('"', "\"\"")
-            );
-            for row in client.query(sql.as_str(), &[])? {
-                let text: String = row.get(0);
-                out.push_str(&table);
-                out.push('\t');
-                out.push_str(&text);
-                out.push('\n');
-                rows += 1;
-            }
+        for (table, text) in &rows {
+            out.push_str(table);
+            out.push('\t');
+            out.push_str(text);
+            out.push('\n');
         }
         std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(rows)
+        Ok(rows.len())
     }
 
     /// Drops the schema and everything in it.
     fn drop_schema(&self) -> Result<()> {
-        let mut client = Self::connect(&self.admin_url)?;
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                self.schema
-            ))
-            .with_context(|| format!("cannot drop the schema {}", self.schema))
+        relay_store::schemas::postgres_drop_schema(&self.admin_url, &self.schema)
+            .map_err(|e| anyhow!("cannot drop the schema {}: {e}", self.schema))
     }
 }
 
@@ -538,12 +510,6 @@ fn schema_name(scenario: &str, pid: u32, ms: u64) -> String {
     let mut name = format!("relay_acc_{pid}_{ms}_{tail}");
     name.truncate(63);
     name
-}
-
-/// `url` with `schema` as the search path of its sessions.
-fn schema_url(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// The host a run talks to.
@@ -2088,14 +2054,6 @@ mod tests {
         assert_ne!(
             a,
             schema_name("two-servers-kill-resume", 4_194_304, 1_796_443_175_493)
-        );
-        assert_eq!(
-            schema_url("postgres://u:p@127.0.0.1:5432/db", "s1"),
-            "postgres://u:p@127.0.0.1:5432/db?options=-c%20search_path%3Ds1"
-        );
-        assert_eq!(
-            schema_url("postgres://u:p@h/db?sslmode=disable", "s1"),
-            "postgres://u:p@h/db?sslmode=disable&options=-c%20search_path%3Ds1"
         );
     }
 

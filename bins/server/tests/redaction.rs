@@ -147,27 +147,11 @@ fn no_answer_log_line_or_stored_byte_holds_a_secret_the_host_echoed() {
         .collect();
     if let Some(url) = database_url_for(&dir) {
         // The state is in PostgreSQL: every row of the server's schema, as text.
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        let tables: Vec<String> = client
-            .query(
-                "SELECT table_name::text FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
-                &[],
-            )
+        let rows: String = relay_store::schemas::postgres_rows(&url)
             .unwrap()
             .iter()
-            .map(|r| r.get(0))
+            .map(|(_, row)| format!("{row}\n"))
             .collect();
-        let mut rows = String::new();
-        for table in &tables {
-            for row in client
-                .query(&format!("SELECT t::text FROM {table} t"), &[])
-                .unwrap()
-            {
-                rows.push_str(row.get::<_, &str>(0));
-                rows.push('\n');
-            }
-        }
         assert!(rows.contains("deepseek"), "the schema holds the import");
         for s in &secrets {
             assert!(!rows.contains(s.as_str()), "{s} in the PostgreSQL schema");

@@ -108,6 +108,7 @@ pub mod migrate;
 mod records;
 pub mod repo;
 pub mod rotate;
+pub mod schemas;
 mod scrub;
 mod sql;
 mod store;

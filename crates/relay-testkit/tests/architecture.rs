@@ -314,7 +314,7 @@ const GRAPH: &[(&str, &[&str])] = &[
             "sub2api-mock",
         ],
     ),
-    ("xtask", &[]),
+    ("xtask", &["relay-store"]),
 ];
 
 /// Crates that exist only for tests: not floors of the shipped tower.

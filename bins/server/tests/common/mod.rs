@@ -86,12 +86,7 @@ pub fn database_url_for(data_dir: &Path) -> Option<String> {
     // Schema names hold at most 63 bytes: keep the unique tail of the path.
     let tail = &name[name.len().saturating_sub(50)..];
     let schema = format!("relay_srv_{}", tail.to_ascii_lowercase());
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    Some(relay_store::schemas::postgres_schema_url(&url, &schema).unwrap())
 }
 
 /// Runs the server expecting it to refuse to start; returns its exit code and stderr.

@@ -145,12 +145,7 @@ pub fn database_url_for(dir: &TempDir) -> Option<String> {
             .to_string_lossy()
             .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     );
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+    Some(relay_store::schemas::postgres_schema_url(&url, &schema.to_ascii_lowercase()).unwrap())
 }
 
 /// Opens the store of `dir` on the backend under test: its `relay.db`, or (on
