@@ -152,18 +152,12 @@ pub fn evidence(app: &Arc<App>, batch_id: &str) -> Result<ApiResponse, ApiError>
 
 /// The batch's items, by line, as a JSON array.
 fn write_items(app: &App, id: &BatchId, redactor: &Redactor, w: &mut dyn Write) -> io::Result<()> {
-    let mut list = List::open(w)?;
-    let mut after = 0;
-    loop {
-        let page = app.batch_items_page(id, after, PAGE).map_err(failed)?;
-        for item in &page {
-            list.push::<api::BatchItemRecord>(w, item, redactor)?;
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE as usize => after = last.seq,
-            _ => return list.close(w),
-        }
-    }
+    write_pages::<api::BatchItemRecord, _, _>(
+        w,
+        redactor,
+        |after| app.batch_items_page(id, after, PAGE),
+        |item| item.seq,
+    )
 }
 
 /// The host objects recorded for the batch, by row id, as a JSON array.
@@ -173,31 +167,46 @@ fn write_resources(
     redactor: &Redactor,
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut list = List::open(w)?;
-    let mut after = 0;
-    loop {
-        let page = app.batch_resources_page(id, after, PAGE).map_err(failed)?;
-        for resource in &page {
-            list.push::<api::ResourceRecord>(w, resource, redactor)?;
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE as usize => after = last.id,
-            _ => return list.close(w),
-        }
-    }
+    write_pages::<api::ResourceRecord, _, _>(
+        w,
+        redactor,
+        |after| app.batch_resources_page(id, after, PAGE),
+        |resource| resource.id,
+    )
 }
 
 /// The probes run for the batch, by row id, as a JSON array.
 fn write_probes(app: &App, id: &BatchId, redactor: &Redactor, w: &mut dyn Write) -> io::Result<()> {
+    write_pages::<api::ProbeResultRecord, _, _>(
+        w,
+        redactor,
+        |after| app.batch_probes_page(id, after, PAGE),
+        |probe| probe.id,
+    )
+}
+
+/// Rows read `PAGE` at a time (`page(after)`: the rows after the cursor `after`,
+/// in cursor order), each written as the contract's type `T`, as one JSON array.
+fn write_pages<T, R, K>(
+    w: &mut dyn Write,
+    redactor: &Redactor,
+    mut page: impl FnMut(K) -> relay_app::AppResult<Vec<R>>,
+    cursor: impl Fn(&R) -> K,
+) -> io::Result<()>
+where
+    T: DeserializeOwned + Serialize,
+    R: Serialize,
+    K: Default,
+{
     let mut list = List::open(w)?;
-    let mut after = 0;
+    let mut after = K::default();
     loop {
-        let page = app.batch_probes_page(id, after, PAGE).map_err(failed)?;
-        for probe in &page {
-            list.push::<api::ProbeResultRecord>(w, probe, redactor)?;
+        let rows = page(after).map_err(failed)?;
+        for row in &rows {
+            list.push::<T>(w, row, redactor)?;
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE as usize => after = last.id,
+        match rows.last() {
+            Some(last) if rows.len() == PAGE as usize => after = cursor(last),
             _ => return list.close(w),
         }
     }
