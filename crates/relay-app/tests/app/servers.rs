@@ -124,3 +124,44 @@ fn work_whose_lease_lapsed_is_interrupted_elsewhere_resumed_there_and_the_old_ho
         "no key got a second account"
     );
 }
+
+#[test]
+fn a_due_scheduled_reconcile_runs_once_across_servers() {
+    use relay_app::ReconcileOptions;
+    use relay_store::{InstallRepository, ReconcileFilter, ReconcileRepository, Timestamp};
+
+    let env = Env::start();
+    let a = server(&env, "server-a");
+    let b = server(&env, "server-b");
+    let done = a
+        .import(PROVIDER, input(&[KEY_A], ImportMode::Strict))
+        .unwrap();
+    assert_eq!(done.batch.status, BatchStatus::Succeeded);
+    let install = env
+        .store
+        .installs()
+        .list_reconcilable()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.provider_id.0 == PROVIDER)
+        .expect("the provider is installed");
+    // Both schedulers found the provider due, having seen the same last reconcile.
+    let seen = install.last_reconcile_at.unwrap_or(Timestamp(0));
+    let scheduled = ReconcileOptions {
+        scheduled: true,
+        last_reconcile_seen: Some(seen),
+        ..ReconcileOptions::default()
+    };
+    a.reconcile_provider(PROVIDER, "main", None, &scheduled)
+        .expect("the first server reconciles");
+    let e = b
+        .reconcile_provider(PROVIDER, "main", None, &scheduled)
+        .unwrap_err();
+    assert_eq!(e.code(), "already_reconciled", "{e}");
+    let runs = env
+        .store
+        .reconcile_runs()
+        .list(&ReconcileFilter::default())
+        .unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+}
