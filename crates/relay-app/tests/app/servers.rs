@@ -165,3 +165,63 @@ fn a_due_scheduled_reconcile_runs_once_across_servers() {
         .unwrap();
     assert_eq!(runs.len(), 1, "{runs:?}");
 }
+
+#[test]
+fn a_batch_import_run_is_ended_by_the_server_holding_its_lease_only() {
+    use relay_app::{RunInput, RunWorkerConfig};
+    use relay_domain::AccessMode;
+
+    let env = Env::start();
+    let a = server(&env, "server-a");
+    let run = a
+        .create_run(RunInput {
+            host: "main".into(),
+            lines: Secret::new(format!("https://api.deepseek.com/v1 {KEY_A}")),
+            pack_id: None,
+            access_mode: AccessMode::Subscription,
+            allow_adhoc: false,
+            profile: false,
+            subscribers: Vec::new(),
+            validity_days: None,
+        })
+        .expect("run created");
+    let id = run.id.as_str().to_string();
+    // Server b is ending this run (it holds the run's lease).
+    let lease = match env
+        .store
+        .leases()
+        .acquire(&format!("run/{id}"), "server-b", Duration::from_secs(60))
+        .unwrap()
+    {
+        relay_store::Acquired::Taken(l) => l,
+        held => panic!("{held:?}"),
+    };
+    let worker = RunWorkerConfig {
+        owner: "server-a".into(),
+        confirm_window: Duration::from_secs(20),
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_millis(800),
+        ..RunWorkerConfig::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        a.run_worker_pass(&worker).unwrap();
+        let items = a.run_items(&id, None, 10).unwrap().items;
+        if items.iter().all(|i| i.state.is_finished()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the item did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A worked the item but leaves the end of the run to b.
+    for _ in 0..3 {
+        a.run_worker_pass(&worker).unwrap();
+    }
+    let still = a.get_run(&id).unwrap();
+    assert!(!still.state.is_terminal(), "{still:?}");
+    // Once b's lease is gone (b ended, or died and it lapsed), a ends the run.
+    env.store.leases().release(&lease).unwrap();
+    a.run_worker_pass(&worker).unwrap();
+    let ended = a.get_run(&id).unwrap();
+    assert!(ended.state.is_terminal(), "{ended:?}");
+}
