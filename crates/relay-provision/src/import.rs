@@ -11,8 +11,8 @@ use relay_core::{
     RedactingObserver, SubscriptionAccess, TestReason,
 };
 use relay_domain::{
-    AccessMode, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan, ModeProof,
-    ProviderEvent, Redactor, ResourceState, ResourceType, Secret, Verdict,
+    AccessMode, AccessStatus, BatchId, BatchStatus, Fingerprint, ImportMode, ItemStatus, KeyPlan,
+    ModeProof, ProviderEvent, Redactor, ResourceState, ResourceType, Secret, Verdict,
 };
 use relay_sub2api::{HostAdapter, ObjectId};
 use serde_json::json;
@@ -620,7 +620,11 @@ impl Pipeline<'_, '_> {
         self.report.redact(self.redactor);
         let r = &mut self.report;
         if r.outcome != BatchStatus::Failed {
-            r.outcome = if r.keys.iter().any(|k| k.status == ItemStatus::Failed) {
+            // SPEC §4.4 step 5: a batch whose accounts pass but whose access proof
+            // ends broken is partially succeeded, never succeeded.
+            let some_key_failed = r.keys.iter().any(|k| k.status == ItemStatus::Failed);
+            let access_broken = r.access.status == AccessStatus::Broken;
+            r.outcome = if some_key_failed || access_broken {
                 BatchStatus::PartiallySucceeded
             } else {
                 BatchStatus::Succeeded

@@ -331,6 +331,29 @@ fn warmup_503_is_retried_until_access_is_ready() {
 }
 
 #[test]
+fn a_strict_batch_whose_accounts_pass_but_whose_access_ends_broken_is_partial() {
+    // The gateway stays in its warm-up longer than the probe's window.
+    let env = Env::with_faults(Faults {
+        warmup_ms: 60_000,
+        ..Faults::default()
+    });
+    let mut req = request(&[GOOD_1], ImportMode::Strict, AccessMode::Subscription);
+    req.probe.warmup_window = Duration::from_millis(600);
+    let report = env.import(&env.journal, &req);
+    assert_eq!(
+        key_result(&report, GOOD_1).status,
+        ItemStatus::Passed,
+        "{report:#?}"
+    );
+    assert_eq!(report.access.status, AccessStatus::Broken);
+    assert_eq!(report.outcome, BatchStatus::PartiallySucceeded);
+    assert_eq!(report.provider_event, ProviderEvent::Degrade);
+    // Nothing is rolled back: the accounts are good, only the proof is not.
+    assert!(report.rollback.is_none());
+    assert_eq!(env.objects()["accounts"].as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn responses_misdetection_is_repaired_and_access_becomes_ready() {
     let env = Env::with_faults(Faults {
         responses_misdetection: true,
