@@ -126,6 +126,9 @@ struct Options {
     /// `--host-limit N`: the mock refuses (429, `Retry-After: 1`) admin calls arriving
     /// while N are in flight; every key must still pass.
     host_limit: Option<u64>,
+    /// `--postgres`: the server keeps its state in a fresh schema of the PostgreSQL
+    /// database of `RELAY_TEST_DATABASE_URL` instead of SQLite.
+    postgres: bool,
 }
 
 impl Options {
@@ -134,6 +137,7 @@ impl Options {
             sizes: DEFAULT_SIZES.to_vec(),
             latency: LatencyChoice::Both,
             host_limit: None,
+            postgres: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -167,6 +171,7 @@ impl Options {
                     })?;
                     options.host_limit = Some(n);
                 }
+                "--postgres" => options.postgres = true,
                 other => bail!("bench: unknown argument {other}"),
             }
         }
@@ -442,6 +447,16 @@ pub fn run(args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     let runs = options.runs();
     let clk_tck = clock_ticks()?;
+    let database = if options.postgres {
+        let url = std::env::var("RELAY_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .context("--postgres needs RELAY_TEST_DATABASE_URL (a PostgreSQL database to make throw-away schemas in)")?;
+        println!("store: PostgreSQL (its server's own CPU is not in the figures)");
+        Some(url)
+    } else {
+        None
+    };
     let bin = procs::build_binaries(Profile::Release)?;
     let out = procs::target_dir().join("bench");
     let mut all = Vec::new();
@@ -450,8 +465,15 @@ pub fn run(args: &[String]) -> Result<()> {
             "==> bench: importing {n} key(s), host latency {}",
             latency.name()
         );
-        let f = bench_one(&bin, &out, latency, n, clk_tck, options.host_limit)
-            .with_context(|| format!("bench of {n} key(s), latency {}", latency.name()))?;
+        let f = bench_one(
+            &bin,
+            &out,
+            (latency, n),
+            clk_tck,
+            options.host_limit,
+            database.as_deref(),
+        )
+        .with_context(|| format!("bench of {n} key(s), latency {}", latency.name()))?;
         all.push(f);
     }
     print_figures(&all);
@@ -689,12 +711,34 @@ fn is_per_key_route(route: &str) -> bool {
 fn bench_one(
     bin: &Path,
     out: &Path,
-    latency: Latency,
-    n: u64,
+    (latency, n): (Latency, u64),
     clk_tck: u64,
     host_limit: Option<u64>,
+    database: Option<&str>,
 ) -> Result<Figures> {
     let dir = out.join(format!("{}-n{n}", latency.name()));
+    // On PostgreSQL: a schema of the run's own, dropped after it.
+    let schema = format!("relay_bench_{}_{n}_{}", latency.name(), std::process::id());
+    let database_url = database
+        .map(|url| relay_store::schemas::postgres_schema_url(url, &schema))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("cannot make the bench's schema: {e}"))?;
+    let result = bench_in(bin, &dir, (latency, n), clk_tck, host_limit, database_url);
+    if let Some(url) = database {
+        relay_store::schemas::postgres_drop_schema(url, &schema)
+            .map_err(|e| anyhow::anyhow!("cannot drop the bench's schema: {e}"))?;
+    }
+    result
+}
+
+fn bench_in(
+    bin: &Path,
+    dir: &Path,
+    (latency, n): (Latency, u64),
+    clk_tck: u64,
+    host_limit: Option<u64>,
+    database_url: Option<String>,
+) -> Result<Figures> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let mock_settings = MockSettings {
@@ -728,7 +772,10 @@ fn bench_one(
                     "RELAY_PACKS_DIR".into(),
                     procs::root().display().to_string(),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(database_url.map(|u| ("RELAY_DATABASE_URL".to_string(), u)))
+            .collect(),
         },
         &dir.join("server.log"),
     )?;

@@ -11,7 +11,7 @@
 //!   throwaway mock host and server (debug) with every check; any failure fails.
 //! - `demo [--debug]`: the main job end to end against the bundled mock host (release).
 //! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
-//! - `bench [--sizes 1,100,1000,3000,10000] [--latency none|slow|both]`: the server's
+//! - `bench [--sizes 1,100,1000,3000,10000] [--latency none|slow|both] [--postgres]`: the server's
 //!   CPU per key and peak RSS, and import wall time against its bound (release).
 //! - `record-host --host-url URL …`: records a session of real exchanges with a
 //!   fresh real host as a contract fixture (`fixtures/host/real/<version>/`).
@@ -81,11 +81,12 @@ commands:
                         \"database\": \"postgres\" run their servers on a fresh schema of
                         RELAY_TEST_DATABASE_URL (skipped without it, an error under
                         CI=true unless RELAY_SKIP_POSTGRES_TESTS says why)
-  bench [--sizes LIST] [--latency none|slow|both]
+  bench [--sizes LIST] [--latency none|slow|both] [--host-limit N] [--postgres]
                         import 1, 100, 1000, 3000 and 10000 keys (or LIST, comma-separated):
                         latency none, the server's CPU per key and peak RSS; latency slow
                         (both: up to 1000 keys), wall time against the bound from the
-                        minimum host calls; the scale aims met or not; target/bench/bench.json
+                        minimum host calls; the scale aims met or not; target/bench/bench.json;
+                        --postgres: the state in a schema of RELAY_TEST_DATABASE_URL
   acceptance --host-url URL --admin-key-file FILE [--upstream-url URL] [NAME...]
                         the scenarios that need no mock knob, against a real host (the
                         others are listed as skipped, with the knob they need)
