@@ -739,8 +739,8 @@ fn bench_in(
     host_limit: Option<u64>,
     database_url: Option<String>,
 ) -> Result<Figures> {
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
     let mock_settings = MockSettings {
         flags: vec![
             "--admin-latency-ms".into(),
