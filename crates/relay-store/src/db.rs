@@ -11,6 +11,7 @@
 //! on SQLite, so a query and its row decoder are written once.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 
@@ -430,8 +431,8 @@ impl<T> OptionalExtension<T> for DbResult<T> {
 pub enum Conn<'a> {
     /// A SQLite connection (its transaction was begun by the store).
     Sqlite(&'a rusqlite::Connection),
-    /// A PostgreSQL client (its transaction was begun by the store).
-    Postgres(RefCell<&'a mut postgres::Client>),
+    /// A PostgreSQL connection (its transaction was begun by the store).
+    Postgres(RefCell<&'a mut PgConnection>),
 }
 
 impl fmt::Debug for Conn<'_> {
@@ -457,11 +458,11 @@ impl<'a> Conn<'a> {
                 let mut stmt = conn.prepare_cached(sql)?;
                 Ok(stmt.execute(rusqlite::params_from_iter(values.iter()))?)
             }
-            Conn::Postgres(client) => {
+            Conn::Postgres(conn) => {
                 let bound: Vec<PgParam<'_>> = values.iter().map(|v| PgParam(*v)).collect();
-                let n = client
-                    .borrow_mut()
-                    .execute(postgres_sql(sql).as_str(), &pg_refs(&bound))?;
+                let mut conn = conn.borrow_mut();
+                let statement = conn.statement(sql)?;
+                let n = conn.client.execute(&statement, &pg_refs(&bound))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -471,7 +472,7 @@ impl<'a> Conn<'a> {
     pub(crate) fn execute_batch(&self, sql: &str) -> DbResult<()> {
         match self {
             Conn::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
-            Conn::Postgres(client) => Ok(client.borrow_mut().batch_execute(sql)?),
+            Conn::Postgres(conn) => Ok(conn.borrow_mut().client.batch_execute(sql)?),
         }
     }
 
@@ -493,11 +494,11 @@ impl<'a> Conn<'a> {
                 }
                 Ok(out)
             }
-            Conn::Postgres(client) => {
+            Conn::Postgres(conn) => {
                 let bound: Vec<PgParam<'_>> = values.iter().map(|v| PgParam(*v)).collect();
-                let rows = client
-                    .borrow_mut()
-                    .query(postgres_sql(sql).as_str(), &pg_refs(&bound))?;
+                let mut conn = conn.borrow_mut();
+                let statement = conn.statement(sql)?;
+                let rows = conn.client.query(&statement, &pg_refs(&bound))?;
                 rows.iter()
                     .map(|row| (0..row.len()).map(|i| pg_value(row, i)).collect())
                     .collect()
@@ -616,6 +617,64 @@ fn sqlite_value(v: rusqlite::types::ValueRef<'_>) -> Value {
         V::Real(r) => Value::Real(r),
         V::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         V::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// Statements a PostgreSQL connection keeps prepared, at most: SQL built at run
+/// time (filters, `LIMIT`s) would otherwise grow the cache without end.
+const STATEMENT_CACHE: usize = 256;
+
+/// A pooled PostgreSQL connection and the statements it prepared (each prepared
+/// once per connection: a query is one round trip instead of two).
+pub struct PgConnection {
+    pub(crate) client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl fmt::Debug for PgConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConnection")
+            .field("prepared", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgConnection {
+    /// The prepared statement of `sql` (in the repositories' dialect).
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let prepared = self.client.prepare(&postgres_sql(sql))?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), prepared.clone());
+        Ok(prepared)
+    }
+}
+
+/// The pool's manager of [`PgConnection`]s.
+#[derive(Debug)]
+pub(crate) struct PgManager(pub(crate) r2d2_postgres::PostgresConnectionManager<postgres::NoTls>);
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConnection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConnection, postgres::Error> {
+        Ok(PgConnection {
+            client: self.0.connect()?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        self.0.has_broken(&mut conn.client)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::crypto::{
     create_key_file, read_key_file, KeySource, MasterKey, SealedFormat, Sealer, KEY_FILE_NAME,
     NEXT_KEY_FILE_NAME,
 };
-use crate::db::{Conn, DbError, Dialect, OptionalExtension};
+use crate::db::{Conn, DbError, Dialect, OptionalExtension, PgConnection, PgManager};
 use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
@@ -83,7 +83,7 @@ enum Backend {
     /// A PostgreSQL server: pooled connections; writers serialize on an advisory
     /// lock, across every server sharing the database.
     Postgres {
-        pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+        pool: r2d2::Pool<PgManager>,
         /// `host:port/database` (never the password), for diagnostics.
         location: String,
     },
@@ -343,7 +343,7 @@ impl Store {
     }
 
     fn finish_postgres(
-        pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+        pool: r2d2::Pool<PgManager>,
         location: String,
         sealer: Sealer,
         key_source: KeySource,
@@ -692,9 +692,7 @@ fn postgres_config(url: &str) -> Result<postgres::Config> {
 }
 
 /// A connection pool for `config`, and the `host:port/database` it reaches.
-fn postgres_pool(
-    config: postgres::Config,
-) -> Result<(r2d2::Pool<PostgresConnectionManager<NoTls>>, String)> {
+fn postgres_pool(config: postgres::Config) -> Result<(r2d2::Pool<PgManager>, String)> {
     let host = config
         .get_hosts()
         .first()
@@ -715,7 +713,7 @@ fn postgres_pool(
         .max_size(POSTGRES_POOL_SIZE)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(PostgresConnectionManager::new(config, NoTls))?;
+        .build(PgManager(PostgresConnectionManager::new(config, NoTls)))?;
     Ok((pool, location))
 }
 
@@ -728,7 +726,7 @@ fn postgres_write_begin() -> String {
 /// An open PostgreSQL transaction: rolled back when dropped uncommitted (an error
 /// or a panic in the closure), so a pooled connection never goes back mid-transaction.
 struct PostgresTx<'c> {
-    client: &'c mut postgres::Client,
+    client: &'c mut PgConnection,
     open: bool,
 }
 
@@ -736,24 +734,27 @@ impl Drop for PostgresTx<'_> {
     fn drop(&mut self) {
         if self.open {
             // A failed rollback means a broken connection, which the pool discards.
-            let _ = self.client.batch_execute("ROLLBACK");
+            let _ = self.client.client.batch_execute("ROLLBACK");
         }
     }
 }
 
 /// Runs `f` inside `begin` … `COMMIT` on `client`.
 fn postgres_transaction<T>(
-    client: &mut postgres::Client,
+    client: &mut PgConnection,
     begin: &str,
     f: impl FnOnce(&Conn<'_>) -> Result<T>,
 ) -> Result<T> {
-    client.batch_execute(begin).map_err(DbError::from)?;
+    client.client.batch_execute(begin).map_err(DbError::from)?;
     let mut tx = PostgresTx { client, open: true };
     let out = {
         let conn = Conn::Postgres(RefCell::new(&mut *tx.client));
         f(&conn)?
     };
-    tx.client.batch_execute("COMMIT").map_err(DbError::from)?;
+    tx.client
+        .client
+        .batch_execute("COMMIT")
+        .map_err(DbError::from)?;
     tx.open = false;
     Ok(out)
 }
