@@ -352,7 +352,7 @@ impl Pipeline<'_, '_> {
         let access = self.close_access(group)?;
         self.report.access = access;
 
-        // 6. 404 warnings need the gateway's confirmation.
+        // 6. 404 and "Responses API only" warnings need the gateway's confirmation.
         let pending: Vec<usize> = (0..self.report.keys.len())
             .filter(|i| {
                 let k = &self.report.keys[*i];
@@ -376,7 +376,7 @@ impl Pipeline<'_, '_> {
                             verdict: Some(Verdict::Failed),
                             message: k.host_message.clone(),
                             details: json!({
-                                "reason": TestReason::NotFoundPendingGateway,
+                                "reason": k.reason.unwrap_or(TestReason::NotFoundPendingGateway),
                                 "confirmation": "the gateway probe did not pass",
                             }),
                         },
@@ -387,7 +387,7 @@ impl Pipeline<'_, '_> {
                 }
             } else if !attempted {
                 self.report.warnings.push(format!(
-                    "{} key(s) answered 404 in the account test and could not be confirmed: no access mode was probed",
+                    "{} key(s) answered 404 (or \"Responses API only\") in the account test and could not be confirmed: no access mode was probed",
                     pending.len()
                 ));
             }
