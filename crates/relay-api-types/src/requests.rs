@@ -61,6 +61,14 @@ pub struct SubscriberSelector {
         deserialize_with = "whole::optional"
     )]
     pub user_id: Option<i64>,
+    /// This subscriber's subscription validity in days (imports only); default: the
+    /// import's `validity_days`, else the plan template's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
+    pub validity_days: Option<u32>,
 }
 
 /// An import (or its preview). Give the keys as `keys` or as `keys_text`, not both.

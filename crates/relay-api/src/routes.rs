@@ -563,7 +563,42 @@ fn limit(req: &ApiRequest) -> Result<Option<u32>> {
     }
 }
 
+/// Subscribers of a request that has no per-subscriber validity: one is refused.
 pub(crate) fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
+    if let Some(i) = list.iter().position(|s| s.validity_days.is_some()) {
+        return Err(ApiError::bad_request(format!(
+            "subscribers[{i}].validity_days: a per-subscriber validity is taken by imports only; use the request's validity_days"
+        )));
+    }
+    selectors_with_validity(list).map(|(list, _)| list)
+}
+
+/// Subscribers and the validity (days) some of them carry.
+#[allow(clippy::type_complexity)]
+pub(crate) fn selectors_with_validity(
+    list: Vec<api::SubscriberSelector>,
+) -> Result<(Vec<SubscriberSelector>, Vec<(SubscriberSelector, u32)>)> {
+    let mut validity = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        if let Some(d) = s.validity_days {
+            if !(1..=36500).contains(&d) {
+                return Err(ApiError::bad_request(format!(
+                    "subscribers[{i}].validity_days: must be between 1 and 36500"
+                )));
+            }
+        }
+    }
+    let days: Vec<Option<u32>> = list.iter().map(|s| s.validity_days).collect();
+    let list = selectors_only(list)?;
+    for (s, d) in list.iter().zip(days) {
+        if let Some(d) = d {
+            validity.push((s.clone(), d));
+        }
+    }
+    Ok((list, validity))
+}
+
+fn selectors_only(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
     list.into_iter()
         .enumerate()
         .map(|(i, s)| match (s.email, s.user_id) {
@@ -608,14 +643,16 @@ fn import_input(body: api::ImportRequest) -> Result<ImportInput> {
         }
     }
     let keys = keys_of(body.keys, body.keys_text, true)?.unwrap_or_else(|| Secret::new(""));
+    let (subscribers, subscriber_validity_days) = selectors_with_validity(body.subscribers)?;
     Ok(ImportInput {
         host: body.host_id,
         pack_id: body.pack_id,
         keys,
         mode: body.mode.unwrap_or(ImportMode::Strict),
         access_mode: body.access_mode.unwrap_or(AccessMode::Subscription),
-        subscribers: selectors(body.subscribers)?,
+        subscribers,
         validity_days: body.validity_days,
+        subscriber_validity_days,
         probe_key: secret(body.probe_key),
         replace_existing: body.replace_existing,
         concurrency: body.concurrency.map(|c| c as usize),

@@ -43,7 +43,12 @@ pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
             "probe_balance_usd must be greater than 0".into(),
         ));
     }
-    if request.validity_days == Some(0) {
+    if request.validity_days == Some(0)
+        || request
+            .subscriber_validity_days
+            .iter()
+            .any(|(_, d)| *d == 0)
+    {
         return Err(ProvisionError::InvalidRequest(
             "validity_days must be at least 1".into(),
         ));
@@ -547,6 +552,7 @@ impl Pipeline<'_, '_> {
                 validity_days: request
                     .validity_days
                     .unwrap_or_else(|| target.plan_validity_days().max(1)),
+                subscriber_validity_days: request.subscriber_validity_days.clone(),
                 notes: target.notes(),
                 key_name: target.key_name(request.access_mode),
                 probe_balance_usd: request.probe_balance_usd,
