@@ -763,3 +763,69 @@ fn install_pack(app: &App, req: ApiRequest) -> Result<ApiResponse> {
     let pack: api::Pack = contract(&app.install_pack(source)?)?;
     ApiResponse::json(StatusCode::CREATED, &pack)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(
+        email: Option<&str>,
+        user_id: Option<i64>,
+        days: Option<u32>,
+    ) -> api::SubscriberSelector {
+        api::SubscriberSelector {
+            email: email.map(str::to_string),
+            user_id,
+            validity_days: days,
+        }
+    }
+
+    #[test]
+    fn an_import_takes_each_subscriber_s_validity() {
+        let (list, validity) = selectors_with_validity(vec![
+            sel(Some(" Alice@Example.com"), None, Some(7)),
+            sel(None, Some(3), Some(30)),
+            sel(Some("bob@example.com"), None, None),
+        ])
+        .unwrap();
+        assert_eq!(
+            list,
+            vec![
+                SubscriberSelector::Email("alice@example.com".into()),
+                SubscriberSelector::UserId(3),
+                SubscriberSelector::Email("bob@example.com".into()),
+            ]
+        );
+        assert_eq!(
+            validity,
+            vec![
+                (SubscriberSelector::Email("alice@example.com".into()), 7),
+                (SubscriberSelector::UserId(3), 30),
+            ]
+        );
+        for days in [0, 36501] {
+            let e = selectors_with_validity(vec![sel(None, Some(3), Some(days))]).unwrap_err();
+            assert!(
+                format!("{e:?}").contains("subscribers[0].validity_days"),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_requests_refuse_a_per_subscriber_validity() {
+        let e = selectors(vec![
+            sel(Some("a@example.com"), None, None),
+            sel(Some("b@example.com"), None, Some(7)),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{e:?}").contains("subscribers[1].validity_days"),
+            "{e:?}"
+        );
+        assert_eq!(
+            selectors(vec![sel(Some("a@example.com"), None, None)]).unwrap(),
+            vec![SubscriberSelector::Email("a@example.com".into())]
+        );
+    }
+}
