@@ -459,17 +459,17 @@ fn subscribers(values: &[String], ids: &[i64]) -> Vec<SubscriberSelector> {
         .iter()
         .map(|value| match value.trim().parse::<i64>() {
             Ok(id) => SubscriberSelector {
+                email: None,
                 user_id: Some(id),
-                ..SubscriberSelector::default()
             },
             Err(_) => SubscriberSelector {
                 email: Some(value.clone()),
-                ..SubscriberSelector::default()
+                user_id: None,
             },
         })
         .chain(ids.iter().map(|id| SubscriberSelector {
+            email: None,
             user_id: Some(*id),
-            ..SubscriberSelector::default()
         }))
         .collect()
 }

@@ -44,11 +44,11 @@ pub fn subscribers(emails: &[String], ids: &[i64]) -> Vec<api::SubscriberSelecto
         .iter()
         .map(|email| api::SubscriberSelector {
             email: Some(email.clone()),
-            ..api::SubscriberSelector::default()
+            user_id: None,
         })
         .chain(ids.iter().map(|id| api::SubscriberSelector {
+            email: None,
             user_id: Some(*id),
-            ..api::SubscriberSelector::default()
         }))
         .collect()
 }
@@ -79,15 +79,15 @@ fn with_days<T: std::str::FromStr>(text: &str) -> Result<(T, Option<u32>), Strin
 fn import_subscribers(
     emails: &[(String, Option<u32>)],
     ids: &[(i64, Option<u32>)],
-) -> Vec<api::SubscriberSelector> {
+) -> Vec<api::ImportSubscriber> {
     emails
         .iter()
-        .map(|(email, days)| api::SubscriberSelector {
+        .map(|(email, days)| api::ImportSubscriber {
             email: Some(email.clone()),
             user_id: None,
             validity_days: *days,
         })
-        .chain(ids.iter().map(|(id, days)| api::SubscriberSelector {
+        .chain(ids.iter().map(|(id, days)| api::ImportSubscriber {
             email: None,
             user_id: Some(*id),
             validity_days: *days,

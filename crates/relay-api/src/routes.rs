@@ -563,20 +563,10 @@ fn limit(req: &ApiRequest) -> Result<Option<u32>> {
     }
 }
 
-/// Subscribers of a request that has no per-subscriber validity: one is refused.
-pub(crate) fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
-    if let Some(i) = list.iter().position(|s| s.validity_days.is_some()) {
-        return Err(ApiError::bad_request(format!(
-            "subscribers[{i}].validity_days: a per-subscriber validity is taken by imports only; use the request's validity_days"
-        )));
-    }
-    selectors_with_validity(list).map(|(list, _)| list)
-}
-
-/// Subscribers and the validity (days) some of them carry.
+/// An import's subscribers and the validity (days) some of them carry.
 #[allow(clippy::type_complexity)]
-pub(crate) fn selectors_with_validity(
-    list: Vec<api::SubscriberSelector>,
+fn selectors_with_validity(
+    list: Vec<api::ImportSubscriber>,
 ) -> Result<(Vec<SubscriberSelector>, Vec<(SubscriberSelector, u32)>)> {
     let mut validity = Vec::new();
     for (i, s) in list.iter().enumerate() {
@@ -589,7 +579,14 @@ pub(crate) fn selectors_with_validity(
         }
     }
     let days: Vec<Option<u32>> = list.iter().map(|s| s.validity_days).collect();
-    let list = selectors_only(list)?;
+    let list = selectors(
+        list.into_iter()
+            .map(|s| api::SubscriberSelector {
+                email: s.email,
+                user_id: s.user_id,
+            })
+            .collect(),
+    )?;
     for (s, d) in list.iter().zip(days) {
         if let Some(d) = d {
             validity.push((s.clone(), d));
@@ -598,7 +595,7 @@ pub(crate) fn selectors_with_validity(
     Ok((list, validity))
 }
 
-fn selectors_only(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
+pub(crate) fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
     list.into_iter()
         .enumerate()
         .map(|(i, s)| match (s.email, s.user_id) {
@@ -768,12 +765,8 @@ fn install_pack(app: &App, req: ApiRequest) -> Result<ApiResponse> {
 mod tests {
     use super::*;
 
-    fn sel(
-        email: Option<&str>,
-        user_id: Option<i64>,
-        days: Option<u32>,
-    ) -> api::SubscriberSelector {
-        api::SubscriberSelector {
+    fn sel(email: Option<&str>, user_id: Option<i64>, days: Option<u32>) -> api::ImportSubscriber {
+        api::ImportSubscriber {
             email: email.map(str::to_string),
             user_id,
             validity_days: days,
@@ -810,22 +803,9 @@ mod tests {
                 "{e:?}"
             );
         }
-    }
-
-    #[test]
-    fn other_requests_refuse_a_per_subscriber_validity() {
-        let e = selectors(vec![
-            sel(Some("a@example.com"), None, None),
-            sel(Some("b@example.com"), None, Some(7)),
-        ])
-        .unwrap_err();
-        assert!(
-            format!("{e:?}").contains("subscribers[1].validity_days"),
-            "{e:?}"
-        );
-        assert_eq!(
-            selectors(vec![sel(Some("a@example.com"), None, None)]).unwrap(),
-            vec![SubscriberSelector::Email("a@example.com".into())]
-        );
+        // The selector rules still hold.
+        let e =
+            selectors_with_validity(vec![sel(Some("not-an-email"), None, Some(7))]).unwrap_err();
+        assert!(format!("{e:?}").contains("subscribers[0].email"), "{e:?}");
     }
 }
