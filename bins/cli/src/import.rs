@@ -53,6 +53,48 @@ pub fn subscribers(emails: &[String], ids: &[i64]) -> Vec<api::SubscriberSelecto
         .collect()
 }
 
+/// Parses `VALUE[:DAYS]` of `relay import --subscriber` / `--subscriber-id`: the
+/// subscriber and its own subscription validity in days.
+fn with_days<T: std::str::FromStr>(text: &str) -> Result<(T, Option<u32>), String> {
+    let (value, days) = match text.rsplit_once(':') {
+        Some((v, d)) => {
+            let d = d
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=36500).contains(d))
+                .ok_or_else(|| format!("`{d}` is not a number of days between 1 and 36500"))?;
+            (v, Some(d))
+        }
+        None => (text, None),
+    };
+    let value = value
+        .trim()
+        .parse::<T>()
+        .map_err(|_| format!("`{value}` is not valid here"))?;
+    Ok((value, days))
+}
+
+/// The subscriber selectors of `relay import`, each with its own validity when given.
+fn import_subscribers(
+    emails: &[(String, Option<u32>)],
+    ids: &[(i64, Option<u32>)],
+) -> Vec<api::ImportSubscriber> {
+    emails
+        .iter()
+        .map(|(email, days)| api::ImportSubscriber {
+            email: Some(email.clone()),
+            user_id: None,
+            validity_days: *days,
+        })
+        .chain(ids.iter().map(|(id, days)| api::ImportSubscriber {
+            email: None,
+            user_id: Some(*id),
+            validity_days: *days,
+        }))
+        .collect()
+}
+
 /// Arguments of `relay import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -73,13 +115,15 @@ pub struct ImportArgs {
     /// How users get access: subscription (default) or self_service.
     #[arg(long = "access", value_parser = access_mode_arg(), value_name = "MODE")]
     access_mode: Option<AccessMode>,
-    /// Subscriber by e-mail (a managed user is found or created); repeatable.
-    #[arg(long = "subscriber", value_name = "EMAIL")]
-    subscribers: Vec<String>,
-    /// Subscriber by existing host user id; repeatable.
-    #[arg(long = "subscriber-id", value_name = "ID")]
-    subscriber_ids: Vec<i64>,
-    /// Subscription validity in days.
+    /// Subscriber by e-mail (a managed user is found or created), with its own
+    /// subscription validity in days after a colon (`bob@example.com:7`); repeatable.
+    #[arg(long = "subscriber", value_name = "EMAIL[:DAYS]", value_parser = with_days::<String>)]
+    subscribers: Vec<(String, Option<u32>)>,
+    /// Subscriber by existing host user id, with its own validity in days after a
+    /// colon (`3:30`); repeatable.
+    #[arg(long = "subscriber-id", value_name = "ID[:DAYS]", value_parser = with_days::<i64>)]
+    subscriber_ids: Vec<(i64, Option<u32>)>,
+    /// Subscription validity in days (subscribers without their own).
     #[arg(long, value_name = "N")]
     days: Option<u32>,
     /// File with a user key bound to the provider's group, to prove self-service access
@@ -124,7 +168,7 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         keys_text: Some(keys.text.clone()),
         mode: args.mode,
         access_mode: args.access_mode,
-        subscribers: subscribers(&args.subscribers, &args.subscriber_ids),
+        subscribers: import_subscribers(&args.subscribers, &args.subscriber_ids),
         validity_days: args.days,
         probe_key,
         replace_existing: args.replace_existing,

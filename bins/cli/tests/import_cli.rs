@@ -387,3 +387,69 @@ fn a_self_service_import_without_a_probe_key_leaves_access_not_configured() {
     );
     assert!(out.stdout().contains("no gateway proof recorded yet"));
 }
+
+/// Days of the host subscription of the user with this e-mail (expiry − start).
+fn subscription_days(mock: &sub2api_mock::MockHost, email: &str) -> i64 {
+    let state = mock.state();
+    let user = state["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap_or_else(|| panic!("user {email} on the host"))
+        .clone();
+    let sub = state["subscriptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["user_id"] == user["id"])
+        .unwrap_or_else(|| panic!("a subscription of {email}"))
+        .clone();
+    let at = |field: &str| {
+        relay_domain::Timestamp::parse_rfc3339(sub[field].as_str().expect(field))
+            .expect(field)
+            .as_millis()
+    };
+    (at("expires_at") - at("starts_at")) / (24 * 3600 * 1000)
+}
+
+#[test]
+fn each_subscriber_may_carry_its_own_validity() {
+    let Setup { mock, server, dir } = setup("import-subscriber-days");
+    let keys = write(&dir, "keys.txt", &format!("{KEY_1}\n"));
+    // A number of days out of range is refused before anything is sent.
+    server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--subscriber",
+            "carol@example.com:0",
+        ])
+        .expect(2);
+    assert!(accounts(&mock).is_empty());
+
+    let out = server
+        .relay(&[
+            "import",
+            "deepseek",
+            "--host",
+            "main",
+            "--keys-file",
+            s(&keys),
+            "--subscriber",
+            "alice@example.com:7",
+            "--subscriber",
+            "bob@example.com",
+            "--days",
+            "30",
+        ])
+        .expect(0);
+    let text = out.stdout();
+    assert_eq!(field(&text, "status"), "succeeded", "{text}");
+    assert_eq!(subscription_days(&mock, "alice@example.com"), 7);
+    assert_eq!(subscription_days(&mock, "bob@example.com"), 30);
+}

@@ -148,7 +148,8 @@ fn ensure_subscriber(
         }
     };
     out.user_id = Some(user.id);
-    match ensure_subscription(ports, group_id, access, user.id, &mut out) {
+    let validity_days = access.validity_for(selector);
+    match ensure_subscription(ports, group_id, access, validity_days, user.id, &mut out) {
         Ok(Some(id)) => out.subscription_id = Some(id),
         Ok(None) => return Ok((out, None)),
         Err(e) => {
@@ -396,6 +397,7 @@ fn ensure_subscription(
     ports: &Ports<'_>,
     group_id: ObjectId,
     access: &SubscriptionAccess,
+    validity_days: u32,
     user_id: ObjectId,
     out: &mut SubscriberOutcome,
 ) -> Result<Option<ObjectId>, AccessError> {
@@ -403,12 +405,20 @@ fn ensure_subscription(
     let details = json!({
         "user_id": user_id,
         "group_id": group_id,
-        "validity_days": access.validity_days,
+        "validity_days": validity_days,
         "notes": access.notes,
     });
     if let Some(existing) = find_subscription(ports, user_id, group_id)? {
         if existing.status == ObjectStatus::Expired {
-            return renew_expired(ports, &logical, &details, access, existing, out);
+            return renew_expired(
+                ports,
+                &logical,
+                &details,
+                access,
+                validity_days,
+                existing,
+                out,
+            );
         }
         return keep_existing(ports, &logical, &details, existing, out);
     }
@@ -420,7 +430,7 @@ fn ensure_subscription(
     let assigned = ports.adapter.assign_subscription(&SubscriptionAssignment {
         user_id,
         group_id,
-        validity_days: Some(access.validity_days),
+        validity_days: Some(validity_days),
         notes: Some(access.notes.clone()),
     });
     match assigned {
@@ -479,20 +489,21 @@ fn renew_expired(
     logical: &str,
     details: &serde_json::Value,
     access: &SubscriptionAccess,
+    validity_days: u32,
     existing: Subscription,
     out: &mut SubscriberOutcome,
 ) -> Result<Option<ObjectId>, AccessError> {
     let assigned = ports.adapter.assign_subscription(&SubscriptionAssignment {
         user_id: existing.user_id,
         group_id: existing.group_id,
-        validity_days: Some(access.validity_days),
+        validity_days: Some(validity_days),
         notes: Some(access.notes.clone()),
     });
     match assigned {
         Ok(AssignOutcome::Assigned(sub)) if sub.status.is_active() => {
             out.warnings.push(format!(
                 "the subscription {} of user {} had expired; the host renewed it for {} days",
-                sub.id, sub.user_id, access.validity_days
+                sub.id, sub.user_id, validity_days
             ));
             keep_existing(ports, logical, details, sub, out)
         }

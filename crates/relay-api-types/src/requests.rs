@@ -63,6 +63,31 @@ pub struct SubscriberSelector {
     pub user_id: Option<i64>,
 }
 
+/// A subscriber of an import: exactly one of `email` or `user_id`, as in
+/// [`SubscriberSelector`], and optionally its own subscription validity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSubscriber {
+    /// E-mail address (trimmed and lower-cased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// A host user id.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
+    pub user_id: Option<i64>,
+    /// This subscriber's subscription validity in days; default: the import's
+    /// `validity_days`, else the plan template's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
+    pub validity_days: Option<u32>,
+}
+
 /// An import (or its preview). Give the keys as `keys` or as `keys_text`, not both.
 /// All keys are write-only: they are never stored or returned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -89,7 +114,7 @@ pub struct ImportRequest {
     pub access_mode: Option<AccessMode>,
     /// Subscribers besides the managed probe subscriber (subscription mode).
     #[serde(default)]
-    pub subscribers: Vec<SubscriberSelector>,
+    pub subscribers: Vec<ImportSubscriber>,
     /// Subscription validity in days; default the plan template's.
     #[serde(
         default,

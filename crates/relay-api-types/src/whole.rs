@@ -118,6 +118,10 @@ mod tests {
         assert_eq!(days(r#"{}"#), Ok(None));
         let b: Body = serde_json::from_str(r#"{"user": -4.0}"#).unwrap();
         assert_eq!(b.user, Some(-4));
+        // 16 significant digits: read correctly rounded (serde_json `float_roundtrip`),
+        // not half a unit off and then refused as a fraction.
+        let b: Body = serde_json::from_str(r#"{"user": 4488310771709002.0}"#).unwrap();
+        assert_eq!(b.user, Some(4488310771709002));
     }
 
     #[test]

@@ -563,6 +563,38 @@ fn limit(req: &ApiRequest) -> Result<Option<u32>> {
     }
 }
 
+/// An import's subscribers and the validity (days) some of them carry.
+#[allow(clippy::type_complexity)]
+fn selectors_with_validity(
+    list: Vec<api::ImportSubscriber>,
+) -> Result<(Vec<SubscriberSelector>, Vec<(SubscriberSelector, u32)>)> {
+    let mut validity = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        if let Some(d) = s.validity_days {
+            if !(1..=36500).contains(&d) {
+                return Err(ApiError::bad_request(format!(
+                    "subscribers[{i}].validity_days: must be between 1 and 36500"
+                )));
+            }
+        }
+    }
+    let days: Vec<Option<u32>> = list.iter().map(|s| s.validity_days).collect();
+    let list = selectors(
+        list.into_iter()
+            .map(|s| api::SubscriberSelector {
+                email: s.email,
+                user_id: s.user_id,
+            })
+            .collect(),
+    )?;
+    for (s, d) in list.iter().zip(days) {
+        if let Some(d) = d {
+            validity.push((s.clone(), d));
+        }
+    }
+    Ok((list, validity))
+}
+
 pub(crate) fn selectors(list: Vec<api::SubscriberSelector>) -> Result<Vec<SubscriberSelector>> {
     list.into_iter()
         .enumerate()
@@ -608,14 +640,16 @@ fn import_input(body: api::ImportRequest) -> Result<ImportInput> {
         }
     }
     let keys = keys_of(body.keys, body.keys_text, true)?.unwrap_or_else(|| Secret::new(""));
+    let (subscribers, subscriber_validity_days) = selectors_with_validity(body.subscribers)?;
     Ok(ImportInput {
         host: body.host_id,
         pack_id: body.pack_id,
         keys,
         mode: body.mode.unwrap_or(ImportMode::Strict),
         access_mode: body.access_mode.unwrap_or(AccessMode::Subscription),
-        subscribers: selectors(body.subscribers)?,
+        subscribers,
         validity_days: body.validity_days,
+        subscriber_validity_days,
         probe_key: secret(body.probe_key),
         replace_existing: body.replace_existing,
         concurrency: body.concurrency.map(|c| c as usize),
@@ -725,4 +759,53 @@ fn install_pack(app: &App, req: ApiRequest) -> Result<ApiResponse> {
     };
     let pack: api::Pack = contract(&app.install_pack(source)?)?;
     ApiResponse::json(StatusCode::CREATED, &pack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(email: Option<&str>, user_id: Option<i64>, days: Option<u32>) -> api::ImportSubscriber {
+        api::ImportSubscriber {
+            email: email.map(str::to_string),
+            user_id,
+            validity_days: days,
+        }
+    }
+
+    #[test]
+    fn an_import_takes_each_subscriber_s_validity() {
+        let (list, validity) = selectors_with_validity(vec![
+            sel(Some(" Alice@Example.com"), None, Some(7)),
+            sel(None, Some(3), Some(30)),
+            sel(Some("bob@example.com"), None, None),
+        ])
+        .unwrap();
+        assert_eq!(
+            list,
+            vec![
+                SubscriberSelector::Email("alice@example.com".into()),
+                SubscriberSelector::UserId(3),
+                SubscriberSelector::Email("bob@example.com".into()),
+            ]
+        );
+        assert_eq!(
+            validity,
+            vec![
+                (SubscriberSelector::Email("alice@example.com".into()), 7),
+                (SubscriberSelector::UserId(3), 30),
+            ]
+        );
+        for days in [0, 36501] {
+            let e = selectors_with_validity(vec![sel(None, Some(3), Some(days))]).unwrap_err();
+            assert!(
+                format!("{e:?}").contains("subscribers[0].validity_days"),
+                "{e:?}"
+            );
+        }
+        // The selector rules still hold.
+        let e =
+            selectors_with_validity(vec![sel(Some("not-an-email"), None, Some(7))]).unwrap_err();
+        assert!(format!("{e:?}").contains("subscribers[0].email"), "{e:?}");
+    }
 }

@@ -70,6 +70,7 @@ pub fn main() {
                 access_mode: AccessMode::Subscription,
                 subscribers: Vec::new(),
                 validity_days: None,
+                subscriber_validity_days: Vec::new(),
                 probe_key: None,
                 replace_existing: false,
                 concurrency: None,

@@ -38,6 +38,9 @@ pub struct ImportInput {
     pub subscribers: Vec<SubscriberSelector>,
     /// Subscription validity in days (default: the plan template's).
     pub validity_days: Option<u32>,
+    /// Subscribers whose subscriptions get their own validity (days), overriding
+    /// `validity_days` (each one is also listed in `subscribers`).
+    pub subscriber_validity_days: Vec<(SubscriberSelector, u32)>,
     /// A user key bound to the group, for the self-service proof.
     pub probe_key: Option<Secret>,
     /// Retire managed accounts of earlier batches whose key is not in this import.
@@ -118,6 +121,7 @@ impl App {
         req.replace_existing = input.replace_existing;
         req.subscribers = input.subscribers.clone();
         req.validity_days = input.validity_days;
+        req.subscriber_validity_days = input.subscriber_validity_days.clone();
         req.supplied_key = input.probe_key.clone();
         req.probe = self.probe_tuning();
         if let Some(window) = input.warmup_window {
@@ -275,9 +279,15 @@ impl App {
             "access_mode": input.access_mode,
             "keys": preview.keys.iter().map(|k| json!({"line": k.line, "fingerprint": k.fingerprint, "mask": k.mask, "plan": k.plan})).collect::<Vec<_>>(),
             "dropped": preview.dropped,
-            "subscribers": input.subscribers.iter().map(|s| match s {
-                SubscriberSelector::UserId(id) => json!({"user_id": id}),
-                SubscriberSelector::Email(e) => json!({"email": e}),
+            "subscribers": input.subscribers.iter().map(|s| {
+                let mut v = match s {
+                    SubscriberSelector::UserId(id) => json!({"user_id": id}),
+                    SubscriberSelector::Email(e) => json!({"email": e}),
+                };
+                if let Some((_, days)) = input.subscriber_validity_days.iter().find(|(o, _)| o == s) {
+                    v["validity_days"] = json!(days);
+                }
+                v
             }).collect::<Vec<_>>(),
             "validity_days": input.validity_days,
             "probe_key": input.probe_key.as_ref().map(|k| json!({

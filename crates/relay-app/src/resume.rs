@@ -65,23 +65,33 @@ impl App {
             return Ok(Some(report));
         }
         let req = &batch.request;
-        let subscribers = req
+        let recorded: Vec<(SubscriberSelector, Option<u32>)> = req
             .get("subscribers")
             .and_then(Value::as_array)
             .map(|list| {
                 list.iter()
                     .filter_map(|s| {
-                        if let Some(id) = s.get("user_id").and_then(Value::as_i64) {
+                        let selector = if let Some(id) = s.get("user_id").and_then(Value::as_i64) {
                             Some(SubscriberSelector::UserId(id))
                         } else {
                             s.get("email")
                                 .and_then(Value::as_str)
                                 .map(|e| SubscriberSelector::Email(e.to_string()))
-                        }
+                        }?;
+                        let days = s
+                            .get("validity_days")
+                            .and_then(Value::as_u64)
+                            .map(|d| d as u32);
+                        Some((selector, days))
                     })
                     .collect()
             })
             .unwrap_or_default();
+        let subscriber_validity_days = recorded
+            .iter()
+            .filter_map(|(s, d)| d.map(|d| (s.clone(), d)))
+            .collect();
+        let subscribers = recorded.into_iter().map(|(s, _)| s).collect();
         let probe_key = if batch.access_mode == AccessMode::SelfService
             || req.get("probe_key").is_some_and(|v| !v.is_null())
         {
@@ -104,6 +114,7 @@ impl App {
                 .get("validity_days")
                 .and_then(Value::as_u64)
                 .map(|v| v as u32),
+            subscriber_validity_days,
             probe_key,
             replace_existing: req
                 .get("replace_existing")

@@ -7,7 +7,8 @@ use crate::context::{ProviderContext, ProviderLock};
 use crate::error::{provision_error, redact_app_error, AppError, AppResult};
 use crate::ports::{StoreJournal, StoreVault};
 use relay_domain::{
-    AccessStatus, BatchEvent, BatchId, BatchStatus, ItemStatus, ProviderEvent, Redactor,
+    AccessStatus, BatchEvent, BatchId, BatchStatus, HostId, ItemStatus, PackId, ProviderEvent,
+    ProviderId, Redactor, ResourceState, ResourceType,
 };
 use relay_provision::{ProvisionError, RollbackReport};
 use relay_store::{
@@ -141,15 +142,7 @@ impl App {
                     store
                         .batches()
                         .transition(&batch.id, BatchEvent::RollbackDone)?;
-                    let live = store
-                        .resources()
-                        .list_for_provider(host, pack, provider)?
-                        .into_iter()
-                        .any(|r| {
-                            r.state.is_owned_live()
-                                || r.state == relay_domain::ResourceState::Reused
-                        });
-                    if !live {
+                    if !self.provider_has_live_resources(host, pack, provider)? {
                         self.apply_provider_event(
                             host,
                             pack,
@@ -163,6 +156,25 @@ impl App {
                             provider,
                             AccessStatus::NotConfigured,
                         )?;
+                    } else if let Some(removed) = removed_access_objects(&r) {
+                        // What remains was never proven without the removed objects.
+                        store.installs().set_access_status(
+                            host,
+                            pack,
+                            provider,
+                            AccessStatus::Broken,
+                        )?;
+                        let message = format!(
+                            "access broken: the rollback of batch {} removed {removed}; the provider's other objects remain and access must be proven again (reconcile)",
+                            batch.id
+                        );
+                        self.apply_provider_event(
+                            host,
+                            pack,
+                            provider,
+                            ProviderEvent::Drift,
+                            Some(&message),
+                        );
                     }
                 } else {
                     let names: Vec<String> = r
@@ -179,6 +191,12 @@ impl App {
                         .batches()
                         .set_report(&batch.id, &report_json, Some(&message))?;
                     store.batches().transition(&batch.id, BatchEvent::Fail)?;
+                    let message = self.access_broken_after_rollback(
+                        host,
+                        pack,
+                        provider,
+                        &format!("the rollback did not finish and {message}"),
+                    )?;
                     self.apply_provider_event(
                         host,
                         pack,
@@ -195,6 +213,12 @@ impl App {
                     .batches()
                     .set_report(&batch.id, &report_json, Some(&message))?;
                 store.batches().transition(&batch.id, BatchEvent::Fail)?;
+                let message = self.access_broken_after_rollback(
+                    host,
+                    pack,
+                    provider,
+                    &format!("{message}; what it had deleted before is gone and the rest remains"),
+                )?;
                 self.apply_provider_event(
                     host,
                     pack,
@@ -275,14 +299,83 @@ impl App {
                 .installs()
                 .set_access_status(h, p, pr, AccessStatus::NotConfigured)?;
         } else {
-            self.apply_provider_event(
+            let names: Vec<String> = report
+                .remaining
+                .iter()
+                .map(|x| format!("{} {} ({})", x.resource_type, x.host_id, x.error))
+                .collect();
+            let message = self.access_broken_after_rollback(
                 h,
                 p,
                 pr,
-                ProviderEvent::Drift,
-                Some("provider rollback left objects on the host"),
-            );
+                &format!(
+                    "the provider rollback did not finish and left {} object(s) on the host: {}",
+                    names.len(),
+                    names.join("; ")
+                ),
+            )?;
+            self.apply_provider_event(h, p, pr, ProviderEvent::Drift, Some(&message));
         }
         Ok(report)
     }
+
+    /// True when the provider still has objects the manager owns or reuses on the host.
+    fn provider_has_live_resources(
+        &self,
+        host: &HostId,
+        pack: &PackId,
+        provider: &ProviderId,
+    ) -> AppResult<bool> {
+        Ok(self
+            .store()
+            .resources()
+            .list_for_provider(host, pack, provider)?
+            .into_iter()
+            .any(|r| r.state.is_owned_live() || r.state == ResourceState::Reused))
+    }
+
+    /// Records the access status after a rollback that did not finish: part of what
+    /// the access proof rested on may be gone, so the provider is never left ready.
+    /// `broken` while objects remain, `not_configured` when nothing does. Returns the
+    /// provider message, which says what remains.
+    fn access_broken_after_rollback(
+        &self,
+        host: &HostId,
+        pack: &PackId,
+        provider: &ProviderId,
+        what: &str,
+    ) -> AppResult<String> {
+        let live = self.provider_has_live_resources(host, pack, provider)?;
+        let status = if live {
+            AccessStatus::Broken
+        } else {
+            AccessStatus::NotConfigured
+        };
+        self.store()
+            .installs()
+            .set_access_status(host, pack, provider, status)?;
+        Ok(format!("access {status}: {what}"))
+    }
+}
+
+/// The objects the access proof rests on (accounts, group, subscription, user key)
+/// that a finished rollback deleted, described for the provider message; `None`
+/// when it deleted none of them.
+fn removed_access_objects(r: &RollbackReport) -> Option<String> {
+    let removed: Vec<String> = r
+        .deleted
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.resource_type,
+                ResourceType::Account
+                    | ResourceType::Group
+                    | ResourceType::Subscription
+                    | ResourceType::UserKey
+                    | ResourceType::User
+            )
+        })
+        .map(|d| format!("{} {}", d.resource_type, d.host_id))
+        .collect();
+    (!removed.is_empty()).then(|| removed.join(", "))
 }

@@ -416,6 +416,7 @@ impl App {
             access_mode: run.access_mode,
             subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
             validity_days: run.validity_days.map(|d| d as u32),
+            subscriber_validity_days: Vec::new(),
             probe_key: None,
             replace_existing: false,
             concurrency: Some(1),

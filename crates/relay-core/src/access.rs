@@ -116,6 +116,14 @@ pub enum SubscriberSelector {
 }
 
 impl SubscriberSelector {
+    /// The selector as the closure compares it: e-mails trimmed and lower-cased.
+    pub fn normalized(&self) -> SubscriberSelector {
+        match self {
+            SubscriberSelector::Email(e) => SubscriberSelector::Email(e.trim().to_lowercase()),
+            other => other.clone(),
+        }
+    }
+
     /// How reports name the subscriber: its e-mail, or `user <id>`.
     pub fn label(&self) -> String {
         match self {
@@ -134,6 +142,10 @@ pub struct SubscriptionAccess {
     pub probe_email: String,
     /// Validity of assigned subscriptions, in days.
     pub validity_days: u32,
+    /// Subscribers whose subscriptions get their own validity (days) instead of
+    /// `validity_days`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subscriber_validity_days: Vec<(SubscriberSelector, u32)>,
     /// Notes of assigned subscriptions; keep them constant so the host's
     /// idempotent assign recognises the manager's own subscriptions.
     pub notes: String,
@@ -150,10 +162,23 @@ impl SubscriptionAccess {
             subscribers: Vec::new(),
             probe_email: DEFAULT_PROBE_EMAIL.to_string(),
             validity_days,
+            subscriber_validity_days: Vec::new(),
             notes: notes.into(),
             key_name: key_name.into(),
             probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
         }
+    }
+}
+
+impl SubscriptionAccess {
+    /// Validity (days) of the subscription of `selector`: its own when it has one,
+    /// else `validity_days`.
+    pub fn validity_for(&self, selector: &SubscriberSelector) -> u32 {
+        let wanted = selector.normalized();
+        self.subscriber_validity_days
+            .iter()
+            .find(|(s, _)| s.normalized() == wanted)
+            .map_or(self.validity_days, |(_, days)| *days)
     }
 }
 

@@ -55,6 +55,16 @@ const INVALID_KEY_MARKERS: &[&str] = &[
     "invalid authentication",
 ];
 
+/// Wording of older hosts whose account-test endpoint only speaks the Responses API:
+/// the message says the account itself works and should be checked through the real
+/// API. Checked only when the message names the Responses API.
+const RESPONSES_ONLY_MARKERS: &[&str] = &[
+    "当前测试接口仅支持",
+    "账号本身可正常使用",
+    "please directly",
+    "actual api",
+];
+
 const TRANSIENT_MARKERS: &[&str] = &[
     "timeout",
     "deadline exceeded",
@@ -89,6 +99,13 @@ pub fn classify_account_test(
     }
     if http_status == Some(401) || has(INVALID_KEY_MARKERS) {
         return Classification::new(Verdict::Failed, TestReason::UpstreamKeyInvalid);
+    }
+    if m.contains("responses api") && has(RESPONSES_ONLY_MARKERS) {
+        return Classification {
+            verdict: Verdict::Warning,
+            reason: TestReason::ResponsesOnlyPendingGateway,
+            needs_gateway_confirmation: true,
+        };
     }
     match http_status {
         Some(403) => {
@@ -166,6 +183,37 @@ mod tests {
             assert_eq!(c.reason, TestReason::NotFoundPendingGateway);
             assert!(c.needs_gateway_confirmation);
         }
+    }
+
+    #[test]
+    fn an_older_hosts_responses_only_message_waits_for_the_gateway() {
+        for msg in [
+            "当前测试接口仅支持 Responses API，账号本身可正常使用，请直接通过实际 API 调用验证",
+            "This test endpoint supports the Responses API only; please directly verify the account with the actual API",
+        ] {
+            for status in [None, Some(400)] {
+                let c = classify_account_test(false, status, msg, false);
+                assert_eq!(c.verdict, Verdict::Warning, "{msg}");
+                assert_eq!(c.reason, TestReason::ResponsesOnlyPendingGateway);
+                assert!(c.needs_gateway_confirmation);
+            }
+        }
+        // Naming the Responses API alone is not the advisory wording.
+        let c = classify_account_test(
+            false,
+            Some(400),
+            "API returned 400: Responses API error",
+            false,
+        );
+        assert_eq!((c.verdict, c.reason), (Verdict::Failed, TestReason::Other));
+        // A key the vendor rejects still fails, whatever else the message says.
+        let c = classify_account_test(
+            false,
+            Some(401),
+            "API returned 401: invalid api key (Responses API; please directly check)",
+            true,
+        );
+        assert_eq!(c.reason, TestReason::UpstreamKeyInvalid);
     }
 
     #[test]

@@ -63,6 +63,9 @@ string_enum!(
         FirstTestForbiddenRace => "first_test_forbidden_race",
         /// An upstream 404 from the test; advisory only if the gateway probe passes (§7.1).
         NotFoundPendingGateway => "not_found_pending_gateway",
+        /// An older host's test endpoint said it only supports the Responses API and
+        /// the account itself works; advisory only if the gateway probe passes (§7.1).
+        ResponsesOnlyPendingGateway => "responses_only_pending_gateway",
         /// 429/502/503/504, a timeout, a rate limit or a temporary failure (§7.2).
         Transient => "transient",
         /// The upstream rejected the key (401, invalid key).

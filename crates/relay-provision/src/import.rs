@@ -43,7 +43,12 @@ pub(crate) fn validate(request: &ImportRequest) -> Result<(), ProvisionError> {
             "probe_balance_usd must be greater than 0".into(),
         ));
     }
-    if request.validity_days == Some(0) {
+    if request.validity_days == Some(0)
+        || request
+            .subscriber_validity_days
+            .iter()
+            .any(|(_, d)| *d == 0)
+    {
         return Err(ProvisionError::InvalidRequest(
             "validity_days must be at least 1".into(),
         ));
@@ -352,7 +357,7 @@ impl Pipeline<'_, '_> {
         let access = self.close_access(group)?;
         self.report.access = access;
 
-        // 6. 404 warnings need the gateway's confirmation.
+        // 6. 404 and "Responses API only" warnings need the gateway's confirmation.
         let pending: Vec<usize> = (0..self.report.keys.len())
             .filter(|i| {
                 let k = &self.report.keys[*i];
@@ -376,7 +381,7 @@ impl Pipeline<'_, '_> {
                             verdict: Some(Verdict::Failed),
                             message: k.host_message.clone(),
                             details: json!({
-                                "reason": TestReason::NotFoundPendingGateway,
+                                "reason": k.reason.unwrap_or(TestReason::NotFoundPendingGateway),
                                 "confirmation": "the gateway probe did not pass",
                             }),
                         },
@@ -387,7 +392,7 @@ impl Pipeline<'_, '_> {
                 }
             } else if !attempted {
                 self.report.warnings.push(format!(
-                    "{} key(s) answered 404 in the account test and could not be confirmed: no access mode was probed",
+                    "{} key(s) answered 404 (or \"Responses API only\") in the account test and could not be confirmed: no access mode was probed",
                     pending.len()
                 ));
             }
@@ -547,6 +552,7 @@ impl Pipeline<'_, '_> {
                 validity_days: request
                     .validity_days
                     .unwrap_or_else(|| target.plan_validity_days().max(1)),
+                subscriber_validity_days: request.subscriber_validity_days.clone(),
                 notes: target.notes(),
                 key_name: target.key_name(request.access_mode),
                 probe_balance_usd: request.probe_balance_usd,

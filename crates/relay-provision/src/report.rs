@@ -34,6 +34,9 @@ pub struct ImportRequest {
     pub probe_email: String,
     /// Subscription validity in days; default: the plan template's validity.
     pub validity_days: Option<u32>,
+    /// Subscribers whose subscriptions get their own validity (days), overriding
+    /// `validity_days`.
+    pub subscriber_validity_days: Vec<(SubscriberSelector, u32)>,
     /// Managed subscribers are topped up to this balance (USD) when below it.
     pub probe_balance_usd: f64,
     /// A user key bound to the group, for the self-service proof (any mode).
@@ -55,6 +58,7 @@ impl ImportRequest {
             subscribers: Vec::new(),
             probe_email: DEFAULT_PROBE_EMAIL.to_string(),
             validity_days: None,
+            subscriber_validity_days: Vec::new(),
             probe_balance_usd: DEFAULT_PROBE_BALANCE_USD,
             supplied_key: None,
             probe: ProbeSettings::default(),

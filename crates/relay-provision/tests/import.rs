@@ -976,9 +976,16 @@ fn transient_account_create_failures_are_retried_with_the_same_idempotency_key()
 }
 
 fn env_with_404_account_tests(repair: bool) -> (Env, ImportRequest) {
+    env_with_advisory_account_tests(repair, false)
+}
+
+/// `responses_only`: the host is an older build whose account test answers "Responses
+/// API only" instead of testing (otherwise the test answers 404).
+fn env_with_advisory_account_tests(repair: bool, responses_only: bool) -> (Env, ImportRequest) {
     let env = Env::with_faults(Faults {
         responses_misdetection: true,
         responses_probe_delay_ms: 0,
+        responses_only_test: responses_only,
         ..Faults::default()
     });
     // The account test runs only after the host marked the upstream as Responses-capable,
@@ -1039,6 +1046,53 @@ fn a_404_account_test_whose_gateway_probe_fails_becomes_a_failure() {
         .deleted
         .iter()
         .any(|d| d.resource_type == ResourceType::User));
+    assert_eq!(env.objects(), before);
+}
+
+#[test]
+fn an_older_hosts_responses_only_account_test_is_a_warning_confirmed_by_the_gateway() {
+    let (env, req) = env_with_advisory_account_tests(true, true);
+    let target = env.target_with(responses_manifest());
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
+    let k = key_result(&report, GOOD_1);
+    assert_eq!(
+        k.reason,
+        Some(TestReason::ResponsesOnlyPendingGateway),
+        "{report:#?}"
+    );
+    assert_eq!(
+        k.host_message.as_deref(),
+        Some(sub2api_mock::RESPONSES_ONLY_TEST_MESSAGE)
+    );
+    assert!(k.needs_gateway_confirmation);
+    assert_eq!(k.status, ItemStatus::Warning);
+    assert_eq!(report.access.status, AccessStatus::SubscriptionReady);
+    assert_eq!(report.outcome, BatchStatus::Succeeded);
+    assert_eq!(env.list("accounts").len(), 1);
+}
+
+#[test]
+fn an_older_hosts_responses_only_account_test_whose_gateway_probe_fails_becomes_a_failure() {
+    let (env, req) = env_with_advisory_account_tests(false, true);
+    let before = env.objects();
+    let target = env.target_with(responses_manifest());
+    let report = import(&env.ports(&env.journal), &AccessClosure, &target, &req).unwrap();
+    let k = key_result(&report, GOOD_1);
+    assert_eq!(
+        k.reason,
+        Some(TestReason::ResponsesOnlyPendingGateway),
+        "{report:#?}"
+    );
+    assert_eq!(k.status, ItemStatus::Failed);
+    assert_eq!(report.access.status, AccessStatus::Broken);
+    assert_eq!(report.outcome, BatchStatus::Failed);
+    assert!(report
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("gateway confirmation"));
+    let rb = report.rollback.as_ref().unwrap();
+    assert!(rb.complete, "{rb:#?}");
     assert_eq!(env.objects(), before);
 }
 

@@ -453,16 +453,21 @@ fn reconcile_unredacted(
     };
     timings.access_ms = ms(phase.elapsed());
 
-    // `API returned 404` warnings hold only when the gateway proves access.
+    // `API returned 404` and "Responses API only" warnings hold only when the gateway proves access.
     if access.is_some() && !access_status.is_ready() {
         for c in checks
             .iter_mut()
             .filter(|c| c.needs_gateway_confirmation && c.outcome == AccountOutcome::Warning)
         {
             c.outcome = AccountOutcome::Failed;
-            c.reason = Some(TestReason::NotFoundPendingGateway);
+            let what = if c.reason == Some(TestReason::ResponsesOnlyPendingGateway) {
+                "\"Responses API only\""
+            } else {
+                c.reason = Some(TestReason::NotFoundPendingGateway);
+                "404"
+            };
             notes.push(format!(
-                "account {} answered 404 in the account test and the gateway probe did not pass",
+                "account {} answered {what} in the account test and the gateway probe did not pass",
                 c.account_id
             ));
         }

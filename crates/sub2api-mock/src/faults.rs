@@ -39,7 +39,16 @@ pub struct Faults {
     pub host_version: Option<String>,
     /// Delay (ms) before the asynchronous Responses probe writes `extra.openai_responses_supported`.
     pub responses_probe_delay_ms: u64,
+    /// Behave like an older build whose account test only speaks the Responses API:
+    /// an OpenAI-family API-key account's test ends with [`RESPONSES_ONLY_TEST_MESSAGE`]
+    /// without calling the upstream (the account itself works through the gateway).
+    pub responses_only_test: bool,
 }
+
+/// The message an older build's account test ends with when its test endpoint only
+/// supports the Responses API.
+pub const RESPONSES_ONLY_TEST_MESSAGE: &str =
+    "当前测试接口仅支持 Responses API，账号本身可正常使用，请直接通过实际 API 调用验证 (the test endpoint supports the Responses API only; please directly verify with the actual API)";
 
 impl Default for Faults {
     fn default() -> Self {
@@ -57,6 +66,7 @@ impl Default for Faults {
             disable_payment: false,
             host_version: None,
             responses_probe_delay_ms: DEFAULT_PROBE_DELAY_MS,
+            responses_only_test: false,
         }
     }
 }

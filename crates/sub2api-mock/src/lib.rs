@@ -42,7 +42,7 @@ use std::thread::JoinHandle;
 
 pub use faults::{
     Faults, HostKnobs, DEFAULT_INVALID_AUTH_THRESHOLD, DEFAULT_PROBE_DELAY_MS,
-    INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS,
+    INVALID_AUTH_BLOCK_SECS, INVALID_AUTH_WINDOW_SECS, RESPONSES_ONLY_TEST_MESSAGE,
 };
 pub use mock_vendor::{MockVendor, MockVendorConfig, VendorRequest};
 pub use policy::HostPolicy;

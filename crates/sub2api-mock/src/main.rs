@@ -71,6 +71,10 @@ struct Cli {
     /// Delay (ms) of the asynchronous Responses probe.
     #[arg(long, default_value_t = sub2api_mock::DEFAULT_PROBE_DELAY_MS)]
     responses_probe_delay_ms: u64,
+    /// Account tests of OpenAI-family API-key accounts end with the older builds'
+    /// "Responses API only" message.
+    #[arg(long)]
+    responses_only_test: bool,
 }
 
 /// What the process serves.
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         disable_payment: cli.disable_payment,
         host_version: None,
         responses_probe_delay_ms: cli.responses_probe_delay_ms,
+        responses_only_test: cli.responses_only_test,
     };
     let config = MockConfig {
         admin_api_key: cli.admin_api_key.unwrap_or_default(),

@@ -2,6 +2,7 @@
 //! one preview per import, one store transaction per opened batch.
 
 use crate::support::*;
+use relay_app::SubscriberSelector;
 use relay_domain::{
     AccessStatus, BatchStatus, ImportMode, ItemStatus, ProviderStatus, ResourceType,
 };
@@ -225,4 +226,62 @@ fn accounts_of(objects: &serde_json::Value) -> Vec<serde_json::Value> {
         a.as_object_mut().unwrap().remove("last_used_at");
     }
     list
+}
+
+/// Days of the host subscription of the user with this e-mail (expiry − start).
+fn subscription_days(env: &Env, email: &str) -> i64 {
+    let user = env
+        .objects("users")
+        .into_iter()
+        .find(|u| u["email"] == email)
+        .unwrap_or_else(|| panic!("user {email} on the host"));
+    let sub = env
+        .objects("subscriptions")
+        .into_iter()
+        .find(|s| s["user_id"] == user["id"])
+        .unwrap_or_else(|| panic!("a subscription of {email}"));
+    let at = |field: &str| {
+        relay_domain::Timestamp::parse_rfc3339(sub[field].as_str().expect(field))
+            .expect(field)
+            .as_millis()
+    };
+    (at("expires_at") - at("starts_at")) / (24 * 3600 * 1000)
+}
+
+#[test]
+fn each_subscriber_gets_its_own_validity_else_the_import_s() {
+    let env = Env::start();
+    let mut input = input(&[KEY_A], ImportMode::Strict);
+    let (alice, bob) = ("alice@example.com", "bob@example.com");
+    input.subscribers = vec![
+        SubscriberSelector::Email(alice.into()),
+        SubscriberSelector::Email(bob.into()),
+    ];
+    input.validity_days = Some(30);
+    // The override matches the selector as the closure does (trimmed, lower case).
+    input.subscriber_validity_days =
+        vec![(SubscriberSelector::Email(" Alice@Example.com".into()), 7)];
+    let view = env.app.import(PROVIDER, input).expect("import runs");
+    assert_eq!(
+        view.batch.status,
+        BatchStatus::Succeeded,
+        "{:?}",
+        view.batch
+    );
+    assert_eq!(env.objects("subscriptions").len(), 3, "probe, alice, bob");
+    assert_eq!(subscription_days(&env, alice), 7);
+    assert_eq!(subscription_days(&env, bob), 30);
+    assert_eq!(subscription_days(&env, relay_core::DEFAULT_PROBE_EMAIL), 30);
+}
+
+#[test]
+fn a_subscriber_validity_of_zero_days_is_refused() {
+    let env = Env::start();
+    let mut input = input(&[KEY_A], ImportMode::Strict);
+    input.subscribers = vec![SubscriberSelector::Email("carol@example.com".into())];
+    input.subscriber_validity_days =
+        vec![(SubscriberSelector::Email("carol@example.com".into()), 0)];
+    let e = env.app.import(PROVIDER, input).unwrap_err();
+    assert!(e.to_string().contains("validity_days"), "{e}");
+    assert!(env.objects("accounts").is_empty());
 }

@@ -122,6 +122,7 @@ pub fn input(keys: &[&str], mode: ImportMode) -> ImportInput {
         access_mode: AccessMode::Subscription,
         subscribers: Vec::new(),
         validity_days: None,
+        subscriber_validity_days: Vec::new(),
         probe_key: None,
         replace_existing: false,
         concurrency: None,

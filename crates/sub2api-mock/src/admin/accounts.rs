@@ -754,6 +754,12 @@ pub(super) async fn test(ctx: &Ctx, req: &Req, id: &str) -> Resp {
     if forbidden {
         return failed(events, returned(403, "Forbidden"));
     }
+    if openai_key && lock(ctx).faults.responses_only_test {
+        return failed(
+            events,
+            crate::faults::RESPONSES_ONLY_TEST_MESSAGE.to_string(),
+        );
+    }
     let endpoint = if openai_key {
         if chat_path {
             Endpoint::ChatCompletions
