@@ -242,7 +242,9 @@ pub enum LineProblem {
         #[serde(skip_serializing_if = "Option::is_none")]
         mask: Option<String>,
     },
-    /// The key holds control characters or a byte-order mark.
+    /// The key holds white space, control characters or a byte-order mark, or starts
+    /// with `#`: the key normaliser ([`crate::normalize_keys`]), which every import
+    /// runs, would not take it as a key.
     InvalidKey {
         /// Mask of the key.
         mask: String,
@@ -297,8 +299,8 @@ impl fmt::Display for LineError {
             }
             LineProblem::InvalidKey { mask } => write!(
                 f,
-                "line {n}: key {mask} contains control characters: paste the key again as \
-                 plain text"
+                "line {n}: key {mask} contains white space or control characters, or starts \
+                 with \"#\": paste the key again as plain text"
             ),
             LineProblem::ExtraKey { mask, extra_mask } => write!(
                 f,
@@ -459,7 +461,11 @@ pub fn parse_batch_input(input: &str) -> BatchInput {
         };
         let fingerprint = Fingerprint::of(key);
         let key_mask = mask(key);
-        if key.chars().any(|c| c.is_control() || c == '\u{feff}') {
+        if key.starts_with('#')
+            || key
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+        {
             out.errors.push(LineError {
                 line: line_no,
                 problem: LineProblem::InvalidKey { mask: key_mask },
