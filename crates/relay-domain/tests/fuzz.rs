@@ -270,7 +270,7 @@ proptest! {
 /// A key the batch parser accepted but the import's key normaliser drops as a comment
 /// line: the run item would have failed with no key to import.
 #[test]
-fn a_batch_key_starting_with_a_hash_is_refused() {
+fn regression_a_batch_key_starting_with_a_hash_is_refused() {
     let key = "#b66d26adc904034d5b36c478ecf59b0c.zCa9wHC7DNz49vB3";
     let parsed = parse_batch_input(&format!("https://api.deepseek.com {key}"));
     assert!(parsed.lines.is_empty());
@@ -287,7 +287,7 @@ fn a_batch_key_starting_with_a_hash_is_refused() {
 /// A comma-separated line whose key holds a space: accepted by the batch parser, dropped
 /// by the key normaliser as holding white space.
 #[test]
-fn a_batch_key_with_inner_white_space_is_refused() {
+fn regression_a_batch_key_with_inner_white_space_is_refused() {
     for key in [
         "sk-aaaaaaaaaaaa bbbbbbbbbbbbbbbb",
         "sk-aaaaaaaaaaaa\u{3000}bbbbbbbbbbbbbbbb",
