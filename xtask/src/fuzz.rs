@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [--minutes N]`: the fuzz targets (property tests named `fuzz::…` in
-//! relay-pack, relay-sub2api and relay-domain) run for a time budget, split evenly across
+//! relay-pack, relay-sub2api, relay-upstream and relay-domain) run for a time budget, split evenly across
 //! the targets. Each target is run again and again with a fresh random seed
 //! (`RELAY_FUZZ_SEED`) and a growing number of cases per property (`RELAY_FUZZ_CASES`)
 //! until its share of the budget is spent; the cases run are printed per target. The
@@ -45,6 +45,12 @@ const TARGETS: &[Target] = &[
         filter: "fuzz::envelope::",
     },
     Target {
+        name: "vendor probe readers (SSE first event, answer classes)",
+        package: "relay-upstream",
+        binary: &["--lib"],
+        filter: "fuzz::",
+    },
+    Target {
         name: "key normaliser + batch-import parser",
         package: "relay-domain",
         binary: &["--test", "tests"],
@@ -69,11 +75,13 @@ pub fn run(args: &[String]) -> Result<()> {
         share.as_secs_f64(),
         TARGETS.len()
     );
-    let mut build = vec!["test", "--locked", "--no-run"];
+    // Built one package at a time, as the runs are: built together, the packages would
+    // unify features differently and each run would rebuild.
     for t in TARGETS {
-        build.extend(["-p", t.package]);
+        let mut build = vec!["test", "--locked", "--no-run", "-p", t.package];
+        build.extend(t.binary);
+        crate::procs::cargo(&build)?;
     }
-    crate::procs::cargo(&build)?;
     let logs = target_dir().join("fuzz");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let mut summary = Vec::new();

@@ -91,7 +91,8 @@ commands:
                         (both: up to 1000 keys), wall time against the bound from the
                         minimum host calls; the scale aims met or not; target/bench/bench.json
   fuzz [--minutes N]    the fuzz targets (pack manifest + zip reader, SSE parsers, host
-                        envelope and error bodies, key normaliser + batch-import parser)
+                        envelope and error bodies, vendor probe readers, key normaliser +
+                        batch-import parser)
                         for N minutes in all (default 10), fresh seeds each run; cases run
                         per target; stops at the first failure with its minimal input
   acceptance --host-url URL --admin-key-file FILE [--upstream-url URL] [NAME...]
