@@ -69,6 +69,7 @@ fn check_error(err: &PackError) -> Result<(), TestCaseError> {
                 prop_assert!(!p.message.is_empty(), "{p:?}");
                 if let Some(field) = &p.field {
                     prop_assert!(!field.is_empty(), "{p:?}");
+                    prop_assert!(!field.chars().any(char::is_control), "{p:?}");
                 }
             }
         }
@@ -383,5 +384,34 @@ proptest! {
         let again = Pack::from_files(with_checksums(files)).unwrap();
         prop_assert_eq!(&again.manifest, &pack.manifest);
         prop_assert_eq!(&again.providers, &pack.providers);
+    }
+}
+
+// Regression tests: minimal inputs the targets above found.
+
+/// A provider manifest with an unknown field whose name is empty (a cut in the text left
+/// `"": …`): the problem named the field `""`, an empty path.
+#[test]
+fn regression_an_unknown_field_with_an_empty_or_odd_name_is_named() {
+    for (key, field) in [
+        ("", "[\"\"]"),
+        ("a\nproviders/x.json: ok", "[\"a\\nproviders/x.json: ok\"]"),
+        ("a.b", "[\"a.b\"]"),
+    ] {
+        let mut files = real_files().clone();
+        let path = "providers/minimax.json";
+        let mut doc: Value = serde_json::from_slice(&files[path]).unwrap();
+        doc.as_object_mut()
+            .unwrap()
+            .insert(key.to_owned(), Value::from(1));
+        files.insert(path.to_owned(), serde_json::to_vec(&doc).unwrap());
+        let problems = crate::common::problems(Pack::from_files(with_checksums(files)));
+        let p = problems
+            .iter()
+            .find(|p| p.message.starts_with("unknown field"))
+            .expect("an unknown-field problem");
+        assert_eq!(p.file, path);
+        assert_eq!(p.field.as_deref(), Some(field), "{p:?}");
+        assert!(!p.message.contains('\n'), "{p:?}");
     }
 }
