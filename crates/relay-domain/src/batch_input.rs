@@ -349,11 +349,13 @@ fn shown_url(field: &str) -> String {
     format!("\"{}\"", shown_url_text(&shown))
 }
 
-/// URL text as it may be shown: every segment between `/`, `@`, `?`, `=`, `&` and white
+/// URL text as it may be shown: every segment between `/`, `@`, `?`, `=`, `&`, quotes and white
 /// space that looks like a key (see [`looks_like_key`]) replaced by its mask, other
 /// key-shaped text redacted.
 pub fn shown_url_text(text: &str) -> String {
-    let is_sep = |c: char| c.is_whitespace() || "/@?=&#,".contains(c);
+    let is_sep = |c: char| {
+        c.is_whitespace() || c.is_control() || c == '\u{fffd}' || "/@?=&#,:\"'".contains(c)
+    };
     let mut out = String::with_capacity(text.len());
     let mut segment = String::new();
     let flush = |segment: &mut String, out: &mut String| {
@@ -453,8 +455,10 @@ pub fn parse_batch_input(input: &str) -> BatchInput {
         let Some(key) = key else {
             out.errors.push(LineError {
                 line: line_no,
+                // Key-shaped text in the URL is masked: a key the line meant to give
+                // may sit in it (its own field was not read as a key).
                 problem: LineProblem::MissingKey {
-                    url: base_url.to_string(),
+                    url: shown_url_text(&base_url.to_string()),
                 },
             });
             continue;
