@@ -13,6 +13,8 @@
 //! - `acceptance [NAME…]`: scenario fixtures against the real binaries (debug).
 //! - `bench [--sizes 1,100,1000,3000,10000] [--latency none|slow|both] [--postgres]`: the server's
 //!   CPU per key and peak RSS, and import wall time against its bound (release).
+//! - `fuzz [--minutes N]`: the fuzz targets (pack reader, SSE parsers, host envelope and
+//!   error bodies, key normaliser) for a time budget (default 10 minutes) with fresh seeds.
 //! - `record-host --host-url URL …`: records a session of real exchanges with a
 //!   fresh real host as a contract fixture (`fixtures/host/real/<version>/`).
 
@@ -21,6 +23,7 @@ mod bench;
 mod console;
 mod contract;
 mod demo;
+mod fuzz;
 mod http;
 mod procs;
 mod record;
@@ -48,6 +51,7 @@ fn run() -> Result<()> {
         "contract" => contract::run(rest),
         "console-test" => console::run(rest),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
         "record-host" => record::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -87,6 +91,11 @@ commands:
                         (both: up to 1000 keys), wall time against the bound from the
                         minimum host calls; the scale aims met or not; target/bench/bench.json;
                         --postgres: the state in a schema of RELAY_TEST_DATABASE_URL
+  fuzz [--minutes N]    the fuzz targets (pack manifest + zip reader, SSE parsers, host
+                        envelope and error bodies, vendor probe readers, key normaliser +
+                        batch-import parser)
+                        for N minutes in all (default 10), fresh seeds each run; cases run
+                        per target; stops at the first failure with its minimal input
   acceptance --host-url URL --admin-key-file FILE [--upstream-url URL] [NAME...]
                         the scenarios that need no mock knob, against a real host (the
                         others are listed as skipped, with the knob they need)

@@ -242,7 +242,9 @@ pub enum LineProblem {
         #[serde(skip_serializing_if = "Option::is_none")]
         mask: Option<String>,
     },
-    /// The key holds control characters or a byte-order mark.
+    /// The key holds white space, control characters or a byte-order mark, or starts
+    /// with `#`: the key normaliser ([`crate::normalize_keys`]), which every import
+    /// runs, would not take it as a key.
     InvalidKey {
         /// Mask of the key.
         mask: String,
@@ -297,8 +299,8 @@ impl fmt::Display for LineError {
             }
             LineProblem::InvalidKey { mask } => write!(
                 f,
-                "line {n}: key {mask} contains control characters: paste the key again as \
-                 plain text"
+                "line {n}: key {mask} contains white space or control characters, or starts \
+                 with \"#\": paste the key again as plain text"
             ),
             LineProblem::ExtraKey { mask, extra_mask } => write!(
                 f,
@@ -347,11 +349,13 @@ fn shown_url(field: &str) -> String {
     format!("\"{}\"", shown_url_text(&shown))
 }
 
-/// URL text as it may be shown: every segment between `/`, `@`, `?`, `=`, `&` and white
+/// URL text as it may be shown: every segment between `/`, `@`, `?`, `=`, `&`, quotes and white
 /// space that looks like a key (see [`looks_like_key`]) replaced by its mask, other
 /// key-shaped text redacted.
 pub fn shown_url_text(text: &str) -> String {
-    let is_sep = |c: char| c.is_whitespace() || "/@?=&#,".contains(c);
+    let is_sep = |c: char| {
+        c.is_whitespace() || c.is_control() || c == '\u{fffd}' || "/@?=&#,:\"'".contains(c)
+    };
     let mut out = String::with_capacity(text.len());
     let mut segment = String::new();
     let flush = |segment: &mut String, out: &mut String| {
@@ -451,15 +455,21 @@ pub fn parse_batch_input(input: &str) -> BatchInput {
         let Some(key) = key else {
             out.errors.push(LineError {
                 line: line_no,
+                // Key-shaped text in the URL is masked: a key the line meant to give
+                // may sit in it (its own field was not read as a key).
                 problem: LineProblem::MissingKey {
-                    url: base_url.to_string(),
+                    url: shown_url_text(&base_url.to_string()),
                 },
             });
             continue;
         };
         let fingerprint = Fingerprint::of(key);
         let key_mask = mask(key);
-        if key.chars().any(|c| c.is_control() || c == '\u{feff}') {
+        if key.starts_with('#')
+            || key
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+        {
             out.errors.push(LineError {
                 line: line_no,
                 problem: LineProblem::InvalidKey { mask: key_mask },

@@ -2,4 +2,5 @@
 
 mod batch_input;
 mod examples;
+mod fuzz;
 mod properties;

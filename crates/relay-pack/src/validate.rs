@@ -263,7 +263,19 @@ impl<'a> Fields<'a> {
             .cloned()
             .collect();
         for key in unknown {
-            let path = self.field_path(&key);
+            // A key that is not a plain name (empty, or holding quotes, dots, line breaks or
+            // other control characters) is shown JSON-quoted in brackets, so the field path
+            // names it and no text of the pack can break the problem's line.
+            let plain = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let path = if plain {
+                self.field_path(&key)
+            } else {
+                let quoted = serde_json::to_string(&key).unwrap_or_default();
+                format!("{}[{quoted}]", self.path)
+            };
             self.problem(
                 &path,
                 format!(

@@ -3,6 +3,7 @@
 mod common;
 mod examples;
 mod fixtures;
+mod fuzz;
 mod matching;
 mod proptests;
 mod real_pack;

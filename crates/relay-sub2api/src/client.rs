@@ -248,6 +248,39 @@ fn read_answer(mut resp: Response<Body>) -> Result<Answer, HostError> {
     })
 }
 
+/// The `data` of a 2xx `/api/v1/**` answer's envelope `{code, message, data}`
+/// (`Value::Null` when the body is empty or has no `data`). A non-zero `code` is
+/// [`HostError::Host`] (its texts passed through `redactor`); a body that is not a
+/// JSON object is [`HostError::Decode`] naming `what` and a position, never the body.
+pub(crate) fn decode_envelope(
+    what: &str,
+    status: u16,
+    body: &str,
+    redactor: &Redactor,
+) -> Result<Value, HostError> {
+    if body.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let value: Value = serde_json::from_str(body).map_err(|e| wire::decode_error(what, &e))?;
+    let Value::Object(mut obj) = value else {
+        return Err(HostError::Decode(format!(
+            "{what}: the answer is not a JSON object"
+        )));
+    };
+    if let Some(code) = obj.get("code").and_then(Value::as_i64) {
+        if code != 0 {
+            let (detail, _) = wire::error_detail(status, body, redactor);
+            return Err(HostError::Host {
+                status,
+                code: detail.code.or_else(|| Some(code.to_string())),
+                message: detail.message,
+                metadata: detail.metadata,
+            });
+        }
+    }
+    Ok(obj.remove("data").unwrap_or(Value::Null))
+}
+
 /// `error` with its texts passed through `redactor`.
 fn redact_gateway_error(mut error: GatewayError, redactor: &Redactor) -> GatewayError {
     redactor.redact_in_place(&mut error.message);
@@ -528,32 +561,9 @@ impl Sub2ApiClient {
         if !is_success(answer.status) {
             return Err(self.error_of(req, &answer));
         }
-        if answer.body.trim().is_empty() {
-            return Ok((Value::Null, answer.replayed));
-        }
-        let value: Value = serde_json::from_str(&answer.body).map_err(|e| {
-            wire::decode_error(&format!("{} {}", req.method.as_str(), req.path), &e)
-        })?;
-        let Value::Object(mut obj) = value else {
-            return Err(HostError::Decode(format!(
-                "{} {}: the answer is not a JSON object",
-                req.method.as_str(),
-                req.path
-            )));
-        };
-        if let Some(code) = obj.get("code").and_then(Value::as_i64) {
-            if code != 0 {
-                let (detail, _) =
-                    wire::error_detail(answer.status, &answer.body, &self.redactor(req));
-                return Err(HostError::Host {
-                    status: answer.status,
-                    code: detail.code.or_else(|| Some(code.to_string())),
-                    message: detail.message,
-                    metadata: detail.metadata,
-                });
-            }
-        }
-        Ok((obj.remove("data").unwrap_or(Value::Null), answer.replayed))
+        let what = format!("{} {}", req.method.as_str(), req.path);
+        let data = decode_envelope(&what, answer.status, &answer.body, &self.redactor(req))?;
+        Ok((data, answer.replayed))
     }
 
     /// An idempotent write: `data` decoded, and whether it was a replay.

@@ -15,6 +15,8 @@
 mod adapter;
 mod client;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod retry;
 mod sse;
 mod time;

@@ -31,7 +31,7 @@ const MAX_BODY: u64 = 1024 * 1024;
 /// Characters of a completion kept as preview.
 const PREVIEW_CHARS: usize = 64;
 /// Characters of a vendor message kept.
-const MESSAGE_CHARS: usize = 512;
+pub(crate) const MESSAGE_CHARS: usize = 512;
 /// Model ids kept from a model list.
 const MAX_MODELS: usize = 500;
 /// `max_tokens` of the chat probe.

@@ -24,6 +24,8 @@
 #![warn(missing_docs)]
 
 mod classify;
+#[cfg(test)]
+mod fuzz;
 mod profile;
 mod profiler;
 mod request;
