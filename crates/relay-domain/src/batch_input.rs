@@ -59,7 +59,8 @@ pub enum UrlProblem {
     InvalidHost,
     /// The port is not a number in 1..=65535.
     InvalidPort,
-    /// White space or control characters in the URL.
+    /// White space, control or invisible (zero-width, byte-order mark, bidi
+    /// control) characters in the URL: two URLs that look alike are one URL.
     InvalidCharacters,
     /// The URL holds the line's key.
     HoldsKey,
@@ -80,18 +81,37 @@ impl fmt::Display for UrlProblem {
             UrlProblem::InvalidHost => f.write_str("has an invalid host"),
             UrlProblem::InvalidPort => f.write_str("has an invalid port"),
             UrlProblem::InvalidCharacters => {
-                f.write_str("contains white space or control characters")
+                f.write_str("contains white space, control or invisible characters")
             }
             UrlProblem::HoldsKey => f.write_str("holds the key (give the key as its own field)"),
         }
     }
 }
 
+/// Characters that show nothing (zero-width, soft hyphen, byte-order mark, bidi
+/// controls): a URL holding one would look like another and count as a different
+/// line.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
 impl BaseUrl {
     /// Parses and normalises `text` (surrounding white space is trimmed).
     pub fn parse(text: &str) -> Result<BaseUrl, UrlProblem> {
         let text = text.trim();
-        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+        {
             return Err(UrlProblem::InvalidCharacters);
         }
         let Some((scheme, rest)) = text.split_once("://") else {

@@ -323,3 +323,24 @@ fn regression_a_missing_key_error_masks_a_key_in_the_url() {
     );
     assert!(!shown.contains(key), "{shown}");
 }
+
+/// Two URLs that differ only by an invisible character (here a byte-order mark in the
+/// path) looked alike but counted as two lines: re-reading the accepted lines found a
+/// duplicate. A URL with an invisible character is refused.
+#[test]
+fn regression_a_url_with_an_invisible_character_is_refused() {
+    let key = "sk-0123456789abcdef0123456789abcdef";
+    for url in [
+        "https://api.deepseek.com/\u{feff}v1",
+        "https://api.deep\u{200b}seek.com/v1",
+        "https://api.deepseek.com/v1\u{202e}",
+    ] {
+        let parsed = parse_batch_input(&format!("{url} {key}"));
+        assert!(parsed.lines.is_empty(), "{url:?}");
+        assert!(
+            matches!(parsed.errors[0].problem, LineProblem::InvalidUrl { .. }),
+            "{:?}",
+            parsed.errors[0]
+        );
+    }
+}
