@@ -374,7 +374,11 @@ fn shown_url(field: &str) -> String {
 /// key-shaped text redacted.
 pub fn shown_url_text(text: &str) -> String {
     let is_sep = |c: char| {
-        c.is_whitespace() || c.is_control() || c == '\u{fffd}' || "/@?=&#,:\"'".contains(c)
+        c.is_whitespace()
+            || c.is_control()
+            || is_invisible(c)
+            || c == '\u{fffd}'
+            || "/@?=&#,:\"'".contains(c)
     };
     let mut out = String::with_capacity(text.len());
     let mut segment = String::new();

@@ -344,3 +344,24 @@ fn regression_a_url_with_an_invisible_character_is_refused() {
         );
     }
 }
+
+/// A URL refused for an invisible character, with the key right after it in its path:
+/// the error showed the key (the invisible character glued it to the path segment).
+#[test]
+fn regression_a_refused_url_masks_a_key_after_an_invisible_character() {
+    let key = "6fd2b83bd23ebcbf5a25e0fec4d02328.77zUyiM1s4KEOY4K";
+    let parsed = parse_batch_input(&format!(
+        "https://api.deepseek.com/\u{feff}{key} 0a00x{key}"
+    ));
+    assert!(parsed.lines.is_empty());
+    assert!(matches!(
+        parsed.errors[0].problem,
+        LineProblem::InvalidUrl { .. }
+    ));
+    let shown = format!(
+        "{} {}",
+        parsed.errors[0],
+        serde_json::to_string(&parsed.errors[0]).unwrap()
+    );
+    assert!(!shown.contains(key), "{shown}");
+}

@@ -273,7 +273,18 @@ impl<'a> Fields<'a> {
             let path = if plain {
                 self.field_path(&key)
             } else {
-                let quoted = serde_json::to_string(&key).unwrap_or_default();
+                // JSON leaves DEL and the C1 controls as they are: escape them too.
+                let quoted: String = serde_json::to_string(&key)
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            format!("\\u{:04x}", u32::from(c))
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect();
                 format!("{}[{quoted}]", self.path)
             };
             self.problem(

@@ -398,6 +398,8 @@ fn regression_an_unknown_field_with_an_empty_or_odd_name_is_named() {
         ("", "[\"\"]"),
         ("a\nproviders/x.json: ok", "[\"a\\nproviders/x.json: ok\"]"),
         ("a.b", "[\"a.b\"]"),
+        // JSON does not escape DEL: the field path does.
+        ("\u{7f}output_price", "[\"\\u007foutput_price\"]"),
     ] {
         let mut files = real_files().clone();
         let path = "providers/minimax.json";
