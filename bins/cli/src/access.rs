@@ -12,7 +12,7 @@ use relay_api_types::{
 
 use crate::batch::{proof_table, Proof};
 use crate::client::{body, read, segment};
-use crate::import::{access_mode_arg, subscribers};
+use crate::import::{access_mode_arg, import_subscribers, subscribers, with_days};
 use crate::output::{
     opt, print_failure, print_json, render_fields, render_table, s, yes_no, OutputFormat,
 };
@@ -70,13 +70,15 @@ pub enum AccessCommand {
         /// Pack of the provider (needed when several packs have it).
         #[arg(long, value_name = "PACK")]
         pack: Option<String>,
-        /// Subscriber by e-mail (a managed user is found or created); repeatable.
-        #[arg(long = "subscriber", value_name = "EMAIL")]
-        subscribers: Vec<String>,
-        /// Subscriber by existing host user id; repeatable.
-        #[arg(long = "subscriber-id", value_name = "ID")]
-        subscriber_ids: Vec<i64>,
-        /// Subscription validity in days.
+        /// Subscriber by e-mail (a managed user is found or created), with its own
+        /// subscription validity in days after a colon (`bob@example.com:7`); repeatable.
+        #[arg(long = "subscriber", value_name = "EMAIL[:DAYS]", value_parser = with_days::<String>)]
+        subscribers: Vec<(String, Option<u32>)>,
+        /// Subscriber by existing host user id, with its own validity in days after a
+        /// colon (`3:30`); repeatable.
+        #[arg(long = "subscriber-id", value_name = "ID[:DAYS]", value_parser = with_days::<i64>)]
+        subscriber_ids: Vec<(i64, Option<u32>)>,
+        /// Subscription validity in days (subscribers without their own).
         #[arg(long, value_name = "N")]
         days: Option<u32>,
     },
@@ -167,7 +169,7 @@ pub fn run(command: AccessCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             let request = AssignRequest {
                 host_id: host.clone(),
                 pack_id: pack.clone(),
-                subscribers: subscribers(&subscriber_list, &subscriber_ids),
+                subscribers: import_subscribers(&subscriber_list, &subscriber_ids),
                 validity_days: days,
             };
             let doc = client.post(

@@ -19,15 +19,15 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use relay_api_types::{
-    CreateRunRequest, DomainVocabulary as _, RetryRunRequest, RetryRunView, RetryScope,
-    RunCountsView, RunItemEventList, RunItemList, RunItemView, RunList, RunProviderAccess,
-    RunState, RunView, SubscriberSelector,
+    CreateRunRequest, DomainVocabulary as _, ImportSubscriber, RetryRunRequest, RetryRunView,
+    RetryScope, RunCountsView, RunItemEventList, RunItemList, RunItemView, RunList,
+    RunProviderAccess, RunState, RunView,
 };
 use relay_domain::AccessMode;
 use serde_json::Value;
 
 use crate::client::{body, read, segment, ApiError, Client};
-use crate::import::access_mode_arg;
+use crate::import::{access_mode_arg, with_days};
 use crate::input::{self, usage};
 use crate::output::{
     at, list, opt, opt_at, print_failure, print_json, render_fields, render_table, s, yes_no,
@@ -168,12 +168,14 @@ pub struct CreateArgs {
     /// Profile each upstream first (spends a few tiny requests of each key).
     #[arg(long)]
     profile: bool,
-    /// Subscriber by e-mail, or by host user id (a number); repeatable.
-    #[arg(long = "subscriber", value_name = "EMAIL|ID")]
-    subscribers: Vec<String>,
-    /// Subscriber by host user id; repeatable.
-    #[arg(long = "subscriber-id", value_name = "ID")]
-    subscriber_ids: Vec<i64>,
+    /// Subscriber by e-mail, or by host user id (a number), with its own subscription
+    /// validity in days after a colon (`bob@example.com:7`, `42:30`); repeatable.
+    #[arg(long = "subscriber", value_name = "EMAIL|ID[:DAYS]", value_parser = with_days::<String>)]
+    subscribers: Vec<(String, Option<u32>)>,
+    /// Subscriber by host user id, with its own validity in days after a colon;
+    /// repeatable.
+    #[arg(long = "subscriber-id", value_name = "ID[:DAYS]", value_parser = with_days::<i64>)]
+    subscriber_ids: Vec<(i64, Option<u32>)>,
     /// Subscription validity in days (default the plan template's).
     #[arg(long, alias = "days", value_name = "N")]
     validity_days: Option<u32>,
@@ -452,24 +454,31 @@ fn line_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The subscriber selectors: `--subscriber` values that are whole numbers are host user
-/// ids, the others e-mails; then every `--subscriber-id`.
-fn subscribers(values: &[String], ids: &[i64]) -> Vec<SubscriberSelector> {
+/// The subscribers: `--subscriber` values that are whole numbers are host user ids,
+/// the others e-mails; then every `--subscriber-id`; each with its own validity when
+/// given.
+fn subscribers(
+    values: &[(String, Option<u32>)],
+    ids: &[(i64, Option<u32>)],
+) -> Vec<ImportSubscriber> {
     values
         .iter()
-        .map(|value| match value.trim().parse::<i64>() {
-            Ok(id) => SubscriberSelector {
+        .map(|(value, days)| match value.trim().parse::<i64>() {
+            Ok(id) => ImportSubscriber {
                 email: None,
                 user_id: Some(id),
+                validity_days: *days,
             },
-            Err(_) => SubscriberSelector {
+            Err(_) => ImportSubscriber {
                 email: Some(value.clone()),
                 user_id: None,
+                validity_days: *days,
             },
         })
-        .chain(ids.iter().map(|id| SubscriberSelector {
+        .chain(ids.iter().map(|(id, days)| ImportSubscriber {
             email: None,
             user_id: Some(*id),
+            validity_days: *days,
         }))
         .collect()
 }
@@ -813,6 +822,15 @@ fn run_text(run: &RunView, names: &BTreeMap<String, String>) -> String {
         ("access_mode", run.access_mode.to_string()),
         ("subscribers", list(&run.subscribers)),
         ("validity_days", opt(run.validity_days)),
+        (
+            "subscriber_validity",
+            list(
+                &run.subscriber_validity
+                    .iter()
+                    .map(|v| format!("{}:{}", v.subscriber, v.validity_days))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
         ("allow_adhoc", yes_no(run.allow_adhoc)),
         ("profile", yes_no(run.profile)),
         (
@@ -1007,17 +1025,20 @@ mod tests {
 
     #[test]
     fn numeric_subscribers_are_user_ids() {
-        let got = subscribers(&["alice@example.com".into(), "42".into()], &[7]);
-        let ids: Vec<(Option<&str>, Option<i64>)> = got
+        let got = subscribers(
+            &[("alice@example.com".into(), None), ("42".into(), Some(30))],
+            &[(7, Some(3))],
+        );
+        let ids: Vec<(Option<&str>, Option<i64>, Option<u32>)> = got
             .iter()
-            .map(|s| (s.email.as_deref(), s.user_id))
+            .map(|s| (s.email.as_deref(), s.user_id, s.validity_days))
             .collect();
         assert_eq!(
             ids,
             [
-                (Some("alice@example.com"), None),
-                (None, Some(42)),
-                (None, Some(7))
+                (Some("alice@example.com"), None, None),
+                (None, Some(42), Some(30)),
+                (None, Some(7), Some(3))
             ]
         );
     }

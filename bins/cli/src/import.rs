@@ -55,7 +55,7 @@ pub fn subscribers(emails: &[String], ids: &[i64]) -> Vec<api::SubscriberSelecto
 
 /// Parses `VALUE[:DAYS]` of `relay import --subscriber` / `--subscriber-id`: the
 /// subscriber and its own subscription validity in days.
-fn with_days<T: std::str::FromStr>(text: &str) -> Result<(T, Option<u32>), String> {
+pub(crate) fn with_days<T: std::str::FromStr>(text: &str) -> Result<(T, Option<u32>), String> {
     let (value, days) = match text.rsplit_once(':') {
         Some((v, d)) => {
             let d = d
@@ -76,7 +76,7 @@ fn with_days<T: std::str::FromStr>(text: &str) -> Result<(T, Option<u32>), Strin
 }
 
 /// The subscriber selectors of `relay import`, each with its own validity when given.
-fn import_subscribers(
+pub(crate) fn import_subscribers(
     emails: &[(String, Option<u32>)],
     ids: &[(i64, Option<u32>)],
 ) -> Vec<api::ImportSubscriber> {

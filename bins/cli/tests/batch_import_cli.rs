@@ -49,7 +49,7 @@ fn run_doc(over: Value) -> Value {
     let mut doc = json!({
         "run_id": "run-1", "state": "pending", "host_id": "host_1",
         "pack_id": "openai-cn-pack", "access_mode": "subscription", "subscribers": [],
-        "validity_days": null, "allow_adhoc": false, "profile": false,
+        "validity_days": null, "subscriber_validity": [], "allow_adhoc": false, "profile": false,
         "access_status": "not_configured", "access": [],
         "counts": {"total": 2, "open": 2, "succeeded": 0, "failed": 0, "skipped": 0,
                    "cancelled": 0},
@@ -141,13 +141,14 @@ fn create_sends_the_file_as_it_is_and_prints_no_key() {
             .json_body(json!({
                 "host_id": "main", "lines": text, "pack_id": "openai-cn-pack",
                 "access_mode": "self_service", "allow_adhoc": true, "profile": true,
-                "subscribers": [{"email": "alice@example.com"}, {"user_id": 42},
-                                {"user_id": 7}],
+                "subscribers": [{"email": "alice@example.com"},
+                                {"user_id": 42, "validity_days": 5}, {"user_id": 7}],
                 "validity_days": 30
             }));
         then.status(202).json_body(run_doc(json!({
             "access_mode": "self_service", "allow_adhoc": true, "profile": true,
-            "subscribers": ["alice@example.com", "42", "7"], "validity_days": 30
+            "subscribers": ["alice@example.com", "42", "7"], "validity_days": 30,
+            "subscriber_validity": [{"subscriber": "42", "validity_days": 5}]
         })));
     });
     let hosts = mock_hosts(&server);
@@ -169,7 +170,7 @@ fn create_sends_the_file_as_it_is_and_prints_no_key() {
             "--subscriber",
             "alice@example.com",
             "--subscriber",
-            "42",
+            "42:5",
             "--subscriber-id",
             "7",
             "--validity-days",
@@ -185,6 +186,7 @@ fn create_sends_the_file_as_it_is_and_prints_no_key() {
     assert_eq!(field(&text, "host"), "main", "{text}");
     assert_eq!(field(&text, "subscribers"), "alice@example.com, 42, 7");
     assert_eq!(field(&text, "validity_days"), "30");
+    assert_eq!(field(&text, "subscriber_validity"), "42:5");
     assert_eq!(field(&text, "allow_adhoc"), "yes");
     assert_eq!(
         field(&text, "items"),

@@ -38,9 +38,10 @@ pub struct CreateRunRequest {
     /// Profile each upstream first (spends a few tiny requests of each key).
     #[serde(default)]
     pub profile: bool,
-    /// Subscribers besides the managed probe subscriber (subscription mode).
+    /// Subscribers besides the managed probe subscriber (subscription mode), each
+    /// optionally with its own subscription validity.
     #[serde(default)]
-    pub subscribers: Vec<SubscriberSelector>,
+    pub subscribers: Vec<ImportSubscriber>,
     /// Subscription validity in days; default the plan template's.
     #[serde(
         default,
@@ -87,6 +88,15 @@ pub struct RunProviderAccess {
     pub message: Option<String>,
 }
 
+/// A subscriber of a run with its own subscription validity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunSubscriberValidity {
+    /// The subscriber (an e-mail, or a host user id as text).
+    pub subscriber: String,
+    /// Its subscription validity in days.
+    pub validity_days: i64,
+}
+
 /// A batch auto-import run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunView {
@@ -106,6 +116,9 @@ pub struct RunView {
     pub subscribers: Vec<String>,
     /// Subscription validity in days asked for.
     pub validity_days: Option<i64>,
+    /// The subscribers asked for with their own validity (days), instead of
+    /// `validity_days`.
+    pub subscriber_validity: Vec<RunSubscriberValidity>,
     /// Ad-hoc providers allowed.
     pub allow_adhoc: bool,
     /// Upstreams profiled.

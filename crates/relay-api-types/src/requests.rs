@@ -190,9 +190,10 @@ pub struct AssignRequest {
     /// The provider's pack, when the provider id exists in several packs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_id: Option<String>,
-    /// Subscribers besides the managed probe subscriber.
+    /// Subscribers besides the managed probe subscriber, each optionally with its own
+    /// subscription validity.
     #[serde(default)]
-    pub subscribers: Vec<SubscriberSelector>,
+    pub subscribers: Vec<ImportSubscriber>,
     /// Subscription validity in days (1 to 36500); default the plan template's.
     #[serde(
         default,

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::router::{ApiRequest, ApiResponse, Router};
-use crate::routes::{operator, selectors};
+use crate::routes::{operator, selectors_with_validity};
 use hyper::{Method, StatusCode};
 use relay_api_types as api;
 use relay_app::{
@@ -36,6 +36,14 @@ pub fn run_view(run: &RunRecord) -> Result<api::RunView> {
         access_mode: run.access_mode,
         subscribers: run.subscribers.clone(),
         validity_days: run.validity_days,
+        subscriber_validity: run
+            .subscriber_validity_days
+            .iter()
+            .map(|(subscriber, days)| api::RunSubscriberValidity {
+                subscriber: subscriber.clone(),
+                validity_days: *days,
+            })
+            .collect(),
         allow_adhoc: run.allow_adhoc,
         profile: run.profile,
         access_status: run.access_status,
@@ -171,6 +179,7 @@ fn run_input(body: api::CreateRunRequest) -> Result<RunInput> {
             "host_id: is required: name the host (id or name) to import into",
         ));
     }
+    let (subscribers, subscriber_validity_days) = selectors_with_validity(body.subscribers)?;
     Ok(RunInput {
         host: body.host_id,
         lines: Secret::new(body.lines),
@@ -178,8 +187,9 @@ fn run_input(body: api::CreateRunRequest) -> Result<RunInput> {
         access_mode: body.access_mode.unwrap_or(AccessMode::Subscription),
         allow_adhoc: body.allow_adhoc,
         profile: body.profile,
-        subscribers: selectors(body.subscribers)?,
+        subscribers,
         validity_days: body.validity_days,
+        subscriber_validity_days,
     })
 }
 

@@ -565,7 +565,7 @@ fn limit(req: &ApiRequest) -> Result<Option<u32>> {
 
 /// An import's subscribers and the validity (days) some of them carry.
 #[allow(clippy::type_complexity)]
-fn selectors_with_validity(
+pub(crate) fn selectors_with_validity(
     list: Vec<api::ImportSubscriber>,
 ) -> Result<(Vec<SubscriberSelector>, Vec<(SubscriberSelector, u32)>)> {
     let mut validity = Vec::new();
@@ -666,6 +666,7 @@ fn access_input(body: api::AccessRequest) -> Result<AccessInput> {
         access_mode: body.access_mode.unwrap_or(AccessMode::Subscription),
         subscribers: selectors(body.subscribers)?,
         validity_days: body.validity_days,
+        subscriber_validity_days: Vec::new(),
         probe_key: secret(body.probe_key),
     })
 }
@@ -682,12 +683,14 @@ fn check_validity(days: Option<u32>) -> Result<()> {
 /// An assign-subscriptions request as the use-case's input (always `subscription`).
 fn assign_input(body: api::AssignRequest) -> Result<AccessInput> {
     check_validity(body.validity_days)?;
+    let (subscribers, subscriber_validity_days) = selectors_with_validity(body.subscribers)?;
     Ok(AccessInput {
         host: body.host_id,
         pack_id: body.pack_id,
         access_mode: AccessMode::Subscription,
-        subscribers: selectors(body.subscribers)?,
+        subscribers,
         validity_days: body.validity_days,
+        subscriber_validity_days,
         probe_key: None,
     })
 }

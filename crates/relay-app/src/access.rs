@@ -32,6 +32,9 @@ pub struct AccessInput {
     pub subscribers: Vec<SubscriberSelector>,
     /// Subscription validity in days (default: the plan template's).
     pub validity_days: Option<u32>,
+    /// Subscribers (each also in `subscribers`) whose subscriptions get their own
+    /// validity in days instead of `validity_days`.
+    pub subscriber_validity_days: Vec<(SubscriberSelector, u32)>,
     /// A user key for the self-service proof.
     pub probe_key: Option<Secret>,
 }
@@ -159,6 +162,7 @@ impl App {
             ctx.target.key_name(AccessMode::Subscription),
         );
         access.subscribers = input.subscribers.clone();
+        access.subscriber_validity_days = input.subscriber_validity_days.clone();
         let report = self.close(&ctx, group_id, Some(access), None)?;
         Ok(report)
     }

@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::imports::ImportInput;
 use crate::leases::{run_lease, LeaseKeeper};
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
-use crate::runs::subscriber_of;
+use crate::runs::{subscriber_of, subscriber_validity_of};
 use relay_core::{
     expected_subscription_type, probe_gateway, AccessProof, Journal as _, Ports, ProbeKeySource,
     ProbeSettings, SubscriberVault as _, DEFAULT_PROBE_EMAIL, SYSTEM_CLOCK,
@@ -416,7 +416,7 @@ impl App {
             access_mode: run.access_mode,
             subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
             validity_days: run.validity_days.map(|d| d as u32),
-            subscriber_validity_days: Vec::new(),
+            subscriber_validity_days: subscriber_validity_of(&run),
             probe_key: None,
             replace_existing: false,
             concurrency: Some(1),
@@ -813,6 +813,7 @@ impl App {
                         access_mode: AccessMode::Subscription,
                         subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
                         validity_days: run.validity_days.map(|d| d as u32),
+                        subscriber_validity_days: subscriber_validity_of(run),
                         probe_key: None,
                     },
                 );

@@ -46,6 +46,8 @@ pub struct RunInput {
     pub subscribers: Vec<SubscriberSelector>,
     /// Subscription validity in days.
     pub validity_days: Option<u32>,
+    /// Subscribers (each also in `subscribers`) with their own validity in days.
+    pub subscriber_validity_days: Vec<(SubscriberSelector, u32)>,
 }
 
 /// Filters of the run list.
@@ -85,6 +87,14 @@ pub(crate) fn subscriber_text(s: &SubscriberSelector) -> String {
         SubscriberSelector::UserId(id) => id.to_string(),
         SubscriberSelector::Email(e) => e.trim().to_lowercase(),
     }
+}
+
+/// The stored per-subscriber validity of a run read back.
+pub(crate) fn subscriber_validity_of(run: &RunRecord) -> Vec<(SubscriberSelector, u32)> {
+    run.subscriber_validity_days
+        .iter()
+        .filter_map(|(s, days)| Some((subscriber_of(s), u32::try_from(*days).ok()?)))
+        .collect()
 }
 
 /// A stored subscriber text read back.
@@ -321,6 +331,17 @@ impl App {
                 ));
             }
         }
+        for (selector, days) in &input.subscriber_validity_days {
+            if !(1..=36_500).contains(days) {
+                return Err(AppError::invalid(
+                    "subscribers.validity_days",
+                    format!(
+                        "{}: must be between 1 and 36500 days",
+                        subscriber_text(selector)
+                    ),
+                ));
+            }
+        }
         let parsed = parse_batch_input(input.lines.expose());
         let refused: Vec<String> = parsed
             .errors
@@ -429,6 +450,11 @@ impl App {
                 access_mode: input.access_mode,
                 subscribers: input.subscribers.iter().map(subscriber_text).collect(),
                 validity_days: input.validity_days.map(i64::from),
+                subscriber_validity_days: input
+                    .subscriber_validity_days
+                    .iter()
+                    .map(|(s, days)| (subscriber_text(s), i64::from(*days)))
+                    .collect(),
                 probe_key_ref: None,
                 allow_adhoc: input.allow_adhoc,
                 profile: input.profile,

@@ -26,8 +26,9 @@ fn new_run(id: &str) -> NewRun {
         host_id: host1(),
         pack_id: pack_cn(),
         access_mode: AccessMode::Subscription,
-        subscribers: vec!["probe@example.test".into()],
+        subscribers: vec!["probe@example.test".into(), "42".into()],
         validity_days: Some(30),
+        subscriber_validity_days: vec![("42".into(), 7)],
         probe_key_ref: Some("provider_install:host_1/cn/deepseek:probe_key".into()),
         allow_adhoc: false,
         profile: true,
@@ -91,7 +92,11 @@ fn a_run_is_created_with_its_items_and_sealed_keys() {
     assert_eq!(run.counts.total, 3);
     assert_eq!(run.counts.skipped, 1);
     assert_eq!(run.counts.open(), 2);
-    assert_eq!(run.subscribers, vec!["probe@example.test".to_string()]);
+    assert_eq!(
+        run.subscribers,
+        vec!["probe@example.test".to_string(), "42".to_string()]
+    );
+    assert_eq!(run.subscriber_validity_days, vec![("42".to_string(), 7)]);
     assert_eq!(run.validity_days, Some(30));
     assert!(run.profile && !run.allow_adhoc);
     assert_eq!(store.runs().get(&run.id).unwrap(), run);

@@ -229,7 +229,7 @@ fn accounts_of(objects: &serde_json::Value) -> Vec<serde_json::Value> {
 }
 
 /// Days of the host subscription of the user with this e-mail (expiry − start).
-fn subscription_days(env: &Env, email: &str) -> i64 {
+pub(crate) fn subscription_days(env: &Env, email: &str) -> i64 {
     let user = env
         .objects("users")
         .into_iter()
@@ -284,4 +284,36 @@ fn a_subscriber_validity_of_zero_days_is_refused() {
     let e = env.app.import(PROVIDER, input).unwrap_err();
     assert!(e.to_string().contains("validity_days"), "{e}");
     assert!(env.objects("accounts").is_empty());
+}
+
+#[test]
+fn assign_subscriptions_gives_each_subscriber_its_own_validity() {
+    let env = Env::start();
+    let view = env
+        .app
+        .import(PROVIDER, input(&[KEY_A], ImportMode::Strict))
+        .expect("import runs");
+    assert_eq!(view.batch.status, BatchStatus::Succeeded);
+    let (carol, dave) = ("carol@example.com", "dave@example.com");
+    let report = env
+        .app
+        .assign_subscriptions(
+            PROVIDER,
+            &relay_app::AccessInput {
+                host: "main".into(),
+                pack_id: None,
+                access_mode: relay_domain::AccessMode::Subscription,
+                subscribers: vec![
+                    SubscriberSelector::Email(carol.into()),
+                    SubscriberSelector::Email(dave.into()),
+                ],
+                validity_days: Some(20),
+                subscriber_validity_days: vec![(SubscriberSelector::Email(dave.into()), 3)],
+                probe_key: None,
+            },
+        )
+        .expect("assign runs");
+    assert!(report.status.is_ready(), "{report:?}");
+    assert_eq!(subscription_days(&env, carol), 20);
+    assert_eq!(subscription_days(&env, dave), 3);
 }

@@ -34,6 +34,7 @@ fn input(lines: &str) -> RunInput {
         profile: false,
         subscribers: Vec::new(),
         validity_days: None,
+        subscriber_validity_days: Vec::new(),
     }
 }
 
@@ -497,4 +498,44 @@ fn a_reused_account_whose_access_closure_never_ran_gets_it_before_its_confirmati
         "a probe key again"
     );
     assert_eq!(accounts(&env).len(), 1, "never duplicated");
+}
+
+#[test]
+fn a_run_s_subscribers_keep_their_own_validity_through_the_worker() {
+    let env = Env::start();
+    let mut run_input = input(&format!("https://api.deepseek.com/v1 {KEY_A}\n"));
+    let (erin, frank) = ("erin@example.com", "frank@example.com");
+    run_input.subscribers = vec![
+        relay_app::SubscriberSelector::Email(erin.into()),
+        relay_app::SubscriberSelector::Email(frank.into()),
+    ];
+    run_input.validity_days = Some(15);
+    run_input.subscriber_validity_days =
+        vec![(relay_app::SubscriberSelector::Email(frank.into()), 4)];
+    let run = env.app.create_run(run_input).expect("run created");
+    assert_eq!(
+        run.subscriber_validity_days,
+        vec![(frank.to_string(), 4)],
+        "stored with the run"
+    );
+    let run = drive(&env, run.id.as_str());
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    assert_eq!(crate::imports::subscription_days(&env, erin), 15);
+    assert_eq!(crate::imports::subscription_days(&env, frank), 4);
+}
+
+#[test]
+fn a_run_subscriber_validity_out_of_range_is_refused() {
+    let env = Env::start();
+    let mut run_input = input(&format!("https://api.deepseek.com/v1 {KEY_A}\n"));
+    run_input.subscribers = vec![relay_app::SubscriberSelector::Email(
+        "gus@example.com".into(),
+    )];
+    run_input.subscriber_validity_days = vec![(
+        relay_app::SubscriberSelector::Email("gus@example.com".into()),
+        40_000,
+    )];
+    let e = env.app.create_run(run_input).unwrap_err();
+    assert!(e.to_string().contains("validity_days"), "{e}");
+    assert!(accounts(&env).is_empty());
 }

@@ -183,6 +183,7 @@ fn a_batch_import_run_is_ended_by_the_server_holding_its_lease_only() {
             profile: false,
             subscribers: Vec::new(),
             validity_days: None,
+            subscriber_validity_days: Vec::new(),
         })
         .expect("run created");
     let id = run.id.as_str().to_string();

@@ -40,6 +40,8 @@ pub struct NewRun {
     pub subscribers: Vec<String>,
     /// Validity of the subscriptions, in days.
     pub validity_days: Option<i64>,
+    /// Subscribers (each also in `subscribers`) with their own validity in days.
+    pub subscriber_validity_days: Vec<(String, i64)>,
     /// Reference to the sealed probe key (a `sealed_secrets` slot), never the key.
     pub probe_key_ref: Option<String>,
     /// A line whose URL matches no provider becomes an ad-hoc provider.
@@ -117,6 +119,8 @@ pub struct RunRecord {
     pub subscribers: Vec<String>,
     /// Validity of the subscriptions, in days.
     pub validity_days: Option<i64>,
+    /// Subscribers (each also in `subscribers`) with their own validity in days.
+    pub subscriber_validity_days: Vec<(String, i64)>,
     /// Reference to the sealed probe key.
     pub probe_key_ref: Option<String>,
     /// Ad-hoc providers allowed.
@@ -482,22 +486,52 @@ const ITEM_COLUMNS: &str = "i.id, i.run_id, i.line_no, i.base_url, i.fingerprint
 const EVENT_COLUMNS: &str =
     "id, item_id, run_id, at, kind, attempt, answer_class, decision, message, details";
 
+/// The stored subscribers of a run: a JSON array whose items are a subscriber's text,
+/// or `{"subscriber": text, "validity_days": n}` for one with its own validity (so runs
+/// recorded before per-subscriber validity read back unchanged).
+fn subscribers_json(subscribers: &[String], validity: &[(String, i64)]) -> Value {
+    Value::Array(
+        subscribers
+            .iter()
+            .map(|s| match validity.iter().find(|(v, _)| v == s) {
+                Some((_, days)) => serde_json::json!({"subscriber": s, "validity_days": days}),
+                None => Value::String(s.clone()),
+            })
+            .collect(),
+    )
+}
+
+/// Reads [`subscribers_json`] back.
+fn subscribers_of(value: &Value) -> (Vec<String>, Vec<(String, i64)>) {
+    let mut subscribers = Vec::new();
+    let mut validity = Vec::new();
+    for item in value.as_array().into_iter().flatten() {
+        match item {
+            Value::String(s) => subscribers.push(s.clone()),
+            Value::Object(o) => {
+                if let Some(s) = o.get("subscriber").and_then(Value::as_str) {
+                    subscribers.push(s.to_string());
+                    if let Some(days) = o.get("validity_days").and_then(Value::as_i64) {
+                        validity.push((s.to_string(), days));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (subscribers, validity)
+}
+
 fn run_row(row: &Row<'_>) -> DbResult<RunRecord> {
-    let subscribers: Value = json(row, 5)?;
+    let (subscribers, subscriber_validity_days) = subscribers_of(&json(row, 5)?);
     Ok(RunRecord {
         id: RunId::new(row.get::<_, String>(0)?),
         state: parsed(row, 1)?,
         host_id: HostId::new(row.get::<_, String>(2)?),
         pack_id: PackId(row.get(3)?),
         access_mode: parsed(row, 4)?,
-        subscribers: subscribers
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        subscribers,
+        subscriber_validity_days,
         validity_days: row.get(6)?,
         probe_key_ref: row.get(7)?,
         allow_adhoc: row.get(8)?,
@@ -769,9 +803,7 @@ impl RunRepository for SqliteRuns<'_> {
             })
             .collect::<Result<_>>()?;
         let subscribers =
-            serde_json::to_string(&run.subscribers).map_err(|e| StoreError::InvalidState {
-                what: format!("subscribers: {e}"),
-            })?;
+            subscribers_json(&run.subscribers, &run.subscriber_validity_days).to_string();
         self.store.write(|tx| {
             tx.execute(
                 "INSERT INTO import_runs (id, state, host_id, pack_id, access_mode, subscribers,
