@@ -25,6 +25,7 @@ use relay_domain::{
     AuditOrigin, AuditOriginKind, FieldChange, HostId, PackId, ProviderId, Secret, CHANGED_VALUE,
     REDACTED_VALUE,
 };
+pub use relay_store::{AuditEventRecord, OperationKind, OperationRecord, AUDIT_PAGE_MAX};
 use relay_store::{AuditRepository, NewAuditEvent, Store};
 use relay_sub2api::*;
 use serde_json::{json, Map, Value};
@@ -1144,5 +1145,147 @@ impl crate::App {
             self.metrics().observe_audit_failure();
             tracing::error!(id = %record.id, kind = %kind, error = %redactor.redact(&e.to_string()), "cannot record the operation");
         }
+    }
+}
+
+/// Which audit events to list ([`crate::App::audit_events`]).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// A host, by id or name.
+    pub host: Option<String>,
+    /// A pack.
+    pub pack_id: Option<String>,
+    /// A provider.
+    pub provider_id: Option<String>,
+    /// One kind of origin.
+    pub origin_kind: Option<AuditOriginKind>,
+    /// One origin id (a batch, run, doctor run or access closure).
+    pub origin_id: Option<String>,
+    /// Events recorded at or after this time.
+    pub since: Option<relay_store::Timestamp>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+impl crate::App {
+    /// One page of the audit trail, oldest first.
+    pub fn audit_events(
+        &self,
+        query: &AuditQuery,
+    ) -> crate::AppResult<relay_store::Page<relay_store::AuditEventRecord>> {
+        let host_id = match &query.host {
+            Some(h) => Some(self.resolve_host(h)?.id),
+            None => None,
+        };
+        let page = self.store().audit().list(&relay_store::AuditFilter {
+            host_id,
+            pack_id: query.pack_id.clone().map(PackId),
+            provider_id: query.provider_id.clone().map(ProviderId),
+            origin_kind: query.origin_kind,
+            origin_id: query.origin_id.clone(),
+            since: query.since,
+            cursor: query.cursor.clone(),
+            after_seq: None,
+            limit: query.limit,
+        });
+        match page {
+            Err(relay_store::StoreError::InvalidCursor) => Err(crate::AppError::invalid(
+                "cursor",
+                "is not a cursor of this list: pass the next_cursor of the previous page",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// Up to `limit` audit events of origin id `origin_id` (a batch, run, doctor run
+    /// or closure) after sequence number `after`, oldest first.
+    pub fn audit_events_of(
+        &self,
+        origin_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> crate::AppResult<Vec<relay_store::AuditEventRecord>> {
+        Ok(self
+            .store()
+            .audit()
+            .list(&relay_store::AuditFilter {
+                origin_id: Some(origin_id.to_string()),
+                after_seq: Some(after),
+                limit: Some(limit),
+                ..relay_store::AuditFilter::default()
+            })?
+            .items)
+    }
+
+    /// Every audit event of origin id `origin_id`, oldest first.
+    pub(crate) fn all_audit_events_of(
+        &self,
+        origin_id: &str,
+    ) -> crate::AppResult<Vec<relay_store::AuditEventRecord>> {
+        let mut out = Vec::new();
+        loop {
+            let after = out
+                .last()
+                .map(|e: &relay_store::AuditEventRecord| e.seq)
+                .unwrap_or(0);
+            let page = self.audit_events_of(origin_id, after, relay_store::AUDIT_PAGE_MAX)?;
+            let done = page.len() < relay_store::AUDIT_PAGE_MAX as usize;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Stored doctor runs or access closures of a provider on a host, newest first.
+    pub fn operations(
+        &self,
+        kind: relay_store::OperationKind,
+        provider_id: &str,
+        host: &str,
+        pack_id: Option<&str>,
+        limit: u32,
+    ) -> crate::AppResult<Vec<relay_store::OperationRecord>> {
+        use relay_store::OperationRepository;
+        let host = self.resolve_host(host)?;
+        let (provider, _) = self.resolve_provider(provider_id, pack_id)?;
+        Ok(self.store().operations().list_for_provider(
+            kind,
+            &host.id,
+            &provider.pack_id,
+            &provider.provider_id,
+            limit,
+        )?)
+    }
+
+    /// The evidence document of a doctor run or access closure: the host, the
+    /// operation as stored (asked, outcome, report) and the host mutations it made.
+    pub fn operation_evidence(&self, id: &str) -> crate::AppResult<Value> {
+        use relay_store::{HostRepository, OperationKind, OperationRepository};
+        let ops = self.store().operations();
+        let record = match ops.get(OperationKind::Doctor, id) {
+            Err(e) if e.is_not_found() => ops.get(OperationKind::AccessClosure, id),
+            other => other,
+        }
+        .map_err(|e| match e {
+            e if e.is_not_found() => crate::AppError::NotFound {
+                kind: "operation",
+                id: id.to_string(),
+            },
+            e => e.into(),
+        })?;
+        let host = self.store().hosts().get(&record.host_id)?;
+        let events = self.all_audit_events_of(&record.id)?;
+        let doc = json!({
+            "format": crate::evidence::EVIDENCE_FORMAT,
+            "kind": record.kind,
+            "generated_at": relay_store::Timestamp::now().to_rfc3339(),
+            "host": {"id": host.id, "name": host.name, "base_url": host.base_url, "version": host.version, "status": host.status},
+            "operation": record,
+            "audit_events": events,
+        });
+        Ok(self.redactor().redact_json(&doc))
     }
 }

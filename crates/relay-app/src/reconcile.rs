@@ -532,6 +532,7 @@ impl App {
             "probes": probes,
             "access_proofs": proofs,
             "report": run.report,
+            "audit_events": self.all_audit_events_of(run.id.as_str())?,
         });
         Ok(self.redactor().redact_json(&doc))
     }

@@ -848,6 +848,8 @@ pub struct AuditFilter {
     pub since: Option<Timestamp>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Events after this sequence number only (a cursor of one's own).
+    pub after_seq: Option<i64>,
     /// Page size (1..=1000; default 100).
     pub limit: Option<u32>,
 }

@@ -173,11 +173,16 @@ impl AuditRepository for SqliteAudit<'_> {
             values.push(since.0.into());
             clauses.push(format!("at >= ?{}", values.len()));
         }
-        if let Some(cursor) = &filter.cursor {
-            let after: i64 = cursor
-                .strip_prefix("a")
-                .and_then(|n| n.parse().ok())
-                .ok_or(StoreError::InvalidCursor)?;
+        let cursor = match &filter.cursor {
+            Some(cursor) => Some(
+                cursor
+                    .strip_prefix('a')
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .ok_or(StoreError::InvalidCursor)?,
+            ),
+            None => None,
+        };
+        if let Some(after) = cursor.max(filter.after_seq) {
             values.push(after.into());
             clauses.push(format!("seq > ?{}", values.len()));
         }
