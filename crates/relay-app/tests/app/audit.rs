@@ -168,3 +168,59 @@ fn a_rollback_records_its_deletes_with_the_fields_removed() {
     }
     assert!(!serde_json::to_string(&trail).unwrap().contains(KEY_A));
 }
+
+#[test]
+fn an_access_closure_is_stored_with_its_mutations_and_evidence() {
+    let env = Env::start();
+    env.app
+        .import(PROVIDER, input(&[KEY_A], ImportMode::Strict))
+        .expect("import runs");
+    env.app
+        .assign_subscriptions(
+            PROVIDER,
+            &relay_app::AccessInput {
+                host: "main".into(),
+                pack_id: None,
+                access_mode: relay_domain::AccessMode::Subscription,
+                subscribers: vec![relay_app::SubscriberSelector::Email(
+                    "dev@example.test".into(),
+                )],
+                validity_days: Some(7),
+                probe_key: None,
+            },
+        )
+        .expect("access closed");
+    let closures = env
+        .app
+        .operations(
+            relay_app::audit::OperationKind::AccessClosure,
+            PROVIDER,
+            "main",
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(closures.len(), 1);
+    let closure = &closures[0];
+    assert!(closure.id.starts_with("acl_"), "{closure:?}");
+    assert_eq!(closure.outcome, "succeeded");
+    assert_eq!(closure.asked["validity_days"], 7);
+    let trail = events(&env, AuditOriginKind::AccessClosure, &closure.id);
+    // The new subscriber: a user created (its password never recorded) and a subscription.
+    let user = trail
+        .iter()
+        .find(|e| e.object_kind == "user" && e.operation == "create")
+        .unwrap_or_else(|| panic!("no user created in {trail:#?}"));
+    assert_eq!(user.object_name.as_deref(), Some("dev@example.test"));
+    assert_eq!(change(user, "password").unwrap().after, json!("***"));
+    assert!(trail
+        .iter()
+        .any(|e| e.object_kind == "subscription" && e.operation == "create"));
+    let evidence = env.app.operation_evidence(&closure.id).unwrap();
+    assert_eq!(evidence["kind"], "access_closure");
+    assert_eq!(
+        evidence["audit_events"].as_array().unwrap().len(),
+        trail.len()
+    );
+    assert!(!evidence.to_string().contains(KEY_A));
+}
