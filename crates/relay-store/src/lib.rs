@@ -91,7 +91,7 @@
 //! column that can hold such text (batch request, report and error; item message and
 //! details; install status message; journal details; probe subject, message and
 //! details; closure texts; reconcile differences, repairs, error and report; audit
-event names, errors and changes; operation records' asked, error and report) passes
+//! event names, errors and changes; operation records' asked, error and report) passes
 //! [`Store::redactor`]: every secret the store sealed or opened in this process, the
 //! ones told with [`Store::remember_secret`], and the key patterns of
 //! [`relay_domain::Redactor`]. Migration `0003` runs the key-pattern pass over the
