@@ -5,10 +5,12 @@
 //! closure or operator request that made it). Reads pass through unrecorded.
 //!
 //! Before → after, field by field: a create records nothing → the fields sent; an
-//! update reads the object first (one extra GET) and records every field the update
-//! set whose value differs between that read and the host's answer; a state change
-//! (schedulable, clear-error, recover-state) records the account's state fields; a
-//! delete reads the object first and records its fields → nothing. Secret fields
+//! update takes the object as it was before — the read the use-case made of it
+//! through this adapter moments before (reconcile and doctor repairs read first), else
+//! one extra GET — and records every field the update set whose value differs between
+//! that and the host's answer; a state change (schedulable, clear-error,
+//! recover-state) records the account's state fields; a delete records the fields of
+//! the object as it was → nothing. Secret fields
 //! (`api_key`, `password`, user keys, tokens) are recorded as `"***"` (and an update
 //! of one as `"***"` → `"changed"`), never their value; the store redacts every text
 //! once more when it writes.
@@ -30,8 +32,9 @@ use relay_store::{AuditRepository, NewAuditEvent, Store};
 use relay_sub2api::*;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 thread_local! {
     static REQUEST_ID: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -594,7 +597,16 @@ pub struct AuditedAdapter {
     inner: Arc<dyn HostAdapter>,
     recorder: AuditRecorder,
     scope: AuditScope,
+    /// The last read of each object (kind, id) through this adapter: the "before" of
+    /// a mutation that follows it within [`SEEN_FOR`].
+    seen: Mutex<HashMap<(String, ObjectId), (Instant, Seen)>>,
 }
+
+/// An object as read: its audit fields and its id and name.
+type Seen = (Map<String, Value>, (Option<ObjectId>, Option<String>));
+
+/// How long a read stands for the object's state before a mutation of it.
+const SEEN_FOR: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for AuditedAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -617,6 +629,7 @@ impl AuditedAdapter {
             inner,
             recorder,
             scope,
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -629,12 +642,55 @@ impl AuditedAdapter {
                 origin,
                 ..self.scope.clone()
             },
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
     /// Who this adapter records for.
     pub fn scope(&self) -> &AuditScope {
         &self.scope
+    }
+
+    /// The object as it was before a mutation: the read the use-case made of it
+    /// through this adapter moments ago, when there is one, else `read` (one extra
+    /// call). `None` when neither can tell.
+    fn before<B: AuditFields>(
+        &self,
+        kind: &str,
+        id: ObjectId,
+        read: impl FnOnce(&dyn HostAdapter) -> HostResult<Option<B>>,
+    ) -> Option<Seen> {
+        let recent = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(kind.to_string(), id))
+            .filter(|(at, _)| at.elapsed() <= SEEN_FOR)
+            .map(|(_, seen)| seen);
+        recent.or_else(|| {
+            read(self.inner.as_ref())
+                .ok()
+                .flatten()
+                .map(|b| (b.fields(), b.ident()))
+        })
+    }
+
+    /// Remembers a read of object `id` for a mutation that may follow.
+    fn saw<T: AuditFields>(&self, kind: &str, id: ObjectId, result: &HostResult<T>) {
+        if let Ok(object) = result {
+            self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                (kind.to_string(), id),
+                (Instant::now(), (object.fields(), object.ident())),
+            );
+        }
+    }
+
+    /// Forgets a read of object `id` (it was just changed).
+    fn forget(&self, kind: &str, id: ObjectId) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(kind.to_string(), id));
     }
 
     fn emit(
@@ -721,12 +777,13 @@ impl AuditedAdapter {
         read: impl FnOnce(&dyn HostAdapter) -> HostResult<B>,
         call: impl FnOnce(&dyn HostAdapter) -> HostResult<T>,
     ) -> HostResult<T> {
-        let before = read(self.inner.as_ref()).ok();
+        let before = self.before(kind, id, |a| read(a).map(Some));
         let result = call(self.inner.as_ref());
-        let before_fields = before.as_ref().map(|b| b.fields());
+        self.forget(kind, id);
+        let before_fields = before.as_ref().map(|b| b.0.clone());
         let (after_fields, ident) = match &result {
             Ok(object) => (Some(object.fields()), object.ident()),
-            Err(_) => (None, before.as_ref().map(|b| b.ident()).unwrap_or_default()),
+            Err(_) => (None, before.map(|b| b.1).unwrap_or_default()),
         };
         let changes = match &result {
             Ok(_) => updated(asked, before_fields.as_ref(), after_fields.as_ref()),
@@ -746,10 +803,11 @@ impl AuditedAdapter {
         read: impl FnOnce(&dyn HostAdapter) -> HostResult<Option<B>>,
         call: impl FnOnce(&dyn HostAdapter) -> HostResult<()>,
     ) -> HostResult<()> {
-        let before = read(self.inner.as_ref()).ok().flatten();
+        let before = self.before(kind, id, read);
         let result = call(self.inner.as_ref());
+        self.forget(kind, id);
         let (name, changes) = match &before {
-            Some(b) => (b.ident().1, deleted(&b.fields())),
+            Some((fields, ident)) => (ident.1.clone(), deleted(fields)),
             None => (None, Vec::new()),
         };
         self.emit("delete", kind, (Some(id), name), error_of(&result), changes);
@@ -806,17 +864,13 @@ impl HostAdapter for AuditedAdapter {
         fn gateway_reachability(&self) -> GatewayReachability;
         fn capabilities_with_gateway(&self) -> (Capabilities, GatewayReachability);
         fn list_groups(&self, filter: &GroupFilter) -> Vec<Group>;
-        fn get_group(&self, id: ObjectId) -> Group;
         fn list_group_keys(&self, group_id: ObjectId) -> Vec<UserKey>;
         fn list_channels(&self, name: Option<&str>) -> Vec<Channel>;
-        fn get_channel(&self, id: ObjectId) -> Channel;
         fn list_plans(&self) -> Vec<Plan>;
-        fn get_account(&self, id: ObjectId) -> Account;
         fn list_accounts(&self, filter: &AccountFilter) -> Vec<Account>;
         fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> ProbeResult;
         fn account_models(&self, id: ObjectId) -> Vec<String>;
         fn find_user_by_email(&self, email: &str) -> Option<User>;
-        fn get_user(&self, id: ObjectId) -> User;
         fn list_user_keys_admin(&self, user_id: ObjectId) -> Vec<UserKey>;
         fn login_user(&self, email: &str, password: &Secret) -> LoginOutcome;
         fn list_user_keys(&self, session: &UserSession) -> Vec<UserKey>;
@@ -826,6 +880,26 @@ impl HostAdapter for AuditedAdapter {
         fn probe_gateway(&self, key: &Secret, request: &ChatProbeRequest) -> GatewayProbe;
     }
 
+    fn get_group(&self, id: ObjectId) -> HostResult<Group> {
+        let r = self.inner.get_group(id);
+        self.saw("group", id, &r);
+        r
+    }
+    fn get_channel(&self, id: ObjectId) -> HostResult<Channel> {
+        let r = self.inner.get_channel(id);
+        self.saw("channel", id, &r);
+        r
+    }
+    fn get_account(&self, id: ObjectId) -> HostResult<Account> {
+        let r = self.inner.get_account(id);
+        self.saw("account", id, &r);
+        r
+    }
+    fn get_user(&self, id: ObjectId) -> HostResult<User> {
+        let r = self.inner.get_user(id);
+        self.saw("user", id, &r);
+        r
+    }
     fn create_group(&self, group: &NewGroup) -> HostResult<Group> {
         self.create("group", group, |a| a.create_group(group))
     }
@@ -955,22 +1029,23 @@ impl HostAdapter for AuditedAdapter {
         result
     }
     fn clear_account_temp_unschedulable(&self, id: ObjectId) -> HostResult<bool> {
-        let before = self.inner.get_account(id).ok();
+        let before = self.before("account", id, |a| a.get_account(id).map(Some));
         let result = self.inner.clear_account_temp_unschedulable(id);
+        self.forget("account", id);
         if matches!(result, Ok(false)) {
             // The build has no such route: nothing was changed.
             return result;
         }
         let changes = match (&result, &before) {
-            (Ok(true), Some(b)) => {
-                let mut after = b.fields();
+            (Ok(true), Some((fields, _))) => {
+                let mut after = fields.clone();
                 after.remove("temp_unschedulable_until");
                 after.remove("temp_unschedulable_reason");
-                updated(&state_asked(), Some(&b.fields()), Some(&after))
+                updated(&state_asked(), Some(fields), Some(&after))
             }
             _ => Vec::new(),
         };
-        let name = before.as_ref().map(|b| b.name.clone());
+        let name = before.and_then(|(_, ident)| ident.1);
         self.emit(
             "clear_temp_unschedulable",
             "account",

@@ -224,3 +224,111 @@ fn an_access_closure_is_stored_with_its_mutations_and_evidence() {
     );
     assert!(!evidence.to_string().contains(KEY_A));
 }
+
+#[test]
+fn the_decorator_uses_the_use_case_s_read_and_reads_once_otherwise() {
+    use relay_app::audit::{AuditRecorder, AuditScope, AuditedAdapter};
+    use relay_app::metrics::{MeteredAdapter, Metrics};
+    use relay_domain::{AuditOrigin, HostId};
+    use relay_sub2api::{GroupUpdate, NewGroup, NewUser, Platform};
+    use std::sync::Arc;
+
+    let env = Env::start();
+    let metrics = Arc::new(Metrics::default());
+    let inner = Arc::new(MeteredAdapter::new(
+        Arc::new(by_hand(&env)),
+        metrics.clone(),
+    ));
+    let audited = AuditedAdapter::new(
+        inner,
+        AuditRecorder::new(env.store.clone(), metrics.clone()),
+        AuditScope {
+            host_id: HostId::new("host_x"),
+            pack_id: None,
+            provider_id: None,
+            origin: AuditOrigin::new(AuditOriginKind::Repair, Some("rep_1")),
+        },
+    );
+    let group = audited
+        .create_group(&NewGroup {
+            name: "audit-group".into(),
+            description: None,
+            platform: Platform::Openai,
+            rate_multiplier: 1.0,
+            is_exclusive: false,
+            subscription_type: "standard".into(),
+            daily_limit_usd: None,
+            weekly_limit_usd: None,
+            monthly_limit_usd: None,
+        })
+        .unwrap();
+    // A read, then the update: the read is the "before", no other read is made.
+    audited.get_group(group.id).unwrap();
+    audited
+        .update_group(
+            group.id,
+            &GroupUpdate {
+                rate_multiplier: Some(2.0),
+                ..GroupUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(metrics.host_call_count("get_group"), 1);
+    // An update without a read first: one read of the group.
+    audited
+        .update_group(
+            group.id,
+            &GroupUpdate {
+                description: Some("changed by hand".into()),
+                ..GroupUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(metrics.host_call_count("get_group"), 2);
+    audited.delete_group(group.id).unwrap();
+    // A user's password is never recorded.
+    let password = "crm-0123456789abcdef0123456789abcdef";
+    audited
+        .create_user(&NewUser {
+            email: "audit@example.test".into(),
+            password: Secret::new(password),
+            username: None,
+            notes: None,
+            balance: None,
+            concurrency: None,
+            allowed_groups: Vec::new(),
+        })
+        .unwrap();
+
+    let trail = events(&env, AuditOriginKind::Repair, "rep_1");
+    let ops: Vec<(&str, &str)> = trail
+        .iter()
+        .map(|e| (e.object_kind.as_str(), e.operation.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("group", "create"),
+            ("group", "update"),
+            ("group", "update"),
+            ("group", "delete"),
+            ("user", "create")
+        ]
+    );
+    let rate = change(&trail[1], "rate_multiplier").unwrap();
+    assert_eq!(
+        (rate.before.clone(), rate.after.clone()),
+        (json!(1.0), json!(2.0))
+    );
+    assert_eq!(trail[1].changes.len(), 1, "{:?}", trail[1]);
+    let description = change(&trail[2], "description").unwrap();
+    assert_eq!(description.after, json!("changed by hand"));
+    let deleted = change(&trail[3], "rate_multiplier").unwrap();
+    assert_eq!(
+        (deleted.before.clone(), deleted.after.clone()),
+        (json!(2.0), json!(null))
+    );
+    assert_eq!(change(&trail[4], "password").unwrap().after, json!("***"));
+    assert!(!serde_json::to_string(&trail).unwrap().contains(password));
+    assert_eq!(metrics.audit_write_failures(), 0);
+}
