@@ -12,6 +12,7 @@
 //! rollback); 2 usage error.
 
 mod access;
+mod audit;
 mod batch;
 mod batch_import;
 mod client;
@@ -102,9 +103,13 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Probe the vendor directly with one upstream key and name the cause of a failure.
     Diagnose(diagnose::DiagnoseArgs),
-    /// Evidence documents of import batches and reconcile runs (JSON, no secrets).
+    /// Evidence documents of import batches, reconcile runs, doctor runs and access
+    /// closures (JSON, no secrets).
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// The trail of every host mutation the manager made: time, origin, operation,
+    /// object, field: before → after (secrets never shown).
+    Audit(audit::AuditArgs),
 }
 
 /// What every server command needs: where the server is, the token, the format.
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Diagnose(args) => diagnose::run(args, &ctx),
         Command::Evidence(command) => evidence::run(command, &ctx),
+        Command::Audit(args) => audit::run(args, &ctx),
     };
     match result {
         Ok(code) => code,

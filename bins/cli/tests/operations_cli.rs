@@ -690,3 +690,83 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn audit_lists_the_fields_a_reconcile_repair_changed() {
+    let setup = setup("audit");
+    import_two_keys(&setup);
+    let Setup { mock, server, .. } = &setup;
+    let channel = mock.state()["channels"][0]["id"].clone();
+    mock_admin(
+        mock,
+        "PUT",
+        &format!("channels/{channel}"),
+        Some(&json!({"model_mapping": {"deepseek": {"deepseek-flash": "something-else"}}})),
+    );
+    server
+        .relay(&["reconcile", "deepseek", "--host", "main", "--repair"])
+        .expect(0);
+
+    let out = server
+        .relay(&[
+            "audit",
+            "--provider",
+            "deepseek",
+            "--origin",
+            "reconcile_run",
+        ])
+        .expect(0);
+    let text = out.stdout();
+    assert!(text.contains("FIELD: BEFORE → AFTER"), "{text}");
+    assert!(
+        text.contains("model_mapping.deepseek.deepseek-flash: something-else → deepseek-flash"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("channel {channel}")), "{text}");
+    out.assert_hides(KEY_1);
+
+    let out = server
+        .relay(&["audit", "--provider", "deepseek", "--all", "--json"])
+        .expect(0);
+    let doc = out.json();
+    let events = doc["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["origin"]["kind"] == "import_batch"
+        && e["object_kind"] == "account"
+        && e["operation"] == "create"));
+    assert!(events
+        .iter()
+        .any(|e| e["origin"]["kind"] == "reconcile_run"));
+    out.assert_hides(KEY_1);
+    out.assert_hides(KEY_2);
+
+    // A bad origin is refused by the server.
+    server.relay(&["audit", "--origin", "nobody"]).expect(1);
+}
+
+#[test]
+fn evidence_of_a_doctor_run_is_listed_and_written() {
+    let setup = setup("doctor-evidence");
+    import_two_keys(&setup);
+    let Setup { server, dir, .. } = &setup;
+    server
+        .relay(&["doctor", "deepseek", "--host", "main"])
+        .expect(0);
+    let out = server
+        .relay(&["evidence", "operations", "deepseek", "--host", "main"])
+        .expect(0);
+    let text = out.stdout();
+    let id = text
+        .split_whitespace()
+        .find(|w| w.starts_with("doc_"))
+        .unwrap_or_else(|| panic!("no doctor run listed:\n{text}"))
+        .to_owned();
+    let file = dir.join("doctor-evidence.json");
+    server
+        .relay(&["evidence", "doctor", &id, "--out", s(&file)])
+        .expect(0);
+    let doc = read_json(&file);
+    assert_eq!(doc["kind"], "doctor");
+    assert_eq!(doc["operation"]["id"], id.as_str());
+    assert_eq!(doc["operation"]["outcome"], "succeeded");
+    assert!(doc["audit_events"].is_array());
+}

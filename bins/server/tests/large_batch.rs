@@ -209,7 +209,15 @@ fn a_large_batch_and_its_evidence_are_answered_whole_as_streams_with_every_row_o
     assert_eq!(status, 200, "{}", &evidence[..evidence.len().min(2000)]);
     assert_eq!((length, encoding.as_deref()), (None, Some("chunked")));
     let doc: Value = serde_json::from_str(&evidence).expect("the whole document is valid JSON");
-    assert_eq!(doc.as_object().unwrap().len(), 14, "{}", &evidence[..2000]);
+    assert_eq!(doc.as_object().unwrap().len(), 15, "{}", &evidence[..2000]);
+    // The host mutations of the batch, every account create once.
+    let account_creates = doc["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object_kind"] == "account" && e["operation"] == "create")
+        .count();
+    assert_eq!(account_creates as u64, KEYS);
     assert_eq!(doc["format"], "relay-evidence/1");
     assert_eq!(doc["kind"], "import_batch");
     assert_eq!(doc["batch"]["id"], id);

@@ -430,6 +430,8 @@ pub struct BatchEvidence {
     pub report: Option<BatchReport>,
     /// The reconcile runs scoped to the batch.
     pub reconcile_runs: Vec<ReconcileRunRecord>,
+    /// The host mutations the batch made (its import, resume and rollback), oldest first.
+    pub audit_events: Vec<crate::AuditEvent>,
 }
 
 /// The host of an evidence document (of a batch or of a reconcile run).

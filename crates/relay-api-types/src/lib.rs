@@ -55,6 +55,7 @@ macro_rules! contract_enum {
 }
 
 pub mod access;
+pub mod audit;
 pub mod batch_import;
 pub mod batches;
 pub mod error;
@@ -68,6 +69,7 @@ pub mod vocab;
 pub mod whole;
 
 pub use access::*;
+pub use audit::*;
 pub use batch_import::*;
 pub use batches::*;
 pub use error::*;

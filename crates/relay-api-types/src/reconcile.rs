@@ -423,6 +423,8 @@ pub struct ReconcileEvidence {
     pub access_proofs: Vec<AccessClosureRecord>,
     /// The full report (null unless the run completed).
     pub report: Option<ReconcileReport>,
+    /// The host mutations the run made (its repairs), oldest first.
+    pub audit_events: Vec<crate::AuditEvent>,
 }
 
 /// What started the run.

@@ -26,9 +26,10 @@ use relay_domain::{
     ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
 };
 pub use relay_domain::{
-    AccountOutcome, CheckName, CheckStatus, DifferenceKind, HostAuthKind, HostObservationSource,
-    PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger, RepairKind,
-    ResourceChange, RetireReason, Severity, SubscriberAction, TestReason, UpstreamClass,
+    AccountOutcome, AuditOriginKind, CheckName, CheckStatus, DifferenceKind, HostAuthKind,
+    HostObservationSource, PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus,
+    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
+    TestReason, UpstreamClass,
 };
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
@@ -73,6 +74,7 @@ pub type AccountOutOfServiceReason = OutOfServiceReason;
 pub type PlatformChoicePlatform = Platform;
 
 string_enums!(
+    AuditOriginKind,
     RunState,
     RunItemState,
     ConfirmationStatus,

@@ -158,6 +158,13 @@ const OPERATIONS: &[Operation] = &[
         Some("CreateRunRequest"),
         &[("202", "RunView")],
     ),
+    ("listAuditEvents", None, &[("200", "AuditList")]),
+    ("listOperations", None, &[("200", "OperationList")]),
+    (
+        "getOperationEvidence",
+        None,
+        &[("200", "OperationEvidence")],
+    ),
     ("listImportRuns", None, &[("200", "RunList")]),
     ("getImportRun", None, &[("200", "RunView")]),
     ("listImportRunItems", None, &[("200", "RunItemList")]),
@@ -178,6 +185,9 @@ const OPERATIONS: &[Operation] = &[
 fn roots() -> Vec<Root> {
     use Role::{Answer, Request};
     vec![
+        root::<AuditList>("AuditList", Answer),
+        root::<OperationList>("OperationList", Answer),
+        root::<OperationEvidence>("OperationEvidence", Answer),
         root::<ErrorBody>("Error", Answer),
         root::<Health>("Health", Answer),
         root::<Readiness>("Readiness", Answer),

@@ -143,6 +143,13 @@ pub fn evidence(app: &Arc<App>, batch_id: &str) -> Result<ApiResponse, ApiError>
                 w.write_all(&report)?;
                 w.write_all(b",\"reconcile_runs\":")?;
                 write_reconcile_runs(&app, id, redactor, w)?;
+                w.write_all(b",\"audit_events\":")?;
+                write_pages::<api::AuditEvent, _, _>(
+                    w,
+                    redactor,
+                    |after| app.audit_events_of(id.as_str(), after, PAGE),
+                    |event| event.seq,
+                )?;
                 w.write_all(b"}")
             };
             body().map_err(|e| io::Error::new(e.kind(), redactor.redact(&e.to_string())))

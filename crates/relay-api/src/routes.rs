@@ -541,6 +541,7 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
         }
     );
     crate::batch_import::routes(&mut r, &app);
+    crate::audit::routes(&mut r, &app);
     r
 }
 

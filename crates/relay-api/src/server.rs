@@ -452,7 +452,12 @@ async fn dispatch(
         request_id: rid.to_string(),
     };
     let handler = endpoint.handler.clone();
-    match tokio::task::spawn_blocking(move || handler(api_req)).await {
+    let rid = rid.to_string();
+    match tokio::task::spawn_blocking(move || {
+        relay_app::audit::with_request_id(&rid, || handler(api_req))
+    })
+    .await
+    {
         Ok(r) => r,
         Err(e) => Err(ApiError::internal(format!("handler failed: {e}"))),
     }

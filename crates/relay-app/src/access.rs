@@ -175,12 +175,25 @@ impl App {
         subscription: Option<SubscriptionAccess>,
         supplied_key: Option<Secret>,
     ) -> AppResult<AccessReport> {
+        let started_at = relay_store::Timestamp::now();
+        let closure_id = format!("acl_{}", crate::audit::random_hex(8));
+        let origin = crate::audit::origin(
+            relay_domain::AuditOriginKind::AccessClosure,
+            Some(&closure_id),
+        );
+        let adapter = ctx.adapter_as(origin.clone());
+        let asked = serde_json::json!({
+            "group_id": group_id,
+            "subscribers": subscription.as_ref().map(|s| s.subscribers.len()),
+            "validity_days": subscription.as_ref().map(|s| s.validity_days),
+            "supplied_key": supplied_key.is_some(),
+        });
         let scope = ctx.scope(None);
         let journal = StoreJournal::new(self.store().clone(), scope.clone());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
         let observer = StoreProbeObserver::new(self.store().clone(), scope, None);
         let ports = Ports {
-            adapter: ctx.adapter.as_ref(),
+            adapter: adapter.as_ref(),
             journal: &journal,
             vault: &vault,
             random: &OsRandomness,
@@ -196,10 +209,28 @@ impl App {
                 ..ProbeSettings::new(&ctx.target.provider.smoke_test_model)
             },
         };
-        let report = relay_access::close_access(&ports, &plan)
-            .map_err(|e| AppError::Internal(format!("access closure failed: {e}")))?;
-        self.record_access(ctx, None, &report)?;
-        Ok(report)
+        let result = relay_access::close_access(&ports, &plan)
+            .map_err(|e| AppError::Internal(format!("access closure failed: {e}")))
+            .and_then(|report| {
+                self.record_access(ctx, None, &report)?;
+                Ok(report)
+            });
+        self.record_operation(
+            ctx,
+            crate::audit::OperationStart {
+                kind: relay_store::OperationKind::AccessClosure,
+                id: closure_id,
+                request_id: origin.request_id,
+                asked,
+                started_at,
+            },
+            result.as_ref().map(|r| {
+                let mut r = r.clone();
+                r.redact(&self.redactor());
+                serde_json::to_value(&r).unwrap_or(serde_json::Value::Null)
+            }),
+        );
+        result
     }
 
     /// What an access closure would do, read-only: the group, each subscriber

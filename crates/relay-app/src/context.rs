@@ -3,11 +3,14 @@
 //! of the provider's status.
 
 use crate::app::App;
+use crate::audit::{AuditRecorder, AuditScope, AuditedAdapter};
 use crate::error::{AppError, AppResult};
 use crate::leases::{provider_lease, HeldElsewhere, LeaseKeeper};
 use crate::ports::StoreJournal;
 use relay_core::{Journal as _, JournalScope, ProviderTarget};
-use relay_domain::{BatchId, HostId, PackId, ProviderEvent, ProviderId};
+use relay_domain::{
+    AuditOrigin, AuditOriginKind, BatchId, HostId, PackId, ProviderEvent, ProviderId,
+};
 use relay_store::{HostRecord, HostRepository, InstallRepository, ProviderRecord};
 use relay_sub2api::{Capabilities, HostAdapter};
 use std::sync::Arc;
@@ -17,10 +20,27 @@ pub(crate) struct ProviderContext {
     pub host: HostRecord,
     pub provider: ProviderRecord,
     pub target: ProviderTarget,
+    /// The host adapter, recording every mutation in the audit trail with the
+    /// origin set by [`ProviderContext::audit_as`] (an operator request until then).
     pub adapter: Arc<dyn HostAdapter>,
+    audited: Arc<AuditedAdapter>,
 }
 
 impl ProviderContext {
+    /// Records the mutations made through [`ProviderContext::adapter`] from now on
+    /// as made by `origin` (an import batch, a run, a reconcile run, …).
+    pub fn audit_as(&mut self, origin: AuditOrigin) {
+        let audited = Arc::new(self.audited.with_origin(origin));
+        self.adapter = audited.clone();
+        self.audited = audited;
+    }
+
+    /// The adapter recording its mutations as made by `origin`, for a use-case
+    /// holding the context by reference.
+    pub fn adapter_as(&self, origin: AuditOrigin) -> Arc<dyn HostAdapter> {
+        Arc::new(self.audited.with_origin(origin))
+    }
+
     pub fn scope(&self, batch_id: Option<BatchId>) -> JournalScope {
         JournalScope {
             host_id: self.host.id.clone(),
@@ -137,7 +157,16 @@ impl App {
             .as_ref()
             .map(|s| capabilities_of(&s.capabilities))
             .unwrap_or_default();
-        let adapter = self.adapter(&host)?;
+        let audited = Arc::new(AuditedAdapter::new(
+            self.adapter(&host)?,
+            AuditRecorder::new(self.store().clone(), self.metrics().clone()),
+            AuditScope {
+                host_id: host.id.clone(),
+                pack_id: Some(provider.pack_id.clone()),
+                provider_id: Some(provider.provider_id.clone()),
+                origin: crate::audit::origin(AuditOriginKind::OperatorRequest, None),
+            },
+        ));
         // The provider's journal on this host decides the platform of an existing
         // install (`relay_provision::choose_platform`); previews settle it against the
         // host's groups too.
@@ -162,7 +191,8 @@ impl App {
             ),
             host,
             provider,
-            adapter,
+            adapter: audited.clone(),
+            audited,
         })
     }
 

@@ -51,6 +51,10 @@ impl App {
             doc.insert("access_proofs".into(), json!(view.closures));
             doc.insert("report".into(), json!(report));
             doc.insert("reconcile_runs".into(), json!(view.reconcile_runs));
+            doc.insert(
+                "audit_events".into(),
+                json!(self.all_audit_events_of(batch_id.as_str())?),
+            );
         }
         Ok(redactor.redact_json(&head))
     }

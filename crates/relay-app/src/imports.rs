@@ -211,7 +211,7 @@ impl App {
         provider_id: &str,
         input: &ImportInput,
     ) -> AppResult<(ProviderContext, ProviderLock, PreparedImport, BatchId)> {
-        let ctx = self.provider_context(provider_id, &input.host, input.pack_id.as_deref())?;
+        let mut ctx = self.provider_context(provider_id, &input.host, input.pack_id.as_deref())?;
         match ctx.host.status {
             HostStatus::Supported => {}
             other => {
@@ -261,6 +261,10 @@ impl App {
             });
         }
         let batch_id = BatchId::from_random(&crate::random_bytes(8));
+        ctx.audit_as(crate::audit::origin(
+            relay_domain::AuditOriginKind::ImportBatch,
+            Some(batch_id.as_str()),
+        ));
         let items: Vec<NewBatchItem> = preview
             .keys
             .iter()

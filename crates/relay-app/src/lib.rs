@@ -8,6 +8,7 @@
 mod access;
 mod access_proofs;
 mod app;
+pub mod audit;
 mod batches;
 mod context;
 mod error;

@@ -65,6 +65,7 @@ pub struct Metrics {
     imports: Mutex<Family>,
     reconciles: Mutex<Family>,
     scheduler_lag_seconds: Mutex<Option<f64>>,
+    audit_write_failures: std::sync::atomic::AtomicU64,
 }
 
 fn escape(v: &str) -> String {
@@ -162,6 +163,18 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner()) = Some(secs);
     }
 
+    /// Counts one audit event that could not be written.
+    pub fn observe_audit_failure(&self) {
+        self.audit_write_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Audit events that could not be written since start.
+    pub fn audit_write_failures(&self) -> u64 {
+        self.audit_write_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Number of host calls recorded for an operation (any outcome).
     pub fn host_call_count(&self, operation: &str) -> u64 {
         let f = self.host_calls.lock().unwrap_or_else(|p| p.into_inner());
@@ -223,6 +236,16 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .unwrap_or(0.0);
         let _ = writeln!(out, "relay_scheduler_lag_seconds {lag}");
+        let _ = writeln!(
+            out,
+            "# HELP relay_audit_write_failures_total Audit events of host mutations that could not be written."
+        );
+        let _ = writeln!(out, "# TYPE relay_audit_write_failures_total counter");
+        let _ = writeln!(
+            out,
+            "relay_audit_write_failures_total {}",
+            self.audit_write_failures()
+        );
         out
     }
 }
@@ -387,6 +410,9 @@ mod tests {
         assert!(text.contains("relay_imports_total{outcome=\"succeeded\"} 1"));
         assert!(text.contains("provider_id=\"deep\\\"seek\""));
         assert!(text.contains("relay_scheduler_lag_seconds 1.5"));
+        assert!(text.contains("relay_audit_write_failures_total 0"));
+        m.observe_audit_failure();
+        assert!(m.render(&[]).contains("relay_audit_write_failures_total 1"));
         assert_eq!(m.host_call_count("create_account"), 2);
         assert_eq!(m.host_call_count("test_account"), 1);
     }

@@ -7,16 +7,17 @@ use crate::error::{AppError, AppResult};
 use crate::ports::{OsRandomness, StoreJournal, StoreProbeObserver, StoreVault};
 use relay_core::{Ports, ProbeSettings, SYSTEM_CLOCK};
 use relay_domain::{
-    AccessMode, BatchId, HostStatus, ModeProof, ReconcileRunId, ResourceState, ResourceType, Secret,
+    AccessMode, AuditOriginKind, BatchId, HostStatus, ModeProof, ReconcileRunId, ResourceState,
+    ResourceType, Secret,
 };
 use relay_reconcile::{
     DoctorReport, DoctorRequest, HostObservation, ReconcileRequest, UpstreamDiagnosis,
 };
 use relay_store::{
     AccessClosureRepository, BatchRepository, HostRepository, InstallRepository, NewReconcileRun,
-    ProbeKind, ProbeRepository, ReconcileFilter, ReconcileOutcome, ReconcileRepository,
-    ReconcileRunRecord, ReconcileStatus, ReconcileTrigger, ResourceRepository, SecretRepository,
-    SecretSlot, Timestamp,
+    OperationKind, ProbeKind, ProbeRepository, ReconcileFilter, ReconcileOutcome,
+    ReconcileRepository, ReconcileRunRecord, ReconcileStatus, ReconcileTrigger, ResourceRepository,
+    SecretRepository, SecretSlot, Timestamp,
 };
 use relay_sub2api::UpstreamTimeouts;
 use serde::Serialize;
@@ -203,8 +204,12 @@ impl App {
         let journal = StoreJournal::new(store.clone(), scope.clone());
         let vault = StoreVault::new(store.clone(), ctx.host.id.clone());
         let observer = StoreProbeObserver::new(store.clone(), scope, Some(run_id.clone()));
+        let adapter = ctx.adapter_as(crate::audit::origin(
+            relay_domain::AuditOriginKind::ReconcileRun,
+            Some(run_id.as_str()),
+        ));
         let ports = Ports {
-            adapter: ctx.adapter.as_ref(),
+            adapter: adapter.as_ref(),
             journal: &journal,
             vault: &vault,
             random: &OsRandomness,
@@ -358,12 +363,16 @@ impl App {
         } else {
             None
         };
+        let started_at = Timestamp::now();
+        let doctor_id = format!("doc_{}", crate::audit::random_hex(8));
+        let origin = crate::audit::origin(AuditOriginKind::Doctor, Some(&doctor_id));
+        let adapter = ctx.adapter_as(origin.clone());
         let scope = ctx.scope(None);
         let journal = StoreJournal::new(self.store().clone(), scope.clone());
         let vault = StoreVault::new(self.store().clone(), ctx.host.id.clone());
         let observer = StoreProbeObserver::new(self.store().clone(), scope, None);
         let ports = Ports {
-            adapter: ctx.adapter.as_ref(),
+            adapter: adapter.as_ref(),
             journal: &journal,
             vault: &vault,
             random: &OsRandomness,
@@ -384,12 +393,27 @@ impl App {
             },
         };
         let redactor = self.redactor();
-        relay_reconcile::doctor(&ports, &ctx.target, &request)
+        let asked = json!({"repair": repair, "probe_key_supplied": request.supplied_key.is_some()});
+        let result = relay_reconcile::doctor(&ports, &ctx.target, &request)
             .map(|mut report| {
                 report.redact(&redactor);
                 report
             })
-            .map_err(|e| crate::error::redact_app_error(reconcile_error("doctor", e), &redactor))
+            .map_err(|e| crate::error::redact_app_error(reconcile_error("doctor", e), &redactor));
+        self.record_operation(
+            &ctx,
+            crate::audit::OperationStart {
+                kind: OperationKind::Doctor,
+                id: doctor_id,
+                request_id: origin.request_id,
+                asked,
+                started_at,
+            },
+            result
+                .as_ref()
+                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+        );
+        result
     }
 
     /// Probes the vendor directly with an operator-supplied key (opt-in per call)
@@ -508,6 +532,7 @@ impl App {
             "probes": probes,
             "access_proofs": proofs,
             "report": run.report,
+            "audit_events": self.all_audit_events_of(run.id.as_str())?,
         });
         Ok(self.redactor().redact_json(&doc))
     }

@@ -47,11 +47,15 @@ impl App {
                 ),
             });
         }
-        let ctx = self.provider_context(
+        let mut ctx = self.provider_context(
             &batch.provider_id.0,
             batch.host_id.as_str(),
             Some(&batch.pack_id.0),
         )?;
+        ctx.audit_as(crate::audit::origin(
+            relay_domain::AuditOriginKind::Resume,
+            Some(batch.id.as_str()),
+        ));
         let lock = self.lock_provider(&ctx)?;
         let phase = batch
             .report

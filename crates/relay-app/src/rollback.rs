@@ -110,7 +110,11 @@ impl App {
             &ctx.provider.pack_id,
             &ctx.provider.provider_id,
         );
-        match relay_provision::rollback_batch(ctx.adapter.as_ref(), &journal, &vault, &batch.id) {
+        let adapter = ctx.adapter_as(crate::audit::origin(
+            relay_domain::AuditOriginKind::Rollback,
+            Some(batch.id.as_str()),
+        ));
+        match relay_provision::rollback_batch(adapter.as_ref(), &journal, &vault, &batch.id) {
             Ok(mut r) => {
                 r.redact(redactor);
                 if let Some(obj) = report_json.as_object_mut() {
@@ -255,7 +259,11 @@ impl App {
                 redactor.add_fingerprint(fp);
             }
         }
-        let mut report = relay_provision::rollback_provider(ctx.adapter.as_ref(), &journal, &vault)
+        let adapter = ctx.adapter_as(crate::audit::origin(
+            relay_domain::AuditOriginKind::Rollback,
+            None,
+        ));
+        let mut report = relay_provision::rollback_provider(adapter.as_ref(), &journal, &vault)
             .map_err(|e| match e {
                 ProvisionError::NothingRecorded { .. } => AppError::Conflict {
                     code: "nothing_recorded",

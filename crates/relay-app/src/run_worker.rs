@@ -223,10 +223,15 @@ impl App {
         } else {
             run.pack_id.clone()
         };
-        let ctx = match self.provider_context(&provider.0, run.host_id.as_str(), Some(&pack.0)) {
+        let mut ctx = match self.provider_context(&provider.0, run.host_id.as_str(), Some(&pack.0))
+        {
             Ok(ctx) => ctx,
             Err(e) => return self.fail_item(lease, HostAnswerClass::Other, &e.to_string()),
         };
+        ctx.audit_as(crate::audit::origin(
+            relay_domain::AuditOriginKind::BatchImportRun,
+            Some(run.id.as_str()),
+        ));
         if item.account_id.is_none()
             && self
                 .give_account(config, lease, &run, &item, &ctx)?

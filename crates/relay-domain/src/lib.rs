@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod batch_import;
 pub mod batch_input;
 pub mod ids;
@@ -20,6 +21,7 @@ pub mod status;
 pub mod time;
 pub mod vocab;
 
+pub use audit::{AuditOrigin, AuditOriginKind, FieldChange, CHANGED_VALUE, REDACTED_VALUE};
 pub use batch_import::{
     ConfirmationEvent, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision, RunEvent,
     RunItemEvent, RunItemEventKind, RunItemState, RunState,

@@ -66,6 +66,12 @@
 //! | `managed_subscribers` | host users for subscription access; password sealed |
 //! | `sealed_secrets` | supplied probe keys, subscriber user keys; sealed, with fingerprint + mask |
 //!
+//! Migration `0008_audit_trail.sql` adds `audit_events` (one row per host mutation:
+//! origin, object, outcome, changed fields before → after; append-only, UPDATE and
+//! DELETE refused by triggers on both backends; no foreign keys, so it outlives what
+//! it names) and `operation_records` (finished doctor runs and access closures,
+//! removed with their host).
+//!
 //! Statuses are stored as the `as_str()` strings of `relay-domain` with `CHECK`
 //! constraints; timestamps are milliseconds since the Unix epoch ([`Timestamp`]).
 //! Batches, managed resources and reconcile runs keep their host (and provider)
@@ -84,7 +90,8 @@
 //! Hosts and vendors quote secrets in their texts. Every repository write of a
 //! column that can hold such text (batch request, report and error; item message and
 //! details; install status message; journal details; probe subject, message and
-//! details; closure texts; reconcile differences, repairs, error and report) passes
+//! details; closure texts; reconcile differences, repairs, error and report; audit
+//! event names, errors and changes; operation records' asked, error and report) passes
 //! [`Store::redactor`]: every secret the store sealed or opened in this process, the
 //! ones told with [`Store::remember_secret`], and the key patterns of
 //! [`relay_domain::Redactor`]. Migration `0003` runs the key-pattern pass over the

@@ -82,6 +82,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0007_leases.sql"),
         postgres_sql: include_str!("../migrations/postgres/0007_leases.sql"),
     },
+    Migration {
+        version: 8,
+        description: "audit trail of host mutations; doctor and access closure records",
+        sql: include_str!("../migrations/0008_audit_trail.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0008_audit_trail.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

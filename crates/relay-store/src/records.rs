@@ -769,3 +769,151 @@ mod tests {
         assert!("bogus".parse::<HostAuthKind>().is_err());
     }
 }
+
+// ---------------------------------------------------------------------------
+// Audit trail, doctor runs and access closures
+
+/// One host mutation to record in the audit trail (`AuditRepository::append`).
+/// Every text passes the store's redaction step when written; `changes` must
+/// already hold secrets as `"***"`/`"changed"` (the recorder's job).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditEvent {
+    /// The host mutated.
+    pub host_id: HostId,
+    /// The pack of the provider it was for, when known.
+    pub pack_id: Option<PackId>,
+    /// The provider it was for, when known.
+    pub provider_id: Option<ProviderId>,
+    /// What started it.
+    pub origin: relay_domain::AuditOrigin,
+    /// The operation (`create`, `update`, `delete`, `set_schedulable`, `clear_error`, …).
+    pub operation: String,
+    /// The kind of host object (`group`, `channel`, `plan`, `account`, `user`, …).
+    pub object_kind: String,
+    /// The object's host id, when known.
+    pub object_id: Option<i64>,
+    /// The object's name (or e-mail), when known.
+    pub object_name: Option<String>,
+    /// `None` when the host accepted the mutation, else its (redacted) error.
+    pub error: Option<String>,
+    /// The changed fields.
+    pub changes: Vec<relay_domain::FieldChange>,
+}
+
+/// A recorded audit event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEventRecord {
+    /// Position in the trail (only grows; the paging cursor).
+    pub seq: i64,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// The host mutated.
+    pub host_id: HostId,
+    /// The pack, when known.
+    pub pack_id: Option<PackId>,
+    /// The provider, when known.
+    pub provider_id: Option<ProviderId>,
+    /// What started it.
+    pub origin: relay_domain::AuditOrigin,
+    /// The operation.
+    pub operation: String,
+    /// The kind of host object.
+    pub object_kind: String,
+    /// The object's host id.
+    pub object_id: Option<i64>,
+    /// The object's name.
+    pub object_name: Option<String>,
+    /// `ok` or `error`.
+    pub outcome: String,
+    /// The redacted error of a refused mutation.
+    pub error: Option<String>,
+    /// The changed fields, `{field, before, after}`.
+    pub changes: Vec<relay_domain::FieldChange>,
+}
+
+/// Which audit events to list, oldest first; every filter optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// One host.
+    pub host_id: Option<HostId>,
+    /// One pack.
+    pub pack_id: Option<PackId>,
+    /// One provider.
+    pub provider_id: Option<ProviderId>,
+    /// One kind of origin.
+    pub origin_kind: Option<relay_domain::AuditOriginKind>,
+    /// One origin id (a batch, run, doctor run or closure).
+    pub origin_id: Option<String>,
+    /// Events recorded at or after this time.
+    pub since: Option<Timestamp>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Events after this sequence number only (a cursor of one's own).
+    pub after_seq: Option<i64>,
+    /// Page size (1..=1000; default 100).
+    pub limit: Option<u32>,
+}
+
+relay_domain::string_enum!(
+    /// The kind of a stored operation record.
+    OperationKind, "operation kind" {
+        /// A doctor run (binding checks, with or without repairs).
+        Doctor => "doctor",
+        /// An access closure outside an import (subscriptions assigned, access proven).
+        AccessClosure => "access_closure",
+    }
+);
+
+/// A finished doctor run or access closure, to store (`OperationRepository::insert`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOperationRecord {
+    /// Its id (`doc_…`, `acl_…`): the origin id of its audit events.
+    pub id: String,
+    /// Doctor run or access closure.
+    pub kind: OperationKind,
+    /// The host.
+    pub host_id: HostId,
+    /// The pack.
+    pub pack_id: PackId,
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// The HTTP request id of the operator request, if any.
+    pub request_id: Option<String>,
+    /// What was asked (no secrets).
+    pub asked: Value,
+    /// The error, when it failed (redacted when written).
+    pub error: Option<String>,
+    /// The report, when it finished (redacted when written).
+    pub report: Option<Value>,
+    /// When it started.
+    pub started_at: Timestamp,
+}
+
+/// A stored doctor run or access closure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperationRecord {
+    /// Its id.
+    pub id: String,
+    /// Doctor run or access closure.
+    pub kind: OperationKind,
+    /// The host.
+    pub host_id: HostId,
+    /// The pack.
+    pub pack_id: PackId,
+    /// The provider.
+    pub provider_id: ProviderId,
+    /// The HTTP request id, if any.
+    pub request_id: Option<String>,
+    /// What was asked.
+    pub asked: Value,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    /// The redacted error.
+    pub error: Option<String>,
+    /// The redacted report.
+    pub report: Option<Value>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Timestamp,
+}

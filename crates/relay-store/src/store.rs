@@ -23,9 +23,9 @@ use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
-    SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteLeases, SqlitePacks,
-    SqliteProbes, SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets,
-    SqliteSubscribers,
+    SqliteAccessClosures, SqliteAudit, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteLeases,
+    SqliteOperations, SqlitePacks, SqliteProbes, SqliteProviders, SqliteReconcileRuns,
+    SqliteResources, SqliteRuns, SqliteSecrets, SqliteSubscribers,
 };
 
 /// Name of the database file in the data directory.
@@ -455,6 +455,16 @@ impl Store {
     /// Leases of work shared by several servers on one database.
     pub fn leases(&self) -> SqliteLeases<'_> {
         SqliteLeases::new(self)
+    }
+
+    /// The audit trail of host mutations (append-only).
+    pub fn audit(&self) -> SqliteAudit<'_> {
+        SqliteAudit::new(self)
+    }
+
+    /// Stored doctor runs and access closures.
+    pub fn operations(&self) -> SqliteOperations<'_> {
+        SqliteOperations::new(self)
     }
 
     /// Import batch repository.

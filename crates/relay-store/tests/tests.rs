@@ -1,5 +1,6 @@
 //! The integration tests of `relay-store`, one test binary: each module is one area.
 
+mod audit;
 mod batches_resources;
 mod common;
 mod examples;

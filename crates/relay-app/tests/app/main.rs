@@ -5,6 +5,7 @@
 
 mod support;
 
+mod audit;
 mod examples;
 mod imports;
 mod locks;

@@ -3,6 +3,7 @@
 //! Use-cases depend on the traits; the `Sqlite*` types (written in the SQL dialect
 //! both backends run) are what [`crate::Store`] hands out.
 
+mod audit;
 mod batches;
 mod hosts;
 mod installs;
@@ -18,6 +19,10 @@ pub(crate) use hosts::admin_aad;
 pub(crate) use runs::run_item_key_aad;
 pub(crate) use secrets::{password_aad, sealed_secret_aad};
 
+pub use audit::{
+    AuditRepository, OperationRepository, SqliteAudit, SqliteOperations, AUDIT_PAGE_DEFAULT,
+    AUDIT_PAGE_MAX,
+};
 pub use batches::{BatchRepository, SqliteBatches};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
