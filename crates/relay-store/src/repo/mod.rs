@@ -6,6 +6,7 @@
 mod batches;
 mod hosts;
 mod installs;
+mod key_health;
 mod leases;
 mod packs;
 mod probes;
@@ -21,6 +22,7 @@ pub(crate) use secrets::{password_aad, sealed_secret_aad};
 pub use batches::{BatchRepository, SqliteBatches};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
+pub use key_health::{KeyHealthRecord, KeyHealthRepository, KeyStateCount, SqliteKeyHealth};
 pub use leases::{Acquired, Lease, LeaseRepository, SqliteLeases};
 pub use packs::{PackRepository, ProviderRepository, SqlitePacks, SqliteProviders};
 pub use probes::{AccessClosureRepository, ProbeRepository, SqliteAccessClosures, SqliteProbes};
