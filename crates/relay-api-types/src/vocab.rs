@@ -30,6 +30,7 @@ pub use relay_domain::{
     PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger, RepairKind,
     ResourceChange, RetireReason, Severity, SubscriberAction, TestReason, UpstreamClass,
 };
+pub use relay_domain::{KeyFailureCause, KeyHealthAction, KeyHealthState};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -110,6 +111,9 @@ string_enums!(
     SubscriberAction,
     TestReason,
     UpstreamClass,
+    KeyHealthState,
+    KeyFailureCause,
+    KeyHealthAction,
     CompletionFailure as "AccessProofCompletionFailure",
     OutOfServiceReason as "AccountOutOfServiceReason",
     Platform as "PlatformChoicePlatform",

@@ -347,10 +347,19 @@ impl KeyHealth {
             }
             KeyObservation::Failed { cause, .. } => {
                 if h.state == KeyHealthState::DisabledByManager {
-                    return KeyStep {
-                        health: h,
-                        action: None,
-                    };
+                    // Back in scheduling although we disabled it (an error recovery
+                    // elsewhere put it back) while it still fails: out again.
+                    let action = (!host.unschedulable).then_some(KeyAction::Disable(cause));
+                    if action.is_some() {
+                        h.push_event(
+                            now,
+                            KeyHealthAction::Disabled,
+                            Some(cause),
+                            format!("back in scheduling while it still fails ({cause}): taken out again"),
+                        );
+                        h.disabled_cause = Some(cause);
+                    }
+                    return KeyStep { health: h, action };
                 }
                 let counted = h.counted_failures(policy, now);
                 if counted >= policy.max_failures.max(1) as usize {
@@ -555,6 +564,16 @@ mod tests {
         );
         assert_eq!(actions[3..], [None, None]);
         assert_eq!(h.state, KeyHealthState::DisabledByManager);
+        // Scheduled again behind our back while it still fails: taken out again.
+        let s = KeyHealth::step(
+            Some(&h),
+            active(),
+            fail(Auth),
+            &HealthPolicy::default(),
+            at(101),
+        );
+        assert_eq!(s.action, Some(KeyAction::Disable(Auth)));
+        assert_eq!(s.health.state, KeyHealthState::DisabledByManager);
     }
 
     #[test]
