@@ -98,6 +98,7 @@ impl AppError {
                 "reconcile run" => "reconcile_run_not_found",
                 "import run" => "import_run_not_found",
                 "import run item" => "import_run_item_not_found",
+                "key" => "key_not_found",
                 _ => "not_found",
             },
             AppError::Ambiguous { .. } => "ambiguous_provider",
