@@ -7,6 +7,7 @@ mod support;
 
 mod examples;
 mod imports;
+mod key_health;
 mod locks;
 mod recovery;
 mod rollback;
