@@ -24,6 +24,7 @@ mod fixtures;
 mod host;
 mod import;
 mod input;
+mod keys;
 mod output;
 mod pack;
 mod provider;
@@ -99,6 +100,10 @@ enum Command {
     /// Compare the record with the host, re-test, repair (`relay reconcile PROVIDER
     /// --host H`); list and show runs (`relay reconcile runs|show`).
     Reconcile(reconcile::ReconcileArgs),
+    /// Per-key health of a provider on a host: `relay keys list PROVIDER`, `relay keys
+    /// show PROVIDER ACCOUNT`.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Check the bindings that make a call work, with fixes; --repair applies the safe ones.
     Doctor(doctor::DoctorArgs),
     /// Probe the vendor directly with one upstream key and name the cause of a failure.
@@ -170,6 +175,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::status(args, &ctx),
         Command::Resources(args) => status::resources(args, &ctx),
         Command::Reconcile(args) => reconcile::run(args, &ctx),
+        Command::Keys(command) => keys::run(command, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Diagnose(args) => diagnose::run(args, &ctx),
         Command::Evidence(command) => evidence::run(command, &ctx),

@@ -279,6 +279,15 @@ pub fn run_text(run: &ReconcileRunRecord, host: &str) -> String {
         format!("{} ({remaining} remaining)", differences.len()),
     ));
     fields.push(("repairs", run.repairs.len().to_string()));
+    if let Some(report) = report.filter(|r| !r.keys.is_empty()) {
+        fields.push((
+            "keys",
+            format!(
+                "{} disabled, {} re-enabled in this run",
+                report.counts.keys_disabled, report.counts.keys_re_enabled
+            ),
+        ));
+    }
     fields.push(("started_at", at(run.started_at)));
     fields.push(("finished_at", opt_at(run.finished_at)));
     let mut out = render_fields(&fields);
@@ -315,6 +324,29 @@ pub fn run_text(run: &ReconcileRunRecord, host: &str) -> String {
         out.push_str(&indent(&render_table(
             &["ID", "NAME", "OUTCOME", "HTTP", "MESSAGE"],
             &troubled,
+        )));
+    }
+
+    let changed: Vec<Vec<String>> = report
+        .map_or(&[][..], |r| &r.keys[..])
+        .iter()
+        .filter_map(|k| {
+            let action = k.action?;
+            Some(vec![
+                k.account_id.to_string(),
+                opt(k.key_mask.as_deref()),
+                action.to_string(),
+                k.state.to_string(),
+                opt(k.cause),
+                opt(k.error.as_deref()),
+            ])
+        })
+        .collect();
+    if !changed.is_empty() {
+        out.push_str("\nkey changes (`relay keys list` shows every key):\n");
+        out.push_str(&indent(&render_table(
+            &["ACCOUNT", "KEY", "CHANGE", "STATE", "CAUSE", "ERROR"],
+            &changed,
         )));
     }
 
@@ -530,6 +562,43 @@ mod tests {
         );
         assert!(out.contains("2   deepseek-61466140  not_tested"), "{out}");
         assert!(out.contains("notes:\n  - drifted: "), "{out}");
+    }
+
+    #[test]
+    fn a_run_shows_the_keys_it_disabled_and_re_enabled() {
+        let mut doc = drifted();
+        doc["report"]["keys"] = json!([
+            {"account_id": 2, "fingerprint": null, "key_mask": "sk-a…aa61",
+             "previous_state": "failing", "state": "disabled_by_manager", "action": "disabled",
+             "cause": "auth", "failures_in_window": 3, "rate_limits_in_window": 0, "error": null},
+            {"account_id": 3, "fingerprint": null, "key_mask": "sk-b…bb62",
+             "previous_state": "healthy", "state": "healthy", "action": null,
+             "cause": null, "failures_in_window": 0, "rate_limits_in_window": 0, "error": null}
+        ]);
+        doc["report"]["counts"]["keys_disabled"] = json!(1);
+        let out = run_text(&typed(doc), "main");
+        assert!(
+            out.contains("keys:        1 disabled, 0 re-enabled in this run\n"),
+            "{out}"
+        );
+        assert!(out.contains("key changes"), "{out}");
+        let row = out
+            .lines()
+            .find(|l| l.contains("sk-a…aa61"))
+            .expect("the disabled key's row");
+        for cell in ["disabled", "disabled_by_manager", "auth"] {
+            assert!(row.contains(cell), "{row}");
+        }
+        assert!(
+            !out.contains("sk-b…bb62"),
+            "unchanged keys are not listed: {out}"
+        );
+        // Reports of older versions have no keys: no line, no table.
+        let old = run_text(&typed(drifted()), "main");
+        assert!(
+            !old.contains("keys:") && !old.contains("key changes"),
+            "{old}"
+        );
     }
 
     #[test]

@@ -46,6 +46,11 @@ pub struct ReconcileReport {
     pub access_group_id: Option<i64>,
     /// Capability repairs and (with `repair`) safe fixes applied.
     pub repairs: Vec<Repair>,
+    /// Per-key health after the run, by account id: state, window counts, and the
+    /// scheduling change the manager made (a key taken out after repeated failures,
+    /// or put back after a passing test). Empty in reports of older versions.
+    #[serde(default)]
+    pub keys: Vec<ReconcileKeyHealth>,
     /// Why the verdict is what it is, and other facts.
     pub notes: Vec<String>,
     /// Counts.
@@ -103,6 +108,12 @@ pub struct ReconcileCounts {
     pub accounts_not_tested: u64,
     /// Repairs applied.
     pub repairs: u64,
+    /// Keys the manager took out of scheduling in this run.
+    #[serde(default)]
+    pub keys_disabled: u64,
+    /// Keys the manager put back into scheduling in this run.
+    #[serde(default)]
+    pub keys_re_enabled: u64,
 }
 
 /// Wall times of a run, in milliseconds.

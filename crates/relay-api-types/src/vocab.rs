@@ -31,6 +31,7 @@ pub use relay_domain::{
     ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
     TestReason, UpstreamClass,
 };
+pub use relay_domain::{KeyFailureCause, KeyHealthAction, KeyHealthState};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -112,6 +113,9 @@ string_enums!(
     SubscriberAction,
     TestReason,
     UpstreamClass,
+    KeyHealthState,
+    KeyFailureCause,
+    KeyHealthAction,
     CompletionFailure as "AccessProofCompletionFailure",
     OutOfServiceReason as "AccountOutOfServiceReason",
     Platform as "PlatformChoicePlatform",

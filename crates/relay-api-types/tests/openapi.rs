@@ -116,6 +116,8 @@ const OPERATIONS: &[Operation] = &[
         &[("200", "AccessReport")],
     ),
     ("getAccessStatus", None, &[("200", "AccessStatusView")]),
+    ("listProviderKeys", None, &[("200", "KeyHealthList")]),
+    ("getProviderKey", None, &[("200", "KeyHealthDetail")]),
     (
         "reconcileProvider",
         Some("ReconcileRequest"),
@@ -214,6 +216,8 @@ fn roots() -> Vec<Root> {
         root::<AccessPreview>("AccessPreview", Answer),
         root::<AccessReport>("AccessReport", Answer),
         root::<AccessStatusView>("AccessStatusView", Answer),
+        root::<KeyHealthList>("KeyHealthList", Answer),
+        root::<KeyHealthDetail>("KeyHealthDetail", Answer),
         root::<ReconcileRequest>("ReconcileRequest", Request),
         root::<ReconcileRunRecord>("ReconcileRunRecord", Answer),
         root::<DoctorRequest>("DoctorRequest", Request),

@@ -329,6 +329,33 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
 
     op!(
         Method::GET,
+        "/api/providers/{provider}/keys",
+        |app: &App, req: ApiRequest| {
+            answer::<api::KeyHealthList>(&app.provider_keys(
+                req.param("provider")?,
+                required(&req, "host_id")?,
+                req.query("pack_id"),
+            )?)
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/keys/{account}",
+        |app: &App, req: ApiRequest| {
+            let account_id = req.param("account")?.parse::<i64>().map_err(|_| {
+                ApiError::bad_request("account: must be a host account id (a whole number)")
+            })?;
+            answer::<api::KeyHealthDetail>(&app.provider_key(
+                req.param("provider")?,
+                required(&req, "host_id")?,
+                req.query("pack_id"),
+                account_id,
+            )?)
+        }
+    );
+
+    op!(
+        Method::GET,
         "/api/import-batches",
         |app: &App, req: ApiRequest| {
             let batches = app.list_batches(

@@ -99,6 +99,7 @@ impl AppError {
                 "import run" => "import_run_not_found",
                 "import run item" => "import_run_item_not_found",
                 "operation" => "operation_not_found",
+                "key" => "key_not_found",
                 _ => "not_found",
             },
             AppError::Ambiguous { .. } => "ambiguous_provider",

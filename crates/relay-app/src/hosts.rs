@@ -444,6 +444,7 @@ impl App {
                     host_compat: p.host_compat.parse().map_err(|e| {
                         AppError::Internal(format!("stored host_compat is invalid: {e}"))
                     })?,
+                    key_health: None,
                 };
                 match host_compatible(&manifest, version) {
                     Ok(true) => any = true,

@@ -15,6 +15,7 @@ mod error;
 pub mod evidence;
 mod hosts;
 mod imports;
+mod keys;
 mod leases;
 pub mod metrics;
 mod packs;
@@ -36,6 +37,7 @@ pub use hosts::{
     capability_map, validate_base_url, HostAuthInput, HostView, RegisterHost, HARD_CAPABILITIES,
 };
 pub use imports::ImportInput;
+pub use keys::{KeyHealthDetailView, KeyHealthListView, KeyHealthSummaryView};
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use reconcile::{DiagnosisView, ReconcileOptions};
 pub use recovery::{RecoveryReport, SweeperHandle};

@@ -58,6 +58,51 @@ pub struct ProviderStatusSample {
     pub access_status: &'static str,
 }
 
+/// How many keys of one provider on one host are in one health state, for the
+/// `relay_provider_keys` gauge.
+#[derive(Debug, Clone)]
+pub struct KeyStateSample {
+    /// Host (its id).
+    pub host_id: String,
+    /// Provider.
+    pub provider_id: String,
+    /// The key health state (`healthy`, `failing`, `disabled_by_manager`,
+    /// `disabled_by_operator`).
+    pub state: &'static str,
+    /// Keys in it.
+    pub count: i64,
+}
+
+/// The `relay_provider_keys` gauge: per provider and host, the keys in each health
+/// state (every state listed, zeros included, for each provider with keys).
+pub fn render_key_states(samples: &[KeyStateSample]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP relay_provider_keys Keys of each provider on each host by health state (healthy, failing, disabled by the manager, disabled by an operator)."
+    );
+    let _ = writeln!(out, "# TYPE relay_provider_keys gauge");
+    let mut by: BTreeMap<(String, String), BTreeMap<&'static str, i64>> = BTreeMap::new();
+    for s in samples {
+        *by.entry((s.host_id.clone(), s.provider_id.clone()))
+            .or_default()
+            .entry(s.state)
+            .or_default() += s.count;
+    }
+    for ((host, provider), counts) in &by {
+        for state in relay_domain::KeyHealthState::ALL {
+            let labels = vec![
+                ("host_id", host.clone()),
+                ("provider_id", provider.clone()),
+                ("state", state.as_str().to_string()),
+            ];
+            let n = counts.get(state.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(out, "relay_provider_keys{} {n}", label_str(&labels, None));
+        }
+    }
+    out
+}
+
 /// The metrics registry (cheap to share; every method takes `&self`).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -375,7 +420,23 @@ impl crate::App {
                 access_status: i.access_status.as_str(),
             })
             .collect();
-        Ok(self.metrics().render(&samples))
+        let keys: Vec<KeyStateSample> = {
+            use relay_store::KeyHealthRepository;
+            self.store()
+                .key_health()
+                .state_counts()?
+                .into_iter()
+                .map(|c| KeyStateSample {
+                    host_id: c.host_id.to_string(),
+                    provider_id: c.provider_id.to_string(),
+                    state: c.state.as_str(),
+                    count: c.count,
+                })
+                .collect()
+        };
+        let mut text = self.metrics().render(&samples);
+        text.push_str(&render_key_states(&keys));
+        Ok(text)
     }
 }
 
@@ -415,5 +476,35 @@ mod tests {
         assert!(m.render(&[]).contains("relay_audit_write_failures_total 1"));
         assert_eq!(m.host_call_count("create_account"), 2);
         assert_eq!(m.host_call_count("test_account"), 1);
+    }
+
+    #[test]
+    fn key_states_are_gauges_per_provider_with_zeros() {
+        let text = render_key_states(&[
+            KeyStateSample {
+                host_id: "host_1".into(),
+                provider_id: "deepseek".into(),
+                state: "healthy",
+                count: 2,
+            },
+            KeyStateSample {
+                host_id: "host_1".into(),
+                provider_id: "deepseek".into(),
+                state: "disabled_by_manager",
+                count: 1,
+            },
+        ]);
+        assert!(text.contains("# TYPE relay_provider_keys gauge"));
+        let line = |state: &str, n: i64| {
+            format!("relay_provider_keys{{host_id=\"host_1\",provider_id=\"deepseek\",state=\"{state}\"}} {n}")
+        };
+        for (state, n) in [
+            ("healthy", 2),
+            ("failing", 0),
+            ("disabled_by_manager", 1),
+            ("disabled_by_operator", 0),
+        ] {
+            assert!(text.contains(&line(state, n)), "{text}");
+        }
     }
 }

@@ -11,13 +11,14 @@ use relay_domain::{
     ResourceType, Secret,
 };
 use relay_reconcile::{
-    DoctorReport, DoctorRequest, HostObservation, ReconcileRequest, UpstreamDiagnosis,
+    DoctorReport, DoctorRequest, HostObservation, KeyHealthInput, ReconcileRequest,
+    UpstreamDiagnosis,
 };
 use relay_store::{
-    AccessClosureRepository, BatchRepository, HostRepository, InstallRepository, NewReconcileRun,
-    OperationKind, ProbeKind, ProbeRepository, ReconcileFilter, ReconcileOutcome,
-    ReconcileRepository, ReconcileRunRecord, ReconcileStatus, ReconcileTrigger, ResourceRepository,
-    SecretRepository, SecretSlot, Timestamp,
+    AccessClosureRepository, BatchRepository, HostRepository, InstallRepository, KeyHealthRecord,
+    KeyHealthRepository, NewReconcileRun, OperationKind, ProbeKind, ProbeRepository,
+    ReconcileFilter, ReconcileOutcome, ReconcileRepository, ReconcileRunRecord, ReconcileStatus,
+    ReconcileTrigger, ResourceRepository, SecretRepository, SecretSlot, Timestamp,
 };
 use relay_sub2api::UpstreamTimeouts;
 use serde::Serialize;
@@ -216,7 +217,9 @@ impl App {
             observer: &observer,
             clock: &SYSTEM_CLOCK,
         };
+        let key_health = self.key_health_input(ctx)?;
         let request = ReconcileRequest {
+            key_health: Some(key_health),
             repair: options.repair,
             concurrency: self.config().import_concurrency.max(1),
             probe_key: self.default_probe_key(ctx)?,
@@ -234,6 +237,7 @@ impl App {
         );
         match result {
             Ok(report) => {
+                self.persist_key_health(ctx, &report.keys)?;
                 let (sub, own) = match &report.access {
                     Some(proof) if proof.mode == AccessMode::Subscription => {
                         (proof.proof, ModeProof::NotAttempted)
@@ -328,6 +332,56 @@ impl App {
                 })
             }
         }
+    }
+
+    /// The key-health input of a run: the provider's policy (its pack's `key_health`,
+    /// else 3 failures within one hour), now, and the stored records.
+    fn key_health_input(&self, ctx: &ProviderContext) -> AppResult<KeyHealthInput> {
+        let records = self
+            .store()
+            .key_health()
+            .list(
+                &ctx.host.id,
+                &ctx.provider.pack_id,
+                &ctx.provider.provider_id,
+            )?
+            .into_iter()
+            .map(|r| (r.account_id, r.health))
+            .collect();
+        Ok(KeyHealthInput {
+            policy: ctx.target.provider.health_policy(),
+            now: relay_domain::Timestamp::now(),
+            records,
+        })
+    }
+
+    /// Stores the key-health records of a run.
+    fn persist_key_health(
+        &self,
+        ctx: &ProviderContext,
+        keys: &[relay_reconcile::KeyHealthCheck],
+    ) -> AppResult<()> {
+        let records: Vec<KeyHealthRecord> = keys
+            .iter()
+            .map(|k| KeyHealthRecord {
+                host_id: ctx.host.id.clone(),
+                pack_id: ctx.provider.pack_id.clone(),
+                provider_id: ctx.provider.provider_id.clone(),
+                account_id: k.account_id,
+                fingerprint: k.fingerprint.clone(),
+                key_mask: k.key_mask.clone(),
+                health: k.health.clone(),
+            })
+            .collect();
+        self.store().key_health().put_all(&records)?;
+        for k in keys {
+            if k.disabled_now() {
+                tracing::warn!(provider = %ctx.provider.provider_id, host = %ctx.host.name, account = k.account_id, cause = ?k.cause.map(|c| c.as_str()), "key taken out of scheduling");
+            } else if k.re_enabled_now() {
+                tracing::info!(provider = %ctx.provider.provider_id, host = %ctx.host.name, account = k.account_id, "key put back into scheduling");
+            }
+        }
+        Ok(())
     }
 
     /// A host that answered again leaves `unreachable` for its last probed status.

@@ -133,6 +133,49 @@ pub fn classify_account_test(
     Classification::new(Verdict::Failed, TestReason::Other)
 }
 
+/// What a key's health learns from one classified account result (see
+/// [`relay_domain::KeyHealth::step`]): a pass, a failure with its cause, or nothing.
+///
+/// `verdict` and `reason` are the final ones of the run (a warning the gateway probe
+/// did not confirm has become a failure); `reason` is `None` for an account the run
+/// did not test and whose host state gave no cause (e.g. `error` with the host's own
+/// note). The causes follow the classification: a rejected key (401, invalid key) or
+/// a 403 while the models lack the smoke model is `auth`; no balance or quota left is
+/// `quota`; a transient failure with upstream 429 (or rate-limit wording) is
+/// `rate_limit`; the rest is `upstream`. Advisory warnings that wait for the gateway
+/// (a first-test 403, a 404, "Responses API only") learn nothing.
+pub fn key_observation(
+    verdict: Verdict,
+    reason: Option<TestReason>,
+    http_status: Option<u16>,
+    message: Option<&str>,
+) -> relay_domain::KeyObservation {
+    use relay_domain::{KeyFailureCause as C, KeyObservation as O};
+    let failed = |cause| O::Failed {
+        cause,
+        message: message.map(str::to_string),
+    };
+    let rate_limited = http_status == Some(429)
+        || message.is_some_and(|m| {
+            let m = m.to_ascii_lowercase();
+            m.contains("rate limit") || m.contains("rate_limit")
+        });
+    match (verdict, reason) {
+        (Verdict::Passed, _) => O::Passed,
+        (_, Some(TestReason::UpstreamKeyInvalid | TestReason::Forbidden)) => failed(C::Auth),
+        (_, Some(TestReason::UpstreamQuotaExhausted)) => failed(C::Quota),
+        (_, Some(TestReason::Transient)) if rate_limited => failed(C::RateLimit),
+        (_, Some(TestReason::Transient)) => failed(C::Upstream),
+        (Verdict::Warning, _) => O::Unknown,
+        (Verdict::Failed, _) => match http_status {
+            Some(401 | 403) => failed(C::Auth),
+            Some(402) => failed(C::Quota),
+            Some(429) => failed(C::RateLimit),
+            _ => failed(C::Upstream),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +197,60 @@ mod tests {
     fn v(passed: bool, (status, msg): (Option<u16>, String), smoke: bool) -> (Verdict, TestReason) {
         let c = classify_account_test(passed, status, &msg, smoke);
         (c.verdict, c.reason)
+    }
+
+    #[test]
+    fn key_observations_tell_the_causes_apart() {
+        use relay_domain::{KeyFailureCause as C, KeyObservation as O};
+        let cause = |passed: bool, (status, msg): (Option<u16>, String), smoke: bool| {
+            let c = classify_account_test(passed, status, &msg, smoke);
+            match key_observation(c.verdict, Some(c.reason), status, Some(&msg)) {
+                O::Failed { cause, .. } => Some(cause),
+                other => panic!("expected a failure, got {other:?}"),
+            }
+        };
+        assert_eq!(
+            cause(false, cc(401, "Incorrect API key provided"), true),
+            Some(C::Auth)
+        );
+        assert_eq!(cause(false, resp(403, "Forbidden"), false), Some(C::Auth));
+        assert_eq!(
+            cause(false, cc(402, "Insufficient Balance"), true),
+            Some(C::Quota)
+        );
+        assert_eq!(
+            cause(false, cc(429, "insufficient_quota"), true),
+            Some(C::Quota),
+            "an empty balance sent as 429 is quota, not a rate limit"
+        );
+        assert_eq!(
+            cause(false, cc(429, "Too Many Requests"), true),
+            Some(C::RateLimit)
+        );
+        assert_eq!(cause(false, cc(503, "busy"), true), Some(C::Upstream));
+        assert_eq!(cause(false, cc(500, "boom"), true), Some(C::Upstream));
+        // Advisory answers that wait for the gateway learn nothing; a pass is a pass.
+        assert_eq!(
+            key_observation(
+                Verdict::Warning,
+                Some(TestReason::NotFoundPendingGateway),
+                Some(404),
+                None
+            ),
+            O::Unknown
+        );
+        assert_eq!(
+            key_observation(Verdict::Passed, Some(TestReason::Passed), None, None),
+            O::Passed
+        );
+        // An untested account the host holds in error without a typed cause.
+        assert!(matches!(
+            key_observation(Verdict::Failed, None, None, Some("in error on the host")),
+            O::Failed {
+                cause: C::Upstream,
+                ..
+            }
+        ));
     }
 
     #[test]

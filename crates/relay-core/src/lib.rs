@@ -49,7 +49,7 @@ pub use account_probe::{
     host_failure_classification, probe_account, probe_account_limited, probe_batch_account,
     AccountProbe,
 };
-pub use classify::{classify_account_test, Classification, TestReason};
+pub use classify::{classify_account_test, key_observation, Classification, TestReason};
 pub use clock::{millis, Clock, SystemClock, SYSTEM_CLOCK};
 pub use error::{AccessError, AccessProblem, CoreError};
 pub use gateway_probe::{

@@ -585,6 +585,7 @@ pub(crate) mod tests {
             },
             force_disable_openai_responses_api: true,
             host_overlays: Vec::new(),
+            key_health: None,
         }
     }
 

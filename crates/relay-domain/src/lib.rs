@@ -12,6 +12,7 @@ pub mod audit;
 pub mod batch_import;
 pub mod batch_input;
 pub mod ids;
+pub mod key_health;
 pub mod keys;
 pub mod naming;
 pub mod net;
@@ -30,6 +31,10 @@ pub use batch_input::{
     parse_batch_input, BaseUrl, BatchInput, BatchLine, LineError, LineProblem, UrlProblem,
 };
 pub use ids::{BatchId, HostId, PackId, ProviderId, ReconcileRunId, RunId, RunItemId};
+pub use key_health::{
+    HealthPolicy, HostKeyView, KeyAction, KeyFailure, KeyFailureCause, KeyHealth, KeyHealthAction,
+    KeyHealthEvent, KeyHealthState, KeyObservation, KeyStep,
+};
 pub use keys::{
     hex, mask, normalize_keys, AcceptedKey, DropReason, DroppedLine, Fingerprint, NormalizedKeys,
     MASK_FULL_CHARS, SHORT_KEY_CHARS,

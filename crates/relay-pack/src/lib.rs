@@ -40,8 +40,8 @@ pub use alias::normalize_model_name;
 pub use checksums::CHECKSUMS_FILE;
 pub use manifest::{
     AccountType, BillingMode, BillingModelSource, Capabilities, ChannelTemplate, GroupTemplate,
-    HostOverlay, KeyHint, ModelPricing, NativePlatform, PackManifest, PlanTemplate, Platform,
-    ProviderManifest, Severity, ValidityUnit,
+    HostOverlay, KeyHealthSettings, KeyHint, ModelPricing, NativePlatform, PackManifest,
+    PlanTemplate, Platform, ProviderManifest, Severity, ValidityUnit,
 };
 pub use validate::{check_base_url, is_valid_id, PACK_FILE, PROVIDERS_DIR};
 pub use zip_safe::{UnsafeZip, MAX_ARCHIVE_BYTES};

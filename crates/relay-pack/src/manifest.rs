@@ -30,6 +30,37 @@ pub struct PackManifest {
     pub description: String,
     /// Semver requirement on the host version, e.g. `>=0.1.100, <0.3.0`.
     pub host_compat: VersionReq,
+    /// The pack's default key-health policy (each provider may override it); 3
+    /// failures within 60 minutes when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_health: Option<KeyHealthSettings>,
+}
+
+/// When the manager takes a failing key out of scheduling (`key_health` in `pack.json`
+/// or a provider manifest): `max_failures` failed checks (rate limits not counted)
+/// within `window_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyHealthSettings {
+    /// Failed checks that disable a key, 1..=100.
+    pub max_failures: u32,
+    /// The window they must fall in, in minutes, 1..=10080 (a week).
+    pub window_minutes: u32,
+}
+
+impl KeyHealthSettings {
+    /// Largest `max_failures`.
+    pub const MAX_FAILURES: u32 = 100;
+    /// Largest `window_minutes` (a week).
+    pub const MAX_WINDOW_MINUTES: u32 = 10_080;
+
+    /// The domain policy these settings stand for.
+    pub fn policy(&self) -> relay_domain::HealthPolicy {
+        relay_domain::HealthPolicy {
+            max_failures: self.max_failures,
+            window_secs: u64::from(self.window_minutes) * 60,
+        }
+    }
 }
 
 /// Host account type of the accounts a provider's keys become.
@@ -290,9 +321,19 @@ pub struct ProviderManifest {
     /// Advisory notes keyed by host version range.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_overlays: Vec<HostOverlay>,
+    /// This provider's key-health policy: its own `key_health`, else the pack's (the
+    /// loader copies the pack's default in); the domain default when both are absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_health: Option<KeyHealthSettings>,
 }
 
 impl ProviderManifest {
+    /// The key-health policy of this provider (the domain default, 3 failures within
+    /// one hour, when neither the provider nor its pack sets one).
+    pub fn health_policy(&self) -> relay_domain::HealthPolicy {
+        self.key_health.map(|k| k.policy()).unwrap_or_default()
+    }
+
     /// Resolves what a user typed to a canonical model id of this provider.
     ///
     /// Both sides are compared after [`alias::normalize_model_name`] (case, spaces, `_` and `-`

@@ -178,10 +178,18 @@ pub(crate) fn validate(
     }
 
     match manifest {
-        Some(manifest) if problems.is_empty() => Ok(Validated {
-            manifest,
-            providers,
-        }),
+        Some(manifest) if problems.is_empty() => {
+            // The pack's key-health default reaches every provider without its own.
+            if let Some(default) = manifest.key_health {
+                for p in &mut providers {
+                    p.key_health.get_or_insert(default);
+                }
+            }
+            Ok(Validated {
+                manifest,
+                providers,
+            })
+        }
         _ => Err(problems),
     }
 }
@@ -381,7 +389,14 @@ impl<'a> Fields<'a> {
 
 fn read_pack(obj: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<PackManifest> {
     let mut f = Fields::new(PACK_FILE, "", obj, problems);
-    f.deny_unknown(&["pack_id", "version", "name", "description", "host_compat"]);
+    f.deny_unknown(&[
+        "pack_id",
+        "version",
+        "name",
+        "description",
+        "host_compat",
+        "key_health",
+    ]);
     let pack_id: Option<String> = f.required("pack_id");
     if let Some(id) = &pack_id {
         if !is_valid_id(id) {
@@ -420,12 +435,14 @@ fn read_pack(obj: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<Pa
                     None
                 }
             });
+    let key_health = read_key_health(&mut f);
     Some(PackManifest {
         pack_id: pack_id.filter(|id| is_valid_id(id))?,
         version: version?,
         name: name?,
         description: description?,
         host_compat: host_compat?,
+        key_health: key_health.ok()?,
     })
 }
 
@@ -446,6 +463,7 @@ const PROVIDER_FIELDS: &[&str] = &[
     "capabilities",
     "force_disable_openai_responses_api",
     "host_overlays",
+    "key_health",
 ];
 
 fn read_provider(
@@ -528,6 +546,7 @@ fn read_provider(
         .and_then(|o| read_capabilities(file, o, f.problems));
     let force_disable: Option<bool> = f.required("force_disable_openai_responses_api");
     let host_overlays = read_overlays(&mut f);
+    let key_health = read_key_health(&mut f);
 
     if problems.len() != before {
         return None;
@@ -549,7 +568,60 @@ fn read_provider(
         capabilities: capabilities?,
         force_disable_openai_responses_api: force_disable?,
         host_overlays: host_overlays?,
+        key_health: key_health.ok()?,
     })
+}
+
+/// The optional `key_health` object of `pack.json` or a provider manifest.
+fn read_key_health(f: &mut Fields<'_>) -> Result<Option<KeyHealthSettings>, ()> {
+    let obj = match f.obj.get("key_health") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => {
+            f.problem(
+                "key_health",
+                "key_health must be an object like {\"max_failures\": 3, \"window_minutes\": 60}",
+            );
+            return Err(());
+        }
+    };
+    let before = f.problems.len();
+    let mut k = Fields::new(f.file, "key_health", obj, f.problems);
+    k.deny_unknown(&["max_failures", "window_minutes"]);
+    let max_failures: Option<u32> = k.required("max_failures");
+    if let Some(n) = max_failures {
+        if n == 0 || n > KeyHealthSettings::MAX_FAILURES {
+            k.problem(
+                "key_health.max_failures",
+                format!(
+                    "key_health.max_failures must be between 1 and {} (got {n})",
+                    KeyHealthSettings::MAX_FAILURES
+                ),
+            );
+        }
+    }
+    let window_minutes: Option<u32> = k.required("window_minutes");
+    if let Some(w) = window_minutes {
+        if w == 0 || w > KeyHealthSettings::MAX_WINDOW_MINUTES {
+            k.problem(
+                "key_health.window_minutes",
+                format!(
+                    "key_health.window_minutes must be between 1 and {} (a week) (got {w})",
+                    KeyHealthSettings::MAX_WINDOW_MINUTES
+                ),
+            );
+        }
+    }
+    if k.problems.len() != before {
+        return Err(());
+    }
+    match (max_failures, window_minutes) {
+        (Some(max_failures), Some(window_minutes)) => Ok(Some(KeyHealthSettings {
+            max_failures,
+            window_minutes,
+        })),
+        _ => Err(()),
+    }
 }
 
 fn check_default_models(f: &mut Fields<'_>, models: &[String]) {

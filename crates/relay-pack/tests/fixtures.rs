@@ -47,7 +47,7 @@ fn pack_json_missing_fields_are_each_reported() {
             p(
                 "pack.json",
                 Some("descripton"),
-                "unknown field \"descripton\" (expected one of: pack_id, version, name, description, host_compat)"
+                "unknown field \"descripton\" (expected one of: pack_id, version, name, description, host_compat, key_health)"
             ),
             p("pack.json", Some("pack_id"), "pack_id \"Fixture_Pack\" must match ^[a-z0-9][a-z0-9-]*$"),
             p("pack.json", Some("version"), "missing required field \"version\""),
@@ -268,7 +268,7 @@ fn every_field_problem_of_a_manifest_is_reported_at_once() {
     assert_eq!(
         load("bad-provider-fields"),
         [
-            p(f, Some("smoke_test_modle"), "unknown field \"smoke_test_modle\" (expected one of: provider_id, display_name, platform, native_platform, account_type, base_url, default_models, smoke_test_model, model_aliases, key_hint, group_template, channel_template, plan_template, capabilities, force_disable_openai_responses_api, host_overlays)"),
+            p(f, Some("smoke_test_modle"), "unknown field \"smoke_test_modle\" (expected one of: provider_id, display_name, platform, native_platform, account_type, base_url, default_models, smoke_test_model, model_aliases, key_hint, group_template, channel_template, plan_template, capabilities, force_disable_openai_responses_api, host_overlays, key_health)"),
             p(f, Some("provider_id"), "provider_id \"deep-seek\" does not match the file name (expected providers/deep-seek.json)"),
             p(f, Some("platform"), "platform \"azure\" is not one of openai, anthropic, gemini, antigravity, grok, kimi, zhipu, deepseek, composite"),
             p(f, Some("account_type"), "account_type \"oauth\" is not one of apikey, upstream"),

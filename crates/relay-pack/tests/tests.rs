@@ -4,6 +4,7 @@ mod common;
 mod examples;
 mod fixtures;
 mod fuzz;
+mod key_health;
 mod matching;
 mod proptests;
 mod real_pack;

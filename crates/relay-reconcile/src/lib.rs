@@ -54,6 +54,7 @@ mod diff;
 mod doctor;
 mod error;
 mod inventory;
+mod key_health;
 mod model;
 mod probe_key;
 mod reconcile;
@@ -67,6 +68,7 @@ pub use diagnose::{
 };
 pub use doctor::{doctor, CheckName, CheckStatus, DoctorCheck, DoctorReport, DoctorRequest};
 pub use error::ReconcileError;
+pub use key_health::{KeyHealthCheck, KeyHealthInput};
 pub use model::{Difference, DifferenceKind, Repair, RepairKind, ResourceCheck};
 pub use reconcile::{
     derive_event, reconcile, verdict_of, ReconcileCounts, ReconcileReport, ReconcileRequest,

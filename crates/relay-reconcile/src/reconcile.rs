@@ -19,6 +19,7 @@ use crate::accounts::{test_all, AccountCheck, AccountOutcome};
 use crate::diff::{find_differences, Finding};
 use crate::error::ReconcileError;
 use crate::inventory::Inventory;
+use crate::key_health::{evaluate, retest_in_error, KeyHealthCheck, KeyHealthInput, Seen};
 use crate::model::{Difference, DifferenceKind, Repair, ResourceCheck};
 use crate::probe_key::choose;
 use crate::redact::run_redactor;
@@ -42,6 +43,11 @@ pub struct ReconcileRequest {
     /// SPEC §7.3 (flipped or lost Responses markers, and upstream failures from
     /// accounts on the Responses path).
     pub probe: ProbeSettings,
+    /// Per-key health: the policy, the time and the stored records. With it, each
+    /// account's result feeds its key's window, failing keys are taken out of
+    /// scheduling and recovered ones put back ([`ReconcileReport::keys`]); without
+    /// it, the run leaves scheduling alone.
+    pub key_health: Option<KeyHealthInput>,
 }
 
 impl Default for ReconcileRequest {
@@ -52,6 +58,7 @@ impl Default for ReconcileRequest {
             probe_key: None,
             probe_email: None,
             probe: ProbeSettings::default(),
+            key_health: None,
         }
     }
 }
@@ -90,6 +97,10 @@ pub struct ReconcileCounts {
     pub accounts_not_tested: usize,
     /// Repairs applied (capability repairs and safe fixes).
     pub repairs: usize,
+    /// Keys the manager took out of scheduling in this run.
+    pub keys_disabled: usize,
+    /// Keys the manager put back into scheduling in this run.
+    pub keys_re_enabled: usize,
 }
 
 /// Result of a reconcile run: a self-contained evidence document (no secret:
@@ -123,6 +134,8 @@ pub struct ReconcileReport {
     pub access_group_id: Option<ObjectId>,
     /// Repairs applied (capability repairs and safe fixes).
     pub repairs: Vec<Repair>,
+    /// Per-key health after the run (when the request asked for it), by account id.
+    pub keys: Vec<KeyHealthCheck>,
     /// Why the verdict is what it is, and other facts.
     pub notes: Vec<String>,
     /// Counts of resources, differences, account outcomes and repairs.
@@ -302,6 +315,7 @@ fn reconcile_unredacted(
         .collect();
     let mut checks = Vec::new();
     let mut pending = Vec::new();
+    let mut hosts: Vec<(ObjectId, Option<relay_sub2api::Account>, Option<String>)> = Vec::new();
     for a in &inv.accounts {
         let id = a.id();
         let name = a.entry.logical_key.as_str();
@@ -313,6 +327,13 @@ fn reconcile_unredacted(
             }
             other => other.clone(),
         };
+        let mask = a
+            .entry
+            .details
+            .get("mask")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        hosts.push((id, host.clone(), mask));
         let untested = |status: Option<String>, outcome, message: String| {
             AccountCheck::untested(id, name, fp.clone(), group, status, outcome, message)
         };
@@ -342,7 +363,11 @@ fn reconcile_unredacted(
                 c.reason = Some(TestReason::UpstreamQuotaExhausted);
                 checks.push(c);
             }
-            Some(h) if h.status.is_active() => {
+            Some(h)
+                if h.status.is_active()
+                    || (h.status.is_error()
+                        && retest_in_error(request.key_health.as_ref(), id)) =>
+            {
                 pending.push(untested(
                     Some(h.status.to_string()),
                     AccountOutcome::NotTested,
@@ -473,6 +498,43 @@ fn reconcile_unredacted(
         }
     }
 
+    // Per-key health, from the final account outcomes.
+    let keys = match &request.key_health {
+        None => Vec::new(),
+        Some(input) => {
+            let seen: Vec<Seen<'_>> = hosts
+                .iter()
+                .filter_map(|(id, host, mask)| {
+                    let check = checks.iter().find(|c| c.account_id == *id)?;
+                    Some(Seen {
+                        check,
+                        host: host.as_ref(),
+                        key_mask: mask.clone(),
+                    })
+                })
+                .collect();
+            let keys = evaluate(ports.adapter, input, &seen);
+            for k in &keys {
+                if let Some(e) = &k.error {
+                    notes.push(format!("account {}: {e}", k.account_id));
+                } else if k.disabled_now() {
+                    notes.push(format!(
+                        "account {} taken out of scheduling: {} failure(s) within the window (last cause: {})",
+                        k.account_id,
+                        k.failures_in_window,
+                        k.cause.map_or("unknown", |c| c.as_str())
+                    ));
+                } else if k.re_enabled_now() {
+                    notes.push(format!(
+                        "account {} put back into scheduling: its test passed again",
+                        k.account_id
+                    ));
+                }
+            }
+            keys
+        }
+    };
+
     let differences: Vec<Difference> = findings.into_iter().map(|f| f.diff).collect();
     let remaining = differences.iter().filter(|d| !d.repaired).count();
     let event = derive_event(remaining, &checks, access_status);
@@ -509,6 +571,8 @@ fn reconcile_unredacted(
         accounts_failed: count(AccountOutcome::Failed),
         accounts_not_tested: count(AccountOutcome::NotTested),
         repairs: repairs.len(),
+        keys_disabled: keys.iter().filter(|k| k.disabled_now()).count(),
+        keys_re_enabled: keys.iter().filter(|k| k.re_enabled_now()).count(),
     };
     timings.total_ms = ms(started.elapsed());
     let scope = ports.journal.scope();
@@ -526,6 +590,7 @@ fn reconcile_unredacted(
         access,
         access_group_id,
         repairs,
+        keys,
         notes,
         counts,
         timings,

@@ -60,6 +60,7 @@ impl ReconcileReport {
         if let Some(p) = &mut self.access {
             p.redact(redactor);
         }
+        self.keys.iter_mut().for_each(|k| k.redact(redactor));
         self.notes
             .iter_mut()
             .for_each(|n| redactor.redact_in_place(n));

@@ -23,9 +23,9 @@ use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
-    SqliteAccessClosures, SqliteAudit, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteLeases,
-    SqliteOperations, SqlitePacks, SqliteProbes, SqliteProviders, SqliteReconcileRuns,
-    SqliteResources, SqliteRuns, SqliteSecrets, SqliteSubscribers,
+    SqliteAccessClosures, SqliteAudit, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteKeyHealth,
+    SqliteLeases, SqliteOperations, SqlitePacks, SqliteProbes, SqliteProviders,
+    SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets, SqliteSubscribers,
 };
 
 /// Name of the database file in the data directory.
@@ -450,6 +450,11 @@ impl Store {
     /// Batch auto-import runs, their items, trails, leases and sealed item keys.
     pub fn runs(&self) -> SqliteRuns<'_> {
         SqliteRuns::new(self)
+    }
+
+    /// Per-key health records.
+    pub fn key_health(&self) -> SqliteKeyHealth<'_> {
+        SqliteKeyHealth::new(self)
     }
 
     /// Leases of work shared by several servers on one database.

@@ -5,6 +5,7 @@ mod batches_resources;
 mod common;
 mod examples;
 mod hosts_packs;
+mod key_health;
 mod leases;
 mod migrations;
 mod probes_reconcile;

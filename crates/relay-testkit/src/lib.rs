@@ -103,6 +103,7 @@ pub fn manifest() -> ProviderManifest {
             note: "known gap on this host line".into(),
             severity: Severity::Warning,
         }],
+        key_health: None,
     }
 }
 

@@ -511,7 +511,9 @@ pub struct Call {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cli {
-    /// The arguments after `relay`, e.g. `["batch", "show", "${b1}"]`.
+    /// The arguments after `relay`, e.g. `["batch", "show", "${b1}"]` (a captured
+    /// number, such as a host account id, is passed as its text).
+    #[serde(deserialize_with = "args_text")]
     pub args: Vec<String>,
     /// Expected exit code (default 0).
     #[serde(default)]
@@ -519,6 +521,21 @@ pub struct Cli {
     /// Each text is part of stdout.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stdout_contains: Vec<String>,
+}
+
+/// Command-line arguments: strings, and numbers as their text.
+fn args_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    let values: Vec<Value> = Vec::deserialize(d)?;
+    values
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(serde::de::Error::custom(format!(
+                "a command-line argument must be a string or a number, not {other}"
+            ))),
+        })
+        .collect()
 }
 
 /// `host_admin`.

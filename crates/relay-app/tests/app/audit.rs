@@ -186,6 +186,7 @@ fn an_access_closure_is_stored_with_its_mutations_and_evidence() {
                     "dev@example.test".into(),
                 )],
                 validity_days: Some(7),
+                subscriber_validity_days: Vec::new(),
                 probe_key: None,
             },
         )

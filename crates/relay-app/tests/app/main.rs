@@ -8,6 +8,7 @@ mod support;
 mod audit;
 mod examples;
 mod imports;
+mod key_health;
 mod locks;
 mod recovery;
 mod rollback;

@@ -7,6 +7,7 @@ mod audit;
 mod batches;
 mod hosts;
 mod installs;
+mod key_health;
 mod leases;
 mod packs;
 mod probes;
@@ -26,6 +27,7 @@ pub use audit::{
 pub use batches::{BatchRepository, SqliteBatches};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
+pub use key_health::{KeyHealthRecord, KeyHealthRepository, KeyStateCount, SqliteKeyHealth};
 pub use leases::{Acquired, Lease, LeaseRepository, SqliteLeases};
 pub use packs::{PackRepository, ProviderRepository, SqlitePacks, SqliteProviders};
 pub use probes::{AccessClosureRepository, ProbeRepository, SqliteAccessClosures, SqliteProbes};
