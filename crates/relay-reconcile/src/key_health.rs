@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use relay_core::{key_observation, recover_account};
 use relay_domain::{
     Fingerprint, HealthPolicy, HostKeyView, KeyAction, KeyFailureCause, KeyHealth, KeyHealthAction,
-    KeyHealthState, Redactor, Timestamp, Verdict,
+    KeyHealthState, OutOfServiceReason, Redactor, Timestamp, Verdict,
 };
 use relay_sub2api::{Account, HostAdapter, ObjectId};
 use serde::Serialize;
@@ -99,11 +99,23 @@ pub(crate) fn retest_in_error(input: Option<&KeyHealthInput>, account: ObjectId)
 }
 
 /// One account as the run saw it: its final check, the host's account before the
-/// run acted, and the key's mask.
+/// run acted, the key's mask, and what the access probe found it out of service for.
 pub(crate) struct Seen<'a> {
     pub check: &'a AccountCheck,
     pub host: Option<&'a Account>,
     pub key_mask: Option<String>,
+    pub out_of_service: Option<(OutOfServiceReason, String)>,
+}
+
+/// The failure cause of an account the access probe found out of service.
+fn out_of_service_cause(reason: OutOfServiceReason) -> KeyFailureCause {
+    match reason {
+        OutOfServiceReason::KeyInvalid => KeyFailureCause::Auth,
+        OutOfServiceReason::QuotaExhausted | OutOfServiceReason::BalanceLow => {
+            KeyFailureCause::Quota
+        }
+        OutOfServiceReason::Other => KeyFailureCause::Upstream,
+    }
 }
 
 /// Folds every account's result into its key health and runs the host actions.
@@ -124,11 +136,24 @@ pub(crate) fn evaluate(
             AccountOutcome::Failed => Verdict::Failed,
             AccountOutcome::NotTested => Verdict::Warning,
         };
-        let observation = if c.outcome == AccountOutcome::NotTested {
+        let mut observation = if c.outcome == AccountOutcome::NotTested {
             relay_domain::KeyObservation::Unknown
         } else {
             key_observation(verdict, c.reason, c.http_status, c.message.as_deref())
         };
+        // The access probe found the account out of service (the gateway's call to the
+        // vendor failed on it): a failure, unless its own result already is one.
+        if let Some((reason, fix)) = &s.out_of_service {
+            if !matches!(observation, relay_domain::KeyObservation::Failed { .. }) {
+                observation = relay_domain::KeyObservation::Failed {
+                    cause: out_of_service_cause(*reason),
+                    message: Some(format!(
+                        "out of service after the access probe ({}): {fix}",
+                        reason.label()
+                    )),
+                };
+            }
+        }
         let cause = match &observation {
             relay_domain::KeyObservation::Failed { cause, .. } => Some(*cause),
             _ => None,
