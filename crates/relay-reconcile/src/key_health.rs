@@ -142,9 +142,11 @@ pub(crate) fn evaluate(
             key_observation(verdict, c.reason, c.http_status, c.message.as_deref())
         };
         // The access probe found the account out of service (the gateway's call to the
-        // vendor failed on it): a failure, unless its own result already is one.
+        // vendor failed on it): a failure when the run learned nothing else of the key.
+        // Its own test of this run wins (the host may still show the error a passing
+        // test has just cleared).
         if let Some((reason, fix)) = &s.out_of_service {
-            if !matches!(observation, relay_domain::KeyObservation::Failed { .. }) {
+            if observation == relay_domain::KeyObservation::Unknown {
                 observation = relay_domain::KeyObservation::Failed {
                     cause: out_of_service_cause(*reason),
                     message: Some(format!(
@@ -226,10 +228,10 @@ pub(crate) fn evaluate(
     out
 }
 
-/// Puts a key back into scheduling with the fewest calls: its passing test already
-/// cleared the host's error state (the host recovers an account after a successful
-/// test), so one `schedulable: true` is enough; an account still in error after it
-/// gets the host's recovery (which also reschedules it).
+/// Puts a key back into scheduling with the fewest calls: one `schedulable: true`
+/// when its passing test cleared the host's error state (the host recovers an account
+/// after a successful test); an account the host still shows in error after it (seen
+/// on 0.1.179 with a native DeepSeek account) also gets the host's one-call recovery.
 fn enable(adapter: &dyn HostAdapter, before: &Account) -> Result<(), String> {
     let after = adapter
         .set_account_schedulable(before.id, true)
