@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use relay_core::{key_observation, recover_account};
 use relay_domain::{
     Fingerprint, HealthPolicy, HostKeyView, KeyAction, KeyFailureCause, KeyHealth, KeyHealthAction,
-    KeyHealthState, Redactor, Timestamp, Verdict,
+    KeyHealthState, OutOfServiceReason, Redactor, Timestamp, Verdict,
 };
 use relay_sub2api::{Account, HostAdapter, ObjectId};
 use serde::Serialize;
@@ -99,11 +99,23 @@ pub(crate) fn retest_in_error(input: Option<&KeyHealthInput>, account: ObjectId)
 }
 
 /// One account as the run saw it: its final check, the host's account before the
-/// run acted, and the key's mask.
+/// run acted, the key's mask, and what the access probe found it out of service for.
 pub(crate) struct Seen<'a> {
     pub check: &'a AccountCheck,
     pub host: Option<&'a Account>,
     pub key_mask: Option<String>,
+    pub out_of_service: Option<(OutOfServiceReason, String)>,
+}
+
+/// The failure cause of an account the access probe found out of service.
+fn out_of_service_cause(reason: OutOfServiceReason) -> KeyFailureCause {
+    match reason {
+        OutOfServiceReason::KeyInvalid => KeyFailureCause::Auth,
+        OutOfServiceReason::QuotaExhausted | OutOfServiceReason::BalanceLow => {
+            KeyFailureCause::Quota
+        }
+        OutOfServiceReason::Other => KeyFailureCause::Upstream,
+    }
 }
 
 /// Folds every account's result into its key health and runs the host actions.
@@ -124,11 +136,26 @@ pub(crate) fn evaluate(
             AccountOutcome::Failed => Verdict::Failed,
             AccountOutcome::NotTested => Verdict::Warning,
         };
-        let observation = if c.outcome == AccountOutcome::NotTested {
+        let mut observation = if c.outcome == AccountOutcome::NotTested {
             relay_domain::KeyObservation::Unknown
         } else {
             key_observation(verdict, c.reason, c.http_status, c.message.as_deref())
         };
+        // The access probe found the account out of service (the gateway's call to the
+        // vendor failed on it): a failure when the run learned nothing else of the key.
+        // Its own test of this run wins (the host may still show the error a passing
+        // test has just cleared).
+        if let Some((reason, fix)) = &s.out_of_service {
+            if observation == relay_domain::KeyObservation::Unknown {
+                observation = relay_domain::KeyObservation::Failed {
+                    cause: out_of_service_cause(*reason),
+                    message: Some(format!(
+                        "out of service after the access probe ({}): {fix}",
+                        reason.label()
+                    )),
+                };
+            }
+        }
         let cause = match &observation {
             relay_domain::KeyObservation::Failed { cause, .. } => Some(*cause),
             _ => None,
@@ -201,10 +228,10 @@ pub(crate) fn evaluate(
     out
 }
 
-/// Puts a key back into scheduling with the fewest calls: its passing test already
-/// cleared the host's error state (the host recovers an account after a successful
-/// test), so one `schedulable: true` is enough; an account still in error after it
-/// gets the host's recovery (which also reschedules it).
+/// Puts a key back into scheduling with the fewest calls: one `schedulable: true`
+/// when its passing test cleared the host's error state (the host recovers an account
+/// after a successful test); an account the host still shows in error after it (seen
+/// on 0.1.179 with a native DeepSeek account) also gets the host's one-call recovery.
 fn enable(adapter: &dyn HostAdapter, before: &Account) -> Result<(), String> {
     let after = adapter
         .set_account_schedulable(before.id, true)

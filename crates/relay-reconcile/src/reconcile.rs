@@ -502,6 +502,14 @@ fn reconcile_unredacted(
     let keys = match &request.key_health {
         None => Vec::new(),
         Some(input) => {
+            let out_of_service = |id: ObjectId| {
+                access.as_ref().and_then(|p| {
+                    p.accounts_out_of_service
+                        .iter()
+                        .find(|a| a.account_id == id)
+                        .map(|a| (a.reason, a.fix.clone()))
+                })
+            };
             let seen: Vec<Seen<'_>> = hosts
                 .iter()
                 .filter_map(|(id, host, mask)| {
@@ -510,6 +518,7 @@ fn reconcile_unredacted(
                         check,
                         host: host.as_ref(),
                         key_mask: mask.clone(),
+                        out_of_service: out_of_service(*id),
                     })
                 })
                 .collect();
