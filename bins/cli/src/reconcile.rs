@@ -566,17 +566,18 @@ mod tests {
 
     #[test]
     fn a_run_shows_the_keys_it_disabled_and_re_enabled() {
-        let mut doc = drifted();
-        doc["report"]["keys"] = json!([
+        let mut run: ReconcileRunRecord = typed(drifted());
+        let report = run.report.as_mut().expect("a report");
+        report.keys = typed(json!([
             {"account_id": 2, "fingerprint": null, "key_mask": "sk-a…aa61",
              "previous_state": "failing", "state": "disabled_by_manager", "action": "disabled",
              "cause": "auth", "failures_in_window": 3, "rate_limits_in_window": 0, "error": null},
             {"account_id": 3, "fingerprint": null, "key_mask": "sk-b…bb62",
              "previous_state": "healthy", "state": "healthy", "action": null,
              "cause": null, "failures_in_window": 0, "rate_limits_in_window": 0, "error": null}
-        ]);
-        doc["report"]["counts"]["keys_disabled"] = json!(1);
-        let out = run_text(&typed(doc), "main");
+        ]));
+        report.counts.keys_disabled = 1;
+        let out = run_text(&run, "main");
         assert!(
             out.contains("keys:        1 disabled, 0 re-enabled in this run\n"),
             "{out}"

@@ -27,9 +27,9 @@ use relay_domain::{
 };
 pub use relay_domain::{
     AccountOutcome, AuditOriginKind, CheckName, CheckStatus, DifferenceKind, HostAuthKind,
-    HostObservationSource, PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus,
-    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
-    TestReason, UpstreamClass,
+    HostObservationSource, OperationKind, PackSourceKind, ProbeKeySource, ProbeKind,
+    ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity,
+    SubscriberAction, TestReason, UpstreamClass,
 };
 pub use relay_domain::{KeyFailureCause, KeyHealthAction, KeyHealthState};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
@@ -76,6 +76,7 @@ pub type PlatformChoicePlatform = Platform;
 
 string_enums!(
     AuditOriginKind,
+    OperationKind,
     RunState,
     RunItemState,
     ConfirmationStatus,
