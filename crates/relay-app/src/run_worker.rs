@@ -421,7 +421,7 @@ impl App {
             access_mode: run.access_mode,
             subscribers: run.subscribers.iter().map(|s| subscriber_of(s)).collect(),
             validity_days: run.validity_days.map(|d| d as u32),
-            subscriber_validity_days: subscriber_validity_of(&run),
+            subscriber_validity_days: subscriber_validity_of(run),
             probe_key: None,
             replace_existing: false,
             concurrency: Some(1),
