@@ -23,6 +23,7 @@ mod fixtures;
 mod host;
 mod import;
 mod input;
+mod models;
 mod output;
 mod pack;
 mod provider;
@@ -102,6 +103,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Probe the vendor directly with one upstream key and name the cause of a failure.
     Diagnose(diagnose::DiagnoseArgs),
+    /// A provider's models against the vendor's live model list (drift).
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Evidence documents of import batches and reconcile runs (JSON, no secrets).
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
         Command::Reconcile(args) => reconcile::run(args, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Diagnose(args) => diagnose::run(args, &ctx),
+        Command::Models(command) => models::run(command, &ctx),
         Command::Evidence(command) => evidence::run(command, &ctx),
     };
     match result {

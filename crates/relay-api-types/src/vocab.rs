@@ -21,9 +21,9 @@
 
 use relay_domain::{
     AccessMode, AccessStatus, BatchStatus, CompletionFailure, ConfirmationStatus, HostAnswerClass,
-    HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof, OutOfServiceReason, Platform,
-    ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType, RetryScope,
-    ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
+    HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof, ModelListSource, OutOfServiceReason,
+    Platform, ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType,
+    RetryScope, ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
 };
 pub use relay_domain::{
     AccountOutcome, CheckName, CheckStatus, DifferenceKind, HostAuthKind, HostObservationSource,
@@ -110,6 +110,7 @@ string_enums!(
     SubscriberAction,
     TestReason,
     UpstreamClass,
+    ModelListSource,
     CompletionFailure as "AccessProofCompletionFailure",
     OutOfServiceReason as "AccountOutOfServiceReason",
     Platform as "PlatformChoicePlatform",

@@ -16,8 +16,8 @@ use std::sync::Arc;
 // The inputs of the layers below, which the routes map the contract's requests to.
 use relay_app::SubscriberSelector;
 use relay_app::{
-    AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, ReconcileOptions,
-    RegisterHost,
+    AccessInput, App, AppError, HostAuthInput, ImportInput, ModelsDiffInput, PackSource,
+    ReconcileOptions, RegisterHost,
 };
 
 /// Body limit of pack uploads (a zip of at most 50 MiB of content, plus headers).
@@ -498,6 +498,59 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
     );
     op!(
         Method::GET,
+        "/api/providers/{provider}/models/diff",
+        |app: &App, req: ApiRequest| {
+            let provider = req.param("provider")?;
+            let host = required(&req, "host_id")?;
+            let pack = req.query("pack_id");
+            let diff = match req.query("last") {
+                None | Some("false") => app.models_diff(&ModelsDiffInput {
+                    provider_id: provider.to_string(),
+                    host: host.to_string(),
+                    pack_id: pack.map(str::to_string),
+                    direct_key: None,
+                })?,
+                Some("true") => app.last_models_diff(provider, host, pack)?.ok_or_else(|| {
+                    ApiError::from(AppError::NotFound {
+                        kind: "model drift check",
+                        id: format!("{provider} on {host}"),
+                    })
+                })?,
+                Some(_) => return Err(ApiError::bad_request("last: must be true or false")),
+            };
+            answer::<api::ModelsDiff>(&diff)
+        }
+    );
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/models/diff",
+        |app: &App, req: ApiRequest| {
+            let body: api::ModelsDiffRequest = req.json()?;
+            answer::<api::ModelsDiff>(&app.models_diff(&diff_input(&req, body)?)?)
+        }
+    );
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/models/proposal",
+        |app: &App, req: ApiRequest| {
+            let body: api::ModelsDiffRequest = req.json()?;
+            let proposal = app.propose_pack(&diff_input(&req, body)?)?;
+            ApiResponse::ok(&api::PackProposal {
+                diff: contract(&proposal.diff)?,
+                version_from: proposal.version_from,
+                version_to: proposal.version_to,
+                changes: proposal.changes,
+                files: proposal
+                    .files
+                    .into_iter()
+                    .map(|(path, content)| api::ProposedFile { path, content })
+                    .collect(),
+                patch: proposal.patch,
+            })
+        }
+    );
+    op!(
+        Method::GET,
         "/api/providers/{provider}/reconcile-runs",
         |app: &App, req: ApiRequest| {
             let runs = app.list_reconcile_runs(
@@ -689,6 +742,21 @@ fn assign_input(body: api::AssignRequest) -> Result<AccessInput> {
         subscribers: selectors(body.subscribers)?,
         validity_days: body.validity_days,
         probe_key: None,
+    })
+}
+
+/// The use-case input of a model-drift request.
+fn diff_input(req: &ApiRequest, body: api::ModelsDiffRequest) -> Result<ModelsDiffInput> {
+    if body.host_id.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "host_id: required: the host to ask (id or name)",
+        ));
+    }
+    Ok(ModelsDiffInput {
+        provider_id: req.param("provider")?.to_string(),
+        host: body.host_id,
+        pack_id: body.pack_id,
+        direct_key: secret(body.key),
     })
 }
 

@@ -8,6 +8,7 @@
 mod access;
 mod access_proofs;
 mod app;
+mod balances;
 mod batches;
 mod context;
 mod error;
@@ -16,6 +17,7 @@ mod hosts;
 mod imports;
 mod leases;
 pub mod metrics;
+mod models;
 mod packs;
 pub mod ports;
 mod reconcile;
@@ -35,6 +37,7 @@ pub use hosts::{
     capability_map, validate_base_url, HostAuthInput, HostView, RegisterHost, HARD_CAPABILITIES,
 };
 pub use imports::ImportInput;
+pub use models::{ModelsDiffInput, ModelsDiffView, ProposalView};
 pub use packs::{manifest_of, PackSource, PackView, ProviderSummary};
 pub use reconcile::{DiagnosisView, ReconcileOptions};
 pub use recovery::{RecoveryReport, SweeperHandle};

@@ -316,6 +316,8 @@ metered! {
     fn delete_account(&self, id: ObjectId) -> ();
     fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> ProbeResult;
     fn account_models(&self, id: ObjectId) -> Vec<String>;
+    fn sync_upstream_models(&self, id: ObjectId) -> Vec<String>;
+    fn account_balance(&self, id: ObjectId) -> HostBalance;
     fn find_user_by_email(&self, email: &str) -> Option<User>;
     fn get_user(&self, id: ObjectId) -> User;
     fn create_user(&self, user: &NewUser) -> User;
@@ -352,7 +354,9 @@ impl crate::App {
                 access_status: i.access_status.as_str(),
             })
             .collect();
-        Ok(self.metrics().render(&samples))
+        let mut text = self.metrics().render(&samples);
+        text.push_str(&self.drift_metrics_text()?);
+        Ok(text)
     }
 }
 

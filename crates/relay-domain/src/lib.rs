@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod balance;
 pub mod batch_import;
 pub mod batch_input;
 pub mod ids;
@@ -20,6 +21,9 @@ pub mod status;
 pub mod time;
 pub mod vocab;
 
+pub use balance::{
+    Balance, BalanceCheck, BalanceCheckStatus, BalanceEntry, BalancePolicy, BalanceThreshold,
+};
 pub use batch_import::{
     ConfirmationEvent, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision, RunEvent,
     RunItemEvent, RunItemEventKind, RunItemState, RunState,
@@ -42,7 +46,7 @@ pub use status::{
 pub use time::{parse_rfc3339_seconds, Timestamp};
 pub use vocab::{
     AccountOutcome, CheckName, CheckStatus, CompletionFailure, DifferenceKind, HostAuthKind,
-    HostObservationSource, OutOfServiceReason, PackSourceKind, Platform, ReconcileStatus,
-    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
-    TestReason, UpstreamClass,
+    HostObservationSource, ModelListSource, OutOfServiceReason, PackSourceKind, Platform,
+    ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity,
+    SubscriberAction, TestReason, UpstreamClass,
 };

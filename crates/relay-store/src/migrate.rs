@@ -82,6 +82,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0007_leases.sql"),
         postgres_sql: include_str!("../migrations/postgres/0007_leases.sql"),
     },
+    Migration {
+        version: 10,
+        description: "the last model-list drift check of each provider on each host",
+        sql: include_str!("../migrations/0010_model_drift.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0010_model_drift.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

@@ -23,9 +23,9 @@ use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
-    SqliteAccessClosures, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteLeases, SqlitePacks,
-    SqliteProbes, SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets,
-    SqliteSubscribers,
+    SqliteAccessClosures, SqliteBatches, SqliteDriftChecks, SqliteHosts, SqliteInstalls,
+    SqliteLeases, SqlitePacks, SqliteProbes, SqliteProviders, SqliteReconcileRuns, SqliteResources,
+    SqliteRuns, SqliteSecrets, SqliteSubscribers,
 };
 
 /// Name of the database file in the data directory.
@@ -455,6 +455,11 @@ impl Store {
     /// Leases of work shared by several servers on one database.
     pub fn leases(&self) -> SqliteLeases<'_> {
         SqliteLeases::new(self)
+    }
+
+    /// The last model-list drift check of each provider on each host.
+    pub fn drift_checks(&self) -> SqliteDriftChecks<'_> {
+        SqliteDriftChecks::new(self)
     }
 
     /// Import batch repository.

@@ -104,7 +104,10 @@ fn a_version_1_database_is_upgraded_in_place() {
     )
     .unwrap();
     assert_eq!(migrate::current_version(&conn).unwrap(), 1);
-    assert_eq!(migrate::migrate(&mut conn).unwrap(), vec![2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        migrate::migrate(&mut conn).unwrap(),
+        vec![2, 3, 4, 5, 6, 7, 10]
+    );
     let has_report: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM pragma_table_info('reconcile_runs') WHERE name = 'report'",
@@ -137,6 +140,7 @@ fn migration_6_carries_the_batch_counts_into_their_own_row() {
          VALUES ('batch_1', 'host_1', 'cn', 'deepseek', 'partial', 'subscription',
                  'partially_succeeded', 7, 3, 1, 2, 1, 10, 20);
          DROP TABLE leases;
+         DROP TABLE model_drift_checks;
          DELETE FROM schema_version WHERE version >= 6;",
     )
     .unwrap();
@@ -390,6 +394,7 @@ fn a_wrong_key_is_refused_before_any_migration() {
          ALTER TABLE import_batches ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE import_batches ADD COLUMN skipped_count INTEGER NOT NULL DEFAULT 0;
          DROP TABLE leases;
+         DROP TABLE model_drift_checks;
          DELETE FROM schema_version WHERE version >= 2;",
     )
     .unwrap();

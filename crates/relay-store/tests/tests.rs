@@ -2,6 +2,7 @@
 
 mod batches_resources;
 mod common;
+mod drift;
 mod examples;
 mod hosts_packs;
 mod leases;

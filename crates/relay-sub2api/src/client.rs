@@ -1323,6 +1323,33 @@ impl HostAdapter for Sub2ApiClient {
             .collect())
     }
 
+    fn sync_upstream_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
+        let data: wire::WUpstreamModels = self.admin(Req::new(
+            Method::Post,
+            format!("{}/models/sync-upstream", accounts_path(id)),
+            AuthKind::Admin,
+        ))?;
+        let mut models: Vec<String> = data
+            .models
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .collect();
+        models.sort();
+        models.dedup();
+        Ok(models)
+    }
+
+    fn account_balance(&self, id: ObjectId) -> Result<HostBalance, HostError> {
+        let path = format!("/api/v1/admin/cn-providers/accounts/{id}/balance");
+        let redactor = self.redactor(&Req::new(Method::Get, path.clone(), AuthKind::Admin));
+        let data: wire::WCnBalance = self.admin(Req::new(Method::Get, path, AuthKind::Admin))?;
+        let mut balance = data.into_domain();
+        balance.error = balance.error.map(|e| redactor.redact(&e));
+        Ok(balance)
+    }
+
     // -- users --------------------------------------------------------------
 
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError> {

@@ -1421,3 +1421,16 @@ mod tests {
         assert_eq!(active.error_kind(), None);
     }
 }
+
+/// The host's balance read of one CN-provider account
+/// (`GET /api/v1/admin/cn-providers/accounts/:id/balance`): the host asks the
+/// vendor with the stored key and answers what it found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostBalance {
+    /// The balance, when the vendor answered one.
+    pub balance: Option<relay_domain::Balance>,
+    /// The vendor's HTTP status, when the host got one.
+    pub vendor_status: Option<u16>,
+    /// Why no balance was read (the host's redacted text), when it failed.
+    pub error: Option<String>,
+}

@@ -134,4 +134,6 @@ pub(crate) const ROUTES_MISSING_ON_OLD_BUILDS: &[(&str, &str)] = &[
     ("DELETE", "accounts/:id/temp-unschedulable"),
     ("GET", "accounts/:id/temp-unschedulable"),
     ("PUT", "api-keys/:id"),
+    ("POST", "accounts/:id/models/sync-upstream"),
+    ("GET", "cn-providers/accounts/:id/balance"),
 ];

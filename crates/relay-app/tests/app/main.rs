@@ -8,6 +8,7 @@ mod support;
 mod examples;
 mod imports;
 mod locks;
+mod models;
 mod recovery;
 mod rollback;
 mod runs;

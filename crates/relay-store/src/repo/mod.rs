@@ -4,6 +4,7 @@
 //! both backends run) are what [`crate::Store`] hands out.
 
 mod batches;
+mod drift;
 mod hosts;
 mod installs;
 mod leases;
@@ -19,6 +20,7 @@ pub(crate) use runs::run_item_key_aad;
 pub(crate) use secrets::{password_aad, sealed_secret_aad};
 
 pub use batches::{BatchRepository, SqliteBatches};
+pub use drift::{DriftCheckRecord, DriftRepository, SqliteDriftChecks};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
 pub use leases::{Acquired, Lease, LeaseRepository, SqliteLeases};
