@@ -1,7 +1,7 @@
 //! Model-list drift: a provider's pack models against the vendor's live list, and
 //! the pack change proposed from it.
 
-use relay_domain::ModelListSource;
+use relay_domain::{BalanceCheckStatus, BalancePolicy, ModelListSource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -100,4 +100,57 @@ pub struct PackProposal {
     pub files: Vec<ProposedFile>,
     /// A unified diff of `pack.json` and the provider's manifest.
     pub patch: String,
+}
+
+/// One currency's amount of a vendor balance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceAmount {
+    /// ISO currency code, upper case (`CNY`, `USD`).
+    pub currency: String,
+    /// The amount available.
+    pub amount: f64,
+}
+
+/// A vendor balance: one entry per currency, the first being the main one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct VendorBalance {
+    /// Per-currency amounts (the first is the main currency).
+    pub entries: Vec<BalanceAmount>,
+    /// The vendor's own "usable" flag, when it has one (DeepSeek `is_available`); left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<bool>,
+}
+
+/// The balance threshold of a request, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceThresholdRecord {
+    /// The least balance that passes.
+    pub min_balance: f64,
+    /// The currency compared; left out: the vendor's main currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// `warn` or `refuse`.
+    #[schemars(with = "Domain<BalancePolicy>")]
+    pub policy: BalancePolicy,
+}
+
+/// One key's balance check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BalanceCheckRecord {
+    /// The key masked.
+    pub mask: String,
+    /// SHA-256 of the key (64 hex).
+    pub fingerprint: String,
+    /// The managed account, when the check went through the host; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<i64>,
+    /// `ok`, `below` (under the threshold, or the vendor marks the key unusable) or `unknown` (no balance route, or the read failed).
+    #[schemars(with = "Domain<BalanceCheckStatus>")]
+    pub status: BalanceCheckStatus,
+    /// The balance read; left out when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<VendorBalance>,
+    /// Why the status is `unknown`, or the comparison made; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }

@@ -140,6 +140,16 @@ pub struct ImportRequest {
     /// `true`: answer when the batch has finished (`200`); `false`: answer when it starts (`202`). Ignored by preview-import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
+    /// The balance every key must have: before anything is created, each key whose vendor has a balance route (DeepSeek, Moonshot/Kimi) is read with it (one request per key). Absent: no balance is read. Ignored by preview-import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_balance: Option<f64>,
+    /// The currency `min_balance` is in (`CNY`, `USD`); absent compares the vendor's main currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_currency: Option<String>,
+    /// What a key under `min_balance` does: `refuse` the import (`409 balance_below_threshold`, nothing created; the default) or `warn` (the batch's request lists it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Domain<BalancePolicy>>")]
+    pub balance_policy: Option<BalancePolicy>,
 }
 
 /// A provider on a host.

@@ -26,9 +26,10 @@ use relay_domain::{
     RetryScope, ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
 };
 pub use relay_domain::{
-    AccountOutcome, CheckName, CheckStatus, DifferenceKind, HostAuthKind, HostObservationSource,
-    PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger, RepairKind,
-    ResourceChange, RetireReason, Severity, SubscriberAction, TestReason, UpstreamClass,
+    AccountOutcome, BalanceCheckStatus, BalancePolicy, CheckName, CheckStatus, DifferenceKind,
+    HostAuthKind, HostObservationSource, PackSourceKind, ProbeKeySource, ProbeKind,
+    ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity,
+    SubscriberAction, TestReason, UpstreamClass,
 };
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
@@ -111,6 +112,8 @@ string_enums!(
     TestReason,
     UpstreamClass,
     ModelListSource,
+    BalancePolicy,
+    BalanceCheckStatus,
     CompletionFailure as "AccessProofCompletionFailure",
     OutOfServiceReason as "AccountOutOfServiceReason",
     Platform as "PlatformChoicePlatform",

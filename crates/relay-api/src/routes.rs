@@ -707,7 +707,43 @@ fn import_input(body: api::ImportRequest) -> Result<ImportInput> {
         replace_existing: body.replace_existing,
         concurrency: body.concurrency.map(|c| c as usize),
         warmup_window: None,
+        balance: balance_threshold(body.min_balance, body.balance_currency, body.balance_policy)?,
     })
+}
+
+/// The balance threshold of an import request (`None` without `min_balance`).
+fn balance_threshold(
+    min_balance: Option<f64>,
+    currency: Option<String>,
+    policy: Option<relay_domain::BalancePolicy>,
+) -> Result<Option<relay_domain::BalanceThreshold>> {
+    let Some(min_balance) = min_balance else {
+        if currency.is_some() || policy.is_some() {
+            return Err(ApiError::bad_request(
+                "min_balance: required with balance_currency or balance_policy",
+            ));
+        }
+        return Ok(None);
+    };
+    if !min_balance.is_finite() || min_balance < 0.0 {
+        return Err(ApiError::bad_request(
+            "min_balance: must be a number at least 0",
+        ));
+    }
+    let currency = currency.map(|c| c.trim().to_ascii_uppercase());
+    if currency
+        .as_deref()
+        .is_some_and(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(ApiError::bad_request(
+            "balance_currency: must be a 3-letter currency code (CNY, USD)",
+        ));
+    }
+    Ok(Some(relay_domain::BalanceThreshold {
+        min_balance,
+        currency,
+        policy: policy.unwrap_or(relay_domain::BalancePolicy::Refuse),
+    }))
 }
 
 /// An access preview request as the use-case's input.

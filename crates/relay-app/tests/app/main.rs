@@ -5,6 +5,7 @@
 
 mod support;
 
+mod balances;
 mod examples;
 mod imports;
 mod locks;
