@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use relay_api_types::{ModelsDiff, ModelsDiffRequest};
+use relay_api_types::{BalanceCheckRecord, ModelsDiff, ModelsDiffRequest, TestCallsRecord};
 
 use crate::client::{body, read, segment, Client};
 use crate::output::{opt, render_fields, render_table, OutputFormat};
@@ -151,4 +151,38 @@ pub fn diff_text(d: &ModelsDiff) -> String {
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+/// Balance checks as a table: key, account, status, balance, note.
+pub fn balances_table(checks: &[BalanceCheckRecord]) -> String {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.mask.clone(),
+                opt(c.account_id),
+                c.status.to_string(),
+                c.balance.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |b| {
+                        b.entries
+                            .iter()
+                            .map(|e| format!("{:.2} {}", e.amount, e.currency))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                ),
+                opt(c.note.as_deref()),
+            ]
+        })
+        .collect();
+    render_table(&["KEY", "ACCOUNT", "STATUS", "BALANCE", "NOTE"], &rows)
+}
+
+/// Test calls on one line.
+pub fn test_calls_text(c: &TestCallsRecord) -> String {
+    format!(
+        "{} ({} account tests, {} gateway model lists, {} gateway chats, {} vendor calls)",
+        c.total, c.account_tests, c.gateway_models, c.gateway_chats, c.vendor_calls
+    )
 }

@@ -154,3 +154,18 @@ pub struct BalanceCheckRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
+
+/// The test calls an operation spent; each is tiny (`max_tokens` capped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TestCallsRecord {
+    /// The host's account tests.
+    pub account_tests: u64,
+    /// Gateway model lists with a user key.
+    pub gateway_models: u64,
+    /// Gateway chat completions.
+    pub gateway_chats: u64,
+    /// Calls to a vendor: through the host (upstream model sync, CN-provider balance) or the manager's own (balance pre-flight, direct probes).
+    pub vendor_calls: u64,
+    /// The sum.
+    pub total: u64,
+}

@@ -239,6 +239,12 @@ pub struct ReconcileRequest {
     /// Scope the run to one batch of this provider on this host (recorded on the run; `404 batch_not_found` when it does not exist, `400 invalid_request` when it belongs to another provider or host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// The balance under which a managed account is reported `below` in the report's `balances` (read through the host's CN-provider balance route, DeepSeek and Kimi accounts, whatever the threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_balance: Option<f64>,
+    /// The currency `min_balance` is in (`CNY`, `USD`); absent compares the vendor's main currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_currency: Option<String>,
 }
 
 /// A doctor run with options (`POST /api/providers/{provider}/doctor`).

@@ -433,6 +433,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                         batch_id: body.batch_id,
                         scheduled: false,
                         last_reconcile_seen: None,
+                        balance: balance_threshold(
+                            body.min_balance,
+                            body.balance_currency,
+                            body.min_balance.map(|_| relay_domain::BalancePolicy::Warn),
+                        )?,
                     },
                 )?;
                 answer::<api::ReconcileRunRecord>(&run)

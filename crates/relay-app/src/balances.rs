@@ -13,6 +13,7 @@ use relay_pack::ProviderManifest;
 use relay_upstream::{BalanceRoute, ProfileLimits};
 
 use crate::error::AppError;
+use crate::metrics::Metrics;
 
 /// The balance route of a pack provider's vendor, if it has one.
 pub(crate) fn route_of(provider: &ProviderManifest) -> Option<BalanceRoute> {
@@ -25,6 +26,7 @@ pub(crate) fn preflight(
     provider: &ProviderManifest,
     keys: &[(Fingerprint, &Secret)],
     threshold: &BalanceThreshold,
+    calls_made: &Metrics,
 ) -> (Vec<BalanceCheck>, u32) {
     let route = route_of(provider);
     let mut calls = 0;
@@ -47,12 +49,16 @@ pub(crate) fn preflight(
                 return check;
             };
             calls += 1;
-            match relay_upstream::read_balance(
+            let started = std::time::Instant::now();
+            let read = relay_upstream::read_balance(
                 route,
                 &provider.base_url,
                 key,
                 &ProfileLimits::default(),
-            ) {
+            );
+            let outcome = if read.is_ok() { "ok" } else { "vendor_error" };
+            calls_made.observe_host_call("vendor_balance", outcome, started.elapsed());
+            match read {
                 Ok(balance) => judge(&mut check, balance, Some(threshold)),
                 Err(failure) => {
                     check.note = Some(format!(
@@ -110,4 +116,64 @@ pub(crate) fn refusal(checks: &[BalanceCheck], threshold: &BalanceThreshold) -> 
             below.join("; ")
         ),
     })
+}
+
+/// One managed account whose balance the host may read.
+pub(crate) struct ManagedAccount {
+    /// Host id of the account.
+    pub id: i64,
+    /// Its key's fingerprint.
+    pub fingerprint: String,
+    /// Its key's mask.
+    pub mask: String,
+}
+
+/// Managed accounts whose balance a reconcile reads at most.
+pub(crate) const HOST_BALANCE_READS: usize = 20;
+
+/// Reads the balance of managed accounts through the host's CN-provider balance
+/// route (the host asks the vendor with the stored key), for a vendor with a balance
+/// route only; at most [`HOST_BALANCE_READS`]. A host without the route gives no
+/// checks; an account the host cannot read is `unknown`.
+pub(crate) fn host_balances(
+    provider: &ProviderManifest,
+    adapter: &dyn relay_sub2api::HostAdapter,
+    accounts: &[ManagedAccount],
+    threshold: Option<&BalanceThreshold>,
+    redactor: &Redactor,
+) -> Vec<BalanceCheck> {
+    if route_of(provider).is_none() {
+        return Vec::new();
+    }
+    let mut checks = Vec::new();
+    for account in accounts.iter().take(HOST_BALANCE_READS) {
+        let mut check = BalanceCheck {
+            mask: account.mask.clone(),
+            fingerprint: account.fingerprint.clone(),
+            account_id: Some(account.id),
+            status: BalanceCheckStatus::Unknown,
+            balance: None,
+            note: None,
+        };
+        match adapter.account_balance(account.id) {
+            Ok(read) => match read.balance {
+                Some(balance) => judge(&mut check, balance, threshold),
+                None => {
+                    check.note = Some(format!(
+                        "the host read no balance: {}",
+                        redactor.redact(read.error.as_deref().unwrap_or("no answer"))
+                    ))
+                }
+            },
+            Err(relay_sub2api::HostError::UnsupportedRoute { .. }) => return Vec::new(),
+            Err(e) => {
+                check.note = Some(format!(
+                    "the host could not read the balance: {}",
+                    redactor.redact(&e.to_string())
+                ))
+            }
+        }
+        checks.push(check);
+    }
+    checks
 }

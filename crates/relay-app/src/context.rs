@@ -5,9 +5,10 @@
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::leases::{provider_lease, HeldElsewhere, LeaseKeeper};
+use crate::metrics::{MeteredAdapter, Metrics};
 use crate::ports::StoreJournal;
 use relay_core::{Journal as _, JournalScope, ProviderTarget};
-use relay_domain::{BatchId, HostId, PackId, ProviderEvent, ProviderId};
+use relay_domain::{BatchId, HostId, PackId, ProviderEvent, ProviderId, TestCalls};
 use relay_store::{HostRecord, HostRepository, InstallRepository, ProviderRecord};
 use relay_sub2api::{Capabilities, HostAdapter};
 use std::sync::Arc;
@@ -17,10 +18,30 @@ pub(crate) struct ProviderContext {
     pub host: HostRecord,
     pub provider: ProviderRecord,
     pub target: ProviderTarget,
+    /// The host adapter, counting this use-case's calls in `calls`.
     pub adapter: Arc<dyn HostAdapter>,
+    /// The host calls of this use-case alone (the test calls are read from it).
+    pub calls: Arc<Metrics>,
 }
 
 impl ProviderContext {
+    /// The test calls this use-case spent so far: the host calls that test (account
+    /// tests, gateway probes, vendor reads through the host) and the manager's own
+    /// vendor reads (recorded in `calls` as `vendor_balance` and `vendor_models`).
+    pub fn test_calls(&self) -> TestCalls {
+        let n = |op: &str| self.calls.host_call_count(op);
+        let both = n("probe_gateway");
+        TestCalls::new(
+            n("test_account"),
+            n("gateway_models") + both,
+            n("gateway_chat") + both,
+            n("sync_upstream_models")
+                + n("account_balance")
+                + n("vendor_balance")
+                + n("vendor_models"),
+        )
+    }
+
     pub fn scope(&self, batch_id: Option<BatchId>) -> JournalScope {
         JournalScope {
             host_id: self.host.id.clone(),
@@ -152,6 +173,9 @@ impl App {
         )
         .list_provider()
         .map_err(|e| AppError::Internal(format!("reading the provider's journal: {e}")))?;
+        // Every call of the use-case is counted on its own registry, once, here.
+        let calls = Arc::new(Metrics::default());
+        let adapter: Arc<dyn HostAdapter> = Arc::new(MeteredAdapter::new(adapter, calls.clone()));
         Ok(ProviderContext {
             target: ProviderTarget::new(
                 provider.pack_id.0.clone(),
@@ -163,6 +187,7 @@ impl App {
             host,
             provider,
             adapter,
+            calls,
         })
     }
 

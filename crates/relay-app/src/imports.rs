@@ -277,7 +277,7 @@ impl App {
                     })
                     .collect();
                 let (checks, calls) =
-                    crate::balances::preflight(&ctx.target.provider, &keys, threshold);
+                    crate::balances::preflight(&ctx.target.provider, &keys, threshold, &ctx.calls);
                 if let Some(refused) = crate::balances::refusal(&checks, threshold) {
                     tracing::warn!(provider = %ctx.provider.provider_id, host = %ctx.host.name, "import refused by its balance threshold");
                     return Err(refused);
@@ -445,6 +445,8 @@ impl App {
                 if let Some(obj) = report_json.as_object_mut() {
                     // Every stored report says which phase wrote it (import, rollback).
                     obj.insert("phase".into(), json!("import"));
+                    // The test calls of the whole import, balance pre-flight included.
+                    obj.insert("test_calls".into(), json!(ctx.test_calls()));
                 }
                 redactor.redact_json_in_place(&mut report_json);
                 if let Err(e) =

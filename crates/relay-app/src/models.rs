@@ -95,7 +95,6 @@ impl App {
             self.provider_context(&input.provider_id, &input.host, input.pack_id.as_deref())?;
         let manifest = &ctx.target.provider;
         let mut notes = Vec::new();
-        let mut vendor_calls = 0u32;
         let accounts: Vec<i64> = self
             .store()
             .resources()
@@ -126,7 +125,6 @@ impl App {
         for id in accounts.iter().take(ACCOUNTS_TRIED) {
             match ctx.adapter.sync_upstream_models(*id) {
                 Ok(models) => {
-                    vendor_calls += 1;
                     listed = Some((models, *id));
                     break;
                 }
@@ -149,7 +147,6 @@ impl App {
                     break;
                 }
                 Err(e) => {
-                    vendor_calls += 1;
                     let text = redactor.redact(&e.to_string());
                     notes.push(format!("account {id}: {text}"));
                     last_error = Some(text);
@@ -160,16 +157,19 @@ impl App {
         let (source, account_id, upstream) = match (listed, &input.direct_key) {
             (Some((models, id)), _) => (ModelListSource::HostSync, Some(id), models),
             (None, Some(key)) => {
-                vendor_calls += 1;
-                let models =
-                    relay_upstream::list_models(&manifest.base_url, key, &ProfileLimits::default())
-                        .map_err(|f| AppError::Conflict {
-                            code: "vendor_model_list_failed",
-                            message: format!(
-                                "the vendor's model list could not be read directly: {}",
-                                redactor.redact(&f.to_string())
-                            ),
-                        })?;
+                let started = std::time::Instant::now();
+                let read =
+                    relay_upstream::list_models(&manifest.base_url, key, &ProfileLimits::default());
+                let outcome = if read.is_ok() { "ok" } else { "vendor_error" };
+                ctx.calls
+                    .observe_host_call("vendor_models", outcome, started.elapsed());
+                let models = read.map_err(|f| AppError::Conflict {
+                    code: "vendor_model_list_failed",
+                    message: format!(
+                        "the vendor's model list could not be read directly: {}",
+                        redactor.redact(&f.to_string())
+                    ),
+                })?;
                 notes.push("read with the direct vendor probe (the key was not stored)".into());
                 (ModelListSource::DirectProbe, None, models)
             }
@@ -201,7 +201,7 @@ impl App {
             drifted: drift.has_drift(),
             drift,
             checked_at: Timestamp::now(),
-            vendor_calls,
+            vendor_calls: u32::try_from(ctx.test_calls().vendor_calls).unwrap_or(u32::MAX),
             notes,
         };
         let result = serde_json::to_value(&view)

@@ -155,6 +155,41 @@ impl BalanceCheck {
     }
 }
 
+/// The test calls an operation spent (an import, a reconcile run, a drift check):
+/// each is tiny (`max_tokens` capped) and counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCalls {
+    /// The host's account tests (each one small upstream request by the host).
+    pub account_tests: u64,
+    /// Gateway model lists (`GET /v1/models` with a user key).
+    pub gateway_models: u64,
+    /// Gateway chat completions (tiny `max_tokens`).
+    pub gateway_chats: u64,
+    /// Calls to a vendor: the host's upstream model sync and CN-provider balance
+    /// reads, and the manager's own vendor reads (balance pre-flight, direct probes).
+    pub vendor_calls: u64,
+    /// The sum.
+    pub total: u64,
+}
+
+impl TestCalls {
+    /// The counts with `total` summed.
+    pub fn new(
+        account_tests: u64,
+        gateway_models: u64,
+        gateway_chats: u64,
+        vendor_calls: u64,
+    ) -> Self {
+        TestCalls {
+            account_tests,
+            gateway_models,
+            gateway_chats,
+            vendor_calls,
+            total: account_tests + gateway_models + gateway_chats + vendor_calls,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod vocab;
 
 pub use balance::{
     Balance, BalanceCheck, BalanceCheckStatus, BalanceEntry, BalancePolicy, BalanceThreshold,
+    TestCalls,
 };
 pub use batch_import::{
     ConfirmationEvent, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision, RunEvent,

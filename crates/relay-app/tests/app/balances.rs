@@ -151,3 +151,62 @@ fn without_a_threshold_no_balance_is_read() {
     assert!(view.batch.request.get("balance_checks").is_none());
     assert_eq!(accounts(&env.mock), 1);
 }
+
+#[test]
+fn a_reconcile_reads_managed_balances_through_the_host_and_counts_its_test_calls() {
+    let env = Env::start();
+    let view = env
+        .app
+        .import(PROVIDER, input(&[KEY_A, KEY_LOW], ImportMode::Partial))
+        .expect("import runs");
+    // The import report counts its test calls: one account test per key, and the
+    // gateway proof's model list and chat.
+    let stored = view.batch.report.clone().expect("a stored report");
+    let calls = &stored["test_calls"];
+    assert_eq!(calls["account_tests"], 2, "{calls}");
+    assert!(calls["gateway_chats"].as_u64().unwrap() >= 1, "{calls}");
+    assert_eq!(calls["vendor_calls"], 0, "{calls}");
+    let total: u64 = [
+        "account_tests",
+        "gateway_models",
+        "gateway_chats",
+        "vendor_calls",
+    ]
+    .iter()
+    .map(|k| calls[k].as_u64().unwrap())
+    .sum();
+    assert_eq!(calls["total"], total);
+
+    let run = env
+        .app
+        .reconcile_provider(
+            PROVIDER,
+            "main",
+            None,
+            &relay_app::ReconcileOptions {
+                balance: threshold(BalancePolicy::Warn),
+                ..relay_app::ReconcileOptions::default()
+            },
+        )
+        .expect("reconcile runs");
+    let report = run.report.expect("a report");
+    let checks: Vec<relay_domain::BalanceCheck> =
+        serde_json::from_value(report["balances"].clone()).unwrap();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let low = checks
+        .iter()
+        .find(|c| c.mask == relay_domain::mask(KEY_LOW))
+        .expect("the low key's account");
+    assert_eq!(low.status, BalanceCheckStatus::Below);
+    assert!(low.account_id.is_some());
+    assert!(low.note.as_deref().unwrap().contains("0.50 CNY"));
+    let fine = checks
+        .iter()
+        .find(|c| c.mask == relay_domain::mask(KEY_A))
+        .unwrap();
+    assert_eq!(fine.status, BalanceCheckStatus::Ok);
+    assert_eq!(fine.balance.as_ref().unwrap().entries[0].amount, 100.0);
+    let calls = &report["test_calls"];
+    assert_eq!(calls["vendor_calls"], 2, "{calls}");
+    assert!(calls["account_tests"].as_u64().unwrap() >= 2, "{calls}");
+}
