@@ -317,6 +317,7 @@ metered! {
     fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> ProbeResult;
     fn account_models(&self, id: ObjectId) -> Vec<String>;
     fn sync_upstream_models(&self, id: ObjectId) -> Vec<String>;
+    fn sync_upstream_models_preview(&self, preview: &UpstreamModelsPreview) -> Vec<String>;
     fn account_balance(&self, id: ObjectId) -> HostBalance;
     fn find_user_by_email(&self, email: &str) -> Option<User>;
     fn get_user(&self, id: ObjectId) -> User;

@@ -86,6 +86,36 @@ pub struct ProposalView {
     pub patch: String,
 }
 
+/// The host's upstream model sync with the supplied key instead of an account;
+/// `None` (with a note) where the host cannot.
+fn preview_through_host(
+    ctx: &crate::context::ProviderContext,
+    key: &Secret,
+    redactor: &relay_domain::Redactor,
+    notes: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    let preview = relay_sub2api::UpstreamModelsPreview {
+        platform: ctx.target.host_platform(),
+        account_type: ctx.target.provider.account_type.as_str().to_string(),
+        base_url: ctx.target.provider.base_url.clone(),
+        api_key: key.clone(),
+    };
+    let redactor = redactor.clone().with(key);
+    match ctx.adapter.sync_upstream_models_preview(&preview) {
+        Ok(models) => {
+            notes.push("listed by the host with the supplied key (not stored)".into());
+            Some(models)
+        }
+        Err(e) => {
+            notes.push(format!(
+                "the host could not list the models with the supplied key: {}",
+                redactor.redact(&e.to_string())
+            ));
+            None
+        }
+    }
+}
+
 impl App {
     /// Reads the vendor's live model list of a provider and compares it with the
     /// pack; stores the result as the provider's last check on the host. Changes
@@ -119,6 +149,7 @@ impl App {
 
         let mut listed: Option<(Vec<String>, i64)> = None;
         let mut last_error: Option<String> = None;
+        let mut route_missing = false;
         if accounts.is_empty() {
             notes.push("the provider has no managed account on this host to ask".into());
         }
@@ -129,6 +160,7 @@ impl App {
                     break;
                 }
                 Err(HostError::UnsupportedRoute { .. }) => {
+                    route_missing = true;
                     notes.push(format!(
                         "the host (version {}) has no upstream model sync",
                         ctx.host.version.as_deref().unwrap_or("unknown")
@@ -154,8 +186,21 @@ impl App {
             }
         }
 
+        // Without an account to ask, the host lists the models with the supplied key
+        // where it can (it keeps nothing); else the vendor is asked directly.
+        let mut previewed = match (&listed, &input.direct_key) {
+            (None, Some(key)) if !route_missing => {
+                preview_through_host(&ctx, key, &redactor, &mut notes)
+            }
+            _ => None,
+        };
         let (source, account_id, upstream) = match (listed, &input.direct_key) {
             (Some((models, id)), _) => (ModelListSource::HostSync, Some(id), models),
+            (None, Some(_)) if previewed.is_some() => (
+                ModelListSource::HostSync,
+                None,
+                previewed.take().unwrap_or_default(),
+            ),
             (None, Some(key)) => {
                 let started = std::time::Instant::now();
                 let read =

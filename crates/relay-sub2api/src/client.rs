@@ -1329,16 +1329,28 @@ impl HostAdapter for Sub2ApiClient {
             format!("{}/models/sync-upstream", accounts_path(id)),
             AuthKind::Admin,
         ))?;
-        let mut models: Vec<String> = data
-            .models
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty())
-            .collect();
-        models.sort();
-        models.dedup();
-        Ok(models)
+        Ok(wire::model_ids(data))
+    }
+
+    fn sync_upstream_models_preview(
+        &self,
+        preview: &UpstreamModelsPreview,
+    ) -> Result<Vec<String>, HostError> {
+        let data: wire::WUpstreamModels = self.admin(
+            Req::new(
+                Method::Post,
+                "/api/v1/admin/accounts/models/sync-upstream-preview",
+                AuthKind::Admin,
+            )
+            .body(serde_json::json!({
+                "platform": preview.platform.as_str(),
+                "type": preview.account_type,
+                "base_url": preview.base_url,
+                "api_key": preview.api_key.expose(),
+            }))
+            .secret(&preview.api_key),
+        )?;
+        Ok(wire::model_ids(data))
     }
 
     fn account_balance(&self, id: ObjectId) -> Result<HostBalance, HostError> {

@@ -1122,6 +1122,20 @@ pub(crate) struct WUpstreamModels {
     pub models: Option<Vec<String>>,
 }
 
+/// The model ids of an upstream model sync: trimmed, blanks dropped, sorted, once.
+pub(crate) fn model_ids(data: WUpstreamModels) -> Vec<String> {
+    let mut models: Vec<String> = data
+        .models
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    models.sort();
+    models.dedup();
+    models
+}
+
 /// One currency of the host's balance answer.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

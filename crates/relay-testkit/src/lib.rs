@@ -344,6 +344,12 @@ impl HostAdapter for Instrumented {
     fn account_balance(&self, id: ObjectId) -> Result<HostBalance, HostError> {
         self.inner.account_balance(id)
     }
+    fn sync_upstream_models_preview(
+        &self,
+        preview: &UpstreamModelsPreview,
+    ) -> Result<Vec<String>, HostError> {
+        self.inner.sync_upstream_models_preview(preview)
+    }
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError> {
         self.inner.find_user_by_email(email)
     }

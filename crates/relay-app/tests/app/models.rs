@@ -100,3 +100,31 @@ fn a_host_without_the_sync_route_needs_the_opt_in_probe() {
         other => panic!("expected model_list_unavailable, got {other:?}"),
     }
 }
+
+#[test]
+fn without_a_managed_account_the_host_lists_the_models_with_a_supplied_key() {
+    let env = Env::start();
+    // Nothing imported: no account to ask. Without a key the check cannot run.
+    match env.app.models_diff(&diff_input()) {
+        Err(AppError::Conflict { code, .. }) => assert_eq!(code, "model_list_unavailable"),
+        other => panic!("expected model_list_unavailable, got {other:?}"),
+    }
+    let before = env.host_objects();
+    let diff = env
+        .app
+        .models_diff(&ModelsDiffInput {
+            direct_key: Some(relay_domain::Secret::new(KEY_NEW)),
+            ..diff_input()
+        })
+        .expect("diff");
+    assert_eq!(diff.source, ModelListSource::HostSync);
+    assert_eq!(diff.account_id, None);
+    assert_eq!(diff.drift.added, vec!["deepseek-next"]);
+    assert!(
+        diff.notes.iter().any(|n| n.contains("supplied key")),
+        "{:?}",
+        diff.notes
+    );
+    assert!(!format!("{diff:?}").contains(KEY_NEW));
+    assert_eq!(env.host_objects(), before);
+}

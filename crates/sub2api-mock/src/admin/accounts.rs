@@ -859,30 +859,60 @@ pub(super) fn sync_upstream(st: &mut State, id: &str) -> R {
     let a = st.accounts.get(&id).ok_or_else(|| {
         crate::http::json_resp(404, &json!({"code": 404, "message": "Account not found"}))
     })?;
-    let supported = match a.platform.as_str() {
-        "openai" | "anthropic" => a.kind == "apikey",
-        p if crate::state::is_cn_provider(p) => a.kind == "apikey",
+    models_of_upstream(
+        &a.platform,
+        &a.kind,
+        a.api_key().unwrap_or(""),
+        a.base_url(),
+    )
+}
+
+/// `POST /api/v1/admin/accounts/models/sync-upstream-preview` — as
+/// [`sync_upstream`] with `{platform, type, base_url, api_key}` instead of an
+/// account (`platform`, `type` and `api_key` required: else `400 Invalid request: …`).
+pub(super) fn sync_upstream_preview(req: &Req) -> R {
+    let body = req.json_object()?;
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    for required in ["platform", "type", "api_key"] {
+        if field(required).is_empty() {
+            return Err(bad_request(&format!(
+                "Invalid request: Key: '{required}' Error:Field validation for '{required}' failed on the 'required' tag"
+            )));
+        }
+    }
+    models_of_upstream(
+        &field("platform"),
+        &field("type"),
+        &field("api_key"),
+        &field("base_url"),
+    )
+}
+
+/// The host's `FetchUpstreamSupportedModels` against the simulated vendor.
+fn models_of_upstream(platform: &str, kind: &str, key: &str, base_url: &str) -> R {
+    let supported = match platform {
+        "openai" | "anthropic" => kind == "apikey",
+        p if crate::state::is_cn_provider(p) => kind == "apikey",
         _ => false,
     };
     if !supported {
-        let message = if a.platform == "openai" {
-            format!(
-                "Unsupported OpenAI account type for upstream model sync: {}",
-                a.kind
-            )
+        let message = if platform == "openai" {
+            format!("Unsupported OpenAI account type for upstream model sync: {kind}")
         } else {
-            format!(
-                "Unsupported platform for upstream model sync: {}",
-                a.platform
-            )
+            format!("Unsupported platform for upstream model sync: {platform}")
         };
         return Err(bad_request(&message));
     }
-    let key = a.api_key().unwrap_or("").trim().to_string();
+    let key = key.trim();
     if key.is_empty() {
         return Err(bad_request("No OpenAI API key is available"));
     }
-    let up = vendor::call(&a.platform, &key, a.base_url(), Endpoint::ChatCompletions);
+    let up = vendor::call(platform, key, base_url, Endpoint::ChatCompletions);
     if up.transport_error.is_some() {
         return Err(err(502, "Failed to request upstream model list", ""));
     }
@@ -893,7 +923,7 @@ pub(super) fn sync_upstream(st: &mut State, id: &str) -> R {
             "",
         ));
     }
-    let models = vendor::listed_models(a.base_url(), &key);
+    let models = vendor::listed_models(base_url, key);
     if models.is_empty() {
         return Err(err(502, "Upstream returned no supported models", ""));
     }
