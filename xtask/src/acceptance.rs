@@ -1020,7 +1020,11 @@ impl Run {
             batches: BTreeMap::new(),
             keys: BTreeMap::new(),
             snapshots: BTreeMap::new(),
-            values: BTreeMap::from([("upstream".to_string(), json!(upstream_url))]),
+            values: BTreeMap::from([
+                ("upstream".to_string(), json!(upstream_url)),
+                // The scenario's own directory, for files a `cli` step writes.
+                ("scenario_dir".to_string(), json!(dir.display().to_string())),
+            ]),
             scrapes: BTreeMap::new(),
             secrets: Secrets::default(),
             t0: Instant::now(),

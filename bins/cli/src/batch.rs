@@ -438,6 +438,19 @@ pub fn view_text(view: &BatchView) -> String {
         out.push_str(&indent(&proof_table(&proofs)));
     }
 
+    if !batch.request.balance_checks.is_empty() {
+        out.push_str("\nbalance pre-flight:\n");
+        out.push_str(&indent(&crate::models::balances_table(
+            &batch.request.balance_checks,
+        )));
+    }
+    if let Some(calls) = import_report(batch).and_then(|r| r.test_calls.as_ref()) {
+        out.push_str(&format!(
+            "\ntest calls: {}\n",
+            crate::models::test_calls_text(calls)
+        ));
+    }
+
     let warnings = import_report(batch).map_or(&[][..], |r| &r.warnings[..]);
     if !warnings.is_empty() {
         out.push_str("\nwarnings:\n");

@@ -136,6 +136,17 @@ pub struct ImportArgs {
     /// Keys tested at the same time.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: Option<u32>,
+    /// Read each key's vendor balance first (DeepSeek, Moonshot/Kimi) and act when it
+    /// is under this amount (see --balance-policy); other vendors' balances are unknown.
+    #[arg(long, value_name = "AMOUNT")]
+    min_balance: Option<f64>,
+    /// Currency of --min-balance (CNY, USD; default: the vendor's main currency).
+    #[arg(long, value_name = "CODE", requires = "min_balance")]
+    balance_currency: Option<String>,
+    /// What a key under --min-balance does: refuse the import (default; nothing is
+    /// created) or warn (the batch lists it).
+    #[arg(long, value_name = "POLICY", requires = "min_balance", value_parser = ["warn", "refuse"])]
+    balance_policy: Option<String>,
     /// Show the plan only; write nothing to the host.
     #[arg(long)]
     preview: bool,
@@ -173,6 +184,13 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         probe_key,
         replace_existing: args.replace_existing,
         concurrency: args.concurrency,
+        min_balance: args.min_balance,
+        balance_currency: args.balance_currency.clone(),
+        balance_policy: match args.balance_policy.as_deref() {
+            Some("warn") => Some(api::BalancePolicy::Warn),
+            Some(_) => Some(api::BalancePolicy::Refuse),
+            None => None,
+        },
         ..api::ImportRequest::default()
     };
 

@@ -25,6 +25,7 @@ mod host;
 mod import;
 mod input;
 mod keys;
+mod models;
 mod output;
 mod pack;
 mod provider;
@@ -108,6 +109,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Probe the vendor directly with one upstream key and name the cause of a failure.
     Diagnose(diagnose::DiagnoseArgs),
+    /// A provider's models against the vendor's live model list (drift).
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Evidence documents of import batches, reconcile runs, doctor runs and access
     /// closures (JSON, no secrets).
     #[command(subcommand)]
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys::run(command, &ctx),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Diagnose(args) => diagnose::run(args, &ctx),
+        Command::Models(command) => models::run(command, &ctx),
         Command::Evidence(command) => evidence::run(command, &ctx),
         Command::Audit(args) => audit::run(args, &ctx),
     };

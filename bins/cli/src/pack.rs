@@ -49,6 +49,21 @@ pub enum PackCommand {
         /// Pack directory.
         dir: PathBuf,
     },
+    /// Propose a pack change from the provider's model drift: writes the installed
+    /// pack with the provider's models changed, the version bumped, checksums
+    /// regenerated and a PROPOSAL.md into a new directory (or prints the manifest patch
+    /// with --patch). Nothing is installed and nothing changes on the host: to apply,
+    /// review it, `relay pack install DIR` and reconcile.
+    Propose {
+        #[command(flatten)]
+        diff: crate::models::DiffArgs,
+        /// Directory to write the proposed pack into (must not exist, or be empty).
+        #[arg(long, value_name = "DIR", required_unless_present = "patch")]
+        out: Option<PathBuf>,
+        /// Print a unified diff of the changed manifests instead of writing a directory.
+        #[arg(long)]
+        patch: bool,
+    },
 }
 
 /// Runs a pack subcommand.
@@ -57,6 +72,7 @@ pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match command {
         PackCommand::Validate { path } => validate(&path, format),
         PackCommand::Checksum { dir } => checksum(&dir, format),
+        PackCommand::Propose { diff, out, patch } => propose(&diff, out.as_deref(), patch, ctx),
         PackCommand::Install {
             path, on_server, ..
         } => install(&path, on_server, ctx),
@@ -81,6 +97,86 @@ pub fn run(command: PackCommand, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn propose(
+    args: &crate::models::DiffArgs,
+    out: Option<&Path>,
+    patch: bool,
+    ctx: &Ctx,
+) -> anyhow::Result<ExitCode> {
+    if args.last {
+        return Err(usage("--last: a proposal always checks the models now"));
+    }
+    if let Some(dir) = out {
+        if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(usage(format!(
+                "--out {}: exists and is not empty",
+                dir.display()
+            )));
+        }
+    }
+    let mut client = ctx.client()?;
+    let request = args.request(ctx, &mut client)?;
+    let doc = client.post(
+        &format!("/api/providers/{}/models/proposal", segment(&args.provider)),
+        &body(&request),
+    )?;
+    let proposal: api::PackProposal = read(&doc)?;
+    if patch {
+        print!("{}", client.scrub(&proposal.patch));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(dir) = out else {
+        return Err(usage("--out DIR or --patch is required"));
+    };
+    for file in &proposal.files {
+        relay_pack::checksums::check_relative_path(&file.path).map_err(|e| {
+            anyhow::anyhow!("the server proposed an unsafe path {}: {e}", file.path)
+        })?;
+        let target = dir.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, &file.content)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    // The proposal must stand on its own, as `relay pack validate DIR` checks it.
+    let pack = load(dir)
+        .with_context(|| format!("the proposed pack in {} does not validate", dir.display()))?;
+    match ctx.format {
+        OutputFormat::Json => print_json(&json!({
+            "out": dir.display().to_string(),
+            "pack_id": pack.manifest.pack_id,
+            "version_from": proposal.version_from,
+            "version_to": proposal.version_to,
+            "changes": proposal.changes,
+            "drifted": proposal.diff.drifted,
+        }))?,
+        OutputFormat::Table => {
+            print!(
+                "{}",
+                client.scrub(&crate::models::diff_text(&proposal.diff))
+            );
+            println!(
+                "\nwrote {} {} → {} to {} ({} files; see PROPOSAL.md)",
+                pack.manifest.pack_id,
+                proposal.version_from,
+                proposal.version_to,
+                dir.display(),
+                proposal.files.len()
+            );
+            for c in &proposal.changes {
+                println!("  {c}");
+            }
+            println!(
+                "nothing changed on the host: review it, `relay pack install {}`, then reconcile",
+                dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn install(path: &Path, on_server: bool, ctx: &Ctx) -> anyhow::Result<ExitCode> {

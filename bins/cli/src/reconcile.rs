@@ -51,6 +51,13 @@ pub struct ReconcileArgs {
     /// Scope the run to one import batch of the provider.
     #[arg(long = "batch", value_name = "ID")]
     batch_id: Option<String>,
+    /// Report managed accounts whose vendor balance (read through the host) is under
+    /// this amount as `below`.
+    #[arg(long, value_name = "AMOUNT")]
+    min_balance: Option<f64>,
+    /// Currency of --min-balance (CNY, USD; default: the vendor's main currency).
+    #[arg(long, value_name = "CODE", requires = "min_balance")]
+    balance_currency: Option<String>,
 }
 
 /// Reconcile subcommands.
@@ -137,6 +144,8 @@ pub fn run(args: ReconcileArgs, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 pack_id: args.pack.clone(),
                 repair: args.repair,
                 batch_id: args.batch_id.clone(),
+                min_balance: args.min_balance,
+                balance_currency: args.balance_currency.clone(),
             };
             let doc = client.post(
                 &format!("/api/providers/{}/reconcile", segment(&provider)),
@@ -361,6 +370,18 @@ pub fn run_text(run: &ReconcileRunRecord, host: &str) -> String {
                 Some(message) => format!(" ({message})"),
                 None => String::new(),
             }
+        ));
+    }
+
+    let balances = report.map_or(&[][..], |r| &r.balances[..]);
+    if !balances.is_empty() {
+        out.push_str("\nbalances (through the host):\n");
+        out.push_str(&indent(&crate::models::balances_table(balances)));
+    }
+    if let Some(calls) = report.and_then(|r| r.test_calls.as_ref()) {
+        out.push_str(&format!(
+            "\ntest calls: {}\n",
+            crate::models::test_calls_text(calls)
         ));
     }
 

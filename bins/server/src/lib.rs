@@ -68,6 +68,10 @@ struct Cli {
     /// Reconcile interval of every enabled provider (`600`, `30s`, `10m`, `1h`; `0` turns the scheduler off).
     #[arg(long, env = "RELAY_RECONCILE_INTERVAL", default_value = "10m")]
     reconcile_interval: String,
+    /// Least time between two scheduled model-drift checks of a provider (run after a
+    /// scheduled reconcile; `0` turns them off).
+    #[arg(long, env = "RELAY_MODEL_DRIFT_INTERVAL", default_value = "24h")]
+    model_drift_interval: String,
     /// Reconcile runs at once per host.
     #[arg(long, env = "RELAY_RECONCILE_PER_HOST", default_value_t = 1)]
     reconcile_per_host: usize,
@@ -229,6 +233,8 @@ where
     }
     let reconcile_interval = parse_interval(&cli.reconcile_interval)
         .map_err(|e| anyhow::anyhow!("--reconcile-interval (RELAY_RECONCILE_INTERVAL): {e}"))?;
+    let model_drift_interval = parse_interval(&cli.model_drift_interval)
+        .map_err(|e| anyhow::anyhow!("--model-drift-interval (RELAY_MODEL_DRIFT_INTERVAL): {e}"))?;
     if cli.import_concurrency == 0 {
         anyhow::bail!("--import-concurrency (RELAY_IMPORT_CONCURRENCY) must be at least 1");
     }
@@ -325,6 +331,7 @@ where
     } else {
         let mut config = SchedulerConfig::every(reconcile_interval);
         config.per_host = cli.reconcile_per_host.max(1);
+        config.drift_interval = model_drift_interval;
         Some(app.spawn_scheduler(config))
     };
 

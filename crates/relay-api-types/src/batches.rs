@@ -57,6 +57,15 @@ pub struct BatchRequestRecord {
     /// Keys processed at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<i64>,
+    /// The balance threshold asked for; left out when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_threshold: Option<BalanceThresholdRecord>,
+    /// Each key's balance check before the import (with a threshold only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub balance_checks: Vec<BalanceCheckRecord>,
+    /// Vendor calls the balance checks made (with a threshold only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_vendor_calls: Option<i64>,
 }
 
 /// One accepted key line of the request: its line, fingerprint, mask and plan.

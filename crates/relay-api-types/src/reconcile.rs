@@ -57,6 +57,12 @@ pub struct ReconcileReport {
     pub counts: ReconcileCounts,
     /// Wall times.
     pub timings: ReconcileTimings,
+    /// The balances of the managed accounts, read through the host (DeepSeek and Kimi accounts on hosts with the CN-provider balance route); left out when none was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub balances: Vec<BalanceCheckRecord>,
+    /// The test calls the run spent; left out in reports of older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_calls: Option<TestCallsRecord>,
 }
 
 contract_enum!(

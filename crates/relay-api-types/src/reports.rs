@@ -54,6 +54,9 @@ pub struct ImportReport {
     /// Which phase last wrote the stored report (`import`, then `rollback` once the batch
     /// was rolled back).
     pub phase: ReportPhase,
+    /// The test calls the import spent (balance pre-flight included); left out in reports of older imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_calls: Option<TestCallsRecord>,
 }
 
 /// One host resource of the run.

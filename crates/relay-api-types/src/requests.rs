@@ -140,6 +140,16 @@ pub struct ImportRequest {
     /// `true`: answer when the batch has finished (`200`); `false`: answer when it starts (`202`). Ignored by preview-import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
+    /// The balance every key must have: before anything is created, each key whose vendor has a balance route (DeepSeek, Moonshot/Kimi) is read with it (one request per key). Absent: no balance is read. Ignored by preview-import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_balance: Option<f64>,
+    /// The currency `min_balance` is in (`CNY`, `USD`); absent compares the vendor's main currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_currency: Option<String>,
+    /// What a key under `min_balance` does: `refuse` the import (`409 balance_below_threshold`, nothing created; the default) or `warn` (the batch's request lists it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Domain<BalancePolicy>>")]
+    pub balance_policy: Option<BalancePolicy>,
 }
 
 /// A provider on a host.
@@ -230,6 +240,12 @@ pub struct ReconcileRequest {
     /// Scope the run to one batch of this provider on this host (recorded on the run; `404 batch_not_found` when it does not exist, `400 invalid_request` when it belongs to another provider or host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// The balance under which a managed account is reported `below` in the report's `balances` (read through the host's CN-provider balance route, DeepSeek and Kimi accounts, whatever the threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_balance: Option<f64>,
+    /// The currency `min_balance` is in (`CNY`, `USD`); absent compares the vendor's main currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_currency: Option<String>,
 }
 
 /// A doctor run with options (`POST /api/providers/{provider}/doctor`).

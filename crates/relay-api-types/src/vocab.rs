@@ -21,15 +21,15 @@
 
 use relay_domain::{
     AccessMode, AccessStatus, BatchStatus, CompletionFailure, ConfirmationStatus, HostAnswerClass,
-    HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof, OutOfServiceReason, Platform,
-    ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType, RetryScope,
-    ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
+    HostStatus, ImportMode, ItemStatus, KeyPlan, ModeProof, ModelListSource, OutOfServiceReason,
+    Platform, ProviderEvent, ProviderStatus, ResourceAction, ResourceState, ResourceType,
+    RetryScope, ReuseDecision, RunItemEventKind, RunItemState, RunState, Verdict,
 };
 pub use relay_domain::{
-    AccountOutcome, AuditOriginKind, CheckName, CheckStatus, DifferenceKind, HostAuthKind,
-    HostObservationSource, OperationKind, PackSourceKind, ProbeKeySource, ProbeKind,
-    ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity,
-    SubscriberAction, TestReason, UpstreamClass,
+    AccountOutcome, AuditOriginKind, BalanceCheckStatus, BalancePolicy, CheckName, CheckStatus,
+    DifferenceKind, HostAuthKind, HostObservationSource, OperationKind, PackSourceKind,
+    ProbeKeySource, ProbeKind, ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange,
+    RetireReason, Severity, SubscriberAction, TestReason, UpstreamClass,
 };
 pub use relay_domain::{KeyFailureCause, KeyHealthAction, KeyHealthState};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
@@ -117,6 +117,9 @@ string_enums!(
     KeyHealthState,
     KeyFailureCause,
     KeyHealthAction,
+    ModelListSource,
+    BalancePolicy,
+    BalanceCheckStatus,
     CompletionFailure as "AccessProofCompletionFailure",
     OutOfServiceReason as "AccountOutOfServiceReason",
     Platform as "PlatformChoicePlatform",

@@ -134,6 +134,17 @@ const OPERATIONS: &[Operation] = &[
         Some("DiagnoseRequest"),
         &[("200", "DiagnosisView")],
     ),
+    ("getModelsDiff", None, &[("200", "ModelsDiff")]),
+    (
+        "checkModelsDiff",
+        Some("ModelsDiffRequest"),
+        &[("200", "ModelsDiff")],
+    ),
+    (
+        "proposePackChange",
+        Some("ModelsDiffRequest"),
+        &[("200", "PackProposal")],
+    ),
     (
         "listProviderReconcileRuns",
         None,
@@ -224,6 +235,9 @@ fn roots() -> Vec<Root> {
         root::<DoctorReport>("DoctorReport", Answer),
         root::<DiagnoseRequest>("DiagnoseRequest", Request),
         root::<DiagnosisView>("DiagnosisView", Answer),
+        root::<ModelsDiffRequest>("ModelsDiffRequest", Request),
+        root::<ModelsDiff>("ModelsDiff", Answer),
+        root::<PackProposal>("PackProposal", Answer),
         root::<ReconcileRunList>("ReconcileRunList", Answer),
         root::<BatchEvidence>("BatchEvidence", Answer),
         root::<ResumeRequest>("ResumeRequest", Request),

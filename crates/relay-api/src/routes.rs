@@ -16,8 +16,8 @@ use std::sync::Arc;
 // The inputs of the layers below, which the routes map the contract's requests to.
 use relay_app::SubscriberSelector;
 use relay_app::{
-    AccessInput, App, AppError, HostAuthInput, ImportInput, PackSource, ReconcileOptions,
-    RegisterHost,
+    AccessInput, App, AppError, HostAuthInput, ImportInput, ModelsDiffInput, PackSource,
+    ReconcileOptions, RegisterHost,
 };
 
 /// Body limit of pack uploads (a zip of at most 50 MiB of content, plus headers).
@@ -460,6 +460,11 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                         batch_id: body.batch_id,
                         scheduled: false,
                         last_reconcile_seen: None,
+                        balance: balance_threshold(
+                            body.min_balance,
+                            body.balance_currency,
+                            body.min_balance.map(|_| relay_domain::BalancePolicy::Warn),
+                        )?,
                     },
                 )?;
                 answer::<api::ReconcileRunRecord>(&run)
@@ -521,6 +526,59 @@ pub fn router(app: Arc<App>, options: RouterOptions) -> Router {
                 body.pack_id.as_deref(),
                 &key,
             )?)
+        }
+    );
+    op!(
+        Method::GET,
+        "/api/providers/{provider}/models/diff",
+        |app: &App, req: ApiRequest| {
+            let provider = req.param("provider")?;
+            let host = required(&req, "host_id")?;
+            let pack = req.query("pack_id");
+            let diff = match req.query("last") {
+                None | Some("false") => app.models_diff(&ModelsDiffInput {
+                    provider_id: provider.to_string(),
+                    host: host.to_string(),
+                    pack_id: pack.map(str::to_string),
+                    direct_key: None,
+                })?,
+                Some("true") => app.last_models_diff(provider, host, pack)?.ok_or_else(|| {
+                    ApiError::from(AppError::NotFound {
+                        kind: "model drift check",
+                        id: format!("{provider} on {host}"),
+                    })
+                })?,
+                Some(_) => return Err(ApiError::bad_request("last: must be true or false")),
+            };
+            answer::<api::ModelsDiff>(&diff)
+        }
+    );
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/models/diff",
+        |app: &App, req: ApiRequest| {
+            let body: api::ModelsDiffRequest = req.json()?;
+            answer::<api::ModelsDiff>(&app.models_diff(&diff_input(&req, body)?)?)
+        }
+    );
+    op!(
+        Method::POST,
+        "/api/providers/{provider}/models/proposal",
+        |app: &App, req: ApiRequest| {
+            let body: api::ModelsDiffRequest = req.json()?;
+            let proposal = app.propose_pack(&diff_input(&req, body)?)?;
+            ApiResponse::ok(&api::PackProposal {
+                diff: contract(&proposal.diff)?,
+                version_from: proposal.version_from,
+                version_to: proposal.version_to,
+                changes: proposal.changes,
+                files: proposal
+                    .files
+                    .into_iter()
+                    .map(|(path, content)| api::ProposedFile { path, content })
+                    .collect(),
+                patch: proposal.patch,
+            })
         }
     );
     op!(
@@ -682,7 +740,43 @@ fn import_input(body: api::ImportRequest) -> Result<ImportInput> {
         replace_existing: body.replace_existing,
         concurrency: body.concurrency.map(|c| c as usize),
         warmup_window: None,
+        balance: balance_threshold(body.min_balance, body.balance_currency, body.balance_policy)?,
     })
+}
+
+/// The balance threshold of an import request (`None` without `min_balance`).
+fn balance_threshold(
+    min_balance: Option<f64>,
+    currency: Option<String>,
+    policy: Option<relay_domain::BalancePolicy>,
+) -> Result<Option<relay_domain::BalanceThreshold>> {
+    let Some(min_balance) = min_balance else {
+        if currency.is_some() || policy.is_some() {
+            return Err(ApiError::bad_request(
+                "min_balance: required with balance_currency or balance_policy",
+            ));
+        }
+        return Ok(None);
+    };
+    if !min_balance.is_finite() || min_balance < 0.0 {
+        return Err(ApiError::bad_request(
+            "min_balance: must be a number at least 0",
+        ));
+    }
+    let currency = currency.map(|c| c.trim().to_ascii_uppercase());
+    if currency
+        .as_deref()
+        .is_some_and(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(ApiError::bad_request(
+            "balance_currency: must be a 3-letter currency code (CNY, USD)",
+        ));
+    }
+    Ok(Some(relay_domain::BalanceThreshold {
+        min_balance,
+        currency,
+        policy: policy.unwrap_or(relay_domain::BalancePolicy::Refuse),
+    }))
 }
 
 /// An access preview request as the use-case's input.
@@ -720,6 +814,21 @@ fn assign_input(body: api::AssignRequest) -> Result<AccessInput> {
         validity_days: body.validity_days,
         subscriber_validity_days,
         probe_key: None,
+    })
+}
+
+/// The use-case input of a model-drift request.
+fn diff_input(req: &ApiRequest, body: api::ModelsDiffRequest) -> Result<ModelsDiffInput> {
+    if body.host_id.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "host_id: required: the host to ask (id or name)",
+        ));
+    }
+    Ok(ModelsDiffInput {
+        provider_id: req.param("provider")?.to_string(),
+        host: body.host_id,
+        pack_id: body.pack_id,
+        direct_key: secret(body.key),
     })
 }
 

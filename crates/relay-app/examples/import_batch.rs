@@ -75,6 +75,7 @@ pub fn main() {
                 replace_existing: false,
                 concurrency: None,
                 warmup_window: None,
+                balance: None,
             },
         )
         .expect("import runs");

@@ -870,6 +870,9 @@ impl HostAdapter for AuditedAdapter {
         fn list_accounts(&self, filter: &AccountFilter) -> Vec<Account>;
         fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> ProbeResult;
         fn account_models(&self, id: ObjectId) -> Vec<String>;
+        fn sync_upstream_models(&self, id: ObjectId) -> Vec<String>;
+        fn sync_upstream_models_preview(&self, preview: &UpstreamModelsPreview) -> Vec<String>;
+        fn account_balance(&self, id: ObjectId) -> HostBalance;
         fn find_user_by_email(&self, email: &str) -> Option<User>;
         fn list_user_keys_admin(&self, user_id: ObjectId) -> Vec<UserKey>;
         fn login_user(&self, email: &str, password: &Secret) -> LoginOutcome;

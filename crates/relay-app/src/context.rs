@@ -6,10 +6,11 @@ use crate::app::App;
 use crate::audit::{AuditRecorder, AuditScope, AuditedAdapter};
 use crate::error::{AppError, AppResult};
 use crate::leases::{provider_lease, HeldElsewhere, LeaseKeeper};
+use crate::metrics::{MeteredAdapter, Metrics};
 use crate::ports::StoreJournal;
 use relay_core::{Journal as _, JournalScope, ProviderTarget};
 use relay_domain::{
-    AuditOrigin, AuditOriginKind, BatchId, HostId, PackId, ProviderEvent, ProviderId,
+    AuditOrigin, AuditOriginKind, BatchId, HostId, PackId, ProviderEvent, ProviderId, TestCalls,
 };
 use relay_store::{HostRecord, HostRepository, InstallRepository, ProviderRecord};
 use relay_sub2api::{Capabilities, HostAdapter};
@@ -20,10 +21,13 @@ pub(crate) struct ProviderContext {
     pub host: HostRecord,
     pub provider: ProviderRecord,
     pub target: ProviderTarget,
-    /// The host adapter, recording every mutation in the audit trail with the
-    /// origin set by [`ProviderContext::audit_as`] (an operator request until then).
+    /// The host adapter: it counts this use-case's calls in `calls` and records every
+    /// mutation in the audit trail with the origin set by [`ProviderContext::audit_as`]
+    /// (an operator request until then).
     pub adapter: Arc<dyn HostAdapter>,
     audited: Arc<AuditedAdapter>,
+    /// The host calls of this use-case alone (the test calls are read from it).
+    pub calls: Arc<Metrics>,
 }
 
 impl ProviderContext {
@@ -39,6 +43,23 @@ impl ProviderContext {
     /// holding the context by reference.
     pub fn adapter_as(&self, origin: AuditOrigin) -> Arc<dyn HostAdapter> {
         Arc::new(self.audited.with_origin(origin))
+    }
+
+    /// The test calls this use-case spent so far: the host calls that test (account
+    /// tests, gateway probes, vendor reads through the host) and the manager's own
+    /// vendor reads (recorded in `calls` as `vendor_balance` and `vendor_models`).
+    pub fn test_calls(&self) -> TestCalls {
+        let n = |op: &str| self.calls.host_call_count(op);
+        let both = n("probe_gateway");
+        TestCalls::new(
+            n("test_account"),
+            n("gateway_models") + both,
+            n("gateway_chat") + both,
+            n("sync_upstream_models")
+                + n("account_balance")
+                + n("vendor_balance")
+                + n("vendor_models"),
+        )
     }
 
     pub fn scope(&self, batch_id: Option<BatchId>) -> JournalScope {
@@ -157,8 +178,13 @@ impl App {
             .as_ref()
             .map(|s| capabilities_of(&s.capabilities))
             .unwrap_or_default();
+        // Every call of the use-case is counted on its own registry, once, here; the
+        // audit decorator sits above it, so its reads of an object's before count too.
+        let calls = Arc::new(Metrics::default());
+        let counted: Arc<dyn HostAdapter> =
+            Arc::new(MeteredAdapter::new(self.adapter(&host)?, calls.clone()));
         let audited = Arc::new(AuditedAdapter::new(
-            self.adapter(&host)?,
+            counted,
             AuditRecorder::new(self.store().clone(), self.metrics().clone()),
             AuditScope {
                 host_id: host.id.clone(),
@@ -193,6 +219,7 @@ impl App {
             provider,
             adapter: audited.clone(),
             audited,
+            calls,
         })
     }
 

@@ -50,6 +50,9 @@ pub struct ImportInput {
     /// Warm-up window of the import's gateway probe (default: the server's); the
     /// batch import worker confirms through the warm-up itself and passes zero.
     pub warmup_window: Option<std::time::Duration>,
+    /// The balance every key must have, read from the vendor's balance route before
+    /// anything is created (`None`: no balance is read).
+    pub balance: Option<relay_domain::BalanceThreshold>,
 }
 
 /// Persists batch progress as the provisioning reports it, through the
@@ -260,6 +263,29 @@ impl App {
                 message: format!("the import cannot run: {}", preview.problems.join("; ")),
             });
         }
+        // The balance pre-flight, before anything is created on the host.
+        let (balance_checks, balance_calls) = match &input.balance {
+            Some(threshold) => {
+                let keys: Vec<(Fingerprint, &Secret)> = preview
+                    .keys
+                    .iter()
+                    .filter(|k| k.duplicate_of_line.is_none())
+                    .filter_map(|k| {
+                        prepared
+                            .key(&k.fingerprint)
+                            .map(|s| (k.fingerprint.clone(), s))
+                    })
+                    .collect();
+                let (checks, calls) =
+                    crate::balances::preflight(&ctx.target.provider, &keys, threshold, &ctx.calls);
+                if let Some(refused) = crate::balances::refusal(&checks, threshold) {
+                    tracing::warn!(provider = %ctx.provider.provider_id, host = %ctx.host.name, "import refused by its balance threshold");
+                    return Err(refused);
+                }
+                (checks, calls)
+            }
+            None => (Vec::new(), 0),
+        };
         let batch_id = BatchId::from_random(&crate::random_bytes(8));
         ctx.audit_as(crate::audit::origin(
             relay_domain::AuditOriginKind::ImportBatch,
@@ -301,6 +327,12 @@ impl App {
             "replace_existing": input.replace_existing,
             "concurrency": prepared.request().concurrency,
         });
+        let mut record = record;
+        if let Some(threshold) = &input.balance {
+            record["balance_threshold"] = json!(threshold);
+            record["balance_checks"] = json!(balance_checks);
+            record["balance_vendor_calls"] = json!(balance_calls);
+        }
         // One transaction: the install, the probe key, the batch and its items, the
         // preview report, `running`, the install's last batch.
         self.store().batches().open(
@@ -417,6 +449,8 @@ impl App {
                 if let Some(obj) = report_json.as_object_mut() {
                     // Every stored report says which phase wrote it (import, rollback).
                     obj.insert("phase".into(), json!("import"));
+                    // The test calls of the whole import, balance pre-flight included.
+                    obj.insert("test_calls".into(), json!(ctx.test_calls()));
                 }
                 redactor.redact_json_in_place(&mut report_json);
                 if let Err(e) =

@@ -384,6 +384,9 @@ metered! {
     fn delete_account(&self, id: ObjectId) -> ();
     fn test_account(&self, id: ObjectId, model_id: Option<&str>) -> ProbeResult;
     fn account_models(&self, id: ObjectId) -> Vec<String>;
+    fn sync_upstream_models(&self, id: ObjectId) -> Vec<String>;
+    fn sync_upstream_models_preview(&self, preview: &UpstreamModelsPreview) -> Vec<String>;
+    fn account_balance(&self, id: ObjectId) -> HostBalance;
     fn find_user_by_email(&self, email: &str) -> Option<User>;
     fn get_user(&self, id: ObjectId) -> User;
     fn create_user(&self, user: &NewUser) -> User;
@@ -436,6 +439,7 @@ impl crate::App {
         };
         let mut text = self.metrics().render(&samples);
         text.push_str(&render_key_states(&keys));
+        text.push_str(&self.drift_metrics_text()?);
         Ok(text)
     }
 }

@@ -450,6 +450,50 @@ fn new_pack(pack: &Pack, kind: PackSourceKind, label: String) -> AppResult<NewPa
     })
 }
 
+impl App {
+    /// The files of an installed pack, read again from where it was installed (a
+    /// directory or zip in the packs directory) and checked to be the very content
+    /// installed (same `checksums.txt` digest). An uploaded pack's files are not
+    /// kept: `pack_source_unavailable`.
+    pub(crate) fn load_installed_pack(&self, pack_id: &PackId) -> AppResult<Pack> {
+        let record = self.store().packs().get(pack_id)?;
+        let unavailable = |why: String| AppError::Conflict {
+            code: "pack_source_unavailable",
+            message: format!(
+                "the files of pack `{pack_id}` cannot be read again ({why}): install it from \
+                 the server's packs directory (RELAY_PACKS_DIR) to propose changes to it"
+            ),
+        };
+        if record.source_path == "upload" {
+            return Err(unavailable(
+                "it was uploaded, and uploads are not kept".into(),
+            ));
+        }
+        let Some(root) = self.config().packs_root.as_deref() else {
+            return Err(unavailable("no packs directory is configured".into()));
+        };
+        let found =
+            resolve_in_root(root, &record.source_path).map_err(|e| unavailable(e.to_string()))?;
+        let pack = if found.is_dir {
+            relay_pack::load_dir(&found.path)
+        } else {
+            relay_pack::load_zip(&found.path)
+        }
+        .map_err(|e| unavailable(pack_error(e, Some(root)).to_string()))?;
+        if pack.source_digest != record.source_digest {
+            return Err(AppError::Conflict {
+                code: "pack_source_changed",
+                message: format!(
+                    "the files of pack `{pack_id}` at {} changed since it was installed: \
+                     install them again (or restore them) first",
+                    record.source_path
+                ),
+            });
+        }
+        Ok(pack)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,9 @@ pub struct ReconcileOptions {
     /// due: a run finished since (by another server on the database) makes this one
     /// a no-op (`already_reconciled`), so a due reconcile runs once.
     pub last_reconcile_seen: Option<relay_store::Timestamp>,
+    /// The balance under which a managed account is reported with a warning (the
+    /// balances are read through the host where it can, whatever the threshold).
+    pub balance: Option<relay_domain::BalanceThreshold>,
 }
 
 /// The result of an upstream diagnosis, with what the host saw of the same key.
@@ -238,6 +241,16 @@ impl App {
         match result {
             Ok(report) => {
                 self.persist_key_health(ctx, &report.keys)?;
+                let balances = self.managed_balances(ctx, options.balance.as_ref())?;
+                let report_json = serde_json::to_value(&report).ok().map(|mut v| {
+                    if let Some(obj) = v.as_object_mut() {
+                        if !balances.is_empty() {
+                            obj.insert("balances".into(), json!(balances));
+                        }
+                        obj.insert("test_calls".into(), json!(ctx.test_calls()));
+                    }
+                    v
+                });
                 let (sub, own) = match &report.access {
                     Some(proof) if proof.mode == AccessMode::Subscription => {
                         (proof.proof, ModeProof::NotAttempted)
@@ -258,7 +271,7 @@ impl App {
                             .unwrap_or(Value::Null),
                         repairs: serde_json::to_value(&report.repairs).unwrap_or(Value::Null),
                         error: None,
-                        report: serde_json::to_value(&report).ok(),
+                        report: report_json,
                     },
                 )?;
                 let note = report
@@ -385,6 +398,50 @@ impl App {
     }
 
     /// A host that answered again leaves `unreachable` for its last probed status.
+    /// The balances of the provider's managed accounts on the host, read through the
+    /// host (see `balances::host_balances`).
+    fn managed_balances(
+        &self,
+        ctx: &ProviderContext,
+        threshold: Option<&relay_domain::BalanceThreshold>,
+    ) -> AppResult<Vec<relay_domain::BalanceCheck>> {
+        if crate::balances::route_of(&ctx.target.provider).is_none() {
+            return Ok(Vec::new());
+        }
+        let accounts: Vec<crate::balances::ManagedAccount> = self
+            .store()
+            .resources()
+            .list_for_provider(
+                &ctx.host.id,
+                &ctx.provider.pack_id,
+                &ctx.provider.provider_id,
+            )?
+            .into_iter()
+            .filter(|r| {
+                r.resource_type == relay_domain::ResourceType::Account
+                    && (r.state.is_owned_live() || r.state == relay_domain::ResourceState::Reused)
+            })
+            .filter_map(|r| {
+                Some(crate::balances::ManagedAccount {
+                    id: r.host_resource_id?,
+                    fingerprint: r
+                        .fingerprint
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    mask: r.details["mask"].as_str().unwrap_or_default().to_string(),
+                })
+            })
+            .collect();
+        Ok(crate::balances::host_balances(
+            &ctx.target.provider,
+            ctx.adapter.as_ref(),
+            &accounts,
+            threshold,
+            &self.redactor(),
+        ))
+    }
+
     fn host_answered(&self, ctx: &ProviderContext) -> AppResult<()> {
         let current = self.store().hosts().get(&ctx.host.id)?;
         if current.status == HostStatus::Unreachable {

@@ -129,6 +129,7 @@ impl App {
                 .and_then(Value::as_u64)
                 .map(|v| v as usize),
             warmup_window: None,
+            balance: None,
         };
         let import = self.import_request(&input)?;
         let items: Vec<ResumeItem> = self

@@ -426,6 +426,7 @@ impl App {
             replace_existing: false,
             concurrency: Some(1),
             warmup_window: Some(Duration::ZERO),
+            balance: None,
         };
         let view = match self.import(&ctx.provider.provider_id.0, input) {
             Ok(view) => view,

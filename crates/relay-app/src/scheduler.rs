@@ -28,6 +28,10 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// First backoff after a host did not answer; doubles up to the interval.
     pub unreachable_backoff: Duration,
+    /// Least time between two model-drift checks of a provider on a host, run after a
+    /// scheduled reconcile that completed (`RELAY_MODEL_DRIFT_INTERVAL`, default 1 day;
+    /// zero turns them off).
+    pub drift_interval: Duration,
 }
 
 impl SchedulerConfig {
@@ -39,6 +43,7 @@ impl SchedulerConfig {
             per_host: 1,
             tick: Duration::from_secs(1).min(interval.max(Duration::from_millis(100))),
             unreachable_backoff: Duration::from_secs(30).min(interval),
+            drift_interval: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -220,6 +225,7 @@ impl App {
             let state = state.clone();
             let backoff = config.unreachable_backoff;
             let cap = config.interval;
+            let drift_interval = config.drift_interval;
             std::thread::spawn(move || {
                 let result = app.reconcile_provider(
                     &key.2 .0,
@@ -254,6 +260,9 @@ impl App {
                     }
                     Ok(_) => {
                         st.backoff.remove(&key.0);
+                        drop(st);
+                        app.check_drift_if_due(&key.0, &key.1, &key.2, drift_interval);
+                        st = state.lock().unwrap_or_else(|p| p.into_inner());
                     }
                 }
                 st.running.remove(&key);

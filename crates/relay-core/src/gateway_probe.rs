@@ -76,12 +76,16 @@ pub const DEFAULT_MODELS_CACHE_TTL: Duration = Duration::from_secs(15);
 /// Slack added to the models-cache lifetime before a stale-looking list is final.
 const MODELS_CACHE_SLACK: Duration = Duration::from_secs(1);
 
+/// The most `max_tokens` a gateway chat probe asks for, whatever the settings say:
+/// every test call the manager makes stays tiny.
+pub const MAX_PROBE_TOKENS: u32 = 16;
+
 /// How to probe the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbeSettings {
     /// The model that must be listed and must complete.
     pub smoke_model: String,
-    /// `max_tokens` of the chat probe (tiny).
+    /// `max_tokens` of the chat probe (tiny: capped at [`MAX_PROBE_TOKENS`]).
     pub max_tokens: u32,
     /// Probe with `stream: true`.
     pub stream: bool,
@@ -393,7 +397,7 @@ fn probe_gateway_unredacted(
     let subject = format!("key:{key_mask}");
     let request = ChatProbeRequest {
         model: settings.smoke_model.clone(),
-        max_tokens: settings.max_tokens,
+        max_tokens: settings.max_tokens.clamp(1, MAX_PROBE_TOKENS),
         stream: settings.stream,
     };
     let mut proof = AccessProof {

@@ -56,7 +56,7 @@ pub use gateway_probe::{
     check_reachability, probe_gateway, AccessProof, AccountOutOfService, CompletionFailure,
     OutOfServiceReason, ProbeKeySource, ProbeSettings, Reachability, DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF, DEFAULT_MODELS_CACHE_TTL, DEFAULT_WARMUP_WINDOW,
-    INVALID_AUTH_BLOCK_MESSAGE,
+    INVALID_AUTH_BLOCK_MESSAGE, MAX_PROBE_TOKENS,
 };
 pub use journal::{
     append_detail, check_scope, record_reused_once, Journal, JournalEntry, JournalError,

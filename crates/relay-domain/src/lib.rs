@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod balance;
 pub mod batch_import;
 pub mod batch_input;
 pub mod ids;
@@ -24,6 +25,10 @@ pub mod vocab;
 
 pub use audit::{
     AuditOrigin, AuditOriginKind, FieldChange, OperationKind, CHANGED_VALUE, REDACTED_VALUE,
+};
+pub use balance::{
+    Balance, BalanceCheck, BalanceCheckStatus, BalanceEntry, BalancePolicy, BalanceThreshold,
+    TestCalls,
 };
 pub use batch_import::{
     ConfirmationEvent, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision, RunEvent,
@@ -51,7 +56,7 @@ pub use status::{
 pub use time::{parse_rfc3339_seconds, Timestamp};
 pub use vocab::{
     AccountOutcome, CheckName, CheckStatus, CompletionFailure, DifferenceKind, HostAuthKind,
-    HostObservationSource, OutOfServiceReason, PackSourceKind, Platform, ReconcileStatus,
-    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
-    TestReason, UpstreamClass,
+    HostObservationSource, ModelListSource, OutOfServiceReason, PackSourceKind, Platform,
+    ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity,
+    SubscriberAction, TestReason, UpstreamClass,
 };

@@ -474,3 +474,13 @@ mod tests {
         );
     }
 }
+
+string_enum!(
+    /// Where a model-drift check read the vendor's live model list.
+    ModelListSource, "model list source" {
+        /// The host's upstream model sync with a managed account's stored key.
+        HostSync => "host_sync",
+        /// The vendor's own `GET /models` with a key the operator supplied (opt-in).
+        DirectProbe => "direct_probe",
+    }
+);

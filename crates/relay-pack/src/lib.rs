@@ -21,9 +21,11 @@
 
 mod alias;
 pub mod checksums;
+pub mod drift;
 pub mod key_hint;
 mod manifest;
 pub mod matching;
+pub mod propose;
 mod validate;
 mod zip_safe;
 
@@ -38,11 +40,13 @@ use thiserror::Error;
 
 pub use alias::normalize_model_name;
 pub use checksums::CHECKSUMS_FILE;
+pub use drift::{model_drift, pack_models, ModelDrift, Rename};
 pub use manifest::{
     AccountType, BillingMode, BillingModelSource, Capabilities, ChannelTemplate, GroupTemplate,
     HostOverlay, KeyHealthSettings, KeyHint, ModelPricing, NativePlatform, PackManifest,
     PlanTemplate, Platform, ProviderManifest, Severity, ValidityUnit,
 };
+pub use propose::{propose, Proposal, PROPOSAL_FILE};
 pub use validate::{check_base_url, is_valid_id, PACK_FILE, PROVIDERS_DIR};
 pub use zip_safe::{UnsafeZip, MAX_ARCHIVE_BYTES};
 

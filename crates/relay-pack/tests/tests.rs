@@ -1,6 +1,7 @@
 //! The integration tests of `relay-pack`, one test binary: each module is one area.
 
 mod common;
+mod drift;
 mod examples;
 mod fixtures;
 mod fuzz;

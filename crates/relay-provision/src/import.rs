@@ -98,6 +98,12 @@ impl PreparedImport {
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
     }
+
+    /// The normalised key with this fingerprint (for a pre-flight read of its
+    /// vendor balance; never stored).
+    pub fn key(&self, fingerprint: &Fingerprint) -> Option<&Secret> {
+        self.keys.get(fingerprint)
+    }
 }
 
 /// Prepares an import: normalises the request's keys once and previews the host

@@ -94,6 +94,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0009_key_health.sql"),
         postgres_sql: include_str!("../migrations/postgres/0009_key_health.sql"),
     },
+    Migration {
+        version: 10,
+        description: "the last model-list drift check of each provider on each host",
+        sql: include_str!("../migrations/0010_model_drift.sql"),
+        postgres_sql: include_str!("../migrations/postgres/0010_model_drift.sql"),
+    },
 ];
 
 /// A migration step written in Rust, run on the migration's transaction.

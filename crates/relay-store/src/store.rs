@@ -23,9 +23,10 @@ use crate::error::{CryptoError, Result, StoreError};
 use crate::files::{self, DataDir};
 use crate::migrate;
 use crate::repo::{
-    SqliteAccessClosures, SqliteAudit, SqliteBatches, SqliteHosts, SqliteInstalls, SqliteKeyHealth,
-    SqliteLeases, SqliteOperations, SqlitePacks, SqliteProbes, SqliteProviders,
-    SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets, SqliteSubscribers,
+    SqliteAccessClosures, SqliteAudit, SqliteBatches, SqliteDriftChecks, SqliteHosts,
+    SqliteInstalls, SqliteKeyHealth, SqliteLeases, SqliteOperations, SqlitePacks, SqliteProbes,
+    SqliteProviders, SqliteReconcileRuns, SqliteResources, SqliteRuns, SqliteSecrets,
+    SqliteSubscribers,
 };
 
 /// Name of the database file in the data directory.
@@ -470,6 +471,11 @@ impl Store {
     /// Stored doctor runs and access closures.
     pub fn operations(&self) -> SqliteOperations<'_> {
         SqliteOperations::new(self)
+    }
+
+    /// The last model-list drift check of each provider on each host.
+    pub fn drift_checks(&self) -> SqliteDriftChecks<'_> {
+        SqliteDriftChecks::new(self)
     }
 
     /// Import batch repository.

@@ -106,7 +106,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     assert_eq!(migrate::current_version(&conn).unwrap(), 1);
     assert_eq!(
         migrate::migrate(&mut conn).unwrap(),
-        vec![2, 3, 4, 5, 6, 7, 8, 9]
+        vec![2, 3, 4, 5, 6, 7, 8, 9, 10]
     );
     let has_report: i64 = conn
         .query_row(
@@ -139,7 +139,7 @@ fn migration_6_carries_the_batch_counts_into_their_own_row() {
                                      failed_count, skipped_count, created_at, updated_at)
          VALUES ('batch_1', 'host_1', 'cn', 'deepseek', 'partial', 'subscription',
                  'partially_succeeded', 7, 3, 1, 2, 1, 10, 20);
-         DROP TABLE key_health; DROP TABLE leases; DROP TABLE audit_events; DROP TABLE operation_records;
+         DROP TABLE key_health; DROP TABLE leases; DROP TABLE audit_events; DROP TABLE operation_records; DROP TABLE model_drift_checks;
          DELETE FROM schema_version WHERE version >= 6;",
     )
     .unwrap();
@@ -392,7 +392,7 @@ fn a_wrong_key_is_refused_before_any_migration() {
          ALTER TABLE import_batches ADD COLUMN warning_count INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE import_batches ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE import_batches ADD COLUMN skipped_count INTEGER NOT NULL DEFAULT 0;
-         DROP TABLE key_health; DROP TABLE leases; DROP TABLE audit_events; DROP TABLE operation_records;
+         DROP TABLE key_health; DROP TABLE leases; DROP TABLE audit_events; DROP TABLE operation_records; DROP TABLE model_drift_checks;
          DELETE FROM schema_version WHERE version >= 2;",
     )
     .unwrap();

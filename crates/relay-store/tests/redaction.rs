@@ -442,7 +442,7 @@ fn a_version_2_database_gets_migration_3_and_later() {
     }
     assert_eq!(
         migrate::migrate(&mut conn).unwrap(),
-        vec![3, 4, 5, 6, 7, 8, 9]
+        vec![3, 4, 5, 6, 7, 8, 9, 10]
     );
     assert!(migrate::rust_step(3).is_some());
     assert!(migrate::rust_step(4).is_none());

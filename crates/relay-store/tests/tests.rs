@@ -3,6 +3,7 @@
 mod audit;
 mod batches_resources;
 mod common;
+mod drift;
 mod examples;
 mod hosts_packs;
 mod key_health;

@@ -156,6 +156,28 @@ pub trait HostAdapter: Send + Sync {
     /// Model ids the host will route to this account.
     fn account_models(&self, id: ObjectId) -> Result<Vec<String>, HostError>;
 
+    /// The vendor's live model list as the host reads it with the account's stored
+    /// key (`POST /api/v1/admin/accounts/:id/models/sync-upstream`, answer
+    /// `{models: [...]}`, sorted and deduplicated by the host). Nothing on the host
+    /// changes. A platform or account type the host cannot list is a `400`
+    /// ([`HostError::Host`]); a vendor that failed is a `502`; builds without the
+    /// route (before 0.1.17x) answer [`HostError::UnsupportedRoute`].
+    fn sync_upstream_models(&self, id: ObjectId) -> Result<Vec<String>, HostError>;
+    /// [`Self::sync_upstream_models`] with credentials instead of an account
+    /// (`POST /api/v1/admin/accounts/models/sync-upstream-preview`, body `{platform,
+    /// type, base_url, api_key}`): the host asks the vendor with the key and keeps
+    /// nothing. Same answers and errors.
+    fn sync_upstream_models_preview(
+        &self,
+        preview: &UpstreamModelsPreview,
+    ) -> Result<Vec<String>, HostError>;
+    /// The vendor balance of a pay-as-you-go CN-provider account, read by the host
+    /// with the stored key (`GET /api/v1/admin/cn-providers/accounts/:id/balance`;
+    /// Kimi and DeepSeek only: other platforms are a `400`). A vendor that refused
+    /// is an `Ok` with [`HostBalance::error`]; builds without the route answer
+    /// [`HostError::UnsupportedRoute`].
+    fn account_balance(&self, id: ObjectId) -> Result<HostBalance, HostError>;
+
     // -- users --------------------------------------------------------------
 
     /// The user with exactly this e-mail (case-insensitive), if any.

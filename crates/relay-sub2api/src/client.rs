@@ -1323,6 +1323,45 @@ impl HostAdapter for Sub2ApiClient {
             .collect())
     }
 
+    fn sync_upstream_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
+        let data: wire::WUpstreamModels = self.admin(Req::new(
+            Method::Post,
+            format!("{}/models/sync-upstream", accounts_path(id)),
+            AuthKind::Admin,
+        ))?;
+        Ok(wire::model_ids(data))
+    }
+
+    fn sync_upstream_models_preview(
+        &self,
+        preview: &UpstreamModelsPreview,
+    ) -> Result<Vec<String>, HostError> {
+        let data: wire::WUpstreamModels = self.admin(
+            Req::new(
+                Method::Post,
+                "/api/v1/admin/accounts/models/sync-upstream-preview",
+                AuthKind::Admin,
+            )
+            .body(serde_json::json!({
+                "platform": preview.platform.as_str(),
+                "type": preview.account_type,
+                "base_url": preview.base_url,
+                "api_key": preview.api_key.expose(),
+            }))
+            .secret(&preview.api_key),
+        )?;
+        Ok(wire::model_ids(data))
+    }
+
+    fn account_balance(&self, id: ObjectId) -> Result<HostBalance, HostError> {
+        let path = format!("/api/v1/admin/cn-providers/accounts/{id}/balance");
+        let redactor = self.redactor(&Req::new(Method::Get, path.clone(), AuthKind::Admin));
+        let data: wire::WCnBalance = self.admin(Req::new(Method::Get, path, AuthKind::Admin))?;
+        let mut balance = data.into_domain();
+        balance.error = balance.error.map(|e| redactor.redact(&e));
+        Ok(balance)
+    }
+
     // -- users --------------------------------------------------------------
 
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError> {

@@ -1421,3 +1421,41 @@ mod tests {
         assert_eq!(active.error_kind(), None);
     }
 }
+
+/// The host's balance read of one CN-provider account
+/// (`GET /api/v1/admin/cn-providers/accounts/:id/balance`): the host asks the
+/// vendor with the stored key and answers what it found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostBalance {
+    /// The balance, when the vendor answered one.
+    pub balance: Option<relay_domain::Balance>,
+    /// The vendor's HTTP status, when the host got one.
+    pub vendor_status: Option<u16>,
+    /// Why no balance was read (the host's redacted text), when it failed.
+    pub error: Option<String>,
+}
+
+/// The credentials of an upstream model sync without an account
+/// (`POST /api/v1/admin/accounts/models/sync-upstream-preview`).
+#[derive(Clone, PartialEq)]
+pub struct UpstreamModelsPreview {
+    /// Platform (`openai`, `deepseek`, …).
+    pub platform: Platform,
+    /// Account type (`apikey`).
+    pub account_type: String,
+    /// The vendor's base URL (empty: the platform's default).
+    pub base_url: String,
+    /// The vendor key (sent once, never kept).
+    pub api_key: relay_domain::Secret,
+}
+
+impl std::fmt::Debug for UpstreamModelsPreview {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamModelsPreview")
+            .field("platform", &self.platform)
+            .field("account_type", &self.account_type)
+            .field("base_url", &self.base_url)
+            .field("api_key", &"***")
+            .finish()
+    }
+}

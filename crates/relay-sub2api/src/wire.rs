@@ -1111,3 +1111,99 @@ mod tests {
         assert_eq!(a.model_mapping["m"], "m");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Upstream model sync, CN-provider balance
+
+/// The data of `POST /api/v1/admin/accounts/:id/models/sync-upstream`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WUpstreamModels {
+    pub models: Option<Vec<String>>,
+}
+
+/// The model ids of an upstream model sync: trimmed, blanks dropped, sorted, once.
+pub(crate) fn model_ids(data: WUpstreamModels) -> Vec<String> {
+    let mut models: Vec<String> = data
+        .models
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    models.sort();
+    models.dedup();
+    models
+}
+
+/// One currency of the host's balance answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WBalanceEntry {
+    currency: Option<String>,
+    balance: Option<f64>,
+}
+
+/// The data of `GET /api/v1/admin/cn-providers/accounts/:id/balance`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WCnBalance {
+    success: Option<bool>,
+    balance: Option<f64>,
+    currency: Option<String>,
+    balances: Option<Vec<WBalanceEntry>>,
+    available: Option<bool>,
+    status_code: Option<u16>,
+    error: Option<String>,
+}
+
+impl WCnBalance {
+    pub fn into_domain(self) -> crate::types::HostBalance {
+        use relay_domain::{Balance, BalanceEntry};
+        let error = self.error.filter(|e| !e.trim().is_empty());
+        let balance = if self.success.unwrap_or(false) {
+            let mut entries: Vec<BalanceEntry> = self
+                .balances
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| {
+                    Some(BalanceEntry {
+                        currency: e
+                            .currency
+                            .filter(|c| !c.trim().is_empty())
+                            .unwrap_or_else(|| "CNY".into())
+                            .to_ascii_uppercase(),
+                        amount: e.balance?,
+                    })
+                })
+                .collect();
+            if entries.is_empty() {
+                if let Some(amount) = self.balance {
+                    entries.push(BalanceEntry {
+                        currency: self
+                            .currency
+                            .filter(|c| !c.trim().is_empty())
+                            .unwrap_or_else(|| "CNY".into())
+                            .to_ascii_uppercase(),
+                        amount,
+                    });
+                }
+            }
+            Some(Balance {
+                entries,
+                available: self.available,
+            })
+        } else {
+            None
+        };
+        crate::types::HostBalance {
+            balance,
+            vendor_status: self.status_code.filter(|s| *s != 0),
+            error: if self.success.unwrap_or(false) {
+                None
+            } else {
+                Some(error.unwrap_or_else(|| "the host read no balance".into()))
+            },
+        }
+    }
+}

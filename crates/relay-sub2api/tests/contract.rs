@@ -2099,3 +2099,98 @@ contract_cases! {
         assert_eq!((e.status(), e.code()), (Some(500), None));
     };
 }
+
+// The vendor reads the host makes for the manager: the upstream model sync and the
+// CN-provider balance (answers as sub2api 0.1.179 sends them).
+contract_cases! {
+    sync_upstream_models_reads_the_models_sorted: [
+        post("/api/v1/admin/accounts/42/models/sync-upstream").answer_text(
+            200,
+            r#"{"code":0,"message":"success","data":{"models":["deepseek-v4-pro","deepseek-flash","deepseek-flash"," "]}}"#,
+        ),
+    ] => |c| c.sync_upstream_models(42).unwrap(), |models| {
+        assert_eq!(models, vec!["deepseek-flash", "deepseek-v4-pro"]);
+    };
+
+    sync_upstream_models_of_an_unsupported_platform_is_a_400: [
+        post("/api/v1/admin/accounts/42/models/sync-upstream").answer_text(
+            400,
+            r#"{"code":400,"message":"Unsupported platform for upstream model sync: sora"}"#,
+        ),
+    ] => |c| c.sync_upstream_models(42).unwrap_err(), |e| {
+        assert_eq!(e.status(), Some(400));
+        assert!(e.to_string().contains("Unsupported platform"), "{e}");
+    };
+
+    sync_upstream_models_of_a_failing_vendor_is_a_502: [
+        post("/api/v1/admin/accounts/42/models/sync-upstream").answer_text(
+            502,
+            r#"{"code":502,"message":"Upstream model list request failed with HTTP 401"}"#,
+        ),
+    ] => |c| c.sync_upstream_models(42).unwrap_err(), |e| {
+        assert_eq!(e.status(), Some(502));
+    };
+
+    sync_upstream_models_on_an_old_host_is_an_unsupported_route: [
+        post("/api/v1/admin/accounts/42/models/sync-upstream")
+            .reply_header("content-type", "text/plain")
+            .answer(404, "error_plain_404.txt"),
+    ] => |c| c.sync_upstream_models(42).unwrap_err(), |e| {
+        assert!(matches!(e, HostError::UnsupportedRoute { .. }), "{e:?}");
+    };
+
+    sync_upstream_models_preview_sends_the_credentials_and_redacts_the_key: [
+        post("/api/v1/admin/accounts/models/sync-upstream-preview")
+            .json(json!({
+                "platform": "deepseek", "type": "apikey",
+                "base_url": "https://api.deepseek.com", "api_key": UPSTREAM_KEY,
+            }))
+            .answer_text(
+                502,
+                format!(r#"{{"code":502,"message":"Upstream model list request failed for {UPSTREAM_KEY}"}}"#),
+            ),
+    ] => |c| c.sync_upstream_models_preview(&UpstreamModelsPreview {
+        platform: Platform::Deepseek,
+        account_type: "apikey".into(),
+        base_url: "https://api.deepseek.com".into(),
+        api_key: Secret::new(UPSTREAM_KEY),
+    }).unwrap_err(), |e| {
+        assert_eq!(e.status(), Some(502));
+        assert!(!e.to_string().contains(UPSTREAM_KEY), "{e}");
+    };
+
+    account_balance_reads_every_currency: [
+        get("/api/v1/admin/cn-providers/accounts/7/balance").answer_text(
+            200,
+            r#"{"code":0,"message":"success","data":{"provider":"deepseek","success":true,"balance":110,"currency":"CNY","balances":[{"currency":"CNY","balance":110},{"currency":"USD","balance":2.5}],"available":true,"status_code":200,"fetched_at":1767225600,"persisted":true}}"#,
+        ),
+    ] => |c| c.account_balance(7).unwrap(), |b| {
+        let balance = b.balance.expect("a balance");
+        assert_eq!(balance.entries.len(), 2);
+        assert_eq!((balance.entries[1].currency.as_str(), balance.entries[1].amount), ("USD", 2.5));
+        assert_eq!(balance.available, Some(true));
+        assert_eq!(b.vendor_status, Some(200));
+        assert_eq!(b.error, None);
+    };
+
+    account_balance_refused_by_the_vendor_is_an_answer_with_its_error: [
+        get("/api/v1/admin/cn-providers/accounts/7/balance").answer_text(
+            200,
+            r#"{"code":0,"message":"success","data":{"provider":"kimi","success":false,"balance":0,"available":true,"status_code":401,"fetched_at":1767225600,"persisted":false,"error":"Authentication failed (HTTP 401)"}}"#,
+        ),
+    ] => |c| c.account_balance(7).unwrap(), |b| {
+        assert_eq!(b.balance, None);
+        assert_eq!(b.vendor_status, Some(401));
+        assert_eq!(b.error.as_deref(), Some("Authentication failed (HTTP 401)"));
+    };
+
+    account_balance_of_a_platform_without_a_route_is_a_400_with_its_code: [
+        get("/api/v1/admin/cn-providers/accounts/7/balance").answer_text(
+            400,
+            r#"{"code":400,"message":"account is not a CN provider account","reason":"CN_BALANCE_INVALID_PLATFORM"}"#,
+        ),
+    ] => |c| c.account_balance(7).unwrap_err(), |e| {
+        assert_eq!(e.status(), Some(400));
+        assert_eq!(e.code().as_deref(), Some("CN_BALANCE_INVALID_PLATFORM"));
+    };
+}

@@ -339,6 +339,18 @@ impl HostAdapter for Instrumented {
     fn account_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
         self.inner.account_models(id)
     }
+    fn sync_upstream_models(&self, id: ObjectId) -> Result<Vec<String>, HostError> {
+        self.inner.sync_upstream_models(id)
+    }
+    fn account_balance(&self, id: ObjectId) -> Result<HostBalance, HostError> {
+        self.inner.account_balance(id)
+    }
+    fn sync_upstream_models_preview(
+        &self,
+        preview: &UpstreamModelsPreview,
+    ) -> Result<Vec<String>, HostError> {
+        self.inner.sync_upstream_models_preview(preview)
+    }
     fn find_user_by_email(&self, email: &str) -> Result<Option<User>, HostError> {
         self.inner.find_user_by_email(email)
     }

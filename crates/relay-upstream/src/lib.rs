@@ -16,6 +16,10 @@
 //! `max_body_bytes`, a per-request timeout, no redirect followed, and at most
 //! [`request_bound`]`(models)` requests per profile.
 //!
+//! Besides the profile, [`list_models`] and [`read_balance`] are single bounded reads
+//! of the vendor's model list and balance (DeepSeek, Moonshot), for the model-drift
+//! check and the balance pre-flight.
+//!
 //! The key travels only in the `Authorization: Bearer` (OpenAI surface) or
 //! `x-api-key` (Anthropic surface) header. Every vendor text kept in the profile
 //! (notes, model ids) passes [`relay_domain::Redactor`] with the key first; the
@@ -28,12 +32,17 @@ mod classify;
 mod fuzz;
 mod profile;
 mod profiler;
+mod reads;
 mod request;
 mod urls;
 mod wire;
 
 pub use profile::{EndpointCheck, ModelProfile, TransportProfile, UpstreamProfile};
 pub use profiler::profile;
+pub use reads::{
+    list_models, parse_deepseek_balance, parse_model_list, parse_moonshot_balance, read_balance,
+    BalanceRoute, ReadFailure,
+};
 pub use relay_domain::vocab::UpstreamSupport;
 pub use request::{
     request_bound, ProfileLimits, ProfileRequest, FIXED_REQUESTS, LISTED_MODELS_CAP,

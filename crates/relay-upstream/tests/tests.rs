@@ -2,4 +2,5 @@
 
 mod against_mock_vendor;
 mod examples;
+mod reads;
 mod wire;

@@ -134,4 +134,7 @@ pub(crate) const ROUTES_MISSING_ON_OLD_BUILDS: &[(&str, &str)] = &[
     ("DELETE", "accounts/:id/temp-unschedulable"),
     ("GET", "accounts/:id/temp-unschedulable"),
     ("PUT", "api-keys/:id"),
+    ("POST", "accounts/:id/models/sync-upstream"),
+    ("POST", "accounts/models/sync-upstream-preview"),
+    ("GET", "cn-providers/accounts/:id/balance"),
 ];

@@ -215,6 +215,90 @@ pub(crate) fn default_models(platform: &str) -> &'static [&'static str] {
     }
 }
 
+/// The model-id prefixes of each vendor of the bundled pack, by the names a base
+/// URL may carry (a provider path segment such as `/deepseek`, or the vendor's host).
+const VENDOR_PREFIXES: &[(&str, &str)] = &[
+    ("deepseek", "deepseek"),
+    ("moonshot", "kimi"),
+    ("kimi", "kimi"),
+    ("minimax", "minimax"),
+    ("qwen", "qwen"),
+    ("dashscope", "qwen"),
+    ("glm", "glm"),
+    ("bigmodel", "glm"),
+    ("z.ai", "glm"),
+    ("stepfun", "step"),
+];
+
+/// The model-id prefix of the vendor a base URL names (its path segments first, then
+/// its host), if any.
+pub(crate) fn vendor_prefix(base_url: &str) -> Option<&'static str> {
+    let lower = base_url.to_ascii_lowercase();
+    let rest = lower.split_once("://").map_or(lower.as_str(), |(_, r)| r);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let by = |text: &str| {
+        VENDOR_PREFIXES
+            .iter()
+            .find(|(name, _)| text.contains(name))
+            .map(|(_, prefix)| *prefix)
+    };
+    path.split('/').find_map(by).or_else(|| by(host))
+}
+
+/// The model ids a simulated vendor lists (`GET …/models`) for a key: the bundled
+/// pack's models of the vendor the base URL names (every vendor's when it names
+/// none); a key containing `newmodel` also gets `<prefix>-next`, a model the pack
+/// does not know (the vendor added it). Sorted, like the host's upstream model sync.
+pub(crate) fn listed_models(base_url: &str, api_key: &str) -> Vec<String> {
+    let prefix = vendor_prefix(base_url);
+    let mut models: Vec<String> = crate::vendor_server::VENDOR_MODELS
+        .iter()
+        .filter(|m| prefix.is_none_or(|p| m.to_ascii_lowercase().starts_with(p)))
+        .map(|m| m.to_string())
+        .collect();
+    if api_key.to_ascii_lowercase().contains("newmodel") {
+        models.push(format!("{}-next", prefix.unwrap_or("mock")));
+    }
+    models.sort();
+    models.dedup();
+    models
+}
+
+/// The amount a simulated vendor's balance route answers for a key: `0.50` for a
+/// key containing `lowbal`, else `100.00`.
+pub(crate) fn balance_of(api_key: &str) -> f64 {
+    if api_key.to_ascii_lowercase().contains("lowbal") {
+        0.5
+    } else {
+        100.0
+    }
+}
+
+/// DeepSeek's `GET /user/balance` answer for a key.
+pub(crate) fn deepseek_balance_body(api_key: &str) -> Value {
+    let amount = format!("{:.2}", balance_of(api_key));
+    json!({
+        "is_available": balance_of(api_key) > 0.0,
+        "balance_infos": [{
+            "currency": "CNY",
+            "total_balance": amount,
+            "granted_balance": "0.00",
+            "topped_up_balance": amount,
+        }],
+    })
+}
+
+/// Moonshot/Kimi's `GET /v1/users/me/balance` answer for a key.
+pub(crate) fn kimi_balance_body(api_key: &str) -> Value {
+    let amount = balance_of(api_key);
+    json!({
+        "code": 0,
+        "data": {"available_balance": amount, "voucher_balance": 0.0, "cash_balance": amount},
+        "scode": "0x0",
+        "status": true,
+    })
+}
+
 /// The platform's default account-test model.
 pub(crate) fn default_test_model(platform: &str) -> &'static str {
     match platform {

@@ -13,7 +13,11 @@
 //! provider such as `/deepseek/v1/…`, so one vendor serves every provider of a pack
 //! with its own base URL): `GET …/models`, `POST …/chat/completions` (JSON or SSE
 //! when `"stream": true`), `POST …/responses`. The key comes from
-//! `Authorization: Bearer`.
+//! `Authorization: Bearer`. The model list is the bundled pack's models of the vendor
+//! the path names ([`vendor::listed_models`]: a `newmodel` key also lists
+//! `<vendor>-next`); the balance routes `…/user/balance` (DeepSeek) and
+//! `…/v1/users/me/balance` (Moonshot) answer `0.50 CNY` for a `lowbal` key, else
+//! `100.00`.
 
 use std::time::Duration;
 
@@ -49,6 +53,11 @@ pub(crate) const VENDOR_MODELS: &[&str] = &[
 /// Routes one request of the vendor role.
 pub(crate) async fn route(ctx: &Ctx, req: &Req, own_base_url: &str) -> Resp {
     let path = req.path.trim_end_matches('/');
+    if req.method == "GET"
+        && (path.ends_with("/user/balance") || path.ends_with("/users/me/balance"))
+    {
+        return balance(req, path);
+    }
     let endpoint = match (req.method.as_str(), endpoint_of(path)) {
         ("GET", Some("/models")) => None,
         ("POST", Some("/chat/completions")) => Some(Endpoint::ChatCompletions),
@@ -86,7 +95,7 @@ pub(crate) async fn route(ctx: &Ctx, req: &Req, own_base_url: &str) -> Resp {
     }
     match endpoint {
         None => {
-            let data: Vec<Value> = VENDOR_MODELS
+            let data: Vec<Value> = vendor::listed_models(&req.path, &key)
                 .iter()
                 .map(|id| vendor::model_item("openai", id))
                 .collect();
@@ -113,6 +122,31 @@ pub(crate) async fn route(ctx: &Ctx, req: &Req, own_base_url: &str) -> Resp {
             let seq = lock(ctx).next_seq();
             completion(model, &body, stream, seq)
         }
+    }
+}
+
+/// The balance routes: DeepSeek's `GET …/user/balance` and Moonshot's
+/// `GET …/v1/users/me/balance`, each in its vendor's shape (see
+/// [`vendor::balance_of`]); a bad key is refused like the other endpoints.
+fn balance(req: &Req, path: &str) -> Resp {
+    let key = bearer(req);
+    if key.is_empty() {
+        return error(
+            401,
+            "You didn't provide an API key.",
+            "invalid_request_error",
+            "invalid_api_key",
+        );
+    }
+    let lower = key.to_ascii_lowercase();
+    if lower.contains("invalid") || lower.contains("unreachable") {
+        let up = vendor::call("openai", &key, "", Endpoint::ChatCompletions);
+        return raw(up.status.max(401), "application/json", up.body);
+    }
+    if path.ends_with("/user/balance") {
+        json_resp(200, &vendor::deepseek_balance_body(&key))
+    } else {
+        json_resp(200, &vendor::kimi_balance_body(&key))
     }
 }
 

@@ -111,8 +111,9 @@ pub const BATCH_STATES: [&str; 9] = [
 
 /// Placeholders every scenario may use without capturing them: `upstream`, the
 /// base URL (no trailing `/`) of the vendor the run's accounts call (the mock's
-/// vendor role on loopback, or `--upstream-url`).
-pub const BUILT_IN: [&str; 1] = ["upstream"];
+/// vendor role on loopback, or `--upstream-url`); `scenario_dir`, the scenario's
+/// own output directory (for files a `cli` step writes).
+pub const BUILT_IN: [&str; 2] = ["upstream", "scenario_dir"];
 
 /// One step.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -6,10 +6,12 @@
 mod support;
 
 mod audit;
+mod balances;
 mod examples;
 mod imports;
 mod key_health;
 mod locks;
+mod models;
 mod recovery;
 mod rollback;
 mod runs;

@@ -127,6 +127,7 @@ pub fn input(keys: &[&str], mode: ImportMode) -> ImportInput {
         replace_existing: false,
         concurrency: None,
         warmup_window: None,
+        balance: None,
     }
 }
 

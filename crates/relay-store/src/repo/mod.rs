@@ -5,6 +5,7 @@
 
 mod audit;
 mod batches;
+mod drift;
 mod hosts;
 mod installs;
 mod key_health;
@@ -25,6 +26,7 @@ pub use audit::{
     AUDIT_PAGE_MAX,
 };
 pub use batches::{BatchRepository, SqliteBatches};
+pub use drift::{DriftCheckRecord, DriftRepository, SqliteDriftChecks};
 pub use hosts::{HostRepository, SqliteHosts};
 pub use installs::{InstallRepository, SqliteInstalls};
 pub use key_health::{KeyHealthRecord, KeyHealthRepository, KeyStateCount, SqliteKeyHealth};

@@ -848,3 +848,161 @@ pub(crate) fn rate_limit(st: &mut State, id: i64, reset_after_s: Option<i64>, fa
 /// The host's default 429 cooldown when the upstream sends no reset time
 /// (`defaultRateLimit429CooldownSeconds`).
 pub(crate) const RATE_LIMIT_FALLBACK_MS: i64 = 5_000;
+
+/// `POST /api/v1/admin/accounts/:id/models/sync-upstream` — the vendor's live model
+/// list, read with the stored key (the host's `FetchUpstreamSupportedModels`):
+/// `{models: [...]}` sorted; an OpenAI-family or Anthropic API-key account is listed,
+/// others are `400 Unsupported …`; a vendor that refuses or fails is `502` with the
+/// host's safe message. Changes nothing.
+pub(super) fn sync_upstream(st: &mut State, id: &str) -> R {
+    let id = path_id(id, "account")?;
+    let a = st.accounts.get(&id).ok_or_else(|| {
+        crate::http::json_resp(404, &json!({"code": 404, "message": "Account not found"}))
+    })?;
+    models_of_upstream(
+        &a.platform,
+        &a.kind,
+        a.api_key().unwrap_or(""),
+        a.base_url(),
+    )
+}
+
+/// `POST /api/v1/admin/accounts/models/sync-upstream-preview` — as
+/// [`sync_upstream`] with `{platform, type, base_url, api_key}` instead of an
+/// account (`platform`, `type` and `api_key` required: else `400 Invalid request: …`).
+pub(super) fn sync_upstream_preview(req: &Req) -> R {
+    let body = req.json_object()?;
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    for required in ["platform", "type", "api_key"] {
+        if field(required).is_empty() {
+            return Err(bad_request(&format!(
+                "Invalid request: Key: '{required}' Error:Field validation for '{required}' failed on the 'required' tag"
+            )));
+        }
+    }
+    models_of_upstream(
+        &field("platform"),
+        &field("type"),
+        &field("api_key"),
+        &field("base_url"),
+    )
+}
+
+/// The host's `FetchUpstreamSupportedModels` against the simulated vendor.
+fn models_of_upstream(platform: &str, kind: &str, key: &str, base_url: &str) -> R {
+    let supported = match platform {
+        "openai" | "anthropic" => kind == "apikey",
+        p if crate::state::is_cn_provider(p) => kind == "apikey",
+        _ => false,
+    };
+    if !supported {
+        let message = if platform == "openai" {
+            format!("Unsupported OpenAI account type for upstream model sync: {kind}")
+        } else {
+            format!("Unsupported platform for upstream model sync: {platform}")
+        };
+        return Err(bad_request(&message));
+    }
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(bad_request("No OpenAI API key is available"));
+    }
+    let up = vendor::call(platform, key, base_url, Endpoint::ChatCompletions);
+    if up.transport_error.is_some() {
+        return Err(err(502, "Failed to request upstream model list", ""));
+    }
+    if !up.is_success() {
+        return Err(err(
+            502,
+            &format!("Upstream model list request failed with HTTP {}", up.status),
+            "",
+        ));
+    }
+    let models = vendor::listed_models(base_url, key);
+    if models.is_empty() {
+        return Err(err(502, "Upstream returned no supported models", ""));
+    }
+    Ok(ok(json!({ "models": models })))
+}
+
+/// `GET /api/v1/admin/cn-providers/accounts/:id/balance` — the vendor balance of a
+/// pay-as-you-go Kimi or DeepSeek account (the host's `CNProviderBalanceService`):
+/// `{provider, success, balance, currency, balances, available, status_code,
+/// fetched_at, persisted}`; a vendor refusal is a `200` with `success: false` and
+/// `error`; other platforms are `400` with a reason code.
+pub(super) fn cn_balance(st: &mut State, id: &str) -> R {
+    let id = path_id(id, "account")?;
+    let a = st
+        .accounts
+        .get(&id)
+        .ok_or_else(|| err(404, "account not found", "CN_BALANCE_ACCOUNT_NOT_FOUND"))?;
+    if !a.is_cn_provider() {
+        return Err(err(
+            400,
+            "account is not a CN provider account",
+            "CN_BALANCE_INVALID_PLATFORM",
+        ));
+    }
+    if a.platform != "kimi" && a.platform != "deepseek" {
+        return Err(err(
+            400,
+            "account provider has no balance endpoint",
+            "CN_BALANCE_NO_ENDPOINT",
+        ));
+    }
+    let key = a.api_key().unwrap_or("").trim().to_string();
+    if key.is_empty() {
+        return Err(err(400, "account api_key is empty", "CN_BALANCE_NO_APIKEY"));
+    }
+    let provider = a.platform.clone();
+    let now = now_ms() / 1000;
+    let up = vendor::call("openai", &key, a.base_url(), Endpoint::ChatCompletions);
+    if up.transport_error.is_some() {
+        return Err(err(
+            502,
+            "upstream request failed: connection refused",
+            "CN_BALANCE_REQUEST_FAILED",
+        ));
+    }
+    let mut result = json!({
+        "provider": provider, "success": false, "balance": 0.0, "available": true,
+        "status_code": up.status, "fetched_at": now, "persisted": false,
+    });
+    if up.status == 401 || up.status == 403 {
+        result["error"] = json!(format!("Authentication failed (HTTP {})", up.status));
+        return Ok(ok(result));
+    }
+    if !up.is_success() {
+        result["error"] = json!(format!(
+            "API error (HTTP {}): {}",
+            up.status,
+            up.body.trim()
+        ));
+        return Ok(ok(result));
+    }
+    let amount = vendor::balance_of(&key);
+    let available = provider != "deepseek" || amount > 0.0;
+    result["status_code"] = json!(200);
+    result["success"] = json!(true);
+    result["balance"] = json!(amount);
+    result["currency"] = json!("CNY");
+    result["balances"] = json!([{"currency": "CNY", "balance": amount}]);
+    result["available"] = json!(available);
+    result["persisted"] = json!(true);
+    if let Some(acc) = st.accounts.get_mut(&id) {
+        acc.extra
+            .insert(format!("{provider}_balance"), json!(amount));
+        acc.extra
+            .insert(format!("{provider}_balance_currency"), json!("CNY"));
+        acc.extra
+            .insert(format!("{provider}_balance_available"), json!(available));
+        acc.extra
+            .insert(format!("{provider}_balance_low"), json!(false));
+    }
+    Ok(ok(result))
+}
