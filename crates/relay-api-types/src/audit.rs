@@ -3,9 +3,9 @@
 //! `GET /api/operations/{id}/evidence`).
 
 use crate::vocab::Domain;
-use crate::AuditOriginKind;
 use crate::EvidenceFormat;
 use crate::EvidenceHost;
+use crate::{AuditOriginKind, OperationKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -86,16 +86,6 @@ pub struct AuditList {
 }
 
 contract_enum!(
-    /// The kind of a stored operation record.
-    OperationKind, "operation kind" {
-        /// A doctor run.
-        Doctor => "doctor",
-        /// An access closure outside an import.
-        AccessClosure => "access_closure",
-    }
-);
-
-contract_enum!(
     /// How a stored operation ended.
     OperationOutcome, "operation outcome" {
         /// It finished with a report.
@@ -111,6 +101,7 @@ pub struct OperationRecord {
     /// Its id (`doc_…`, `acl_…`): the origin id of its audit events.
     pub id: String,
     /// Doctor run or access closure.
+    #[schemars(with = "Domain<OperationKind>")]
     pub kind: OperationKind,
     /// The host.
     pub host_id: String,
@@ -147,6 +138,7 @@ pub struct OperationEvidence {
     /// Always `relay-evidence/1`.
     pub format: EvidenceFormat,
     /// `doctor` or `access_closure`.
+    #[schemars(with = "Domain<OperationKind>")]
     pub kind: OperationKind,
     /// When the document was made (RFC 3339, UTC).
     pub generated_at: String,

@@ -27,9 +27,9 @@ use relay_domain::{
 };
 pub use relay_domain::{
     AccountOutcome, AuditOriginKind, CheckName, CheckStatus, DifferenceKind, HostAuthKind,
-    HostObservationSource, PackSourceKind, ProbeKeySource, ProbeKind, ReconcileStatus,
-    ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity, SubscriberAction,
-    TestReason, UpstreamClass,
+    HostObservationSource, OperationKind, PackSourceKind, ProbeKeySource, ProbeKind,
+    ReconcileStatus, ReconcileTrigger, RepairKind, ResourceChange, RetireReason, Severity,
+    SubscriberAction, TestReason, UpstreamClass,
 };
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use std::borrow::Cow;
@@ -75,6 +75,7 @@ pub type PlatformChoicePlatform = Platform;
 
 string_enums!(
     AuditOriginKind,
+    OperationKind,
     RunState,
     RunItemState,
     ConfirmationStatus,

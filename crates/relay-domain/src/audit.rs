@@ -28,6 +28,16 @@ crate::string_enum!(
     }
 );
 
+crate::string_enum!(
+    /// The kind of a stored operation record (with an evidence document of its own).
+    OperationKind, "operation kind" {
+        /// A doctor run (binding checks, with or without repairs).
+        Doctor => "doctor",
+        /// An access closure outside an import (subscriptions assigned, access proven).
+        AccessClosure => "access_closure",
+    }
+);
+
 /// What started a host mutation: its kind, the id of the batch, run or closure, and
 /// the HTTP request id of the operator request behind it, when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,7 +21,9 @@ pub mod status;
 pub mod time;
 pub mod vocab;
 
-pub use audit::{AuditOrigin, AuditOriginKind, FieldChange, CHANGED_VALUE, REDACTED_VALUE};
+pub use audit::{
+    AuditOrigin, AuditOriginKind, FieldChange, OperationKind, CHANGED_VALUE, REDACTED_VALUE,
+};
 pub use batch_import::{
     ConfirmationEvent, ConfirmationStatus, HostAnswerClass, RetryScope, ReuseDecision, RunEvent,
     RunItemEvent, RunItemEventKind, RunItemState, RunState,

@@ -854,15 +854,7 @@ pub struct AuditFilter {
     pub limit: Option<u32>,
 }
 
-relay_domain::string_enum!(
-    /// The kind of a stored operation record.
-    OperationKind, "operation kind" {
-        /// A doctor run (binding checks, with or without repairs).
-        Doctor => "doctor",
-        /// An access closure outside an import (subscriptions assigned, access proven).
-        AccessClosure => "access_closure",
-    }
-);
+pub use relay_domain::OperationKind;
 
 /// A finished doctor run or access closure, to store (`OperationRepository::insert`).
 #[derive(Debug, Clone, PartialEq)]
