@@ -29,6 +29,7 @@ use relay_domain::{
 };
 pub use relay_store::{AuditEventRecord, OperationKind, OperationRecord, AUDIT_PAGE_MAX};
 use relay_store::{AuditRepository, NewAuditEvent, Store};
+
 use relay_sub2api::*;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -543,10 +544,27 @@ fn state_asked() -> Map<String, Value> {
         .collect()
 }
 
+/// Where audit events are written: the store's trail (or, in tests, a stand-in).
+pub trait AuditSink: Send + Sync {
+    /// Appends one event.
+    fn append(&self, event: &NewAuditEvent) -> relay_store::Result<()>;
+    /// The redaction step of the texts the sink's errors may quote.
+    fn redactor(&self) -> relay_domain::Redactor;
+}
+
+impl AuditSink for Store {
+    fn append(&self, event: &NewAuditEvent) -> relay_store::Result<()> {
+        self.audit().append(event).map(|_| ())
+    }
+    fn redactor(&self) -> relay_domain::Redactor {
+        Store::redactor(self)
+    }
+}
+
 /// Where events go: the store's trail; failures are logged and counted.
 #[derive(Clone)]
 pub struct AuditRecorder {
-    store: Store,
+    sink: Arc<dyn AuditSink>,
     metrics: Arc<Metrics>,
 }
 
@@ -559,18 +577,23 @@ impl std::fmt::Debug for AuditRecorder {
 impl AuditRecorder {
     /// A recorder writing into `store`, counting failures in `metrics`.
     pub fn new(store: Store, metrics: Arc<Metrics>) -> AuditRecorder {
-        AuditRecorder { store, metrics }
+        AuditRecorder::with_sink(Arc::new(store), metrics)
+    }
+
+    /// A recorder writing into `sink`, counting failures in `metrics`.
+    pub fn with_sink(sink: Arc<dyn AuditSink>, metrics: Arc<Metrics>) -> AuditRecorder {
+        AuditRecorder { sink, metrics }
     }
 
     /// Appends `event`; a failure is logged (redacted) and counted, never raised.
     pub fn record(&self, event: &NewAuditEvent) {
-        if let Err(e) = self.store.audit().append(event) {
+        if let Err(e) = self.sink.append(event) {
             self.metrics.observe_audit_failure();
             tracing::error!(
                 host = %event.host_id,
                 operation = %event.operation,
                 object = %event.object_kind,
-                error = %self.store.redactor().redact(&e.to_string()),
+                error = %self.sink.redactor().redact(&e.to_string()),
                 "cannot record an audit event"
             );
         }
@@ -1365,5 +1388,96 @@ impl crate::App {
             "audit_events": events,
         });
         Ok(self.redactor().redact_json(&doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updated_lists_only_changed_fields_under_what_was_asked_and_masks_secrets() {
+        let asked = fields! {
+            "model_mapping" => json!({"openai": {"a": "a"}}),
+            "credentials" => json!({"api_key": REDACTED_VALUE}),
+        };
+        let before = fields! {
+            "model_mapping" => json!({"openai": {"a": "x", "b": "b"}}),
+            "name" => "n",
+        };
+        let after = fields! {
+            "model_mapping" => json!({"openai": {"a": "a"}}),
+            "name" => "renamed elsewhere",
+        };
+        let changes = updated(&asked, Some(&before), Some(&after));
+        let got: Vec<(String, Value, Value)> = changes
+            .into_iter()
+            .map(|c| (c.field, c.before, c.after))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("model_mapping.openai.a".into(), json!("x"), json!("a")),
+                ("model_mapping.openai.b".into(), json!("b"), Value::Null),
+                (
+                    "credentials.api_key".into(),
+                    json!(REDACTED_VALUE),
+                    json!(CHANGED_VALUE)
+                ),
+            ]
+        );
+        // A secret-named leaf is masked wherever it appears.
+        let flat = flatten(&fields! { "extra" => json!({"token": "eyJabc", "keep": 1}) });
+        assert_eq!(flat["extra.token"], json!(REDACTED_VALUE));
+        assert_eq!(flat["extra.keep"], json!(1));
+    }
+
+    struct Broken;
+
+    impl AuditSink for Broken {
+        fn append(&self, _: &NewAuditEvent) -> relay_store::Result<()> {
+            Err(relay_store::StoreError::InvalidState {
+                what: "the database is read-only".into(),
+            })
+        }
+        fn redactor(&self) -> relay_domain::Redactor {
+            relay_domain::Redactor::new()
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_counted_and_never_fails_the_caller() {
+        let metrics = Arc::new(Metrics::default());
+        let recorder = AuditRecorder::with_sink(Arc::new(Broken), metrics.clone());
+        recorder.record(&NewAuditEvent {
+            host_id: HostId::new("host_1"),
+            pack_id: None,
+            provider_id: None,
+            origin: AuditOrigin::new(AuditOriginKind::OperatorRequest, None::<String>),
+            operation: "delete".into(),
+            object_kind: "group".into(),
+            object_id: Some(1),
+            object_name: None,
+            error: None,
+            changes: Vec::new(),
+        });
+        assert_eq!(metrics.audit_write_failures(), 1);
+        assert!(metrics
+            .render(&[])
+            .contains("relay_audit_write_failures_total 1"));
+    }
+
+    #[test]
+    fn the_request_id_of_the_thread_goes_into_origins_and_is_restored() {
+        assert_eq!(current_request_id(), None);
+        let o = with_request_id("req-1", || {
+            with_request_id("req-2", || {
+                assert_eq!(current_request_id().as_deref(), Some("req-2"))
+            });
+            origin(AuditOriginKind::Doctor, Some("doc_1"))
+        });
+        assert_eq!(o.request_id.as_deref(), Some("req-1"));
+        assert_eq!(o.id.as_deref(), Some("doc_1"));
+        assert_eq!(current_request_id(), None);
     }
 }
