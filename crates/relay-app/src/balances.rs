@@ -134,12 +134,16 @@ pub(crate) const HOST_BALANCE_READS: usize = 20;
 /// Reads the balance of managed accounts through the host's CN-provider balance
 /// route (the host asks the vendor with the stored key), for a vendor with a balance
 /// route only; at most [`HOST_BALANCE_READS`]. A host without the route gives no
-/// checks; an account the host cannot read is `unknown`.
+/// checks; an account the host cannot read is `unknown`. An account in
+/// `out_of_balance` (found out of service for its balance by this run) is not read:
+/// the host's read would clear the host's own low-balance marker; it is reported
+/// `below` with the finding as its note.
 pub(crate) fn host_balances(
     provider: &ProviderManifest,
     adapter: &dyn relay_sub2api::HostAdapter,
     accounts: &[ManagedAccount],
     threshold: Option<&BalanceThreshold>,
+    out_of_balance: &[(i64, relay_domain::OutOfServiceReason)],
     redactor: &Redactor,
 ) -> Vec<BalanceCheck> {
     if route_of(provider).is_none() {
@@ -155,6 +159,15 @@ pub(crate) fn host_balances(
             balance: None,
             note: None,
         };
+        if let Some((_, reason)) = out_of_balance.iter().find(|(id, _)| *id == account.id) {
+            check.status = BalanceCheckStatus::Below;
+            check.note = Some(format!(
+                "not read through the host: {} (a read would clear the host's low-balance marker)",
+                reason.label()
+            ));
+            checks.push(check);
+            continue;
+        }
         match adapter.account_balance(account.id) {
             Ok(read) => match read.balance {
                 Some(balance) => judge(&mut check, balance, threshold),

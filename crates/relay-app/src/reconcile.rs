@@ -241,7 +241,25 @@ impl App {
         match result {
             Ok(report) => {
                 self.persist_key_health(ctx, &report.keys)?;
-                let balances = self.managed_balances(ctx, options.balance.as_ref())?;
+                // The host's balance route is not a pure read: a successful read clears
+                // the host's own low-balance marker (`<platform>_balance_low`) that a
+                // vendor 402 set. Accounts this run found out of service for their
+                // balance are reported from that finding, never read through the host.
+                let out_of_balance: Vec<(i64, relay_domain::OutOfServiceReason)> = report
+                    .access
+                    .iter()
+                    .flat_map(|proof| &proof.accounts_out_of_service)
+                    .filter(|a| {
+                        matches!(
+                            a.reason,
+                            relay_domain::OutOfServiceReason::BalanceLow
+                                | relay_domain::OutOfServiceReason::QuotaExhausted
+                        )
+                    })
+                    .map(|a| (a.account_id, a.reason))
+                    .collect();
+                let balances =
+                    self.managed_balances(ctx, options.balance.as_ref(), &out_of_balance)?;
                 let report_json = serde_json::to_value(&report).ok().map(|mut v| {
                     if let Some(obj) = v.as_object_mut() {
                         if !balances.is_empty() {
@@ -404,6 +422,7 @@ impl App {
         &self,
         ctx: &ProviderContext,
         threshold: Option<&relay_domain::BalanceThreshold>,
+        out_of_balance: &[(i64, relay_domain::OutOfServiceReason)],
     ) -> AppResult<Vec<relay_domain::BalanceCheck>> {
         if crate::balances::route_of(&ctx.target.provider).is_none() {
             return Ok(Vec::new());
@@ -438,6 +457,7 @@ impl App {
             ctx.adapter.as_ref(),
             &accounts,
             threshold,
+            out_of_balance,
             &self.redactor(),
         ))
     }

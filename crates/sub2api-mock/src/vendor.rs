@@ -264,10 +264,14 @@ pub(crate) fn listed_models(base_url: &str, api_key: &str) -> Vec<String> {
     models
 }
 
-/// The amount a simulated vendor's balance route answers for a key: `0.50` for a
-/// key containing `lowbal`, else `100.00`.
+/// The amount a simulated vendor's balance route answers for a key: `0.00` for a
+/// `quota` key (its chat calls get 402 Insufficient Balance), `0.50` for a key
+/// containing `lowbal`, else `100.00`.
 pub(crate) fn balance_of(api_key: &str) -> f64 {
-    if api_key.to_ascii_lowercase().contains("lowbal") {
+    let key = api_key.to_ascii_lowercase();
+    if key.contains("quota") {
+        0.0
+    } else if key.contains("lowbal") {
         0.5
     } else {
         100.0

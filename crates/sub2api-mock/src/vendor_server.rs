@@ -16,7 +16,7 @@
 //! `Authorization: Bearer`. The model list is the bundled pack's models of the vendor
 //! the path names ([`vendor::listed_models`]: a `newmodel` key also lists
 //! `<vendor>-next`); the balance routes `…/user/balance` (DeepSeek) and
-//! `…/v1/users/me/balance` (Moonshot) answer `0.50 CNY` for a `lowbal` key, else
+//! `…/v1/users/me/balance` (Moonshot) answer `0.00 CNY` for a `quota` key, `0.50 CNY` for a `lowbal` key, else
 //! `100.00`.
 
 use std::time::Duration;

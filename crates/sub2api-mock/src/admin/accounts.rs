@@ -977,7 +977,9 @@ pub(super) fn cn_balance(st: &mut State, id: &str) -> R {
         result["error"] = json!(format!("Authentication failed (HTTP {})", up.status));
         return Ok(ok(result));
     }
-    if !up.is_success() {
+    // The balance route answers an exhausted or rate-limited key like any other (a
+    // zero balance is an answer); only a vendor failure is an error.
+    if up.status >= 500 {
         result["error"] = json!(format!(
             "API error (HTTP {}): {}",
             up.status,
