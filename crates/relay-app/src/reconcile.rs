@@ -514,6 +514,25 @@ impl App {
             Some(k) => Some(k),
             None => self.default_probe_key(&ctx)?,
         };
+        let held_out = self
+            .store()
+            .key_health()
+            .list(
+                &ctx.host.id,
+                &ctx.provider.pack_id,
+                &ctx.provider.provider_id,
+            )?
+            .into_iter()
+            .filter(|r| r.health.state == relay_domain::KeyHealthState::DisabledByManager)
+            .map(|r| {
+                let cause = r
+                    .health
+                    .disabled_cause
+                    .map_or("unknown", |c| c.as_str())
+                    .to_string();
+                (r.account_id, cause)
+            })
+            .collect();
         let request = DoctorRequest {
             repair,
             supplied_key,
@@ -522,6 +541,7 @@ impl App {
                 warmup_window: self.config().warmup_window,
                 ..ProbeSettings::default()
             },
+            held_out,
         };
         let redactor = self.redactor();
         let asked = json!({"repair": repair, "probe_key_supplied": request.supplied_key.is_some()});

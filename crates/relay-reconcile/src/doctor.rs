@@ -46,6 +46,10 @@ pub struct DoctorRequest {
     pub probe_email: Option<String>,
     /// Gateway probe timing (the warm-up window bounds the completion check).
     pub probe: ProbeSettings,
+    /// Accounts the manager's per-key health took out of scheduling, each with why
+    /// (`auth`, `quota`, …): the doctor never clears their error or puts them back
+    /// (that is the reconcile's, once their test passes).
+    pub held_out: Vec<(ObjectId, String)>,
 }
 
 /// One check with its evidence and fix.
@@ -380,8 +384,12 @@ fn run_pass(
             ));
             continue;
         }
-        pass.checks
-            .push(schedulable_check(&inv, gid, &mut pass.fixes));
+        pass.checks.push(schedulable_check(
+            &inv,
+            gid,
+            &request.held_out,
+            &mut pass.fixes,
+        ));
         pass.checks
             .push(channel_check(adapter, target, &inv, gid, &mut pass.fixes));
     }
@@ -489,7 +497,12 @@ fn run_pass(
     Ok(pass)
 }
 
-fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>) -> DoctorCheck {
+fn schedulable_check(
+    inv: &Inventory,
+    gid: ObjectId,
+    held_out: &[(ObjectId, String)],
+    fixes: &mut Vec<DoctorFix>,
+) -> DoctorCheck {
     let subject = format!("group {gid}");
     let recorded: Vec<(ObjectId, &str)> = inv
         .accounts
@@ -529,6 +542,14 @@ fn schedulable_check(inv: &Inventory, gid: ObjectId, fixes: &mut Vec<DoctorFix>)
             },
         }));
         let label = format!("account {} ({})", a.id, a.name);
+        if let Some((_, cause)) = held_out.iter().find(|(id, _)| *id == a.id) {
+            // The manager's key health took it out; only a passing re-test in a
+            // reconcile puts it back.
+            problems.push(format!(
+                "{label} was taken out of scheduling by the manager's key health (cause {cause}): a reconcile re-tests it and puts it back once its test passes (`relay keys show`)"
+            ));
+            continue;
+        }
         if !bound {
             problems.push(format!(
                 "{label} is not in group {gid}: add it, {REPAIR_HINT}"

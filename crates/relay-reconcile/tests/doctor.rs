@@ -563,3 +563,58 @@ fn an_expired_subscription_is_renewed_by_repair() {
     assert_eq!(subs.len(), 1, "renewed in place");
     assert_eq!(subs[0]["status"], "active");
 }
+
+/// An account the manager's key health took out of scheduling stays out under
+/// `--repair`: its error is not cleared and it is not put back (a reconcile does it
+/// once the key's test passes); the fix names the key health.
+#[test]
+fn repair_leaves_an_account_held_out_by_key_health_alone() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let id = env.account_id(GOOD_1);
+    let target = env.target();
+    env.client()
+        .update_account(
+            id,
+            &AccountUpdate {
+                credentials: Some(relay_sub2api::AccountCredentials {
+                    api_key: Some(Secret::new(INVALID)),
+                    base_url: Some(target.provider.base_url.clone()),
+                    model_mapping: target.account_model_mapping(),
+                    ..Default::default()
+                }),
+                ..AccountUpdate::default()
+            },
+        )
+        .unwrap();
+    env.client().test_account(id, Some(SMOKE)).unwrap();
+    env.client().set_account_schedulable(id, false).unwrap();
+    assert_eq!(env.account(id)["status"], "error");
+
+    let report = run(
+        &env,
+        &DoctorRequest {
+            held_out: vec![(id, "auth".into())],
+            ..req(true)
+        },
+    );
+    assert!(
+        report
+            .repairs
+            .iter()
+            .all(|r| r.host_id != id || r.kind != RepairKind::AccountErrorCleared),
+        "{:#?}",
+        report.repairs
+    );
+    let a = one(&report, CheckName::SchedulableAccount);
+    assert_eq!(a.status, CheckStatus::Fail);
+    assert!(
+        a.fix
+            .as_deref()
+            .unwrap()
+            .contains("key health (cause auth)"),
+        "{a:#?}"
+    );
+    assert_eq!(env.account(id)["status"], "error");
+    assert_eq!(env.account(id)["schedulable"], false);
+}
