@@ -166,6 +166,10 @@ pub fn run(args: &[String]) -> Result<()> {
              \n\
              [[operations]]\n\
              include-operation-id = \"listImportRunItems\"\n\
+             checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n\
+             \n\
+             [[operations]]\n\
+             include-operation-id = \"listAuditEvents\"\n\
              checks.positive_data_acceptance.expected-statuses = {ACCEPTED_OR_400}\n"
         ),
     )?;

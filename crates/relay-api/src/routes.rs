@@ -750,12 +750,9 @@ fn balance_threshold(
     currency: Option<String>,
     policy: Option<relay_domain::BalancePolicy>,
 ) -> Result<Option<relay_domain::BalanceThreshold>> {
+    // `balance_currency` and `balance_policy` qualify a threshold: without
+    // `min_balance` there is none, and no balance is read.
     let Some(min_balance) = min_balance else {
-        if currency.is_some() || policy.is_some() {
-            return Err(ApiError::bad_request(
-                "min_balance: required with balance_currency or balance_policy",
-            ));
-        }
         return Ok(None);
     };
     if !min_balance.is_finite() || min_balance < 0.0 {

@@ -77,7 +77,7 @@ fn a_provider_another_server_works_on_is_busy_here_and_its_batch_is_left_alone()
 #[test]
 fn work_whose_lease_lapsed_is_interrupted_elsewhere_resumed_there_and_the_old_holder_is_fenced() {
     let env = Env::with_faults(Faults {
-        account_test_latency_ms: 1_500,
+        account_test_latency_ms: 3_000,
         ..Faults::default()
     });
     let a = server(&env, "server-a");
