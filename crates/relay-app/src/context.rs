@@ -114,6 +114,29 @@ impl Drop for ProviderLock {
 }
 
 impl App {
+    /// The provider's accounts on the host the manager runs: created, adopted or
+    /// reused, as the journal records them.
+    pub(crate) fn live_accounts(
+        &self,
+        ctx: &ProviderContext,
+    ) -> AppResult<Vec<relay_store::ResourceRecord>> {
+        use relay_store::ResourceRepository;
+        Ok(self
+            .store()
+            .resources()
+            .list_for_provider(
+                &ctx.host.id,
+                &ctx.provider.pack_id,
+                &ctx.provider.provider_id,
+            )?
+            .into_iter()
+            .filter(|r| {
+                r.resource_type == relay_domain::ResourceType::Account
+                    && (r.state.is_owned_live() || r.state == relay_domain::ResourceState::Reused)
+            })
+            .collect())
+    }
+
     /// Takes the per-provider lock: one import, resume, rollback or reconcile of a
     /// provider on a host at a time, in this process and on every server sharing
     /// the database (a lease renewed while the work goes on).

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use relay_domain::{HostId, ModelListSource, PackId, ProviderId, Secret, Timestamp};
 use relay_pack::{model_drift, pack_models, ModelDrift};
-use relay_store::{DriftCheckRecord, DriftRepository, ResourceRepository};
+use relay_store::{DriftCheckRecord, DriftRepository};
 use relay_sub2api::HostError;
 use relay_upstream::ProfileLimits;
 use serde::{Deserialize, Serialize};
@@ -126,23 +126,8 @@ impl App {
         let manifest = &ctx.target.provider;
         let mut notes = Vec::new();
         let accounts: Vec<i64> = self
-            .store()
-            .resources()
-            .list_for_provider(
-                &ctx.host.id,
-                &ctx.provider.pack_id,
-                &ctx.provider.provider_id,
-            )?
+            .live_accounts(&ctx)?
             .into_iter()
-            .filter(|r| {
-                r.resource_type == relay_domain::ResourceType::Account
-                    && matches!(
-                        r.state,
-                        relay_domain::ResourceState::Created
-                            | relay_domain::ResourceState::Reused
-                            | relay_domain::ResourceState::Adopted
-                    )
-            })
             .filter_map(|r| r.host_resource_id)
             .collect();
         let redactor = self.redactor();

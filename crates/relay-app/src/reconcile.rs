@@ -428,18 +428,8 @@ impl App {
             return Ok(Vec::new());
         }
         let accounts: Vec<crate::balances::ManagedAccount> = self
-            .store()
-            .resources()
-            .list_for_provider(
-                &ctx.host.id,
-                &ctx.provider.pack_id,
-                &ctx.provider.provider_id,
-            )?
+            .live_accounts(ctx)?
             .into_iter()
-            .filter(|r| {
-                r.resource_type == relay_domain::ResourceType::Account
-                    && (r.state.is_owned_live() || r.state == relay_domain::ResourceState::Reused)
-            })
             .filter_map(|r| {
                 Some(crate::balances::ManagedAccount {
                     id: r.host_resource_id?,
