@@ -158,6 +158,33 @@ pub fn run(args: &[String]) -> Result<()> {
         &token_file,
         &["reconcile", "deepseek", "--host", "demo"],
     )?;
+    banner("key pool: per-key health, the vendor's model list against the pack, the audit trail");
+    relay(
+        &bin,
+        s,
+        &token_file,
+        &["keys", "list", "deepseek", "--host", "demo"],
+    )?;
+    relay(
+        &bin,
+        s,
+        &token_file,
+        &["models", "diff", "deepseek", "--host", "demo"],
+    )?;
+    relay(
+        &bin,
+        s,
+        &token_file,
+        &[
+            "audit",
+            "--provider",
+            "deepseek",
+            "--host",
+            "demo",
+            "--limit",
+            "3",
+        ],
+    )?;
     banner("batch auto-import: paste base URL + key (+ model hint) lines and watch the run");
     let lines_file = dir.join("batch.txt");
     std::fs::write(
