@@ -248,19 +248,23 @@ fn an_unbound_channel_fails_and_repair_binds_it() {
     assert_eq!(env.list("channels")[0]["group_ids"], json!([gid]));
 }
 
-#[test]
-fn an_account_in_error_is_cleared_by_repair() {
-    let env = Env::start();
-    env.import(&[GOOD_1]);
-    let id = env.account_id(GOOD_1);
-    // A good key in error (e.g. after a transient 401): the host marks it.
+/// Puts the account's key out of use as a transient 401 would: the key swapped for one
+/// the vendor rejects and tested, so the host marks the account `error`.
+fn put_in_error(env: &Env, id: i64) {
+    set_key(env, id, INVALID);
+    env.client().test_account(id, Some(SMOKE)).unwrap();
+    assert_eq!(env.account(id)["status"], "error");
+}
+
+/// Sets the account's key on the host by hand (base URL and mapping kept).
+fn set_key(env: &Env, id: i64, key: &str) {
     let target = env.target();
     env.client()
         .update_account(
             id,
             &AccountUpdate {
                 credentials: Some(relay_sub2api::AccountCredentials {
-                    api_key: Some(Secret::new(INVALID)),
+                    api_key: Some(Secret::new(key)),
                     base_url: Some(target.provider.base_url.clone()),
                     model_mapping: target.account_model_mapping(),
                     ..Default::default()
@@ -269,23 +273,17 @@ fn an_account_in_error_is_cleared_by_repair() {
             },
         )
         .unwrap();
-    env.client().test_account(id, Some(SMOKE)).unwrap();
-    assert_eq!(env.account(id)["status"], "error");
+}
+
+#[test]
+fn an_account_in_error_is_cleared_by_repair() {
+    let env = Env::start();
+    env.import(&[GOOD_1]);
+    let id = env.account_id(GOOD_1);
+    // A good key in error (e.g. after a transient 401): the host marks it.
+    put_in_error(&env, id);
     // The operator fixes the key by hand; the account stays in error.
-    env.client()
-        .update_account(
-            id,
-            &AccountUpdate {
-                credentials: Some(relay_sub2api::AccountCredentials {
-                    api_key: Some(Secret::new(GOOD_1)),
-                    base_url: Some(target.provider.base_url.clone()),
-                    model_mapping: target.account_model_mapping(),
-                    ..Default::default()
-                }),
-                ..AccountUpdate::default()
-            },
-        )
-        .unwrap();
+    set_key(&env, id, GOOD_1);
 
     let report = run(&env, &req(false));
     let a = one(&report, CheckName::SchedulableAccount);
@@ -572,24 +570,8 @@ fn repair_leaves_an_account_held_out_by_key_health_alone() {
     let env = Env::start();
     env.import(&[GOOD_1]);
     let id = env.account_id(GOOD_1);
-    let target = env.target();
-    env.client()
-        .update_account(
-            id,
-            &AccountUpdate {
-                credentials: Some(relay_sub2api::AccountCredentials {
-                    api_key: Some(Secret::new(INVALID)),
-                    base_url: Some(target.provider.base_url.clone()),
-                    model_mapping: target.account_model_mapping(),
-                    ..Default::default()
-                }),
-                ..AccountUpdate::default()
-            },
-        )
-        .unwrap();
-    env.client().test_account(id, Some(SMOKE)).unwrap();
+    put_in_error(&env, id);
     env.client().set_account_schedulable(id, false).unwrap();
-    assert_eq!(env.account(id)["status"], "error");
 
     let report = run(
         &env,
